@@ -1,0 +1,5 @@
+"""``python -m smoulder``."""
+
+from smoulder.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""Command-line interface: ``smoulder <command> ...``.
+
+Each command lives in its own module and registers an argparse sub-parser;
+:func:`main` follows the nibabel convention ``main(args=None) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from smoulder import __version__
+from smoulder.exceptions import SmoulderError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from smoulder.cli import demo, progression
+
+    parser = argparse.ArgumentParser(
+        prog="smoulder",
+        description="Find and follow smouldering multiple sclerosis.",
+    )
+    parser.add_argument("--version", action="version", version=f"smoulder {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    progression.register(sub)
+    demo.register(sub)
+    return parser
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the command line; return the process exit code (0 ok, 2 bad input or settings)."""
+    parser = build_parser()
+    ns = parser.parse_args(args)
+    if not getattr(ns, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(ns.func(ns) or 0)
+    except SmoulderError as exc:
+        print(f"smoulder {ns.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        return 130
+
+
+__all__ = ["main", "build_parser"]

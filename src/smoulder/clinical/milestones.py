@@ -1,0 +1,153 @@
+"""Confirmed disability milestones, such as EDSS >= 6 reached and confirmed.
+
+A milestone is reached at the first visit whose value is at or beyond the
+milestone (``>=`` when higher is worse, ``<=`` when lower is worse), at least
+``relapse_to_event`` days after a relapse, and confirmed at a visit inside a
+confirmation window (not within ``relapse_to_conf`` days after a relapse, and a
+valid confirmation visit), with every visit in between also at or beyond it
+when ``check_intermediate`` is true. With ``require_sust_days`` the value must
+stay at or beyond the milestone for that many days (or to the end with inf).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numba import njit, prange
+
+from smoulder.clinical.progression import _events_by_subject, _group_offsets, _to_days, make_settings
+from smoulder.clinical.settings import ProgressionSettings
+
+
+@njit(cache=True)
+def _beyond(x, m, dirn):
+    return x >= m if dirn > 0 else x <= m
+
+
+@njit(cache=True, parallel=True)
+def _milestone_scan(offsets, t, v, vc, rel_off, rel, lo, hi, m, dirn, rte0, rtc0, sust, check_int):
+    nsub = offsets.shape[0] - 1
+    ev = np.full(nsub, -1, dtype=np.int64)
+    cf = np.full(nsub, -1, dtype=np.int64)
+    for s in prange(nsub):
+        a = offsets[s]
+        b = offsets[s + 1]
+        r = rel[rel_off[s]:rel_off[s + 1]]
+        for c in range(a, b):
+            if not _beyond(v[c], m, dirn):
+                continue
+            # days since the last relapse onset on or before the visit
+            j = np.searchsorted(r, t[c], side="right")
+            if j > 0 and t[c] - r[j - 1] < rte0:
+                continue
+            conf = -1
+            for x in range(c + 1, b):
+                dt = t[x] - t[c]
+                inwin = False
+                for k in range(lo.shape[0]):
+                    if lo[k] <= dt <= hi[k]:
+                        inwin = True
+                if not inwin or not vc[x]:
+                    continue
+                jx = np.searchsorted(r, t[x], side="right")
+                if jx > 0 and t[x] - r[jx - 1] < rtc0:
+                    continue
+                conf = x
+                break
+            if conf < 0:
+                continue
+            ok = True
+            if check_int:
+                for x in range(c + 1, conf + 1):
+                    if not _beyond(v[x], m, dirn):
+                        ok = False
+                        break
+            else:
+                ok = _beyond(v[conf], m, dirn)
+            if ok and sust > 0:
+                for x in range(conf + 1, b):
+                    if t[x] - t[c] > sust:
+                        break
+                    if not _beyond(v[x], m, dirn):
+                        ok = False
+                        break
+            if ok:
+                ev[s] = c
+                cf[s] = conf
+                break
+    return ev, cf
+
+
+def confirmed_milestone(
+    visits: pd.DataFrame,
+    milestone: float,
+    relapses: pd.DataFrame | None = None,
+    settings: ProgressionSettings | dict[str, Any] | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """First confirmed reach of a milestone for each subject.
+
+    Parameters
+    ----------
+    visits : DataFrame
+        Validated visits (``subject``, ``date``, ``value``, optional ``validconf``),
+        one row per subject and day, as returned by :mod:`smoulder.io.tables`.
+    milestone : float
+        The value to reach, e.g. 6.0 for EDSS 6 (walking aid).
+    relapses : DataFrame, optional
+        Validated relapses (``subject``, ``date``).
+    settings, options
+        Confirmation settings (``conf_days``, ``conf_tol_days``,
+        ``check_intermediate``, ``require_sust_days``, ``relapse_to_event``,
+        ``relapse_to_conf``, ``outcome`` / ``direction``).
+
+    Returns
+    -------
+    DataFrame
+        One row per subject: ``subject``, ``reached`` (bool), ``event_date``,
+        ``event_value``, ``confirmation_date``, ``duration_days`` (first visit
+        to the milestone, or to the last visit when not reached — ready for
+        survival analysis).
+
+    Examples
+    --------
+    >>> v = pd.DataFrame({"subject": ["a"] * 4, "value": [5.0, 6.0, 6.5, 6.0],
+    ...                   "date": pd.to_datetime(["2020-01-01", "2020-06-01", "2020-12-01", "2021-06-01"])})
+    >>> confirmed_milestone(v, 6.0)[["reached", "event_date"]].astype(str).values.tolist()
+    [['True', '2020-06-01']]
+    """
+    s = make_settings(settings, **options)
+    mc = s.minimal_change()
+    v = visits.sort_values(["subject", "date"], kind="stable")
+    codes, cats = pd.factorize(v["subject"].astype(str), sort=True)
+    categories = pd.Index(cats)
+    days = _to_days(v["date"].to_numpy())
+    vals = v["value"].to_numpy(dtype=np.float64)
+    vc = v["validconf"].to_numpy(dtype=bool) if "validconf" in v else np.ones(len(v), dtype=bool)
+    offsets = _group_offsets(codes.astype(np.int64), len(categories))
+    rel_off, rel_days = _events_by_subject(relapses, categories)
+    win = s.windows()
+    lo = np.array([w[0] for w in win], dtype=np.float64)
+    hi = np.array([w[1] for w in win], dtype=np.float64)
+    sust = s.require_sust_days
+    ev, cf = _milestone_scan(
+        offsets, days.astype(np.float64), vals, vc, rel_off, rel_days, lo, hi, float(milestone), mc.direction,
+        s.relapse_to_event[0], s.relapse_to_conf[0], np.inf if np.isinf(sust) else sust, s.check_intermediate,
+    )
+    reached = ev >= 0
+    first = days[offsets[:-1]]
+    last = days[offsets[1:] - 1]
+    dates = days.astype("datetime64[D]").astype("datetime64[ns]")
+    nat = np.datetime64("NaT", "ns")
+    return pd.DataFrame(
+        {
+            "subject": categories,
+            "reached": reached,
+            "event_date": np.where(reached, dates[np.maximum(ev, 0)], nat),
+            "event_value": np.where(reached, vals[np.maximum(ev, 0)], np.nan),
+            "confirmation_date": np.where(reached, dates[np.maximum(cf, 0)], nat),
+            "duration_days": np.where(reached, days[np.maximum(ev, 0)] - first, last - first).astype(np.float64),
+        }
+    )

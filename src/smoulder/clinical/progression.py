@@ -1,0 +1,399 @@
+"""Confirmed disability worsening (CDW) and improvement (CDI), PIRA, RAW and PIRMA.
+
+The public entry point is :func:`assess`, which takes a visits table and
+optional relapse and MRI-activity tables as pandas DataFrames and returns a
+:class:`~smoulder.clinical.result.ProgressionResult`. The hot loop runs
+compiled (numba) and in parallel over subjects; see ``_kernel.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from smoulder import __version__
+from smoulder.clinical import _kernel as K
+from smoulder.clinical.result import ProgressionResult
+from smoulder.clinical.settings import ProgressionSettings
+from smoulder.exceptions import SettingsError
+
+_EVENT_CODE = {"firstCDW": 0, "firstCDI": 1, "first": 2, "firstPIRA": 3, "firstRAW": 4, "multiple": 5}
+_BASELINE_CODE = {"fixed": 0, "roving": 1, "roving_impr": 2, "roving_wors": 3}
+_STREBL_CODE = {"none": 0, "event": 1, "improvement": 2, "worsening": 3}
+_SKIP_CODE = {"none": 0, "strict": 1, "all": 2}
+_PREC_CODE = {"baseline": 0, "last": 1, "last_delta": 2}
+_TYPE_NAME = np.array(["", "CDI", "CDW", "CDW", "CDW"], dtype=object)
+_CDW_TYPE_NAME = np.array(["", "", "undefined", "RAW", "PIRA"], dtype=object)
+
+_DAY = np.timedelta64(1, "D")
+
+
+def make_settings(settings: ProgressionSettings | dict[str, Any] | None = None, **options: Any) -> ProgressionSettings:
+    """Combine a settings object or mapping with keyword overrides, validating all of them."""
+    if settings is None:
+        base: dict[str, Any] = {}
+    elif isinstance(settings, ProgressionSettings):
+        base = settings.model_dump()
+    elif isinstance(settings, dict):
+        base = dict(settings.get("progression", settings))
+    else:
+        raise SettingsError(f"settings must be ProgressionSettings or a mapping; got {type(settings).__name__}")
+    base.update(options)
+    return ProgressionSettings.from_mapping(base)
+
+
+def _to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
+    arr = np.asarray(dates).astype("datetime64[D]")
+    return arr.astype(np.int64)
+
+
+def _params(s: ProgressionSettings, have_mri: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    mc = s.minimal_change()
+    fp = np.zeros(K.N_FPARAMS)
+    fp[K.P_RTB0], fp[K.P_RTB1] = s.relapse_to_bl
+    fp[K.P_RTE0], fp[K.P_RTE1] = s.relapse_to_event
+    fp[K.P_RTC0], fp[K.P_RTC1] = s.relapse_to_conf
+    fp[K.P_RA0], fp[K.P_RA1] = s.relapse_assoc
+    ri = s.relapse_indep
+    for k, key in enumerate(("prec", "event", "conf")):
+        a, b = ri[key]
+        fp[K.P_RI + 2 * k] = np.nan if a is None else a
+        fp[K.P_RI + 2 * k + 1] = np.nan if b is None else b
+    fp[K.P_SUST] = s.require_sust_days
+    if s.impute_last_visit <= 1:
+        fp[K.P_IMPUTE_P] = s.impute_last_visit
+        fp[K.P_IMPUTE_FU] = np.inf
+    else:
+        fp[K.P_IMPUTE_P] = 1.0
+        fp[K.P_IMPUTE_FU] = s.impute_last_visit
+    ip = np.zeros(K.N_IPARAMS, dtype=np.int64)
+    ip[K.I_DIR] = mc.direction
+    ip[K.I_EVENT] = _EVENT_CODE[s.event]
+    ip[K.I_BASELINE] = _BASELINE_CODE[s.baseline]
+    ip[K.I_PROCEED] = 1 if s.proceed_from == "event" else 0
+    ip[K.I_STREBL] = _STREBL_CODE[s.sub_threshold_rebl]
+    # as in msprog, bl_geq only acts when re-baselining after relapses
+    ip[K.I_BLGEQ] = int(s.bl_geq and s.relapse_rebl)
+    ip[K.I_RELREBL] = int(s.relapse_rebl)
+    ip[K.I_SKIP] = _SKIP_CODE[s.skip_local_extrema]
+    ip[K.I_CHECKINT] = int(s.check_intermediate)
+    ip[K.I_RAWPIRA] = int(s.rawpira)
+    ip[K.I_PRECTYPE] = _PREC_CODE[ri["prec_type"]]
+    ip[K.I_SEED] = s.seed
+    ip[K.I_HAVE_MRI] = int(have_mri)
+    win = s.windows()
+    lo = np.array([w[0] for w in win], dtype=np.float64)
+    hi = np.array([w[1] for w in win], dtype=np.float64)
+    return fp, ip, lo, hi
+
+
+def _group_offsets(codes: np.ndarray, nsub: int) -> np.ndarray:
+    off = np.zeros(nsub + 1, dtype=np.int64)
+    np.cumsum(np.bincount(codes, minlength=nsub), out=off[1:])
+    return off
+
+
+def _events_by_subject(
+    table: pd.DataFrame | None, categories: pd.Index, day_col: str = "date", flag: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted day arrays per subject (CSR layout) for relapses or MRI scans."""
+    nsub = len(categories)
+    if table is None or len(table) == 0:
+        return np.zeros(nsub + 1, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    sub = table if flag is None else table.loc[table[flag].to_numpy(dtype=bool)]
+    codes = pd.Categorical(sub["subject"].astype(str), categories=categories).codes.astype(np.int64)
+    keep = codes >= 0
+    codes = codes[keep]
+    days = _to_days(sub[day_col].to_numpy()[keep]).astype(np.float64)
+    order = np.lexsort((days, codes))
+    return _group_offsets(codes[order], nsub), np.ascontiguousarray(days[order])
+
+
+def assess(
+    visits: pd.DataFrame,
+    relapses: pd.DataFrame | None = None,
+    mri_activity: pd.DataFrame | None = None,
+    settings: ProgressionSettings | dict[str, Any] | None = None,
+    *,
+    subject_col: str = "subject",
+    date_col: str = "date",
+    value_col: str = "value",
+    validconf_col: str | None = None,
+    valuedelta_col: str | None = None,
+    relapse_date_col: str | None = None,
+    mri_date_col: str | None = None,
+    mri_active_col: str = "active",
+    on_duplicate: str = "error",
+    source: str = "<visits>",
+    **options: Any,
+) -> ProgressionResult:
+    """Detect confirmed disability events of one outcome for any number of subjects.
+
+    Parameters
+    ----------
+    visits : DataFrame
+        One row per assessment: subject, date, value (and optionally a
+        ``validconf`` column saying which visits may confirm an event).
+    relapses : DataFrame, optional
+        Relapse onsets: subject and onset date (same column names as
+        ``visits`` unless ``relapse_date_col`` is given).
+    mri_activity : DataFrame, optional
+        MRI scans: subject, scan date and whether new/enlarging T2 or
+        gadolinium-enhancing lesions were seen (``mri_active_col``). Enables
+        the PIRMA flag of PIRA events.
+    settings : ProgressionSettings or mapping, optional
+        Analysis options; keyword ``options`` override single fields (e.g.
+        ``event="multiple", baseline="roving", classify_cdw=True``).
+    subject_col, date_col, value_col, validconf_col : str
+        Column names in ``visits``.
+    valuedelta_col : str, optional
+        Column whose value sets the minimal change at each baseline instead of
+        ``value_col`` (msprog's ``valuedelta_col``).
+    on_duplicate : str
+        Policy for several visits of one subject on one day; see
+        :func:`smoulder.io.tables.validate_visits`.
+
+    Returns
+    -------
+    ProgressionResult
+        Events, per-subject summary, settings, ingest report, plots.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> v = pd.DataFrame({"subject": ["a"] * 4,
+    ...                   "date": pd.to_datetime(["2020-01-01", "2020-07-01", "2021-01-01", "2021-07-01"]),
+    ...                   "value": [2.0, 3.0, 3.0, 3.0]})
+    >>> res = assess(v, outcome="edss")
+    >>> res.events[["event_type", "event_date", "confirmation_date"]].astype(str).values.tolist()
+    [['CDW', '2020-07-01', '2021-01-01']]
+    """
+    from smoulder.io.tables import validate_mri_activity, validate_relapses, validate_visits
+
+    s = make_settings(settings, **options)
+    extra = (valuedelta_col,) if valuedelta_col else ()
+    vis, report = validate_visits(
+        visits,
+        source=source,
+        subject_col=subject_col,
+        date_col=date_col,
+        value_col=value_col,
+        outcome=s.outcome,
+        validconf_col=validconf_col,
+        on_duplicate=on_duplicate,
+        extra_cols=extra,
+    )
+    if valuedelta_col:
+        vis = vis.rename(columns={valuedelta_col: "valuedelta"})
+    known = pd.Index(pd.unique(vis["subject"].astype(str)))
+    rel = None
+    if relapses is not None:
+        rel, rrep = validate_relapses(
+            relapses,
+            source="<relapses>",
+            subject_col=subject_col,
+            date_col=relapse_date_col or date_col,
+            known_subjects=known,
+        )
+        report.warnings.extend(rrep.warnings)
+    mri = None
+    if mri_activity is not None:
+        mri, mrep = validate_mri_activity(
+            mri_activity,
+            source="<mri>",
+            subject_col=subject_col,
+            date_col=mri_date_col or date_col,
+            active_col=mri_active_col,
+            known_subjects=known,
+        )
+        report.warnings.extend(mrep.warnings)
+    return run_validated(vis, rel, mri, s, ingest=report)
+
+
+def run_validated(
+    visits: pd.DataFrame,
+    relapses: pd.DataFrame | None,
+    mri_activity: pd.DataFrame | None,
+    settings: ProgressionSettings,
+    ingest: Any = None,
+) -> ProgressionResult:
+    """Run the engine on tables already validated by :mod:`smoulder.io.tables`.
+
+    ``visits`` must have ``subject``, ``date``, ``value``, ``validconf`` (and
+    optionally ``valuedelta``) with one row per subject and day.
+    """
+    s = settings
+    subj = visits["subject"]
+    if isinstance(subj.dtype, pd.CategoricalDtype):
+        cat = subj.cat
+        if not cat.categories.is_monotonic_increasing:
+            subj = subj.cat.reorder_categories(cat.categories.sort_values())
+        subj = subj.cat.remove_unused_categories()
+        codes = subj.cat.codes.to_numpy().astype(np.int64)
+        categories = pd.Index(subj.cat.categories.astype(str))
+    else:
+        codes, uniq = pd.factorize(subj.astype(str), sort=True)
+        codes = codes.astype(np.int64)
+        categories = pd.Index(uniq)
+    days = _to_days(visits["date"].to_numpy())
+    values = visits["value"].to_numpy(dtype=np.float64)
+    vc = visits["validconf"].to_numpy(dtype=bool) if "validconf" in visits else np.ones(len(values), bool)
+    dvals = visits["valuedelta"].to_numpy(dtype=np.float64) if "valuedelta" in visits else values
+    # sort by subject then day (stable); most inputs are already sorted
+    if len(codes) > 1 and not (
+        np.all(codes[1:] >= codes[:-1]) and np.all((codes[1:] != codes[:-1]) | (days[1:] > days[:-1]))
+    ):
+        order = np.lexsort((days, codes))
+        codes, days, values, vc, dvals = codes[order], days[order], values[order], vc[order], dvals[order]
+        if np.any((codes[1:] == codes[:-1]) & (days[1:] == days[:-1])):
+            raise SettingsError("visits must have one row per subject and day; validate them first")
+    nsub = len(categories)
+    offsets = _group_offsets(codes, nsub)
+    mc = s.minimal_change()
+    delta = mc.delta(dvals)
+    rel_off, rel_days = _events_by_subject(relapses, categories)
+    have_mri = mri_activity is not None
+    mri_off, mri_act = _events_by_subject(mri_activity, categories, flag="active" if have_mri else None)
+    mri_all_off, mri_all = _events_by_subject(mri_activity, categories)
+    fp, ip, lo, hi = _params(s, have_mri)
+    subj_hash = pd.util.hash_array(categories.to_numpy(dtype=object)).astype(np.uint64) ^ np.uint64(s.seed)
+    t = days.astype(np.float64)
+    o_int, o_type, o_pirma, o_blval, o_imp, o_conf_w, o_pconf_w, counts = K.scan_all(
+        offsets, t, values, delta, vc, rel_off, rel_days, mri_off, mri_act, mri_all_off, mri_all,
+        lo, hi, fp, ip, subj_hash,
+    )
+    if np.any(counts < 0):
+        bad = categories[np.flatnonzero(counts < 0)[0]]
+        raise RuntimeError(f"internal error: the scan did not terminate for one subject ({bad!r}); please report")
+
+    # rows of the output that hold events: subject s uses rows offsets[s] .. offsets[s]+counts[s]
+    nev = int(counts.sum())
+    ev_sub = np.repeat(np.arange(nsub), counts)
+    starts = offsets[:-1][ev_sub]
+    within = np.arange(nev) - np.repeat(np.cumsum(counts) - counts, counts)
+    rows = starts + within
+    oi = o_int[rows]
+
+    def glob(col: np.ndarray) -> np.ndarray:
+        return np.where(col >= 0, starts + col, -1)
+
+    dates = days.astype("datetime64[D]")
+
+    def pick_date(idx: np.ndarray) -> np.ndarray:
+        out = np.full(idx.shape, np.datetime64("NaT"), dtype="datetime64[D]")
+        ok = idx >= 0
+        out[ok] = dates[idx[ok]]
+        return out.astype("datetime64[ns]")
+
+    def pick_val(idx: np.ndarray) -> np.ndarray:
+        out = np.full(idx.shape, np.nan)
+        ok = idx >= 0
+        out[ok] = values[idx[ok]]
+        return out
+
+    ev_i = glob(oi[:, K.O_EVENT])
+    bl_i = glob(oi[:, K.O_BL])
+    cf_i = glob(oi[:, K.O_CONF])
+    ld_i = glob(oi[:, K.O_LASTDELTA])
+    su_i = glob(oi[:, K.O_SUST])
+    imputed = o_imp[rows]
+    pc_i = np.where(imputed, -1, glob(oi[:, K.O_PCONF]))
+    types = o_type[rows].astype(np.int64)
+    first_day = days[offsets[:-1]]
+    nevent = within + 1
+    pirma = pd.array(np.where(o_pirma[rows] == 1, True, False), dtype="boolean")
+    pirma[o_pirma[rows] < 0] = pd.NA
+    events = pd.DataFrame(
+        {
+            "subject": pd.Categorical.from_codes(ev_sub, categories=categories)
+            if nev
+            else pd.Categorical([], categories=categories),
+            "nevent": nevent.astype(np.int64),
+            "event_type": _TYPE_NAME[types],
+            "cdw_type": _CDW_TYPE_NAME[types],
+            "pirma": pirma,
+            "baseline_date": pick_date(bl_i),
+            "baseline_value": o_blval[rows],
+            "event_date": pick_date(ev_i),
+            "event_value": pick_val(ev_i),
+            "confirmation_date": pick_date(cf_i),
+            "confirmation_value": pick_val(cf_i),
+            "time_to_event_days": (days[np.maximum(ev_i, 0)] - first_day[ev_sub]).astype(np.float64),
+            "baseline_to_event_days": (days[np.maximum(ev_i, 0)] - days[np.maximum(bl_i, 0)]).astype(np.float64),
+            "sustained_days": (days[np.maximum(su_i, 0)] - days[np.maximum(ev_i, 0)]).astype(np.float64),
+            "sustained_to_last": su_i == (offsets[1:][ev_sub] - 1),
+            "imputed": imputed,
+            "last_delta_date": pick_date(np.where(ld_i >= 0, ld_i, -1)),
+            "last_delta_value": pick_val(np.where(ld_i >= 0, ld_i, -1)),
+            "pira_confirmation_date": pick_date(pc_i),
+            "pira_confirmation_value": pick_val(pc_i),
+        }
+    )
+    if not s.rawpira:
+        events["cdw_type"] = np.where(events["event_type"] == "CDW", "", events["cdw_type"])
+    if len(s.conf_days) > 1:
+        for w, c in enumerate(s.conf_days):
+            cw = glob(o_conf_w[rows, w])
+            events[f"conf{c:g}_date"] = pick_date(cw)
+            events[f"conf{c:g}_value"] = pick_val(cw)
+            if s.rawpira:
+                pw = glob(o_pconf_w[rows, w])
+                events[f"pira_conf{c:g}_date"] = pick_date(pw)
+                events[f"pira_conf{c:g}_value"] = pick_val(pw)
+
+    summary = _summary(categories, offsets, days, types, ev_sub, o_pirma[rows], nsub)
+    return ProgressionResult(
+        events=events,
+        summary=summary,
+        settings=s,
+        ingest=ingest,
+        version=__version__,
+        visits=visits,
+        relapses=relapses,
+        mri_activity=mri_activity,
+    )
+
+
+def _summary(
+    categories: pd.Index,
+    offsets: np.ndarray,
+    days: np.ndarray,
+    types: np.ndarray,
+    ev_sub: np.ndarray,
+    pirma: np.ndarray,
+    nsub: int,
+) -> pd.DataFrame:
+    n_visits = np.diff(offsets)
+    has = n_visits > 0
+    first = np.where(has, days[np.minimum(offsets[:-1], len(days) - 1)], 0)
+    last = np.where(has, days[np.maximum(offsets[1:] - 1, 0)], 0)
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(ev_sub[mask], minlength=nsub).astype(np.int64)
+
+    summary = pd.DataFrame(
+        {
+            "subject": pd.Categorical(categories, categories=categories),
+            "first_visit_date": first.astype("datetime64[D]").astype("datetime64[ns]"),
+            "last_visit_date": last.astype("datetime64[D]").astype("datetime64[ns]"),
+            "follow_up_days": (last - first).astype(np.float64),
+            "n_visits": n_visits.astype(np.int64),
+            "n_cdw": count(types >= K.T_CDW),
+            "n_cdi": count(types == K.T_CDI),
+            "n_pira": count(types == K.T_PIRA),
+            "n_raw": count(types == K.T_RAW),
+            "n_undefined": count(types == K.T_CDW),
+            "n_pirma": count((types == K.T_PIRA) & (pirma == 1)),
+        }
+    )
+    # event sequence text, built only for subjects with events
+    seq = np.full(nsub, "", dtype=object)
+    if len(ev_sub):
+        names = np.array(["", "CDI", "CDW", "RAW", "PIRA"], dtype=object)[types]
+        bounds = np.flatnonzero(np.diff(ev_sub)) + 1
+        for grp_start, grp in zip(np.r_[0, bounds], np.split(names, bounds), strict=True):
+            seq[ev_sub[grp_start]] = ", ".join(grp)
+    summary["event_sequence"] = seq
+    return summary
