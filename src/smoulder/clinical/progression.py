@@ -103,7 +103,14 @@ def _events_by_subject(
     if table is None or len(table) == 0:
         return np.zeros(nsub + 1, dtype=np.int64), np.zeros(0, dtype=np.float64)
     sub = table if flag is None else table.loc[table[flag].to_numpy(dtype=bool)]
-    codes = pd.Categorical(sub["subject"].astype(str), categories=categories).codes.astype(np.int64)
+    col = sub["subject"]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        # map the table's own categories onto ours once, then translate its codes
+        lookup = categories.get_indexer(col.cat.categories.astype(str))
+        own = col.cat.codes.to_numpy()
+        codes = np.where(own >= 0, lookup[own], -1).astype(np.int64)
+    else:
+        codes = categories.get_indexer(col.astype(str)).astype(np.int64)
     keep = codes >= 0
     codes = codes[keep]
     days = _to_days(sub[day_col].to_numpy()[keep]).astype(np.float64)
@@ -258,7 +265,11 @@ def run_validated(
     mri_off, mri_act = _events_by_subject(mri_activity, categories, flag="active" if have_mri else None)
     mri_all_off, mri_all = _events_by_subject(mri_activity, categories)
     fp, ip, lo, hi = _params(s, have_mri)
-    subj_hash = pd.util.hash_array(categories.to_numpy(dtype=object)).astype(np.uint64) ^ np.uint64(s.seed)
+    if 0 < fp[K.P_IMPUTE_P] < 1:
+        # probabilistic imputation draws from a stream keyed by the seed and the subject's id
+        subj_hash = pd.util.hash_array(categories.to_numpy(dtype=object)).astype(np.uint64) ^ np.uint64(s.seed)
+    else:
+        subj_hash = np.zeros(nsub, dtype=np.uint64)
     t = days.astype(np.float64)
     o_int, o_type, o_pirma, o_blval, o_imp, o_conf_w, o_pconf_w, counts = K.scan_all(
         offsets, t, values, delta, vc, rel_off, rel_days, mri_off, mri_act, mri_all_off, mri_all,
@@ -388,12 +399,12 @@ def _summary(
             "n_pirma": count((types == K.T_PIRA) & (pirma == 1)),
         }
     )
-    # event sequence text, built only for subjects with events
+    # event sequence text ("RAW, PIRA, CDI"), concatenated per subject in one vectorised pass
     seq = np.full(nsub, "", dtype=object)
     if len(ev_sub):
-        names = np.array(["", "CDI", "CDW", "RAW", "PIRA"], dtype=object)[types]
-        bounds = np.flatnonzero(np.diff(ev_sub)) + 1
-        for grp_start, grp in zip(np.r_[0, bounds], np.split(names, bounds), strict=True):
-            seq[ev_sub[grp_start]] = ", ".join(grp)
+        names = np.array(["", "CDI, ", "CDW, ", "RAW, ", "PIRA, "], dtype=object)[types]
+        starts = np.r_[0, np.flatnonzero(np.diff(ev_sub)) + 1]
+        joined = np.add.reduceat(names, starts)
+        seq[ev_sub[starts]] = [x[:-2] for x in joined]
     summary["event_sequence"] = seq
     return summary
