@@ -1,0 +1,146 @@
+"""Speed of the progression engine, side by side with pymsprog 1.0.7.
+
+Part 1 (peer comparison): the same simulated cohort (default 10,000 subjects, ~20 visits each)
+through pymsprog (in benchmarks/.venv-pymsprog) and smoulder, EDSS, ``multiple`` events, roving
+baseline, PIRA/RAW classification, msprog's EDSS convention. Prints both times, per-subject
+throughput, the ratio and the agreement of the events. pymsprog is slow (~2-3 ms per subject),
+so ``--peer-subjects`` limits how many subjects it gets; the per-subject ratio is computed on
+the same subjects.
+
+Part 2 (registry scale): 1,000,000 subjects x ~20 visits, written once as CSV and Parquet to
+benchmarks/data/, then ``smoulder progression`` end to end from file to file (read, validate,
+scan, write events + summary), with the time of a bare pyarrow read of the same file as the floor,
+and the peak resident memory of that process.
+
+Usage::
+
+    python benchmarks/bench_progression.py [--subjects 10000] [--peer-subjects 2000] [--registry 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(HERE))
+
+from agreement_pymsprog import compare, ours_key, pymsprog_key  # noqa: E402
+
+from smoulder.clinical import assess  # noqa: E402
+from smoulder.synth import simulate_cohort, write_cohort  # noqa: E402
+
+PEER_OPTS = {"event": "multiple", "baseline": "roving", "RAW_PIRA": True}
+
+
+def peer_comparison(n_subjects: int, peer_subjects: int, seed: int) -> None:
+    py = subprocess.run([str(HERE / "setup_pymsprog.sh")], capture_output=True, text=True,
+                        check=True).stdout.strip().splitlines()[-1]
+    cohort = simulate_cohort(n_subjects, seed=seed)
+    visits = cohort.visits[["subject", "date", "edss"]]
+    rel = cohort.relapses[["subject", "date"]]
+    first = visits.groupby("subject")["date"].min()
+    rel = rel[rel["date"] >= rel["subject"].map(first) - pd.Timedelta(days=30)]
+    tmp = Path(tempfile.mkdtemp(prefix="smoulder-bench-"))
+    visits.to_csv(tmp / "visits.csv", index=False, date_format="%Y-%m-%d")
+    rel.to_csv(tmp / "relapses.csv", index=False, date_format="%Y-%m-%d")
+    job = {"visits": str(tmp / "visits.csv"), "relapses": str(tmp / "relapses.csv"), "options": PEER_OPTS,
+           "out": str(tmp / "p.csv"), "value_col": "edss", "outcome": "edss", "n_subjects": peer_subjects}
+    (tmp / "job.json").write_text(json.dumps(job))
+    print(f"cohort: {n_subjects:,} subjects, {len(visits):,} visits ({len(visits) / n_subjects:.1f} per subject), "
+          f"{len(rel):,} relapses; options {PEER_OPTS}")
+    proc = subprocess.run([py, str(HERE / "_pymsprog_runner.py"), str(tmp / "job.json")],
+                          capture_output=True, text=True, check=True)
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    p_sec, p_n = info["seconds"], info["n_subjects"]
+
+    opts = {"event": "multiple", "baseline": "roving", "classify_cdw": True, "edss_half_step_from": 5.5}
+    assess(visits.iloc[:200], rel, value_col="edss", **opts)  # compile / load the cached kernel
+    t0 = time.perf_counter()
+    res = assess(visits, rel, value_col="edss", **opts)
+    o_sec = time.perf_counter() - t0
+    print(f"pymsprog 1.0.7: {p_sec:8.2f} s for {p_n:,} subjects = {1e3 * p_sec / p_n:.3f} ms per subject")
+    print(f"smoulder      : {o_sec:8.3f} s for {n_subjects:,} subjects = {1e3 * o_sec / n_subjects:.4f} ms per subject "
+          f"(DataFrame in, DataFrame out, validation included)")
+    print(f"per-subject throughput ratio: {(p_sec / p_n) / (o_sec / n_subjects):,.0f}x")
+
+    subj = visits["subject"].drop_duplicates().iloc[:p_n]
+    pres = pd.read_csv(tmp / "p.csv")
+    pres = pres[pres["nevent"] > 0]
+    ok = ours_key(res.events[res.events["subject"].astype(str).isin(set(subj))], [84.0], True)
+    pk = pymsprog_key(pres, [84.0])
+    pk.columns = ok.columns
+    agree, bad = compare(ok, pk)
+    print(f"agreement on the {p_n:,} shared subjects: pymsprog {len(pk):,} events, smoulder {len(ok):,}, "
+          f"identical {agree:,}; subjects with any difference: {len(bad)}")
+
+
+def registry(n_subjects: int, seed: int) -> None:
+    data = HERE / "data"
+    data.mkdir(exist_ok=True)
+    csv = data / f"registry_{n_subjects}_visits.csv"
+    pq = data / f"registry_{n_subjects}_visits.parquet"
+    if not csv.exists() or not pq.exists():
+        t0 = time.perf_counter()
+        cohort = simulate_cohort(n_subjects, seed=seed)
+        for fmt in ("csv", "parquet"):
+            paths = write_cohort(cohort, data / f"registry_{n_subjects}_{fmt}", fmt=fmt)
+            paths["visits"].rename(csv if fmt == "csv" else pq)
+            paths["relapses"].rename(data / f"registry_{n_subjects}_relapses.{fmt}")
+        print(f"simulated and wrote the registry in {time.perf_counter() - t0:.1f} s")
+    size = csv.stat().st_size / 1e6
+    floor = {}
+    for path in (csv, pq):
+        code = ("import time,pyarrow.csv as c,pyarrow.parquet as q;t=time.perf_counter();"
+                f"(c.read_csv if '{path.suffix}'=='.csv' else q.read_table)('{path}');print(time.perf_counter()-t)")
+        floor[path.suffix] = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                                  check=True).stdout)
+    print(f"registry: {n_subjects:,} subjects; visits CSV {size:.0f} MB")
+    for path in (csv, pq):
+        rel = data / f"registry_{n_subjects}_relapses{path.suffix}"
+        out = Path(tempfile.mkdtemp(prefix="smoulder-reg-")) / f"events{path.suffix}"
+        cmd = [sys.executable, "-m", "smoulder", "progression", str(path), "--relapses", str(rel),
+               "--outcome", "edss", "--value-col", "edss", "--event", "multiple", "--baseline", "roving",
+               "--classify-cdw", "--out", str(out), "--no-plots", "--json"]
+        code = ("import resource,runpy,sys,time;sys.argv=" + repr(["smoulder"] + cmd[3:]) +
+                ";t=time.perf_counter()\ntry:\n runpy.run_module('smoulder',run_name='__main__')\nexcept SystemExit:\n pass\n"
+                "print('ELAPSED',time.perf_counter()-t,'RSS',resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(proc.stderr[-2000:])
+            continue
+        last = proc.stdout.strip().splitlines()[-1].split()
+        elapsed, rss_gb = float(last[1]), int(last[3]) / 1e6
+        counts = json.loads(proc.stdout.strip().splitlines()[-2])["counts"]
+        print(f"  {path.suffix[1:]:8s} file to file {elapsed:6.2f} s (bare pyarrow read {floor[path.suffix]:.2f} s, "
+              f"{elapsed / floor[path.suffix]:.1f}x the floor); peak RSS {rss_gb:.2f} GB; "
+              f"{counts['cdw_events']:,} CDW ({counts['pira_events']:,} PIRA, {counts['raw_events']:,} RAW), "
+              f"{counts['cdi_events']:,} CDI")
+    _ = resource
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--subjects", type=int, default=10_000)
+    ap.add_argument("--peer-subjects", type=int, default=2_000)
+    ap.add_argument("--registry", type=int, default=1_000_000, help="0 to skip")
+    ap.add_argument("--seed", type=int, default=11)
+    args = ap.parse_args()
+    peer_comparison(args.subjects, args.peer_subjects, args.seed)
+    if args.registry:
+        registry(args.registry, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
