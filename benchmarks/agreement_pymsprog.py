@@ -27,10 +27,8 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
@@ -186,7 +184,8 @@ def main() -> int:
     print(f"{'#':>2} {'outcome':7} {'options':70} {'pymsprog':>8} {'smoulder':>8} {'agree':>6} {'subj!=':>6}  note")
     total_p = total_o = total_a = 0
     crashes = 0
-    for i, (outcome, opts) in enumerate(combos):
+    for outcome, opts in combos:
+        idx = COMBOS.index((outcome, opts))
         vfile = tmp / "visits.csv"
         rfile = tmp / "relapses.csv"
         col = outcome
@@ -199,17 +198,15 @@ def main() -> int:
                               capture_output=True, text=True)
         info = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {"error": proc.stderr[-300:]}
         ours_opts = to_ours(opts)
-        t0 = time.perf_counter()
         res = assess(visits[["subject", "date", col]], rel_cut, subject_col="subject", date_col="date",
                      value_col=col, outcome=outcome, edss_half_step_from=5.5, **ours_opts)
-        _ = time.perf_counter() - t0
         conf_days = opts.get("conf_days", [84])
         conf_days = conf_days if isinstance(conf_days, list) else [conf_days]
         ok = ours_key(res.events, [float(c) for c in conf_days], res.settings.rawpira)
         label = json.dumps(opts)[:70]
         if info.get("error"):
             crashes += 1
-            print(f"{COMBOS.index((outcome, opts)):>2} {outcome:7} {label:70} {'crash':>8} {len(ok):>8} {'-':>6} {'-':>6}  pymsprog: {info['error'][:60]}")
+            print(f"{idx:>2} {outcome:7} {label:70} {'crash':>8} {len(ok):>8} {'-':>6} {'-':>6}  pymsprog: {info['error'][:60]}")
             continue
         pres = pd.read_csv(tmp / "p.csv") if (tmp / "p.csv").exists() and (tmp / "p.csv").stat().st_size > 2 else pd.DataFrame()
         (tmp / "p.csv").unlink(missing_ok=True)
@@ -222,7 +219,6 @@ def main() -> int:
             total_p += len(pk)
             total_o += len(ok)
             total_a += agree
-        idx = COMBOS.index((outcome, opts))
         note = EXPECTED_DIFFERENCE.get(idx, "") if bad else ""
         print(f"{idx:>2} {outcome:7} {label:70} {len(pk):>8} {len(ok):>8} {agree:>6} {len(bad):>6}  {note}")
         for s in sorted(bad)[: args.show]:

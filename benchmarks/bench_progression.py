@@ -36,7 +36,6 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(HERE))
 
 from agreement_pymsprog import compare, ours_key, pymsprog_key  # noqa: E402
-
 from smoulder.clinical import assess  # noqa: E402
 from smoulder.synth import simulate_cohort, write_cohort  # noqa: E402
 

@@ -17,7 +17,12 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
-from smoulder.clinical.progression import _events_by_subject, _group_offsets, _to_days, make_settings
+from smoulder.clinical.progression import (
+    _events_by_subject,
+    _group_offsets,
+    _to_days,
+    make_settings,
+)
 from smoulder.clinical.settings import ProgressionSettings
 
 
