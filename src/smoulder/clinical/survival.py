@@ -1,0 +1,226 @@
+"""Time to first event, Kaplan–Meier curves and Cox hazard ratios (lifelines).
+
+The tables here are what trial reports show: for each subject the time to the
+first event of a kind (or to the end of follow-up when censored), Kaplan–Meier
+curves per group with confidence bands and numbers at risk, and the hazard
+ratio of each group against a reference with its 95 % confidence interval and
+a log-rank p-value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from smoulder.exceptions import SettingsError
+
+KINDS = ("CDW", "CDI", "PIRA", "RAW", "undefined", "PIRMA")
+_YEAR = 365.25
+
+
+def time_to_first_event(
+    events: pd.DataFrame, summary: pd.DataFrame, kind: str = "CDW", durations_in: str = "days"
+) -> pd.DataFrame:
+    """Time from the first visit to the first event of ``kind`` for every subject.
+
+    Parameters
+    ----------
+    events, summary : DataFrame
+        The tables of a :class:`~smoulder.clinical.result.ProgressionResult`.
+    kind : {"CDW", "CDI", "PIRA", "RAW", "undefined", "PIRMA"}
+        Which events count.
+    durations_in : {"days", "years"}
+        Adds ``duration_years`` when ``"years"``.
+
+    Returns
+    -------
+    DataFrame
+        ``subject, duration_days, event, event_date``; censored subjects have
+        ``event`` False and ``duration_days`` equal to their follow-up.
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"subject": ["a"], "event_type": ["CDW"], "cdw_type": ["PIRA"],
+    ...                    "pirma": [True], "event_date": pd.to_datetime(["2021-01-01"]),
+    ...                    "time_to_event_days": [365.0]})
+    >>> sm = pd.DataFrame({"subject": ["a", "b"], "follow_up_days": [700.0, 500.0]})
+    >>> time_to_first_event(ev, sm)[["subject", "duration_days", "event"]].values.tolist()
+    [['a', 365.0, True], ['b', 500.0, False]]
+    """
+    if kind not in KINDS:
+        raise SettingsError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if durations_in not in ("days", "years"):
+        raise SettingsError(f"durations_in must be 'days' or 'years'; got {durations_in!r}")
+    ev = events
+    if kind == "CDI":
+        mask = ev["event_type"] == "CDI"
+    elif kind == "CDW":
+        mask = ev["event_type"] == "CDW"
+    elif kind == "PIRMA":
+        mask = (ev["cdw_type"] == "PIRA") & ev["pirma"].fillna(False).astype(bool)
+    else:
+        mask = ev["cdw_type"] == kind
+    sel = ev.loc[mask.to_numpy(dtype=bool), ["subject", "event_date", "time_to_event_days"]].copy()
+    sel["subject"] = sel["subject"].astype(str)
+    first = sel.sort_values(["subject", "event_date"], kind="stable").drop_duplicates("subject").set_index("subject")
+    out = pd.DataFrame({"subject": summary["subject"].astype(str).to_numpy()})
+    hit = out["subject"].isin(first.index).to_numpy()
+    fu = summary["follow_up_days"].to_numpy(dtype=float)
+    t = out["subject"].map(first["time_to_event_days"]).to_numpy(dtype=float)
+    out["duration_days"] = np.where(hit, t, fu)
+    out["event"] = hit
+    out["event_date"] = out["subject"].map(first["event_date"])
+    if durations_in == "years":
+        out["duration_years"] = out["duration_days"] / _YEAR
+    return out
+
+
+def _groups_for(tte: pd.DataFrame, group: Any) -> pd.Series:
+    if group is None:
+        return pd.Series("all", index=tte.index)
+    if isinstance(group, pd.DataFrame):
+        col = [c for c in group.columns if c != "subject"]
+        if len(col) != 1:
+            raise SettingsError("groups must have 'subject' and exactly one group column")
+        mapping = group.assign(subject=group["subject"].astype(str)).set_index("subject")[col[0]]
+    elif isinstance(group, pd.Series):
+        mapping = group
+        mapping.index = mapping.index.astype(str)
+    else:
+        raise SettingsError("group must be a DataFrame (subject, group) or a Series indexed by subject")
+    g = tte["subject"].astype(str).map(mapping)
+    missing = int(g.isna().sum())
+    if missing:
+        raise SettingsError(f"{missing} subjects have no group; every subject needs one")
+    return g.astype(str)
+
+
+@dataclass
+class KMResult:
+    """Kaplan–Meier estimates per group."""
+
+    fitters: dict[str, Any]
+    table: pd.DataFrame
+    label: str = "event"
+    durations: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def cumulative_incidence_at(self, days: float) -> pd.DataFrame:
+        """1 − S(t) at ``days`` per group, with its 95 % confidence interval."""
+        rows = []
+        for g, f in self.fitters.items():
+            s = float(f.survival_function_at_times(days).iloc[0])
+            ci = f.confidence_interval_survival_function_
+            idx = ci.index[ci.index <= days]
+            lo, hi = (ci.loc[idx[-1]].to_numpy() if len(idx) else (1.0, 1.0))
+            rows.append({"group": g, "days": days, "incidence": 1 - s, "ci_lower": 1 - hi, "ci_upper": 1 - lo})
+        return pd.DataFrame(rows)
+
+    def plot(self, ax: Any = None, years: bool = True) -> Any:
+        """Step curves with confidence bands and numbers at risk; returns the Figure."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from lifelines import KaplanMeierFitter
+        from lifelines.plotting import add_at_risk_counts
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(7, 4.8))
+        else:
+            fig = ax.figure
+        scale = _YEAR if years else 1.0
+        shown = []
+        for g, (d, e) in self.durations.items():
+            f = KaplanMeierFitter(label=str(g)).fit(d / scale, e)
+            f.plot_survival_function(ax=ax, ci_show=True)
+            shown.append(f)
+        ax.set_xlabel("Years from first visit" if years else "Days from first visit")
+        ax.set_ylabel(f"Proportion free of {self.label}")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        if shown:
+            add_at_risk_counts(*shown, ax=ax, rows_to_show=["At risk"])
+        fig.tight_layout()
+        return fig
+
+
+def kaplan_meier(tte: pd.DataFrame, group: Any = None, label: str | None = None) -> KMResult:
+    """Kaplan–Meier estimate of the time to first event, overall or per group.
+
+    Parameters
+    ----------
+    tte : DataFrame
+        From :func:`time_to_first_event` (``subject``, ``duration_days``, ``event``).
+    group : DataFrame or Series, optional
+        Subject to group (e.g. trial arm).
+    label : str, optional
+        Name of the event for axis labels.
+    """
+    from lifelines import KaplanMeierFitter
+
+    g = _groups_for(tte, group)
+    fitters, durations, parts = {}, {}, []
+    for name in sorted(g.unique()):
+        m = (g == name).to_numpy()
+        d = tte.loc[m, "duration_days"].to_numpy(dtype=float)
+        e = tte.loc[m, "event"].to_numpy(dtype=bool)
+        f = KaplanMeierFitter(label=str(name)).fit(d, e)
+        fitters[name] = f
+        durations[name] = (d, e)
+        sf = f.survival_function_.iloc[:, 0]
+        ci = f.confidence_interval_survival_function_
+        et = f.event_table
+        parts.append(pd.DataFrame({
+            "group": name,
+            "time_days": sf.index.to_numpy(dtype=float),
+            "at_risk": et["at_risk"].reindex(sf.index).to_numpy(),
+            "events": et["observed"].reindex(sf.index).to_numpy(),
+            "survival": sf.to_numpy(),
+            "ci_lower": ci.iloc[:, 0].to_numpy(),
+            "ci_upper": ci.iloc[:, 1].to_numpy(),
+        }))
+    return KMResult(fitters=fitters, table=pd.concat(parts, ignore_index=True), label=label or "event",
+                    durations=durations)
+
+
+def cox_hazard_ratio(tte: pd.DataFrame, groups: pd.DataFrame, group_col: str, reference: str | None = None) -> pd.DataFrame:
+    """Hazard ratio of each group against ``reference`` (Cox model), with 95 % CI and log-rank p.
+
+    Returns one row per non-reference group: ``group, reference, hazard_ratio, ci_lower,
+    ci_upper, p_value, logrank_p, n, events``.
+    """
+    from lifelines import CoxPHFitter
+    from lifelines.statistics import logrank_test
+
+    g = _groups_for(tte, groups[["subject", group_col]])
+    levels = sorted(g.unique())
+    if reference is None:
+        reference = levels[0]
+    if reference not in levels:
+        raise SettingsError(f"reference group {reference!r} not found; groups are {levels}")
+    rows = []
+    for lev in levels:
+        if lev == reference:
+            continue
+        m = (g == lev) | (g == reference)
+        df = pd.DataFrame({
+            "T": tte.loc[m, "duration_days"].to_numpy(dtype=float),
+            "E": tte.loc[m, "event"].to_numpy(dtype=bool),
+            "x": (g[m] == lev).to_numpy(dtype=float),
+        })
+        df["T"] = np.maximum(df["T"], 1e-6)
+        cph = CoxPHFitter().fit(df, duration_col="T", event_col="E")
+        s = cph.summary.loc["x"]
+        a, b = df["x"] == 1, df["x"] == 0
+        lr = logrank_test(df.loc[a, "T"], df.loc[b, "T"], df.loc[a, "E"], df.loc[b, "E"])
+        rows.append({
+            "group": lev, "reference": reference,
+            "hazard_ratio": float(s["exp(coef)"]),
+            "ci_lower": float(s["exp(coef) lower 95%"]), "ci_upper": float(s["exp(coef) upper 95%"]),
+            "p_value": float(s["p"]), "logrank_p": float(lr.p_value),
+            "n": int(a.sum()), "events": int(df.loc[a, "E"].sum()),
+        })
+    return pd.DataFrame(rows)
