@@ -117,7 +117,7 @@ def simulate_cohort(
     order = np.lexsort((r_day, r_sub))
     r_sub, r_day = r_sub[order], r_day[order]
     # one onset per subject and day
-    keep_r = np.r_[True, (r_sub[1:] != r_sub[:-1]) | (r_day[1:] != r_day[:-1])]
+    keep_r = np.r_[True, (r_sub[1:] != r_sub[:-1]) | (r_day[1:] != r_day[:-1])][: len(r_sub)]
     r_sub, r_day = r_sub[keep_r], r_day[keep_r]
     nr = len(r_sub)
     bump = rng.uniform(0.5, 2.0, nr)
@@ -147,8 +147,6 @@ def simulate_cohort(
     latent = edss0[v_sub] + drift[v_sub] * years
     v_off = np.r_[0, np.cumsum(np.bincount(v_sub, minlength=n))]
     # for each relapse, the visits of its subject on or after onset
-    first_after = np.searchsorted(v_day[v_off[r_sub][0]:v_off[r_sub][0]], 0) if nr == 0 else None
-    _ = first_after
     lo = v_off[r_sub]
     hi = v_off[r_sub + 1]
     # position of the first visit on/after onset within the subject's visits (vectorised search)
