@@ -60,7 +60,7 @@ def time_to_first_event(
     elif kind == "CDW":
         mask = ev["event_type"] == "CDW"
     elif kind == "PIRMA":
-        mask = (ev["cdw_type"] == "PIRA") & ev["pirma"].fillna(False).astype(bool)
+        mask = (ev["cdw_type"] == "PIRA") & (pd.array(ev["pirma"], dtype="boolean") == True).fillna(False)  # noqa: E712
     else:
         mask = ev["cdw_type"] == kind
     sel = ev.loc[mask.to_numpy(dtype=bool), ["subject", "event_date", "time_to_event_days"]].copy()

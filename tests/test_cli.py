@@ -1,0 +1,104 @@
+"""The command line, run as a user would: files in, files out, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from smoulder.cli import main
+
+
+def visits_file(tmp_path):
+    p = tmp_path / "visits.csv"
+    p.write_text(
+        "id,date,EDSS\n"
+        "p1,2020-01-01,2.0\np1,2020-04-10,3.0\np1,2020-07-19,3.0\np1,2020-10-27,4.0\np1,2021-02-04,4.0\n"
+        "p2,2020-01-01,1.0\np2,2020-07-01,1.0\n"
+    )
+    r = tmp_path / "relapses.csv"
+    r.write_text("id,date\np1,2020-02-20\nghost,2020-01-01\n")
+    return p, r
+
+
+def test_progression_contract(tmp_path):
+    v, r = visits_file(tmp_path)
+    out = tmp_path / "out" / "events.csv"
+    rc = main([
+        "progression", str(v), "--relapses", str(r), "--outcome", "edss", "--subject-col", "id",
+        "--date-col", "date", "--value-col", "EDSS", "--event", "multiple", "--baseline", "roving",
+        "--classify-cdw", "--conf-days", "84", "--conf-tol-days", "7", "730.5", "--require-sust-days", "0",
+        "--relapse-to-bl", "30", "--relapse-to-event", "0", "--relapse-to-conf", "30", "--relapse-assoc", "90",
+        "--sub-threshold-rebl", "none", "--skip-local-extrema", "none", "--proceed-from", "firstconf",
+        "--edss-half-step-from", "6.0", "--out", str(out), "--no-plots",
+    ])
+    assert rc == 0
+    ev = pd.read_csv(out, dtype=str, keep_default_na=False)
+    for col in ["subject", "nevent", "event_type", "cdw_type", "pirma", "baseline_date", "baseline_value",
+                "event_date", "event_value", "confirmation_date", "confirmation_value", "time_to_event_days",
+                "sustained_days", "sustained_to_last"]:
+        assert col in ev.columns
+    # p1: 2.0 -> 3.0 at day 100 (50 days after the relapse: RAW), confirmed at day 200;
+    # roving baseline 3.0 at day 200, then 4.0 at day 300 confirmed at day 400 (PIRA)
+    assert ev[["subject", "event_type", "cdw_type", "event_date", "confirmation_date"]].values.tolist() == [
+        ["p1", "CDW", "RAW", "2020-04-10", "2020-07-19"],
+        ["p1", "CDW", "PIRA", "2020-10-27", "2021-02-04"],
+    ]
+    summary = pd.read_csv(tmp_path / "out" / "events_summary.csv")
+    assert summary["subject"].tolist() == ["p1", "p2"] and summary["n_cdw"].tolist() == [2, 0]
+    settings = (tmp_path / "out" / "events_settings.toml").read_text()
+    assert 'event = "multiple"' in settings
+    # rerun from the settings file gives the same events
+    out2 = tmp_path / "again.csv"
+    assert main(["progression", str(v), "--relapses", str(r), "--subject-col", "id", "--value-col", "EDSS",
+                 "--settings", str(tmp_path / "out" / "events_settings.toml"), "--out", str(out2), "--no-plots"]) == 0
+    assert out2.read_text() == out.read_text()
+    meta = json.loads((tmp_path / "out" / "events_settings.json").read_text())
+    assert meta["input"]["rows_read"] == 7 and "1 relapses for 1 subjects" in meta["input"]["warnings"][0]
+
+
+def test_several_windows_and_plots(tmp_path):
+    v, r = visits_file(tmp_path)
+    out = tmp_path / "events.csv"
+    assert main(["progression", str(v), "--subject-col", "id", "--value-col", "EDSS", "--conf-days", "84",
+                 "--conf-days", "168", "--out", str(out)]) == 0
+    ev = pd.read_csv(out)
+    assert {"conf84_date", "conf168_date"} <= set(ev.columns)
+    assert (tmp_path / "events_km.png").stat().st_size > 0
+    assert (tmp_path / "events_trajectories.png").stat().st_size > 0
+
+
+def test_bad_input_exit_code_and_message(tmp_path, capsys):
+    p = tmp_path / "v.csv"
+    p.write_text("id,date,EDSS\np1,2020-01-01,2\np1,2020-13-01,3\n")
+    out = tmp_path / "e.csv"
+    rc = main(["progression", str(p), "--subject-col", "id", "--value-col", "EDSS", "--out", str(out)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "v.csv, row 3, column 'date'" in err and "2020-13-01" in err
+    assert not out.exists()
+
+
+def test_bad_setting(tmp_path, capsys):
+    v, _ = visits_file(tmp_path)
+    rc = main(["progression", str(v), "--subject-col", "id", "--value-col", "EDSS", "--conf-tol-days", "1", "2", "3",
+               "--out", str(tmp_path / "e.csv")])
+    assert rc == 2 and "conf-tol-days" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--version"], ["progression", "--help"]])
+def test_module_entry_point(args):
+    proc = subprocess.run([sys.executable, "-m", "smoulder", *args], capture_output=True, text=True)
+    assert proc.returncode == 0 and ("smoulder" in proc.stdout)
+
+
+def test_demo_writes_everything(tmp_path):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    for name in ["edss_events.csv", "edss_events_summary.csv", "edss_events_km.png", "composite_events.csv",
+                 "composite_km_by_arm.png", "composite_hazard_ratio.csv", "milestone_edss6.csv", "demo_report.md"]:
+        assert (tmp_path / name).stat().st_size > 0, name
+    report = (tmp_path / "demo_report.md").read_text()
+    assert "hazard ratio" in report and "PIRA" in report
