@@ -173,7 +173,7 @@ def main() -> int:
     cohort = simulate_cohort(args.subjects, seed=args.seed)
     visits = cohort.visits
     relapses = cohort.relapses[["subject", "date"]]
-    first = visits.groupby("subject")["date"].min()
+    first = visits.groupby("subject", observed=True)["date"].min()
     rel_cut = relapses[relapses["date"] >= relapses["subject"].map(first) - pd.Timedelta(days=30)]
     n_dropped = len(relapses) - len(rel_cut)
 

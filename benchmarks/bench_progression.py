@@ -48,7 +48,7 @@ def peer_comparison(n_subjects: int, peer_subjects: int, seed: int) -> None:
     cohort = simulate_cohort(n_subjects, seed=seed)
     visits = cohort.visits[["subject", "date", "edss"]]
     rel = cohort.relapses[["subject", "date"]]
-    first = visits.groupby("subject")["date"].min()
+    first = visits.groupby("subject", observed=True)["date"].min()
     rel = rel[rel["date"] >= rel["subject"].map(first) - pd.Timedelta(days=30)]
     tmp = Path(tempfile.mkdtemp(prefix="smoulder-bench-"))
     visits.to_csv(tmp / "visits.csv", index=False, date_format="%Y-%m-%d")

@@ -6,7 +6,7 @@ Model (per subject, all vectorised over subjects):
 * **Scheduled visits** every ``visit_interval_days`` with +-30 days of jitter; 10 % of them
   are missed (never the first). The number of scheduled visits is drawn around
   ``n_visits_mean`` (normal, sd 3, at least 1).
-* **Relapses**: a Poisson process with subject-specific rate ``relapse_rate_per_year`` times a
+* **Relapses**: a Poisson process (from one year before enrolment to the end of follow-up) with subject-specific rate ``relapse_rate_per_year`` times a
   gamma frailty (mean 1, shape 2), reduced by ``active_effect`` in the second arm. Each relapse
   adds a bump of 0.5-2.0 EDSS points at onset that decays exponentially (time constant 20-40
   days) to a residual of ``(1 - recovery)`` of the bump, ``recovery`` drawn from
@@ -114,6 +114,12 @@ def simulate_cohort(
     nrel = rng.poisson(rate * follow / 365.25)
     r_sub = np.repeat(np.arange(n), nrel)
     r_day = enrol[r_sub] + np.floor(rng.random(len(r_sub)) * follow[r_sub]).astype(np.int64)
+    # relapses in the year before enrolment (the history that brought people to the clinic)
+    nhist = rng.poisson(rate)
+    h_sub = np.repeat(np.arange(n), nhist)
+    h_day = enrol[h_sub] - 1 - np.floor(rng.random(len(h_sub)) * 365).astype(np.int64)
+    r_sub = np.r_[r_sub, h_sub]
+    r_day = np.r_[r_day, h_day]
     order = np.lexsort((r_day, r_sub))
     r_sub, r_day = r_sub[order], r_day[order]
     # one onset per subject and day
@@ -129,7 +135,7 @@ def simulate_cohort(
     uns = rng.random(nr) < unscheduled_rate
     u_sub = r_sub[uns]
     u_day = r_day[uns] + rng.integers(7, 41, int(uns.sum()))
-    u_ok = u_day <= end[u_sub]
+    u_ok = (u_day <= end[u_sub]) & (u_day > enrol[u_sub])
     u_sub, u_day = u_sub[u_ok], u_day[u_ok]
 
     v_sub = np.r_[sv_sub, u_sub]
