@@ -92,6 +92,9 @@ def registry(n_subjects: int, seed: int) -> None:
     if not csv.exists() or not pq.exists():
         t0 = time.perf_counter()
         cohort = simulate_cohort(n_subjects, seed=seed)
+        # a registry extract: id, date, EDSS (about 420 MB as CSV), and relapse onsets
+        cohort.visits = cohort.visits[["subject", "date", "edss"]]
+        cohort.relapses = cohort.relapses[["subject", "date"]]
         for fmt in ("csv", "parquet"):
             paths = write_cohort(cohort, data / f"registry_{n_subjects}_{fmt}", fmt=fmt)
             paths["visits"].rename(csv if fmt == "csv" else pq)

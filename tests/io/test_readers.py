@@ -22,7 +22,6 @@ def test_reads_sorts_and_reports(tmp_path):
     assert df["subject"].astype(str).tolist() == ["a", "a", "b"]
     assert df["date"].dt.strftime("%Y-%m-%d").tolist() == ["2020-01-01", "2020-02-01", "2020-01-01"]
     assert df["value"].tolist() == [2.5, 3.0, 2.0]
-    assert df["row"].tolist() == [4, 3, 2]  # the header is row 1
     assert (rep.rows_read, rep.rows_used, rep.rows_corrected, rep.rows_rejected) == (3, 3, 0, 0)
 
 
@@ -108,7 +107,7 @@ def test_row_order_and_format_do_not_matter(tmp_path):
     base.to_csv(tmp_path / "a.csv", index=False)
     base.sample(frac=1, random_state=1).to_csv(tmp_path / "b.csv", index=False)
     base.to_parquet(tmp_path / "c.parquet", index=False)
-    frames = [read_visits(tmp_path / f, subject_col="id", value_col="EDSS")[0].drop(columns="row")
+    frames = [read_visits(tmp_path / f, subject_col="id", value_col="EDSS")[0]
               for f in ("a.csv", "b.csv", "c.parquet")]
     for f in frames[1:]:
         pd.testing.assert_frame_equal(frames[0].astype({"subject": str}), f.astype({"subject": str}))

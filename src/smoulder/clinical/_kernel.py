@@ -183,8 +183,13 @@ def _rand01(seed, salt):
 def _scan_subject(
     t, v, dl, vc, rel, mri_act, mri_all, lo, hi, fp, ip, subj_hash,
     o_int, o_type, o_pirma, o_blval, o_imputed, o_conf_w, o_pconf_w, base,
+    crm, crp, okc, d_int, d_type, d_pirma, d_blval, d_imp, d_conf_w, d_pconf_w, wconf, pconf_w,
 ):
-    """Scan one subject; write its events at rows ``base..base+k`` and return ``k``."""
+    """Scan one subject; write its events at rows ``base..base+k`` and return ``k``.
+
+    The arrays after ``base`` are scratch space owned by the calling thread, at least as long
+    as this subject needs (``n`` visits; ``n * (relapses + 1) + 4`` detections).
+    """
     n = t.shape[0]
     nw = lo.shape[0]
     nrel = rel.shape[0]
@@ -216,8 +221,6 @@ def _scan_subject(
     assoc_gap = 0.0 if pira_only else ra0
 
     # distance of each visit from the closest relapse before / after (same day counts as both)
-    crm = np.empty(n)
-    crp = np.empty(n)
     j = 0
     for i in range(n):
         while j < nrel and rel[j] <= t[i]:
@@ -225,19 +228,11 @@ def _scan_subject(
         crm[i] = t[i] - rel[j - 1] if j > 0 else np.inf
         k = j - 1 if (j > 0 and rel[j - 1] == t[i]) else j
         crp[i] = rel[k] - t[i] if k < nrel else np.inf
-    okc = np.empty(n, dtype=np.bool_)
     for i in range(n):
         okc[i] = crm[i] >= rtc0 and crp[i] >= rtc1 and vc[i]
 
     # detected events, in detection order (before de-duplication)
-    cap = n * (nrel + 1) + 4
-    d_int = np.full((cap, N_OINT), -1, dtype=np.int32)
-    d_type = np.zeros(cap, dtype=np.int8)
-    d_pirma = np.full(cap, -1, dtype=np.int8)
-    d_blval = np.empty(cap)
-    d_imp = np.zeros(cap, dtype=np.bool_)
-    d_conf_w = np.full((cap, nw), -1, dtype=np.int32)
-    d_pconf_w = np.full((cap, nw), -1, dtype=np.int32)
+    cap = d_type.shape[0]
     nd = 0
     n_cdi = 0
     n_cdw = 0
@@ -387,7 +382,7 @@ def _scan_subject(
                                     break
                         valid = _is_dir(v[sv], b_ref, b_d, dirn, worsening)
                 # earliest confirmation per window (inside the sustained stretch)
-                wconf = np.full(nw, -1, dtype=np.int64)
+                wconf[:] = -1
                 first_w = -1
                 if not imputed:
                     for w in range(nw):
@@ -398,7 +393,7 @@ def _scan_subject(
                 etype = T_CDI
                 pirma = -1
                 pconf_first = -1
-                pconf_w = np.full(nw, -1, dtype=np.int64)
+                pconf_w[:] = -1
                 lastd = 0
                 if valid:
                     lastd = _last_delta(v, dl, c, conf0, n, dirn, worsening, skip, check_int)
@@ -445,6 +440,7 @@ def _scan_subject(
                 if include:
                     if nd >= cap:
                         return -1
+                    d_int[nd, :] = -1
                     d_int[nd, O_EVENT] = c
                     d_int[nd, O_BL] = bl
                     d_int[nd, O_CONF] = -1 if imputed else conf0
@@ -568,7 +564,10 @@ def scan_all(
     offsets, t, v, dl, vc, rel_off, rel, mri_off, mri_act_days, mri_all_off, mri_all_days,
     lo, hi, fp, ip, subj_hash,
 ):
-    """Scan every subject; return per-event arrays (local visit indices) and counts per subject."""
+    """Scan every subject; return per-event arrays (local visit indices) and counts per subject.
+
+    Subjects are processed in chunks, in parallel; each chunk allocates its scratch space once.
+    """
     nsub = offsets.shape[0] - 1
     ntot = t.shape[0]
     nw = lo.shape[0]
@@ -580,17 +579,45 @@ def scan_all(
     o_conf_w = np.full((ntot, nw), -1, dtype=np.int32)
     o_pconf_w = np.full((ntot, nw), -1, dtype=np.int32)
     counts = np.zeros(nsub, dtype=np.int64)
-    for s in prange(nsub):
-        a = offsets[s]
-        b = offsets[s + 1]
-        if b <= a:
-            continue
-        counts[s] = _scan_subject(
-            t[a:b], v[a:b], dl[a:b], vc[a:b],
-            rel[rel_off[s]:rel_off[s + 1]],
-            mri_act_days[mri_off[s]:mri_off[s + 1]],
-            mri_all_days[mri_all_off[s]:mri_all_off[s + 1]],
-            lo, hi, fp, ip, subj_hash[s],
-            o_int, o_type, o_pirma, o_blval, o_imputed, o_conf_w, o_pconf_w, a,
-        )
+    nchunks = min(nsub, 256)
+    for ch in prange(nchunks):
+        s0 = (nsub * ch) // nchunks
+        s1 = (nsub * (ch + 1)) // nchunks
+        maxn = 1
+        maxcap = 4
+        for s in range(s0, s1):
+            n = offsets[s + 1] - offsets[s]
+            nr = rel_off[s + 1] - rel_off[s]
+            maxn = max(maxn, n)
+            maxcap = max(maxcap, n * (nr + 1) + 4)
+        crm = np.empty(maxn)
+        crp = np.empty(maxn)
+        okc = np.empty(maxn, dtype=np.bool_)
+        d_int = np.full((maxcap, N_OINT), -1, dtype=np.int32)
+        d_type = np.zeros(maxcap, dtype=np.int8)
+        d_pirma = np.full(maxcap, -1, dtype=np.int8)
+        d_blval = np.empty(maxcap)
+        d_imp = np.zeros(maxcap, dtype=np.bool_)
+        d_conf_w = np.full((maxcap, nw), -1, dtype=np.int32)
+        d_pconf_w = np.full((maxcap, nw), -1, dtype=np.int32)
+        wconf = np.full(nw, -1, dtype=np.int64)
+        pconf_w = np.full(nw, -1, dtype=np.int64)
+        for s in range(s0, s1):
+            a = offsets[s]
+            b = offsets[s + 1]
+            if b <= a:
+                continue
+            n = b - a
+            nr = rel_off[s + 1] - rel_off[s]
+            cap = n * (nr + 1) + 4
+            counts[s] = _scan_subject(
+                t[a:b], v[a:b], dl[a:b], vc[a:b],
+                rel[rel_off[s]:rel_off[s + 1]],
+                mri_act_days[mri_off[s]:mri_off[s + 1]],
+                mri_all_days[mri_all_off[s]:mri_all_off[s + 1]],
+                lo, hi, fp, ip, subj_hash[s],
+                o_int, o_type, o_pirma, o_blval, o_imputed, o_conf_w, o_pconf_w, a,
+                crm[:n], crp[:n], okc[:n], d_int[:cap], d_type[:cap], d_pirma[:cap], d_blval[:cap],
+                d_imp[:cap], d_conf_w[:cap], d_pconf_w[:cap], wconf, pconf_w,
+            )
     return o_int, o_type, o_pirma, o_blval, o_imputed, o_conf_w, o_pconf_w, counts

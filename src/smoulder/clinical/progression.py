@@ -45,8 +45,11 @@ def make_settings(settings: ProgressionSettings | dict[str, Any] | None = None, 
 
 
 def _to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
-    arr = np.asarray(dates).astype("datetime64[D]")
-    return arr.astype(np.int64)
+    """Day numbers (days since 1970-01-01, int64) of dates."""
+    arr = np.asarray(dates)
+    if arr.dtype == np.dtype("datetime64[s]"):
+        return arr.view(np.int64) // 86400
+    return arr.astype("datetime64[D]").astype(np.int64)
 
 
 def _params(s: ProgressionSettings, have_mri: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -95,25 +98,32 @@ def _group_offsets(codes: np.ndarray, nsub: int) -> np.ndarray:
     return off
 
 
+def _subject_codes(table: pd.DataFrame, categories: pd.Index) -> np.ndarray:
+    """Codes of ``table``'s subjects in ``categories`` (-1 for subjects not there)."""
+    col = table["subject"]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        # map the table's own categories onto ours once, then translate its codes
+        lookup = categories.get_indexer(col.cat.categories.astype(str))
+        own = col.cat.codes.to_numpy()
+        return np.where(own >= 0, lookup[own], -1).astype(np.int64)
+    return categories.get_indexer(col.astype(str)).astype(np.int64)
+
+
 def _events_by_subject(
-    table: pd.DataFrame | None, categories: pd.Index, day_col: str = "date", flag: str | None = None
+    table: pd.DataFrame | None, categories: pd.Index, day_col: str = "date", flag: str | None = None,
+    codes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sorted day arrays per subject (CSR layout) for relapses or MRI scans."""
     nsub = len(categories)
     if table is None or len(table) == 0:
         return np.zeros(nsub + 1, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    sub = table if flag is None else table.loc[table[flag].to_numpy(dtype=bool)]
-    col = sub["subject"]
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        # map the table's own categories onto ours once, then translate its codes
-        lookup = categories.get_indexer(col.cat.categories.astype(str))
-        own = col.cat.codes.to_numpy()
-        codes = np.where(own >= 0, lookup[own], -1).astype(np.int64)
-    else:
-        codes = categories.get_indexer(col.astype(str)).astype(np.int64)
+    if codes is None:
+        codes = _subject_codes(table, categories)
     keep = codes >= 0
+    if flag is not None:
+        keep &= table[flag].to_numpy(dtype=bool)
     codes = codes[keep]
-    days = _to_days(sub[day_col].to_numpy()[keep]).astype(np.float64)
+    days = _to_days(table[day_col].to_numpy()[keep]).astype(np.float64)
     order = np.lexsort((days, codes))
     return _group_offsets(codes[order], nsub), np.ascontiguousarray(days[order])
 
@@ -237,7 +247,8 @@ def run_validated(
         cat = subj.cat
         if not cat.categories.is_monotonic_increasing:
             subj = subj.cat.reorder_categories(cat.categories.sort_values())
-        subj = subj.cat.remove_unused_categories()
+        if not (np.bincount(subj.cat.codes.to_numpy(), minlength=len(subj.cat.categories)) > 0).all():
+            subj = subj.cat.remove_unused_categories()
         codes = subj.cat.codes.to_numpy().astype(np.int64)
         categories = pd.Index(subj.cat.categories.astype(str))
     else:
@@ -262,8 +273,10 @@ def run_validated(
     delta = mc.delta(dvals)
     rel_off, rel_days = _events_by_subject(relapses, categories)
     have_mri = mri_activity is not None
-    mri_off, mri_act = _events_by_subject(mri_activity, categories, flag="active" if have_mri else None)
-    mri_all_off, mri_all = _events_by_subject(mri_activity, categories)
+    mri_codes = _subject_codes(mri_activity, categories) if have_mri and len(mri_activity) else None
+    mri_off, mri_act = _events_by_subject(mri_activity, categories, flag="active" if have_mri else None,
+                                          codes=mri_codes)
+    mri_all_off, mri_all = _events_by_subject(mri_activity, categories, codes=mri_codes)
     fp, ip, lo, hi = _params(s, have_mri)
     if 0 < fp[K.P_IMPUTE_P] < 1:
         # probabilistic imputation draws from a stream keyed by the seed and the subject's id
@@ -316,11 +329,10 @@ def run_validated(
     nevent = within + 1
     pirma = pd.array(np.where(o_pirma[rows] == 1, True, False), dtype="boolean")
     pirma[o_pirma[rows] < 0] = pd.NA
+    subject_dtype = pd.CategoricalDtype(categories)
     events = pd.DataFrame(
         {
-            "subject": pd.Categorical.from_codes(ev_sub, categories=categories)
-            if nev
-            else pd.Categorical([], categories=categories),
+            "subject": pd.Categorical.from_codes(ev_sub, dtype=subject_dtype, validate=False),
             "nevent": nevent.astype(np.int64),
             "event_type": _TYPE_NAME[types],
             "cdw_type": _CDW_TYPE_NAME[types],
@@ -340,7 +352,8 @@ def run_validated(
             "last_delta_value": pick_val(np.where(ld_i >= 0, ld_i, -1)),
             "pira_confirmation_date": pick_date(pc_i),
             "pira_confirmation_value": pick_val(pc_i),
-        }
+        },
+        copy=False,
     )
     if not s.rawpira:
         events["cdw_type"] = np.where(events["event_type"] == "CDW", "", events["cdw_type"])
@@ -354,7 +367,7 @@ def run_validated(
                 events[f"pira_conf{c:g}_date"] = pick_date(pw)
                 events[f"pira_conf{c:g}_value"] = pick_val(pw)
 
-    summary = _summary(categories, offsets, days, types, ev_sub, o_pirma[rows], nsub)
+    summary = _summary(subject_dtype, offsets, days, types, ev_sub, o_pirma[rows], nsub)
     return ProgressionResult(
         events=events,
         summary=summary,
@@ -368,7 +381,7 @@ def run_validated(
 
 
 def _summary(
-    categories: pd.Index,
+    subject_dtype: pd.CategoricalDtype,
     offsets: np.ndarray,
     days: np.ndarray,
     types: np.ndarray,
@@ -378,15 +391,15 @@ def _summary(
 ) -> pd.DataFrame:
     n_visits = np.diff(offsets)
     has = n_visits > 0
-    first = np.where(has, days[np.minimum(offsets[:-1], len(days) - 1)], 0)
-    last = np.where(has, days[np.maximum(offsets[1:] - 1, 0)], 0)
+    first = np.where(has, days[np.minimum(offsets[:-1], max(len(days) - 1, 0))], 0) if len(days) else np.zeros(nsub, np.int64)
+    last = np.where(has, days[np.maximum(offsets[1:] - 1, 0)], 0) if len(days) else np.zeros(nsub, np.int64)
 
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(ev_sub[mask], minlength=nsub).astype(np.int64)
 
     summary = pd.DataFrame(
         {
-            "subject": pd.Categorical(categories, categories=categories),
+            "subject": pd.Categorical.from_codes(np.arange(nsub), dtype=subject_dtype, validate=False),
             "first_visit_date": first.astype("datetime64[D]").astype("datetime64[ns]"),
             "last_visit_date": last.astype("datetime64[D]").astype("datetime64[ns]"),
             "follow_up_days": (last - first).astype(np.float64),
@@ -397,7 +410,8 @@ def _summary(
             "n_raw": count(types == K.T_RAW),
             "n_undefined": count(types == K.T_CDW),
             "n_pirma": count((types == K.T_PIRA) & (pirma == 1)),
-        }
+        },
+        copy=False,
     )
     # event sequence text ("RAW, PIRA, CDI"), concatenated per subject in one vectorised pass
     seq = np.full(nsub, "", dtype=object)

@@ -114,7 +114,7 @@ def _read_arrow(path: str | Path, string_cols: tuple[str, ...] = ()) -> pa.Table
         raise InputDataError("the file is empty", file=str(p), expected="a header row and at least one data row")
     delim = "\t" if suf.startswith(".tsv") else ","
     convert = pacsv.ConvertOptions(
-        column_types={c: pa.string() for c in string_cols},
+        column_types={c: pa.dictionary(pa.int32(), pa.string()) for c in string_cols},
         strings_can_be_null=True,
         null_values=["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null"],
     )
@@ -153,99 +153,174 @@ def _require(columns: list[str], needed: dict[str, str | None], source: str) -> 
 
 def _first_bad(mask: np.ndarray, rows: np.ndarray, values: Any, source: str, column: str, message: str,
                expected: str) -> None:
-    """Raise for the first True in ``mask`` with the count of the others."""
-    bad = np.flatnonzero(mask)
-    if len(bad) == 0:
+    """Raise for the first True in ``mask``, with the count of the other bad rows.
+
+    ``values`` gives the offending value for the message: an array, a function of the row
+    position (so that nothing is converted unless there is an error), or None.
+    """
+    if not mask.any():
         return
-    i = bad[0]
-    more = f" (and {len(bad) - 1:,} more rows)" if len(bad) > 1 else ""
-    val = values[i]
+    if isinstance(mask, _OneBad):
+        i, count = mask.first, mask.count
+    else:
+        bad = np.flatnonzero(mask)
+        i, count = int(bad[0]), len(bad)
+    more = f" (and {count - 1:,} more rows)" if count > 1 else ""
+    if values is None:
+        val = None
+    elif callable(values):
+        val = values(i)
+    else:
+        val = values[i]
     if isinstance(val, np.generic):
         val = val.item()
     raise InputDataError(message + more, file=source, row=int(rows[i]), column=column, value=val, expected=expected)
 
 
-def _dates(arr: pa.ChunkedArray | pa.Array | pd.Series, rows: np.ndarray, source: str, column: str) -> np.ndarray:
+def _pick(arr: Any) -> Any:
+    """A lazy value getter for :func:`_first_bad` over an Arrow array or pandas Series."""
+    if isinstance(arr, pd.Series):
+        return lambda i: arr.iloc[i]
+    return lambda i: arr[i].as_py()
+
+
+def _dates(arr: pa.ChunkedArray | pa.Array | pd.Series, rows: Any, source: str, column: str) -> np.ndarray:
     """Parse a date column to datetime64[D], raising on the first unparseable or impossible date."""
+    return _day_numbers(arr, rows, source, column).astype("datetime64[D]")
+
+
+def _day_numbers(arr: pa.ChunkedArray | pa.Array | pd.Series, rows: Any, source: str, column: str) -> np.ndarray:
+    """Parse a date column to day numbers (days since 1970-01-01), checking every value.
+
+    Dates already typed as dates (Parquet, or CSV cells pyarrow recognised) are checked in one
+    compiled pass without copies; text is parsed as ISO 8601 and rejected with the row when it is
+    not a real calendar date.
+    """
+    from smoulder.io import _fastcheck as F
+
     if isinstance(arr, pd.Series):
         s = arr
         if pd.api.types.is_datetime64_any_dtype(s):
             if getattr(s.dt, "tz", None) is not None:
                 s = s.dt.tz_localize(None)
-            out = s.to_numpy().astype("datetime64[D]")
-            nat = np.isnat(out)
-            _first_bad(nat, rows, s.to_numpy(dtype=object), source, column, "missing date", "an ISO date YYYY-MM-DD")
-        else:
-            arr = pa.array(s.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string())
-    if not isinstance(arr, pd.Series):
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
-        t = arr.type
-        if pa.types.is_date(t):
-            out = arr.cast(pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
-            nulls = np.asarray(arr.is_null())
-        elif pa.types.is_timestamp(t):
-            out = arr.to_numpy(zero_copy_only=False).astype("datetime64[D]")
-            nulls = np.asarray(arr.is_null())
-        else:
-            text = arr.cast(pa.string())
-            nulls = np.asarray(text.is_null())
-            _first_bad(nulls, rows, np.array([None] * len(text)), source, column, "missing date",
+            d = s.to_numpy().astype("datetime64[D]")
+            _first_bad(np.isnat(d), rows, None, source, column, "missing date", "an ISO date YYYY-MM-DD")
+            out = d.astype(np.int64)
+            return _range_checked(out, rows, source, column)
+        arr = pa.array(s.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    t = arr.type
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        if arr.null_count:
+            _first_bad(np.asarray(arr.is_null()), rows, None, source, column, "missing date",
                        "an ISO date YYYY-MM-DD")
-            head = pc.utf8_slice_codeunits(text, 0, 10)
-            ok_shape = np.asarray(pc.match_substring_regex(head, r"^\d{4}-\d{2}-\d{2}$").fill_null(False))
-            if not ok_shape.all():
-                _first_bad(~ok_shape, rows, text.to_numpy(zero_copy_only=False), source, column,
-                           "unparseable date", "an ISO date YYYY-MM-DD")
-            parsed = pc.strptime(head, format="%Y-%m-%d", unit="s", error_is_null=True)
-            failed = np.asarray(parsed.is_null())
-            if not failed.any():
-                # strptime may roll 2021-02-30 over to March: a real date prints back the same
-                back = pc.strftime(parsed, format="%Y-%m-%d")
-                failed = ~np.asarray(pc.equal(back, head).fill_null(False))
-            _first_bad(failed, rows, text.to_numpy(zero_copy_only=False), source, column,
-                       "impossible date", "a real calendar date YYYY-MM-DD")
-            out = parsed.to_numpy(zero_copy_only=False).astype("datetime64[D]")
-        _first_bad(nulls, rows, np.array([None] * len(out)), source, column, "missing date", "an ISO date YYYY-MM-DD")
+        if pa.types.is_date32(t):
+            out = np.asarray(arr.view(pa.int32()))
+        else:
+            out = arr.to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(np.int64)
+        return _range_checked(out, rows, source, column)
+    text = arr.cast(pa.string())
+    if text.null_count:
+        _first_bad(np.asarray(text.is_null()), rows, None, source, column, "missing date", "an ISO date YYYY-MM-DD")
+    head = pc.utf8_slice_codeunits(text, 0, 10)
+    ok_shape = np.asarray(pc.match_substring_regex(head, r"^\d{4}-\d{2}-\d{2}$").fill_null(False))
+    if not ok_shape.all():
+        _first_bad(~ok_shape, rows, _pick(text), source, column, "unparseable date", "an ISO date YYYY-MM-DD")
+    parsed = pc.strptime(head, format="%Y-%m-%d", unit="s", error_is_null=True)
+    failed = np.asarray(parsed.is_null())
+    if not failed.any():
+        # strptime may roll 2021-02-30 over to March: a real date prints back the same
+        back = pc.strftime(parsed, format="%Y-%m-%d")
+        failed = ~np.asarray(pc.equal(back, head).fill_null(False))
+    _first_bad(failed, rows, _pick(text), source, column, "impossible date", "a real calendar date YYYY-MM-DD")
+    out = parsed.to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(np.int64)
+    _ = F
+    return _range_checked(out, rows, source, column)
+
+
+def _range_checked(days: np.ndarray, rows: Any, source: str, column: str) -> np.ndarray:
+    from smoulder.io import _fastcheck as F
+
     today = np.datetime64(pd.Timestamp.today().date(), "D") + np.timedelta64(1, "D")
-    out_of_range = (out < _MIN_DATE) | (out > today)
-    _first_bad(out_of_range, rows, out.astype(str), source, column, "impossible date",
-               f"a date between 1900-01-01 and {today}")
-    return out
+    lo = int(_MIN_DATE.astype(np.int64))
+    hi = int(today.astype(np.int64))
+    first, count = F.check_days(days, lo, hi)
+    if first >= 0:
+        _first_bad(_OneBad(first, count), rows, lambda i: str(np.datetime64(int(days[i]), "D")), source, column,
+                   "impossible date", f"a date between 1900-01-01 and {today}")
+    return days
 
 
 def _subjects(arr: Any, rows: np.ndarray, source: str, column: str) -> pd.Categorical:
     if isinstance(arr, pd.Series):
         s = arr
         missing = s.isna().to_numpy()
-        _first_bad(missing, rows, np.array([None] * len(s)), source, column, "missing subject id", "a subject id")
+        _first_bad(missing, rows, None, source, column, "missing subject id", "a subject id")
         strs = s.astype(str)
         empty = (strs.str.strip() == "").to_numpy()
-        _first_bad(empty, rows, strs.to_numpy(), source, column, "empty subject id", "a subject id")
+        _first_bad(empty, rows, _pick(strs), source, column, "empty subject id", "a subject id")
         return pd.Categorical(strs)
     if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+        arr = _combine_dictionary_chunks(arr)
+    if not pa.types.is_dictionary(arr.type):
+        arr = arr.cast(pa.string()).dictionary_encode()
+    nulls = np.asarray(arr.is_null())
+    _first_bad(nulls, rows, None, source, column, "missing subject id", "a subject id")
+    dictionary = arr.dictionary.cast(pa.string())
+    indices = np.asarray(arr.indices.fill_null(0)).astype(np.int64)
+    empty_entry = np.asarray(pc.equal(pc.utf8_trim_whitespace(dictionary), "").fill_null(True))
+    if empty_entry.any():
+        _first_bad(empty_entry[indices], rows, lambda i: dictionary[int(indices[i])].as_py(), source, column,
+                   "empty subject id", "a subject id")
+    # categories in sorted order; the same id may appear twice in an un-unified dictionary
+    order = np.asarray(pc.sort_indices(dictionary)).astype(np.int64)
+    sorted_names = dictionary.take(pa.array(order))
+    is_new = np.ones(len(order), dtype=bool)
+    if len(order) > 1:
+        is_new[1:] = ~np.asarray(pc.equal(sorted_names.slice(1), sorted_names.slice(0, len(order) - 1)).fill_null(False))
+    rank = np.cumsum(is_new) - 1
+    remap = np.empty(len(order), dtype=np.int64)
+    remap[order] = rank
+    cats = pd.Index(np.asarray(sorted_names.filter(pa.array(is_new)).to_numpy(zero_copy_only=False), dtype=object))
+    codes = remap[indices].astype(np.int32)
+    used = np.bincount(codes, minlength=len(cats)) > 0
+    if not used.all():
+        # drop dictionary entries that no row uses (e.g. from a filtered Parquet file)
+        new_pos = np.cumsum(used) - 1
+        codes = new_pos[codes].astype(np.int32)
+        cats = cats[used]
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(cats, ordered=False))
+
+
+def _combine_dictionary_chunks(arr: pa.ChunkedArray) -> pa.Array:
+    """One array from chunks; dictionary chunks that share one dictionary are joined cheaply.
+
+    Parquet row groups each carry a copy of the same dictionary; unifying them entry by entry
+    costs seconds for a million ids, while checking that they are equal and concatenating the
+    indices costs milliseconds.
+    """
+    if arr.num_chunks == 1:
+        return arr.chunk(0)
+    if arr.num_chunks == 0:
+        return pa.array([], type=arr.type)
     if pa.types.is_dictionary(arr.type):
-        arr = arr.cast(arr.type.value_type)
-    text = arr.cast(pa.string())
-    nulls = np.asarray(text.is_null())
-    _first_bad(nulls, rows, np.array([None] * len(text)), source, column, "missing subject id", "a subject id")
-    empty = np.asarray(pc.equal(pc.utf8_trim_whitespace(text), "").fill_null(False))
-    _first_bad(empty, rows, text.to_numpy(zero_copy_only=False), source, column, "empty subject id", "a subject id")
-    enc = text.dictionary_encode()
-    cats = enc.dictionary.to_pandas()
-    codes = np.asarray(enc.indices).astype(np.int32)
-    order = np.argsort(cats.to_numpy(dtype=object), kind="stable")
-    remap = np.empty_like(order)
-    remap[order] = np.arange(len(order))
-    return pd.Categorical.from_codes(remap[codes].astype(np.int32), categories=pd.Index(cats.to_numpy(dtype=object)[order]))
+        first = arr.chunk(0).dictionary
+        if all(c.dictionary is first or c.dictionary.equals(first) for c in arr.chunks[1:]):
+            indices = pa.concat_arrays([c.indices for c in arr.chunks])
+            return pa.DictionaryArray.from_arrays(indices, first)
+        total = sum(len(c.dictionary) for c in arr.chunks)
+        if total > 4 * len(arr):
+            return arr.cast(arr.type.value_type).combine_chunks().dictionary_encode()
+        return arr.unify_dictionaries().combine_chunks()
+    return arr.combine_chunks()
 
 
 def _numbers(arr: Any, rows: np.ndarray, source: str, column: str, allow_missing: bool = False) -> np.ndarray:
     if isinstance(arr, pd.Series):
         vals = pd.to_numeric(arr, errors="coerce").to_numpy(dtype=np.float64)
         bad_text = np.isnan(vals) & arr.notna().to_numpy()
-        _first_bad(bad_text, rows, arr.to_numpy(dtype=object), source, column, "not a number", "a number")
+        _first_bad(bad_text, rows, _pick(arr), source, column, "not a number", "a number")
     else:
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
@@ -260,7 +335,7 @@ def _numbers(arr: Any, rows: np.ndarray, source: str, column: str, allow_missing
                 series = pd.Series(text.to_numpy(zero_copy_only=False))
                 vals = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
                 bad_text = np.isnan(vals) & series.notna().to_numpy()
-                _first_bad(bad_text, rows, series.to_numpy(), source, column, "not a number", "a number")
+                _first_bad(bad_text, rows, _pick(series), source, column, "not a number", "a number")
     return vals
 
 
@@ -271,7 +346,7 @@ def _booleans(arr: Any, rows: np.ndarray, source: str, column: str, counts_ok: b
     if pd.api.types.is_bool_dtype(s) and not s.isna().any():
         return s.to_numpy(dtype=bool)
     missing = s.isna().to_numpy()
-    _first_bad(missing, rows, np.array([None] * len(s)), source, column, "missing value",
+    _first_bad(missing, rows, None, source, column, "missing value",
                "true/false, yes/no or 1/0" + (" or a lesion count" if counts_ok else ""))
     if pd.api.types.is_numeric_dtype(s):
         v = s.to_numpy(dtype=np.float64)
@@ -287,7 +362,7 @@ def _booleans(arr: Any, rows: np.ndarray, source: str, column: str, counts_ok: b
         is_count = ~np.isnan(num) & (num >= 0) & (num == np.floor(num))
         is_t = is_t | (is_count & (num > 0))
         is_f = is_f | (is_count & (num == 0))
-    _first_bad(~(is_t | is_f), rows, s.to_numpy(dtype=object), source, column, "not a yes/no value",
+    _first_bad(~(is_t | is_f), rows, _pick(s), source, column, "not a yes/no value",
                "true/false, yes/no or 1/0" + (" or a lesion count" if counts_ok else ""))
     return is_t
 
@@ -301,32 +376,46 @@ def _col(data: pa.Table | pd.DataFrame, name: str) -> Any:
 
 
 # --------------------------------------------------------------------------- values
-def _check_values(values: np.ndarray, rows: np.ndarray, outcome: str, source: str, column: str,
+def _check_values(values: np.ndarray, rows: Any, outcome: str, source: str, column: str,
                   report: IngestReport) -> None:
+    from smoulder.io import _fastcheck as F
+
     name = outcome.upper() if outcome != "custom" else "value"
-    nan = np.isnan(values)
-    _first_bad(nan, rows, np.array([None] * len(values)), source, column, f"missing {name} value", "a number")
-    if outcome == "edss":
-        bad = (values < 0) | (values > 10) | (values * 2 != np.round(values * 2))
-        _first_bad(bad, rows, values, source, column, "EDSS must be between 0 and 10 on the 0.5 grid",
-                   "one of 0, 0.5, 1.0, ..., 10")
-    elif outcome in ("t25fw", "nhpt"):
-        limit = 180.0 if outcome == "t25fw" else 300.0
-        _first_bad(values <= 0, rows, values, source, column, f"{name} time must be positive",
-                   "seconds greater than 0")
-        _first_bad(values >= 777, rows, values, source, column,
-                   f"{name} value looks like a missing-value code", "seconds (leave the cell empty when missing)")
-        n_slow = int((values > limit).sum())
-        if n_slow:
-            report.warnings.append(f"{n_slow:,} {name} values above {limit:g} s (kept; check them)")
-    elif outcome == "sdmt":
-        bad = (values < 0) | (values > 110)
-        _first_bad(bad, rows, values, source, column, "SDMT must be between 0 and 110", "points from 0 to 110")
-        n_frac = int((values != np.floor(values)).sum())
-        if n_frac:
-            report.warnings.append(f"{n_frac:,} SDMT values are not whole numbers (kept)")
-    else:
-        _first_bad(~np.isfinite(values), rows, values, source, column, "not a finite number", "a finite number")
+    rule = {"edss": F.RULE_EDSS, "t25fw": F.RULE_POSITIVE_TIME, "nhpt": F.RULE_POSITIVE_TIME,
+            "sdmt": F.RULE_SDMT}.get(outcome, F.RULE_FINITE)
+    limit = 180.0 if outcome == "t25fw" else 300.0
+    fn, nn, fb, nb, fc, nc, nh, nf = F.check_values(np.ascontiguousarray(values, dtype=np.float64), rule, limit)
+
+    def fail(first: int, count: int, message: str, expected: str, value: Any = True) -> None:
+        mask = _OneBad(first, count)
+        _first_bad(mask, rows, values if value else None, source, column, message, expected)
+
+    if fn >= 0:
+        fail(fn, nn, f"missing {name} value", "a number", value=False)
+    if fb >= 0:
+        msg, exp = {
+            F.RULE_EDSS: ("EDSS must be between 0 and 10 on the 0.5 grid", "one of 0, 0.5, 1.0, ..., 10"),
+            F.RULE_POSITIVE_TIME: (f"{name} time must be positive", "seconds greater than 0"),
+            F.RULE_SDMT: ("SDMT must be between 0 and 110", "points from 0 to 110"),
+        }.get(rule, ("not a finite number", "a finite number"))
+        fail(fb, nb, msg, exp)
+    if fc >= 0:
+        fail(fc, nc, f"{name} value looks like a missing-value code", "seconds (leave the cell empty when missing)")
+    if rule == F.RULE_POSITIVE_TIME and nh:
+        report.warnings.append(f"{nh:,} {name} values above {limit:g} s (kept; check them)")
+    if nf:
+        report.warnings.append(f"{nf:,} SDMT values are not whole numbers (kept)")
+
+
+class _OneBad:
+    """A stand-in for a boolean mask when only the first offender and the count are known."""
+
+    def __init__(self, first: int, count: int) -> None:
+        self.first = first
+        self.count = count
+
+    def any(self) -> bool:
+        return self.first >= 0
 
 
 def _resolve_duplicates(df: pd.DataFrame, policy: str, outcome: str, source: str, report: IngestReport,
@@ -404,9 +493,9 @@ def validate_visits(
     """Validate and normalise a visits table.
 
     Returns a DataFrame with ``subject`` (categorical, categories sorted),
-    ``date`` (datetime64), ``value`` (float64), ``validconf`` (bool), ``row``
-    (the row in the source as a spreadsheet numbers it) and the ``extra_cols``,
-    sorted by subject and date; and the :class:`IngestReport`.
+    ``date`` (datetime64), ``value`` (float64), ``validconf`` (bool) and the
+    ``extra_cols``, sorted by subject and date; and the :class:`IngestReport`.
+    Errors give the row of the source as a spreadsheet numbers it.
 
     Duplicate policy (several visits of one subject on one day): identical
     duplicates are always merged (counted as corrected). Otherwise ``"error"``
@@ -426,25 +515,51 @@ def validate_visits(
     report = IngestReport(source=source, rows_read=n)
     if n == 0:
         raise InputDataError("no data rows", file=source, expected="a header row and at least one data row")
-    rows = _rows if _rows is not None else np.arange(2, n + 2, dtype=np.int64)
+    rows = _Rows(2) if _rows is None else _rows
     subj = _subjects(_col(data, subject_col), rows, source, subject_col)
-    dates = _dates(_col(data, date_col), rows, source, date_col)
+    days = _day_numbers(_col(data, date_col), rows, source, date_col)
     values = _numbers(_col(data, value_col), rows, source, value_col)
     _check_values(values, rows, outcome, source, value_col, report)
-    vc = _booleans(_col(data, validconf_col), rows, source, validconf_col) if validconf_col else np.ones(n, bool)
-    df = pd.DataFrame({"subject": subj, "date": dates.astype("datetime64[s]"), "value": values,
-                       "validconf": vc, "row": rows})
+    vc = _booleans(_col(data, validconf_col), rows, source, validconf_col) if validconf_col else None
+    extras = {}
     for c in extra_cols:
         col = _col(data, c)
-        df[c] = col.to_pandas() if isinstance(col, (pa.ChunkedArray, pa.Array)) else col.to_numpy()
-    codes = df["subject"].cat.codes.to_numpy()
-    d = dates.astype(np.int64)
-    if n > 1 and not (np.all(codes[1:] >= codes[:-1]) and np.all((codes[1:] > codes[:-1]) | (d[1:] >= d[:-1]))):
-        order = np.lexsort((d, codes))
-        df = df.iloc[order].reset_index(drop=True)
-    df = _resolve_duplicates(df, on_duplicate, outcome, source, report, value_col, date_col).reset_index(drop=True)
+        extras[c] = (col.to_pandas() if isinstance(col, (pa.ChunkedArray, pa.Array)) else col).to_numpy()
+    from smoulder.io import _fastcheck as F
+
+    codes = np.asarray(subj.codes)
+    is_sorted, has_dup = F.order_state(codes, days)
+    order = None
+    if not is_sorted:
+        order = np.lexsort((days, codes))
+        codes, days, values = codes[order], days[order], values[order]
+        vc = vc[order] if vc is not None else None
+        extras = {k: v[order] for k, v in extras.items()}
+        has_dup = F.order_state(codes, days)[1]
+    cols: dict[str, Any] = {
+        "subject": pd.Categorical.from_codes(codes, dtype=subj.dtype, validate=False),
+        "date": (days.astype(np.int64) * 86400).view("datetime64[s]"),
+        "value": values,
+        "validconf": vc if vc is not None else np.ones(len(values), dtype=bool),
+    }
+    cols.update(extras)
+    df = pd.DataFrame(cols, copy=False)
+    if has_dup:
+        df["row"] = (order if order is not None else np.arange(len(df))) + 2
+        df = _resolve_duplicates(df, on_duplicate, outcome, source, report, value_col, date_col)
+        df = df.drop(columns="row").reset_index(drop=True)
     report.rows_used = len(df)
     return df, report
+
+
+class _Rows:
+    """Spreadsheet row numbers of a file read in order: position + offset (header is row 1)."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def __getitem__(self, i: int) -> int:
+        return int(i) + self.offset
 
 
 def read_visits(
@@ -477,14 +592,15 @@ def _dated_events(data: pd.DataFrame | pa.Table, source: str, subject_col: str, 
         return pd.DataFrame({"subject": pd.Series([], dtype=str), "date": pd.to_datetime([]), "row": []}), report, rows
     subj = _subjects(_col(data, subject_col), rows, source, subject_col)
     dates = _dates(_col(data, date_col), rows, source, date_col)
-    df = pd.DataFrame({"subject": np.asarray(subj).astype(object), "date": dates.astype("datetime64[s]"),
-                       "row": rows})
+    df = pd.DataFrame({"subject": subj, "date": dates.astype("datetime64[s]"), "row": rows})
     if known_subjects is not None:
-        known = pd.Index(pd.Series(np.asarray(known_subjects)).astype(str))
-        unknown = ~df["subject"].isin(known).to_numpy()
+        known = pd.Index(np.asarray(known_subjects, dtype=object)).astype(str)
+        cat_known = known.get_indexer(subj.categories.astype(str)) >= 0
+        codes = np.asarray(subj.codes)
+        unknown = ~cat_known[codes]
         if unknown.any():
             n_u = int(unknown.sum())
-            n_s = int(df.loc[unknown, "subject"].nunique())
+            n_s = int(len(np.unique(codes[unknown])))
             report.warnings.append(
                 f"{n_u:,} {what} for {n_s:,} subjects not in the visits table were ignored"
             )
@@ -512,7 +628,7 @@ def validate_relapses(
         if isinstance(col, pd.Series):
             ends = pd.to_datetime(col, errors="coerce")
             bad = ends.isna().to_numpy() & col.notna().to_numpy()
-            _first_bad(bad, df["row"].to_numpy(), col.to_numpy(dtype=object), source, end_date_col,
+            _first_bad(bad, df["row"].to_numpy(), _pick(col), source, end_date_col,
                        "unparseable date", "an ISO date YYYY-MM-DD or empty")
             end = ends.to_numpy().astype("datetime64[D]")
         else:
@@ -524,7 +640,7 @@ def validate_relapses(
                 idx = np.flatnonzero(~nulls)
                 end[idx] = _dates(col.filter(pa.array(~nulls)), df["row"].to_numpy()[idx], source, end_date_col)
         before = (~np.isnat(end)) & (end < df["date"].to_numpy().astype("datetime64[D]"))
-        _first_bad(before, df["row"].to_numpy(), end.astype(str), source, end_date_col,
+        _first_bad(before, df["row"].to_numpy(), lambda i: str(end[i]), source, end_date_col,
                    "relapse ends before it starts", "an end date on or after the onset")
         df["end_date"] = end.astype("datetime64[s]")
     else:
@@ -569,7 +685,7 @@ def validate_mri_activity(
         df["active"] = pd.Series([], dtype=bool)
     df = df.loc[~unknown]
     # several rows for one scan date: active if any says so
-    grouped = df.groupby(["subject", "date"], sort=True, as_index=False).agg(active=("active", "any"), row=("row", "first"))
+    grouped = df.groupby(["subject", "date"], sort=True, as_index=False, observed=True).agg(active=("active", "any"), row=("row", "first"))
     report.add("MRI rows on the same date merged", len(df) - len(grouped), corrected=True)
     report.rows_used = len(grouped)
     return grouped[["subject", "date", "active", "row"]], report
