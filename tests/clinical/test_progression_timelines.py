@@ -293,3 +293,17 @@ def test_settings_echo_round_trip(tmp_path, run):
     back = ProgressionSettings.from_file(path)
     assert back == res.settings
     assert "Disability course was assessed on EDSS" in res.methods_paragraph()
+
+
+def test_many_events_for_one_subject(run):
+    # a staircase: six roving-baseline worsenings, more than the first pass makes room for,
+    # next to a subject with one event
+    values = [1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0, 5.0, 6.0, 6.0, 6.5, 6.5]
+    tl = pd.concat([timeline(values, [100 * i for i in range(13)], "a"),
+                    timeline([2.0, 3.0, 3.0], [0, 100, 200], "b")])
+    res = run(tl, event="multiple", baseline="roving")
+    got = [(str(r.subject), (r.event_date - day(0)).days, (r.baseline_date - day(0)).days) for r in res.events.itertuples()]
+    assert got == [("a", 100, 0), ("a", 300, 200), ("a", 500, 400), ("a", 700, 600), ("a", 900, 800),
+                   ("a", 1100, 1000), ("b", 100, 0)]
+    assert res.events["nevent"].tolist() == [1, 2, 3, 4, 5, 6, 1]
+    assert res.summary["n_cdw"].tolist() == [6, 1]

@@ -182,10 +182,12 @@ def _rand01(seed, salt):
 @njit(cache=True)
 def _scan_subject(
     t, v, dl, vc, rel, mri_act, mri_all, lo, hi, fp, ip, subj_hash,
-    o_int, o_type, o_pirma, o_blval, o_imputed, o_conf_w, o_pconf_w, base,
+    o_int, o_type, o_pirma, o_blval, o_imputed, o_conf_w, o_pconf_w, base, room,
     crm, crp, okc, d_int, d_type, d_pirma, d_blval, d_imp, d_conf_w, d_pconf_w, wconf, pconf_w,
 ):
     """Scan one subject; write its events at rows ``base..base+k`` and return ``k``.
+
+    At most ``room`` events are written; a larger ``k`` tells the caller to rerun the subject.
 
     The arrays after ``base`` are scratch space owned by the calling thread, at least as long
     as this subject needs (``n`` visits; ``n * (relapses + 1) + 4`` detections).
@@ -545,6 +547,9 @@ def _scan_subject(
         a = order[q]
         if not chosen[a]:
             continue
+        if k >= room:
+            k += 1  # counted, not written: the caller reruns this subject with more room
+            continue
         row = base + k
         for col in range(N_OINT):
             o_int[row, col] = d_int[a, col]
@@ -562,22 +567,25 @@ def _scan_subject(
 @njit(cache=True, parallel=True)
 def scan_all(
     offsets, t, v, dl, vc, rel_off, rel, mri_off, mri_act_days, mri_all_off, mri_all_days,
-    lo, hi, fp, ip, subj_hash,
+    lo, hi, fp, ip, subj_hash, out_off,
 ):
     """Scan every subject; return per-event arrays (local visit indices) and counts per subject.
 
-    Subjects are processed in chunks, in parallel; each chunk allocates its scratch space once.
+    Subject ``s`` writes its events at rows ``out_off[s]`` to ``out_off[s + 1]`` of the outputs;
+    its count may exceed that room (then only the first events are written and the caller
+    reruns it with more). Subjects are processed in chunks, in parallel; each chunk allocates
+    its scratch space once.
     """
     nsub = offsets.shape[0] - 1
-    ntot = t.shape[0]
+    nout = out_off[nsub]
     nw = lo.shape[0]
-    o_int = np.full((ntot, N_OINT), -1, dtype=np.int32)
-    o_type = np.zeros(ntot, dtype=np.int8)
-    o_pirma = np.full(ntot, -1, dtype=np.int8)
-    o_blval = np.full(ntot, np.nan)
-    o_imputed = np.zeros(ntot, dtype=np.bool_)
-    o_conf_w = np.full((ntot, nw), -1, dtype=np.int32)
-    o_pconf_w = np.full((ntot, nw), -1, dtype=np.int32)
+    o_int = np.empty((nout, N_OINT), dtype=np.int32)
+    o_type = np.empty(nout, dtype=np.int8)
+    o_pirma = np.empty(nout, dtype=np.int8)
+    o_blval = np.empty(nout)
+    o_imputed = np.empty(nout, dtype=np.bool_)
+    o_conf_w = np.empty((nout, nw), dtype=np.int32)
+    o_pconf_w = np.empty((nout, nw), dtype=np.int32)
     counts = np.zeros(nsub, dtype=np.int64)
     nchunks = min(nsub, 256)
     for ch in prange(nchunks):
@@ -605,7 +613,7 @@ def scan_all(
         for s in range(s0, s1):
             a = offsets[s]
             b = offsets[s + 1]
-            if b <= a:
+            if b <= a or out_off[s + 1] == out_off[s]:
                 continue
             n = b - a
             nr = rel_off[s + 1] - rel_off[s]
@@ -616,7 +624,8 @@ def scan_all(
                 mri_act_days[mri_off[s]:mri_off[s + 1]],
                 mri_all_days[mri_all_off[s]:mri_all_off[s + 1]],
                 lo, hi, fp, ip, subj_hash[s],
-                o_int, o_type, o_pirma, o_blval, o_imputed, o_conf_w, o_pconf_w, a,
+                o_int, o_type, o_pirma, o_blval, o_imputed, o_conf_w, o_pconf_w,
+                out_off[s], out_off[s + 1] - out_off[s],
                 crm[:n], crp[:n], okc[:n], d_int[:cap], d_type[:cap], d_pirma[:cap], d_blval[:cap],
                 d_imp[:cap], d_conf_w[:cap], d_pconf_w[:cap], wconf, pconf_w,
             )

@@ -28,6 +28,8 @@ _TYPE_NAME = np.array(["", "CDI", "CDW", "CDW", "CDW"], dtype=object)
 _CDW_TYPE_NAME = np.array(["", "", "undefined", "RAW", "PIRA"], dtype=object)
 
 _DAY = np.timedelta64(1, "D")
+#: events per subject the first pass makes room for
+_EVENT_ROOM = 4
 
 
 def make_settings(settings: ProgressionSettings | dict[str, Any] | None = None, **options: Any) -> ProgressionSettings:
@@ -124,8 +126,12 @@ def _events_by_subject(
         keep &= table[flag].to_numpy(dtype=bool)
     codes = codes[keep]
     days = _to_days(table[day_col].to_numpy()[keep]).astype(np.float64)
-    order = np.lexsort((days, codes))
-    return _group_offsets(codes[order], nsub), np.ascontiguousarray(days[order])
+    from smoulder.io._fastcheck import order_state
+
+    if not order_state(codes, days)[0]:
+        order = np.lexsort((days, codes))
+        codes, days = codes[order], days[order]
+    return _group_offsets(codes, nsub), np.ascontiguousarray(days)
 
 
 def assess(
@@ -284,31 +290,44 @@ def run_validated(
     else:
         subj_hash = np.zeros(nsub, dtype=np.uint64)
     t = days.astype(np.float64)
-    o_int, o_type, o_pirma, o_blval, o_imp, o_conf_w, o_pconf_w, counts = K.scan_all(
-        offsets, t, values, delta, vc, rel_off, rel_days, mri_off, mri_act, mri_all_off, mri_all,
-        lo, hi, fp, ip, subj_hash,
-    )
+    # Output room: a few events per subject (a subject cannot have more events than visits);
+    # the rare subject with more is scanned again with room for all of them.
+    n_vis = np.diff(offsets)
+    room = np.minimum(n_vis, _EVENT_ROOM)
+    out_off = np.zeros(nsub + 1, dtype=np.int64)
+    np.cumsum(room, out=out_off[1:])
+    args = (offsets, t, values, delta, vc, rel_off, rel_days, mri_off, mri_act, mri_all_off, mri_all,
+            lo, hi, fp, ip, subj_hash)
+    *outs, counts = K.scan_all(*args, out_off)
+    base = out_off[:-1]
+    over = counts > room
+    if over.any():
+        out_off2 = np.zeros(nsub + 1, dtype=np.int64)
+        np.cumsum(np.where(over, n_vis, 0), out=out_off2[1:])
+        *outs2, counts2 = K.scan_all(*args, out_off2)
+        outs = [np.concatenate([a, b]) for a, b in zip(outs, outs2, strict=True)]
+        base = np.where(over, out_off2[:-1] + out_off[-1], base)
+        counts = np.where(over, counts2, counts)
+    o_int, o_type, o_pirma, o_blval, o_imp, o_conf_w, o_pconf_w = outs
     if np.any(counts < 0):
         bad = categories[np.flatnonzero(counts < 0)[0]]
         raise RuntimeError(f"internal error: the scan did not terminate for one subject ({bad!r}); please report")
 
-    # rows of the output that hold events: subject s uses rows offsets[s] .. offsets[s]+counts[s]
+    # subject s's events are at output rows base[s] .. base[s] + counts[s]; visit indices are local
     nev = int(counts.sum())
     ev_sub = np.repeat(np.arange(nsub), counts)
     starts = offsets[:-1][ev_sub]
     within = np.arange(nev) - np.repeat(np.cumsum(counts) - counts, counts)
-    rows = starts + within
+    rows = base[ev_sub] + within
     oi = o_int[rows]
 
     def glob(col: np.ndarray) -> np.ndarray:
         return np.where(col >= 0, starts + col, -1)
 
-    dates = days.astype("datetime64[D]")
-
     def pick_date(idx: np.ndarray) -> np.ndarray:
         out = np.full(idx.shape, np.datetime64("NaT"), dtype="datetime64[D]")
         ok = idx >= 0
-        out[ok] = dates[idx[ok]]
+        out[ok] = days[idx[ok]].astype("datetime64[D]")
         return out.astype("datetime64[ns]")
 
     def pick_val(idx: np.ndarray) -> np.ndarray:
@@ -416,9 +435,12 @@ def _summary(
     # event sequence text ("RAW, PIRA, CDI"), concatenated per subject in one vectorised pass
     seq = np.full(nsub, "", dtype=object)
     if len(ev_sub):
-        names = np.array(["", "CDI, ", "CDW, ", "RAW, ", "PIRA, "], dtype=object)[types]
         starts = np.r_[0, np.flatnonzero(np.diff(ev_sub)) + 1]
-        joined = np.add.reduceat(names, starts)
-        seq[ev_sub[starts]] = [x[:-2] for x in joined]
+        first = np.zeros(len(types), dtype=bool)
+        first[starts] = True
+        lead = np.array(["", "CDI", "CDW", "RAW", "PIRA"], dtype=object)
+        rest = np.array(["", ", CDI", ", CDW", ", RAW", ", PIRA"], dtype=object)
+        names = np.where(first, lead[types], rest[types])
+        seq[ev_sub[starts]] = np.add.reduceat(names, starts)
     summary["event_sequence"] = seq
     return summary

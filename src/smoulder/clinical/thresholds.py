@@ -27,10 +27,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit, prange
 
 from smoulder.exceptions import SettingsError
 
 OUTCOMES = ("edss", "t25fw", "nhpt", "sdmt", "custom")
+
+
+@njit(cache=True, parallel=True)
+def _edss_delta(b, half_from):
+    out = np.empty(b.shape[0])
+    for i in prange(b.shape[0]):
+        x = b[i]
+        out[i] = 1.5 if x == 0.0 else (1.0 if x < half_from else 0.5)
+    return out
 
 #: Direction of worsening of the built-in outcomes: +1 higher is worse, -1 lower is worse.
 DIRECTION = {"edss": 1, "t25fw": 1, "nhpt": 1, "sdmt": -1}
@@ -79,7 +89,7 @@ class MinimalChange:
         """
         b = np.asarray(reference, dtype=np.float64)
         if self.outcome == "edss":
-            return np.where(b == 0.0, 1.5, np.where(b < self.edss_half_step_from, 1.0, 0.5))
+            return _edss_delta(np.ascontiguousarray(b).ravel(), float(self.edss_half_step_from)).reshape(b.shape)
         parts = []
         if self.min_change_pct is not None:
             parts.append(np.abs(b) / (100.0 / self.min_change_pct))
