@@ -299,27 +299,37 @@ def run_validated(
     args = (offsets, t, values, delta, vc, rel_off, rel_days, mri_off, mri_act, mri_all_off, mri_all,
             lo, hi, fp, ip, subj_hash)
     *outs, counts = K.scan_all(*args, out_off)
-    base = out_off[:-1]
     over = counts > room
+    outs2 = None
+    out_off2 = out_off
     if over.any():
         out_off2 = np.zeros(nsub + 1, dtype=np.int64)
         np.cumsum(np.where(over, n_vis, 0), out=out_off2[1:])
         *outs2, counts2 = K.scan_all(*args, out_off2)
-        outs = [np.concatenate([a, b]) for a, b in zip(outs, outs2, strict=True)]
-        base = np.where(over, out_off2[:-1] + out_off[-1], base)
         counts = np.where(over, counts2, counts)
-    o_int, o_type, o_pirma, o_blval, o_imp, o_conf_w, o_pconf_w = outs
     if np.any(counts < 0):
         bad = categories[np.flatnonzero(counts < 0)[0]]
         raise RuntimeError(f"internal error: the scan did not terminate for one subject ({bad!r}); please report")
 
-    # subject s's events are at output rows base[s] .. base[s] + counts[s]; visit indices are local
+    # subject s has counts[s] events, in the first pass or (when it overflowed) the second
     nev = int(counts.sum())
     ev_sub = np.repeat(np.arange(nsub), counts)
     starts = offsets[:-1][ev_sub]
     within = np.arange(nev) - np.repeat(np.cumsum(counts) - counts, counts)
-    rows = base[ev_sub] + within
-    oi = o_int[rows]
+    second = over[ev_sub]
+    rows1 = np.where(second, 0, out_off[:-1][ev_sub] + within)
+    rows2 = (out_off2[:-1][ev_sub] + within)[second]
+
+    def take(k: int, col: int | None = None) -> np.ndarray:
+        """Field ``k`` of the scan output for every event, from whichever pass holds it."""
+        a = outs[k] if col is None else outs[k][:, col]
+        got = a[rows1]
+        if outs2 is not None and second.any():
+            b = outs2[k] if col is None else outs2[k][:, col]
+            got[second] = b[rows2]
+        return got
+
+    o_type_e, o_pirma_e, o_blval_e, o_imp_e = take(1), take(2), take(3), take(4)
 
     def glob(col: np.ndarray) -> np.ndarray:
         return np.where(col >= 0, starts + col, -1)
@@ -336,18 +346,18 @@ def run_validated(
         out[ok] = values[idx[ok]]
         return out
 
-    ev_i = glob(oi[:, K.O_EVENT])
-    bl_i = glob(oi[:, K.O_BL])
-    cf_i = glob(oi[:, K.O_CONF])
-    ld_i = glob(oi[:, K.O_LASTDELTA])
-    su_i = glob(oi[:, K.O_SUST])
-    imputed = o_imp[rows]
-    pc_i = np.where(imputed, -1, glob(oi[:, K.O_PCONF]))
-    types = o_type[rows].astype(np.int64)
+    ev_i = glob(take(0, K.O_EVENT))
+    bl_i = glob(take(0, K.O_BL))
+    cf_i = glob(take(0, K.O_CONF))
+    ld_i = glob(take(0, K.O_LASTDELTA))
+    su_i = glob(take(0, K.O_SUST))
+    imputed = o_imp_e
+    pc_i = np.where(imputed, -1, glob(take(0, K.O_PCONF)))
+    types = o_type_e.astype(np.int64)
     first_day = days[offsets[:-1]]
     nevent = within + 1
-    pirma = pd.array(np.where(o_pirma[rows] == 1, True, False), dtype="boolean")
-    pirma[o_pirma[rows] < 0] = pd.NA
+    pirma = pd.array(np.where(o_pirma_e == 1, True, False), dtype="boolean")
+    pirma[o_pirma_e < 0] = pd.NA
     subject_dtype = pd.CategoricalDtype(categories)
     events = pd.DataFrame(
         {
@@ -357,7 +367,7 @@ def run_validated(
             "cdw_type": _CDW_TYPE_NAME[types],
             "pirma": pirma,
             "baseline_date": pick_date(bl_i),
-            "baseline_value": o_blval[rows],
+            "baseline_value": o_blval_e,
             "event_date": pick_date(ev_i),
             "event_value": pick_val(ev_i),
             "confirmation_date": pick_date(cf_i),
@@ -378,15 +388,15 @@ def run_validated(
         events["cdw_type"] = np.where(events["event_type"] == "CDW", "", events["cdw_type"])
     if len(s.conf_days) > 1:
         for w, c in enumerate(s.conf_days):
-            cw = glob(o_conf_w[rows, w])
+            cw = glob(take(5, w))
             events[f"conf{c:g}_date"] = pick_date(cw)
             events[f"conf{c:g}_value"] = pick_val(cw)
             if s.rawpira:
-                pw = glob(o_pconf_w[rows, w])
+                pw = glob(take(6, w))
                 events[f"pira_conf{c:g}_date"] = pick_date(pw)
                 events[f"pira_conf{c:g}_value"] = pick_val(pw)
 
-    summary = _summary(subject_dtype, offsets, days, types, ev_sub, o_pirma[rows], nsub)
+    summary = _summary(subject_dtype, offsets, days, types, ev_sub, o_pirma_e, nsub)
     return ProgressionResult(
         events=events,
         summary=summary,

@@ -107,7 +107,9 @@ def _read_arrow(path: str | Path, string_cols: tuple[str, ...] = ()) -> pa.Table
     suf = _suffix(p)
     if suf in (".parquet", ".pq"):
         try:
-            return pq.read_table(p)
+            # ids come back dictionary-encoded (as they are stored), not as millions of strings
+            names = pq.read_schema(p).names
+            return pq.read_table(p, read_dictionary=[c for c in string_cols if c in names])
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputDataError(f"not a readable Parquet file ({exc})", file=str(p)) from None
     if p.stat().st_size == 0:
