@@ -647,12 +647,28 @@ def validate_relapses(
         df["end_date"] = end.astype("datetime64[s]")
     else:
         df["end_date"] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[s]")
-    df = df.loc[~unknown]
-    dup = df.duplicated(["subject", "date"])
-    report.add("duplicate relapse rows merged", int(dup.sum()), corrected=True)
-    df = df.loc[~dup.to_numpy()].sort_values(["subject", "date"], kind="stable").reset_index(drop=True)
+    df = _sorted_unique_events(df.loc[~unknown] if unknown.any() else df, report, "duplicate relapse rows merged")
     report.rows_used = len(df)
     return df[["subject", "date", "end_date", "row"]], report
+
+
+def _sorted_unique_events(df: pd.DataFrame, report: IngestReport, reason: str) -> pd.DataFrame:
+    """Sort dated events by subject and date (if needed) and merge exact (subject, date) repeats."""
+    from smoulder.io import _fastcheck as F
+
+    codes = df["subject"].cat.codes.to_numpy() if isinstance(df["subject"].dtype, pd.CategoricalDtype) else None
+    if codes is None:
+        df = df.sort_values(["subject", "date"], kind="stable")
+    else:
+        days = df["date"].to_numpy().view(np.int64)
+        is_sorted, _ = F.order_state(codes, days)
+        if not is_sorted:
+            df = df.iloc[np.lexsort((days, codes))]
+    dup = df.duplicated(["subject", "date"]).to_numpy() if len(df) else np.zeros(0, dtype=bool)
+    if dup.any():
+        report.add(reason, int(dup.sum()), corrected=True)
+        df = df.loc[~dup]
+    return df.reset_index(drop=True)
 
 
 def read_relapses(

@@ -104,7 +104,7 @@ def simulate_cohort(
     jitter = np.where(j == 0, 0, rng.integers(-30, 31, len(j)))
     sv_day = enrol[sv_sub] + np.round(j * visit_interval_days).astype(np.int64) + jitter
     kept = (j == 0) | (rng.random(len(j)) >= 0.10)
-    sv_sub, sv_day, sv_j = sv_sub[kept], sv_day[kept], j[kept]
+    sv_sub, sv_day = sv_sub[kept], sv_day[kept]
     end = enrol + np.round((k - 1) * visit_interval_days).astype(np.int64) + 31
     follow = (end - enrol).astype(np.float64)
 
@@ -237,15 +237,16 @@ def write_cohort(cohort: Cohort, directory: str | Path, fmt: str = "csv") -> dic
             if pd.api.types.is_datetime64_any_dtype(s):
                 cols[c] = pa.array(s.to_numpy().astype("datetime64[D]"))
             elif isinstance(s.dtype, pd.CategoricalDtype):
+                # plain strings: a dictionary column would repeat the whole dictionary in every
+                # Parquet row group (a million ids, a hundred times over)
                 cols[c] = pa.DictionaryArray.from_arrays(
                     pa.array(s.cat.codes.to_numpy()), pa.array(s.cat.categories.to_numpy(dtype=object))
-                )
+                ).cast(pa.string())
             else:
                 cols[c] = pa.array(s.to_numpy())
         table = pa.table(cols)
         path = d / f"{name}.{fmt}"
         if fmt == "csv":
-            table = pa.table({k: (v.cast(pa.string()) if pa.types.is_dictionary(v.type) else v) for k, v in cols.items()})
             pacsv.write_csv(table, path)
         else:
             pq.write_table(table, path)
