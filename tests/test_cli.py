@@ -102,3 +102,20 @@ def test_demo_writes_everything(tmp_path):
         assert (tmp_path / name).stat().st_size > 0, name
     report = (tmp_path / "demo_report.md").read_text()
     assert "hazard ratio" in report and "PIRA" in report
+
+
+def test_groups_give_km_and_hazard_ratio(tmp_path):
+    from smoulder.synth import simulate_cohort, write_cohort
+
+    c = simulate_cohort(300, seed=21, pira_drift_per_year=(0.2, 0.5), active_effect=0.3)
+    paths = write_cohort(c, tmp_path, fmt="csv")
+    out = tmp_path / "res" / "events.csv"
+    rc = main(["progression", str(paths["visits"]), "--relapses", str(paths["relapses"]), "--value-col", "edss",
+               "--classify-cdw", "--groups", str(paths["subjects"]), "--group-col", "arm",
+               "--reference-group", "placebo", "--out", str(out)])
+    assert rc == 0
+    hr = pd.read_csv(tmp_path / "res" / "events_hazard_ratio_arm.csv")
+    assert hr["group"].tolist() == ["active"] and hr["reference"].tolist() == ["placebo"]
+    # drift and relapses are cut by 70 % in the active arm: fewer first worsenings
+    assert hr["hazard_ratio"].iloc[0] < 1 and hr["ci_lower"].iloc[0] < hr["hazard_ratio"].iloc[0] < hr["ci_upper"].iloc[0]
+    assert (tmp_path / "res" / "events_km_by_arm.png").stat().st_size > 0

@@ -127,6 +127,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--on-duplicate", choices=["error", "first", "last", "max", "min", "mean"], default="error",
                    help="several visits of one subject on one day (identical ones are always merged)")
     add_settings_arguments(p)
+    p.add_argument("--groups", type=Path, default=None,
+                   help="table of subject and group (e.g. trial arm): Kaplan-Meier per group and Cox hazard ratios")
+    p.add_argument("--group-col", default="arm", help="group column in --groups (default arm)")
+    p.add_argument("--reference-group", default=None, help="reference level for hazard ratios (default: first)")
     p.add_argument("--out", type=Path, required=True, help="events file (.csv or .parquet)")
     p.add_argument("--no-plots", action="store_true", help="skip the Kaplan-Meier and trajectory plots")
     p.add_argument("--quiet", action="store_true")
@@ -165,6 +169,8 @@ def run(ns: argparse.Namespace) -> int:
         report.warnings.extend(mrep.warnings)
     result = run_validated(visits, relapses, mri, s, ingest=report)
     paths = result.write(ns.out, plots=not ns.no_plots)
+    if ns.groups is not None:
+        paths.update(_write_group_comparison(result, ns))
     elapsed = time.perf_counter() - t0
     counts = result.counts()
     if ns.json:
@@ -180,3 +186,38 @@ def run(ns: argparse.Namespace) -> int:
         )
         print(f"events: {paths['events']}\nsummary: {paths['summary']}\nsettings: {paths['settings']}")
     return 0
+
+
+def _write_group_comparison(result: Any, ns: argparse.Namespace) -> dict[str, Path]:
+    """Kaplan-Meier curves per group and hazard ratios against the reference group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from smoulder.clinical.result import _write_csv
+    from smoulder.clinical.survival import cox_hazard_ratio, kaplan_meier, time_to_first_event
+    from smoulder.exceptions import ColumnNotFoundError
+    from smoulder.io.tables import read_table
+
+    groups = read_table(ns.groups)
+    for col in (ns.subject_col, ns.group_col):
+        if col not in groups.columns:
+            raise ColumnNotFoundError(f"missing column '{col}'; columns found: {', '.join(map(str, groups.columns))}",
+                                      file=str(ns.groups), column=col)
+    groups = groups[[ns.subject_col, ns.group_col]].rename(columns={ns.subject_col: "subject"})
+    groups["subject"] = groups["subject"].astype(str)
+    kind = {"firstCDI": "CDI", "firstPIRA": "PIRA", "firstRAW": "RAW"}.get(result.settings.event, "CDW")
+    tte = time_to_first_event(result.events, result.summary, kind=kind)
+    stem = ns.out.with_suffix("")
+    out: dict[str, Path] = {}
+    km = kaplan_meier(tte, group=groups, label=kind)
+    if not ns.no_plots:
+        fig = km.plot()
+        out["km_by_group_plot"] = Path(f"{stem}_km_by_{ns.group_col}.png")
+        fig.savefig(out["km_by_group_plot"], dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    hr = cox_hazard_ratio(tte, groups, ns.group_col, reference=ns.reference_group)
+    out["hazard_ratios"] = Path(f"{stem}_hazard_ratio_{ns.group_col}.csv")
+    _write_csv(hr, out["hazard_ratios"])
+    return out
