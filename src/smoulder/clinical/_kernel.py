@@ -94,6 +94,26 @@ def _is_dir(x, b, d, dirn, worsening):
 
 
 @njit(cache=True)
+def _held(v, c, conf0, b, d, dirn, worsening, st, check_int):
+    """The change from ``b`` seen at visit ``c`` is still there at the confirmation visit
+    ``conf0`` (and, with ``check_int``, at every visit in between)."""
+    if worsening:
+        if not _wors(v[c], b, d, dirn, st):
+            return False
+    elif not _impr(v[c], b, d, dirn, st):
+        return False
+    if not check_int:
+        return _wors(v[conf0], b, d, dirn, st) if worsening else _impr(v[conf0], b, d, dirn, st)
+    for x in range(c + 1, conf0 + 1):
+        if worsening:
+            if not _wors(v[x], b, d, dirn, st):
+                return False
+        elif not _impr(v[x], b, d, dirn, st):
+            return False
+    return True
+
+
+@njit(cache=True)
 def _last_delta(v, dl, c, conf0, n, dirn, worsening, skip, check_int):
     """Last visit before ``c`` from which the event's change is meaningful (0 if none)."""
     iref = c
@@ -306,57 +326,20 @@ def _scan_subject(
         else:
             conf0 = _first_conf(t, okc, c, n, lo, hi, -1)
             has_conf = conf0 >= 0
-            # confirmed improvement?
-            cdi = False
-            if has_conf and _impr(v[c], bl_i, bl_di, dirn, False):
-                cdi = True
-                if check_int:
-                    for x in range(c + 1, conf0 + 1):
-                        if not _impr(v[x], bl_i, bl_di, dirn, False):
-                            cdi = False
-                            break
-                else:
-                    cdi = _impr(v[conf0], bl_i, bl_di, dirn, False)
-            sub_i = False
-            if not cdi and has_conf and roving_i and (st_rebl == 1 or st_rebl == 2) and _impr(
-                v[c], bl_i, bl_di, dirn, True
-            ):
-                sub_i = True
-                if check_int:
-                    for x in range(c + 1, conf0 + 1):
-                        if not _impr(v[x], bl_i, bl_di, dirn, True):
-                            sub_i = False
-                            break
-                else:
-                    sub_i = _impr(v[conf0], bl_i, bl_di, dirn, True)
+            # confirmed improvement, sub-threshold improvement, worsening, sub-threshold worsening
+            cdi = has_conf and _held(v, c, conf0, bl_i, bl_di, dirn, False, False, check_int)
+            sub_i = (not cdi and has_conf and roving_i and (st_rebl == 1 or st_rebl == 2)
+                     and _held(v, c, conf0, bl_i, bl_di, dirn, False, True, check_int))
             cdw = False
             imputed = False
             if not cdi and not sub_i and _wors(v[c], bl_w, bl_dw, dirn, False):
-                if has_conf:
-                    cdw = True
-                    if check_int:
-                        for x in range(c + 1, conf0 + 1):
-                            if not _wors(v[x], bl_w, bl_dw, dirn, False):
-                                cdw = False
-                                break
-                    else:
-                        cdw = _wors(v[conf0], bl_w, bl_dw, dirn, False)
+                cdw = has_conf and _held(v, c, conf0, bl_w, bl_dw, dirn, True, False, check_int)
                 if not cdw and c == n - 1 and imp_p > 0 and t[c] - t[0] <= imp_fu:
                     if imp_p >= 1.0 or _rand01(subj_hash, c) < imp_p:
                         cdw = True
                         imputed = True
-            sub_w = False
-            if not cdi and not sub_i and not cdw and has_conf and roving_w and (
-                st_rebl == 1 or st_rebl == 3
-            ) and _wors(v[c], bl_w, bl_dw, dirn, True):
-                sub_w = True
-                if check_int:
-                    for x in range(c + 1, conf0 + 1):
-                        if not _wors(v[x], bl_w, bl_dw, dirn, True):
-                            sub_w = False
-                            break
-                else:
-                    sub_w = _wors(v[conf0], bl_w, bl_dw, dirn, True)
+            sub_w = (not cdi and not sub_i and not cdw and has_conf and roving_w and (st_rebl == 1 or st_rebl == 3)
+                     and _held(v, c, conf0, bl_w, bl_dw, dirn, True, True, check_int))
 
             if cdi or cdw:
                 worsening = cdw

@@ -173,16 +173,7 @@ class ProgressionSettings(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ProgressionSettings:
-        from smoulder.clinical.thresholds import minimal_change
-
-        minimal_change(
-            self.outcome,
-            direction=self.direction,
-            min_change=self.min_change,
-            min_change_pct=self.min_change_pct,
-            combine=self.min_change_combine,
-            edss_half_step_from=self.edss_half_step_from,
-        )
+        self.minimal_change()  # raises on an inconsistent outcome definition
         if isinstance(self.conf_tol_days, dict):
             missing = [c for c in self.conf_days if c not in self.conf_tol_days]
             if missing:
