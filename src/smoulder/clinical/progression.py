@@ -279,7 +279,9 @@ def run_validated(
     delta = mc.delta(dvals)
     rel_off, rel_days = _events_by_subject(relapses, categories)
     have_mri = mri_activity is not None
-    mri_codes = _subject_codes(mri_activity, categories) if have_mri and len(mri_activity) else None
+    mri_codes = (
+        _subject_codes(mri_activity, categories) if mri_activity is not None and len(mri_activity) else None
+    )
     mri_off, mri_act = _events_by_subject(mri_activity, categories, flag="active" if have_mri else None,
                                           codes=mri_codes)
     mri_all_off, mri_all = _events_by_subject(mri_activity, categories, codes=mri_codes)

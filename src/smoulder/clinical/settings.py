@@ -129,7 +129,7 @@ class ProgressionSettings(BaseModel):
             pair = v[key]
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
                 raise SettingsError(f"relapse_indep['{key}'] must be a pair [before, after]; got {pair!r}")
-            conv = []
+            conv: list[float | None] = []
             for x in pair:
                 if x is None or (isinstance(x, str) and x.lower() in ("none", "open")):
                     conv.append(None)

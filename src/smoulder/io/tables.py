@@ -153,7 +153,7 @@ def _require(columns: list[str], needed: dict[str, str | None], source: str) -> 
             )
 
 
-def _first_bad(mask: np.ndarray, rows: np.ndarray, values: Any, source: str, column: str, message: str,
+def _first_bad(mask: Any, rows: Any, values: Any, source: str, column: str, message: str,
                expected: str) -> None:
     """Raise for the first True in ``mask``, with the count of the other bad rows.
 
@@ -254,7 +254,7 @@ def _range_checked(days: np.ndarray, rows: Any, source: str, column: str) -> np.
     return days
 
 
-def _subjects(arr: Any, rows: np.ndarray, source: str, column: str) -> pd.Categorical:
+def _subjects(arr: Any, rows: Any, source: str, column: str) -> pd.Categorical:
     if isinstance(arr, pd.Series):
         s = arr
         missing = s.isna().to_numpy()
@@ -318,7 +318,7 @@ def _combine_dictionary_chunks(arr: pa.ChunkedArray) -> pa.Array:
     return arr.combine_chunks()
 
 
-def _numbers(arr: Any, rows: np.ndarray, source: str, column: str, allow_missing: bool = False) -> np.ndarray:
+def _numbers(arr: Any, rows: Any, source: str, column: str, allow_missing: bool = False) -> np.ndarray:
     if isinstance(arr, pd.Series):
         vals = pd.to_numeric(arr, errors="coerce").to_numpy(dtype=np.float64)
         bad_text = np.isnan(vals) & arr.notna().to_numpy()
@@ -341,7 +341,7 @@ def _numbers(arr: Any, rows: np.ndarray, source: str, column: str, allow_missing
     return vals
 
 
-def _booleans(arr: Any, rows: np.ndarray, source: str, column: str, counts_ok: bool = False) -> np.ndarray:
+def _booleans(arr: Any, rows: Any, source: str, column: str, counts_ok: bool = False) -> np.ndarray:
     s = arr if isinstance(arr, pd.Series) else pd.Series(
         (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).to_pandas()
     )
@@ -538,14 +538,14 @@ def validate_visits(
         vc = vc[order] if vc is not None else None
         extras = {k: v[order] for k, v in extras.items()}
         has_dup = F.order_state(codes, days)[1]
-    cols: dict[str, Any] = {
+    frame: dict[str, Any] = {
         "subject": pd.Categorical.from_codes(codes, dtype=subj.dtype, validate=False),
         "date": (days.astype(np.int64) * 86400).view("datetime64[s]"),
         "value": values,
         "validconf": vc if vc is not None else np.ones(len(values), dtype=bool),
     }
-    cols.update(extras)
-    df = pd.DataFrame(cols, copy=False)
+    frame.update(extras)
+    df = pd.DataFrame(frame, copy=False)
     if has_dup:
         df["row"] = (order if order is not None else np.arange(len(df))) + 2
         df = _resolve_duplicates(df, on_duplicate, outcome, source, report, value_col, date_col)
