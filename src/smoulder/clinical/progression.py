@@ -104,6 +104,9 @@ def _subject_codes(table: pd.DataFrame, categories: pd.Index) -> np.ndarray:
     """Codes of ``table``'s subjects in ``categories`` (-1 for subjects not there)."""
     col = table["subject"]
     if isinstance(col.dtype, pd.CategoricalDtype):
+        own_cats = col.cat.categories
+        if own_cats is categories or (len(own_cats) == len(categories) and own_cats.equals(categories)):
+            return col.cat.codes.to_numpy().astype(np.int64)
         # map the table's own categories onto ours once, then translate its codes
         lookup = categories.get_indexer(col.cat.categories.astype(str))
         own = col.cat.codes.to_numpy()

@@ -596,10 +596,16 @@ def _dated_events(data: pd.DataFrame | pa.Table, source: str, subject_col: str, 
     dates = _dates(_col(data, date_col), rows, source, date_col)
     df = pd.DataFrame({"subject": subj, "date": dates.astype("datetime64[s]"), "row": rows})
     if known_subjects is not None:
-        known = pd.Index(np.asarray(known_subjects, dtype=object)).astype(str)
-        cat_known = known.get_indexer(subj.categories.astype(str)) >= 0
+        known = _as_str_index(known_subjects)
+        position = known.get_indexer(_as_str_index(subj.categories))
         codes = np.asarray(subj.codes)
-        unknown = ~cat_known[codes]
+        unknown = position[codes] < 0
+        if known.is_unique and known.is_monotonic_increasing:
+            # express the ids in the visits table's categories: the engine then needs no lookup
+            df["subject"] = pd.Categorical.from_codes(
+                np.where(unknown, -1, position[codes]).astype(np.int32), dtype=pd.CategoricalDtype(known),
+                validate=False,
+            )
         if unknown.any():
             n_u = int(unknown.sum())
             n_s = int(len(np.unique(codes[unknown])))
@@ -650,6 +656,13 @@ def validate_relapses(
     df = _sorted_unique_events(df.loc[~unknown] if unknown.any() else df, report, "duplicate relapse rows merged")
     report.rows_used = len(df)
     return df[["subject", "date", "end_date", "row"]], report
+
+
+def _as_str_index(values: Any) -> pd.Index:
+    """An Index of ids as strings, reusing ``values`` when it already is one (and its hash table)."""
+    if isinstance(values, pd.Index) and values.dtype == object:
+        return values
+    return pd.Index(np.asarray(values, dtype=object)).astype(str)
 
 
 def _sorted_unique_events(df: pd.DataFrame, report: IngestReport, reason: str) -> pd.DataFrame:
