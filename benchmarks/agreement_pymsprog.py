@@ -9,7 +9,7 @@ difference is in what data is used, not in the definitions:
 * pymsprog ignores relapses dated more than ``relapse_to_bl`` days before a
   subject's first visit; smoulder keeps them (they can make an early worsening
   relapse-associated). The comparison drops those relapses for both tools and
-  reports separately how many events change when they are kept.
+  says how many were dropped.
 
 Usage::
 
