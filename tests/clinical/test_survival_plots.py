@@ -83,7 +83,7 @@ def test_groups_must_cover_subjects():
 
 
 def test_trajectory_plot_marks_events(tmp_path):
-    from conftest import day, onsets, timeline
+    from conftest import onsets, timeline
 
     from smoulder.clinical import make_settings, run_validated
     from smoulder.clinical.plots import plot_event_counts, plot_trajectory
@@ -102,4 +102,3 @@ def test_trajectory_plot_marks_events(tmp_path):
     assert len(one.axes[0].get_lines()) == 1
     bars = plot_event_counts(res.summary)
     assert [round(p.get_height()) for p in bars.axes[0].patches] == [1, 1, 0, 0]
-    _ = day

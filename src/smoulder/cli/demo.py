@@ -28,7 +28,6 @@ def run_demo(out: Path) -> dict[str, Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
 
     from smoulder.clinical.composite import composite_cdw
     from smoulder.clinical.milestones import confirmed_milestone
@@ -96,7 +95,6 @@ def run_demo(out: Path) -> dict[str, Path]:
     lines += ["", "## Methods (EDSS analysis)", "", edss.methods_paragraph(), ""]
     paths["demo_report"] = out / "demo_report.md"
     paths["demo_report"].write_text("\n".join(lines), encoding="utf-8")
-    _ = pd  # pandas imported for the readers' frames
     return paths
 
 

@@ -27,7 +27,6 @@ _PREC_CODE = {"baseline": 0, "last": 1, "last_delta": 2}
 _TYPE_NAME = np.array(["", "CDI", "CDW", "CDW", "CDW"], dtype=object)
 _CDW_TYPE_NAME = np.array(["", "", "undefined", "RAW", "PIRA"], dtype=object)
 
-_DAY = np.timedelta64(1, "D")
 #: events per subject the first pass makes room for
 _EVENT_ROOM = 4
 

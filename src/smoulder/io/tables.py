@@ -198,8 +198,6 @@ def _day_numbers(arr: pa.ChunkedArray | pa.Array | pd.Series, rows: Any, source:
     compiled pass without copies; text is parsed as ISO 8601 and rejected with the row when it is
     not a real calendar date.
     """
-    from smoulder.io import _fastcheck as F
-
     if isinstance(arr, pd.Series):
         s = arr
         if pd.api.types.is_datetime64_any_dtype(s):
@@ -237,7 +235,6 @@ def _day_numbers(arr: pa.ChunkedArray | pa.Array | pd.Series, rows: Any, source:
         failed = ~np.asarray(pc.equal(back, head).fill_null(False))
     _first_bad(failed, rows, _pick(text), source, column, "impossible date", "a real calendar date YYYY-MM-DD")
     out = parsed.to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(np.int64)
-    _ = F
     return _range_checked(out, rows, source, column)
 
 
@@ -318,7 +315,7 @@ def _combine_dictionary_chunks(arr: pa.ChunkedArray) -> pa.Array:
     return arr.combine_chunks()
 
 
-def _numbers(arr: Any, rows: Any, source: str, column: str, allow_missing: bool = False) -> np.ndarray:
+def _numbers(arr: Any, rows: Any, source: str, column: str) -> np.ndarray:
     if isinstance(arr, pd.Series):
         vals = pd.to_numeric(arr, errors="coerce").to_numpy(dtype=np.float64)
         bad_text = np.isnan(vals) & arr.notna().to_numpy()
