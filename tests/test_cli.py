@@ -119,3 +119,25 @@ def test_groups_give_km_and_hazard_ratio(tmp_path):
     # drift and relapses are cut by 70 % in the active arm: fewer first worsenings
     assert hr["hazard_ratio"].iloc[0] < 1 and hr["ci_lower"].iloc[0] < hr["hazard_ratio"].iloc[0] < hr["ci_upper"].iloc[0]
     assert (tmp_path / "res" / "events_km_by_arm.png").stat().st_size > 0
+
+
+def test_composite_and_milestone_commands(tmp_path):
+    p = tmp_path / "v.csv"
+    # p1: walk +20 % at day 100 (confirmed at 200), EDSS only later; p2: EDSS 6 reached and held
+    p.write_text(
+        "id,date,EDSS,T25FW,NHPT\n"
+        "p1,2020-01-01,2.0,5.0,20\np1,2020-04-10,2.0,6.0,20\np1,2020-07-19,3.0,6.0,20\np1,2020-10-27,3.0,6.0,20\n"
+        "p2,2020-01-01,5.0,5.0,20\np2,2020-04-10,6.0,5.0,20\np2,2020-07-19,6.5,5.0,20\n"
+    )
+    out = tmp_path / "comp.csv"
+    assert main(["composite", str(p), "--subject-col", "id", "--component-cols", "EDSS", "T25FW", "NHPT",
+                 "--out", str(out)]) == 0
+    ev = pd.read_csv(out)
+    assert ev[["subject", "event_date", "components"]].values.tolist() == [
+        ["p1", "2020-04-10", "t25fw"], ["p2", "2020-04-10", "edss"]]
+    assert (tmp_path / "comp_summary.csv").exists()
+    ms = tmp_path / "ms.csv"
+    assert main(["milestone", str(p), "--subject-col", "id", "--value-col", "EDSS", "--milestone", "6",
+                 "--out", str(ms)]) == 0
+    got = pd.read_csv(ms)
+    assert got["reached"].tolist() == [False, True] and got["event_date"].tolist()[1] == "2020-04-10"

@@ -14,7 +14,7 @@ from smoulder.exceptions import SmoulderError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from smoulder.cli import demo, progression
+    from smoulder.cli import composite, demo, progression
 
     parser = argparse.ArgumentParser(
         prog="smoulder",
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"smoulder {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     progression.register(sub)
+    composite.register(sub)
     demo.register(sub)
     return parser
 
