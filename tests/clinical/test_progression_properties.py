@@ -43,7 +43,8 @@ OPTIONS = st.fixed_dictionaries({
     "edss_half_step_from": st.sampled_from([5.5, 6.0]),
 })
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples on every run, so a failure is reproducible
+SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _run(v, r, opts):
