@@ -307,3 +307,14 @@ def test_many_events_for_one_subject(run):
                    ("a", 1100, 1000), ("b", 100, 0)]
     assert res.events["nevent"].tolist() == [1, 2, 3, 4, 5, 6, 1]
     assert res.summary["n_cdw"].tolist() == [6, 1]
+
+
+def test_several_windows_do_not_crash(run):
+    # pymsprog 1.0.7 raises ValueError here: the improvement is confirmed in the 84-day window
+    # only and is not retained (it lasts 359 < 365 days)
+    tl = timeline([4.0, 3.0, 3.0, 3.5], [0, 190, 345, 549])
+    res = run(tl, event="multiple", baseline="roving", conf_days=[84, 168], require_sust_days=365)
+    assert len(res.events) == 0
+    # without the sustained requirement it is a CDI confirmed at day 345 in the 84-day window only
+    ev = run(tl, event="multiple", baseline="roving", conf_days=[84, 168]).events.iloc[0]
+    assert ev.event_type == "CDI" and ev.conf84_date == day(345) and pd.isna(ev.conf168_date)
