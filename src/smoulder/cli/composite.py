@@ -59,20 +59,10 @@ def _relapses(ns: argparse.Namespace, known):  # noqa: ANN001, ANN202
     return read_relapses(ns.relapses, subject_col=ns.subject_col, date_col=ns.date_col, known_subjects=known)[0]
 
 
-def _write(df, out: Path) -> None:  # noqa: ANN001
-    from smoulder.clinical.result import _write_csv
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        df.to_parquet(out, index=False)
-    else:
-        _write_csv(df, out)
-
-
 def run_composite(ns: argparse.Namespace) -> int:
     from smoulder.clinical.composite import composite_cdw
     from smoulder.exceptions import SettingsError
-    from smoulder.io.tables import read_mri_activity
+    from smoulder.io.tables import read_mri_activity, write_table
 
     s = settings_from_args(ns)
     cols = ns.component_cols or ns.components
@@ -88,9 +78,9 @@ def run_composite(ns: argparse.Namespace) -> int:
         mri = read_mri_activity(ns.mri_activity, subject_col=ns.subject_col, date_col=ns.date_col,
                                 known_subjects=known)[0]
     res = composite_cdw(tables, relapses, mri, s)
-    _write(res.events, ns.out)
+    write_table(res.events, ns.out)
     stem = ns.out.with_suffix("")
-    _write(res.summary, Path(f"{stem}_summary{ns.out.suffix}"))
+    write_table(res.summary, Path(f"{stem}_summary{ns.out.suffix}"))
     print(f"{int(res.summary['event'].sum()):,} of {len(res.summary):,} subjects with a composite worsening; "
           f"events: {ns.out}")
     return 0
@@ -98,11 +88,12 @@ def run_composite(ns: argparse.Namespace) -> int:
 
 def run_milestone(ns: argparse.Namespace) -> int:
     from smoulder.clinical.milestones import confirmed_milestone
+    from smoulder.io.tables import write_table
 
     s = settings_from_args(ns)
     visits, _ = _read(ns, ns.value_col or s.outcome, s.outcome)
     relapses = _relapses(ns, visits["subject"].cat.categories)
     res = confirmed_milestone(visits, ns.milestone, relapses, s)
-    _write(res, ns.out)
+    write_table(res, ns.out)
     print(f"{int(res['reached'].sum()):,} of {len(res):,} subjects reached {ns.milestone:g} (confirmed); {ns.out}")
     return 0

@@ -32,9 +32,14 @@ def run_demo(out: Path) -> dict[str, Path]:
     from smoulder.clinical.composite import composite_cdw
     from smoulder.clinical.milestones import confirmed_milestone
     from smoulder.clinical.progression import make_settings, run_validated
-    from smoulder.clinical.result import _write_csv
     from smoulder.clinical.survival import cox_hazard_ratio, kaplan_meier
-    from smoulder.io.tables import read_mri_activity, read_relapses, read_table, read_visits
+    from smoulder.io.tables import (
+        read_mri_activity,
+        read_relapses,
+        read_table,
+        read_visits,
+        write_table,
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     data = resources.files("smoulder.data")
@@ -58,7 +63,7 @@ def run_demo(out: Path) -> dict[str, Path]:
 
     comp = composite_cdw({k: per_outcome[k] for k in ("edss", "t25fw", "nhpt")}, relapses, mri,
                          make_settings(classify_cdw=True))
-    _write_csv(comp.events, out / "composite_events.csv")
+    write_table(comp.events, out / "composite_events.csv")
     paths["composite_events"] = out / "composite_events.csv"
     tte = comp.summary.rename(columns={"time_to_event_days": "duration_days"})[["subject", "duration_days", "event"]]
     groups = subjects[["subject", "arm"]].astype({"subject": str})
@@ -68,11 +73,11 @@ def run_demo(out: Path) -> dict[str, Path]:
     fig.savefig(paths["composite_km_plot"], dpi=110, bbox_inches="tight")
     plt.close(fig)
     hr = cox_hazard_ratio(tte, groups, "arm", reference="placebo")
-    _write_csv(hr, out / "composite_hazard_ratio.csv")
+    write_table(hr, out / "composite_hazard_ratio.csv")
     paths["composite_hazard_ratio"] = out / "composite_hazard_ratio.csv"
 
     ms = confirmed_milestone(per_outcome["edss"], 6.0, relapses)
-    _write_csv(ms, out / "milestone_edss6.csv")
+    write_table(ms, out / "milestone_edss6.csv")
     paths["milestone_edss6"] = out / "milestone_edss6.csv"
 
     c = edss.counts()

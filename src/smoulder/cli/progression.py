@@ -195,10 +195,9 @@ def _write_group_comparison(result: Any, ns: argparse.Namespace) -> dict[str, Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from smoulder.clinical.result import _write_csv
     from smoulder.clinical.survival import cox_hazard_ratio, kaplan_meier, time_to_first_event
     from smoulder.exceptions import ColumnNotFoundError
-    from smoulder.io.tables import read_table
+    from smoulder.io.tables import read_table, write_table
 
     groups = read_table(ns.groups)
     for col in (ns.subject_col, ns.group_col):
@@ -219,5 +218,5 @@ def _write_group_comparison(result: Any, ns: argparse.Namespace) -> dict[str, Pa
         plt.close(fig)
     hr = cox_hazard_ratio(tte, groups, ns.group_col, reference=ns.reference_group)
     out["hazard_ratios"] = Path(f"{stem}_hazard_ratio_{ns.group_col}.csv")
-    _write_csv(hr, out["hazard_ratios"])
+    write_table(hr, out["hazard_ratios"])
     return out

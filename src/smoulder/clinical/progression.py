@@ -18,6 +18,7 @@ from smoulder.clinical import _kernel as K
 from smoulder.clinical.result import ProgressionResult
 from smoulder.clinical.settings import ProgressionSettings
 from smoulder.exceptions import SettingsError
+from smoulder.io._fastcheck import order_state
 
 _EVENT_CODE = {"firstCDW": 0, "firstCDI": 1, "first": 2, "firstPIRA": 3, "firstRAW": 4, "multiple": 5}
 _BASELINE_CODE = {"fixed": 0, "roving": 1, "roving_impr": 2, "roving_wors": 3}
@@ -128,8 +129,6 @@ def _events_by_subject(
         keep &= table[flag].to_numpy(dtype=bool)
     codes = codes[keep]
     days = _to_days(table[day_col].to_numpy()[keep]).astype(np.float64)
-    from smoulder.io._fastcheck import order_state
-
     if not order_state(codes, days)[0]:
         order = np.lexsort((days, codes))
         codes, days = codes[order], days[order]
@@ -267,14 +266,14 @@ def run_validated(
     values = visits["value"].to_numpy(dtype=np.float64)
     vc = visits["validconf"].to_numpy(dtype=bool) if "validconf" in visits else np.ones(len(values), bool)
     dvals = visits["valuedelta"].to_numpy(dtype=np.float64) if "valuedelta" in visits else values
-    # sort by subject then day (stable); most inputs are already sorted
-    if len(codes) > 1 and not (
-        np.all(codes[1:] >= codes[:-1]) and np.all((codes[1:] != codes[:-1]) | (days[1:] > days[:-1]))
-    ):
+    # sort by subject then day (stable); inputs from the readers are already sorted
+    is_sorted, has_dup = order_state(codes, days)
+    if not is_sorted:
         order = np.lexsort((days, codes))
         codes, days, values, vc, dvals = codes[order], days[order], values[order], vc[order], dvals[order]
-        if np.any((codes[1:] == codes[:-1]) & (days[1:] == days[:-1])):
-            raise SettingsError("visits must have one row per subject and day; validate them first")
+        has_dup = order_state(codes, days)[1]
+    if has_dup:
+        raise SettingsError("visits must have one row per subject and day; validate them first")
     nsub = len(categories)
     offsets = _group_offsets(codes, nsub)
     mc = s.minimal_change()
@@ -423,9 +422,8 @@ def _summary(
     nsub: int,
 ) -> pd.DataFrame:
     n_visits = np.diff(offsets)
-    has = n_visits > 0
-    first = np.where(has, days[np.minimum(offsets[:-1], max(len(days) - 1, 0))], 0) if len(days) else np.zeros(nsub, np.int64)
-    last = np.where(has, days[np.maximum(offsets[1:] - 1, 0)], 0) if len(days) else np.zeros(nsub, np.int64)
+    first = days[offsets[:-1]]  # every subject has at least one visit: the ids come from the visits
+    last = days[offsets[1:] - 1]
 
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(ev_sub[mask], minlength=nsub).astype(np.int64)

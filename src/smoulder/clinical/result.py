@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from smoulder.clinical.settings import ProgressionSettings
+from smoulder.io.tables import write_table
 
 #: Columns of the events table, in the order they are written.
 EVENT_COLUMNS = [
@@ -200,14 +201,9 @@ class ProgressionResult:
         paths: dict[str, Path] = {"events": out}
         ev = self.events_for_output()
         sm = self.summary_for_output()
-        if out.suffix.lower() == ".parquet":
-            ev.to_parquet(out, index=False)
-            paths["summary"] = Path(f"{stem}_summary.parquet")
-            sm.to_parquet(paths["summary"], index=False)
-        else:
-            _write_csv(ev, out)
-            paths["summary"] = Path(f"{stem}_summary.csv")
-            _write_csv(sm, paths["summary"])
+        write_table(ev, out)
+        paths["summary"] = Path(f"{stem}_summary{out.suffix}")
+        write_table(sm, paths["summary"])
         paths["settings"] = Path(f"{stem}_settings.toml")
         paths["settings"].write_text(self.settings.to_toml(), encoding="utf-8")
         paths["settings_json"] = Path(f"{stem}_settings.json")
@@ -260,24 +256,3 @@ class ProgressionResult:
             fig.savefig(paths["trajectories_plot"], dpi=90, bbox_inches="tight")
             plt.close(fig)
         return paths
-
-
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write a table as CSV with ISO dates, empty cells for missing values, lower-case booleans."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    out = {}
-    for col in df.columns:
-        s = df[col]
-        if pd.api.types.is_datetime64_any_dtype(s):
-            out[col] = pa.array(s.to_numpy().astype("datetime64[D]"), mask=s.isna().to_numpy())
-        elif isinstance(s.dtype, pd.BooleanDtype):
-            arr = s.to_numpy(dtype=object, na_value=None)
-            out[col] = pa.array(arr, type=pa.bool_())
-        elif isinstance(s.dtype, pd.CategoricalDtype):
-            out[col] = pa.array(s.astype(str).to_numpy())
-        else:
-            out[col] = pa.array(s.to_numpy(), from_pandas=True)
-    table = pa.table(out)
-    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))

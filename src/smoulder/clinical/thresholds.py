@@ -156,7 +156,7 @@ def minimal_change(
         )
     if combine not in ("min", "max"):
         raise SettingsError(f"min_change_combine must be 'min' or 'max'; got {combine!r}")
-    if edss_half_step_from not in (5.5, 6.0) and not (0.5 <= edss_half_step_from <= 10):
+    if not 0.5 <= edss_half_step_from <= 10:
         raise SettingsError(
             f"edss_half_step_from must be an EDSS value between 0.5 and 10; got {edss_half_step_from!r}"
         )

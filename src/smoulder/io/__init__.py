@@ -9,6 +9,7 @@ from smoulder.io.tables import (
     validate_mri_activity,
     validate_relapses,
     validate_visits,
+    write_table,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "validate_visits",
     "validate_relapses",
     "validate_mri_activity",
+    "write_table",
 ]

@@ -34,7 +34,7 @@ __all__ = [
     "validate_visits",
     "validate_relapses",
     "validate_mri_activity",
-    "to_days",
+    "write_table",
 ]
 
 DUPLICATE_POLICIES = ("error", "first", "last", "max", "min", "mean")
@@ -733,6 +733,28 @@ def read_mri_activity(
                                  active_col=active_col, known_subjects=known_subjects)
 
 
-def to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 as int64."""
-    return np.asarray(dates).astype("datetime64[D]").astype(np.int64)
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as Parquet (by suffix) or as CSV with ISO dates, empty cells for missing
+    values and lower-case booleans."""
+    import pyarrow.csv as pacsv
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _suffix(path) in (".parquet", ".pq"):
+        df.to_parquet(path, index=False)
+        return
+
+    out = {}
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            out[col] = pa.array(s.to_numpy().astype("datetime64[D]"), mask=s.isna().to_numpy())
+        elif isinstance(s.dtype, pd.BooleanDtype):
+            arr = s.to_numpy(dtype=object, na_value=None)
+            out[col] = pa.array(arr, type=pa.bool_())
+        elif isinstance(s.dtype, pd.CategoricalDtype):
+            out[col] = pa.array(s.astype(str).to_numpy())
+        else:
+            out[col] = pa.array(s.to_numpy(), from_pandas=True)
+    table = pa.table(out)
+    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
