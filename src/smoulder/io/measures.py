@@ -1,0 +1,480 @@
+"""Read, validate and write the long table of digital measures.
+
+The long table is the common currency of smoulder's digital pillar: every reader (Apple Health,
+FHIR, CSV/TSV/Parquet) produces it and the detectors read it::
+
+    subject, date, measure, value, unit
+
+one row per subject, local calendar day and measure, ``value`` in the measure's canonical unit
+(see :mod:`smoulder.digital.catalogue`).
+
+Rules applied by :func:`validate_measures` (all-or-nothing: the first bad row stops the import
+with an :class:`~smoulder.exceptions.InputDataError` naming the file, row, column, value and the
+expected form):
+
+* ``measure`` must be a catalogue name; ``unit`` (optional column, empty = canonical) must be a
+  unit the catalogue knows for that measure; values are converted to the canonical unit and
+  must lie inside ``Measure.valid_range``.
+* ``date`` is an ISO date (``2021-03-28``) or date-time (``2021-03-28T01:30``,
+  ``2021-03-28 01:30:00 +0100``, ``...Z``). **Time-zone rule**: a date-time belongs to the local
+  calendar date *of its own offset* (the date on the person's clock when it was recorded), so
+  ``2021-03-28T23:30:00-05:00`` is 28 March even though it is 29 March in UTC. With
+  ``timezone="Europe/Berlin"`` date-times with an offset are instead converted to that zone
+  first (date-times without offset are taken as already local). Rows whose offset differs from
+  the most common one are counted in the report.
+* Duplicates: rows with the same subject, measure and time (the instant for date-times, the day
+  for dates) are merged when their values are equal (counted as corrected) and otherwise
+  rejected, unless a policy is chosen (``on_duplicate="first"|"last"|"max"|"min"|"mean"``).
+* Several rows of one subject and measure at different times of one day are combined into the
+  daily value by the catalogue's ``daily`` rule (steps add up, speeds take the median, PROs the
+  last answer), counted in the report. Days without rows stay absent: gaps are never filled.
+
+Examples
+--------
+>>> import pandas as pd
+>>> raw = pd.DataFrame({"subject": ["a", "a"], "date": ["2021-03-01T08:00+01:00", "2021-03-01T18:00+01:00"],
+...                     "measure": ["steps", "steps"], "value": [1200, 800], "unit": ["count", "count"]})
+>>> df, report = validate_measures(raw)
+>>> df[["subject", "measure", "value"]].to_dict("records")
+[{'subject': 'a', 'measure': 'steps', 'value': 2000.0}]
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from smoulder.digital.catalogue import MEASURES, Measure, measure_names
+from smoulder.exceptions import ColumnNotFoundError, InputDataError
+from smoulder.io.tables import IngestReport, _day_numbers, _suffix, write_table
+
+__all__ = [
+    "LONG_COLUMNS",
+    "DUPLICATE_POLICIES",
+    "read_measures",
+    "validate_measures",
+    "write_measures",
+    "daily_combine",
+]
+
+LONG_COLUMNS = ("subject", "date", "measure", "value", "unit")
+DUPLICATE_POLICIES = ("error", "first", "last", "max", "min", "mean")
+
+# ISO date, optionally a time (T or space), optional seconds/fraction, optional offset or Z
+_DATETIME_RE = (
+    r"^\d{4}-\d{2}-\d{2}"
+    r"(?P<t>[T ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?P<f>\.\d+)?)?\s*(?P<z>Z|[+-]\d{2}:?\d{2})?)?$"
+)
+_EXPECTED_DATE = "an ISO date YYYY-MM-DD or date-time YYYY-MM-DDTHH:MM[:SS][+HH:MM|Z]"
+
+
+def _raise_at(i: int, labels: Sequence[str] | None, source: str, column: str, message: str,
+              value: Any, expected: str, count: int = 1) -> None:
+    """Raise an InputDataError for position ``i`` (row number, or a label such as a JSON path)."""
+    more = f" (and {count - 1:,} more rows)" if count > 1 else ""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if labels is not None:
+        raise InputDataError(message + more, file=f"{source}, {labels[i]}", column=column,
+                             value=value, expected=expected)
+    raise InputDataError(message + more, file=source, row=int(i) + 2, column=column, value=value,
+                         expected=expected)
+
+
+def _first(mask: np.ndarray) -> tuple[int, int]:
+    bad = np.flatnonzero(mask)
+    return int(bad[0]), len(bad)
+
+
+def _to_arrow(col: Any) -> pa.Array:
+    if isinstance(col, pd.Series):
+        if pd.api.types.is_datetime64_any_dtype(col):
+            return pa.array(col)
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            return pa.array(col.to_numpy(dtype=np.float64), from_pandas=True)
+        return pa.array(col.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string())
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    return col
+
+
+def _text(col: pa.Array, labels: Sequence[str] | None, source: str, column: str, what: str) -> np.ndarray:
+    """A non-empty text column as a numpy object array (missing or blank cells are errors)."""
+    text = col.cast(pa.string())
+    empty = np.asarray(pc.equal(pc.utf8_trim_whitespace(text), "").fill_null(True))
+    if empty.any():
+        i, n = _first(empty)
+        _raise_at(i, labels, source, column, f"missing {what}", text[i].as_py(), f"a {what}", n)
+    return np.asarray(pc.utf8_trim_whitespace(text).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _parse_times(col: pa.Array, labels: Sequence[str] | None, source: str, column: str,
+                 timezone: str | None, report: IngestReport) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local day numbers, time keys (seconds; the instant when an offset is given) and has-time flags."""
+    n = len(col)
+    t = col.type
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        if col.null_count:
+            i, k = _first(np.asarray(col.is_null()))
+            _raise_at(i, labels, source, column, "missing date", None, _EXPECTED_DATE, k)
+        s = pd.Series(col.to_pandas())
+        has_time = np.zeros(n, dtype=bool)
+        if pa.types.is_timestamp(t):
+            if t.tz is not None:
+                zone = timezone or t.tz
+                s = s.dt.tz_convert(zone)
+                instants = s.dt.tz_convert("UTC").dt.tz_localize(None)
+                key = instants.to_numpy().astype("datetime64[s]").astype(np.int64)
+                s = s.dt.tz_localize(None)
+            else:
+                key = s.to_numpy().astype("datetime64[s]").astype(np.int64)
+            has_time = np.ones(n, dtype=bool)
+        local = s.to_numpy().astype("datetime64[s]").astype(np.int64)
+        days = np.floor_divide(local, 86400)
+        if not pa.types.is_timestamp(t):
+            key = days * 86400
+        rows = _RowNames(labels)
+        _day_numbers(pa.array(days.astype("datetime64[D]")), rows, source, column)
+        return days, key, has_time
+    text = col.cast(pa.string())
+    if text.null_count:
+        i, k = _first(np.asarray(text.is_null()))
+        _raise_at(i, labels, source, column, "missing date", None, _EXPECTED_DATE, k)
+    text = pc.utf8_trim_whitespace(text)
+    ok = np.asarray(pc.match_substring_regex(text, _DATETIME_RE).fill_null(False))
+    if not ok.all():
+        i, k = _first(~ok)
+        _raise_at(i, labels, source, column, "unparseable date", text[i].as_py(), _EXPECTED_DATE, k)
+    days = _day_numbers(text, _RowNames(labels), source, column).astype(np.int64)
+    parts = pc.extract_regex(text, _DATETIME_RE)
+    has_time = np.asarray(pc.not_equal(parts.field("t"), "").fill_null(False))
+
+    def num(name: str) -> np.ndarray:
+        f = parts.field(name)
+        f = pc.if_else(pc.equal(f, ""), "0", f)
+        return np.asarray(f.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False))
+
+    hh, mm, ss = num("h"), num("m"), num("s")
+    bad_clock = has_time & ((hh > 23) | (mm > 59) | (ss > 60))
+    if bad_clock.any():
+        i, k = _first(bad_clock)
+        _raise_at(i, labels, source, column, "impossible time of day", text[i].as_py(), _EXPECTED_DATE, k)
+    local = days * 86400 + (hh * 3600 + mm * 60 + ss).astype(np.int64)
+    zone_text = np.asarray(parts.field("z").to_numpy(zero_copy_only=False), dtype=object)
+    has_off = np.array([bool(z) for z in zone_text], dtype=bool)
+    off = np.zeros(n, dtype=np.int64)
+    if has_off.any():
+        uniq, inv = np.unique(zone_text[has_off], return_inverse=True)
+        secs = []
+        for z in uniq:
+            if z == "Z":
+                secs.append(0)
+                continue
+            digits = z[1:].replace(":", "")
+            h, m = int(digits[:2]), int(digits[2:])
+            if h > 14 or m > 59:
+                j = int(np.flatnonzero(has_off)[np.flatnonzero(uniq[inv] == z)[0]])
+                _raise_at(j, labels, source, column, "impossible UTC offset", text[j].as_py(),
+                          "an offset between -14:00 and +14:00", 1)
+            secs.append((1 if z[0] == "+" else -1) * (h * 3600 + m * 60))
+        off[has_off] = np.asarray(secs, dtype=np.int64)[inv]
+        counts = np.bincount(inv)
+        common = int(np.argmax(counts))
+        other = int(len(inv) - counts[common])
+        if other:
+            report.add("date-times with a UTC offset other than the most common one", other, corrected=True)
+            shown = ", ".join(str(u) for u in uniq[:6])
+            report.warnings.append(f"mixed UTC offsets ({shown}); each date-time is taken on the "
+                                   + ("calendar date of its own offset" if timezone is None
+                                      else f"calendar date in {timezone}"))
+        report.add("date-times reduced to their local calendar date", int(has_time.sum()), corrected=True)
+    elif has_time.any():
+        report.add("date-times reduced to their local calendar date", int(has_time.sum()), corrected=True)
+    key = np.where(has_off, local - off, local)
+    if timezone is not None and has_off.any():
+        inst = pd.to_datetime(key[has_off], unit="s").tz_localize("UTC").tz_convert(timezone)
+        days = days.copy()
+        days[has_off] = inst.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
+    return days, key, has_time
+
+
+class _RowNames:
+    """Row numbers for error messages from tables helpers (position + 2), or labels."""
+
+    def __init__(self, labels: Sequence[str] | None) -> None:
+        self.labels = labels
+
+    def __getitem__(self, i: int) -> Any:
+        return int(i) + 2 if self.labels is None else self.labels[int(i)]
+
+
+def daily_combine(values: pd.Series, rule: str) -> float:
+    """Combine one day's values (ordered by time) by a catalogue ``daily`` rule."""
+    if rule == "last":
+        return float(values.iloc[-1])
+    return float(getattr(values, rule)())
+
+
+def validate_measures(
+    data: pd.DataFrame | pa.Table,
+    source: str = "<DataFrame>",
+    *,
+    subject_col: str = "subject",
+    date_col: str = "date",
+    measure_col: str = "measure",
+    value_col: str = "value",
+    unit_col: str | None = "unit",
+    on_duplicate: str = "error",
+    timezone: str | None = None,
+    labels: Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, IngestReport]:
+    """Validate and normalise a long table of digital measures.
+
+    Parameters
+    ----------
+    data : DataFrame or pyarrow.Table
+        The raw table.
+    source : str
+        Name used in error messages and the report (usually the file name).
+    subject_col, date_col, measure_col, value_col, unit_col : str
+        Column names; ``unit_col`` may be absent from the table (values are then taken to be in
+        the canonical unit) or ``None``.
+    on_duplicate : {"error", "first", "last", "max", "min", "mean"}
+        What to do with rows of one subject, measure and time that disagree. Identical rows are
+        always merged and counted.
+    timezone : str, optional
+        IANA zone to which date-times with an offset are converted before taking the calendar
+        date. Default: each date-time's own offset.
+    labels : sequence of str, optional
+        Names of the rows for error messages (for example JSON paths of FHIR resources);
+        default: spreadsheet row numbers (header = row 1).
+
+    Returns
+    -------
+    DataFrame
+        ``subject`` (str), ``date`` (datetime64, midnight), ``measure`` (str), ``value``
+        (float, canonical unit), ``unit`` (canonical unit), sorted by subject, date and measure.
+    IngestReport
+        Rows read, used, corrected (merged duplicates, date-times reduced to dates, rows
+        combined into daily values) and why.
+
+    Raises
+    ------
+    InputDataError
+        On the first bad row, naming file, row, column, value and the expected form.
+    """
+    if on_duplicate not in DUPLICATE_POLICIES:
+        raise InputDataError(f"unknown duplicate policy {on_duplicate!r}", expected=" | ".join(DUPLICATE_POLICIES))
+    cols = list(data.column_names) if isinstance(data, pa.Table) else [str(c) for c in data.columns]
+    for role, c in (("subject", subject_col), ("date", date_col), ("measure", measure_col), ("value", value_col)):
+        if c not in cols:
+            close = difflib.get_close_matches(c, cols, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(repr(x) for x in close)}?" if close else ""
+            raise ColumnNotFoundError(f"missing {role} column '{c}'{hint} Columns found: {', '.join(cols)}",
+                                      file=source, column=c)
+    n = data.num_rows if isinstance(data, pa.Table) else len(data)
+    report = IngestReport(source=source, rows_read=n)
+    if n == 0:
+        raise InputDataError("no data rows", file=source, expected="a header row and at least one data row")
+
+    def column(name: str) -> pa.Array:
+        return _to_arrow(data.column(name) if isinstance(data, pa.Table) else data[name])
+
+    subjects = _text(column(subject_col), labels, source, subject_col, "subject id")
+    names = _text(column(measure_col), labels, source, measure_col, "measure name")
+    uniq_names, name_code = np.unique(names.astype(str), return_inverse=True)
+    measures: list[Measure] = []
+    for j, name in enumerate(uniq_names):
+        m = MEASURES.get(name)
+        if m is None:
+            i, k = _first(name_code == j)
+            close = difflib.get_close_matches(name, MEASURES, n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            _raise_at(i, labels, source, measure_col, "unknown measure", name,
+                      f"{hint}a catalogue name: {', '.join(measure_names())}", k)
+        measures.append(m)  # type: ignore[arg-type]
+
+    raw = column(value_col)
+    if pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type) or pa.types.is_null(raw.type):
+        values = raw.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    else:
+        vs = pd.Series(raw.cast(pa.string()).to_numpy(zero_copy_only=False))
+        values = pd.to_numeric(vs, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.isnan(values) & vs.notna().to_numpy()
+        if bad.any():
+            i, k = _first(bad)
+            _raise_at(i, labels, source, value_col, "not a number", vs.iloc[i], "a number", k)
+    missing = ~np.isfinite(values)
+    if missing.any():
+        i, k = _first(missing)
+        _raise_at(i, labels, source, value_col, "missing or infinite value", None, "a number", k)
+
+    # units: convert per (measure, unit) pair
+    if unit_col is not None and unit_col in cols:
+        ucol = column(unit_col).cast(pa.string())
+        units = np.asarray(pc.utf8_trim_whitespace(ucol).fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+        pair = pd.MultiIndex.from_arrays([name_code, units])
+        pcode, puniq = pd.factorize(pair)
+        factor = np.empty(len(puniq), dtype=np.float64)
+        for j, (mc, unit) in enumerate(puniq):
+            m = measures[mc]
+            try:
+                factor[j] = m.unit_factor(unit or None)
+            except InputDataError as exc:
+                i, k = _first(pcode == j)
+                _raise_at(i, labels, source, unit_col, f"unit not known for measure '{m.name}'", unit,
+                          exc.expected or "a known unit", k)
+        converted = int((factor[pcode] != 1.0).sum())
+        if converted:
+            report.add("values converted to the canonical unit", converted, corrected=True)
+        values = values * factor[pcode]
+    lo = np.array([m.valid_range[0] for m in measures])[name_code]
+    hi = np.array([m.valid_range[1] for m in measures])[name_code]
+    out = (values < lo) | (values > hi)
+    if out.any():
+        i, k = _first(out)
+        m = measures[name_code[i]]
+        _raise_at(i, labels, source, value_col, f"impossible value for {m.name}", float(values[i]),
+                  f"a value between {m.valid_range[0]:g} and {m.valid_range[1]:g} {m.unit} (after unit conversion)", k)
+
+    days, key, has_time = _parse_times(column(date_col), labels, source, date_col, timezone, report)
+
+    df = pd.DataFrame({"subject": subjects, "measure": uniq_names[name_code], "value": values,
+                       "day": days, "key": key, "timed": has_time, "pos": np.arange(n)})
+    df = _resolve_duplicates(df, on_duplicate, labels, source, value_col, report)
+    df = _to_daily(df, report)
+    report.rows_used = int(len(df))
+    return df, report
+
+
+def _resolve_duplicates(df: pd.DataFrame, policy: str, labels: Sequence[str] | None, source: str,
+                        value_col: str, report: IngestReport) -> pd.DataFrame:
+    ident = df.duplicated(["subject", "measure", "timed", "key", "value"])
+    if ident.any():
+        report.add("identical duplicate rows merged", int(ident.sum()), corrected=True)
+        df = df.loc[~ident.to_numpy()]
+    keys = ["subject", "measure", "timed", "key"]
+    clash = df.duplicated(keys, keep=False).to_numpy()
+    if not clash.any():
+        return df
+    groups = df.loc[clash]
+    if policy == "error":
+        first = groups.sort_values("pos").iloc[0]
+        same = groups[(groups[keys] == first[keys]).all(axis=1)].sort_values("pos")
+        other = int(same["pos"].iloc[1])
+        where = labels[other] if labels is not None else f"row {other + 2}"
+        firstwhere = labels[int(first['pos'])] if labels is not None else f"row {int(first['pos']) + 2}"
+        _raise_at(other, labels, source, value_col,
+                  f"conflicting duplicate: {first['measure']} of subject {first['subject']!r} at the same time "
+                  f"as {firstwhere} has a different value ({same['value'].iloc[0]:g} and {same['value'].iloc[1]:g} "
+                  f"at {where})", None,
+                  "one value per subject, measure and time, or a policy (on_duplicate=first|last|max|min|mean)",
+                  int(groups.duplicated(keys).sum()))
+    g = groups.sort_values("pos").groupby(keys, sort=False, observed=True)
+    if policy in ("first", "last"):
+        merged = getattr(g, policy)().reset_index()
+    else:
+        merged = g.agg(value=("value", policy), day=("day", "first"), pos=("pos", "first")).reset_index()
+    report.add(f"conflicting duplicate rows resolved ({policy})", int(len(groups) - len(merged)), corrected=True)
+    return pd.concat([df.loc[~clash], merged[df.columns]], ignore_index=True)
+
+
+def _to_daily(df: pd.DataFrame, report: IngestReport) -> pd.DataFrame:
+    df = df.sort_values(["subject", "measure", "day", "key", "pos"], kind="stable")
+    multi = df.duplicated(["subject", "measure", "day"], keep=False).to_numpy()
+    parts = [df.loc[~multi, ["subject", "measure", "day", "value"]]]
+    if multi.any():
+        many = df.loc[multi]
+        n_in = len(many)
+        for name, sub in many.groupby("measure", sort=False):
+            rule = MEASURES[str(name)].daily
+            agg = "last" if rule == "last" else rule
+            daily = sub.groupby(["subject", "measure", "day"], sort=False)["value"].agg(agg).reset_index()
+            parts.append(daily)
+            n_in -= len(daily)
+        report.add("rows at several times of one day combined into the daily value (catalogue rule)", n_in,
+                   corrected=True)
+    out = pd.concat(parts, ignore_index=True)
+    out = out.sort_values(["subject", "day", "measure"], kind="stable").reset_index(drop=True)
+    return pd.DataFrame({
+        "subject": out["subject"].astype(str).to_numpy(dtype=object),
+        "date": (out["day"].to_numpy(dtype=np.int64) * 86400).astype("datetime64[s]"),
+        "measure": out["measure"].astype(str).to_numpy(dtype=object),
+        "value": out["value"].to_numpy(dtype=np.float64),
+        "unit": np.asarray([MEASURES[m].unit for m in out["measure"]], dtype=object),
+    })
+
+
+def _read_long(path: Path, text_cols: Sequence[str]) -> pa.Table:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        raise InputDataError("file not found", file=str(path))
+    suf = _suffix(path)
+    if suf in (".parquet", ".pq"):
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputDataError(f"not a readable Parquet file ({exc})", file=str(path)) from None
+    if path.stat().st_size == 0:
+        raise InputDataError("the file is empty", file=str(path), expected="a header row and at least one data row")
+    delim = "\t" if suf.startswith(".tsv") else ","
+    convert = pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in text_cols},
+        strings_can_be_null=True,
+        null_values=["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null"],
+    )
+    try:
+        return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delim), convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        raise InputDataError(f"cannot parse the file: {exc}", file=str(path)) from None
+
+
+def read_measures(
+    path: str | Path,
+    *,
+    subject_col: str = "subject",
+    date_col: str = "date",
+    measure_col: str = "measure",
+    value_col: str = "value",
+    unit_col: str | None = "unit",
+    on_duplicate: str = "error",
+    timezone: str | None = None,
+) -> tuple[pd.DataFrame, IngestReport]:
+    """Read and validate a long table file (CSV, TSV or Parquet); see :func:`validate_measures`.
+
+    Examples
+    --------
+    >>> df, report = read_measures("measures.csv")  # doctest: +SKIP
+    """
+    p = Path(path)
+    text = [c for c in (subject_col, date_col, measure_col, unit_col) if c]
+    table = _read_long(p, text)
+    return validate_measures(table, str(p), subject_col=subject_col, date_col=date_col,
+                             measure_col=measure_col, value_col=value_col, unit_col=unit_col,
+                             on_duplicate=on_duplicate, timezone=timezone)
+
+
+def write_measures(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a long table (``subject, date, measure, value, unit``) as CSV with ISO dates, or Parquet.
+
+    Raises
+    ------
+    ColumnNotFoundError
+        When one of the five columns is missing.
+    """
+    for c in LONG_COLUMNS:
+        if c not in df.columns:
+            raise ColumnNotFoundError(f"missing column '{c}' in the measures table", column=c,
+                                      expected=", ".join(LONG_COLUMNS))
+    write_table(df[list(LONG_COLUMNS)], path)
