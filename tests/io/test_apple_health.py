@@ -1,0 +1,262 @@
+"""Apple Health exports: units, sources, midnight, DST, travel, sleep, broken files.
+
+Every expected value below is worked out by hand in the comment next to it.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from smoulder.exceptions import InputDataError
+from smoulder.io.apple_health import read_apple_health
+
+HEAD = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE HealthData [
+<!ELEMENT HealthData (ExportDate,Me,(Record|Workout)*)>
+<!ATTLIST HealthData locale CDATA #REQUIRED>
+<!ELEMENT ExportDate EMPTY>
+<!ATTLIST ExportDate value CDATA #REQUIRED>
+<!ELEMENT Me EMPTY>
+<!ATTLIST Me HKCharacteristicTypeIdentifierDateOfBirth CDATA #REQUIRED>
+<!ELEMENT Record ((MetadataEntry|HeartRateVariabilityMetadataList)*)>
+<!ATTLIST Record
+  type          CDATA #REQUIRED
+  unit          CDATA #IMPLIED
+  value         CDATA #IMPLIED
+  sourceName    CDATA #REQUIRED
+  sourceVersion CDATA #IMPLIED
+  device        CDATA #IMPLIED
+  creationDate  CDATA #IMPLIED
+  startDate     CDATA #REQUIRED
+  endDate       CDATA #REQUIRED
+>
+<!ELEMENT MetadataEntry EMPTY>
+<!ATTLIST MetadataEntry key CDATA #REQUIRED value CDATA #REQUIRED>
+]>
+<HealthData locale="en_GB">
+ <ExportDate value="2021-07-01 10:00:00 +0200"/>
+ <Me HKCharacteristicTypeIdentifierDateOfBirth="1980-01-01"/>
+"""
+TAIL = "</HealthData>\n"
+FIRST = HEAD.count("\n") + 1  # line of the first record
+WATCH = "Anna’s Apple Watch"
+PHONE = "Anna’s iPhone"
+T = "HKQuantityTypeIdentifier"
+
+
+def rec(kind, start, end, value, source=WATCH, unit="count", extra=""):
+    u = f' unit="{unit}"' if unit is not None else ""
+    return (f' <Record type="{kind}" sourceName="{source}" sourceVersion="7.4"{u} '
+            f'creationDate="{end}" startDate="{start}" endDate="{end}" value="{value}"{extra}/>\n')
+
+
+def steps(start, end, value, source=WATCH):
+    return rec(T + "StepCount", start, end, value, source)
+
+
+def export(tmp_path, records, name="export.xml"):
+    p = tmp_path / name
+    p.write_text(HEAD + "".join(records) + TAIL, encoding="utf-8")
+    return p
+
+
+def daily(df, measure):
+    sub = df[df["measure"] == measure]
+    return {str(d.date()): round(v, 6) for d, v in zip(sub["date"], sub["value"], strict=True)}
+
+
+OVERLAP = [
+    # hour 09 local: watch 600, phone 700 overlapping -> only one source counts
+    steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600),
+    steps("2021-05-03 09:02:00 +0200", "2021-05-03 09:12:00 +0200", 700, PHONE),
+    # hour 14: phone only (watch off) -> 1000 counts under any rule
+    steps("2021-05-03 14:00:00 +0200", "2021-05-03 14:30:00 +0200", 1000, PHONE),
+    # hour 16: watch only
+    steps("2021-05-03 16:00:00 +0200", "2021-05-03 16:05:00 +0200", 300),
+]
+
+
+def test_phone_and_watch_steps_are_not_double_counted(tmp_path):
+    p = export(tmp_path, OVERLAP)
+    df, report = read_apple_health(p, subject="s1")
+    # default priority Watch > iPhone: 600 (h09 watch) + 1000 (h14 phone) + 300 (h16) = 1900
+    assert daily(df, "steps") == {"2021-05-03": 1900.0}
+    assert df["subject"].unique().tolist() == ["s1"]
+    assert report.reasons["hours measured by several sources (only the preferred source counted, never summed)"] == 1
+    # the larger total per hour: 700 + 1000 + 300 = 2000
+    df, _ = read_apple_health(p, subject="s1", dedup="max")
+    assert daily(df, "steps") == {"2021-05-03": 2000.0}
+    # user priority iPhone first: 700 + 1000 + 300 = 2000
+    df, _ = read_apple_health(p, subject="s1", source_priority=["iphone", "watch"])
+    assert daily(df, "steps") == {"2021-05-03": 2000.0}
+
+
+def test_record_across_midnight_is_split_in_proportion_to_time(tmp_path):
+    # 23:55 -> 00:10 is 15 minutes: 5/15 of 300 = 100 on the 3rd, 10/15 = 200 on the 4th
+    p = export(tmp_path, [steps("2021-05-03 23:55:00 +0200", "2021-05-04 00:10:00 +0200", 300)])
+    df, report = read_apple_health(p, subject="s1")
+    assert daily(df, "steps") == {"2021-05-03": 100.0, "2021-05-04": 200.0}
+    assert report.reasons["records across midnight split between days in proportion to time"] == 1
+
+
+def test_daylight_saving_day(tmp_path):
+    # 28 March 2021, Europe: 02:00 CET becomes 03:00 CEST.
+    # phone 01:30+0100 -> 03:30+0200 lasts one real hour (00:30Z-01:30Z): 60 steps in local hour 01
+    # (UTC hour 00) and 60 in UTC hour 01; the watch also measured UTC hour 01 (03:10+0200 = 01:10Z),
+    # so the watch's 50 replace the phone's 60 there. 23:30->00:30 (+0200) gives 30 to each day.
+    # 28 March: 60 + 50 + 30 = 140; 29 March: 30.
+    p = export(tmp_path, [
+        steps("2021-03-28 01:30:00 +0100", "2021-03-28 03:30:00 +0200", 120, PHONE),
+        steps("2021-03-28 03:10:00 +0200", "2021-03-28 03:20:00 +0200", 50),
+        steps("2021-03-28 23:30:00 +0200", "2021-03-29 00:30:00 +0200", 60),
+    ])
+    df, _ = read_apple_health(p, subject="s1")
+    assert daily(df, "steps") == {"2021-03-28": 140.0, "2021-03-29": 30.0}
+
+
+def test_travel_dates_follow_the_records_own_offset_and_units_convert(tmp_path):
+    # in New York (-0400): 23:30 local on 10 June is 03:30 UTC on the 11th but stays 10 June.
+    # walking speeds 3.6, 5.4, 4.32 km/hr = 1.0, 1.5, 1.2 m/s: median 1.2
+    ws = T + "WalkingSpeed"
+    p = export(tmp_path, [
+        rec(ws, "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 3.6, PHONE, "km/hr"),
+        rec(ws, "2021-06-10 08:00:00 -0400", "2021-06-10 08:01:00 -0400", 3.6, PHONE, "km/hr"),
+        rec(ws, "2021-06-10 12:00:00 -0400", "2021-06-10 12:01:00 -0400", 5.4, PHONE, "km/hr"),
+        rec(ws, "2021-06-10 23:30:00 -0400", "2021-06-10 23:31:00 -0400", 4.32, PHONE, "km/hr"),
+        rec(T + "WalkingStepLength", "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 70, PHONE, "cm"),
+        # HealthKit percentages are fractions: 0.07 with unit % is 7 %
+        rec(T + "WalkingAsymmetryPercentage", "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 0.07,
+            PHONE, "%"),
+        rec(T + "WalkingDoubleSupportPercentage", "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 0.285,
+            PHONE, "%"),
+        rec(T + "HeartRateVariabilitySDNN", "2021-06-09 03:00:00 +0200", "2021-06-09 03:01:00 +0200", 41.5,
+            WATCH, "ms"),
+        # the six-minute-walk estimate takes the day's last value
+        rec(T + "SixMinuteWalkTestDistance", "2021-06-09 01:00:00 +0200", "2021-06-09 01:00:00 +0200", 480,
+            PHONE, "m"),
+        rec(T + "SixMinuteWalkTestDistance", "2021-06-09 21:00:00 +0200", "2021-06-09 21:00:00 +0200", 455,
+            PHONE, "m"),
+        rec(T + "FlightsClimbed", "2021-06-09 10:00:00 +0200", "2021-06-09 10:01:00 +0200", 3, PHONE, "count"),
+        rec(T + "HeartRate", "2021-06-09 10:00:00 +0200", "2021-06-09 10:00:00 +0200", 71, WATCH, "count/min"),
+    ])
+    df, report = read_apple_health(p, subject="s1")
+    assert daily(df, "walking_speed") == {"2021-06-09": 1.0, "2021-06-10": 1.2}
+    assert daily(df, "step_length") == {"2021-06-09": 0.7}
+    assert daily(df, "walking_asymmetry") == {"2021-06-09": 7.0}
+    assert daily(df, "double_support") == {"2021-06-09": 28.5}
+    assert daily(df, "hrv_sdnn") == {"2021-06-09": 41.5}
+    assert daily(df, "six_minute_walk_estimate") == {"2021-06-09": 455.0}
+    assert daily(df, "flights_climbed") == {"2021-06-09": 3.0}
+    assert set(df["unit"]) == {"m/s", "m", "%", "ms", "count"}
+    # 3 records at -0400 against 8 at +0200
+    assert report.reasons["records in a UTC offset other than the most common (+0200), dated by their own offset"] == 3
+    assert report.reasons["records of types smoulder does not use (not read)"] == 1
+    assert report.rows_read == 11
+
+
+def test_sleep_counts_asleep_time_per_night_on_the_wake_up_date(tmp_path):
+    sl = "HKCategoryTypeIdentifierSleepAnalysis"
+    v = "HKCategoryValueSleepAnalysis"
+    p = export(tmp_path, [
+        # watch: core 23:00-02:00 (3 h), awake 02:00-02:10 (not sleep), deep 02:10-03:40 (1.5 h),
+        # REM 03:40-06:40 (3 h), a nap 14:00-14:30 (0.5 h, ends before 18:00): night of 3 May = 8.0 h
+        rec(sl, "2021-05-02 23:00:00 +0200", "2021-05-03 02:00:00 +0200", v + "AsleepCore", unit=None),
+        rec(sl, "2021-05-03 02:00:00 +0200", "2021-05-03 02:10:00 +0200", v + "Awake", unit=None),
+        rec(sl, "2021-05-03 02:10:00 +0200", "2021-05-03 03:40:00 +0200", v + "AsleepDeep", unit=None),
+        rec(sl, "2021-05-03 03:40:00 +0200", "2021-05-03 06:40:00 +0200", v + "AsleepREM", unit=None),
+        rec(sl, "2021-05-03 14:00:00 +0200", "2021-05-03 14:30:00 +0200", v + "AsleepCore", unit=None),
+        # phone in bed (never sleep) and another app's 8 h (lower priority than the watch)
+        rec(sl, "2021-05-02 22:30:00 +0200", "2021-05-03 07:00:00 +0200", v + "InBed", PHONE, unit=None),
+        rec(sl, "2021-05-02 23:00:00 +0200", "2021-05-03 07:00:00 +0200", v + "AsleepUnspecified", "SleepApp",
+            unit=None),
+        # the next evening: 22:00 on 3 May to 06:00 on 4 May (8 h) belongs to 4 May
+        rec(sl, "2021-05-03 22:00:00 +0200", "2021-05-04 06:00:00 +0200", v + "AsleepCore", unit=None),
+    ])
+    df, report = read_apple_health(p, subject="s1")
+    assert daily(df, "sleep_hours") == {"2021-05-03": 8.0, "2021-05-04": 8.0}
+    assert report.reasons["sleep records in bed or awake (not counted as sleep)"] == 2
+    assert report.reasons["nights measured by several sources (only the preferred source counted, never summed)"] == 1
+
+
+def test_identical_duplicate_records_are_merged(tmp_path):
+    r = steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600)
+    p = export(tmp_path, [r, r, steps("2021-05-03 10:00:00 +0200", "2021-05-03 10:10:00 +0200", 50)])
+    df, report = read_apple_health(p, subject="s1", chunk_records=1000)
+    assert daily(df, "steps") == {"2021-05-03": 650.0}
+    assert report.reasons["identical duplicate records merged"] == 1
+
+
+def test_duplicates_are_found_across_chunks(tmp_path, monkeypatch):
+    import smoulder.io.apple_health as ah
+
+    monkeypatch.setattr(ah, "_BLOCK", 4096)  # many small blocks, so the records span several chunks
+    # 1,500 distinct 30-second records of 2 steps (1,440 on 3 May, 60 on 4 May), then the first 500 again
+    recs = [steps(f"2021-05-{d:02d} {h:02d}:{m:02d}:00 +0200", f"2021-05-{d:02d} {h:02d}:{m:02d}:30 +0200", 2)
+            for d in (3, 4) for h in range(24) for m in range(60)][:1500]
+    p = export(tmp_path, recs + recs[:500])
+    df, report = read_apple_health(p, subject="s1", chunk_records=1000)
+    assert daily(df, "steps") == {"2021-05-03": 2880.0, "2021-05-04": 120.0}
+    assert report.reasons["identical duplicate records merged"] == 500
+
+
+def test_negative_steps_name_the_record_line(tmp_path):
+    p = export(tmp_path, [steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600),
+                          steps("2021-05-03 10:00:00 +0200", "2021-05-03 10:10:00 +0200", -5)])
+    with pytest.raises(InputDataError) as e:
+        read_apple_health(p, subject="s1")
+    msg = str(e.value)
+    assert f"line {FIRST + 1}" in msg and "StepCount" in msg and "impossible value" in msg and "-5" in msg
+    df, report = read_apple_health(p, subject="s1", on_error="keep-valid")
+    assert daily(df, "steps") == {"2021-05-03": 600.0}
+    assert report.rows_rejected == 1
+
+
+def test_walking_speed_of_20_m_s_and_unknown_units_are_rejected(tmp_path):
+    ws = T + "WalkingSpeed"
+    p = export(tmp_path, [rec(ws, "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 72, PHONE, "km/hr")])
+    with pytest.raises(InputDataError, match=rf"line {FIRST}.*impossible value.*20"):
+        read_apple_health(p, subject="s1")
+    p = export(tmp_path, [rec(ws, "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 3, PHONE, "furlong/hr")])
+    with pytest.raises(InputDataError, match=rf"line {FIRST}.*unit.*furlong/hr"):
+        read_apple_health(p, subject="s1")
+    p = export(tmp_path, [steps("2021-06-09 8:00:00 +0200", "2021-06-09 08:01:00 +0200", 3)])
+    with pytest.raises(InputDataError, match=rf"line {FIRST}.*startDate"):
+        read_apple_health(p, subject="s1")
+
+
+def test_truncated_file_names_the_line_and_keeps_valid_records_only_on_request(tmp_path):
+    good = export(tmp_path, OVERLAP)
+    text = good.read_text(encoding="utf-8")
+    cut = text[: text.index("2021-05-03 16:00:00")]  # the watch's hour-16 record is cut in half
+    p = tmp_path / "cut.xml"
+    p.write_text(cut, encoding="utf-8")
+    with pytest.raises(InputDataError) as e:
+        read_apple_health(p, subject="s1")
+    assert f"line {FIRST + 3}" in str(e.value) and "truncated" in str(e.value)
+    df, report = read_apple_health(p, subject="s1", on_error="keep-valid")
+    # hours 09 (watch 600) and 14 (phone 1000) survive
+    assert daily(df, "steps") == {"2021-05-03": 1600.0}
+    assert any(f"line {FIRST + 3}" in w for w in report.warnings)
+
+
+def test_zip_and_xml_give_the_same_table_and_progress_reaches_the_end(tmp_path):
+    xml = export(tmp_path, OVERLAP)
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(xml, "apple_health_export/export.xml")
+        zf.writestr("apple_health_export/export_cda.xml", "<ClinicalDocument/>")
+    seen = []
+    a, _ = read_apple_health(xml, subject="s1")
+    b, _ = read_apple_health(z, subject="s1", progress=lambda done, total: seen.append((done, total)))
+    assert a.equals(b)
+    assert seen[-1][0] == seen[-1][1] == xml.stat().st_size
+
+
+def test_archive_without_export_xml(tmp_path):
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("notes.txt", "hello")
+    with pytest.raises(InputDataError, match="export.xml"):
+        read_apple_health(z, subject="s1")
