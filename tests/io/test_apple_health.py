@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import zipfile
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from smoulder.exceptions import InputDataError
@@ -260,3 +262,24 @@ def test_archive_without_export_xml(tmp_path):
         zf.writestr("notes.txt", "hello")
     with pytest.raises(InputDataError, match="export.xml"):
         read_apple_health(z, subject="s1")
+
+
+def test_simulated_export_gives_back_its_ground_truth(tmp_path):
+    from smoulder.synth.apple_health import write_apple_health_export
+
+    # 90 days from 1 March 2021 cross the spring DST change; a seed with a trip abroad
+    info = write_apple_health_export(tmp_path / "export.zip", years=90 / 365.25, start="2021-03-01", seed=3,
+                                     trips_per_year=8)
+    again = write_apple_health_export(tmp_path / "again.zip", years=90 / 365.25, start="2021-03-01", seed=3,
+                                      trips_per_year=8)
+    assert info.n_records == again.n_records and info.daily_steps.equals(again.daily_steps)
+    df, report = read_apple_health(info.path, subject="sim")
+    steps = df[df["measure"] == "steps"].set_index("date")["value"]
+    pd.testing.assert_series_equal(steps, info.daily_steps.reindex(steps.index), check_names=False)
+    assert len(steps) == len(info.daily_steps)
+    sleep = df[df["measure"] == "sleep_hours"].set_index("date")["value"]
+    assert np.allclose(sleep, info.nightly_sleep.reindex(sleep.index)) and len(sleep) == len(info.nightly_sleep)
+    assert report.rows_read == info.n_catalogue_records and report.rows_rejected == 0
+    # phone and watch overlapped, and several offsets (+0100, +0200 and a trip) were seen
+    assert report.reasons["hours measured by several sources (only the preferred source counted, never summed)"] > 0
+    assert len(report.warnings[0].split(",")) >= 3
