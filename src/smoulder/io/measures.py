@@ -42,7 +42,7 @@ Examples
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ import pyarrow.compute as pc
 
 from smoulder.digital.catalogue import MEASURES, Measure, measure_names
 from smoulder.exceptions import ColumnNotFoundError, InputDataError
-from smoulder.io.tables import IngestReport, _day_numbers, _suffix, write_table
+from smoulder.io.tables import IngestReport, _suffix, write_table
 
 __all__ = [
     "LONG_COLUMNS",
@@ -75,12 +75,17 @@ _DATETIME_RE = (
 _EXPECTED_DATE = "an ISO date YYYY-MM-DD or date-time YYYY-MM-DDTHH:MM[:SS][+HH:MM|Z]"
 
 
-def _raise_at(i: int, labels: Sequence[str] | None, source: str, column: str, message: str,
+Labels = Sequence[str] | Callable[[int, str], str] | None
+
+
+def _raise_at(i: int, labels: Labels, source: str, column: str, message: str,
               value: Any, expected: str, count: int = 1) -> None:
     """Raise an InputDataError for position ``i`` (row number, or a label such as a JSON path)."""
     more = f" (and {count - 1:,} more rows)" if count > 1 else ""
     if isinstance(value, np.generic):
         value = value.item()
+    if callable(labels):
+        raise InputDataError(message + more, file=f"{source}, {labels(i, column)}", value=value, expected=expected)
     if labels is not None:
         raise InputDataError(message + more, file=f"{source}, {labels[i]}", column=column,
                              value=value, expected=expected)
@@ -107,7 +112,7 @@ def _to_arrow(col: Any) -> pa.Array:
     return col
 
 
-def _text(col: pa.Array, labels: Sequence[str] | None, source: str, column: str, what: str) -> np.ndarray:
+def _text(col: pa.Array, labels: Labels, source: str, column: str, what: str) -> np.ndarray:
     """A non-empty text column as a numpy object array (missing or blank cells are errors)."""
     text = col.cast(pa.string())
     empty = np.asarray(pc.equal(pc.utf8_trim_whitespace(text), "").fill_null(True))
@@ -117,7 +122,7 @@ def _text(col: pa.Array, labels: Sequence[str] | None, source: str, column: str,
     return np.asarray(pc.utf8_trim_whitespace(text).to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _parse_times(col: pa.Array, labels: Sequence[str] | None, source: str, column: str,
+def _parse_times(col: pa.Array, labels: Labels, source: str, column: str,
                  timezone: str | None, report: IngestReport) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local day numbers, time keys (seconds; the instant when an offset is given) and has-time flags."""
     n = len(col)
@@ -142,8 +147,7 @@ def _parse_times(col: pa.Array, labels: Sequence[str] | None, source: str, colum
         days = np.floor_divide(local, 86400)
         if not pa.types.is_timestamp(t):
             key = days * 86400
-        rows = _RowNames(labels)
-        _day_numbers(pa.array(days.astype("datetime64[D]")), rows, source, column)
+        _check_day_range(days, labels, source, column)
         return days, key, has_time
     text = col.cast(pa.string())
     if text.null_count:
@@ -154,7 +158,16 @@ def _parse_times(col: pa.Array, labels: Sequence[str] | None, source: str, colum
     if not ok.all():
         i, k = _first(~ok)
         _raise_at(i, labels, source, column, "unparseable date", text[i].as_py(), _EXPECTED_DATE, k)
-    days = _day_numbers(text, _RowNames(labels), source, column).astype(np.int64)
+    head = pc.utf8_slice_codeunits(text, 0, 10)
+    parsed = pc.strptime(head, format="%Y-%m-%d", unit="s", error_is_null=True)
+    failed = np.asarray(parsed.is_null())
+    if not failed.any():  # strptime may roll 2021-02-30 over to March: a real date prints back the same
+        failed = ~np.asarray(pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), head).fill_null(False))
+    if failed.any():
+        i, k = _first(failed)
+        _raise_at(i, labels, source, column, "impossible date", text[i].as_py(), "a real calendar date", k)
+    days = parsed.to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(np.int64)
+    _check_day_range(days, labels, source, column)
     parts = pc.extract_regex(text, _DATETIME_RE)
     has_time = np.asarray(pc.not_equal(parts.field("t"), "").fill_null(False))
 
@@ -207,14 +220,14 @@ def _parse_times(col: pa.Array, labels: Sequence[str] | None, source: str, colum
     return days, key, has_time
 
 
-class _RowNames:
-    """Row numbers for error messages from tables helpers (position + 2), or labels."""
-
-    def __init__(self, labels: Sequence[str] | None) -> None:
-        self.labels = labels
-
-    def __getitem__(self, i: int) -> Any:
-        return int(i) + 2 if self.labels is None else self.labels[int(i)]
+def _check_day_range(days: np.ndarray, labels: Labels, source: str, column: str) -> None:
+    today = int(np.datetime64(pd.Timestamp.today().date(), "D").astype(np.int64)) + 1
+    lo = int(np.datetime64("1900-01-01", "D").astype(np.int64))
+    bad = (days < lo) | (days > today)
+    if bad.any():
+        i, k = _first(bad)
+        _raise_at(i, labels, source, column, "impossible date", str(np.datetime64(int(days[i]), "D")),
+                  f"a date between 1900-01-01 and {np.datetime64(today, 'D')}", k)
 
 
 def daily_combine(values: pd.Series, rule: str) -> float:
@@ -235,7 +248,7 @@ def validate_measures(
     unit_col: str | None = "unit",
     on_duplicate: str = "error",
     timezone: str | None = None,
-    labels: Sequence[str] | None = None,
+    labels: Labels = None,
 ) -> tuple[pd.DataFrame, IngestReport]:
     """Validate and normalise a long table of digital measures.
 
@@ -254,9 +267,10 @@ def validate_measures(
     timezone : str, optional
         IANA zone to which date-times with an offset are converted before taking the calendar
         date. Default: each date-time's own offset.
-    labels : sequence of str, optional
-        Names of the rows for error messages (for example JSON paths of FHIR resources);
-        default: spreadsheet row numbers (header = row 1).
+    labels : sequence of str or callable, optional
+        Names of the rows for error messages (for example JSON paths of FHIR resources), or a
+        function ``(position, column) -> str`` naming the exact place of a bad cell; default:
+        spreadsheet row numbers (header = row 1).
 
     Returns
     -------
@@ -356,7 +370,7 @@ def validate_measures(
     return df, report
 
 
-def _resolve_duplicates(df: pd.DataFrame, policy: str, labels: Sequence[str] | None, source: str,
+def _resolve_duplicates(df: pd.DataFrame, policy: str, labels: Labels, source: str,
                         value_col: str, report: IngestReport) -> pd.DataFrame:
     ident = df.duplicated(["subject", "measure", "timed", "key", "value"])
     if ident.any():
