@@ -1,0 +1,178 @@
+"""``smoulder digital import``: Apple Health exports, FHIR bundles and long tables -> the long table.
+
+The ``digital`` command group (``smoulder.cli.digital``) calls :func:`register_import` with its
+sub-parsers; each import writes ``subject,date,measure,value,unit`` (CSV with ISO dates, or
+Parquet by suffix) and prints a summary of what was read, corrected and left out.
+
+Examples
+--------
+::
+
+    smoulder digital import apple-health export.zip --subject p01 --out measures.csv
+    smoulder digital import fhir bundle.json --out measures.csv
+    smoulder digital import table raw.tsv --out measures.parquet --on-duplicate mean
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["register_import", "run_apple_health", "run_fhir", "run_table"]
+
+
+def register_import(digital_sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``import`` with the sub-commands ``apple-health``, ``fhir`` and ``table``.
+
+    Parameters
+    ----------
+    digital_sub : argparse sub-parsers action
+        The sub-parsers of the ``digital`` command group.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``import`` parser.
+    """
+    p = digital_sub.add_parser(
+        "import",
+        help="turn an Apple Health export, a FHIR bundle or a raw table into the long table of measures",
+        description="Write the long table subject,date,measure,value,unit (one row per subject, local day and "
+                    "measure; values in the catalogue's canonical units).",
+    )
+    sub = p.add_subparsers(dest="import_kind", metavar="SOURCE")
+    p.set_defaults(func=lambda ns: _need_kind(p))
+
+    a = sub.add_parser("apple-health", help="Apple Health export.zip or export.xml",
+                       description="Stream an Apple Health export (any size, bounded memory) into daily values.")
+    a.add_argument("export", type=Path, help="export.zip from the Health app, or the export.xml inside it")
+    a.add_argument("--subject", required=True, help="subject id to write in the subject column")
+    a.add_argument("--source-priority", nargs="+", metavar="NAME", default=None,
+                   help="sourceName substrings, most preferred first, choosing one source per hour of steps and "
+                        "per night of sleep (default: Watch iPhone)")
+    a.add_argument("--dedup", choices=["priority", "max"], default="priority",
+                   help="one source per hour by priority (ties: larger total), or always the larger total")
+    a.add_argument("--sleep-day-start-hour", type=float, default=18.0,
+                   help="local hour at which a sleep day starts (default 18)")
+    a.add_argument("--keep-valid", action="store_true",
+                   help="leave bad records out (counted) and keep what precedes broken XML instead of stopping")
+    _common(a)
+    a.set_defaults(func=run_apple_health)
+
+    f = sub.add_parser("fhir", help="FHIR R4 Bundle of Observations / QuestionnaireResponses (JSON)",
+                       description="Read Observations (catalogue LOINC or smoulder codes) and PRO totals.")
+    f.add_argument("bundle", type=Path, help="Bundle JSON file")
+    f.add_argument("--subject", default=None, help="subject id for every row (default: from each resource)")
+    f.add_argument("--keep-valid", action="store_true",
+                   help="leave invalid resources and unknown codes out (counted) instead of stopping")
+    f.add_argument("--on-duplicate", choices=["error", "first", "last", "max", "min", "mean"], default="error")
+    f.add_argument("--timezone", default=None, help="IANA zone for dates (default: each date's own offset)")
+    _common(f)
+    f.set_defaults(func=run_fhir)
+
+    t = sub.add_parser("table", help="a raw long table (CSV, TSV or Parquet) to validate and normalise",
+                       description="Check names, units, ranges and duplicates; reduce date-times to daily values.")
+    t.add_argument("table", type=Path)
+    for role in ("subject", "date", "measure", "value", "unit"):
+        t.add_argument(f"--{role}-col", default=role)
+    t.add_argument("--on-duplicate", choices=["error", "first", "last", "max", "min", "mean"], default="error")
+    t.add_argument("--timezone", default=None, help="IANA zone for date-times (default: each one's own offset)")
+    _common(t)
+    t.set_defaults(func=run_table)
+    return p
+
+
+def _need_kind(p: argparse.ArgumentParser) -> int:
+    p.print_help(sys.stderr)
+    return 2
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, required=True, help="long table to write (.csv or .parquet)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+@contextmanager
+def _progress(quiet: bool, what: str) -> Iterator[Callable[[int, int], None] | None]:
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _finish(ns: argparse.Namespace, df: pd.DataFrame, report: Any) -> int:
+    from smoulder.io.measures import write_measures
+
+    write_measures(df, ns.out)
+    per = df.groupby("measure").size().to_dict() if len(df) else {}
+    summary = {
+        "out": str(ns.out),
+        "rows_written": int(len(df)),
+        "subjects": int(df["subject"].nunique()) if len(df) else 0,
+        "first_date": str(df["date"].min().date()) if len(df) else None,
+        "last_date": str(df["date"].max().date()) if len(df) else None,
+        "days_per_measure": {str(k): int(v) for k, v in per.items()},
+        "report": report.to_dict(),
+    }
+    if ns.json:
+        print(json.dumps(summary, indent=1))
+    elif not ns.quiet:
+        print(str(report))
+        print(f"wrote {len(df):,} rows ({summary['subjects']} subject(s), {summary['first_date']} to "
+              f"{summary['last_date']}) to {ns.out}")
+        for k, v in per.items():
+            print(f"  {k}: {v:,} days")
+    return 0
+
+
+def run_apple_health(ns: argparse.Namespace) -> int:
+    """Run ``smoulder digital import apple-health``."""
+    from smoulder.io.apple_health import read_apple_health
+
+    with _progress(ns.quiet or ns.json, "reading export") as cb:
+        df, report = read_apple_health(ns.export, ns.subject, source_priority=ns.source_priority, dedup=ns.dedup,
+                                       on_error="keep-valid" if ns.keep_valid else "raise",
+                                       sleep_day_start_hour=ns.sleep_day_start_hour, progress=cb)
+    return _finish(ns, df, report)
+
+
+def run_fhir(ns: argparse.Namespace) -> int:
+    """Run ``smoulder digital import fhir``."""
+    from smoulder.io.fhir import read_fhir
+
+    df, report = read_fhir(ns.bundle, subject=ns.subject, on_error="keep-valid" if ns.keep_valid else "raise",
+                           on_duplicate=ns.on_duplicate, timezone=ns.timezone)
+    return _finish(ns, df, report)
+
+
+def run_table(ns: argparse.Namespace) -> int:
+    """Run ``smoulder digital import table``."""
+    from smoulder.io.measures import read_measures
+
+    df, report = read_measures(ns.table, subject_col=ns.subject_col, date_col=ns.date_col,
+                               measure_col=ns.measure_col, value_col=ns.value_col, unit_col=ns.unit_col,
+                               on_duplicate=ns.on_duplicate, timezone=ns.timezone)
+    return _finish(ns, df, report)
