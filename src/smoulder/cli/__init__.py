@@ -14,7 +14,7 @@ from smoulder.exceptions import SmoulderError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from smoulder.cli import composite, demo, progression
+    from smoulder.cli import composite, demo, prl, progression
 
     parser = argparse.ArgumentParser(
         prog="smoulder",
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     progression.register(sub)
     composite.register(sub)
     demo.register(sub)
+    prl.register(sub)
     return parser
 
 
