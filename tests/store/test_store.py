@@ -134,7 +134,7 @@ def test_clinician_cannot_import_into_someone_elses_patient(store):
         b = create_user(s, "dr.b", "correct horse battery", "clinician")
         s.commit()
     import_into(store, "visits", table("subject,date,edss\nmine,2020-01-01,2.0\n"), user=a)
-    with pytest.raises(ImportFailed, match="not on your list"):
+    with pytest.raises(ImportFailed, match="record you do not look after"):
         import_into(store, "visits", table("subject,date,edss\nmine,2020-06-01,6.0\n"), user=b)
     with store.session() as s:
         assert s.scalars(select(Assessment.edss)).all() == [2.0]

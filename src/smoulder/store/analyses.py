@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from smoulder import __version__
@@ -83,6 +83,8 @@ def _replace_runs(session: Session, kind: str, ids: list[int], hashes: dict[int,
                   status: str = "ok", message: str = "") -> dict[int, int]:
     for chunk in _chunks(ids):
         session.execute(delete(AnalysisRun).where(AnalysisRun.kind == kind, AnalysisRun.person_id.in_(chunk)))
+        # results changed: views cached per data version must be rebuilt
+        session.execute(update(Person).where(Person.id.in_(chunk)).values(data_version=Person.data_version + 1))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if ids:
         session.execute(insert(AnalysisRun), [

@@ -457,8 +457,8 @@ def _people(session: Session, subjects: set[str], user: User | None, source: str
         mine = set(session.scalars(select(CareLink.person_id).where(CareLink.user_id == user.id)))
         foreign = [s for s in subj if s in found and found[s] not in mine]
         if foreign:
-            errs = [RowError(rows[s], "subject", s, "this person is not on your list of patients",
-                             "a subject you look after") for s in foreign]
+            errs = [RowError(rows[s], "subject", None, "this subject id belongs to a record you do not look after",
+                             "a subject on your list, or a new subject id") for s in foreign]
             raise ImportFailed(source, errs[:MAX_REPORTED_ERRORS], len(errs))
     new = [s for s in subj if s not in found]
     if new and not create:

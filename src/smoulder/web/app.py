@@ -1,0 +1,109 @@
+"""The FastAPI application: server-rendered pages, a REST API documented by OpenAPI, offline assets."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from smoulder import __version__
+from smoulder.store.db import Store
+from smoulder.web.deps import LoginRequired, PayloadCache, login_url, render
+from smoulder.web.security import AuthMiddleware, HeadersMiddleware, LoginLimiter
+from smoulder.web.settings import WebSettings
+
+STATIC = Path(__file__).parent / "static"
+
+
+def plotly_js_path() -> Path:
+    """The plotly.min.js bundled inside the installed ``plotly`` package (no CDN: works offline)."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or spec.origin is None:  # pragma: no cover - plotly is a web dependency
+        raise RuntimeError("the plotly package is not installed (pip install 'smoulder[web]')")
+    path = Path(spec.origin).parent / "package_data" / "plotly.min.js"
+    if not path.exists():  # pragma: no cover
+        raise RuntimeError(f"plotly.min.js not found in the plotly package at {path}")
+    return path
+
+
+def iter_routes(routes: list[Any]) -> list[Any]:
+    """Every endpoint route of an app or router, flattening included routers (for audits and tests)."""
+    out: list[Any] = []
+    for r in routes:
+        inner = getattr(r, "original_router", None)  # FastAPI >= 0.120 keeps included routers lazily
+        if inner is not None:
+            out.extend(iter_routes(inner.routes))
+        elif hasattr(r, "path") and hasattr(r, "methods"):
+            out.append(r)
+    return out
+
+
+def create_app(settings: WebSettings | None = None, store: Store | None = None) -> FastAPI:
+    """Build the app on a store (opened from ``settings.database_url`` and migrated if not given).
+
+    Examples
+    --------
+    >>> from smoulder.web import create_app, WebSettings
+    >>> app = create_app(WebSettings(database_url="sqlite://"))
+    >>> app.title
+    'smoulder'
+    """
+    settings = settings or WebSettings()
+    store = store or Store(settings.database_url)
+    app = FastAPI(title="smoulder", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json",
+                  description="Smouldering MS: people, time lines, signals, lifestyle log, imports and "
+                              "consultation reports. Sign in with POST /api/login; send the returned "
+                              "csrf_token as X-CSRF-Token with every write.")
+    app.state.settings = settings
+    app.state.store = store
+    app.state.limiter = LoginLimiter(settings.login_attempts, settings.login_window_s,
+                                     settings.login_attempts_per_address)
+    app.state.payload_cache = PayloadCache(settings.cache_entries)
+
+    from smoulder.web.routers import auth, cohort, health, imports, lifestyle, patients, reports
+
+    for r in (health, auth, cohort, patients, lifestyle, imports, reports):
+        app.include_router(r.router)
+
+    plotly_js = plotly_js_path()
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_min_js() -> FileResponse:
+        return FileResponse(plotly_js, media_type="application/javascript",
+                            headers={"cache-control": "public, max-age=86400"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Any:
+        return RedirectResponse(login_url(exc.next_path), status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Any:
+        if request.url.path.startswith("/api/") or request.url.path == "/api":
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        user = request.scope.get("state", {}).get("user")
+        return render(request, "error.html", user, status_code=exc.status_code, status=exc.status_code,
+                      detail=exc.detail if isinstance(exc.detail, str) else "request refused")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Any:
+        errors = [{"loc": [str(x) for x in e.get("loc", ())], "message": e.get("msg", "")} for e in exc.errors()]
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+        user = request.scope.get("state", {}).get("user")
+        return render(request, "error.html", user, status_code=422, status=422,
+                      detail="; ".join(f"{'.'.join(e['loc'])}: {e['message']}" for e in errors))
+
+    app.add_middleware(AuthMiddleware, store=store)
+    app.add_middleware(HeadersMiddleware)
+    return app
+
+
+__all__ = ["create_app", "plotly_js_path", "iter_routes"]

@@ -1,0 +1,99 @@
+"""Request dependencies shared by the routers: database session, current user, templates, CSRF."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from threading import Lock
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from smoulder.web.security import CurrentUser, csrf_ok
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.autoescape = True  # every template, whatever its suffix
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies; turned into a redirect to the login page."""
+
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request.app.state.store.session() as session:
+        yield session
+
+
+def api_user(request: Request) -> CurrentUser:
+    user = request.scope.get("state", {}).get("user")
+    if user is None:
+        raise HTTPException(status_code=401, detail="authentication required")
+    return user
+
+
+def page_user(request: Request) -> CurrentUser:
+    user = request.scope.get("state", {}).get("user")
+    if user is None:
+        raise LoginRequired(request.url.path)
+    return user
+
+
+def optional_user(request: Request) -> CurrentUser | None:
+    return request.scope.get("state", {}).get("user")
+
+
+DB = Annotated[Session, Depends(get_db)]
+ApiUser = Annotated[CurrentUser, Depends(api_user)]
+PageUser = Annotated[CurrentUser, Depends(page_user)]
+
+
+def require_csrf(user: CurrentUser, token: str | None) -> None:
+    if not csrf_ok(user.csrf_token, token):
+        raise HTTPException(status_code=403, detail="missing or wrong CSRF token; reload the page and try again")
+
+
+def api_csrf(request: Request, user: ApiUser) -> CurrentUser:
+    """For JSON writes: the session's CSRF token must come in the ``X-CSRF-Token`` header."""
+    require_csrf(user, request.headers.get("x-csrf-token"))
+    return user
+
+
+ApiWriter = Annotated[CurrentUser, Depends(api_csrf)]
+
+
+def render(request: Request, name: str, user: CurrentUser | None, status_code: int = 200, **ctx: Any) -> Any:
+    return TEMPLATES.TemplateResponse(request, name, {"user": user, **ctx}, status_code=status_code)
+
+
+def login_url(next_path: str) -> str:
+    return "/login?next=" + quote(next_path if next_path.startswith("/") and not next_path.startswith("//") else "/")
+
+
+class PayloadCache:
+    """A small LRU of per-person view payloads, keyed on the person's data version."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._d: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: tuple) -> Any:
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+        return None
+
+    def put(self, key: tuple, value: Any) -> None:
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)

@@ -1,0 +1,91 @@
+"""The lifestyle log: a short phone-friendly form and a JSON API (the person themself or their clinician)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi.responses import RedirectResponse
+
+from smoulder.store.importer import DIETS, SMOKING, ImportFailed, import_frame
+from smoulder.store.repo import audit, can_edit, label_of
+from smoulder.web.deps import DB, ApiUser, ApiWriter, PageUser, render, require_csrf
+from smoulder.web.views import visible_or_404
+
+router = APIRouter(tags=["lifestyle"])
+FIELDS = ("date", "exercise_min_week", "diet", "smoking", "alcohol_units_week", "sleep_hours", "medications",
+          "comorbidities", "notes")
+
+
+def _save(db: DB, user: Any, person: Any, values: dict[str, Any]) -> dict[str, str]:
+    """Validate with the importer's rules and upsert one entry; return {field: error} (empty when saved)."""
+    row = {k: "" if values.get(k) is None else str(values.get(k)) for k in FIELDS}
+    row["subject"] = person.subject
+    try:
+        import_frame(db, "lifestyle", pd.DataFrame([row]), source="lifestyle form")
+    except ImportFailed as exc:
+        db.rollback()
+        return {(e.column or "form"): f"{e.message}" + (f" (expected {e.expected})" if e.expected else "")
+                for e in exc.errors}
+    audit(db, user, "create", "lifestyle entry", person, f"date {row['date']}")
+    db.commit()
+    return {}
+
+
+def _editable(db: DB, user: Any, key: str) -> Any:
+    person = visible_or_404(db, user, key)
+    if not can_edit(user.as_user(), person, db):
+        raise HTTPException(status_code=403, detail="you may not add entries to this record")
+    return person
+
+
+@router.get("/patients/{key}/lifestyle", include_in_schema=False)
+def lifestyle_form(key: str, request: Request, db: DB, user: PageUser):
+    person = _editable(db, user, key)
+    return render(request, "lifestyle.html", user, key=person.pseudonym, title=label_of(person, user.as_user()),
+                  values={"date": dt.date.today().isoformat()}, errors={}, diets=DIETS, smoking=SMOKING)
+
+
+@router.post("/patients/{key}/lifestyle", include_in_schema=False)
+async def lifestyle_submit(key: str, request: Request, db: DB, user: PageUser):
+    form = await request.form(max_files=0, max_fields=20)
+    require_csrf(user, str(form.get("csrf_token", "")))
+    person = _editable(db, user, key)
+    values = {k: str(form.get(k, ""))[:4000] for k in FIELDS}
+    errors = _save(db, user.as_user(), person, values)
+    if errors:
+        return render(request, "lifestyle.html", user, status_code=422, key=person.pseudonym,
+                      title=label_of(person, user.as_user()), values=values, errors=errors, diets=DIETS,
+                      smoking=SMOKING)
+    return RedirectResponse(f"/patients/{person.pseudonym}?saved=lifestyle", status_code=303)
+
+
+@router.get("/api/patients/{key}/lifestyle")
+def lifestyle_list(key: str, request: Request, db: DB, user: ApiUser) -> dict:
+    """The person's lifestyle entries (oldest first)."""
+    from smoulder.web.views import person_payload
+
+    person = visible_or_404(db, user, key)
+    tl, _ = person_payload(request, db, person, user)
+    audit(db, user.as_user(), "view", "api lifestyle", person)
+    db.commit()
+    return {"key": person.pseudonym, "entries": tl["lifestyle"]}
+
+
+@router.post("/api/patients/{key}/lifestyle", status_code=201)
+def lifestyle_create(key: str, db: DB, user: ApiWriter,
+                     entry: Annotated[dict[str, Any], Body(examples=[{
+                         "date": "2024-05-01", "exercise_min_week": 120, "diet": "mixed", "smoking": "never",
+                         "alcohol_units_week": 4, "sleep_hours": 7, "medications": "vitamin D",
+                         "comorbidities": "", "notes": ""}])]) -> dict:
+    """Add (or replace, same date) a lifestyle entry; values are checked as in the form."""
+    person = _editable(db, user, key)
+    unknown = sorted(set(entry) - set(FIELDS))
+    if unknown:
+        raise HTTPException(status_code=422, detail={"errors": {k: "unknown field" for k in unknown}})
+    errors = _save(db, user.as_user(), person, entry)
+    if errors:
+        raise HTTPException(status_code=422, detail={"errors": errors})
+    return {"saved": True, "date": entry.get("date")}

@@ -1,0 +1,68 @@
+"""People: the list, one person's time line (page and API), the audit trail of their record."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+
+from smoulder.store.repo import (
+    audit,
+    audit_for_person,
+    can_edit,
+    label_of,
+    person_public,
+    visible_people,
+)
+from smoulder.web.deps import DB, ApiUser, PageUser, render
+from smoulder.web.views import person_payload, script_json, visible_or_404
+
+router = APIRouter(tags=["patients"])
+
+
+@router.get("/api/patients")
+def list_patients(db: DB, user: ApiUser, limit: int = 100, offset: int = 0) -> dict:
+    """The people the caller may see (pseudonymised for researchers), by pseudonym."""
+    u = user.as_user()
+    q = visible_people(u)
+    total = db.scalar(select(func.count()).select_from(q.subquery()))
+    rows = db.scalars(q.order_by("pseudonym").limit(max(1, min(limit, 1000))).offset(max(0, offset))).all()
+    audit(db, u, "list", "api patients", None, f"{len(rows)} people")
+    db.commit()
+    return {"total": total, "patients": [person_public(p, u) for p in rows]}
+
+
+@router.get("/api/patients/{key}")
+def get_patient(key: str, request: Request, db: DB, user: ApiUser) -> Response:
+    """One person's whole time line: visits, events, relapses, treatments, MRI, devices, lifestyle,
+    analyses (settings and version), and a plain-language summary of what changed since the last visit."""
+    person = visible_or_404(db, user, key)
+    _, text = person_payload(request, db, person, user)
+    audit(db, user.as_user(), "view", "api person", person)
+    db.commit()
+    return Response(text, media_type="application/json")
+
+
+@router.get("/api/patients/{key}/audit")
+def patient_audit(key: str, db: DB, user: ApiUser) -> dict:
+    """Who viewed or changed this record (the person themself and their clinicians)."""
+    person = visible_or_404(db, user, key)
+    u = user.as_user()
+    if u.role == "researcher":
+        from fastapi import HTTPException
+
+        raise HTTPException(status_code=403, detail="researchers do not see audit trails")
+    audit(db, u, "view", "api audit", person)
+    db.commit()
+    return {"key": person.pseudonym, "entries": audit_for_person(db, person)}
+
+
+@router.get("/patients/{key}", include_in_schema=False)
+def person_page(key: str, request: Request, db: DB, user: PageUser):
+    person = visible_or_404(db, user, key)
+    u = user.as_user()
+    tl, text = person_payload(request, db, person, user)
+    audit(db, u, "view", "person page", person)
+    db.commit()
+    return render(request, "person.html", user, tl=tl, payload_script=script_json(text), title=label_of(person, u),
+                  key=person.pseudonym, editable=can_edit(u, person, db))
