@@ -74,6 +74,9 @@ class Measure:
         Apple Health record types mapped to this measure.
     description : str
         One line for tables and plots.
+    outcome : bool
+        False for helper streams that qualify other measures (wear time) and are not judged
+        for worsening themselves.
     """
 
     name: str
@@ -90,6 +93,7 @@ class Measure:
     loinc: str | None = None
     apple_types: tuple[str, ...] = ()
     description: str = ""
+    outcome: bool = True
 
     @property
     def sign(self) -> int:
@@ -168,6 +172,9 @@ _MEASURES: tuple[Measure, ...] = (
        valid_range=(1, 500), units={"s": 1000.0}, within_person_cv=0.25,
        apple_types=("HKQuantityTypeIdentifierHeartRateVariabilitySDNN",),
        description="heart-rate variability (SDNN)"),
+    _m(name="wear_hours", unit="h", worse="lower", kind="passive", daily="sum",
+       valid_range=(0, 24), units={"min": 1 / 60}, transform="identity", outcome=False,
+       description="hours the wearable was worn (used for the wear rule only)"),
     # active home tests (smartphone batteries such as Floodlight, MS sherpa, dreaMS)
     _m(name="two_minute_walk", unit="m", worse="lower", kind="home_test", daily="median",
        valid_range=(1, 500), units={"km": 1000.0, "ft": 0.3048, "yd": 0.9144},

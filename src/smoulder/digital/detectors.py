@@ -133,6 +133,16 @@ def _candidates(s, t, min_baseline, min_sustained, max_baseline, max_post):
     return taus, lo
 
 
+def _onset(w, s, t, sig, min_baseline, max_baseline, max_post, clip):
+    """Best onset once an event is detected: the candidate with the largest winsorised z
+    among all onsets at least two weeks back (not only those ``min_sustained`` weeks back)."""
+    taus = np.arange(max(s + min_baseline, t - max_post + 1), t)
+    lo = np.maximum(s, taus - max_baseline)
+    z, _, _, _ = _changepoint_stats(w, t, taus, lo, sig, 3.0 * clip, np.inf, np.inf)
+    k = int(np.argmax(z))
+    return int(taus[k]), int(lo[k])
+
+
 def changepoint_scan(
     w: np.ndarray,
     h: float,
@@ -163,9 +173,10 @@ def changepoint_scan(
                                                   max_drift_z)
             ok &= (z >= h) & (post - pre >= min_shift)
             if ok.any():
-                k = int(np.argmax(np.where(ok, z, -np.inf)))
-                tau = int(taus[k])
-                events.append(Event(tau, t, int(lo[k]), float(z[k])))
+                zmax = float(np.max(z[ok]))
+                tau, base_lo = _onset(w, s, t, sd[t], min_baseline, max_baseline, max_post,
+                                      clip)
+                events.append(Event(tau, t, base_lo, zmax))
                 s = tau
                 t = max(t + 1, s + min_baseline + min_sustained - 1)
                 continue
