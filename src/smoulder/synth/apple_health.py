@@ -500,10 +500,13 @@ def _simulate_days(rng: np.random.Generator, days: np.ndarray, day0: int, first_
         bounds = np.concatenate([[bed], cuts, [wake]])
         stages = np.array([0, 1, 0, 3, 2, 0])
         emit(14, bounds[:-1], bounds[1:], [_SLEEP_VALUES[i] for i in stages])
-        asleep = float(np.sum(np.diff(bounds)[stages != 3])) / 3600.0
-        wake_loc = wake + int(offs[np.floor_divide(wake, 3600) - first_hour])
-        night_day = int(np.floor_divide(wake_loc + 6 * 3600, 86400))
-        sleep_truth[night_day] = sleep_truth.get(night_day, 0.0) + asleep
+        # each asleep segment counts for the local date of (its end + 6 h), in the offset of its end
+        seg_end = bounds[1:]
+        end_loc = seg_end + offs[np.floor_divide(seg_end, 3600) - first_hour]
+        nights = np.floor_divide(end_loc + 6 * 3600, 86400)
+        for nd, hours in zip(nights[stages != 3].tolist(), (np.diff(bounds)[stages != 3] / 3600.0).tolist(),
+                             strict=True):
+            sleep_truth[nd] = sleep_truth.get(nd, 0.0) + hours
 
     if other_types:
         on = np.flatnonzero(worn)
