@@ -14,7 +14,7 @@ from smoulder.exceptions import SmoulderError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from smoulder.cli import composite, demo, prl, progression
+    from smoulder.cli import bids, composite, demo, prl, progression
 
     parser = argparse.ArgumentParser(
         prog="smoulder",
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     composite.register(sub)
     demo.register(sub)
     prl.register(sub)
+    bids.register(sub)
     return parser
 
 

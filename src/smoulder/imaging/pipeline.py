@@ -27,6 +27,8 @@ REGISTER_CHOICES = ("none", "resample", "rigid")
 
 #: Descriptions of the per-lesion columns, written to the JSON sidecar.
 COLUMN_DESCRIPTIONS = {
+    "participant_id": "BIDS participant label",
+    "session_id": "BIDS session label",
     "label": "Lesion label in lesions_dseg (1..N)",
     "n_voxels": "Number of voxels of the lesion",
     "volume_mm3": {"Description": "Lesion volume", "Units": "mm^3"},
@@ -147,7 +149,8 @@ def write_prl_outputs(run: PRLRun, out_dir: str | Path, *, names: dict[str, str]
                       title: str = "smoulder PRL QC") -> dict[str, Path]:
     """Write ``lesions.tsv`` (+ ``.json``), ``lesions_dseg.nii.gz``, ``prl_mask.nii.gz`` and ``qc.html``.
 
-    ``names`` may rename any of the keys ``table, dseg, prl_mask, qc`` (BIDS naming).
+    ``names`` may rename any of the keys ``table, dseg, prl_mask, qc`` (BIDS naming; an
+    absolute path is used as is).
     """
     from smoulder.imaging.qc import qc_html
 

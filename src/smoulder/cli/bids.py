@@ -1,0 +1,78 @@
+"""``smoulder bids BIDS_DIR OUT_DIR participant|group``: the BIDS-App entry of the PRL pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from smoulder.cli.prl import add_rim_arguments, rim_settings_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bids",
+        help="BIDS App: paramagnetic rim lesions for a BIDS dataset, written as BIDS Derivatives",
+        description=(
+            "Find FLAIR, QSM (*_Chimap) or filtered phase (*_part-phase_desc-hpfilt_*) and an optional lesion "
+            "mask (*_label-lesion_mask) with pybids, run 'smoulder prl' per subject/session and write BIDS "
+            "Derivatives to OUT_DIR. The group level collects all subjects' tables into one."
+        ),
+    )
+    p.add_argument("bids_dir", type=Path, help="root of the BIDS dataset")
+    p.add_argument("output_dir", type=Path, help="where the derivatives go")
+    p.add_argument("analysis_level", choices=["participant", "group"])
+    p.add_argument("--participant-label", nargs="+", default=None, metavar="LABEL",
+                   help="subjects to process (with or without 'sub-'); default all")
+    p.add_argument("--derivatives", nargs="+", type=Path, default=[], metavar="DIR",
+                   help="derivatives datasets holding QSM maps, filtered phase or lesion masks")
+    p.add_argument("--susceptibility", choices=["qsm", "phase"], default="qsm",
+                   help="which susceptibility image to use (default qsm)")
+    p.add_argument("--phase-desc", default="hpfilt", help="desc entity of the filtered phase (default hpfilt)")
+    p.add_argument("--phase-convention", choices=["paramagnetic-negative", "paramagnetic-positive"],
+                   default="paramagnetic-negative")
+    p.add_argument("--qsm-units", choices=["ppm", "ppb"], default="ppm")
+    p.add_argument("--register", choices=["none", "resample", "rigid"], default="none")
+    p.add_argument("--model", type=Path, help="trained model file from 'smoulder prl train'")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    add_rim_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(ns: argparse.Namespace) -> int:
+    from smoulder.imaging import bids
+
+    if ns.analysis_level == "group":
+        paths = bids.run_group(ns.output_dir)
+        if ns.json:
+            print(json.dumps({k: str(v) for k, v in paths.items()}))
+        elif not ns.quiet:
+            print(f"wrote {paths['stats']} and {paths['summary']}")
+        return 0
+    model = None
+    if ns.model is not None:
+        from smoulder.imaging.prl_model import PRLModel
+
+        model = PRLModel.load(ns.model)
+    kw = {"phase_convention": ns.phase_convention, "qsm_units": ns.qsm_units, "register": ns.register,
+          "settings": rim_settings_from_args(ns), "model": model}
+
+    def progress(i: int, n: int, name: str) -> None:
+        if not ns.quiet and not ns.json:
+            print(f"[{i}/{n}] subjects/sessions done", file=sys.stderr)
+
+    summaries = bids.run_participant(ns.bids_dir, ns.output_dir, participant_labels=ns.participant_label,
+                                     derivatives=ns.derivatives, susceptibility=ns.susceptibility,
+                                     phase_desc=ns.phase_desc, run_kwargs=kw, progress=progress)
+    if ns.json:
+        print(json.dumps(summaries))
+    elif not ns.quiet:
+        for s in summaries:
+            ses = f" {s['session_id']}" if s["session_id"] else ""
+            print(f"{s['participant_id']}{ses}: {s['n_lesions']} lesions, {s['n_prl']} PRL")
+    return 0
+
+
+__all__ = ["register", "run"]
