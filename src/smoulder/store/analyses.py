@@ -203,7 +203,18 @@ def refresh_digital(session: Session, person_ids: Iterable[int] | None = None) -
     df = pd.DataFrame([(str(p), d, m, v, u) for p, d, m, v, u in meas if p in stale_set],
                       columns=["subject", "date", "measure", "value", "unit"])
     df["date"] = pd.to_datetime(df["date"])
+    skipped: list[str] = []
     try:
+        names = set(digital.measure_names()) if hasattr(digital, "measure_names") else None
+        if names is not None:
+            skipped = sorted(set(df["measure"]) - names)
+            df = df[df["measure"].isin(names)]
+        try:
+            from smoulder.io.measures import validate_measures
+        except ImportError:  # pragma: no cover - older digital pillar
+            validate_measures = None
+        if validate_measures is not None and len(df):
+            df, _ = validate_measures(df.reset_index(drop=True), source="store")
         result = digital.detect(df)
         ev = result.events
         settings = getattr(result, "settings", None)
@@ -234,7 +245,8 @@ def refresh_digital(session: Session, person_ids: Iterable[int] | None = None) -
     uniq = {(r["person_id"], r["measure"], r["onset_date"]): r for r in rows}
     if uniq:
         session.execute(insert(DeviceEvent), list(uniq.values()))
-    return {"checked": len(ids), "recomputed": len(stale), "events": len(uniq), "message": ""}
+    message = f"measures not in the digital catalogue were not analysed: {', '.join(skipped)}" if skipped else ""
+    return {"checked": len(ids), "recomputed": len(stale), "events": len(uniq), "message": message}
 
 
 def _jsonable(settings: Any) -> Any:
