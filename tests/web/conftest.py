@@ -144,3 +144,32 @@ def _login(app, username: str, password: str = PASSWORD) -> TestClient:
 @pytest.fixture
 def csrf():
     return lambda client: client.get("/api/me").json()["csrf_token"]
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """The app on a real loopback port (uvicorn in a thread), for the browser tests."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    store = Store(f"sqlite:///{tmp_path / 'live.sqlite'}")
+    keys = build_clinic(store)
+    app = create_app(WebSettings(database_url=store.url), store=store)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}", keys
+    server.should_exit = True
+    thread.join(timeout=10)
+    store.dispose()
