@@ -132,8 +132,7 @@ def dataset_description(bids_dir: str | Path) -> dict[str, Any]:
         "BIDSVersion": "1.9.0",
         "DatasetType": "derivative",
         "GeneratedBy": [{"Name": "smoulder", "Version": __version__,
-                         "Description": "PRL detection: spatial rim features + consensus rule or trained model",
-                         "CodeURL": "https://github.com/smoulder/smoulder"}],
+                         "Description": "PRL detection: spatial rim features + consensus rule or trained model"}],
         "SourceDatasets": [{"URL": Path(bids_dir).resolve().as_uri()}],
     }
 

@@ -5,9 +5,8 @@ B0 is taken along the image's third (z) voxel axis. Pure numpy, no file access.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
+import numpy.typing as npt
 
 
 def _dipole_kernel(shape: tuple[int, ...], vs: np.ndarray) -> np.ndarray:
@@ -19,7 +18,7 @@ def _dipole_kernel(shape: tuple[int, ...], vs: np.ndarray) -> np.ndarray:
     return d
 
 
-def dipole_field(chi: np.ndarray, voxel_size: Sequence[float], pad: float = 0.5) -> np.ndarray:
+def dipole_field(chi: np.ndarray, voxel_size: npt.ArrayLike, pad: float = 0.5) -> np.ndarray:
     """Local field (ppm of B0) of a susceptibility map (ppm), B0 along the z axis.
 
     Uses the k-space dipole kernel ``D(k) = 1/3 - kz^2/|k|^2`` (Lorentz-sphere
@@ -47,7 +46,7 @@ def dipole_field(chi: np.ndarray, voxel_size: Sequence[float], pad: float = 0.5)
     return f[inner].astype(np.float32)
 
 
-def tkd_inversion(field_ppm: np.ndarray, voxel_size: Sequence[float], threshold: float = 0.2,
+def tkd_inversion(field_ppm: np.ndarray, voxel_size: npt.ArrayLike, threshold: float = 0.2,
                   pad: float = 0.5) -> np.ndarray:
     """Thresholded k-space division: susceptibility (ppm) from a local field (ppm)."""
     shape = field_ppm.shape

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class Volume:
 
         return "".join(nib.aff2axcodes(self.affine))
 
-    def to_nifti(self, data: np.ndarray | None = None, dtype: type | None = None) -> object:
+    def to_nifti(self, data: np.ndarray | None = None, dtype: type | None = None) -> Any:
         """A nibabel image of ``data`` (default: this volume's data) on this grid."""
         import nibabel as nib
 
@@ -110,7 +111,7 @@ def load_volume(path: str | Path, *, dtype: type = np.float32) -> Volume:
     if not Path(p).exists():
         raise InputDataError("file not found", file=p, expected="an existing NIfTI file")
     try:
-        img = nib.load(p)
+        img: Any = nib.load(p)
         data = np.asarray(img.dataobj)
     except Exception as exc:  # nibabel raises several types
         raise InputDataError(f"cannot read image ({exc.__class__.__name__}: {exc})", file=p,

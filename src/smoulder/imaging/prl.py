@@ -323,11 +323,10 @@ def _coverage(s: np.ndarray, L: np.ndarray, band: np.ndarray, ax: int, inplane: 
     nz_slices = s.shape[ax]
     li = np.nonzero(L)
     z_l = li[ax]
-    cu = np.bincount(z_l, weights=li[inplane[0]] * zooms[inplane[0]], minlength=nz_slices)
-    cv = np.bincount(z_l, weights=li[inplane[1]] * zooms[inplane[1]], minlength=nz_slices)
     n_l = np.bincount(z_l, minlength=nz_slices)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cu, cv = cu / n_l, cv / n_l
+        cu = np.bincount(z_l, weights=li[inplane[0]] * zooms[inplane[0]], minlength=nz_slices) / n_l
+        cv = np.bincount(z_l, weights=li[inplane[1]] * zooms[inplane[1]], minlength=nz_slices) / n_l
     bi = np.nonzero(band)
     z_b = bi[ax]
     has_lesion = n_l[z_b] > 0

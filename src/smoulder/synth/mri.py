@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -106,7 +107,7 @@ def _templates() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             np.asarray(brain.dataobj, dtype=np.float32), np.asarray(gm.affine, dtype=float))
 
 
-def _grid(box_mm: Sequence[Sequence[float]], voxel_size: Sequence[float]) -> tuple[tuple[int, ...], np.ndarray]:
+def _grid(box_mm: Sequence[Sequence[float]], voxel_size: np.ndarray) -> tuple[tuple[int, ...], np.ndarray]:
     lo = np.array([b[0] for b in box_mm], dtype=float)
     hi = np.array([b[1] for b in box_mm], dtype=float)
     vs = np.asarray(voxel_size, dtype=float)
@@ -129,7 +130,7 @@ def _resample_templates(shape: tuple[int, ...], affine: np.ndarray) -> dict[str,
 
 
 def _supersampled_local(center: np.ndarray, extent_mm: float, affine: np.ndarray, shape: tuple[int, ...],
-                        ss: int) -> tuple[tuple[slice, ...], np.ndarray]:
+                        ss: int) -> tuple[tuple[slice, ...], list[np.ndarray]]:
     """Bounding box (slices) around ``center`` and world coordinates of ss^3 sub-samples per voxel."""
     vs = np.abs(np.diag(affine)[:3])
     c_vox = (center - affine[:3, 3]) / vs
@@ -140,7 +141,7 @@ def _supersampled_local(center: np.ndarray, extent_mm: float, affine: np.ndarray
     offs = (np.arange(ss) + 0.5) / ss - 0.5
     axes = [(np.arange(a, b)[:, None] + offs[None, :]).ravel() * v + o
             for a, b, v, o in zip(lo, hi, vs, affine[:3, 3], strict=True)]
-    return sl, np.meshgrid(*axes, indexing="ij")
+    return sl, list(np.meshgrid(*axes, indexing="ij"))
 
 
 def _block_mean(a: np.ndarray, ss: int) -> np.ndarray:
@@ -381,7 +382,7 @@ def simulate_mri_phantom(
     truth["n_voxels"] = counts[1:len(rows) + 1]
     hdr_aff = affine.copy()
 
-    def img(a: np.ndarray, dtype: type = np.float32) -> object:
+    def img(a: np.ndarray, dtype: type = np.float32) -> Any:
         im = nib.Nifti1Image(np.asarray(a, dtype=dtype), hdr_aff)
         im.header.set_xyzt_units("mm")
         return im
