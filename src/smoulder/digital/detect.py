@@ -370,24 +370,34 @@ def detect(
     events: list[dict[str, Any]] = []
     learning: list[dict[str, Any]] = []
     gaps: list[dict[str, Any]] = []
-    groups = list(wk.groupby(["subject", "measure"], sort=True, observed=True).groups.items())
-    for done, ((subject, mname), idx) in enumerate(groups, start=1):
-        m = get_measure(str(mname))
+    # weekly() returns rows sorted by subject, measure and week: walk the groups by offsets
+    subj_arr = wk["subject"].astype(str).to_numpy()
+    meas_arr = wk["measure"].astype(str).to_numpy()
+    week_arr = wk["week"].to_numpy(dtype="datetime64[D]")
+    val_arr = wk["value"].to_numpy(dtype=float)
+    ok_arr = wk["valid"].to_numpy(dtype=bool)
+    role = wk["role"].to_numpy(dtype=object)
+    n = len(wk)
+    cut = np.flatnonzero((subj_arr[1:] != subj_arr[:-1]) | (meas_arr[1:] != meas_arr[:-1])) + 1
+    bounds = np.concatenate(([0], cut, [n])) if n else np.array([0])
+    total = len(bounds) - 1
+    for done in range(1, total + 1):
+        lo_, hi_ = int(bounds[done - 1]), int(bounds[done])
+        subject, mname = subj_arr[lo_], meas_arr[lo_]
+        m = get_measure(mname)
         if not m.outcome:
-            wk.loc[idx, "role"] = "qualifier"
+            role[lo_:hi_] = "qualifier"
             continue
-        g = wk.loc[idx]
-        valid_idx = g.index[g["valid"].to_numpy()]
-        weeks = g.loc[valid_idx, "week"].to_numpy(dtype="datetime64[D]")
-        gaps.extend(_gaps(str(subject), str(mname), weeks))
-        values = g.loc[valid_idx, "value"].to_numpy(dtype=float)
-        w = _judging_scale(m, values)
+        valid_idx = lo_ + np.flatnonzero(ok_arr[lo_:hi_])
+        weeks = week_arr[valid_idx]
+        gaps.extend(_gaps(subject, mname, weeks))
+        w = _judging_scale(m, val_arr[valid_idx])
         start = 0
         if m.practice_effect and settings.practice == "detect" and w.size:
             fit = learning_phase(-w, max_tests=settings.practice_max_tests)
             if fit.detected and fit.end > 0:
                 start = min(fit.end, w.size)
-                wk.loc[valid_idx[:start], "role"] = "learning"
+                role[valid_idx[:start]] = "learning"
                 learning.append({
                     "subject": subject, "measure": mname, "tests_left_out": start,
                     "learning_end": weeks[start - 1] if start else pd.NaT,
@@ -399,10 +409,11 @@ def detect(
         for method in settings.methods:
             evs = _run(method, m, wa, weekno, settings, limits)
             for k, ev in enumerate(evs, start=1):
-                events.append(_event_row(str(subject), m, method, k, ev, wa, weeks_a,
-                                         rel.get(str(subject)), settings))
+                events.append(_event_row(subject, m, method, k, ev, wa, weeks_a,
+                                         rel.get(subject), settings))
         if progress is not None:
-            progress(done, len(groups))
+            progress(done, total)
+    wk["role"] = role
     ev = pd.DataFrame(events, columns=EVENT_COLUMNS)
     for c in ("onset_date", "detected_date", "baseline_start", "baseline_end",
               "evidence_start", "evidence_end"):

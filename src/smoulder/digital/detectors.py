@@ -32,6 +32,7 @@ Methods
 
 from __future__ import annotations
 
+import bisect
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -74,9 +75,14 @@ def _running_sd(w: np.ndarray, floor: float) -> np.ndarray:
     """``sd[t]`` = robust SD of ``w[0..t]`` (prospective: uses no later data)."""
     n = w.size
     out = np.full(n, np.nan)
-    d = np.abs(np.diff(w))
-    for t in range(3, n):
-        out[t] = max(float(np.median(d[:t])) / _MAD_DIFF, floor)
+    d = np.abs(np.diff(w)).tolist()
+    ordered: list[float] = []
+    for t in range(1, n):
+        bisect.insort(ordered, d[t - 1])  # ordered holds |diff| of w[0..t]
+        if t >= 3:
+            k = len(ordered)
+            med = ordered[k // 2] if k % 2 else 0.5 * (ordered[k // 2 - 1] + ordered[k // 2])
+            out[t] = max(med / _MAD_DIFF, floor)
     return out
 
 
@@ -164,11 +170,19 @@ def changepoint_scan(
     if n < min_baseline + min_sustained:
         return events
     sd = _running_sd(w, sd_floor)
+    c = np.concatenate(([0.0], np.cumsum(w)))
     s = 0
     t = s + min_baseline + min_sustained - 1
     while t < n:
         taus, lo = _candidates(s, t, min_baseline, min_sustained, max_baseline, max_post)
         if taus.size and np.isfinite(sd[t]):
+            # winsorising only lowers the level since onset, so the plain z bounds the
+            # winsorised one: skip the week cheaply when even the plain z stays below h
+            n1, n2 = taus - lo, t - taus + 1
+            shift = (c[t + 1] - c[taus]) / n2 - (c[taus] - c[lo]) / n1
+            if np.max(shift / (sd[t] * np.sqrt(1.0 / n1 + 1.0 / n2))) < h:
+                t += 1
+                continue
             z, ok, pre, post = _changepoint_stats(w, t, taus, lo, sd[t], clip, recent_z,
                                                   max_drift_z)
             ok &= (z >= h) & (post - pre >= min_shift)
