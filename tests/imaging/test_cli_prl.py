@@ -115,3 +115,24 @@ def test_without_mask_the_fallback_is_used_and_labelled(phantom_files, tmp_path,
 def test_missing_inputs_are_named(tmp_path, capsys):
     assert main(["prl", "--flair", "f.nii.gz", "--out", str(tmp_path)]) == 2
     assert "--phase or --qsm" in capsys.readouterr().err
+
+
+def test_rigid_registration_with_a_magnitude_image(phantom, phantom_files, tmp_path):
+    from scipy import ndimage
+
+    # a susceptibility acquisition whose head position differs by (4, -3, 0) mm, on a grid one
+    # slice shorter; its magnitude image (here: FLAIR-like anatomy) shares its grid
+    shift = (4, -3, 0)
+    qsm = ndimage.shift(np.asarray(phantom.qsm.dataobj), shift, order=1)[:, :, :-1]
+    mag = ndimage.shift(np.asarray(phantom.flair.dataobj), shift, order=1)[:, :, :-1]
+    for name, data in (("qsm_moved", qsm), ("mag_moved", mag)):
+        nib.save(nib.Nifti1Image(data.astype(np.float32), phantom.qsm.affine), tmp_path / f"{name}.nii.gz")
+    out = tmp_path / "rr"
+    assert main(["prl", "--flair", phantom_files["flair"], "--qsm", str(tmp_path / "qsm_moved.nii.gz"),
+                 "--lesions", phantom_files["lesions"], "--register", "rigid",
+                 "--magnitude", str(tmp_path / "mag_moved.nii.gz"), "--out", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out / "lesions.tsv", sep="\t")
+    assert table["prl"].tolist() == phantom.truth["is_prl"].tolist()
+    # without registration the misaligned map would not even be accepted
+    assert main(["prl", "--flair", phantom_files["flair"], "--qsm", str(tmp_path / "qsm_moved.nii.gz"),
+                 "--lesions", phantom_files["lesions"], "--out", str(tmp_path / "no"), "--quiet"]) == 2

@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--register", choices=["none", "resample", "rigid"], default="none",
                    help="when the images are on different grids: resample through the affines, or register "
                         "rigidly with antspyx (default none: stop with an error)")
+    p.add_argument("--magnitude", type=Path,
+                   help="with --register rigid: an image on the phase/QSM grid (e.g. GRE magnitude) to "
+                        "estimate the transform from")
     p.add_argument("--model", type=Path, help="trained model file from 'smoulder prl train'")
     p.add_argument("--out", type=Path, help="output directory")
     p.add_argument("--quiet", action="store_true")
@@ -104,7 +107,8 @@ def run(ns: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     prl_run = run_prl_files(ns.flair, phase=ns.phase, qsm=ns.qsm, lesions=ns.lesions,
                             phase_convention=ns.phase_convention, qsm_units=ns.qsm_units, register=ns.register,
-                            settings=settings, model=model, split_confluent=False if ns.no_split else None)
+                            magnitude=ns.magnitude, settings=settings, model=model,
+                            split_confluent=False if ns.no_split else None)
     paths = write_prl_outputs(prl_run, ns.out)
     res = prl_run.result
     summary = {"lesions": int(len(res.lesions)), "prl": res.n_prl, "classifier": res.settings["classifier"],

@@ -75,40 +75,53 @@ def run_prl_files(
     phase_convention: str = "paramagnetic-negative",
     qsm_units: str = "ppm",
     register: str = "none",
+    magnitude: str | Path | None = None,
     settings: RimSettings | None = None,
     model: Any = None,
     split_confluent: bool | None = None,
 ) -> PRLRun:
-    """Read, check, align and analyse one subject's images (see :func:`detect_prl`)."""
+    """Read, check, align and analyse one subject's images (see :func:`detect_prl`).
+
+    ``magnitude`` is an optional image on the phase/QSM grid (e.g. the GRE
+    magnitude) from which ``register="rigid"`` estimates the transform; its
+    anatomy resembles the FLAIR more than phase or QSM do.
+    """
     if (phase is None) == (qsm is None):
         raise SettingsError("give exactly one of a phase image or a QSM map")
     if register not in REGISTER_CHOICES:
         raise SettingsError(f"register must be one of {REGISTER_CHOICES}, got {register!r}")
-    fl = iio.load_volume(flair)
-    kind = "phase" if phase is not None else "qsm"
-    sv = iio.load_volume(phase if phase is not None else qsm)  # type: ignore[arg-type]
-    if not iio.same_grid(fl, sv):
-        if register == "none":
-            iio.check_same_grid(fl, sv, kind)
-        from smoulder.imaging import register as reg
-
-        sv = reg.resample_to(fl, sv) if register == "resample" else reg.rigid_register(fl, sv)[0]
-    if kind == "phase":
-        iio.check_phase_units(sv)
-        data = sv.data
-    else:
-        data = iio.check_qsm_units(sv, qsm_units)
-    brain = fl.data > 0
-    if lesions is not None:
-        lv = iio.load_label_volume(lesions)
-        iio.check_same_grid(fl, lv, "lesion mask")
-        labels, _ = label_lesions(lv.data, fl.zooms, split=split_confluent)
-        seg = "user mask"
-    else:
-        labels, _ = label_lesions(fallback_segmentation(fl.data, fl.zooms), fl.zooms, split=split_confluent)
-        seg = FALLBACK_METHOD
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        fl = iio.load_volume(flair)
+        kind = "phase" if phase is not None else "qsm"
+        sv = iio.load_volume(phase if phase is not None else qsm)  # type: ignore[arg-type]
+        if not iio.same_grid(fl, sv):
+            if register == "none":
+                iio.check_same_grid(fl, sv, kind)
+            from smoulder.imaging import register as reg
+
+            if register == "resample":
+                sv = reg.resample_to(fl, sv)
+            else:
+                mag = None
+                if magnitude is not None:
+                    mag = iio.load_volume(magnitude)
+                    iio.check_same_grid(sv, mag, "magnitude image (must share the phase/QSM grid)")
+                sv = reg.rigid_register(fl, sv, moving_for_transform=mag)[0]
+        if kind == "phase":
+            iio.check_phase_units(sv)
+            data = sv.data
+        else:
+            data = iio.check_qsm_units(sv, qsm_units)
+        brain = fl.data > 0
+        if lesions is not None:
+            lv = iio.load_label_volume(lesions)
+            iio.check_same_grid(fl, lv, "lesion mask")
+            labels, _ = label_lesions(lv.data, fl.zooms, split=split_confluent)
+            seg = "user mask"
+        else:
+            labels, _ = label_lesions(fallback_segmentation(fl.data, fl.zooms), fl.zooms, split=split_confluent)
+            seg = FALLBACK_METHOD
         result = detect_prl(data, labels, fl.affine, input_kind=kind, phase_convention=phase_convention,
                             settings=settings, model=model, brain=brain, segmentation=seg)
     for w in caught:
@@ -117,7 +130,8 @@ def run_prl_files(
             result.warnings.append(msg)
     if seg == FALLBACK_METHOD:
         result.warnings.append("no lesion mask was given: lesions come from the " + FALLBACK_METHOD)
-    return PRLRun(result=result, flair=fl, susc=iio.Volume(np.asarray(data, dtype=np.float32), sv.affine, sv.source), input_kind=kind,
+    susc = iio.Volume(np.asarray(data, dtype=np.float32), sv.affine, sv.source)
+    return PRLRun(result=result, flair=fl, susc=susc, input_kind=kind,
                   phase_convention=phase_convention if kind == "phase" else None)
 
 
