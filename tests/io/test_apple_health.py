@@ -141,7 +141,7 @@ def test_travel_dates_follow_the_records_own_offset_and_units_convert(tmp_path):
         rec(T + "SixMinuteWalkTestDistance", "2021-06-09 21:00:00 +0200", "2021-06-09 21:00:00 +0200", 455,
             PHONE, "m"),
         rec(T + "FlightsClimbed", "2021-06-09 10:00:00 +0200", "2021-06-09 10:01:00 +0200", 3, PHONE, "count"),
-        rec(T + "HeartRate", "2021-06-09 10:00:00 +0200", "2021-06-09 10:00:00 +0200", 71, WATCH, "count/min"),
+        rec(T + "ActiveEnergyBurned", "2021-06-09 10:00:00 +0200", "2021-06-09 10:01:00 +0200", 7, WATCH, "kcal"),
     ])
     df, report = read_apple_health(p, subject="s1")
     assert daily(df, "walking_speed") == {"2021-06-09": 1.0, "2021-06-10": 1.2}
@@ -152,6 +152,7 @@ def test_travel_dates_follow_the_records_own_offset_and_units_convert(tmp_path):
     assert daily(df, "six_minute_walk_estimate") == {"2021-06-09": 455.0}
     assert daily(df, "flights_climbed") == {"2021-06-09": 3.0}
     assert set(df["unit"]) == {"m/s", "m", "%", "ms", "count"}
+    assert "wear_hours" not in set(df["measure"])  # no heart rate from a watch: no wear time
     # 3 records at -0400 against 8 at +0200
     assert report.reasons["records in a UTC offset other than the most common (+0200), dated by their own offset"] == 3
     assert report.reasons["records of types smoulder does not use (not read)"] == 1
@@ -180,6 +181,31 @@ def test_sleep_counts_asleep_time_per_night_on_the_wake_up_date(tmp_path):
     assert daily(df, "sleep_hours") == {"2021-05-03": 8.0, "2021-05-04": 8.0}
     assert report.reasons["sleep records in bed or awake (not counted as sleep)"] == 2
     assert report.reasons["nights measured by several sources (only the preferred source counted, never summed)"] == 1
+
+
+def test_wear_hours_count_clock_hours_with_watch_heart_rate(tmp_path):
+    hr = T + "HeartRate"
+
+    def beat(when, source=WATCH):
+        return rec(hr, when, when, 70, source, "count/min")
+
+    p = export(tmp_path, [
+        # 3 May: watch samples in the hours 08 (twice), 09 and 23 -> 3 h; the phone's sample does not count
+        beat("2021-05-03 08:05:00 +0200"), beat("2021-05-03 08:40:00 +0200"), beat("2021-05-03 09:10:00 +0200"),
+        beat("2021-05-03 23:59:00 +0200"), beat("2021-05-03 12:00:00 +0200", PHONE),
+        # 4 May: steps from the phone only -> the watch was not worn: 0 h
+        steps("2021-05-04 12:00:00 +0200", "2021-05-04 12:10:00 +0200", 500, PHONE),
+        # 5 May: one watch hour -> 1 h
+        beat("2021-05-05 10:00:00 +0200"),
+        # 6 May: after the last worn day: no wear row
+        steps("2021-05-06 12:00:00 +0200", "2021-05-06 12:10:00 +0200", 400, PHONE),
+    ])
+    df, report = read_apple_health(p, subject="s1")
+    assert daily(df, "wear_hours") == {"2021-05-03": 3.0, "2021-05-04": 0.0, "2021-05-05": 1.0}
+    assert set(df.loc[df["measure"] == "wear_hours", "unit"]) == {"h"}
+    assert report.reasons["heart-rate records read for wear time"] == 6
+    df, _ = read_apple_health(p, subject="s1", wear_sources=None)
+    assert "wear_hours" not in set(df["measure"])
 
 
 def test_identical_duplicate_records_are_merged(tmp_path):
@@ -279,6 +305,9 @@ def test_simulated_export_gives_back_its_ground_truth(tmp_path):
     assert len(steps) == len(info.daily_steps)
     sleep = df[df["measure"] == "sleep_hours"].set_index("date")["value"]
     assert np.allclose(sleep, info.nightly_sleep.reindex(sleep.index)) and len(sleep) == len(info.nightly_sleep)
+    wear = df[df["measure"] == "wear_hours"].set_index("date")["value"]
+    assert (wear == info.daily_wear_hours.reindex(wear.index).fillna(0)).all()
+    assert (wear == 0).sum() > 0 and wear.max() <= 24  # some days without the watch
     assert report.rows_read == info.n_catalogue_records and report.rows_rejected == 0
     # phone and watch overlapped, and several offsets (+0100, +0200 and a trip) were seen
     assert report.reasons["hours measured by several sources (only the preferred source counted, never summed)"] > 0

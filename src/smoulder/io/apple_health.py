@@ -33,6 +33,9 @@ Rules (documented in ``docs/digital_import.md``):
   A night is assigned to its wake-up date: a segment counts for date *D* when it ends between
   18:00 on *D-1* and 18:00 on *D* (local time of its end; ``sleep_day_start_hour``). Segments of
   one source in one night add up; of several sources one is chosen as for steps.
+* **Wear time**: heart-rate samples of worn devices (``sourceName`` containing "Watch" by default)
+  give ``wear_hours``, the number of local clock hours of a day with at least one sample, so
+  that the daily aggregation can leave out days the watch was hardly worn.
 * **Duplicates**: records identical in type, source, start, end and value are merged (counted).
 * **Bad input**: an impossible value (negative steps, 20 m/s walking speed), an unknown unit, an
   unparseable date or an end before the start stops the import with an error naming the line of
@@ -64,9 +67,11 @@ from smoulder.digital.catalogue import MEASURES, Measure
 from smoulder.exceptions import InputDataError, SettingsError
 from smoulder.io.tables import IngestReport
 
-__all__ = ["read_apple_health", "APPLE_TYPES", "ASLEEP_VALUES", "DEFAULT_SOURCE_PRIORITY"]
+__all__ = ["read_apple_health", "APPLE_TYPES", "ASLEEP_VALUES", "DEFAULT_SOURCE_PRIORITY", "DEFAULT_WEAR_SOURCES"]
 
 SLEEP_TYPE = "HKCategoryTypeIdentifierSleepAnalysis"
+HEART_RATE_TYPE = "HKQuantityTypeIdentifierHeartRate"
+DEFAULT_WEAR_SOURCES = ("Watch",)
 ASLEEP_VALUES = frozenset({
     "HKCategoryValueSleepAnalysisAsleep",
     "HKCategoryValueSleepAnalysisAsleepUnspecified",
@@ -192,7 +197,7 @@ class _Reader:
     """State of one streaming read: chunk buffers, reduced partial results and the report."""
 
     def __init__(self, source: str, subject: str, priority: Sequence[str], dedup: str, on_error: str,
-                 sleep_day_start_hour: float, chunk_records: int) -> None:
+                 sleep_day_start_hour: float, chunk_records: int, wear_sources: Sequence[str] = ()) -> None:
         self.source = source
         self.subject = subject
         self.priority = [p.lower() for p in priority]
@@ -209,6 +214,14 @@ class _Reader:
             self.type_names.append(t)
             self.measures.append(m)
         self.sleep_code = self.codes.get(SLEEP_TYPE, -1)
+        self.wear_sources = [w.lower() for w in wear_sources]
+        self.wear_on = bool(self.wear_sources) and "wear_hours" in MEASURES
+        self.hr_code = len(self.type_names)
+        if self.wear_on:
+            self.codes[HEART_RATE_TYPE] = self.hr_code
+        self.wear_buf: tuple[list[Any], list[Any]] = ([], [])
+        self.wear_hours: list[np.ndarray] = []
+        self.hr_records = 0
         self.additive = np.array([m.daily == "sum" and m.name != "sleep_hours" for m in self.measures])
         self.sources: dict[str, int] = {}
         self.units: dict[str | None, int] = {}
@@ -233,6 +246,8 @@ class _Reader:
         unit_get = units.get
         parser = self.parser
         state = self
+        hr = self.hr_code
+        w_s, w_st = (x.append for x in self.wear_buf)
 
         def start(name: str, attrs: dict[str, str]) -> None:
             if name != "Record":
@@ -245,6 +260,10 @@ class _Reader:
             sid = src_get(sn)
             if sid is None:
                 sid = sources[sn] = len(sources)
+            if code == hr:
+                w_s(sid)
+                w_st(attrs.get("startDate"))
+                return
             un = attrs.get("unit")
             uid = unit_get(un)
             if uid is None:
@@ -260,7 +279,7 @@ class _Reader:
         return start
 
     def pending(self) -> int:
-        return len(self.buf[0])
+        return len(self.buf[0]) + len(self.wear_buf[0])
 
     # ---------------------------------------------------------------- errors
     def _bad(self, mask: np.ndarray, lines: np.ndarray, codes: np.ndarray, reason: str, attr: str,
@@ -281,7 +300,8 @@ class _Reader:
 
     # ---------------------------------------------------------------- chunks
     def flush(self) -> None:
-        if not self.pending():
+        self._flush_wear()
+        if not len(self.buf[0]):
             return
         t_l, s_l, u_l, st_l, en_l, v_l, ln_l = self.buf
         code = np.asarray(t_l, dtype=np.int64)
@@ -362,6 +382,23 @@ class _Reader:
             self.point_parts.append(pd.DataFrame({
                 "code": c[pt].astype(np.int16), "sid": s[pt].astype(np.int32), "ustart": us[pi],
                 "day": np.floor_divide(ls[pi], 86400), "value": value[pt]}))
+
+    def _flush_wear(self) -> None:
+        """Local clock hours with a heart-rate sample from a worn device (wear time)."""
+        sids, starts = self.wear_buf
+        if not sids:
+            return
+        sid = np.asarray(sids, dtype=np.int64)
+        local, _, ok = _parse_dates(list(starts))
+        sids.clear()
+        starts.clear()
+        self.hr_records += len(sid)
+        names = sorted(self.sources, key=self.sources.__getitem__)
+        worn_src = np.array([any(w in n.lower() for w in self.wear_sources) for n in names], dtype=bool)
+        self.report.add("heart-rate records with an unparseable date (not used for wear time)", int((~ok).sum()))
+        keep = ok & worn_src[sid]
+        if keep.any():
+            self.wear_hours.append(np.unique(np.floor_divide(local[keep], 3600)))
 
     def _factor(self, c: int, unit: str | None, rows: np.ndarray, lines: np.ndarray, code: np.ndarray) -> float:
         m = self.measures[c]
@@ -472,6 +509,18 @@ class _Reader:
             s = s.merge(chosen, on=["night", "sid"], how="inner")
             rows.append(pd.DataFrame({"code": self.sleep_code, "day": s["night"].to_numpy(),
                                       "value": s["value"].to_numpy()}))
+        if self.wear_hours:
+            hours = np.unique(np.concatenate(self.wear_hours))
+            wdays, wcount = np.unique(np.floor_divide(hours, 24), return_counts=True)
+            other_days = np.unique(np.concatenate([r["day"].to_numpy(dtype=np.int64) for r in rows])) if rows else wdays
+            span = other_days[(other_days >= wdays[0]) & (other_days <= wdays[-1])]
+            all_days = np.union1d(wdays, span)
+            value = np.zeros(len(all_days))
+            value[np.searchsorted(all_days, wdays)] = np.minimum(wcount, 24)
+            rows.append(pd.DataFrame({"code": self.hr_code, "day": all_days, "value": value}))
+            rep.add("heart-rate records read for wear time", self.hr_records)
+            rep.add("days with wear_hours (0 on days with other data but no sample from a worn device)",
+                    len(all_days))
         if not rows:
             return pd.DataFrame({"subject": pd.Series([], dtype=object), "date": pd.Series([], dtype="datetime64[s]"),
                                  "measure": pd.Series([], dtype=object), "value": pd.Series([], dtype=float),
@@ -479,13 +528,14 @@ class _Reader:
         out = pd.concat(rows, ignore_index=True)
         out["value"] = out["value"].astype(np.float64)
         # daily totals must be possible too (e.g. more than 24 h of sleep in a night)
-        lo = np.array([m.valid_range[0] for m in self.measures])[out["code"].to_numpy()]
-        hi = np.array([m.valid_range[1] for m in self.measures])[out["code"].to_numpy()]
+        all_measures = self.measures + ([MEASURES["wear_hours"]] if self.wear_on else [])
+        lo = np.array([m.valid_range[0] for m in all_measures])[out["code"].to_numpy()]
+        hi = np.array([m.valid_range[1] for m in all_measures])[out["code"].to_numpy()]
         v = out["value"].to_numpy()
         bad = (v < lo - 1e-9) | (v > hi + 1e-9)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            m = self.measures[int(out["code"].iloc[i])]
+            m = all_measures[int(out["code"].iloc[i])]
             day = str(np.datetime64(int(out["day"].iloc[i]), "D"))
             if not self.keep_valid:
                 raise InputDataError(
@@ -496,8 +546,8 @@ class _Reader:
             rep.add("days left out: impossible daily total", int(bad.sum()), rejected=True)
             out = out.loc[~bad]
         out = out.sort_values(["day", "code"], kind="stable")
-        names = np.array([m.name for m in self.measures], dtype=object)
-        units = np.array([m.unit for m in self.measures], dtype=object)
+        names = np.array([m.name for m in all_measures], dtype=object)
+        units = np.array([m.unit for m in all_measures], dtype=object)
         code = out["code"].to_numpy()
         df = pd.DataFrame({
             "subject": np.full(len(out), self.subject, dtype=object),
@@ -572,6 +622,7 @@ def read_apple_health(
     sleep_day_start_hour: float = 18.0,
     progress: ProgressCallback | None = None,
     chunk_records: int = 200_000,
+    wear_sources: Sequence[str] | None = DEFAULT_WEAR_SOURCES,
 ) -> tuple[pd.DataFrame, IngestReport]:
     """Read an Apple Health export into the long table of daily values.
 
@@ -597,6 +648,12 @@ def read_apple_health(
         Called as ``progress(bytes_done, bytes_total)`` after every 1 MiB of XML.
     chunk_records : int
         Records held before they are reduced (bounds memory).
+    wear_sources : sequence of str or None
+        Case-insensitive ``sourceName`` substrings of worn devices (default ``("Watch",)``). Their
+        heart-rate samples give ``wear_hours``: the number of local clock hours of a day with at
+        least one sample (the watch samples heart rate every few minutes while worn), written
+        for every day from the first to the last worn day that has any data (0 when the watch
+        was not worn). ``None`` or empty: no ``wear_hours``.
 
     Returns
     -------
@@ -624,7 +681,8 @@ def read_apple_health(
     priority = tuple(DEFAULT_SOURCE_PRIORITY if source_priority is None else source_priority)
     p = Path(path)
     stream, total, name = _open_export(p)
-    reader = _Reader(name, str(subject), priority, dedup, on_error, sleep_day_start_hour, max(1000, chunk_records))
+    reader = _Reader(name, str(subject), priority, dedup, on_error, sleep_day_start_hour, max(1000, chunk_records),
+                     wear_sources or ())
     parser = xml.parsers.expat.ParserCreate()
     reader.parser = parser
     parser.StartElementHandler = reader.handler()

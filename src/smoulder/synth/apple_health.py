@@ -148,6 +148,9 @@ class AppleExportInfo:
         Hours asleep per wake-up date (watch stages core, deep, REM).
     daily_walking_speed_true : Series
         The person's underlying walking speed (m/s) per local date, before sample noise.
+    daily_wear_hours : Series
+        Local clock hours per date in which the watch was worn (it records heart rate then);
+        days without any are absent.
     xml_bytes : int
         Size of the XML document.
     """
@@ -158,6 +161,7 @@ class AppleExportInfo:
     daily_steps: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     nightly_sleep: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     daily_walking_speed_true: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    daily_wear_hours: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     xml_bytes: int = 0
 
 
@@ -298,6 +302,7 @@ def write_apple_health_export(
     steps_truth: dict[int, float] = {}
     sleep_truth: dict[int, float] = {}
     speed_truth: dict[int, float] = {}
+    wear_truth: dict[int, set[int]] = {}
     prefixes = []
     for tname, unit, src in _TYPES:
         name, ver, dev = (WATCH, "8.3", _DEV_WATCH) if src == 0 else (PHONE, "15.2", _DEV_PHONE)
@@ -317,7 +322,7 @@ def write_apple_health_export(
             days = np.arange(b0, min(n_days, b0 + batch))
             recs = _simulate_days(rng, days, day0, first_hour, offs, daily_steps_mean, walking_speed, decline_day,
                                   decline_fraction, watch_off_day_prob, other_types, steps_truth, sleep_truth,
-                                  speed_truth)
+                                  speed_truth, wear_truth)
             kind, s, e, vals, extra = recs
             order = np.lexsort((s, kind))
             kind, s, e = kind[order], s[order], e[order]
@@ -345,6 +350,7 @@ def write_apple_health_export(
     info.daily_steps = _series(steps_truth, "steps")
     info.nightly_sleep = _series(sleep_truth, "sleep_hours")
     info.daily_walking_speed_true = _series(speed_truth, "walking_speed")
+    info.daily_wear_hours = _series({d: float(len(h)) for d, h in wear_truth.items()}, "wear_hours")
     return info
 
 
@@ -375,7 +381,7 @@ _CLOSE = b'"/>\n'
 def _simulate_days(rng: np.random.Generator, days: np.ndarray, day0: int, first_hour: int, offs: np.ndarray,
                    steps_mean: float, speed: float, decline_day: int | None, decline: float, off_prob: float,
                    other_types: bool, steps_truth: dict[int, float], sleep_truth: dict[int, float],
-                   speed_truth: dict[int, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes], list[bytes]]:
+                   speed_truth: dict[int, float], wear_truth: dict[int, set[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes], list[bytes]]:
     """Records of a batch of days: kind, start, end (UTC seconds), value bytes, closing bytes."""
     kinds: list[np.ndarray] = []
     starts: list[np.ndarray] = []
@@ -510,6 +516,8 @@ def _simulate_days(rng: np.random.Generator, days: np.ndarray, day0: int, first_
 
     if other_types:
         on = np.flatnonzero(worn)
+        for lh in np.floor_divide(local[on], 3600).tolist():
+            wear_truth.setdefault(lh // 24, set()).add(lh)
         rep = 12
         idx = np.repeat(on, rep)
         j = np.tile(np.arange(rep), len(on))
