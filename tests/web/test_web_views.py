@@ -170,3 +170,37 @@ def test_import_page_shows_every_bad_row(sqlite_clinic, login, csrf):
     assert c.get("/api/patients").json()["total"] == 2
     forbidden = login(app, "alice").get("/import")
     assert forbidden.status_code == 403
+
+
+def test_fhir_bundle_upload_becomes_device_measures(sqlite_clinic, login, csrf):
+    import json
+
+    import pandas as pd
+
+    from smoulder.io.fhir import measures_to_bundle
+
+    app, keys = sqlite_clinic
+    c = login(app, "dr.a")
+    h = {"x-csrf-token": csrf(c)}
+    df = pd.DataFrame({"subject": ["MRN-1002"] * 3, "date": pd.to_datetime(["2021-01-04", "2021-01-05", "2021-01-11"]),
+                       "measure": ["steps"] * 3, "value": [5000.0, 7000.0, 4000.0], "unit": ["count"] * 3})
+    body = json.dumps(measures_to_bundle(df)).encode()
+    r = c.post("/api/imports", data={"kind": "fhir"}, files={"file": ("obs.json", body, "application/fhir+json")},
+               headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["inserted"] == 3 and r.json()["kind"] == "devices"
+    steps = c.get(f"/api/patients/{keys['MRN-1002']}").json()["device"]["steps"]
+    # weekly medians: week of 2021-01-04 -> median(5000, 7000); week of 2021-01-11 -> 4000
+    assert steps["dates"] == ["2021-01-04", "2021-01-11"] and steps["values"] == [6000.0, 4000.0]
+    # the same bundle again changes nothing; a broken one is refused
+    again = c.post("/api/imports", data={"kind": "fhir"}, files={"file": ("obs.json", body, "application/json")},
+                   headers=h)
+    assert again.json()["unchanged"] == 3
+    r = c.post("/api/imports", data={"kind": "fhir"}, files={"file": ("obs.json", b"{not json", "application/json")},
+               headers=h)
+    assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
+    # another clinician's person cannot be written through a bundle either
+    df["subject"] = "MRN-2001"
+    r = c.post("/api/imports", data={"kind": "fhir"},
+               files={"file": ("o.json", json.dumps(measures_to_bundle(df)).encode(), "application/json")}, headers=h)
+    assert r.status_code == 422

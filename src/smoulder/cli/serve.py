@@ -56,9 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                          description="Import CSV/TSV/Parquet into the database: checked row by row, all or "
                                      "nothing, idempotent; analyses are brought up to date afterwards.")
     imp.add_argument("kind", choices=["people", "visits", "relapses", "treatments", "mri", "prl", "sel", "devices",
-                                      "device_events", "lifestyle"])
+                                      "device_events", "lifestyle", "fhir", "apple_health"])
     imp.add_argument("file", type=Path)
-    imp.add_argument("--subject", default=None, help="per-lesion tables without a subject column")
+    imp.add_argument("--subject", default=None,
+                     help="per-lesion tables without a subject column; the person of an Apple Health export")
     imp.add_argument("--session-date", default=None, help="per-lesion tables without a date column")
     imp.add_argument("--database", default=None)
     imp.set_defaults(func=run_store_import)

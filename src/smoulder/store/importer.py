@@ -687,11 +687,72 @@ def import_into(store: Any, kind: str, df: pd.DataFrame, **kwargs: Any) -> Impor
     return report
 
 
+EXPORT_KINDS = ("fhir", "apple_health")
+
+
+def device_export_frame(kind: str, data: bytes, filename: str, subject: str | None = None) -> pd.DataFrame:
+    """Turn a FHIR R4 bundle (``.json``) or an Apple Health export (``.zip``/``.xml``) into the
+    ``devices`` long table, through the digital pillar's readers (imported only when used).
+
+    Raises
+    ------
+    InputDataError
+        The readers are not installed, the file is not of that kind, or a record is invalid.
+    """
+    import json
+    import tempfile
+
+    name = Path(filename).name or "upload"
+    suffix = Path(name).suffix.lower()
+    try:
+        if kind == "fhir":
+            from smoulder.io.fhir import read_fhir
+        elif kind == "apple_health":
+            from smoulder.io.apple_health import read_apple_health
+        else:
+            raise InputDataError("unknown export kind", value=kind, expected=" | ".join(EXPORT_KINDS))
+    except ImportError:
+        raise InputDataError(f"reading {kind} exports needs the digital readers (smoulder.io.{kind}), which "
+                             "are not installed", file=name) from None
+    if kind == "fhir":
+        if suffix != ".json":
+            raise InputDataError("unsupported file type", file=name, value=suffix, expected="a FHIR bundle .json file")
+        try:
+            bundle = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputDataError(f"not valid JSON ({type(exc).__name__})", file=name,
+                                 expected="a FHIR R4 Bundle in JSON") from None
+        df, _ = read_fhir(bundle, subject=subject or None)
+    else:
+        if suffix not in (".zip", ".xml"):
+            raise InputDataError("unsupported file type", file=name, value=suffix,
+                                 expected="export.zip or export.xml from the Health app")
+        if not subject:
+            raise InputDataError("an Apple Health export carries no id: give the subject", file=name,
+                                 expected="the person's clinic id")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"export{suffix}"
+            path.write_bytes(data)
+            df, _ = read_apple_health(path, subject)
+    out = pd.DataFrame({
+        "subject": df["subject"].astype(str), "date": pd.to_datetime(df["date"]).dt.strftime("%Y-%m-%d"),
+        "measure": df["measure"].astype(str), "value": df["value"].astype(float).map(repr),
+        "unit": df["unit"].astype(str) if "unit" in df else "",
+    })
+    return out
+
+
 def import_file(session: Session, kind: str, path: str | Path, **kwargs: Any) -> ImportReport:
     """Read a file from disk and :func:`import_frame` it (the caller commits)."""
     p = Path(path)
+    if kind in EXPORT_KINDS:
+        df = device_export_frame(kind, p.read_bytes(), p.name, kwargs.get("subject"))
+        kwargs.pop("session_date", None)
+        kwargs.pop("subject", None)
+        return import_frame(session, "devices", df, source=p.name, **kwargs)
     return import_frame(session, kind, read_path(p), source=p.name, **kwargs)
 
 
 __all__ = ["KINDS", "SPECS", "ImportFailed", "ImportReport", "RowError", "import_file", "import_frame", "import_into",
-           "read_upload", "read_path", "new_pseudonym"]
+           "read_upload", "read_path", "new_pseudonym",
+           "device_export_frame", "EXPORT_KINDS"]

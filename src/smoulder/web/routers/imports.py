@@ -11,7 +11,15 @@ from starlette.concurrency import run_in_threadpool
 
 from smoulder.exceptions import InputDataError
 from smoulder.store.analyses import refresh
-from smoulder.store.importer import KINDS, ImportFailed, RowError, import_frame, read_upload
+from smoulder.store.importer import (
+    EXPORT_KINDS,
+    KINDS,
+    ImportFailed,
+    RowError,
+    device_export_frame,
+    import_frame,
+    read_upload,
+)
 from smoulder.store.repo import audit
 from smoulder.web.deps import PageUser, api_user, render, require_csrf
 
@@ -22,6 +30,9 @@ ALLOWED_TYPES = {
     ".tsv": {"text/tab-separated-values", "text/plain", "text/tsv"},
     ".txt": {"text/plain", "text/tab-separated-values", "text/csv"},
     ".parquet": {"application/octet-stream", "application/vnd.apache.parquet", "application/x-parquet"},
+    ".json": {"application/json", "application/fhir+json", "text/plain", "application/octet-stream"},
+    ".zip": {"application/zip", "application/x-zip-compressed", "application/octet-stream"},
+    ".xml": {"application/xml", "text/xml"},
 }
 KIND_HELP = {
     "people": "subject, name, sex, birth_year, clinician",
@@ -34,6 +45,8 @@ KIND_HELP = {
     "devices": "subject, date, measure, value, unit",
     "device_events": "subject, measure, onset_date, detected_date, baseline_value, current_value, change_pct",
     "lifestyle": "subject, date, exercise_min_week, diet, smoking, alcohol_units_week, sleep_hours, ...",
+    "fhir": "FHIR R4 Bundle (.json) of Observations/QuestionnaireResponses: device measures",
+    "apple_health": "Apple Health export.zip / export.xml (give the subject): device measures",
 }
 
 
@@ -62,7 +75,8 @@ async def _read_upload_request(request: Request) -> dict[str, Any]:
     suffix = Path(name).suffix.lower()
     mime = (upload.content_type or "").split(";")[0].strip().lower()
     if suffix not in ALLOWED_TYPES:
-        raise UploadRefused(415, f"unsupported file type {suffix or '(none)'}: use .csv, .tsv or .parquet")
+        raise UploadRefused(415, f"unsupported file type {suffix or '(none)'}: use .csv, .tsv, .parquet "
+                                 "(FHIR: .json; Apple Health: .zip or .xml)")
     if mime and mime not in ALLOWED_TYPES[suffix]:
         raise UploadRefused(415, f"content type {mime} does not match a {suffix} file")
     fields = {k: str(form.get(k, ""))[:200] for k in ("kind", "subject", "session_date", "csrf_token")}
@@ -73,9 +87,18 @@ async def _read_upload_request(request: Request) -> dict[str, Any]:
 def _do_import(store: Any, user: Any, up: dict[str, Any]) -> dict[str, Any]:
     """Parse, validate, write, analyse, commit; on any error nothing is written."""
     kind = up["kind"]
-    if kind not in KINDS:
-        raise ImportFailed(up["filename"], [RowError(None, None, kind, "unknown kind of table", " | ".join(KINDS))])
-    df = read_upload(up["data"], up["filename"])
+    if kind not in KINDS + EXPORT_KINDS:
+        raise ImportFailed(up["filename"], [RowError(None, None, kind, "unknown kind of table",
+                                                     " | ".join(KINDS + EXPORT_KINDS))])
+    if kind in EXPORT_KINDS:
+        df = device_export_frame(kind, up["data"], up["filename"], up.get("subject") or None)
+        kind = "devices"
+    else:
+        suffix = Path(up["filename"]).suffix.lower()
+        if suffix in (".json", ".zip", ".xml"):
+            raise InputDataError("this file type is for FHIR or Apple Health imports", file=up["filename"],
+                                 expected="a .csv, .tsv or .parquet table")
+        df = read_upload(up["data"], up["filename"])
     with store.session() as db:
         try:
             report = import_frame(db, kind, df, source=up["filename"], user=user,
@@ -104,7 +127,7 @@ def _errors(exc: InputDataError) -> list[dict[str, Any]]:
 
 @router.post("/api/imports", openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["kind", "file"], "properties": {
-        "kind": {"type": "string", "enum": list(KINDS)}, "file": {"type": "string", "format": "binary"},
+        "kind": {"type": "string", "enum": list(KINDS + EXPORT_KINDS)}, "file": {"type": "string", "format": "binary"},
         "subject": {"type": "string"}, "session_date": {"type": "string", "format": "date"}}}}}}})
 async def import_api(request: Request) -> JSONResponse:
     """Import a CSV/TSV/Parquet table (clinicians). All rows are checked first: on any bad row the
