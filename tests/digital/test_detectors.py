@@ -57,10 +57,12 @@ def test_changepoint_roving_baseline_finds_a_second_step(h):
     assert ev[1].base_lo == 20  # the second baseline starts at the first onset
 
 
-def test_changepoint_needs_min_shift(h):
+def test_changepoint_needs_min_shift_on_the_plain_means(h):
+    # the step is 0.5 (plain means), although winsorising caps the level at 1 SD = 0.105
     w = zigzag()
     w[20:] += 0.5
-    assert det.changepoint_scan(w, h, min_shift=0.2) == []
+    assert det.changepoint_scan(w, h, min_shift=0.55) == []
+    assert len(det.changepoint_scan(w, h, min_shift=0.45)) == 1
 
 
 def test_changepoint_calibration_holds_on_fresh_stable_series(h):

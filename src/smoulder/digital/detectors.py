@@ -183,9 +183,11 @@ def changepoint_scan(
             if np.max(shift / (sd[t] * np.sqrt(1.0 / n1 + 1.0 / n2))) < h:
                 t += 1
                 continue
-            z, ok, pre, post = _changepoint_stats(w, t, taus, lo, sd[t], clip, recent_z,
-                                                  max_drift_z)
-            ok &= (z >= h) & (post - pre >= min_shift)
+            z, ok, _, _ = _changepoint_stats(w, t, taus, lo, sd[t], clip, recent_z,
+                                             max_drift_z)
+            # the size of the change is judged on the plain means: winsorising caps it at
+            # ``clip`` SDs, which for a very steady person can be below ``min_shift``
+            ok &= (z >= h) & (shift >= min_shift)
             if ok.any():
                 zmax = float(np.max(z[ok]))
                 tau, base_lo = _onset(w, s, t, sd[t], min_baseline, max_baseline, max_post,
