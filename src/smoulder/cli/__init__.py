@@ -14,7 +14,7 @@ from smoulder.exceptions import SmoulderError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from smoulder.cli import bids, composite, demo, prl, progression, serve
+    from smoulder.cli import bids, composite, demo, digital, prl, progression, serve
 
     parser = argparse.ArgumentParser(
         prog="smoulder",
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(sub)
     prl.register(sub)
     bids.register(sub)
+    digital.register(sub)
     serve.register(sub)
     return parser
 
