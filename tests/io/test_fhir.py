@@ -141,6 +141,7 @@ def test_events_round_trip():
         "change_pct": [-12.5, np.nan],
         "method": ["rolling", "cusum"],
         "n_weeks": [6, 4],
+        "change_sdc": [np.nan, np.nan],  # no published detectable change: absent in every event
     })
     b = events_to_bundle(events)
     r = b["entry"][0]["resource"]
@@ -149,7 +150,9 @@ def test_events_round_trip():
     comps = {c["code"]["coding"][0]["code"]: c for c in r["component"]}
     assert comps["baseline_value"]["valueQuantity"]["code"] == "m/s"
     assert comps["change_pct"]["valueQuantity"] == {"value": -12.5, "unit": "%", "system": UCUM, "code": "%"}
-    # the missing change of the second event is left out, and comes back missing
-    assert "change_pct" not in {c["code"]["coding"][0]["code"] for c in b["entry"][1]["resource"]["component"]}
+    # the missing change of the second event is marked absent, and comes back missing
+    comps2 = {c["code"]["coding"][0]["code"]: c for c in b["entry"][1]["resource"]["component"]}
+    assert comps2["change_pct"]["dataAbsentReason"]["coding"][0]["code"] == "unknown"
+    assert "valueQuantity" not in comps2["change_pct"]
     back = read_events_bundle(b)
     pd.testing.assert_frame_equal(back, events)

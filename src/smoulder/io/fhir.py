@@ -86,6 +86,7 @@ EVENT_SYSTEM = "https://smoulder.dev/fhir/event"
 EVENT_FIELD_SYSTEM = "https://smoulder.dev/fhir/event-field"
 QUESTIONNAIRE_BASE = "https://smoulder.dev/fhir/Questionnaire/"
 _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
 #: LOINC code -> catalogue measure (only codes held in the catalogue, known with certainty)
 LOINC_TO_MEASURE: dict[str, str] = {m.loinc: m.name for m in MEASURES.values() if m.loinc}
@@ -497,7 +498,8 @@ def events_to_bundle(events: pd.DataFrame, *, validate: bool = True) -> dict[str
     component coded in ``https://smoulder.dev/fhir/event-field``: numbers as ``valueQuantity``
     (``baseline_value``/``current_value`` in the measure's unit, ``change_pct`` in %), integers as
     ``valueInteger``, booleans, dates and text as ``valueBoolean``, ``valueDateTime`` and
-    ``valueString``. Missing values are left out. :func:`read_events_bundle` reads it back.
+    ``valueString``; a missing value is a component with ``dataAbsentReason`` ``unknown``.
+    :func:`read_events_bundle` reads it back.
 
     Parameters
     ----------
@@ -525,8 +527,8 @@ def events_to_bundle(events: pd.DataFrame, *, validate: bool = True) -> dict[str
             comp: dict[str, Any] = {"code": {"coding": [{"system": EVENT_FIELD_SYSTEM, "code": c}], "text": c}}
             dtype = events[c].dtype
             if v is None or (isinstance(v, float) and math.isnan(v)) or (not isinstance(v, str) and pd.isna(v)):
-                continue
-            if pd.api.types.is_bool_dtype(dtype):
+                comp["dataAbsentReason"] = {"coding": [{"system": _ABSENT, "code": "unknown"}]}
+            elif pd.api.types.is_bool_dtype(dtype):
                 comp["valueBoolean"] = bool(v)
             elif pd.api.types.is_integer_dtype(dtype):
                 comp["valueInteger"] = int(v)
@@ -554,7 +556,10 @@ def events_to_bundle(events: pd.DataFrame, *, validate: bool = True) -> dict[str
 
 
 def read_events_bundle(data: str | Path | dict[str, Any]) -> pd.DataFrame:
-    """Read a bundle written by :func:`events_to_bundle` back into the events table."""
+    """Read a bundle written by :func:`events_to_bundle` back into the events table.
+
+    Columns: ``subject, measure, onset_date, detected_date``, then the components in their order.
+    """
     obj, source = _load(data)
     records: list[dict[str, Any]] = []
     columns: list[str] = list(_EVENT_CORE)
@@ -580,6 +585,9 @@ def read_events_bundle(data: str | Path | dict[str, Any]) -> pd.DataFrame:
                 continue
             if name not in columns:
                 columns.append(name)
+            if "dataAbsentReason" in comp:
+                rec[name] = np.nan
+                continue
             for key, kind in (("valueQuantity", "float"), ("valueInteger", "int"), ("valueBoolean", "bool"),
                               ("valueDateTime", "date"), ("valueString", "str")):
                 if key in comp:
