@@ -312,3 +312,60 @@ def test_simulated_export_gives_back_its_ground_truth(tmp_path):
     # phone and watch overlapped, and several offsets (+0100, +0200 and a trip) were seen
     assert report.reasons["hours measured by several sources (only the preferred source counted, never summed)"] > 0
     assert len(report.warnings[0].split(",")) >= 3
+
+
+# ------------------------------------------------------------------ property: splitting by local day
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+RECORD = st.tuples(
+    st.integers(0, 6 * 24 * 60 - 1),   # start minute within six days
+    st.integers(0, 5 * 60),            # duration in minutes (up to 5 h, often across midnight)
+    st.integers(0, 5000),              # steps
+    st.sampled_from([-300, 60, 120, 330, 540]),  # the record's own UTC offset in minutes
+)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(RECORD, min_size=1, max_size=12))
+def test_steps_of_one_source_are_shared_between_local_days_by_time(tmp_path, records):
+    """One source, records anywhere: each local day gets the time-weighted share of every record.
+
+    The expected values come from datetime arithmetic on each record's own offset, independently
+    of the reader's hour bins.
+    """
+    base = datetime(2021, 3, 1)
+    expected: dict[str, float] = {}
+    lines = []
+    seen = set()
+    for start_min, dur, value, off in records:
+        tz = timezone(timedelta(minutes=off))
+        start = (base + timedelta(minutes=start_min)).replace(tzinfo=tz)
+        end = start + timedelta(minutes=dur)
+        fmt = "%Y-%m-%d %H:%M:%S %z"
+        lines.append(steps(start.strftime(fmt), end.strftime(fmt), value))
+        if (start, dur, value) in seen:  # the same instants and value: a duplicate, merged by the reader
+            continue
+        seen.add((start, dur, value))
+        day = start.replace(hour=0, minute=0)
+        while True:
+            nxt = day + timedelta(days=1)
+            if dur == 0:
+                share = 1.0 if day <= start < nxt else 0.0
+            else:
+                overlap = (min(end, nxt) - max(start, day)).total_seconds()
+                share = max(overlap, 0.0) / (dur * 60)
+            if share > 0:
+                key = day.strftime("%Y-%m-%d")
+                expected[key] = expected.get(key, 0.0) + value * share
+            if dur == 0 or nxt >= end:
+                break
+            day = nxt
+    p = export(tmp_path, lines)
+    df, report = read_apple_health(p, subject="s1", wear_sources=None)
+    got = daily(df, "steps")
+    assert report.reasons.get("identical duplicate records merged", 0) == len(lines) - len(seen)
+    for k in set(got) | set(expected):
+        assert got.get(k, 0.0) == pytest.approx(expected.get(k, 0.0), abs=1e-6)
