@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from smoulder.cli.digital_import import register_import
+from smoulder.cli.digital_import import register_export, register_import
 from smoulder.exceptions import SmoulderError
 
 WATCH = "Anna’s Apple Watch"
@@ -20,7 +20,9 @@ def run(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="smoulder")
     sub = parser.add_subparsers(dest="command")
     digital = sub.add_parser("digital")
-    register_import(digital.add_subparsers(dest="digital_command"))
+    dsub = digital.add_subparsers(dest="digital_command")
+    register_import(dsub)
+    register_export(dsub)
     ns = parser.parse_args(args)
     try:
         return int(ns.func(ns) or 0)
@@ -110,3 +112,31 @@ def test_table_import_with_own_column_names(tmp_path):
 
     df = pd.read_parquet(out)
     assert df["value"].tolist() == [pytest.approx(1.2)] and df["unit"].tolist() == ["m/s"]
+
+
+def test_export_fhir_then_import_gives_the_same_table(tmp_path):
+    src = tmp_path / "measures.csv"
+    src.write_text('"subject","date","measure","value","unit"\n'
+                   '"p1",2021-03-01,"steps",5234,"count"\n'
+                   '"p1",2021-03-01,"walking_speed",1.07,"m/s"\n'
+                   '"p2",2021-03-04,"msws12",41.7,"score"\n')
+    bundle = tmp_path / "bundle.json"
+    assert run(["digital", "export", "fhir", str(src), "--out", str(bundle), "--quiet"]) == 0
+    entries = json.loads(bundle.read_text())["entry"]
+    assert [e["resource"]["code"]["coding"][-1]["code"] for e in entries] == ["steps", "walking_speed", "msws12"]
+    back = tmp_path / "back.csv"
+    assert run(["digital", "import", "fhir", str(bundle), "--out", str(back), "--quiet"]) == 0
+    assert back.read_text() == src.read_text()
+
+
+def test_export_events_as_fhir(tmp_path):
+    src = tmp_path / "events.csv"
+    src.write_text("subject,measure,method,onset_date,detected_date,baseline_value,current_value,change_pct\n"
+                   "p1,walking_speed,cusum,2021-06-07,2021-08-02,1.2,1.05,-12.5\n")
+    out = tmp_path / "events.json"
+    assert run(["digital", "export", "fhir", str(src), "--events", "--out", str(out), "--quiet"]) == 0
+    r = json.loads(out.read_text())["entry"][0]["resource"]
+    assert r["effectivePeriod"] == {"start": "2021-06-07", "end": "2021-08-02"}
+    assert r["code"]["text"] == "sustained worsening of walking_speed"
+    comps = {c["code"]["coding"][0]["code"]: c for c in r["component"]}
+    assert comps["method"]["valueString"] == "cusum" and comps["current_value"]["valueQuantity"]["value"] == 1.05

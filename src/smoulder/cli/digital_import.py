@@ -11,6 +11,8 @@ Examples
     smoulder digital import apple-health export.zip --subject p01 --out measures.csv
     smoulder digital import fhir bundle.json --out measures.csv
     smoulder digital import table raw.tsv --out measures.parquet --on-duplicate mean
+    smoulder digital export fhir measures.csv --out measures.json
+    smoulder digital export fhir events.csv --events --out events.json
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["register_import", "run_apple_health", "run_fhir", "run_table"]
+__all__ = ["register_import", "register_export", "run_apple_health", "run_fhir", "run_table", "run_export_fhir"]
 
 
 def register_import(digital_sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -176,3 +178,51 @@ def run_table(ns: argparse.Namespace) -> int:
                                measure_col=ns.measure_col, value_col=ns.value_col, unit_col=ns.unit_col,
                                on_duplicate=ns.on_duplicate, timezone=ns.timezone)
     return _finish(ns, df, report)
+
+
+def register_export(digital_sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``export`` with the sub-command ``fhir`` (long table or events table -> FHIR R4 Bundle).
+
+    Parameters
+    ----------
+    digital_sub : argparse sub-parsers action
+        The sub-parsers of the ``digital`` command group.
+    """
+    p = digital_sub.add_parser("export", help="write measures or detected events as a FHIR R4 Bundle",
+                               description="Write a long table of measures, or the events table of "
+                                           "'smoulder digital detect', as a FHIR R4 Bundle of Observations.")
+    sub = p.add_subparsers(dest="export_kind", metavar="FORMAT")
+    p.set_defaults(func=lambda ns: _need_kind(p))
+    f = sub.add_parser("fhir", help="FHIR R4 Bundle (JSON)")
+    f.add_argument("table", type=Path, help="long table of measures, or an events table with --events")
+    f.add_argument("--events", action="store_true",
+                   help="the table is an events table (subject, measure, onset_date, detected_date, ...)")
+    f.add_argument("--out", type=Path, required=True, help="Bundle JSON to write")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=run_export_fhir)
+    return p
+
+
+def run_export_fhir(ns: argparse.Namespace) -> int:
+    """Run ``smoulder digital export fhir``."""
+    from smoulder.io.fhir import events_to_bundle, measures_to_bundle, write_bundle
+
+    if ns.events:
+        from smoulder.io.tables import read_table
+
+        events = read_table(ns.table)
+        for c in events.columns:
+            col = events[c]
+            if col.dtype == object and len(col.dropna()) and col.dropna().astype(str).str.fullmatch(
+                    r"\d{4}-\d{2}-\d{2}").all():
+                events[c] = pd.to_datetime(col)
+        bundle = events_to_bundle(events)
+    else:
+        from smoulder.io.measures import read_measures
+
+        df, _ = read_measures(ns.table)
+        bundle = measures_to_bundle(df)
+    write_bundle(bundle, ns.out)
+    if not ns.quiet:
+        print(f"wrote {len(bundle['entry']):,} Observations to {ns.out}")
+    return 0
