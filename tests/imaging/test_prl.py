@@ -133,3 +133,25 @@ def test_wrong_phase_convention_is_warned_and_hides_the_rims(phantom):
         ok = detect_prl(phase, _arr(phantom.lesions).astype(int), phantom.phase.affine, input_kind="phase",
                         phase_convention="paramagnetic-positive", brain=_arr(phantom.flair) > 0)
     assert ok.n_prl == 3
+
+
+@pytest.mark.parametrize("kind", ["phase", "qsm"])
+def test_storage_orientation_does_not_change_the_result(phantom, kind):
+    """The same head stored with axes permuted (z first) and x flipped: same lesions, same decisions."""
+    img = getattr(phantom, kind)
+    data, lab, aff = _arr(img), _arr(phantom.lesions).astype(int), img.affine
+    brain = _arr(phantom.flair) > 0
+    ref = detect_prl(data, lab, aff, input_kind=kind, brain=brain).lesions
+
+    def reorient(a):
+        return np.ascontiguousarray(np.transpose(a, (2, 0, 1))[:, ::-1, :])
+
+    # voxel (k, i', j) of the new array is voxel (n_i - 1 - i', j, k) of the old one
+    n_i = data.shape[0]
+    old_from_new = np.array([[0, -1, 0, n_i - 1], [0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1]], float)
+    aff2 = aff @ old_from_new
+    out = detect_prl(reorient(data), reorient(lab), aff2, input_kind=kind, brain=reorient(brain)).lesions
+    assert out["prl"].tolist() == ref["prl"].tolist()
+    for c in ("centroid_x_mm", "centroid_y_mm", "centroid_z_mm", "volume_mm3"):
+        assert np.allclose(out[c], ref[c])
+    assert np.allclose(out["rim_score"], ref["rim_score"], atol=1 / 12 + 1e-9)

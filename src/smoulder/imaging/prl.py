@@ -148,12 +148,12 @@ def paramagnetic_signal(image: np.ndarray, input_kind: str, phase_convention: st
 
 
 def convention_agreement(signal: np.ndarray, zooms: np.ndarray, brain: np.ndarray | None = None,
-                         chi: np.ndarray | None = None) -> float:
+                         chi: np.ndarray | None = None, b0_axis: int = 2) -> float:
     """How strongly the image's strongest sources are paramagnetic, for phase in its declared sign.
 
     The paramagnetic-positive signal is inverted to an approximate
-    susceptibility map (thresholded k-space division, B0 along the image's
-    third axis). The brain's strongest sources are veins and iron-rich deep
+    susceptibility map (thresholded k-space division, B0 along ``b0_axis``).
+    The brain's strongest sources are veins and iron-rich deep
     grey matter, both paramagnetic, so in the right sign the map's upper tail
     (99.9th percentile, inside the brain mask eroded by 3 voxels to skip edge
     artefacts) outweighs its lower tail (0.1th). Returns
@@ -167,7 +167,7 @@ def convention_agreement(signal: np.ndarray, zooms: np.ndarray, brain: np.ndarra
     s = np.asarray(signal, dtype=np.float32)
     mask = (s != 0) if brain is None else np.asarray(brain, dtype=bool)
     if chi is None:
-        chi = tkd_inversion(np.where(mask, s, 0.0), zooms)
+        chi = tkd_inversion(np.where(mask, s, 0.0), zooms, b0_axis=b0_axis)
     inner = ndimage.binary_erosion(mask, iterations=3)
     v = chi[inner]
     if v.size < 1000:
@@ -446,7 +446,8 @@ def detect_prl(
         from smoulder.imaging.dipole import tkd_inversion
 
         mask = (s != 0) if brain is None else np.asarray(brain, dtype=bool)
-        chi_est = tkd_inversion(np.where(mask, s, 0.0), zooms, threshold=st.tkd_threshold) * mask
+        chi_est = tkd_inversion(np.where(mask, s, 0.0), zooms, threshold=st.tkd_threshold,
+                                b0_axis=_axial_axis(affine)) * mask
     if input_kind == "phase" and check_convention:
         agree = convention_agreement(s, zooms, brain, chi=chi_est)
         if agree < CONVENTION_WARN_BELOW:
