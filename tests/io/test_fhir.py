@@ -156,3 +156,19 @@ def test_events_round_trip():
     assert "valueQuantity" not in comps2["change_pct"]
     back = read_events_bundle(b)
     pd.testing.assert_frame_equal(back, events)
+
+
+def test_bulk_data_ndjson_names_the_line(tmp_path):
+    lines = [json.dumps(e["resource"]) for e in GOOD["entry"]]
+    p = tmp_path / "Observation.ndjson"
+    p.write_text("\n".join(lines) + "\n")
+    df, _ = read_fhir(p)
+    assert len(df) == 5 and df["value"].sum() == pytest.approx(5234 + 1.0 + 45.8 + 131.5 + 3)
+    bad = copy.deepcopy(GOOD["entry"][0]["resource"])
+    bad["valueQuantity"]["value"] = -1
+    p.write_text("\n".join(lines[:2] + [json.dumps(bad)]) + "\n")
+    with pytest.raises(InputDataError, match=r"line 3: resource\.valueQuantity\.value.*impossible value"):
+        read_fhir(p)
+    p.write_text(lines[0] + "\n" + lines[1][:40] + "\n")
+    with pytest.raises(InputDataError, match=r"line 2, column \d+"):
+        read_fhir(p)

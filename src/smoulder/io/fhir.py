@@ -6,7 +6,8 @@ the same Observation, QuestionnaireResponse and Bundle structure, so resources a
 with the R4B models, the closest available. Nothing R4B-only is written on export.
 
 **Reading** (:func:`read_fhir`): a Bundle (any type: collection, searchset, transaction ...) or a
-single resource, from a JSON file or a parsed dict.
+single resource, from a JSON file or a parsed dict, or FHIR bulk data (``.ndjson``: one resource
+per line; errors then name the line).
 
 * Every resource is validated with fhir.resources; an invalid one stops the import with its JSON
   path (``entry[3].resource.valueQuantity.value``). Malformed or truncated JSON is reported with
@@ -145,6 +146,8 @@ def _load(data: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str]:
     text = p.read_text(encoding="utf-8-sig")
     if not text.strip():
         raise InputDataError("the file is empty", file=str(p), expected="a FHIR Bundle in JSON")
+    if p.suffix.lower() in (".ndjson", ".jsonl"):
+        return _load_ndjson(text, p), str(p)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -153,6 +156,23 @@ def _load(data: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str]:
     if not isinstance(obj, dict):
         raise InputDataError("not a FHIR resource", file=str(p), expected="a JSON object with a resourceType")
     return obj, str(p)
+
+
+def _load_ndjson(text: str, p: Path) -> dict[str, Any]:
+    """FHIR bulk data (one resource per line) as a Bundle whose entries remember their line."""
+    entries = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            res = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputDataError(f"malformed or truncated JSON: {exc.msg}", file=f"{p}, line {n}, column {exc.colno}",
+                                 expected="one complete FHIR resource per line; nothing was imported") from None
+        if not isinstance(res, dict):
+            raise InputDataError("not a FHIR resource", file=f"{p}, line {n}", expected="a JSON object per line")
+        entries.append({"resource": res, "_line": n})
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries, "_ndjson": True}
 
 
 def _entries(obj: dict[str, Any], source: str) -> list[tuple[str, dict[str, Any]]]:
@@ -166,7 +186,8 @@ def _entries(obj: dict[str, Any], source: str) -> list[tuple[str, dict[str, Any]
             if not isinstance(e, dict) or not isinstance(e.get("resource"), dict):
                 raise InputDataError("bundle entry without a resource", file=f"{source}, entry[{i}]",
                                      expected="an object with a 'resource'")
-            out.append((f"entry[{i}].resource", e["resource"]))
+            where = f"line {e['_line']}: resource" if "_line" in e else f"entry[{i}].resource"
+            out.append((where, e["resource"]))
         return out
     if isinstance(rtype, str):
         return [("", obj)]
@@ -246,7 +267,7 @@ def read_fhir(
         raise SettingsError(f"on_error must be 'raise' or 'keep-valid' (got {on_error!r})")
     obj, source = _load(data)
     entries = _entries(obj, source)
-    if obj.get("resourceType") == "Bundle":
+    if obj.get("resourceType") == "Bundle" and not obj.get("_ndjson"):
         shell = {k: v for k, v in obj.items() if k != "entry"}
         _validate_resource(shell, "", source)
     rows: list[tuple[str, str, str, float, str | None]] = []
