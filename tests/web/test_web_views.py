@@ -58,6 +58,9 @@ def test_person_view_has_every_source_on_one_time_line_and_a_plain_summary(clini
     assert tl["relapses"] == [{"onset": "2020-02-20", "end": "2020-03-20"}]
     assert tl["treatments"] == [{"drug": "ocrelizumab", "start": "2020-05-01", "stop": None}]
     assert [(m["date"], m["active"], m["n_prl"]) for m in tl["mri"]] == [("2020-06-01", False, 0), ("2021-01-20", True, 1)]
+    # the decline is both imported and found again by smoulder.digital from the stored measures
+    assert {(e["measure"], e["source"]) for e in tl["device_events"]} == {
+        ("two_minute_walk", "import"), ("two_minute_walk", "smoulder.digital")}
     dev = tl["device"]["two_minute_walk"]
     assert dev["unit"] == "m" and dev["values"][0] == 130 and dev["values"][-1] == 100
     assert tl["lifestyle"][0]["smoking"] == "current"

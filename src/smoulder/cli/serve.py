@@ -12,8 +12,12 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smoulder.exceptions import SettingsError
+
+if TYPE_CHECKING:
+    from smoulder.synth.demo_store import DemoClinic
 
 DEFAULT_DB = "sqlite:///smoulder.sqlite"
 
@@ -69,7 +73,7 @@ def _url(arg: str | None) -> str:
     return arg or os.environ.get("SMOULDER_DATABASE_URL") or DEFAULT_DB
 
 
-def prepare_demo(out: Path, n_people: int = 40, *, quiet: bool = False) -> tuple[str, object, list[Path]]:
+def prepare_demo(out: Path, n_people: int = 40) -> tuple[str, DemoClinic, list[Path]]:
     """Make a fresh demo database in ``out`` and write consultation reports; return (url, clinic, reports)."""
     from smoulder.report import build_report, render_html, render_pdf
     from smoulder.store import Store

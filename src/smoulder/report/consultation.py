@@ -183,7 +183,9 @@ def _text_pages(report: ConsultationReport) -> list[list[tuple[str, str]]]:
     section("Questions to discuss with your neurologist", report.questions)
     lines.append(("small", DISCLAIMER))
     per_page = 52
-    pages, cur, used = [], [], 0
+    pages: list[list[tuple[str, str]]] = []
+    cur: list[tuple[str, str]] = []
+    used = 0
     for style, text in lines:
         cost = 2 if style in ("title", "head") else 1
         if used + cost > per_page:

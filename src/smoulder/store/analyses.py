@@ -7,7 +7,7 @@
   module is installed (imported lazily; without it the run is recorded as unavailable with a clear
   message, and imported device events are still shown).
 * **signals**: the per-person summary the cohort view sorts and filters on (PIRA, RAW, PRL count
-  on the latest scan, definite SELs, digital worsening events, last EDSS).
+  on the latest scan, definite SELs, measures with digital worsening, last EDSS).
 """
 
 from __future__ import annotations
@@ -114,8 +114,8 @@ def refresh_progression(session: Session, person_ids: Iterable[int] | None = Non
     rel = _rows(session, (Relapse.onset_date, Relapse.end_date), Relapse.person_id, ids, (Relapse.onset_date,))
     mri = _rows(session, (MriSession.date, MriSession.active), MriSession.person_id, ids, (MriSession.date,))
     groups: dict[int, list[Any]] = defaultdict(list)
-    for tag, rows in (("v", visits), ("r", rel), ("m", mri)):
-        for r in rows:
+    for tag, table in (("v", visits), ("r", rel), ("m", mri)):
+        for r in table:
             groups[r[0]].append((tag, *r[1:]))
     hashes = _hashes(groups, settings_json + __version__, ids)
     stale = _stale(session, "progression", hashes)
@@ -142,7 +142,7 @@ def refresh_progression(session: Session, person_ids: Iterable[int] | None = Non
     for chunk in _chunks(stale):
         session.execute(delete(ProgressionEvent).where(ProgressionEvent.person_id.in_(chunk)))
     run_ids = _replace_runs(session, "progression", stale, hashes, settings_json)
-    rows = []
+    rows: list[dict[str, Any]] = []
     if len(events):
         def day(x: Any) -> dt.date | None:
             return None if pd.isna(x) else pd.Timestamp(x).date()
@@ -210,11 +210,11 @@ def refresh_digital(session: Session, person_ids: Iterable[int] | None = None) -
             skipped = sorted(set(df["measure"]) - names)
             df = df[df["measure"].isin(names)]
         try:
-            from smoulder.io.measures import validate_measures
+            from smoulder.io import measures as io_measures
         except ImportError:  # pragma: no cover - older digital pillar
-            validate_measures = None
-        if validate_measures is not None and len(df):
-            df, _ = validate_measures(df.reset_index(drop=True), source="store")
+            io_measures = None  # type: ignore[assignment]
+        if io_measures is not None and len(df):
+            df, _ = io_measures.validate_measures(df.reset_index(drop=True), source="store")
         result = digital.detect(df)
         ev = result.events
         settings = getattr(result, "settings", None)
@@ -275,7 +275,8 @@ def refresh_signals(session: Session, person_ids: Iterable[int] | None = None) -
                 counts[pid]["n_pira"] = n
             elif ctype == "RAW":
                 counts[pid]["n_raw"] = n
-        for pid, n in session.execute(select(DeviceEvent.person_id, func.count()).where(
+        # measures with a sustained worsening (imported and computed events of one measure count once)
+        for pid, n in session.execute(select(DeviceEvent.person_id, func.count(DeviceEvent.measure.distinct())).where(
                 DeviceEvent.person_id.in_(chunk)).group_by(DeviceEvent.person_id)):
             counts[pid]["n_digital"] = n
         for pid, n in session.execute(select(Relapse.person_id, func.count()).where(
@@ -296,7 +297,7 @@ def refresh_signals(session: Session, person_ids: Iterable[int] | None = None) -
                     counts[pid]["n_prl"] += 1
                 elif method == "sel" and sel == "definite":
                     counts[pid]["n_sel"] += 1
-        last: dict[int, tuple[dt.date, float]] = {}
+        last: dict[int, tuple[dt.date, float | None]] = {}
         for pid, date, edss in session.execute(
                 select(Assessment.person_id, Assessment.date, Assessment.edss)
                 .where(Assessment.person_id.in_(chunk), Assessment.edss.is_not(None))):

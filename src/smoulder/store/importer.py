@@ -592,7 +592,7 @@ def import_frame(session: Session, kind: str, df: pd.DataFrame, *, source: str =
             model, fields = _MODEL_FIELDS[kind]
             rows = []
             for r in records:
-                row = {"person_id": pids[r["subject"]]}
+                row: dict[str, Any] = {"person_id": pids[r["subject"]]}
                 for col, attr in fields.items():
                     v = r.get(col)
                     row[attr] = ("" if v is None else v) if attr in _TEXT_DEFAULTS else v
@@ -625,7 +625,7 @@ def _import_people(session: Session, records: list[dict[str, Any]], user: User |
                                                  "the user name of a clinician") for r in unknown][:MAX_REPORTED_ERRORS], len(unknown))
     known = set(session.scalars(select(Person.subject).where(Person.subject.in_(sorted(first_row)))))
     pids = _people(session, set(first_row), user, source, first_row, report)
-    rows = [{"id": pids[r["subject"]], "name": r.get("name") or "",
+    rows: list[dict[str, Any]] = [{"id": pids[r["subject"]], "name": r.get("name") or "",
              "sex": r["sex"].upper() if r.get("sex") else None, "birth_year": r.get("birth_year")}
             for r in records]
     current = {p.id: (p.name, p.sex, p.birth_year)

@@ -133,9 +133,9 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
             lesions_by_session[les.session_id].append(les)
     mri = []
     for sid, date, active in sessions:
-        les = lesions_by_session.get(sid, [])
-        prl_rated = [x for x in les if x.method == "prl"]
-        sel_rated = [x for x in les if x.method == "sel"]
+        found = lesions_by_session.get(sid, [])
+        prl_rated = [x for x in found if x.method == "prl"]
+        sel_rated = [x for x in found if x.method == "sel"]
         mri.append({
             "date": _iso(date), "active": active,
             "prl_rated": bool(prl_rated), "n_prl": sum(1 for x in prl_rated if x.prl),
@@ -144,7 +144,7 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
             "n_sel_possible": sum(1 for x in sel_rated if x.sel == "possible"),
             "lesions": [{"method": x.method, "label": x.label, "volume_mm3": x.volume_mm3, "rim_score": x.rim_score,
                          "prl": x.prl, "expansion_pct_per_year": x.expansion_pct_per_year, "sel": x.sel}
-                        for x in les],
+                        for x in found],
         })
     events = [{"type": (c or "undefined") if t == "CDW" else "CDI", "event_type": t, "outcome": o,
                "baseline_date": _iso(bd), "baseline_value": bv, "event_date": _iso(ed), "event_value": ev,
@@ -225,9 +225,9 @@ def cohort(session: Session, user: User, *, sort: str = "n_pira", descending: bo
     total = session.scalar(select(func.count()).select_from(base.with_only_columns(Person.id).subquery()))
     col = {"pseudonym": Person.pseudonym, "name": Person.name}.get(sort) or getattr(PersonSignals, sort)
     order = desc(col) if descending else asc(col)
-    q = base.with_only_columns(Person, PersonSignals).order_by(order.nulls_last(), Person.pseudonym)
+    page = base.with_only_columns(Person, PersonSignals).order_by(order.nulls_last(), Person.pseudonym)
     rows = []
-    for person, sig in session.execute(q.limit(max(1, min(limit, 500))).offset(max(0, offset))):
+    for person, sig in session.execute(page.limit(max(1, min(limit, 500))).offset(max(0, offset))):
         item = person_public(person, user)
         for k in ("n_pira", "n_raw", "n_prl", "n_sel", "n_digital", "n_relapses"):
             item[k] = getattr(sig, k) if sig is not None else 0

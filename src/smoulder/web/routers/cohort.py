@@ -20,7 +20,7 @@ def _signal(signal: str | None) -> str | None:
 def cohort_api(db: DB, user: ApiUser, sort: str = "n_pira", desc: bool = True, signal: str | None = None,
                q: str | None = None, limit: int = 50, offset: int = 0) -> dict:
     """Signals per person (PIRA and RAW events, PRLs and definite SELs on the latest scan, digital
-    worsening events, last EDSS). ``sort`` one of the column names, ``signal`` one of
+    worsening (measures), last EDSS). ``sort`` one of the column names, ``signal`` one of
     pira | prl | sel | digital | any, ``q`` searches the pseudonym (and names for clinicians)."""
     out = cohort(db, user.as_user(), sort=sort, descending=desc, signal=_signal(signal), query=q,
                  limit=limit, offset=offset)
