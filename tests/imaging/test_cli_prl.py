@@ -136,3 +136,16 @@ def test_rigid_registration_with_a_magnitude_image(phantom, phantom_files, tmp_p
     # without registration the misaligned map would not even be accepted
     assert main(["prl", "--flair", phantom_files["flair"], "--qsm", str(tmp_path / "qsm_moved.nii.gz"),
                  "--lesions", phantom_files["lesions"], "--out", str(tmp_path / "no"), "--quiet"]) == 2
+
+
+def test_montage_has_three_planes_and_outlines_only_the_flair(phantom):
+    from smoulder.imaging.qc import PANEL, lesion_montage
+
+    lab = np.asarray(phantom.lesions.dataobj).astype(int)
+    img = lesion_montage(np.asarray(phantom.flair.dataobj), np.asarray(phantom.qsm.dataobj), lab, 1,
+                         np.array([1.0, 1.0, 1.0]), susc_display=(-0.1, 0.1), flair_display=(0.0, 1.0))
+    assert img.shape == (2 * PANEL, 3 * PANEL, 3)
+    yellow = (img[..., 0] == 1.0) & (img[..., 2] == 0.0)
+    top, bottom = yellow[:PANEL], yellow[PANEL:]
+    assert all(top[:, i * PANEL:(i + 1) * PANEL].sum() > 10 for i in range(3))  # an outline in every plane
+    assert bottom.sum() == 0

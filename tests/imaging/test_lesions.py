@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from smoulder.imaging.lesions import fallback_segmentation, label_lesions, lesion_geometry
 
@@ -78,3 +81,15 @@ def test_fallback_finds_the_phantom_lesions(phantom):
     assert len(found) >= 7  # of 8
     # little outside the lesions: under 10 % of the segmented voxels
     assert (seg & (truth == 0)).sum() < 0.1 * seg.sum()
+
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(arrays(np.bool_, (8, 9, 7)), st.sampled_from([6, 18, 26]))
+def test_labelling_keeps_every_voxel_and_numbers_labels_1_to_n(mask, connectivity):
+    lab, _ = label_lesions(mask, (1.0, 1.0, 1.0), connectivity=connectivity)
+    assert np.array_equal(lab > 0, mask)  # nothing dropped, nothing added
+    present = np.unique(lab[lab > 0])
+    assert present.tolist() == list(range(1, len(present) + 1))
+    g = lesion_geometry(lab, np.eye(4))
+    assert g["n_voxels"].sum() == mask.sum()
