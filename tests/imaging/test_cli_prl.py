@@ -37,9 +37,13 @@ def test_prl_command_writes_the_contracted_outputs(phantom, phantom_files, tmp_p
     assert np.array_equal(prl_mask, np.isin(np.asarray(phantom.lesions.dataobj), [1, 2, 3]))
     side = json.loads((out / "lesions.json").read_text())
     assert side["Settings"]["classifier"] == "consensus" and "rim_score" in side
+    methods = side["MethodsParagraph"]
+    assert "3 of 8 lesions were classified as PRL" in methods
+    assert "at least 0.67 of the edge on each of at least 2 consecutive axial slices" in methods
     html = (out / "qc.html").read_text()
     assert html.count("data:image/png;base64,") == 8
     assert "Lesion 1: <span class='yes'>PRL</span>" in html
+    assert "<h2>Methods</h2>" in html and html.count("href='#lesion-") == 8
 
 
 def test_qsm_input_gives_the_same_decisions(phantom, phantom_files, tmp_path):

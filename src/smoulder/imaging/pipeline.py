@@ -104,7 +104,11 @@ def run_prl_files(
                 sv = reg.resample_to(fl, sv)
             else:
                 mag = None
-                if magnitude is not None:
+                if magnitude is None:
+                    warnings.warn("rigid registration was estimated from the phase/QSM itself, whose contrast "
+                                  "differs from FLAIR; check the alignment on the QC page or give --magnitude",
+                                  stacklevel=2)
+                else:
                     mag = iio.load_volume(magnitude)
                     iio.check_same_grid(sv, mag, "magnitude image (must share the phase/QSM grid)")
                 sv = reg.rigid_register(fl, sv, moving_for_transform=mag)[0]
@@ -156,6 +160,7 @@ def sidecar_for(run: PRLRun) -> dict[str, Any]:
     cols = {c: COLUMN_DESCRIPTIONS.get(c, c) for c in run.result.lesions.columns}
     return {**cols, "GeneratedBy": [{"Name": "smoulder", "Version": __version__}],
             "Settings": run.result.settings, "Warnings": run.result.warnings,
+            "MethodsParagraph": run.result.methods_paragraph(),
             "Note": "Evidence for rating, not a diagnosis."}
 
 
@@ -181,7 +186,7 @@ def write_prl_outputs(run: PRLRun, out_dir: str | Path, *, names: dict[str, str]
     nib.save(run.flair.to_nifti(res.prl_mask.astype(np.uint8), np.uint8), paths["prl_mask"])
     page = qc_html(run.flair.data, run.susc.data, res.labels, run.flair.affine, res.lesions,
                    input_kind=run.input_kind, phase_convention=run.phase_convention, settings=res.settings,
-                   warnings=res.warnings, title=title)
+                   warnings=res.warnings, title=title, methods=res.methods_paragraph())
     paths["qc"].write_text(page, encoding="utf-8")
     return paths
 

@@ -133,6 +133,38 @@ class PRLResult:
     def n_prl(self) -> int:
         return int(self.lesions["prl"].sum()) if len(self.lesions) else 0
 
+    def methods_paragraph(self) -> str:
+        """A methods-section paragraph describing how this result was obtained."""
+        from smoulder import __version__
+
+        st = self.settings
+        rim = st["rim"]
+        kind = st["input_kind"]
+        if kind == "phase":
+            source = (f"unwrapped, high-pass-filtered phase ({st['phase_convention']} convention)"
+                      + (", inverted to a susceptibility estimate by thresholded k-space division "
+                         f"(threshold {rim['tkd_threshold']})" if rim["phase_mode"] == "dipole-inversion" else ""))
+        else:
+            source = "a QSM map"
+        if st["classifier"] == "consensus":
+            rule = (f"A lesion was classified as a PRL when the rim covered at least {rim['min_coverage']:.2f} "
+                    f"of the edge on each of at least {rim['min_slices']} consecutive axial slices "
+                    f"(rim score = that sustained coverage; threshold {st['threshold']:.2f}).")
+        else:
+            rule = (f"Lesions were classified by a user-trained random forest ({st['classifier']}) on these "
+                    f"features at a probability threshold of {st['threshold']:.2f}.")
+        return (
+            f"Paramagnetic rim lesions were detected with smoulder {__version__} from {source}. "
+            f"Lesions ({len(self.lesions)}; mask: {st['segmentation']}) were labelled and, per lesion, the "
+            f"signal in a rim band ({rim['rim_inner_mm']} mm inside the edge) was compared with the lesion "
+            f"core and perilesional white matter ({rim['background_gap_mm']}-"
+            f"{rim['background_gap_mm'] + rim['background_width_mm']} mm outside). On each axial slice the "
+            f"edge was divided into {rim['n_sectors']} angular sectors; a sector showed the rim when its mean "
+            f"exceeded the reference (the larger of the core and perilesional medians) by {rim['k_sd']} "
+            f"standard errors and most of its voxels lay above the reference. {rule} "
+            f"{self.n_prl} of {len(self.lesions)} lesions were classified as PRL."
+        )
+
 
 def paramagnetic_signal(image: np.ndarray, input_kind: str, phase_convention: str = "paramagnetic-negative"
                         ) -> np.ndarray:

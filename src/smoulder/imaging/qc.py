@@ -87,7 +87,8 @@ def _png_base64(rgb: np.ndarray) -> str:
 
 def qc_html(flair: np.ndarray, susc: np.ndarray, labels: np.ndarray, affine: np.ndarray, table: pd.DataFrame,
             *, input_kind: str, phase_convention: str | None, settings: dict[str, Any],
-            warnings: list[str] | None = None, title: str = "smoulder PRL QC", max_lesions: int = 200) -> str:
+            warnings: list[str] | None = None, title: str = "smoulder PRL QC", max_lesions: int = 200,
+            methods: str | None = None) -> str:
     """The QC page as one HTML string (images embedded).
 
     Candidates are shown in decreasing ``rim_score``; the phase is displayed
@@ -129,6 +130,14 @@ def qc_html(flair: np.ndarray, susc: np.ndarray, labels: np.ndarray, affine: np.
     cols = [c for c in ("label", "volume_mm3", "diameter_mm", "coverage_sustained", "rim_slices", "rim_score",
                         "prl") if c in table.columns]
     order = table.sort_values(["rim_score", "label"], ascending=[False, True]) if len(table) else table
+    if len(order):
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        body = "".join(
+            "<tr>" + "".join(
+                f"<td><a href='#lesion-{int(r['label'])}'>{int(r['label'])}</a></td>" if c == "label"
+                else f"<td>{_fmt(r[c])}</td>" for c in cols) + "</tr>"
+            for _, r in order.iterrows())
+        parts.append(f"<h2>Lesions by rim score</h2><table><tr>{head}</tr>{body}</table><h2>Montages</h2>")
     if len(order) > max_lesions:
         parts.append(f"<p>Showing the {max_lesions} lesions with the highest rim scores of {len(order)}.</p>")
     for _, row in order.head(max_lesions).iterrows():
@@ -141,6 +150,8 @@ def qc_html(flair: np.ndarray, susc: np.ndarray, labels: np.ndarray, affine: np.
             f"<img alt='lesion {lab} montage' src='data:image/png;base64,{_png_base64(img)}'>"
             f"<table>{cells}<tr><th>centroid (mm)</th><td>{row['centroid_x_mm']:.1f}, "
             f"{row['centroid_y_mm']:.1f}, {row['centroid_z_mm']:.1f}</td></tr></table></div>")
+    if methods:
+        parts.append(f"<h2>Methods</h2><p>{html.escape(methods)}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
