@@ -369,3 +369,29 @@ def test_steps_of_one_source_are_shared_between_local_days_by_time(tmp_path, rec
     assert report.reasons.get("identical duplicate records merged", 0) == len(lines) - len(seen)
     for k in set(got) | set(expected):
         assert got.get(k, 0.0) == pytest.approx(expected.get(k, 0.0), abs=1e-6)
+
+
+def test_ios16_export_with_a_malformed_dtd_is_read_and_lines_stay_true(tmp_path):
+    # iOS 16 exports lack the '>' closing some ATTLIST declarations in the DTD
+    broken = HEAD.replace("<!ELEMENT MetadataEntry EMPTY>", "<!ATTLIST VisionPrescription\n"
+                          "  type             CDATA #REQUIRED\n  dateIssued       CDATA #REQUIRED\n"
+                          "<!ELEMENT MetadataEntry EMPTY>")
+    first = broken.count("\n") + 1
+    p = tmp_path / "export.xml"
+    p.write_text(broken + steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600) + TAIL)
+    df, report = read_apple_health(p, subject="s1")
+    assert daily(df, "steps") == {"2021-05-03": 600.0}
+    assert any("document type declaration is malformed" in w for w in report.warnings)
+    p.write_text(broken + steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600)
+                 + steps("2021-05-03 10:00:00 +0200", "2021-05-03 10:10:00 +0200", -1) + TAIL)
+    with pytest.raises(InputDataError, match=rf"line {first + 1},"):
+        read_apple_health(p, subject="s1")
+
+
+def test_control_characters_are_replaced_and_counted(tmp_path):
+    # a vertical tab (forbidden in XML 1.0) in a source name, as some exports contain
+    p = export(tmp_path, [steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600, "Anna\x0bs Apple Watch"),
+                          steps("2021-05-03 09:02:00 +0200", "2021-05-03 09:12:00 +0200", 700, PHONE)])
+    df, report = read_apple_health(p, subject="s1")
+    assert daily(df, "steps") == {"2021-05-03": 600.0}  # still recognised as the watch
+    assert report.reasons["control characters (forbidden in XML) replaced by spaces"] == 1

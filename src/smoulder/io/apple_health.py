@@ -680,13 +680,64 @@ def read_apple_health(
         raise SettingsError(f"sleep_day_start_hour must be between 0 and 24 (got {sleep_day_start_hour})")
     priority = tuple(DEFAULT_SOURCE_PRIORITY if source_priority is None else source_priority)
     p = Path(path)
-    stream, total, name = _open_export(p)
-    reader = _Reader(name, str(subject), priority, dedup, on_error, sleep_day_start_hour, max(1000, chunk_records),
-                     wear_sources or ())
+    for sanitize in (False, True):
+        stream, total, name = _open_export(p)
+        reader = _Reader(name, str(subject), priority, dedup, on_error, sleep_day_start_hour,
+                         max(1000, chunk_records), wear_sources or ())
+        try:
+            _parse(reader, stream, total, progress, on_error, sanitize)
+        except _ControlCharacters:
+            continue  # read again, replacing control characters (rare: they break the XML)
+        break
+    reader.flush()
+    if progress is not None:
+        progress(total, total)
+    return reader.result(), reader.report
+
+
+class _ControlCharacters(Exception):
+    """The XML holds control characters that XML 1.0 forbids: read again with them replaced."""
+
+
+_CTRL = bytes(range(0, 9)) + b"\x0b\x0c" + bytes(range(14, 32))
+_CTRL_TABLE = bytes(32 if i in _CTRL else i for i in range(256))
+_HEAD_LIMIT = 8 << 20
+
+
+def _blank_doctype(head: bytes, reader: _Reader) -> bytes:
+    """Blank out the document type declaration, keeping line breaks (so line numbers stay true).
+
+    smoulder needs nothing from Apple's internal DTD (it declares no entities and no defaults we
+    use), and iOS 16 exports ship a malformed one (an ATTLIST without its closing ``>``) that
+    stops every XML parser at about line 156.
+    """
+    i = head.find(b"<!DOCTYPE")
+    if i < 0:
+        return head
+    bracket, close = head.find(b"[", i), head.find(b">", i)
+    end = head.find(b"]>", bracket) + 2 if 0 <= bracket < close or (bracket >= 0 > close) else close + 1
+    if end <= i + 1:
+        return head  # no end in sight: let the parser report it
+    probe = xml.parsers.expat.ParserCreate()
+    try:
+        probe.Parse(head[:end] + b"<HealthData/>", True)
+    except xml.parsers.expat.ExpatError as exc:
+        reader.report.warnings.append(
+            f"the export's document type declaration is malformed (line {exc.lineno}: "
+            f"{xml.parsers.expat.ErrorString(exc.code)}; a known fault of iOS 16 exports); it was skipped")
+        reader.report.add("malformed DTD skipped (the records do not depend on it)", 1)
+    region = head[i:end]
+    return head[:i] + region.translate(bytes(10 if c == 10 else 32 for c in range(256))) + head[end:]
+
+
+def _parse(reader: _Reader, stream: IO[bytes], total: int, progress: ProgressCallback | None, on_error: str,
+           sanitize: bool) -> None:
     parser = xml.parsers.expat.ParserCreate()
     reader.parser = parser
     parser.StartElementHandler = reader.handler()
     done = 0
+    head: bytes | None = b""
+    block = b""
     try:
         with stream:
             while True:
@@ -695,22 +746,34 @@ def read_apple_health(
                 except (zipfile.BadZipFile, EOFError, OSError, io.UnsupportedOperation) as exc:
                     _broken(reader, f"the archive is damaged ({exc})", None, on_error)
                     break
+                n = len(block)
+                if head is not None:
+                    # hold the first bytes until the DTD (if any) is complete, then blank it
+                    head += block
+                    if block and b"<HealthData" not in head and len(head) < _HEAD_LIMIT:
+                        continue
+                    block, head = _blank_doctype(head, reader), None
+                if sanitize and block:
+                    clean = block.translate(_CTRL_TABLE)
+                    if clean != block:
+                        reader.report.add("control characters (forbidden in XML) replaced by spaces",
+                                          sum(block.count(bytes([c])) for c in _CTRL), corrected=True)
+                        block = clean
                 if not block:
                     parser.Parse(b"", True)
                     break
                 parser.Parse(block, False)
-                done += len(block)
+                done += n
                 if reader.pending() >= reader.chunk_records:
                     reader.flush()
                 if progress is not None:
                     progress(done, total)
     except xml.parsers.expat.ExpatError as exc:
+        invalid_token = xml.parsers.expat.errors.codes[xml.parsers.expat.errors.XML_ERROR_INVALID_TOKEN]
+        if not sanitize and exc.code == invalid_token and len(block.translate(None, _CTRL)) != len(block):
+            raise _ControlCharacters from None
         what = xml.parsers.expat.ErrorString(exc.code) if exc.code else str(exc)
         _broken(reader, f"malformed or truncated XML: {what}", (exc.lineno, exc.offset + 1), on_error)
-    reader.flush()
-    if progress is not None:
-        progress(total, total)
-    return reader.result(), reader.report
 
 
 def _broken(reader: _Reader, message: str, where: tuple[int, int] | None, on_error: str) -> None:
