@@ -41,7 +41,9 @@ Rules (documented in ``docs/digital_import.md``):
   unparseable date or an end before the start stops the import with an error naming the line of
   the record; malformed or truncated XML stops it with the line and column. With
   ``on_error="keep-valid"`` bad records are left out and counted, and for broken XML every
-  record before the break is kept; the report says what was lost.
+  record before the break is kept; the report says what was lost. The document type
+  declaration is skipped (line breaks kept), since iOS 16 exports ship a malformed one; control
+  characters that XML forbids are replaced by spaces (the file is then read a second time).
 
 Examples
 --------
