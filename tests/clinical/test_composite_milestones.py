@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from conftest import day, onsets, timeline
+from clinical_timelines import day, onsets, timeline
 
 from smoulder.clinical.composite import composite_cdw
 from smoulder.clinical.milestones import confirmed_milestone

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from conftest import day
+from clinical_timelines import day
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -12,7 +12,7 @@ import math
 
 import pandas as pd
 import pytest
-from conftest import day, onsets, timeline
+from clinical_timelines import day, onsets, timeline
 
 
 def events_of(res):

@@ -83,7 +83,7 @@ def test_groups_must_cover_subjects():
 
 
 def test_trajectory_plot_marks_events(tmp_path):
-    from conftest import onsets, timeline
+    from clinical_timelines import onsets, timeline
 
     from smoulder.clinical import make_settings, run_validated
     from smoulder.clinical.plots import plot_event_counts, plot_trajectory
