@@ -172,3 +172,15 @@ def test_bulk_data_ndjson_names_the_line(tmp_path):
     p.write_text(lines[0] + "\n" + lines[1][:40] + "\n")
     with pytest.raises(InputDataError, match=r"line 2, column \d+"):
         read_fhir(p)
+
+
+def test_conflicting_duplicate_observations_name_both_paths():
+    q = {"value": 100, "code": "/d", "system": UCUM}
+    b = bundle(obs("41950-7", q), obs("41950-7", dict(q, value=120)), obs("41950-7", q))
+    with pytest.raises(InputDataError) as e:
+        read_fhir(b)
+    assert "entry[0].resource.valueQuantity.value" in str(e.value)
+    assert "entry[1].resource.valueQuantity.value" in str(e.value) and "conflicting" in str(e.value)
+    df, report = read_fhir(b, on_duplicate="max")
+    assert df["value"].tolist() == [120.0]
+    assert report.reasons["identical duplicate rows merged"] == 1

@@ -93,6 +93,13 @@ def _raise_at(i: int, labels: Labels, source: str, column: str, message: str,
                          expected=expected)
 
 
+def _where(i: int, labels: Labels, column: str) -> str:
+    """The name of row ``i`` in messages: a spreadsheet row, a label, or a labelled cell."""
+    if callable(labels):
+        return labels(i, column)
+    return labels[i] if labels is not None else f"row {i + 2}"
+
+
 def _first(mask: np.ndarray) -> tuple[int, int]:
     bad = np.flatnonzero(mask)
     return int(bad[0]), len(bad)
@@ -385,8 +392,8 @@ def _resolve_duplicates(df: pd.DataFrame, policy: str, labels: Labels, source: s
         first = groups.sort_values("pos").iloc[0]
         same = groups[(groups[keys] == first[keys]).all(axis=1)].sort_values("pos")
         other = int(same["pos"].iloc[1])
-        where = labels[other] if labels is not None else f"row {other + 2}"
-        firstwhere = labels[int(first['pos'])] if labels is not None else f"row {int(first['pos']) + 2}"
+        where = _where(other, labels, value_col)
+        firstwhere = _where(int(first["pos"]), labels, value_col)
         _raise_at(other, labels, source, value_col,
                   f"conflicting duplicate: {first['measure']} of subject {first['subject']!r} at the same time "
                   f"as {firstwhere} has a different value ({same['value'].iloc[0]:g} and {same['value'].iloc[1]:g} "

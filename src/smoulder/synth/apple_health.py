@@ -323,26 +323,26 @@ def write_apple_health_export(
             recs = _simulate_days(rng, days, day0, first_hour, offs, daily_steps_mean, walking_speed, decline_day,
                                   decline_fraction, watch_off_day_prob, other_types, steps_truth, sleep_truth,
                                   speed_truth, wear_truth)
-            kind, s, e, vals, extra = recs
-            order = np.lexsort((s, kind))
-            kind, s, e = kind[order], s[order], e[order]
+            kinds, st, en, vals, extra = recs
+            order = np.lexsort((st, kinds))
+            kinds, st, en = kinds[order], st[order], en[order]
             vals = [vals[i] for i in order]
             extra = [extra[i] for i in order]
-            so = offs[np.floor_divide(s, 3600) - first_hour]
-            eo = offs[np.floor_divide(e, 3600) - first_hour]
-            created = e + (rng.integers(1, 300, len(e)))
-            sd, ed, cd = _fmt_dates(s, so), _fmt_dates(e, eo), _fmt_dates(created, eo)
+            so = offs[np.floor_divide(st, 3600) - first_hour]
+            eo = offs[np.floor_divide(en, 3600) - first_hour]
+            created = en + (rng.integers(1, 300, len(en)))
+            sd, ed, cd = _fmt_dates(st, so), _fmt_dates(en, eo), _fmt_dates(created, eo)
             parts: list[bytes] = []
             ext = parts.extend
-            for i in range(len(kind)):
-                k = kind[i]
+            for i in range(len(kinds)):
+                k = kinds[i]
                 ext((prefixes[k], cd[i], b'" startDate="', sd[i], b'" endDate="', ed[i], b'" value="', vals[i],
                      extra[i]))
             blob = b"".join(parts)
             stream.write(blob)
             size += len(blob)
-            info.n_records += len(kind)
-            info.n_catalogue_records += int(np.isin(kind, list(catalogue_kinds)).sum())
+            info.n_records += len(kinds)
+            info.n_catalogue_records += int(np.isin(kinds, list(catalogue_kinds)).sum())
         stream.write(b"</HealthData>\n")
     finally:
         closer()
