@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from smoulder.cli import main
 
@@ -35,7 +36,7 @@ def test_detect_contract(tmp_path, capsys):
         assert col in ev.columns
     assert ev[["subject", "measure", "onset_date", "detected_date"]].values.tolist() == [
         ["p1", "two_minute_walk", "2024-05-20", "2024-07-22"]]
-    assert float(ev["change_pct"].iloc[0]) == __import__("pytest").approx(-40.0)
+    assert float(ev["change_pct"].iloc[0]) == pytest.approx(-40.0)
     meta = json.loads((tmp_path / "res" / "events_settings.json").read_text())
     assert meta["input"]["rows_read"] == 104 and meta["settings"]["methods"] == ["changepoint"]
     assert "methods_paragraph" in meta
@@ -49,11 +50,19 @@ def test_detect_json_summary_and_methods(tmp_path, capsys):
     src = tmp_path / "measures.csv"
     write_walks(src)
     rc = main(["digital", "detect", str(src), "--out", str(tmp_path / "e.parquet"), "--json",
-               "--method", "changepoint", "rolling"])
+               "--method", "changepoint", "rolling", "--fhir-out", str(tmp_path / "e.json")])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["people"] == 2 and summary["by_method"] == {"changepoint": 1, "rolling": 1}
-    assert pd.read_parquet(tmp_path / "e.parquet")["method"].tolist() == ["changepoint", "rolling"]
+    table = pd.read_parquet(tmp_path / "e.parquet")
+    assert table["method"].tolist() == ["changepoint", "rolling"]
+    # the FHIR export reads back to the same events
+    from smoulder.io.fhir import read_events_bundle
+
+    back = read_events_bundle(tmp_path / "e.json")
+    assert back["subject"].tolist() == ["p1", "p1"]
+    assert pd.to_datetime(back["onset_date"]).tolist() == table["onset_date"].tolist()
+    assert back["change_pct"].astype(float).tolist() == pytest.approx(table["change_pct"].tolist())
 
 
 def test_detect_bad_input_names_row_and_column_and_writes_nothing(tmp_path, capsys):

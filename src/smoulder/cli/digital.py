@@ -82,6 +82,8 @@ def _register_detect(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-valid-days", type=int, default=d.min_valid_days)
     p.add_argument("--practice", choices=["detect", "none"], default=d.practice,
                    help="find and leave out the learning phase of home tests (default detect)")
+    p.add_argument("--fhir-out", type=Path, default=None,
+                   help="also write the events as a FHIR R4 Bundle of Observations (JSON)")
     p.add_argument("--plots", type=Path, default=None,
                    help="folder for one plot per person and measure with an event")
     p.add_argument("--max-plots", type=int, default=50)
@@ -128,6 +130,11 @@ def run_detect(ns: argparse.Namespace) -> int:
     meta = json.loads(paths["settings"].read_text())
     meta["input"] = report.to_dict()
     paths["settings"].write_text(json.dumps(meta, indent=2, default=str))
+    if ns.fhir_out is not None:
+        from smoulder.io.fhir import events_to_bundle, write_bundle
+
+        write_bundle(events_to_bundle(res.events), ns.fhir_out)
+        paths["fhir"] = ns.fhir_out
     if ns.plots is not None:
         paths.update(_write_plots(res, ns.plots, relapses, ns.max_plots))
     ev = res.events
