@@ -42,15 +42,17 @@ def test_quarter_arc_covers_about_a_quarter_and_is_not_a_prl():
     g, r, lesion, noise, phi = _scene()
     s = noise + 0.1 * (lesion & (r > 6) & (np.abs(phi) <= np.pi / 4))  # 90 of 360 degrees
     row = _run(s, lesion)
-    # 2 sectors of 12 fully inside the arc, 2 half inside: between 2/12 and 4/12 (+1 noise sector)
-    assert 2 / 12 <= row["coverage_sustained"] <= 5 / 12
+    # 2 sectors of 12 fully inside the arc, 2 half inside: 2/12 to 4/12, plus a few noise sectors;
+    # well below the 2/3 threshold
+    assert 2 / 12 <= row["coverage_sustained"] <= 6 / 12
     assert not bool(row["prl"])
 
 
 def test_noise_alone_covers_little():
     g, r, lesion, noise, _ = _scene()
     row = _run(noise, lesion)
-    assert row["coverage_mean"] < 0.1 and row["coverage_sustained"] <= 2 / 12
+    # at k_sd = 1.5 standard errors a few sectors pass by chance
+    assert row["coverage_mean"] < 0.15 and row["coverage_sustained"] <= 2 / 12 and not bool(row["prl"])
 
 
 def test_uniformly_bright_lesion_with_the_rims_mean_is_not_a_prl():

@@ -23,7 +23,7 @@ def add_rim_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-slices", type=int, default=d.min_slices,
                    help="consecutive axial slices that must show the rim (default 2)")
     g.add_argument("--k-sd", type=float, default=d.k_sd,
-                   help="a sector shows the rim when its mean exceeds the reference by K standard errors (default 2)")
+                   help="a sector shows the rim when its mean exceeds the reference by K standard errors (default 1.5)")
     g.add_argument("--n-sectors", type=int, default=d.n_sectors, help="angular sectors per slice (default 12)")
     g.add_argument("--rim-inner-mm", type=float, default=d.rim_inner_mm,
                    help="rim band width inside the lesion edge (default 2 mm, at least one voxel)")

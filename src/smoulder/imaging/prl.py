@@ -87,7 +87,7 @@ class RimSettings:
     outer_width_mm: float = 2.0
     n_sectors: int = 12
     min_sectors: int = 6
-    k_sd: float = 2.0
+    k_sd: float = 1.5
     min_coverage: float = 2.0 / 3.0
     min_slices: int = 2
     threshold: float | None = None
