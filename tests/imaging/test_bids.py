@@ -99,3 +99,15 @@ def test_participant_and_group_levels_write_bids_derivatives(bids_dataset, phant
 def test_group_without_participant_results_is_an_error(tmp_path, capsys):
     assert main(["bids", str(tmp_path), str(tmp_path / "empty"), "group"]) == 2
     assert "no participant results" in capsys.readouterr().err
+
+
+def test_a_rerun_does_not_read_its_own_outputs_as_lesion_masks(bids_dataset, tmp_path):
+    r = bids_dataset
+    out = r / "qsm" / "smoulder"  # an output folder inside a derivatives dataset that is also an input
+    assert main(["bids", str(r / "raw"), str(out), "participant", "--participant-label", "01",
+                 "--derivatives", str(r / "qsm"), str(r / "lesions"), "--quiet"]) == 0
+    again = find_inputs(r / "raw", participant_labels=["01"], derivatives=[r / "qsm", r / "lesions"],
+                        exclude_dir=out)
+    assert again[0].lesions.endswith("sub-01_label-lesion_mask.nii.gz")
+    assert main(["bids", str(r / "raw"), str(out), "participant", "--participant-label", "01",
+                 "--derivatives", str(r / "qsm"), str(r / "lesions"), "--quiet"]) == 0

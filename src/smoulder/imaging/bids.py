@@ -80,12 +80,21 @@ def _one(files: list[Any], what: str, where: str) -> str | None:
 
 def find_inputs(bids_dir: str | Path, *, participant_labels: list[str] | None = None,
                 derivatives: list[str | Path] | None = None, susceptibility: str = "qsm",
-                phase_desc: str = "hpfilt") -> list[SubjectInputs]:
+                phase_desc: str = "hpfilt", exclude_dir: str | Path | None = None) -> list[SubjectInputs]:
     """Discover each subject/session's FLAIR, phase or QSM, and lesion mask with pybids.
 
     Subjects without a FLAIR are skipped only if not asked for by label; a
-    requested subject without the needed images is an error naming it.
+    requested subject without the needed images is an error naming it. Files
+    under ``exclude_dir`` (the output folder) are never taken as inputs, so a
+    rerun does not read its own previous lesion labels as a user mask.
     """
+    excluded = Path(exclude_dir).resolve() if exclude_dir is not None else None
+
+    def keep(files: list[Any]) -> list[Any]:
+        if excluded is None:
+            return files
+        return [f for f in files if not Path(f.path).resolve().is_relative_to(excluded)]
+
     if susceptibility not in ("qsm", "phase"):
         raise SettingsError(f"susceptibility must be 'qsm' or 'phase', got {susceptibility!r}")
     bids_dir = Path(bids_dir)
@@ -104,21 +113,21 @@ def find_inputs(bids_dir: str | Path, *, participant_labels: list[str] | None = 
             if ses is not None:
                 q["session"] = ses
             where = f"sub-{sub}" + (f" ses-{ses}" if ses else "")
-            flair = _one(layout.get(suffix="FLAIR", **q), "FLAIR", where)
+            flair = _one(keep(layout.get(suffix="FLAIR", **q)), "FLAIR", where)
             if flair is None:
                 if participant_labels:
                     raise InputDataError(f"no FLAIR image for {where}", file=str(bids_dir),
                                          expected=f"{where.replace(' ', '/')}/anat/*_FLAIR.nii.gz")
                 continue
             if susceptibility == "qsm":
-                susc = _one(layout.get(suffix="Chimap", **q), "QSM (Chimap)", where)
+                susc = _one(keep(layout.get(suffix="Chimap", **q)), "QSM (Chimap)", where)
                 hint = "a *_Chimap.nii.gz map in ppm (raw dataset or --derivatives)"
             else:
-                susc = _one(layout.get(part="phase", desc=phase_desc, **q), "phase", where)
+                susc = _one(keep(layout.get(part="phase", desc=phase_desc, **q)), "phase", where)
                 hint = f"a *_part-phase_desc-{phase_desc}_*.nii.gz phase (unwrapped, high-pass filtered, radians)"
             if susc is None:
                 raise InputDataError(f"no {susceptibility} image for {where}", file=str(bids_dir), expected=hint)
-            masks = [f for f in layout.get(**q) if f.entities.get("suffix") in ("mask", "dseg")
+            masks = [f for f in keep(layout.get(**q)) if f.entities.get("suffix") in ("mask", "dseg")
                      and any("lesion" in str(f.entities.get(k, "")).lower() for k in ("label", "desc"))]
             lesions = _one(masks, "lesion mask", where)
             found.append(SubjectInputs(sub, ses, flair, susc, lesions))
@@ -145,7 +154,7 @@ def run_participant(bids_dir: str | Path, out_dir: str | Path, *, participant_la
     from smoulder.imaging.pipeline import run_prl_files, write_prl_outputs
 
     inputs = find_inputs(bids_dir, participant_labels=participant_labels, derivatives=derivatives,
-                         susceptibility=susceptibility, phase_desc=phase_desc)
+                         susceptibility=susceptibility, phase_desc=phase_desc, exclude_dir=out_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "dataset_description.json").write_text(json.dumps(dataset_description(bids_dir), indent=2))
