@@ -119,14 +119,24 @@ def _to_arrow(col: Any) -> pa.Array:
     return col
 
 
-def _text(col: pa.Array, labels: Labels, source: str, column: str, what: str) -> np.ndarray:
-    """A non-empty text column as a numpy object array (missing or blank cells are errors)."""
-    text = col.cast(pa.string())
-    empty = np.asarray(pc.equal(pc.utf8_trim_whitespace(text), "").fill_null(True))
+def _codes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of a text column (nulls as "") and its distinct values, codes in sorted order."""
+    enc = pc.dictionary_encode(text.fill_null(""))
+    uniq = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    order = np.argsort(uniq.astype(str), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[np.asarray(enc.indices).astype(np.int64)], uniq[order]
+
+
+def _text(col: pa.Array, labels: Labels, source: str, column: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """A non-empty text column as integer codes and sorted distinct values (blank cells are errors)."""
+    text = pc.utf8_trim_whitespace(col.cast(pa.string()))
+    empty = np.asarray(pc.equal(text, "").fill_null(True))
     if empty.any():
         i, n = _first(empty)
-        _raise_at(i, labels, source, column, f"missing {what}", text[i].as_py(), f"a {what}", n)
-    return np.asarray(pc.utf8_trim_whitespace(text).to_numpy(zero_copy_only=False), dtype=object)
+        _raise_at(i, labels, source, column, f"missing {what}", col.cast(pa.string())[i].as_py(), f"a {what}", n)
+    return _codes(text)
 
 
 def _parse_times(col: pa.Array, labels: Labels, source: str, column: str,
@@ -161,7 +171,8 @@ def _parse_times(col: pa.Array, labels: Labels, source: str, column: str,
         i, k = _first(np.asarray(text.is_null()))
         _raise_at(i, labels, source, column, "missing date", None, _EXPECTED_DATE, k)
     text = pc.utf8_trim_whitespace(text)
-    ok = np.asarray(pc.match_substring_regex(text, _DATETIME_RE).fill_null(False))
+    parts = pc.extract_regex(text, _DATETIME_RE)  # null where the text does not match
+    ok = ~np.asarray(parts.is_null())
     if not ok.all():
         i, k = _first(~ok)
         _raise_at(i, labels, source, column, "unparseable date", text[i].as_py(), _EXPECTED_DATE, k)
@@ -175,7 +186,6 @@ def _parse_times(col: pa.Array, labels: Labels, source: str, column: str,
         _raise_at(i, labels, source, column, "impossible date", text[i].as_py(), "a real calendar date", k)
     days = parsed.to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(np.int64)
     _check_day_range(days, labels, source, column)
-    parts = pc.extract_regex(text, _DATETIME_RE)
     has_time = np.asarray(pc.not_equal(parts.field("t"), "").fill_null(False))
 
     def num(name: str) -> np.ndarray:
@@ -190,7 +200,7 @@ def _parse_times(col: pa.Array, labels: Labels, source: str, column: str,
         _raise_at(i, labels, source, column, "impossible time of day", text[i].as_py(), _EXPECTED_DATE, k)
     local = days * 86400 + (hh * 3600 + mm * 60 + ss).astype(np.int64)
     zone_text = np.asarray(parts.field("z").to_numpy(zero_copy_only=False), dtype=object)
-    has_off = np.array([bool(z) for z in zone_text], dtype=bool)
+    has_off = np.asarray(pc.not_equal(parts.field("z"), "").fill_null(False))
     off = np.zeros(n, dtype=np.int64)
     if has_off.any():
         uniq, inv = np.unique(zone_text[has_off], return_inverse=True)
@@ -310,9 +320,8 @@ def validate_measures(
     def column(name: str) -> pa.Array:
         return _to_arrow(data.column(name) if isinstance(data, pa.Table) else data[name])
 
-    subjects = _text(column(subject_col), labels, source, subject_col, "subject id")
-    names = _text(column(measure_col), labels, source, measure_col, "measure name")
-    uniq_names, name_code = np.unique(names.astype(str), return_inverse=True)
+    subj_code, subj_uniq = _text(column(subject_col), labels, source, subject_col, "subject id")
+    name_code, uniq_names = _text(column(measure_col), labels, source, measure_col, "measure name")
     measures: list[Measure] = []
     for j, name in enumerate(uniq_names):
         m = MEASURES.get(name)
@@ -341,13 +350,11 @@ def validate_measures(
 
     # units: convert per (measure, unit) pair
     if unit_col is not None and unit_col in cols:
-        ucol = column(unit_col).cast(pa.string())
-        units = np.asarray(pc.utf8_trim_whitespace(ucol).fill_null("").to_numpy(zero_copy_only=False), dtype=object)
-        pair = pd.MultiIndex.from_arrays([name_code, units])
-        pcode, puniq = pd.factorize(pair)
+        unit_code, unit_uniq = _codes(pc.utf8_trim_whitespace(column(unit_col).cast(pa.string())))
+        puniq, pcode = np.unique(name_code * len(unit_uniq) + unit_code, return_inverse=True)
         factor = np.empty(len(puniq), dtype=np.float64)
-        for j, (mc, unit) in enumerate(puniq):
-            m = measures[mc]
+        for j, pair in enumerate(puniq.tolist()):
+            m, unit = measures[pair // len(unit_uniq)], unit_uniq[pair % len(unit_uniq)]
             try:
                 factor[j] = m.unit_factor(unit or None)
             except InputDataError as exc:
@@ -369,16 +376,16 @@ def validate_measures(
 
     days, key, has_time = _parse_times(column(date_col), labels, source, date_col, timezone, report)
 
-    df = pd.DataFrame({"subject": subjects, "measure": uniq_names[name_code], "value": values,
+    df = pd.DataFrame({"subject": subj_code, "measure": name_code, "value": values,
                        "day": days, "key": key, "timed": has_time, "pos": np.arange(n)})
-    df = _resolve_duplicates(df, on_duplicate, labels, source, value_col, report)
-    df = _to_daily(df, report)
+    df = _resolve_duplicates(df, on_duplicate, labels, source, value_col, report, subj_uniq, uniq_names)
+    df = _to_daily(df, report, subj_uniq, measures)
     report.rows_used = int(len(df))
     return df, report
 
 
-def _resolve_duplicates(df: pd.DataFrame, policy: str, labels: Labels, source: str,
-                        value_col: str, report: IngestReport) -> pd.DataFrame:
+def _resolve_duplicates(df: pd.DataFrame, policy: str, labels: Labels, source: str, value_col: str,
+                        report: IngestReport, subjects: np.ndarray, names: np.ndarray) -> pd.DataFrame:
     ident = df.duplicated(["subject", "measure", "timed", "key", "value"])
     if ident.any():
         report.add("identical duplicate rows merged", int(ident.sum()), corrected=True)
@@ -395,7 +402,8 @@ def _resolve_duplicates(df: pd.DataFrame, policy: str, labels: Labels, source: s
         where = _where(other, labels, value_col)
         firstwhere = _where(int(first["pos"]), labels, value_col)
         _raise_at(other, labels, source, value_col,
-                  f"conflicting duplicate: {first['measure']} of subject {first['subject']!r} at the same time "
+                  f"conflicting duplicate: {names[int(first['measure'])]} of subject "
+                  f"{subjects[int(first['subject'])]!r} at the same time "
                   f"as {firstwhere} has a different value ({same['value'].iloc[0]:g} and {same['value'].iloc[1]:g} "
                   f"at {where})", None,
                   "one value per subject, measure and time, or a policy (on_duplicate=first|last|max|min|mean)",
@@ -409,29 +417,30 @@ def _resolve_duplicates(df: pd.DataFrame, policy: str, labels: Labels, source: s
     return pd.concat([df.loc[~clash], merged[df.columns]], ignore_index=True)
 
 
-def _to_daily(df: pd.DataFrame, report: IngestReport) -> pd.DataFrame:
+def _to_daily(df: pd.DataFrame, report: IngestReport, subjects: np.ndarray, measures: list[Measure]) -> pd.DataFrame:
+    """One row per subject, measure and day (codes are ranks of the sorted names)."""
     df = df.sort_values(["subject", "measure", "day", "key", "pos"], kind="stable")
     multi = df.duplicated(["subject", "measure", "day"], keep=False).to_numpy()
     parts = [df.loc[~multi, ["subject", "measure", "day", "value"]]]
     if multi.any():
         many = df.loc[multi]
         n_in = len(many)
-        for name, sub in many.groupby("measure", sort=False):
-            rule = MEASURES[str(name)].daily
-            agg = "last" if rule == "last" else rule
-            daily = sub.groupby(["subject", "measure", "day"], sort=False)["value"].agg(agg).reset_index()
+        for code, sub in many.groupby("measure", sort=False):
+            rule = measures[int(code)].daily  # type: ignore[call-overload]
+            daily = sub.groupby(["subject", "measure", "day"], sort=False)["value"].agg(rule).reset_index()
             parts.append(daily)
             n_in -= len(daily)
         report.add("rows at several times of one day combined into the daily value (catalogue rule)", n_in,
                    corrected=True)
     out = pd.concat(parts, ignore_index=True)
     out = out.sort_values(["subject", "day", "measure"], kind="stable").reset_index(drop=True)
+    mcode = out["measure"].to_numpy(dtype=np.int64)
     return pd.DataFrame({
-        "subject": out["subject"].astype(str).to_numpy(dtype=object),
+        "subject": subjects[out["subject"].to_numpy(dtype=np.int64)],
         "date": (out["day"].to_numpy(dtype=np.int64) * 86400).astype("datetime64[s]"),
-        "measure": out["measure"].astype(str).to_numpy(dtype=object),
+        "measure": np.array([m.name for m in measures], dtype=object)[mcode],
         "value": out["value"].to_numpy(dtype=np.float64),
-        "unit": np.asarray([MEASURES[m].unit for m in out["measure"]], dtype=object),
+        "unit": np.array([m.unit for m in measures], dtype=object)[mcode],
     })
 
 
