@@ -44,6 +44,16 @@ OURS = textwrap.dedent("""
                       "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """)
 
+LONG = textwrap.dedent("""
+    import json, resource, sys, time
+    from smoulder.io.measures import read_measures
+    t, c = time.perf_counter(), time.process_time()
+    df, rep = read_measures(sys.argv[1], on_duplicate="mean")
+    dt, cpu = time.perf_counter() - t, time.process_time() - c
+    print(json.dumps({"seconds": dt, "cpu": cpu, "rows_read": rep.rows_read, "rows_out": len(df),
+                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+""")
+
 NAIVE_PARSE = textwrap.dedent("""
     import json, resource, sys, time
     import xml.etree.ElementTree as ET
@@ -143,6 +153,23 @@ def main() -> None:
     naive_steps = small.daily_steps.sum()
     print(f"(the naive sums add phone and watch: they count steps twice in overlapping hours; "
           f"the true total over the year is {naive_steps:,.0f})")
+
+    # the long-table reader on 1 million time-stamped rows (200 subjects, two measures)
+    import numpy as np
+
+    rng = np.random.default_rng(args.seed)
+    n = 1_000_000
+    when = (pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 3000, n), unit="D")
+            + pd.to_timedelta(rng.integers(0, 86400, n), unit="s"))
+    long = pd.DataFrame({"subject": rng.integers(0, 200, n).astype(str),
+                         "date": when.strftime("%Y-%m-%dT%H:%M:%S+01:00"),
+                         "measure": rng.choice(["steps", "walking_speed"], n),
+                         "value": rng.uniform(0.5, 2, n), "unit": ""})
+    long.to_csv(tmp / "long.csv", index=False)
+    r = child(LONG, str(tmp / "long.csv"), repeat=args.repeat)
+    print(f"\nread_measures on {n:,} time-stamped rows (CSV, {(tmp / 'long.csv').stat().st_size / 1e6:,.0f} MB): "
+          f"{r['seconds']:.1f} s wall ({r['cpu']:.1f} s CPU), {n / r['cpu']:,.0f} rows per CPU second, "
+          f"peak RSS {r['maxrss_mb']:,.0f} MB, {r['rows_out']:,} daily rows")
 
 
 if __name__ == "__main__":
