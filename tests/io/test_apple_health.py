@@ -395,3 +395,16 @@ def test_control_characters_are_replaced_and_counted(tmp_path):
     df, report = read_apple_health(p, subject="s1")
     assert daily(df, "steps") == {"2021-05-03": 600.0}  # still recognised as the watch
     assert report.reasons["control characters (forbidden in XML) replaced by spaces"] == 1
+
+
+def test_impossible_night_of_sleep_names_the_date(tmp_path):
+    sl, v = "HKCategoryTypeIdentifierSleepAnalysis", "HKCategoryValueSleepAnalysisAsleepCore"
+    # 23 h and an overlapping 2 h from one app: 25 h asleep in the night of 3 May
+    p = export(tmp_path, [rec(sl, "2021-05-02 18:30:00 +0200", "2021-05-03 17:30:00 +0200", v, "SleepApp", None),
+                          rec(sl, "2021-05-03 10:00:00 +0200", "2021-05-03 12:00:00 +0200", v, "SleepApp", None),
+                          steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600)])
+    with pytest.raises(InputDataError, match=r"impossible daily sleep_hours on 2021-05-03.*got 25"):
+        read_apple_health(p, subject="s1")
+    df, report = read_apple_health(p, subject="s1", on_error="keep-valid")
+    assert "sleep_hours" not in set(df["measure"]) and daily(df, "steps") == {"2021-05-03": 600.0}
+    assert report.reasons["days left out: impossible daily total"] == 1

@@ -545,7 +545,7 @@ class _Reader:
                     file=self.source, column=m.name, value=float(v[i]),
                     expected=f"a daily value between {m.valid_range[0]:g} and {m.valid_range[1]:g} {m.unit}; "
                              "or use on_error='keep-valid' to leave such days out")
-            rep.add("days left out: impossible daily total", int(bad.sum()), rejected=True)
+            rep.add("days left out: impossible daily total", int(bad.sum()))
             out = out.loc[~bad]
         out = out.sort_values(["day", "code"], kind="stable")
         names = np.array([m.name for m in all_measures], dtype=object)
