@@ -157,3 +157,16 @@ def test_storage_orientation_does_not_change_the_result(phantom, kind):
     for c in ("centroid_x_mm", "centroid_y_mm", "centroid_z_mm", "volume_mm3"):
         assert np.allclose(out[c], ref[c])
     assert np.allclose(out["rim_score"], ref["rim_score"], atol=1 / 12 + 1e-9)
+
+
+def test_single_voxel_lesion_is_reported_not_dropped():
+    g, r, lesion, noise, _ = _scene()
+    lab = lesion.astype(np.int32)
+    lab[2, 2, 2] = 2  # a one-voxel lesion far from the first
+    res = detect_prl(noise + 0.1 * (lesion & (r > 6)), lab, np.eye(4), input_kind="qsm",
+                     brain=np.ones(lab.shape, bool))
+    t = res.lesions.set_index("label")
+    assert t.loc[2, "n_voxels"] == 1 and t.loc[2, "evaluable_slices"] == 0
+    assert t.loc[2, "rim_score"] == 0.0 and not bool(t.loc[2, "prl"])
+    assert np.isnan(t.loc[2, "core_z"])  # no core: missing, written as n/a
+    assert bool(t.loc[1, "prl"])
