@@ -191,3 +191,21 @@ def test_progression_runs_from_the_store_and_is_recomputed_when_inputs_change(st
         out = refresh(s)
         s.commit()
         assert out["progression"]["recomputed"] == 1  # only p2's inputs changed
+
+
+def test_other_settings_mean_a_new_analysis(sqlite_store):
+    from smoulder.clinical.progression import make_settings
+    from smoulder.store.analyses import refresh_progression
+
+    import_into(sqlite_store, "visits", table(VISITS))
+    import_into(sqlite_store, "relapses", table(RELAPSES))
+    with sqlite_store.session() as s:
+        assert refresh_progression(s)["recomputed"] == 2
+        s.commit()
+        assert refresh_progression(s)["recomputed"] == 0
+        # first event only: p1 keeps one event (the RAW one), and the runs record the new settings
+        first = make_settings(event="firstCDW", baseline="roving", classify_cdw=True)
+        assert refresh_progression(s, settings=first) == {"checked": 2, "recomputed": 2, "events": 1}
+        s.commit()
+        assert s.scalars(select(ProgressionEvent.cdw_type)).all() == ["RAW"]
+        assert {json.loads(x)["event"] for x in s.scalars(select(AnalysisRun.settings_json))} == {"firstCDW"}

@@ -252,3 +252,24 @@ def test_audit_log_records_who_viewed_and_changed_what(sqlite_clinic, login, csr
     carol.get(f"/patients/{keys['MRN-2001']}")
     entries = alice.get(f"/api/patients/{keys['MRN-1001']}/audit").json()["entries"]
     assert all(e["user"] != "carol" for e in entries)
+
+
+def test_sessions_expire_and_login_never_redirects_elsewhere(sqlite_clinic):
+    import time
+
+    app, _ = sqlite_clinic
+    short = create_app(WebSettings(database_url=app.state.store.url, session_hours=2 / 3600), store=app.state.store)
+    c = TestClient(short)
+    assert c.post("/api/login", json={"username": "dr.a", "password": "correct horse battery"}).status_code == 200
+    assert c.get("/api/patients").status_code == 200
+    token = c.cookies.get("smoulder_session")
+    time.sleep(2.3)
+    # the server refuses the expired session even when a client keeps sending the cookie
+    assert TestClient(short, cookies={"smoulder_session": token}).get("/api/patients").status_code == 401
+    c = TestClient(app)
+    page = c.get("/login?next=//evil.example/steal")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    assert 'value="/"' in page.text  # the unsafe target was dropped
+    r = c.post("/login", data={"username": "dr.a", "password": "correct horse battery", "csrf_token": token,
+                               "next": "https://evil.example/"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"

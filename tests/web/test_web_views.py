@@ -207,3 +207,19 @@ def test_fhir_bundle_upload_becomes_device_measures(sqlite_clinic, login, csrf):
     r = c.post("/api/imports", data={"kind": "fhir"},
                files={"file": ("o.json", json.dumps(measures_to_bundle(df)).encode(), "application/json")}, headers=h)
     assert r.status_code == 422
+
+
+def test_person_page_lists_events_mri_treatments(sqlite_clinic, login):
+    import re
+
+    app, keys = sqlite_clinic
+    html = login(app, "dr.a").get(f"/patients/{keys['MRN-1001']}").text
+
+    def rows(table_id: str) -> list[str]:
+        body = html.split(f'id="{table_id}"')[1].split("</tbody>")[0]
+        return [re.sub(r"<[^>]+>", "|", r).replace("||", "|").strip("|") for r in re.findall(r"<tr>(.*?)</tr>", body)[1:]]
+
+    assert rows("events") == ["RAW|EDSS|2.0 (2020-01-01)|3.0 (2020-04-10)|2020-07-19",
+                              "PIRA|EDSS|3.0 (2020-07-19)|4.0 (2020-10-27)|2021-02-04"]
+    assert rows("mri") == ["2021-01-20|new or enlarging lesions|1 of 2 lesions", "2020-06-01|none"]
+    assert "ocrelizumab: 2020-05-01 to now" in html and "relapse 2020-02-20 to 2020-03-20" in html
