@@ -156,6 +156,13 @@ def test_events_round_trip():
     assert "valueQuantity" not in comps2["change_pct"]
     back = read_events_bundle(b)
     pd.testing.assert_frame_equal(back, events)
+    # a bundle with measures and events: the events are counted, not read as measures
+    mixed = measures_to_bundle(pd.DataFrame({"subject": ["p1"], "date": ["2021-06-01"], "measure": ["steps"],
+                                             "value": [4000.0]}))
+    mixed["entry"] += b["entry"]
+    df, report = read_fhir(mixed)
+    assert df["value"].tolist() == [4000.0]
+    assert report.reasons["smoulder worsening events (not measures) ignored"] == 2
 
 
 def test_bulk_data_ndjson_names_the_line(tmp_path):

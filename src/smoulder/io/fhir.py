@@ -329,6 +329,9 @@ def _read_observation(res: dict[str, Any], where: str, source: str, override: st
     if status in _SKIP_OBS:
         count(f"Observations with status {status} left out")
         return []
+    if any(c.get("system") == EVENT_SYSTEM for c in (res.get("code") or {}).get("coding") or []):
+        count("smoulder worsening events (not measures) ignored")
+        return []
     m = _observation_measure(res)
     if m is None:
         codes = [f"{c.get('system')}|{c.get('code')}" for c in (res.get("code") or {}).get("coding") or []]
