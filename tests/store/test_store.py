@@ -209,3 +209,26 @@ def test_other_settings_mean_a_new_analysis(sqlite_store):
         s.commit()
         assert s.scalars(select(ProgressionEvent.cdw_type)).all() == ["RAW"]
         assert {json.loads(x)["event"] for x in s.scalars(select(AnalysisRun.settings_json))} == {"firstCDW"}
+
+
+def test_the_prl_pipelines_lesions_tsv_slots_in(sqlite_store, tmp_path):
+    """A lesions.tsv written by the imaging pillar imports as is (extra columns are ignored)."""
+    synth_mri = pytest.importorskip("smoulder.synth.mri")
+    prl = pytest.importorskip("smoulder.imaging.prl")
+    pipeline = pytest.importorskip("smoulder.imaging.pipeline")
+    ph = synth_mri.simulate_mri_phantom(seed=2, kinds=["prl", "rimless"])
+    res = prl.detect_prl(ph.qsm.get_fdata(), ph.lesions.get_fdata().astype(int), ph.qsm.affine, input_kind="qsm")
+    path = tmp_path / "sub-07_ses-1_desc-lesions.tsv"
+    pipeline.write_table_tsv(res.lesions, path, {})
+    from smoulder.store.importer import read_path
+
+    rep = import_into(sqlite_store, "prl", read_path(path), subject="07", session_date="2024-01-01")
+    assert rep.inserted == len(res.lesions)
+    with sqlite_store.session() as s:
+        refresh(s)
+        s.commit()
+        stored = s.execute(select(LesionResult.label, LesionResult.prl, LesionResult.volume_mm3)
+                           .order_by(LesionResult.label)).all()
+        assert [(a, bool(b), round(c, 3)) for a, b, c in stored] == [
+            (int(r.label), bool(r.prl), round(float(r.volume_mm3), 3)) for r in res.lesions.itertuples()]
+        assert s.scalars(select(PersonSignals.n_prl)).one() == int(res.lesions["prl"].sum())
