@@ -199,11 +199,12 @@ def _parse_times(col: pa.Array, labels: Labels, source: str, column: str,
         i, k = _first(bad_clock)
         _raise_at(i, labels, source, column, "impossible time of day", text[i].as_py(), _EXPECTED_DATE, k)
     local = days * 86400 + (hh * 3600 + mm * 60 + ss).astype(np.int64)
-    zone_text = np.asarray(parts.field("z").to_numpy(zero_copy_only=False), dtype=object)
     has_off = np.asarray(pc.not_equal(parts.field("z"), "").fill_null(False))
+    zone_code, zone_uniq = _codes(parts.field("z"))  # a handful of distinct offsets, no Python strings per row
     off = np.zeros(n, dtype=np.int64)
     if has_off.any():
-        uniq, inv = np.unique(zone_text[has_off], return_inverse=True)
+        present, inv = np.unique(zone_code[has_off], return_inverse=True)
+        uniq = zone_uniq[present]
         secs = []
         for z in uniq:
             if z == "Z":
