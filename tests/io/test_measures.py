@@ -127,3 +127,33 @@ def test_write_then_read_gives_the_same_table(tmp_path, name):
     back, report = read_measures(tmp_path / name)
     pd.testing.assert_frame_equal(back, df)
     assert report.rows_corrected == 0
+
+
+@pytest.mark.parametrize("policy,expected", [("first", 40.0), ("last", 43.0), ("min", 40.0), ("max", 46.0),
+                                             ("mean", 43.0)])
+def test_every_duplicate_policy(policy, expected):
+    # three different values at the same instant (written in two offsets), in file order 40, 46, 43
+    raw = pd.DataFrame({"subject": ["a"] * 4,
+                        "date": ["2021-03-01T10:00:00+01:00", "2021-03-01T09:00:00Z", "2021-03-01T10:00:00+01:00",
+                                 "2021-03-02"],
+                        "measure": ["sdmt_phone"] * 4, "value": [40.0, 46.0, 43.0, 50.0]})
+    df, report = validate_measures(raw, on_duplicate=policy)
+    assert df["value"].tolist() == [expected, 50.0]
+    assert report.reasons[f"conflicting duplicate rows resolved ({policy})"] == 2
+
+
+def test_daily_rules_last_and_even_median():
+    raw = pd.DataFrame({
+        "subject": ["a"] * 7,
+        # PRO answered twice on one day: the later answer counts even though it comes first in the file
+        "date": ["2021-03-01T18:00", "2021-03-01T08:00", "2021-03-01T08:00", "2021-03-01T09:00",
+                 "2021-03-01T10:00", "2021-03-01T11:00", "2021-03-01"],
+        "measure": ["msws12", "msws12", "two_minute_walk", "two_minute_walk", "two_minute_walk", "two_minute_walk",
+                    "steps"],
+        "value": [50.0, 30.0, 100.0, 130.0, 120.0, 110.0, 4000.0],
+    })
+    df, _ = validate_measures(raw)
+    got = dict(zip(df["measure"], df["value"], strict=True))
+    # median of 100, 110, 120, 130 is 115; a date-only row stands alone
+    assert got == {"msws12": 50.0, "two_minute_walk": 115.0, "steps": 4000.0}
+    assert df["measure"].tolist() == ["msws12", "steps", "two_minute_walk"]  # sorted by subject, date, measure
