@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -377,71 +378,131 @@ def validate_measures(
 
     days, key, has_time = _parse_times(column(date_col), labels, source, date_col, timezone, report)
 
-    df = pd.DataFrame({"subject": subj_code, "measure": name_code, "value": values,
-                       "day": days, "key": key, "timed": has_time, "pos": np.arange(n)})
-    df = _resolve_duplicates(df, on_duplicate, labels, source, value_col, report, subj_uniq, uniq_names)
-    df = _to_daily(df, report, subj_uniq, measures)
+    cols = _Cols(subj_code, name_code, has_time, key, values, days, np.arange(n, dtype=np.int64))
+    cols = _resolve_duplicates(cols, on_duplicate, labels, source, value_col, report, subj_uniq, uniq_names)
+    df = _to_daily(cols, report, subj_uniq, measures)
     report.rows_used = int(len(df))
     return df, report
 
 
-def _resolve_duplicates(df: pd.DataFrame, policy: str, labels: Labels, source: str, value_col: str,
-                        report: IngestReport, subjects: np.ndarray, names: np.ndarray) -> pd.DataFrame:
-    ident = df.duplicated(["subject", "measure", "timed", "key", "value"])
+@dataclass
+class _Cols:
+    """The working columns of a long table as flat arrays (codes, not strings)."""
+
+    subj: np.ndarray
+    meas: np.ndarray
+    timed: np.ndarray
+    key: np.ndarray
+    value: np.ndarray
+    day: np.ndarray
+    pos: np.ndarray
+
+    def take(self, idx: np.ndarray) -> _Cols:
+        return _Cols(*(getattr(self, f)[idx] for f in ("subj", "meas", "timed", "key", "value", "day", "pos")))
+
+
+def _starts(*cols: np.ndarray) -> np.ndarray:
+    """True where a row begins a new run of equal values in all ``cols`` (rows already sorted)."""
+    n = len(cols[0])
+    new = np.ones(n, dtype=bool)
+    if n > 1:
+        same = np.ones(n - 1, dtype=bool)
+        for c in cols:
+            same &= c[1:] == c[:-1]
+        new[1:] = ~same
+    return new
+
+
+def _resolve_duplicates(c: _Cols, policy: str, labels: Labels, source: str, value_col: str,
+                        report: IngestReport, subjects: np.ndarray, names: np.ndarray) -> _Cols:
+    """Merge identical rows of one subject, measure and time; resolve or reject conflicting ones."""
+    o = np.lexsort((c.pos, c.value, c.key, c.timed, c.meas, c.subj))
+    c = c.take(o)
+    ident = ~_starts(c.subj, c.meas, c.timed, c.key, c.value)
     if ident.any():
         report.add("identical duplicate rows merged", int(ident.sum()), corrected=True)
-        df = df.loc[~ident.to_numpy()]
-    keys = ["subject", "measure", "timed", "key"]
-    clash = df.duplicated(keys, keep=False).to_numpy()
-    if not clash.any():
-        return df
-    groups = df.loc[clash]
+        c = c.take(np.flatnonzero(~ident))
+    new = _starts(c.subj, c.meas, c.timed, c.key)
+    if new.all():
+        return c
+    gid = np.cumsum(new) - 1
+    size = np.bincount(gid)
+    clash = size[gid] > 1
+    n_extra = int(clash.sum() - (size > 1).sum())
     if policy == "error":
-        first = groups.sort_values("pos").iloc[0]
-        same = groups[(groups[keys] == first[keys]).all(axis=1)].sort_values("pos")
-        other = int(same["pos"].iloc[1])
-        where = _where(other, labels, value_col)
-        firstwhere = _where(int(first["pos"]), labels, value_col)
-        _raise_at(other, labels, source, value_col,
-                  f"conflicting duplicate: {names[int(first['measure'])]} of subject "
-                  f"{subjects[int(first['subject'])]!r} at the same time "
-                  f"as {firstwhere} has a different value ({same['value'].iloc[0]:g} and {same['value'].iloc[1]:g} "
-                  f"at {where})", None,
+        # the conflict that starts earliest in the file, its first two rows in file order
+        rows = np.flatnonzero(clash)
+        rows = rows[np.lexsort((c.pos[rows], gid[rows]))]
+        first_pos = np.minimum.reduceat(c.pos[rows], np.flatnonzero(_starts(gid[rows])))
+        g = np.unique(gid[rows])[int(np.argmin(first_pos))]
+        pair = rows[gid[rows] == g][:2]
+        i0, i1 = int(c.pos[pair[0]]), int(c.pos[pair[1]])
+        _raise_at(i1, labels, source, value_col,
+                  f"conflicting duplicate: {names[int(c.meas[pair[0]])]} of subject {subjects[int(c.subj[pair[0]])]!r} "
+                  f"at the same time as {_where(i0, labels, value_col)} has a different value "
+                  f"({c.value[pair[0]]:g} and {c.value[pair[1]]:g} at {_where(i1, labels, value_col)})", None,
                   "one value per subject, measure and time, or a policy (on_duplicate=first|last|max|min|mean)",
-                  int(groups.duplicated(keys).sum()))
-    g = groups.sort_values("pos").groupby(keys, sort=False, observed=True)
-    if policy in ("first", "last"):
-        merged = getattr(g, policy)().reset_index()
+                  n_extra)
+    # in each group: rows in file order
+    o = np.lexsort((c.pos, gid))
+    c, gid = c.take(o), gid[o]
+    begin = np.flatnonzero(_starts(gid))
+    end = np.append(begin[1:], len(gid)) - 1
+    if policy == "first":
+        out = c.take(begin)
+    elif policy == "last":
+        out = c.take(end)
+        out.pos = c.pos[begin]
     else:
-        merged = g.agg(value=("value", policy), day=("day", "first"), pos=("pos", "first")).reset_index()
-    report.add(f"conflicting duplicate rows resolved ({policy})", int(len(groups) - len(merged)), corrected=True)
-    return pd.concat([df.loc[~clash], merged[df.columns]], ignore_index=True)
+        out = c.take(begin)
+        if policy == "max":
+            out.value = np.maximum.reduceat(c.value, begin)
+        elif policy == "min":
+            out.value = np.minimum.reduceat(c.value, begin)
+        else:
+            out.value = np.add.reduceat(c.value, begin) / np.diff(np.append(begin, len(gid)))
+    report.add(f"conflicting duplicate rows resolved ({policy})", n_extra, corrected=True)
+    return out
 
 
-def _to_daily(df: pd.DataFrame, report: IngestReport, subjects: np.ndarray, measures: list[Measure]) -> pd.DataFrame:
-    """One row per subject, measure and day (codes are ranks of the sorted names)."""
-    df = df.sort_values(["subject", "measure", "day", "key", "pos"], kind="stable")
-    multi = df.duplicated(["subject", "measure", "day"], keep=False).to_numpy()
-    parts = [df.loc[~multi, ["subject", "measure", "day", "value"]]]
+def _to_daily(c: _Cols, report: IngestReport, subjects: np.ndarray, measures: list[Measure]) -> pd.DataFrame:
+    """One row per subject, measure and day, combined by each measure's catalogue rule."""
+    o = np.lexsort((c.pos, c.key, c.day, c.meas, c.subj))
+    c = c.take(o)
+    begin = np.flatnonzero(_starts(c.subj, c.meas, c.day))
+    count = np.diff(np.append(begin, len(c.pos)))
+    last = begin + count - 1
+    value = c.value[begin].copy()
+    multi = count > 1
     if multi.any():
-        many = df.loc[multi]
-        n_in = len(many)
-        for code, sub in many.groupby("measure", sort=False):
-            rule = measures[int(code)].daily  # type: ignore[call-overload]
-            daily = sub.groupby(["subject", "measure", "day"], sort=False)["value"].agg(rule).reset_index()
-            parts.append(daily)
-            n_in -= len(daily)
-        report.add("rows at several times of one day combined into the daily value (catalogue rule)", n_in,
-                   corrected=True)
-    out = pd.concat(parts, ignore_index=True)
-    out = out.sort_values(["subject", "day", "measure"], kind="stable").reset_index(drop=True)
-    mcode = out["measure"].to_numpy(dtype=np.int64)
+        rules = np.array([m.daily for m in measures], dtype=object)[c.meas[begin]]
+        sums = np.add.reduceat(c.value, begin)
+        by_rule = {
+            "sum": sums,
+            "mean": sums / count,
+            "max": np.maximum.reduceat(c.value, begin),
+            "min": np.minimum.reduceat(c.value, begin),
+            "last": c.value[last],  # rows of a day are in time order
+        }
+        if "median" in set(rules[multi].tolist()):
+            gid = np.repeat(np.arange(len(begin)), count)
+            srt = c.value[np.lexsort((c.value, gid))]
+            lo = srt[begin + (count - 1) // 2]
+            hi = srt[begin + count // 2]
+            by_rule["median"] = (lo + hi) / 2
+        for rule, v in by_rule.items():
+            pick = multi & (rules == rule)
+            value[pick] = v[pick]
+        report.add("rows at several times of one day combined into the daily value (catalogue rule)",
+                   int(count[multi].sum() - multi.sum()), corrected=True)
+    subj, meas, day = c.subj[begin], c.meas[begin], c.day[begin]
+    o = np.lexsort((meas, day, subj))
     return pd.DataFrame({
-        "subject": subjects[out["subject"].to_numpy(dtype=np.int64)],
-        "date": (out["day"].to_numpy(dtype=np.int64) * 86400).astype("datetime64[s]"),
-        "measure": np.array([m.name for m in measures], dtype=object)[mcode],
-        "value": out["value"].to_numpy(dtype=np.float64),
-        "unit": np.array([m.unit for m in measures], dtype=object)[mcode],
+        "subject": subjects[subj[o]],
+        "date": (day[o] * 86400).astype("datetime64[s]"),
+        "measure": np.array([m.name for m in measures], dtype=object)[meas[o]],
+        "value": value[o].astype(np.float64),
+        "unit": np.array([m.unit for m in measures], dtype=object)[meas[o]],
     })
 
 
