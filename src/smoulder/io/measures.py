@@ -378,9 +378,9 @@ def validate_measures(
 
     days, key, has_time = _parse_times(column(date_col), labels, source, date_col, timezone, report)
 
-    cols = _Cols(subj_code, name_code, has_time, key, values, days, np.arange(n, dtype=np.int64))
-    cols = _resolve_duplicates(cols, on_duplicate, labels, source, value_col, report, subj_uniq, uniq_names)
-    df = _to_daily(cols, report, subj_uniq, measures)
+    work = _Cols(subj_code, name_code, has_time, key, values, days, np.arange(n, dtype=np.int64))
+    work = _resolve_duplicates(work, on_duplicate, labels, source, value_col, report, subj_uniq, uniq_names)
+    df = _to_daily(work, report, subj_uniq, measures)
     report.rows_used = int(len(df))
     return df, report
 
