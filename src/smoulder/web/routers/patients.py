@@ -62,7 +62,8 @@ def person_page(key: str, request: Request, db: DB, user: PageUser):
     person = visible_or_404(db, user, key)
     u = user.as_user()
     tl, text = person_payload(request, db, person, user)
+    trail = audit_for_person(db, person, 8) if u.role != "researcher" else []
     audit(db, u, "view", "person page", person)
     db.commit()
     return render(request, "person.html", user, tl=tl, payload_script=script_json(text), title=label_of(person, u),
-                  key=person.pseudonym, editable=can_edit(u, person, db))
+                  key=person.pseudonym, editable=can_edit(u, person, db), trail=trail)
