@@ -76,6 +76,19 @@ def test_apple_health_source_priority_and_json(tmp_path, capsys):
     assert "1800" in out.read_text()  # the phone's 700 + 1000 + 100
 
 
+def test_apple_health_wear_hours_from_the_watch(tmp_path):
+    beats = [f'<Record type="HKQuantityTypeIdentifierHeartRate" sourceName="{WATCH}" unit="count/min" '
+             f'startDate="2021-05-03 {h:02d}:30:00 +0200" endDate="2021-05-03 {h:02d}:30:00 +0200" value="70"/>\n'
+             for h in (8, 9, 13)]
+    p = export(tmp_path, RECORDS + beats)
+    out = tmp_path / "m.csv"
+    assert run(["digital", "import", "apple-health", str(p), "--subject", "p01", "--out", str(out), "--quiet"]) == 0
+    assert '"p01",2021-05-03,"wear_hours",3,"h"' in out.read_text()
+    assert run(["digital", "import", "apple-health", str(p), "--subject", "p01", "--out", str(out), "--quiet",
+                "--no-wear"]) == 0
+    assert "wear_hours" not in out.read_text()
+
+
 def test_bad_record_stops_with_the_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "m.csv"
     p = export(tmp_path, RECORDS + [steps("2021-05-05 09:00:00 +0200", "2021-05-05 09:10:00 +0200", -3)])

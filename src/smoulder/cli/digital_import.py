@@ -61,6 +61,10 @@ def register_import(digital_sub: argparse._SubParsersAction) -> argparse.Argumen
                         "per night of sleep (default: Watch iPhone)")
     a.add_argument("--dedup", choices=["priority", "max"], default="priority",
                    help="one source per hour by priority (ties: larger total), or always the larger total")
+    a.add_argument("--wear-sources", nargs="+", metavar="NAME", default=["Watch"],
+                   help="sourceName substrings of worn devices whose heart-rate samples give wear_hours "
+                        "(default: Watch)")
+    a.add_argument("--no-wear", action="store_true", help="do not write wear_hours")
     a.add_argument("--sleep-day-start-hour", type=float, default=18.0,
                    help="local hour at which a sleep day starts (default 18)")
     a.add_argument("--keep-valid", action="store_true",
@@ -157,7 +161,8 @@ def run_apple_health(ns: argparse.Namespace) -> int:
     with _progress(ns.quiet or ns.json, "reading export") as cb:
         df, report = read_apple_health(ns.export, ns.subject, source_priority=ns.source_priority, dedup=ns.dedup,
                                        on_error="keep-valid" if ns.keep_valid else "raise",
-                                       sleep_day_start_hour=ns.sleep_day_start_hour, progress=cb)
+                                       sleep_day_start_hour=ns.sleep_day_start_hour, progress=cb,
+                                       wear_sources=None if ns.no_wear else ns.wear_sources)
     return _finish(ns, df, report)
 
 
