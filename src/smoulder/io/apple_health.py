@@ -67,6 +67,17 @@ import pandas as pd
 
 from smoulder.digital.catalogue import MEASURES, Measure
 from smoulder.exceptions import InputDataError, SettingsError
+from smoulder.io._apple_arrays import (
+    CTRL,
+    CTRL_TABLE,
+    HEAD_LIMIT,
+    SeenSet,
+    blank_doctype,
+    fmt_offset,
+    mix64,
+    open_export,
+    parse_apple_dates,
+)
 from smoulder.io.tables import IngestReport
 
 __all__ = ["read_apple_health", "APPLE_TYPES", "ASLEEP_VALUES", "DEFAULT_SOURCE_PRIORITY", "DEFAULT_WEAR_SOURCES"]
@@ -92,107 +103,6 @@ _BLOCK = 1 << 20
 APPLE_TYPES: dict[str, Measure] = {t: m for m in MEASURES.values() for t in m.apple_types}
 
 ProgressCallback = Callable[[int, int], None]
-
-
-class _SeenSet:
-    """Hashes of records already read, as a few sorted arrays merged like a log-structured tree."""
-
-    def __init__(self) -> None:
-        self.levels: list[np.ndarray] = []
-
-    def duplicates(self, h: np.ndarray) -> np.ndarray:
-        """Mark hashes seen before (in earlier chunks or earlier in ``h``) and remember the new ones."""
-        n = len(h)
-        dup = np.zeros(n, dtype=bool)
-        if n == 0:
-            return dup
-        order = np.argsort(h, kind="stable")
-        hs = h[order]
-        same = np.zeros(n, dtype=bool)
-        same[1:] = hs[1:] == hs[:-1]
-        dup[order] = same
-        for lvl in self.levels:
-            pos = np.minimum(np.searchsorted(lvl, h), len(lvl) - 1)
-            dup |= lvl[pos] == h
-        new = hs[~same]
-        if len(self.levels):
-            keep = np.ones(len(new), dtype=bool)
-            for lvl in self.levels:
-                pos = np.minimum(np.searchsorted(lvl, new), len(lvl) - 1)
-                keep &= lvl[pos] != new
-            new = new[keep]
-        self.levels.append(new)
-        while len(self.levels) > 1 and len(self.levels[-2]) <= 2 * len(self.levels[-1]):
-            b = self.levels.pop()
-            a = self.levels.pop()
-            self.levels.append(np.sort(np.concatenate([a, b])))
-        return dup
-
-
-def _mix(h: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser on uint64 arrays (wrapping arithmetic)."""
-    h = h ^ (h >> np.uint64(30))
-    h = h * np.uint64(0xBF58476D1CE4E5B9)
-    h = h ^ (h >> np.uint64(27))
-    h = h * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
-
-
-def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of proleptic Gregorian dates (Hinnant's algorithm), vectorised."""
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 21, 22, 23, 24])
-_SEPS = {4: ord("-"), 7: ord("-"), 10: ord(" "), 13: ord(":"), 16: ord(":"), 19: ord(" "), 25: ord("\n")}
-_DIM = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-
-
-def _parse_dates(strs: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parse Apple dates ``YYYY-MM-DD hh:mm:ss +hhmm``: local seconds, offset seconds, ok flags."""
-    n = len(strs)
-    a: np.ndarray | None = None
-    try:
-        buf = ("\n".join(strs) + "\n").encode("ascii")
-        if len(buf) == 26 * n:
-            a = np.frombuffer(buf, dtype=np.uint8).reshape(n, 26)
-    except (TypeError, UnicodeEncodeError):
-        a = None
-    if a is None:
-        a = np.zeros((n, 26), dtype=np.uint8)
-        for i, s in enumerate(strs):
-            if isinstance(s, str) and len(s) == 25 and s.isascii():
-                a[i, :25] = np.frombuffer(s.encode("ascii"), dtype=np.uint8)
-                a[i, 25] = 10
-    ok = np.ones(n, dtype=bool)
-    for pos, ch in _SEPS.items():
-        ok &= a[:, pos] == ch
-    ok &= (a[:, 20] == ord("+")) | (a[:, 20] == ord("-"))
-    d = a[:, _DIGITS].astype(np.int64) - 48
-    ok &= ((d >= 0) & (d <= 9)).all(axis=1)
-    d = np.where(ok[:, None], d, 0)
-    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-    month = d[:, 4] * 10 + d[:, 5]
-    day = d[:, 6] * 10 + d[:, 7]
-    hh = d[:, 8] * 10 + d[:, 9]
-    mi = d[:, 10] * 10 + d[:, 11]
-    ss = d[:, 12] * 10 + d[:, 13]
-    oh = d[:, 14] * 10 + d[:, 15]
-    om = d[:, 16] * 10 + d[:, 17]
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    mclip = np.clip(month, 1, 12)
-    dim = _DIM[mclip] + ((mclip == 2) & leap)
-    ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= dim) & (hh <= 23) & (mi <= 59) & (ss <= 59)
-    ok &= (oh <= 14) & (om <= 59) & (year >= 1900)
-    days = _days_from_civil(year, mclip, np.where(ok, day, 1))
-    local = days * 86400 + hh * 3600 + mi * 60 + ss
-    off = np.where(a[:, 20] == ord("-"), -1, 1) * (oh * 3600 + om * 60)
-    return local, off, ok
 
 
 class _Reader:
@@ -232,7 +142,7 @@ class _Reader:
         self.other_records = 0
         self.type_counts = np.zeros(len(self.type_names), dtype=np.int64)
         self.offsets: dict[int, int] = {}
-        self.seen = _SeenSet()
+        self.seen = SeenSet()
         self.add_parts: list[pd.DataFrame] = []
         self.point_parts: list[pd.DataFrame] = []
         self.sleep_parts: list[pd.DataFrame] = []
@@ -316,10 +226,10 @@ class _Reader:
         self.report.rows_read += len(code)
         self.type_counts += np.bincount(code, minlength=len(self.type_names))
 
-        ls, os_, ok_s = _parse_dates(starts)
+        ls, os_, ok_s = parse_apple_dates(starts)
         keep = self._bad(~ok_s, lines, code, "missing or unparseable startDate", "startDate",
                          lambda i: starts[i], "a date like 2021-03-28 01:30:00 +0100")
-        le, oe, ok_e = _parse_dates(ends)
+        le, oe, ok_e = parse_apple_dates(ends)
         keep &= self._bad(~ok_e & keep, lines, code, "missing or unparseable endDate", "endDate",
                           lambda i: ends[i], "a date like 2021-03-28 01:30:00 +0100")
         us, ue = ls - os_, le - oe
@@ -365,9 +275,9 @@ class _Reader:
         qi, value = qi[qkeep], value[qkeep]
         c, s = code[qi], sid[qi]
         # exact duplicates (type, source, start, end, value)
-        h = _mix(us[qi].astype(np.uint64) ^ _mix(ue[qi].astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)))
-        h = _mix(h ^ value.view(np.uint64))
-        h = _mix(h ^ (c.astype(np.uint64) << np.uint64(32)) ^ s.astype(np.uint64))
+        h = mix64(us[qi].astype(np.uint64) ^ mix64(ue[qi].astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)))
+        h = mix64(h ^ value.view(np.uint64))
+        h = mix64(h ^ (c.astype(np.uint64) << np.uint64(32)) ^ s.astype(np.uint64))
         dup = self.seen.duplicates(h)
         if dup.any():
             self.report.add("identical duplicate records merged", int(dup.sum()), corrected=True)
@@ -391,7 +301,7 @@ class _Reader:
         if not sids:
             return
         sid = np.asarray(sids, dtype=np.int64)
-        local, _, ok = _parse_dates(list(starts))
+        local, _, ok = parse_apple_dates(list(starts))
         sids.clear()
         starts.clear()
         self.hr_records += len(sid)
@@ -449,8 +359,8 @@ class _Reader:
         si = si[asleep & keep]
         if not len(si):
             return
-        h = _mix(us[si].astype(np.uint64) ^ _mix(ue[si].astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)))
-        h = _mix(h ^ (code[si].astype(np.uint64) << np.uint64(32)) ^ sid[si].astype(np.uint64))
+        h = mix64(us[si].astype(np.uint64) ^ mix64(ue[si].astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)))
+        h = mix64(h ^ (code[si].astype(np.uint64) << np.uint64(32)) ^ sid[si].astype(np.uint64))
         dup = self.seen.duplicates(h)
         if dup.any():
             self.report.add("identical duplicate records merged", int(dup.sum()), corrected=True)
@@ -568,17 +478,11 @@ class _Reader:
         if len(self.offsets) > 1:
             common = max(self.offsets, key=self.offsets.__getitem__)
             n_other = sum(k for o, k in self.offsets.items() if o != common)
-            rep.add(f"records in a UTC offset other than the most common ({_fmt_offset(common)}), "
+            rep.add(f"records in a UTC offset other than the most common ({fmt_offset(common)}), "
                     "dated by their own offset", n_other, corrected=True)
             rep.warnings.append("UTC offsets seen: " + ", ".join(
-                f"{_fmt_offset(o)} ({k:,})" for o, k in sorted(self.offsets.items())))
+                f"{fmt_offset(o)} ({k:,})" for o, k in sorted(self.offsets.items())))
         return df
-
-
-def _fmt_offset(sec: int) -> str:
-    sign = "+" if sec >= 0 else "-"
-    sec = abs(sec)
-    return f"{sign}{sec // 3600:02d}{sec % 3600 // 60:02d}"
 
 
 def _ranges(codes: set[int], measures: list[Measure]) -> str:
@@ -591,27 +495,6 @@ def _float(x: Any) -> float:
         return float(x)
     except (TypeError, ValueError):
         return float("nan")
-
-
-def _open_export(path: Path) -> tuple[IO[bytes], int, str]:
-    """The export.xml stream of a zip or xml file, its uncompressed size and a display name."""
-    if not path.exists():
-        raise InputDataError("file not found", file=str(path))
-    if zipfile.is_zipfile(path):
-        try:
-            zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise InputDataError(f"not a readable zip archive ({exc})", file=str(path)) from None
-        infos = [i for i in zf.infolist() if not i.is_dir()]
-        xmls = [i for i in infos if i.filename.lower().endswith(".xml") and "_cda" not in i.filename.lower()]
-        pick = [i for i in xmls if i.filename.lower().rsplit("/", 1)[-1] == "export.xml"] or xmls
-        if len(pick) != 1:
-            raise InputDataError("cannot find export.xml in the archive", file=str(path),
-                                 value=", ".join(i.filename for i in infos[:10]),
-                                 expected="an Apple Health export.zip containing apple_health_export/export.xml")
-        info = pick[0]
-        return zf.open(info), info.file_size, f"{path}:{info.filename}"
-    return open(path, "rb"), path.stat().st_size, str(path)
 
 
 def read_apple_health(
@@ -683,7 +566,7 @@ def read_apple_health(
     priority = tuple(DEFAULT_SOURCE_PRIORITY if source_priority is None else source_priority)
     p = Path(path)
     for sanitize in (False, True):
-        stream, total, name = _open_export(p)
+        stream, total, name = open_export(p)
         reader = _Reader(name, str(subject), priority, dedup, on_error, sleep_day_start_hour,
                          max(1000, chunk_records), wear_sources or ())
         try:
@@ -699,37 +582,6 @@ def read_apple_health(
 
 class _ControlCharacters(Exception):
     """The XML holds control characters that XML 1.0 forbids: read again with them replaced."""
-
-
-_CTRL = bytes(range(0, 9)) + b"\x0b\x0c" + bytes(range(14, 32))
-_CTRL_TABLE = bytes(32 if i in _CTRL else i for i in range(256))
-_HEAD_LIMIT = 8 << 20
-
-
-def _blank_doctype(head: bytes, reader: _Reader) -> bytes:
-    """Blank out the document type declaration, keeping line breaks (so line numbers stay true).
-
-    smoulder needs nothing from Apple's internal DTD (it declares no entities and no defaults we
-    use), and iOS 16 exports ship a malformed one (an ATTLIST without its closing ``>``) that
-    stops every XML parser at about line 156.
-    """
-    i = head.find(b"<!DOCTYPE")
-    if i < 0:
-        return head
-    bracket, close = head.find(b"[", i), head.find(b">", i)
-    end = head.find(b"]>", bracket) + 2 if 0 <= bracket < close or (bracket >= 0 > close) else close + 1
-    if end <= i + 1:
-        return head  # no end in sight: let the parser report it
-    probe = xml.parsers.expat.ParserCreate()
-    try:
-        probe.Parse(head[:end] + b"<HealthData/>", True)
-    except xml.parsers.expat.ExpatError as exc:
-        reader.report.warnings.append(
-            f"the export's document type declaration is malformed (line {exc.lineno}: "
-            f"{xml.parsers.expat.ErrorString(exc.code)}; a known fault of iOS 16 exports); it was skipped")
-        reader.report.add("malformed DTD skipped (the records do not depend on it)", 1)
-    region = head[i:end]
-    return head[:i] + region.translate(bytes(10 if c == 10 else 32 for c in range(256))) + head[end:]
 
 
 def _parse(reader: _Reader, stream: IO[bytes], total: int, progress: ProgressCallback | None, on_error: str,
@@ -752,14 +604,14 @@ def _parse(reader: _Reader, stream: IO[bytes], total: int, progress: ProgressCal
                 if head is not None:
                     # hold the first bytes until the DTD (if any) is complete, then blank it
                     head += block
-                    if block and b"<HealthData" not in head and len(head) < _HEAD_LIMIT:
+                    if block and b"<HealthData" not in head and len(head) < HEAD_LIMIT:
                         continue
-                    block, head = _blank_doctype(head, reader), None
+                    block, head = blank_doctype(head, reader.report), None
                 if sanitize and block:
-                    clean = block.translate(_CTRL_TABLE)
+                    clean = block.translate(CTRL_TABLE)
                     if clean != block:
                         reader.report.add("control characters (forbidden in XML) replaced by spaces",
-                                          sum(block.count(bytes([c])) for c in _CTRL), corrected=True)
+                                          sum(block.count(bytes([c])) for c in CTRL), corrected=True)
                         block = clean
                 if not block:
                     parser.Parse(b"", True)
@@ -772,7 +624,7 @@ def _parse(reader: _Reader, stream: IO[bytes], total: int, progress: ProgressCal
                     progress(done, total)
     except xml.parsers.expat.ExpatError as exc:
         invalid_token = xml.parsers.expat.errors.codes[xml.parsers.expat.errors.XML_ERROR_INVALID_TOKEN]
-        if not sanitize and exc.code == invalid_token and len(block.translate(None, _CTRL)) != len(block):
+        if not sanitize and exc.code == invalid_token and len(block.translate(None, CTRL)) != len(block):
             raise _ControlCharacters from None
         what = xml.parsers.expat.ErrorString(exc.code) if exc.code else str(exc)
         _broken(reader, f"malformed or truncated XML: {what}", (exc.lineno, exc.offset + 1), on_error)
