@@ -160,7 +160,10 @@ def _fmt(v: Any) -> str:
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
     if isinstance(v, (float, np.floating)):
-        return "n/a" if not np.isfinite(v) else f"{v:.3g}"
+        if not np.isfinite(v):
+            return "n/a"
+        # three significant digits without scientific notation for volumes like 1460 mm3
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
     return html.escape(str(v))
 
 
