@@ -95,6 +95,25 @@ def test_phone_and_watch_steps_are_not_double_counted(tmp_path):
     assert daily(df, "steps") == {"2021-05-03": 2000.0}
 
 
+def test_a_renamed_watch_is_recognised_by_its_device(tmp_path):
+    watch_dev = ' device="&lt;&lt;HKDevice: 0x1&gt;, name:Apple Watch, manufacturer:Apple Inc., model:Watch&gt;"'
+    phone_dev = ' device="&lt;&lt;HKDevice: 0x2&gt;, name:iPhone, manufacturer:Apple Inc., model:iPhone&gt;"'
+    sc = T + "StepCount"
+    p = export(tmp_path, [
+        # the watch is called "Tick" and the phone "Pocket": only their device strings tell them apart;
+        # the first "Tick" record has no device attribute, a later one has
+        rec(sc, "2021-05-03 08:00:00 +0200", "2021-05-03 08:10:00 +0200", 50, "Tick"),
+        rec(sc, "2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600, "Tick", extra=watch_dev),
+        rec(sc, "2021-05-03 09:02:00 +0200", "2021-05-03 09:12:00 +0200", 700, "Pocket", extra=phone_dev),
+        rec(sc, "2021-05-03 08:02:00 +0200", "2021-05-03 08:12:00 +0200", 80, "Pocket", extra=phone_dev),
+        rec(T + "HeartRate", "2021-05-03 09:30:00 +0200", "2021-05-03 09:30:00 +0200", 70, "Tick", "count/min"),
+    ])
+    df, _ = read_apple_health(p, subject="s1")
+    # hour 08: watch 50 (not the phone's 80); hour 09: watch 600 (not 700)
+    assert daily(df, "steps") == {"2021-05-03": 650.0}
+    assert daily(df, "wear_hours") == {"2021-05-03": 1.0}
+
+
 def test_record_across_midnight_is_split_in_proportion_to_time(tmp_path):
     # 23:55 -> 00:10 is 15 minutes: 5/15 of 300 = 100 on the 3rd, 10/15 = 200 on the 4th
     p = export(tmp_path, [steps("2021-05-03 23:55:00 +0200", "2021-05-04 00:10:00 +0200", 300)])

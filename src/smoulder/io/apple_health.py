@@ -21,7 +21,8 @@ Rules (documented in ``docs/digital_import.md``):
   the local hours they cover in proportion to time (a record from 23:50 to 00:10 gives half its
   steps to each day). Phone and watch both count steps, so sources are **never summed**: for
   each hour (keyed by its UTC start, so two devices agree even across DST) only one source
-  counts, chosen by the source-priority list (case-insensitive substrings of ``sourceName``;
+  counts, chosen by the source-priority list (case-insensitive substrings of ``sourceName`` or of
+  the name and model in the source's ``device`` attribute, so a renamed watch is still a watch;
   default ``("Watch", "iPhone")``: the watch wins, then the phone, then any other app); among
   sources of equal rank the one with the larger total in that hour wins. With
   ``dedup="max"`` the larger total always wins. The daily value is the sum over hours.
@@ -56,6 +57,7 @@ Examples
 from __future__ import annotations
 
 import io
+import re
 import xml.parsers.expat
 import zipfile
 from collections.abc import Callable, Sequence
@@ -98,6 +100,8 @@ DEFAULT_SOURCE_PRIORITY = ("Watch", "iPhone")
 _PERCENT_AS_FRACTION = frozenset({"walking_asymmetry", "double_support"})
 _MAX_RECORD_SECONDS = 31 * 86400
 _BLOCK = 1 << 20
+#: the name and model fields of a record's device string (``<<HKDevice: ...>, name:Apple Watch, ...>``)
+_DEVICE_FIELD = re.compile(r"(?:^|[,\s])(?:name|model):([^,>]*)")
 
 #: Apple record type -> catalogue measure
 APPLE_TYPES: dict[str, Measure] = {t: m for m in MEASURES.values() for t in m.apple_types}
@@ -136,6 +140,8 @@ class _Reader:
         self.hr_records = 0
         self.additive = np.array([m.daily == "sum" and m.name != "sleep_hours" for m in self.measures])
         self.sources: dict[str, int] = {}
+        self.devices: dict[int, str] = {}
+        self.no_device: set[int] = set()
         self.units: dict[str | None, int] = {}
         self.factors: dict[tuple[int, int], float] = {}
         self.buf: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
@@ -160,6 +166,7 @@ class _Reader:
         state = self
         hr = self.hr_code
         w_s, w_st = (x.append for x in self.wear_buf)
+        devices, no_device = self.devices, self.no_device
 
         def start(name: str, attrs: dict[str, str]) -> None:
             if name != "Record":
@@ -172,6 +179,12 @@ class _Reader:
             sid = src_get(sn)
             if sid is None:
                 sid = sources[sn] = len(sources)
+                no_device.add(sid)
+            if no_device and sid in no_device:  # remember each source's device (name, model) once
+                dev = attrs.get("device")
+                if dev:
+                    devices[sid] = dev
+                    no_device.discard(sid)
             if code == hr:
                 w_s(sid)
                 w_st(attrs.get("startDate"))
@@ -305,8 +318,7 @@ class _Reader:
         sids.clear()
         starts.clear()
         self.hr_records += len(sid)
-        names = sorted(self.sources, key=self.sources.__getitem__)
-        worn_src = np.array([any(w in n.lower() for w in self.wear_sources) for n in names], dtype=bool)
+        worn_src = np.array([any(w in t for w in self.wear_sources) for t in self.source_texts()], dtype=bool)
         self.report.add("heart-rate records with an unparseable date (not used for wear time)", int((~ok).sum()))
         keep = ok & worn_src[sid]
         if keep.any():
@@ -371,12 +383,20 @@ class _Reader:
         self.sleep_parts.append(part.groupby(["sid", "night"], sort=False, as_index=False)["value"].sum())
 
     # ---------------------------------------------------------------- result
+    def source_texts(self) -> list[str]:
+        """Per source id: its sourceName with the name and model of its device, lower case."""
+        out = []
+        for nm in sorted(self.sources, key=self.sources.__getitem__):
+            dev = self.devices.get(self.sources[nm], "")
+            parts = [nm] + [m.group(1) for m in _DEVICE_FIELD.finditer(dev)]
+            out.append(" ".join(parts).lower())
+        return out
+
     def _rank(self) -> np.ndarray:
-        names = sorted(self.sources, key=self.sources.__getitem__)
-        rank = np.full(max(len(names), 1), len(self.priority), dtype=np.int64)
+        texts = self.source_texts()
+        rank = np.full(max(len(texts), 1), len(self.priority), dtype=np.int64)
         if self.dedup == "priority":
-            for i, nm in enumerate(names):
-                low = nm.lower()
+            for i, low in enumerate(texts):
                 for r, p in enumerate(self.priority):
                     if p in low:
                         rank[i] = r
