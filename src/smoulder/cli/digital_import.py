@@ -57,7 +57,8 @@ def register_import(digital_sub: argparse._SubParsersAction) -> argparse.Argumen
     a.add_argument("export", type=Path, help="export.zip from the Health app, or the export.xml inside it")
     a.add_argument("--subject", required=True, help="subject id to write in the subject column")
     a.add_argument("--source-priority", nargs="+", metavar="NAME", default=None,
-                   help="sourceName substrings, most preferred first, choosing one source per hour of steps and "
+                   help="substrings of sourceName or of the device name/model, most preferred first, choosing one "
+                        "source per hour of steps and "
                         "per night of sleep (default: Watch iPhone)")
     a.add_argument("--dedup", choices=["priority", "max"], default="priority",
                    help="one source per hour by priority (ties: larger total), or always the larger total")
