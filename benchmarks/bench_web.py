@@ -201,6 +201,10 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=10)
+        if a.keep is None:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

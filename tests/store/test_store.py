@@ -44,7 +44,7 @@ RELAPSES = "subject,date,end_date\np1,2020-02-20,2020-03-20\n"
 
 
 def test_migrations_create_the_schema_the_models_describe(store):
-    assert current_revision(store.engine) == "0001"
+    assert current_revision(store.engine) == "0002"
     tables = set(inspect(store.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     # the migration scripts and the models agree (no pending autogenerate differences)
@@ -57,6 +57,26 @@ def test_migrations_create_the_schema_the_models_describe(store):
     migrate(store.engine)  # running again is a no-op
     downgrade(store.engine)
     assert set(inspect(store.engine).get_table_names()) <= {"alembic_version"}
+
+
+def test_upgrading_an_older_database_keeps_its_data(tmp_path):
+    from sqlalchemy import text
+
+    from smoulder.store import Store
+
+    st = Store(f"sqlite:///{tmp_path / 'old.sqlite'}", migrate_schema=False)
+    migrate(st.engine, "0001")
+    with st.engine.begin() as conn:
+        conn.execute(text("INSERT INTO people (subject, pseudonym, name, data_version, created_at) "
+                          "VALUES ('old-1', 'P-OLD00001', 'Old Record', 0, '2020-01-01 00:00:00')"))
+    assert "ix_audit_log_person_at" not in {i["name"] for i in inspect(st.engine).get_indexes("audit_log")}
+    st.dispose()
+    st = Store(f"sqlite:///{tmp_path / 'old.sqlite'}")  # opening migrates to the newest revision
+    assert current_revision(st.engine) == "0002"
+    assert "ix_audit_log_person_at" in {i["name"] for i in inspect(st.engine).get_indexes("audit_log")}
+    with st.session() as s:
+        assert s.scalar(select(Person.name).where(Person.subject == "old-1")) == "Old Record"
+    st.dispose()
 
 
 def test_import_is_idempotent_and_reports_what_changed(store):

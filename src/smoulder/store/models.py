@@ -275,6 +275,8 @@ class AuditEntry(Base):
 
 
 Index("ix_device_measures_person_measure_date", DeviceMeasure.person_id, DeviceMeasure.measure, DeviceMeasure.date)
+# a person's audit trail, newest first (shown on every person page)
+Index("ix_audit_log_person_at", AuditEntry.person_id, AuditEntry.at)
 
 __all__ = [
     "Base", "User", "Person", "CareLink", "Assessment", "Relapse", "Treatment", "MriSession", "LesionResult",

@@ -43,3 +43,19 @@ def person_payload(request: Request, db: Session, person: Person, user: CurrentU
     value = (tl, json.dumps(tl, separators=(",", ":")))
     cache.put(key, value)
     return value
+
+
+def person_body(request: Request, db: Session, person: Person, user: CurrentUser) -> tuple[dict[str, Any], Markup]:
+    """The time line and the rendered per-person part of the person page (cached per data version:
+    it holds nothing user-specific beyond the pseudonymisation)."""
+    from smoulder.web.deps import TEMPLATES
+
+    tl, text = person_payload(request, db, person, user)
+    key = ("body", person.id, person.data_version, pseudonymised(user.as_user()))
+    cache = request.app.state.payload_cache
+    hit = cache.get(key)
+    if hit is None:
+        hit = Markup(TEMPLATES.env.get_template("person_body.html").render(tl=tl, payload_script=script_json(text)))
+        cache.put(key, hit)
+    return tl, hit
+

@@ -9,13 +9,12 @@ from sqlalchemy import func, select
 from smoulder.store.repo import (
     audit,
     audit_for_person,
-    can_edit,
     label_of,
     person_public,
     visible_people,
 )
 from smoulder.web.deps import DB, ApiUser, PageUser, render
-from smoulder.web.views import person_payload, script_json, visible_or_404
+from smoulder.web.views import person_body, person_payload, visible_or_404
 
 router = APIRouter(tags=["patients"])
 
@@ -61,9 +60,11 @@ def patient_audit(key: str, db: DB, user: ApiUser) -> dict:
 def person_page(key: str, request: Request, db: DB, user: PageUser):
     person = visible_or_404(db, user, key)
     u = user.as_user()
-    tl, text = person_payload(request, db, person, user)
+    # whoever may see a record may add to it, except researchers (clinicians see only their
+    # patients, a person only their own record)
+    tl, body = person_body(request, db, person, user)
     trail = audit_for_person(db, person, 8) if u.role != "researcher" else []
     audit(db, u, "view", "person page", person)
     db.commit()
-    return render(request, "person.html", user, tl=tl, payload_script=script_json(text), title=label_of(person, u),
-                  key=person.pseudonym, editable=can_edit(u, person, db), trail=trail)
+    return render(request, "person.html", user, tl=tl, body=body, title=label_of(person, u),
+                  key=person.pseudonym, editable=u.role in ("clinician", "patient"), trail=trail)
