@@ -239,6 +239,8 @@ def test_audit_log_records_who_viewed_and_changed_what(sqlite_clinic, login, csr
     doc = login(app, "dr.a")
     doc.get(f"/patients/{keys['MRN-1001']}")
     doc.get(f"/patients/{keys['MRN-1001']}/report.pdf")
+    doc.post("/api/imports", data={"kind": "visits"}, headers={"x-csrf-token": csrf(doc)},
+             files={"file": ("v.csv", b"subject,date,edss\nMRN-1001,2021-06-01,4.0\n", "text/csv")})
     alice = login(app, "alice")
     alice.post(f"/api/patients/{keys['MRN-1001']}/lifestyle", json={"date": "2021-03-05", "sleep_hours": 7},
                headers={"x-csrf-token": csrf(alice)})
@@ -247,6 +249,7 @@ def test_audit_log_records_who_viewed_and_changed_what(sqlite_clinic, login, csr
     assert ("dr.a", "view", "person page") in seen
     assert ("dr.a", "export", "report pdf") in seen
     assert ("alice", "create", "lifestyle entry") in seen
+    assert ("dr.a", "change", "import visits") in seen
     # nobody else's views show up in Alice's trail
     carol = login(app, "carol")
     carol.get(f"/patients/{keys['MRN-2001']}")

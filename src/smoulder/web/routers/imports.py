@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import insert
 from starlette.concurrency import run_in_threadpool
 
 from smoulder.exceptions import InputDataError
@@ -20,6 +21,7 @@ from smoulder.store.importer import (
     import_frame,
     read_upload,
 )
+from smoulder.store.models import AuditEntry, utcnow
 from smoulder.store.repo import audit
 from smoulder.web.deps import PageUser, api_user, render, require_csrf
 
@@ -106,6 +108,10 @@ def _do_import(store: Any, user: Any, up: dict[str, Any]) -> dict[str, Any]:
             analysis = refresh(db, report.person_ids) if report.person_ids else {}
             audit(db, user, "import", f"import {kind}", None,
                   f"{up['filename']}: {report.inserted} inserted, {report.updated} updated")
+            if report.person_ids:  # each changed record's own trail shows the import too
+                db.execute(insert(AuditEntry), [
+                    {"user_id": user.id, "action": "change", "resource": f"import {kind}", "person_id": pid,
+                     "detail": "", "at": utcnow()} for pid in sorted(report.person_ids)])
             db.commit()
         except BaseException:
             db.rollback()
