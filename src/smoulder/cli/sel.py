@@ -1,0 +1,111 @@
+"""``smoulder sel``: slowly expanding lesions from T1 and FLAIR at two or more time points."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from smoulder.exceptions import SettingsError
+
+
+def add_sel_arguments(p: argparse.ArgumentParser) -> None:
+    """Thresholds and registration options of the SEL pipeline (defaults in docs/sel.md)."""
+    from smoulder.imaging.sel import CONTRASTS, SELSettings
+
+    d = SELSettings()
+    g = p.add_argument_group("candidates and classification")
+    g.add_argument("--seed-pct", type=float, default=d.seed_pct_per_year,
+                   help="voxel expansion (%% per year, atrophy corrected) that seeds a candidate (default 12.5)")
+    g.add_argument("--growth-pct", type=float, default=d.growth_pct_per_year,
+                   help="voxel expansion (%% per year) a candidate grows through (default 4)")
+    g.add_argument("--min-voxels", type=int, default=d.min_voxels, help="smallest candidate in voxels (default 10)")
+    g.add_argument("--min-concentricity", type=float, default=d.min_concentricity,
+                   help="share of the lesion edge that must move outward for a definite SEL (default 0.75)")
+    g.add_argument("--min-constancy", type=float, default=d.min_constancy,
+                   help="share of intervals that must show expansion for a definite SEL (default 1)")
+    g.add_argument("--definite-without-constancy", action="store_true",
+                   help="with two time points, allow 'definite' although constancy cannot be measured")
+    g.add_argument("--atrophy-correction", choices=["brain-mean", "none"], default=d.atrophy_correction)
+    r = p.add_argument_group("registration")
+    r.add_argument("--contrast", choices=CONTRASTS, default=d.contrast,
+                   help="image(s) driving the registration (default flair)")
+    r.add_argument("--syn-iterations", type=int, nargs="+", default=list(d.syn_iterations), metavar="N",
+                   help="SyN iterations per level, coarse to fine (default 40 20 10)")
+    r.add_argument("--syn-metric", choices=["CC", "mattes", "meansquares"], default=d.syn_metric)
+    r.add_argument("--syn-radius", type=int, default=d.syn_radius, help="CC radius in voxels (default 2)")
+    r.add_argument("--flow-sigma", type=float, default=d.flow_sigma, help="update-field smoothing, voxels")
+    r.add_argument("--grad-step", type=float, default=d.grad_step, help="SyN gradient step")
+    r.add_argument("--min-similarity", type=float, default=d.min_similarity,
+                   help="smallest structural correlation after rigid alignment (default 0.5)")
+    r.add_argument("--seed", type=int, default=d.seed, help="random seed of the registration")
+    r.add_argument("--threads", type=int, default=None,
+                   help="registration threads (1: bit-for-bit reproducible; default all cores)")
+
+
+def sel_settings_from_args(ns: argparse.Namespace) -> Any:
+    from smoulder.imaging.sel import SELSettings
+
+    return SELSettings(
+        contrast=ns.contrast, syn_metric=ns.syn_metric, syn_radius=ns.syn_radius,
+        syn_iterations=tuple(ns.syn_iterations), grad_step=ns.grad_step, flow_sigma=ns.flow_sigma,
+        min_similarity=ns.min_similarity, seed=ns.seed, threads=ns.threads,
+        atrophy_correction=ns.atrophy_correction, seed_pct_per_year=ns.seed_pct,
+        growth_pct_per_year=ns.growth_pct, min_voxels=ns.min_voxels, min_concentricity=ns.min_concentricity,
+        min_constancy=ns.min_constancy, definite_without_constancy=ns.definite_without_constancy,
+    ).validate()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sel",
+        help="slowly expanding lesions from T1 + FLAIR at two or more time points",
+        description=(
+            "Detect slowly expanding lesions (SEL) after Elliott et al. 2019: halfway-space rigid alignment, "
+            "SyN deformations, atrophy-corrected Jacobians, seeded candidates, concentricity and constancy. "
+            "Writes OUT/lesions.tsv (+ .json), OUT/summary.tsv, OUT/jacobian_<i>.nii.gz (follow-up i vs "
+            "baseline), OUT/expansion.nii.gz, OUT/sel_mask.nii.gz (2 definite, 1 possible) and OUT/qc.html."
+        ),
+    )
+    p.add_argument("--t1", type=Path, nargs="+", help="T1-weighted image per time point, in time order")
+    p.add_argument("--flair", type=Path, nargs="+", help="FLAIR (or T2) image per time point, same order")
+    p.add_argument("--dates", nargs="+", help="ISO date (YYYY-MM-DD) of each time point, same order")
+    p.add_argument("--lesions", type=Path, help="baseline lesion mask (binary or labelled) on the first T1's grid")
+    p.add_argument("--brain-mask", type=Path, help="baseline brain mask (default: non-zero voxels)")
+    p.add_argument("--out", type=Path, help="output directory")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    add_sel_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(ns: argparse.Namespace) -> int:
+    from smoulder.imaging.sel_pipeline import check_out_dir, run_sel_files, write_sel_outputs
+
+    missing = [f"--{k}" for k in ("t1", "flair", "dates", "lesions", "out") if getattr(ns, k) is None]
+    if missing:
+        raise SettingsError(f"smoulder sel needs {', '.join(missing)}; see smoulder sel --help")
+    settings = sel_settings_from_args(ns)
+    check_out_dir(ns.out)
+    t0 = time.perf_counter()
+    sel_run = run_sel_files(ns.t1, ns.flair, ns.dates, ns.lesions, brain_mask=ns.brain_mask, settings=settings)
+    paths = write_sel_outputs(sel_run, ns.out)
+    s = sel_run.result.summary
+    summary = {"timepoints": s["n_timepoints"], "lesions": s["n_lesions"], "definite": s["n_definite"],
+               "possible": s["n_possible"], "definite_volume_mm3": round(s["definite_volume_mm3"], 1),
+               "seconds": round(time.perf_counter() - t0, 2), "warnings": sel_run.result.warnings,
+               "outputs": {k: ([str(x) for x in v] if isinstance(v, list) else str(v)) for k, v in paths.items()}}
+    for w in sel_run.result.warnings:
+        print(f"smoulder sel: warning: {w}", file=sys.stderr)
+    if ns.json:
+        print(json.dumps(summary))
+    elif not ns.quiet:
+        print(f"{summary['lesions']} lesions over {summary['timepoints']} time points: {summary['definite']} "
+              f"definite SEL, {summary['possible']} possible; wrote {ns.out} in {summary['seconds']} s")
+    return 0
+
+
+__all__ = ["register", "run", "add_sel_arguments", "sel_settings_from_args"]

@@ -1,0 +1,195 @@
+"""Registration for the SEL pipeline: rigid halfway space and SyN deformations (antspyx).
+
+Halfway space
+-------------
+Each follow-up ``i`` is registered rigidly to the baseline, giving a world
+(RAS mm) transform ``T_i`` that maps baseline points to follow-up points
+(``T_0`` is the identity). The reference space is the *log-Euclidean mean*
+of all time points' transforms,
+
+    M = expm( mean_i logm(T_i) ),
+
+and time point ``i`` is resampled on the baseline grid through ``T_i M^-1``.
+With two time points ``M = T^(1/2)``: baseline and follow-up each move half
+way, so both are interpolated once and equally (no time point is favoured,
+which would otherwise bias the Jacobian by the blur difference). With more
+time points ``M`` is the rigid "average position" of all scans.
+
+Conventions: arrays are voxel data with a voxel-to-RAS affine (as nibabel);
+ANTs works in LPS, so affines and displacement vectors are flipped in x and y
+at the boundary.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+from scipy.linalg import expm, logm
+
+_FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def ants_image(data: np.ndarray, affine: np.ndarray) -> Any:
+    """An ANTs image of ``data`` on the voxel-to-RAS ``affine`` (converted to ANTs' LPS)."""
+    import ants
+
+    a = np.asarray(affine, float)
+    zooms = np.sqrt((a[:3, :3] ** 2).sum(axis=0))
+    direction = _FLIP[:3, :3] @ (a[:3, :3] / zooms)
+    origin = _FLIP[:3, :3] @ a[:3, 3]
+    return ants.from_numpy(np.ascontiguousarray(data, dtype=np.float32), origin=tuple(origin.tolist()),
+                           spacing=tuple(zooms.tolist()), direction=direction)
+
+
+@contextmanager
+def ants_determinism(seed: int, threads: int | None) -> Iterator[None]:
+    """Fix ANTs' random seed (metric sampling) and, optionally, its thread count, for one block."""
+    import ants
+
+    old_seed = ants.config._random_seed
+    old_threads = os.environ.get("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
+    ants.config._random_seed = int(seed)
+    if threads is not None:
+        os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(int(threads))
+    try:
+        yield
+    finally:
+        ants.config._random_seed = old_seed
+        if threads is not None:
+            if old_threads is None:
+                os.environ.pop("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", None)
+            else:
+                os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = old_threads
+
+
+def _itk_affine_to_ras(path: str) -> np.ndarray:
+    """A 4x4 RAS world matrix from an ITK affine transform file (ANTs ``GenericAffine.mat``)."""
+    import ants
+
+    tx = ants.read_transform(path)
+    p = np.asarray(tx.parameters, dtype=float)
+    c = np.asarray(tx.fixed_parameters, dtype=float)[:3]
+    a = p[:9].reshape(3, 3)
+    t = p[9:12]
+    lps = np.eye(4)
+    lps[:3, :3] = a
+    lps[:3, 3] = t + c - a @ c
+    return _FLIP @ lps @ _FLIP
+
+
+def rigid_transform(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarray, moving_affine: np.ndarray,
+                    *, metric: str = "mattes", seed: int = 0, threads: int | None = None) -> np.ndarray:
+    """Rigid world transform (4x4, RAS) mapping points of ``fixed`` to corresponding points of ``moving``."""
+    import ants
+
+    with tempfile.TemporaryDirectory(prefix="smoulder-sel-") as tmp, ants_determinism(seed, threads):
+        reg = ants.registration(fixed=ants_image(fixed, fixed_affine), moving=ants_image(moving, moving_affine),
+                                type_of_transform="Rigid", aff_metric=metric,
+                                outprefix=os.path.join(tmp, "rigid_"), verbose=False)
+        return _itk_affine_to_ras(reg["fwdtransforms"][0])
+
+
+def halfway_matrix(transforms: list[np.ndarray]) -> np.ndarray:
+    """Log-Euclidean mean ``expm(mean(logm(T_i)))`` of rigid 4x4 transforms (the halfway space)."""
+    logs = [np.real(logm(np.asarray(t, float))) for t in transforms]
+    m = np.real(expm(np.mean(logs, axis=0)))
+    m[3] = (0.0, 0.0, 0.0, 1.0)
+    return m
+
+
+def resample(data: np.ndarray, src_affine: np.ndarray, out_shape: tuple[int, ...], out_affine: np.ndarray,
+             world_tx: np.ndarray | None = None, *, order: int = 1) -> np.ndarray:
+    """Sample ``data`` at the world points ``world_tx @ x`` of each output voxel ``x``.
+
+    ``order`` 0 is nearest neighbour (labels), 1 trilinear, 3 cubic spline.
+    Outside the source field of view the result is 0.
+    """
+    tx = np.eye(4) if world_tx is None else np.asarray(world_tx, float)
+    m = np.linalg.inv(src_affine) @ tx @ out_affine
+    src = np.asarray(data)
+    if order > 0:
+        src = src.astype(np.float32)
+    return ndimage.affine_transform(src, m[:3, :3], offset=m[:3, 3], output_shape=tuple(out_shape), order=order,
+                                    mode="constant", cval=0, prefilter=order > 1)
+
+
+def syn_register(fixed: list[np.ndarray], moving: list[np.ndarray], affine: np.ndarray, *, metric: str = "CC",
+                 radius: int = 3, iterations: tuple[int, ...] = (60, 40, 20), grad_step: float = 0.2,
+                 flow_sigma: float = 3.0, total_sigma: float = 0.0, seed: int = 0, threads: int | None = None,
+                 also_warp: list[np.ndarray] | None = None, mask: np.ndarray | None = None,
+                 ) -> dict[str, Any]:
+    """Deformable (SyN only, no affine stage) registration of ``moving`` onto ``fixed`` on one grid.
+
+    Parameters
+    ----------
+    fixed, moving : list of numpy.ndarray
+        One or more contrasts (e.g. FLAIR, T1) of the two time points on the same grid,
+        already rigidly aligned; the first drives the registration, the others are added as
+        further metric terms of equal weight.
+    affine : numpy.ndarray
+        The common voxel-to-RAS affine.
+    metric, radius : str, int
+        SyN similarity (``CC`` with a neighbourhood ``radius`` in voxels, or ``mattes`` with
+        ``radius`` bins).
+    iterations : tuple of int
+        Iterations per resolution level (coarse to fine, each level halves the resolution).
+    grad_step, flow_sigma, total_sigma : float
+        SyN gradient step and the Gaussian regularisation of the update and total fields (voxels).
+    seed, threads : int
+        Random seed of ANTs and, optionally, ITK's thread count (1 for bit-for-bit reproducibility).
+    also_warp : list of numpy.ndarray, optional
+        Further moving-space images to bring onto the fixed image (linear interpolation).
+    mask : numpy.ndarray of bool, optional
+        Fixed-space region where the similarity is evaluated (e.g. where both scans have data).
+
+    Returns
+    -------
+    dict
+        ``jacobian`` (determinant of the deformation, > 1 where baseline tissue occupies more
+        volume at follow-up), ``displacement`` (RAS mm vectors, shape ``(*grid, 3)``: baseline
+        point ``x`` corresponds to follow-up point ``x + u(x)``), ``warped`` (the moving contrasts
+        on the fixed grid) and ``warped_extra``.
+    """
+    import ants
+
+    fx = [ants_image(f, affine) for f in fixed]
+    mv = [ants_image(m, affine) for m in moving]
+    extras = None
+    if len(fx) > 1:
+        extras = [[metric, f, m, 1.0, radius] for f, m in zip(fx[1:], mv[1:], strict=True)]
+    amask = ants_image(np.asarray(mask, np.float32), affine) if mask is not None else None
+    with tempfile.TemporaryDirectory(prefix="smoulder-sel-") as tmp, ants_determinism(seed, threads):
+        reg = ants.registration(fixed=fx[0], moving=mv[0], type_of_transform="SyNOnly", syn_metric=metric,
+                                syn_sampling=radius, reg_iterations=tuple(iterations), grad_step=grad_step,
+                                flow_sigma=flow_sigma, total_sigma=total_sigma, multivariate_extras=extras, mask=amask,
+                                outprefix=os.path.join(tmp, "syn_"), verbose=False)
+        warp = [p for p in reg["fwdtransforms"] if p.endswith("Warp.nii.gz")]
+        jac = ants.create_jacobian_determinant_image(fx[0], warp[0], do_log=False).numpy()
+        disp = ants.image_read(warp[0]).numpy().astype(np.float32)
+        disp[..., 0] *= -1.0
+        disp[..., 1] *= -1.0
+        warped = [ants.apply_transforms(fixed=fx[0], moving=m, transformlist=warp, interpolator="linear").numpy()
+                  for m in mv]
+        extra = [ants.apply_transforms(fixed=fx[0], moving=ants_image(e, affine), transformlist=warp,
+                                       interpolator="linear").numpy() for e in (also_warp or [])]
+    return {"jacobian": np.asarray(jac, np.float32), "displacement": disp, "warped": warped,
+            "warped_extra": extra}
+
+
+def correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Pearson correlation of two images inside ``mask`` (NaN when either is constant there)."""
+    x = np.asarray(a, np.float64)[mask]
+    y = np.asarray(b, np.float64)[mask]
+    if x.size < 3 or x.std() == 0 or y.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+__all__ = ["ants_image", "ants_determinism", "rigid_transform", "halfway_matrix", "resample", "syn_register",
+           "correlation"]
