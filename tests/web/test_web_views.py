@@ -232,3 +232,22 @@ def test_a_person_sees_who_looked_at_their_record(sqlite_clinic, login):
     trail = html.split('id="trail"')[1].split("</ul>")[0]
     assert "dr.a (clinician) export report html" in trail
     assert 'id="trail"' not in login(app, "res").get(f"/patients/{keys['MRN-1001']}").text
+
+
+def test_cohort_csv_download(sqlite_clinic, login, names):
+    import csv
+    import io
+
+    app, keys = sqlite_clinic
+    res = list(csv.DictReader(io.StringIO(login(app, "res").get("/api/cohort.csv?signal=any").text)))
+    assert [r["key"] for r in res] == [keys["MRN-1001"]] and "name" not in res[0]
+    assert (res[0]["n_pira"], res[0]["n_prl"], res[0]["last_edss"]) == ("1", "1", "4.0")
+    doc = list(csv.DictReader(io.StringIO(login(app, "dr.a").get("/api/cohort.csv?sort=pseudonym&desc=false").text)))
+    assert sorted(r["subject"] for r in doc) == ["MRN-1001", "MRN-1002"]
+    # names go out as text, never as spreadsheet formulas
+    from smoulder.store import import_into
+    from smoulder.store.importer import read_upload
+
+    import_into(app.state.store, "people", read_upload(b'subject,name\nMRN-1002,"=HYPERLINK(""x"")"\n', "p.csv"))
+    doc = list(csv.DictReader(io.StringIO(login(app, "dr.a").get("/api/cohort.csv").text)))
+    assert {r["name"] for r in doc} >= {"'=HYPERLINK(\"x\")"}

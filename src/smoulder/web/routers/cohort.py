@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
 from smoulder.store.models import Person
 from smoulder.store.repo import COHORT_FILTERS, COHORT_SORTS, audit, cohort
@@ -27,6 +27,43 @@ def cohort_api(db: DB, user: ApiUser, sort: str = "n_pira", desc: bool = True, s
     audit(db, user.as_user(), "list", "api cohort", None, f"{len(out['rows'])} rows")
     db.commit()
     return out
+
+
+@router.get("/api/cohort.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def cohort_csv(db: DB, user: ApiUser, sort: str = "n_pira", desc: bool = True, signal: str | None = None,
+               q: str | None = None) -> Response:
+    """The whole (filtered) cohort table as CSV: pseudonym, signals, last EDSS and visit; names and clinic
+    ids only for clinicians."""
+    import csv
+    import io
+
+    u = user.as_user()
+    rows: list[dict] = []
+    offset = 0
+    while True:
+        page = cohort(db, u, sort=sort, descending=desc, signal=_signal(signal), query=q, limit=500, offset=offset)
+        rows += page["rows"]
+        offset += 500
+        if offset >= page["total"]:
+            break
+    cols = ["key"] + ([] if u.role == "researcher" else ["name", "subject"]) + [
+        "n_pira", "n_raw", "n_prl", "n_sel", "n_digital", "n_relapses", "last_edss", "last_visit"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else _cell(r[k])) for k in cols})
+    audit(db, u, "export", "cohort csv", None, f"{len(rows)} rows")
+    db.commit()
+    return Response(buf.getvalue(), media_type="text/csv",
+                    headers={"content-disposition": 'attachment; filename="smoulder-cohort.csv"'})
+
+
+def _cell(value: object) -> object:
+    """Spreadsheet-safe cell: text starting with = + - @ is prefixed with ' (no formula injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 @router.get("/", include_in_schema=False)
