@@ -301,6 +301,24 @@ def test_zip_and_xml_give_the_same_table_and_progress_reaches_the_end(tmp_path):
     assert seen[-1][0] == seen[-1][1] == xml.stat().st_size
 
 
+def test_damaged_and_incomplete_archives(tmp_path):
+    xml = export(tmp_path, [steps(f"2021-05-{d:02d} {h:02d}:00:00 +0200", f"2021-05-{d:02d} {h:02d}:10:00 +0200", 10)
+                            for d in range(1, 29) for h in range(24)])
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(xml, "apple_health_export/export.xml")
+    data = z.read_bytes()
+    half = tmp_path / "half.zip"
+    half.write_bytes(data[: len(data) // 2])  # an interrupted copy
+    with pytest.raises(InputDataError, match="incomplete or damaged"):
+        read_apple_health(half, subject="s1")
+    bad = tmp_path / "bad.zip"
+    mid = len(data) // 2
+    bad.write_bytes(data[:mid] + bytes(b ^ 0xFF for b in data[mid:mid + 64]) + data[mid + 64:])
+    with pytest.raises(InputDataError, match="damaged|malformed"):
+        read_apple_health(bad, subject="s1")
+
+
 def test_archive_without_export_xml(tmp_path):
     z = tmp_path / "export.zip"
     with zipfile.ZipFile(z, "w") as zf:

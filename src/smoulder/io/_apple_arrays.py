@@ -129,6 +129,11 @@ def open_export(path: Path) -> tuple[IO[bytes], int, str]:
     """The export.xml stream of a zip or xml file, its uncompressed size and a display name."""
     if not path.exists():
         raise InputDataError("file not found", file=str(path))
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic == b"PK\x03\x04" and not zipfile.is_zipfile(path):
+        raise InputDataError("the zip archive is incomplete or damaged (its directory at the end is missing)",
+                             file=str(path), expected="the whole export.zip as the Health app wrote it; copy it again")
     if zipfile.is_zipfile(path):
         try:
             zf = zipfile.ZipFile(path)

@@ -56,11 +56,15 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import io
+import queue
 import re
+import threading
 import xml.parsers.expat
 import zipfile
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -604,6 +608,51 @@ class _ControlCharacters(Exception):
     """The XML holds control characters that XML 1.0 forbids: read again with them replaced."""
 
 
+def _prefetch(stream: IO[bytes], size: int, depth: int = 4) -> Iterator[bytes]:
+    """Blocks of ``stream`` read (and unzipped) by a helper thread while the caller parses.
+
+    Decompression and file reads release the GIL, so on two or more cores they overlap with the
+    parser. At most ``depth`` blocks wait in the queue (bounded memory). The last block is
+    ``b""``; a read error is raised in the caller.
+    """
+    q: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                b = stream.read(size)
+                while not stop.is_set():
+                    try:
+                        q.put(b, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if not b:
+                    return
+        except BaseException as exc:  # handed to the caller
+            while not stop.is_set():
+                try:
+                    q.put(exc, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+    t = threading.Thread(target=work, name="smoulder-apple-read", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if not item:
+                return
+    finally:
+        stop.set()
+        t.join()
+
+
 def _parse(reader: _Reader, stream: IO[bytes], total: int, progress: ProgressCallback | None, on_error: str,
            sanitize: bool) -> None:
     parser = xml.parsers.expat.ParserCreate()
@@ -612,12 +661,13 @@ def _parse(reader: _Reader, stream: IO[bytes], total: int, progress: ProgressCal
     done = 0
     head: bytes | None = b""
     block = b""
+    blocks = _prefetch(stream, _BLOCK)
     try:
-        with stream:
+        with stream, contextlib.closing(blocks):
             while True:
                 try:
-                    block = stream.read(_BLOCK)
-                except (zipfile.BadZipFile, EOFError, OSError, io.UnsupportedOperation) as exc:
+                    block = next(blocks)
+                except (zipfile.BadZipFile, EOFError, OSError, io.UnsupportedOperation, zlib.error) as exc:
                     _broken(reader, f"the archive is damaged ({exc})", None, on_error)
                     break
                 n = len(block)
