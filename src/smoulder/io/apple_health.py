@@ -64,7 +64,7 @@ import threading
 import xml.parsers.expat
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -608,7 +608,7 @@ class _ControlCharacters(Exception):
     """The XML holds control characters that XML 1.0 forbids: read again with them replaced."""
 
 
-def _prefetch(stream: IO[bytes], size: int, depth: int = 4) -> Iterator[bytes]:
+def _prefetch(stream: IO[bytes], size: int, depth: int = 4) -> Generator[bytes, None, None]:
     """Blocks of ``stream`` read (and unzipped) by a helper thread while the caller parses.
 
     Decompression and file reads release the GIL, so on two or more cores they overlap with the
