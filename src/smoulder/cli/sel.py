@@ -80,6 +80,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     add_sel_arguments(p)
     p.set_defaults(func=run)
+    bsub = p.add_subparsers(dest="sel_command", metavar="batch")
+    b = bsub.add_parser("batch", help="many subjects in parallel with dask, resumable",
+                        description="Run SEL for every subject of a manifest (TSV/CSV: subject, date, t1, flair, "
+                                    "lesions[, brain_mask]; one row per time point, the lesion mask on the earliest "
+                                    "row) on a dask LocalCluster or a running scheduler. Finished subjects (same "
+                                    "settings and inputs) are skipped; OUT/batch_summary.tsv lists every subject.")
+    b.add_argument("manifest", type=Path)
+    b.add_argument("--out", type=Path, required=True, help="output directory (one folder per subject)")
+    b.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
+    b.add_argument("--workers", type=int, default=None, help="local workers (default: one per core)")
+    b.add_argument("--quiet", action="store_true")
+    b.add_argument("--json", action="store_true")
+    add_sel_arguments(b)
+    b.set_defaults(func=run_batch_cmd)
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -108,4 +122,26 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register", "run", "add_sel_arguments", "sel_settings_from_args"]
+def run_batch_cmd(ns: argparse.Namespace) -> int:
+    from smoulder.imaging.sel_batch import read_manifest, run_batch
+
+    settings = sel_settings_from_args(ns)
+    jobs = read_manifest(ns.manifest)
+
+    def progress(i: int, n: int, rec: dict[str, Any]) -> None:
+        if not ns.quiet and not ns.json:
+            print(f"[{i}/{n}] {rec['subject']}: {rec['status']}" + (f" ({rec['error']})" if rec.get("error") else ""),
+                  file=sys.stderr)
+
+    table = run_batch(jobs, ns.out, settings, scheduler=ns.scheduler, n_workers=ns.workers, progress=progress)
+    counts = table["status"].value_counts().to_dict()
+    if ns.json:
+        print(json.dumps({"subjects": len(table), **{k: int(v) for k, v in counts.items()},
+                          "summary": str(ns.out / "batch_summary.tsv")}))
+    elif not ns.quiet:
+        print(f"{len(table)} subjects: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+              + f"; wrote {ns.out / 'batch_summary.tsv'}")
+    return 1 if counts.get("failed") else 0
+
+
+__all__ = ["register", "run", "run_batch_cmd", "add_sel_arguments", "sel_settings_from_args"]

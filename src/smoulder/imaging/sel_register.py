@@ -88,9 +88,17 @@ def rigid_transform(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndar
     """Rigid world transform (4x4, RAS) mapping points of ``fixed`` to corresponding points of ``moving``."""
     import ants
 
+    # multi-resolution levels (shrink 6, 4, 2, 1 by default) only while the coarsest image keeps
+    # >= 12 voxels along its shortest axis: a coarser level on a small image converges to nonsense
+    levels = [(6, 3, 2100), (4, 2, 1200), (2, 1, 1200), (1, 0, 10)]
+    smallest = min(min(fixed.shape), min(moving.shape))
+    keep = [lv for lv in levels if smallest / lv[0] >= 12 or lv[0] == 1]
     with tempfile.TemporaryDirectory(prefix="smoulder-sel-") as tmp, ants_determinism(seed, threads):
         reg = ants.registration(fixed=ants_image(fixed, fixed_affine), moving=ants_image(moving, moving_affine),
                                 type_of_transform="Rigid", aff_metric=metric,
+                                aff_shrink_factors=tuple(lv[0] for lv in keep),
+                                aff_smoothing_sigmas=tuple(lv[1] for lv in keep),
+                                aff_iterations=tuple(lv[2] for lv in keep),
                                 outprefix=os.path.join(tmp, "rigid_"), verbose=False)
         return _itk_affine_to_ras(reg["fwdtransforms"][0])
 
