@@ -150,9 +150,13 @@ def summary_table(run: SELRun) -> pd.DataFrame:
 
 
 def write_sel_outputs(run: SELRun, out_dir: str | Path, *, names: dict[str, str] | None = None,
-                      title: str = "smoulder SEL QC") -> dict[str, Any]:
-    """Write every output of a run; ``names`` may rename ``table, summary, sel_mask, expansion, qc`` and
-    ``jacobian`` (a pattern with ``{i}``). Returns the paths."""
+                      jacobian_labels: list[str] | None = None, title: str = "smoulder SEL QC") -> dict[str, Any]:
+    """Write every output of a run and return the paths.
+
+    ``names`` may rename ``table, summary, sel_mask, expansion, qc`` and ``jacobian`` (a pattern
+    with ``{i}``, the follow-up number from 1, and ``{label}``, the matching entry of
+    ``jacobian_labels``, e.g. a BIDS session). An absolute name is used as is.
+    """
     import nibabel as nib
 
     from smoulder.imaging.sel_qc import sel_qc_html
@@ -175,7 +179,8 @@ def write_sel_outputs(run: SELRun, out_dir: str | Path, *, names: dict[str, str]
     nib.save(base.to_nifti(res.expansion.astype(np.float32), np.float32), paths["expansion"])
     paths["jacobian"] = []
     for i, j in enumerate(res.jacobian, start=1):
-        p = out / n["jacobian"].format(i=i)
+        label = jacobian_labels[i - 1] if jacobian_labels else str(i)
+        p = out / n["jacobian"].format(i=i, label=label)
         nib.save(base.to_nifti(j.astype(np.float32), np.float32), p)
         paths["jacobian"].append(p)
     paths["qc"].write_text(sel_qc_html(res, run.dates, title=title), encoding="utf-8")
