@@ -299,6 +299,11 @@ def test_zip_and_xml_give_the_same_table_and_progress_reaches_the_end(tmp_path):
     b, _ = read_apple_health(z, subject="s1", progress=lambda done, total: seen.append((done, total)))
     assert a.equals(b)
     assert seen[-1][0] == seen[-1][1] == xml.stat().st_size
+    # the unzipped folder works too
+    with zipfile.ZipFile(z) as zf:
+        zf.extractall(tmp_path / "unzipped")
+    c, _ = read_apple_health(tmp_path / "unzipped", subject="s1")
+    assert a.equals(c)
 
 
 def test_damaged_and_incomplete_archives(tmp_path):

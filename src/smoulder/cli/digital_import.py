@@ -54,7 +54,8 @@ def register_import(digital_sub: argparse._SubParsersAction) -> argparse.Argumen
 
     a = sub.add_parser("apple-health", help="Apple Health export.zip or export.xml",
                        description="Stream an Apple Health export (any size, bounded memory) into daily values.")
-    a.add_argument("export", type=Path, help="export.zip from the Health app, or the export.xml inside it")
+    a.add_argument("export", type=Path,
+                   help="export.zip from the Health app, the export.xml inside it, or the unzipped folder")
     a.add_argument("--subject", required=True, help="subject id to write in the subject column")
     a.add_argument("--source-priority", nargs="+", metavar="NAME", default=None,
                    help="substrings of sourceName or of the device name/model, most preferred first, choosing one "

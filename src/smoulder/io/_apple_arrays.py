@@ -129,6 +129,12 @@ def open_export(path: Path) -> tuple[IO[bytes], int, str]:
     """The export.xml stream of a zip or xml file, its uncompressed size and a display name."""
     if not path.exists():
         raise InputDataError("file not found", file=str(path))
+    if path.is_dir():  # the unzipped folder
+        found = [q for q in (path / "export.xml", path / "apple_health_export" / "export.xml") if q.is_file()]
+        if not found:
+            raise InputDataError("no export.xml in this folder", file=str(path),
+                                 expected="export.zip, export.xml or the unzipped apple_health_export folder")
+        path = found[0]
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic == b"PK\x03\x04" and not zipfile.is_zipfile(path):

@@ -538,7 +538,8 @@ def read_apple_health(
     Parameters
     ----------
     path : str or Path
-        ``export.zip`` as the Health app writes it, or the ``export.xml`` inside it.
+        ``export.zip`` as the Health app writes it, the ``export.xml`` inside it, or the unzipped
+        ``apple_health_export`` folder.
     subject : str
         Subject id written in the ``subject`` column (the export itself carries no id).
     source_priority : sequence of str, optional
