@@ -32,9 +32,12 @@ def test_wear_rule_uses_wear_hours_when_present_else_a_step_floor():
     df = long([
         ("a", "2024-03-04", "steps", 6000), ("a", "2024-03-04", "wear_hours", 14),
         ("a", "2024-03-05", "steps", 6000), ("a", "2024-03-05", "wear_hours", 6),
+        ("a", "2024-03-05", "walking_speed", 1.2),  # measured by the phone: not a wear question
         ("b", "2024-03-04", "steps", 120), ("b", "2024-03-05", "steps", 3000),
     ])
-    d = daily(df).set_index(["subject", "date"])
+    all_days = daily(df)
+    assert bool(all_days.loc[all_days["measure"] == "walking_speed", "valid"].iloc[0])
+    d = all_days[all_days["measure"] == "steps"].set_index(["subject", "date"])
     assert bool(d.loc[("a", pd.Timestamp("2024-03-04")), "valid"])
     row = d.loc[("a", pd.Timestamp("2024-03-05"))]
     assert not row["valid"] and row["reason"] == "wear time below 10 h"

@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from smoulder.cli.digital_import import register_import
+from smoulder.cli.digital_import import register_export, register_import
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="digital_command", metavar="COMMAND")
     p.set_defaults(func=lambda ns: _help(p))
     register_import(dsub)
+    register_export(dsub)
     _register_detect(dsub)
     c = dsub.add_parser("measures", help="list the catalogue of measures")
     c.add_argument("--json", action="store_true", help="print JSON")

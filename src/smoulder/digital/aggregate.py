@@ -9,9 +9,10 @@ never interpolated into evidence.
 Rules (all are parameters of :class:`AggregationSettings`):
 
 - Records of one day combine as the catalogue says (steps add up, speeds take the median).
-- Passive daily streams: a day counts when the wearable was worn long enough. When the table has
-  a ``wear_hours`` measure for that subject and day, the day needs at least ``min_wear_hours``;
-  otherwise a step-count day below ``min_steps_per_day`` is taken as not worn.
+- Daily totals that only count while the wearable is worn (steps, flights climbed): a day counts
+  when it was worn long enough. When the table has a ``wear_hours`` measure for that subject and
+  day, the day needs at least ``min_wear_hours``; otherwise a step-count day below
+  ``min_steps_per_day`` is taken as not worn. Gait measures and sleep are not judged by wear.
 - Passive daily streams: the weekly rhythm (weekends differ from weekdays) is removed by each
   person's own day-of-week factors before weeks are summarised, so that a week missing its
   Saturday is not read as a change; a week counts with at least ``min_valid_days`` valid days.
@@ -42,6 +43,9 @@ from smoulder.exceptions import SettingsError
 __all__ = ["AggregationSettings", "daily", "weekly"]
 
 WEAR_MEASURE = "wear_hours"
+# daily totals that only count while the wearable is worn; gait measures from the phone and
+# sleep do not depend on the watch's daytime wear
+WEAR_DEPENDENT = frozenset({"steps", "flights_climbed"})
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,7 @@ def daily(measures: pd.DataFrame, settings: AggregationSettings | None = None) -
         agg.insert(1, "measure", name)
         agg["valid"] = True
         agg["reason"] = ""
-        if m.kind == "passive":
+        if m.name in WEAR_DEPENDENT:
             if not wear.empty:
                 w = wear.groupby(["subject", "date"], observed=True)["value"].sum()
                 hours = pd.Series(
