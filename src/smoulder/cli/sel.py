@@ -29,7 +29,9 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of intervals that must show expansion for a definite SEL (default 1)")
     g.add_argument("--definite-without-constancy", action="store_true",
                    help="with two time points, allow 'definite' although constancy cannot be measured")
-    g.add_argument("--atrophy-correction", choices=["brain-mean", "none"], default=d.atrophy_correction)
+    g.add_argument("--atrophy-correction", choices=["affine", "brain-mean", "none"], default=d.atrophy_correction,
+                   help="global volume change removed from the Jacobians (default affine: determinant of the "
+                        "affine best fitting the deformation over the brain)")
     r = p.add_argument_group("registration")
     r.add_argument("--contrast", choices=CONTRASTS, default=d.contrast,
                    help="image(s) driving the registration (default flair)")

@@ -8,12 +8,14 @@ Pure computation on arrays (no file access). The steps, each with its settings i
    scans (:mod:`smoulder.imaging.sel_register`), so no time point is favoured.
    A follow-up that does not resemble the baseline after alignment (structural
    correlation below ``min_similarity``) stops the run with the value found.
-2. **Deformation.** Each follow-up is registered to the baseline with ANTs SyN
-   (no affine stage, so global change stays in the deformation), giving the
-   Jacobian determinant ``J_i`` and the displacement field.
-3. **Atrophy correction.** ``J_i`` is divided by its mean over the brain
-   (eroded, lesions excluded): what remains is local volume change *relative to
-   the brain*, so atrophy is not read as lesion expansion (or shrinkage).
+2. **Deformation.** Each follow-up is registered to the baseline with ANTs
+   (affine, then SyN), giving the Jacobian determinant ``J_i`` and the
+   displacement field.
+3. **Atrophy correction.** An affine registration (12 parameters) precedes
+   SyN and takes up the global change of the brain; ``J_i`` is divided by its
+   determinant (the global scaling factor). What remains is local volume
+   change *relative to the brain*, so atrophy is not read as lesion shrinkage
+   (nor brain swelling as expansion).
 4. **Candidates.** The corrected last-follow-up Jacobian is annualised
    (``100 (J^(1/T) - 1)`` % per year); voxels of a baseline lesion at or above
    ``seed_pct_per_year`` seed regions that grow through contiguous lesion voxels
@@ -48,6 +50,7 @@ from smoulder.imaging.io import Volume, check_same_grid
 from smoulder.imaging.lesions import lesion_geometry
 
 CONTRASTS = ("flair", "t1", "both")
+ATROPHY_METHODS = ("affine", "brain-mean", "none")
 
 
 @dataclass
@@ -73,8 +76,12 @@ class SELSettings:
         Random seed of ANTs' metric sampling.
     threads : int or None
         ITK thread count during registration (1 gives bit-for-bit reproducible results).
-    atrophy_correction : {"brain-mean", "none"}
-        Divide each Jacobian by its mean over the brain (lesions excluded), or not.
+    atrophy_correction : {"affine", "brain-mean", "none"}
+        Remove the global volume change of the brain from each Jacobian: ``affine`` (default)
+        divides by the determinant of the 12-parameter affine registration that precedes SyN
+        (the global scaling factor); ``brain-mean`` by the mean Jacobian over the brain (eroded,
+        lesions excluded; exact only when the whole brain edge is in the field of view);
+        ``none`` keeps the total Jacobian.
     brain_erosion_mm : float
         Erosion of the brain mask before the atrophy mean (avoids the brain edge).
     seed_pct_per_year, growth_pct_per_year : float
@@ -108,7 +115,7 @@ class SELSettings:
     min_similarity: float = 0.5
     seed: int = 0
     threads: int | None = None
-    atrophy_correction: str = "brain-mean"
+    atrophy_correction: str = "affine"
     brain_erosion_mm: float = 4.0
     seed_pct_per_year: float = 12.5
     growth_pct_per_year: float = 4.0
@@ -127,8 +134,8 @@ class SELSettings:
 
         if self.contrast not in CONTRASTS:
             raise bad("contrast", f"one of {CONTRASTS}")
-        if self.atrophy_correction not in ("brain-mean", "none"):
-            raise bad("atrophy_correction", "'brain-mean' or 'none'")
+        if self.atrophy_correction not in ATROPHY_METHODS:
+            raise bad("atrophy_correction", f"one of {ATROPHY_METHODS}")
         if self.syn_metric not in ("CC", "mattes", "meansquares"):
             raise bad("syn_metric", "'CC', 'mattes' or 'meansquares'")
         if self.connectivity not in (6, 18, 26):
@@ -402,13 +409,14 @@ def detect_sel(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[fl
                 expected="a scan of the same head (check the file order, the subject and the image content)")
 
     # 2. SyN of each follow-up onto the baseline in the halfway space
-    jac, disp, warped_t1, sim_syn, folding = [], [], [ref_t1[0]], [1.0], []
+    jac, disp, warped_t1, sim_syn, folding, glob_aff = [], [], [ref_t1[0]], [1.0], [], []
     for i in range(1, n):
         out = sr.syn_register([c[0] for c in ref], [c[i] for c in ref], aff, metric=s.syn_metric,
                               radius=s.syn_radius, iterations=s.syn_iterations, grad_step=s.grad_step,
                               flow_sigma=s.flow_sigma, total_sigma=s.total_sigma, seed=s.seed, threads=s.threads,
                               also_warp=[ref_t1[i]], mask=ndimage.binary_dilation(support, iterations=2))
-        jac.append(out["jacobian"])
+        glob_aff.append(out["global_volume_ratio"])
+        jac.append(out["jacobian"] * out["global_volume_ratio"])  # total = local x global
         disp.append(out["displacement"])
         warped_t1.append(out["warped_extra"][0])
         sim_syn.append(_structural_similarity(ref[0][0], out["warped"][0], support, zooms))
@@ -425,10 +433,11 @@ def detect_sel(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[fl
     core &= ~lesion_any
     if core.sum() < 100:
         core = support & ~lesion_any
-    glob = [float(j[core].mean()) if s.atrophy_correction == "brain-mean" else 1.0 for j in jac]
+    glob = {"affine": glob_aff, "brain-mean": [float(j[core].mean()) for j in jac],
+            "none": [1.0] * len(jac)}[s.atrophy_correction]
     jc = [j / g for j, g in zip(jac, glob, strict=True)]
     t_fu = yrs[1:]
-    brain_change = _log_fit_pct(t_fu, np.array([float(j[core].mean()) for j in jac]))
+    brain_change = _log_fit_pct(t_fu, np.array(glob_aff))
 
     # 4. candidates on the annualised, corrected last Jacobian
     T = float(t_fu[-1])

@@ -83,24 +83,50 @@ def _itk_affine_to_ras(path: str) -> np.ndarray:
     return _FLIP @ lps @ _FLIP
 
 
-def rigid_transform(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarray, moving_affine: np.ndarray,
-                    *, metric: str = "mattes", seed: int = 0, threads: int | None = None) -> np.ndarray:
-    """Rigid world transform (4x4, RAS) mapping points of ``fixed`` to corresponding points of ``moving``."""
+def _levels(*shapes: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """(shrink, smoothing sigma, iterations) per level of a linear registration.
+
+    ANTs' defaults (shrink 6, 4, 2, 1) are kept only while the coarsest image keeps enough voxels
+    along its shortest axis (>= 10): a coarser level on a small image converges to nonsense.
+    """
+    levels = [(6, 3, 2100), (4, 2, 1200), (2, 1, 1200), (1, 0, 100)]
+    smallest = min(min(sh) for sh in shapes)
+    return [lv for lv in levels if smallest / lv[0] >= 10 or lv[0] == 1]
+
+
+def linear_transform(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarray, moving_affine: np.ndarray,
+                     *, kind: str = "Rigid", metric: str = "mattes", seed: int = 0, threads: int | None = None,
+                     keep_file: str | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+    """World transform (4x4, RAS) mapping points of ``fixed`` to corresponding points of ``moving``.
+
+    ``kind`` is ``Rigid`` (6 degrees of freedom) or ``Affine`` (12). With ``keep_file`` the ITK
+    transform file is copied there (to initialise a later registration). ``mask`` (on the fixed
+    grid) limits the metric to a region, e.g. where both images have data.
+    """
+    import shutil
+
     import ants
 
-    # multi-resolution levels (shrink 6, 4, 2, 1 by default) only while the coarsest image keeps
-    # >= 12 voxels along its shortest axis: a coarser level on a small image converges to nonsense
-    levels = [(6, 3, 2100), (4, 2, 1200), (2, 1, 1200), (1, 0, 10)]
-    smallest = min(min(fixed.shape), min(moving.shape))
-    keep = [lv for lv in levels if smallest / lv[0] >= 12 or lv[0] == 1]
+    keep = _levels(fixed.shape, moving.shape)
     with tempfile.TemporaryDirectory(prefix="smoulder-sel-") as tmp, ants_determinism(seed, threads):
         reg = ants.registration(fixed=ants_image(fixed, fixed_affine), moving=ants_image(moving, moving_affine),
-                                type_of_transform="Rigid", aff_metric=metric,
+                                type_of_transform=kind, aff_metric=metric,
                                 aff_shrink_factors=tuple(lv[0] for lv in keep),
                                 aff_smoothing_sigmas=tuple(lv[1] for lv in keep),
                                 aff_iterations=tuple(lv[2] for lv in keep),
-                                outprefix=os.path.join(tmp, "rigid_"), verbose=False)
+                                mask=None if mask is None else ants_image(np.asarray(mask, np.float32), fixed_affine),
+                                mask_all_stages=mask is not None,
+                                outprefix=os.path.join(tmp, "lin_"), verbose=False)
+        if keep_file is not None:
+            shutil.copyfile(reg["fwdtransforms"][0], keep_file)
         return _itk_affine_to_ras(reg["fwdtransforms"][0])
+
+
+def rigid_transform(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarray, moving_affine: np.ndarray,
+                    *, metric: str = "mattes", seed: int = 0, threads: int | None = None) -> np.ndarray:
+    """Rigid world transform (4x4, RAS) mapping points of ``fixed`` to corresponding points of ``moving``."""
+    return linear_transform(fixed, fixed_affine, moving, moving_affine, kind="Rigid", metric=metric, seed=seed,
+                            threads=threads)
 
 
 def halfway_matrix(transforms: list[np.ndarray]) -> np.ndarray:
@@ -131,8 +157,11 @@ def syn_register(fixed: list[np.ndarray], moving: list[np.ndarray], affine: np.n
                  radius: int = 3, iterations: tuple[int, ...] = (60, 40, 20), grad_step: float = 0.2,
                  flow_sigma: float = 3.0, total_sigma: float = 0.0, seed: int = 0, threads: int | None = None,
                  also_warp: list[np.ndarray] | None = None, mask: np.ndarray | None = None,
-                 ) -> dict[str, Any]:
-    """Deformable (SyN only, no affine stage) registration of ``moving`` onto ``fixed`` on one grid.
+                 affine_metric: str = "mattes") -> dict[str, Any]:
+    """Affine then deformable (SyN) registration of ``moving`` onto ``fixed`` on one grid.
+
+    The affine stage (12 degrees of freedom, on the first contrast) takes up global change of
+    size and shape, above all brain atrophy; SyN then models what is left, the local change.
 
     Parameters
     ----------
@@ -156,13 +185,19 @@ def syn_register(fixed: list[np.ndarray], moving: list[np.ndarray], affine: np.n
     mask : numpy.ndarray of bool, optional
         Fixed-space region where the similarity is evaluated (e.g. where both scans have data).
 
+    affine_metric : str
+        ANTs metric of the affine stage.
+
     Returns
     -------
     dict
-        ``jacobian`` (determinant of the deformation, > 1 where baseline tissue occupies more
-        volume at follow-up), ``displacement`` (RAS mm vectors, shape ``(*grid, 3)``: baseline
-        point ``x`` corresponds to follow-up point ``x + u(x)``), ``warped`` (the moving contrasts
-        on the fixed grid) and ``warped_extra``.
+        ``jacobian`` (determinant of the local, SyN part of the deformation: > 1 where baseline
+        tissue occupies more volume at follow-up than the global affine change predicts),
+        ``global_volume_ratio`` (determinant of the affine stage: follow-up / baseline volume of
+        the whole image content, i.e. brain atrophy), ``affine`` (its RAS 4x4 world matrix),
+        ``displacement`` (RAS mm vectors of the SyN part, shape ``(*grid, 3)``: baseline point
+        ``x`` corresponds to ``x + u(x)`` before the affine), ``warped`` (the moving contrasts on
+        the fixed grid) and ``warped_extra``.
     """
     import ants
 
@@ -173,7 +208,11 @@ def syn_register(fixed: list[np.ndarray], moving: list[np.ndarray], affine: np.n
         extras = [[metric, f, m, 1.0, radius] for f, m in zip(fx[1:], mv[1:], strict=True)]
     amask = ants_image(np.asarray(mask, np.float32), affine) if mask is not None else None
     with tempfile.TemporaryDirectory(prefix="smoulder-sel-") as tmp, ants_determinism(seed, threads):
+        aff_file = os.path.join(tmp, "affine0GenericAffine.mat")
+        aff_ras = linear_transform(fixed[0], affine, moving[0], affine, kind="Affine", metric=affine_metric,
+                                   seed=seed, threads=threads, keep_file=aff_file, mask=mask)
         reg = ants.registration(fixed=fx[0], moving=mv[0], type_of_transform="SyNOnly", syn_metric=metric,
+                                initial_transform=[aff_file],
                                 syn_sampling=radius, reg_iterations=tuple(iterations), grad_step=grad_step,
                                 flow_sigma=flow_sigma, total_sigma=total_sigma, multivariate_extras=extras, mask=amask,
                                 outprefix=os.path.join(tmp, "syn_"), verbose=False)
@@ -182,12 +221,13 @@ def syn_register(fixed: list[np.ndarray], moving: list[np.ndarray], affine: np.n
         disp = ants.image_read(warp[0]).numpy().astype(np.float32)
         disp[..., 0] *= -1.0
         disp[..., 1] *= -1.0
-        warped = [ants.apply_transforms(fixed=fx[0], moving=m, transformlist=warp, interpolator="linear").numpy()
+        chain = list(reg["fwdtransforms"])
+        warped = [ants.apply_transforms(fixed=fx[0], moving=m, transformlist=chain, interpolator="linear").numpy()
                   for m in mv]
-        extra = [ants.apply_transforms(fixed=fx[0], moving=ants_image(e, affine), transformlist=warp,
+        extra = [ants.apply_transforms(fixed=fx[0], moving=ants_image(e, affine), transformlist=chain,
                                        interpolator="linear").numpy() for e in (also_warp or [])]
-    return {"jacobian": np.asarray(jac, np.float32), "displacement": disp, "warped": warped,
-            "warped_extra": extra}
+    return {"jacobian": np.asarray(jac, np.float32), "global_volume_ratio": float(np.linalg.det(aff_ras[:3, :3])),
+            "affine": aff_ras, "displacement": disp, "warped": warped, "warped_extra": extra}
 
 
 def correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
@@ -199,5 +239,5 @@ def correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-__all__ = ["ants_image", "ants_determinism", "rigid_transform", "halfway_matrix", "resample", "syn_register",
+__all__ = ["ants_image", "ants_determinism", "rigid_transform", "linear_transform", "halfway_matrix", "resample", "syn_register",
            "correlation"]
