@@ -10,7 +10,11 @@ import pytest
 
 from smoulder.exceptions import InputDataError
 from smoulder.imaging.sel import SELSettings
-from smoulder.imaging.sel_bids import find_longitudinal_inputs, run_sel_participant
+from smoulder.imaging.sel_bids import (
+    find_longitudinal_inputs,
+    run_sel_participant,
+    run_sel_participants,
+)
 from smoulder.synth.sel_phantom import simulate_sel_phantom
 
 BOX = ((-45.0, 45.0), (-55.0, 35.0), (-6.0, 54.0))
@@ -91,3 +95,11 @@ def test_missing_dates_and_single_sessions_are_refused(longitudinal_bids, tmp_pa
     (copy / "sub-01/sub-01_sessions.tsv").unlink()
     with pytest.raises(InputDataError, match="no date for sub-01 ses-"):
         find_longitudinal_inputs(copy, "01", derivatives=[les])
+
+
+def test_all_longitudinal_participants_are_found_without_labels(longitudinal_bids, tmp_path):
+    raw, les, _ = longitudinal_bids
+    done = []
+    res = run_sel_participants(raw, tmp_path / "d", derivatives=[les], progress=lambda i, n, name: done.append(name),
+                               settings=SELSettings(syn_iterations=(10, 5), threads=1))
+    assert [r["participant_id"] for r in res] == ["sub-01"] and done == ["sub-01"]

@@ -188,4 +188,25 @@ def run_sel_participant(bids_dir: str | Path, out_dir: str | Path, participant_l
                                                        for k, v in paths.items()}}
 
 
-__all__ = ["LongitudinalInputs", "find_longitudinal_inputs", "run_sel_participant", "dataset_description"]
+def run_sel_participants(bids_dir: str | Path, out_dir: str | Path, *, participant_labels: list[str] | None = None,
+                         derivatives: list[str | Path] | None = None, settings: SELSettings | None = None,
+                         progress: Any = None) -> list[dict[str, Any]]:
+    """:func:`run_sel_participant` for each listed participant (default: every subject with >= 2 sessions)."""
+    if participant_labels:
+        labels = [lab.removeprefix("sub-") for lab in participant_labels]
+    else:
+        layout = _layout(Path(bids_dir), [Path(d) for d in (derivatives or [])])
+        labels = [sub for sub in sorted(layout.get_subjects()) if len(layout.get_sessions(subject=sub)) >= 2]
+        if not labels:
+            raise InputDataError("no subject with two or more sessions", file=str(bids_dir),
+                                 expected="sub-<label>/ses-<label>/anat/ folders, one session per time point")
+    out = []
+    for i, lab in enumerate(labels):
+        out.append(run_sel_participant(bids_dir, out_dir, lab, derivatives=derivatives, settings=settings))
+        if progress is not None:
+            progress(i + 1, len(labels), f"sub-{lab}")
+    return out
+
+
+__all__ = ["LongitudinalInputs", "find_longitudinal_inputs", "run_sel_participant", "run_sel_participants",
+           "dataset_description"]
