@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -76,6 +77,8 @@ def run_lesiontrack(subs: list[dict], threads: int, out: Path) -> tuple[pd.DataF
         job["subjects"].append({"subject": s["subject"], "labels": f["lesions"], "timepoints": [
             {"name": f"tp{i + 1}", "t1": f["t1"][i], "flair": f["flair"][i], "mask": f["lesions"],
              "time_years": s["years"][i]} for i in range(len(f["t1"]))]})
+    # lesiontrack reuses registrations found in its output folder: start empty so it is timed in full
+    shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     jp = out / "job.json"
     jp.write_text(json.dumps(job))
