@@ -103,3 +103,25 @@ def test_all_longitudinal_participants_are_found_without_labels(longitudinal_bid
     res = run_sel_participants(raw, tmp_path / "d", derivatives=[les], progress=lambda i, n, name: done.append(name),
                                settings=SELSettings(syn_iterations=(10, 5), threads=1))
     assert [r["participant_id"] for r in res] == ["sub-01"] and done == ["sub-01"]
+
+
+def test_bids_command_runs_the_sel_analysis_and_the_group_level(longitudinal_bids, tmp_path, capsys):
+    """`smoulder bids RAW OUT participant --analysis sel` then `group --analysis sel`, as a user runs them."""
+    from smoulder.cli import main
+
+    raw, les, _ = longitudinal_bids
+    out = tmp_path / "derivatives" / "smoulder"
+    rc = main(["bids", str(raw), str(out), "participant", "--analysis", "sel", "--derivatives", str(les),
+               "--syn-iterations", "10", "5", "--threads", "1", "--json"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert [r["participant_id"] for r in res] == ["sub-01"]
+    assert main(["bids", str(raw), str(out), "group", "--analysis", "sel", "--quiet"]) == 0
+    group = pd.read_csv(out / "group_desc-sel_stats.tsv", sep="\t", na_values=["n/a"], keep_default_na=False)
+    assert set(group["participant_id"]) == {"sub-01"}
+    assert len(group) == res[0]["n_lesions"]
+    assert set(group["sel"]) <= {"definite", "possible", "no"}
+    summary = pd.read_csv(out / "group_desc-selsummary_stats.tsv", sep="\t")
+    assert summary["participant_id"].tolist() == ["sub-01"]
+    # the PRL group step is not confused by SEL tables
+    assert main(["bids", str(raw), str(out), "group", "--quiet"]) == 2

@@ -208,5 +208,30 @@ def run_sel_participants(bids_dir: str | Path, out_dir: str | Path, *, participa
     return out
 
 
+def run_sel_group(out_dir: str | Path) -> dict[str, Path]:
+    """Collect every subject's SEL tables into ``group_desc-sel_stats.tsv`` (one row per lesion) and
+    ``group_desc-selsummary_stats.tsv`` (one row per subject)."""
+    import pandas as pd
+
+    out = Path(out_dir)
+    files = sorted(out.glob("sub-*/**/*_desc-sel_stats.tsv"))
+    if not files:
+        raise InputDataError("no SEL participant results found", file=str(out),
+                             expected="an OUT_DIR written by 'smoulder bids ... participant --analysis sel'")
+    read = {"sep": "\t", "na_values": ["n/a"], "keep_default_na": False}
+    stats = pd.concat([pd.read_csv(f, **read) for f in files], ignore_index=True)
+    summaries = []
+    for f in sorted(out.glob("sub-*/**/*_desc-selsummary_stats.tsv")):
+        df = pd.read_csv(f, **read)
+        if "participant_id" not in df.columns:
+            df.insert(0, "participant_id", f.name.split("_")[0])
+        summaries.append(df)
+    paths = {"stats": out / "group_desc-sel_stats.tsv", "summary": out / "group_desc-selsummary_stats.tsv"}
+    stats.to_csv(paths["stats"], sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+    summary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
+    summary.to_csv(paths["summary"], sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+    return paths
+
+
 __all__ = ["LongitudinalInputs", "find_longitudinal_inputs", "run_sel_participant", "run_sel_participants",
-           "dataset_description"]
+           "run_sel_group", "dataset_description"]
