@@ -8,7 +8,6 @@ shared between tests.
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 
@@ -24,37 +23,14 @@ def _backends() -> list:
     return params
 
 
-def fresh_postgres_url() -> tuple[str, callable]:
-    """Create a throw-away database on the test server; return its URL and a cleanup function."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(PG_URL)
-    name = f"smoulder_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
-
-
 @pytest.fixture(params=_backends())
-def store(request, tmp_path):
+def store(request, tmp_path, fresh_postgres_url):
     if request.param == "sqlite":
         st = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
-        yield st
-        st.dispose()
     else:
-        url, drop = fresh_postgres_url()
-        st = Store(url)
-        yield st
-        st.dispose()
-        drop()
+        st = Store(fresh_postgres_url())
+    yield st
+    st.dispose()
 
 
 @pytest.fixture

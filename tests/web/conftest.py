@@ -27,27 +27,6 @@ def t(text: str, name: str = "t.csv") -> pd.DataFrame:
     return read_upload(text.encode(), name)
 
 
-def fresh_postgres_url():
-    """Create a throw-away database on the test server; return its URL and a function dropping it."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(PG_URL)
-    name = f"smoulder_w_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
-
-
 def build_clinic(store: Store) -> dict:
     """Fill a store; return the people's pseudonyms by subject."""
     with store.session() as s:
@@ -96,19 +75,15 @@ def build_clinic(store: Store) -> dict:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
     not PG_URL, reason="SMOULDER_TEST_POSTGRES_URL not set (CI starts a PostgreSQL server and sets it)"))])
-def clinic(request, tmp_path):
+def clinic(request, tmp_path, fresh_postgres_url):
     if request.param == "sqlite":
         store = Store(f"sqlite:///{tmp_path / 'web.sqlite'}")
-        drop = None
     else:
-        url, drop = fresh_postgres_url()
-        store = Store(url)
+        store = Store(fresh_postgres_url())
     keys = build_clinic(store)
     app = create_app(WebSettings(database_url=store.url), store=store)
     yield app, keys
     store.dispose()
-    if drop:
-        drop()
 
 
 @pytest.fixture
