@@ -34,12 +34,18 @@ def test_event_table_for_a_sustained_fall():
     assert list(ev.columns) == EVENT_COLUMNS
     assert len(ev) == 1
     row = ev.iloc[0]
-    # Onset week 20 = Monday 2024-05-20. Week 19 is a good week (143 m), so no earlier onset
-    # passes both halves; the first week with 10 weeks since onset 20 is week 29, where every
-    # week since onset counts 1 SD (0.0999) above the baseline: z = 1 / sqrt(1/20 + 1/10).
+    # Judging scale w = -log(walk): weeks alternate b = -log 143 and b + d (d = log(143/130));
+    # noise SD s = d / 0.9539. Defaults: 12 weeks sustained, weeks since onset count at most
+    # 1.25 s above the baseline mean. At week 29 the onset candidate 18 passes: baseline weeks
+    # 0-17 average b + d/2; since onset: week 18 (b + d), week 19 (b), then ten capped weeks
+    # (b + d/2 + 1.25 s); both halves hold. Week 28 fails (the first half since onset 17 is too
+    # weak). The onset is then re-estimated among all candidates: week 20, the real step.
     assert row["onset_date"] == MONDAY + pd.Timedelta(weeks=20)
     assert row["detected_date"] == MONDAY + pd.Timedelta(weeks=29)
-    assert row["statistic"] == pytest.approx(1 / np.sqrt(1 / 20 + 1 / 10))
+    d = np.log(143 / 130)
+    s = d / (0.6744897501960817 * np.sqrt(2))
+    shift = (d + 10 * (d / 2 + 1.25 * s)) / 12 - d / 2
+    assert row["statistic"] == pytest.approx(shift / (s * np.sqrt(1 / 18 + 1 / 12)))
     # baseline: geometric mean of 130 and 143 over weeks 0-19; current: weeks 20-29 at 60 %
     base = np.sqrt(130 * 143)
     assert row["baseline_value"] == pytest.approx(base)
@@ -160,6 +166,6 @@ def test_result_writes_events_settings_and_weekly(tmp_path):
     back = pd.read_csv(paths["events"])
     assert back["onset_date"].tolist() == ["2024-05-20"]
     meta = paths["settings"].read_text()
-    assert '"min_sustained": 10' in meta and "decision_limits" in meta
+    assert '"min_sustained": 12' in meta and "decision_limits" in meta
     assert len(pd.read_csv(paths["weekly"])) == 52
     assert "prospective change-point scan" in res.methods_paragraph()

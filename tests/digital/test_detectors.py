@@ -10,6 +10,8 @@ import pytest
 from smoulder.digital import detectors as det
 
 MIN_SHIFT = math.log1p(0.05)
+# the hand-worked examples below use these settings (the defaults are 12 weeks, 1.25 SD, 1.5)
+P = {"min_sustained": 10, "clip": 1.0, "max_drift_z": 2.0}
 
 
 def zigzag(n=52):
@@ -20,7 +22,7 @@ def zigzag(n=52):
 
 @pytest.fixture(scope="module")
 def h():
-    return det.changepoint_threshold(0.05)
+    return det.changepoint_threshold(0.05, **P)
 
 
 def test_robust_sd_ignores_a_step():
@@ -36,23 +38,23 @@ def test_changepoint_finds_a_step_with_its_onset(h):
     # The onset is then re-estimated among all onsets: week 20 (z 2.49) beats 19 (2.43).
     w = zigzag()
     w[20:] += 0.5
-    ev = det.changepoint_scan(w, h, min_shift=MIN_SHIFT)
+    ev = det.changepoint_scan(w, h, min_shift=MIN_SHIFT, **P)
     assert [(e.onset, e.detected, e.base_lo) for e in ev] == [(20, 28, 0)]
     assert ev[0].z == pytest.approx(2.432, abs=0.01)
 
 
 def test_changepoint_ignores_a_stable_series_and_a_transient_dip(h):
-    assert det.changepoint_scan(zigzag(), h, min_shift=MIN_SHIFT) == []
+    assert det.changepoint_scan(zigzag(), h, min_shift=MIN_SHIFT, **P) == []
     w = zigzag()
     w[20:24] += 0.5  # four bad weeks, then back: at most 4 x 1 SD over >= 10 weeks < 5 %
-    assert det.changepoint_scan(w, h, min_shift=MIN_SHIFT) == []
+    assert det.changepoint_scan(w, h, min_shift=MIN_SHIFT, **P) == []
 
 
 def test_changepoint_roving_baseline_finds_a_second_step(h):
     w = zigzag(104)
     w[20:] += 0.5
     w[60:] += 0.5
-    ev = det.changepoint_scan(w, h, min_shift=MIN_SHIFT)
+    ev = det.changepoint_scan(w, h, min_shift=MIN_SHIFT, **P)
     assert [(e.onset, e.detected) for e in ev] == [(20, 28), (60, 68)]
     assert ev[1].base_lo == 20  # the second baseline starts at the first onset
 
@@ -61,8 +63,8 @@ def test_changepoint_needs_min_shift_on_the_plain_means(h):
     # the step is 0.5 (plain means), although winsorising caps the level at 1 SD = 0.105
     w = zigzag()
     w[20:] += 0.5
-    assert det.changepoint_scan(w, h, min_shift=0.55) == []
-    assert len(det.changepoint_scan(w, h, min_shift=0.45)) == 1
+    assert det.changepoint_scan(w, h, min_shift=0.55, **P) == []
+    assert len(det.changepoint_scan(w, h, min_shift=0.45, **P)) == 1
 
 
 def test_changepoint_calibration_holds_on_fresh_stable_series(h):
@@ -70,7 +72,7 @@ def test_changepoint_calibration_holds_on_fresh_stable_series(h):
     # another noise level the false-alarm share must be near alpha = 0.05 (binomial SE 0.009).
     rng = np.random.default_rng(12345)
     fa = np.mean([
-        bool(det.changepoint_scan(rng.normal(5.0, 0.3, 52), h)) for _ in range(600)
+        bool(det.changepoint_scan(rng.normal(5.0, 0.3, 52), h, **P)) for _ in range(600)
     ])
     assert 0.02 <= fa <= 0.085
 
@@ -78,6 +80,18 @@ def test_changepoint_calibration_holds_on_fresh_stable_series(h):
 def test_changepoint_limit_rises_as_alpha_falls():
     assert det.changepoint_threshold(0.01) > det.changepoint_threshold(0.05) > \
         det.changepoint_threshold(0.2)
+
+
+def test_default_calibration_holds_on_fresh_stable_series():
+    h = det.changepoint_threshold(0.05)
+    rng = np.random.default_rng(54321)
+    fa = np.mean([bool(det.changepoint_scan(rng.normal(5.0, 0.3, 52), h)) for _ in range(600)])
+    assert 0.02 <= fa <= 0.085
+
+
+def test_limit_is_zero_when_the_sustained_checks_alone_suffice():
+    # with a strict recent-half check almost no stable series passes at all: no z limit needed
+    assert det.changepoint_threshold(0.05, recent_z=2.5) == 0.0
 
 
 def test_cusum_by_hand():

@@ -104,11 +104,11 @@ class DetectSettings(BaseModel):
     alpha: float = 0.05
     min_baseline: int = 8
     max_baseline: int = 52
-    min_sustained: int = 10
+    min_sustained: int = 12
     max_post: int = 52
-    clip: float = 1.0
+    clip: float = 1.25
     recent_z: float = 1.5
-    max_drift_z: float = 2.0
+    max_drift_z: float = 1.5
     min_change_pct: float = 5.0
     min_change_sdc: float = 0.5
     cusum_k: float = 0.5

@@ -155,11 +155,11 @@ def changepoint_scan(
     *,
     min_baseline: int = 8,
     max_baseline: int = 52,
-    min_sustained: int = 10,
+    min_sustained: int = 12,
     max_post: int = 52,
-    clip: float = 1.0,
+    clip: float = 1.25,
     recent_z: float = 1.5,
-    max_drift_z: float = 2.0,
+    max_drift_z: float = 1.5,
     min_shift: float = 0.0,
     sd_floor: float = 1e-9,
 ) -> list[Event]:
@@ -205,11 +205,11 @@ def changepoint_threshold(
     alpha: float,
     min_baseline: int = 8,
     max_baseline: int = 52,
-    min_sustained: int = 10,
+    min_sustained: int = 12,
     max_post: int = 52,
-    clip: float = 1.0,
+    clip: float = 1.25,
     recent_z: float = 1.5,
-    max_drift_z: float = 2.0,
+    max_drift_z: float = 1.5,
     sims: int = 2000,
     seed: int = 0,
     length: int = CALIBRATION_LENGTH,
@@ -231,7 +231,9 @@ def changepoint_threshold(
         sig = np.median(d[:, :t], axis=1) / _MAD_DIFF
         z, ok, _, _ = _changepoint_stats(x, t, taus, lo, sig, clip, recent_z, max_drift_z)
         best = np.maximum(best, np.where(ok, z, -1e9).max(axis=1))
-    return float(np.quantile(best, 1.0 - alpha, method="higher"))
+    # when the sustained-change checks alone keep false alarms below alpha, any change in the
+    # worse direction may count: the limit is then 0, not the placeholder of the simulation
+    return max(float(np.quantile(best, 1.0 - alpha, method="higher")), 0.0)
 
 
 # ------------------------------------------------------------------------------------------
