@@ -141,3 +141,17 @@ def test_composite_and_milestone_commands(tmp_path):
                  "--out", str(ms)]) == 0
     got = pd.read_csv(ms)
     assert got["reached"].tolist() == [False, True] and got["event_date"].tolist()[1] == "2020-04-10"
+
+
+def test_a_missing_optional_package_names_the_extra(monkeypatch, capsys):
+    """Without the imaging extra, an imaging command says which extra to install (no traceback)."""
+    import smoulder.cli.prl as prl_cli
+
+    def no_nibabel(ns):
+        raise ModuleNotFoundError("No module named 'nibabel'", name="nibabel")
+
+    monkeypatch.setattr(prl_cli, "run", no_nibabel)
+    rc = main(["prl", "--flair", "f.nii.gz", "--qsm", "q.nii.gz", "--out", "o"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "'imaging' extra" in err and "pip install 'smoulder[imaging]'" in err and "Traceback" not in err

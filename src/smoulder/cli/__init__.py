@@ -33,6 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# optional packages and the extra that brings each of them
+_EXTRAS = {
+    "nibabel": "imaging", "ants": "imaging", "nilearn": "imaging", "bids": "imaging",
+    "skimage": "imaging", "sklearn": "imaging", "scipy": "imaging", "joblib": "imaging",
+    "dask": "imaging", "distributed": "imaging",
+    "fhir": "digital",
+    "fastapi": "web", "starlette": "web", "uvicorn": "web", "sqlalchemy": "web", "alembic": "web",
+    "jinja2": "web", "argon2": "web", "plotly": "web", "psycopg": "web", "multipart": "web",
+    "itsdangerous": "web", "httpx": "web",
+}
+
+
 def main(args: list[str] | None = None) -> int:
     """Run the command line; return the process exit code (0 ok, 2 bad input or settings)."""
     parser = build_parser()
@@ -44,6 +56,15 @@ def main(args: list[str] | None = None) -> int:
         return int(ns.func(ns) or 0)
     except SmoulderError as exc:
         print(f"smoulder {ns.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        extra = _EXTRAS.get(top)
+        if extra is None:
+            raise
+        print(f"smoulder {ns.command}: error: this command needs the '{extra}' extra "
+              f"(missing package '{top}'); install it with: pip install 'smoulder[{extra}]'",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         return 130
