@@ -59,12 +59,7 @@ def run(ns: argparse.Namespace) -> int:
     if ns.analysis == "sel":
         return _run_sel(ns)
     if ns.analysis_level == "group":
-        paths = bids.run_group(ns.output_dir)
-        if ns.json:
-            print(json.dumps({k: str(v) for k, v in paths.items()}))
-        elif not ns.quiet:
-            print(f"wrote {paths['stats']} and {paths['summary']}")
-        return 0
+        return _report_group(ns, bids.run_group(ns.output_dir))
     model = None
     if ns.model is not None:
         from smoulder.imaging.prl_model import PRLModel
@@ -89,16 +84,19 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _report_group(ns: argparse.Namespace, paths: dict[str, Path]) -> int:
+    if ns.json:
+        print(json.dumps({k: str(v) for k, v in paths.items()}))
+    elif not ns.quiet:
+        print(f"wrote {paths['stats']} and {paths['summary']}")
+    return 0
+
+
 def _run_sel(ns: argparse.Namespace) -> int:
     from smoulder.imaging import sel_bids
 
     if ns.analysis_level == "group":
-        paths = sel_bids.run_sel_group(ns.output_dir)
-        if ns.json:
-            print(json.dumps({k: str(v) for k, v in paths.items()}))
-        elif not ns.quiet:
-            print(f"wrote {paths['stats']} and {paths['summary']}")
-        return 0
+        return _report_group(ns, sel_bids.run_sel_group(ns.output_dir))
 
     def progress(i: int, n: int, name: str) -> None:
         if not ns.quiet and not ns.json:

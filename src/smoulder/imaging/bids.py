@@ -134,14 +134,17 @@ def find_inputs(bids_dir: str | Path, *, participant_labels: list[str] | None = 
     return found
 
 
-def dataset_description(bids_dir: str | Path) -> dict[str, Any]:
-    """The derivative dataset's description (BIDS 1.9 ``GeneratedBy``)."""
+def dataset_description(
+    bids_dir: str | Path,
+    name: str = "smoulder paramagnetic rim lesions",
+    description: str = "PRL detection: spatial rim features + consensus rule or trained model",
+) -> dict[str, Any]:
+    """The derivative dataset's description (BIDS 1.9 ``GeneratedBy``); shared by every analysis."""
     return {
-        "Name": "smoulder paramagnetic rim lesions",
+        "Name": name,
         "BIDSVersion": "1.9.0",
         "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "smoulder", "Version": __version__,
-                         "Description": "PRL detection: spatial rim features + consensus rule or trained model"}],
+        "GeneratedBy": [{"Name": "smoulder", "Version": __version__, "Description": description}],
         "SourceDatasets": [{"URL": Path(bids_dir).resolve().as_uri()}],
     }
 

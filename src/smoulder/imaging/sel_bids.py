@@ -29,8 +29,8 @@ from typing import Any
 
 import pandas as pd
 
-from smoulder import __version__
 from smoulder.exceptions import InputDataError
+from smoulder.imaging import bids
 from smoulder.imaging.bids import NII, _layout, _one
 from smoulder.imaging.sel import SELSettings
 
@@ -132,16 +132,11 @@ def find_longitudinal_inputs(bids_dir: str | Path, participant_label: str, *, se
 
 
 def dataset_description(bids_dir: str | Path) -> dict[str, Any]:
-    """The derivative dataset's description (BIDS 1.9 ``GeneratedBy``)."""
-    return {
-        "Name": "smoulder slowly expanding lesions",
-        "BIDSVersion": "1.9.0",
-        "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "smoulder", "Version": __version__,
-                         "Description": "SEL detection: halfway-space alignment, SyN Jacobians corrected for "
-                                        "atrophy, seeded candidates, concentricity and constancy"}],
-        "SourceDatasets": [{"URL": Path(bids_dir).resolve().as_uri()}],
-    }
+    """The SEL derivative dataset's description (BIDS 1.9 ``GeneratedBy``)."""
+    return bids.dataset_description(
+        bids_dir, "smoulder slowly expanding lesions",
+        "SEL detection: halfway-space alignment, SyN Jacobians corrected for atrophy, seeded "
+        "candidates, concentricity and constancy")
 
 
 def run_sel_participant(bids_dir: str | Path, out_dir: str | Path, participant_label: str, *,

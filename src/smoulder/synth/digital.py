@@ -56,6 +56,16 @@ def _dips(rng: np.random.Generator, n_units: int, rate: float, len_range: tuple[
     return factor, events
 
 
+def _decline(rng: np.random.Generator, share: float,
+             onset_week: int | tuple[int, int]) -> tuple[bool, int | None]:
+    """Whether this person declines and from which week (drawn in this order, as before)."""
+    if not rng.random() < share:
+        return False, None
+    if isinstance(onset_week, tuple):
+        return True, int(rng.integers(onset_week[0], onset_week[1] + 1))
+    return True, int(onset_week)
+
+
 def simulate_weekly_tests(
     n_subjects: int = 200,
     *,
@@ -126,11 +136,8 @@ def simulate_weekly_tests(
         lvl = np.full(weeks, base)
         if practice_gain:
             lvl = lvl * (1.0 - worse_sign * practice_gain * (1.0 - np.exp(-w / practice_tau)))
-        declining = bool(rng.random() < decline_share)
-        onset = None
+        declining, onset = _decline(rng, decline_share, onset_week)
         if declining:
-            onset = (int(rng.integers(onset_week[0], onset_week[1] + 1))
-                     if isinstance(onset_week, tuple) else int(onset_week))
             lvl = np.where(w >= onset, lvl * (1.0 + worse_sign * decline_pct / 100.0), lvl)
         dipf, dips = _dips(rng, weeks, dip_rate, dip_weeks, dip_depth)
         if worse_sign < 0:
@@ -208,11 +215,8 @@ def simulate_daily_steps(
         wknd = float(rng.uniform(*weekend_factor))
         lvl = np.full(days, base) * np.where(dow >= 5, wknd, 1.0)
         lvl *= np.repeat(np.exp(rng.normal(0.0, week_sd, weeks)), 7)
-        declining = bool(rng.random() < decline_share)
-        onset = None
+        declining, onset = _decline(rng, decline_share, onset_week)
         if declining:
-            onset = (int(rng.integers(onset_week[0], onset_week[1] + 1))
-                     if isinstance(onset_week, tuple) else int(onset_week))
             lvl = np.where(d >= onset * 7, lvl * (1.0 - decline_pct / 100.0), lvl)
         dipf, dips = _dips(rng, weeks, dip_rate, dip_weeks, dip_depth)
         lvl *= np.repeat(dipf, 7)
