@@ -28,18 +28,28 @@ from lesiontrack.scores import cohort_score
 def main() -> None:
     job = json.load(open(sys.argv[1]))
     out = Path(job["out"])
-    params = Params(reg=RegParams(threads=int(job.get("threads", 2)), engine=job.get("engine", "greedy")))
+    params = Params(
+        reg=RegParams(threads=int(job.get("threads", 2)), engine=job.get("engine", "greedy"))
+    )
     tables, lesions, seconds = [], [], {}
     for sub in job["subjects"]:
-        tps = [Timepoint(t["name"], Path(t["t1"]), Path(t["flair"]), Path(t["mask"]), float(t["time_years"]))
-               for t in sub["timepoints"]]
+        tps = [
+            Timepoint(
+                t["name"], Path(t["t1"]), Path(t["flair"]), Path(t["mask"]), float(t["time_years"])
+            )
+            for t in sub["timepoints"]
+        ]
         t0 = time.perf_counter()
         res = run_subject(sub["subject"], tps, out / sub["subject"], params)
         seconds[sub["subject"]] = time.perf_counter() - t0
         ours = np.asarray(nib.load(sub["labels"]).dataobj).astype(int)
         last = res.pairs[-1].follow_up
-        exp = np.asarray(nib.load(out / sub["subject"] / f"expansion_{last}_pct_per_year.nii.gz").dataobj)
-        cand = np.asarray(nib.load(out / sub["subject"] / "sel_candidates.nii.gz").dataobj).astype(int)
+        exp = np.asarray(
+            nib.load(out / sub["subject"] / f"expansion_{last}_pct_per_year.nii.gz").dataobj
+        )
+        cand = np.asarray(nib.load(out / sub["subject"] / "sel_candidates.nii.gz").dataobj).astype(
+            int
+        )
         t = res.candidates.copy()
         # map each candidate to our lesion label by voxel overlap (the halfway grid is the baseline grid)
         parent = []
@@ -50,16 +60,29 @@ def main() -> None:
         t["our_label"] = parent
         tables.append(t)
         for lab in np.unique(ours[ours > 0]):
-            lesions.append({"subject": sub["subject"], "label": int(lab),
-                            "measured_pct_per_year": float(exp[ours == lab].mean())})
+            lesions.append(
+                {
+                    "subject": sub["subject"],
+                    "label": int(lab),
+                    "measured_pct_per_year": float(exp[ours == lab].mean()),
+                }
+            )
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     scored = cohort_score(table) if len(table) else table
     result = []
     for les in lesions:
-        rows = scored[(scored["subject"] == les["subject"]) & (scored["our_label"] == les["label"])] \
-            if len(scored) else scored
-        result.append({**les, "candidate": bool(len(rows)),
-                       "definite": bool(len(rows) and rows["definite_sel"].any())})
+        rows = (
+            scored[(scored["subject"] == les["subject"]) & (scored["our_label"] == les["label"])]
+            if len(scored)
+            else scored
+        )
+        result.append(
+            {
+                **les,
+                "candidate": bool(len(rows)),
+                "definite": bool(len(rows) and rows["definite_sel"].any()),
+            }
+        )
     print(json.dumps({"lesions": result, "seconds": seconds}))
 
 

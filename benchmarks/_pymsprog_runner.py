@@ -38,15 +38,27 @@ def main() -> None:
     error = None
     try:
         summary, results = pymsprog.MSprog(
-            visits, subj_col="subject", value_col=job["value_col"], date_col="date",
-            outcome=job["outcome"], relapse=relapses, include_dates=True, include_value=True,
-            include_stable=False, verbose=0, **opts,
+            visits,
+            subj_col="subject",
+            value_col=job["value_col"],
+            date_col="date",
+            outcome=job["outcome"],
+            relapse=relapses,
+            include_dates=True,
+            include_value=True,
+            include_stable=False,
+            verbose=0,
+            **opts,
         )
         results.to_csv(job["out"], index=False)
     except Exception as exc:  # noqa: BLE001 - we report pymsprog's crash, not hide it
         error = f"{type(exc).__name__}: {exc}"
     elapsed = time.perf_counter() - t0
-    print(json.dumps({"seconds": elapsed, "error": error, "n_subjects": int(visits["subject"].nunique())}))
+    print(
+        json.dumps(
+            {"seconds": elapsed, "error": error, "n_subjects": int(visits["subject"].nunique())}
+        )
+    )
 
 
 if __name__ == "__main__":

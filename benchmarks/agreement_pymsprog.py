@@ -50,7 +50,10 @@ COMBOS: list[tuple[str, dict]] = [
     ("edss", {"event": "firstRAW", "baseline": "roving_wors"}),
     ("edss", {"event": "firstCDI", "baseline": "roving_impr"}),
     ("edss", {"event": "first", "baseline": "roving"}),
-    ("edss", {"event": "multiple", "baseline": "roving", "proceed_from": "event", "RAW_PIRA": True}),
+    (
+        "edss",
+        {"event": "multiple", "baseline": "roving", "proceed_from": "event", "RAW_PIRA": True},
+    ),
     ("edss", {"event": "multiple", "baseline": "roving", "sub_threshold_rebl": "event"}),
     ("edss", {"event": "multiple", "baseline": "roving", "sub_threshold_rebl": "improvement"}),
     ("edss", {"event": "multiple", "baseline": "roving_wors", "sub_threshold_rebl": "worsening"}),
@@ -63,14 +66,50 @@ COMBOS: list[tuple[str, dict]] = [
     ("edss", {"event": "multiple", "baseline": "roving", "require_sust_days": 365}),
     ("edss", {"event": "multiple", "baseline": "roving", "require_sust_days": "inf"}),
     ("edss", {"event": "multiple", "baseline": "roving", "check_intermediate": False}),
-    ("edss", {"event": "multiple", "baseline": "roving", "check_intermediate": False, "require_sust_days": 365}),
-    ("edss", {"event": "multiple", "baseline": "roving", "relapse_to_bl": [30, 30], "RAW_PIRA": True}),
+    (
+        "edss",
+        {
+            "event": "multiple",
+            "baseline": "roving",
+            "check_intermediate": False,
+            "require_sust_days": 365,
+        },
+    ),
+    (
+        "edss",
+        {"event": "multiple", "baseline": "roving", "relapse_to_bl": [30, 30], "RAW_PIRA": True},
+    ),
     ("edss", {"event": "multiple", "baseline": "roving", "relapse_to_event": 30, "RAW_PIRA": True}),
-    ("edss", {"event": "multiple", "baseline": "roving", "relapse_to_conf": [60, 30], "RAW_PIRA": True}),
-    ("edss", {"event": "multiple", "baseline": "roving", "relapse_assoc": [90, 30], "RAW_PIRA": True}),
-    ("edss", {"event": "multiple", "baseline": "roving", "relapse_indep": INDEP_STRICT, "RAW_PIRA": True}),
-    ("edss", {"event": "multiple", "baseline": "roving", "relapse_indep": INDEP_LAST, "RAW_PIRA": True}),
-    ("edss", {"event": "multiple", "baseline": "roving", "relapse_indep": INDEP_LASTDELTA, "RAW_PIRA": True}),
+    (
+        "edss",
+        {"event": "multiple", "baseline": "roving", "relapse_to_conf": [60, 30], "RAW_PIRA": True},
+    ),
+    (
+        "edss",
+        {"event": "multiple", "baseline": "roving", "relapse_assoc": [90, 30], "RAW_PIRA": True},
+    ),
+    (
+        "edss",
+        {
+            "event": "multiple",
+            "baseline": "roving",
+            "relapse_indep": INDEP_STRICT,
+            "RAW_PIRA": True,
+        },
+    ),
+    (
+        "edss",
+        {"event": "multiple", "baseline": "roving", "relapse_indep": INDEP_LAST, "RAW_PIRA": True},
+    ),
+    (
+        "edss",
+        {
+            "event": "multiple",
+            "baseline": "roving",
+            "relapse_indep": INDEP_LASTDELTA,
+            "RAW_PIRA": True,
+        },
+    ),
     ("edss", {"event": "multiple", "baseline": "roving", "impute_last_visit": 1, "RAW_PIRA": True}),
     ("edss", {"event": "multiple", "baseline": "roving", "impute_last_visit": 1500}),
     ("edss", {"event": "firstCDW", "baseline": "fixed", "relapse_rebl": True, "RAW_PIRA": True}),
@@ -81,15 +120,48 @@ COMBOS: list[tuple[str, dict]] = [
     # several confirmation windows (pymsprog may crash here)
     ("edss", {"event": "multiple", "baseline": "roving", "conf_days": [84, 168], "RAW_PIRA": True}),
     ("edss", {"event": "firstCDW", "baseline": "fixed", "conf_days": [84, 168]}),
-    ("edss", {"event": "multiple", "baseline": "roving", "conf_days": [84, 168], "require_sust_days": 365}),
-    ("edss", {"event": "multiple", "baseline": "roving", "conf_days": [84, 168], "proceed_from": "event",
-              "RAW_PIRA": True}),
+    (
+        "edss",
+        {
+            "event": "multiple",
+            "baseline": "roving",
+            "conf_days": [84, 168],
+            "require_sust_days": 365,
+        },
+    ),
+    (
+        "edss",
+        {
+            "event": "multiple",
+            "baseline": "roving",
+            "conf_days": [84, 168],
+            "proceed_from": "event",
+            "RAW_PIRA": True,
+        },
+    ),
     ("edss", {"event": "firstPIRA", "baseline": "roving", "relapse_rebl": True}),
-    ("edss", {"event": "multiple", "baseline": "roving", "relapse_indep": INDEP_LASTDELTA,
-              "skip_local_extrema": "strict", "RAW_PIRA": True}),
+    (
+        "edss",
+        {
+            "event": "multiple",
+            "baseline": "roving",
+            "relapse_indep": INDEP_LASTDELTA,
+            "skip_local_extrema": "strict",
+            "RAW_PIRA": True,
+        },
+    ),
     ("edss", {"event": "firstCDW", "baseline": "roving_impr", "sub_threshold_rebl": "improvement"}),
     # documented differences (docs/progression.md): expected to disagree on some subjects
-    ("edss", {"event": "multiple", "baseline": "roving", "relapse_rebl": True, "bl_geq": True, "RAW_PIRA": True}),
+    (
+        "edss",
+        {
+            "event": "multiple",
+            "baseline": "roving",
+            "relapse_rebl": True,
+            "bl_geq": True,
+            "RAW_PIRA": True,
+        },
+    ),
     ("sdmt", {"event": "multiple", "baseline": "roving", "sub_threshold_rebl": "event"}),
 ]
 
@@ -116,33 +188,39 @@ def to_ours(options: dict) -> dict:
 
 
 def pymsprog_key(df: pd.DataFrame, conf_days: list[float]) -> pd.DataFrame:
-    key = pd.DataFrame({
-        "subject": df["subject"].astype(str),
-        "event_type": df["event_type"],
-        "cdw_type": df.get("CDW_type", pd.Series("", index=df.index)).fillna(""),
-        "event_date": pd.to_datetime(df["date"]).dt.strftime("%Y-%m-%d"),
-        "baseline_date": pd.to_datetime(df["bl_date"]).dt.strftime("%Y-%m-%d"),
-        "baseline_value": df["bl_value"].astype(float).round(6),
-        "sustained_days": df["sust_days"].astype(float),
-        "sustained_to_last": df["sust_last"].astype(bool),
-    })
+    key = pd.DataFrame(
+        {
+            "subject": df["subject"].astype(str),
+            "event_type": df["event_type"],
+            "cdw_type": df.get("CDW_type", pd.Series("", index=df.index)).fillna(""),
+            "event_date": pd.to_datetime(df["date"]).dt.strftime("%Y-%m-%d"),
+            "baseline_date": pd.to_datetime(df["bl_date"]).dt.strftime("%Y-%m-%d"),
+            "baseline_value": df["bl_value"].astype(float).round(6),
+            "sustained_days": df["sust_days"].astype(float),
+            "sustained_to_last": df["sust_last"].astype(bool),
+        }
+    )
     for c in conf_days:
         col = f"conf{c:g}_date"
-        key[f"conf{c}"] = pd.to_datetime(df[col]).dt.strftime("%Y-%m-%d").fillna("") if col in df else ""
+        key[f"conf{c}"] = (
+            pd.to_datetime(df[col]).dt.strftime("%Y-%m-%d").fillna("") if col in df else ""
+        )
     return key
 
 
 def ours_key(ev: pd.DataFrame, conf_days: list[float], rawpira: bool) -> pd.DataFrame:
-    key = pd.DataFrame({
-        "subject": ev["subject"].astype(str),
-        "event_type": ev["event_type"],
-        "cdw_type": ev["cdw_type"] if rawpira else "",
-        "event_date": ev["event_date"].dt.strftime("%Y-%m-%d"),
-        "baseline_date": ev["baseline_date"].dt.strftime("%Y-%m-%d"),
-        "baseline_value": ev["baseline_value"].astype(float).round(6),
-        "sustained_days": ev["sustained_days"].astype(float),
-        "sustained_to_last": ev["sustained_to_last"].astype(bool),
-    })
+    key = pd.DataFrame(
+        {
+            "subject": ev["subject"].astype(str),
+            "event_type": ev["event_type"],
+            "cdw_type": ev["cdw_type"] if rawpira else "",
+            "event_date": ev["event_date"].dt.strftime("%Y-%m-%d"),
+            "baseline_date": ev["baseline_date"].dt.strftime("%Y-%m-%d"),
+            "baseline_value": ev["baseline_value"].astype(float).round(6),
+            "sustained_days": ev["sustained_days"].astype(float),
+            "sustained_to_last": ev["sustained_to_last"].astype(bool),
+        }
+    )
     for c in conf_days:
         col = f"conf{c:g}_date" if len(conf_days) > 1 else "confirmation_date"
         key[f"conf{c}"] = ev[col].dt.strftime("%Y-%m-%d").fillna("")
@@ -166,9 +244,17 @@ def main() -> int:
     ap.add_argument("--subjects", type=int, default=400)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="run a subset of combinations")
-    ap.add_argument("--show", type=int, default=0, help="print up to N disagreeing subjects per combination")
+    ap.add_argument(
+        "--show", type=int, default=0, help="print up to N disagreeing subjects per combination"
+    )
     args = ap.parse_args()
-    py = subprocess.run([str(HERE / "setup_pymsprog.sh")], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    py = (
+        subprocess.run(
+            [str(HERE / "setup_pymsprog.sh")], capture_output=True, text=True, check=True
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
 
     cohort = simulate_cohort(args.subjects, seed=args.seed)
     visits = cohort.visits
@@ -179,9 +265,13 @@ def main() -> int:
 
     combos = [COMBOS[i] for i in QUICK] if args.quick else COMBOS
     tmp = Path(tempfile.mkdtemp(prefix="smoulder-agree-"))
-    print(f"cohort: {args.subjects} subjects, {len(visits)} visits, {len(relapses)} relapses "
-          f"({n_dropped} dated >30 days before the first visit are given to neither tool)")
-    print(f"{'#':>2} {'outcome':7} {'options':70} {'pymsprog':>8} {'smoulder':>8} {'agree':>6} {'subj!=':>6}  note")
+    print(
+        f"cohort: {args.subjects} subjects, {len(visits)} visits, {len(relapses)} relapses "
+        f"({n_dropped} dated >30 days before the first visit are given to neither tool)"
+    )
+    print(
+        f"{'#':>2} {'outcome':7} {'options':70} {'pymsprog':>8} {'smoulder':>8} {'agree':>6} {'subj!=':>6}  note"
+    )
     total_p = total_o = total_a = 0
     crashes = 0
     for outcome, opts in combos:
@@ -191,24 +281,51 @@ def main() -> int:
         col = outcome
         visits[["subject", "date", col]].to_csv(vfile, index=False, date_format="%Y-%m-%d")
         rel_cut.to_csv(rfile, index=False, date_format="%Y-%m-%d")
-        job = {"visits": str(vfile), "relapses": str(rfile), "options": opts, "out": str(tmp / "p.csv"),
-               "value_col": col, "outcome": outcome}
+        job = {
+            "visits": str(vfile),
+            "relapses": str(rfile),
+            "options": opts,
+            "out": str(tmp / "p.csv"),
+            "value_col": col,
+            "outcome": outcome,
+        }
         (tmp / "job.json").write_text(json.dumps(job))
-        proc = subprocess.run([py, str(HERE / "_pymsprog_runner.py"), str(tmp / "job.json")],
-                              capture_output=True, text=True)
-        info = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {"error": proc.stderr[-300:]}
+        proc = subprocess.run(
+            [py, str(HERE / "_pymsprog_runner.py"), str(tmp / "job.json")],
+            capture_output=True,
+            text=True,
+        )
+        info = (
+            json.loads(proc.stdout.strip().splitlines()[-1])
+            if proc.returncode == 0
+            else {"error": proc.stderr[-300:]}
+        )
         ours_opts = to_ours(opts)
-        res = assess(visits[["subject", "date", col]], rel_cut, subject_col="subject", date_col="date",
-                     value_col=col, outcome=outcome, edss_half_step_from=5.5, **ours_opts)
+        res = assess(
+            visits[["subject", "date", col]],
+            rel_cut,
+            subject_col="subject",
+            date_col="date",
+            value_col=col,
+            outcome=outcome,
+            edss_half_step_from=5.5,
+            **ours_opts,
+        )
         conf_days = opts.get("conf_days", [84])
         conf_days = conf_days if isinstance(conf_days, list) else [conf_days]
         ok = ours_key(res.events, [float(c) for c in conf_days], res.settings.rawpira)
         label = json.dumps(opts)[:70]
         if info.get("error"):
             crashes += 1
-            print(f"{idx:>2} {outcome:7} {label:70} {'crash':>8} {len(ok):>8} {'-':>6} {'-':>6}  pymsprog: {info['error'][:60]}")
+            print(
+                f"{idx:>2} {outcome:7} {label:70} {'crash':>8} {len(ok):>8} {'-':>6} {'-':>6}  pymsprog: {info['error'][:60]}"
+            )
             continue
-        pres = pd.read_csv(tmp / "p.csv") if (tmp / "p.csv").exists() and (tmp / "p.csv").stat().st_size > 2 else pd.DataFrame()
+        pres = (
+            pd.read_csv(tmp / "p.csv")
+            if (tmp / "p.csv").exists() and (tmp / "p.csv").stat().st_size > 2
+            else pd.DataFrame()
+        )
         (tmp / "p.csv").unlink(missing_ok=True)
         if len(pres):
             pres = pres[pres["nevent"] > 0]
@@ -220,13 +337,17 @@ def main() -> int:
             total_o += len(ok)
             total_a += agree
         note = EXPECTED_DIFFERENCE.get(idx, "") if bad else ""
-        print(f"{idx:>2} {outcome:7} {label:70} {len(pk):>8} {len(ok):>8} {agree:>6} {len(bad):>6}  {note}")
+        print(
+            f"{idx:>2} {outcome:7} {label:70} {len(pk):>8} {len(ok):>8} {agree:>6} {len(bad):>6}  {note}"
+        )
         for s in sorted(bad)[: args.show]:
             print("   subject", s)
             print("   pymsprog:", pk[pk.subject == s].drop(columns="subject").to_dict("records"))
             print("   smoulder:", ok[ok.subject == s].drop(columns="subject").to_dict("records"))
-    print(f"total events outside the documented differences: pymsprog {total_p}, smoulder {total_o}, identical {total_a} "
-          f"({100.0 * total_a / max(total_p, 1):.2f} % of pymsprog's); pymsprog crashed on {crashes} combination(s)")
+    print(
+        f"total events outside the documented differences: pymsprog {total_p}, smoulder {total_o}, identical {total_a} "
+        f"({100.0 * total_a / max(total_p, 1):.2f} % of pymsprog's); pymsprog crashed on {crashes} combination(s)"
+    )
     return 0
 
 

@@ -90,7 +90,9 @@ def child(code: str, *args: str, repeat: int = 1) -> dict:
     """Run ``code`` in fresh interpreters; keep the fastest run (the machine is shared)."""
     best: dict | None = None
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code, *args], check=True, capture_output=True, text=True
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         if best is None or r["seconds"] < best["seconds"]:
             best = r
@@ -117,59 +119,95 @@ def main() -> None:
     t = time.perf_counter()
     big = write_apple_health_export(tmp / "export.xml", years=args.years, seed=args.seed)
     wt = time.perf_counter() - t
-    print(f"simulated {args.years:g}-year export: {big.n_records:,} records ({big.n_catalogue_records:,} of catalogue "
-          f"types), {big.xml_bytes / 1e6:,.0f} MB of XML, written in {wt:.1f} s")
+    print(
+        f"simulated {args.years:g}-year export: {big.n_records:,} records ({big.n_catalogue_records:,} of catalogue "
+        f"types), {big.xml_bytes / 1e6:,.0f} MB of XML, written in {wt:.1f} s"
+    )
     t = time.perf_counter()
     bigzip = write_apple_health_export(tmp / "export.zip", years=args.years, seed=args.seed)
-    print(f"  the same as export.zip: {bigzip.path.stat().st_size / 1e6:,.0f} MB, written in "
-          f"{time.perf_counter() - t:.1f} s")
+    print(
+        f"  the same as export.zip: {bigzip.path.stat().st_size / 1e6:,.0f} MB, written in "
+        f"{time.perf_counter() - t:.1f} s"
+    )
 
     for label, path in (("export.xml", big.path), ("export.zip", bigzip.path)):
         r = child(OURS, str(path), str(tmp / label), repeat=args.repeat)
-        print(f"smoulder read_apple_health on {label}: {r['seconds']:.1f} s wall ({r['cpu']:.1f} s CPU), "
-              f"{big.n_records / r['seconds']:,.0f} records/s wall and {big.n_records / r['cpu']:,.0f} per CPU "
-              f"second (all Record elements), peak RSS {r['maxrss_mb']:,.0f} MB, {r['rows_out']:,} daily rows")
+        print(
+            f"smoulder read_apple_health on {label}: {r['seconds']:.1f} s wall ({r['cpu']:.1f} s CPU), "
+            f"{big.n_records / r['seconds']:,.0f} records/s wall and {big.n_records / r['cpu']:,.0f} per CPU "
+            f"second (all Record elements), peak RSS {r['maxrss_mb']:,.0f} MB, {r['rows_out']:,} daily rows"
+        )
     steps = pd.read_parquet(tmp / "export.xml.steps.parquet")["value"]
     sleep = pd.read_parquet(tmp / "export.xml.sleep.parquet")["value"]
     wear = pd.read_parquet(tmp / "export.xml.wear.parquet")["value"]
     dw = (wear - big.daily_wear_hours.reindex(wear.index).fillna(0)).abs()
     ds = (steps - big.daily_steps.reindex(steps.index)).abs()
     dl = (sleep - big.nightly_sleep.reindex(sleep.index)).abs()
-    print(f"ground truth: steps on {len(steps):,} of {len(big.daily_steps):,} days, largest difference {ds.max():g}; "
-          f"sleep on {len(sleep):,} of {len(big.nightly_sleep):,} nights, largest difference {dl.max():.2g} h; "
-          f"wear hours on {len(wear):,} days, largest difference {dw.max():g} h")
+    print(
+        f"ground truth: steps on {len(steps):,} of {len(big.daily_steps):,} days, largest difference {ds.max():g}; "
+        f"sleep on {len(sleep):,} of {len(big.nightly_sleep):,} nights, largest difference {dl.max():.2g} h; "
+        f"wear hours on {len(wear):,} days, largest difference {dw.max():g} h"
+    )
 
     small = write_apple_health_export(tmp / "export_1y.xml", years=1, seed=args.seed)
-    print(f"\n1-year export for the peers: {small.n_records:,} records, {small.xml_bytes / 1e6:,.0f} MB")
+    print(
+        f"\n1-year export for the peers: {small.n_records:,} records, {small.xml_bytes / 1e6:,.0f} MB"
+    )
     k = max(args.repeat, 3)
     ours = child(OURS, str(small.path), str(tmp / "small"), repeat=k)
     rows = [("smoulder read_apple_health (all rules)", ours)]
-    rows.append(("ElementTree.parse whole file + pandas sum (no dedup)", child(NAIVE_PARSE, str(small.path), repeat=k)))
-    rows.append(("ElementTree.iterparse + clear + pandas sum (no dedup)", child(NAIVE_ITER, str(small.path), repeat=k)))
-    print(f"{'reader':56s} {'wall s':>7s} {'CPU s':>6s} {'records/s':>10s} {'peak MB':>8s} {'CPU vs smoulder':>16s}")
+    rows.append(
+        (
+            "ElementTree.parse whole file + pandas sum (no dedup)",
+            child(NAIVE_PARSE, str(small.path), repeat=k),
+        )
+    )
+    rows.append(
+        (
+            "ElementTree.iterparse + clear + pandas sum (no dedup)",
+            child(NAIVE_ITER, str(small.path), repeat=k),
+        )
+    )
+    print(
+        f"{'reader':56s} {'wall s':>7s} {'CPU s':>6s} {'records/s':>10s} {'peak MB':>8s} {'CPU vs smoulder':>16s}"
+    )
     for name, r in rows:
-        print(f"{name:56s} {r['seconds']:7.2f} {r['cpu']:6.2f} {small.n_records / r['seconds']:10,.0f} "
-              f"{r['maxrss_mb']:8,.0f} {r['cpu'] / ours['cpu']:15.2f}x")
+        print(
+            f"{name:56s} {r['seconds']:7.2f} {r['cpu']:6.2f} {small.n_records / r['seconds']:10,.0f} "
+            f"{r['maxrss_mb']:8,.0f} {r['cpu'] / ours['cpu']:15.2f}x"
+        )
     naive_steps = small.daily_steps.sum()
-    print(f"(the naive sums add phone and watch: they count steps twice in overlapping hours; "
-          f"the true total over the year is {naive_steps:,.0f})")
+    print(
+        f"(the naive sums add phone and watch: they count steps twice in overlapping hours; "
+        f"the true total over the year is {naive_steps:,.0f})"
+    )
 
     # the long-table reader on 1 million time-stamped rows (200 subjects, two measures)
     import numpy as np
 
     rng = np.random.default_rng(args.seed)
     n = 1_000_000
-    when = (pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 3000, n), unit="D")
-            + pd.to_timedelta(rng.integers(0, 86400, n), unit="s"))
-    long = pd.DataFrame({"subject": rng.integers(0, 200, n).astype(str),
-                         "date": when.strftime("%Y-%m-%dT%H:%M:%S+01:00"),
-                         "measure": rng.choice(["steps", "walking_speed"], n),
-                         "value": rng.uniform(0.5, 2, n), "unit": ""})
+    when = (
+        pd.Timestamp("2015-01-01")
+        + pd.to_timedelta(rng.integers(0, 3000, n), unit="D")
+        + pd.to_timedelta(rng.integers(0, 86400, n), unit="s")
+    )
+    long = pd.DataFrame(
+        {
+            "subject": rng.integers(0, 200, n).astype(str),
+            "date": when.strftime("%Y-%m-%dT%H:%M:%S+01:00"),
+            "measure": rng.choice(["steps", "walking_speed"], n),
+            "value": rng.uniform(0.5, 2, n),
+            "unit": "",
+        }
+    )
     long.to_csv(tmp / "long.csv", index=False)
     r = child(LONG, str(tmp / "long.csv"), repeat=args.repeat)
-    print(f"\nread_measures on {n:,} time-stamped rows (CSV, {(tmp / 'long.csv').stat().st_size / 1e6:,.0f} MB): "
-          f"{r['seconds']:.1f} s wall ({r['cpu']:.1f} s CPU), {n / r['cpu']:,.0f} rows per CPU second, "
-          f"peak RSS {r['maxrss_mb']:,.0f} MB, {r['rows_out']:,} daily rows")
+    print(
+        f"\nread_measures on {n:,} time-stamped rows (CSV, {(tmp / 'long.csv').stat().st_size / 1e6:,.0f} MB): "
+        f"{r['seconds']:.1f} s wall ({r['cpu']:.1f} s CPU), {n / r['cpu']:,.0f} rows per CPU second, "
+        f"peak RSS {r['maxrss_mb']:,.0f} MB, {r['rows_out']:,} daily rows"
+    )
 
 
 if __name__ == "__main__":

@@ -43,26 +43,35 @@ def score(events: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     stable_ids = tr.index[~tr["declining"]]
     for m in METHODS:
         ev = events[events["method"] == m].merge(
-            tr[["onset_date", "declining"]], left_on="subject", right_index=True,
-            suffixes=("", "_true"))
+            tr[["onset_date", "declining"]],
+            left_on="subject",
+            right_index=True,
+            suffixes=("", "_true"),
+        )
         after = ev[ev["declining"] & (ev["detected_date"] >= ev["onset_date_true"])]
         first = after.sort_values("detected_date").drop_duplicates("subject")
         early = ev[ev["declining"] & (ev["detected_date"] < ev["onset_date_true"])]
         delay = (first["detected_date"] - first["onset_date_true"]).dt.days / 7
         onset_err = (first["onset_date"] - first["onset_date_true"]).dt.days.abs() / 7
-        rows.append({
-            "method": m,
-            "detected": first["subject"].nunique() / len(dec_ids),
-            "false_alarm_stable": ev.loc[~ev["declining"], "subject"].nunique() / len(stable_ids),
-            "alarm_before_onset": early["subject"].nunique() / len(dec_ids),
-            "median_delay_weeks": float(delay.median()) if len(delay) else float("nan"),
-            "median_onset_error_weeks": float(onset_err.median()) if len(delay) else float("nan"),
-        })
+        rows.append(
+            {
+                "method": m,
+                "detected": first["subject"].nunique() / len(dec_ids),
+                "false_alarm_stable": ev.loc[~ev["declining"], "subject"].nunique()
+                / len(stable_ids),
+                "alarm_before_onset": early["subject"].nunique() / len(dec_ids),
+                "median_delay_weeks": float(delay.median()) if len(delay) else float("nan"),
+                "median_onset_error_weeks": float(onset_err.median())
+                if len(delay)
+                else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def oracle(data: pd.DataFrame, truth: pd.DataFrame, sd: float, seed: int,
-           alpha: float = 0.05) -> tuple[float, float]:
+def oracle(
+    data: pd.DataFrame, truth: pd.DataFrame, sd: float, seed: int, alpha: float = 0.05
+) -> tuple[float, float]:
     """Retrospective scan over all 52 weeks with the true noise SD (log scale)."""
     wk = weekly(data)
     wk = wk[wk["valid"]]
@@ -101,26 +110,36 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--people", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--speed", type=int, default=10000,
-                    help="people for the throughput figure (0 to skip)")
+    ap.add_argument(
+        "--speed", type=int, default=10000, help="people for the throughput figure (0 to skip)"
+    )
     a = ap.parse_args()
 
-    published = ["published (Lam et al. 2023, same design, no dips): CUSUM 72 % detected / "
-                 "25 % false alarms; two consecutive tests >= 15 % below baseline 62 % / 16 %; "
-                 "PELT 49 % / 25 %"]
+    published = [
+        "published (Lam et al. 2023, same design, no dips): CUSUM 72 % detected / "
+        "25 % false alarms; two consecutive tests >= 15 % below baseline 62 % / 16 %; "
+        "PELT 49 % / 25 %"
+    ]
     for dips in (0.0, 0.5):
-        data, truth = simulate_weekly_tests(a.people, decline_pct=10, noise_cv=0.10,
-                                            dip_rate=dips, seed=a.seed)
+        data, truth = simulate_weekly_tests(
+            a.people, decline_pct=10, noise_cv=0.10, dip_rate=dips, seed=a.seed
+        )
         t0 = time.perf_counter()
         res = detect(data, methods=METHODS)
         dt = time.perf_counter() - t0
         o_det, o_fa = oracle(data, truth, 0.10, a.seed)
-        show(f"weekly 2-minute walk, 52 weeks, SD 10 %, 10 % decline at week 26, "
-             f"dips {dips}/person-year ({a.people} people)", score(res.events, truth),
-             [f"oracle retrospective scan with known noise: {100 * o_det:.1f} % detected / "
-              f"{100 * o_fa:.1f} % false alarms", *published,
-              f"decision limits {res.limits}; all four detectors on {a.people} people "
-              f"in {dt:.2f} s"])
+        show(
+            f"weekly 2-minute walk, 52 weeks, SD 10 %, 10 % decline at week 26, "
+            f"dips {dips}/person-year ({a.people} people)",
+            score(res.events, truth),
+            [
+                f"oracle retrospective scan with known noise: {100 * o_det:.1f} % detected / "
+                f"{100 * o_fa:.1f} % false alarms",
+                *published,
+                f"decision limits {res.limits}; all four detectors on {a.people} people "
+                f"in {dt:.2f} s",
+            ],
+        )
 
     for pct in (10, 20):
         n = max(a.people // 2, 200)
@@ -128,9 +147,12 @@ def main() -> None:
         t0 = time.perf_counter()
         res = detect(data, methods=METHODS)
         dt = time.perf_counter() - t0
-        show(f"daily steps, 52 weeks, day CV 30 %, non-wear 8 %, holidays, illness dips, "
-             f"{pct} % decline at week 26 ({n} people, {len(data):,} days)",
-             score(res.events, truth), [f"{dt:.2f} s including weekly aggregation"])
+        show(
+            f"daily steps, 52 weeks, day CV 30 %, non-wear 8 %, holidays, illness dips, "
+            f"{pct} % decline at week 26 ({n} people, {len(data):,} days)",
+            score(res.events, truth),
+            [f"{dt:.2f} s including weekly aggregation"],
+        )
 
     if a.speed:
         data, _ = simulate_weekly_tests(a.speed, weeks=104, seed=a.seed + 7)
@@ -138,9 +160,11 @@ def main() -> None:
         t0 = time.perf_counter()
         res = detect(data)
         dt = time.perf_counter() - t0
-        print(f"\n## throughput\n{a.speed:,} people x 104 weekly tests ({len(data):,} rows), "
-              f"change-point scan: {dt:.2f} s = {1000 * dt / a.speed:.2f} ms per person "
-              f"({len(res.events)} events)")
+        print(
+            f"\n## throughput\n{a.speed:,} people x 104 weekly tests ({len(data):,} rows), "
+            f"change-point scan: {dt:.2f} s = {1000 * dt / a.speed:.2f} ms per person "
+            f"({len(res.events)} events)"
+        )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,13 @@ def cohort(vs: float, noise: float, n_subjects: int, n_lesions: int, seed0: int)
         n = n_lesions
         while True:  # the rare draw that cannot place all lesions gets fewer
             try:
-                ph = simulate_mri_phantom(seed=seed, voxel_size=vs, n_lesions=n, phase_noise_rad=noise,
-                                          box_mm=RESOLUTIONS[vs])
+                ph = simulate_mri_phantom(
+                    seed=seed,
+                    voxel_size=vs,
+                    n_lesions=n,
+                    phase_noise_rad=noise,
+                    box_mm=RESOLUTIONS[vs],
+                )
                 break
             except ValueError:
                 n -= 1
@@ -62,7 +67,9 @@ def cohort(vs: float, noise: float, n_subjects: int, n_lesions: int, seed0: int)
             img = getattr(ph, kind)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                res = detect_prl(np.asarray(img.dataobj), lab, img.affine, input_kind=kind, brain=brain)
+                res = detect_prl(
+                    np.asarray(img.dataobj), lab, img.affine, input_kind=kind, brain=brain
+                )
             t = res.lesions.merge(ph.truth[["label", "kind", "is_prl"]], on="label")
             t["subject"] = seed
             t["input_kind"] = kind
@@ -70,7 +77,9 @@ def cohort(vs: float, noise: float, n_subjects: int, n_lesions: int, seed0: int)
     return pd.concat(rows, ignore_index=True)
 
 
-def metrics(y: np.ndarray, score: np.ndarray, pred: np.ndarray, subj: np.ndarray) -> dict[str, float]:
+def metrics(
+    y: np.ndarray, score: np.ndarray, pred: np.ndarray, subj: np.ndarray
+) -> dict[str, float]:
     y = y.astype(bool)
     pred = pred.astype(bool)
     sens = pred[y].mean()
@@ -80,8 +89,15 @@ def metrics(y: np.ndarray, score: np.ndarray, pred: np.ndarray, subj: np.ndarray
     prec_real = sens * p / max(sens * p + (1 - spec) * (1 - p), 1e-12)
     df = pd.DataFrame({"s": subj, "y": y, "p": pred}).groupby("s").sum()
     err = df["p"] - df["y"]
-    return {"auc": roc_auc_score(y, score), "sens": sens, "spec": spec, "prec": prec, "prec6": prec_real,
-            "count_mae": float(err.abs().mean()), "count_bias": float(err.mean())}
+    return {
+        "auc": roc_auc_score(y, score),
+        "sens": sens,
+        "spec": spec,
+        "prec": prec,
+        "prec6": prec_real,
+        "count_mae": float(err.abs().mean()),
+        "count_bias": float(err.mean()),
+    }
 
 
 def cross_validated(t: pd.DataFrame, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -89,12 +105,20 @@ def cross_validated(t: pd.DataFrame, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
     x = t[FEATURES].to_numpy(dtype=float)
     y = t["is_prl"].to_numpy(dtype=bool)
-    p = cross_val_predict(make_estimator(seed), x, y, groups=t["subject"].to_numpy(), cv=GroupKFold(4),
-                          method="predict_proba")[:, 1]
+    p = cross_val_predict(
+        make_estimator(seed),
+        x,
+        y,
+        groups=t["subject"].to_numpy(),
+        cv=GroupKFold(4),
+        method="predict_proba",
+    )[:, 1]
     return p, p >= 0.5
 
 
-def accuracy(n_subjects: int, n_lesions: int, resolutions: list[float], noises: list[float]) -> pd.DataFrame:
+def accuracy(
+    n_subjects: int, n_lesions: int, resolutions: list[float], noises: list[float]
+) -> pd.DataFrame:
     out = []
     for vs in resolutions:
         for noise in noises:
@@ -104,27 +128,63 @@ def accuracy(n_subjects: int, n_lesions: int, resolutions: list[float], noises: 
                 t = data[data["input_kind"] == kind].reset_index(drop=True)
                 y, subj = t["is_prl"].to_numpy(), t["subject"].to_numpy()
                 m = metrics(y, t["rim_score"].to_numpy(), t["prl"].to_numpy(), subj)
-                out.append({"voxel_mm": vs, "noise_rad": noise, "input": kind, "classifier": "consensus",
-                            "lesions": len(t), "prl": int(y.sum()), **m})
+                out.append(
+                    {
+                        "voxel_mm": vs,
+                        "noise_rad": noise,
+                        "input": kind,
+                        "classifier": "consensus",
+                        "lesions": len(t),
+                        "prl": int(y.sum()),
+                        **m,
+                    }
+                )
                 p, pred = cross_validated(t)
                 m = metrics(y, p, pred, subj)
-                out.append({"voxel_mm": vs, "noise_rad": noise, "input": kind, "classifier": "forest (CV)",
-                            "lesions": len(t), "prl": int(y.sum()), **m})
-            print(f"  cohort {vs} mm, noise {noise} rad: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+                out.append(
+                    {
+                        "voxel_mm": vs,
+                        "noise_rad": noise,
+                        "input": kind,
+                        "classifier": "forest (CV)",
+                        "lesions": len(t),
+                        "prl": int(y.sum()),
+                        **m,
+                    }
+                )
+            print(
+                f"  cohort {vs} mm, noise {noise} rad: {time.perf_counter() - t0:.0f} s",
+                file=sys.stderr,
+            )
     return pd.DataFrame(out)
 
 
 def speed(n_lesions: int = 50) -> dict[str, float]:
     """One 1 mm subject with 50 lesions, file to file through the CLI in a fresh process."""
     box = ((-66, 66), (-80, 50), (-6, 54))
-    ph = simulate_mri_phantom(seed=7, voxel_size=1.0, n_lesions=n_lesions, box_mm=box, radius_mm=(2.5, 6.0))
+    ph = simulate_mri_phantom(
+        seed=7, voxel_size=1.0, n_lesions=n_lesions, box_mm=box, radius_mm=(2.5, 6.0)
+    )
     with tempfile.TemporaryDirectory() as d:
         files = ph.save(d)
         res = {"voxels": int(np.prod(ph.flair.shape)), "lesions": int(len(ph.truth))}
         for kind in ("phase", "qsm"):
             out = os.path.join(d, f"out_{kind}")
-            cmd = [sys.executable, "-m", "smoulder", "prl", "--flair", files["flair"], f"--{kind}", files[kind],
-                   "--lesions", files["lesions"], "--out", out, "--json"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "smoulder",
+                "prl",
+                "--flair",
+                files["flair"],
+                f"--{kind}",
+                files[kind],
+                "--lesions",
+                files["lesions"],
+                "--out",
+                out,
+                "--json",
+            ]
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
             wall = time.perf_counter() - t0
@@ -148,15 +208,23 @@ def main(argv: list[str] | None = None) -> int:
         res = list(RESOLUTIONS) if not a.quick else [1.0]
         n = a.subjects if not a.quick else 4
         table = accuracy(n, a.lesions, res, list(NOISES))
-        print(f"Per-lesion accuracy on phantom cohorts ({n} subjects x {a.lesions} lesions per cohort; "
-              f"prec6 = precision at a real-world 6 % PRL prevalence)")
+        print(
+            f"Per-lesion accuracy on phantom cohorts ({n} subjects x {a.lesions} lesions per cohort; "
+            f"prec6 = precision at a real-world 6 % PRL prevalence)"
+        )
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if not a.skip_speed:
         s = speed()
-        print(f"\nOne subject at 1 mm, {s['lesions']} lesions, {s['voxels']:,} voxels, through 'smoulder prl' "
-              f"(read, label, features, rule, write outputs incl. QC page; no registration):")
-        print(f"  phase: {s['phase_pipeline_s']:.1f} s pipeline, {s['phase_wall_s']:.1f} s wall incl. start-up")
-        print(f"  qsm:   {s['qsm_pipeline_s']:.1f} s pipeline, {s['qsm_wall_s']:.1f} s wall incl. start-up")
+        print(
+            f"\nOne subject at 1 mm, {s['lesions']} lesions, {s['voxels']:,} voxels, through 'smoulder prl' "
+            f"(read, label, features, rule, write outputs incl. QC page; no registration):"
+        )
+        print(
+            f"  phase: {s['phase_pipeline_s']:.1f} s pipeline, {s['phase_wall_s']:.1f} s wall incl. start-up"
+        )
+        print(
+            f"  qsm:   {s['qsm_pipeline_s']:.1f} s pipeline, {s['qsm_wall_s']:.1f} s wall incl. start-up"
+        )
         print(f"  peak memory (max RSS of the runs): {s['peak_rss_mb']:.0f} MB")
     return 0
 

@@ -43,8 +43,13 @@ PEER_OPTS = {"event": "multiple", "baseline": "roving", "RAW_PIRA": True}
 
 
 def peer_comparison(n_subjects: int, peer_subjects: int, seed: int) -> None:
-    py = subprocess.run([str(HERE / "setup_pymsprog.sh")], capture_output=True, text=True,
-                        check=True).stdout.strip().splitlines()[-1]
+    py = (
+        subprocess.run(
+            [str(HERE / "setup_pymsprog.sh")], capture_output=True, text=True, check=True
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     cohort = simulate_cohort(n_subjects, seed=seed)
     visits = cohort.visits[["subject", "date", "edss"]]
     rel = cohort.relapses[["subject", "date"]]
@@ -53,24 +58,46 @@ def peer_comparison(n_subjects: int, peer_subjects: int, seed: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="smoulder-bench-"))
     visits.to_csv(tmp / "visits.csv", index=False, date_format="%Y-%m-%d")
     rel.to_csv(tmp / "relapses.csv", index=False, date_format="%Y-%m-%d")
-    job = {"visits": str(tmp / "visits.csv"), "relapses": str(tmp / "relapses.csv"), "options": PEER_OPTS,
-           "out": str(tmp / "p.csv"), "value_col": "edss", "outcome": "edss", "n_subjects": peer_subjects}
+    job = {
+        "visits": str(tmp / "visits.csv"),
+        "relapses": str(tmp / "relapses.csv"),
+        "options": PEER_OPTS,
+        "out": str(tmp / "p.csv"),
+        "value_col": "edss",
+        "outcome": "edss",
+        "n_subjects": peer_subjects,
+    }
     (tmp / "job.json").write_text(json.dumps(job))
-    print(f"cohort: {n_subjects:,} subjects, {len(visits):,} visits ({len(visits) / n_subjects:.1f} per subject), "
-          f"{len(rel):,} relapses; options {PEER_OPTS}")
-    proc = subprocess.run([py, str(HERE / "_pymsprog_runner.py"), str(tmp / "job.json")],
-                          capture_output=True, text=True, check=True)
+    print(
+        f"cohort: {n_subjects:,} subjects, {len(visits):,} visits ({len(visits) / n_subjects:.1f} per subject), "
+        f"{len(rel):,} relapses; options {PEER_OPTS}"
+    )
+    proc = subprocess.run(
+        [py, str(HERE / "_pymsprog_runner.py"), str(tmp / "job.json")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     p_sec, p_n = info["seconds"], info["n_subjects"]
 
-    opts = {"event": "multiple", "baseline": "roving", "classify_cdw": True, "edss_half_step_from": 5.5}
+    opts = {
+        "event": "multiple",
+        "baseline": "roving",
+        "classify_cdw": True,
+        "edss_half_step_from": 5.5,
+    }
     assess(visits.iloc[:200], rel, value_col="edss", **opts)  # compile / load the cached kernel
     t0 = time.perf_counter()
     res = assess(visits, rel, value_col="edss", **opts)
     o_sec = time.perf_counter() - t0
-    print(f"pymsprog 1.0.7: {p_sec:8.2f} s for {p_n:,} subjects = {1e3 * p_sec / p_n:.3f} ms per subject")
-    print(f"smoulder      : {o_sec:8.3f} s for {n_subjects:,} subjects = {1e3 * o_sec / n_subjects:.4f} ms per subject "
-          f"(DataFrame in, DataFrame out, validation included)")
+    print(
+        f"pymsprog 1.0.7: {p_sec:8.2f} s for {p_n:,} subjects = {1e3 * p_sec / p_n:.3f} ms per subject"
+    )
+    print(
+        f"smoulder      : {o_sec:8.3f} s for {n_subjects:,} subjects = {1e3 * o_sec / n_subjects:.4f} ms per subject "
+        f"(DataFrame in, DataFrame out, validation included)"
+    )
     print(f"per-subject throughput ratio: {(p_sec / p_n) / (o_sec / n_subjects):,.0f}x")
 
     subj = visits["subject"].drop_duplicates().iloc[:p_n]
@@ -80,8 +107,10 @@ def peer_comparison(n_subjects: int, peer_subjects: int, seed: int) -> None:
     pk = pymsprog_key(pres, [84.0])
     pk.columns = ok.columns
     agree, bad = compare(ok, pk)
-    print(f"agreement on the {p_n:,} shared subjects: pymsprog {len(pk):,} events, smoulder {len(ok):,}, "
-          f"identical {agree:,}; subjects with any difference: {len(bad)}")
+    print(
+        f"agreement on the {p_n:,} shared subjects: pymsprog {len(pk):,} events, smoulder {len(ok):,}, "
+        f"identical {agree:,}; subjects with any difference: {len(bad)}"
+    )
 
 
 def registry(n_subjects: int, seed: int) -> None:
@@ -103,20 +132,47 @@ def registry(n_subjects: int, seed: int) -> None:
     size = csv.stat().st_size / 1e6
     floor = {}
     for path in (csv, pq):
-        code = ("import time,pyarrow.csv as c,pyarrow.parquet as q;t=time.perf_counter();"
-                f"(c.read_csv if '{path.suffix}'=='.csv' else q.read_table)('{path}');print(time.perf_counter()-t)")
-        floor[path.suffix] = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                                  check=True).stdout)
+        code = (
+            "import time,pyarrow.csv as c,pyarrow.parquet as q;t=time.perf_counter();"
+            f"(c.read_csv if '{path.suffix}'=='.csv' else q.read_table)('{path}');print(time.perf_counter()-t)"
+        )
+        floor[path.suffix] = float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
     print(f"registry: {n_subjects:,} subjects; visits CSV {size:.0f} MB")
     for path in (csv, pq):
         rel = data / f"registry_{n_subjects}_relapses{path.suffix}"
         out = Path(tempfile.mkdtemp(prefix="smoulder-reg-")) / f"events{path.suffix}"
-        cmd = [sys.executable, "-m", "smoulder", "progression", str(path), "--relapses", str(rel),
-               "--outcome", "edss", "--value-col", "edss", "--event", "multiple", "--baseline", "roving",
-               "--classify-cdw", "--out", str(out), "--no-plots", "--json"]
-        code = ("import resource,runpy,sys,time;sys.argv=" + repr(["smoulder"] + cmd[3:]) +
-                ";t=time.perf_counter()\ntry:\n runpy.run_module('smoulder',run_name='__main__')\nexcept SystemExit:\n pass\n"
-                "print('ELAPSED',time.perf_counter()-t,'RSS',resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        cmd = [
+            sys.executable,
+            "-m",
+            "smoulder",
+            "progression",
+            str(path),
+            "--relapses",
+            str(rel),
+            "--outcome",
+            "edss",
+            "--value-col",
+            "edss",
+            "--event",
+            "multiple",
+            "--baseline",
+            "roving",
+            "--classify-cdw",
+            "--out",
+            str(out),
+            "--no-plots",
+            "--json",
+        ]
+        code = (
+            "import resource,runpy,sys,time;sys.argv="
+            + repr(["smoulder"] + cmd[3:])
+            + ";t=time.perf_counter()\ntry:\n runpy.run_module('smoulder',run_name='__main__')\nexcept SystemExit:\n pass\n"
+            "print('ELAPSED',time.perf_counter()-t,'RSS',resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        )
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         if proc.returncode != 0:
             print(proc.stderr[-2000:])
@@ -124,10 +180,12 @@ def registry(n_subjects: int, seed: int) -> None:
         last = proc.stdout.strip().splitlines()[-1].split()
         elapsed, rss_gb = float(last[1]), int(last[3]) / 1e6
         counts = json.loads(proc.stdout.strip().splitlines()[-2])["counts"]
-        print(f"  {path.suffix[1:]:8s} file to file {elapsed:6.2f} s (bare pyarrow read {floor[path.suffix]:.2f} s, "
-              f"{elapsed / floor[path.suffix]:.1f}x the floor); peak RSS {rss_gb:.2f} GB; "
-              f"{counts['cdw_events']:,} CDW ({counts['pira_events']:,} PIRA, {counts['raw_events']:,} RAW), "
-              f"{counts['cdi_events']:,} CDI")
+        print(
+            f"  {path.suffix[1:]:8s} file to file {elapsed:6.2f} s (bare pyarrow read {floor[path.suffix]:.2f} s, "
+            f"{elapsed / floor[path.suffix]:.1f}x the floor); peak RSS {rss_gb:.2f} GB; "
+            f"{counts['cdw_events']:,} CDW ({counts['pira_events']:,} PIRA, {counts['raw_events']:,} RAW), "
+            f"{counts['cdi_events']:,} CDI"
+        )
     _ = resource
 
 

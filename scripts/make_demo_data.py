@@ -10,8 +10,13 @@ HERE = Path(__file__).resolve().parent.parent / "src" / "smoulder" / "data"
 
 
 def main() -> None:
-    cohort = simulate_cohort(60, seed=2026, relapse_rate_per_year=0.35, frac_progressors=0.5,
-                             pira_drift_per_year=(0.1, 0.35))
+    cohort = simulate_cohort(
+        60,
+        seed=2026,
+        relapse_rate_per_year=0.35,
+        frac_progressors=0.5,
+        pira_drift_per_year=(0.1, 0.35),
+    )
     paths = write_cohort(cohort, HERE, fmt="csv")
     for name, path in paths.items():
         path.rename(HERE / f"demo_{name}.csv")

@@ -16,26 +16,54 @@ MONDAY = pd.Timestamp("2024-01-01")
 def write_walks(path, *, subject="p1", step_at=20, weeks=52):
     v = np.tile([130.0, 143.0], weeks // 2)
     v[step_at:] *= 0.6
-    rows = [(subject, (MONDAY + pd.Timedelta(weeks=i, days=2)).date().isoformat(),
-             "two_minute_walk", v[i], "m") for i in range(weeks)]
+    rows = [
+        (
+            subject,
+            (MONDAY + pd.Timedelta(weeks=i, days=2)).date().isoformat(),
+            "two_minute_walk",
+            v[i],
+            "m",
+        )
+        for i in range(weeks)
+    ]
     # a second person, stable, with the distance in feet (converted by the reader)
-    rows += [("p2", (MONDAY + pd.Timedelta(weeks=i, days=1)).date().isoformat(),
-              "two_minute_walk", round(v[i % 2] / 0.3048, 3), "ft") for i in range(weeks)]
-    pd.DataFrame(rows, columns=["subject", "date", "measure", "value", "unit"]).to_csv(path, index=False)
+    rows += [
+        (
+            "p2",
+            (MONDAY + pd.Timedelta(weeks=i, days=1)).date().isoformat(),
+            "two_minute_walk",
+            round(v[i % 2] / 0.3048, 3),
+            "ft",
+        )
+        for i in range(weeks)
+    ]
+    pd.DataFrame(rows, columns=["subject", "date", "measure", "value", "unit"]).to_csv(
+        path, index=False
+    )
 
 
 def test_detect_contract(tmp_path, capsys):
     src = tmp_path / "measures.csv"
     write_walks(src)
     out = tmp_path / "res" / "events.csv"
-    rc = main(["digital", "detect", str(src), "--out", str(out), "--plots", str(tmp_path / "plots")])
+    rc = main(
+        ["digital", "detect", str(src), "--out", str(out), "--plots", str(tmp_path / "plots")]
+    )
     assert rc == 0
     ev = pd.read_csv(out, dtype=str, keep_default_na=False)
-    for col in ["subject", "measure", "onset_date", "detected_date", "baseline_value",
-                "current_value", "change_pct"]:
+    for col in [
+        "subject",
+        "measure",
+        "onset_date",
+        "detected_date",
+        "baseline_value",
+        "current_value",
+        "change_pct",
+    ]:
         assert col in ev.columns
     assert ev[["subject", "measure", "onset_date", "detected_date"]].values.tolist() == [
-        ["p1", "two_minute_walk", "2024-05-20", "2024-07-22"]]
+        ["p1", "two_minute_walk", "2024-05-20", "2024-07-22"]
+    ]
     assert float(ev["change_pct"].iloc[0]) == pytest.approx(-40.0)
     meta = json.loads((tmp_path / "res" / "events_settings.json").read_text())
     assert meta["input"]["rows_read"] == 104 and meta["settings"]["methods"] == ["changepoint"]
@@ -49,8 +77,21 @@ def test_detect_contract(tmp_path, capsys):
 def test_detect_json_summary_and_methods(tmp_path, capsys):
     src = tmp_path / "measures.csv"
     write_walks(src)
-    rc = main(["digital", "detect", str(src), "--out", str(tmp_path / "e.parquet"), "--json",
-               "--method", "changepoint", "rolling", "--fhir-out", str(tmp_path / "e.json")])
+    rc = main(
+        [
+            "digital",
+            "detect",
+            str(src),
+            "--out",
+            str(tmp_path / "e.parquet"),
+            "--json",
+            "--method",
+            "changepoint",
+            "rolling",
+            "--fhir-out",
+            str(tmp_path / "e.json"),
+        ]
+    )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["people"] == 2 and summary["by_method"] == {"changepoint": 1, "rolling": 1}
@@ -67,8 +108,10 @@ def test_detect_json_summary_and_methods(tmp_path, capsys):
 
 def test_detect_bad_input_names_row_and_column_and_writes_nothing(tmp_path, capsys):
     src = tmp_path / "measures.csv"
-    src.write_text("subject,date,measure,value,unit\np1,2024-01-03,two_minute_walk,120,m\n"
-                   "p1,2024-01-10,two_minute_walks,118,m\n")
+    src.write_text(
+        "subject,date,measure,value,unit\np1,2024-01-03,two_minute_walk,120,m\n"
+        "p1,2024-01-10,two_minute_walks,118,m\n"
+    )
     out = tmp_path / "events.csv"
     assert main(["digital", "detect", str(src), "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -85,11 +128,31 @@ def test_apple_health_export_to_events(tmp_path):
     from smoulder.synth.apple_health import write_apple_health_export
 
     export = tmp_path / "export.zip"
-    write_apple_health_export(export, years=2.0, start="2015-01-01", seed=4,
-                              decline_from="2016-01-01", decline_fraction=0.25)
+    write_apple_health_export(
+        export,
+        years=2.0,
+        start="2015-01-01",
+        seed=4,
+        decline_from="2016-01-01",
+        decline_fraction=0.25,
+    )
     measures = tmp_path / "measures.csv"
-    assert main(["digital", "import", "apple-health", str(export), "--subject", "p01",
-                 "--out", str(measures), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "digital",
+                "import",
+                "apple-health",
+                str(export),
+                "--subject",
+                "p01",
+                "--out",
+                str(measures),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(measures)
     assert set(table["subject"]) == {"p01"}
     assert {"steps", "walking_speed"} <= set(table["measure"])

@@ -13,12 +13,24 @@ from smoulder.clinical.milestones import confirmed_milestone
 
 def test_composite_takes_the_earliest_component():
     # EDSS worsens at day 300; the walk (T25FW +20 %) already at day 200; 9HPT never
-    edss = pd.concat([timeline([2.0, 2.0, 2.0, 3.0, 3.0], [0, 100, 200, 300, 400], "a"),
-                      timeline([2.0, 2.0, 2.0], [0, 100, 200], "b")])
-    walk = pd.concat([timeline([5.0, 5.0, 6.0, 6.0, 6.5], [0, 100, 200, 300, 400], "a"),
-                      timeline([5.0, 5.1, 5.2], [0, 100, 200], "b")])
-    peg = pd.concat([timeline([20.0, 20.0, 21.0, 20.0, 20.0], [0, 100, 200, 300, 400], "a"),
-                     timeline([20.0, 20.0, 20.0], [0, 100, 200], "b")])
+    edss = pd.concat(
+        [
+            timeline([2.0, 2.0, 2.0, 3.0, 3.0], [0, 100, 200, 300, 400], "a"),
+            timeline([2.0, 2.0, 2.0], [0, 100, 200], "b"),
+        ]
+    )
+    walk = pd.concat(
+        [
+            timeline([5.0, 5.0, 6.0, 6.0, 6.5], [0, 100, 200, 300, 400], "a"),
+            timeline([5.0, 5.1, 5.2], [0, 100, 200], "b"),
+        ]
+    )
+    peg = pd.concat(
+        [
+            timeline([20.0, 20.0, 21.0, 20.0, 20.0], [0, 100, 200, 300, 400], "a"),
+            timeline([20.0, 20.0, 20.0], [0, 100, 200], "b"),
+        ]
+    )
     res = composite_cdw({"edss": edss, "t25fw": walk, "nhpt": peg}, classify_cdw=True)
     ev = res.events.set_index("subject")
     assert list(ev.index) == ["a"]

@@ -22,29 +22,45 @@ def subjects(draw, max_subjects=4):
         gaps = draw(st.lists(st.integers(1, 400), min_size=n, max_size=n))
         days = np.cumsum(gaps) - gaps[0]
         vals = draw(st.lists(st.sampled_from(GRID), min_size=n, max_size=n))
-        vis.append(pd.DataFrame({"subject": f"s{k}", "date": [day(d) for d in days], "value": vals,
-                                 "validconf": True}))
+        vis.append(
+            pd.DataFrame(
+                {
+                    "subject": f"s{k}",
+                    "date": [day(d) for d in days],
+                    "value": vals,
+                    "validconf": True,
+                }
+            )
+        )
         r = draw(st.lists(st.integers(-200, int(days[-1]) + 100), max_size=3, unique=True))
         if r:
             rel.append(pd.DataFrame({"subject": f"s{k}", "date": [day(d) for d in sorted(r)]}))
     v = pd.concat(vis, ignore_index=True)
-    r = pd.concat(rel, ignore_index=True) if rel else pd.DataFrame({"subject": [], "date": pd.to_datetime([])})
+    r = (
+        pd.concat(rel, ignore_index=True)
+        if rel
+        else pd.DataFrame({"subject": [], "date": pd.to_datetime([])})
+    )
     return v, r
 
 
-OPTIONS = st.fixed_dictionaries({
-    "event": st.sampled_from(["multiple", "firstCDW", "firstPIRA", "first"]),
-    "baseline": st.sampled_from(["fixed", "roving", "roving_wors"]),
-    "conf_days": st.sampled_from([[84], [168], [84, 168]]),
-    "check_intermediate": st.booleans(),
-    "relapse_rebl": st.booleans(),
-    "sub_threshold_rebl": st.sampled_from(["none", "event"]),
-    "skip_local_extrema": st.sampled_from(["none", "strict"]),
-    "edss_half_step_from": st.sampled_from([5.5, 6.0]),
-})
+OPTIONS = st.fixed_dictionaries(
+    {
+        "event": st.sampled_from(["multiple", "firstCDW", "firstPIRA", "first"]),
+        "baseline": st.sampled_from(["fixed", "roving", "roving_wors"]),
+        "conf_days": st.sampled_from([[84], [168], [84, 168]]),
+        "check_intermediate": st.booleans(),
+        "relapse_rebl": st.booleans(),
+        "sub_threshold_rebl": st.sampled_from(["none", "event"]),
+        "skip_local_extrema": st.sampled_from(["none", "strict"]),
+        "edss_half_step_from": st.sampled_from([5.5, 6.0]),
+    }
+)
 
 # derandomize: the same examples on every run, so a failure is reproducible
-SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def _run(v, r, opts):

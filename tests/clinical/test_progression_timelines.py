@@ -57,7 +57,9 @@ def test_edss_zero_needs_one_and_a_half(run, values, expected):
     ],
 )
 def test_edss_half_step_boundary(run, values, half_from, expected):
-    assert len(run(timeline(values, [0, 180, 360]), edss_half_step_from=half_from).events) == expected
+    assert (
+        len(run(timeline(values, [0, 180, 360]), edss_half_step_from=half_from).events) == expected
+    )
 
 
 def test_sdmt_lower_is_worse_smaller_of_4_points_or_20_percent(run):
@@ -68,7 +70,10 @@ def test_sdmt_lower_is_worse_smaller_of_4_points_or_20_percent(run):
     assert len(run(timeline([15, 12, 12], [0, 180, 360]), outcome="sdmt").events) == 1
     # a rise is an improvement, not a worsening
     assert len(run(timeline([50, 60, 60], [0, 180, 360]), outcome="sdmt").events) == 0
-    assert len(run(timeline([50, 60, 60], [0, 180, 360]), outcome="sdmt", event="firstCDI").events) == 1
+    assert (
+        len(run(timeline([50, 60, 60], [0, 180, 360]), outcome="sdmt", event="firstCDI").events)
+        == 1
+    )
 
 
 def test_timed_tests_twenty_percent(run):
@@ -79,9 +84,16 @@ def test_timed_tests_twenty_percent(run):
 
 
 def test_custom_outcome_with_points(run):
-    res = run(timeline([10, 13, 13], [0, 180, 360]), outcome="custom", direction="increase", min_change=3)
+    res = run(
+        timeline([10, 13, 13], [0, 180, 360]), outcome="custom", direction="increase", min_change=3
+    )
     assert len(res.events) == 1
-    res = run(timeline([10, 12.9, 12.9], [0, 180, 360]), outcome="custom", direction="increase", min_change=3)
+    res = run(
+        timeline([10, 12.9, 12.9], [0, 180, 360]),
+        outcome="custom",
+        direction="increase",
+        min_change=3,
+    )
     assert len(res.events) == 0
 
 
@@ -168,7 +180,9 @@ def test_raw_within_90_days_before_the_event(run, onset, cdw_type):
     assert res.events.iloc[0].cdw_type == cdw_type
 
 
-@pytest.mark.parametrize("onset,cdw_type", [(130, "undefined"), (131, "undefined"), (230, "undefined"), (231, "PIRA")])
+@pytest.mark.parametrize(
+    "onset,cdw_type", [(130, "undefined"), (131, "undefined"), (230, "undefined"), (231, "PIRA")]
+)
 def test_pira_needs_relapse_free_windows(run, onset, cdw_type):
     # event at 100 (PIRA window 10..130), confirmation at 200 (window 110..230); a relapse after the event is not
     # relapse-associated (RAW looks back only), so inside a PIRA window it makes the event undefined
@@ -194,7 +208,10 @@ def test_relapse_before_first_visit_still_makes_raw(run):
 
 def test_pirma_flag(run):
     tl = timeline([2.0, 3.0, 3.0], [0, 100, 200])
-    scans = lambda days, act: pd.DataFrame({"subject": "a", "date": [day(d) for d in days], "active": act})  # noqa: E731
+
+    def scans(days, act):
+        return pd.DataFrame({"subject": "a", "date": [day(d) for d in days], "active": act})
+
     quiet = run(tl, None, scans([50, 150], [False, False]), classify_cdw=True).events.iloc[0]
     assert quiet.cdw_type == "PIRA" and quiet.pirma == True  # noqa: E712 - pandas boolean
     active = run(tl, None, scans([50, 120], [False, True]), classify_cdw=True).events.iloc[0]
@@ -229,15 +246,18 @@ def test_sub_threshold_rebaseline(run):
     sub = run(tl, event="multiple", baseline="roving", sub_threshold_rebl="event")
     assert events_of(sub) == [("CDW", "", 300, 200)]
     # 'improvement' only re-baselines after a sub-threshold improvement: same as none here
-    assert events_of(run(tl, event="multiple", baseline="roving", sub_threshold_rebl="improvement")) == [
-        ("CDW", "", 300, 0)
-    ]
+    assert events_of(
+        run(tl, event="multiple", baseline="roving", sub_threshold_rebl="improvement")
+    ) == [("CDW", "", 300, 0)]
 
 
 def test_roving_after_improvement_finds_later_worsening(run):
     tl = timeline([4.0, 3.0, 3.0, 4.0, 4.0], [0, 100, 200, 300, 400])
     assert events_of(run(tl, event="multiple", baseline="fixed")) == [("CDI", "", 100, 0)]
-    assert events_of(run(tl, event="multiple", baseline="roving")) == [("CDI", "", 100, 0), ("CDW", "", 300, 200)]
+    assert events_of(run(tl, event="multiple", baseline="roving")) == [
+        ("CDI", "", 100, 0),
+        ("CDW", "", 300, 200),
+    ]
     assert events_of(run(tl, event="firstCDW", baseline="roving_impr")) == [("CDW", "", 300, 200)]
     assert events_of(run(tl, event="firstCDW", baseline="fixed")) == []
 
@@ -253,7 +273,9 @@ def test_first_pira_skips_raw_with_roving(run):
 
 
 def test_single_visit_and_empty_subjects(run):
-    res = run(pd.concat([timeline([3.0], [0], "solo"), timeline([2.0, 3.0, 3.0], [0, 100, 200], "two")]))
+    res = run(
+        pd.concat([timeline([3.0], [0], "solo"), timeline([2.0, 3.0, 3.0], [0, 100, 200], "two")])
+    )
     assert list(res.events.subject.astype(str)) == ["two"]
     solo = res.summary.set_index(res.summary.subject.astype(str)).loc["solo"]
     assert solo.n_visits == 1 and solo.follow_up_days == 0 and solo.n_cdw == 0
@@ -286,8 +308,17 @@ def test_bl_geq_does_not_inflate_improvement(run):
 def test_settings_echo_round_trip(tmp_path, run):
     from smoulder.clinical import ProgressionSettings
 
-    res = run(timeline([2.0, 3.0, 3.0], [0, 100, 200]), conf_days=[84, 168], require_sust_days=math.inf,
-              relapse_indep={"prec": [0, None], "event": [None, 30], "conf": [90, 30], "prec_type": "last"})
+    res = run(
+        timeline([2.0, 3.0, 3.0], [0, 100, 200]),
+        conf_days=[84, 168],
+        require_sust_days=math.inf,
+        relapse_indep={
+            "prec": [0, None],
+            "event": [None, 30],
+            "conf": [90, 30],
+            "prec_type": "last",
+        },
+    )
     path = tmp_path / "s.toml"
     path.write_text(res.settings.to_toml())
     back = ProgressionSettings.from_file(path)
@@ -299,12 +330,26 @@ def test_many_events_for_one_subject(run):
     # a staircase: six roving-baseline worsenings, more than the first pass makes room for,
     # next to a subject with one event
     values = [1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0, 5.0, 6.0, 6.0, 6.5, 6.5]
-    tl = pd.concat([timeline(values, [100 * i for i in range(13)], "a"),
-                    timeline([2.0, 3.0, 3.0], [0, 100, 200], "b")])
+    tl = pd.concat(
+        [
+            timeline(values, [100 * i for i in range(13)], "a"),
+            timeline([2.0, 3.0, 3.0], [0, 100, 200], "b"),
+        ]
+    )
     res = run(tl, event="multiple", baseline="roving")
-    got = [(str(r.subject), (r.event_date - day(0)).days, (r.baseline_date - day(0)).days) for r in res.events.itertuples()]
-    assert got == [("a", 100, 0), ("a", 300, 200), ("a", 500, 400), ("a", 700, 600), ("a", 900, 800),
-                   ("a", 1100, 1000), ("b", 100, 0)]
+    got = [
+        (str(r.subject), (r.event_date - day(0)).days, (r.baseline_date - day(0)).days)
+        for r in res.events.itertuples()
+    ]
+    assert got == [
+        ("a", 100, 0),
+        ("a", 300, 200),
+        ("a", 500, 400),
+        ("a", 700, 600),
+        ("a", 900, 800),
+        ("a", 1100, 1000),
+        ("b", 100, 0),
+    ]
     assert res.events["nevent"].tolist() == [1, 2, 3, 4, 5, 6, 1]
     assert res.summary["n_cdw"].tolist() == [6, 1]
 

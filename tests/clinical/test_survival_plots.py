@@ -12,15 +12,19 @@ from smoulder.exceptions import SettingsError
 
 def _tables():
     d = pd.to_datetime
-    events = pd.DataFrame({
-        "subject": ["a", "b", "b", "c"],
-        "event_type": ["CDW", "CDW", "CDW", "CDI"],
-        "cdw_type": ["PIRA", "RAW", "PIRA", ""],
-        "pirma": pd.array([True, pd.NA, False], dtype="boolean").tolist() + [pd.NA],
-        "event_date": d(["2021-01-01", "2020-06-01", "2022-01-01", "2020-09-01"]),
-        "time_to_event_days": [366.0, 152.0, 731.0, 244.0],
-    })
-    summary = pd.DataFrame({"subject": ["a", "b", "c", "d"], "follow_up_days": [1000.0, 1200.0, 900.0, 50.0]})
+    events = pd.DataFrame(
+        {
+            "subject": ["a", "b", "b", "c"],
+            "event_type": ["CDW", "CDW", "CDW", "CDI"],
+            "cdw_type": ["PIRA", "RAW", "PIRA", ""],
+            "pirma": pd.array([True, pd.NA, False], dtype="boolean").tolist() + [pd.NA],
+            "event_date": d(["2021-01-01", "2020-06-01", "2022-01-01", "2020-09-01"]),
+            "time_to_event_days": [366.0, 152.0, 731.0, 244.0],
+        }
+    )
+    summary = pd.DataFrame(
+        {"subject": ["a", "b", "c", "d"], "follow_up_days": [1000.0, 1200.0, 900.0, 50.0]}
+    )
     return events, summary
 
 
@@ -49,8 +53,13 @@ def test_unknown_kind():
 def test_kaplan_meier_by_hand():
     # events at 100 and 200; censored at 150, 300, 300.
     # S(100) = 4/5 = 0.8; at 150 one censored leaves 3 at risk; S(200) = 0.8 * 2/3 = 0.5333...
-    tte = pd.DataFrame({"subject": list("abcde"), "duration_days": [100, 150, 200, 300, 300],
-                        "event": [True, False, True, False, False]})
+    tte = pd.DataFrame(
+        {
+            "subject": list("abcde"),
+            "duration_days": [100, 150, 200, 300, 300],
+            "event": [True, False, True, False, False],
+        }
+    )
     km = kaplan_meier(tte)
     f = km.fitters["all"]
     assert f.survival_function_at_times(100).iloc[0] == pytest.approx(0.8)
@@ -66,14 +75,18 @@ def test_cox_hazard_ratio_recovers_truth():
     rate = np.where(arm == "active", 0.5, 1.0) / 1000.0
     t = rng.exponential(1 / rate)
     c = rng.uniform(500, 3000, n)
-    tte = pd.DataFrame({"subject": [f"s{i}" for i in range(n)], "duration_days": np.minimum(t, c), "event": t <= c})
+    tte = pd.DataFrame(
+        {"subject": [f"s{i}" for i in range(n)], "duration_days": np.minimum(t, c), "event": t <= c}
+    )
     groups = pd.DataFrame({"subject": tte["subject"], "arm": arm})
     hr = cox_hazard_ratio(tte, groups, "arm", reference="placebo").iloc[0]
     assert 0.4 < hr["hazard_ratio"] < 0.62
     assert hr["ci_lower"] < 0.5 < hr["ci_upper"] and hr["logrank_p"] < 1e-6
     km = kaplan_meier(tte, group=groups, label="CDW")
     fig = km.plot()
-    assert len([ln for ln in fig.axes[0].get_lines() if ln.get_label() in ("active", "placebo")]) == 2
+    assert (
+        len([ln for ln in fig.axes[0].get_lines() if ln.get_label() in ("active", "placebo")]) == 2
+    )
 
 
 def test_groups_must_cover_subjects():
@@ -89,7 +102,12 @@ def test_trajectory_plot_marks_events(tmp_path):
     from smoulder.clinical.plots import plot_event_counts, plot_trajectory
 
     tl = timeline([2.0, 3.0, 3.0, 4.0, 4.0], [0, 100, 200, 300, 400])
-    res = run_validated(tl, onsets([50]), None, make_settings(event="multiple", baseline="roving", classify_cdw=True))
+    res = run_validated(
+        tl,
+        onsets([50]),
+        None,
+        make_settings(event="multiple", baseline="roving", classify_cdw=True),
+    )
     fig = plot_trajectory(tl, res.events, onsets([50]))
     markers = [ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "event"]
     assert len(markers) == 2

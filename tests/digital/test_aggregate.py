@@ -12,16 +12,21 @@ from smoulder.exceptions import SettingsError
 
 def long(rows):
     return pd.DataFrame(rows, columns=["subject", "date", "measure", "value"]).assign(
-        date=lambda d: pd.to_datetime(d["date"]))
+        date=lambda d: pd.to_datetime(d["date"])
+    )
 
 
 def test_daily_sums_steps_and_takes_median_speed():
-    df = long([
-        ("a", "2024-03-04 08:00", "steps", 1200), ("a", "2024-03-04 12:00", "steps", 800),
-        ("a", "2024-03-04 18:00", "steps", 2500),
-        ("a", "2024-03-04 09:00", "walking_speed", 1.0), ("a", "2024-03-04 10:00", "walking_speed", 1.4),
-        ("a", "2024-03-04 11:00", "walking_speed", 1.1),
-    ])
+    df = long(
+        [
+            ("a", "2024-03-04 08:00", "steps", 1200),
+            ("a", "2024-03-04 12:00", "steps", 800),
+            ("a", "2024-03-04 18:00", "steps", 2500),
+            ("a", "2024-03-04 09:00", "walking_speed", 1.0),
+            ("a", "2024-03-04 10:00", "walking_speed", 1.4),
+            ("a", "2024-03-04 11:00", "walking_speed", 1.1),
+        ]
+    )
     d = daily(df).set_index("measure")
     assert d.loc["steps", "value"] == 4500 and d.loc["steps", "n_records"] == 3
     assert d.loc["walking_speed", "value"] == pytest.approx(1.1)
@@ -29,12 +34,17 @@ def test_daily_sums_steps_and_takes_median_speed():
 
 
 def test_wear_rule_uses_wear_hours_when_present_else_a_step_floor():
-    df = long([
-        ("a", "2024-03-04", "steps", 6000), ("a", "2024-03-04", "wear_hours", 14),
-        ("a", "2024-03-05", "steps", 6000), ("a", "2024-03-05", "wear_hours", 6),
-        ("a", "2024-03-05", "walking_speed", 1.2),  # measured by the phone: not a wear question
-        ("b", "2024-03-04", "steps", 120), ("b", "2024-03-05", "steps", 3000),
-    ])
+    df = long(
+        [
+            ("a", "2024-03-04", "steps", 6000),
+            ("a", "2024-03-04", "wear_hours", 14),
+            ("a", "2024-03-05", "steps", 6000),
+            ("a", "2024-03-05", "wear_hours", 6),
+            ("a", "2024-03-05", "walking_speed", 1.2),  # measured by the phone: not a wear question
+            ("b", "2024-03-04", "steps", 120),
+            ("b", "2024-03-05", "steps", 3000),
+        ]
+    )
     all_days = daily(df)
     assert bool(all_days.loc[all_days["measure"] == "walking_speed", "valid"].iloc[0])
     d = all_days[all_days["measure"] == "steps"].set_index(["subject", "date"])
@@ -48,8 +58,15 @@ def test_wear_rule_uses_wear_hours_when_present_else_a_step_floor():
 
 def test_week_needs_enough_valid_days_and_keeps_the_reason():
     # week of 2024-03-04: 3 valid days (fewer than 4) -> invalid; next week: 4 -> valid
-    days = ["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-11", "2024-03-12", "2024-03-13",
-            "2024-03-14"]
+    days = [
+        "2024-03-04",
+        "2024-03-05",
+        "2024-03-06",
+        "2024-03-11",
+        "2024-03-12",
+        "2024-03-13",
+        "2024-03-14",
+    ]
     df = long([("a", d, "steps", 5000) for d in days])
     w = weekly(df, AggregationSettings(remove_weekly_rhythm=False))
     assert w["week"].dt.strftime("%Y-%m-%d").tolist() == ["2024-03-04", "2024-03-11"]
@@ -76,8 +93,14 @@ def test_weekly_rhythm_is_removed_so_missing_weekdays_are_not_a_change():
 
 
 def test_home_tests_count_every_test_and_take_the_weekly_median():
-    df = long([("a", "2024-03-04", "two_minute_walk", 120), ("a", "2024-03-06", "two_minute_walk", 130),
-               ("a", "2024-03-07", "two_minute_walk", 160), ("a", "2024-03-20", "two_minute_walk", 118)])
+    df = long(
+        [
+            ("a", "2024-03-04", "two_minute_walk", 120),
+            ("a", "2024-03-06", "two_minute_walk", 130),
+            ("a", "2024-03-07", "two_minute_walk", 160),
+            ("a", "2024-03-20", "two_minute_walk", 118),
+        ]
+    )
     w = weekly(df)
     assert w["value"].tolist() == [130, 118] and w["n"].tolist() == [3, 1]
     assert w["valid"].all()

@@ -15,8 +15,11 @@ MONDAY = pd.Timestamp("2024-01-01")
 
 
 def weekly_tests(values, subject="p1", measure="two_minute_walk", skip=()):
-    rows = [(subject, MONDAY + pd.Timedelta(weeks=i, days=2), measure, float(v))
-            for i, v in enumerate(values) if i not in skip]
+    rows = [
+        (subject, MONDAY + pd.Timedelta(weeks=i, days=2), measure, float(v))
+        for i, v in enumerate(values)
+        if i not in skip
+    ]
     return pd.DataFrame(rows, columns=["subject", "date", "measure", "value"])
 
 
@@ -85,7 +88,9 @@ def test_gaps_are_reported_and_not_filled():
 
 def test_near_relapse_flag():
     data = weekly_tests(zigzag_walk())
-    rel = pd.DataFrame({"subject": ["p1"], "date": [MONDAY + pd.Timedelta(weeks=20) - pd.Timedelta(days=40)]})
+    rel = pd.DataFrame(
+        {"subject": ["p1"], "date": [MONDAY + pd.Timedelta(weeks=20) - pd.Timedelta(days=40)]}
+    )
     assert bool(detect(data, relapses=rel).events["near_relapse"].iloc[0]) is True
     rel_far = rel.assign(date=rel["date"] - pd.Timedelta(days=200))
     assert bool(detect(data, relapses=rel_far).events["near_relapse"].iloc[0]) is False
@@ -93,8 +98,7 @@ def test_near_relapse_flag():
 
 
 def test_recovers_simulated_declines_and_spares_stable_people():
-    data, truth = simulate_weekly_tests(24, decline_pct=25, decline_share=0.5, dip_rate=0,
-                                        seed=5)
+    data, truth = simulate_weekly_tests(24, decline_pct=25, decline_share=0.5, dip_rate=0, seed=5)
     ev = detect(data).events
     hit = set(ev["subject"])
     declining = set(truth.loc[truth["declining"], "subject"])
@@ -106,8 +110,7 @@ def test_recovers_simulated_declines_and_spares_stable_people():
 
 
 def test_daily_steps_with_holidays_and_non_wear():
-    data, truth = simulate_daily_steps(12, decline_pct=30, decline_share=0.5, dip_rate=0,
-                                       seed=3)
+    data, truth = simulate_daily_steps(12, decline_pct=30, decline_share=0.5, dip_rate=0, seed=3)
     res = detect(data)
     assert set(res.events["subject"]) == set(truth.loc[truth["declining"], "subject"])
     assert (res.weekly["reason"] != "").any()  # some weeks fail the wear rule and say so
@@ -115,17 +118,29 @@ def test_daily_steps_with_holidays_and_non_wear():
 
 def test_practice_effect_is_left_out_before_judging():
     data, truth = simulate_weekly_tests(
-        40, weeks=60, measure="sdmt_phone", level=45, noise_cv=0.08, practice_gain=0.4,
-        practice_tau=5, decline_share=1.0, decline_pct=12, onset_week=30, dip_rate=0,
-        missing_prob=0, seed=11)
+        40,
+        weeks=60,
+        measure="sdmt_phone",
+        level=45,
+        noise_cv=0.08,
+        practice_gain=0.4,
+        practice_tau=5,
+        decline_share=1.0,
+        decline_pct=12,
+        onset_week=30,
+        dip_rate=0,
+        missing_prob=0,
+        seed=11,
+    )
     with_p = detect(data)
     without = detect(data, practice="none")
     assert len(with_p.learning) >= 30
     assert (with_p.weekly["role"] == "learning").any()
 
     def rate(res):
-        ev = res.events.merge(truth[["subject", "onset_date"]], on="subject",
-                              suffixes=("", "_true"))
+        ev = res.events.merge(
+            truth[["subject", "onset_date"]], on="subject", suffixes=("", "_true")
+        )
         return ev.loc[ev["detected_date"] >= ev["onset_date_true"], "subject"].nunique() / 40
 
     assert rate(with_p) >= 0.85 and rate(with_p) - rate(without) >= 0.2
@@ -142,8 +157,9 @@ def test_learning_curve_fit():
 
 
 def test_several_methods_and_summary():
-    res = detect(weekly_tests(zigzag_walk()), methods=("changepoint", "cusum", "rolling",
-                                                          "consecutive"))
+    res = detect(
+        weekly_tests(zigzag_walk()), methods=("changepoint", "cusum", "rolling", "consecutive")
+    )
     assert set(res.events["method"]) == {"changepoint", "cusum", "rolling", "consecutive"}
     s = res.summary
     assert s.loc[0, "events_changepoint"] == 1 and s.loc[0, "weeks_analysed"] == 52

@@ -71,15 +71,16 @@ def test_changepoint_calibration_holds_on_fresh_stable_series(h):
     # The limit was calibrated on other random series (seed 0); on 600 new stable series with
     # another noise level the false-alarm share must be near alpha = 0.05 (binomial SE 0.009).
     rng = np.random.default_rng(12345)
-    fa = np.mean([
-        bool(det.changepoint_scan(rng.normal(5.0, 0.3, 52), h, **P)) for _ in range(600)
-    ])
+    fa = np.mean([bool(det.changepoint_scan(rng.normal(5.0, 0.3, 52), h, **P)) for _ in range(600)])
     assert 0.02 <= fa <= 0.085
 
 
 def test_changepoint_limit_rises_as_alpha_falls():
-    assert det.changepoint_threshold(0.01) > det.changepoint_threshold(0.05) > \
-        det.changepoint_threshold(0.2)
+    assert (
+        det.changepoint_threshold(0.01)
+        > det.changepoint_threshold(0.05)
+        > det.changepoint_threshold(0.2)
+    )
 
 
 def test_default_calibration_holds_on_fresh_stable_series():

@@ -15,8 +15,14 @@ BOX = ((-50, 50), (-50, 30), (10, 40))
 @pytest.fixture(scope="session")
 def phantom():
     """Eight lesions with unambiguous rims (0.08-0.12 ppm, 1.5-2 mm) at 1 mm, typical noise."""
-    return simulate_mri_phantom(seed=12, voxel_size=1.0, kinds=KINDS, rim_strength_ppm=(0.08, 0.12),
-                                rim_thickness_mm=(1.5, 2.0), box_mm=BOX)
+    return simulate_mri_phantom(
+        seed=12,
+        voxel_size=1.0,
+        kinds=KINDS,
+        rim_strength_ppm=(0.08, 0.12),
+        rim_thickness_mm=(1.5, 2.0),
+        box_mm=BOX,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -34,11 +40,14 @@ def cohort_tables():
     for seed in range(4):
         ph = simulate_mri_phantom(seed=100 + seed, voxel_size=1.0, n_lesions=10, box_mm=BOX)
         lab = np.asarray(ph.lesions.dataobj).astype(int)
-        res = detect_prl(np.asarray(ph.qsm.dataobj), lab, ph.qsm.affine, input_kind="qsm",
-                         brain=np.asarray(ph.flair.dataobj) > 0)
+        res = detect_prl(
+            np.asarray(ph.qsm.dataobj),
+            lab,
+            ph.qsm.affine,
+            input_kind="qsm",
+            brain=np.asarray(ph.flair.dataobj) > 0,
+        )
         t = res.lesions.merge(ph.truth[["label", "is_prl"]], on="label")
         t["subject"] = f"s{seed}"
         frames.append(t)
     return frames
-
-

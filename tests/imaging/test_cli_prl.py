@@ -10,14 +10,36 @@ import pandas as pd
 
 from smoulder.cli import main
 
-CONTRACT = ["label", "n_voxels", "volume_mm3", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm", "rim_score", "prl"]
+CONTRACT = [
+    "label",
+    "n_voxels",
+    "volume_mm3",
+    "centroid_x_mm",
+    "centroid_y_mm",
+    "centroid_z_mm",
+    "rim_score",
+    "prl",
+]
 
 
 def test_prl_command_writes_the_contracted_outputs(phantom, phantom_files, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["prl", "--flair", phantom_files["flair"], "--phase", phantom_files["phase"],
-                 "--phase-convention", "paramagnetic-negative", "--lesions", phantom_files["lesions"],
-                 "--out", str(out), "--json"])
+    code = main(
+        [
+            "prl",
+            "--flair",
+            phantom_files["flair"],
+            "--phase",
+            phantom_files["phase"],
+            "--phase-convention",
+            "paramagnetic-negative",
+            "--lesions",
+            phantom_files["lesions"],
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["lesions"] == 8 and summary["prl"] == 3
@@ -48,8 +70,23 @@ def test_prl_command_writes_the_contracted_outputs(phantom, phantom_files, tmp_p
 
 def test_qsm_input_gives_the_same_decisions(phantom, phantom_files, tmp_path):
     out = tmp_path / "q"
-    assert main(["prl", "--flair", phantom_files["flair"], "--qsm", phantom_files["qsm"],
-                 "--lesions", phantom_files["lesions"], "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "prl",
+                "--flair",
+                phantom_files["flair"],
+                "--qsm",
+                phantom_files["qsm"],
+                "--lesions",
+                phantom_files["lesions"],
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / "lesions.tsv", sep="\t")
     assert table["prl"].tolist() == phantom.truth["is_prl"].tolist()
     assert (table["input"] == "qsm").all()
@@ -59,8 +96,23 @@ def test_empty_lesion_mask_is_a_valid_result(phantom, phantom_files, tmp_path):
     empty = tmp_path / "empty.nii.gz"
     nib.save(nib.Nifti1Image(np.zeros(phantom.flair.shape, np.uint8), phantom.flair.affine), empty)
     out = tmp_path / "e"
-    assert main(["prl", "--flair", phantom_files["flair"], "--qsm", phantom_files["qsm"], "--lesions", str(empty),
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "prl",
+                "--flair",
+                phantom_files["flair"],
+                "--qsm",
+                phantom_files["qsm"],
+                "--lesions",
+                str(empty),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / "lesions.tsv", sep="\t")
     assert len(table) == 0 and "rim_score" in table.columns
     assert not np.asarray(nib.load(out / "prl_mask.nii.gz").dataobj).any()
@@ -71,8 +123,19 @@ def test_mismatched_grid_stops_with_a_clear_error(phantom, phantom_files, tmp_pa
     cut = tmp_path / "cut.nii.gz"
     q = np.asarray(phantom.qsm.dataobj)[:, :, :-2]
     nib.save(nib.Nifti1Image(q, phantom.qsm.affine), cut)
-    code = main(["prl", "--flair", phantom_files["flair"], "--qsm", str(cut), "--lesions", phantom_files["lesions"],
-                 "--out", str(tmp_path / "x")])
+    code = main(
+        [
+            "prl",
+            "--flair",
+            phantom_files["flair"],
+            "--qsm",
+            str(cut),
+            "--lesions",
+            phantom_files["lesions"],
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "cut.nii.gz" in err and "not on the FLAIR grid" in err and "--register" in err
@@ -84,8 +147,25 @@ def test_resample_brings_a_shifted_grid_back(phantom, phantom_files, tmp_path):
     cut = tmp_path / "cut.nii.gz"
     nib.save(nib.Nifti1Image(np.asarray(phantom.qsm.dataobj)[:, :, :-2], phantom.qsm.affine), cut)
     out = tmp_path / "r"
-    assert main(["prl", "--flair", phantom_files["flair"], "--qsm", str(cut), "--lesions", phantom_files["lesions"],
-                 "--register", "resample", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "prl",
+                "--flair",
+                phantom_files["flair"],
+                "--qsm",
+                str(cut),
+                "--lesions",
+                phantom_files["lesions"],
+                "--register",
+                "resample",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / "lesions.tsv", sep="\t")
     assert table["prl"].sum() == 3
 
@@ -95,20 +175,61 @@ def test_nan_voxels_in_phase_are_reported(phantom, phantom_files, tmp_path, caps
     p = np.asarray(phantom.phase.dataobj).copy()
     p[5, 6, 7] = np.nan
     nib.save(nib.Nifti1Image(p, phantom.phase.affine), bad)
-    assert main(["prl", "--flair", phantom_files["flair"], "--phase", str(bad), "--out", str(tmp_path / "n")]) == 2
+    assert (
+        main(
+            [
+                "prl",
+                "--flair",
+                phantom_files["flair"],
+                "--phase",
+                str(bad),
+                "--out",
+                str(tmp_path / "n"),
+            ]
+        )
+        == 2
+    )
     assert "voxel (5, 6, 7)" in capsys.readouterr().err
 
 
 def test_phase_in_degrees_is_refused(phantom, phantom_files, tmp_path, capsys):
     deg = tmp_path / "deg.nii.gz"
-    nib.save(nib.Nifti1Image(np.degrees(np.asarray(phantom.phase.dataobj)), phantom.phase.affine), deg)
-    assert main(["prl", "--flair", phantom_files["flair"], "--phase", str(deg), "--out", str(tmp_path / "d")]) == 2
+    nib.save(
+        nib.Nifti1Image(np.degrees(np.asarray(phantom.phase.dataobj)), phantom.phase.affine), deg
+    )
+    assert (
+        main(
+            [
+                "prl",
+                "--flair",
+                phantom_files["flair"],
+                "--phase",
+                str(deg),
+                "--out",
+                str(tmp_path / "d"),
+            ]
+        )
+        == 2
+    )
     assert "radians" in capsys.readouterr().err
 
 
 def test_without_mask_the_fallback_is_used_and_labelled(phantom_files, tmp_path, capsys):
     out = tmp_path / "f"
-    assert main(["prl", "--flair", phantom_files["flair"], "--qsm", phantom_files["qsm"], "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "prl",
+                "--flair",
+                phantom_files["flair"],
+                "--qsm",
+                phantom_files["qsm"],
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "fallback" in capsys.readouterr().err
     table = pd.read_csv(out / "lesions.tsv", sep="\t")
     assert len(table) >= 6
@@ -130,26 +251,71 @@ def test_rigid_registration_with_a_magnitude_image(phantom, phantom_files, tmp_p
     qsm = ndimage.shift(np.asarray(phantom.qsm.dataobj), shift, order=1)[:, :, :-1]
     mag = ndimage.shift(np.asarray(phantom.flair.dataobj), shift, order=1)[:, :, :-1]
     for name, data in (("qsm_moved", qsm), ("mag_moved", mag)):
-        nib.save(nib.Nifti1Image(data.astype(np.float32), phantom.qsm.affine), tmp_path / f"{name}.nii.gz")
+        nib.save(
+            nib.Nifti1Image(data.astype(np.float32), phantom.qsm.affine),
+            tmp_path / f"{name}.nii.gz",
+        )
     out = tmp_path / "rr"
-    assert main(["prl", "--flair", phantom_files["flair"], "--qsm", str(tmp_path / "qsm_moved.nii.gz"),
-                 "--lesions", phantom_files["lesions"], "--register", "rigid",
-                 "--magnitude", str(tmp_path / "mag_moved.nii.gz"), "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "prl",
+                "--flair",
+                phantom_files["flair"],
+                "--qsm",
+                str(tmp_path / "qsm_moved.nii.gz"),
+                "--lesions",
+                phantom_files["lesions"],
+                "--register",
+                "rigid",
+                "--magnitude",
+                str(tmp_path / "mag_moved.nii.gz"),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / "lesions.tsv", sep="\t")
     assert table["prl"].tolist() == phantom.truth["is_prl"].tolist()
     # without registration the misaligned map would not even be accepted
-    assert main(["prl", "--flair", phantom_files["flair"], "--qsm", str(tmp_path / "qsm_moved.nii.gz"),
-                 "--lesions", phantom_files["lesions"], "--out", str(tmp_path / "no"), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "prl",
+                "--flair",
+                phantom_files["flair"],
+                "--qsm",
+                str(tmp_path / "qsm_moved.nii.gz"),
+                "--lesions",
+                phantom_files["lesions"],
+                "--out",
+                str(tmp_path / "no"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
 
 
 def test_montage_has_three_planes_and_outlines_only_the_flair(phantom):
     from smoulder.imaging.qc import PANEL, lesion_montage
 
     lab = np.asarray(phantom.lesions.dataobj).astype(int)
-    img = lesion_montage(np.asarray(phantom.flair.dataobj), np.asarray(phantom.qsm.dataobj), lab, 1,
-                         np.array([1.0, 1.0, 1.0]), susc_display=(-0.1, 0.1), flair_display=(0.0, 1.0))
+    img = lesion_montage(
+        np.asarray(phantom.flair.dataobj),
+        np.asarray(phantom.qsm.dataobj),
+        lab,
+        1,
+        np.array([1.0, 1.0, 1.0]),
+        susc_display=(-0.1, 0.1),
+        flair_display=(0.0, 1.0),
+    )
     assert img.shape == (2 * PANEL, 3 * PANEL, 3)
     yellow = (img[..., 0] == 1.0) & (img[..., 2] == 0.0)
     top, bottom = yellow[:PANEL], yellow[PANEL:]
-    assert all(top[:, i * PANEL:(i + 1) * PANEL].sum() > 10 for i in range(3))  # an outline in every plane
+    assert all(
+        top[:, i * PANEL : (i + 1) * PANEL].sum() > 10 for i in range(3)
+    )  # an outline in every plane
     assert bottom.sum() == 0

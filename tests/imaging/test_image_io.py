@@ -34,14 +34,18 @@ def test_two_dimensional_image_is_rejected(tmp_path):
 def test_four_dimensional_series_is_rejected_but_single_volume_accepted(tmp_path):
     with pytest.raises(InputDataError, match="not 3-D"):
         iio.load_volume(_save(tmp_path, np.ones((4, 4, 4, 3), np.float32)))
-    assert iio.load_volume(_save(tmp_path, np.ones((4, 4, 4, 1), np.float32), name="b.nii.gz")).shape == (4, 4, 4)
+    assert iio.load_volume(
+        _save(tmp_path, np.ones((4, 4, 4, 1), np.float32), name="b.nii.gz")
+    ).shape == (4, 4, 4)
 
 
 def test_nan_voxel_is_named(tmp_path):
     d = np.zeros((4, 4, 4), np.float32)
     d[1, 2, 3] = np.nan
     d[3, 3, 3] = np.inf
-    with pytest.raises(InputDataError, match=r"2 NaN/inf voxels, the first at voxel \(1, 2, 3\)") as e:
+    with pytest.raises(
+        InputDataError, match=r"2 NaN/inf voxels, the first at voxel \(1, 2, 3\)"
+    ) as e:
         iio.load_volume(_save(tmp_path, d))
     assert "img.nii.gz" in str(e.value)
 
@@ -54,7 +58,9 @@ def test_missing_file(tmp_path):
 def test_grid_mismatch_names_shape_and_suggests_registration():
     a = iio.Volume(np.zeros((4, 4, 4)), np.eye(4), "flair.nii.gz")
     b = iio.Volume(np.zeros((4, 4, 5)), np.eye(4), "phase.nii.gz")
-    with pytest.raises(InputDataError, match=r"phase.nii.gz: phase is not on the FLAIR grid \(shape"):
+    with pytest.raises(
+        InputDataError, match=r"phase.nii.gz: phase is not on the FLAIR grid \(shape"
+    ):
         iio.check_same_grid(a, b, "phase")
     c = iio.Volume(np.zeros((4, 4, 4)), np.diag([-1.0, 1, 1, 1]), "qsm.nii.gz")
     with pytest.raises(InputDataError, match="orientation LAS vs RAS.*--register"):

@@ -64,8 +64,12 @@ def test_geometry_by_hand():
     g = lesion_geometry(lab, aff)
     assert g["n_voxels"].tolist() == [8, 1]
     assert g["volume_mm3"].tolist() == pytest.approx([64.0, 8.0])
-    assert g.loc[0, ["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]].tolist() == pytest.approx([-7.0, 23.0, 8.0])
-    assert g.loc[1, ["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]].tolist() == pytest.approx([-2.0, 28.0, 13.0])
+    assert g.loc[0, ["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]].tolist() == pytest.approx(
+        [-7.0, 23.0, 8.0]
+    )
+    assert g.loc[1, ["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]].tolist() == pytest.approx(
+        [-2.0, 28.0, 13.0]
+    )
     assert g.loc[0, "diameter_mm"] == pytest.approx((6 * 64 / np.pi) ** (1 / 3))
 
 
@@ -81,7 +85,6 @@ def test_fallback_finds_the_phantom_lesions(phantom):
     assert len(found) >= 7  # of 8
     # little outside the lesions: under 10 % of the segmented voxels
     assert (seg & (truth == 0)).sum() < 0.1 * seg.sum()
-
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)

@@ -25,8 +25,14 @@ def _scene(seed=0):
 
 
 def _run(signal, lesion, **kw):
-    return detect_prl(signal, lesion.astype(np.int32), np.eye(4), input_kind="qsm",
-                      brain=np.ones(signal.shape, bool), **kw).lesions.iloc[0]
+    return detect_prl(
+        signal,
+        lesion.astype(np.int32),
+        np.eye(4),
+        input_kind="qsm",
+        brain=np.ones(signal.shape, bool),
+        **kw,
+    ).lesions.iloc[0]
 
 
 def test_full_ring_is_a_prl_with_full_coverage():
@@ -52,7 +58,9 @@ def test_noise_alone_covers_little():
     g, r, lesion, noise, _ = _scene()
     row = _run(noise, lesion)
     # at k_sd = 1.5 standard errors a few sectors pass by chance
-    assert row["coverage_mean"] < 0.15 and row["coverage_sustained"] <= 2 / 12 and not bool(row["prl"])
+    assert (
+        row["coverage_mean"] < 0.15 and row["coverage_sustained"] <= 2 / 12 and not bool(row["prl"])
+    )
 
 
 def test_uniformly_bright_lesion_with_the_rims_mean_is_not_a_prl():
@@ -83,7 +91,9 @@ def test_two_thirds_coverage_threshold_is_a_parameter():
 
 
 def test_empty_lesion_mask_gives_zero_lesions():
-    res = detect_prl(np.zeros((10, 10, 10)), np.zeros((10, 10, 10), int), np.eye(4), input_kind="qsm")
+    res = detect_prl(
+        np.zeros((10, 10, 10)), np.zeros((10, 10, 10), int), np.eye(4), input_kind="qsm"
+    )
     assert len(res.lesions) == 0 and res.n_prl == 0 and not res.prl_mask.any()
     assert {"label", "rim_score", "prl"} <= set(res.lesions.columns)
 
@@ -97,8 +107,16 @@ def test_sign_conventions():
         paramagnetic_signal(x, "phase", "left")
 
 
-@pytest.mark.parametrize("bad", [{"min_coverage": 0}, {"min_slices": 0}, {"n_sectors": 2}, {"k_sd": -1},
-                                 {"phase_mode": "magic"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"min_coverage": 0},
+        {"min_slices": 0},
+        {"n_sectors": 2},
+        {"k_sd": -1},
+        {"phase_mode": "magic"},
+    ],
+)
 def test_bad_settings_are_named(bad):
     with pytest.raises(SettingsError, match=next(iter(bad))):
         RimSettings(**bad).validate()
@@ -111,8 +129,13 @@ def _arr(img):
 @pytest.mark.parametrize("kind", ["qsm", "phase"])
 def test_consensus_rule_recovers_the_phantom_truth(phantom, kind):
     img = getattr(phantom, kind)
-    res = detect_prl(_arr(img), _arr(phantom.lesions).astype(int), img.affine, input_kind=kind,
-                     brain=_arr(phantom.flair) > 0)
+    res = detect_prl(
+        _arr(img),
+        _arr(phantom.lesions).astype(int),
+        img.affine,
+        input_kind=kind,
+        brain=_arr(phantom.flair) > 0,
+    )
     merged = res.lesions.merge(phantom.truth, on="label")
     assert merged["prl"].tolist() == merged["is_prl"].tolist()
     assert res.n_prl == 3
@@ -124,16 +147,27 @@ def test_wrong_phase_convention_is_warned_and_hides_the_rims(phantom):
     phase = -_arr(phantom.phase)  # a paramagnetic-positive image ...
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = detect_prl(phase, _arr(phantom.lesions).astype(int), phantom.phase.affine, input_kind="phase",
-                         phase_convention="paramagnetic-negative",  # ... declared the other way
-                         brain=_arr(phantom.flair) > 0)
+        res = detect_prl(
+            phase,
+            _arr(phantom.lesions).astype(int),
+            phantom.phase.affine,
+            input_kind="phase",
+            phase_convention="paramagnetic-negative",  # ... declared the other way
+            brain=_arr(phantom.flair) > 0,
+        )
     assert any(issubclass(w.category, ConventionWarning) for w in caught)
     assert res.warnings and "--phase-convention" in res.warnings[0]
     assert res.n_prl == 0
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConventionWarning)
-        ok = detect_prl(phase, _arr(phantom.lesions).astype(int), phantom.phase.affine, input_kind="phase",
-                        phase_convention="paramagnetic-positive", brain=_arr(phantom.flair) > 0)
+        ok = detect_prl(
+            phase,
+            _arr(phantom.lesions).astype(int),
+            phantom.phase.affine,
+            input_kind="phase",
+            phase_convention="paramagnetic-positive",
+            brain=_arr(phantom.flair) > 0,
+        )
     assert ok.n_prl == 3
 
 
@@ -152,7 +186,9 @@ def test_storage_orientation_does_not_change_the_result(phantom, kind):
     n_i = data.shape[0]
     old_from_new = np.array([[0, -1, 0, n_i - 1], [0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1]], float)
     aff2 = aff @ old_from_new
-    out = detect_prl(reorient(data), reorient(lab), aff2, input_kind=kind, brain=reorient(brain)).lesions
+    out = detect_prl(
+        reorient(data), reorient(lab), aff2, input_kind=kind, brain=reorient(brain)
+    ).lesions
     assert out["prl"].tolist() == ref["prl"].tolist()
     for c in ("centroid_x_mm", "centroid_y_mm", "centroid_z_mm", "volume_mm3"):
         assert np.allclose(out[c], ref[c])
@@ -163,8 +199,13 @@ def test_single_voxel_lesion_is_reported_not_dropped():
     g, r, lesion, noise, _ = _scene()
     lab = lesion.astype(np.int32)
     lab[2, 2, 2] = 2  # a one-voxel lesion far from the first
-    res = detect_prl(noise + 0.1 * (lesion & (r > 6)), lab, np.eye(4), input_kind="qsm",
-                     brain=np.ones(lab.shape, bool))
+    res = detect_prl(
+        noise + 0.1 * (lesion & (r > 6)),
+        lab,
+        np.eye(4),
+        input_kind="qsm",
+        brain=np.ones(lab.shape, bool),
+    )
     t = res.lesions.set_index("label")
     assert t.loc[2, "n_voxels"] == 1 and t.loc[2, "evaluable_slices"] == 0
     assert t.loc[2, "rim_score"] == 0.0 and not bool(t.loc[2, "prl"])

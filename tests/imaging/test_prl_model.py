@@ -19,8 +19,9 @@ from smoulder.imaging.prl_model import PRLModel, parse_ratings, train_model
 @pytest.fixture(scope="module")
 def trained(cohort_tables):
     train = pd.concat(cohort_tables[:3], ignore_index=True)
-    model = train_model(train, train["is_prl"].to_numpy(), name="test", seed=0,
-                        groups=train["subject"].to_numpy())
+    model = train_model(
+        train, train["is_prl"].to_numpy(), name="test", seed=0, groups=train["subject"].to_numpy()
+    )
     return model, cohort_tables[3]
 
 
@@ -59,8 +60,14 @@ def test_foreign_or_outdated_files_are_refused(trained, tmp_path):
 def test_qsm_model_on_phase_input_is_refused(trained, phantom):
     model, _ = trained
     with pytest.raises(SettingsError, match="trained on qsm"):
-        detect_prl(np.asarray(phantom.phase.dataobj), np.asarray(phantom.lesions.dataobj).astype(int),
-                   phantom.phase.affine, input_kind="phase", model=model, check_convention=False)
+        detect_prl(
+            np.asarray(phantom.phase.dataobj),
+            np.asarray(phantom.lesions.dataobj).astype(int),
+            phantom.phase.affine,
+            input_kind="phase",
+            model=model,
+            check_convention=False,
+        )
 
 
 def test_one_class_ratings_are_refused(cohort_tables):
@@ -70,8 +77,9 @@ def test_one_class_ratings_are_refused(cohort_tables):
 
 
 def test_ratings_parse_and_bad_values_are_named():
-    assert parse_ratings(pd.Series(["Yes", "no", "1", "0", "TRUE"]), "r.tsv", "rating").tolist() == \
-        [True, False, True, False, True]
+    assert parse_ratings(
+        pd.Series(["Yes", "no", "1", "0", "TRUE"]), "r.tsv", "rating"
+    ).tolist() == [True, False, True, False, True]
     with pytest.raises(InputDataError, match=r"r.tsv, row 3, column 'rating'.*maybe"):
         parse_ratings(pd.Series(["yes", "maybe"]), "r.tsv", "rating")
 
@@ -81,19 +89,40 @@ def test_train_command_and_model_use(cohort_tables, phantom, phantom_files, tmp_
     for i, t in enumerate(cohort_tables):
         p = tmp_path / f"s{i}.tsv"
         t.assign(rating=np.where(t["is_prl"], "yes", "no")).drop(columns=["is_prl"]).to_csv(
-            p, sep="\t", index=False, na_rep="n/a")
+            p, sep="\t", index=False, na_rep="n/a"
+        )
         paths.append(str(p))
     model_path = tmp_path / "mine.joblib"
     assert main(["prl", "train", *paths, "--out", str(model_path), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["lesions"] == 40 and info["input"] == "qsm"
     out = tmp_path / "o"
-    assert main(["prl", "--flair", phantom_files["flair"], "--qsm", phantom_files["qsm"], "--lesions",
-                 phantom_files["lesions"], "--model", str(model_path), "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "prl",
+                "--flair",
+                phantom_files["flair"],
+                "--qsm",
+                phantom_files["qsm"],
+                "--lesions",
+                phantom_files["lesions"],
+                "--model",
+                str(model_path),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / "lesions.tsv", sep="\t")
     assert (table["classifier"] == "model:mine").all()
     # the three unambiguous rims of the test phantom score above every non-PRL
-    assert table.loc[table["label"] <= 3, "rim_score"].min() > table.loc[table["label"] > 3, "rim_score"].max()
+    assert (
+        table.loc[table["label"] <= 3, "rim_score"].min()
+        > table.loc[table["label"] > 3, "rim_score"].max()
+    )
     assert table["prl"].tolist() == phantom.truth["is_prl"].tolist()
 
 

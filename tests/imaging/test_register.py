@@ -14,7 +14,9 @@ from smoulder.synth.mri import simulate_mri_phantom
 
 @pytest.fixture(scope="module")
 def flair():
-    ph = simulate_mri_phantom(seed=1, voxel_size=2.0, n_lesions=4, box_mm=((-60, 60), (-70, 40), (0, 50)))
+    ph = simulate_mri_phantom(
+        seed=1, voxel_size=2.0, n_lesions=4, box_mm=((-60, 60), (-70, 40), (0, 50))
+    )
     return Volume(np.asarray(ph.flair.dataobj), ph.flair.affine, "flair.nii.gz")
 
 

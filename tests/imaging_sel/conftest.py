@@ -14,7 +14,9 @@ KINDS = ["expanding", "stable", "shrinking", "new_adjacent", "expanding", "stabl
 @pytest.fixture(scope="session")
 def phantom3():
     """Three yearly time points, 0.5 %/year atrophy, 1 mm / 1 degree misregistration, drift and noise."""
-    return simulate_sel_phantom(seed=7, years=(0.0, 1.0, 2.0), kinds=KINDS, expansion_pct_per_year=(12.0, 18.0))
+    return simulate_sel_phantom(
+        seed=7, years=(0.0, 1.0, 2.0), kinds=KINDS, expansion_pct_per_year=(12.0, 18.0)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +31,22 @@ def sel_cli_run(phantom3_files, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("sel_out") / "out"
     f = phantom3_files
-    code = main(["sel", "--t1", *f["t1"], "--flair", *f["flair"], "--dates", *f["dates"],
-                 "--lesions", f["lesions"], "--out", str(out), "--threads", "1", "--quiet"])
+    code = main(
+        [
+            "sel",
+            "--t1",
+            *f["t1"],
+            "--flair",
+            *f["flair"],
+            "--dates",
+            *f["dates"],
+            "--lesions",
+            f["lesions"],
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+            "--quiet",
+        ]
+    )
     return code, out

@@ -17,20 +17,26 @@ def _vol(img):
 @pytest.fixture(scope="module")
 def atrophic():
     """Three stable lesions, brain volume -3 %/year for 2 years (the true volume ratio is 0.97^2)."""
-    return simulate_sel_phantom(seed=71, years=(0.0, 2.0), kinds=["stable"] * 3, atrophy_pct_per_year=3.0)
+    return simulate_sel_phantom(
+        seed=71, years=(0.0, 2.0), kinds=["stable"] * 3, atrophy_pct_per_year=3.0
+    )
 
 
 @pytest.mark.parametrize("method", ["affine", "none"])
 def test_stable_lesions_in_an_atrophic_brain(atrophic, method):
     ph = atrophic
-    res = detect_sel([_vol(i) for i in ph.t1], [_vol(i) for i in ph.flair], ph.years,
-                     labels_from_volume(_vol(ph.lesions)),
-                     settings=SELSettings(syn_iterations=(20, 10), threads=1, atrophy_correction=method))
+    res = detect_sel(
+        [_vol(i) for i in ph.t1],
+        [_vol(i) for i in ph.flair],
+        ph.years,
+        labels_from_volume(_vol(ph.lesions)),
+        settings=SELSettings(syn_iterations=(20, 10), threads=1, atrophy_correction=method),
+    )
     exp = res.lesions["expansion_pct_per_year"]
     # the brain loses 3 %/year whatever the correction; the affine stage measures it
     assert res.summary["brain_volume_change_pct_per_year"] == pytest.approx(-3.0, abs=0.6)
     if method == "affine":
-        assert abs(exp.mean()) < 1.5          # corrected: the lesions' own volume is unchanged
+        assert abs(exp.mean()) < 1.5  # corrected: the lesions' own volume is unchanged
     else:
-        assert exp.mean() < -2.0              # uncorrected: lesions shrink with the brain
+        assert exp.mean() < -2.0  # uncorrected: lesions shrink with the brain
     assert (res.lesions["sel"] == "no").all()

@@ -10,18 +10,35 @@ from smoulder.cli import main
 
 
 def _run(f, out, *, t1=None, flair=None, dates=None, lesions=None):
-    args = ["sel", "--t1", *(t1 or f["t1"]), "--flair", *(flair or f["flair"]), "--dates", *(dates or f["dates"]),
-            "--lesions", lesions or f["lesions"], "--out", str(out), "--threads", "1", "--quiet"]
+    args = [
+        "sel",
+        "--t1",
+        *(t1 or f["t1"]),
+        "--flair",
+        *(flair or f["flair"]),
+        "--dates",
+        *(dates or f["dates"]),
+        "--lesions",
+        lesions or f["lesions"],
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--quiet",
+    ]
     return main(args)
 
 
-@pytest.mark.parametrize("case, match", [
-    ("one", "at least two time points"),
-    ("order", "strictly increasing"),
-    ("count", "3 time points \\(images\\) but 2 dates"),
-    ("missing", "date of time point 2 is missing"),
-    ("flair_count", "3 T1 images but 2 FLAIR"),
-])
+@pytest.mark.parametrize(
+    "case, match",
+    [
+        ("one", "at least two time points"),
+        ("order", "strictly increasing"),
+        ("count", "3 time points \\(images\\) but 2 dates"),
+        ("missing", "date of time point 2 is missing"),
+        ("flair_count", "3 T1 images but 2 FLAIR"),
+    ],
+)
 def test_time_point_errors(phantom3_files, tmp_path, capsys, case, match):
     f = phantom3_files
     kw = {
@@ -45,14 +62,25 @@ def test_mismatched_orientation_is_refused(phantom3_files, tmp_path, capsys):
     f = phantom3_files
     img = nib.load(f["t1"][1])
     # the same image stored left-right flipped (LAS): world positions unchanged, orientation differs
-    flipped = nib.Nifti1Image(np.asarray(img.dataobj)[::-1].copy(), img.affine @ np.array(
-        [[-1, 0, 0, img.shape[0] - 1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], float))
+    flipped = nib.Nifti1Image(
+        np.asarray(img.dataobj)[::-1].copy(),
+        img.affine
+        @ np.array([[-1, 0, 0, img.shape[0] - 1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], float),
+    )
     fl = nib.Nifti1Image(np.asarray(nib.load(f["flair"][1]).dataobj)[::-1].copy(), flipped.affine)
     p1, p2 = tmp_path / "t1_las.nii.gz", tmp_path / "flair_las.nii.gz"
     nib.save(flipped, p1)
     nib.save(fl, p2)
     out = tmp_path / "out"
-    assert _run(f, out, t1=[f["t1"][0], str(p1), f["t1"][2]], flair=[f["flair"][0], str(p2), f["flair"][2]]) == 2
+    assert (
+        _run(
+            f,
+            out,
+            t1=[f["t1"][0], str(p1), f["t1"][2]],
+            flair=[f["flair"][0], str(p2), f["flair"][2]],
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "t1_las.nii.gz" in err and "orientation LAS differs from the baseline's RAS" in err
     assert not out.exists()
@@ -70,7 +98,9 @@ def test_t1_and_flair_of_one_time_point_must_share_a_grid(phantom3_files, tmp_pa
     assert "T1 of time point 2" in err and "affines differ by up to 3 mm" in err
 
 
-def test_an_image_that_cannot_be_registered_stops_with_its_similarity(phantom3_files, tmp_path, capsys):
+def test_an_image_that_cannot_be_registered_stops_with_its_similarity(
+    phantom3_files, tmp_path, capsys
+):
     f = phantom3_files
     rng = np.random.default_rng(3)
     ref = nib.load(f["flair"][1])
@@ -81,7 +111,11 @@ def test_an_image_that_cannot_be_registered_stops_with_its_similarity(phantom3_f
     out = tmp_path / "out"
     assert _run(f, out, flair=[f["flair"][0], str(p), f["flair"][2]]) == 2
     err = capsys.readouterr().err
-    assert "noise_flair.nii.gz" in err and "cannot be registered" in err and "below min_similarity 0.500" in err
+    assert (
+        "noise_flair.nii.gz" in err
+        and "cannot be registered" in err
+        and "below min_similarity 0.500" in err
+    )
     assert not (out / "lesions.tsv").exists()
 
 

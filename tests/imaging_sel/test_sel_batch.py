@@ -22,13 +22,24 @@ def manifest(tmp_path_factory):
     root = tmp_path_factory.mktemp("batch")
     rows = []
     for k, sub in enumerate(("01", "02")):
-        ph = simulate_sel_phantom(seed=50 + k, years=(0.0, 1.5), voxel_size=3.0, box_mm=BOX,
-                                  kinds=["expanding", "stable", "stable"])
+        ph = simulate_sel_phantom(
+            seed=50 + k,
+            years=(0.0, 1.5),
+            voxel_size=3.0,
+            box_mm=BOX,
+            kinds=["expanding", "stable", "stable"],
+        )
         ph.save(str(root / f"sub-{sub}"))
         for i in range(2):
-            rows.append({"subject": sub, "date": ph.dates[i], "t1": f"sub-{sub}/t1_{i + 1}.nii.gz",
-                         "flair": f"sub-{sub}/flair_{i + 1}.nii.gz",
-                         "lesions": f"sub-{sub}/lesions.nii.gz" if i == 0 else ""})
+            rows.append(
+                {
+                    "subject": sub,
+                    "date": ph.dates[i],
+                    "t1": f"sub-{sub}/t1_{i + 1}.nii.gz",
+                    "flair": f"sub-{sub}/flair_{i + 1}.nii.gz",
+                    "lesions": f"sub-{sub}/lesions.nii.gz" if i == 0 else "",
+                }
+            )
     # rows of one subject in reverse date order: the reader sorts them
     df = pd.DataFrame(rows).iloc[[1, 0, 2, 3]]
     path = root / "manifest.tsv"
@@ -61,10 +72,28 @@ def test_batch_runs_every_subject_then_resumes_without_recomputing(manifest, tmp
     assert summary["subject"].astype(str).str.zfill(2).tolist() == ["01", "02"]
     # other settings: the hash no longer matches, so both are computed again
     changed = SELSettings(syn_iterations=(10, 5), threads=1, min_concentricity=0.8)
-    assert run_batch(jobs, out, changed, n_workers=1, processes=False)["status"].tolist() == ["computed"] * 2
+    assert (
+        run_batch(jobs, out, changed, n_workers=1, processes=False)["status"].tolist()
+        == ["computed"] * 2
+    )
     # the CLI on the finished folder skips both (no cluster needed) and reports them
-    code = main(["sel", "batch", str(manifest), "--out", str(out), "--syn-iterations", "10", "5", "--threads", "1",
-                 "--min-concentricity", "0.8", "--json"])
+    code = main(
+        [
+            "sel",
+            "batch",
+            str(manifest),
+            "--out",
+            str(out),
+            "--syn-iterations",
+            "10",
+            "5",
+            "--threads",
+            "1",
+            "--min-concentricity",
+            "0.8",
+            "--json",
+        ]
+    )
     assert code == 0
 
 
@@ -78,13 +107,25 @@ def test_a_failing_subject_is_reported_and_the_others_finish(manifest, tmp_path)
     assert json.loads((tmp_path / "out" / "01" / DONE_FILE).read_text())["status"] == "computed"
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda d: d.drop(columns=["flair"]), "column 'flair'"),
-    (lambda d: d.assign(date=["2020-01-15", "15.01.2021", "2020-01-15", "2021-01-14"]), "row 3, column 'date'"),
-    (lambda d: d.iloc[[0, 2, 3]], "subject 01 has one time point"),
-    (lambda d: d.assign(lesions=["x.nii.gz", "", "y.nii.gz", ""]), "exactly one lesion mask, on its earliest date"),
-    (lambda d: d.assign(date=["2020-01-15", "2020-01-15", "2020-01-15", "2021-01-14"]), "two rows with one date"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda d: d.drop(columns=["flair"]), "column 'flair'"),
+        (
+            lambda d: d.assign(date=["2020-01-15", "15.01.2021", "2020-01-15", "2021-01-14"]),
+            "row 3, column 'date'",
+        ),
+        (lambda d: d.iloc[[0, 2, 3]], "subject 01 has one time point"),
+        (
+            lambda d: d.assign(lesions=["x.nii.gz", "", "y.nii.gz", ""]),
+            "exactly one lesion mask, on its earliest date",
+        ),
+        (
+            lambda d: d.assign(date=["2020-01-15", "2020-01-15", "2020-01-15", "2021-01-14"]),
+            "two rows with one date",
+        ),
+    ],
+)
 def test_bad_manifests_name_the_row_and_column(manifest, tmp_path, edit, match):
     d = pd.read_csv(manifest, sep="\t", dtype=str, keep_default_na=False)
     p = tmp_path / "bad.tsv"

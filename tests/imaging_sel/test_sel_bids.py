@@ -34,8 +34,14 @@ def longitudinal_bids(tmp_path_factory):
     raw, les = root / "raw", root / "lesions"
     _desc(raw, "tiny longitudinal")
     _desc(les, "lesions", True)
-    ph = simulate_sel_phantom(seed=61, years=(0.0, 1.0, 2.0), voxel_size=3.0, box_mm=BOX,
-                              kinds=["expanding", "stable", "shrinking"], expansion_pct_per_year=(15.0, 15.0))
+    ph = simulate_sel_phantom(
+        seed=61,
+        years=(0.0, 1.0, 2.0),
+        voxel_size=3.0,
+        box_mm=BOX,
+        kinds=["expanding", "stable", "shrinking"],
+        expansion_pct_per_year=(15.0, 15.0),
+    )
     # session labels do not sort in time order: 'base' is first, then 'y1', then 'a2' (year 2)
     labels = ["base", "y1", "a2"]
     for ses, t1, fl in zip(labels, ph.t1, ph.flair, strict=True):
@@ -44,7 +50,8 @@ def longitudinal_bids(tmp_path_factory):
         nib.save(t1, d / f"sub-01_ses-{ses}_T1w.nii.gz")
         nib.save(fl, d / f"sub-01_ses-{ses}_FLAIR.nii.gz")
     pd.DataFrame({"session_id": [f"ses-{s}" for s in labels], "acq_time": ph.dates}).to_csv(
-        raw / "sub-01/sub-01_sessions.tsv", sep="\t", index=False)
+        raw / "sub-01/sub-01_sessions.tsv", sep="\t", index=False
+    )
     d = les / "sub-01/ses-base/anat"
     d.mkdir(parents=True)
     nib.save(ph.lesions, d / "sub-01_ses-base_label-lesion_mask.nii.gz")
@@ -62,17 +69,28 @@ def test_sessions_are_ordered_by_date_and_the_mask_found_in_derivatives(longitud
 def test_participant_writes_sel_derivatives(longitudinal_bids, tmp_path):
     raw, les, ph = longitudinal_bids
     out = tmp_path / "deriv"
-    summary = run_sel_participant(raw, out, "01", derivatives=[les],
-                                  settings=SELSettings(syn_iterations=(20, 10), threads=1))
+    summary = run_sel_participant(
+        raw, out, "01", derivatives=[les], settings=SELSettings(syn_iterations=(20, 10), threads=1)
+    )
     assert summary["sessions"] == ["ses-base", "ses-y1", "ses-a2"] and summary["n_lesions"] == 3
     anat = out / "sub-01/ses-base/anat"
-    stats = pd.read_csv(anat / "sub-01_ses-base_desc-sel_stats.tsv", sep="\t", na_values=["n/a"],
-                        keep_default_na=False)
+    stats = pd.read_csv(
+        anat / "sub-01_ses-base_desc-sel_stats.tsv",
+        sep="\t",
+        na_values=["n/a"],
+        keep_default_na=False,
+    )
     assert stats["participant_id"].eq("sub-01").all() and stats["session_id"].eq("ses-base").all()
     assert stats["label"].tolist() == [1, 2, 3]
-    assert stats.loc[0, "expansion_pct_per_year"] > 5.0 and stats.loc[2, "expansion_pct_per_year"] < 0
-    for name in ("desc-jacobiany1_map", "desc-jacobiana2_map", "desc-sel_mask",
-                 "desc-expansion_map"):
+    assert (
+        stats.loc[0, "expansion_pct_per_year"] > 5.0 and stats.loc[2, "expansion_pct_per_year"] < 0
+    )
+    for name in (
+        "desc-jacobiany1_map",
+        "desc-jacobiana2_map",
+        "desc-sel_mask",
+        "desc-expansion_map",
+    ):
         img = nib.load(anat / f"sub-01_ses-base_{name}.nii.gz")
         assert img.shape == ph.t1[0].shape
     side = json.loads((anat / "sub-01_ses-base_desc-sel_stats.json").read_text())
@@ -100,24 +118,49 @@ def test_missing_dates_and_single_sessions_are_refused(longitudinal_bids, tmp_pa
 def test_all_longitudinal_participants_are_found_without_labels(longitudinal_bids, tmp_path):
     raw, les, _ = longitudinal_bids
     done = []
-    res = run_sel_participants(raw, tmp_path / "d", derivatives=[les], progress=lambda i, n, name: done.append(name),
-                               settings=SELSettings(syn_iterations=(10, 5), threads=1))
+    res = run_sel_participants(
+        raw,
+        tmp_path / "d",
+        derivatives=[les],
+        progress=lambda i, n, name: done.append(name),
+        settings=SELSettings(syn_iterations=(10, 5), threads=1),
+    )
     assert [r["participant_id"] for r in res] == ["sub-01"] and done == ["sub-01"]
 
 
-def test_bids_command_runs_the_sel_analysis_and_the_group_level(longitudinal_bids, tmp_path, capsys):
+def test_bids_command_runs_the_sel_analysis_and_the_group_level(
+    longitudinal_bids, tmp_path, capsys
+):
     """`smoulder bids RAW OUT participant --analysis sel` then `group --analysis sel`, as a user runs them."""
     from smoulder.cli import main
 
     raw, les, _ = longitudinal_bids
     out = tmp_path / "derivatives" / "smoulder"
-    rc = main(["bids", str(raw), str(out), "participant", "--analysis", "sel", "--derivatives", str(les),
-               "--syn-iterations", "10", "5", "--threads", "1", "--json"])
+    rc = main(
+        [
+            "bids",
+            str(raw),
+            str(out),
+            "participant",
+            "--analysis",
+            "sel",
+            "--derivatives",
+            str(les),
+            "--syn-iterations",
+            "10",
+            "5",
+            "--threads",
+            "1",
+            "--json",
+        ]
+    )
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
     assert [r["participant_id"] for r in res] == ["sub-01"]
     assert main(["bids", str(raw), str(out), "group", "--analysis", "sel", "--quiet"]) == 0
-    group = pd.read_csv(out / "group_desc-sel_stats.tsv", sep="\t", na_values=["n/a"], keep_default_na=False)
+    group = pd.read_csv(
+        out / "group_desc-sel_stats.tsv", sep="\t", na_values=["n/a"], keep_default_na=False
+    )
     assert set(group["participant_id"]) == {"sub-01"}
     assert len(group) == res[0]["n_lesions"]
     assert set(group["sel"]) <= {"definite", "possible", "no"}

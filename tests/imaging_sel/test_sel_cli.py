@@ -11,8 +11,17 @@ import pytest
 
 from smoulder.cli import main
 
-CONTRACT = ["label", "volume_mm3", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm", "expansion_pct_per_year",
-            "concentricity", "constancy", "sel"]
+CONTRACT = [
+    "label",
+    "volume_mm3",
+    "centroid_x_mm",
+    "centroid_y_mm",
+    "centroid_z_mm",
+    "expansion_pct_per_year",
+    "concentricity",
+    "constancy",
+    "sel",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +51,13 @@ def test_outputs_follow_the_contract(sel_cli_run, phantom3, table):
     assert "Lesion 1: SEL" in html and "data:image/png;base64," in html
     assert "http:" not in body and "https:" not in body
     # centroids in baseline world mm sit on the phantom's lesion centres (within a voxel)
-    d = np.hypot(np.hypot(table["centroid_x_mm"] - table["center_x_mm"], table["centroid_y_mm"] - table["center_y_mm"]),
-                 table["centroid_z_mm"] - table["center_z_mm"])
+    d = np.hypot(
+        np.hypot(
+            table["centroid_x_mm"] - table["center_x_mm"],
+            table["centroid_y_mm"] - table["center_y_mm"],
+        ),
+        table["centroid_z_mm"] - table["center_z_mm"],
+    )
     assert (d < 2.0).all()
 
 
@@ -62,7 +76,11 @@ def test_measured_expansion_matches_the_injected_rate(table):
     ratio = exp["expansion_pct_per_year"] / exp["true_expansion_pct_per_year"]
     assert ratio.between(0.75, 1.25).all(), ratio.tolist()
     shrink = table[table["kind"] == "shrinking"]
-    assert (shrink["expansion_pct_per_year"] / shrink["true_expansion_pct_per_year"]).between(0.6, 1.4).all()
+    assert (
+        (shrink["expansion_pct_per_year"] / shrink["true_expansion_pct_per_year"])
+        .between(0.6, 1.4)
+        .all()
+    )
     # stable lesions: atrophy (0.5 %/year) is removed, no expansion is read into them
     assert table.loc[table["kind"] == "stable", "expansion_pct_per_year"].abs().max() < 3.0
 
@@ -79,22 +97,53 @@ def test_sel_mask_marks_the_candidates_of_definite_lesions(sel_cli_run, phantom3
             assert not inside.any()
     summary = pd.read_csv(out / "summary.tsv", sep="\t")
     assert summary.loc[0, "n_definite"] == (table["sel"] == "definite").sum() == 2
-    assert summary.loc[0, "definite_volume_mm3"] == pytest.approx(table.loc[table["sel"] == "definite", "volume_mm3"].sum())
+    assert summary.loc[0, "definite_volume_mm3"] == pytest.approx(
+        table.loc[table["sel"] == "definite", "volume_mm3"].sum()
+    )
 
 
-def test_two_time_points_measure_expansion_but_constancy_is_not_available(phantom3_files, phantom3, tmp_path):
+def test_two_time_points_measure_expansion_but_constancy_is_not_available(
+    phantom3_files, phantom3, tmp_path
+):
     f = phantom3_files
     out = tmp_path / "two"
-    code = main(["sel", "--t1", f["t1"][0], f["t1"][2], "--flair", f["flair"][0], f["flair"][2], "--dates",
-                 f["dates"][0], f["dates"][2], "--lesions", f["lesions"], "--out", str(out), "--threads", "1",
-                 "--quiet", "--syn-iterations", "30", "15", "5"])
+    code = main(
+        [
+            "sel",
+            "--t1",
+            f["t1"][0],
+            f["t1"][2],
+            "--flair",
+            f["flair"][0],
+            f["flair"][2],
+            "--dates",
+            f["dates"][0],
+            f["dates"][2],
+            "--lesions",
+            f["lesions"],
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+            "--quiet",
+            "--syn-iterations",
+            "30",
+            "15",
+            "5",
+        ]
+    )
     assert code == 0
     assert "\tn/a\t" in (out / "lesions.tsv").read_text()
     t = pd.read_csv(out / "lesions.tsv", sep="\t", na_values=["n/a"], keep_default_na=False).merge(
-        phantom3.truth, on="label")
+        phantom3.truth, on="label"
+    )
     assert t["constancy"].isna().all()
-    assert (t["sel"] != "definite").all()  # definite needs constancy unless --definite-without-constancy
+    assert (
+        t["sel"] != "definite"
+    ).all()  # definite needs constancy unless --definite-without-constancy
     exp = t[t["kind"] == "expanding"]
     assert (exp["sel"] == "possible").all()
-    assert (exp["expansion_pct_per_year"] / exp["true_expansion_pct_per_year"]).between(0.7, 1.3).all()
+    assert (
+        (exp["expansion_pct_per_year"] / exp["true_expansion_pct_per_year"]).between(0.7, 1.3).all()
+    )
     assert (out / "jacobian_1.nii.gz").exists() and not (out / "jacobian_2.nii.gz").exists()

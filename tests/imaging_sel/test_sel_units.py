@@ -47,11 +47,11 @@ def test_concentricity_uses_world_directions_of_a_flipped_grid():
 
 def test_candidates_need_a_seed_the_growth_threshold_and_min_voxels():
     lab = np.zeros((12, 12, 12), np.int32)
-    lab[1:5, 1:5, 1:5] = 1      # lesion 1: 64 voxels
-    lab[7:11, 7:11, 7:11] = 2   # lesion 2: 64 voxels
+    lab[1:5, 1:5, 1:5] = 1  # lesion 1: 64 voxels
+    lab[7:11, 7:11, 7:11] = 2  # lesion 2: 64 voxels
     exp = np.zeros(lab.shape)
-    exp[1:5, 1:5, 1:3] = 5.0    # 32 voxels >= 4 %/y in lesion 1 ...
-    exp[2, 2, 1] = 13.0         # ... with one seed >= 12.5 %/y
+    exp[1:5, 1:5, 1:3] = 5.0  # 32 voxels >= 4 %/y in lesion 1 ...
+    exp[2, 2, 1] = 13.0  # ... with one seed >= 12.5 %/y
     exp[7:11, 7:11, 7:9] = 5.0  # lesion 2 grows but has no seed
     s = SELSettings()
     cand = _candidates(exp, lab, s)
@@ -66,24 +66,32 @@ def test_candidates_need_a_seed_the_growth_threshold_and_min_voxels():
 
 def test_log_fit_recovers_a_compound_rate():
     assert _log_fit_pct(np.array([1.0, 2.0]), np.array([1.1, 1.21])) == pytest.approx(10.0)
-    assert _log_fit_pct(np.array([0.5, 1.5, 3.0]), 0.95 ** np.array([0.5, 1.5, 3.0])) == pytest.approx(-5.0)
+    assert _log_fit_pct(
+        np.array([0.5, 1.5, 3.0]), 0.95 ** np.array([0.5, 1.5, 3.0])
+    ) == pytest.approx(-5.0)
     assert np.isnan(_log_fit_pct(np.array([1.0]), np.array([np.nan])))
 
 
-@pytest.mark.parametrize("row, n, expected", [
-    ({"candidate_voxels": 0, "concentricity": 1.0, "constancy": 1.0}, 3, "no"),
-    ({"candidate_voxels": 20, "concentricity": 0.9, "constancy": 1.0}, 3, "definite"),
-    ({"candidate_voxels": 20, "concentricity": 0.6, "constancy": 1.0}, 3, "possible"),
-    ({"candidate_voxels": 20, "concentricity": 0.9, "constancy": 0.5}, 3, "possible"),
-    ({"candidate_voxels": 20, "concentricity": 0.9, "constancy": np.nan}, 2, "possible"),
-])
+@pytest.mark.parametrize(
+    "row, n, expected",
+    [
+        ({"candidate_voxels": 0, "concentricity": 1.0, "constancy": 1.0}, 3, "no"),
+        ({"candidate_voxels": 20, "concentricity": 0.9, "constancy": 1.0}, 3, "definite"),
+        ({"candidate_voxels": 20, "concentricity": 0.6, "constancy": 1.0}, 3, "possible"),
+        ({"candidate_voxels": 20, "concentricity": 0.9, "constancy": 0.5}, 3, "possible"),
+        ({"candidate_voxels": 20, "concentricity": 0.9, "constancy": np.nan}, 2, "possible"),
+    ],
+)
 def test_classification_rules(row, n, expected):
     assert classify(pd.Series(row), n_timepoints=n, settings=SELSettings())[0] == expected
 
 
 def test_two_time_points_can_be_definite_when_asked():
     row = pd.Series({"candidate_voxels": 20, "concentricity": 0.9, "constancy": np.nan})
-    assert classify(row, n_timepoints=2, settings=SELSettings(definite_without_constancy=True))[0] == "definite"
+    assert (
+        classify(row, n_timepoints=2, settings=SELSettings(definite_without_constancy=True))[0]
+        == "definite"
+    )
 
 
 def test_halfway_matrix_is_half_the_transform_for_two_scans_and_the_mean_for_three():
@@ -124,13 +132,16 @@ def test_dates_become_years_and_bad_dates_are_refused():
         parse_dates(["2020-01-15", "2019-06-01"], 2)
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"contrast": "pd"}, "contrast must be one of"),
-    ({"seed_pct_per_year": 3.0}, "must be >= growth_pct_per_year"),
-    ({"min_concentricity": 1.5}, "min_concentricity must be between 0 and 1"),
-    ({"connectivity": 8}, "connectivity must be 6, 18 or 26"),
-    ({"syn_iterations": (10, -1)}, "syn_iterations"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"contrast": "pd"}, "contrast must be one of"),
+        ({"seed_pct_per_year": 3.0}, "must be >= growth_pct_per_year"),
+        ({"min_concentricity": 1.5}, "min_concentricity must be between 0 and 1"),
+        ({"connectivity": 8}, "connectivity must be 6, 18 or 26"),
+        ({"syn_iterations": (10, -1)}, "syn_iterations"),
+    ],
+)
 def test_bad_settings_name_the_parameter(kw, match):
     with pytest.raises(SettingsError, match=match):
         SELSettings(**kw).validate()

@@ -50,8 +50,10 @@ T = "HKQuantityTypeIdentifier"
 
 def rec(kind, start, end, value, source=WATCH, unit="count", extra=""):
     u = f' unit="{unit}"' if unit is not None else ""
-    return (f' <Record type="{kind}" sourceName="{source}" sourceVersion="7.4"{u} '
-            f'creationDate="{end}" startDate="{start}" endDate="{end}" value="{value}"{extra}/>\n')
+    return (
+        f' <Record type="{kind}" sourceName="{source}" sourceVersion="7.4"{u} '
+        f'creationDate="{end}" startDate="{start}" endDate="{end}" value="{value}"{extra}/>\n'
+    )
 
 
 def steps(start, end, value, source=WATCH):
@@ -86,7 +88,12 @@ def test_phone_and_watch_steps_are_not_double_counted(tmp_path):
     # default priority Watch > iPhone: 600 (h09 watch) + 1000 (h14 phone) + 300 (h16) = 1900
     assert daily(df, "steps") == {"2021-05-03": 1900.0}
     assert df["subject"].unique().tolist() == ["s1"]
-    assert report.reasons["hours measured by several sources (only the preferred source counted, never summed)"] == 1
+    assert (
+        report.reasons[
+            "hours measured by several sources (only the preferred source counted, never summed)"
+        ]
+        == 1
+    )
     # the larger total per hour: 700 + 1000 + 300 = 2000
     df, _ = read_apple_health(p, subject="s1", dedup="max")
     assert daily(df, "steps") == {"2021-05-03": 2000.0}
@@ -99,15 +106,46 @@ def test_a_renamed_watch_is_recognised_by_its_device(tmp_path):
     watch_dev = ' device="&lt;&lt;HKDevice: 0x1&gt;, name:Apple Watch, manufacturer:Apple Inc., model:Watch&gt;"'
     phone_dev = ' device="&lt;&lt;HKDevice: 0x2&gt;, name:iPhone, manufacturer:Apple Inc., model:iPhone&gt;"'
     sc = T + "StepCount"
-    p = export(tmp_path, [
-        # the watch is called "Tick" and the phone "Pocket": only their device strings tell them apart;
-        # the first "Tick" record has no device attribute, a later one has
-        rec(sc, "2021-05-03 08:00:00 +0200", "2021-05-03 08:10:00 +0200", 50, "Tick"),
-        rec(sc, "2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600, "Tick", extra=watch_dev),
-        rec(sc, "2021-05-03 09:02:00 +0200", "2021-05-03 09:12:00 +0200", 700, "Pocket", extra=phone_dev),
-        rec(sc, "2021-05-03 08:02:00 +0200", "2021-05-03 08:12:00 +0200", 80, "Pocket", extra=phone_dev),
-        rec(T + "HeartRate", "2021-05-03 09:30:00 +0200", "2021-05-03 09:30:00 +0200", 70, "Tick", "count/min"),
-    ])
+    p = export(
+        tmp_path,
+        [
+            # the watch is called "Tick" and the phone "Pocket": only their device strings tell them apart;
+            # the first "Tick" record has no device attribute, a later one has
+            rec(sc, "2021-05-03 08:00:00 +0200", "2021-05-03 08:10:00 +0200", 50, "Tick"),
+            rec(
+                sc,
+                "2021-05-03 09:00:00 +0200",
+                "2021-05-03 09:10:00 +0200",
+                600,
+                "Tick",
+                extra=watch_dev,
+            ),
+            rec(
+                sc,
+                "2021-05-03 09:02:00 +0200",
+                "2021-05-03 09:12:00 +0200",
+                700,
+                "Pocket",
+                extra=phone_dev,
+            ),
+            rec(
+                sc,
+                "2021-05-03 08:02:00 +0200",
+                "2021-05-03 08:12:00 +0200",
+                80,
+                "Pocket",
+                extra=phone_dev,
+            ),
+            rec(
+                T + "HeartRate",
+                "2021-05-03 09:30:00 +0200",
+                "2021-05-03 09:30:00 +0200",
+                70,
+                "Tick",
+                "count/min",
+            ),
+        ],
+    )
     df, _ = read_apple_health(p, subject="s1")
     # hour 08: watch 50 (not the phone's 80); hour 09: watch 600 (not 700)
     assert daily(df, "steps") == {"2021-05-03": 650.0}
@@ -128,11 +166,14 @@ def test_daylight_saving_day(tmp_path):
     # (UTC hour 00) and 60 in UTC hour 01; the watch also measured UTC hour 01 (03:10+0200 = 01:10Z),
     # so the watch's 50 replace the phone's 60 there. 23:30->00:30 (+0200) gives 30 to each day.
     # 28 March: 60 + 50 + 30 = 140; 29 March: 30.
-    p = export(tmp_path, [
-        steps("2021-03-28 01:30:00 +0100", "2021-03-28 03:30:00 +0200", 120, PHONE),
-        steps("2021-03-28 03:10:00 +0200", "2021-03-28 03:20:00 +0200", 50),
-        steps("2021-03-28 23:30:00 +0200", "2021-03-29 00:30:00 +0200", 60),
-    ])
+    p = export(
+        tmp_path,
+        [
+            steps("2021-03-28 01:30:00 +0100", "2021-03-28 03:30:00 +0200", 120, PHONE),
+            steps("2021-03-28 03:10:00 +0200", "2021-03-28 03:20:00 +0200", 50),
+            steps("2021-03-28 23:30:00 +0200", "2021-03-29 00:30:00 +0200", 60),
+        ],
+    )
     df, _ = read_apple_health(p, subject="s1")
     assert daily(df, "steps") == {"2021-03-28": 140.0, "2021-03-29": 30.0}
 
@@ -141,27 +182,81 @@ def test_travel_dates_follow_the_records_own_offset_and_units_convert(tmp_path):
     # in New York (-0400): 23:30 local on 10 June is 03:30 UTC on the 11th but stays 10 June.
     # walking speeds 3.6, 5.4, 4.32 km/hr = 1.0, 1.5, 1.2 m/s: median 1.2
     ws = T + "WalkingSpeed"
-    p = export(tmp_path, [
-        rec(ws, "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 3.6, PHONE, "km/hr"),
-        rec(ws, "2021-06-10 08:00:00 -0400", "2021-06-10 08:01:00 -0400", 3.6, PHONE, "km/hr"),
-        rec(ws, "2021-06-10 12:00:00 -0400", "2021-06-10 12:01:00 -0400", 5.4, PHONE, "km/hr"),
-        rec(ws, "2021-06-10 23:30:00 -0400", "2021-06-10 23:31:00 -0400", 4.32, PHONE, "km/hr"),
-        rec(T + "WalkingStepLength", "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 70, PHONE, "cm"),
-        # HealthKit percentages are fractions: 0.07 with unit % is 7 %
-        rec(T + "WalkingAsymmetryPercentage", "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 0.07,
-            PHONE, "%"),
-        rec(T + "WalkingDoubleSupportPercentage", "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 0.285,
-            PHONE, "%"),
-        rec(T + "HeartRateVariabilitySDNN", "2021-06-09 03:00:00 +0200", "2021-06-09 03:01:00 +0200", 41.5,
-            WATCH, "ms"),
-        # the six-minute-walk estimate takes the day's last value
-        rec(T + "SixMinuteWalkTestDistance", "2021-06-09 01:00:00 +0200", "2021-06-09 01:00:00 +0200", 480,
-            PHONE, "m"),
-        rec(T + "SixMinuteWalkTestDistance", "2021-06-09 21:00:00 +0200", "2021-06-09 21:00:00 +0200", 455,
-            PHONE, "m"),
-        rec(T + "FlightsClimbed", "2021-06-09 10:00:00 +0200", "2021-06-09 10:01:00 +0200", 3, PHONE, "count"),
-        rec(T + "ActiveEnergyBurned", "2021-06-09 10:00:00 +0200", "2021-06-09 10:01:00 +0200", 7, WATCH, "kcal"),
-    ])
+    p = export(
+        tmp_path,
+        [
+            rec(ws, "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 3.6, PHONE, "km/hr"),
+            rec(ws, "2021-06-10 08:00:00 -0400", "2021-06-10 08:01:00 -0400", 3.6, PHONE, "km/hr"),
+            rec(ws, "2021-06-10 12:00:00 -0400", "2021-06-10 12:01:00 -0400", 5.4, PHONE, "km/hr"),
+            rec(ws, "2021-06-10 23:30:00 -0400", "2021-06-10 23:31:00 -0400", 4.32, PHONE, "km/hr"),
+            rec(
+                T + "WalkingStepLength",
+                "2021-06-09 08:00:00 +0200",
+                "2021-06-09 08:01:00 +0200",
+                70,
+                PHONE,
+                "cm",
+            ),
+            # HealthKit percentages are fractions: 0.07 with unit % is 7 %
+            rec(
+                T + "WalkingAsymmetryPercentage",
+                "2021-06-09 08:00:00 +0200",
+                "2021-06-09 08:01:00 +0200",
+                0.07,
+                PHONE,
+                "%",
+            ),
+            rec(
+                T + "WalkingDoubleSupportPercentage",
+                "2021-06-09 08:00:00 +0200",
+                "2021-06-09 08:01:00 +0200",
+                0.285,
+                PHONE,
+                "%",
+            ),
+            rec(
+                T + "HeartRateVariabilitySDNN",
+                "2021-06-09 03:00:00 +0200",
+                "2021-06-09 03:01:00 +0200",
+                41.5,
+                WATCH,
+                "ms",
+            ),
+            # the six-minute-walk estimate takes the day's last value
+            rec(
+                T + "SixMinuteWalkTestDistance",
+                "2021-06-09 01:00:00 +0200",
+                "2021-06-09 01:00:00 +0200",
+                480,
+                PHONE,
+                "m",
+            ),
+            rec(
+                T + "SixMinuteWalkTestDistance",
+                "2021-06-09 21:00:00 +0200",
+                "2021-06-09 21:00:00 +0200",
+                455,
+                PHONE,
+                "m",
+            ),
+            rec(
+                T + "FlightsClimbed",
+                "2021-06-09 10:00:00 +0200",
+                "2021-06-09 10:01:00 +0200",
+                3,
+                PHONE,
+                "count",
+            ),
+            rec(
+                T + "ActiveEnergyBurned",
+                "2021-06-09 10:00:00 +0200",
+                "2021-06-09 10:01:00 +0200",
+                7,
+                WATCH,
+                "kcal",
+            ),
+        ],
+    )
     df, report = read_apple_health(p, subject="s1")
     assert daily(df, "walking_speed") == {"2021-06-09": 1.0, "2021-06-10": 1.2}
     assert daily(df, "step_length") == {"2021-06-09": 0.7}
@@ -173,7 +268,12 @@ def test_travel_dates_follow_the_records_own_offset_and_units_convert(tmp_path):
     assert set(df["unit"]) == {"m/s", "m", "%", "ms", "count"}
     assert "wear_hours" not in set(df["measure"])  # no heart rate from a watch: no wear time
     # 3 records at -0400 against 8 at +0200
-    assert report.reasons["records in a UTC offset other than the most common (+0200), dated by their own offset"] == 3
+    assert (
+        report.reasons[
+            "records in a UTC offset other than the most common (+0200), dated by their own offset"
+        ]
+        == 3
+    )
     assert report.reasons["records of types smoulder does not use (not read)"] == 1
     assert report.rows_read == 11
 
@@ -181,25 +281,78 @@ def test_travel_dates_follow_the_records_own_offset_and_units_convert(tmp_path):
 def test_sleep_counts_asleep_time_per_night_on_the_wake_up_date(tmp_path):
     sl = "HKCategoryTypeIdentifierSleepAnalysis"
     v = "HKCategoryValueSleepAnalysis"
-    p = export(tmp_path, [
-        # watch: core 23:00-02:00 (3 h), awake 02:00-02:10 (not sleep), deep 02:10-03:40 (1.5 h),
-        # REM 03:40-06:40 (3 h), a nap 14:00-14:30 (0.5 h, ends before 18:00): night of 3 May = 8.0 h
-        rec(sl, "2021-05-02 23:00:00 +0200", "2021-05-03 02:00:00 +0200", v + "AsleepCore", unit=None),
-        rec(sl, "2021-05-03 02:00:00 +0200", "2021-05-03 02:10:00 +0200", v + "Awake", unit=None),
-        rec(sl, "2021-05-03 02:10:00 +0200", "2021-05-03 03:40:00 +0200", v + "AsleepDeep", unit=None),
-        rec(sl, "2021-05-03 03:40:00 +0200", "2021-05-03 06:40:00 +0200", v + "AsleepREM", unit=None),
-        rec(sl, "2021-05-03 14:00:00 +0200", "2021-05-03 14:30:00 +0200", v + "AsleepCore", unit=None),
-        # phone in bed (never sleep) and another app's 8 h (lower priority than the watch)
-        rec(sl, "2021-05-02 22:30:00 +0200", "2021-05-03 07:00:00 +0200", v + "InBed", PHONE, unit=None),
-        rec(sl, "2021-05-02 23:00:00 +0200", "2021-05-03 07:00:00 +0200", v + "AsleepUnspecified", "SleepApp",
-            unit=None),
-        # the next evening: 22:00 on 3 May to 06:00 on 4 May (8 h) belongs to 4 May
-        rec(sl, "2021-05-03 22:00:00 +0200", "2021-05-04 06:00:00 +0200", v + "AsleepCore", unit=None),
-    ])
+    p = export(
+        tmp_path,
+        [
+            # watch: core 23:00-02:00 (3 h), awake 02:00-02:10 (not sleep), deep 02:10-03:40 (1.5 h),
+            # REM 03:40-06:40 (3 h), a nap 14:00-14:30 (0.5 h, ends before 18:00): night of 3 May = 8.0 h
+            rec(
+                sl,
+                "2021-05-02 23:00:00 +0200",
+                "2021-05-03 02:00:00 +0200",
+                v + "AsleepCore",
+                unit=None,
+            ),
+            rec(
+                sl, "2021-05-03 02:00:00 +0200", "2021-05-03 02:10:00 +0200", v + "Awake", unit=None
+            ),
+            rec(
+                sl,
+                "2021-05-03 02:10:00 +0200",
+                "2021-05-03 03:40:00 +0200",
+                v + "AsleepDeep",
+                unit=None,
+            ),
+            rec(
+                sl,
+                "2021-05-03 03:40:00 +0200",
+                "2021-05-03 06:40:00 +0200",
+                v + "AsleepREM",
+                unit=None,
+            ),
+            rec(
+                sl,
+                "2021-05-03 14:00:00 +0200",
+                "2021-05-03 14:30:00 +0200",
+                v + "AsleepCore",
+                unit=None,
+            ),
+            # phone in bed (never sleep) and another app's 8 h (lower priority than the watch)
+            rec(
+                sl,
+                "2021-05-02 22:30:00 +0200",
+                "2021-05-03 07:00:00 +0200",
+                v + "InBed",
+                PHONE,
+                unit=None,
+            ),
+            rec(
+                sl,
+                "2021-05-02 23:00:00 +0200",
+                "2021-05-03 07:00:00 +0200",
+                v + "AsleepUnspecified",
+                "SleepApp",
+                unit=None,
+            ),
+            # the next evening: 22:00 on 3 May to 06:00 on 4 May (8 h) belongs to 4 May
+            rec(
+                sl,
+                "2021-05-03 22:00:00 +0200",
+                "2021-05-04 06:00:00 +0200",
+                v + "AsleepCore",
+                unit=None,
+            ),
+        ],
+    )
     df, report = read_apple_health(p, subject="s1")
     assert daily(df, "sleep_hours") == {"2021-05-03": 8.0, "2021-05-04": 8.0}
     assert report.reasons["sleep records in bed or awake (not counted as sleep)"] == 2
-    assert report.reasons["nights measured by several sources (only the preferred source counted, never summed)"] == 1
+    assert (
+        report.reasons[
+            "nights measured by several sources (only the preferred source counted, never summed)"
+        ]
+        == 1
+    )
 
 
 def test_wear_hours_count_clock_hours_with_watch_heart_rate(tmp_path):
@@ -208,17 +361,23 @@ def test_wear_hours_count_clock_hours_with_watch_heart_rate(tmp_path):
     def beat(when, source=WATCH):
         return rec(hr, when, when, 70, source, "count/min")
 
-    p = export(tmp_path, [
-        # 3 May: watch samples in the hours 08 (twice), 09 and 23 -> 3 h; the phone's sample does not count
-        beat("2021-05-03 08:05:00 +0200"), beat("2021-05-03 08:40:00 +0200"), beat("2021-05-03 09:10:00 +0200"),
-        beat("2021-05-03 23:59:00 +0200"), beat("2021-05-03 12:00:00 +0200", PHONE),
-        # 4 May: steps from the phone only -> the watch was not worn: 0 h
-        steps("2021-05-04 12:00:00 +0200", "2021-05-04 12:10:00 +0200", 500, PHONE),
-        # 5 May: one watch hour -> 1 h
-        beat("2021-05-05 10:00:00 +0200"),
-        # 6 May: after the last worn day: no wear row
-        steps("2021-05-06 12:00:00 +0200", "2021-05-06 12:10:00 +0200", 400, PHONE),
-    ])
+    p = export(
+        tmp_path,
+        [
+            # 3 May: watch samples in the hours 08 (twice), 09 and 23 -> 3 h; the phone's sample does not count
+            beat("2021-05-03 08:05:00 +0200"),
+            beat("2021-05-03 08:40:00 +0200"),
+            beat("2021-05-03 09:10:00 +0200"),
+            beat("2021-05-03 23:59:00 +0200"),
+            beat("2021-05-03 12:00:00 +0200", PHONE),
+            # 4 May: steps from the phone only -> the watch was not worn: 0 h
+            steps("2021-05-04 12:00:00 +0200", "2021-05-04 12:10:00 +0200", 500, PHONE),
+            # 5 May: one watch hour -> 1 h
+            beat("2021-05-05 10:00:00 +0200"),
+            # 6 May: after the last worn day: no wear row
+            steps("2021-05-06 12:00:00 +0200", "2021-05-06 12:10:00 +0200", 400, PHONE),
+        ],
+    )
     df, report = read_apple_health(p, subject="s1")
     assert daily(df, "wear_hours") == {"2021-05-03": 3.0, "2021-05-04": 0.0, "2021-05-05": 1.0}
     assert set(df.loc[df["measure"] == "wear_hours", "unit"]) == {"h"}
@@ -229,7 +388,9 @@ def test_wear_hours_count_clock_hours_with_watch_heart_rate(tmp_path):
 
 def test_identical_duplicate_records_are_merged(tmp_path):
     r = steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600)
-    p = export(tmp_path, [r, r, steps("2021-05-03 10:00:00 +0200", "2021-05-03 10:10:00 +0200", 50)])
+    p = export(
+        tmp_path, [r, r, steps("2021-05-03 10:00:00 +0200", "2021-05-03 10:10:00 +0200", 50)]
+    )
     df, report = read_apple_health(p, subject="s1", chunk_records=1000)
     assert daily(df, "steps") == {"2021-05-03": 650.0}
     assert report.reasons["identical duplicate records merged"] == 1
@@ -240,8 +401,16 @@ def test_duplicates_are_found_across_chunks(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ah, "_BLOCK", 4096)  # many small blocks, so the records span several chunks
     # 1,500 distinct 30-second records of 2 steps (1,440 on 3 May, 60 on 4 May), then the first 500 again
-    recs = [steps(f"2021-05-{d:02d} {h:02d}:{m:02d}:00 +0200", f"2021-05-{d:02d} {h:02d}:{m:02d}:30 +0200", 2)
-            for d in (3, 4) for h in range(24) for m in range(60)][:1500]
+    recs = [
+        steps(
+            f"2021-05-{d:02d} {h:02d}:{m:02d}:00 +0200",
+            f"2021-05-{d:02d} {h:02d}:{m:02d}:30 +0200",
+            2,
+        )
+        for d in (3, 4)
+        for h in range(24)
+        for m in range(60)
+    ][:1500]
     p = export(tmp_path, recs + recs[:500])
     df, report = read_apple_health(p, subject="s1", chunk_records=1000)
     assert daily(df, "steps") == {"2021-05-03": 2880.0, "2021-05-04": 120.0}
@@ -249,12 +418,22 @@ def test_duplicates_are_found_across_chunks(tmp_path, monkeypatch):
 
 
 def test_negative_steps_name_the_record_line(tmp_path):
-    p = export(tmp_path, [steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600),
-                          steps("2021-05-03 10:00:00 +0200", "2021-05-03 10:10:00 +0200", -5)])
+    p = export(
+        tmp_path,
+        [
+            steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600),
+            steps("2021-05-03 10:00:00 +0200", "2021-05-03 10:10:00 +0200", -5),
+        ],
+    )
     with pytest.raises(InputDataError) as e:
         read_apple_health(p, subject="s1")
     msg = str(e.value)
-    assert f"line {FIRST + 1}" in msg and "StepCount" in msg and "impossible value" in msg and "-5" in msg
+    assert (
+        f"line {FIRST + 1}" in msg
+        and "StepCount" in msg
+        and "impossible value" in msg
+        and "-5" in msg
+    )
     df, report = read_apple_health(p, subject="s1", on_error="keep-valid")
     assert daily(df, "steps") == {"2021-05-03": 600.0}
     assert report.rows_rejected == 1
@@ -262,10 +441,16 @@ def test_negative_steps_name_the_record_line(tmp_path):
 
 def test_walking_speed_of_20_m_s_and_unknown_units_are_rejected(tmp_path):
     ws = T + "WalkingSpeed"
-    p = export(tmp_path, [rec(ws, "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 72, PHONE, "km/hr")])
+    p = export(
+        tmp_path,
+        [rec(ws, "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 72, PHONE, "km/hr")],
+    )
     with pytest.raises(InputDataError, match=rf"line {FIRST}.*impossible value.*20"):
         read_apple_health(p, subject="s1")
-    p = export(tmp_path, [rec(ws, "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 3, PHONE, "furlong/hr")])
+    p = export(
+        tmp_path,
+        [rec(ws, "2021-06-09 08:00:00 +0200", "2021-06-09 08:01:00 +0200", 3, PHONE, "furlong/hr")],
+    )
     with pytest.raises(InputDataError, match=rf"line {FIRST}.*unit.*furlong/hr"):
         read_apple_health(p, subject="s1")
     p = export(tmp_path, [steps("2021-06-09 8:00:00 +0200", "2021-06-09 08:01:00 +0200", 3)])
@@ -296,7 +481,9 @@ def test_zip_and_xml_give_the_same_table_and_progress_reaches_the_end(tmp_path):
         zf.writestr("apple_health_export/export_cda.xml", "<ClinicalDocument/>")
     seen = []
     a, _ = read_apple_health(xml, subject="s1")
-    b, _ = read_apple_health(z, subject="s1", progress=lambda done, total: seen.append((done, total)))
+    b, _ = read_apple_health(
+        z, subject="s1", progress=lambda done, total: seen.append((done, total))
+    )
     assert a.equals(b)
     assert seen[-1][0] == seen[-1][1] == xml.stat().st_size
     # the unzipped folder works too
@@ -307,8 +494,16 @@ def test_zip_and_xml_give_the_same_table_and_progress_reaches_the_end(tmp_path):
 
 
 def test_damaged_and_incomplete_archives(tmp_path):
-    xml = export(tmp_path, [steps(f"2021-05-{d:02d} {h:02d}:00:00 +0200", f"2021-05-{d:02d} {h:02d}:10:00 +0200", 10)
-                            for d in range(1, 29) for h in range(24)])
+    xml = export(
+        tmp_path,
+        [
+            steps(
+                f"2021-05-{d:02d} {h:02d}:00:00 +0200", f"2021-05-{d:02d} {h:02d}:10:00 +0200", 10
+            )
+            for d in range(1, 29)
+            for h in range(24)
+        ],
+    )
     z = tmp_path / "export.zip"
     with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(xml, "apple_health_export/export.xml")
@@ -319,7 +514,7 @@ def test_damaged_and_incomplete_archives(tmp_path):
         read_apple_health(half, subject="s1")
     bad = tmp_path / "bad.zip"
     mid = len(data) // 2
-    bad.write_bytes(data[:mid] + bytes(b ^ 0xFF for b in data[mid:mid + 64]) + data[mid + 64:])
+    bad.write_bytes(data[:mid] + bytes(b ^ 0xFF for b in data[mid : mid + 64]) + data[mid + 64 :])
     with pytest.raises(InputDataError, match="damaged|malformed"):
         read_apple_health(bad, subject="s1")
 
@@ -336,23 +531,32 @@ def test_simulated_export_gives_back_its_ground_truth(tmp_path):
     from smoulder.synth.apple_health import write_apple_health_export
 
     # 90 days from 1 March 2021 cross the spring DST change; a seed with a trip abroad
-    info = write_apple_health_export(tmp_path / "export.zip", years=90 / 365.25, start="2021-03-01", seed=3,
-                                     trips_per_year=8)
-    again = write_apple_health_export(tmp_path / "again.zip", years=90 / 365.25, start="2021-03-01", seed=3,
-                                      trips_per_year=8)
+    info = write_apple_health_export(
+        tmp_path / "export.zip", years=90 / 365.25, start="2021-03-01", seed=3, trips_per_year=8
+    )
+    again = write_apple_health_export(
+        tmp_path / "again.zip", years=90 / 365.25, start="2021-03-01", seed=3, trips_per_year=8
+    )
     assert info.n_records == again.n_records and info.daily_steps.equals(again.daily_steps)
     df, report = read_apple_health(info.path, subject="sim")
     steps = df[df["measure"] == "steps"].set_index("date")["value"]
     pd.testing.assert_series_equal(steps, info.daily_steps.reindex(steps.index), check_names=False)
     assert len(steps) == len(info.daily_steps)
     sleep = df[df["measure"] == "sleep_hours"].set_index("date")["value"]
-    assert np.allclose(sleep, info.nightly_sleep.reindex(sleep.index)) and len(sleep) == len(info.nightly_sleep)
+    assert np.allclose(sleep, info.nightly_sleep.reindex(sleep.index)) and len(sleep) == len(
+        info.nightly_sleep
+    )
     wear = df[df["measure"] == "wear_hours"].set_index("date")["value"]
     assert (wear == info.daily_wear_hours.reindex(wear.index).fillna(0)).all()
     assert (wear == 0).sum() > 0 and wear.max() <= 24  # some days without the watch
     assert report.rows_read == info.n_catalogue_records and report.rows_rejected == 0
     # phone and watch overlapped, and several offsets (+0100, +0200 and a trip) were seen
-    assert report.reasons["hours measured by several sources (only the preferred source counted, never summed)"] > 0
+    assert (
+        report.reasons[
+            "hours measured by several sources (only the preferred source counted, never summed)"
+        ]
+        > 0
+    )
     assert len(report.warnings[0].split(",")) >= 3
 
 
@@ -363,14 +567,19 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 RECORD = st.tuples(
-    st.integers(0, 6 * 24 * 60 - 1),   # start minute within six days
-    st.integers(0, 5 * 60),            # duration in minutes (up to 5 h, often across midnight)
-    st.integers(0, 5000),              # steps
+    st.integers(0, 6 * 24 * 60 - 1),  # start minute within six days
+    st.integers(0, 5 * 60),  # duration in minutes (up to 5 h, often across midnight)
+    st.integers(0, 5000),  # steps
     st.sampled_from([-300, 60, 120, 330, 540]),  # the record's own UTC offset in minutes
 )
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(st.lists(RECORD, min_size=1, max_size=12))
 def test_steps_of_one_source_are_shared_between_local_days_by_time(tmp_path, records):
     """One source, records anywhere: each local day gets the time-weighted share of every record.
@@ -388,7 +597,11 @@ def test_steps_of_one_source_are_shared_between_local_days_by_time(tmp_path, rec
         end = start + timedelta(minutes=dur)
         fmt = "%Y-%m-%d %H:%M:%S %z"
         lines.append(steps(start.strftime(fmt), end.strftime(fmt), value))
-        if (start, dur, value) in seen:  # the same instants and value: a duplicate, merged by the reader
+        if (
+            start,
+            dur,
+            value,
+        ) in seen:  # the same instants and value: a duplicate, merged by the reader
             continue
         seen.add((start, dur, value))
         day = start.replace(hour=0, minute=0)
@@ -415,25 +628,44 @@ def test_steps_of_one_source_are_shared_between_local_days_by_time(tmp_path, rec
 
 def test_ios16_export_with_a_malformed_dtd_is_read_and_lines_stay_true(tmp_path):
     # iOS 16 exports lack the '>' closing some ATTLIST declarations in the DTD
-    broken = HEAD.replace("<!ELEMENT MetadataEntry EMPTY>", "<!ATTLIST VisionPrescription\n"
-                          "  type             CDATA #REQUIRED\n  dateIssued       CDATA #REQUIRED\n"
-                          "<!ELEMENT MetadataEntry EMPTY>")
+    broken = HEAD.replace(
+        "<!ELEMENT MetadataEntry EMPTY>",
+        "<!ATTLIST VisionPrescription\n"
+        "  type             CDATA #REQUIRED\n  dateIssued       CDATA #REQUIRED\n"
+        "<!ELEMENT MetadataEntry EMPTY>",
+    )
     first = broken.count("\n") + 1
     p = tmp_path / "export.xml"
-    p.write_text(broken + steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600) + TAIL)
+    p.write_text(
+        broken + steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600) + TAIL
+    )
     df, report = read_apple_health(p, subject="s1")
     assert daily(df, "steps") == {"2021-05-03": 600.0}
     assert any("document type declaration is malformed" in w for w in report.warnings)
-    p.write_text(broken + steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600)
-                 + steps("2021-05-03 10:00:00 +0200", "2021-05-03 10:10:00 +0200", -1) + TAIL)
+    p.write_text(
+        broken
+        + steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600)
+        + steps("2021-05-03 10:00:00 +0200", "2021-05-03 10:10:00 +0200", -1)
+        + TAIL
+    )
     with pytest.raises(InputDataError, match=rf"line {first + 1},"):
         read_apple_health(p, subject="s1")
 
 
 def test_control_characters_are_replaced_and_counted(tmp_path):
     # a vertical tab (forbidden in XML 1.0) in a source name, as some exports contain
-    p = export(tmp_path, [steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600, "Anna\x0bs Apple Watch"),
-                          steps("2021-05-03 09:02:00 +0200", "2021-05-03 09:12:00 +0200", 700, PHONE)])
+    p = export(
+        tmp_path,
+        [
+            steps(
+                "2021-05-03 09:00:00 +0200",
+                "2021-05-03 09:10:00 +0200",
+                600,
+                "Anna\x0bs Apple Watch",
+            ),
+            steps("2021-05-03 09:02:00 +0200", "2021-05-03 09:12:00 +0200", 700, PHONE),
+        ],
+    )
     df, report = read_apple_health(p, subject="s1")
     assert daily(df, "steps") == {"2021-05-03": 600.0}  # still recognised as the watch
     assert report.reasons["control characters (forbidden in XML) replaced by spaces"] == 1
@@ -442,9 +674,14 @@ def test_control_characters_are_replaced_and_counted(tmp_path):
 def test_impossible_night_of_sleep_names_the_date(tmp_path):
     sl, v = "HKCategoryTypeIdentifierSleepAnalysis", "HKCategoryValueSleepAnalysisAsleepCore"
     # 23 h and an overlapping 2 h from one app: 25 h asleep in the night of 3 May
-    p = export(tmp_path, [rec(sl, "2021-05-02 18:30:00 +0200", "2021-05-03 17:30:00 +0200", v, "SleepApp", None),
-                          rec(sl, "2021-05-03 10:00:00 +0200", "2021-05-03 12:00:00 +0200", v, "SleepApp", None),
-                          steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600)])
+    p = export(
+        tmp_path,
+        [
+            rec(sl, "2021-05-02 18:30:00 +0200", "2021-05-03 17:30:00 +0200", v, "SleepApp", None),
+            rec(sl, "2021-05-03 10:00:00 +0200", "2021-05-03 12:00:00 +0200", v, "SleepApp", None),
+            steps("2021-05-03 09:00:00 +0200", "2021-05-03 09:10:00 +0200", 600),
+        ],
+    )
     with pytest.raises(InputDataError, match=r"impossible daily sleep_hours on 2021-05-03.*got 25"):
         read_apple_health(p, subject="s1")
     df, report = read_apple_health(p, subject="s1", on_error="keep-valid")

@@ -49,7 +49,10 @@ def test_bad_rows_are_named(tmp_path, text, row, column, fragment):
 
 
 def test_count_of_other_bad_rows(tmp_path):
-    p = write(tmp_path, "id,date,EDSS\nb,2020-01-01,2\nb,2020-02-01,7.3\nb,2020-03-01,7.2\nb,2020-04-01,1.1\n")
+    p = write(
+        tmp_path,
+        "id,date,EDSS\nb,2020-01-01,2\nb,2020-02-01,7.3\nb,2020-03-01,7.2\nb,2020-04-01,1.1\n",
+    )
     with pytest.raises(InputDataError, match=r"and 2 more rows"):
         read_visits(p, subject_col="id", value_col="EDSS")
 
@@ -85,7 +88,10 @@ def test_empty_files(tmp_path):
 def test_duplicate_visits_policies(tmp_path):
     text = "id,date,EDSS\nb,2020-01-01,2\nb,2020-01-01,2\nb,2020-06-01,3\nb,2020-06-01,4\nb,2020-12-01,4\n"
     p = write(tmp_path, text)
-    with pytest.raises(InputDataError, match=r"2 visits on 2020-06-01 with different values \[3.0, 4.0\] \(rows 4, 5\)"):
+    with pytest.raises(
+        InputDataError,
+        match=r"2 visits on 2020-06-01 with different values \[3.0, 4.0\] \(rows 4, 5\)",
+    ):
         read_visits(p, subject_col="id", value_col="EDSS")
     expected = {"first": 3.0, "last": 4.0, "max": 4.0, "min": 3.0, "mean": 3.5}
     for policy, value in expected.items():
@@ -101,20 +107,31 @@ def test_duplicate_visits_policies(tmp_path):
 
 def test_row_order_and_format_do_not_matter(tmp_path):
     rng = np.random.default_rng(3)
-    base = pd.DataFrame({"id": np.repeat(["x", "y", "z"], 4),
-                         "date": pd.date_range("2020-01-01", periods=4, freq="90D").strftime("%Y-%m-%d").tolist() * 3,
-                         "EDSS": rng.integers(0, 12, 12) / 2})
+    base = pd.DataFrame(
+        {
+            "id": np.repeat(["x", "y", "z"], 4),
+            "date": pd.date_range("2020-01-01", periods=4, freq="90D").strftime("%Y-%m-%d").tolist()
+            * 3,
+            "EDSS": rng.integers(0, 12, 12) / 2,
+        }
+    )
     base.to_csv(tmp_path / "a.csv", index=False)
     base.sample(frac=1, random_state=1).to_csv(tmp_path / "b.csv", index=False)
     base.to_parquet(tmp_path / "c.parquet", index=False)
-    frames = [read_visits(tmp_path / f, subject_col="id", value_col="EDSS")[0]
-              for f in ("a.csv", "b.csv", "c.parquet")]
+    frames = [
+        read_visits(tmp_path / f, subject_col="id", value_col="EDSS")[0]
+        for f in ("a.csv", "b.csv", "c.parquet")
+    ]
     for f in frames[1:]:
-        pd.testing.assert_frame_equal(frames[0].astype({"subject": str}), f.astype({"subject": str}))
+        pd.testing.assert_frame_equal(
+            frames[0].astype({"subject": str}), f.astype({"subject": str})
+        )
 
 
 def test_validconf_column(tmp_path):
-    p = write(tmp_path, "id,date,EDSS,ok\nb,2020-01-01,2,yes\nb,2020-06-01,3,no\nb,2020-12-01,3,1\n")
+    p = write(
+        tmp_path, "id,date,EDSS,ok\nb,2020-01-01,2,yes\nb,2020-06-01,3,no\nb,2020-12-01,3,1\n"
+    )
     df, _ = read_visits(p, subject_col="id", value_col="EDSS", validconf_col="ok")
     assert df["validconf"].tolist() == [True, False, True]
     p = write(tmp_path, "id,date,EDSS,ok\nb,2020-01-01,2,maybe\n")
@@ -123,8 +140,11 @@ def test_validconf_column(tmp_path):
 
 
 def test_relapses_unknown_subjects_warned_and_counted(tmp_path):
-    p = write(tmp_path, "id,date,end\na,2020-01-01,2020-02-01\nzz,2020-01-01,\nzz,2020-03-01,\na,2020-01-01,2020-02-01\n",
-              "rel.csv")
+    p = write(
+        tmp_path,
+        "id,date,end\na,2020-01-01,2020-02-01\nzz,2020-01-01,\nzz,2020-03-01,\na,2020-01-01,2020-02-01\n",
+        "rel.csv",
+    )
     rel, rep = read_relapses(p, subject_col="id", end_date_col="end", known_subjects=["a", "b"])
     assert rel["subject"].tolist() == ["a"]
     assert rep.rows_rejected == 2 and rep.rows_corrected == 1
@@ -135,13 +155,22 @@ def test_relapses_unknown_subjects_warned_and_counted(tmp_path):
 
 
 def test_mri_activity_counts_and_flags(tmp_path):
-    p = write(tmp_path, "subject,date,active\na,2020-01-01,0\na,2021-01-01,3\na,2022-01-01,true\n", "mri.csv")
+    p = write(
+        tmp_path,
+        "subject,date,active\na,2020-01-01,0\na,2021-01-01,3\na,2022-01-01,true\n",
+        "mri.csv",
+    )
     mri, _ = read_mri_activity(p)
     assert mri["active"].tolist() == [False, True, True]
 
 
 def test_dataframe_input_is_validated_too():
-    df = pd.DataFrame({"subject": ["a", "a"], "date": pd.to_datetime(["2020-01-01", "2020-02-01"]),
-                       "value": [2.0, 11.0]})
+    df = pd.DataFrame(
+        {
+            "subject": ["a", "a"],
+            "date": pd.to_datetime(["2020-01-01", "2020-02-01"]),
+            "value": [2.0, 11.0],
+        }
+    )
     with pytest.raises(InputDataError, match="row 3"):
         validate_visits(df)

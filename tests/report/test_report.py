@@ -21,7 +21,13 @@ from smoulder.report.consultation import _text_pages
 
 def timeline() -> dict:
     return {
-        "person": {"key": "P-TEST0001", "name": "Dana <b>Bold</b>", "subject": "X-1", "sex": "F", "birth_year": 1985},
+        "person": {
+            "key": "P-TEST0001",
+            "name": "Dana <b>Bold</b>",
+            "subject": "X-1",
+            "sex": "F",
+            "birth_year": 1985,
+        },
         "assessments": [
             {"date": "2022-01-10", "edss": 2.0, "t25fw": 5.0, "nhpt": 20.0, "sdmt": 55},
             {"date": "2022-07-10", "edss": 2.0, "t25fw": 5.1, "nhpt": 20.0, "sdmt": 54},
@@ -29,18 +35,63 @@ def timeline() -> dict:
         ],
         "relapses": [{"onset": "2022-09-01", "end": "2022-10-01"}],
         "treatments": [{"drug": "natalizumab", "start": "2022-10-15", "stop": None}],
-        "mri": [{"date": "2022-12-01", "active": False, "prl_rated": True, "n_prl": 4, "n_lesions": 9,
-                 "sel_rated": True, "n_sel_definite": 2, "n_sel_possible": 1, "lesions": []}],
-        "events": [{"type": "RAW", "event_type": "CDW", "outcome": "edss", "baseline_date": "2022-07-10",
-                    "baseline_value": 2.0, "event_date": "2023-01-12", "event_value": 3.0,
-                    "confirmation_date": "2023-04-20"}],
-        "device": {"step_count": {"unit": "steps", "dates": ["2022-01-03", "2022-01-10", "2022-01-17"],
-                                  "values": [8000, 7900, 6000], "n_days": 21}},
-        "device_events": [{"measure": "step_count", "onset_date": "2022-11-07", "detected_date": "2022-12-05",
-                           "baseline_value": 8000, "current_value": 6000, "change_pct": -25.0, "source": "import"}],
-        "lifestyle": [{"date": "2022-11-01", "exercise_min_week": 60, "diet": "mixed", "smoking": "current",
-                       "alcohol_units_week": 3, "sleep_hours": 5.0, "medications": "baclofen", "comorbidities": "",
-                       "notes": ""}],
+        "mri": [
+            {
+                "date": "2022-12-01",
+                "active": False,
+                "prl_rated": True,
+                "n_prl": 4,
+                "n_lesions": 9,
+                "sel_rated": True,
+                "n_sel_definite": 2,
+                "n_sel_possible": 1,
+                "lesions": [],
+            }
+        ],
+        "events": [
+            {
+                "type": "RAW",
+                "event_type": "CDW",
+                "outcome": "edss",
+                "baseline_date": "2022-07-10",
+                "baseline_value": 2.0,
+                "event_date": "2023-01-12",
+                "event_value": 3.0,
+                "confirmation_date": "2023-04-20",
+            }
+        ],
+        "device": {
+            "step_count": {
+                "unit": "steps",
+                "dates": ["2022-01-03", "2022-01-10", "2022-01-17"],
+                "values": [8000, 7900, 6000],
+                "n_days": 21,
+            }
+        },
+        "device_events": [
+            {
+                "measure": "step_count",
+                "onset_date": "2022-11-07",
+                "detected_date": "2022-12-05",
+                "baseline_value": 8000,
+                "current_value": 6000,
+                "change_pct": -25.0,
+                "source": "import",
+            }
+        ],
+        "lifestyle": [
+            {
+                "date": "2022-11-01",
+                "exercise_min_week": 60,
+                "diet": "mixed",
+                "smoking": "current",
+                "alcohol_units_week": 3,
+                "sleep_hours": 5.0,
+                "medications": "baclofen",
+                "comorbidities": "",
+                "notes": "",
+            }
+        ],
         "analyses": [],
     }
 
@@ -72,8 +123,12 @@ def test_changes_since_last_visit_worked_by_hand():
 def test_first_visit_and_empty_record():
     tl = timeline()
     tl["assessments"] = tl["assessments"][:1]
-    assert changes_since_last_visit(tl)[0].startswith("The only clinic visit on record is on 2022-01-10")
-    assert changes_since_last_visit({"assessments": []}) == ["There are no clinic visits on record yet."]
+    assert changes_since_last_visit(tl)[0].startswith(
+        "The only clinic visit on record is on 2022-01-10"
+    )
+    assert changes_since_last_visit({"assessments": []}) == [
+        "There are no clinic visits on record yet."
+    ]
 
 
 def test_signals_are_dated_with_their_source_and_questions_follow_the_record():
@@ -96,8 +151,10 @@ def test_html_report_is_self_contained_and_escaped():
     assert "Questions to discuss with your neurologist" in html
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
-                    reason="poppler-utils (pdftoppm, pdftotext) not installed")
+@pytest.mark.skipif(
+    shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
+    reason="poppler-utils (pdftoppm, pdftotext) not installed",
+)
 def test_pdf_renders_to_pages_with_the_content(tmp_path):
     report = build_report(timeline(), "P-TEST0001")
     pdf = render_pdf(report)
@@ -114,10 +171,19 @@ def test_pdf_renders_to_pages_with_the_content(tmp_path):
         h, w = img.shape[:2]
         assert abs(h / w - 11.69 / 8.27) < 0.02  # A4 portrait
         assert float(np.std(img[..., :3])) > 0.02  # something is drawn
-    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
-    for needle in ("Consultation report: P-TEST0001", "What changed since the last visit", "EDSS went up from 2 to 3",
-                   "4 paramagnetic rim lesion(s)", "Questions to discuss with your neurologist", "smoking: current"):
+    text = subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for needle in (
+        "Consultation report: P-TEST0001",
+        "What changed since the last visit",
+        "EDSS went up from 2 to 3",
+        "4 paramagnetic rim lesion(s)",
+        "Questions to discuss with your neurologist",
+        "smoking: current",
+    ):
         assert needle in text, needle
+
     # the text pages are black on white; the last page is the coloured time-line plot
     def coloured(p) -> int:
         img = mpimg.imread(p)[..., :3]

@@ -18,8 +18,16 @@ PG_URL = os.environ.get("SMOULDER_TEST_POSTGRES_URL")
 
 def _backends() -> list:
     params = [pytest.param("sqlite", id="sqlite")]
-    params.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.skipif(
-        not PG_URL, reason="SMOULDER_TEST_POSTGRES_URL not set (CI starts a PostgreSQL server and sets it)")))
+    params.append(
+        pytest.param(
+            "postgresql",
+            id="postgresql",
+            marks=pytest.mark.skipif(
+                not PG_URL,
+                reason="SMOULDER_TEST_POSTGRES_URL not set (CI starts a PostgreSQL server and sets it)",
+            ),
+        )
+    )
     return params
 
 

@@ -13,8 +13,12 @@ from sqlalchemy import select
 from smoulder.store import ImportFailed, Store, import_into
 from smoulder.store.models import Assessment, Person
 
-SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 row = st.tuples(
     st.sampled_from(["s1", "s2", "s3", "x';DROP_TABLE_people;--"]),
@@ -26,14 +30,23 @@ tables = st.lists(row, min_size=1, max_size=25, unique_by=lambda r: (r[0], r[1])
 
 
 def frame(rows) -> pd.DataFrame:
-    return pd.DataFrame([{"subject": s, "date": d, "edss": f"{e:g}", "sdmt": "" if m is None else str(m)}
-                         for s, d, e, m in rows])
+    return pd.DataFrame(
+        [
+            {"subject": s, "date": d, "edss": f"{e:g}", "sdmt": "" if m is None else str(m)}
+            for s, d, e, m in rows
+        ]
+    )
 
 
 def content(store) -> list[tuple]:
     with store.session() as s:
-        return sorted(s.execute(select(Person.subject, Assessment.date, Assessment.edss, Assessment.sdmt)
-                                .join(Person)).all())
+        return sorted(
+            s.execute(
+                select(Person.subject, Assessment.date, Assessment.edss, Assessment.sdmt).join(
+                    Person
+                )
+            ).all()
+        )
 
 
 @SETTINGS
@@ -59,8 +72,18 @@ def test_one_bad_cell_means_nothing_is_written(rows, data):
     before = content(store)
     df = frame(rows)
     i = data.draw(st.integers(0, len(df) - 1))
-    col, bad = data.draw(st.sampled_from([("edss", "10.5"), ("edss", "3.25"), ("date", "2019-02-30"),
-                                          ("sdmt", "-1"), ("subject", "has space"), ("edss", "<script>")]))
+    col, bad = data.draw(
+        st.sampled_from(
+            [
+                ("edss", "10.5"),
+                ("edss", "3.25"),
+                ("date", "2019-02-30"),
+                ("sdmt", "-1"),
+                ("subject", "has space"),
+                ("edss", "<script>"),
+            ]
+        )
+    )
     df.loc[i, col] = bad
     with pytest.raises(ImportFailed) as info:
         import_into(store, "visits", df)

@@ -37,9 +37,11 @@ def count(store, model) -> int:
 
 # the hand-worked timeline of tests/test_cli.py: EDSS 2 -> 3 fifty days after a relapse (RAW,
 # confirmed at day 200), then 3 -> 4 at day 300 with no relapse near (PIRA, confirmed at day 400)
-VISITS = ("subject,date,edss,sdmt\n"
-          "p1,2020-01-01,2.0,50\np1,2020-04-10,3.0,\np1,2020-07-19,3.0,\np1,2020-10-27,4.0,\np1,2021-02-04,4.0,48\n"
-          "p2,2020-01-01,1.0,60\np2,2020-07-01,1.0,61\n")
+VISITS = (
+    "subject,date,edss,sdmt\n"
+    "p1,2020-01-01,2.0,50\np1,2020-04-10,3.0,\np1,2020-07-19,3.0,\np1,2020-10-27,4.0,\np1,2021-02-04,4.0,48\n"
+    "p2,2020-01-01,1.0,60\np2,2020-07-01,1.0,61\n"
+)
 RELAPSES = "subject,date,end_date\np1,2020-02-20,2020-03-20\n"
 
 
@@ -52,7 +54,9 @@ def test_migrations_create_the_schema_the_models_describe(store):
     from alembic.runtime.migration import MigrationContext
 
     with store.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diffs = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
     assert diffs == []
     migrate(store.engine)  # running again is a no-op
     downgrade(store.engine)
@@ -67,13 +71,21 @@ def test_upgrading_an_older_database_keeps_its_data(tmp_path):
     st = Store(f"sqlite:///{tmp_path / 'old.sqlite'}", migrate_schema=False)
     migrate(st.engine, "0001")
     with st.engine.begin() as conn:
-        conn.execute(text("INSERT INTO people (subject, pseudonym, name, data_version, created_at) "
-                          "VALUES ('old-1', 'P-OLD00001', 'Old Record', 0, '2020-01-01 00:00:00')"))
-    assert "ix_audit_log_person_at" not in {i["name"] for i in inspect(st.engine).get_indexes("audit_log")}
+        conn.execute(
+            text(
+                "INSERT INTO people (subject, pseudonym, name, data_version, created_at) "
+                "VALUES ('old-1', 'P-OLD00001', 'Old Record', 0, '2020-01-01 00:00:00')"
+            )
+        )
+    assert "ix_audit_log_person_at" not in {
+        i["name"] for i in inspect(st.engine).get_indexes("audit_log")
+    }
     st.dispose()
     st = Store(f"sqlite:///{tmp_path / 'old.sqlite'}")  # opening migrates to the newest revision
     assert current_revision(st.engine) == "0002"
-    assert "ix_audit_log_person_at" in {i["name"] for i in inspect(st.engine).get_indexes("audit_log")}
+    assert "ix_audit_log_person_at" in {
+        i["name"] for i in inspect(st.engine).get_indexes("audit_log")
+    }
     with st.session() as s:
         assert s.scalar(select(Person.name).where(Person.subject == "old-1")) == "Old Record"
     st.dispose()
@@ -81,7 +93,13 @@ def test_upgrading_an_older_database_keeps_its_data(tmp_path):
 
 def test_import_is_idempotent_and_reports_what_changed(store):
     rep = import_into(store, "visits", table(VISITS))
-    assert (rep.rows_read, rep.inserted, rep.updated, rep.unchanged, rep.people_created) == (7, 7, 0, 0, 2)
+    assert (rep.rows_read, rep.inserted, rep.updated, rep.unchanged, rep.people_created) == (
+        7,
+        7,
+        0,
+        0,
+        2,
+    )
     with store.session() as s:
         versions = dict(s.execute(select(Person.subject, Person.data_version)).all())
         pseudonyms = sorted(s.scalars(select(Person.pseudonym)))
@@ -90,11 +108,19 @@ def test_import_is_idempotent_and_reports_what_changed(store):
     with store.session() as s:
         assert dict(s.execute(select(Person.subject, Person.data_version)).all()) == versions
         assert sorted(s.scalars(select(Person.pseudonym))) == pseudonyms
-    changed = import_into(store, "visits", table(VISITS.replace("p2,2020-07-01,1.0,61", "p2,2020-07-01,1.5,61")))
+    changed = import_into(
+        store, "visits", table(VISITS.replace("p2,2020-07-01,1.0,61", "p2,2020-07-01,1.5,61"))
+    )
     assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 6)
     with store.session() as s:
-        assert s.scalar(select(Assessment.edss).join(Person).where(Person.subject == "p2",
-                                                                     Assessment.date == pd.Timestamp("2020-07-01").date())) == 1.5
+        assert (
+            s.scalar(
+                select(Assessment.edss)
+                .join(Person)
+                .where(Person.subject == "p2", Assessment.date == pd.Timestamp("2020-07-01").date())
+            )
+            == 1.5
+        )
         new_versions = dict(s.execute(select(Person.subject, Person.data_version)).all())
     assert new_versions == {"p1": versions["p1"], "p2": versions["p2"] + 1}
     assert count(store, Assessment) == 7
@@ -102,19 +128,23 @@ def test_import_is_idempotent_and_reports_what_changed(store):
 
 def test_bad_rows_are_all_reported_and_nothing_is_written(store):
     import_into(store, "visits", table("subject,date,edss\nkeep,2019-01-01,2.0\n"))
-    bad = ("subject,date,edss,t25fw\n"
-           "a,2020-01-01,2.0,5\n"
-           "a,2020-13-01,2.5,5\n"       # row 3: impossible month
-           "b,2020-02-01,7.3,5\n"       # row 4: off the 0.5 grid
-           "b,2020-03-01,3.0,-1\n"      # row 5: negative walk time
-           "c,2020-03-01,,\n")          # row 6: no score at all
+    bad = (
+        "subject,date,edss,t25fw\n"
+        "a,2020-01-01,2.0,5\n"
+        "a,2020-13-01,2.5,5\n"  # row 3: impossible month
+        "b,2020-02-01,7.3,5\n"  # row 4: off the 0.5 grid
+        "b,2020-03-01,3.0,-1\n"  # row 5: negative walk time
+        "c,2020-03-01,,\n"
+    )  # row 6: no score at all
     with pytest.raises(ImportFailed) as info:
         import_into(store, "visits", table(bad, "visits.csv"), source="visits.csv")
     errs = [(e.row, e.column) for e in info.value.errors]
     assert errs == [(3, "date"), (4, "edss"), (5, "t25fw"), (6, None)]
     assert info.value.total == 4
     msg = str(info.value)
-    assert msg.startswith("visits.csv, row 3, column 'date': unparseable date and 3 more problem(s)")
+    assert msg.startswith(
+        "visits.csv, row 3, column 'date': unparseable date and 3 more problem(s)"
+    )
     assert "YYYY-MM-DD" in msg
     # nothing from the refused file: still only the one person and one visit
     assert count(store, Person) == 1 and count(store, Assessment) == 1
@@ -122,14 +152,24 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(store):
 
 def test_conflicting_duplicates_are_refused_identical_ones_merged(store):
     with pytest.raises(ImportFailed) as info:
-        import_into(store, "relapses", table("subject,date,end_date\nx,2020-01-01,2020-02-01\nx,2020-01-01,2020-03-01\n"))
+        import_into(
+            store,
+            "relapses",
+            table("subject,date,end_date\nx,2020-01-01,2020-02-01\nx,2020-01-01,2020-03-01\n"),
+        )
     assert info.value.errors[0].row == 3 and "conflicts with row 2" in info.value.errors[0].message
-    rep = import_into(store, "relapses", table("subject,date,end_date\nx,2020-01-01,2020-02-01\nx,2020-01-01,2020-02-01\n"))
+    rep = import_into(
+        store,
+        "relapses",
+        table("subject,date,end_date\nx,2020-01-01,2020-02-01\nx,2020-01-01,2020-02-01\n"),
+    )
     assert (rep.inserted, rep.merged_duplicates) == (1, 1)
 
 
 def test_missing_column_and_wrong_file_type(store):
-    with pytest.raises(ImportFailed, match="required column missing.*expected columns subject, date"):
+    with pytest.raises(
+        ImportFailed, match="required column missing.*expected columns subject, date"
+    ):
         import_into(store, "mri", table("subject,when,active\na,2020-01-01,yes\n"))
     from smoulder.exceptions import InputDataError
 
@@ -164,15 +204,25 @@ def test_clinician_cannot_import_into_someone_elses_patient(store):
 
 def test_lesion_tables_attach_to_mri_sessions_and_count_on_the_latest_scan(store):
     import_into(store, "mri", table("subject,date,active\nm1,2021-01-10,no\nm1,2022-01-10,yes\n"))
-    prl = ("label\tn_voxels\tvolume_mm3\tcentroid_x_mm\tcentroid_y_mm\tcentroid_z_mm\trim_score\tprl\n"
-           "1\t120\t120.0\t10\t20\t30\t0.9\ttrue\n2\t40\t40.0\t-5\t2\t8\t0.1\tfalse\n3\t300\t300\t1\t1\t1\t0.8\ttrue\n")
-    rep = import_into(store, "prl", table(prl, "sub-m1_ses-2_lesions.tsv"), subject="m1", session_date="2022-01-10")
+    prl = (
+        "label\tn_voxels\tvolume_mm3\tcentroid_x_mm\tcentroid_y_mm\tcentroid_z_mm\trim_score\tprl\n"
+        "1\t120\t120.0\t10\t20\t30\t0.9\ttrue\n2\t40\t40.0\t-5\t2\t8\t0.1\tfalse\n3\t300\t300\t1\t1\t1\t0.8\ttrue\n"
+    )
+    rep = import_into(
+        store,
+        "prl",
+        table(prl, "sub-m1_ses-2_lesions.tsv"),
+        subject="m1",
+        session_date="2022-01-10",
+    )
     assert rep.inserted == 3
     old = prl.replace("0.8\ttrue", "0.8\tfalse")
     import_into(store, "prl", table(old, "lesions.tsv"), subject="m1", session_date="2021-01-10")
-    sel = ("subject,date,label,volume_mm3,centroid_x_mm,centroid_y_mm,centroid_z_mm,expansion_pct_per_year,"
-           "concentricity,constancy,sel\n"
-           "m1,2022-01-10,1,120,10,20,30,5.2,0.8,0.9,definite\nm1,2022-01-10,4,50,1,2,3,1.0,0.2,0.1,possible\n")
+    sel = (
+        "subject,date,label,volume_mm3,centroid_x_mm,centroid_y_mm,centroid_z_mm,expansion_pct_per_year,"
+        "concentricity,constancy,sel\n"
+        "m1,2022-01-10,1,120,10,20,30,5.2,0.8,0.9,definite\nm1,2022-01-10,4,50,1,2,3,1.0,0.2,0.1,possible\n"
+    )
     import_into(store, "sel", table(sel))
     with pytest.raises(ImportFailed, match="unknown value.*definite \\| possible \\| no"):
         import_into(store, "sel", table(sel.replace("possible", "maybe")))
@@ -193,20 +243,36 @@ def test_progression_runs_from_the_store_and_is_recomputed_when_inputs_change(st
         out = refresh(s)
         s.commit()
         assert out["progression"] == {"checked": 2, "recomputed": 2, "events": 2}
-        ev = s.execute(select(Person.subject, ProgressionEvent.cdw_type, ProgressionEvent.event_date,
-                              ProgressionEvent.confirmation_date).join(Person)
-                       .order_by(ProgressionEvent.event_date)).all()
+        ev = s.execute(
+            select(
+                Person.subject,
+                ProgressionEvent.cdw_type,
+                ProgressionEvent.event_date,
+                ProgressionEvent.confirmation_date,
+            )
+            .join(Person)
+            .order_by(ProgressionEvent.event_date)
+        ).all()
         assert [(a, b, str(c), str(d)) for a, b, c, d in ev] == [
-            ("p1", "RAW", "2020-04-10", "2020-07-19"), ("p1", "PIRA", "2020-10-27", "2021-02-04")]
+            ("p1", "RAW", "2020-04-10", "2020-07-19"),
+            ("p1", "PIRA", "2020-10-27", "2021-02-04"),
+        ]
         run = s.scalars(select(AnalysisRun).join(Person).where(Person.subject == "p1")).one()
         assert run.version == __version__
         assert json.loads(run.settings_json)["event"] == "multiple"
-        sig = s.scalars(select(PersonSignals).join(Person, Person.id == PersonSignals.person_id)
-                        .where(Person.subject == "p1")).one()
+        sig = s.scalars(
+            select(PersonSignals)
+            .join(Person, Person.id == PersonSignals.person_id)
+            .where(Person.subject == "p1")
+        ).one()
         assert (sig.n_pira, sig.n_raw, sig.last_edss, sig.n_relapses) == (1, 1, 4.0, 1)
         assert refresh(s)["progression"]["recomputed"] == 0
     # removing the relapse's effect: the first worsening is now far from any relapse -> PIRA too
-    import_into(store, "relapses", table("subject,date,end_date\np1,2020-02-20,2020-03-20\np2,2019-01-01,\n"))
+    import_into(
+        store,
+        "relapses",
+        table("subject,date,end_date\np1,2020-02-20,2020-03-20\np2,2019-01-01,\n"),
+    )
     with store.session() as s:
         out = refresh(s)
         s.commit()
@@ -225,10 +291,16 @@ def test_other_settings_mean_a_new_analysis(sqlite_store):
         assert refresh_progression(s)["recomputed"] == 0
         # first event only: p1 keeps one event (the RAW one), and the runs record the new settings
         first = make_settings(event="firstCDW", baseline="roving", classify_cdw=True)
-        assert refresh_progression(s, settings=first) == {"checked": 2, "recomputed": 2, "events": 1}
+        assert refresh_progression(s, settings=first) == {
+            "checked": 2,
+            "recomputed": 2,
+            "events": 1,
+        }
         s.commit()
         assert s.scalars(select(ProgressionEvent.cdw_type)).all() == ["RAW"]
-        assert {json.loads(x)["event"] for x in s.scalars(select(AnalysisRun.settings_json))} == {"firstCDW"}
+        assert {json.loads(x)["event"] for x in s.scalars(select(AnalysisRun.settings_json))} == {
+            "firstCDW"
+        }
 
 
 def test_the_prl_pipelines_lesions_tsv_slots_in(sqlite_store, tmp_path):
@@ -237,7 +309,9 @@ def test_the_prl_pipelines_lesions_tsv_slots_in(sqlite_store, tmp_path):
     prl = pytest.importorskip("smoulder.imaging.prl")
     pipeline = pytest.importorskip("smoulder.imaging.pipeline")
     ph = synth_mri.simulate_mri_phantom(seed=2, kinds=["prl", "rimless"])
-    res = prl.detect_prl(ph.qsm.get_fdata(), ph.lesions.get_fdata().astype(int), ph.qsm.affine, input_kind="qsm")
+    res = prl.detect_prl(
+        ph.qsm.get_fdata(), ph.lesions.get_fdata().astype(int), ph.qsm.affine, input_kind="qsm"
+    )
     path = tmp_path / "sub-07_ses-1_desc-lesions.tsv"
     pipeline.write_table_tsv(res.lesions, path, {})
     from smoulder.store.importer import read_path
@@ -247,8 +321,13 @@ def test_the_prl_pipelines_lesions_tsv_slots_in(sqlite_store, tmp_path):
     with sqlite_store.session() as s:
         refresh(s)
         s.commit()
-        stored = s.execute(select(LesionResult.label, LesionResult.prl, LesionResult.volume_mm3)
-                           .order_by(LesionResult.label)).all()
+        stored = s.execute(
+            select(LesionResult.label, LesionResult.prl, LesionResult.volume_mm3).order_by(
+                LesionResult.label
+            )
+        ).all()
         assert [(a, bool(b), round(c, 3)) for a, b, c in stored] == [
-            (int(r.label), bool(r.prl), round(float(r.volume_mm3), 3)) for r in res.lesions.itertuples()]
+            (int(r.label), bool(r.prl), round(float(r.volume_mm3), 3))
+            for r in res.lesions.itertuples()
+        ]
         assert s.scalars(select(PersonSignals.n_prl)).one() == int(res.lesions["prl"].sum())

@@ -28,14 +28,22 @@ def test_well_formed():
     assert set(c.relapses["subject"].astype(str)) <= set(v["subject"].astype(str))
     assert (c.relapses["end_date"] > c.relapses["date"]).all()
     assert v["date"].max() < pd.Timestamp.today()
-    assert abs(v.groupby("subject", observed=True).size().mean() - 18.9) < 1.5  # 20 scheduled, 10 % missed
+    assert (
+        abs(v.groupby("subject", observed=True).size().mean() - 18.9) < 1.5
+    )  # 20 scheduled, 10 % missed
 
 
 def test_drift_is_recoverable():
     c = simulate_cohort(2000, seed=2, edss_rater_sd=0.0, relapse_rate_per_year=0.0)
-    v = c.visits.assign(t=lambda d: (d["date"] - d.groupby("subject", observed=True)["date"].transform("min")).dt.days / 365.25)
+    v = c.visits.assign(
+        t=lambda d: (
+            (d["date"] - d.groupby("subject", observed=True)["date"].transform("min")).dt.days
+            / 365.25
+        )
+    )
     slope = v.groupby("subject", observed=True).apply(
-        lambda d: np.polyfit(d["t"], d["edss"], 1)[0] if len(d) > 2 else np.nan, include_groups=False
+        lambda d: np.polyfit(d["t"], d["edss"], 1)[0] if len(d) > 2 else np.nan,
+        include_groups=False,
     )
     truth = c.truth.set_index(c.truth["subject"].astype(str))["true_drift_per_year"]
     slope.index = slope.index.astype(str)
@@ -46,7 +54,10 @@ def test_drift_is_recoverable():
 def test_active_arm_and_unscheduled_visits():
     c = simulate_cohort(3000, seed=3)
     s = c.subjects
-    assert s.loc[s.arm == "active", "true_drift_per_year"].mean() < s.loc[s.arm == "placebo", "true_drift_per_year"].mean()
+    assert (
+        s.loc[s.arm == "active", "true_drift_per_year"].mean()
+        < s.loc[s.arm == "placebo", "true_drift_per_year"].mean()
+    )
     uns = c.visits[c.visits["unscheduled"]]
     assert len(uns) > 0
     # every unscheduled visit lies 7-40 days after a relapse onset of the same subject

@@ -17,14 +17,20 @@ def _a(img):
 
 @pytest.fixture(scope="module")
 def small():
-    return simulate_mri_phantom(seed=5, voxel_size=2.0, kinds=["prl", "rimless", "diffuse"], box_mm=BOX)
+    return simulate_mri_phantom(
+        seed=5, voxel_size=2.0, kinds=["prl", "rimless", "diffuse"], box_mm=BOX
+    )
 
 
 def test_same_seed_same_phantom_other_seed_differs(small):
-    again = simulate_mri_phantom(seed=5, voxel_size=2.0, kinds=["prl", "rimless", "diffuse"], box_mm=BOX)
+    again = simulate_mri_phantom(
+        seed=5, voxel_size=2.0, kinds=["prl", "rimless", "diffuse"], box_mm=BOX
+    )
     for name in ("flair", "phase", "qsm", "lesions", "chi"):
         assert np.array_equal(_a(getattr(small, name)), _a(getattr(again, name)))
-    other = simulate_mri_phantom(seed=6, voxel_size=2.0, kinds=["prl", "rimless", "diffuse"], box_mm=BOX)
+    other = simulate_mri_phantom(
+        seed=6, voxel_size=2.0, kinds=["prl", "rimless", "diffuse"], box_mm=BOX
+    )
     assert not np.array_equal(_a(small.phase), _a(other.phase))
 
 

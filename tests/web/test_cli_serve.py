@@ -13,18 +13,35 @@ def test_serve_demo_prepares_a_fresh_database_with_every_signal(tmp_path, capsys
     out = tmp_path / "demo"
     assert main(["serve", "--demo", "--no-serve", "--out", str(out), "--demo-people", "12"]) == 0
     text = capsys.readouterr().out
-    assert "demo logins" in text and "dr.demo" in text and "researcher" in text and "patient" in text
+    assert (
+        "demo logins" in text and "dr.demo" in text and "researcher" in text and "patient" in text
+    )
     assert "would serve http://127.0.0.1:8000/" in text
     store = Store(f"sqlite:///{out / 'smoulder-demo.sqlite'}")
     with store.session() as s:
         sig = s.scalars(select(PersonSignals)).all()
         assert len(sig) == 12
         # every smouldering signal is represented in the demo clinic
-        assert all(sum(getattr(x, k) > 0 for x in sig) > 0 for k in ("n_pira", "n_raw", "n_prl", "n_sel", "n_digital"))
+        assert all(
+            sum(getattr(x, k) > 0 for x in sig) > 0
+            for k in ("n_pira", "n_raw", "n_prl", "n_sel", "n_digital")
+        )
         assert s.scalar(select(func.count()).select_from(Treatment)) > 0
         assert s.scalar(select(func.count()).select_from(LifestyleEntry)) > 0
-        assert s.scalar(select(func.count()).select_from(DeviceEvent).where(DeviceEvent.source == "smoulder.digital")) > 0
-        assert sorted(s.scalars(select(User.role))) == ["clinician", "clinician", "patient", "researcher"]
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(DeviceEvent)
+                .where(DeviceEvent.source == "smoulder.digital")
+            )
+            > 0
+        )
+        assert sorted(s.scalars(select(User.role))) == [
+            "clinician",
+            "clinician",
+            "patient",
+            "researcher",
+        ]
     store.dispose()
     reports = sorted((out / "reports").iterdir())
     assert reports and all(p.stat().st_size > 1000 for p in reports)
@@ -38,7 +55,20 @@ def test_serve_demo_prepares_a_fresh_database_with_every_signal(tmp_path, capsys
 
 
 def test_serve_refuses_contradictory_options(tmp_path, capsys):
-    assert main(["serve", "--demo", "--database", "sqlite:///x.sqlite", "--no-serve", "--out", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "serve",
+                "--demo",
+                "--database",
+                "sqlite:///x.sqlite",
+                "--no-serve",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "leave out --database" in capsys.readouterr().err
     assert main(["serve", "--database", "mysql://x", "--no-serve"]) == 2
     assert "must start with 'sqlite:///' or 'postgresql+psycopg://'" in capsys.readouterr().err
@@ -57,17 +87,32 @@ def test_store_import_and_user_add_from_the_command_line(tmp_path, capsys, monke
     assert main(["store-import", "visits", str(bad), "--database", url]) == 2
     err = capsys.readouterr().err
     assert "2 problem(s) in bad.csv; nothing was imported" in err
-    assert "row 2, column 'edss': value out of range" in err and "row 3, column 'date': unparseable date" in err
+    assert (
+        "row 2, column 'edss': value out of range" in err
+        and "row 3, column 'date': unparseable date" in err
+    )
     monkeypatch.setenv("SMOULDER_PASSWORD", "a long enough password")
-    assert main(["user", "add", "doc", "--role", "clinician", "--patients", "Q1", "--database", url]) == 0
-    assert main(["user", "add", "q1", "--role", "patient", "--person", "Q1", "--database", url]) == 0
-    assert main(["user", "add", "q2", "--role", "patient", "--person", "NOPE", "--database", url]) == 2
+    assert (
+        main(["user", "add", "doc", "--role", "clinician", "--patients", "Q1", "--database", url])
+        == 0
+    )
+    assert (
+        main(["user", "add", "q1", "--role", "patient", "--person", "Q1", "--database", url]) == 0
+    )
+    assert (
+        main(["user", "add", "q2", "--role", "patient", "--person", "NOPE", "--database", url]) == 2
+    )
     from fastapi.testclient import TestClient
 
     from smoulder.web import WebSettings, create_app
 
     app = create_app(WebSettings(database_url=url))
     c = TestClient(app)
-    assert c.post("/api/login", json={"username": "doc", "password": "a long enough password"}).status_code == 200
+    assert (
+        c.post(
+            "/api/login", json={"username": "doc", "password": "a long enough password"}
+        ).status_code
+        == 200
+    )
     assert c.get("/api/patients").json()["total"] == 1
     app.state.store.dispose()

@@ -9,10 +9,18 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = os.environ.get("SMOULDER_CHROMIUM", "/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason=f"chromium not found at {CHROMIUM} (set SMOULDER_CHROMIUM; .ci/run installs it)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason=f"chromium not found at {CHROMIUM} (set SMOULDER_CHROMIUM; .ci/run installs it)",
+)
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
@@ -86,13 +94,17 @@ def test_clinician_journey(live_server, browser, tmp_path):
     assert path.read_bytes().startswith(b"%PDF") and path.stat().st_size > 10_000
 
     assert errors == []
-    assert all(u.startswith(base) for u in requests), "the app must not load anything from elsewhere"
+    assert all(u.startswith(base) for u in requests), (
+        "the app must not load anything from elsewhere"
+    )
     ctx.close()
 
 
 def test_person_with_ms_sees_only_their_record_on_a_phone(live_server, browser):
     base, keys = live_server
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    ctx = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     page = ctx.new_page()
     page.goto(f"{base}/login")
     page.fill("input[name=username]", "alice")

@@ -16,8 +16,17 @@ from smoulder.web.app import iter_routes
 # how to fill each path parameter; a route with a parameter missing here fails the tests, so a new
 # route cannot escape them
 PARAMS = {"key"}
-LIFESTYLE = {"date": "2021-03-01", "exercise_min_week": "30", "diet": "mixed", "smoking": "never",
-             "alcohol_units_week": "1", "sleep_hours": "7", "medications": "", "comorbidities": "", "notes": "x"}
+LIFESTYLE = {
+    "date": "2021-03-01",
+    "exercise_min_week": "30",
+    "diet": "mixed",
+    "smoking": "never",
+    "alcohol_units_week": "1",
+    "sleep_hours": "7",
+    "medications": "",
+    "comorbidities": "",
+    "notes": "x",
+}
 
 
 def app_routes(app):
@@ -51,12 +60,21 @@ def call(client, method: str, path: str, csrf: str = "", subject: str = "MRN-200
     if method == "GET":
         return client.get(path, headers=headers, follow_redirects=False)
     if path.endswith("/lifestyle") and path.startswith("/api/"):
-        return client.post(path, json={k: v for k, v in LIFESTYLE.items()}, headers=headers, follow_redirects=False)
+        return client.post(
+            path, json={k: v for k, v in LIFESTYLE.items()}, headers=headers, follow_redirects=False
+        )
     data = dict(LIFESTYLE, csrf_token=csrf)
     if path in ("/import", "/api/imports"):
-        files = {"file": ("v.csv", f"subject,date,edss\n{subject},2021-03-01,9.5\n".encode(), "text/csv")}
-        return client.post(path, data={"kind": "visits", "csrf_token": csrf}, files=files, headers=headers,
-                           follow_redirects=False)
+        files = {
+            "file": ("v.csv", f"subject,date,edss\n{subject},2021-03-01,9.5\n".encode(), "text/csv")
+        }
+        return client.post(
+            path,
+            data={"kind": "visits", "csrf_token": csrf},
+            files=files,
+            headers=headers,
+            follow_redirects=False,
+        )
     return client.request(method, path, data=data, headers=headers, follow_redirects=False)
 
 
@@ -67,7 +85,9 @@ def pdf_text(data: bytes, tmp_path) -> str:
         pytest.skip("pdftotext (poppler-utils) not installed")
     p = tmp_path / "r.pdf"
     p.write_bytes(data)
-    return subprocess.run(["pdftotext", str(p), "-"], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["pdftotext", str(p), "-"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def test_no_session_gets_nothing(clinic):
@@ -84,27 +104,50 @@ def test_no_session_gets_nothing(clinic):
         elif template in ("/login",):
             assert r.status_code in (200, 403)
         else:
-            assert r.status_code == 303 and r.headers["location"].startswith("/login"), (method, path, r.status_code)
+            assert r.status_code == 303 and r.headers["location"].startswith("/login"), (
+                method,
+                path,
+                r.status_code,
+            )
     # also paths that do not exist under /api
     assert c.get("/api/nothing-here").status_code == 401
     assert c.delete("/api/patients").status_code == 401
     assert c.get("/api/health").json()["status"] == "ok"
 
 
-@pytest.mark.parametrize("who,own,other", [("alice", "MRN-1001", "MRN-2001"), ("carol", "MRN-2001", "MRN-1001"),
-                                           ("dr.a", "MRN-1001", "MRN-2001"), ("dr.b", "MRN-2001", "MRN-1002")])
-def test_nobody_reads_or_changes_a_record_they_may_not_see(sqlite_clinic, login, csrf, names, who, own, other, tmp_path):
+@pytest.mark.parametrize(
+    "who,own,other",
+    [
+        ("alice", "MRN-1001", "MRN-2001"),
+        ("carol", "MRN-2001", "MRN-1001"),
+        ("dr.a", "MRN-1001", "MRN-2001"),
+        ("dr.b", "MRN-2001", "MRN-1002"),
+    ],
+)
+def test_nobody_reads_or_changes_a_record_they_may_not_see(
+    sqlite_clinic, login, csrf, names, who, own, other, tmp_path
+):
     app, keys = sqlite_clinic
     c = login(app, who)
     token = csrf(c)
-    assert c.get(f"/patients/{keys[own]}").status_code == 200  # the test can tell success from refusal
-    forbidden = [names[other], other, keys[other], "secret note b1" if other == "MRN-2001" else "secret note a1"]
+    assert (
+        c.get(f"/patients/{keys[own]}").status_code == 200
+    )  # the test can tell success from refusal
+    forbidden = [
+        names[other],
+        other,
+        keys[other],
+        "secret note b1" if other == "MRN-2001" else "secret note a1",
+    ]
     with app.state.store.session() as s:
         from sqlalchemy import func, select
 
         from smoulder.store.models import Assessment, LifestyleEntry
-        before = (s.scalar(select(func.count()).select_from(LifestyleEntry)),
-                  s.scalar(select(func.count()).select_from(Assessment)))
+
+        before = (
+            s.scalar(select(func.count()).select_from(LifestyleEntry)),
+            s.scalar(select(func.count()).select_from(Assessment)),
+        )
     checked = 0
     for method, template, _ in app_routes(app):
         if template == "/logout" or template == "/api/logout":
@@ -125,8 +168,10 @@ def test_nobody_reads_or_changes_a_record_they_may_not_see(sqlite_clinic, login,
         checked += 1
     assert checked >= 15
     with app.state.store.session() as s:
-        after = (s.scalar(select(func.count()).select_from(LifestyleEntry)),
-                 s.scalar(select(func.count()).select_from(Assessment)))
+        after = (
+            s.scalar(select(func.count()).select_from(LifestyleEntry)),
+            s.scalar(select(func.count()).select_from(Assessment)),
+        )
     assert after == before
     # the import route never wrote the other clinic's person (dr.b's MRN-2001 for dr.a)
 
@@ -157,8 +202,14 @@ def test_researcher_never_sees_names_or_clinic_ids(sqlite_clinic, login, csrf, n
     # searching by name finds nothing for a researcher
     assert c.get("/api/cohort?q=Alice").json()["total"] == 0
     # researchers cannot write
-    assert c.post(f"/api/patients/{keys['MRN-1001']}/lifestyle", json={"date": "2021-01-01"},
-                  headers={"x-csrf-token": token}).status_code == 403
+    assert (
+        c.post(
+            f"/api/patients/{keys['MRN-1001']}/lifestyle",
+            json={"date": "2021-01-01"},
+            headers={"x-csrf-token": token},
+        ).status_code
+        == 403
+    )
 
 
 def test_script_in_text_is_escaped_never_executed(sqlite_clinic, login):
@@ -172,7 +223,9 @@ def test_script_in_text_is_escaped_never_executed(sqlite_clinic, login):
     assert "<script>" not in report and "&lt;script&gt;" in report
     # the JSON embedded for the plot cannot close its script element
     page = c.get(f"/patients/{keys['MRN-1002']}").text
-    data = page.split('<script id="timeline-data" type="application/json">')[1].split("</script>")[0]
+    data = page.split('<script id="timeline-data" type="application/json">')[1].split("</script>")[
+        0
+    ]
     assert "<" not in data
 
 
@@ -182,11 +235,22 @@ def test_cookie_flags_and_secure_setting(sqlite_clinic):
     r = c.post("/api/login", json={"username": "dr.a", "password": "correct horse battery"})
     assert r.status_code == 200
     cookie = r.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie.replace("secure=", "")
-    app2 = create_app(WebSettings(database_url=app.state.store.url, secure_cookies=True), store=app.state.store)
-    r2 = TestClient(app2).post("/api/login", json={"username": "dr.a", "password": "correct horse battery"})
+    assert (
+        "httponly" in cookie
+        and "samesite=strict" in cookie
+        and "secure" not in cookie.replace("secure=", "")
+    )
+    app2 = create_app(
+        WebSettings(database_url=app.state.store.url, secure_cookies=True), store=app.state.store
+    )
+    r2 = TestClient(app2).post(
+        "/api/login", json={"username": "dr.a", "password": "correct horse battery"}
+    )
     assert "; secure" in r2.headers["set-cookie"].lower()
-    assert r.headers["x-frame-options"] == "DENY" and "default-src 'self'" in r.headers["content-security-policy"]
+    assert (
+        r.headers["x-frame-options"] == "DENY"
+        and "default-src 'self'" in r.headers["content-security-policy"]
+    )
 
 
 def test_csrf_is_required_for_every_write(sqlite_clinic, login, csrf):
@@ -194,19 +258,33 @@ def test_csrf_is_required_for_every_write(sqlite_clinic, login, csrf):
     c = login(app, "alice")
     k = keys["MRN-1001"]
     n_before = len(c.get(f"/api/patients/{k}/lifestyle").json()["entries"])
-    assert c.post(f"/patients/{k}/lifestyle", data=LIFESTYLE, follow_redirects=False).status_code == 403
-    assert c.post(f"/patients/{k}/lifestyle", data=dict(LIFESTYLE, csrf_token="forged"),
-                  follow_redirects=False).status_code == 403
+    assert (
+        c.post(f"/patients/{k}/lifestyle", data=LIFESTYLE, follow_redirects=False).status_code
+        == 403
+    )
+    assert (
+        c.post(
+            f"/patients/{k}/lifestyle",
+            data=dict(LIFESTYLE, csrf_token="forged"),
+            follow_redirects=False,
+        ).status_code
+        == 403
+    )
     assert c.post(f"/api/patients/{k}/lifestyle", json={"date": "2021-03-02"}).status_code == 403
     assert len(c.get(f"/api/patients/{k}/lifestyle").json()["entries"]) == n_before
-    r = c.post(f"/patients/{k}/lifestyle", data=dict(LIFESTYLE, csrf_token=csrf(c)), follow_redirects=False)
+    r = c.post(
+        f"/patients/{k}/lifestyle", data=dict(LIFESTYLE, csrf_token=csrf(c)), follow_redirects=False
+    )
     assert r.status_code == 303
     assert len(c.get(f"/api/patients/{k}/lifestyle").json()["entries"]) == n_before + 1
     # the login form needs its own token too
     fresh = TestClient(app)
     fresh.get("/login")
-    r = fresh.post("/login", data={"username": "alice", "password": "correct horse battery", "csrf_token": "x"},
-                   follow_redirects=False)
+    r = fresh.post(
+        "/login",
+        data={"username": "alice", "password": "correct horse battery", "csrf_token": "x"},
+        follow_redirects=False,
+    )
     assert r.status_code == 403
 
 
@@ -217,12 +295,19 @@ def test_login_rate_limit_and_uniform_failures(sqlite_clinic):
     unknown = c.post("/api/login", json={"username": "nobody", "password": "nope"})
     assert wrong.status_code == unknown.status_code == 401 and wrong.json() == unknown.json()
     for _ in range(4):
-        assert c.post("/api/login", json={"username": "dr.a", "password": "nope"}).status_code == 401
+        assert (
+            c.post("/api/login", json={"username": "dr.a", "password": "nope"}).status_code == 401
+        )
     # five failures: even the right password is refused for now
     r = c.post("/api/login", json={"username": "dr.a", "password": "correct horse battery"})
     assert r.status_code == 429 and "Too many" in r.json()["detail"]
     # another user name is not locked
-    assert c.post("/api/login", json={"username": "dr.b", "password": "correct horse battery"}).status_code == 200
+    assert (
+        c.post(
+            "/api/login", json={"username": "dr.b", "password": "correct horse battery"}
+        ).status_code
+        == 200
+    )
 
 
 def test_logout_ends_the_session(sqlite_clinic, login, csrf):
@@ -239,11 +324,18 @@ def test_audit_log_records_who_viewed_and_changed_what(sqlite_clinic, login, csr
     doc = login(app, "dr.a")
     doc.get(f"/patients/{keys['MRN-1001']}")
     doc.get(f"/patients/{keys['MRN-1001']}/report.pdf")
-    doc.post("/api/imports", data={"kind": "visits"}, headers={"x-csrf-token": csrf(doc)},
-             files={"file": ("v.csv", b"subject,date,edss\nMRN-1001,2021-06-01,4.0\n", "text/csv")})
+    doc.post(
+        "/api/imports",
+        data={"kind": "visits"},
+        headers={"x-csrf-token": csrf(doc)},
+        files={"file": ("v.csv", b"subject,date,edss\nMRN-1001,2021-06-01,4.0\n", "text/csv")},
+    )
     alice = login(app, "alice")
-    alice.post(f"/api/patients/{keys['MRN-1001']}/lifestyle", json={"date": "2021-03-05", "sleep_hours": 7},
-               headers={"x-csrf-token": csrf(alice)})
+    alice.post(
+        f"/api/patients/{keys['MRN-1001']}/lifestyle",
+        json={"date": "2021-03-05", "sleep_hours": 7},
+        headers={"x-csrf-token": csrf(alice)},
+    )
     entries = alice.get(f"/api/patients/{keys['MRN-1001']}/audit").json()["entries"]
     seen = {(e["user"], e["action"], e["resource"]) for e in entries}
     assert ("dr.a", "view", "person page") in seen
@@ -261,18 +353,36 @@ def test_sessions_expire_and_login_never_redirects_elsewhere(sqlite_clinic):
     import time
 
     app, _ = sqlite_clinic
-    short = create_app(WebSettings(database_url=app.state.store.url, session_hours=2 / 3600), store=app.state.store)
+    short = create_app(
+        WebSettings(database_url=app.state.store.url, session_hours=2 / 3600), store=app.state.store
+    )
     c = TestClient(short)
-    assert c.post("/api/login", json={"username": "dr.a", "password": "correct horse battery"}).status_code == 200
+    assert (
+        c.post(
+            "/api/login", json={"username": "dr.a", "password": "correct horse battery"}
+        ).status_code
+        == 200
+    )
     assert c.get("/api/patients").status_code == 200
     token = c.cookies.get("smoulder_session")
     time.sleep(2.3)
     # the server refuses the expired session even when a client keeps sending the cookie
-    assert TestClient(short, cookies={"smoulder_session": token}).get("/api/patients").status_code == 401
+    assert (
+        TestClient(short, cookies={"smoulder_session": token}).get("/api/patients").status_code
+        == 401
+    )
     c = TestClient(app)
     page = c.get("/login?next=//evil.example/steal")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     assert 'value="/"' in page.text  # the unsafe target was dropped
-    r = c.post("/login", data={"username": "dr.a", "password": "correct horse battery", "csrf_token": token,
-                               "next": "https://evil.example/"}, follow_redirects=False)
+    r = c.post(
+        "/login",
+        data={
+            "username": "dr.a",
+            "password": "correct horse battery",
+            "csrf_token": token,
+            "next": "https://evil.example/",
+        },
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/"

@@ -35,13 +35,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 # optional packages and the extra that brings each of them
 _EXTRAS = {
-    "nibabel": "imaging", "ants": "imaging", "nilearn": "imaging", "bids": "imaging",
-    "skimage": "imaging", "sklearn": "imaging", "scipy": "imaging", "joblib": "imaging",
-    "dask": "imaging", "distributed": "imaging",
+    "nibabel": "imaging",
+    "ants": "imaging",
+    "nilearn": "imaging",
+    "bids": "imaging",
+    "skimage": "imaging",
+    "sklearn": "imaging",
+    "scipy": "imaging",
+    "joblib": "imaging",
+    "dask": "imaging",
+    "distributed": "imaging",
     "fhir": "digital",
-    "fastapi": "web", "starlette": "web", "uvicorn": "web", "sqlalchemy": "web", "alembic": "web",
-    "jinja2": "web", "argon2": "web", "plotly": "web", "psycopg": "web", "multipart": "web",
-    "itsdangerous": "web", "httpx": "web",
+    "fastapi": "web",
+    "starlette": "web",
+    "uvicorn": "web",
+    "sqlalchemy": "web",
+    "alembic": "web",
+    "jinja2": "web",
+    "argon2": "web",
+    "plotly": "web",
+    "psycopg": "web",
+    "multipart": "web",
+    "itsdangerous": "web",
+    "httpx": "web",
 }
 
 
@@ -62,9 +78,11 @@ def main(args: list[str] | None = None) -> int:
         extra = _EXTRAS.get(top)
         if extra is None:
             raise
-        print(f"smoulder {ns.command}: error: this command needs the '{extra}' extra "
-              f"(missing package '{top}'); install it with: pip install 'smoulder[{extra}]'",
-              file=sys.stderr)
+        print(
+            f"smoulder {ns.command}: error: this command needs the '{extra}' extra "
+            f"(missing package '{top}'); install it with: pip install 'smoulder[{extra}]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         return 130

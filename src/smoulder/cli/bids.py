@@ -31,18 +31,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bids_dir", type=Path, help="root of the BIDS dataset")
     p.add_argument("output_dir", type=Path, help="where the derivatives go")
     p.add_argument("analysis_level", choices=["participant", "group"])
-    p.add_argument("--analysis", choices=["prl", "sel"], default="prl",
-                   help="prl: rim lesions per session (default); sel: slowly expanding lesions across "
-                        "sessions")
-    p.add_argument("--participant-label", nargs="+", default=None, metavar="LABEL",
-                   help="subjects to process (with or without 'sub-'); default all")
-    p.add_argument("--derivatives", nargs="+", type=Path, default=[], metavar="DIR",
-                   help="derivatives datasets holding QSM maps, filtered phase or lesion masks")
-    p.add_argument("--susceptibility", choices=["qsm", "phase"], default="qsm",
-                   help="which susceptibility image to use (default qsm)")
-    p.add_argument("--phase-desc", default="hpfilt", help="desc entity of the filtered phase (default hpfilt)")
-    p.add_argument("--phase-convention", choices=["paramagnetic-negative", "paramagnetic-positive"],
-                   default="paramagnetic-negative")
+    p.add_argument(
+        "--analysis",
+        choices=["prl", "sel"],
+        default="prl",
+        help="prl: rim lesions per session (default); sel: slowly expanding lesions across "
+        "sessions",
+    )
+    p.add_argument(
+        "--participant-label",
+        nargs="+",
+        default=None,
+        metavar="LABEL",
+        help="subjects to process (with or without 'sub-'); default all",
+    )
+    p.add_argument(
+        "--derivatives",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="derivatives datasets holding QSM maps, filtered phase or lesion masks",
+    )
+    p.add_argument(
+        "--susceptibility",
+        choices=["qsm", "phase"],
+        default="qsm",
+        help="which susceptibility image to use (default qsm)",
+    )
+    p.add_argument(
+        "--phase-desc", default="hpfilt", help="desc entity of the filtered phase (default hpfilt)"
+    )
+    p.add_argument(
+        "--phase-convention",
+        choices=["paramagnetic-negative", "paramagnetic-positive"],
+        default="paramagnetic-negative",
+    )
     p.add_argument("--qsm-units", choices=["ppm", "ppb"], default="ppm")
     p.add_argument("--register", choices=["none", "resample", "rigid"], default="none")
     p.add_argument("--model", type=Path, help="trained model file from 'smoulder prl train'")
@@ -65,16 +89,28 @@ def run(ns: argparse.Namespace) -> int:
         from smoulder.imaging.prl_model import PRLModel
 
         model = PRLModel.load(ns.model)
-    kw = {"phase_convention": ns.phase_convention, "qsm_units": ns.qsm_units, "register": ns.register,
-          "settings": rim_settings_from_args(ns), "model": model}
+    kw = {
+        "phase_convention": ns.phase_convention,
+        "qsm_units": ns.qsm_units,
+        "register": ns.register,
+        "settings": rim_settings_from_args(ns),
+        "model": model,
+    }
 
     def progress(i: int, n: int, name: str) -> None:
         if not ns.quiet and not ns.json:
             print(f"[{i}/{n}] subjects/sessions done", file=sys.stderr)
 
-    summaries = bids.run_participant(ns.bids_dir, ns.output_dir, participant_labels=ns.participant_label,
-                                     derivatives=ns.derivatives, susceptibility=ns.susceptibility,
-                                     phase_desc=ns.phase_desc, run_kwargs=kw, progress=progress)
+    summaries = bids.run_participant(
+        ns.bids_dir,
+        ns.output_dir,
+        participant_labels=ns.participant_label,
+        derivatives=ns.derivatives,
+        susceptibility=ns.susceptibility,
+        phase_desc=ns.phase_desc,
+        run_kwargs=kw,
+        progress=progress,
+    )
     if ns.json:
         print(json.dumps(summaries))
     elif not ns.quiet:
@@ -102,15 +138,21 @@ def _run_sel(ns: argparse.Namespace) -> int:
         if not ns.quiet and not ns.json:
             print(f"[{i}/{n}] subjects done", file=sys.stderr)
 
-    res = sel_bids.run_sel_participants(ns.bids_dir, ns.output_dir,
-                                        participant_labels=ns.participant_label,
-                                        derivatives=ns.derivatives,
-                                        settings=sel_settings_from_args(ns), progress=progress)
+    res = sel_bids.run_sel_participants(
+        ns.bids_dir,
+        ns.output_dir,
+        participant_labels=ns.participant_label,
+        derivatives=ns.derivatives,
+        settings=sel_settings_from_args(ns),
+        progress=progress,
+    )
     if ns.json:
         print(json.dumps(res, default=str))
     elif not ns.quiet:
         for r in res:
-            print(f"{r['participant_id']}: {r['n_lesions']} lesions, {r['n_definite']} definite SEL")
+            print(
+                f"{r['participant_id']}: {r['n_lesions']} lesions, {r['n_definite']} definite SEL"
+            )
     return 0
 
 

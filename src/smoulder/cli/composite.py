@@ -10,10 +10,14 @@ from smoulder.cli.progression import add_settings_arguments, settings_from_args
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("visits", type=Path, help="visits table with one column per outcome")
-    p.add_argument("--relapses", type=Path, help="relapse onsets (same subject and date column names)")
+    p.add_argument(
+        "--relapses", type=Path, help="relapse onsets (same subject and date column names)"
+    )
     p.add_argument("--subject-col", default="subject")
     p.add_argument("--date-col", default="date")
-    p.add_argument("--on-duplicate", choices=["error", "first", "last", "max", "min", "mean"], default="error")
+    p.add_argument(
+        "--on-duplicate", choices=["error", "first", "last", "max", "min", "mean"], default="error"
+    )
     p.add_argument("--out", type=Path, required=True, help="output table (.csv or .parquet)")
 
 
@@ -24,11 +28,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="EDSS-plus: the first confirmed worsening in any of EDSS, T25FW and 9HPT (or the outcomes you name).",
     )
     _common(c)
-    c.add_argument("--mri-activity", type=Path, help="MRI scans with activity (PIRMA of the composite event)")
-    c.add_argument("--components", nargs="+", default=["edss", "t25fw", "nhpt"],
-                   choices=["edss", "t25fw", "nhpt", "sdmt"], help="outcomes in tie-break order")
-    c.add_argument("--component-cols", nargs="+", default=None, metavar="COL",
-                   help="column of each component in the visits file (default: the outcome names)")
+    c.add_argument(
+        "--mri-activity", type=Path, help="MRI scans with activity (PIRMA of the composite event)"
+    )
+    c.add_argument(
+        "--components",
+        nargs="+",
+        default=["edss", "t25fw", "nhpt"],
+        choices=["edss", "t25fw", "nhpt", "sdmt"],
+        help="outcomes in tie-break order",
+    )
+    c.add_argument(
+        "--component-cols",
+        nargs="+",
+        default=None,
+        metavar="COL",
+        help="column of each component in the visits file (default: the outcome names)",
+    )
     add_settings_arguments(c)
     c.set_defaults(func=run_composite)
 
@@ -47,8 +63,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _read(ns: argparse.Namespace, value_col: str, outcome: str):  # noqa: ANN202
     from smoulder.io.tables import read_visits
 
-    return read_visits(ns.visits, subject_col=ns.subject_col, date_col=ns.date_col, value_col=value_col,
-                       outcome=outcome, on_duplicate=ns.on_duplicate)
+    return read_visits(
+        ns.visits,
+        subject_col=ns.subject_col,
+        date_col=ns.date_col,
+        value_col=value_col,
+        outcome=outcome,
+        on_duplicate=ns.on_duplicate,
+    )
 
 
 def _relapses(ns: argparse.Namespace, known):  # noqa: ANN001, ANN202
@@ -56,7 +78,9 @@ def _relapses(ns: argparse.Namespace, known):  # noqa: ANN001, ANN202
 
     if ns.relapses is None:
         return None
-    return read_relapses(ns.relapses, subject_col=ns.subject_col, date_col=ns.date_col, known_subjects=known)[0]
+    return read_relapses(
+        ns.relapses, subject_col=ns.subject_col, date_col=ns.date_col, known_subjects=known
+    )[0]
 
 
 def run_composite(ns: argparse.Namespace) -> int:
@@ -67,7 +91,9 @@ def run_composite(ns: argparse.Namespace) -> int:
     s = settings_from_args(ns)
     cols = ns.component_cols or ns.components
     if len(cols) != len(ns.components):
-        raise SettingsError(f"--component-cols needs one column per component ({len(ns.components)}); got {len(cols)}")
+        raise SettingsError(
+            f"--component-cols needs one column per component ({len(ns.components)}); got {len(cols)}"
+        )
     tables = {}
     for outcome, col in zip(ns.components, cols, strict=True):
         tables[outcome], _ = _read(ns, col, outcome)
@@ -75,14 +101,17 @@ def run_composite(ns: argparse.Namespace) -> int:
     relapses = _relapses(ns, known)
     mri = None
     if ns.mri_activity is not None:
-        mri = read_mri_activity(ns.mri_activity, subject_col=ns.subject_col, date_col=ns.date_col,
-                                known_subjects=known)[0]
+        mri = read_mri_activity(
+            ns.mri_activity, subject_col=ns.subject_col, date_col=ns.date_col, known_subjects=known
+        )[0]
     res = composite_cdw(tables, relapses, mri, s)
     write_table(res.events, ns.out)
     stem = ns.out.with_suffix("")
     write_table(res.summary, Path(f"{stem}_summary{ns.out.suffix}"))
-    print(f"{int(res.summary['event'].sum()):,} of {len(res.summary):,} subjects with a composite worsening; "
-          f"events: {ns.out}")
+    print(
+        f"{int(res.summary['event'].sum()):,} of {len(res.summary):,} subjects with a composite worsening; "
+        f"events: {ns.out}"
+    )
     return 0
 
 
@@ -95,5 +124,7 @@ def run_milestone(ns: argparse.Namespace) -> int:
     relapses = _relapses(ns, visits["subject"].cat.categories)
     res = confirmed_milestone(visits, ns.milestone, relapses, s)
     write_table(res, ns.out)
-    print(f"{int(res['reached'].sum()):,} of {len(res):,} subjects reached {ns.milestone:g} (confirmed); {ns.out}")
+    print(
+        f"{int(res['reached'].sum()):,} of {len(res):,} subjects reached {ns.milestone:g} (confirmed); {ns.out}"
+    )
     return 0

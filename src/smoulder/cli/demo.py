@@ -43,10 +43,12 @@ def run_demo(out: Path) -> dict[str, Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     data = resources.files("smoulder.data")
-    with resources.as_file(data / "demo_visits.csv") as vpath, \
-            resources.as_file(data / "demo_relapses.csv") as rpath, \
-            resources.as_file(data / "demo_mri.csv") as mpath, \
-            resources.as_file(data / "demo_subjects.csv") as spath:
+    with (
+        resources.as_file(data / "demo_visits.csv") as vpath,
+        resources.as_file(data / "demo_relapses.csv") as rpath,
+        resources.as_file(data / "demo_mri.csv") as mpath,
+        resources.as_file(data / "demo_subjects.csv") as spath,
+    ):
         per_outcome = {}
         for outcome in ("edss", "t25fw", "nhpt", "sdmt"):
             per_outcome[outcome], report = read_visits(vpath, value_col=outcome, outcome=outcome)
@@ -61,11 +63,17 @@ def run_demo(out: Path) -> dict[str, Path]:
     for k, v in edss.write(out / "edss_events.csv").items():
         paths[f"edss_{k}"] = v
 
-    comp = composite_cdw({k: per_outcome[k] for k in ("edss", "t25fw", "nhpt")}, relapses, mri,
-                         make_settings(classify_cdw=True))
+    comp = composite_cdw(
+        {k: per_outcome[k] for k in ("edss", "t25fw", "nhpt")},
+        relapses,
+        mri,
+        make_settings(classify_cdw=True),
+    )
     write_table(comp.events, out / "composite_events.csv")
     paths["composite_events"] = out / "composite_events.csv"
-    tte = comp.summary.rename(columns={"time_to_event_days": "duration_days"})[["subject", "duration_days", "event"]]
+    tte = comp.summary.rename(columns={"time_to_event_days": "duration_days"})[
+        ["subject", "duration_days", "event"]
+    ]
     groups = subjects[["subject", "arm"]].astype({"subject": str})
     km = kaplan_meier(tte, group=groups, label="composite CDW")
     fig = km.plot()

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "digital",
         help="phone, wearable and home-test data: import, detect sustained worsening",
         description="Import phone, wearable, home-test and questionnaire data into the long table "
-                    "subject,date,measure,value,unit and detect sustained worsening between visits.",
+        "subject,date,measure,value,unit and detect sustained worsening between visits.",
     )
     dsub = p.add_subparsers(dest="digital_command", metavar="COMMAND")
     p.set_defaults(func=lambda ns: _help(p))
@@ -51,42 +51,91 @@ def _register_detect(dsub: argparse._SubParsersAction) -> None:
         "detect",
         help="detect sustained worsening in a long table of measures",
         description="Read the long table subject,date,measure,value[,unit], summarise each "
-                    "person's measures by week and write one row per detected sustained "
-                    "worsening (onset, detection date, baseline and current level, change).",
+        "person's measures by week and write one row per detected sustained "
+        "worsening (onset, detection date, baseline and current level, change).",
     )
     p.add_argument("measures", type=Path, help="long table (CSV, TSV or Parquet)")
-    p.add_argument("--out", type=Path, required=True,
-                   help="events table (.csv or .parquet); settings, weekly table and gaps are "
-                        "written beside it")
-    p.add_argument("--method", nargs="+", choices=METHODS, default=list(d.methods),
-                   help="detectors to run (default: changepoint)")
-    p.add_argument("--measure", nargs="+", metavar="NAME", default=None,
-                   help="only these measures (default: all in the table)")
-    p.add_argument("--relapses", type=Path, default=None,
-                   help="relapse onsets (subject,date) to flag events that start soon after one")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="events table (.csv or .parquet); settings, weekly table and gaps are "
+        "written beside it",
+    )
+    p.add_argument(
+        "--method",
+        nargs="+",
+        choices=METHODS,
+        default=list(d.methods),
+        help="detectors to run (default: changepoint)",
+    )
+    p.add_argument(
+        "--measure",
+        nargs="+",
+        metavar="NAME",
+        default=None,
+        help="only these measures (default: all in the table)",
+    )
+    p.add_argument(
+        "--relapses",
+        type=Path,
+        default=None,
+        help="relapse onsets (subject,date) to flag events that start soon after one",
+    )
     p.add_argument("--subject-col", default="subject")
     p.add_argument("--date-col", default="date")
     p.add_argument("--measure-col", default="measure")
     p.add_argument("--value-col", default="value")
-    p.add_argument("--on-duplicate", default="error",
-                   choices=["error", "first", "last", "max", "min", "mean"],
-                   help="what to do with conflicting records of one subject, measure and time")
-    p.add_argument("--alpha", type=float, default=d.alpha,
-                   help="false-alarm probability per 52 weeks of stable data (default %(default)s)")
-    p.add_argument("--min-sustained", type=int, default=d.min_sustained,
-                   help="weeks a change must last (default %(default)s)")
-    p.add_argument("--min-baseline", type=int, default=d.min_baseline,
-                   help="weeks of baseline needed (default %(default)s)")
-    p.add_argument("--min-change-pct", type=float, default=d.min_change_pct,
-                   help="smallest change reported for ratio measures, %% (default %(default)s)")
+    p.add_argument(
+        "--on-duplicate",
+        default="error",
+        choices=["error", "first", "last", "max", "min", "mean"],
+        help="what to do with conflicting records of one subject, measure and time",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=d.alpha,
+        help="false-alarm probability per 52 weeks of stable data (default %(default)s)",
+    )
+    p.add_argument(
+        "--min-sustained",
+        type=int,
+        default=d.min_sustained,
+        help="weeks a change must last (default %(default)s)",
+    )
+    p.add_argument(
+        "--min-baseline",
+        type=int,
+        default=d.min_baseline,
+        help="weeks of baseline needed (default %(default)s)",
+    )
+    p.add_argument(
+        "--min-change-pct",
+        type=float,
+        default=d.min_change_pct,
+        help="smallest change reported for ratio measures, %% (default %(default)s)",
+    )
     p.add_argument("--min-wear-hours", type=float, default=d.min_wear_hours)
     p.add_argument("--min-valid-days", type=int, default=d.min_valid_days)
-    p.add_argument("--practice", choices=["detect", "none"], default=d.practice,
-                   help="find and leave out the learning phase of home tests (default detect)")
-    p.add_argument("--fhir-out", type=Path, default=None,
-                   help="also write the events as a FHIR R4 Bundle of Observations (JSON)")
-    p.add_argument("--plots", type=Path, default=None,
-                   help="folder for one plot per person and measure with an event")
+    p.add_argument(
+        "--practice",
+        choices=["detect", "none"],
+        default=d.practice,
+        help="find and leave out the learning phase of home tests (default detect)",
+    )
+    p.add_argument(
+        "--fhir-out",
+        type=Path,
+        default=None,
+        help="also write the events as a FHIR R4 Bundle of Observations (JSON)",
+    )
+    p.add_argument(
+        "--plots",
+        type=Path,
+        default=None,
+        help="folder for one plot per person and measure with an event",
+    )
     p.add_argument("--max-plots", type=int, default=50)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -99,14 +148,23 @@ def run_detect(ns: argparse.Namespace) -> int:
     from smoulder.io.tables import read_relapses
 
     settings = DetectSettings.make(
-        methods=tuple(ns.method), alpha=ns.alpha, min_sustained=ns.min_sustained,
-        min_baseline=ns.min_baseline, min_change_pct=ns.min_change_pct,
-        min_wear_hours=ns.min_wear_hours, min_valid_days=ns.min_valid_days,
+        methods=tuple(ns.method),
+        alpha=ns.alpha,
+        min_sustained=ns.min_sustained,
+        min_baseline=ns.min_baseline,
+        min_change_pct=ns.min_change_pct,
+        min_wear_hours=ns.min_wear_hours,
+        min_valid_days=ns.min_valid_days,
         practice=ns.practice,
     )
-    df, report = read_measures(ns.measures, subject_col=ns.subject_col, date_col=ns.date_col,
-                               measure_col=ns.measure_col, value_col=ns.value_col,
-                               on_duplicate=ns.on_duplicate)
+    df, report = read_measures(
+        ns.measures,
+        subject_col=ns.subject_col,
+        date_col=ns.date_col,
+        measure_col=ns.measure_col,
+        value_col=ns.value_col,
+        on_duplicate=ns.on_duplicate,
+    )
     if ns.measure:
         from smoulder.digital.catalogue import get_measure
 
@@ -122,9 +180,12 @@ def run_detect(ns: argparse.Namespace) -> int:
 
         with Progress(transient=True) as bar:
             task = bar.add_task("detecting", total=None)
-            res = detect(df, settings, relapses=relapses,
-                         progress=lambda done, total: bar.update(task, completed=done,
-                                                                 total=total))
+            res = detect(
+                df,
+                settings,
+                relapses=relapses,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     else:
         res = detect(df, settings, relapses=relapses)
     paths = res.write(ns.out)
@@ -153,11 +214,13 @@ def run_detect(ns: argparse.Namespace) -> int:
     if ns.json:
         print(json.dumps(summary, indent=2))
     elif not ns.quiet:
-        print(f"{summary['series']} series of {summary['people']} people: "
-              f"{summary['events']} sustained worsening events in "
-              f"{summary['people_with_events']} people; "
-              f"{summary['learning_phases']} learning phases left out; "
-              f"{summary['gaps']} gaps of 2+ weeks reported")
+        print(
+            f"{summary['series']} series of {summary['people']} people: "
+            f"{summary['events']} sustained worsening events in "
+            f"{summary['people_with_events']} people; "
+            f"{summary['learning_phases']} learning phases left out; "
+            f"{summary['gaps']} gaps of 2+ weeks reported"
+        )
         print(f"wrote {ns.out}")
     return 0
 
@@ -181,8 +244,9 @@ def _write_plots(res, folder: Path, relapses, limit: int) -> dict[str, Path]:
         out[f"plot_{i}"] = path
     if len(pairs):
         index = folder / "plots_index.csv"
-        pairs.assign(plot=[f"series_{i:04d}_{m}.png" for i, m in
-                           enumerate(pairs["measure"], start=1)]).to_csv(index, index=False)
+        pairs.assign(
+            plot=[f"series_{i:04d}_{m}.png" for i, m in enumerate(pairs["measure"], start=1)]
+        ).to_csv(index, index=False)
         out["plots_index"] = index
     return out
 
@@ -190,13 +254,25 @@ def _write_plots(res, folder: Path, relapses, limit: int) -> dict[str, Path]:
 def run_measures(ns: argparse.Namespace) -> int:
     from smoulder.digital.catalogue import MEASURES
 
-    rows = [{"name": m.name, "unit": m.unit, "worse": m.worse, "kind": m.kind,
-             "sdc": m.sdc, "practice_effect": m.practice_effect, "loinc": m.loinc,
-             "description": m.description} for m in MEASURES.values()]
+    rows = [
+        {
+            "name": m.name,
+            "unit": m.unit,
+            "worse": m.worse,
+            "kind": m.kind,
+            "sdc": m.sdc,
+            "practice_effect": m.practice_effect,
+            "loinc": m.loinc,
+            "description": m.description,
+        }
+        for m in MEASURES.values()
+    ]
     if ns.json:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
-            print(f"{r['name']:<26} {r['unit']:<8} {r['worse']:<6} worse  {r['kind']:<9} "
-                  f"{r['description']}")
+            print(
+                f"{r['name']:<26} {r['unit']:<8} {r['worse']:<6} worse  {r['kind']:<9} "
+                f"{r['description']}"
+            )
     return 0

@@ -27,7 +27,14 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["register_import", "register_export", "run_apple_health", "run_fhir", "run_table", "run_export_fhir"]
+__all__ = [
+    "register_import",
+    "register_export",
+    "run_apple_health",
+    "run_fhir",
+    "run_table",
+    "run_export_fhir",
+]
 
 
 def register_import(digital_sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -47,51 +54,97 @@ def register_import(digital_sub: argparse._SubParsersAction) -> argparse.Argumen
         "import",
         help="turn an Apple Health export, a FHIR bundle or a raw table into the long table of measures",
         description="Write the long table subject,date,measure,value,unit (one row per subject, local day and "
-                    "measure; values in the catalogue's canonical units).",
+        "measure; values in the catalogue's canonical units).",
     )
     sub = p.add_subparsers(dest="import_kind", metavar="SOURCE")
     p.set_defaults(func=lambda ns: _need_kind(p))
 
-    a = sub.add_parser("apple-health", help="Apple Health export.zip or export.xml",
-                       description="Stream an Apple Health export (any size, bounded memory) into daily values.")
-    a.add_argument("export", type=Path,
-                   help="export.zip from the Health app, the export.xml inside it, or the unzipped folder")
+    a = sub.add_parser(
+        "apple-health",
+        help="Apple Health export.zip or export.xml",
+        description="Stream an Apple Health export (any size, bounded memory) into daily values.",
+    )
+    a.add_argument(
+        "export",
+        type=Path,
+        help="export.zip from the Health app, the export.xml inside it, or the unzipped folder",
+    )
     a.add_argument("--subject", required=True, help="subject id to write in the subject column")
-    a.add_argument("--source-priority", nargs="+", metavar="NAME", default=None,
-                   help="substrings of sourceName or of the device name/model, most preferred first, choosing one "
-                        "source per hour of steps and "
-                        "per night of sleep (default: Watch iPhone)")
-    a.add_argument("--dedup", choices=["priority", "max"], default="priority",
-                   help="one source per hour by priority (ties: larger total), or always the larger total")
-    a.add_argument("--wear-sources", nargs="+", metavar="NAME", default=["Watch"],
-                   help="sourceName substrings of worn devices whose heart-rate samples give wear_hours "
-                        "(default: Watch)")
+    a.add_argument(
+        "--source-priority",
+        nargs="+",
+        metavar="NAME",
+        default=None,
+        help="substrings of sourceName or of the device name/model, most preferred first, choosing one "
+        "source per hour of steps and "
+        "per night of sleep (default: Watch iPhone)",
+    )
+    a.add_argument(
+        "--dedup",
+        choices=["priority", "max"],
+        default="priority",
+        help="one source per hour by priority (ties: larger total), or always the larger total",
+    )
+    a.add_argument(
+        "--wear-sources",
+        nargs="+",
+        metavar="NAME",
+        default=["Watch"],
+        help="sourceName substrings of worn devices whose heart-rate samples give wear_hours "
+        "(default: Watch)",
+    )
     a.add_argument("--no-wear", action="store_true", help="do not write wear_hours")
-    a.add_argument("--sleep-day-start-hour", type=float, default=18.0,
-                   help="local hour at which a sleep day starts (default 18)")
-    a.add_argument("--keep-valid", action="store_true",
-                   help="leave bad records out (counted) and keep what precedes broken XML instead of stopping")
+    a.add_argument(
+        "--sleep-day-start-hour",
+        type=float,
+        default=18.0,
+        help="local hour at which a sleep day starts (default 18)",
+    )
+    a.add_argument(
+        "--keep-valid",
+        action="store_true",
+        help="leave bad records out (counted) and keep what precedes broken XML instead of stopping",
+    )
     _common(a)
     a.set_defaults(func=run_apple_health)
 
-    f = sub.add_parser("fhir", help="FHIR R4 Bundle of Observations / QuestionnaireResponses (JSON)",
-                       description="Read Observations (catalogue LOINC or smoulder codes) and PRO totals.")
+    f = sub.add_parser(
+        "fhir",
+        help="FHIR R4 Bundle of Observations / QuestionnaireResponses (JSON)",
+        description="Read Observations (catalogue LOINC or smoulder codes) and PRO totals.",
+    )
     f.add_argument("bundle", type=Path, help="Bundle JSON file")
-    f.add_argument("--subject", default=None, help="subject id for every row (default: from each resource)")
-    f.add_argument("--keep-valid", action="store_true",
-                   help="leave invalid resources and unknown codes out (counted) instead of stopping")
-    f.add_argument("--on-duplicate", choices=["error", "first", "last", "max", "min", "mean"], default="error")
-    f.add_argument("--timezone", default=None, help="IANA zone for dates (default: each date's own offset)")
+    f.add_argument(
+        "--subject", default=None, help="subject id for every row (default: from each resource)"
+    )
+    f.add_argument(
+        "--keep-valid",
+        action="store_true",
+        help="leave invalid resources and unknown codes out (counted) instead of stopping",
+    )
+    f.add_argument(
+        "--on-duplicate", choices=["error", "first", "last", "max", "min", "mean"], default="error"
+    )
+    f.add_argument(
+        "--timezone", default=None, help="IANA zone for dates (default: each date's own offset)"
+    )
     _common(f)
     f.set_defaults(func=run_fhir)
 
-    t = sub.add_parser("table", help="a raw long table (CSV, TSV or Parquet) to validate and normalise",
-                       description="Check names, units, ranges and duplicates; reduce date-times to daily values.")
+    t = sub.add_parser(
+        "table",
+        help="a raw long table (CSV, TSV or Parquet) to validate and normalise",
+        description="Check names, units, ranges and duplicates; reduce date-times to daily values.",
+    )
     t.add_argument("table", type=Path)
     for role in ("subject", "date", "measure", "value", "unit"):
         t.add_argument(f"--{role}-col", default=role)
-    t.add_argument("--on-duplicate", choices=["error", "first", "last", "max", "min", "mean"], default="error")
-    t.add_argument("--timezone", default=None, help="IANA zone for date-times (default: each one's own offset)")
+    t.add_argument(
+        "--on-duplicate", choices=["error", "first", "last", "max", "min", "mean"], default="error"
+    )
+    t.add_argument(
+        "--timezone", default=None, help="IANA zone for date-times (default: each one's own offset)"
+    )
     _common(t)
     t.set_defaults(func=run_table)
     return p
@@ -121,8 +174,14 @@ def _progress(quiet: bool, what: str) -> Iterator[Callable[[int, int], None] | N
         TransferSpeedColumn,
     )
 
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  TimeRemainingColumn(), transient=True) as bar:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
         task = bar.add_task(what, total=None)
 
         def update(done: int, total: int) -> None:
@@ -149,8 +208,10 @@ def _finish(ns: argparse.Namespace, df: pd.DataFrame, report: Any) -> int:
         print(json.dumps(summary, indent=1))
     elif not ns.quiet:
         print(str(report))
-        print(f"wrote {len(df):,} rows ({summary['subjects']} subject(s), {summary['first_date']} to "
-              f"{summary['last_date']}) to {ns.out}")
+        print(
+            f"wrote {len(df):,} rows ({summary['subjects']} subject(s), {summary['first_date']} to "
+            f"{summary['last_date']}) to {ns.out}"
+        )
         for k, v in per.items():
             print(f"  {k}: {v:,} days")
     return 0
@@ -161,10 +222,16 @@ def run_apple_health(ns: argparse.Namespace) -> int:
     from smoulder.io.apple_health import read_apple_health
 
     with _progress(ns.quiet or ns.json, "reading export") as cb:
-        df, report = read_apple_health(ns.export, ns.subject, source_priority=ns.source_priority, dedup=ns.dedup,
-                                       on_error="keep-valid" if ns.keep_valid else "raise",
-                                       sleep_day_start_hour=ns.sleep_day_start_hour, progress=cb,
-                                       wear_sources=None if ns.no_wear else ns.wear_sources)
+        df, report = read_apple_health(
+            ns.export,
+            ns.subject,
+            source_priority=ns.source_priority,
+            dedup=ns.dedup,
+            on_error="keep-valid" if ns.keep_valid else "raise",
+            sleep_day_start_hour=ns.sleep_day_start_hour,
+            progress=cb,
+            wear_sources=None if ns.no_wear else ns.wear_sources,
+        )
     return _finish(ns, df, report)
 
 
@@ -172,8 +239,13 @@ def run_fhir(ns: argparse.Namespace) -> int:
     """Run ``smoulder digital import fhir``."""
     from smoulder.io.fhir import read_fhir
 
-    df, report = read_fhir(ns.bundle, subject=ns.subject, on_error="keep-valid" if ns.keep_valid else "raise",
-                           on_duplicate=ns.on_duplicate, timezone=ns.timezone)
+    df, report = read_fhir(
+        ns.bundle,
+        subject=ns.subject,
+        on_error="keep-valid" if ns.keep_valid else "raise",
+        on_duplicate=ns.on_duplicate,
+        timezone=ns.timezone,
+    )
     return _finish(ns, df, report)
 
 
@@ -181,9 +253,16 @@ def run_table(ns: argparse.Namespace) -> int:
     """Run ``smoulder digital import table``."""
     from smoulder.io.measures import read_measures
 
-    df, report = read_measures(ns.table, subject_col=ns.subject_col, date_col=ns.date_col,
-                               measure_col=ns.measure_col, value_col=ns.value_col, unit_col=ns.unit_col,
-                               on_duplicate=ns.on_duplicate, timezone=ns.timezone)
+    df, report = read_measures(
+        ns.table,
+        subject_col=ns.subject_col,
+        date_col=ns.date_col,
+        measure_col=ns.measure_col,
+        value_col=ns.value_col,
+        unit_col=ns.unit_col,
+        on_duplicate=ns.on_duplicate,
+        timezone=ns.timezone,
+    )
     return _finish(ns, df, report)
 
 
@@ -195,15 +274,23 @@ def register_export(digital_sub: argparse._SubParsersAction) -> argparse.Argumen
     digital_sub : argparse sub-parsers action
         The sub-parsers of the ``digital`` command group.
     """
-    p = digital_sub.add_parser("export", help="write measures or detected events as a FHIR R4 Bundle",
-                               description="Write a long table of measures, or the events table of "
-                                           "'smoulder digital detect', as a FHIR R4 Bundle of Observations.")
+    p = digital_sub.add_parser(
+        "export",
+        help="write measures or detected events as a FHIR R4 Bundle",
+        description="Write a long table of measures, or the events table of "
+        "'smoulder digital detect', as a FHIR R4 Bundle of Observations.",
+    )
     sub = p.add_subparsers(dest="export_kind", metavar="FORMAT")
     p.set_defaults(func=lambda ns: _need_kind(p))
     f = sub.add_parser("fhir", help="FHIR R4 Bundle (JSON)")
-    f.add_argument("table", type=Path, help="long table of measures, or an events table with --events")
-    f.add_argument("--events", action="store_true",
-                   help="the table is an events table (subject, measure, onset_date, detected_date, ...)")
+    f.add_argument(
+        "table", type=Path, help="long table of measures, or an events table with --events"
+    )
+    f.add_argument(
+        "--events",
+        action="store_true",
+        help="the table is an events table (subject, measure, onset_date, detected_date, ...)",
+    )
     f.add_argument("--out", type=Path, required=True, help="Bundle JSON to write")
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=run_export_fhir)
@@ -220,8 +307,11 @@ def run_export_fhir(ns: argparse.Namespace) -> int:
         events = read_table(ns.table)
         for c in events.columns:
             col = events[c]
-            if col.dtype == object and len(col.dropna()) and col.dropna().astype(str).str.fullmatch(
-                    r"\d{4}-\d{2}-\d{2}").all():
+            if (
+                col.dtype == object
+                and len(col.dropna())
+                and col.dropna().astype(str).str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
+            ):
                 events[c] = pd.to_datetime(col)
         bundle = events_to_bundle(events)
     else:

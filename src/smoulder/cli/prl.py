@@ -18,30 +18,67 @@ def add_rim_arguments(p: argparse.ArgumentParser) -> None:
 
     d = RimSettings()
     g = p.add_argument_group("rim features and consensus rule")
-    g.add_argument("--min-coverage", type=float, default=d.min_coverage,
-                   help="fraction of the lesion edge the rim must cover (default 2/3)")
-    g.add_argument("--min-slices", type=int, default=d.min_slices,
-                   help="consecutive axial slices that must show the rim (default 2)")
-    g.add_argument("--k-sd", type=float, default=d.k_sd,
-                   help="a sector shows the rim when its mean exceeds the reference by K standard errors (default 1.5)")
-    g.add_argument("--n-sectors", type=int, default=d.n_sectors, help="angular sectors per slice (default 12)")
-    g.add_argument("--rim-inner-mm", type=float, default=d.rim_inner_mm,
-                   help="rim band width inside the lesion edge (default 2 mm, at least one voxel)")
-    g.add_argument("--rim-outer-mm", type=float, default=d.rim_outer_mm,
-                   help="rim band width outside the lesion edge (default 0)")
-    g.add_argument("--phase-mode", choices=["dipole-inversion", "direct"], default=d.phase_mode,
-                   help="phase features on a TKD susceptibility estimate (default) or on the phase itself")
-    g.add_argument("--threshold", type=float, default=None,
-                   help="rim_score threshold for prl=yes (default: min coverage, or the model's threshold)")
+    g.add_argument(
+        "--min-coverage",
+        type=float,
+        default=d.min_coverage,
+        help="fraction of the lesion edge the rim must cover (default 2/3)",
+    )
+    g.add_argument(
+        "--min-slices",
+        type=int,
+        default=d.min_slices,
+        help="consecutive axial slices that must show the rim (default 2)",
+    )
+    g.add_argument(
+        "--k-sd",
+        type=float,
+        default=d.k_sd,
+        help="a sector shows the rim when its mean exceeds the reference by K standard errors (default 1.5)",
+    )
+    g.add_argument(
+        "--n-sectors", type=int, default=d.n_sectors, help="angular sectors per slice (default 12)"
+    )
+    g.add_argument(
+        "--rim-inner-mm",
+        type=float,
+        default=d.rim_inner_mm,
+        help="rim band width inside the lesion edge (default 2 mm, at least one voxel)",
+    )
+    g.add_argument(
+        "--rim-outer-mm",
+        type=float,
+        default=d.rim_outer_mm,
+        help="rim band width outside the lesion edge (default 0)",
+    )
+    g.add_argument(
+        "--phase-mode",
+        choices=["dipole-inversion", "direct"],
+        default=d.phase_mode,
+        help="phase features on a TKD susceptibility estimate (default) or on the phase itself",
+    )
+    g.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="rim_score threshold for prl=yes (default: min coverage, or the model's threshold)",
+    )
 
 
 def rim_settings_from_args(ns: argparse.Namespace) -> Any:
     from smoulder.imaging.prl import RimSettings
 
-    return RimSettings(min_coverage=ns.min_coverage, min_slices=ns.min_slices, k_sd=ns.k_sd,
-                       n_sectors=ns.n_sectors, min_sectors=min(6, ns.n_sectors), rim_inner_mm=ns.rim_inner_mm,
-                       rim_outer_mm=ns.rim_outer_mm, phase_mode=ns.phase_mode,
-                       threshold=ns.threshold).validate()
+    return RimSettings(
+        min_coverage=ns.min_coverage,
+        min_slices=ns.min_slices,
+        k_sd=ns.k_sd,
+        n_sectors=ns.n_sectors,
+        min_sectors=min(6, ns.n_sectors),
+        rim_inner_mm=ns.rim_inner_mm,
+        rim_outer_mm=ns.rim_outer_mm,
+        phase_mode=ns.phase_mode,
+        threshold=ns.threshold,
+    ).validate()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,19 +95,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--phase", type=Path, help="unwrapped, high-pass-filtered phase in radians")
     src.add_argument("--qsm", type=Path, help="QSM map in ppm")
-    p.add_argument("--phase-convention", choices=["paramagnetic-negative", "paramagnetic-positive"],
-                   default="paramagnetic-negative",
-                   help="sign of paramagnetic tissue in the phase (default paramagnetic-negative: left-handed)")
-    p.add_argument("--qsm-units", choices=["ppm", "ppb"], default="ppm", help="units of the QSM map (default ppm)")
-    p.add_argument("--lesions", type=Path,
-                   help="lesion mask, binary or labelled; without it a FLAIR-threshold FALLBACK is used")
-    p.add_argument("--no-split", action="store_true", help="do not split confluent lesions of a binary mask")
-    p.add_argument("--register", choices=["none", "resample", "rigid"], default="none",
-                   help="when the images are on different grids: resample through the affines, or register "
-                        "rigidly with antspyx (default none: stop with an error)")
-    p.add_argument("--magnitude", type=Path,
-                   help="with --register rigid: an image on the phase/QSM grid (e.g. GRE magnitude) to "
-                        "estimate the transform from")
+    p.add_argument(
+        "--phase-convention",
+        choices=["paramagnetic-negative", "paramagnetic-positive"],
+        default="paramagnetic-negative",
+        help="sign of paramagnetic tissue in the phase (default paramagnetic-negative: left-handed)",
+    )
+    p.add_argument(
+        "--qsm-units",
+        choices=["ppm", "ppb"],
+        default="ppm",
+        help="units of the QSM map (default ppm)",
+    )
+    p.add_argument(
+        "--lesions",
+        type=Path,
+        help="lesion mask, binary or labelled; without it a FLAIR-threshold FALLBACK is used",
+    )
+    p.add_argument(
+        "--no-split", action="store_true", help="do not split confluent lesions of a binary mask"
+    )
+    p.add_argument(
+        "--register",
+        choices=["none", "resample", "rigid"],
+        default="none",
+        help="when the images are on different grids: resample through the affines, or register "
+        "rigidly with antspyx (default none: stop with an error)",
+    )
+    p.add_argument(
+        "--magnitude",
+        type=Path,
+        help="with --register rigid: an image on the phase/QSM grid (e.g. GRE magnitude) to "
+        "estimate the transform from",
+    )
     p.add_argument("--model", type=Path, help="trained model file from 'smoulder prl train'")
     p.add_argument("--out", type=Path, help="output directory")
     p.add_argument("--quiet", action="store_true")
@@ -78,16 +135,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_rim_arguments(p)
     p.set_defaults(func=run)
     tsub = p.add_subparsers(dest="prl_command", metavar="train")
-    t = tsub.add_parser("train", help="train a classifier on rated lesions",
-                        description="Fit a random-forest classifier on lesions tables (from 'smoulder prl') "
-                                    "with a rating column, and save a versioned model file.")
+    t = tsub.add_parser(
+        "train",
+        help="train a classifier on rated lesions",
+        description="Fit a random-forest classifier on lesions tables (from 'smoulder prl') "
+        "with a rating column, and save a versioned model file.",
+    )
     t.add_argument("tables", nargs="+", type=Path, help="lesions.tsv files with a rating column")
-    t.add_argument("--rating-col", default="rating", help="column with the rating: yes/no, 1/0, true/false")
+    t.add_argument(
+        "--rating-col", default="rating", help="column with the rating: yes/no, 1/0, true/false"
+    )
     t.add_argument("--out", type=Path, required=True, help="model file to write (.joblib)")
     t.add_argument("--name", default=None, help="model name (default: the file stem)")
     t.add_argument("--threshold", type=float, default=0.5, help="probability threshold for prl=yes")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--demo", action="store_true", help="mark the model as a demo (e.g. trained on phantoms)")
+    t.add_argument(
+        "--demo", action="store_true", help="mark the model as a demo (e.g. trained on phantoms)"
+    )
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=run_train)
 
@@ -105,22 +169,38 @@ def run(ns: argparse.Namespace) -> int:
         model = PRLModel.load(ns.model)
     check_writable(ns.out)
     t0 = time.perf_counter()
-    prl_run = run_prl_files(ns.flair, phase=ns.phase, qsm=ns.qsm, lesions=ns.lesions,
-                            phase_convention=ns.phase_convention, qsm_units=ns.qsm_units, register=ns.register,
-                            magnitude=ns.magnitude, settings=settings, model=model,
-                            split_confluent=False if ns.no_split else None)
+    prl_run = run_prl_files(
+        ns.flair,
+        phase=ns.phase,
+        qsm=ns.qsm,
+        lesions=ns.lesions,
+        phase_convention=ns.phase_convention,
+        qsm_units=ns.qsm_units,
+        register=ns.register,
+        magnitude=ns.magnitude,
+        settings=settings,
+        model=model,
+        split_confluent=False if ns.no_split else None,
+    )
     paths = write_prl_outputs(prl_run, ns.out)
     res = prl_run.result
-    summary = {"lesions": int(len(res.lesions)), "prl": res.n_prl, "classifier": res.settings["classifier"],
-               "seconds": round(time.perf_counter() - t0, 2), "warnings": res.warnings,
-               "outputs": {k: str(v) for k, v in paths.items()}}
+    summary = {
+        "lesions": int(len(res.lesions)),
+        "prl": res.n_prl,
+        "classifier": res.settings["classifier"],
+        "seconds": round(time.perf_counter() - t0, 2),
+        "warnings": res.warnings,
+        "outputs": {k: str(v) for k, v in paths.items()},
+    }
     for w in res.warnings:
         print(f"smoulder prl: warning: {w}", file=sys.stderr)
     if ns.json:
         print(json.dumps(summary))
     elif not ns.quiet:
-        print(f"{summary['lesions']} lesions, {summary['prl']} PRL ({summary['classifier']}); "
-              f"wrote {ns.out} in {summary['seconds']} s")
+        print(
+            f"{summary['lesions']} lesions, {summary['prl']} PRL ({summary['classifier']}); "
+            f"wrote {ns.out} in {summary['seconds']} s"
+        )
     return 0
 
 
@@ -128,13 +208,22 @@ def run_train(ns: argparse.Namespace) -> int:
     from smoulder.imaging.prl_model import read_rated_tables, train_model
 
     table, y = read_rated_tables(ns.tables, rating_col=ns.rating_col)
-    model = train_model(table, y, name=ns.name or ns.out.stem, threshold=ns.threshold, seed=ns.seed,
-                        demo=ns.demo)
+    model = train_model(
+        table, y, name=ns.name or ns.out.stem, threshold=ns.threshold, seed=ns.seed, demo=ns.demo
+    )
     model.save(ns.out)
-    info = {"model": str(ns.out), "lesions": int(len(y)), "prl": int(y.sum()), "input": model.input_kind,
-            "cv_auc": model.metadata.get("cv_auc")}
-    print(json.dumps(info) if ns.json else
-          f"trained on {info['lesions']} lesions ({info['prl']} rated PRL, {info['input']}); wrote {ns.out}")
+    info = {
+        "model": str(ns.out),
+        "lesions": int(len(y)),
+        "prl": int(y.sum()),
+        "input": model.input_kind,
+        "cv_auc": model.metadata.get("cv_auc"),
+    }
+    print(
+        json.dumps(info)
+        if ns.json
+        else f"trained on {info['lesions']} lesions ({info['prl']} rated PRL, {info['input']}); wrote {ns.out}"
+    )
     return 0
 
 

@@ -19,7 +19,9 @@ def _days(text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of days or 'inf', got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a number of days or 'inf', got {text!r}"
+        ) from None
 
 
 def _open_days(text: str) -> float | None:
@@ -30,45 +32,119 @@ def _open_days(text: str) -> float | None:
 
 def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     """The analysis options, under msprog's names with dashes (defaults come from the settings model)."""
-    g = p.add_argument_group("analysis options (msprog names; defaults as msprog unless documented)")
+    g = p.add_argument_group(
+        "analysis options (msprog names; defaults as msprog unless documented)"
+    )
     S = argparse.SUPPRESS
-    g.add_argument("--outcome", choices=["edss", "t25fw", "nhpt", "sdmt", "custom"], default=S,
-                   help="outcome measure (default edss)")
-    g.add_argument("--direction", choices=["increase", "decrease"], default=S,
-                   help="custom outcome: which direction is worse")
-    g.add_argument("--min-change", type=float, default=S, help="custom outcome: minimal change in points")
-    g.add_argument("--min-change-pct", type=float, default=S, help="minimal change in %% of baseline")
+    g.add_argument(
+        "--outcome",
+        choices=["edss", "t25fw", "nhpt", "sdmt", "custom"],
+        default=S,
+        help="outcome measure (default edss)",
+    )
+    g.add_argument(
+        "--direction",
+        choices=["increase", "decrease"],
+        default=S,
+        help="custom outcome: which direction is worse",
+    )
+    g.add_argument(
+        "--min-change", type=float, default=S, help="custom outcome: minimal change in points"
+    )
+    g.add_argument(
+        "--min-change-pct", type=float, default=S, help="minimal change in %% of baseline"
+    )
     g.add_argument("--min-change-combine", choices=["min", "max"], default=S)
-    g.add_argument("--edss-half-step-from", type=float, default=S,
-                   help="EDSS baseline from which +0.5 counts (default 6.0, consensus; 5.5 = msprog)")
-    g.add_argument("--event", choices=["firstCDW", "firstCDI", "first", "firstPIRA", "firstRAW", "multiple"], default=S)
-    g.add_argument("--classify-cdw", action="store_true", default=S,
-                   help="classify each CDW as PIRA, RAW or undefined (msprog's RAW_PIRA)")
-    g.add_argument("--baseline", choices=["fixed", "roving", "roving_impr", "roving_wors"], default=S)
+    g.add_argument(
+        "--edss-half-step-from",
+        type=float,
+        default=S,
+        help="EDSS baseline from which +0.5 counts (default 6.0, consensus; 5.5 = msprog)",
+    )
+    g.add_argument(
+        "--event",
+        choices=["firstCDW", "firstCDI", "first", "firstPIRA", "firstRAW", "multiple"],
+        default=S,
+    )
+    g.add_argument(
+        "--classify-cdw",
+        action="store_true",
+        default=S,
+        help="classify each CDW as PIRA, RAW or undefined (msprog's RAW_PIRA)",
+    )
+    g.add_argument(
+        "--baseline", choices=["fixed", "roving", "roving_impr", "roving_wors"], default=S
+    )
     g.add_argument("--proceed-from", choices=["firstconf", "event"], default=S)
-    g.add_argument("--sub-threshold-rebl", choices=["none", "event", "improvement", "worsening"], default=S)
+    g.add_argument(
+        "--sub-threshold-rebl", choices=["none", "event", "improvement", "worsening"], default=S
+    )
     g.add_argument("--bl-geq", action="store_true", default=S)
     g.add_argument("--relapse-rebl", action="store_true", default=S)
     g.add_argument("--skip-local-extrema", choices=["none", "strict", "all"], default=S)
-    g.add_argument("--conf-days", type=float, action="extend", nargs="+", default=S,
-                   help="confirmation period(s) in days; repeat for several windows ('confirmed at any of')")
-    g.add_argument("--conf-tol-days", type=_days, nargs="+", default=S, metavar="DAYS",
-                   help="tolerance before [and after] the confirmation period (default 7 730.5)")
-    g.add_argument("--require-sust-days", type=_days, default=S, help="days the change must be sustained, or inf")
-    g.add_argument("--no-check-intermediate", dest="check_intermediate", action="store_false", default=S,
-                   help="confirm only at the confirmation visit, not at every visit in between")
+    g.add_argument(
+        "--conf-days",
+        type=float,
+        action="extend",
+        nargs="+",
+        default=S,
+        help="confirmation period(s) in days; repeat for several windows ('confirmed at any of')",
+    )
+    g.add_argument(
+        "--conf-tol-days",
+        type=_days,
+        nargs="+",
+        default=S,
+        metavar="DAYS",
+        help="tolerance before [and after] the confirmation period (default 7 730.5)",
+    )
+    g.add_argument(
+        "--require-sust-days",
+        type=_days,
+        default=S,
+        help="days the change must be sustained, or inf",
+    )
+    g.add_argument(
+        "--no-check-intermediate",
+        dest="check_intermediate",
+        action="store_false",
+        default=S,
+        help="confirm only at the confirmation visit, not at every visit in between",
+    )
     for name in ("relapse-to-bl", "relapse-to-event", "relapse-to-conf", "relapse-assoc"):
-        g.add_argument(f"--{name}", type=_days, nargs="+", default=S, metavar="DAYS",
-                       help="days after [and before] a relapse")
-    g.add_argument("--relapse-indep-prec", type=_open_days, nargs=2, default=S, metavar=("BEFORE", "AFTER"))
-    g.add_argument("--relapse-indep-event", type=_open_days, nargs=2, default=S, metavar=("BEFORE", "AFTER"))
-    g.add_argument("--relapse-indep-conf", type=_open_days, nargs=2, default=S, metavar=("BEFORE", "AFTER"))
-    g.add_argument("--relapse-indep-prec-type", choices=["baseline", "last", "last_delta"], default=S)
-    g.add_argument("--impute-last-visit", type=float, default=S,
-                   help="impute unconfirmed worsening at the last visit: probability, or max follow-up days")
+        g.add_argument(
+            f"--{name}",
+            type=_days,
+            nargs="+",
+            default=S,
+            metavar="DAYS",
+            help="days after [and before] a relapse",
+        )
+    g.add_argument(
+        "--relapse-indep-prec", type=_open_days, nargs=2, default=S, metavar=("BEFORE", "AFTER")
+    )
+    g.add_argument(
+        "--relapse-indep-event", type=_open_days, nargs=2, default=S, metavar=("BEFORE", "AFTER")
+    )
+    g.add_argument(
+        "--relapse-indep-conf", type=_open_days, nargs=2, default=S, metavar=("BEFORE", "AFTER")
+    )
+    g.add_argument(
+        "--relapse-indep-prec-type", choices=["baseline", "last", "last_delta"], default=S
+    )
+    g.add_argument(
+        "--impute-last-visit",
+        type=float,
+        default=S,
+        help="impute unconfirmed worsening at the last visit: probability, or max follow-up days",
+    )
     g.add_argument("--seed", type=int, default=S, help="seed for probabilistic imputation")
-    g.add_argument("--settings", type=Path, default=None,
-                   help="TOML/JSON settings file (as written beside every output); flags override it")
+    g.add_argument(
+        "--settings",
+        type=Path,
+        default=None,
+        help="TOML/JSON settings file (as written beside every output); flags override it",
+    )
 
 
 def settings_from_args(ns: argparse.Namespace) -> Any:
@@ -77,10 +153,31 @@ def settings_from_args(ns: argparse.Namespace) -> Any:
     base: dict[str, Any] = {}
     if ns.settings is not None:
         base = ProgressionSettings.from_file(ns.settings).model_dump()
-    simple = ["outcome", "direction", "min_change", "min_change_pct", "min_change_combine", "edss_half_step_from",
-              "event", "classify_cdw", "baseline", "proceed_from", "sub_threshold_rebl", "bl_geq", "relapse_rebl",
-              "skip_local_extrema", "conf_days", "require_sust_days", "check_intermediate", "relapse_to_bl",
-              "relapse_to_event", "relapse_to_conf", "relapse_assoc", "impute_last_visit", "seed"]
+    simple = [
+        "outcome",
+        "direction",
+        "min_change",
+        "min_change_pct",
+        "min_change_combine",
+        "edss_half_step_from",
+        "event",
+        "classify_cdw",
+        "baseline",
+        "proceed_from",
+        "sub_threshold_rebl",
+        "bl_geq",
+        "relapse_rebl",
+        "skip_local_extrema",
+        "conf_days",
+        "require_sust_days",
+        "check_intermediate",
+        "relapse_to_bl",
+        "relapse_to_event",
+        "relapse_to_conf",
+        "relapse_assoc",
+        "impute_last_visit",
+        "seed",
+    ]
     for key in simple:
         if hasattr(ns, key):
             base[key] = getattr(ns, key)
@@ -91,8 +188,15 @@ def settings_from_args(ns: argparse.Namespace) -> Any:
         base["conf_tol_days"] = tol
     for key in ("relapse_to_bl", "relapse_to_event", "relapse_to_conf", "relapse_assoc"):
         if key in base and isinstance(base[key], list) and len(base[key]) > 2:
-            raise SettingsError(f"--{key.replace('_', '-')} takes one or two numbers; got {base[key]}")
-    ri = dict(base.get("relapse_indep", {"prec": (0, 0), "event": (90, 30), "conf": (90, 30), "prec_type": "baseline"}))
+            raise SettingsError(
+                f"--{key.replace('_', '-')} takes one or two numbers; got {base[key]}"
+            )
+    ri = dict(
+        base.get(
+            "relapse_indep",
+            {"prec": (0, 0), "event": (90, 30), "conf": (90, 30), "prec_type": "baseline"},
+        )
+    )
     changed = False
     for key in ("prec", "event", "conf"):
         if hasattr(ns, f"relapse_indep_{key}"):
@@ -113,26 +217,46 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Detect confirmed disability events of one outcome in a visits table (CSV, TSV or Parquet).",
     )
     p.add_argument("visits", type=Path, help="visits table: subject, date, value")
-    p.add_argument("--relapses", type=Path, help="relapse onsets (same subject and date column names)")
+    p.add_argument(
+        "--relapses", type=Path, help="relapse onsets (same subject and date column names)"
+    )
     p.add_argument("--mri-activity", type=Path, help="MRI scans with activity (enables PIRMA)")
     p.add_argument("--subject-col", default="subject")
     p.add_argument("--date-col", default="date")
     p.add_argument("--value-col", default=None, help="value column (default: the outcome's name)")
     p.add_argument("--validconf-col", default=None, help="column saying which visits may confirm")
-    p.add_argument("--valuedelta-col", default=None, help="column setting the minimal change at baseline")
-    p.add_argument("--relapse-date-col", default=None, help="onset column in the relapses file (default --date-col)")
+    p.add_argument(
+        "--valuedelta-col", default=None, help="column setting the minimal change at baseline"
+    )
+    p.add_argument(
+        "--relapse-date-col",
+        default=None,
+        help="onset column in the relapses file (default --date-col)",
+    )
     p.add_argument("--relapse-end-col", default=None, help="optional relapse end-date column")
     p.add_argument("--mri-date-col", default=None)
     p.add_argument("--mri-active-col", default="active")
-    p.add_argument("--on-duplicate", choices=["error", "first", "last", "max", "min", "mean"], default="error",
-                   help="several visits of one subject on one day (identical ones are always merged)")
+    p.add_argument(
+        "--on-duplicate",
+        choices=["error", "first", "last", "max", "min", "mean"],
+        default="error",
+        help="several visits of one subject on one day (identical ones are always merged)",
+    )
     add_settings_arguments(p)
-    p.add_argument("--groups", type=Path, default=None,
-                   help="table of subject and group (e.g. trial arm): Kaplan-Meier per group and Cox hazard ratios")
+    p.add_argument(
+        "--groups",
+        type=Path,
+        default=None,
+        help="table of subject and group (e.g. trial arm): Kaplan-Meier per group and Cox hazard ratios",
+    )
     p.add_argument("--group-col", default="arm", help="group column in --groups (default arm)")
-    p.add_argument("--reference-group", default=None, help="reference level for hazard ratios (default: first)")
+    p.add_argument(
+        "--reference-group", default=None, help="reference level for hazard ratios (default: first)"
+    )
     p.add_argument("--out", type=Path, required=True, help="events file (.csv or .parquet)")
-    p.add_argument("--no-plots", action="store_true", help="skip the Kaplan-Meier and trajectory plots")
+    p.add_argument(
+        "--no-plots", action="store_true", help="skip the Kaplan-Meier and trajectory plots"
+    )
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.set_defaults(func=run)
@@ -147,24 +271,40 @@ def run(ns: argparse.Namespace) -> int:
     value_col = ns.value_col or s.outcome
     extra = (ns.valuedelta_col,) if ns.valuedelta_col else ()
     visits, report = read_visits(
-        ns.visits, subject_col=ns.subject_col, date_col=ns.date_col, value_col=value_col, outcome=s.outcome,
-        validconf_col=ns.validconf_col, on_duplicate=ns.on_duplicate, extra_cols=extra,
+        ns.visits,
+        subject_col=ns.subject_col,
+        date_col=ns.date_col,
+        value_col=value_col,
+        outcome=s.outcome,
+        validconf_col=ns.validconf_col,
+        on_duplicate=ns.on_duplicate,
+        extra_cols=extra,
     )
     if ns.valuedelta_col:
         visits = visits.rename(columns={ns.valuedelta_col: "valuedelta"})
-    known = visits["subject"].cat.categories if hasattr(visits["subject"], "cat") else visits["subject"].unique()
+    known = (
+        visits["subject"].cat.categories
+        if hasattr(visits["subject"], "cat")
+        else visits["subject"].unique()
+    )
     relapses = None
     if ns.relapses is not None:
         relapses, rrep = read_relapses(
-            ns.relapses, subject_col=ns.subject_col, date_col=ns.relapse_date_col or ns.date_col,
-            end_date_col=ns.relapse_end_col, known_subjects=known,
+            ns.relapses,
+            subject_col=ns.subject_col,
+            date_col=ns.relapse_date_col or ns.date_col,
+            end_date_col=ns.relapse_end_col,
+            known_subjects=known,
         )
         report.warnings.extend(rrep.warnings)
     mri = None
     if ns.mri_activity is not None:
         mri, mrep = read_mri_activity(
-            ns.mri_activity, subject_col=ns.subject_col, date_col=ns.mri_date_col or ns.date_col,
-            active_col=ns.mri_active_col, known_subjects=known,
+            ns.mri_activity,
+            subject_col=ns.subject_col,
+            date_col=ns.mri_date_col or ns.date_col,
+            active_col=ns.mri_active_col,
+            known_subjects=known,
         )
         report.warnings.extend(mrep.warnings)
     result = run_validated(visits, relapses, mri, s, ingest=report)
@@ -174,17 +314,31 @@ def run(ns: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     counts = result.counts()
     if ns.json:
-        print(json.dumps({"counts": counts, "files": {k: str(v) for k, v in paths.items()}, "seconds": elapsed}))
+        print(
+            json.dumps(
+                {
+                    "counts": counts,
+                    "files": {k: str(v) for k, v in paths.items()},
+                    "seconds": elapsed,
+                }
+            )
+        )
     elif not ns.quiet:
         for w in report.warnings:
             print(f"warning: {w}", file=sys.stderr)
         print(
             f"{counts['subjects']:,} subjects, {counts['visits']:,} visits: "
             f"{counts['cdw_events']:,} CDW"
-            + (f" ({counts['pira_events']:,} PIRA, {counts['raw_events']:,} RAW)" if s.rawpira else "")
+            + (
+                f" ({counts['pira_events']:,} PIRA, {counts['raw_events']:,} RAW)"
+                if s.rawpira
+                else ""
+            )
             + f", {counts['cdi_events']:,} CDI in {elapsed:.2f} s"
         )
-        print(f"events: {paths['events']}\nsummary: {paths['summary']}\nsettings: {paths['settings']}")
+        print(
+            f"events: {paths['events']}\nsummary: {paths['summary']}\nsettings: {paths['settings']}"
+        )
     return 0
 
 
@@ -202,11 +356,16 @@ def _write_group_comparison(result: Any, ns: argparse.Namespace) -> dict[str, Pa
     groups = read_table(ns.groups)
     for col in (ns.subject_col, ns.group_col):
         if col not in groups.columns:
-            raise ColumnNotFoundError(f"missing column '{col}'; columns found: {', '.join(map(str, groups.columns))}",
-                                      file=str(ns.groups), column=col)
+            raise ColumnNotFoundError(
+                f"missing column '{col}'; columns found: {', '.join(map(str, groups.columns))}",
+                file=str(ns.groups),
+                column=col,
+            )
     groups = groups[[ns.subject_col, ns.group_col]].rename(columns={ns.subject_col: "subject"})
     groups["subject"] = groups["subject"].astype(str)
-    kind = {"firstCDI": "CDI", "firstPIRA": "PIRA", "firstRAW": "RAW"}.get(result.settings.event, "CDW")
+    kind = {"firstCDI": "CDI", "firstPIRA": "PIRA", "firstRAW": "RAW"}.get(
+        result.settings.event, "CDW"
+    )
     tte = time_to_first_event(result.events, result.summary, kind=kind)
     stem = ns.out.with_suffix("")
     out: dict[str, Path] = {}

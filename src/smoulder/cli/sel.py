@@ -18,46 +18,106 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
 
     d = SELSettings()
     g = p.add_argument_group("candidates and classification")
-    g.add_argument("--seed-pct", type=float, default=d.seed_pct_per_year,
-                   help="voxel expansion (%% per year, atrophy corrected) that seeds a candidate (default 12.5)")
-    g.add_argument("--growth-pct", type=float, default=d.growth_pct_per_year,
-                   help="voxel expansion (%% per year) a candidate grows through (default 4)")
-    g.add_argument("--min-voxels", type=int, default=d.min_voxels, help="smallest candidate in voxels (default 10)")
-    g.add_argument("--min-concentricity", type=float, default=d.min_concentricity,
-                   help="share of the lesion edge that must move outward for a definite SEL (default 0.75)")
-    g.add_argument("--min-constancy", type=float, default=d.min_constancy,
-                   help="share of intervals that must show expansion for a definite SEL (default 1)")
-    g.add_argument("--definite-without-constancy", action="store_true",
-                   help="with two time points, allow 'definite' although constancy cannot be measured")
-    g.add_argument("--atrophy-correction", choices=["affine", "brain-mean", "none"], default=d.atrophy_correction,
-                   help="global volume change removed from the Jacobians (default affine: determinant of the "
-                        "affine best fitting the deformation over the brain)")
+    g.add_argument(
+        "--seed-pct",
+        type=float,
+        default=d.seed_pct_per_year,
+        help="voxel expansion (%% per year, atrophy corrected) that seeds a candidate (default 12.5)",
+    )
+    g.add_argument(
+        "--growth-pct",
+        type=float,
+        default=d.growth_pct_per_year,
+        help="voxel expansion (%% per year) a candidate grows through (default 4)",
+    )
+    g.add_argument(
+        "--min-voxels",
+        type=int,
+        default=d.min_voxels,
+        help="smallest candidate in voxels (default 10)",
+    )
+    g.add_argument(
+        "--min-concentricity",
+        type=float,
+        default=d.min_concentricity,
+        help="share of the lesion edge that must move outward for a definite SEL (default 0.75)",
+    )
+    g.add_argument(
+        "--min-constancy",
+        type=float,
+        default=d.min_constancy,
+        help="share of intervals that must show expansion for a definite SEL (default 1)",
+    )
+    g.add_argument(
+        "--definite-without-constancy",
+        action="store_true",
+        help="with two time points, allow 'definite' although constancy cannot be measured",
+    )
+    g.add_argument(
+        "--atrophy-correction",
+        choices=["affine", "brain-mean", "none"],
+        default=d.atrophy_correction,
+        help="global volume change removed from the Jacobians (default affine: determinant of the "
+        "affine best fitting the deformation over the brain)",
+    )
     r = p.add_argument_group("registration")
-    r.add_argument("--contrast", choices=CONTRASTS, default=d.contrast,
-                   help="image(s) driving the registration (default flair)")
-    r.add_argument("--syn-iterations", type=int, nargs="+", default=list(d.syn_iterations), metavar="N",
-                   help="SyN iterations per level, coarse to fine (default 40 20 10)")
+    r.add_argument(
+        "--contrast",
+        choices=CONTRASTS,
+        default=d.contrast,
+        help="image(s) driving the registration (default flair)",
+    )
+    r.add_argument(
+        "--syn-iterations",
+        type=int,
+        nargs="+",
+        default=list(d.syn_iterations),
+        metavar="N",
+        help="SyN iterations per level, coarse to fine (default 40 20 10)",
+    )
     r.add_argument("--syn-metric", choices=["CC", "mattes", "meansquares"], default=d.syn_metric)
-    r.add_argument("--syn-radius", type=int, default=d.syn_radius, help="CC radius in voxels (default 2)")
-    r.add_argument("--flow-sigma", type=float, default=d.flow_sigma, help="update-field smoothing, voxels")
+    r.add_argument(
+        "--syn-radius", type=int, default=d.syn_radius, help="CC radius in voxels (default 2)"
+    )
+    r.add_argument(
+        "--flow-sigma", type=float, default=d.flow_sigma, help="update-field smoothing, voxels"
+    )
     r.add_argument("--grad-step", type=float, default=d.grad_step, help="SyN gradient step")
-    r.add_argument("--min-similarity", type=float, default=d.min_similarity,
-                   help="smallest structural correlation after rigid alignment (default 0.5)")
+    r.add_argument(
+        "--min-similarity",
+        type=float,
+        default=d.min_similarity,
+        help="smallest structural correlation after rigid alignment (default 0.5)",
+    )
     r.add_argument("--seed", type=int, default=d.seed, help="random seed of the registration")
-    r.add_argument("--threads", type=int, default=None,
-                   help="registration threads (1: bit-for-bit reproducible; default all cores)")
+    r.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="registration threads (1: bit-for-bit reproducible; default all cores)",
+    )
 
 
 def sel_settings_from_args(ns: argparse.Namespace) -> Any:
     from smoulder.imaging.sel import SELSettings
 
     return SELSettings(
-        contrast=ns.contrast, syn_metric=ns.syn_metric, syn_radius=ns.syn_radius,
-        syn_iterations=tuple(ns.syn_iterations), grad_step=ns.grad_step, flow_sigma=ns.flow_sigma,
-        min_similarity=ns.min_similarity, seed=ns.seed, threads=ns.threads,
-        atrophy_correction=ns.atrophy_correction, seed_pct_per_year=ns.seed_pct,
-        growth_pct_per_year=ns.growth_pct, min_voxels=ns.min_voxels, min_concentricity=ns.min_concentricity,
-        min_constancy=ns.min_constancy, definite_without_constancy=ns.definite_without_constancy,
+        contrast=ns.contrast,
+        syn_metric=ns.syn_metric,
+        syn_radius=ns.syn_radius,
+        syn_iterations=tuple(ns.syn_iterations),
+        grad_step=ns.grad_step,
+        flow_sigma=ns.flow_sigma,
+        min_similarity=ns.min_similarity,
+        seed=ns.seed,
+        threads=ns.threads,
+        atrophy_correction=ns.atrophy_correction,
+        seed_pct_per_year=ns.seed_pct,
+        growth_pct_per_year=ns.growth_pct,
+        min_voxels=ns.min_voxels,
+        min_concentricity=ns.min_concentricity,
+        min_constancy=ns.min_constancy,
+        definite_without_constancy=ns.definite_without_constancy,
     ).validate()
 
 
@@ -72,10 +132,20 @@ def register(sub: argparse._SubParsersAction) -> None:
             "baseline), OUT/expansion.nii.gz, OUT/sel_mask.nii.gz (2 definite, 1 possible) and OUT/qc.html."
         ),
     )
-    p.add_argument("--t1", type=Path, nargs="+", help="T1-weighted image per time point, in time order")
-    p.add_argument("--flair", type=Path, nargs="+", help="FLAIR (or T2) image per time point, same order")
-    p.add_argument("--dates", nargs="+", help="ISO date (YYYY-MM-DD) of each time point, same order")
-    p.add_argument("--lesions", type=Path, help="baseline lesion mask (binary or labelled) on the first T1's grid")
+    p.add_argument(
+        "--t1", type=Path, nargs="+", help="T1-weighted image per time point, in time order"
+    )
+    p.add_argument(
+        "--flair", type=Path, nargs="+", help="FLAIR (or T2) image per time point, same order"
+    )
+    p.add_argument(
+        "--dates", nargs="+", help="ISO date (YYYY-MM-DD) of each time point, same order"
+    )
+    p.add_argument(
+        "--lesions",
+        type=Path,
+        help="baseline lesion mask (binary or labelled) on the first T1's grid",
+    )
     p.add_argument("--brain-mask", type=Path, help="baseline brain mask (default: non-zero voxels)")
     p.add_argument("--out", type=Path, help="output directory")
     p.add_argument("--quiet", action="store_true")
@@ -83,15 +153,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_sel_arguments(p)
     p.set_defaults(func=run)
     bsub = p.add_subparsers(dest="sel_command", metavar="batch")
-    b = bsub.add_parser("batch", help="many subjects in parallel with dask, resumable",
-                        description="Run SEL for every subject of a manifest (TSV/CSV: subject, date, t1, flair, "
-                                    "lesions[, brain_mask]; one row per time point, the lesion mask on the earliest "
-                                    "row) on a dask LocalCluster or a running scheduler. Finished subjects (same "
-                                    "settings and inputs) are skipped; OUT/batch_summary.tsv lists every subject.")
+    b = bsub.add_parser(
+        "batch",
+        help="many subjects in parallel with dask, resumable",
+        description="Run SEL for every subject of a manifest (TSV/CSV: subject, date, t1, flair, "
+        "lesions[, brain_mask]; one row per time point, the lesion mask on the earliest "
+        "row) on a dask LocalCluster or a running scheduler. Finished subjects (same "
+        "settings and inputs) are skipped; OUT/batch_summary.tsv lists every subject.",
+    )
     b.add_argument("manifest", type=Path)
-    b.add_argument("--out", type=Path, required=True, help="output directory (one folder per subject)")
-    b.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
-    b.add_argument("--workers", type=int, default=None, help="local workers (default: one per core)")
+    b.add_argument(
+        "--out", type=Path, required=True, help="output directory (one folder per subject)"
+    )
+    b.add_argument(
+        "--scheduler", help="address of a running dask scheduler (default: a local cluster)"
+    )
+    b.add_argument(
+        "--workers", type=int, default=None, help="local workers (default: one per core)"
+    )
     b.add_argument("--quiet", action="store_true")
     b.add_argument("--json", action="store_true")
     add_sel_arguments(b)
@@ -101,26 +180,40 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(ns: argparse.Namespace) -> int:
     from smoulder.imaging.sel_pipeline import check_out_dir, run_sel_files, write_sel_outputs
 
-    missing = [f"--{k}" for k in ("t1", "flair", "dates", "lesions", "out") if getattr(ns, k) is None]
+    missing = [
+        f"--{k}" for k in ("t1", "flair", "dates", "lesions", "out") if getattr(ns, k) is None
+    ]
     if missing:
         raise SettingsError(f"smoulder sel needs {', '.join(missing)}; see smoulder sel --help")
     settings = sel_settings_from_args(ns)
     check_out_dir(ns.out)
     t0 = time.perf_counter()
-    sel_run = run_sel_files(ns.t1, ns.flair, ns.dates, ns.lesions, brain_mask=ns.brain_mask, settings=settings)
+    sel_run = run_sel_files(
+        ns.t1, ns.flair, ns.dates, ns.lesions, brain_mask=ns.brain_mask, settings=settings
+    )
     paths = write_sel_outputs(sel_run, ns.out)
     s = sel_run.result.summary
-    summary = {"timepoints": s["n_timepoints"], "lesions": s["n_lesions"], "definite": s["n_definite"],
-               "possible": s["n_possible"], "definite_volume_mm3": round(s["definite_volume_mm3"], 1),
-               "seconds": round(time.perf_counter() - t0, 2), "warnings": sel_run.result.warnings,
-               "outputs": {k: ([str(x) for x in v] if isinstance(v, list) else str(v)) for k, v in paths.items()}}
+    summary = {
+        "timepoints": s["n_timepoints"],
+        "lesions": s["n_lesions"],
+        "definite": s["n_definite"],
+        "possible": s["n_possible"],
+        "definite_volume_mm3": round(s["definite_volume_mm3"], 1),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "warnings": sel_run.result.warnings,
+        "outputs": {
+            k: ([str(x) for x in v] if isinstance(v, list) else str(v)) for k, v in paths.items()
+        },
+    }
     for w in sel_run.result.warnings:
         print(f"smoulder sel: warning: {w}", file=sys.stderr)
     if ns.json:
         print(json.dumps(summary))
     elif not ns.quiet:
-        print(f"{summary['lesions']} lesions over {summary['timepoints']} time points: {summary['definite']} "
-              f"definite SEL, {summary['possible']} possible; wrote {ns.out} in {summary['seconds']} s")
+        print(
+            f"{summary['lesions']} lesions over {summary['timepoints']} time points: {summary['definite']} "
+            f"definite SEL, {summary['possible']} possible; wrote {ns.out} in {summary['seconds']} s"
+        )
     return 0
 
 
@@ -132,17 +225,32 @@ def run_batch_cmd(ns: argparse.Namespace) -> int:
 
     def progress(i: int, n: int, rec: dict[str, Any]) -> None:
         if not ns.quiet and not ns.json:
-            print(f"[{i}/{n}] {rec['subject']}: {rec['status']}" + (f" ({rec['error']})" if rec.get("error") else ""),
-                  file=sys.stderr)
+            print(
+                f"[{i}/{n}] {rec['subject']}: {rec['status']}"
+                + (f" ({rec['error']})" if rec.get("error") else ""),
+                file=sys.stderr,
+            )
 
-    table = run_batch(jobs, ns.out, settings, scheduler=ns.scheduler, n_workers=ns.workers, progress=progress)
+    table = run_batch(
+        jobs, ns.out, settings, scheduler=ns.scheduler, n_workers=ns.workers, progress=progress
+    )
     counts = table["status"].value_counts().to_dict()
     if ns.json:
-        print(json.dumps({"subjects": len(table), **{k: int(v) for k, v in counts.items()},
-                          "summary": str(ns.out / "batch_summary.tsv")}))
+        print(
+            json.dumps(
+                {
+                    "subjects": len(table),
+                    **{k: int(v) for k, v in counts.items()},
+                    "summary": str(ns.out / "batch_summary.tsv"),
+                }
+            )
+        )
     elif not ns.quiet:
-        print(f"{len(table)} subjects: " + ", ".join(f"{v} {k}" for k, v in counts.items())
-              + f"; wrote {ns.out / 'batch_summary.tsv'}")
+        print(
+            f"{len(table)} subjects: "
+            + ", ".join(f"{v} {k}" for k, v in counts.items())
+            + f"; wrote {ns.out / 'batch_summary.tsv'}"
+        )
     return 1 if counts.get("failed") else 0
 
 

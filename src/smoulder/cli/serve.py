@@ -27,43 +27,92 @@ def register(sub: argparse._SubParsersAction) -> None:
         "serve",
         help="serve the clinic web app (cohort view, person view, lifestyle log, reports, REST API)",
         description="Serve the web app. With --demo: a fresh SQLite database filled from the virtual cohort "
-                    "(every signal represented), demo logins printed, consultation reports written.",
+        "(every signal represented), demo logins printed, consultation reports written.",
     )
-    p.add_argument("--demo", action="store_true", help="fresh demo database from the virtual cohort")
+    p.add_argument(
+        "--demo", action="store_true", help="fresh demo database from the virtual cohort"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--database", default=None,
-                   help=f"SQLAlchemy URL, e.g. sqlite:///clinic.sqlite or postgresql+psycopg://user:pw@host/db "
-                        f"(default {DEFAULT_DB}; also SMOULDER_DATABASE_URL)")
-    p.add_argument("--secure-cookies", action="store_true",
-                   help="send the session cookie only over HTTPS (use behind TLS)")
-    p.add_argument("--out", type=Path, default=Path("smoulder-demo-output"),
-                   help="--demo: folder for the demo database and reports (default smoulder-demo-output)")
-    p.add_argument("--demo-people", type=int, default=40, help="--demo: number of virtual people (default 40)")
-    p.add_argument("--no-serve", action="store_true", help="prepare (and with --demo write the reports), then exit")
+    p.add_argument(
+        "--database",
+        default=None,
+        help=f"SQLAlchemy URL, e.g. sqlite:///clinic.sqlite or postgresql+psycopg://user:pw@host/db "
+        f"(default {DEFAULT_DB}; also SMOULDER_DATABASE_URL)",
+    )
+    p.add_argument(
+        "--secure-cookies",
+        action="store_true",
+        help="send the session cookie only over HTTPS (use behind TLS)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("smoulder-demo-output"),
+        help="--demo: folder for the demo database and reports (default smoulder-demo-output)",
+    )
+    p.add_argument(
+        "--demo-people", type=int, default=40, help="--demo: number of virtual people (default 40)"
+    )
+    p.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="prepare (and with --demo write the reports), then exit",
+    )
     p.set_defaults(func=run)
 
-    u = sub.add_parser("user", help="manage accounts of the web app",
-                       description="Add an account (password from SMOULDER_PASSWORD or asked for).")
+    u = sub.add_parser(
+        "user",
+        help="manage accounts of the web app",
+        description="Add an account (password from SMOULDER_PASSWORD or asked for).",
+    )
     usub = u.add_subparsers(dest="user_command", metavar="ACTION")
     add = usub.add_parser("add", help="add an account")
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=["clinician", "researcher", "patient"])
-    add.add_argument("--person", default=None, help="patient accounts: the person's clinic id (subject)")
-    add.add_argument("--patients", nargs="*", default=(), metavar="SUBJECT",
-                     help="clinician accounts: clinic ids of the people they look after")
+    add.add_argument(
+        "--person", default=None, help="patient accounts: the person's clinic id (subject)"
+    )
+    add.add_argument(
+        "--patients",
+        nargs="*",
+        default=(),
+        metavar="SUBJECT",
+        help="clinician accounts: clinic ids of the people they look after",
+    )
     add.add_argument("--display-name", default="")
     add.add_argument("--database", default=None)
     add.set_defaults(func=run_user_add)
 
-    imp = sub.add_parser("store-import", help="import a table into the clinic database",
-                         description="Import CSV/TSV/Parquet into the database: checked row by row, all or "
-                                     "nothing, idempotent; analyses are brought up to date afterwards.")
-    imp.add_argument("kind", choices=["people", "visits", "relapses", "treatments", "mri", "prl", "sel", "devices",
-                                      "device_events", "lifestyle", "fhir", "apple_health"])
+    imp = sub.add_parser(
+        "store-import",
+        help="import a table into the clinic database",
+        description="Import CSV/TSV/Parquet into the database: checked row by row, all or "
+        "nothing, idempotent; analyses are brought up to date afterwards.",
+    )
+    imp.add_argument(
+        "kind",
+        choices=[
+            "people",
+            "visits",
+            "relapses",
+            "treatments",
+            "mri",
+            "prl",
+            "sel",
+            "devices",
+            "device_events",
+            "lifestyle",
+            "fhir",
+            "apple_health",
+        ],
+    )
     imp.add_argument("file", type=Path)
-    imp.add_argument("--subject", default=None,
-                     help="per-lesion tables without a subject column; the person of an Apple Health export")
+    imp.add_argument(
+        "--subject",
+        default=None,
+        help="per-lesion tables without a subject column; the person of an Apple Health export",
+    )
     imp.add_argument("--session-date", default=None, help="per-lesion tables without a date column")
     imp.add_argument("--database", default=None)
     imp.set_defaults(func=run_store_import)
@@ -92,10 +141,24 @@ def prepare_demo(out: Path, n_people: int = 40) -> tuple[str, DemoClinic, list[P
     reports_dir.mkdir(exist_ok=True)
     written: list[Path] = []
     with store.session() as s:
-        viewer = s.query(User).filter(User.username == "dr.demo").one()  # sees names (not pseudonymised)
-        rows = (s.query(Person, PersonSignals).join(PersonSignals, PersonSignals.person_id == Person.id)
-                .order_by((PersonSignals.n_pira + PersonSignals.n_prl + PersonSignals.n_sel
-                           + PersonSignals.n_digital).desc(), Person.subject).limit(3).all())
+        viewer = (
+            s.query(User).filter(User.username == "dr.demo").one()
+        )  # sees names (not pseudonymised)
+        rows = (
+            s.query(Person, PersonSignals)
+            .join(PersonSignals, PersonSignals.person_id == Person.id)
+            .order_by(
+                (
+                    PersonSignals.n_pira
+                    + PersonSignals.n_prl
+                    + PersonSignals.n_sel
+                    + PersonSignals.n_digital
+                ).desc(),
+                Person.subject,
+            )
+            .limit(3)
+            .all()
+        )
         chosen = [p for p, _ in rows]
         me = s.query(Person).filter(Person.pseudonym == clinic.patient_key).one()
         if me not in chosen:
@@ -118,12 +181,16 @@ def run(ns: argparse.Namespace) -> int:
         raise SettingsError(f"--port must be in 1..65535; got {ns.port}")
     if ns.demo:
         if ns.database:
-            raise SettingsError("--demo makes its own fresh SQLite database in --out; leave out --database")
+            raise SettingsError(
+                "--demo makes its own fresh SQLite database in --out; leave out --database"
+            )
         t0 = time.perf_counter()
         url, clinic, reports = prepare_demo(ns.out, ns.demo_people)
-        print(f"demo database ready in {time.perf_counter() - t0:.1f} s: {ns.out / 'smoulder-demo.sqlite'} "
-              f"({clinic.counts.get('people', 0)} people, {clinic.counts.get('visits', 0)} visits, "
-              f"{clinic.counts.get('devices', 0)} device values)")
+        print(
+            f"demo database ready in {time.perf_counter() - t0:.1f} s: {ns.out / 'smoulder-demo.sqlite'} "
+            f"({clinic.counts.get('people', 0)} people, {clinic.counts.get('visits', 0)} visits, "
+            f"{clinic.counts.get('devices', 0)} device values)"
+        )
         digital_msg = clinic.analysis.get("digital", {}).get("message")
         if digital_msg:
             print(f"note: {digital_msg}")
@@ -173,7 +240,9 @@ def run_user_add(ns: argparse.Namespace) -> int:
             person = s.query(Person).filter(Person.subject == ns.person).one_or_none()
             if person is None:
                 raise SettingsError(f"no person with clinic id {ns.person!r}; import them first")
-        user = create_user(s, ns.username, _password(), ns.role, display_name=ns.display_name, person=person)
+        user = create_user(
+            s, ns.username, _password(), ns.role, display_name=ns.display_name, person=person
+        )
         for subj in ns.patients:
             p = s.query(Person).filter(Person.subject == subj).one_or_none()
             if p is None:
@@ -193,13 +262,17 @@ def run_store_import(ns: argparse.Namespace) -> int:
     store = Store(_url(ns.database))
     with store.session() as s:
         try:
-            report = import_file(s, ns.kind, ns.file, subject=ns.subject, session_date=ns.session_date)
+            report = import_file(
+                s, ns.kind, ns.file, subject=ns.subject, session_date=ns.session_date
+            )
             analysis = refresh(s, report.person_ids) if report.person_ids else {}
             s.commit()
         except ImportFailed as exc:
             s.rollback()
-            print(f"smoulder store-import: {exc.total} problem(s) in {ns.file.name}; nothing was imported:",
-                  file=sys.stderr)
+            print(
+                f"smoulder store-import: {exc.total} problem(s) in {ns.file.name}; nothing was imported:",
+                file=sys.stderr,
+            )
             for e in exc.errors:
                 print(f"  {e}", file=sys.stderr)
             return 2

@@ -201,9 +201,39 @@ def _rand01(seed, salt):
 
 @njit(cache=True)
 def _scan_subject(
-    t, v, dl, vc, rel, mri_act, mri_all, lo, hi, fp, ip, subj_hash,
-    o_int, o_type, o_pirma, o_blval, o_imputed, o_conf_w, o_pconf_w, base, room,
-    crm, crp, okc, d_int, d_type, d_pirma, d_blval, d_imp, d_conf_w, d_pconf_w, wconf, pconf_w,
+    t,
+    v,
+    dl,
+    vc,
+    rel,
+    mri_act,
+    mri_all,
+    lo,
+    hi,
+    fp,
+    ip,
+    subj_hash,
+    o_int,
+    o_type,
+    o_pirma,
+    o_blval,
+    o_imputed,
+    o_conf_w,
+    o_pconf_w,
+    base,
+    room,
+    crm,
+    crp,
+    okc,
+    d_int,
+    d_type,
+    d_pirma,
+    d_blval,
+    d_imp,
+    d_conf_w,
+    d_pconf_w,
+    wconf,
+    pconf_w,
 ):
     """Scan one subject; write its events at rows ``base..base+k`` and return ``k``.
 
@@ -231,7 +261,7 @@ def _scan_subject(
     rte0, rte1 = fp[P_RTE0], fp[P_RTE1]
     rtc0, rtc1 = fp[P_RTC0], fp[P_RTC1]
     ra0, ra1 = fp[P_RA0], fp[P_RA1]
-    ri = fp[P_RI:P_RI + 6]
+    ri = fp[P_RI : P_RI + 6]
     sust_req = fp[P_SUST]
     imp_p = fp[P_IMPUTE_P]
     imp_fu = fp[P_IMPUTE_FU]
@@ -328,8 +358,13 @@ def _scan_subject(
             has_conf = conf0 >= 0
             # confirmed improvement, sub-threshold improvement, worsening, sub-threshold worsening
             cdi = has_conf and _held(v, c, conf0, bl_i, bl_di, dirn, False, False, check_int)
-            sub_i = (not cdi and has_conf and roving_i and (st_rebl == 1 or st_rebl == 2)
-                     and _held(v, c, conf0, bl_i, bl_di, dirn, False, True, check_int))
+            sub_i = (
+                not cdi
+                and has_conf
+                and roving_i
+                and (st_rebl == 1 or st_rebl == 2)
+                and _held(v, c, conf0, bl_i, bl_di, dirn, False, True, check_int)
+            )
             cdw = False
             imputed = False
             if not cdi and not sub_i and _wors(v[c], bl_w, bl_dw, dirn, False):
@@ -338,8 +373,15 @@ def _scan_subject(
                     if imp_p >= 1.0 or _rand01(subj_hash, c) < imp_p:
                         cdw = True
                         imputed = True
-            sub_w = (not cdi and not sub_i and not cdw and has_conf and roving_w and (st_rebl == 1 or st_rebl == 3)
-                     and _held(v, c, conf0, bl_w, bl_dw, dirn, True, True, check_int))
+            sub_w = (
+                not cdi
+                and not sub_i
+                and not cdw
+                and has_conf
+                and roving_w
+                and (st_rebl == 1 or st_rebl == 3)
+                and _held(v, c, conf0, bl_w, bl_dw, dirn, True, True, check_int)
+            )
 
             if cdi or cdw:
                 worsening = cdw
@@ -549,8 +591,23 @@ def _scan_subject(
 
 @njit(cache=True, parallel=True)
 def scan_all(
-    offsets, t, v, dl, vc, rel_off, rel, mri_off, mri_act_days, mri_all_off, mri_all_days,
-    lo, hi, fp, ip, subj_hash, out_off,
+    offsets,
+    t,
+    v,
+    dl,
+    vc,
+    rel_off,
+    rel,
+    mri_off,
+    mri_act_days,
+    mri_all_off,
+    mri_all_days,
+    lo,
+    hi,
+    fp,
+    ip,
+    subj_hash,
+    out_off,
 ):
     """Scan every subject; return per-event arrays (local visit indices) and counts per subject.
 
@@ -602,14 +659,38 @@ def scan_all(
             nr = rel_off[s + 1] - rel_off[s]
             cap = n * (nr + 1) + 4
             counts[s] = _scan_subject(
-                t[a:b], v[a:b], dl[a:b], vc[a:b],
-                rel[rel_off[s]:rel_off[s + 1]],
-                mri_act_days[mri_off[s]:mri_off[s + 1]],
-                mri_all_days[mri_all_off[s]:mri_all_off[s + 1]],
-                lo, hi, fp, ip, subj_hash[s],
-                o_int, o_type, o_pirma, o_blval, o_imputed, o_conf_w, o_pconf_w,
-                out_off[s], out_off[s + 1] - out_off[s],
-                crm[:n], crp[:n], okc[:n], d_int[:cap], d_type[:cap], d_pirma[:cap], d_blval[:cap],
-                d_imp[:cap], d_conf_w[:cap], d_pconf_w[:cap], wconf, pconf_w,
+                t[a:b],
+                v[a:b],
+                dl[a:b],
+                vc[a:b],
+                rel[rel_off[s] : rel_off[s + 1]],
+                mri_act_days[mri_off[s] : mri_off[s + 1]],
+                mri_all_days[mri_all_off[s] : mri_all_off[s + 1]],
+                lo,
+                hi,
+                fp,
+                ip,
+                subj_hash[s],
+                o_int,
+                o_type,
+                o_pirma,
+                o_blval,
+                o_imputed,
+                o_conf_w,
+                o_pconf_w,
+                out_off[s],
+                out_off[s + 1] - out_off[s],
+                crm[:n],
+                crp[:n],
+                okc[:n],
+                d_int[:cap],
+                d_type[:cap],
+                d_pirma[:cap],
+                d_blval[:cap],
+                d_imp[:cap],
+                d_conf_w[:cap],
+                d_pconf_w[:cap],
+                wconf,
+                pconf_w,
             )
     return o_int, o_type, o_pirma, o_blval, o_imputed, o_conf_w, o_pconf_w, counts

@@ -72,27 +72,39 @@ def composite_cdw(
     rows = []
     firsts = []
     for order, (outcome, vis) in enumerate(components.items()):
-        s = make_settings(base, outcome=outcome, event=event, edss_half_step_from=base.edss_half_step_from)
+        s = make_settings(
+            base, outcome=outcome, event=event, edss_half_step_from=base.edss_half_step_from
+        )
         res = run_validated(vis, relapses, mri_activity, s)
         results[outcome] = res
         ev = res.events
         ev = ev[ev["event_type"] == "CDW"]
         if len(ev):
-            first_ev = ev.sort_values(["subject", "event_date"]).groupby("subject", observed=True).head(1)
-            rows.append(pd.DataFrame({
-                "subject": first_ev["subject"].astype(str).to_numpy(),
-                "event_date": first_ev["event_date"].to_numpy(),
-                "component": outcome,
-                "order": order,
-                "cdw_type": first_ev["cdw_type"].to_numpy(),
-                "pirma": first_ev["pirma"].to_numpy(),
-            }))
+            first_ev = (
+                ev.sort_values(["subject", "event_date"]).groupby("subject", observed=True).head(1)
+            )
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "subject": first_ev["subject"].astype(str).to_numpy(),
+                        "event_date": first_ev["event_date"].to_numpy(),
+                        "component": outcome,
+                        "order": order,
+                        "cdw_type": first_ev["cdw_type"].to_numpy(),
+                        "pirma": first_ev["pirma"].to_numpy(),
+                    }
+                )
+            )
         sm = res.summary
-        firsts.append(pd.DataFrame({
-            "subject": sm["subject"].astype(str).to_numpy(),
-            "first": sm["first_visit_date"].to_numpy(),
-            "last": sm["last_visit_date"].to_numpy(),
-        }))
+        firsts.append(
+            pd.DataFrame(
+                {
+                    "subject": sm["subject"].astype(str).to_numpy(),
+                    "first": sm["first_visit_date"].to_numpy(),
+                    "last": sm["last_visit_date"].to_numpy(),
+                }
+            )
+        )
     span = pd.concat(firsts).groupby("subject").agg(first=("first", "min"), last=("last", "max"))
     if rows:
         allev = pd.concat(rows, ignore_index=True).sort_values(["subject", "event_date", "order"])
@@ -100,25 +112,44 @@ def composite_cdw(
         tied = allev[allev["event_date"] == earliest]
         comp = tied.groupby("subject")["component"].agg("+".join)
         head = tied.groupby("subject").head(1).set_index("subject")
-        events = pd.DataFrame({
-            "subject": head.index,
-            "event_date": head["event_date"].to_numpy(),
-            "components": comp.reindex(head.index).to_numpy(),
-            "cdw_type": head["cdw_type"].to_numpy(),
-            "pirma": pd.array(head["pirma"].to_numpy(), dtype="boolean"),
-        })
-        events["time_to_event_days"] = (
-            (events["event_date"] - span.loc[events["subject"], "first"].to_numpy()).dt.days.astype(float)
+        events = pd.DataFrame(
+            {
+                "subject": head.index,
+                "event_date": head["event_date"].to_numpy(),
+                "components": comp.reindex(head.index).to_numpy(),
+                "cdw_type": head["cdw_type"].to_numpy(),
+                "pirma": pd.array(head["pirma"].to_numpy(), dtype="boolean"),
+            }
         )
+        events["time_to_event_days"] = (
+            events["event_date"] - span.loc[events["subject"], "first"].to_numpy()
+        ).dt.days.astype(float)
     else:
-        events = pd.DataFrame(columns=["subject", "event_date", "components", "cdw_type", "pirma", "time_to_event_days"])
-    summary = pd.DataFrame({
-        "subject": span.index.to_numpy(),
-        "follow_up_days": (span["last"] - span["first"]).dt.days.astype(float).to_numpy(),
-    })
-    hit = events.set_index("subject")["time_to_event_days"] if len(events) else pd.Series(dtype=float)
+        events = pd.DataFrame(
+            columns=[
+                "subject",
+                "event_date",
+                "components",
+                "cdw_type",
+                "pirma",
+                "time_to_event_days",
+            ]
+        )
+    summary = pd.DataFrame(
+        {
+            "subject": span.index.to_numpy(),
+            "follow_up_days": (span["last"] - span["first"]).dt.days.astype(float).to_numpy(),
+        }
+    )
+    hit = (
+        events.set_index("subject")["time_to_event_days"] if len(events) else pd.Series(dtype=float)
+    )
     summary["event"] = summary["subject"].isin(hit.index)
     summary["time_to_event_days"] = np.where(
-        summary["event"], summary["subject"].map(hit).to_numpy(dtype=float), summary["follow_up_days"]
+        summary["event"],
+        summary["subject"].map(hit).to_numpy(dtype=float),
+        summary["follow_up_days"],
     )
-    return CompositeResult(components=results, events=events.reset_index(drop=True), summary=summary)
+    return CompositeResult(
+        components=results, events=events.reset_index(drop=True), summary=summary
+    )

@@ -39,7 +39,7 @@ def _milestone_scan(offsets, t, v, vc, rel_off, rel, lo, hi, m, dirn, rte0, rtc0
     for s in prange(nsub):
         a = offsets[s]
         b = offsets[s + 1]
-        r = rel[rel_off[s]:rel_off[s + 1]]
+        r = rel[rel_off[s] : rel_off[s + 1]]
         for c in range(a, b):
             if not _beyond(v[c], m, dirn):
                 continue
@@ -138,8 +138,20 @@ def confirmed_milestone(
     hi = np.array([w[1] for w in win], dtype=np.float64)
     sust = s.require_sust_days
     ev, cf = _milestone_scan(
-        offsets, days.astype(np.float64), vals, vc, rel_off, rel_days, lo, hi, float(milestone), mc.direction,
-        s.relapse_to_event[0], s.relapse_to_conf[0], np.inf if np.isinf(sust) else sust, s.check_intermediate,
+        offsets,
+        days.astype(np.float64),
+        vals,
+        vc,
+        rel_off,
+        rel_days,
+        lo,
+        hi,
+        float(milestone),
+        mc.direction,
+        s.relapse_to_event[0],
+        s.relapse_to_conf[0],
+        np.inf if np.isinf(sust) else sust,
+        s.check_intermediate,
     )
     reached = ev >= 0
     first = days[offsets[:-1]]
@@ -153,6 +165,8 @@ def confirmed_milestone(
             "event_date": np.where(reached, dates[np.maximum(ev, 0)], nat),
             "event_value": np.where(reached, vals[np.maximum(ev, 0)], np.nan),
             "confirmation_date": np.where(reached, dates[np.maximum(cf, 0)], nat),
-            "duration_days": np.where(reached, days[np.maximum(ev, 0)] - first, last - first).astype(np.float64),
+            "duration_days": np.where(
+                reached, days[np.maximum(ev, 0)] - first, last - first
+            ).astype(np.float64),
         }
     )

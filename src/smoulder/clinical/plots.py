@@ -7,7 +7,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-COLORS = {"PIRA": "#7b3294", "RAW": "#e66101", "undefined": "#7f7f7f", "CDI": "#1a9641", "CDW": "#404040"}
+COLORS = {
+    "PIRA": "#7b3294",
+    "RAW": "#e66101",
+    "undefined": "#7f7f7f",
+    "CDI": "#1a9641",
+    "CDW": "#404040",
+}
 
 
 def _pyplot():
@@ -44,25 +50,68 @@ def plot_trajectory(
     else:
         fig = ax.figure
     v = visits.sort_values("date")
-    ax.plot(pd.to_datetime(v["date"]), v["value"], "-o", color="#2b8cbe", ms=3.5, lw=1.2, label=outcome_label)
+    ax.plot(
+        pd.to_datetime(v["date"]),
+        v["value"],
+        "-o",
+        color="#2b8cbe",
+        ms=3.5,
+        lw=1.2,
+        label=outcome_label,
+    )
     if relapses is not None and len(relapses):
         for i, d in enumerate(pd.to_datetime(relapses["date"])):
-            ax.axvspan(d, d + pd.Timedelta(days=30), color="#d7191c", alpha=0.15, lw=0,
-                       label="relapse (30 days)" if i == 0 else None)
+            ax.axvspan(
+                d,
+                d + pd.Timedelta(days=30),
+                color="#d7191c",
+                alpha=0.15,
+                lw=0,
+                label="relapse (30 days)" if i == 0 else None,
+            )
     seen = set()
     for ev in events.itertuples():
         name = _label(ev)
         color = COLORS.get(name, "#404040")
-        ax.hlines(ev.baseline_value, ev.baseline_date, ev.event_date, colors=color, linestyles=":", lw=1.2)
-        ax.plot([ev.event_date], [ev.event_value], marker="^" if ev.event_type == "CDW" else "v", ms=10,
-                color=color, ls="none", label=name if name not in seen else None, gid="event")
+        ax.hlines(
+            ev.baseline_value, ev.baseline_date, ev.event_date, colors=color, linestyles=":", lw=1.2
+        )
+        ax.plot(
+            [ev.event_date],
+            [ev.event_value],
+            marker="^" if ev.event_type == "CDW" else "v",
+            ms=10,
+            color=color,
+            ls="none",
+            label=name if name not in seen else None,
+            gid="event",
+        )
         seen.add(name)
-        ax.annotate(name, (ev.event_date, ev.event_value), textcoords="offset points", xytext=(0, 9),
-                    ha="center", fontsize=8, color=color)
+        ax.annotate(
+            name,
+            (ev.event_date, ev.event_value),
+            textcoords="offset points",
+            xytext=(0, 9),
+            ha="center",
+            fontsize=8,
+            color=color,
+        )
         if not pd.isna(ev.confirmation_date):
-            ax.plot([ev.event_date, ev.confirmation_date], [ev.event_value, ev.confirmation_value], "--",
-                    color=color, lw=1)
-            ax.plot([ev.confirmation_date], [ev.confirmation_value], marker="s", ms=5, color=color, ls="none")
+            ax.plot(
+                [ev.event_date, ev.confirmation_date],
+                [ev.event_value, ev.confirmation_value],
+                "--",
+                color=color,
+                lw=1,
+            )
+            ax.plot(
+                [ev.confirmation_date],
+                [ev.confirmation_value],
+                marker="s",
+                ms=5,
+                color=color,
+                ls="none",
+            )
     ax.set_ylabel(outcome_label)
     if title:
         ax.set_title(title, fontsize=10)
@@ -90,8 +139,14 @@ def plot_trajectories(
     rs = relapses.assign(subject=relapses["subject"].astype(str)) if relapses is not None else None
     for k, s in enumerate(subjects):
         ax = axes[k // ncols][k % ncols]
-        plot_trajectory(vs[vs.subject == s], es[es.subject == s],
-                        rs[rs.subject == s] if rs is not None else None, outcome_label, ax=ax, title=str(s))
+        plot_trajectory(
+            vs[vs.subject == s],
+            es[es.subject == s],
+            rs[rs.subject == s] if rs is not None else None,
+            outcome_label,
+            ax=ax,
+            title=str(s),
+        )
     for k in range(len(subjects), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     fig.tight_layout()

@@ -20,7 +20,14 @@ from smoulder.clinical.settings import ProgressionSettings
 from smoulder.exceptions import SettingsError
 from smoulder.io._fastcheck import order_state
 
-_EVENT_CODE = {"firstCDW": 0, "firstCDI": 1, "first": 2, "firstPIRA": 3, "firstRAW": 4, "multiple": 5}
+_EVENT_CODE = {
+    "firstCDW": 0,
+    "firstCDI": 1,
+    "first": 2,
+    "firstPIRA": 3,
+    "firstRAW": 4,
+    "multiple": 5,
+}
 _BASELINE_CODE = {"fixed": 0, "roving": 1, "roving_impr": 2, "roving_wors": 3}
 _STREBL_CODE = {"none": 0, "event": 1, "improvement": 2, "worsening": 3}
 _SKIP_CODE = {"none": 0, "strict": 1, "all": 2}
@@ -32,7 +39,9 @@ _CDW_TYPE_NAME = np.array(["", "", "undefined", "RAW", "PIRA"], dtype=object)
 _EVENT_ROOM = 4
 
 
-def make_settings(settings: ProgressionSettings | dict[str, Any] | None = None, **options: Any) -> ProgressionSettings:
+def make_settings(
+    settings: ProgressionSettings | dict[str, Any] | None = None, **options: Any
+) -> ProgressionSettings:
     """Combine a settings object or mapping with keyword overrides, validating all of them."""
     if settings is None:
         base: dict[str, Any] = {}
@@ -41,7 +50,9 @@ def make_settings(settings: ProgressionSettings | dict[str, Any] | None = None, 
     elif isinstance(settings, dict):
         base = dict(settings.get("progression", settings))
     else:
-        raise SettingsError(f"settings must be ProgressionSettings or a mapping; got {type(settings).__name__}")
+        raise SettingsError(
+            f"settings must be ProgressionSettings or a mapping; got {type(settings).__name__}"
+        )
     base.update(options)
     return ProgressionSettings.from_mapping(base)
 
@@ -54,7 +65,9 @@ def _to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
     return arr.astype("datetime64[D]").astype(np.int64)
 
 
-def _params(s: ProgressionSettings, have_mri: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _params(
+    s: ProgressionSettings, have_mri: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     mc = s.minimal_change()
     fp = np.zeros(K.N_FPARAMS)
     fp[K.P_RTB0], fp[K.P_RTB1] = s.relapse_to_bl
@@ -105,7 +118,9 @@ def _subject_codes(table: pd.DataFrame, categories: pd.Index) -> np.ndarray:
     col = table["subject"]
     if isinstance(col.dtype, pd.CategoricalDtype):
         own_cats = col.cat.categories
-        if own_cats is categories or (len(own_cats) == len(categories) and own_cats.equals(categories)):
+        if own_cats is categories or (
+            len(own_cats) == len(categories) and own_cats.equals(categories)
+        ):
             return col.cat.codes.to_numpy().astype(np.int64)
         # map the table's own categories onto ours once, then translate its codes
         lookup = categories.get_indexer(col.cat.categories.astype(str))
@@ -115,7 +130,10 @@ def _subject_codes(table: pd.DataFrame, categories: pd.Index) -> np.ndarray:
 
 
 def _events_by_subject(
-    table: pd.DataFrame | None, categories: pd.Index, day_col: str = "date", flag: str | None = None,
+    table: pd.DataFrame | None,
+    categories: pd.Index,
+    day_col: str = "date",
+    flag: str | None = None,
     codes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sorted day arrays per subject (CSR layout) for relapses or MRI scans."""
@@ -254,7 +272,9 @@ def run_validated(
         cat = subj.cat
         if not cat.categories.is_monotonic_increasing:
             subj = subj.cat.reorder_categories(cat.categories.sort_values())
-        if not (np.bincount(subj.cat.codes.to_numpy(), minlength=len(subj.cat.categories)) > 0).all():
+        if not (
+            np.bincount(subj.cat.codes.to_numpy(), minlength=len(subj.cat.categories)) > 0
+        ).all():
             subj = subj.cat.remove_unused_categories()
         codes = subj.cat.codes.to_numpy().astype(np.int64)
         categories = pd.Index(subj.cat.categories.astype(str))
@@ -264,13 +284,23 @@ def run_validated(
         categories = pd.Index(uniq)
     days = _to_days(visits["date"].to_numpy())
     values = visits["value"].to_numpy(dtype=np.float64)
-    vc = visits["validconf"].to_numpy(dtype=bool) if "validconf" in visits else np.ones(len(values), bool)
+    vc = (
+        visits["validconf"].to_numpy(dtype=bool)
+        if "validconf" in visits
+        else np.ones(len(values), bool)
+    )
     dvals = visits["valuedelta"].to_numpy(dtype=np.float64) if "valuedelta" in visits else values
     # sort by subject then day (stable); inputs from the readers are already sorted
     is_sorted, has_dup = order_state(codes, days)
     if not is_sorted:
         order = np.lexsort((days, codes))
-        codes, days, values, vc, dvals = codes[order], days[order], values[order], vc[order], dvals[order]
+        codes, days, values, vc, dvals = (
+            codes[order],
+            days[order],
+            values[order],
+            vc[order],
+            dvals[order],
+        )
         has_dup = order_state(codes, days)[1]
     if has_dup:
         raise SettingsError("visits must have one row per subject and day; validate them first")
@@ -281,15 +311,20 @@ def run_validated(
     rel_off, rel_days = _events_by_subject(relapses, categories)
     have_mri = mri_activity is not None
     mri_codes = (
-        _subject_codes(mri_activity, categories) if mri_activity is not None and len(mri_activity) else None
+        _subject_codes(mri_activity, categories)
+        if mri_activity is not None and len(mri_activity)
+        else None
     )
-    mri_off, mri_act = _events_by_subject(mri_activity, categories, flag="active" if have_mri else None,
-                                          codes=mri_codes)
+    mri_off, mri_act = _events_by_subject(
+        mri_activity, categories, flag="active" if have_mri else None, codes=mri_codes
+    )
     mri_all_off, mri_all = _events_by_subject(mri_activity, categories, codes=mri_codes)
     fp, ip, lo, hi = _params(s, have_mri)
     if 0 < fp[K.P_IMPUTE_P] < 1:
         # probabilistic imputation draws from a stream keyed by the seed and the subject's id
-        subj_hash = pd.util.hash_array(categories.to_numpy(dtype=object)).astype(np.uint64) ^ np.uint64(s.seed)
+        subj_hash = pd.util.hash_array(categories.to_numpy(dtype=object)).astype(
+            np.uint64
+        ) ^ np.uint64(s.seed)
     else:
         subj_hash = np.zeros(nsub, dtype=np.uint64)
     t = days.astype(np.float64)
@@ -299,8 +334,24 @@ def run_validated(
     room = np.minimum(n_vis, _EVENT_ROOM)
     out_off = np.zeros(nsub + 1, dtype=np.int64)
     np.cumsum(room, out=out_off[1:])
-    args = (offsets, t, values, delta, vc, rel_off, rel_days, mri_off, mri_act, mri_all_off, mri_all,
-            lo, hi, fp, ip, subj_hash)
+    args = (
+        offsets,
+        t,
+        values,
+        delta,
+        vc,
+        rel_off,
+        rel_days,
+        mri_off,
+        mri_act,
+        mri_all_off,
+        mri_all,
+        lo,
+        hi,
+        fp,
+        ip,
+        subj_hash,
+    )
     *outs, counts = K.scan_all(*args, out_off)
     over = counts > room
     outs2 = None
@@ -312,7 +363,9 @@ def run_validated(
         counts = np.where(over, counts2, counts)
     if np.any(counts < 0):
         bad = categories[np.flatnonzero(counts < 0)[0]]
-        raise RuntimeError(f"internal error: the scan did not terminate for one subject ({bad!r}); please report")
+        raise RuntimeError(
+            f"internal error: the scan did not terminate for one subject ({bad!r}); please report"
+        )
 
     # subject s has counts[s] events, in the first pass or (when it overflowed) the second
     nev = int(counts.sum())
@@ -375,9 +428,15 @@ def run_validated(
             "event_value": pick_val(ev_i),
             "confirmation_date": pick_date(cf_i),
             "confirmation_value": pick_val(cf_i),
-            "time_to_event_days": (days[np.maximum(ev_i, 0)] - first_day[ev_sub]).astype(np.float64),
-            "baseline_to_event_days": (days[np.maximum(ev_i, 0)] - days[np.maximum(bl_i, 0)]).astype(np.float64),
-            "sustained_days": (days[np.maximum(su_i, 0)] - days[np.maximum(ev_i, 0)]).astype(np.float64),
+            "time_to_event_days": (days[np.maximum(ev_i, 0)] - first_day[ev_sub]).astype(
+                np.float64
+            ),
+            "baseline_to_event_days": (
+                days[np.maximum(ev_i, 0)] - days[np.maximum(bl_i, 0)]
+            ).astype(np.float64),
+            "sustained_days": (days[np.maximum(su_i, 0)] - days[np.maximum(ev_i, 0)]).astype(
+                np.float64
+            ),
             "sustained_to_last": su_i == (offsets[1:][ev_sub] - 1),
             "imputed": imputed,
             "last_delta_date": pick_date(np.where(ld_i >= 0, ld_i, -1)),
@@ -430,7 +489,9 @@ def _summary(
 
     summary = pd.DataFrame(
         {
-            "subject": pd.Categorical.from_codes(np.arange(nsub), dtype=subject_dtype, validate=False),
+            "subject": pd.Categorical.from_codes(
+                np.arange(nsub), dtype=subject_dtype, validate=False
+            ),
             "first_visit_date": first.astype("datetime64[D]").astype("datetime64[ns]"),
             "last_visit_date": last.astype("datetime64[D]").astype("datetime64[ns]"),
             "follow_up_days": (last - first).astype(np.float64),

@@ -15,11 +15,26 @@ from smoulder.io.tables import write_table
 
 #: Columns of the events table, in the order they are written.
 EVENT_COLUMNS = [
-    "subject", "nevent", "event_type", "cdw_type", "pirma",
-    "baseline_date", "baseline_value", "event_date", "event_value",
-    "confirmation_date", "confirmation_value", "time_to_event_days",
-    "baseline_to_event_days", "sustained_days", "sustained_to_last", "imputed",
-    "last_delta_date", "last_delta_value", "pira_confirmation_date", "pira_confirmation_value",
+    "subject",
+    "nevent",
+    "event_type",
+    "cdw_type",
+    "pirma",
+    "baseline_date",
+    "baseline_value",
+    "event_date",
+    "event_value",
+    "confirmation_date",
+    "confirmation_value",
+    "time_to_event_days",
+    "baseline_to_event_days",
+    "sustained_days",
+    "sustained_to_last",
+    "imputed",
+    "last_delta_date",
+    "last_delta_value",
+    "pira_confirmation_date",
+    "pira_confirmation_value",
 ]
 
 _OUTCOME_LABEL = {
@@ -108,32 +123,54 @@ class ProgressionResult:
         txt = [
             f"Disability course was assessed on {out} with smoulder {self.version} "
             f"(msprog framework; Montobbio et al., Mult Scler 2024), detecting {which}, using {base}"
-            + (" placed at the " + ("first confirmation visit" if s.proceed_from == "firstconf" else "event visit")
-               if s.baseline != "fixed" else "")
+            + (
+                " placed at the "
+                + ("first confirmation visit" if s.proceed_from == "firstconf" else "event visit")
+                if s.baseline != "fixed"
+                else ""
+            )
             + ".",
             f"A meaningful change was {mc.describe()}.",
             f"Changes had to be confirmed after {windows}"
-            + (", at every intermediate visit" if s.check_intermediate else ", at the confirmation visit only")
+            + (
+                ", at every intermediate visit"
+                if s.check_intermediate
+                else ", at the confirmation visit only"
+            )
             + ".",
         ]
         if s.require_sust_days > 0:
             txt.append(
                 "Events were retained only if sustained "
-                + ("until the end of follow-up" if np.isinf(s.require_sust_days) else f"for at least {s.require_sust_days:g} days")
+                + (
+                    "until the end of follow-up"
+                    if np.isinf(s.require_sust_days)
+                    else f"for at least {s.require_sust_days:g} days"
+                )
                 + "."
             )
         txt.append(
             f"Baseline visits within {s.relapse_to_bl[0]:g} days after a relapse onset and confirmation visits "
             f"within {s.relapse_to_conf[0]:g} days after a relapse onset were not used"
-            + (f"; event visits within {s.relapse_to_event[0]:g} days after a relapse were ignored" if s.relapse_to_event[0] else "")
+            + (
+                f"; event visits within {s.relapse_to_event[0]:g} days after a relapse were ignored"
+                if s.relapse_to_event[0]
+                else ""
+            )
             + (" and the baseline was reset after each relapse" if s.relapse_rebl else "")
             + "."
         )
         if s.rawpira:
             ri = s.relapse_indep
             parts = []
-            for key, name in (("prec", "the baseline" if ri["prec_type"] == "baseline" else "the preceding visit"),
-                              ("event", "the event"), ("conf", "the confirmation")):
+            for key, name in (
+                (
+                    "prec",
+                    "the baseline" if ri["prec_type"] == "baseline" else "the preceding visit",
+                ),
+                ("event", "the event"),
+                ("conf", "the confirmation"),
+            ):
                 a, b = ri[key]
                 if a is None or b is None:
                     continue
@@ -179,15 +216,23 @@ class ProgressionResult:
             lines.append(f"- confirmed improvement events (CDI): {c['cdi_events']:,}")
         if self.ingest is not None:
             lines += ["", "## Input", "", str(self.ingest)]
-        lines += ["", "## Methods", "", self.methods_paragraph(), "",
-                  f"Settings: see the settings file written beside this report (smoulder {self.version})."]
+        lines += [
+            "",
+            "## Methods",
+            "",
+            self.methods_paragraph(),
+            "",
+            f"Settings: see the settings file written beside this report (smoulder {self.version}).",
+        ]
         return "\n".join(lines) + "\n"
 
     def __str__(self) -> str:  # pragma: no cover - convenience
         return self.report_text()
 
     # ------------------------------------------------------------------ files
-    def write(self, out: str | Path, *, plots: bool = True, max_trajectory_plots: int = 12) -> dict[str, Path]:
+    def write(
+        self, out: str | Path, *, plots: bool = True, max_trajectory_plots: int = 12
+    ) -> dict[str, Path]:
         """Write events, summary, settings, report and plots next to ``out``.
 
         ``out`` is the events file (``.csv`` or ``.parquet``); the others are
@@ -207,7 +252,11 @@ class ProgressionResult:
         paths["settings"] = Path(f"{stem}_settings.toml")
         paths["settings"].write_text(self.settings.to_toml(), encoding="utf-8")
         paths["settings_json"] = Path(f"{stem}_settings.json")
-        meta = {"smoulder_version": self.version, "settings": self.settings.to_plain(), "counts": self.counts()}
+        meta = {
+            "smoulder_version": self.version,
+            "settings": self.settings.to_plain(),
+            "counts": self.counts(),
+        }
         if self.ingest is not None and hasattr(self.ingest, "to_dict"):
             meta["input"] = self.ingest.to_dict()
         paths["settings_json"].write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
@@ -239,7 +288,9 @@ class ProgressionResult:
         from smoulder.clinical.survival import kaplan_meier, time_to_first_event
 
         paths: dict[str, Path] = {}
-        kind = {"firstCDI": "CDI", "firstPIRA": "PIRA", "firstRAW": "RAW"}.get(self.settings.event, "CDW")
+        kind = {"firstCDI": "CDI", "firstPIRA": "PIRA", "firstRAW": "RAW"}.get(
+            self.settings.event, "CDW"
+        )
         tte = time_to_first_event(self.events, self.summary, kind=kind)
         if len(tte):
             km = kaplan_meier(tte, label=kind)

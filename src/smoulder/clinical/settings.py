@@ -33,7 +33,9 @@ def _pair(value: Any, name: str, right_default: float = 0.0) -> Pair:
     elif isinstance(value, (list, tuple)) and len(value) in (1, 2):
         out = (float(value[0]), float(value[1]) if len(value) == 2 else right_default)
     else:
-        raise SettingsError(f"{name} must be a number of days or a pair [before, after]; got {value!r}")
+        raise SettingsError(
+            f"{name} must be a number of days or a pair [before, after]; got {value!r}"
+        )
     if any(math.isnan(x) or x < 0 for x in out):
         raise SettingsError(f"{name} must be non-negative days; got {value!r}")
     return out
@@ -55,7 +57,9 @@ class ProgressionSettings(BaseModel):
     min_change_combine: Literal["min", "max"] = "min"
     edss_half_step_from: float = 6.0
 
-    event: Literal["firstCDW", "firstCDI", "first", "firstPIRA", "firstRAW", "multiple"] = "firstCDW"
+    event: Literal["firstCDW", "firstCDI", "first", "firstPIRA", "firstRAW", "multiple"] = (
+        "firstCDW"
+    )
     classify_cdw: bool = False
     baseline: Literal["fixed", "roving", "roving_impr", "roving_wors"] = "fixed"
     proceed_from: Literal["firstconf", "event"] = "firstconf"
@@ -99,14 +103,19 @@ class ProgressionSettings(BaseModel):
     @classmethod
     def _conf_tol(cls, v: Any) -> Any:
         if isinstance(v, dict):
-            return {float(k): _pair(p if isinstance(p, (list, tuple)) else (p, p), "conf_tol_days") for k, p in v.items()}
+            return {
+                float(k): _pair(p if isinstance(p, (list, tuple)) else (p, p), "conf_tol_days")
+                for k, p in v.items()
+            }
         if isinstance(v, (int, float)):
             return _pair((v, v), "conf_tol_days")
         if isinstance(v, (list, tuple)) and len(v) == 1:
             return _pair((v[0], v[0]), "conf_tol_days")
         return _pair(v, "conf_tol_days")
 
-    @field_validator("relapse_to_bl", "relapse_to_event", "relapse_to_conf", "relapse_assoc", mode="before")
+    @field_validator(
+        "relapse_to_bl", "relapse_to_event", "relapse_to_conf", "relapse_assoc", mode="before"
+    )
     @classmethod
     def _rel_pairs(cls, v: Any, info: Any) -> Pair:
         return _pair(v, info.field_name)
@@ -128,7 +137,9 @@ class ProgressionSettings(BaseModel):
                 raise SettingsError(f"relapse_indep needs the key '{key}' (a pair of days)")
             pair = v[key]
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-                raise SettingsError(f"relapse_indep['{key}'] must be a pair [before, after]; got {pair!r}")
+                raise SettingsError(
+                    f"relapse_indep['{key}'] must be a pair [before, after]; got {pair!r}"
+                )
             conv: list[float | None] = []
             for x in pair:
                 if x is None or (isinstance(x, str) and x.lower() in ("none", "open")):
@@ -156,7 +167,9 @@ class ProgressionSettings(BaseModel):
         try:
             f = float(v)
         except (TypeError, ValueError) as exc:
-            raise SettingsError(f"require_sust_days must be a number of days or 'inf'; got {v!r}") from exc
+            raise SettingsError(
+                f"require_sust_days must be a number of days or 'inf'; got {v!r}"
+            ) from exc
         if math.isnan(f) or f < 0:
             raise SettingsError(f"require_sust_days must be >= 0 or inf; got {v!r}")
         return f
@@ -192,7 +205,11 @@ class ProgressionSettings(BaseModel):
         """Confirmation windows as (min days, max days) after the event, one per ``conf_days``."""
         out = []
         for c in self.conf_days:
-            tol = self.conf_tol_days[c] if isinstance(self.conf_tol_days, dict) else self.conf_tol_days
+            tol = (
+                self.conf_tol_days[c]
+                if isinstance(self.conf_tol_days, dict)
+                else self.conf_tol_days
+            )
             out.append((int(c) - tol[0], int(c) + tol[1]))
         return out
 
@@ -258,5 +275,7 @@ class ProgressionSettings(BaseModel):
         try:
             data = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise SettingsError(f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'TOML'}: {exc}") from None
+            raise SettingsError(
+                f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'TOML'}: {exc}"
+            ) from None
         return cls.from_mapping(data)

@@ -60,12 +60,17 @@ def time_to_first_event(
     elif kind == "CDW":
         mask = ev["event_type"] == "CDW"
     elif kind == "PIRMA":
-        mask = (ev["cdw_type"] == "PIRA") & (pd.array(ev["pirma"], dtype="boolean") == True).fillna(False)  # noqa: E712
+        pirma = pd.array(ev["pirma"], dtype="boolean").fillna(False)
+        mask = (ev["cdw_type"] == "PIRA") & pirma
     else:
         mask = ev["cdw_type"] == kind
     sel = ev.loc[mask.to_numpy(dtype=bool), ["subject", "event_date", "time_to_event_days"]].copy()
     sel["subject"] = sel["subject"].astype(str)
-    first = sel.sort_values(["subject", "event_date"], kind="stable").drop_duplicates("subject").set_index("subject")
+    first = (
+        sel.sort_values(["subject", "event_date"], kind="stable")
+        .drop_duplicates("subject")
+        .set_index("subject")
+    )
     out = pd.DataFrame({"subject": summary["subject"].astype(str).to_numpy()})
     hit = out["subject"].isin(first.index).to_numpy()
     fu = summary["follow_up_days"].to_numpy(dtype=float)
@@ -90,7 +95,9 @@ def _groups_for(tte: pd.DataFrame, group: Any) -> pd.Series:
         mapping = group
         mapping.index = mapping.index.astype(str)
     else:
-        raise SettingsError("group must be a DataFrame (subject, group) or a Series indexed by subject")
+        raise SettingsError(
+            "group must be a DataFrame (subject, group) or a Series indexed by subject"
+        )
     g = tte["subject"].astype(str).map(mapping)
     missing = int(g.isna().sum())
     if missing:
@@ -114,8 +121,16 @@ class KMResult:
             s = float(f.survival_function_at_times(days).iloc[0])
             ci = f.confidence_interval_survival_function_
             idx = ci.index[ci.index <= days]
-            lo, hi = (ci.loc[idx[-1]].to_numpy() if len(idx) else (1.0, 1.0))
-            rows.append({"group": g, "days": days, "incidence": 1 - s, "ci_lower": 1 - hi, "ci_upper": 1 - lo})
+            lo, hi = ci.loc[idx[-1]].to_numpy() if len(idx) else (1.0, 1.0)
+            rows.append(
+                {
+                    "group": g,
+                    "days": days,
+                    "incidence": 1 - s,
+                    "ci_lower": 1 - hi,
+                    "ci_upper": 1 - lo,
+                }
+            )
         return pd.DataFrame(rows)
 
     def plot(self, ax: Any = None, years: bool = True) -> Any:
@@ -173,20 +188,30 @@ def kaplan_meier(tte: pd.DataFrame, group: Any = None, label: str | None = None)
         sf = f.survival_function_.iloc[:, 0]
         ci = f.confidence_interval_survival_function_
         et = f.event_table
-        parts.append(pd.DataFrame({
-            "group": name,
-            "time_days": sf.index.to_numpy(dtype=float),
-            "at_risk": et["at_risk"].reindex(sf.index).to_numpy(),
-            "events": et["observed"].reindex(sf.index).to_numpy(),
-            "survival": sf.to_numpy(),
-            "ci_lower": ci.iloc[:, 0].to_numpy(),
-            "ci_upper": ci.iloc[:, 1].to_numpy(),
-        }))
-    return KMResult(fitters=fitters, table=pd.concat(parts, ignore_index=True), label=label or "event",
-                    durations=durations)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "group": name,
+                    "time_days": sf.index.to_numpy(dtype=float),
+                    "at_risk": et["at_risk"].reindex(sf.index).to_numpy(),
+                    "events": et["observed"].reindex(sf.index).to_numpy(),
+                    "survival": sf.to_numpy(),
+                    "ci_lower": ci.iloc[:, 0].to_numpy(),
+                    "ci_upper": ci.iloc[:, 1].to_numpy(),
+                }
+            )
+        )
+    return KMResult(
+        fitters=fitters,
+        table=pd.concat(parts, ignore_index=True),
+        label=label or "event",
+        durations=durations,
+    )
 
 
-def cox_hazard_ratio(tte: pd.DataFrame, groups: pd.DataFrame, group_col: str, reference: str | None = None) -> pd.DataFrame:
+def cox_hazard_ratio(
+    tte: pd.DataFrame, groups: pd.DataFrame, group_col: str, reference: str | None = None
+) -> pd.DataFrame:
     """Hazard ratio of each group against ``reference`` (Cox model), with 95 % CI and log-rank p.
 
     Returns one row per non-reference group: ``group, reference, hazard_ratio, ci_lower,
@@ -206,21 +231,29 @@ def cox_hazard_ratio(tte: pd.DataFrame, groups: pd.DataFrame, group_col: str, re
         if lev == reference:
             continue
         m = (g == lev) | (g == reference)
-        df = pd.DataFrame({
-            "T": tte.loc[m, "duration_days"].to_numpy(dtype=float),
-            "E": tte.loc[m, "event"].to_numpy(dtype=bool),
-            "x": (g[m] == lev).to_numpy(dtype=float),
-        })
+        df = pd.DataFrame(
+            {
+                "T": tte.loc[m, "duration_days"].to_numpy(dtype=float),
+                "E": tte.loc[m, "event"].to_numpy(dtype=bool),
+                "x": (g[m] == lev).to_numpy(dtype=float),
+            }
+        )
         df["T"] = np.maximum(df["T"], 1e-6)
         cph = CoxPHFitter().fit(df, duration_col="T", event_col="E")
         s = cph.summary.loc["x"]
         a, b = df["x"] == 1, df["x"] == 0
         lr = logrank_test(df.loc[a, "T"], df.loc[b, "T"], df.loc[a, "E"], df.loc[b, "E"])
-        rows.append({
-            "group": lev, "reference": reference,
-            "hazard_ratio": float(s["exp(coef)"]),
-            "ci_lower": float(s["exp(coef) lower 95%"]), "ci_upper": float(s["exp(coef) upper 95%"]),
-            "p_value": float(s["p"]), "logrank_p": float(lr.p_value),
-            "n": int(a.sum()), "events": int(df.loc[a, "E"].sum()),
-        })
+        rows.append(
+            {
+                "group": lev,
+                "reference": reference,
+                "hazard_ratio": float(s["exp(coef)"]),
+                "ci_lower": float(s["exp(coef) lower 95%"]),
+                "ci_upper": float(s["exp(coef) upper 95%"]),
+                "p_value": float(s["p"]),
+                "logrank_p": float(lr.p_value),
+                "n": int(a.sum()),
+                "events": int(df.loc[a, "E"].sum()),
+            }
+        )
     return pd.DataFrame(rows)

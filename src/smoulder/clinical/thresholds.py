@@ -42,6 +42,7 @@ def _edss_delta(b, half_from):
         out[i] = 1.5 if x == 0.0 else (1.0 if x < half_from else 0.5)
     return out
 
+
 #: Direction of worsening of the built-in outcomes: +1 higher is worse, -1 lower is worse.
 DIRECTION = {"edss": 1, "t25fw": 1, "nhpt": 1, "sdmt": -1}
 
@@ -89,7 +90,9 @@ class MinimalChange:
         """
         b = np.asarray(reference, dtype=np.float64)
         if self.outcome == "edss":
-            return _edss_delta(np.ascontiguousarray(b).ravel(), float(self.edss_half_step_from)).reshape(b.shape)
+            return _edss_delta(
+                np.ascontiguousarray(b).ravel(), float(self.edss_half_step_from)
+            ).reshape(b.shape)
         parts = []
         if self.min_change_pct is not None:
             parts.append(np.abs(b) / (100.0 / self.min_change_pct))
@@ -97,7 +100,11 @@ class MinimalChange:
             parts.append(np.full(b.shape, float(self.min_change)))
         if len(parts) == 1:
             return parts[0]
-        return np.minimum(parts[0], parts[1]) if self.combine == "min" else np.maximum(parts[0], parts[1])
+        return (
+            np.minimum(parts[0], parts[1])
+            if self.combine == "min"
+            else np.maximum(parts[0], parts[1])
+        )
 
     def describe(self) -> str:
         """Say in words what counts as a meaningful change (used in reports)."""
@@ -151,9 +158,7 @@ def minimal_change(
     """
     outcome = str(outcome).lower()
     if outcome not in OUTCOMES:
-        raise SettingsError(
-            f"outcome must be one of {', '.join(OUTCOMES)}; got {outcome!r}"
-        )
+        raise SettingsError(f"outcome must be one of {', '.join(OUTCOMES)}; got {outcome!r}")
     if combine not in ("min", "max"):
         raise SettingsError(f"min_change_combine must be 'min' or 'max'; got {combine!r}")
     if not 0.5 <= edss_half_step_from <= 10:

@@ -63,9 +63,7 @@ class AggregationSettings:
                 f"min_wear_hours must be between 0 and 24 (got {self.min_wear_hours!r})"
             )
         if self.min_steps_per_day < 0:
-            raise SettingsError(
-                f"min_steps_per_day must be >= 0 (got {self.min_steps_per_day!r})"
-            )
+            raise SettingsError(f"min_steps_per_day must be >= 0 (got {self.min_steps_per_day!r})")
         if not 1 <= self.min_valid_days <= 7:
             raise SettingsError(
                 f"min_valid_days must be an integer from 1 to 7 (got {self.min_valid_days!r})"
@@ -75,8 +73,14 @@ class AggregationSettings:
         return asdict(self)
 
 
-_DAILY_FUNCS = {"sum": "sum", "mean": "mean", "median": "median", "last": "last",
-                "max": "max", "min": "min"}
+_DAILY_FUNCS = {
+    "sum": "sum",
+    "mean": "mean",
+    "median": "median",
+    "last": "last",
+    "max": "max",
+    "min": "min",
+}
 
 
 def daily(measures: pd.DataFrame, settings: AggregationSettings | None = None) -> pd.DataFrame:
@@ -97,8 +101,9 @@ def daily(measures: pd.DataFrame, settings: AggregationSettings | None = None) -
     """
     s = settings or AggregationSettings()
     if measures.empty:
-        return pd.DataFrame(columns=["subject", "measure", "date", "value", "n_records",
-                                     "valid", "reason"])
+        return pd.DataFrame(
+            columns=["subject", "measure", "date", "value", "n_records", "valid", "reason"]
+        )
     df = measures[["subject", "measure", "date", "value"]].copy()
     df["date"] = pd.to_datetime(df["date"]).dt.normalize()
     wear = df[df["measure"] == WEAR_MEASURE]
@@ -106,8 +111,11 @@ def daily(measures: pd.DataFrame, settings: AggregationSettings | None = None) -
     parts = []
     for name, grp in df.groupby("measure", sort=True, observed=True):
         m = get_measure(str(name))
-        agg = (grp.groupby(["subject", "date"], sort=True, observed=True)["value"]
-               .agg([_DAILY_FUNCS[m.daily], "size"]).reset_index())
+        agg = (
+            grp.groupby(["subject", "date"], sort=True, observed=True)["value"]
+            .agg([_DAILY_FUNCS[m.daily], "size"])
+            .reset_index()
+        )
         agg.columns = ["subject", "date", "value", "n_records"]
         agg.insert(1, "measure", name)
         agg["valid"] = True
@@ -170,9 +178,9 @@ def weekly(measures: pd.DataFrame, settings: AggregationSettings | None = None) 
         need = s.min_valid_days if m.kind == "passive" else 1
         wk["valid"] = wk["n"] >= need
         wk["reason"] = np.where(
-            wk["valid"], "",
-            np.where(wk["n"] == 0, "no valid days",
-                     f"fewer than {need} valid days"),
+            wk["valid"],
+            "",
+            np.where(wk["n"] == 0, "no valid days", f"fewer than {need} valid days"),
         )
         wk.loc[~wk["valid"], "value"] = np.nan
         wk.insert(1, "measure", name)

@@ -44,10 +44,26 @@ METHODS = ("changepoint", "cusum", "rolling", "consecutive")
 Method = Literal["changepoint", "cusum", "rolling", "consecutive"]
 
 EVENT_COLUMNS = [
-    "subject", "measure", "method", "nevent", "onset_date", "detected_date",
-    "baseline_value", "current_value", "unit", "change_pct", "change_sdc", "statistic",
-    "baseline_start", "baseline_end", "n_baseline_weeks", "evidence_start", "evidence_end",
-    "n_evidence_weeks", "weeks_worse", "near_relapse",
+    "subject",
+    "measure",
+    "method",
+    "nevent",
+    "onset_date",
+    "detected_date",
+    "baseline_value",
+    "current_value",
+    "unit",
+    "change_pct",
+    "change_sdc",
+    "statistic",
+    "baseline_start",
+    "baseline_end",
+    "n_baseline_weeks",
+    "evidence_start",
+    "evidence_end",
+    "n_evidence_weeks",
+    "weeks_worse",
+    "near_relapse",
 ]
 
 
@@ -162,20 +178,28 @@ class DetectSettings(BaseModel):
 
     @property
     def aggregation(self) -> AggregationSettings:
-        return AggregationSettings(self.min_wear_hours, self.min_steps_per_day,
-                                   self.min_valid_days)
+        return AggregationSettings(self.min_wear_hours, self.min_steps_per_day, self.min_valid_days)
 
     def changepoint_limit(self) -> float:
         """Decision limit of the change-point scan (calibrated by simulation, cached)."""
         return det.changepoint_threshold(
-            self.alpha, self.min_baseline, self.max_baseline, self.min_sustained, self.max_post,
-            self.clip, self.recent_z, self.max_drift_z, self.calibration_sims, self.seed,
+            self.alpha,
+            self.min_baseline,
+            self.max_baseline,
+            self.min_sustained,
+            self.max_post,
+            self.clip,
+            self.recent_z,
+            self.max_drift_z,
+            self.calibration_sims,
+            self.seed,
         )
 
     def cusum_limit(self) -> float:
         """Decision limit of the CUSUM (calibrated by simulation, cached)."""
-        return det.cusum_threshold(self.alpha, self.cusum_k, self.min_baseline,
-                                   self.calibration_sims, self.seed)
+        return det.cusum_threshold(
+            self.alpha, self.cusum_k, self.min_baseline, self.calibration_sims, self.seed
+        )
 
 
 @dataclass
@@ -210,15 +234,24 @@ class DetectionResult:
     def summary(self) -> pd.DataFrame:
         """One row per subject and measure: weeks analysed, gaps, events by method."""
         w = self.weekly
-        base = (w.assign(analysed=w["role"] == "analysed")
-                .groupby(["subject", "measure"], observed=True)
-                .agg(first_week=("week", "min"), last_week=("week", "max"),
-                     weeks_analysed=("analysed", "sum"))
-                .reset_index())
+        base = (
+            w.assign(analysed=w["role"] == "analysed")
+            .groupby(["subject", "measure"], observed=True)
+            .agg(
+                first_week=("week", "min"),
+                last_week=("week", "max"),
+                weeks_analysed=("analysed", "sum"),
+            )
+            .reset_index()
+        )
         if not self.events.empty:
-            counts = (self.events.groupby(["subject", "measure", "method"], observed=True)
-                      .size().unstack("method", fill_value=0)
-                      .add_prefix("events_").reset_index())
+            counts = (
+                self.events.groupby(["subject", "measure", "method"], observed=True)
+                .size()
+                .unstack("method", fill_value=0)
+                .add_prefix("events_")
+                .reset_index()
+            )
             base = base.merge(counts, on=["subject", "measure"], how="left")
         for m in self.settings.methods:
             col = f"events_{m}"
@@ -264,8 +297,11 @@ class DetectionResult:
         write_table(self.events, out)
         stem = out.with_suffix("")
         p = Path(f"{stem}_settings.json")
-        p.write_text(json.dumps({**self.settings_dict(),
-                                 "methods_paragraph": self.methods_paragraph()}, indent=2))
+        p.write_text(
+            json.dumps(
+                {**self.settings_dict(), "methods_paragraph": self.methods_paragraph()}, indent=2
+            )
+        )
         paths["settings"] = p
         if weekly_table:
             p = Path(f"{stem}_weekly{out.suffix}")
@@ -276,8 +312,15 @@ class DetectionResult:
             paths["gaps"] = p
         return paths
 
-    def plot(self, subject: str, measure: str, *, relapses: pd.DataFrame | None = None,
-             method: str | None = None, ax=None):
+    def plot(
+        self,
+        subject: str,
+        measure: str,
+        *,
+        relapses: pd.DataFrame | None = None,
+        method: str | None = None,
+        ax=None,
+    ):
         """Plot one person's weekly measure with baseline band, onsets and relapses."""
         from smoulder.digital.plots import plot_series
 
@@ -354,7 +397,8 @@ def detect(
         if col not in measures.columns:
             raise ColumnNotFoundError(
                 f"column '{col}' is missing from the measures table",
-                column=col, expected="columns subject, date, measure, value",
+                column=col,
+                expected="columns subject, date, measure, value",
             )
     for name in pd.unique(measures["measure"]):
         get_measure(str(name))
@@ -398,63 +442,112 @@ def detect(
             if fit.detected and fit.end > 0:
                 start = min(fit.end, w.size)
                 role[valid_idx[:start]] = "learning"
-                learning.append({
-                    "subject": subject, "measure": mname, "tests_left_out": start,
-                    "learning_end": weeks[start - 1] if start else pd.NaT,
-                    "gain_pct": 100.0 * math.expm1(fit.gain) if m.transform == "log" else fit.gain,
-                    "tau_tests": fit.tau, "p_value": fit.p_value,
-                })
+                learning.append(
+                    {
+                        "subject": subject,
+                        "measure": mname,
+                        "tests_left_out": start,
+                        "learning_end": weeks[start - 1] if start else pd.NaT,
+                        "gain_pct": 100.0 * math.expm1(fit.gain)
+                        if m.transform == "log"
+                        else fit.gain,
+                        "tau_tests": fit.tau,
+                        "p_value": fit.p_value,
+                    }
+                )
         wa, weeks_a = w[start:], weeks[start:]
         weekno = ((weeks_a - weeks_a[0]).astype(int) // 7) if weeks_a.size else weeks_a
         for method in settings.methods:
             evs = _run(method, m, wa, weekno, settings, limits)
             for k, ev in enumerate(evs, start=1):
-                events.append(_event_row(subject, m, method, k, ev, wa, weeks_a,
-                                         rel.get(subject), settings))
+                events.append(
+                    _event_row(subject, m, method, k, ev, wa, weeks_a, rel.get(subject), settings)
+                )
         if progress is not None:
             progress(done, total)
     wk["role"] = role
     ev = pd.DataFrame(events, columns=EVENT_COLUMNS)
-    for c in ("onset_date", "detected_date", "baseline_start", "baseline_end",
-              "evidence_start", "evidence_end"):
+    for c in (
+        "onset_date",
+        "detected_date",
+        "baseline_start",
+        "baseline_end",
+        "evidence_start",
+        "evidence_end",
+    ):
         ev[c] = pd.to_datetime(ev[c])
     return DetectionResult(
         events=ev,
         weekly=wk,
-        learning=pd.DataFrame(learning, columns=["subject", "measure", "tests_left_out",
-                                                 "learning_end", "gain_pct", "tau_tests",
-                                                 "p_value"]),
+        learning=pd.DataFrame(
+            learning,
+            columns=[
+                "subject",
+                "measure",
+                "tests_left_out",
+                "learning_end",
+                "gain_pct",
+                "tau_tests",
+                "p_value",
+            ],
+        ),
         gaps=pd.DataFrame(gaps, columns=["subject", "measure", "gap_start", "gap_end", "weeks"]),
         settings=settings,
         limits=limits,
     )
 
 
-def _run(method: str, m: Measure, w: np.ndarray, weekno: np.ndarray, s: DetectSettings,
-         limits: dict[str, float]) -> list[det.Event]:
+def _run(
+    method: str,
+    m: Measure,
+    w: np.ndarray,
+    weekno: np.ndarray,
+    s: DetectSettings,
+    limits: dict[str, float],
+) -> list[det.Event]:
     floor = _sd_floor(m)
     if method == "changepoint":
         return det.changepoint_scan(
-            w, limits["changepoint"], min_baseline=s.min_baseline, max_baseline=s.max_baseline,
-            min_sustained=s.min_sustained, max_post=s.max_post, clip=s.clip,
-            recent_z=s.recent_z, max_drift_z=s.max_drift_z, min_shift=_min_shift(m, s),
+            w,
+            limits["changepoint"],
+            min_baseline=s.min_baseline,
+            max_baseline=s.max_baseline,
+            min_sustained=s.min_sustained,
+            max_post=s.max_post,
+            clip=s.clip,
+            recent_z=s.recent_z,
+            max_drift_z=s.max_drift_z,
+            min_shift=_min_shift(m, s),
             sd_floor=floor,
         )
     if method == "cusum":
-        return det.cusum_scan(w, limits["cusum"], k=s.cusum_k, min_baseline=s.min_baseline,
-                              min_shift=_min_shift(m, s), sd_floor=floor)
+        return det.cusum_scan(
+            w,
+            limits["cusum"],
+            k=s.cusum_k,
+            min_baseline=s.min_baseline,
+            min_shift=_min_shift(m, s),
+            sd_floor=floor,
+        )
     if method == "rolling":
         thr = _threshold_on_scale(m, s.rolling_threshold_pct)
         if math.isnan(thr):
             thr = _identity_threshold(m, w, s.min_baseline, s.rolling_threshold_pct)
-        return det.rolling_scan(w, weekno, thr, min_baseline=s.min_baseline,
-                                window=s.rolling_window, confirm_weeks=s.confirm_weeks)
+        return det.rolling_scan(
+            w,
+            weekno,
+            thr,
+            min_baseline=s.min_baseline,
+            window=s.rolling_window,
+            confirm_weeks=s.confirm_weeks,
+        )
     if method == "consecutive":
         thr = _threshold_on_scale(m, s.consecutive_pct)
         if math.isnan(thr):
             thr = _identity_threshold(m, w, s.min_baseline, s.consecutive_pct)
-        return det.consecutive_scan(w, thr, n_consecutive=s.consecutive_n,
-                                    min_baseline=s.min_baseline)
+        return det.consecutive_scan(
+            w, thr, n_consecutive=s.consecutive_n, min_baseline=s.min_baseline
+        )
     raise SettingsError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
 
 
@@ -469,17 +562,29 @@ def _relapse_days(relapses: pd.DataFrame | None) -> dict[str, np.ndarray]:
         return {}
     for col in ("subject", "date"):
         if col not in relapses.columns:
-            raise ColumnNotFoundError(f"column '{col}' is missing from the relapses table",
-                                      column=col, expected="columns subject, date")
+            raise ColumnNotFoundError(
+                f"column '{col}' is missing from the relapses table",
+                column=col,
+                expected="columns subject, date",
+            )
     d = pd.to_datetime(relapses["date"]).to_numpy(dtype="datetime64[D]")
     subj = relapses["subject"].astype(str).to_numpy()
     return {s: np.sort(d[subj == s]) for s in np.unique(subj)}
 
 
-def _event_row(subject: str, m: Measure, method: str, k: int, ev: det.Event, w: np.ndarray,
-               weeks: np.ndarray, rel: np.ndarray | None, s: DetectSettings) -> dict[str, Any]:
-    base_w = w[ev.base_lo:ev.onset]
-    post_w = w[ev.onset:ev.detected + 1]
+def _event_row(
+    subject: str,
+    m: Measure,
+    method: str,
+    k: int,
+    ev: det.Event,
+    w: np.ndarray,
+    weeks: np.ndarray,
+    rel: np.ndarray | None,
+    s: DetectSettings,
+) -> dict[str, Any]:
+    base_w = w[ev.base_lo : ev.onset]
+    post_w = w[ev.onset : ev.detected + 1]
     base = _from_scale(m, float(base_w.mean()))
     cur = _from_scale(m, float(post_w.mean()))
     shift = float(post_w.mean() - base_w.mean())
@@ -489,15 +594,23 @@ def _event_row(subject: str, m: Measure, method: str, k: int, ev: det.Event, w: 
         lag = (onset - rel).astype(int)
         near = bool(np.any((lag >= 0) & (lag <= s.relapse_window_days)))
     return {
-        "subject": subject, "measure": m.name, "method": method, "nevent": k,
-        "onset_date": onset, "detected_date": weeks[ev.detected],
-        "baseline_value": base, "current_value": cur, "unit": m.unit,
+        "subject": subject,
+        "measure": m.name,
+        "method": method,
+        "nevent": k,
+        "onset_date": onset,
+        "detected_date": weeks[ev.detected],
+        "baseline_value": base,
+        "current_value": cur,
+        "unit": m.unit,
         "change_pct": 100.0 * (cur - base) / base if base else float("nan"),
         "change_sdc": (cur - base) / m.sdc if m.sdc else float("nan"),
         "statistic": ev.z,
-        "baseline_start": weeks[ev.base_lo], "baseline_end": weeks[ev.onset - 1],
+        "baseline_start": weeks[ev.base_lo],
+        "baseline_end": weeks[ev.onset - 1],
         "n_baseline_weeks": int(base_w.size),
-        "evidence_start": onset, "evidence_end": weeks[ev.detected],
+        "evidence_start": onset,
+        "evidence_end": weeks[ev.detected],
         "n_evidence_weeks": int(post_w.size),
         "weeks_worse": int(np.sum(post_w - base_w.mean() >= 0.5 * shift)),
         "near_relapse": near,
@@ -510,8 +623,13 @@ def _gaps(subject: str, measure: str, weeks: np.ndarray) -> list[dict[str, Any]]
     step = np.diff(weeks).astype(int) // 7
     out = []
     for i in np.nonzero(step > 2)[0]:
-        out.append({"subject": subject, "measure": measure,
-                    "gap_start": weeks[i] + np.timedelta64(7, "D"),
-                    "gap_end": weeks[i + 1] - np.timedelta64(7, "D"),
-                    "weeks": int(step[i] - 1)})
+        out.append(
+            {
+                "subject": subject,
+                "measure": measure,
+                "gap_start": weeks[i] + np.timedelta64(7, "D"),
+                "gap_end": weeks[i + 1] - np.timedelta64(7, "D"),
+                "weeks": int(step[i] - 1),
+            }
+        )
     return out

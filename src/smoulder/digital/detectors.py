@@ -90,6 +90,7 @@ def _running_sd(w: np.ndarray, floor: float) -> np.ndarray:
 # change-point scan
 # ------------------------------------------------------------------------------------------
 
+
 def _changepoint_stats(w, t, taus, lo, sig, clip, recent_z, max_drift_z):
     """z statistics of every candidate onset ``taus`` at week ``t`` and whether each passes the
     sustained-change checks. ``w`` is 1-D (one person) or 2-D (a batch of simulated people, the
@@ -108,10 +109,10 @@ def _changepoint_stats(w, t, taus, lo, sig, clip, recent_z, max_drift_z):
     n1 = taus - lo
     pre = (c[..., taus] - c[..., lo]) / n1
     first = int(taus[0])
-    seg = w[..., first:t + 1]  # weeks that can be after an onset
+    seg = w[..., first : t + 1]  # weeks that can be after an onset
     cap = pre + clip * sig
     clipped = np.minimum(seg[..., None, :], cap[..., :, None])
-    after = (np.arange(first, t + 1)[None, :] >= taus[:, None])
+    after = np.arange(first, t + 1)[None, :] >= taus[:, None]
     cc = np.cumsum(np.where(after, clipped, 0.0), axis=-1)
     cc = np.concatenate((np.zeros(cc.shape[:-1] + (1,)), cc), axis=-1)
     rows = np.arange(taus.size)
@@ -127,9 +128,13 @@ def _changepoint_stats(w, t, taus, lo, sig, clip, recent_z, max_drift_z):
     z_rec = (rec - pre) / (sig * np.sqrt(1.0 / n1 + 1.0 / m))
     z_early = (early - pre) / (sig * np.sqrt(1.0 / n1 + 1.0 / k))
     z_drift = (early - rec) / (sig * np.sqrt(1.0 / k + 1.0 / m))
-    ok = ((z_rec >= recent_z) & (z_early >= recent_z)
-          & (rec - pre >= 0.5 * shift) & (early - pre >= 0.5 * shift)
-          & (np.abs(z_drift) <= max_drift_z))
+    ok = (
+        (z_rec >= recent_z)
+        & (z_early >= recent_z)
+        & (rec - pre >= 0.5 * shift)
+        & (early - pre >= 0.5 * shift)
+        & (np.abs(z_drift) <= max_drift_z)
+    )
     return z, ok, pre, post
 
 
@@ -183,15 +188,13 @@ def changepoint_scan(
             if np.max(shift / (sd[t] * np.sqrt(1.0 / n1 + 1.0 / n2))) < h:
                 t += 1
                 continue
-            z, ok, _, _ = _changepoint_stats(w, t, taus, lo, sd[t], clip, recent_z,
-                                             max_drift_z)
+            z, ok, _, _ = _changepoint_stats(w, t, taus, lo, sd[t], clip, recent_z, max_drift_z)
             # the size of the change is judged on the plain means: winsorising caps it at
             # ``clip`` SDs, which for a very steady person can be below ``min_shift``
             ok &= (z >= h) & (shift >= min_shift)
             if ok.any():
                 zmax = float(np.max(z[ok]))
-                tau, base_lo = _onset(w, s, t, sd[t], min_baseline, max_baseline, max_post,
-                                      clip)
+                tau, base_lo = _onset(w, s, t, sd[t], min_baseline, max_baseline, max_post, clip)
                 events.append(Event(tau, t, base_lo, zmax))
                 s = tau
                 t = max(t + 1, s + min_baseline + min_sustained - 1)
@@ -240,8 +243,9 @@ def changepoint_threshold(
 # CUSUM
 # ------------------------------------------------------------------------------------------
 
+
 def _cusum_path(w: np.ndarray, start: int, baseline: int, k: float, sd: np.ndarray):
-    mu = w[start:start + baseline].mean()
+    mu = w[start : start + baseline].mean()
     s = 0.0
     for t in range(start + baseline, w.size):
         s = max(0.0, s + (w[t] - mu) / sd[t] - k)
@@ -273,7 +277,7 @@ def cusum_scan(
                 last_zero = t + 1
             elif s >= h:
                 onset = min(last_zero, t)
-                shift = w[onset:t + 1].mean() - w[start:start + min_baseline].mean()
+                shift = w[onset : t + 1].mean() - w[start : start + min_baseline].mean()
                 if shift >= min_shift:
                     fired = Event(onset, t, start, float(s))
                     break
@@ -287,8 +291,14 @@ def cusum_scan(
 
 
 @lru_cache(maxsize=64)
-def cusum_threshold(alpha: float, k: float, min_baseline: int, sims: int = 4000, seed: int = 0,
-                    length: int = CALIBRATION_LENGTH) -> float:
+def cusum_threshold(
+    alpha: float,
+    k: float,
+    min_baseline: int,
+    sims: int = 4000,
+    seed: int = 0,
+    length: int = CALIBRATION_LENGTH,
+) -> float:
     """CUSUM decision limit for false-alarm probability ``alpha`` per ``length`` stable weeks."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((sims, length))
@@ -306,6 +316,7 @@ def cusum_threshold(alpha: float, k: float, min_baseline: int, sims: int = 4000,
 # ------------------------------------------------------------------------------------------
 # rolling baseline with confirmation, and consecutive tests
 # ------------------------------------------------------------------------------------------
+
 
 def rolling_scan(
     w: np.ndarray,
@@ -326,7 +337,7 @@ def rolling_scan(
     events: list[Event] = []
     if n < min_baseline + window:
         return events
-    level = np.array([np.median(w[max(0, i - window + 1):i + 1]) for i in range(n)])
+    level = np.array([np.median(w[max(0, i - window + 1) : i + 1]) for i in range(n)])
     base_lo = 0
     base = float(np.median(w[:min_baseline]))
     i = max(min_baseline, window - 1)
@@ -335,7 +346,7 @@ def rolling_scan(
             later = np.nonzero(weeks[i:] >= weeks[i] + confirm_weeks)[0]
             if later.size:
                 j = i + int(later[0])
-                if level[j] - base >= threshold and np.median(w[i:j + 1]) - base >= threshold:
+                if level[j] - base >= threshold and np.median(w[i : j + 1]) - base >= threshold:
                     onset = max(i - window + 1, base_lo + min_baseline)
                     events.append(Event(onset, j, base_lo, float(level[j] - base)))
                     base = float(level[j])
@@ -360,6 +371,6 @@ def consecutive_scan(
         run = run + 1 if w[t] - base >= threshold else 0
         if run >= n_consecutive:
             onset = t - n_consecutive + 1
-            events.append(Event(onset, t, 0, float(w[onset:t + 1].mean() - base)))
+            events.append(Event(onset, t, 0, float(w[onset : t + 1].mean() - base)))
             break
     return events

@@ -16,8 +16,15 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["plot_series"]
 
 
-def plot_series(result: DetectionResult, subject: str, measure: str, *,
-                relapses: pd.DataFrame | None = None, method: str | None = None, ax=None):
+def plot_series(
+    result: DetectionResult,
+    subject: str,
+    measure: str,
+    *,
+    relapses: pd.DataFrame | None = None,
+    method: str | None = None,
+    ax=None,
+):
     """Weekly levels with the learning phase, baseline band, detected onsets and relapses.
 
     Parameters
@@ -44,9 +51,13 @@ def plot_series(result: DetectionResult, subject: str, measure: str, *,
     m = get_measure(measure)
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 3.6))
-    for role, style in (("analysed", dict(color="#1f4e79", marker="o", ms=3.5, lw=0.8)),
-                        ("learning", dict(color="#9aa5b1", marker="o", ms=3.5, lw=0,
-                                          label="learning phase (left out)"))):
+    for role, style in (
+        ("analysed", dict(color="#1f4e79", marker="o", ms=3.5, lw=0.8)),
+        (
+            "learning",
+            dict(color="#9aa5b1", marker="o", ms=3.5, lw=0, label="learning phase (left out)"),
+        ),
+    ):
         gg = g[g["role"] == role]
         if not gg.empty:
             # one row per calendar week so that the line breaks at gaps instead of bridging them
@@ -58,16 +69,33 @@ def plot_series(result: DetectionResult, subject: str, measure: str, *,
     if method is not None:
         ev = ev[ev["method"] == method]
     for i, row in enumerate(ev.itertuples(index=False)):
-        ax.axvspan(row.baseline_start, row.baseline_end + pd.Timedelta(days=6),
-                   color="#2e8b57", alpha=0.10, label="baseline" if i == 0 else None)
+        ax.axvspan(
+            row.baseline_start,
+            row.baseline_end + pd.Timedelta(days=6),
+            color="#2e8b57",
+            alpha=0.10,
+            label="baseline" if i == 0 else None,
+        )
         ax.hlines(row.baseline_value, row.baseline_start, row.baseline_end, color="#2e8b57")
         ax.hlines(row.current_value, row.evidence_start, row.evidence_end, color="#c0392b")
-        ax.axvline(row.onset_date, color="#c0392b", ls="--", lw=1,
-                   label="estimated onset" if i == 0 else None)
-        ax.axvline(row.detected_date, color="#c0392b", ls=":", lw=1,
-                   label="detected" if i == 0 else None)
-        ax.annotate(f"{row.change_pct:+.0f} %", (row.detected_date, row.current_value),
-                    textcoords="offset points", xytext=(4, -12), color="#c0392b", fontsize=8)
+        ax.axvline(
+            row.onset_date,
+            color="#c0392b",
+            ls="--",
+            lw=1,
+            label="estimated onset" if i == 0 else None,
+        )
+        ax.axvline(
+            row.detected_date, color="#c0392b", ls=":", lw=1, label="detected" if i == 0 else None
+        )
+        ax.annotate(
+            f"{row.change_pct:+.0f} %",
+            (row.detected_date, row.current_value),
+            textcoords="offset points",
+            xytext=(4, -12),
+            color="#c0392b",
+            fontsize=8,
+        )
     if relapses is not None and not relapses.empty:
         r = relapses[relapses["subject"].astype(str) == str(subject)]
         for i, d in enumerate(pd.to_datetime(r["date"])):
@@ -75,8 +103,14 @@ def plot_series(result: DetectionResult, subject: str, measure: str, *,
     gaps = result.gaps
     gaps = gaps[(gaps["subject"].astype(str) == str(subject)) & (gaps["measure"] == measure)]
     for i, row in enumerate(gaps.itertuples(index=False)):
-        ax.axvspan(row.gap_start, row.gap_end + pd.Timedelta(days=6), color="#bbbbbb",
-                   alpha=0.25, hatch="//", label="no valid data" if i == 0 else None)
+        ax.axvspan(
+            row.gap_start,
+            row.gap_end + pd.Timedelta(days=6),
+            color="#bbbbbb",
+            alpha=0.25,
+            hatch="//",
+            label="no valid data" if i == 0 else None,
+        )
     ax.set_ylabel(f"{m.description} ({m.unit})")
     ax.set_title(f"{measure}: {'lower' if m.worse == 'lower' else 'higher'} is worse")
     ax.legend(loc="best", fontsize=7, frameon=False)

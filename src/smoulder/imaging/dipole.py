@@ -33,7 +33,9 @@ def _padded(a: np.ndarray, pad: float) -> tuple[np.ndarray, tuple[slice, ...]]:
     return out, inner
 
 
-def dipole_field(chi: np.ndarray, voxel_size: npt.ArrayLike, pad: float = 0.5, b0_axis: int = 2) -> np.ndarray:
+def dipole_field(
+    chi: np.ndarray, voxel_size: npt.ArrayLike, pad: float = 0.5, b0_axis: int = 2
+) -> np.ndarray:
     """Local field (ppm of B0) of a susceptibility map (ppm), B0 along voxel axis ``b0_axis``.
 
     Uses the k-space dipole kernel ``D(k) = 1/3 - kz^2/|k|^2`` (Lorentz-sphere
@@ -57,8 +59,13 @@ def dipole_field(chi: np.ndarray, voxel_size: npt.ArrayLike, pad: float = 0.5, b
     return f[inner].astype(np.float32)
 
 
-def tkd_inversion(field_ppm: np.ndarray, voxel_size: npt.ArrayLike, threshold: float = 0.2,
-                  pad: float = 0.5, b0_axis: int = 2) -> np.ndarray:
+def tkd_inversion(
+    field_ppm: np.ndarray,
+    voxel_size: npt.ArrayLike,
+    threshold: float = 0.2,
+    pad: float = 0.5,
+    b0_axis: int = 2,
+) -> np.ndarray:
     """Thresholded k-space division: susceptibility (ppm) from a local field (ppm).
 
     Where ``|D(k)| < threshold`` the kernel is replaced by ``sign(D) * threshold``

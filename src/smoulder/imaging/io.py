@@ -61,22 +61,38 @@ def _first_bad_voxel(mask: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
 
 
-def volume_from_array(data: np.ndarray, affine: np.ndarray, source: str = "<array>",
-                      *, allow_nonfinite: bool = False) -> Volume:
+def volume_from_array(
+    data: np.ndarray, affine: np.ndarray, source: str = "<array>", *, allow_nonfinite: bool = False
+) -> Volume:
     """Check an array and affine as :func:`load_volume` checks a file, and wrap them."""
     data = np.asarray(data)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
-        raise InputDataError("image is not 3-D", file=source, value=tuple(data.shape),
-                             expected="a 3-D volume (x, y, z) or 4-D with one volume")
+        raise InputDataError(
+            "image is not 3-D",
+            file=source,
+            value=tuple(data.shape),
+            expected="a 3-D volume (x, y, z) or 4-D with one volume",
+        )
     if min(data.shape) < 2:
-        raise InputDataError("image has a dimension of size < 2", file=source, value=tuple(data.shape),
-                             expected="at least 2 voxels along every axis")
+        raise InputDataError(
+            "image has a dimension of size < 2",
+            file=source,
+            value=tuple(data.shape),
+            expected="at least 2 voxels along every axis",
+        )
     affine = np.asarray(affine, dtype=float)
-    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
-        raise InputDataError("affine is missing, not finite or singular", file=source,
-                             expected="a valid voxel-to-world affine (qform/sform)")
+    if (
+        affine.shape != (4, 4)
+        or not np.all(np.isfinite(affine))
+        or abs(np.linalg.det(affine[:3, :3])) < 1e-9
+    ):
+        raise InputDataError(
+            "affine is missing, not finite or singular",
+            file=source,
+            expected="a valid voxel-to-world affine (qform/sform)",
+        )
     if not np.issubdtype(data.dtype, np.number) and data.dtype != bool:
         raise InputDataError("image data are not numeric", file=source, value=str(data.dtype))
     if np.issubdtype(data.dtype, np.floating) and not allow_nonfinite:
@@ -84,8 +100,11 @@ def volume_from_array(data: np.ndarray, affine: np.ndarray, source: str = "<arra
         if bad.any():
             v = _first_bad_voxel(bad)
             raise InputDataError(
-                f"{int(bad.sum())} NaN/inf voxels, the first at voxel {v}", file=source,
-                value=float(data[v]), expected="finite values everywhere (set voxels outside the brain to 0)")
+                f"{int(bad.sum())} NaN/inf voxels, the first at voxel {v}",
+                file=source,
+                value=float(data[v]),
+                expected="finite values everywhere (set voxels outside the brain to 0)",
+            )
     return Volume(data=data, affine=affine, source=source)
 
 
@@ -114,8 +133,11 @@ def load_volume(path: str | Path, *, dtype: type = np.float32) -> Volume:
         img: Any = nib.load(p)
         data = np.asarray(img.dataobj)
     except Exception as exc:  # nibabel raises several types
-        raise InputDataError(f"cannot read image ({exc.__class__.__name__}: {exc})", file=p,
-                             expected="a NIfTI-1/2 file (.nii or .nii.gz)") from None
+        raise InputDataError(
+            f"cannot read image ({exc.__class__.__name__}: {exc})",
+            file=p,
+            expected="a NIfTI-1/2 file (.nii or .nii.gz)",
+        ) from None
     vol = volume_from_array(data, img.affine, p)
     vol.data = vol.data.astype(dtype, copy=False)
     return vol
@@ -135,9 +157,13 @@ def labels_from_volume(vol: Volume) -> Volume:
     bad = (d < 0) | (np.abs(d - np.round(d)) > 1e-3)
     if bad.any():
         v = _first_bad_voxel(bad)
-        raise InputDataError(f"lesion mask has {int(bad.sum())} voxels that are not whole non-negative "
-                             f"numbers, the first at voxel {v}", file=vol.source, value=float(d[v]),
-                             expected="0 for background and 1 (binary) or 1..N (labelled) for lesions")
+        raise InputDataError(
+            f"lesion mask has {int(bad.sum())} voxels that are not whole non-negative "
+            f"numbers, the first at voxel {v}",
+            file=vol.source,
+            value=float(d[v]),
+            expected="0 for background and 1 (binary) or 1..N (labelled) for lesions",
+        )
     return Volume(np.round(d).astype(np.int32), vol.affine, vol.source)
 
 
@@ -158,8 +184,10 @@ def check_same_grid(ref: Volume, other: Volume, what: str = "image") -> None:
         diff = float(np.abs(ref.affine - other.affine).max())
         detail = f"affines differ by up to {diff:.3g} mm"
     raise InputDataError(
-        f"{what} is not on the FLAIR grid ({detail}; FLAIR is {ref.source})", file=other.source,
-        expected="images resampled to one grid, or --register resample|rigid to align them")
+        f"{what} is not on the FLAIR grid ({detail}; FLAIR is {ref.source})",
+        file=other.source,
+        expected="images resampled to one grid, or --register resample|rigid to align them",
+    )
 
 
 def world_overlap_fraction(ref: Volume, other: Volume) -> float:
@@ -182,13 +210,17 @@ def check_phase_units(vol: Volume, *, limit: float = 2 * np.pi) -> None:
     """
     d = np.abs(vol.data[vol.data != 0])
     if d.size == 0:
-        raise InputDataError("phase image is all zero", file=vol.source, expected="phase in radians")
+        raise InputDataError(
+            "phase image is all zero", file=vol.source, expected="phase in radians"
+        )
     p = float(np.percentile(d, 99.9))
     if p > limit:
         raise InputDataError(
-            f"phase values reach {p:.3g} in magnitude (99.9th percentile), far outside +-pi", file=vol.source,
+            f"phase values reach {p:.3g} in magnitude (99.9th percentile), far outside +-pi",
+            file=vol.source,
             expected="unwrapped, high-pass-filtered phase in radians (divide degrees by 57.3; rescale scanner "
-                     "integers 0..4095 to -pi..pi and unwrap/filter first)")
+            "integers 0..4095 to -pi..pi and unwrap/filter first)",
+        )
 
 
 def check_qsm_units(vol: Volume, units: str = "ppm") -> np.ndarray:
@@ -202,17 +234,34 @@ def check_qsm_units(vol: Volume, units: str = "ppm") -> np.ndarray:
     data = vol.data.astype(np.float32) / (1000.0 if units == "ppb" else 1.0)
     nz = np.abs(data[data != 0])
     if nz.size == 0:
-        raise InputDataError("QSM image is all zero", file=vol.source, expected="susceptibility in ppm")
+        raise InputDataError(
+            "QSM image is all zero", file=vol.source, expected="susceptibility in ppm"
+        )
     p = float(np.percentile(nz, 99))
     if p > 5.0:
         raise InputDataError(
             f"QSM values reach {p:.3g} in magnitude (99th percentile), about 1000 times brain susceptibility "
-            "in ppm", file=vol.source, expected="susceptibility in ppm (use --qsm-units ppb for a map in ppb)")
+            "in ppm",
+            file=vol.source,
+            expected="susceptibility in ppm (use --qsm-units ppb for a map in ppb)",
+        )
     if p < 0.002:
-        warnings.warn(f"{vol.source}: QSM values are tiny (99th percentile {p:.2g}); is the map in ppm?",
-                      stacklevel=2)
+        warnings.warn(
+            f"{vol.source}: QSM values are tiny (99th percentile {p:.2g}); is the map in ppm?",
+            stacklevel=2,
+        )
     return data
 
 
-__all__ = ["Volume", "load_volume", "load_label_volume", "labels_from_volume", "volume_from_array",
-           "same_grid", "check_same_grid", "check_phase_units", "check_qsm_units", "world_overlap_fraction"]
+__all__ = [
+    "Volume",
+    "load_volume",
+    "load_label_volume",
+    "labels_from_volume",
+    "volume_from_array",
+    "same_grid",
+    "check_same_grid",
+    "check_phase_units",
+    "check_qsm_units",
+    "world_overlap_fraction",
+]

@@ -12,7 +12,9 @@ from scipy import ndimage
 from smoulder.exceptions import SettingsError
 
 #: Label of the fallback segmentation method, written into every output that used it.
-FALLBACK_METHOD = "fallback: FLAIR hyperintensity threshold in deep white matter (not a validated segmentation)"
+FALLBACK_METHOD = (
+    "fallback: FLAIR hyperintensity threshold in deep white matter (not a validated segmentation)"
+)
 
 
 def _structure(connectivity: int) -> np.ndarray:
@@ -22,8 +24,9 @@ def _structure(connectivity: int) -> np.ndarray:
     return ndimage.generate_binary_structure(3, rank)
 
 
-def split_confluent(mask: np.ndarray, zooms: np.ndarray, *, min_depth_mm: float = 1.5,
-                    connectivity: int = 26) -> np.ndarray:
+def split_confluent(
+    mask: np.ndarray, zooms: np.ndarray, *, min_depth_mm: float = 1.5, connectivity: int = 26
+) -> np.ndarray:
     """Split one connected lesion into parts by a distance-transform watershed.
 
     Markers are the regional maxima of the distance to the lesion edge (in mm)
@@ -49,8 +52,14 @@ def split_confluent(mask: np.ndarray, zooms: np.ndarray, *, min_depth_mm: float 
     return watershed(-dist, markers, mask=mask, connectivity=1).astype(np.int32)
 
 
-def label_lesions(mask: np.ndarray, zooms: np.ndarray | tuple[float, ...], *, split: bool | None = None,
-                  min_depth_mm: float = 1.5, connectivity: int = 26) -> tuple[np.ndarray, int]:
+def label_lesions(
+    mask: np.ndarray,
+    zooms: np.ndarray | tuple[float, ...],
+    *,
+    split: bool | None = None,
+    min_depth_mm: float = 1.5,
+    connectivity: int = 26,
+) -> tuple[np.ndarray, int]:
     """Label lesions of a binary or labelled mask.
 
     A binary mask (one non-zero value) is split into connected components
@@ -84,7 +93,9 @@ def label_lesions(mask: np.ndarray, zooms: np.ndarray | tuple[float, ...], *, sp
                 continue
             sub = comp[sl] == j
             if do_split and sub.sum() > 8:
-                parts = split_confluent(sub, zooms, min_depth_mm=min_depth_mm, connectivity=connectivity)
+                parts = split_confluent(
+                    sub, zooms, min_depth_mm=min_depth_mm, connectivity=connectivity
+                )
             else:
                 parts = sub.astype(np.int32)
             m = int(parts.max())
@@ -116,24 +127,45 @@ def lesion_geometry(labels: np.ndarray, affine: np.ndarray) -> pd.DataFrame:
     affine = np.asarray(affine, dtype=float)
     vox_vol = float(abs(np.linalg.det(affine[:3, :3])))
     present = np.unique(labels[labels > 0])
-    cols = ["label", "n_voxels", "volume_mm3", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm", "diameter_mm"]
+    cols = [
+        "label",
+        "n_voxels",
+        "volume_mm3",
+        "centroid_x_mm",
+        "centroid_y_mm",
+        "centroid_z_mm",
+        "diameter_mm",
+    ]
     if present.size == 0:
-        return pd.DataFrame({c: pd.Series(dtype=float if c not in ("label", "n_voxels") else int)
-                             for c in cols})
+        return pd.DataFrame(
+            {c: pd.Series(dtype=float if c not in ("label", "n_voxels") else int) for c in cols}
+        )
     counts = ndimage.sum_labels(np.ones(labels.shape, np.float64), labels, present)
     cent = np.array(ndimage.center_of_mass(np.ones(labels.shape, np.float64), labels, present))
     world = cent @ affine[:3, :3].T + affine[:3, 3]
     vol = counts * vox_vol
-    return pd.DataFrame({
-        "label": present.astype(int), "n_voxels": counts.astype(int), "volume_mm3": vol,
-        "centroid_x_mm": world[:, 0], "centroid_y_mm": world[:, 1], "centroid_z_mm": world[:, 2],
-        "diameter_mm": np.cbrt(6.0 * vol / np.pi),
-    })
+    return pd.DataFrame(
+        {
+            "label": present.astype(int),
+            "n_voxels": counts.astype(int),
+            "volume_mm3": vol,
+            "centroid_x_mm": world[:, 0],
+            "centroid_y_mm": world[:, 1],
+            "centroid_z_mm": world[:, 2],
+            "diameter_mm": np.cbrt(6.0 * vol / np.pi),
+        }
+    )
 
 
-def fallback_segmentation(flair: np.ndarray, zooms: np.ndarray | tuple[float, ...], *, z_threshold: float = 3.0,
-                          min_ratio: float = 1.35, min_volume_mm3: float = 10.0,
-                          edge_margin_mm: float = 6.0) -> np.ndarray:
+def fallback_segmentation(
+    flair: np.ndarray,
+    zooms: np.ndarray | tuple[float, ...],
+    *,
+    z_threshold: float = 3.0,
+    min_ratio: float = 1.35,
+    min_volume_mm3: float = 10.0,
+    edge_margin_mm: float = 6.0,
+) -> np.ndarray:
     """A classical FLAIR-hyperintensity segmentation, used only when no lesion mask is given.
 
     Steps: brain = voxels above 10 % of the 99th-percentile intensity (holes
@@ -176,4 +208,10 @@ def fallback_segmentation(flair: np.ndarray, zooms: np.ndarray | tuple[float, ..
     return keep[lab]
 
 
-__all__ = ["label_lesions", "split_confluent", "lesion_geometry", "fallback_segmentation", "FALLBACK_METHOD"]
+__all__ = [
+    "label_lesions",
+    "split_confluent",
+    "lesion_geometry",
+    "fallback_segmentation",
+    "FALLBACK_METHOD",
+]

@@ -32,7 +32,10 @@ COLUMN_DESCRIPTIONS = {
     "label": "Lesion label in lesions_dseg (1..N)",
     "n_voxels": "Number of voxels of the lesion",
     "volume_mm3": {"Description": "Lesion volume", "Units": "mm^3"},
-    "centroid_x_mm": {"Description": "Lesion centroid, world x (RAS, scanner/affine space)", "Units": "mm"},
+    "centroid_x_mm": {
+        "Description": "Lesion centroid, world x (RAS, scanner/affine space)",
+        "Units": "mm",
+    },
     "centroid_y_mm": {"Description": "Lesion centroid, world y (RAS)", "Units": "mm"},
     "centroid_z_mm": {"Description": "Lesion centroid, world z (RAS)", "Units": "mm"},
     "diameter_mm": {"Description": "Diameter of the sphere of equal volume", "Units": "mm"},
@@ -105,9 +108,11 @@ def run_prl_files(
             else:
                 mag = None
                 if magnitude is None:
-                    warnings.warn("rigid registration was estimated from the phase/QSM itself, whose contrast "
-                                  "differs from FLAIR; check the alignment on the QC page or give --magnitude",
-                                  stacklevel=2)
+                    warnings.warn(
+                        "rigid registration was estimated from the phase/QSM itself, whose contrast "
+                        "differs from FLAIR; check the alignment on the QC page or give --magnitude",
+                        stacklevel=2,
+                    )
                 else:
                     mag = iio.load_volume(magnitude)
                     iio.check_same_grid(sv, mag, "magnitude image (must share the phase/QSM grid)")
@@ -124,10 +129,21 @@ def run_prl_files(
             labels, _ = label_lesions(lv.data, fl.zooms, split=split_confluent)
             seg = "user mask"
         else:
-            labels, _ = label_lesions(fallback_segmentation(fl.data, fl.zooms), fl.zooms, split=split_confluent)
+            labels, _ = label_lesions(
+                fallback_segmentation(fl.data, fl.zooms), fl.zooms, split=split_confluent
+            )
             seg = FALLBACK_METHOD
-        result = detect_prl(data, labels, fl.affine, input_kind=kind, phase_convention=phase_convention,
-                            settings=settings, model=model, brain=brain, segmentation=seg)
+        result = detect_prl(
+            data,
+            labels,
+            fl.affine,
+            input_kind=kind,
+            phase_convention=phase_convention,
+            settings=settings,
+            model=model,
+            brain=brain,
+            segmentation=seg,
+        )
     for w in caught:
         msg = str(w.message)
         if msg not in result.warnings:
@@ -135,8 +151,13 @@ def run_prl_files(
     if seg == FALLBACK_METHOD:
         result.warnings.append("no lesion mask was given: lesions come from the " + FALLBACK_METHOD)
     susc = iio.Volume(np.asarray(data, dtype=np.float32), sv.affine, sv.source)
-    return PRLRun(result=result, flair=fl, susc=susc, input_kind=kind,
-                  phase_convention=phase_convention if kind == "phase" else None)
+    return PRLRun(
+        result=result,
+        flair=fl,
+        susc=susc,
+        input_kind=kind,
+        phase_convention=phase_convention if kind == "phase" else None,
+    )
 
 
 def to_bids_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -158,14 +179,23 @@ def write_table_tsv(df: pd.DataFrame, path: Path, sidecar: dict[str, Any]) -> No
 def sidecar_for(run: PRLRun) -> dict[str, Any]:
     """Column descriptions plus the settings, version and warnings of the run."""
     cols = {c: COLUMN_DESCRIPTIONS.get(c, c) for c in run.result.lesions.columns}
-    return {**cols, "GeneratedBy": [{"Name": "smoulder", "Version": __version__}],
-            "Settings": run.result.settings, "Warnings": run.result.warnings,
-            "MethodsParagraph": run.result.methods_paragraph(),
-            "Note": "Evidence for rating, not a diagnosis."}
+    return {
+        **cols,
+        "GeneratedBy": [{"Name": "smoulder", "Version": __version__}],
+        "Settings": run.result.settings,
+        "Warnings": run.result.warnings,
+        "MethodsParagraph": run.result.methods_paragraph(),
+        "Note": "Evidence for rating, not a diagnosis.",
+    }
 
 
-def write_prl_outputs(run: PRLRun, out_dir: str | Path, *, names: dict[str, str] | None = None,
-                      title: str = "smoulder PRL QC") -> dict[str, Path]:
+def write_prl_outputs(
+    run: PRLRun,
+    out_dir: str | Path,
+    *,
+    names: dict[str, str] | None = None,
+    title: str = "smoulder PRL QC",
+) -> dict[str, Path]:
     """Write ``lesions.tsv`` (+ ``.json``), ``lesions_dseg.nii.gz``, ``prl_mask.nii.gz`` and ``qc.html``.
 
     ``names`` may rename any of the keys ``table, dseg, prl_mask, qc`` (BIDS naming; an
@@ -175,7 +205,12 @@ def write_prl_outputs(run: PRLRun, out_dir: str | Path, *, names: dict[str, str]
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    n = {"table": "lesions.tsv", "dseg": "lesions_dseg.nii.gz", "prl_mask": "prl_mask.nii.gz", "qc": "qc.html"}
+    n = {
+        "table": "lesions.tsv",
+        "dseg": "lesions_dseg.nii.gz",
+        "prl_mask": "prl_mask.nii.gz",
+        "qc": "qc.html",
+    }
     n.update(names or {})
     paths = {k: out / v for k, v in n.items()}
     res = run.result
@@ -184,9 +219,19 @@ def write_prl_outputs(run: PRLRun, out_dir: str | Path, *, names: dict[str, str]
     write_table_tsv(res.lesions, paths["table"], sidecar_for(run))
     nib.save(run.flair.to_nifti(res.labels, np.int32), paths["dseg"])
     nib.save(run.flair.to_nifti(res.prl_mask.astype(np.uint8), np.uint8), paths["prl_mask"])
-    page = qc_html(run.flair.data, run.susc.data, res.labels, run.flair.affine, res.lesions,
-                   input_kind=run.input_kind, phase_convention=run.phase_convention, settings=res.settings,
-                   warnings=res.warnings, title=title, methods=res.methods_paragraph())
+    page = qc_html(
+        run.flair.data,
+        run.susc.data,
+        res.labels,
+        run.flair.affine,
+        res.lesions,
+        input_kind=run.input_kind,
+        phase_convention=run.phase_convention,
+        settings=res.settings,
+        warnings=res.warnings,
+        title=title,
+        methods=res.methods_paragraph(),
+    )
     paths["qc"].write_text(page, encoding="utf-8")
     return paths
 
@@ -195,8 +240,17 @@ def check_writable(out_dir: str | Path) -> None:
     """Fail early when the output directory cannot be created."""
     p = Path(out_dir)
     if p.exists() and not p.is_dir():
-        raise InputDataError("output path exists and is not a directory", file=str(p), expected="a directory")
+        raise InputDataError(
+            "output path exists and is not a directory", file=str(p), expected="a directory"
+        )
 
 
-__all__ = ["PRLRun", "run_prl_files", "write_prl_outputs", "write_table_tsv", "sidecar_for", "REGISTER_CHOICES",
-           "COLUMN_DESCRIPTIONS"]
+__all__ = [
+    "PRLRun",
+    "run_prl_files",
+    "write_prl_outputs",
+    "write_table_tsv",
+    "sidecar_for",
+    "REGISTER_CHOICES",
+    "COLUMN_DESCRIPTIONS",
+]

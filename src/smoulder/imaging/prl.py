@@ -30,8 +30,17 @@ INPUT_KINDS = ("phase", "qsm")
 
 #: Feature columns computed per lesion (inputs of the trainable classifier).
 FEATURES = [
-    "diameter_mm", "rim_z", "outer_z", "core_z", "rim_core_z", "rim_positive_fraction",
-    "coverage_max", "coverage_mean", "coverage_sustained", "rim_slices", "evaluable_slices",
+    "diameter_mm",
+    "rim_z",
+    "outer_z",
+    "core_z",
+    "rim_core_z",
+    "rim_positive_fraction",
+    "coverage_max",
+    "coverage_mean",
+    "coverage_sustained",
+    "rim_slices",
+    "evaluable_slices",
     "slice_contrast_max",
 ]
 
@@ -105,13 +114,17 @@ class RimSettings:
         if not (4 <= int(self.n_sectors) <= 72):
             raise SettingsError(f"n_sectors must be between 4 and 72, got {self.n_sectors!r}")
         if not (1 <= int(self.min_sectors) <= int(self.n_sectors)):
-            raise SettingsError(f"min_sectors must be between 1 and n_sectors, got {self.min_sectors!r}")
+            raise SettingsError(
+                f"min_sectors must be between 1 and n_sectors, got {self.min_sectors!r}"
+            )
         if not (0 < self.min_coverage <= 1):
             raise SettingsError(f"min_coverage must be in (0, 1], got {self.min_coverage!r}")
         if int(self.min_slices) < 1:
             raise SettingsError(f"min_slices must be >= 1, got {self.min_slices!r}")
         if self.phase_mode not in ("dipole-inversion", "direct"):
-            raise SettingsError(f"phase_mode must be 'dipole-inversion' or 'direct', got {self.phase_mode!r}")
+            raise SettingsError(
+                f"phase_mode must be 'dipole-inversion' or 'direct', got {self.phase_mode!r}"
+            )
         if not (0 < self.tkd_threshold < 1):
             raise SettingsError(f"tkd_threshold must be in (0, 1), got {self.tkd_threshold!r}")
         if self.threshold is not None and not (0 <= self.threshold <= 1):
@@ -141,18 +154,28 @@ class PRLResult:
         rim = st["rim"]
         kind = st["input_kind"]
         if kind == "phase":
-            source = (f"unwrapped, high-pass-filtered phase ({st['phase_convention']} convention)"
-                      + (", inverted to a susceptibility estimate by thresholded k-space division "
-                         f"(threshold {rim['tkd_threshold']})" if rim["phase_mode"] == "dipole-inversion" else ""))
+            source = (
+                f"unwrapped, high-pass-filtered phase ({st['phase_convention']} convention)"
+                + (
+                    ", inverted to a susceptibility estimate by thresholded k-space division "
+                    f"(threshold {rim['tkd_threshold']})"
+                    if rim["phase_mode"] == "dipole-inversion"
+                    else ""
+                )
+            )
         else:
             source = "a QSM map"
         if st["classifier"] == "consensus":
-            rule = (f"A lesion was classified as a PRL when the rim covered at least {rim['min_coverage']:.2f} "
-                    f"of the edge on each of at least {rim['min_slices']} consecutive axial slices "
-                    f"(rim score = that sustained coverage; threshold {st['threshold']:.2f}).")
+            rule = (
+                f"A lesion was classified as a PRL when the rim covered at least {rim['min_coverage']:.2f} "
+                f"of the edge on each of at least {rim['min_slices']} consecutive axial slices "
+                f"(rim score = that sustained coverage; threshold {st['threshold']:.2f})."
+            )
         else:
-            rule = (f"Lesions were classified by a user-trained random forest ({st['classifier']}) on these "
-                    f"features at a probability threshold of {st['threshold']:.2f}.")
+            rule = (
+                f"Lesions were classified by a user-trained random forest ({st['classifier']}) on these "
+                f"features at a probability threshold of {st['threshold']:.2f}."
+            )
         return (
             f"Paramagnetic rim lesions were detected with smoulder {__version__} from {source}. "
             f"Lesions ({len(self.lesions)}; mask: {st['segmentation']}) were labelled and, per lesion, the "
@@ -166,21 +189,29 @@ class PRLResult:
         )
 
 
-def paramagnetic_signal(image: np.ndarray, input_kind: str, phase_convention: str = "paramagnetic-negative"
-                        ) -> np.ndarray:
+def paramagnetic_signal(
+    image: np.ndarray, input_kind: str, phase_convention: str = "paramagnetic-negative"
+) -> np.ndarray:
     """The susceptibility image with paramagnetic tissue positive (see module docstring)."""
     if input_kind not in INPUT_KINDS:
         raise SettingsError(f"input_kind must be one of {INPUT_KINDS}, got {input_kind!r}")
     if phase_convention not in CONVENTIONS:
-        raise SettingsError(f"phase convention must be one of {CONVENTIONS}, got {phase_convention!r}")
+        raise SettingsError(
+            f"phase convention must be one of {CONVENTIONS}, got {phase_convention!r}"
+        )
     s = np.asarray(image, dtype=np.float32)
     if input_kind == "phase" and phase_convention == "paramagnetic-negative":
         return -s
     return s
 
 
-def convention_agreement(signal: np.ndarray, zooms: np.ndarray, brain: np.ndarray | None = None,
-                         chi: np.ndarray | None = None, b0_axis: int = 2) -> float:
+def convention_agreement(
+    signal: np.ndarray,
+    zooms: np.ndarray,
+    brain: np.ndarray | None = None,
+    chi: np.ndarray | None = None,
+    b0_axis: int = 2,
+) -> float:
     """How strongly the image's strongest sources are paramagnetic, for phase in its declared sign.
 
     The paramagnetic-positive signal is inverted to an approximate
@@ -239,8 +270,14 @@ def _axial_axis(affine: np.ndarray) -> int:
     return int(np.argmax(np.abs(affine[2, :3]) / np.sqrt((affine[:3, :3] ** 2).sum(axis=0))))
 
 
-def lesion_features(signal: np.ndarray, labels: np.ndarray, affine: np.ndarray, settings: RimSettings,
-                    brain: np.ndarray | None = None, reference: str = "max") -> pd.DataFrame:
+def lesion_features(
+    signal: np.ndarray,
+    labels: np.ndarray,
+    affine: np.ndarray,
+    settings: RimSettings,
+    brain: np.ndarray | None = None,
+    reference: str = "max",
+) -> pd.DataFrame:
     """Spatial rim features of every lesion.
 
     For each lesion, in its bounding box: the distance to the edge inside
@@ -279,12 +316,16 @@ def lesion_features(signal: np.ndarray, labels: np.ndarray, affine: np.ndarray, 
     if brain is None:
         brain = signal != 0
     global_sd = _robust_sd(signal[brain & (labels == 0)]) if brain.any() else float("nan")
-    noise_sd = noise_level(signal, brain & (labels == 0)) if reference == "slice-core" else float("nan")
+    noise_sd = (
+        noise_level(signal, brain & (labels == 0)) if reference == "slice-core" else float("nan")
+    )
     ax = _axial_axis(affine)
     inplane = [a for a in range(3) if a != ax]
     inner_w = max(st.rim_inner_mm, float(zooms.min())) + 1e-6
     outer_w = st.rim_outer_mm + 1e-6 if st.rim_outer_mm > 0 else 0.0
-    margin_mm = max(st.background_gap_mm + st.background_width_mm, st.outer_width_mm, st.rim_outer_mm) + 1.0
+    margin_mm = (
+        max(st.background_gap_mm + st.background_width_mm, st.outer_width_mm, st.rim_outer_mm) + 1.0
+    )
     margin = np.ceil(margin_mm / zooms).astype(int)
     objs = ndimage.find_objects(labels)
     rows = []
@@ -292,8 +333,10 @@ def lesion_features(signal: np.ndarray, labels: np.ndarray, affine: np.ndarray, 
         if sl is None:
             continue
         lab = lab0 + 1
-        box = tuple(slice(max(s.start - m, 0), min(s.stop + m, n))
-                    for s, m, n in zip(sl, margin, labels.shape, strict=True))
+        box = tuple(
+            slice(max(s.start - m, 0), min(s.stop + m, n))
+            for s, m, n in zip(sl, margin, labels.shape, strict=True)
+        )
         L = labels[box] == lab
         other = (labels[box] > 0) & ~L
         s = signal[box]
@@ -305,8 +348,13 @@ def lesion_features(signal: np.ndarray, labels: np.ndarray, affine: np.ndarray, 
             band |= (~L) & (~other) & b & (d_out <= outer_w)
         core = L & (d_in > inner_w)
         outer = (~L) & (~other) & b & (d_out <= st.outer_width_mm + 1e-6)
-        bg = (~L) & (~other) & b & (d_out > st.background_gap_mm) & \
-            (d_out <= st.background_gap_mm + st.background_width_mm + 1e-6)
+        bg = (
+            (~L)
+            & (~other)
+            & b
+            & (d_out > st.background_gap_mm)
+            & (d_out <= st.background_gap_mm + st.background_width_mm + 1e-6)
+        )
         bg_vals = s[bg]
         bg_med = float(np.median(bg_vals)) if bg_vals.size else 0.0
         if np.isfinite(noise_sd):
@@ -328,7 +376,9 @@ def lesion_features(signal: np.ndarray, labels: np.ndarray, affine: np.ndarray, 
             "outer_z": (float(s[outer].mean()) - bg_med) / sd if outer.any() else float("nan"),
             "core_z": (core_med - bg_med) / sd,
             "rim_core_z": (rim_mean - core_med) / sd,
-            "rim_positive_fraction": float((band_vals > ref + sd).mean()) if band_vals.size else 0.0,
+            "rim_positive_fraction": float((band_vals > ref + sd).mean())
+            if band_vals.size
+            else 0.0,
         }
         nzs = s.shape[ax]
         if reference == "slice-core":
@@ -349,8 +399,17 @@ def lesion_features(signal: np.ndarray, labels: np.ndarray, affine: np.ndarray, 
     return pd.DataFrame(rows, columns=cols)
 
 
-def _coverage(s: np.ndarray, L: np.ndarray, band: np.ndarray, ax: int, inplane: list[int], zooms: np.ndarray,
-              ref_z: np.ndarray, sd: float, st: RimSettings) -> dict[str, float]:
+def _coverage(
+    s: np.ndarray,
+    L: np.ndarray,
+    band: np.ndarray,
+    ax: int,
+    inplane: list[int],
+    zooms: np.ndarray,
+    ref_z: np.ndarray,
+    sd: float,
+    st: RimSettings,
+) -> dict[str, float]:
     """Per-slice angular coverage of the rim band, vectorised with bincount over (slice, sector)."""
     nz_slices = s.shape[ax]
     li = np.nonzero(L)
@@ -376,17 +435,27 @@ def _coverage(s: np.ndarray, L: np.ndarray, band: np.ndarray, ax: int, inplane: 
     # (sd / sqrt(voxels in the sector)) and most of its voxels lie above the reference (its
     # median does): a sector only grazed by a partial rim or a vein does not count
     above = vals > ref_z[z_b]
-    n_above = np.bincount(key, weights=above.astype(np.float64), minlength=nz_slices * ns).reshape(nz_slices, ns)
+    n_above = np.bincount(key, weights=above.astype(np.float64), minlength=nz_slices * ns).reshape(
+        nz_slices, ns
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         excess = tot / cnt - ref_z[:, None]
-    positive = occupied & (n_above > 0.5 * cnt) & (excess > st.k_sd * sd / np.sqrt(np.maximum(cnt, 1)))
+    positive = (
+        occupied & (n_above > 0.5 * cnt) & (excess > st.k_sd * sd / np.sqrt(np.maximum(cnt, 1)))
+    )
     n_occ = occupied.sum(axis=1)
     evaluable = n_occ >= int(st.min_sectors)
     cov = np.where(evaluable, positive.sum(axis=1) / np.maximum(n_occ, 1), np.nan)
     ev = cov[evaluable]
     if ev.size == 0:
-        return {"coverage_max": 0.0, "coverage_mean": 0.0, "coverage_sustained": 0.0, "rim_slices": 0,
-                "evaluable_slices": 0, "slice_contrast_max": 0.0}
+        return {
+            "coverage_max": 0.0,
+            "coverage_mean": 0.0,
+            "coverage_sustained": 0.0,
+            "rim_slices": 0,
+            "evaluable_slices": 0,
+            "slice_contrast_max": 0.0,
+        }
     n_band = cnt.sum(axis=1)
     slice_mean = tot.sum(axis=1) / np.maximum(n_band, 1)
     contrast = float(((slice_mean - ref_z) / sd)[evaluable].max())
@@ -403,9 +472,14 @@ def _coverage(s: np.ndarray, L: np.ndarray, band: np.ndarray, ax: int, inplane: 
     for h in hit:  # over slices of one lesion (a handful), not voxels
         run = run + 1 if h else 0
         longest = max(longest, run)
-    return {"coverage_max": float(ev.max()), "coverage_mean": float(ev.mean()), "coverage_sustained": sustained,
-            "rim_slices": int(longest), "evaluable_slices": int(evaluable.sum()),
-            "slice_contrast_max": contrast}
+    return {
+        "coverage_max": float(ev.max()),
+        "coverage_mean": float(ev.mean()),
+        "coverage_sustained": sustained,
+        "rim_slices": int(longest),
+        "evaluable_slices": int(evaluable.sum()),
+        "slice_contrast_max": contrast,
+    }
 
 
 def detect_prl(
@@ -466,7 +540,9 @@ def detect_prl(
     labels = np.asarray(labels).astype(np.int32, copy=False)
     affine = np.asarray(affine, dtype=float)
     if np.asarray(image).shape != labels.shape:
-        raise SettingsError(f"image shape {np.asarray(image).shape} differs from label shape {labels.shape}")
+        raise SettingsError(
+            f"image shape {np.asarray(image).shape} differs from label shape {labels.shape}"
+        )
     s = paramagnetic_signal(image, input_kind, phase_convention)
     notes: list[str] = []
     agree = None
@@ -478,14 +554,23 @@ def detect_prl(
         from smoulder.imaging.dipole import tkd_inversion
 
         mask = (s != 0) if brain is None else np.asarray(brain, dtype=bool)
-        chi_est = tkd_inversion(np.where(mask, s, 0.0), zooms, threshold=st.tkd_threshold,
-                                b0_axis=_axial_axis(affine)) * mask
+        chi_est = (
+            tkd_inversion(
+                np.where(mask, s, 0.0),
+                zooms,
+                threshold=st.tkd_threshold,
+                b0_axis=_axial_axis(affine),
+            )
+            * mask
+        )
     if input_kind == "phase" and check_convention:
         agree = convention_agreement(s, zooms, brain, chi=chi_est)
         if agree < CONVENTION_WARN_BELOW:
-            msg = (f"the phase image looks like the opposite of the declared '{phase_convention}' convention: "
-                   f"its strongest sources (veins, deep grey matter, which are paramagnetic) come out "
-                   f"diamagnetic (tail ratio log {agree:.2f}); check --phase-convention")
+            msg = (
+                f"the phase image looks like the opposite of the declared '{phase_convention}' convention: "
+                f"its strongest sources (veins, deep grey matter, which are paramagnetic) come out "
+                f"diamagnetic (tail ratio log {agree:.2f}); check --phase-convention"
+            )
             warnings.warn(msg, ConventionWarning, stacklevel=2)
             notes.append(msg)
     geo = lesion_geometry(labels, affine)
@@ -493,13 +578,16 @@ def detect_prl(
         # the rim then shows as a paramagnetic band all round the lesion, as on QSM
         feats = lesion_features(chi_est, labels, affine, st, brain, reference="max")
     else:
-        feats = lesion_features(s, labels, affine, st, brain,
-                                reference="slice-core" if input_kind == "phase" else "max")
+        feats = lesion_features(
+            s, labels, affine, st, brain, reference="slice-core" if input_kind == "phase" else "max"
+        )
     table = geo.merge(feats, on="label", how="left")
     if model is not None:
         if model.input_kind != input_kind:
-            raise SettingsError(f"the model was trained on {model.input_kind} features but the input is "
-                                f"{input_kind}")
+            raise SettingsError(
+                f"the model was trained on {model.input_kind} features but the input is "
+                f"{input_kind}"
+            )
         score = model.predict_score(table) if len(table) else np.zeros(0)
         threshold = model.threshold if st.threshold is None else st.threshold
         classifier = f"model:{model.name}"
@@ -518,11 +606,29 @@ def detect_prl(
     if len(table):
         lut[table.loc[table["prl"], "label"].to_numpy(dtype=int)] = True
     prl_mask = lut[labels]
-    settings_out = {"rim": asdict(st), "threshold": float(threshold), "classifier": classifier,
-                    "input_kind": input_kind, "phase_convention": phase_convention if input_kind == "phase" else None,
-                    "segmentation": segmentation, "convention_agreement": agree}
-    return PRLResult(lesions=table, labels=labels, prl_mask=prl_mask, settings=settings_out, warnings=notes)
+    settings_out = {
+        "rim": asdict(st),
+        "threshold": float(threshold),
+        "classifier": classifier,
+        "input_kind": input_kind,
+        "phase_convention": phase_convention if input_kind == "phase" else None,
+        "segmentation": segmentation,
+        "convention_agreement": agree,
+    }
+    return PRLResult(
+        lesions=table, labels=labels, prl_mask=prl_mask, settings=settings_out, warnings=notes
+    )
 
 
-__all__ = ["RimSettings", "PRLResult", "detect_prl", "lesion_features", "paramagnetic_signal",
-           "convention_agreement", "ConventionWarning", "FEATURES", "CONVENTIONS", "INPUT_KINDS"]
+__all__ = [
+    "RimSettings",
+    "PRLResult",
+    "detect_prl",
+    "lesion_features",
+    "paramagnetic_signal",
+    "convention_agreement",
+    "ConventionWarning",
+    "FEATURES",
+    "CONVENTIONS",
+    "INPUT_KINDS",
+]

@@ -23,8 +23,17 @@ def _window(img: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1)
 
 
-def _panel(vol: np.ndarray, lab: np.ndarray, center: np.ndarray, half: np.ndarray, axis: int, label: int,
-           lo: float, hi: float, outline: bool = True) -> np.ndarray:
+def _panel(
+    vol: np.ndarray,
+    lab: np.ndarray,
+    center: np.ndarray,
+    half: np.ndarray,
+    axis: int,
+    label: int,
+    lo: float,
+    hi: float,
+    outline: bool = True,
+) -> np.ndarray:
     """One RGB panel: a slice through ``center`` perpendicular to ``axis``, label outline in yellow."""
     idx = [int(round(c)) for c in center]
     sl: list[Any] = []
@@ -53,9 +62,17 @@ def _panel(vol: np.ndarray, lab: np.ndarray, center: np.ndarray, half: np.ndarra
     return out
 
 
-def lesion_montage(flair: np.ndarray, susc: np.ndarray, labels: np.ndarray, label: int, zooms: np.ndarray,
-                   *, susc_display: tuple[float, float], flair_display: tuple[float, float],
-                   field_mm: float = 24.0) -> np.ndarray:
+def lesion_montage(
+    flair: np.ndarray,
+    susc: np.ndarray,
+    labels: np.ndarray,
+    label: int,
+    zooms: np.ndarray,
+    *,
+    susc_display: tuple[float, float],
+    flair_display: tuple[float, float],
+    field_mm: float = 24.0,
+) -> np.ndarray:
     """Montage (2 rows x 3 planes) around one lesion: FLAIR (outlined) on top, phase/QSM below.
 
     Columns are axial, coronal and sagittal slices through the lesion centroid,
@@ -69,8 +86,12 @@ def lesion_montage(flair: np.ndarray, susc: np.ndarray, labels: np.ndarray, labe
     half = np.ceil(fov / 2 / zooms).astype(int)
     rows = []
     for vol, (lo, hi), outline in ((flair, flair_display, True), (susc, susc_display, False)):
-        rows.append(np.concatenate([_panel(vol, labels, center, half, ax, label, lo, hi, outline)
-                                    for ax in (2, 1, 0)], axis=1))
+        rows.append(
+            np.concatenate(
+                [_panel(vol, labels, center, half, ax, label, lo, hi, outline) for ax in (2, 1, 0)],
+                axis=1,
+            )
+        )
     return np.concatenate(rows, axis=0)
 
 
@@ -85,10 +106,21 @@ def _png_base64(rgb: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def qc_html(flair: np.ndarray, susc: np.ndarray, labels: np.ndarray, affine: np.ndarray, table: pd.DataFrame,
-            *, input_kind: str, phase_convention: str | None, settings: dict[str, Any],
-            warnings: list[str] | None = None, title: str = "smoulder PRL QC", max_lesions: int = 200,
-            methods: str | None = None) -> str:
+def qc_html(
+    flair: np.ndarray,
+    susc: np.ndarray,
+    labels: np.ndarray,
+    affine: np.ndarray,
+    table: pd.DataFrame,
+    *,
+    input_kind: str,
+    phase_convention: str | None,
+    settings: dict[str, Any],
+    warnings: list[str] | None = None,
+    title: str = "smoulder PRL QC",
+    max_lesions: int = 200,
+    methods: str | None = None,
+) -> str:
     """The QC page as one HTML string (images embedded).
 
     Candidates are shown in decreasing ``rim_score``; the phase is displayed
@@ -97,7 +129,11 @@ def qc_html(flair: np.ndarray, susc: np.ndarray, labels: np.ndarray, affine: np.
     """
     zooms = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
     f_nz = flair[flair != 0]
-    f_disp = (float(np.percentile(f_nz, 1)), float(np.percentile(f_nz, 99.5))) if f_nz.size else (0.0, 1.0)
+    f_disp = (
+        (float(np.percentile(f_nz, 1)), float(np.percentile(f_nz, 99.5)))
+        if f_nz.size
+        else (0.0, 1.0)
+    )
     disp = np.asarray(susc, dtype=np.float32)
     if input_kind == "phase" and phase_convention == "paramagnetic-positive":
         disp = -disp
@@ -114,12 +150,16 @@ def qc_html(flair: np.ndarray, susc: np.ndarray, labels: np.ndarray, affine: np.
         "img{image-rendering:pixelated;width:432px}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Input: <b>{html.escape(input_kind)}</b>"
-        + (f" (convention {html.escape(str(phase_convention))}; shown with paramagnetic dark)"
-           if input_kind == "phase" else " (paramagnetic bright)")
+        + (
+            f" (convention {html.escape(str(phase_convention))}; shown with paramagnetic dark)"
+            if input_kind == "phase"
+            else " (paramagnetic bright)"
+        )
         + f". Lesions: {len(table)}; PRL: {int(table['prl'].sum()) if len(table) else 0}. "
         f"Classifier: {html.escape(str(settings.get('classifier')))}, threshold {settings.get('threshold'):.3g}. "
         f"Lesion mask: {html.escape(str(settings.get('segmentation')))}.</p>",
-        "<p>Each montage: top row FLAIR, bottom row " + ("phase" if input_kind == "phase" else "QSM")
+        "<p>Each montage: top row FLAIR, bottom row "
+        + ("phase" if input_kind == "phase" else "QSM")
         + "; columns axial, coronal, sagittal through the lesion centroid; lesion outline in yellow on the FLAIR only, so the rim is not hidden. "
         "smoulder shows evidence; it does not make a diagnosis.</p>",
     ]
@@ -127,29 +167,55 @@ def qc_html(flair: np.ndarray, susc: np.ndarray, labels: np.ndarray, affine: np.
         parts.append(f"<p class='warn'>Warning: {html.escape(w)}</p>")
     if len(table) == 0:
         parts.append("<p>No lesions in the mask: nothing to rate.</p>")
-    cols = [c for c in ("label", "volume_mm3", "diameter_mm", "coverage_sustained", "rim_slices", "rim_score",
-                        "prl") if c in table.columns]
-    order = table.sort_values(["rim_score", "label"], ascending=[False, True]) if len(table) else table
+    cols = [
+        c
+        for c in (
+            "label",
+            "volume_mm3",
+            "diameter_mm",
+            "coverage_sustained",
+            "rim_slices",
+            "rim_score",
+            "prl",
+        )
+        if c in table.columns
+    ]
+    order = (
+        table.sort_values(["rim_score", "label"], ascending=[False, True]) if len(table) else table
+    )
     if len(order):
         head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
         body = "".join(
-            "<tr>" + "".join(
-                f"<td><a href='#lesion-{int(r['label'])}'>{int(r['label'])}</a></td>" if c == "label"
-                else f"<td>{_fmt(r[c])}</td>" for c in cols) + "</tr>"
-            for _, r in order.iterrows())
-        parts.append(f"<h2>Lesions by rim score</h2><table><tr>{head}</tr>{body}</table><h2>Montages</h2>")
+            "<tr>"
+            + "".join(
+                f"<td><a href='#lesion-{int(r['label'])}'>{int(r['label'])}</a></td>"
+                if c == "label"
+                else f"<td>{_fmt(r[c])}</td>"
+                for c in cols
+            )
+            + "</tr>"
+            for _, r in order.iterrows()
+        )
+        parts.append(
+            f"<h2>Lesions by rim score</h2><table><tr>{head}</tr>{body}</table><h2>Montages</h2>"
+        )
     if len(order) > max_lesions:
-        parts.append(f"<p>Showing the {max_lesions} lesions with the highest rim scores of {len(order)}.</p>")
+        parts.append(
+            f"<p>Showing the {max_lesions} lesions with the highest rim scores of {len(order)}.</p>"
+        )
     for _, row in order.head(max_lesions).iterrows():
         lab = int(row["label"])
-        img = lesion_montage(flair, disp, labels, lab, zooms, susc_display=s_disp, flair_display=f_disp)
+        img = lesion_montage(
+            flair, disp, labels, lab, zooms, susc_display=s_disp, flair_display=f_disp
+        )
         verdict = "<span class='yes'>PRL</span>" if bool(row["prl"]) else "no PRL"
         cells = "".join(f"<tr><th>{html.escape(c)}</th><td>{_fmt(row[c])}</td></tr>" for c in cols)
         parts.append(
             f"<div class='lesion' id='lesion-{lab}'><h3>Lesion {lab}: {verdict}</h3>"
             f"<img alt='lesion {lab} montage' src='data:image/png;base64,{_png_base64(img)}'>"
             f"<table>{cells}<tr><th>centroid (mm)</th><td>{row['centroid_x_mm']:.1f}, "
-            f"{row['centroid_y_mm']:.1f}, {row['centroid_z_mm']:.1f}</td></tr></table></div>")
+            f"{row['centroid_y_mm']:.1f}, {row['centroid_z_mm']:.1f}</td></tr></table></div>"
+        )
     if methods:
         parts.append(f"<h2>Methods</h2><p>{html.escape(methods)}</p>")
     parts.append("</body></html>")

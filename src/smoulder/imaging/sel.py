@@ -129,6 +129,7 @@ class SELSettings:
 
     def validate(self) -> SELSettings:
         """Check every value; raise :class:`SettingsError` naming the parameter, allowed values and value."""
+
         def bad(name: str, allowed: str) -> SettingsError:
             return SettingsError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
 
@@ -144,8 +145,10 @@ class SELSettings:
         if not self.syn_iterations or any(i < 0 for i in self.syn_iterations):
             raise bad("syn_iterations", "one or more non-negative whole numbers")
         if self.seed_pct_per_year < self.growth_pct_per_year:
-            raise SettingsError(f"seed_pct_per_year ({self.seed_pct_per_year}) must be >= growth_pct_per_year "
-                                f"({self.growth_pct_per_year}); a seed below the growth threshold grows nothing")
+            raise SettingsError(
+                f"seed_pct_per_year ({self.seed_pct_per_year}) must be >= growth_pct_per_year "
+                f"({self.growth_pct_per_year}); a seed below the growth threshold grows nothing"
+            )
         if self.min_voxels < 1:
             raise bad("min_voxels", ">= 1")
         for name in ("min_concentricity", "min_constancy", "outward_fraction"):
@@ -207,13 +210,20 @@ class SELResult:
         return int((self.lesions["sel"] == "definite").sum()) if len(self.lesions) else 0
 
 
-def _check_inputs(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[float], labels: Volume,
-                  brain: Volume | None) -> np.ndarray:
+def _check_inputs(
+    t1: Sequence[Volume],
+    flair: Sequence[Volume],
+    years: Sequence[float],
+    labels: Volume,
+    brain: Volume | None,
+) -> np.ndarray:
     n = len(t1)
     if n < 2:
         raise SettingsError(f"SEL needs at least two time points, got {n} T1 image(s)")
     if len(flair) != n:
-        raise SettingsError(f"{n} T1 images but {len(flair)} FLAIR images; give one of each per time point")
+        raise SettingsError(
+            f"{n} T1 images but {len(flair)} FLAIR images; give one of each per time point"
+        )
     if len(years) != n:
         raise SettingsError(f"{n} time points but {len(years)} dates; give one date per time point")
     yrs = np.asarray(years, dtype=float)
@@ -221,22 +231,29 @@ def _check_inputs(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence
         raise SettingsError(f"time points must be finite numbers of years, got {list(yrs)}")
     for i in range(1, n):
         if yrs[i] <= yrs[i - 1]:
-            raise SettingsError(f"time points must be in increasing order: time point {i + 1} "
-                                f"({yrs[i] - yrs[0]:.3f} y after baseline) is not after time point {i} "
-                                f"({yrs[i - 1] - yrs[0]:.3f} y)")
+            raise SettingsError(
+                f"time points must be in increasing order: time point {i + 1} "
+                f"({yrs[i] - yrs[0]:.3f} y after baseline) is not after time point {i} "
+                f"({yrs[i - 1] - yrs[0]:.3f} y)"
+            )
     for i in range(n):
         check_same_grid(flair[i], t1[i], f"T1 of time point {i + 1}")
         if t1[i].orientation != t1[0].orientation:
             raise InputDataError(
                 f"orientation {t1[i].orientation} differs from the baseline's {t1[0].orientation}",
-                file=t1[i].source, expected="all time points in one orientation (reorient them first, e.g. "
-                "nibabel.as_closest_canonical), so a left-right flip cannot pass unnoticed")
+                file=t1[i].source,
+                expected="all time points in one orientation (reorient them first, e.g. "
+                "nibabel.as_closest_canonical), so a left-right flip cannot pass unnoticed",
+            )
     check_same_grid(t1[0], labels, "baseline lesion mask")
     if brain is not None:
         check_same_grid(t1[0], brain, "brain mask")
     if not (labels.data > 0).any():
-        raise InputDataError("the baseline lesion mask is empty", file=labels.source,
-                             expected="at least one lesion voxel (label > 0)")
+        raise InputDataError(
+            "the baseline lesion mask is empty",
+            file=labels.source,
+            expected="at least one lesion voxel (label > 0)",
+        )
     return yrs - yrs[0]
 
 
@@ -246,12 +263,16 @@ def _normalise(a: np.ndarray) -> np.ndarray:
     return (a / max(scale, 1e-12)).astype(np.float32)
 
 
-def _structural_similarity(a: np.ndarray, b: np.ndarray, mask: np.ndarray, zooms: np.ndarray) -> float:
+def _structural_similarity(
+    a: np.ndarray, b: np.ndarray, mask: np.ndarray, zooms: np.ndarray
+) -> float:
     """Pearson r of two images inside ``mask`` after removing smooth intensity trends (8 mm high-pass)."""
     sig = 8.0 / zooms
+
     def hp(x: np.ndarray) -> np.ndarray:
         x = x.astype(np.float32)
         return x - ndimage.gaussian_filter(x, sig)
+
     return sr.correlation(hp(a), hp(b), mask)
 
 
@@ -267,7 +288,9 @@ def _log_fit_pct(years: np.ndarray, ratios: np.ndarray) -> float:
 def _outward_normals(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     pad = np.pad(mask, 2)
-    sd = (ndimage.distance_transform_edt(~pad, sampling=zooms) - ndimage.distance_transform_edt(pad, sampling=zooms))
+    sd = ndimage.distance_transform_edt(~pad, sampling=zooms) - ndimage.distance_transform_edt(
+        pad, sampling=zooms
+    )
     sd = ndimage.gaussian_filter(sd, 0.7)[2:-2, 2:-2, 2:-2]
     g = np.stack(np.gradient(sd, *zooms), axis=-1)  # along voxel axes, per mm
     rot = affine[:3, :3] / zooms
@@ -276,8 +299,9 @@ def _outward_normals(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return np.where(norm > 0, gw / np.maximum(norm, 1e-12), 0.0)
 
 
-def concentricity(lesion: np.ndarray, displacement: np.ndarray, affine: np.ndarray, *,
-                  fraction: float = 0.5) -> float:
+def concentricity(
+    lesion: np.ndarray, displacement: np.ndarray, affine: np.ndarray, *, fraction: float = 0.5
+) -> float:
     """Share of a lesion's boundary voxels that move outward, relative to the lesion's mean displacement.
 
     A boundary voxel counts when its outward displacement reaches ``fraction`` of the boundary's
@@ -341,8 +365,15 @@ def _candidates(expansion: np.ndarray, lesion_labels: np.ndarray, s: SELSettings
     return out.astype(np.int32)
 
 
-def detect_sel(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[float], lesions: Volume, *,
-               brain: Volume | None = None, settings: SELSettings | None = None) -> SELResult:
+def detect_sel(
+    t1: Sequence[Volume],
+    flair: Sequence[Volume],
+    years: Sequence[float],
+    lesions: Volume,
+    *,
+    brain: Volume | None = None,
+    settings: SELSettings | None = None,
+) -> SELResult:
     """Find slowly expanding lesions across two or more time points.
 
     Parameters
@@ -381,13 +412,30 @@ def detect_sel(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[fl
     # 1. rigid registration of each follow-up to baseline, then the halfway space
     tx = [np.eye(4)]
     for i in range(1, n):
-        tx.append(sr.rigid_transform(_normalise(drive[0][0].data), aff, _normalise(drive[0][i].data),
-                                     drive[0][i].affine, metric=s.rigid_metric, seed=s.seed, threads=s.threads))
+        tx.append(
+            sr.rigid_transform(
+                _normalise(drive[0][0].data),
+                aff,
+                _normalise(drive[0][i].data),
+                drive[0][i].affine,
+                metric=s.rigid_metric,
+                seed=s.seed,
+                threads=s.threads,
+            )
+        )
     m = sr.halfway_matrix(tx)
     m_inv = np.linalg.inv(m)
-    ref_t1 = [_normalise(sr.resample(t1[i].data, t1[i].affine, shape, aff, tx[i] @ m_inv)) for i in range(n)]
-    ref_fl = [_normalise(sr.resample(flair[i].data, flair[i].affine, shape, aff, tx[i] @ m_inv)) for i in range(n)]
-    labels_ref = sr.resample(lesions.data.astype(np.int32), aff, shape, aff, m_inv, order=0).astype(np.int32)
+    ref_t1 = [
+        _normalise(sr.resample(t1[i].data, t1[i].affine, shape, aff, tx[i] @ m_inv))
+        for i in range(n)
+    ]
+    ref_fl = [
+        _normalise(sr.resample(flair[i].data, flair[i].affine, shape, aff, tx[i] @ m_inv))
+        for i in range(n)
+    ]
+    labels_ref = sr.resample(lesions.data.astype(np.int32), aff, shape, aff, m_inv, order=0).astype(
+        np.int32
+    )
     brain0 = (brain.data > 0) if brain is not None else ((t1[0].data > 0) | (flair[0].data > 0))
     brain_ref = sr.resample(brain0.astype(np.float32), aff, shape, aff, m_inv) >= 0.5
     ref = {"flair": [ref_fl], "t1": [ref_t1], "both": [ref_fl, ref_t1]}[s.contrast]
@@ -405,16 +453,29 @@ def detect_sel(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[fl
             raise InputDataError(
                 f"time point {i + 1} cannot be registered to the baseline: structural correlation after rigid "
                 f"alignment {r:.3f} is below min_similarity {s.min_similarity:.3f}; no SELs are reported",
-                file=drive[0][i].source, value=round(float(r), 4),
-                expected="a scan of the same head (check the file order, the subject and the image content)")
+                file=drive[0][i].source,
+                value=round(float(r), 4),
+                expected="a scan of the same head (check the file order, the subject and the image content)",
+            )
 
     # 2. SyN of each follow-up onto the baseline in the halfway space
     jac, disp, warped_t1, sim_syn, folding, glob_aff = [], [], [ref_t1[0]], [1.0], [], []
     for i in range(1, n):
-        out = sr.syn_register([c[0] for c in ref], [c[i] for c in ref], aff, metric=s.syn_metric,
-                              radius=s.syn_radius, iterations=s.syn_iterations, grad_step=s.grad_step,
-                              flow_sigma=s.flow_sigma, total_sigma=s.total_sigma, seed=s.seed, threads=s.threads,
-                              also_warp=[ref_t1[i]], mask=ndimage.binary_dilation(support, iterations=2))
+        out = sr.syn_register(
+            [c[0] for c in ref],
+            [c[i] for c in ref],
+            aff,
+            metric=s.syn_metric,
+            radius=s.syn_radius,
+            iterations=s.syn_iterations,
+            grad_step=s.grad_step,
+            flow_sigma=s.flow_sigma,
+            total_sigma=s.total_sigma,
+            seed=s.seed,
+            threads=s.threads,
+            also_warp=[ref_t1[i]],
+            mask=ndimage.binary_dilation(support, iterations=2),
+        )
         glob_aff.append(out["global_volume_ratio"])
         jac.append(out["jacobian"] * out["global_volume_ratio"])  # total = local x global
         disp.append(out["displacement"])
@@ -423,18 +484,28 @@ def detect_sel(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[fl
         fold = float((out["jacobian"][brain_ref] <= 0).mean())
         folding.append(fold)
         if fold > 0:
-            warnings.append(f"time point {i + 1}: the deformation folds in {fold:.2%} of brain voxels "
-                            "(Jacobian <= 0); results near those voxels are unreliable")
+            warnings.append(
+                f"time point {i + 1}: the deformation folds in {fold:.2%} of brain voxels "
+                "(Jacobian <= 0); results near those voxels are unreliable"
+            )
 
     # 3. atrophy correction
     lesion_any = ndimage.binary_dilation(labels_ref > 0, iterations=2)
-    core = ndimage.binary_erosion(support, iterations=max(int(round(s.brain_erosion_mm / zooms.min())), 0)) \
-        if s.brain_erosion_mm > 0 else support
+    core = (
+        ndimage.binary_erosion(
+            support, iterations=max(int(round(s.brain_erosion_mm / zooms.min())), 0)
+        )
+        if s.brain_erosion_mm > 0
+        else support
+    )
     core &= ~lesion_any
     if core.sum() < 100:
         core = support & ~lesion_any
-    glob = {"affine": glob_aff, "brain-mean": [float(j[core].mean()) for j in jac],
-            "none": [1.0] * len(jac)}[s.atrophy_correction]
+    glob = {
+        "affine": glob_aff,
+        "brain-mean": [float(j[core].mean()) for j in jac],
+        "none": [1.0] * len(jac),
+    }[s.atrophy_correction]
     jc = [j / g for j, g in zip(jac, glob, strict=True)]
     t_fu = yrs[1:]
     brain_change = _log_fit_pct(t_fu, np.array(glob_aff))
@@ -447,7 +518,9 @@ def detect_sel(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[fl
 
     # 5. per-lesion scores
     geom = lesion_geometry(lesions.data.astype(np.int32), aff)
-    shell_out = ndimage.binary_dilation(labels_ref > 0, iterations=max(1, int(round(5.0 / zooms.min()))))
+    shell_out = ndimage.binary_dilation(
+        labels_ref > 0, iterations=max(1, int(round(5.0 / zooms.min())))
+    )
     other = ndimage.binary_dilation(labels_ref > 0, iterations=1)
     rows = []
     objs = ndimage.find_objects(labels_ref)
@@ -456,9 +529,14 @@ def detect_sel(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[fl
         row: dict[str, Any] = {"label": lab}
         sl = objs[lab - 1] if lab - 1 < len(objs) else None
         if sl is None:
-            rows.append(row | {"note": "lesion vanished when resampled to the halfway space (too small)"})
+            rows.append(
+                row | {"note": "lesion vanished when resampled to the halfway space (too small)"}
+            )
             continue
-        box = tuple(slice(max(a.start - p, 0), min(a.stop + p, dim)) for a, p, dim in zip(sl, pad, shape, strict=True))
+        box = tuple(
+            slice(max(a.start - p, 0), min(a.stop + p, dim))
+            for a, p, dim in zip(sl, pad, shape, strict=True)
+        )
         les = labels_ref[box] == lab
         cl = cand[box] == lab
         ratios = np.array([float(j[box][les].mean()) for j in jc])
@@ -466,12 +544,16 @@ def detect_sel(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[fl
         row["volume_change_pct"] = float((ratios[-1] - 1.0) * 100.0)
         sub_aff = aff.copy()
         sub_aff[:3, 3] = aff[:3, :3] @ np.array([b.start for b in box]) + aff[:3, 3]
-        row["concentricity"] = concentricity(les, disp[-1][box], sub_aff, fraction=s.outward_fraction)
+        row["concentricity"] = concentricity(
+            les, disp[-1][box], sub_aff, fraction=s.outward_fraction
+        )
         region = cl if cl.any() else les
         series = np.concatenate([[1.0], [float(j[box][region].mean()) for j in jc]])
         if n >= 3:
             dt = np.diff(yrs)
-            rates = (np.power(np.clip(series[1:] / series[:-1], 1e-6, None), 1.0 / dt) - 1.0) * 100.0
+            rates = (
+                np.power(np.clip(series[1:] / series[:-1], 1e-6, None), 1.0 / dt) - 1.0
+            ) * 100.0
             row["constancy"] = float((rates > s.min_interval_pct_per_year).mean())
             row["min_interval_pct_per_year"] = float(rates.min())
         else:
@@ -479,25 +561,40 @@ def detect_sel(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[fl
             row["min_interval_pct_per_year"] = float("nan")
         row["candidate_voxels"] = int(cl.sum())
         row["candidate_volume_mm3"] = float(cl.sum() * np.prod(zooms))
-        row["candidate_expansion_pct_per_year"] = _log_fit_pct(t_fu, series[1:]) if cl.any() else float("nan")
+        row["candidate_expansion_pct_per_year"] = (
+            _log_fit_pct(t_fu, series[1:]) if cl.any() else float("nan")
+        )
         # T1 signal inside the candidate (or lesion) relative to perilesional white matter, warped to baseline
         shell = shell_out[box] & ~other[box] & brain_ref[box]
         if shell.sum() >= 5:
-            r0 = np.median(warped_t1[0][box][region]) / max(np.median(warped_t1[0][box][shell]), 1e-6)
-            rl = np.median(warped_t1[-1][box][region]) / max(np.median(warped_t1[-1][box][shell]), 1e-6)
+            r0 = np.median(warped_t1[0][box][region]) / max(
+                np.median(warped_t1[0][box][shell]), 1e-6
+            )
+            rl = np.median(warped_t1[-1][box][region]) / max(
+                np.median(warped_t1[-1][box][shell]), 1e-6
+            )
             row["t1_change_pct"] = float((rl / r0 - 1.0) * 100.0) if r0 > 0 else float("nan")
         else:
             row["t1_change_pct"] = float("nan")
         rows.append(row)
     scores = pd.DataFrame(rows)
     table = geom.merge(scores, on="label", how="left")
-    for c in ("expansion_pct_per_year", "volume_change_pct", "concentricity", "constancy",
-              "min_interval_pct_per_year", "candidate_volume_mm3", "candidate_expansion_pct_per_year",
-              "t1_change_pct"):
+    for c in (
+        "expansion_pct_per_year",
+        "volume_change_pct",
+        "concentricity",
+        "constancy",
+        "min_interval_pct_per_year",
+        "candidate_volume_mm3",
+        "candidate_expansion_pct_per_year",
+        "t1_change_pct",
+    ):
         if c not in table:
             table[c] = np.nan
         table[c] = table[c].astype(float)
-    table["candidate_voxels"] = table.get("candidate_voxels", pd.Series(0, index=table.index)).fillna(0).astype(int)
+    table["candidate_voxels"] = (
+        table.get("candidate_voxels", pd.Series(0, index=table.index)).fillna(0).astype(int)
+    )
     if "note" not in table:
         table["note"] = ""
     table["note"] = table["note"].fillna("")
@@ -511,7 +608,9 @@ def detect_sel(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[fl
     table = table[[c for c in table.columns if c != "note"] + ["note"]]
 
     # 6. maps back on the baseline grid
-    status = {int(r.label): (2 if r.sel == "definite" else 1) for r in table.itertuples() if r.sel != "no"}
+    status = {
+        int(r.label): (2 if r.sel == "definite" else 1) for r in table.itertuples() if r.sel != "no"
+    }
     lut = np.zeros(int(max(labels_ref.max(), lesions.data.max())) + 1, np.uint8)
     for lab_k, code in status.items():
         lut[lab_k] = code
@@ -520,20 +619,42 @@ def detect_sel(t1: Sequence[Volume], flair: Sequence[Volume], years: Sequence[fl
     jac_base = [sr.resample(j, aff, shape, aff, m) for j in jac]
     exp_base = sr.resample(expansion, aff, shape, aff, m)
     summary = {
-        "n_timepoints": n, "years": [float(y) for y in yrs], "n_lesions": int(len(table)),
-        "n_definite": int((table["sel"] == "definite").sum()), "n_possible": int((table["sel"] == "possible").sum()),
+        "n_timepoints": n,
+        "years": [float(y) for y in yrs],
+        "n_lesions": int(len(table)),
+        "n_definite": int((table["sel"] == "definite").sum()),
+        "n_possible": int((table["sel"] == "possible").sum()),
         "definite_volume_mm3": float(table.loc[table["sel"] == "definite", "volume_mm3"].sum()),
         "possible_volume_mm3": float(table.loc[table["sel"] == "possible", "volume_mm3"].sum()),
         "candidate_volume_mm3": float(table["candidate_volume_mm3"].fillna(0).sum()),
         "brain_volume_change_pct_per_year": brain_change,
-        "global_jacobian": glob, "similarity_rigid": sim_rigid, "similarity_syn": sim_syn,
-        "folding_fraction": folding, "halfway_matrix": m.tolist(), "rigid_transforms": [t.tolist() for t in tx],
+        "global_jacobian": glob,
+        "similarity_rigid": sim_rigid,
+        "similarity_syn": sim_syn,
+        "folding_fraction": folding,
+        "halfway_matrix": m.tolist(),
+        "rigid_transforms": [t.tolist() for t in tx],
         "version": __version__,
     }
-    halfway = {"t1": ref_t1, "flair": ref_fl, "labels": labels_ref, "expansion": expansion, "candidates": cand_status,
-               "warped_t1": warped_t1}
-    return SELResult(lesions=table, summary=summary, jacobian=jac_base, expansion=exp_base, sel_mask=sel_mask,
-                     halfway=halfway, affine=aff, settings=s.as_dict(), warnings=warnings)
+    halfway = {
+        "t1": ref_t1,
+        "flair": ref_fl,
+        "labels": labels_ref,
+        "expansion": expansion,
+        "candidates": cand_status,
+        "warped_t1": warped_t1,
+    }
+    return SELResult(
+        lesions=table,
+        summary=summary,
+        jacobian=jac_base,
+        expansion=exp_base,
+        sel_mask=sel_mask,
+        halfway=halfway,
+        affine=aff,
+        settings=s.as_dict(),
+        warnings=warnings,
+    )
 
 
 def classify(row: Any, *, n_timepoints: int, settings: SELSettings) -> tuple[str, str]:

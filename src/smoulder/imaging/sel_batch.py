@@ -66,8 +66,12 @@ def read_manifest(path: str | Path) -> list[SubjectJob]:
     df = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)
     for c in REQUIRED + ("lesions",):
         if c not in df.columns:
-            raise InputDataError("manifest column missing", file=str(p), column=c,
-                                 expected=f"columns {', '.join(REQUIRED)}, lesions[, brain_mask]")
+            raise InputDataError(
+                "manifest column missing",
+                file=str(p),
+                column=c,
+                expected=f"columns {', '.join(REQUIRED)}, lesions[, brain_mask]",
+            )
     base = p.resolve().parent
 
     def resolve(v: str) -> str:
@@ -79,36 +83,77 @@ def read_manifest(path: str | Path) -> list[SubjectJob]:
         row = int(str(i)) + 2  # spreadsheet row, header is row 1
         for c in REQUIRED:
             if not str(r[c]).strip():
-                raise InputDataError("empty value", file=str(p), row=row, column=c,
-                                     expected="a subject label, an ISO date and two image paths")
+                raise InputDataError(
+                    "empty value",
+                    file=str(p),
+                    row=row,
+                    column=c,
+                    expected="a subject label, an ISO date and two image paths",
+                )
         try:
             d = dt.date.fromisoformat(str(r["date"]).strip()[:10])
         except ValueError:
-            raise InputDataError("not an ISO date", file=str(p), row=row, column="date", value=r["date"],
-                                 expected="YYYY-MM-DD") from None
-        rows.append({"row": row, "subject": str(r["subject"]).strip(), "date": d, "t1": resolve(r["t1"]),
-                     "flair": resolve(r["flair"]), "lesions": resolve(r["lesions"]) if r["lesions"].strip() else "",
-                     "brain_mask": resolve(r["brain_mask"]) if str(r.get("brain_mask", "")).strip() else ""})
+            raise InputDataError(
+                "not an ISO date",
+                file=str(p),
+                row=row,
+                column="date",
+                value=r["date"],
+                expected="YYYY-MM-DD",
+            ) from None
+        rows.append(
+            {
+                "row": row,
+                "subject": str(r["subject"]).strip(),
+                "date": d,
+                "t1": resolve(r["t1"]),
+                "flair": resolve(r["flair"]),
+                "lesions": resolve(r["lesions"]) if r["lesions"].strip() else "",
+                "brain_mask": resolve(r["brain_mask"])
+                if str(r.get("brain_mask", "")).strip()
+                else "",
+            }
+        )
     jobs = []
     for sub, g in pd.DataFrame(rows).groupby("subject", sort=True):
         g = g.sort_values("date")
         if len(g) < 2:
-            raise InputDataError(f"subject {sub} has one time point", file=str(p), row=int(g["row"].iloc[0]),
-                                 expected="at least two rows (time points) per subject")
+            raise InputDataError(
+                f"subject {sub} has one time point",
+                file=str(p),
+                row=int(g["row"].iloc[0]),
+                expected="at least two rows (time points) per subject",
+            )
         dup = g["date"].duplicated()
         if dup.any():
-            raise InputDataError(f"subject {sub} has two rows with one date", file=str(p),
-                                 row=int(g.loc[dup, "row"].iloc[0]), column="date",
-                                 value=str(g.loc[dup, "date"].iloc[0]), expected="one row per time point")
+            raise InputDataError(
+                f"subject {sub} has two rows with one date",
+                file=str(p),
+                row=int(g.loc[dup, "row"].iloc[0]),
+                column="date",
+                value=str(g.loc[dup, "date"].iloc[0]),
+                expected="one row per time point",
+            )
         masks = g[g["lesions"] != ""]
         if len(masks) != 1 or masks.index[0] != g.index[0]:
-            raise InputDataError(f"subject {sub} needs exactly one lesion mask, on its earliest date",
-                                 file=str(p), row=int(g["row"].iloc[0]), column="lesions",
-                                 expected="the baseline lesion mask on the earliest row only")
+            raise InputDataError(
+                f"subject {sub} needs exactly one lesion mask, on its earliest date",
+                file=str(p),
+                row=int(g["row"].iloc[0]),
+                column="lesions",
+                expected="the baseline lesion mask on the earliest row only",
+            )
         bm = g["brain_mask"].iloc[0] or None
-        jobs.append(SubjectJob(subject=str(sub), t1=list(g["t1"]), flair=list(g["flair"]),
-                               dates=[d.isoformat() for d in g["date"]], lesions=str(masks["lesions"].iloc[0]),
-                               brain_mask=bm))
+        jobs.append(
+            SubjectJob(
+                subject=str(sub),
+                t1=list(g["t1"]),
+                flair=list(g["flair"]),
+                dates=[d.isoformat() for d in g["date"]],
+                lesions=str(masks["lesions"].iloc[0]),
+                brain_mask=bm,
+            )
+        )
     return jobs
 
 
@@ -122,8 +167,15 @@ def job_hash(job: SubjectJob, settings: SELSettings) -> str:
             stats.append([f, st.st_size, int(st.st_mtime)])
         except OSError:
             stats.append([f, None, None])
-    blob = json.dumps({"settings": settings.as_dict(), "version": __version__, "dates": job.dates,
-                       "files": stats}, sort_keys=True)
+    blob = json.dumps(
+        {
+            "settings": settings.as_dict(),
+            "version": __version__,
+            "dates": job.dates,
+            "files": stats,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -138,7 +190,9 @@ def is_done(out_dir: Path, digest: str) -> bool:
         return False
 
 
-def process_subject(job: SubjectJob, out_dir: str, settings: dict[str, Any], digest: str) -> dict[str, Any]:
+def process_subject(
+    job: SubjectJob, out_dir: str, settings: dict[str, Any], digest: str
+) -> dict[str, Any]:
     """Run one subject file to file (executed on a dask worker); never raises for bad input."""
     from smoulder.imaging.sel_pipeline import run_sel_files, write_sel_outputs
 
@@ -146,23 +200,43 @@ def process_subject(job: SubjectJob, out_dir: str, settings: dict[str, Any], dig
     out = Path(out_dir)
     try:
         s = SELSettings(**{**settings, "syn_iterations": tuple(settings["syn_iterations"])})
-        run = run_sel_files(job.t1, job.flair, job.dates, job.lesions, brain_mask=job.brain_mask, settings=s)
+        run = run_sel_files(
+            job.t1, job.flair, job.dates, job.lesions, brain_mask=job.brain_mask, settings=s
+        )
         write_sel_outputs(run, out, title=f"smoulder SEL QC: {job.subject}")
     except SmoulderError as exc:
-        return {"subject": job.subject, "status": "failed", "error": str(exc),
-                "seconds": time.perf_counter() - t0}
+        return {
+            "subject": job.subject,
+            "status": "failed",
+            "error": str(exc),
+            "seconds": time.perf_counter() - t0,
+        }
     summ = run.result.summary
-    rec = {"subject": job.subject, "status": "computed", "error": "", "seconds": time.perf_counter() - t0,
-           "n_lesions": summ["n_lesions"], "n_definite": summ["n_definite"], "n_possible": summ["n_possible"],
-           "definite_volume_mm3": summ["definite_volume_mm3"]}
+    rec = {
+        "subject": job.subject,
+        "status": "computed",
+        "error": "",
+        "seconds": time.perf_counter() - t0,
+        "n_lesions": summ["n_lesions"],
+        "n_definite": summ["n_definite"],
+        "n_possible": summ["n_possible"],
+        "definite_volume_mm3": summ["definite_volume_mm3"],
+    }
     (out / DONE_FILE).write_text(json.dumps({"hash": digest, "job": asdict(job), **rec}, indent=2))
     return rec
 
 
-def run_batch(jobs: list[SubjectJob], out_dir: str | Path, settings: SELSettings | None = None, *,
-              scheduler: str | None = None, n_workers: int | None = None, threads_per_worker: int = 1,
-              processes: bool = True, progress: Callable[[int, int, dict[str, Any]], None] | None = None,
-              ) -> pd.DataFrame:
+def run_batch(
+    jobs: list[SubjectJob],
+    out_dir: str | Path,
+    settings: SELSettings | None = None,
+    *,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    processes: bool = True,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> pd.DataFrame:
     """Run SEL for every subject in parallel; skip finished ones; write ``batch_summary.tsv``.
 
     Parameters
@@ -201,8 +275,10 @@ def run_batch(jobs: list[SubjectJob], out_dir: str | Path, settings: SELSettings
         sub_dir = out / j.subject
         if is_done(sub_dir, digest):
             prev = json.loads((sub_dir / DONE_FILE).read_text())
-            rec = {k: prev.get(k) for k in ("subject", "n_lesions", "n_definite", "n_possible",
-                                            "definite_volume_mm3")}
+            rec = {
+                k: prev.get(k)
+                for k in ("subject", "n_lesions", "n_definite", "n_possible", "definite_volume_mm3")
+            }
             records.append({**rec, "status": "skipped", "error": "", "seconds": 0.0})
             if progress:
                 progress(len(records), len(jobs), records[-1])
@@ -216,13 +292,21 @@ def run_batch(jobs: list[SubjectJob], out_dir: str | Path, settings: SELSettings
             client = Client(scheduler)
         else:
             workers = n_workers or max(1, min(len(todo), os.cpu_count() or 1))
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=processes,
-                                   dashboard_address=None)
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=threads_per_worker,
+                processes=processes,
+                dashboard_address=None,
+            )
             client = Client(cluster)
         try:
             sdict = s.as_dict()
-            futures = [client.submit(process_subject, j, d, sdict, h, pure=False, key=f"sel-{j.subject}-{h[:12]}")
-                       for j, d, h in todo]
+            futures = [
+                client.submit(
+                    process_subject, j, d, sdict, h, pure=False, key=f"sel-{j.subject}-{h[:12]}"
+                )
+                for j, d, h in todo
+            ]
             for fut in as_completed(futures):
                 rec = fut.result()
                 records.append(rec)
@@ -232,11 +316,30 @@ def run_batch(jobs: list[SubjectJob], out_dir: str | Path, settings: SELSettings
             client.close()
             if cluster is not None:
                 cluster.close()
-    cols = ["subject", "status", "error", "seconds", "n_lesions", "n_definite", "n_possible", "definite_volume_mm3"]
+    cols = [
+        "subject",
+        "status",
+        "error",
+        "seconds",
+        "n_lesions",
+        "n_definite",
+        "n_possible",
+        "definite_volume_mm3",
+    ]
     table = pd.DataFrame(records).reindex(columns=cols)
     table = table.set_index("subject").loc[names].reset_index()
-    table.to_csv(out / "batch_summary.tsv", sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+    table.to_csv(
+        out / "batch_summary.tsv", sep="\t", index=False, na_rep="n/a", float_format="%.6g"
+    )
     return table
 
 
-__all__ = ["SubjectJob", "read_manifest", "run_batch", "process_subject", "job_hash", "is_done", "DONE_FILE"]
+__all__ = [
+    "SubjectJob",
+    "read_manifest",
+    "run_batch",
+    "process_subject",
+    "job_hash",
+    "is_done",
+    "DONE_FILE",
+]

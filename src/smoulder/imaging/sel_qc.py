@@ -20,8 +20,17 @@ from scipy import ndimage
 from smoulder.imaging.qc import PANEL, _fmt, _panel, _png_base64
 
 
-def _row(vol: np.ndarray, labels: np.ndarray, lab: int, center: np.ndarray, half: np.ndarray, lo: float,
-         hi: float, cand: np.ndarray | None = None, colour: bool = False) -> np.ndarray:
+def _row(
+    vol: np.ndarray,
+    labels: np.ndarray,
+    lab: int,
+    center: np.ndarray,
+    half: np.ndarray,
+    lo: float,
+    hi: float,
+    cand: np.ndarray | None = None,
+    colour: bool = False,
+) -> np.ndarray:
     panels = []
     for ax in (2, 1, 0):
         p = _panel(vol, labels, center, half, ax, lab, lo, hi, outline=not colour)
@@ -29,7 +38,9 @@ def _row(vol: np.ndarray, labels: np.ndarray, lab: int, center: np.ndarray, half
             import matplotlib
 
             p = np.asarray(matplotlib.colormaps["RdBu_r"](p[..., 0]))[..., :3].astype(np.float32)
-            edge = _panel(labels.astype(np.float32), labels, center, half, ax, lab, 0, 1, outline=True)
+            edge = _panel(
+                labels.astype(np.float32), labels, center, half, ax, lab, 0, 1, outline=True
+            )
             yellow = (edge[..., 0] > 0.99) & (edge[..., 2] < 0.01)
             p[yellow] = (0.1, 0.1, 0.1)
         elif cand is not None and (cand == lab).any():
@@ -40,9 +51,18 @@ def _row(vol: np.ndarray, labels: np.ndarray, lab: int, center: np.ndarray, half
     return np.concatenate(panels, axis=1)
 
 
-def sel_montage(flair: list[np.ndarray], expansion: np.ndarray, labels: np.ndarray, cand_labels: np.ndarray,
-                label: int, zooms: np.ndarray, *, dates: list[str], scale_pct: float = 25.0,
-                field_mm: float = 30.0) -> np.ndarray:
+def sel_montage(
+    flair: list[np.ndarray],
+    expansion: np.ndarray,
+    labels: np.ndarray,
+    cand_labels: np.ndarray,
+    label: int,
+    zooms: np.ndarray,
+    *,
+    dates: list[str],
+    scale_pct: float = 25.0,
+    field_mm: float = 30.0,
+) -> np.ndarray:
     """Montage around one lesion: a FLAIR row per time point, then the expansion map (+-``scale_pct``)."""
     m = labels == label
     center = np.array(ndimage.center_of_mass(m))
@@ -52,13 +72,17 @@ def sel_montage(flair: list[np.ndarray], expansion: np.ndarray, labels: np.ndarr
     rows = []
     for f in flair:
         nz = f[f > 0]
-        lo, hi = (float(np.percentile(nz, 1)), float(np.percentile(nz, 99.5))) if nz.size else (0.0, 1.0)
+        lo, hi = (
+            (float(np.percentile(nz, 1)), float(np.percentile(nz, 99.5))) if nz.size else (0.0, 1.0)
+        )
         rows.append(_row(f, labels, label, center, half, lo, hi, cand=cand_labels))
     rows.append(_row(expansion, labels, label, center, half, -scale_pct, scale_pct, colour=True))
     return np.concatenate(rows, axis=0)
 
 
-def sel_qc_html(result: Any, dates: list[str], *, title: str = "smoulder SEL QC", max_lesions: int = 60) -> str:
+def sel_qc_html(
+    result: Any, dates: list[str], *, title: str = "smoulder SEL QC", max_lesions: int = 60
+) -> str:
     """The QC page for a :class:`~smoulder.imaging.sel.SELResult` as one HTML string."""
     table: pd.DataFrame = result.lesions
     hw = result.halfway
@@ -66,7 +90,9 @@ def sel_qc_html(result: Any, dates: list[str], *, title: str = "smoulder SEL QC"
     cand_lab = np.where(hw["candidates"] > 0, hw["labels"], 0)
     s = result.summary
     order = {"definite": 0, "possible": 1, "no": 2}
-    shown = table.assign(_o=table["sel"].map(order), _e=-table["expansion_pct_per_year"].fillna(-1e9))
+    shown = table.assign(
+        _o=table["sel"].map(order), _e=-table["expansion_pct_per_year"].fillna(-1e9)
+    )
     shown = shown.sort_values(["_o", "_e", "label"]).head(max_lesions)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -75,7 +101,9 @@ def sel_qc_html(result: Any, dates: list[str], *, title: str = "smoulder SEL QC"
         "table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
         ".lesion{display:inline-block;margin:0 1em 1.5em 0;vertical-align:top}"
         ".definite{color:#b00;font-weight:bold}.possible{color:#b60}.warn{background:#fff3cd;padding:.5em;"
-        "border:1px solid #e0c060}img{image-rendering:pixelated;width:" + str(PANEL * 3) + "px}</style></head><body>",
+        "border:1px solid #e0c060}img{image-rendering:pixelated;width:"
+        + str(PANEL * 3)
+        + "px}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Time points: {', '.join(html.escape(d) for d in dates)}. Lesions: {s['n_lesions']}; "
         f"definite SEL: {s['n_definite']} ({s['definite_volume_mm3']:.0f} mm&sup3;); possible: {s['n_possible']}. "
@@ -90,20 +118,37 @@ def sel_qc_html(result: Any, dates: list[str], *, title: str = "smoulder SEL QC"
     ]
     for w in result.warnings:
         parts.append(f"<p class='warn'>Warning: {html.escape(w)}</p>")
-    cols = ["label", "volume_mm3", "expansion_pct_per_year", "concentricity", "constancy",
-            "candidate_volume_mm3", "t1_change_pct", "sel", "note"]
+    cols = [
+        "label",
+        "volume_mm3",
+        "expansion_pct_per_year",
+        "concentricity",
+        "constancy",
+        "candidate_volume_mm3",
+        "t1_change_pct",
+        "sel",
+        "note",
+    ]
     if len(table) > max_lesions:
-        parts.append(f"<p>Showing {max_lesions} of {len(table)} lesions (SELs first, then by expansion).</p>")
+        parts.append(
+            f"<p>Showing {max_lesions} of {len(table)} lesions (SELs first, then by expansion).</p>"
+        )
     for _, row in shown.iterrows():
         lab = int(row["label"])
         if not (hw["labels"] == lab).any():
             continue
-        img = sel_montage(hw["flair"], hw["expansion"], hw["labels"], cand_lab, lab, zooms, dates=dates)
+        img = sel_montage(
+            hw["flair"], hw["expansion"], hw["labels"], cand_lab, lab, zooms, dates=dates
+        )
         verdict = f"<span class='{row['sel']}'>{html.escape(str(row['sel']))}</span>"
-        cells = "".join(f"<tr><th>{html.escape(c)}</th><td>{_fmt(row[c])}</td></tr>" for c in cols if c in row)
-        parts.append(f"<div class='lesion' id='lesion-{lab}'><h3>Lesion {lab}: SEL {verdict}</h3>"
-                     f"<img alt='lesion {lab} montage' src='data:image/png;base64,{_png_base64(img)}'>"
-                     f"<table>{cells}</table></div>")
+        cells = "".join(
+            f"<tr><th>{html.escape(c)}</th><td>{_fmt(row[c])}</td></tr>" for c in cols if c in row
+        )
+        parts.append(
+            f"<div class='lesion' id='lesion-{lab}'><h3>Lesion {lab}: SEL {verdict}</h3>"
+            f"<img alt='lesion {lab} montage' src='data:image/png;base64,{_png_base64(img)}'>"
+            f"<table>{cells}</table></div>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 

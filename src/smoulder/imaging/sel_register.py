@@ -43,8 +43,12 @@ def ants_image(data: np.ndarray, affine: np.ndarray) -> Any:
     zooms = np.sqrt((a[:3, :3] ** 2).sum(axis=0))
     direction = _FLIP[:3, :3] @ (a[:3, :3] / zooms)
     origin = _FLIP[:3, :3] @ a[:3, 3]
-    return ants.from_numpy(np.ascontiguousarray(data, dtype=np.float32), origin=tuple(origin.tolist()),
-                           spacing=tuple(zooms.tolist()), direction=direction)
+    return ants.from_numpy(
+        np.ascontiguousarray(data, dtype=np.float32),
+        origin=tuple(origin.tolist()),
+        spacing=tuple(zooms.tolist()),
+        direction=direction,
+    )
 
 
 @contextmanager
@@ -94,9 +98,19 @@ def _levels(*shapes: tuple[int, ...]) -> list[tuple[int, int, int]]:
     return [lv for lv in levels if smallest / lv[0] >= 10 or lv[0] == 1]
 
 
-def linear_transform(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarray, moving_affine: np.ndarray,
-                     *, kind: str = "Rigid", metric: str = "mattes", seed: int = 0, threads: int | None = None,
-                     keep_file: str | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+def linear_transform(
+    fixed: np.ndarray,
+    fixed_affine: np.ndarray,
+    moving: np.ndarray,
+    moving_affine: np.ndarray,
+    *,
+    kind: str = "Rigid",
+    metric: str = "mattes",
+    seed: int = 0,
+    threads: int | None = None,
+    keep_file: str | None = None,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
     """World transform (4x4, RAS) mapping points of ``fixed`` to corresponding points of ``moving``.
 
     ``kind`` is ``Rigid`` (6 degrees of freedom) or ``Affine`` (12). With ``keep_file`` the ITK
@@ -108,25 +122,49 @@ def linear_transform(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.nda
     import ants
 
     keep = _levels(fixed.shape, moving.shape)
-    with tempfile.TemporaryDirectory(prefix="smoulder-sel-") as tmp, ants_determinism(seed, threads):
-        reg = ants.registration(fixed=ants_image(fixed, fixed_affine), moving=ants_image(moving, moving_affine),
-                                type_of_transform=kind, aff_metric=metric,
-                                aff_shrink_factors=tuple(lv[0] for lv in keep),
-                                aff_smoothing_sigmas=tuple(lv[1] for lv in keep),
-                                aff_iterations=tuple(lv[2] for lv in keep),
-                                mask=None if mask is None else ants_image(np.asarray(mask, np.float32), fixed_affine),
-                                mask_all_stages=mask is not None,
-                                outprefix=os.path.join(tmp, "lin_"), verbose=False)
+    with (
+        tempfile.TemporaryDirectory(prefix="smoulder-sel-") as tmp,
+        ants_determinism(seed, threads),
+    ):
+        reg = ants.registration(
+            fixed=ants_image(fixed, fixed_affine),
+            moving=ants_image(moving, moving_affine),
+            type_of_transform=kind,
+            aff_metric=metric,
+            aff_shrink_factors=tuple(lv[0] for lv in keep),
+            aff_smoothing_sigmas=tuple(lv[1] for lv in keep),
+            aff_iterations=tuple(lv[2] for lv in keep),
+            mask=None if mask is None else ants_image(np.asarray(mask, np.float32), fixed_affine),
+            mask_all_stages=mask is not None,
+            outprefix=os.path.join(tmp, "lin_"),
+            verbose=False,
+        )
         if keep_file is not None:
             shutil.copyfile(reg["fwdtransforms"][0], keep_file)
         return _itk_affine_to_ras(reg["fwdtransforms"][0])
 
 
-def rigid_transform(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarray, moving_affine: np.ndarray,
-                    *, metric: str = "mattes", seed: int = 0, threads: int | None = None) -> np.ndarray:
+def rigid_transform(
+    fixed: np.ndarray,
+    fixed_affine: np.ndarray,
+    moving: np.ndarray,
+    moving_affine: np.ndarray,
+    *,
+    metric: str = "mattes",
+    seed: int = 0,
+    threads: int | None = None,
+) -> np.ndarray:
     """Rigid world transform (4x4, RAS) mapping points of ``fixed`` to corresponding points of ``moving``."""
-    return linear_transform(fixed, fixed_affine, moving, moving_affine, kind="Rigid", metric=metric, seed=seed,
-                            threads=threads)
+    return linear_transform(
+        fixed,
+        fixed_affine,
+        moving,
+        moving_affine,
+        kind="Rigid",
+        metric=metric,
+        seed=seed,
+        threads=threads,
+    )
 
 
 def halfway_matrix(transforms: list[np.ndarray]) -> np.ndarray:
@@ -137,8 +175,15 @@ def halfway_matrix(transforms: list[np.ndarray]) -> np.ndarray:
     return m
 
 
-def resample(data: np.ndarray, src_affine: np.ndarray, out_shape: tuple[int, ...], out_affine: np.ndarray,
-             world_tx: np.ndarray | None = None, *, order: int = 1) -> np.ndarray:
+def resample(
+    data: np.ndarray,
+    src_affine: np.ndarray,
+    out_shape: tuple[int, ...],
+    out_affine: np.ndarray,
+    world_tx: np.ndarray | None = None,
+    *,
+    order: int = 1,
+) -> np.ndarray:
     """Sample ``data`` at the world points ``world_tx @ x`` of each output voxel ``x``.
 
     ``order`` 0 is nearest neighbour (labels), 1 trilinear, 3 cubic spline.
@@ -149,15 +194,35 @@ def resample(data: np.ndarray, src_affine: np.ndarray, out_shape: tuple[int, ...
     src = np.asarray(data)
     if order > 0:
         src = src.astype(np.float32)
-    return ndimage.affine_transform(src, m[:3, :3], offset=m[:3, 3], output_shape=tuple(out_shape), order=order,
-                                    mode="constant", cval=0, prefilter=order > 1)
+    return ndimage.affine_transform(
+        src,
+        m[:3, :3],
+        offset=m[:3, 3],
+        output_shape=tuple(out_shape),
+        order=order,
+        mode="constant",
+        cval=0,
+        prefilter=order > 1,
+    )
 
 
-def syn_register(fixed: list[np.ndarray], moving: list[np.ndarray], affine: np.ndarray, *, metric: str = "CC",
-                 radius: int = 3, iterations: tuple[int, ...] = (60, 40, 20), grad_step: float = 0.2,
-                 flow_sigma: float = 3.0, total_sigma: float = 0.0, seed: int = 0, threads: int | None = None,
-                 also_warp: list[np.ndarray] | None = None, mask: np.ndarray | None = None,
-                 affine_metric: str = "mattes") -> dict[str, Any]:
+def syn_register(
+    fixed: list[np.ndarray],
+    moving: list[np.ndarray],
+    affine: np.ndarray,
+    *,
+    metric: str = "CC",
+    radius: int = 3,
+    iterations: tuple[int, ...] = (60, 40, 20),
+    grad_step: float = 0.2,
+    flow_sigma: float = 3.0,
+    total_sigma: float = 0.0,
+    seed: int = 0,
+    threads: int | None = None,
+    also_warp: list[np.ndarray] | None = None,
+    mask: np.ndarray | None = None,
+    affine_metric: str = "mattes",
+) -> dict[str, Any]:
     """Affine then deformable (SyN) registration of ``moving`` onto ``fixed`` on one grid.
 
     The affine stage (12 degrees of freedom, on the first contrast) takes up global change of
@@ -207,27 +272,68 @@ def syn_register(fixed: list[np.ndarray], moving: list[np.ndarray], affine: np.n
     if len(fx) > 1:
         extras = [[metric, f, m, 1.0, radius] for f, m in zip(fx[1:], mv[1:], strict=True)]
     amask = ants_image(np.asarray(mask, np.float32), affine) if mask is not None else None
-    with tempfile.TemporaryDirectory(prefix="smoulder-sel-") as tmp, ants_determinism(seed, threads):
+    with (
+        tempfile.TemporaryDirectory(prefix="smoulder-sel-") as tmp,
+        ants_determinism(seed, threads),
+    ):
         aff_file = os.path.join(tmp, "affine0GenericAffine.mat")
-        aff_ras = linear_transform(fixed[0], affine, moving[0], affine, kind="Affine", metric=affine_metric,
-                                   seed=seed, threads=threads, keep_file=aff_file, mask=mask)
-        reg = ants.registration(fixed=fx[0], moving=mv[0], type_of_transform="SyNOnly", syn_metric=metric,
-                                initial_transform=[aff_file],
-                                syn_sampling=radius, reg_iterations=tuple(iterations), grad_step=grad_step,
-                                flow_sigma=flow_sigma, total_sigma=total_sigma, multivariate_extras=extras, mask=amask,
-                                outprefix=os.path.join(tmp, "syn_"), verbose=False)
+        aff_ras = linear_transform(
+            fixed[0],
+            affine,
+            moving[0],
+            affine,
+            kind="Affine",
+            metric=affine_metric,
+            seed=seed,
+            threads=threads,
+            keep_file=aff_file,
+            mask=mask,
+        )
+        reg = ants.registration(
+            fixed=fx[0],
+            moving=mv[0],
+            type_of_transform="SyNOnly",
+            syn_metric=metric,
+            initial_transform=[aff_file],
+            syn_sampling=radius,
+            reg_iterations=tuple(iterations),
+            grad_step=grad_step,
+            flow_sigma=flow_sigma,
+            total_sigma=total_sigma,
+            multivariate_extras=extras,
+            mask=amask,
+            outprefix=os.path.join(tmp, "syn_"),
+            verbose=False,
+        )
         warp = [p for p in reg["fwdtransforms"] if p.endswith("Warp.nii.gz")]
         jac = ants.create_jacobian_determinant_image(fx[0], warp[0], do_log=False).numpy()
         disp = ants.image_read(warp[0]).numpy().astype(np.float32)
         disp[..., 0] *= -1.0
         disp[..., 1] *= -1.0
         chain = list(reg["fwdtransforms"])
-        warped = [ants.apply_transforms(fixed=fx[0], moving=m, transformlist=chain, interpolator="linear").numpy()
-                  for m in mv]
-        extra = [ants.apply_transforms(fixed=fx[0], moving=ants_image(e, affine), transformlist=chain,
-                                       interpolator="linear").numpy() for e in (also_warp or [])]
-    return {"jacobian": np.asarray(jac, np.float32), "global_volume_ratio": float(np.linalg.det(aff_ras[:3, :3])),
-            "affine": aff_ras, "displacement": disp, "warped": warped, "warped_extra": extra}
+        warped = [
+            ants.apply_transforms(
+                fixed=fx[0], moving=m, transformlist=chain, interpolator="linear"
+            ).numpy()
+            for m in mv
+        ]
+        extra = [
+            ants.apply_transforms(
+                fixed=fx[0],
+                moving=ants_image(e, affine),
+                transformlist=chain,
+                interpolator="linear",
+            ).numpy()
+            for e in (also_warp or [])
+        ]
+    return {
+        "jacobian": np.asarray(jac, np.float32),
+        "global_volume_ratio": float(np.linalg.det(aff_ras[:3, :3])),
+        "affine": aff_ras,
+        "displacement": disp,
+        "warped": warped,
+        "warped_extra": extra,
+    }
 
 
 def correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
@@ -239,5 +345,13 @@ def correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-__all__ = ["ants_image", "ants_determinism", "rigid_transform", "linear_transform", "halfway_matrix", "resample", "syn_register",
-           "correlation"]
+__all__ = [
+    "ants_image",
+    "ants_determinism",
+    "rigid_transform",
+    "linear_transform",
+    "halfway_matrix",
+    "resample",
+    "syn_register",
+    "correlation",
+]

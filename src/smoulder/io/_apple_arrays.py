@@ -73,7 +73,15 @@ def days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 
 DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 21, 22, 23, 24])
-SEPS = {4: ord("-"), 7: ord("-"), 10: ord(" "), 13: ord(":"), 16: ord(":"), 19: ord(" "), 25: ord("\n")}
+SEPS = {
+    4: ord("-"),
+    7: ord("-"),
+    10: ord(" "),
+    13: ord(":"),
+    16: ord(":"),
+    19: ord(" "),
+    25: ord("\n"),
+}
 DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
@@ -111,7 +119,15 @@ def parse_apple_dates(strs: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     mclip = np.clip(month, 1, 12)
     dim = DAYS_IN_MONTH[mclip] + ((mclip == 2) & leap)
-    ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= dim) & (hh <= 23) & (mi <= 59) & (ss <= 59)
+    ok &= (
+        (month >= 1)
+        & (month <= 12)
+        & (day >= 1)
+        & (day <= dim)
+        & (hh <= 23)
+        & (mi <= 59)
+        & (ss <= 59)
+    )
     ok &= (oh <= 14) & (om <= 59) & (year >= 1900)
     days = days_from_civil(year, mclip, np.where(ok, day, 1))
     local = days * 86400 + hh * 3600 + mi * 60 + ss
@@ -130,28 +146,45 @@ def open_export(path: Path) -> tuple[IO[bytes], int, str]:
     if not path.exists():
         raise InputDataError("file not found", file=str(path))
     if path.is_dir():  # the unzipped folder
-        found = [q for q in (path / "export.xml", path / "apple_health_export" / "export.xml") if q.is_file()]
+        found = [
+            q
+            for q in (path / "export.xml", path / "apple_health_export" / "export.xml")
+            if q.is_file()
+        ]
         if not found:
-            raise InputDataError("no export.xml in this folder", file=str(path),
-                                 expected="export.zip, export.xml or the unzipped apple_health_export folder")
+            raise InputDataError(
+                "no export.xml in this folder",
+                file=str(path),
+                expected="export.zip, export.xml or the unzipped apple_health_export folder",
+            )
         path = found[0]
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic == b"PK\x03\x04" and not zipfile.is_zipfile(path):
-        raise InputDataError("the zip archive is incomplete or damaged (its directory at the end is missing)",
-                             file=str(path), expected="the whole export.zip as the Health app wrote it; copy it again")
+        raise InputDataError(
+            "the zip archive is incomplete or damaged (its directory at the end is missing)",
+            file=str(path),
+            expected="the whole export.zip as the Health app wrote it; copy it again",
+        )
     if zipfile.is_zipfile(path):
         try:
             zf = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
             raise InputDataError(f"not a readable zip archive ({exc})", file=str(path)) from None
         infos = [i for i in zf.infolist() if not i.is_dir()]
-        xmls = [i for i in infos if i.filename.lower().endswith(".xml") and "_cda" not in i.filename.lower()]
+        xmls = [
+            i
+            for i in infos
+            if i.filename.lower().endswith(".xml") and "_cda" not in i.filename.lower()
+        ]
         pick = [i for i in xmls if i.filename.lower().rsplit("/", 1)[-1] == "export.xml"] or xmls
         if len(pick) != 1:
-            raise InputDataError("cannot find export.xml in the archive", file=str(path),
-                                 value=", ".join(i.filename for i in infos[:10]),
-                                 expected="an Apple Health export.zip containing apple_health_export/export.xml")
+            raise InputDataError(
+                "cannot find export.xml in the archive",
+                file=str(path),
+                value=", ".join(i.filename for i in infos[:10]),
+                expected="an Apple Health export.zip containing apple_health_export/export.xml",
+            )
         info = pick[0]
         return zf.open(info), info.file_size, f"{path}:{info.filename}"
     return open(path, "rb"), path.stat().st_size, str(path)
@@ -173,7 +206,11 @@ def blank_doctype(head: bytes, report: IngestReport) -> bytes:
     if i < 0:
         return head
     bracket, close = head.find(b"[", i), head.find(b">", i)
-    end = head.find(b"]>", bracket) + 2 if 0 <= bracket < close or (bracket >= 0 > close) else close + 1
+    end = (
+        head.find(b"]>", bracket) + 2
+        if 0 <= bracket < close or (bracket >= 0 > close)
+        else close + 1
+    )
     if end <= i + 1:
         return head  # no end in sight: let the parser report it
     probe = xml.parsers.expat.ParserCreate()
@@ -182,7 +219,10 @@ def blank_doctype(head: bytes, report: IngestReport) -> bytes:
     except xml.parsers.expat.ExpatError as exc:
         report.warnings.append(
             f"the export's document type declaration is malformed (line {exc.lineno}: "
-            f"{xml.parsers.expat.ErrorString(exc.code)}; a known fault of iOS 16 exports); it was skipped")
+            f"{xml.parsers.expat.ErrorString(exc.code)}; a known fault of iOS 16 exports); it was skipped"
+        )
         report.add("malformed DTD skipped (the records do not depend on it)", 1)
     region = head[i:end]
-    return head[:i] + region.translate(bytes(10 if c == 10 else 32 for c in range(256))) + head[end:]
+    return (
+        head[:i] + region.translate(bytes(10 if c == 10 else 32 for c in range(256))) + head[end:]
+    )

@@ -86,19 +86,29 @@ from smoulder.io._apple_arrays import (
 )
 from smoulder.io.tables import IngestReport
 
-__all__ = ["read_apple_health", "APPLE_TYPES", "ASLEEP_VALUES", "DEFAULT_SOURCE_PRIORITY", "DEFAULT_WEAR_SOURCES"]
+__all__ = [
+    "read_apple_health",
+    "APPLE_TYPES",
+    "ASLEEP_VALUES",
+    "DEFAULT_SOURCE_PRIORITY",
+    "DEFAULT_WEAR_SOURCES",
+]
 
 SLEEP_TYPE = "HKCategoryTypeIdentifierSleepAnalysis"
 HEART_RATE_TYPE = "HKQuantityTypeIdentifierHeartRate"
 DEFAULT_WEAR_SOURCES = ("Watch",)
-ASLEEP_VALUES = frozenset({
-    "HKCategoryValueSleepAnalysisAsleep",
-    "HKCategoryValueSleepAnalysisAsleepUnspecified",
-    "HKCategoryValueSleepAnalysisAsleepCore",
-    "HKCategoryValueSleepAnalysisAsleepDeep",
-    "HKCategoryValueSleepAnalysisAsleepREM",
-})
-NOT_ASLEEP_VALUES = frozenset({"HKCategoryValueSleepAnalysisInBed", "HKCategoryValueSleepAnalysisAwake"})
+ASLEEP_VALUES = frozenset(
+    {
+        "HKCategoryValueSleepAnalysisAsleep",
+        "HKCategoryValueSleepAnalysisAsleepUnspecified",
+        "HKCategoryValueSleepAnalysisAsleepCore",
+        "HKCategoryValueSleepAnalysisAsleepDeep",
+        "HKCategoryValueSleepAnalysisAsleepREM",
+    }
+)
+NOT_ASLEEP_VALUES = frozenset(
+    {"HKCategoryValueSleepAnalysisInBed", "HKCategoryValueSleepAnalysisAwake"}
+)
 DEFAULT_SOURCE_PRIORITY = ("Watch", "iPhone")
 #: HealthKit percentages are fractions 0-1: unit "%" means "fraction" for these measures
 _PERCENT_AS_FRACTION = frozenset({"walking_asymmetry", "double_support"})
@@ -116,8 +126,17 @@ ProgressCallback = Callable[[int, int], None]
 class _Reader:
     """State of one streaming read: chunk buffers, reduced partial results and the report."""
 
-    def __init__(self, source: str, subject: str, priority: Sequence[str], dedup: str, on_error: str,
-                 sleep_day_start_hour: float, chunk_records: int, wear_sources: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        source: str,
+        subject: str,
+        priority: Sequence[str],
+        dedup: str,
+        on_error: str,
+        sleep_day_start_hour: float,
+        chunk_records: int,
+        wear_sources: Sequence[str] = (),
+    ) -> None:
         self.source = source
         self.subject = subject
         self.priority = [p.lower() for p in priority]
@@ -142,7 +161,9 @@ class _Reader:
         self.wear_buf: tuple[list[Any], list[Any]] = ([], [])
         self.wear_hours: list[np.ndarray] = []
         self.hr_records = 0
-        self.additive = np.array([m.daily == "sum" and m.name != "sleep_hours" for m in self.measures])
+        self.additive = np.array(
+            [m.daily == "sum" and m.name != "sleep_hours" for m in self.measures]
+        )
         self.sources: dict[str, int] = {}
         self.devices: dict[int, str] = {}
         self.no_device: set[int] = set()
@@ -211,8 +232,16 @@ class _Reader:
         return len(self.buf[0]) + len(self.wear_buf[0])
 
     # ---------------------------------------------------------------- errors
-    def _bad(self, mask: np.ndarray, lines: np.ndarray, codes: np.ndarray, reason: str, attr: str,
-             values: Any, expected: str) -> np.ndarray:
+    def _bad(
+        self,
+        mask: np.ndarray,
+        lines: np.ndarray,
+        codes: np.ndarray,
+        reason: str,
+        attr: str,
+        values: Any,
+        expected: str,
+    ) -> np.ndarray:
         """Raise for the first bad record, or (keep-valid) count them; return the rows to keep."""
         if not mask.any():
             return ~mask
@@ -221,9 +250,13 @@ class _Reader:
         if not self.keep_valid:
             more = f" (and {len(bad) - 1:,} more records)" if len(bad) > 1 else ""
             val = values(i) if callable(values) else None
-            raise InputDataError(f"{self.type_names[codes[i]]} record: {reason}{more}",
-                                 file=f"{self.source}, line {int(lines[i])}", column=attr, value=val,
-                                 expected=expected + "; or use on_error='keep-valid' to leave bad records out")
+            raise InputDataError(
+                f"{self.type_names[codes[i]]} record: {reason}{more}",
+                file=f"{self.source}, line {int(lines[i])}",
+                column=attr,
+                value=val,
+                expected=expected + "; or use on_error='keep-valid' to leave bad records out",
+            )
         self.report.add(f"records left out: {reason}", len(bad), rejected=True)
         return ~mask
 
@@ -244,17 +277,44 @@ class _Reader:
         self.type_counts += np.bincount(code, minlength=len(self.type_names))
 
         ls, os_, ok_s = parse_apple_dates(starts)
-        keep = self._bad(~ok_s, lines, code, "missing or unparseable startDate", "startDate",
-                         lambda i: starts[i], "a date like 2021-03-28 01:30:00 +0100")
+        keep = self._bad(
+            ~ok_s,
+            lines,
+            code,
+            "missing or unparseable startDate",
+            "startDate",
+            lambda i: starts[i],
+            "a date like 2021-03-28 01:30:00 +0100",
+        )
         le, oe, ok_e = parse_apple_dates(ends)
-        keep &= self._bad(~ok_e & keep, lines, code, "missing or unparseable endDate", "endDate",
-                          lambda i: ends[i], "a date like 2021-03-28 01:30:00 +0100")
+        keep &= self._bad(
+            ~ok_e & keep,
+            lines,
+            code,
+            "missing or unparseable endDate",
+            "endDate",
+            lambda i: ends[i],
+            "a date like 2021-03-28 01:30:00 +0100",
+        )
         us, ue = ls - os_, le - oe
-        keep &= self._bad(keep & (ue < us), lines, code, "endDate before startDate", "endDate",
-                          lambda i: f"{starts[i]} .. {ends[i]}", "an end at or after the start")
-        keep &= self._bad(keep & (ue - us > _MAX_RECORD_SECONDS), lines, code,
-                          "record longer than 31 days", "endDate", lambda i: f"{starts[i]} .. {ends[i]}",
-                          "a record shorter than 31 days")
+        keep &= self._bad(
+            keep & (ue < us),
+            lines,
+            code,
+            "endDate before startDate",
+            "endDate",
+            lambda i: f"{starts[i]} .. {ends[i]}",
+            "an end at or after the start",
+        )
+        keep &= self._bad(
+            keep & (ue - us > _MAX_RECORD_SECONDS),
+            lines,
+            code,
+            "record longer than 31 days",
+            "endDate",
+            lambda i: f"{starts[i]} .. {ends[i]}",
+            "a record shorter than 31 days",
+        )
         is_sleep = code == self.sleep_code
         if is_sleep.any():
             self._sleep(np.flatnonzero(is_sleep & keep), code, sid, us, ue, le, lines, vals)
@@ -266,8 +326,15 @@ class _Reader:
             value = np.array([vals[i] for i in qi], dtype=np.float64)
         except (TypeError, ValueError):
             value = np.array([_float(vals[i]) for i in qi], dtype=np.float64)
-        qkeep = self._bad(~np.isfinite(value), lines[qi], code[qi], "missing or non-numeric value", "value",
-                          lambda i: vals[qi[i]], "a number")
+        qkeep = self._bad(
+            ~np.isfinite(value),
+            lines[qi],
+            code[qi],
+            "missing or non-numeric value",
+            "value",
+            lambda i: vals[qi[i]],
+            "a number",
+        )
         # units: one factor per (type, unit) pair
         pair = code[qi] * 65536 + uid[qi]
         upairs, inv = np.unique(pair, return_inverse=True)
@@ -285,14 +352,24 @@ class _Reader:
         value = value * np.where(np.isnan(factor), 1.0, factor)
         lo = np.array([m.valid_range[0] for m in self.measures])[code[qi]]
         hi = np.array([m.valid_range[1] for m in self.measures])[code[qi]]
-        qkeep &= self._bad(qkeep & ((value < lo) | (value > hi)), lines[qi], code[qi], "impossible value",
-                           "value", lambda i: float(value[i]),
-                           "a value in the measure's possible range (" + _ranges(set(code[qi].tolist()), self.measures)
-                           + ")")
+        qkeep &= self._bad(
+            qkeep & ((value < lo) | (value > hi)),
+            lines[qi],
+            code[qi],
+            "impossible value",
+            "value",
+            lambda i: float(value[i]),
+            "a value in the measure's possible range ("
+            + _ranges(set(code[qi].tolist()), self.measures)
+            + ")",
+        )
         qi, value = qi[qkeep], value[qkeep]
         c, s = code[qi], sid[qi]
         # exact duplicates (type, source, start, end, value)
-        h = mix64(us[qi].astype(np.uint64) ^ mix64(ue[qi].astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)))
+        h = mix64(
+            us[qi].astype(np.uint64)
+            ^ mix64(ue[qi].astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+        )
         h = mix64(h ^ value.view(np.uint64))
         h = mix64(h ^ (c.astype(np.uint64) << np.uint64(32)) ^ s.astype(np.uint64))
         dup = self.seen.duplicates(h)
@@ -308,9 +385,17 @@ class _Reader:
         pt = ~add
         if pt.any():
             pi = qi[pt]
-            self.point_parts.append(pd.DataFrame({
-                "code": c[pt].astype(np.int16), "sid": s[pt].astype(np.int32), "ustart": us[pi],
-                "day": np.floor_divide(ls[pi], 86400), "value": value[pt]}))
+            self.point_parts.append(
+                pd.DataFrame(
+                    {
+                        "code": c[pt].astype(np.int16),
+                        "sid": s[pt].astype(np.int32),
+                        "ustart": us[pi],
+                        "day": np.floor_divide(ls[pi], 86400),
+                        "value": value[pt],
+                    }
+                )
+            )
 
     def _flush_wear(self) -> None:
         """Local clock hours with a heart-rate sample from a worn device (wear time)."""
@@ -322,13 +407,19 @@ class _Reader:
         sids.clear()
         starts.clear()
         self.hr_records += len(sid)
-        worn_src = np.array([any(w in t for w in self.wear_sources) for t in self.source_texts()], dtype=bool)
-        self.report.add("heart-rate records with an unparseable date (not used for wear time)", int((~ok).sum()))
+        worn_src = np.array(
+            [any(w in t for w in self.wear_sources) for t in self.source_texts()], dtype=bool
+        )
+        self.report.add(
+            "heart-rate records with an unparseable date (not used for wear time)", int((~ok).sum())
+        )
         keep = ok & worn_src[sid]
         if keep.any():
             self.wear_hours.append(np.unique(np.floor_divide(local[keep], 3600)))
 
-    def _factor(self, c: int, unit: str | None, rows: np.ndarray, lines: np.ndarray, code: np.ndarray) -> float:
+    def _factor(
+        self, c: int, unit: str | None, rows: np.ndarray, lines: np.ndarray, code: np.ndarray
+    ) -> float:
         m = self.measures[c]
         if unit == "%" and m.name in _PERCENT_AS_FRACTION:
             return 100.0
@@ -337,12 +428,28 @@ class _Reader:
         except InputDataError as exc:
             mask = np.zeros(len(code), dtype=bool)
             mask[rows] = True
-            self._bad(mask, lines, code, f"unit not known for {m.name}", "unit", lambda i: unit,
-                      exc.expected or "a known unit")
+            self._bad(
+                mask,
+                lines,
+                code,
+                f"unit not known for {m.name}",
+                "unit",
+                lambda i: unit,
+                exc.expected or "a known unit",
+            )
             return float("nan")
 
-    def _additive(self, qi: np.ndarray, c: np.ndarray, s: np.ndarray, value: np.ndarray, ls: np.ndarray,
-                  us: np.ndarray, ue: np.ndarray, os_: np.ndarray) -> None:
+    def _additive(
+        self,
+        qi: np.ndarray,
+        c: np.ndarray,
+        s: np.ndarray,
+        value: np.ndarray,
+        ls: np.ndarray,
+        us: np.ndarray,
+        ue: np.ndarray,
+        os_: np.ndarray,
+    ) -> None:
         lstart = ls[qi]
         dur = ue[qi] - us[qi]
         lend = lstart + dur
@@ -350,41 +457,79 @@ class _Reader:
         last = np.where(dur > 0, np.floor_divide(lend - 1, 3600), first)
         nb = last - first + 1
         midnight = (dur > 0) & (np.floor_divide(lstart, 86400) != np.floor_divide(lend - 1, 86400))
-        self.report.add("records across midnight split between days in proportion to time",
-                        int(midnight.sum()), corrected=True)
+        self.report.add(
+            "records across midnight split between days in proportion to time",
+            int(midnight.sum()),
+            corrected=True,
+        )
         idx = np.repeat(np.arange(len(qi)), nb)
         k = np.arange(len(idx)) - np.repeat(np.cumsum(nb) - nb, nb)
         bs = (first[idx] + k) * 3600
         ov = np.minimum(bs + 3600, lend[idx]) - np.maximum(bs, lstart[idx])
         d = dur[idx]
         share = np.where(d > 0, ov / np.where(d > 0, d, 1), 1.0)
-        part = pd.DataFrame({"code": c[idx].astype(np.int16), "sid": s[idx].astype(np.int32),
-                             "ubin": bs - os_[qi][idx], "day": np.floor_divide(bs, 86400),
-                             "value": value[idx] * share})
-        self.add_parts.append(part.groupby(["code", "sid", "ubin", "day"], sort=False, as_index=False)["value"].sum())
+        part = pd.DataFrame(
+            {
+                "code": c[idx].astype(np.int16),
+                "sid": s[idx].astype(np.int32),
+                "ubin": bs - os_[qi][idx],
+                "day": np.floor_divide(bs, 86400),
+                "value": value[idx] * share,
+            }
+        )
+        self.add_parts.append(
+            part.groupby(["code", "sid", "ubin", "day"], sort=False, as_index=False)["value"].sum()
+        )
 
-    def _sleep(self, si: np.ndarray, code: np.ndarray, sid: np.ndarray, us: np.ndarray, ue: np.ndarray,
-               le: np.ndarray, lines: np.ndarray, vals: list[Any]) -> None:
+    def _sleep(
+        self,
+        si: np.ndarray,
+        code: np.ndarray,
+        sid: np.ndarray,
+        us: np.ndarray,
+        ue: np.ndarray,
+        le: np.ndarray,
+        lines: np.ndarray,
+        vals: list[Any],
+    ) -> None:
         cats = np.array([vals[i] for i in si], dtype=object)
         asleep = np.array([v in ASLEEP_VALUES for v in cats], dtype=bool)
         other = np.array([v in NOT_ASLEEP_VALUES for v in cats], dtype=bool)
         unknown = ~asleep & ~other
-        keep = self._bad(unknown, lines[si], code[si], "unknown sleep category", "value", lambda i: cats[i],
-                         "one of " + ", ".join(sorted(ASLEEP_VALUES | NOT_ASLEEP_VALUES)))
-        self.report.add("sleep records in bed or awake (not counted as sleep)", int(other.sum()), corrected=True)
+        keep = self._bad(
+            unknown,
+            lines[si],
+            code[si],
+            "unknown sleep category",
+            "value",
+            lambda i: cats[i],
+            "one of " + ", ".join(sorted(ASLEEP_VALUES | NOT_ASLEEP_VALUES)),
+        )
+        self.report.add(
+            "sleep records in bed or awake (not counted as sleep)", int(other.sum()), corrected=True
+        )
         si = si[asleep & keep]
         if not len(si):
             return
-        h = mix64(us[si].astype(np.uint64) ^ mix64(ue[si].astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)))
+        h = mix64(
+            us[si].astype(np.uint64)
+            ^ mix64(ue[si].astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+        )
         h = mix64(h ^ (code[si].astype(np.uint64) << np.uint64(32)) ^ sid[si].astype(np.uint64))
         dup = self.seen.duplicates(h)
         if dup.any():
             self.report.add("identical duplicate records merged", int(dup.sum()), corrected=True)
             si = si[~dup]
-        part = pd.DataFrame({"sid": sid[si].astype(np.int32),
-                             "night": np.floor_divide(le[si] + self.sleep_shift, 86400),
-                             "value": (ue[si] - us[si]) / 3600.0})
-        self.sleep_parts.append(part.groupby(["sid", "night"], sort=False, as_index=False)["value"].sum())
+        part = pd.DataFrame(
+            {
+                "sid": sid[si].astype(np.int32),
+                "night": np.floor_divide(le[si] + self.sleep_shift, 86400),
+                "value": (ue[si] - us[si]) / 3600.0,
+            }
+        )
+        self.sleep_parts.append(
+            part.groupby(["sid", "night"], sort=False, as_index=False)["value"].sum()
+        )
 
     # ---------------------------------------------------------------- result
     def source_texts(self) -> list[str]:
@@ -410,8 +555,11 @@ class _Reader:
     def _choose(self, totals: pd.DataFrame, key: list[str]) -> pd.DataFrame:
         """One source per key: best rank, then larger total, then first seen."""
         totals = totals.assign(rank=self._rank()[totals["sid"].to_numpy()])
-        totals = totals.sort_values(key + ["rank", "value", "sid"], ascending=[True] * len(key) + [True, False, True],
-                                    kind="stable")
+        totals = totals.sort_values(
+            key + ["rank", "value", "sid"],
+            ascending=[True] * len(key) + [True, False, True],
+            kind="stable",
+        )
         return totals.drop_duplicates(key)[key + ["sid"]]
 
     def result(self) -> pd.DataFrame:
@@ -423,44 +571,73 @@ class _Reader:
             tot = a.groupby(["code", "ubin", "sid"], sort=False, as_index=False)["value"].sum()
             chosen = self._choose(tot, ["code", "ubin"])
             n_src = tot.groupby(["code", "ubin"], sort=False).size()
-            rep.add("hours measured by several sources (only the preferred source counted, never summed)",
-                    int((n_src > 1).sum()), corrected=True)
+            rep.add(
+                "hours measured by several sources (only the preferred source counted, never summed)",
+                int((n_src > 1).sum()),
+                corrected=True,
+            )
             a = a.merge(chosen, on=["code", "ubin", "sid"], how="inner")
             daily = a.groupby(["code", "day"], as_index=False)["value"].sum()
             rows.append(daily)
         if self.point_parts:
-            p = pd.concat(self.point_parts, ignore_index=True).sort_values(["code", "day", "ustart"], kind="stable")
+            p = pd.concat(self.point_parts, ignore_index=True).sort_values(
+                ["code", "day", "ustart"], kind="stable"
+            )
             for c, sub in p.groupby("code", sort=False):
                 rule = self.measures[int(c)].daily
                 g = sub.groupby("day", sort=False)["value"]
                 v = g.last() if rule == "last" else g.agg(rule)
-                rows.append(pd.DataFrame({"code": int(c), "day": v.index.to_numpy(), "value": v.to_numpy()}))
+                rows.append(
+                    pd.DataFrame({"code": int(c), "day": v.index.to_numpy(), "value": v.to_numpy()})
+                )
         if self.sleep_parts:
             s = pd.concat(self.sleep_parts, ignore_index=True)
             s = s.groupby(["sid", "night"], sort=False, as_index=False)["value"].sum()
             chosen = self._choose(s, ["night"])
             n_src = s.groupby("night").size()
-            rep.add("nights measured by several sources (only the preferred source counted, never summed)",
-                    int((n_src > 1).sum()), corrected=True)
+            rep.add(
+                "nights measured by several sources (only the preferred source counted, never summed)",
+                int((n_src > 1).sum()),
+                corrected=True,
+            )
             s = s.merge(chosen, on=["night", "sid"], how="inner")
-            rows.append(pd.DataFrame({"code": self.sleep_code, "day": s["night"].to_numpy(),
-                                      "value": s["value"].to_numpy()}))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "code": self.sleep_code,
+                        "day": s["night"].to_numpy(),
+                        "value": s["value"].to_numpy(),
+                    }
+                )
+            )
         if self.wear_hours:
             hours = np.unique(np.concatenate(self.wear_hours))
             wdays, wcount = np.unique(np.floor_divide(hours, 24), return_counts=True)
-            other_days = np.unique(np.concatenate([r["day"].to_numpy(dtype=np.int64) for r in rows])) if rows else wdays
+            other_days = (
+                np.unique(np.concatenate([r["day"].to_numpy(dtype=np.int64) for r in rows]))
+                if rows
+                else wdays
+            )
             span = other_days[(other_days >= wdays[0]) & (other_days <= wdays[-1])]
             all_days = np.union1d(wdays, span)
             value = np.zeros(len(all_days))
             value[np.searchsorted(all_days, wdays)] = np.minimum(wcount, 24)
             rows.append(pd.DataFrame({"code": self.hr_code, "day": all_days, "value": value}))
             rep.add("heart-rate records read for wear time", self.hr_records)
-            rep.add("days with wear_hours (0 on days with other data but no sample from a worn device)",
-                    len(all_days))
+            rep.add(
+                "days with wear_hours (0 on days with other data but no sample from a worn device)",
+                len(all_days),
+            )
         if not rows:
-            return pd.DataFrame({"subject": pd.Series([], dtype=object), "date": pd.Series([], dtype="datetime64[s]"),
-                                 "measure": pd.Series([], dtype=object), "value": pd.Series([], dtype=float),
-                                 "unit": pd.Series([], dtype=object)})
+            return pd.DataFrame(
+                {
+                    "subject": pd.Series([], dtype=object),
+                    "date": pd.Series([], dtype="datetime64[s]"),
+                    "measure": pd.Series([], dtype=object),
+                    "value": pd.Series([], dtype=float),
+                    "unit": pd.Series([], dtype=object),
+                }
+            )
         out = pd.concat(rows, ignore_index=True)
         out["value"] = out["value"].astype(np.float64)
         # daily totals must be possible too (e.g. more than 24 h of sleep in a night)
@@ -475,23 +652,29 @@ class _Reader:
             day = str(np.datetime64(int(out["day"].iloc[i]), "D"))
             if not self.keep_valid:
                 raise InputDataError(
-                    f"impossible daily {m.name} on {day}" + (f" (and {int(bad.sum()) - 1} more days)" if bad.sum() > 1 else ""),
-                    file=self.source, column=m.name, value=float(v[i]),
+                    f"impossible daily {m.name} on {day}"
+                    + (f" (and {int(bad.sum()) - 1} more days)" if bad.sum() > 1 else ""),
+                    file=self.source,
+                    column=m.name,
+                    value=float(v[i]),
                     expected=f"a daily value between {m.valid_range[0]:g} and {m.valid_range[1]:g} {m.unit}; "
-                             "or use on_error='keep-valid' to leave such days out")
+                    "or use on_error='keep-valid' to leave such days out",
+                )
             rep.add("days left out: impossible daily total", int(bad.sum()))
             out = out.loc[~bad]
         out = out.sort_values(["day", "code"], kind="stable")
         names = np.array([m.name for m in all_measures], dtype=object)
         units = np.array([m.unit for m in all_measures], dtype=object)
         code = out["code"].to_numpy()
-        df = pd.DataFrame({
-            "subject": np.full(len(out), self.subject, dtype=object),
-            "date": (out["day"].to_numpy(dtype=np.int64) * 86400).astype("datetime64[s]"),
-            "measure": names[code],
-            "value": out["value"].to_numpy(),
-            "unit": units[code],
-        })
+        df = pd.DataFrame(
+            {
+                "subject": np.full(len(out), self.subject, dtype=object),
+                "date": (out["day"].to_numpy(dtype=np.int64) * 86400).astype("datetime64[s]"),
+                "measure": names[code],
+                "value": out["value"].to_numpy(),
+                "unit": units[code],
+            }
+        )
         df = df.sort_values(["date", "measure"], kind="stable").reset_index(drop=True)
         rep.rows_used = rep.rows_read - rep.rows_rejected
         if self.other_records:
@@ -502,16 +685,25 @@ class _Reader:
         if len(self.offsets) > 1:
             common = max(self.offsets, key=self.offsets.__getitem__)
             n_other = sum(k for o, k in self.offsets.items() if o != common)
-            rep.add(f"records in a UTC offset other than the most common ({fmt_offset(common)}), "
-                    "dated by their own offset", n_other, corrected=True)
-            rep.warnings.append("UTC offsets seen: " + ", ".join(
-                f"{fmt_offset(o)} ({k:,})" for o, k in sorted(self.offsets.items())))
+            rep.add(
+                f"records in a UTC offset other than the most common ({fmt_offset(common)}), "
+                "dated by their own offset",
+                n_other,
+                corrected=True,
+            )
+            rep.warnings.append(
+                "UTC offsets seen: "
+                + ", ".join(f"{fmt_offset(o)} ({k:,})" for o, k in sorted(self.offsets.items()))
+            )
         return df
 
 
 def _ranges(codes: set[int], measures: list[Measure]) -> str:
-    return "; ".join(f"{measures[c].name} {measures[c].valid_range[0]:g} to {measures[c].valid_range[1]:g} "
-                     f"{measures[c].unit}" for c in sorted(codes))
+    return "; ".join(
+        f"{measures[c].name} {measures[c].valid_range[0]:g} to {measures[c].valid_range[1]:g} "
+        f"{measures[c].unit}"
+        for c in sorted(codes)
+    )
 
 
 def _float(x: Any) -> float:
@@ -587,13 +779,23 @@ def read_apple_health(
     if not str(subject).strip():
         raise SettingsError("subject must be a non-empty id")
     if not 0 <= sleep_day_start_hour <= 24:
-        raise SettingsError(f"sleep_day_start_hour must be between 0 and 24 (got {sleep_day_start_hour})")
+        raise SettingsError(
+            f"sleep_day_start_hour must be between 0 and 24 (got {sleep_day_start_hour})"
+        )
     priority = tuple(DEFAULT_SOURCE_PRIORITY if source_priority is None else source_priority)
     p = Path(path)
     for sanitize in (False, True):
         stream, total, name = open_export(p)
-        reader = _Reader(name, str(subject), priority, dedup, on_error, sleep_day_start_hour,
-                         max(1000, chunk_records), wear_sources or ())
+        reader = _Reader(
+            name,
+            str(subject),
+            priority,
+            dedup,
+            on_error,
+            sleep_day_start_hour,
+            max(1000, chunk_records),
+            wear_sources or (),
+        )
         try:
             _parse(reader, stream, total, progress, on_error, sanitize)
         except _ControlCharacters:
@@ -654,8 +856,14 @@ def _prefetch(stream: IO[bytes], size: int, depth: int = 4) -> Generator[bytes, 
         t.join()
 
 
-def _parse(reader: _Reader, stream: IO[bytes], total: int, progress: ProgressCallback | None, on_error: str,
-           sanitize: bool) -> None:
+def _parse(
+    reader: _Reader,
+    stream: IO[bytes],
+    total: int,
+    progress: ProgressCallback | None,
+    on_error: str,
+    sanitize: bool,
+) -> None:
     parser = xml.parsers.expat.ParserCreate()
     reader.parser = parser
     parser.StartElementHandler = reader.handler()
@@ -668,7 +876,13 @@ def _parse(reader: _Reader, stream: IO[bytes], total: int, progress: ProgressCal
             while True:
                 try:
                     block = next(blocks)
-                except (zipfile.BadZipFile, EOFError, OSError, io.UnsupportedOperation, zlib.error) as exc:
+                except (
+                    zipfile.BadZipFile,
+                    EOFError,
+                    OSError,
+                    io.UnsupportedOperation,
+                    zlib.error,
+                ) as exc:
                     _broken(reader, f"the archive is damaged ({exc})", None, on_error)
                     break
                 n = len(block)
@@ -681,8 +895,11 @@ def _parse(reader: _Reader, stream: IO[bytes], total: int, progress: ProgressCal
                 if sanitize and block:
                     clean = block.translate(CTRL_TABLE)
                     if clean != block:
-                        reader.report.add("control characters (forbidden in XML) replaced by spaces",
-                                          sum(block.count(bytes([c])) for c in CTRL), corrected=True)
+                        reader.report.add(
+                            "control characters (forbidden in XML) replaced by spaces",
+                            sum(block.count(bytes([c])) for c in CTRL),
+                            corrected=True,
+                        )
                         block = clean
                 if not block:
                     parser.Parse(b"", True)
@@ -694,18 +911,31 @@ def _parse(reader: _Reader, stream: IO[bytes], total: int, progress: ProgressCal
                 if progress is not None:
                     progress(done, total)
     except xml.parsers.expat.ExpatError as exc:
-        invalid_token = xml.parsers.expat.errors.codes[xml.parsers.expat.errors.XML_ERROR_INVALID_TOKEN]
-        if not sanitize and exc.code == invalid_token and len(block.translate(None, CTRL)) != len(block):
+        invalid_token = xml.parsers.expat.errors.codes[
+            xml.parsers.expat.errors.XML_ERROR_INVALID_TOKEN
+        ]
+        if (
+            not sanitize
+            and exc.code == invalid_token
+            and len(block.translate(None, CTRL)) != len(block)
+        ):
             raise _ControlCharacters from None
         what = xml.parsers.expat.ErrorString(exc.code) if exc.code else str(exc)
-        _broken(reader, f"malformed or truncated XML: {what}", (exc.lineno, exc.offset + 1), on_error)
+        _broken(
+            reader, f"malformed or truncated XML: {what}", (exc.lineno, exc.offset + 1), on_error
+        )
 
 
 def _broken(reader: _Reader, message: str, where: tuple[int, int] | None, on_error: str) -> None:
     loc = f"line {where[0]}, column {where[1]}" if where else None
     if on_error != "keep-valid":
-        raise InputDataError(message + "; nothing was imported", file=f"{reader.source}, {loc}" if loc else reader.source,
-                             expected="a complete Apple Health export (or on_error='keep-valid' to keep the "
-                                      "records before the break)")
-    reader.report.warnings.append(f"{message} at {loc or 'an unknown place'}: records after this point were not read")
+        raise InputDataError(
+            message + "; nothing was imported",
+            file=f"{reader.source}, {loc}" if loc else reader.source,
+            expected="a complete Apple Health export (or on_error='keep-valid' to keep the "
+            "records before the break)",
+        )
+    reader.report.warnings.append(
+        f"{message} at {loc or 'an unknown place'}: records after this point were not read"
+    )
     reader.report.add("file broken: the rest of the file was not read", 1, rejected=False)

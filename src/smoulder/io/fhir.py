@@ -79,7 +79,9 @@ __all__ = [
     "write_bundle",
 ]
 
-FHIR_VERSION_NOTE = "FHIR R4 data validated with the fhir.resources R4B models (the closest to R4 it ships)"
+FHIR_VERSION_NOTE = (
+    "FHIR R4 data validated with the fhir.resources R4B models (the closest to R4 it ships)"
+)
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 MEASURE_SYSTEM = "https://smoulder.dev/fhir/measure"
@@ -93,12 +95,34 @@ _ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 LOINC_TO_MEASURE: dict[str, str] = {m.loinc: m.name for m in MEASURES.values() if m.loinc}
 #: UCUM spellings -> catalogue unit spellings (None: the canonical unit)
 _UCUM_IN: dict[str, str | None] = {
-    "/d": None, "1/d": None, "/(24.h)": None, "1/(24.h)": None, "{steps}/d": None, "{steps}": None,
-    "steps/day": None, "{count}": None, "{score}": None, "1": None, "km/h": "km/h", "[mi_i]/h": "mph",
-    "[in_i]": "in", "[ft_i]": "ft", "[yd_i]": "yd", "deg/s": "deg/s",
+    "/d": None,
+    "1/d": None,
+    "/(24.h)": None,
+    "1/(24.h)": None,
+    "{steps}/d": None,
+    "{steps}": None,
+    "steps/day": None,
+    "{count}": None,
+    "{score}": None,
+    "1": None,
+    "km/h": "km/h",
+    "[mi_i]/h": "mph",
+    "[in_i]": "in",
+    "[ft_i]": "ft",
+    "[yd_i]": "yd",
+    "deg/s": "deg/s",
 }
-_UCUM_OUT: dict[str, str] = {"m/s": "m/s", "m": "m", "%": "%", "h": "h", "ms": "ms", "rad/s": "rad/s",
-                             "m/s2": "m/s2", "score": "{score}", "count": "{count}"}
+_UCUM_OUT: dict[str, str] = {
+    "m/s": "m/s",
+    "m": "m",
+    "%": "%",
+    "h": "h",
+    "ms": "ms",
+    "rad/s": "rad/s",
+    "m/s2": "m/s2",
+    "score": "{score}",
+    "count": "{count}",
+}
 _SKIP_OBS = {"entered-in-error", "cancelled"}
 _QR_OK = {"completed", "amended"}
 
@@ -122,8 +146,12 @@ def _validate_resource(resource: dict[str, Any], where: str, source: str) -> Non
     try:
         cls = get_fhir_model_class(str(rtype))
     except (KeyError, ValueError, AttributeError, ModuleNotFoundError, TypeError):
-        raise InputDataError("unknown FHIR resource type", file=f"{source}, {where}.resourceType", value=rtype,
-                             expected="an R4 resource type such as Observation or QuestionnaireResponse") from None
+        raise InputDataError(
+            "unknown FHIR resource type",
+            file=f"{source}, {where}.resourceType",
+            value=rtype,
+            expected="an R4 resource type such as Observation or QuestionnaireResponse",
+        ) from None
     try:
         cls.model_validate(resource)
     except ValidationError as exc:
@@ -132,9 +160,12 @@ def _validate_resource(resource: dict[str, Any], where: str, source: str) -> Non
         loc = tuple(p for p in first["loc"] if p != "__root__")
         msg = str(first["msg"]).removeprefix("Value error, ")
         more = f" (and {len(errs) - 1} more problems)" if len(errs) > 1 else ""
-        raise InputDataError(f"invalid {rtype}: {msg}{more}", file=f"{source}, {_path(loc, where)}",
-                             value=first.get("input") if not isinstance(first.get("input"), (dict, list)) else None,
-                             expected="a valid FHIR R4 resource") from None
+        raise InputDataError(
+            f"invalid {rtype}: {msg}{more}",
+            file=f"{source}, {_path(loc, where)}",
+            value=first.get("input") if not isinstance(first.get("input"), (dict, list)) else None,
+            expected="a valid FHIR R4 resource",
+        ) from None
 
 
 def _load(data: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -151,10 +182,15 @@ def _load(data: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputDataError(f"malformed or truncated JSON: {exc.msg}", file=f"{p}, line {exc.lineno}, column {exc.colno}",
-                             expected="a complete JSON document (a FHIR Bundle); nothing was imported") from None
+        raise InputDataError(
+            f"malformed or truncated JSON: {exc.msg}",
+            file=f"{p}, line {exc.lineno}, column {exc.colno}",
+            expected="a complete JSON document (a FHIR Bundle); nothing was imported",
+        ) from None
     if not isinstance(obj, dict):
-        raise InputDataError("not a FHIR resource", file=str(p), expected="a JSON object with a resourceType")
+        raise InputDataError(
+            "not a FHIR resource", file=str(p), expected="a JSON object with a resourceType"
+        )
     return obj, str(p)
 
 
@@ -167,10 +203,15 @@ def _load_ndjson(text: str, p: Path) -> dict[str, Any]:
         try:
             res = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputDataError(f"malformed or truncated JSON: {exc.msg}", file=f"{p}, line {n}, column {exc.colno}",
-                                 expected="one complete FHIR resource per line; nothing was imported") from None
+            raise InputDataError(
+                f"malformed or truncated JSON: {exc.msg}",
+                file=f"{p}, line {n}, column {exc.colno}",
+                expected="one complete FHIR resource per line; nothing was imported",
+            ) from None
         if not isinstance(res, dict):
-            raise InputDataError("not a FHIR resource", file=f"{p}, line {n}", expected="a JSON object per line")
+            raise InputDataError(
+                "not a FHIR resource", file=f"{p}, line {n}", expected="a JSON object per line"
+            )
         entries.append({"resource": res, "_line": n})
     return {"resourceType": "Bundle", "type": "collection", "entry": entries, "_ndjson": True}
 
@@ -180,18 +221,25 @@ def _entries(obj: dict[str, Any], source: str) -> list[tuple[str, dict[str, Any]
     if rtype == "Bundle":
         entries = obj.get("entry") or []
         if not isinstance(entries, list):
-            raise InputDataError("Bundle.entry is not a list", file=f"{source}, entry", expected="a JSON array")
+            raise InputDataError(
+                "Bundle.entry is not a list", file=f"{source}, entry", expected="a JSON array"
+            )
         out = []
         for i, e in enumerate(entries):
             if not isinstance(e, dict) or not isinstance(e.get("resource"), dict):
-                raise InputDataError("bundle entry without a resource", file=f"{source}, entry[{i}]",
-                                     expected="an object with a 'resource'")
+                raise InputDataError(
+                    "bundle entry without a resource",
+                    file=f"{source}, entry[{i}]",
+                    expected="an object with a 'resource'",
+                )
             where = f"line {e['_line']}: resource" if "_line" in e else f"entry[{i}].resource"
             out.append((where, e["resource"]))
         return out
     if isinstance(rtype, str):
         return [("", obj)]
-    raise InputDataError("no resourceType", file=source, expected="a FHIR Bundle or resource in JSON")
+    raise InputDataError(
+        "no resourceType", file=source, expected="a FHIR Bundle or resource in JSON"
+    )
 
 
 # --------------------------------------------------------------------------- reading
@@ -205,8 +253,11 @@ def _subject(res: dict[str, Any], where: str, source: str, override: str | None)
     ident = (subj.get("identifier") or {}).get("value")
     if isinstance(ident, str) and ident.strip():
         return ident
-    raise InputDataError("no subject", file=f"{source}, {_path(('subject',), where)}",
-                         expected="subject.reference (Patient/<id>) or subject.identifier.value, or give subject=")
+    raise InputDataError(
+        "no subject",
+        file=f"{source}, {_path(('subject',), where)}",
+        expected="subject.reference (Patient/<id>) or subject.identifier.value, or give subject=",
+    )
 
 
 def _observation_measure(res: dict[str, Any]) -> Measure | None:
@@ -304,27 +355,40 @@ def read_fhir(
             rows.append(row)
             paths.append(pth)
 
-    n_resources = sum(1 for _, r in entries if r.get("resourceType") in ("Observation", "QuestionnaireResponse"))
+    n_resources = sum(
+        1 for _, r in entries if r.get("resourceType") in ("Observation", "QuestionnaireResponse")
+    )
     if not rows:
-        raise InputDataError("no measures found", file=source,
-                             expected="Observations with a catalogue LOINC or smoulder code, or QuestionnaireResponses "
-                                      "with PRO totals")
+        raise InputDataError(
+            "no measures found",
+            file=source,
+            expected="Observations with a catalogue LOINC or smoulder code, or QuestionnaireResponses "
+            "with PRO totals",
+        )
     df = pd.DataFrame(rows, columns=["subject", "date", "measure", "value", "unit"])
 
     def label(i: int, column: str) -> str:
         return paths[i].get(column, paths[i]["resource"])
 
-    out, rep = validate_measures(df, source, on_duplicate=on_duplicate, timezone=timezone, labels=label)
-    report = IngestReport(source=source, rows_read=n_resources, rows_used=n_resources - sum(
-        v for k, v in counts.items() if "left out" in k), rows_corrected=rep.rows_corrected,
-        reasons=dict(rep.reasons), warnings=list(rep.warnings))
+    out, rep = validate_measures(
+        df, source, on_duplicate=on_duplicate, timezone=timezone, labels=label
+    )
+    report = IngestReport(
+        source=source,
+        rows_read=n_resources,
+        rows_used=n_resources - sum(v for k, v in counts.items() if "left out" in k),
+        rows_corrected=rep.rows_corrected,
+        reasons=dict(rep.reasons),
+        warnings=list(rep.warnings),
+    )
     for k, v in counts.items():
         report.add(k, v, rejected="left out" in k)
     return out, report
 
 
-def _read_observation(res: dict[str, Any], where: str, source: str, override: str | None,
-                      count: Any) -> list[tuple[tuple[str, str, str, float, str | None], dict[str, str]]]:
+def _read_observation(
+    res: dict[str, Any], where: str, source: str, override: str | None, count: Any
+) -> list[tuple[tuple[str, str, str, float, str | None], dict[str, str]]]:
     status = res.get("status")
     if status in _SKIP_OBS:
         count(f"Observations with status {status} left out")
@@ -334,11 +398,17 @@ def _read_observation(res: dict[str, Any], where: str, source: str, override: st
         return []
     m = _observation_measure(res)
     if m is None:
-        codes = [f"{c.get('system')}|{c.get('code')}" for c in (res.get("code") or {}).get("coding") or []]
-        raise InputDataError("unknown Observation code", file=f"{source}, {_path(('code', 'coding'), where)}",
-                             value=", ".join(codes) or None,
-                             expected=f"a LOINC code of the catalogue ({', '.join(sorted(LOINC_TO_MEASURE))}) or a "
-                                      f"code of {MEASURE_SYSTEM} naming a catalogue measure")
+        codes = [
+            f"{c.get('system')}|{c.get('code')}"
+            for c in (res.get("code") or {}).get("coding") or []
+        ]
+        raise InputDataError(
+            "unknown Observation code",
+            file=f"{source}, {_path(('code', 'coding'), where)}",
+            value=", ".join(codes) or None,
+            expected=f"a LOINC code of the catalogue ({', '.join(sorted(LOINC_TO_MEASURE))}) or a "
+            f"code of {MEASURE_SYSTEM} naming a catalogue measure",
+        )
     subj = _subject(res, where, source, override)
     if "effectiveDateTime" in res:
         date, dpath = res["effectiveDateTime"], "effectiveDateTime"
@@ -347,8 +417,11 @@ def _read_observation(res: dict[str, Any], where: str, source: str, override: st
     elif isinstance(res.get("effectivePeriod"), dict) and "start" in res["effectivePeriod"]:
         date, dpath = res["effectivePeriod"]["start"], "effectivePeriod.start"
     else:
-        raise InputDataError("no date", file=f"{source}, {_path(('effective[x]',), where)}",
-                             expected="effectiveDateTime, effectiveInstant or effectivePeriod.start")
+        raise InputDataError(
+            "no date",
+            file=f"{source}, {_path(('effective[x]',), where)}",
+            expected="effectiveDateTime, effectiveInstant or effectivePeriod.start",
+        )
     unit: str | None = None
     if isinstance(res.get("valueQuantity"), dict) and "value" in res["valueQuantity"]:
         value, vpath = res["valueQuantity"]["value"], "valueQuantity.value"
@@ -359,10 +432,19 @@ def _read_observation(res: dict[str, Any], where: str, source: str, override: st
     elif "valueDecimal" in res:  # not R4, but seen in the wild
         value, vpath, upath = res["valueDecimal"], "valueDecimal", "valueDecimal"
     else:
-        raise InputDataError("no numeric value", file=f"{source}, {_path(('value[x]',), where)}",
-                             expected="valueQuantity.value or valueInteger")
-    p = {"resource": where or "resource", "subject": _path(("subject",), where), "date": _path((dpath,), where),
-         "measure": _path(("code",), where), "value": _path((vpath,), where), "unit": _path((upath,), where)}
+        raise InputDataError(
+            "no numeric value",
+            file=f"{source}, {_path(('value[x]',), where)}",
+            expected="valueQuantity.value or valueInteger",
+        )
+    p = {
+        "resource": where or "resource",
+        "subject": _path(("subject",), where),
+        "date": _path((dpath,), where),
+        "measure": _path(("code",), where),
+        "value": _path((vpath,), where),
+        "unit": _path((upath,), where),
+    }
     return [((subj, str(date), m.name, float(value), unit), p)]
 
 
@@ -374,16 +456,20 @@ def _pro_from_questionnaire(canonical: Any) -> str | None:
     return m.name if m is not None and m.kind == "pro" else None
 
 
-def _read_questionnaire(res: dict[str, Any], where: str, source: str, override: str | None,
-                        count: Any) -> list[tuple[tuple[str, str, str, float, str | None], dict[str, str]]]:
+def _read_questionnaire(
+    res: dict[str, Any], where: str, source: str, override: str | None, count: Any
+) -> list[tuple[tuple[str, str, str, float, str | None], dict[str, str]]]:
     status = res.get("status")
     if status not in _QR_OK:
         count(f"QuestionnaireResponses with status {status} left out")
         return []
     subj = _subject(res, where, source, override)
     if "authored" not in res:
-        raise InputDataError("no date", file=f"{source}, {_path(('authored',), where)}",
-                             expected="QuestionnaireResponse.authored")
+        raise InputDataError(
+            "no date",
+            file=f"{source}, {_path(('authored',), where)}",
+            expected="QuestionnaireResponse.authored",
+        )
     date = str(res["authored"])
     default = _pro_from_questionnaire(res.get("questionnaire"))
     out = []
@@ -415,12 +501,25 @@ def _read_questionnaire(res: dict[str, Any], where: str, source: str, override: 
                 v, key = a["valueQuantity"]["value"], "valueQuantity.value"
                 unit = _quantity_unit(a["valueQuantity"])
             else:
-                raise InputDataError(f"the {name} total is not a number", file=f"{source}, {ipath}.answer[0]",
-                                     expected="valueDecimal, valueInteger or valueQuantity")
+                raise InputDataError(
+                    f"the {name} total is not a number",
+                    file=f"{source}, {ipath}.answer[0]",
+                    expected="valueDecimal, valueInteger or valueQuantity",
+                )
             vp = f"{ipath}.answer[0].{key}"
-            out.append(((subj, date, name, float(v), unit),
-                        {"resource": ipath, "subject": _path(("subject",), where), "date": _path(("authored",), where),
-                         "measure": f"{ipath}.linkId", "value": vp, "unit": vp}))
+            out.append(
+                (
+                    (subj, date, name, float(v), unit),
+                    {
+                        "resource": ipath,
+                        "subject": _path(("subject",), where),
+                        "date": _path(("authored",), where),
+                        "measure": f"{ipath}.linkId",
+                        "value": vp,
+                        "unit": vp,
+                    },
+                )
+            )
 
     walk(res.get("item") or [], where)
     return out
@@ -454,9 +553,14 @@ def _date_text(v: Any) -> str:
 
 
 def _bundle(resources: list[dict[str, Any]], validate: bool) -> dict[str, Any]:
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "timestamp": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "entry": [{"fullUrl": f"urn:uuid:{_uuid(i, r)}", "resource": r} for i, r in enumerate(resources)]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "entry": [
+            {"fullUrl": f"urn:uuid:{_uuid(i, r)}", "resource": r} for i, r in enumerate(resources)
+        ],
+    }
     if validate:
         from fhir.resources.R4B.bundle import Bundle
 
@@ -467,7 +571,9 @@ def _bundle(resources: list[dict[str, Any]], validate: bool) -> dict[str, Any]:
 def _uuid(i: int, r: dict[str, Any]) -> str:
     import uuid
 
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"smoulder:{i}:{json.dumps(r, sort_keys=True, default=str)}"))
+    return str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"smoulder:{i}:{json.dumps(r, sort_keys=True, default=str)}")
+    )
 
 
 def measures_to_bundle(df: pd.DataFrame, *, validate: bool = True) -> dict[str, Any]:
@@ -492,21 +598,38 @@ def measures_to_bundle(df: pd.DataFrame, *, validate: bool = True) -> dict[str, 
     """
     for c in ("subject", "date", "measure", "value"):
         if c not in df.columns:
-            raise InputDataError(f"missing column '{c}'", column=c, expected="subject, date, measure, value, unit")
+            raise InputDataError(
+                f"missing column '{c}'", column=c, expected="subject, date, measure, value, unit"
+            )
     resources = []
-    for subj, date, name, value in zip(df["subject"], df["date"], df["measure"], df["value"], strict=True):
+    for subj, date, name, value in zip(
+        df["subject"], df["date"], df["measure"], df["value"], strict=True
+    ):
         m = MEASURES.get(str(name))
         if m is None:
-            raise InputDataError("unknown measure", column="measure", value=name, expected="a catalogue name")
-        resources.append({
-            "resourceType": "Observation",
-            "status": "final",
-            "category": [{"coding": [{"system": _CATEGORY, "code": "survey" if m.kind == "pro" else "activity"}]}],
-            "code": {"coding": _measure_coding(m), "text": m.description or m.name},
-            "subject": {"reference": f"Patient/{subj}"},
-            "effectiveDateTime": _date_text(date),
-            "valueQuantity": _quantity(value, m),
-        })
+            raise InputDataError(
+                "unknown measure", column="measure", value=name, expected="a catalogue name"
+            )
+        resources.append(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": _CATEGORY,
+                                "code": "survey" if m.kind == "pro" else "activity",
+                            }
+                        ]
+                    }
+                ],
+                "code": {"coding": _measure_coding(m), "text": m.description or m.name},
+                "subject": {"reference": f"Patient/{subj}"},
+                "effectiveDateTime": _date_text(date),
+                "valueQuantity": _quantity(value, m),
+            }
+        )
     return _bundle(resources, validate)
 
 
@@ -536,46 +659,75 @@ def events_to_bundle(events: pd.DataFrame, *, validate: bool = True) -> dict[str
     need = (*_EVENT_CORE, "baseline_value", "current_value", "change_pct")
     for c in need:
         if c not in events.columns:
-            raise InputDataError(f"missing column '{c}' in the events table", column=c, expected=", ".join(need))
+            raise InputDataError(
+                f"missing column '{c}' in the events table", column=c, expected=", ".join(need)
+            )
     extra = [c for c in events.columns if c not in _EVENT_CORE]
     resources = []
     for i in range(len(events)):
         row = events.iloc[i]
         m = MEASURES.get(str(row["measure"]))
         if m is None:
-            raise InputDataError("unknown measure", row=i + 2, column="measure", value=row["measure"],
-                                 expected="a catalogue name")
+            raise InputDataError(
+                "unknown measure",
+                row=i + 2,
+                column="measure",
+                value=row["measure"],
+                expected="a catalogue name",
+            )
         comps = []
         for c in extra:
             v = row[c]
-            comp: dict[str, Any] = {"code": {"coding": [{"system": EVENT_FIELD_SYSTEM, "code": c}], "text": c}}
+            comp: dict[str, Any] = {
+                "code": {"coding": [{"system": EVENT_FIELD_SYSTEM, "code": c}], "text": c}
+            }
             dtype = events[c].dtype
-            if v is None or (isinstance(v, float) and math.isnan(v)) or (not isinstance(v, str) and pd.isna(v)):
+            if (
+                v is None
+                or (isinstance(v, float) and math.isnan(v))
+                or (not isinstance(v, str) and pd.isna(v))
+            ):
                 comp["dataAbsentReason"] = {"coding": [{"system": _ABSENT, "code": "unknown"}]}
             elif pd.api.types.is_bool_dtype(dtype):
                 comp["valueBoolean"] = bool(v)
             elif pd.api.types.is_integer_dtype(dtype):
                 comp["valueInteger"] = int(v)
             elif pd.api.types.is_float_dtype(dtype):
-                unit = "%" if c.endswith("_pct") else (m.unit if c in ("baseline_value", "current_value") else None)
+                unit = (
+                    "%"
+                    if c.endswith("_pct")
+                    else (m.unit if c in ("baseline_value", "current_value") else None)
+                )
                 comp["valueQuantity"] = _quantity(float(v), None, unit)
             elif pd.api.types.is_datetime64_any_dtype(dtype):
                 comp["valueDateTime"] = _date_text(v)
             else:
                 comp["valueString"] = str(v)
             comps.append(comp)
-        resources.append({
-            "resourceType": "Observation",
-            "status": "final",
-            "category": [{"coding": [{"system": _CATEGORY, "code": "activity"}]}],
-            "code": {"coding": [{"system": EVENT_SYSTEM, "code": "sustained-worsening",
-                                 "display": "Sustained worsening"}],
-                     "text": f"sustained worsening of {m.name}"},
-            "subject": {"reference": f"Patient/{row['subject']}"},
-            "effectivePeriod": {"start": _date_text(row["onset_date"]), "end": _date_text(row["detected_date"])},
-            "valueCodeableConcept": {"coding": _measure_coding(m), "text": m.name},
-            "component": comps,
-        })
+        resources.append(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "category": [{"coding": [{"system": _CATEGORY, "code": "activity"}]}],
+                "code": {
+                    "coding": [
+                        {
+                            "system": EVENT_SYSTEM,
+                            "code": "sustained-worsening",
+                            "display": "Sustained worsening",
+                        }
+                    ],
+                    "text": f"sustained worsening of {m.name}",
+                },
+                "subject": {"reference": f"Patient/{row['subject']}"},
+                "effectivePeriod": {
+                    "start": _date_text(row["onset_date"]),
+                    "end": _date_text(row["detected_date"]),
+                },
+                "valueCodeableConcept": {"coding": _measure_coding(m), "text": m.name},
+                "component": comps,
+            }
+        )
     return _bundle(resources, validate)
 
 
@@ -589,22 +741,34 @@ def read_events_bundle(data: str | Path | dict[str, Any]) -> pd.DataFrame:
     columns: list[str] = list(_EVENT_CORE)
     kinds: dict[str, str] = {}
     for where, res in _entries(obj, source):
-        codes = [(c.get("system"), c.get("code")) for c in (res.get("code") or {}).get("coding") or []]
+        codes = [
+            (c.get("system"), c.get("code")) for c in (res.get("code") or {}).get("coding") or []
+        ]
         if (EVENT_SYSTEM, "sustained-worsening") not in codes:
             continue
         _validate_resource(res, where, source)
         m = _observation_measure({"code": res.get("valueCodeableConcept") or {}})
         if m is None:
-            raise InputDataError("unknown measure of the event", file=f"{source}, {where}.valueCodeableConcept",
-                                 expected=f"a code of {MEASURE_SYSTEM}")
+            raise InputDataError(
+                "unknown measure of the event",
+                file=f"{source}, {where}.valueCodeableConcept",
+                expected=f"a code of {MEASURE_SYSTEM}",
+            )
         rec: dict[str, Any] = {
-            "subject": _subject(res, where, source, None), "measure": m.name,
+            "subject": _subject(res, where, source, None),
+            "measure": m.name,
             "onset_date": pd.Timestamp(res["effectivePeriod"]["start"]),
             "detected_date": pd.Timestamp(res["effectivePeriod"]["end"]),
         }
         for comp in res.get("component") or []:
-            name = next((c.get("code") for c in comp["code"].get("coding") or [] if c.get("system") == EVENT_FIELD_SYSTEM),
-                        None)
+            name = next(
+                (
+                    c.get("code")
+                    for c in comp["code"].get("coding") or []
+                    if c.get("system") == EVENT_FIELD_SYSTEM
+                ),
+                None,
+            )
             if name is None:
                 continue
             if name not in columns:
@@ -612,11 +776,20 @@ def read_events_bundle(data: str | Path | dict[str, Any]) -> pd.DataFrame:
             if "dataAbsentReason" in comp:
                 rec[name] = np.nan
                 continue
-            for key, kind in (("valueQuantity", "float"), ("valueInteger", "int"), ("valueBoolean", "bool"),
-                              ("valueDateTime", "date"), ("valueString", "str")):
+            for key, kind in (
+                ("valueQuantity", "float"),
+                ("valueInteger", "int"),
+                ("valueBoolean", "bool"),
+                ("valueDateTime", "date"),
+                ("valueString", "str"),
+            ):
                 if key in comp:
                     v = comp[key]
-                    rec[name] = float(v["value"]) if kind == "float" else (pd.Timestamp(v) if kind == "date" else v)
+                    rec[name] = (
+                        float(v["value"])
+                        if kind == "float"
+                        else (pd.Timestamp(v) if kind == "date" else v)
+                    )
                     kinds.setdefault(name, kind)
         records.append(rec)
     df = pd.DataFrame.from_records(records, columns=columns)

@@ -79,19 +79,35 @@ _EXPECTED_DATE = "an ISO date YYYY-MM-DD or date-time YYYY-MM-DDTHH:MM[:SS][+HH:
 Labels = Sequence[str] | Callable[[int, str], str] | None
 
 
-def _raise_at(i: int, labels: Labels, source: str, column: str, message: str,
-              value: Any, expected: str, count: int = 1) -> None:
+def _raise_at(
+    i: int,
+    labels: Labels,
+    source: str,
+    column: str,
+    message: str,
+    value: Any,
+    expected: str,
+    count: int = 1,
+) -> None:
     """Raise an InputDataError for position ``i`` (row number, or a label such as a JSON path)."""
     more = f" (and {count - 1:,} more rows)" if count > 1 else ""
     if isinstance(value, np.generic):
         value = value.item()
     if callable(labels):
-        raise InputDataError(message + more, file=f"{source}, {labels(i, column)}", value=value, expected=expected)
+        raise InputDataError(
+            message + more, file=f"{source}, {labels(i, column)}", value=value, expected=expected
+        )
     if labels is not None:
-        raise InputDataError(message + more, file=f"{source}, {labels[i]}", column=column,
-                             value=value, expected=expected)
-    raise InputDataError(message + more, file=source, row=int(i) + 2, column=column, value=value,
-                         expected=expected)
+        raise InputDataError(
+            message + more,
+            file=f"{source}, {labels[i]}",
+            column=column,
+            value=value,
+            expected=expected,
+        )
+    raise InputDataError(
+        message + more, file=source, row=int(i) + 2, column=column, value=value, expected=expected
+    )
 
 
 def _where(i: int, labels: Labels, column: str) -> str:
@@ -112,7 +128,9 @@ def _to_arrow(col: Any) -> pa.Array:
             return pa.array(col)
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             return pa.array(col.to_numpy(dtype=np.float64), from_pandas=True)
-        return pa.array(col.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string())
+        return pa.array(
+            col.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string()
+        )
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if pa.types.is_dictionary(col.type):
@@ -130,18 +148,35 @@ def _codes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return rank[np.asarray(enc.indices).astype(np.int64)], uniq[order]
 
 
-def _text(col: pa.Array, labels: Labels, source: str, column: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _text(
+    col: pa.Array, labels: Labels, source: str, column: str, what: str
+) -> tuple[np.ndarray, np.ndarray]:
     """A non-empty text column as integer codes and sorted distinct values (blank cells are errors)."""
     text = pc.utf8_trim_whitespace(col.cast(pa.string()))
     empty = np.asarray(pc.equal(text, "").fill_null(True))
     if empty.any():
         i, n = _first(empty)
-        _raise_at(i, labels, source, column, f"missing {what}", col.cast(pa.string())[i].as_py(), f"a {what}", n)
+        _raise_at(
+            i,
+            labels,
+            source,
+            column,
+            f"missing {what}",
+            col.cast(pa.string())[i].as_py(),
+            f"a {what}",
+            n,
+        )
     return _codes(text)
 
 
-def _parse_times(col: pa.Array, labels: Labels, source: str, column: str,
-                 timezone: str | None, report: IngestReport) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _parse_times(
+    col: pa.Array,
+    labels: Labels,
+    source: str,
+    column: str,
+    timezone: str | None,
+    report: IngestReport,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local day numbers, time keys (seconds; the instant when an offset is given) and has-time flags."""
     n = len(col)
     t = col.type
@@ -180,11 +215,17 @@ def _parse_times(col: pa.Array, labels: Labels, source: str, column: str,
     head = pc.utf8_slice_codeunits(text, 0, 10)
     parsed = pc.strptime(head, format="%Y-%m-%d", unit="s", error_is_null=True)
     failed = np.asarray(parsed.is_null())
-    if not failed.any():  # strptime may roll 2021-02-30 over to March: a real date prints back the same
-        failed = ~np.asarray(pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), head).fill_null(False))
+    if (
+        not failed.any()
+    ):  # strptime may roll 2021-02-30 over to March: a real date prints back the same
+        failed = ~np.asarray(
+            pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), head).fill_null(False)
+        )
     if failed.any():
         i, k = _first(failed)
-        _raise_at(i, labels, source, column, "impossible date", text[i].as_py(), "a real calendar date", k)
+        _raise_at(
+            i, labels, source, column, "impossible date", text[i].as_py(), "a real calendar date", k
+        )
     days = parsed.to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(np.int64)
     _check_day_range(days, labels, source, column)
     has_time = np.asarray(pc.not_equal(parts.field("t"), "").fill_null(False))
@@ -198,10 +239,14 @@ def _parse_times(col: pa.Array, labels: Labels, source: str, column: str,
     bad_clock = has_time & ((hh > 23) | (mm > 59) | (ss > 60))
     if bad_clock.any():
         i, k = _first(bad_clock)
-        _raise_at(i, labels, source, column, "impossible time of day", text[i].as_py(), _EXPECTED_DATE, k)
+        _raise_at(
+            i, labels, source, column, "impossible time of day", text[i].as_py(), _EXPECTED_DATE, k
+        )
     local = days * 86400 + (hh * 3600 + mm * 60 + ss).astype(np.int64)
     has_off = np.asarray(pc.not_equal(parts.field("z"), "").fill_null(False))
-    zone_code, zone_uniq = _codes(parts.field("z"))  # a handful of distinct offsets, no Python strings per row
+    zone_code, zone_uniq = _codes(
+        parts.field("z")
+    )  # a handful of distinct offsets, no Python strings per row
     off = np.zeros(n, dtype=np.int64)
     if has_off.any():
         present, inv = np.unique(zone_code[has_off], return_inverse=True)
@@ -215,22 +260,41 @@ def _parse_times(col: pa.Array, labels: Labels, source: str, column: str,
             h, m = int(digits[:2]), int(digits[2:])
             if h > 14 or m > 59:
                 j = int(np.flatnonzero(has_off)[np.flatnonzero(uniq[inv] == z)[0]])
-                _raise_at(j, labels, source, column, "impossible UTC offset", text[j].as_py(),
-                          "an offset between -14:00 and +14:00", 1)
+                _raise_at(
+                    j,
+                    labels,
+                    source,
+                    column,
+                    "impossible UTC offset",
+                    text[j].as_py(),
+                    "an offset between -14:00 and +14:00",
+                    1,
+                )
             secs.append((1 if z[0] == "+" else -1) * (h * 3600 + m * 60))
         off[has_off] = np.asarray(secs, dtype=np.int64)[inv]
         counts = np.bincount(inv)
         common = int(np.argmax(counts))
         other = int(len(inv) - counts[common])
         if other:
-            report.add("date-times with a UTC offset other than the most common one", other, corrected=True)
+            report.add(
+                "date-times with a UTC offset other than the most common one", other, corrected=True
+            )
             shown = ", ".join(str(u) for u in uniq[:6])
-            report.warnings.append(f"mixed UTC offsets ({shown}); each date-time is taken on the "
-                                   + ("calendar date of its own offset" if timezone is None
-                                      else f"calendar date in {timezone}"))
-        report.add("date-times reduced to their local calendar date", int(has_time.sum()), corrected=True)
+            report.warnings.append(
+                f"mixed UTC offsets ({shown}); each date-time is taken on the "
+                + (
+                    "calendar date of its own offset"
+                    if timezone is None
+                    else f"calendar date in {timezone}"
+                )
+            )
+        report.add(
+            "date-times reduced to their local calendar date", int(has_time.sum()), corrected=True
+        )
     elif has_time.any():
-        report.add("date-times reduced to their local calendar date", int(has_time.sum()), corrected=True)
+        report.add(
+            "date-times reduced to their local calendar date", int(has_time.sum()), corrected=True
+        )
     key = np.where(has_off, local - off, local)
     if timezone is not None and has_off.any():
         inst = pd.to_datetime(key[has_off], unit="s").tz_localize("UTC").tz_convert(timezone)
@@ -245,8 +309,16 @@ def _check_day_range(days: np.ndarray, labels: Labels, source: str, column: str)
     bad = (days < lo) | (days > today)
     if bad.any():
         i, k = _first(bad)
-        _raise_at(i, labels, source, column, "impossible date", str(np.datetime64(int(days[i]), "D")),
-                  f"a date between 1900-01-01 and {np.datetime64(today, 'D')}", k)
+        _raise_at(
+            i,
+            labels,
+            source,
+            column,
+            "impossible date",
+            str(np.datetime64(int(days[i]), "D")),
+            f"a date between 1900-01-01 and {np.datetime64(today, 'D')}",
+            k,
+        )
 
 
 def daily_combine(values: pd.Series, rule: str) -> float:
@@ -306,18 +378,30 @@ def validate_measures(
         On the first bad row, naming file, row, column, value and the expected form.
     """
     if on_duplicate not in DUPLICATE_POLICIES:
-        raise InputDataError(f"unknown duplicate policy {on_duplicate!r}", expected=" | ".join(DUPLICATE_POLICIES))
+        raise InputDataError(
+            f"unknown duplicate policy {on_duplicate!r}", expected=" | ".join(DUPLICATE_POLICIES)
+        )
     cols = list(data.column_names) if isinstance(data, pa.Table) else [str(c) for c in data.columns]
-    for role, c in (("subject", subject_col), ("date", date_col), ("measure", measure_col), ("value", value_col)):
+    for role, c in (
+        ("subject", subject_col),
+        ("date", date_col),
+        ("measure", measure_col),
+        ("value", value_col),
+    ):
         if c not in cols:
             close = difflib.get_close_matches(c, cols, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(repr(x) for x in close)}?" if close else ""
-            raise ColumnNotFoundError(f"missing {role} column '{c}'{hint} Columns found: {', '.join(cols)}",
-                                      file=source, column=c)
+            raise ColumnNotFoundError(
+                f"missing {role} column '{c}'{hint} Columns found: {', '.join(cols)}",
+                file=source,
+                column=c,
+            )
     n = data.num_rows if isinstance(data, pa.Table) else len(data)
     report = IngestReport(source=source, rows_read=n)
     if n == 0:
-        raise InputDataError("no data rows", file=source, expected="a header row and at least one data row")
+        raise InputDataError(
+            "no data rows", file=source, expected="a header row and at least one data row"
+        )
 
     def column(name: str) -> pa.Array:
         return _to_arrow(data.column(name) if isinstance(data, pa.Table) else data[name])
@@ -331,12 +415,24 @@ def validate_measures(
             i, k = _first(name_code == j)
             close = difflib.get_close_matches(name, MEASURES, n=3)
             hint = f"did you mean {', '.join(close)}? " if close else ""
-            _raise_at(i, labels, source, measure_col, "unknown measure", name,
-                      f"{hint}a catalogue name: {', '.join(measure_names())}", k)
+            _raise_at(
+                i,
+                labels,
+                source,
+                measure_col,
+                "unknown measure",
+                name,
+                f"{hint}a catalogue name: {', '.join(measure_names())}",
+                k,
+            )
         measures.append(m)  # type: ignore[arg-type]
 
     raw = column(value_col)
-    if pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type) or pa.types.is_null(raw.type):
+    if (
+        pa.types.is_integer(raw.type)
+        or pa.types.is_floating(raw.type)
+        or pa.types.is_null(raw.type)
+    ):
         values = raw.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
     else:
         vs = pd.Series(raw.cast(pa.string()).to_numpy(zero_copy_only=False))
@@ -361,8 +457,16 @@ def validate_measures(
                 factor[j] = m.unit_factor(unit or None)
             except InputDataError as exc:
                 i, k = _first(pcode == j)
-                _raise_at(i, labels, source, unit_col, f"unit not known for measure '{m.name}'", unit,
-                          exc.expected or "a known unit", k)
+                _raise_at(
+                    i,
+                    labels,
+                    source,
+                    unit_col,
+                    f"unit not known for measure '{m.name}'",
+                    unit,
+                    exc.expected or "a known unit",
+                    k,
+                )
         converted = int((factor[pcode] != 1.0).sum())
         if converted:
             report.add("values converted to the canonical unit", converted, corrected=True)
@@ -373,13 +477,23 @@ def validate_measures(
     if out.any():
         i, k = _first(out)
         m = measures[name_code[i]]
-        _raise_at(i, labels, source, value_col, f"impossible value for {m.name}", float(values[i]),
-                  f"a value between {m.valid_range[0]:g} and {m.valid_range[1]:g} {m.unit} (after unit conversion)", k)
+        _raise_at(
+            i,
+            labels,
+            source,
+            value_col,
+            f"impossible value for {m.name}",
+            float(values[i]),
+            f"a value between {m.valid_range[0]:g} and {m.valid_range[1]:g} {m.unit} (after unit conversion)",
+            k,
+        )
 
     days, key, has_time = _parse_times(column(date_col), labels, source, date_col, timezone, report)
 
     work = _Cols(subj_code, name_code, has_time, key, values, days, np.arange(n, dtype=np.int64))
-    work = _resolve_duplicates(work, on_duplicate, labels, source, value_col, report, subj_uniq, uniq_names)
+    work = _resolve_duplicates(
+        work, on_duplicate, labels, source, value_col, report, subj_uniq, uniq_names
+    )
     df = _to_daily(work, report, subj_uniq, measures)
     report.rows_used = int(len(df))
     return df, report
@@ -398,7 +512,12 @@ class _Cols:
     pos: np.ndarray
 
     def take(self, idx: np.ndarray) -> _Cols:
-        return _Cols(*(getattr(self, f)[idx] for f in ("subj", "meas", "timed", "key", "value", "day", "pos")))
+        return _Cols(
+            *(
+                getattr(self, f)[idx]
+                for f in ("subj", "meas", "timed", "key", "value", "day", "pos")
+            )
+        )
 
 
 def _starts(*cols: np.ndarray) -> np.ndarray:
@@ -413,8 +532,16 @@ def _starts(*cols: np.ndarray) -> np.ndarray:
     return new
 
 
-def _resolve_duplicates(c: _Cols, policy: str, labels: Labels, source: str, value_col: str,
-                        report: IngestReport, subjects: np.ndarray, names: np.ndarray) -> _Cols:
+def _resolve_duplicates(
+    c: _Cols,
+    policy: str,
+    labels: Labels,
+    source: str,
+    value_col: str,
+    report: IngestReport,
+    subjects: np.ndarray,
+    names: np.ndarray,
+) -> _Cols:
     """Merge identical rows of one subject, measure and time; resolve or reject conflicting ones."""
     o = np.lexsort((c.pos, c.value, c.key, c.timed, c.meas, c.subj))
     c = c.take(o)
@@ -437,12 +564,18 @@ def _resolve_duplicates(c: _Cols, policy: str, labels: Labels, source: str, valu
         g = np.unique(gid[rows])[int(np.argmin(first_pos))]
         pair = rows[gid[rows] == g][:2]
         i0, i1 = int(c.pos[pair[0]]), int(c.pos[pair[1]])
-        _raise_at(i1, labels, source, value_col,
-                  f"conflicting duplicate: {names[int(c.meas[pair[0]])]} of subject {subjects[int(c.subj[pair[0]])]!r} "
-                  f"at the same time as {_where(i0, labels, value_col)} has a different value "
-                  f"({c.value[pair[0]]:g} and {c.value[pair[1]]:g} at {_where(i1, labels, value_col)})", None,
-                  "one value per subject, measure and time, or a policy (on_duplicate=first|last|max|min|mean)",
-                  n_extra)
+        _raise_at(
+            i1,
+            labels,
+            source,
+            value_col,
+            f"conflicting duplicate: {names[int(c.meas[pair[0]])]} of subject {subjects[int(c.subj[pair[0]])]!r} "
+            f"at the same time as {_where(i0, labels, value_col)} has a different value "
+            f"({c.value[pair[0]]:g} and {c.value[pair[1]]:g} at {_where(i1, labels, value_col)})",
+            None,
+            "one value per subject, measure and time, or a policy (on_duplicate=first|last|max|min|mean)",
+            n_extra,
+        )
     # in each group: rows in file order
     o = np.lexsort((c.pos, gid))
     c, gid = c.take(o), gid[o]
@@ -465,7 +598,9 @@ def _resolve_duplicates(c: _Cols, policy: str, labels: Labels, source: str, valu
     return out
 
 
-def _to_daily(c: _Cols, report: IngestReport, subjects: np.ndarray, measures: list[Measure]) -> pd.DataFrame:
+def _to_daily(
+    c: _Cols, report: IngestReport, subjects: np.ndarray, measures: list[Measure]
+) -> pd.DataFrame:
     """One row per subject, measure and day, combined by each measure's catalogue rule."""
     o = np.lexsort((c.pos, c.key, c.day, c.meas, c.subj))
     c = c.take(o)
@@ -493,17 +628,22 @@ def _to_daily(c: _Cols, report: IngestReport, subjects: np.ndarray, measures: li
         for rule, v in by_rule.items():
             pick = multi & (rules == rule)
             value[pick] = v[pick]
-        report.add("rows at several times of one day combined into the daily value (catalogue rule)",
-                   int(count[multi].sum() - multi.sum()), corrected=True)
+        report.add(
+            "rows at several times of one day combined into the daily value (catalogue rule)",
+            int(count[multi].sum() - multi.sum()),
+            corrected=True,
+        )
     subj, meas, day = c.subj[begin], c.meas[begin], c.day[begin]
     o = np.lexsort((meas, day, subj))
-    return pd.DataFrame({
-        "subject": subjects[subj[o]],
-        "date": (day[o] * 86400).astype("datetime64[s]"),
-        "measure": np.array([m.name for m in measures], dtype=object)[meas[o]],
-        "value": value[o].astype(np.float64),
-        "unit": np.array([m.unit for m in measures], dtype=object)[meas[o]],
-    })
+    return pd.DataFrame(
+        {
+            "subject": subjects[subj[o]],
+            "date": (day[o] * 86400).astype("datetime64[s]"),
+            "measure": np.array([m.name for m in measures], dtype=object)[meas[o]],
+            "value": value[o].astype(np.float64),
+            "unit": np.array([m.unit for m in measures], dtype=object)[meas[o]],
+        }
+    )
 
 
 def _read_long(path: Path, text_cols: Sequence[str]) -> pa.Table:
@@ -519,7 +659,9 @@ def _read_long(path: Path, text_cols: Sequence[str]) -> pa.Table:
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputDataError(f"not a readable Parquet file ({exc})", file=str(path)) from None
     if path.stat().st_size == 0:
-        raise InputDataError("the file is empty", file=str(path), expected="a header row and at least one data row")
+        raise InputDataError(
+            "the file is empty", file=str(path), expected="a header row and at least one data row"
+        )
     delim = "\t" if suf.startswith(".tsv") else ","
     convert = pacsv.ConvertOptions(
         column_types={c: pa.string() for c in text_cols},
@@ -527,7 +669,9 @@ def _read_long(path: Path, text_cols: Sequence[str]) -> pa.Table:
         null_values=["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null"],
     )
     try:
-        return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delim), convert_options=convert)
+        return pacsv.read_csv(
+            path, parse_options=pacsv.ParseOptions(delimiter=delim), convert_options=convert
+        )
     except pa.ArrowInvalid as exc:
         raise InputDataError(f"cannot parse the file: {exc}", file=str(path)) from None
 
@@ -552,9 +696,17 @@ def read_measures(
     p = Path(path)
     text = [c for c in (subject_col, date_col, measure_col, unit_col) if c]
     table = _read_long(p, text)
-    return validate_measures(table, str(p), subject_col=subject_col, date_col=date_col,
-                             measure_col=measure_col, value_col=value_col, unit_col=unit_col,
-                             on_duplicate=on_duplicate, timezone=timezone)
+    return validate_measures(
+        table,
+        str(p),
+        subject_col=subject_col,
+        date_col=date_col,
+        measure_col=measure_col,
+        value_col=value_col,
+        unit_col=unit_col,
+        on_duplicate=on_duplicate,
+        timezone=timezone,
+    )
 
 
 def write_measures(df: pd.DataFrame, path: str | Path) -> None:
@@ -567,6 +719,9 @@ def write_measures(df: pd.DataFrame, path: str | Path) -> None:
     """
     for c in LONG_COLUMNS:
         if c not in df.columns:
-            raise ColumnNotFoundError(f"missing column '{c}' in the measures table", column=c,
-                                      expected=", ".join(LONG_COLUMNS))
+            raise ColumnNotFoundError(
+                f"missing column '{c}' in the measures table",
+                column=c,
+                expected=", ".join(LONG_COLUMNS),
+            )
     write_table(df[list(LONG_COLUMNS)], path)

@@ -113,7 +113,9 @@ def _read_arrow(path: str | Path, string_cols: tuple[str, ...] = ()) -> pa.Table
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputDataError(f"not a readable Parquet file ({exc})", file=str(p)) from None
     if p.stat().st_size == 0:
-        raise InputDataError("the file is empty", file=str(p), expected="a header row and at least one data row")
+        raise InputDataError(
+            "the file is empty", file=str(p), expected="a header row and at least one data row"
+        )
     delim = "\t" if suf.startswith(".tsv") else ","
     convert = pacsv.ConvertOptions(
         column_types={c: pa.dictionary(pa.int32(), pa.string()) for c in string_cols},
@@ -130,7 +132,9 @@ def _read_arrow(path: str | Path, string_cols: tuple[str, ...] = ()) -> pa.Table
     except pa.ArrowInvalid as exc:
         msg = str(exc)
         if "Empty CSV file" in msg:
-            raise InputDataError("the file is empty", file=str(p), expected="a header row and at least one data row") from None
+            raise InputDataError(
+                "the file is empty", file=str(p), expected="a header row and at least one data row"
+            ) from None
         raise InputDataError(f"cannot parse the file: {msg}", file=str(p)) from None
 
 
@@ -153,8 +157,9 @@ def _require(columns: list[str], needed: dict[str, str | None], source: str) -> 
             )
 
 
-def _first_bad(mask: Any, rows: Any, values: Any, source: str, column: str, message: str,
-               expected: str) -> None:
+def _first_bad(
+    mask: Any, rows: Any, values: Any, source: str, column: str, message: str, expected: str
+) -> None:
     """Raise for the first True in ``mask``, with the count of the other bad rows.
 
     ``values`` gives the offending value for the message: an array, a function of the row
@@ -176,7 +181,9 @@ def _first_bad(mask: Any, rows: Any, values: Any, source: str, column: str, mess
         val = values[i]
     if isinstance(val, np.generic):
         val = val.item()
-    raise InputDataError(message + more, file=source, row=int(rows[i]), column=column, value=val, expected=expected)
+    raise InputDataError(
+        message + more, file=source, row=int(rows[i]), column=column, value=val, expected=expected
+    )
 
 
 def _pick(arr: Any) -> Any:
@@ -186,12 +193,16 @@ def _pick(arr: Any) -> Any:
     return lambda i: arr[i].as_py()
 
 
-def _dates(arr: pa.ChunkedArray | pa.Array | pd.Series, rows: Any, source: str, column: str) -> np.ndarray:
+def _dates(
+    arr: pa.ChunkedArray | pa.Array | pd.Series, rows: Any, source: str, column: str
+) -> np.ndarray:
     """Parse a date column to datetime64[D], raising on the first unparseable or impossible date."""
     return _day_numbers(arr, rows, source, column).astype("datetime64[D]")
 
 
-def _day_numbers(arr: pa.ChunkedArray | pa.Array | pd.Series, rows: Any, source: str, column: str) -> np.ndarray:
+def _day_numbers(
+    arr: pa.ChunkedArray | pa.Array | pd.Series, rows: Any, source: str, column: str
+) -> np.ndarray:
     """Parse a date column to day numbers (days since 1970-01-01), checking every value.
 
     Dates already typed as dates (Parquet, or CSV cells pyarrow recognised) are checked in one
@@ -204,7 +215,9 @@ def _day_numbers(arr: pa.ChunkedArray | pa.Array | pd.Series, rows: Any, source:
             if getattr(s.dt, "tz", None) is not None:
                 s = s.dt.tz_localize(None)
             d = s.to_numpy().astype("datetime64[D]")
-            _first_bad(np.isnat(d), rows, None, source, column, "missing date", "an ISO date YYYY-MM-DD")
+            _first_bad(
+                np.isnat(d), rows, None, source, column, "missing date", "an ISO date YYYY-MM-DD"
+            )
             out = d.astype(np.int64)
             return _range_checked(out, rows, source, column)
         arr = pa.array(s.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string())
@@ -213,8 +226,15 @@ def _day_numbers(arr: pa.ChunkedArray | pa.Array | pd.Series, rows: Any, source:
     t = arr.type
     if pa.types.is_date(t) or pa.types.is_timestamp(t):
         if arr.null_count:
-            _first_bad(np.asarray(arr.is_null()), rows, None, source, column, "missing date",
-                       "an ISO date YYYY-MM-DD")
+            _first_bad(
+                np.asarray(arr.is_null()),
+                rows,
+                None,
+                source,
+                column,
+                "missing date",
+                "an ISO date YYYY-MM-DD",
+            )
         if pa.types.is_date32(t):
             out = np.asarray(arr.view(pa.int32()))
         else:
@@ -222,18 +242,42 @@ def _day_numbers(arr: pa.ChunkedArray | pa.Array | pd.Series, rows: Any, source:
         return _range_checked(out, rows, source, column)
     text = arr.cast(pa.string())
     if text.null_count:
-        _first_bad(np.asarray(text.is_null()), rows, None, source, column, "missing date", "an ISO date YYYY-MM-DD")
+        _first_bad(
+            np.asarray(text.is_null()),
+            rows,
+            None,
+            source,
+            column,
+            "missing date",
+            "an ISO date YYYY-MM-DD",
+        )
     head = pc.utf8_slice_codeunits(text, 0, 10)
     ok_shape = np.asarray(pc.match_substring_regex(head, r"^\d{4}-\d{2}-\d{2}$").fill_null(False))
     if not ok_shape.all():
-        _first_bad(~ok_shape, rows, _pick(text), source, column, "unparseable date", "an ISO date YYYY-MM-DD")
+        _first_bad(
+            ~ok_shape,
+            rows,
+            _pick(text),
+            source,
+            column,
+            "unparseable date",
+            "an ISO date YYYY-MM-DD",
+        )
     parsed = pc.strptime(head, format="%Y-%m-%d", unit="s", error_is_null=True)
     failed = np.asarray(parsed.is_null())
     if not failed.any():
         # strptime may roll 2021-02-30 over to March: a real date prints back the same
         back = pc.strftime(parsed, format="%Y-%m-%d")
         failed = ~np.asarray(pc.equal(back, head).fill_null(False))
-    _first_bad(failed, rows, _pick(text), source, column, "impossible date", "a real calendar date YYYY-MM-DD")
+    _first_bad(
+        failed,
+        rows,
+        _pick(text),
+        source,
+        column,
+        "impossible date",
+        "a real calendar date YYYY-MM-DD",
+    )
     out = parsed.to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(np.int64)
     return _range_checked(out, rows, source, column)
 
@@ -246,8 +290,15 @@ def _range_checked(days: np.ndarray, rows: Any, source: str, column: str) -> np.
     hi = int(today.astype(np.int64))
     first, count = F.check_days(days, lo, hi)
     if first >= 0:
-        _first_bad(_OneBad(first, count), rows, lambda i: str(np.datetime64(int(days[i]), "D")), source, column,
-                   "impossible date", f"a date between 1900-01-01 and {today}")
+        _first_bad(
+            _OneBad(first, count),
+            rows,
+            lambda i: str(np.datetime64(int(days[i]), "D")),
+            source,
+            column,
+            "impossible date",
+            f"a date between 1900-01-01 and {today}",
+        )
     return days
 
 
@@ -270,18 +321,31 @@ def _subjects(arr: Any, rows: Any, source: str, column: str) -> pd.Categorical:
     indices = np.asarray(arr.indices.fill_null(0)).astype(np.int64)
     empty_entry = np.asarray(pc.equal(pc.utf8_trim_whitespace(dictionary), "").fill_null(True))
     if empty_entry.any():
-        _first_bad(empty_entry[indices], rows, lambda i: dictionary[int(indices[i])].as_py(), source, column,
-                   "empty subject id", "a subject id")
+        _first_bad(
+            empty_entry[indices],
+            rows,
+            lambda i: dictionary[int(indices[i])].as_py(),
+            source,
+            column,
+            "empty subject id",
+            "a subject id",
+        )
     # categories in sorted order; the same id may appear twice in an un-unified dictionary
     order = np.asarray(pc.sort_indices(dictionary)).astype(np.int64)
     sorted_names = dictionary.take(pa.array(order))
     is_new = np.ones(len(order), dtype=bool)
     if len(order) > 1:
-        is_new[1:] = ~np.asarray(pc.equal(sorted_names.slice(1), sorted_names.slice(0, len(order) - 1)).fill_null(False))
+        is_new[1:] = ~np.asarray(
+            pc.equal(sorted_names.slice(1), sorted_names.slice(0, len(order) - 1)).fill_null(False)
+        )
     rank = np.cumsum(is_new) - 1
     remap = np.empty(len(order), dtype=np.int64)
     remap[order] = rank
-    cats = pd.Index(np.asarray(sorted_names.filter(pa.array(is_new)).to_numpy(zero_copy_only=False), dtype=object))
+    cats = pd.Index(
+        np.asarray(
+            sorted_names.filter(pa.array(is_new)).to_numpy(zero_copy_only=False), dtype=object
+        )
+    )
     codes = remap[indices].astype(np.int32)
     used = np.bincount(codes, minlength=len(cats)) > 0
     if not used.all():
@@ -323,7 +387,11 @@ def _numbers(arr: Any, rows: Any, source: str, column: str) -> np.ndarray:
     else:
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
-        if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_null(arr.type):
+        if (
+            pa.types.is_integer(arr.type)
+            or pa.types.is_floating(arr.type)
+            or pa.types.is_null(arr.type)
+        ):
             vals = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
         else:
             text = arr.cast(pa.string())
@@ -334,24 +402,44 @@ def _numbers(arr: Any, rows: Any, source: str, column: str) -> np.ndarray:
                 series = pd.Series(text.to_numpy(zero_copy_only=False))
                 vals = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
                 bad_text = np.isnan(vals) & series.notna().to_numpy()
-                _first_bad(bad_text, rows, _pick(series), source, column, "not a number", "a number")
+                _first_bad(
+                    bad_text, rows, _pick(series), source, column, "not a number", "a number"
+                )
     return vals
 
 
 def _booleans(arr: Any, rows: Any, source: str, column: str, counts_ok: bool = False) -> np.ndarray:
-    s = arr if isinstance(arr, pd.Series) else pd.Series(
-        (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).to_pandas()
+    s = (
+        arr
+        if isinstance(arr, pd.Series)
+        else pd.Series(
+            (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).to_pandas()
+        )
     )
     if pd.api.types.is_bool_dtype(s) and not s.isna().any():
         return s.to_numpy(dtype=bool)
     missing = s.isna().to_numpy()
-    _first_bad(missing, rows, None, source, column, "missing value",
-               "true/false, yes/no or 1/0" + (" or a lesion count" if counts_ok else ""))
+    _first_bad(
+        missing,
+        rows,
+        None,
+        source,
+        column,
+        "missing value",
+        "true/false, yes/no or 1/0" + (" or a lesion count" if counts_ok else ""),
+    )
     if pd.api.types.is_numeric_dtype(s):
         v = s.to_numpy(dtype=np.float64)
         bad = (v < 0) | (v != np.floor(v)) if counts_ok else ~np.isin(v, [0.0, 1.0])
-        _first_bad(bad, rows, v, source, column, "not a yes/no value",
-                   "true/false, yes/no or 1/0" + (" or a lesion count" if counts_ok else ""))
+        _first_bad(
+            bad,
+            rows,
+            v,
+            source,
+            column,
+            "not a yes/no value",
+            "true/false, yes/no or 1/0" + (" or a lesion count" if counts_ok else ""),
+        )
         return v > 0
     text = s.astype(str).str.strip().str.lower()
     is_t = text.isin(_TRUE).to_numpy()
@@ -361,8 +449,15 @@ def _booleans(arr: Any, rows: Any, source: str, column: str, counts_ok: bool = F
         is_count = ~np.isnan(num) & (num >= 0) & (num == np.floor(num))
         is_t = is_t | (is_count & (num > 0))
         is_f = is_f | (is_count & (num == 0))
-    _first_bad(~(is_t | is_f), rows, _pick(s), source, column, "not a yes/no value",
-               "true/false, yes/no or 1/0" + (" or a lesion count" if counts_ok else ""))
+    _first_bad(
+        ~(is_t | is_f),
+        rows,
+        _pick(s),
+        source,
+        column,
+        "not a yes/no value",
+        "true/false, yes/no or 1/0" + (" or a lesion count" if counts_ok else ""),
+    )
     return is_t
 
 
@@ -375,15 +470,22 @@ def _col(data: pa.Table | pd.DataFrame, name: str) -> Any:
 
 
 # --------------------------------------------------------------------------- values
-def _check_values(values: np.ndarray, rows: Any, outcome: str, source: str, column: str,
-                  report: IngestReport) -> None:
+def _check_values(
+    values: np.ndarray, rows: Any, outcome: str, source: str, column: str, report: IngestReport
+) -> None:
     from smoulder.io import _fastcheck as F
 
     name = outcome.upper() if outcome != "custom" else "value"
-    rule = {"edss": F.RULE_EDSS, "t25fw": F.RULE_POSITIVE_TIME, "nhpt": F.RULE_POSITIVE_TIME,
-            "sdmt": F.RULE_SDMT}.get(outcome, F.RULE_FINITE)
+    rule = {
+        "edss": F.RULE_EDSS,
+        "t25fw": F.RULE_POSITIVE_TIME,
+        "nhpt": F.RULE_POSITIVE_TIME,
+        "sdmt": F.RULE_SDMT,
+    }.get(outcome, F.RULE_FINITE)
     limit = 180.0 if outcome == "t25fw" else 300.0
-    fn, nn, fb, nb, fc, nc, nh, nf = F.check_values(np.ascontiguousarray(values, dtype=np.float64), rule, limit)
+    fn, nn, fb, nb, fc, nc, nh, nf = F.check_values(
+        np.ascontiguousarray(values, dtype=np.float64), rule, limit
+    )
 
     def fail(first: int, count: int, message: str, expected: str, value: Any = True) -> None:
         mask = _OneBad(first, count)
@@ -393,13 +495,21 @@ def _check_values(values: np.ndarray, rows: Any, outcome: str, source: str, colu
         fail(fn, nn, f"missing {name} value", "a number", value=False)
     if fb >= 0:
         msg, exp = {
-            F.RULE_EDSS: ("EDSS must be between 0 and 10 on the 0.5 grid", "one of 0, 0.5, 1.0, ..., 10"),
+            F.RULE_EDSS: (
+                "EDSS must be between 0 and 10 on the 0.5 grid",
+                "one of 0, 0.5, 1.0, ..., 10",
+            ),
             F.RULE_POSITIVE_TIME: (f"{name} time must be positive", "seconds greater than 0"),
             F.RULE_SDMT: ("SDMT must be between 0 and 110", "points from 0 to 110"),
         }.get(rule, ("not a finite number", "a finite number"))
         fail(fb, nb, msg, exp)
     if fc >= 0:
-        fail(fc, nc, f"{name} value looks like a missing-value code", "seconds (leave the cell empty when missing)")
+        fail(
+            fc,
+            nc,
+            f"{name} value looks like a missing-value code",
+            "seconds (leave the cell empty when missing)",
+        )
     if rule == F.RULE_POSITIVE_TIME and nh:
         report.warnings.append(f"{nh:,} {name} values above {limit:g} s (kept; check them)")
     if nf:
@@ -417,8 +527,15 @@ class _OneBad:
         return self.first >= 0
 
 
-def _resolve_duplicates(df: pd.DataFrame, policy: str, outcome: str, source: str, report: IngestReport,
-                        value_col: str, date_col: str) -> pd.DataFrame:
+def _resolve_duplicates(
+    df: pd.DataFrame,
+    policy: str,
+    outcome: str,
+    source: str,
+    report: IngestReport,
+    value_col: str,
+    date_col: str,
+) -> pd.DataFrame:
     """Collapse several visits of one subject on one day according to ``policy``."""
     codes = df["subject"].cat.codes.to_numpy()
     days = df["date"].to_numpy()
@@ -455,13 +572,21 @@ def _resolve_duplicates(df: pd.DataFrame, policy: str, outcome: str, source: str
     conflict_groups = part.loc[~identical, "_grp"]
     if len(conflict_groups):
         agg = {"first": "first", "last": "last", "max": "max", "min": "min", "mean": "mean"}[policy]
-        merged = part.loc[~identical].groupby("_grp").agg(
-            value=("value", agg), validconf=("validconf", "any"), row=("row", "first" if policy != "last" else "last")
+        merged = (
+            part.loc[~identical]
+            .groupby("_grp")
+            .agg(
+                value=("value", agg),
+                validconf=("validconf", "any"),
+                row=("row", "first" if policy != "last" else "last"),
+            )
         )
         if policy == "mean" and outcome == "edss":
             merged["value"] = np.ceil(merged["value"] * 2) / 2
         n_conf = int(len(conflict_groups) - conflict_groups.nunique())
-        report.add(f"conflicting duplicate visits resolved by policy '{policy}'", n_conf, corrected=True)
+        report.add(
+            f"conflicting duplicate visits resolved by policy '{policy}'", n_conf, corrected=True
+        )
     out = df.loc[keep_first].copy()
     out_grp = grp[keep_first]
     vc_any = pd.Series(df["validconf"].to_numpy()).groupby(grp).any()
@@ -504,26 +629,37 @@ def validate_visits(
     confirm an event if any of its rows could.
     """
     if on_duplicate not in DUPLICATE_POLICIES:
-        raise InputDataError(f"unknown duplicate policy {on_duplicate!r}", expected=" | ".join(DUPLICATE_POLICIES))
+        raise InputDataError(
+            f"unknown duplicate policy {on_duplicate!r}", expected=" | ".join(DUPLICATE_POLICIES)
+        )
     outcome = str(outcome).lower()
     cols = _columns_of(data)
-    _require(cols, {"subject": subject_col, "date": date_col, "value": value_col, "validconf": validconf_col},
-             source)
+    _require(
+        cols,
+        {"subject": subject_col, "date": date_col, "value": value_col, "validconf": validconf_col},
+        source,
+    )
     _require(cols, {f"extra ({c})": c for c in extra_cols}, source)
     n = data.num_rows if isinstance(data, pa.Table) else len(data)
     report = IngestReport(source=source, rows_read=n)
     if n == 0:
-        raise InputDataError("no data rows", file=source, expected="a header row and at least one data row")
+        raise InputDataError(
+            "no data rows", file=source, expected="a header row and at least one data row"
+        )
     rows = _Rows(2) if _rows is None else _rows
     subj = _subjects(_col(data, subject_col), rows, source, subject_col)
     days = _day_numbers(_col(data, date_col), rows, source, date_col)
     values = _numbers(_col(data, value_col), rows, source, value_col)
     _check_values(values, rows, outcome, source, value_col, report)
-    vc = _booleans(_col(data, validconf_col), rows, source, validconf_col) if validconf_col else None
+    vc = (
+        _booleans(_col(data, validconf_col), rows, source, validconf_col) if validconf_col else None
+    )
     extras = {}
     for c in extra_cols:
         col = _col(data, c)
-        extras[c] = (col.to_pandas() if isinstance(col, (pa.ChunkedArray, pa.Array)) else col).to_numpy()
+        extras[c] = (
+            col.to_pandas() if isinstance(col, (pa.ChunkedArray, pa.Array)) else col
+        ).to_numpy()
     from smoulder.io import _fastcheck as F
 
     codes = np.asarray(subj.codes)
@@ -574,21 +710,41 @@ def read_visits(
 ) -> tuple[pd.DataFrame, IngestReport]:
     """Read and validate a visits file (CSV, TSV or Parquet); see :func:`validate_visits`."""
     table = _read_arrow(path, string_cols=(subject_col,))
-    return validate_visits(table, source=str(path), subject_col=subject_col, date_col=date_col,
-                           value_col=value_col, outcome=outcome, validconf_col=validconf_col,
-                           on_duplicate=on_duplicate, extra_cols=extra_cols)
+    return validate_visits(
+        table,
+        source=str(path),
+        subject_col=subject_col,
+        date_col=date_col,
+        value_col=value_col,
+        outcome=outcome,
+        validconf_col=validconf_col,
+        on_duplicate=on_duplicate,
+        extra_cols=extra_cols,
+    )
 
 
 # --------------------------------------------------------------------------- relapses and MRI
-def _dated_events(data: pd.DataFrame | pa.Table, source: str, subject_col: str, date_col: str,
-                  known_subjects: Any, what: str) -> tuple[pd.DataFrame, IngestReport, np.ndarray]:
+def _dated_events(
+    data: pd.DataFrame | pa.Table,
+    source: str,
+    subject_col: str,
+    date_col: str,
+    known_subjects: Any,
+    what: str,
+) -> tuple[pd.DataFrame, IngestReport, np.ndarray]:
     cols = _columns_of(data)
     _require(cols, {"subject": subject_col, "date": date_col}, source)
     n = data.num_rows if isinstance(data, pa.Table) else len(data)
     report = IngestReport(source=source, rows_read=n)
     rows = np.arange(2, n + 2, dtype=np.int64)
     if n == 0:
-        return pd.DataFrame({"subject": pd.Series([], dtype=str), "date": pd.to_datetime([]), "row": []}), report, rows
+        return (
+            pd.DataFrame(
+                {"subject": pd.Series([], dtype=str), "date": pd.to_datetime([]), "row": []}
+            ),
+            report,
+            rows,
+        )
     subj = _subjects(_col(data, subject_col), rows, source, subject_col)
     dates = _dates(_col(data, date_col), rows, source, date_col)
     df = pd.DataFrame({"subject": subj, "date": dates.astype("datetime64[s]"), "row": rows})
@@ -600,7 +756,8 @@ def _dated_events(data: pd.DataFrame | pa.Table, source: str, subject_col: str, 
         if known.is_unique and known.is_monotonic_increasing:
             # express the ids in the visits table's categories: the engine then needs no lookup
             df["subject"] = pd.Categorical.from_codes(
-                np.where(unknown, -1, position[codes]).astype(np.int32), dtype=pd.CategoricalDtype(known),
+                np.where(unknown, -1, position[codes]).astype(np.int32),
+                dtype=pd.CategoricalDtype(known),
                 validate=False,
             )
         if unknown.any():
@@ -627,14 +784,23 @@ def validate_relapses(
     """Validate relapse onsets: ``subject, date, end_date, row`` sorted by subject and onset."""
     if end_date_col:
         _require(_columns_of(data), {"end date": end_date_col}, source)
-    df, report, unknown = _dated_events(data, source, subject_col, date_col, known_subjects, "relapses")
+    df, report, unknown = _dated_events(
+        data, source, subject_col, date_col, known_subjects, "relapses"
+    )
     if len(df) and end_date_col:
         col = _col(data, end_date_col)
         if isinstance(col, pd.Series):
             ends = pd.to_datetime(col, errors="coerce")
             bad = ends.isna().to_numpy() & col.notna().to_numpy()
-            _first_bad(bad, df["row"].to_numpy(), _pick(col), source, end_date_col,
-                       "unparseable date", "an ISO date YYYY-MM-DD or empty")
+            _first_bad(
+                bad,
+                df["row"].to_numpy(),
+                _pick(col),
+                source,
+                end_date_col,
+                "unparseable date",
+                "an ISO date YYYY-MM-DD or empty",
+            )
             end = ends.to_numpy().astype("datetime64[D]")
         else:
             if isinstance(col, pa.ChunkedArray):
@@ -643,14 +809,25 @@ def validate_relapses(
             end = np.full(len(df), np.datetime64("NaT"), dtype="datetime64[D]")
             if (~nulls).any():
                 idx = np.flatnonzero(~nulls)
-                end[idx] = _dates(col.filter(pa.array(~nulls)), df["row"].to_numpy()[idx], source, end_date_col)
+                end[idx] = _dates(
+                    col.filter(pa.array(~nulls)), df["row"].to_numpy()[idx], source, end_date_col
+                )
         before = (~np.isnat(end)) & (end < df["date"].to_numpy().astype("datetime64[D]"))
-        _first_bad(before, df["row"].to_numpy(), lambda i: str(end[i]), source, end_date_col,
-                   "relapse ends before it starts", "an end date on or after the onset")
+        _first_bad(
+            before,
+            df["row"].to_numpy(),
+            lambda i: str(end[i]),
+            source,
+            end_date_col,
+            "relapse ends before it starts",
+            "an end date on or after the onset",
+        )
         df["end_date"] = end.astype("datetime64[s]")
     else:
         df["end_date"] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[s]")
-    df = _sorted_unique_events(df.loc[~unknown] if unknown.any() else df, report, "duplicate relapse rows merged")
+    df = _sorted_unique_events(
+        df.loc[~unknown] if unknown.any() else df, report, "duplicate relapse rows merged"
+    )
     report.rows_used = len(df)
     return df[["subject", "date", "end_date", "row"]], report
 
@@ -666,7 +843,11 @@ def _sorted_unique_events(df: pd.DataFrame, report: IngestReport, reason: str) -
     """Sort dated events by subject and date (if needed) and merge exact (subject, date) repeats."""
     from smoulder.io import _fastcheck as F
 
-    codes = df["subject"].cat.codes.to_numpy() if isinstance(df["subject"].dtype, pd.CategoricalDtype) else None
+    codes = (
+        df["subject"].cat.codes.to_numpy()
+        if isinstance(df["subject"].dtype, pd.CategoricalDtype)
+        else None
+    )
     if codes is None:
         df = df.sort_values(["subject", "date"], kind="stable")
     else:
@@ -691,8 +872,14 @@ def read_relapses(
 ) -> tuple[pd.DataFrame, IngestReport]:
     """Read and validate a relapses file; see :func:`validate_relapses`."""
     table = _read_arrow(path, string_cols=(subject_col,))
-    return validate_relapses(table, source=str(path), subject_col=subject_col, date_col=date_col,
-                             end_date_col=end_date_col, known_subjects=known_subjects)
+    return validate_relapses(
+        table,
+        source=str(path),
+        subject_col=subject_col,
+        date_col=date_col,
+        end_date_col=end_date_col,
+        known_subjects=known_subjects,
+    )
 
 
 def validate_mri_activity(
@@ -706,14 +893,20 @@ def validate_mri_activity(
 ) -> tuple[pd.DataFrame, IngestReport]:
     """Validate MRI scans: ``subject, date, active, row``; ``active`` accepts yes/no or lesion counts."""
     _require(_columns_of(data), {"activity": active_col}, source)
-    df, report, unknown = _dated_events(data, source, subject_col, date_col, known_subjects, "MRI scans")
+    df, report, unknown = _dated_events(
+        data, source, subject_col, date_col, known_subjects, "MRI scans"
+    )
     if len(df):
-        df["active"] = _booleans(_col(data, active_col), df["row"].to_numpy(), source, active_col, counts_ok=True)
+        df["active"] = _booleans(
+            _col(data, active_col), df["row"].to_numpy(), source, active_col, counts_ok=True
+        )
     else:
         df["active"] = pd.Series([], dtype=bool)
     df = df.loc[~unknown]
     # several rows for one scan date: active if any says so
-    grouped = df.groupby(["subject", "date"], sort=True, as_index=False, observed=True).agg(active=("active", "any"), row=("row", "first"))
+    grouped = df.groupby(["subject", "date"], sort=True, as_index=False, observed=True).agg(
+        active=("active", "any"), row=("row", "first")
+    )
     report.add("MRI rows on the same date merged", len(df) - len(grouped), corrected=True)
     report.rows_used = len(grouped)
     return grouped[["subject", "date", "active", "row"]], report
@@ -729,8 +922,14 @@ def read_mri_activity(
 ) -> tuple[pd.DataFrame, IngestReport]:
     """Read and validate an MRI activity file; see :func:`validate_mri_activity`."""
     table = _read_arrow(path, string_cols=(subject_col,))
-    return validate_mri_activity(table, source=str(path), subject_col=subject_col, date_col=date_col,
-                                 active_col=active_col, known_subjects=known_subjects)
+    return validate_mri_activity(
+        table,
+        source=str(path),
+        subject_col=subject_col,
+        date_col=date_col,
+        active_col=active_col,
+        known_subjects=known_subjects,
+    )
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:

@@ -10,5 +10,15 @@ from smoulder.report.consultation import (
 )
 from smoulder.report.summary import changes_since_last_visit, lifestyle_summary, questions, signals
 
-__all__ = ["ConsultationReport", "build_report", "render_html", "render_pdf", "timeline_figure", "figure_png",
-           "changes_since_last_visit", "signals", "lifestyle_summary", "questions"]
+__all__ = [
+    "ConsultationReport",
+    "build_report",
+    "render_html",
+    "render_pdf",
+    "timeline_figure",
+    "figure_png",
+    "changes_since_last_visit",
+    "signals",
+    "lifestyle_summary",
+    "questions",
+]

@@ -42,12 +42,20 @@ class ConsultationReport:
         return f"Consultation report: {self.label}"
 
 
-def build_report(tl: dict[str, Any], label: str, today: dt.date | None = None) -> ConsultationReport:
+def build_report(
+    tl: dict[str, Any], label: str, today: dt.date | None = None
+) -> ConsultationReport:
     """Assemble a report from one person's time line (see :func:`smoulder.store.repo.timeline`)."""
-    return ConsultationReport(label=label, person=tl.get("person", {}),
-                              generated=(today or dt.date.today()).isoformat(),
-                              changes=changes_since_last_visit(tl), signals=signals(tl),
-                              lifestyle=lifestyle_summary(tl), questions=questions(tl), timeline=tl)
+    return ConsultationReport(
+        label=label,
+        person=tl.get("person", {}),
+        generated=(today or dt.date.today()).isoformat(),
+        changes=changes_since_last_visit(tl),
+        signals=signals(tl),
+        lifestyle=lifestyle_summary(tl),
+        questions=questions(tl),
+        timeline=tl,
+    )
 
 
 def _dates(values: list[str]) -> list[Any]:
@@ -66,25 +74,49 @@ def timeline_figure(tl: dict[str, Any]) -> Any:
 
     device = tl.get("device", {})
     nrows = 3 + (1 if device else 0)
-    fig, axes = plt.subplots(nrows, 1, figsize=(7.8, 2.1 * nrows), sharex=True,
-                             gridspec_kw={"height_ratios": [2.2, 1.4, 0.9] + ([1.4] if device else [])})
+    fig, axes = plt.subplots(
+        nrows,
+        1,
+        figsize=(7.8, 2.1 * nrows),
+        sharex=True,
+        gridspec_kw={"height_ratios": [2.2, 1.4, 0.9] + ([1.4] if device else [])},
+    )
     ax = axes[0]
     visits = tl.get("assessments", [])
     ev = [v for v in visits if v.get("edss") is not None]
     if ev:
-        ax.plot(_dates([v["date"] for v in ev]), [v["edss"] for v in ev], "o-", color="#1f4e79", ms=3, lw=1.2,
-                label="EDSS")
+        ax.plot(
+            _dates([v["date"] for v in ev]),
+            [v["edss"] for v in ev],
+            "o-",
+            color="#1f4e79",
+            ms=3,
+            lw=1.2,
+            label="EDSS",
+        )
     colours = {"PIRA": "#c0392b", "RAW": "#e67e22", "undefined": "#7f8c8d", "CDI": "#27ae60"}
     seen = set()
     for e in tl.get("events", []):
         kind = e["type"]
-        ax.plot(_dates([e["event_date"]]), [e["event_value"]], marker="^" if kind != "CDI" else "v", ms=10,
-                color=colours.get(kind, "k"), ls="none", label=kind if kind not in seen else None)
+        ax.plot(
+            _dates([e["event_date"]]),
+            [e["event_value"]],
+            marker="^" if kind != "CDI" else "v",
+            ms=10,
+            color=colours.get(kind, "k"),
+            ls="none",
+            label=kind if kind not in seen else None,
+        )
         seen.add(kind)
     for i, r in enumerate(tl.get("relapses", [])):
         for a in axes:
-            a.axvline(_dates([r["onset"]])[0], color="#8e44ad", lw=0.8, alpha=0.6,
-                      label="relapse" if (i == 0 and a is ax) else None)
+            a.axvline(
+                _dates([r["onset"]])[0],
+                color="#8e44ad",
+                lw=0.8,
+                alpha=0.6,
+                label="relapse" if (i == 0 and a is ax) else None,
+            )
     for t in tl.get("treatments", []):
         end = t.get("stop") or (visits[-1]["date"] if visits else t["start"])
         ax.axvspan(_dates([t["start"]])[0], _dates([end])[0], color="#95a5a6", alpha=0.12)
@@ -92,18 +124,34 @@ def timeline_figure(tl: dict[str, Any]) -> Any:
     ax.set_ylabel("EDSS")
     ax.set_ylim(0, 10)
     ax.legend(loc="upper left", fontsize=7, ncol=4, frameon=False)
-    ax.set_title("Clinic scores, events, relapses (purple lines) and treatments (grey bands)", fontsize=9)
+    ax.set_title(
+        "Clinic scores, events, relapses (purple lines) and treatments (grey bands)", fontsize=9
+    )
 
     ax = axes[1]
     sd = [v for v in visits if v.get("sdmt") is not None]
     if sd:
-        ax.plot(_dates([v["date"] for v in sd]), [v["sdmt"] for v in sd], "s-", ms=3, lw=1, color="#16a085",
-                label="SDMT (points)")
+        ax.plot(
+            _dates([v["date"] for v in sd]),
+            [v["sdmt"] for v in sd],
+            "s-",
+            ms=3,
+            lw=1,
+            color="#16a085",
+            label="SDMT (points)",
+        )
     ax2 = ax.twinx()
     for key, colour, lab in (("t25fw", "#d35400", "T25FW (s)"), ("nhpt", "#2c3e50", "9HPT (s)")):
         rows = [v for v in visits if v.get(key) is not None]
         if rows:
-            ax2.plot(_dates([v["date"] for v in rows]), [v[key] for v in rows], ".-", lw=0.8, color=colour, label=lab)
+            ax2.plot(
+                _dates([v["date"] for v in rows]),
+                [v[key] for v in rows],
+                ".-",
+                lw=0.8,
+                color=colour,
+                label=lab,
+            )
     ax.set_ylabel("SDMT")
     ax2.set_ylabel("seconds")
     h1, l1 = ax.get_legend_handles_labels()
@@ -120,7 +168,14 @@ def timeline_figure(tl: dict[str, Any]) -> Any:
         if m.get("sel_rated"):
             txt.append(f"SEL {m['n_sel_definite']}")
         if txt:
-            ax.annotate(" ".join(txt), (d, 0), xytext=(0, 6), textcoords="offset points", fontsize=6, ha="center")
+            ax.annotate(
+                " ".join(txt),
+                (d, 0),
+                xytext=(0, 6),
+                textcoords="offset points",
+                fontsize=6,
+                ha="center",
+            )
     ax.set_yticks([])
     ax.set_ylabel("MRI")
     ax.set_ylim(-1, 1.5)
@@ -131,13 +186,19 @@ def timeline_figure(tl: dict[str, Any]) -> Any:
             if not vals:
                 continue
             ref = sorted(vals[: min(len(vals), 26)])[len(vals[: min(len(vals), 26)]) // 2] or 1.0
-            ax.plot(_dates(s["dates"]), [100.0 * v / ref for v in vals], lw=0.8,
-                    label=f"{name.replace('_', ' ')} ({s['unit']})")
+            ax.plot(
+                _dates(s["dates"]),
+                [100.0 * v / ref for v in vals],
+                lw=0.8,
+                label=f"{name.replace('_', ' ')} ({s['unit']})",
+            )
         for e in tl.get("device_events", []):
             ax.axvline(_dates([e["onset_date"]])[0], color="#c0392b", ls="--", lw=0.8)
         ax.set_ylabel("% of first\nhalf-year")
         ax.legend(loc="lower left", fontsize=7, frameon=False)
-        ax.set_title("Phone and watch measures (weekly medians; dashed: sustained decline)", fontsize=9)
+        ax.set_title(
+            "Phone and watch measures (weekly medians; dashed: sustained decline)", fontsize=9
+        )
     fig.tight_layout()
     return fig
 
@@ -157,16 +218,21 @@ def render_html(report: ConsultationReport) -> str:
     """A self-contained HTML page (the plot embedded as a PNG data URL; all text escaped)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
+    env = Environment(
+        loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
     png = base64.b64encode(figure_png(report.timeline)).decode()
     return env.get_template("consultation.html").render(r=report, png=png, disclaimer=DISCLAIMER)
 
 
 def _text_pages(report: ConsultationReport) -> list[list[tuple[str, str]]]:
     """Lay the text out in lines of (style, text) per page."""
-    lines: list[tuple[str, str]] = [("title", report.title),
-                                    ("small", f"Generated {report.generated} by smoulder {report.version}"), ("gap", "")]
+    lines: list[tuple[str, str]] = [
+        ("title", report.title),
+        ("small", f"Generated {report.generated} by smoulder {report.version}"),
+        ("gap", ""),
+    ]
 
     def section(head: str, items: list[str], bullet: str = "- ") -> None:
         lines.append(("head", head))
@@ -177,8 +243,11 @@ def _text_pages(report: ConsultationReport) -> list[list[tuple[str, str]]]:
         lines.append(("gap", ""))
 
     section("What changed since the last visit", report.changes)
-    section("Smouldering signals (date, signal, source)",
-            [f"{s['date']}  {s['signal']}  [{s['source']}]" for s in report.signals] or ["No signals on record."])
+    section(
+        "Smouldering signals (date, signal, source)",
+        [f"{s['date']}  {s['signal']}  [{s['source']}]" for s in report.signals]
+        or ["No signals on record."],
+    )
     section("Lifestyle", report.lifestyle)
     section("Questions to discuss with your neurologist", report.questions)
     lines.append(("small", DISCLAIMER))
@@ -209,8 +278,12 @@ def render_pdf(report: ConsultationReport) -> bytes:
     buf = io.BytesIO()
     sizes = {"title": 15, "head": 11.5, "body": 9.5, "small": 8, "gap": 9.5}
     weights = {"title": "bold", "head": "bold"}
-    with matplotlib.rc_context({"pdf.fonttype": 42, "font.family": "DejaVu Sans"}), \
-            PdfPages(buf, metadata={"Title": report.title, "Creator": f"smoulder {report.version}"}) as pdf:
+    with (
+        matplotlib.rc_context({"pdf.fonttype": 42, "font.family": "DejaVu Sans"}),
+        PdfPages(
+            buf, metadata={"Title": report.title, "Creator": f"smoulder {report.version}"}
+        ) as pdf,
+    ):
         pages = _text_pages(report)
         for n, page in enumerate(pages, start=1):
             fig = plt.figure(figsize=A4)
@@ -219,8 +292,15 @@ def render_pdf(report: ConsultationReport) -> bytes:
                 step = 0.0165 * (2 if style in ("title", "head") else 1)
                 if style in ("title", "head"):
                     y -= 0.006
-                fig.text(0.07, y, text, fontsize=sizes[style], fontweight=weights.get(style, "normal"),
-                         va="top", family="DejaVu Sans")
+                fig.text(
+                    0.07,
+                    y,
+                    text,
+                    fontsize=sizes[style],
+                    fontweight=weights.get(style, "normal"),
+                    va="top",
+                    family="DejaVu Sans",
+                )
                 y -= step
             fig.text(0.5, 0.02, f"page {n}", ha="center", fontsize=7, color="#777")
             pdf.savefig(fig)
@@ -234,5 +314,12 @@ def render_pdf(report: ConsultationReport) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["ConsultationReport", "build_report", "render_html", "render_pdf", "timeline_figure", "figure_png",
-           "DISCLAIMER"]
+__all__ = [
+    "ConsultationReport",
+    "build_report",
+    "render_html",
+    "render_pdf",
+    "timeline_figure",
+    "figure_png",
+    "DISCLAIMER",
+]

@@ -56,10 +56,14 @@ def changes_since_last_visit(tl: dict[str, Any]) -> list[str]:
     prev = visits[-2] if len(visits) > 1 else None
     out: list[str] = []
     if prev is None:
-        out.append(f"The only clinic visit on record is on {last['date']}; changes can be described after the next one.")
+        out.append(
+            f"The only clinic visit on record is on {last['date']}; changes can be described after the next one."
+        )
         start = None
     else:
-        out.append(f"Since the previous clinic visit on {prev['date']} (last visit {last['date']}):")
+        out.append(
+            f"Since the previous clinic visit on {prev['date']} (last visit {last['date']}):"
+        )
         start = prev["date"]
     end = last["date"]
     if prev is not None:
@@ -67,12 +71,23 @@ def changes_since_last_visit(tl: dict[str, Any]) -> list[str]:
         if p is not None and c is not None and c["date"] == end:
             d = c["edss"] - p["edss"]
             if d > 0:
-                note = ("; a rise this large from " + _fmt(p["edss"]) + " counts as clinically meaningful if it is "
-                        "confirmed at a later visit") if d >= edss_minimal_change(p["edss"]) else \
-                    ", a smaller change than counts as meaningful"
-                out.append(f"EDSS went up from {_fmt(p['edss'])} to {_fmt(c['edss'])} (+{_fmt(d)}){note}.")
+                note = (
+                    (
+                        "; a rise this large from "
+                        + _fmt(p["edss"])
+                        + " counts as clinically meaningful if it is "
+                        "confirmed at a later visit"
+                    )
+                    if d >= edss_minimal_change(p["edss"])
+                    else ", a smaller change than counts as meaningful"
+                )
+                out.append(
+                    f"EDSS went up from {_fmt(p['edss'])} to {_fmt(c['edss'])} (+{_fmt(d)}){note}."
+                )
             elif d < 0:
-                out.append(f"EDSS went down from {_fmt(p['edss'])} to {_fmt(c['edss'])} ({_fmt(d)}).")
+                out.append(
+                    f"EDSS went down from {_fmt(p['edss'])} to {_fmt(c['edss'])} ({_fmt(d)})."
+                )
             else:
                 out.append(f"EDSS stayed at {_fmt(c['edss'])}.")
         for key, what in (("t25fw", "The timed 25-foot walk"), ("nhpt", "The 9-hole peg test")):
@@ -84,17 +99,29 @@ def changes_since_last_visit(tl: dict[str, Any]) -> list[str]:
                 out.append(f"{what} took about the same time ({_fmt(c[key])} s).")
                 continue
             word = "slower" if pct > 0 else "faster"
-            flag = " (at least 20 %: a meaningful change if confirmed)" if abs(pct) >= TIMED_PCT else ""
-            out.append(f"{what} took {_fmt(c[key])} s, {abs(pct):.0f} % {word} than before ({_fmt(p[key])} s){flag}.")
+            flag = (
+                " (at least 20 %: a meaningful change if confirmed)"
+                if abs(pct) >= TIMED_PCT
+                else ""
+            )
+            out.append(
+                f"{what} took {_fmt(c[key])} s, {abs(pct):.0f} % {word} than before ({_fmt(p[key])} s){flag}."
+            )
         p, c = _last_two(visits, "sdmt")
         if p is not None and c is not None and c["date"] == end:
             d = c["sdmt"] - p["sdmt"]
             if d == 0:
                 out.append(f"The SDMT (processing speed) score stayed at {_fmt(c['sdmt'])}.")
             else:
-                flag = " (4 points or more: a meaningful change if confirmed)" if abs(d) >= SDMT_POINTS else ""
-                out.append(f"The SDMT (processing speed) score went {'down' if d < 0 else 'up'} from "
-                           f"{_fmt(p['sdmt'])} to {_fmt(c['sdmt'])}{flag}.")
+                flag = (
+                    " (4 points or more: a meaningful change if confirmed)"
+                    if abs(d) >= SDMT_POINTS
+                    else ""
+                )
+                out.append(
+                    f"The SDMT (processing speed) score went {'down' if d < 0 else 'up'} from "
+                    f"{_fmt(p['sdmt'])} to {_fmt(c['sdmt'])}{flag}."
+                )
     for ev in tl.get("events", []):
         when = ev.get("confirmation_date") or ev["event_date"]
         if not _between(when, start, None):
@@ -122,7 +149,9 @@ def changes_since_last_visit(tl: dict[str, Any]) -> list[str]:
             parts.append(f"{m['n_prl']} paramagnetic rim lesion(s)")
         if m.get("sel_rated"):
             parts.append(f"{m['n_sel_definite']} slowly expanding lesion(s)")
-        out.append(f"MRI on {m['date']}: " + (", ".join(parts) if parts else "no results recorded") + ".")
+        out.append(
+            f"MRI on {m['date']}: " + (", ".join(parts) if parts else "no results recorded") + "."
+        )
     for d in tl.get("device_events", []):
         when = d.get("detected_date") or d["onset_date"]
         if _between(when, start, None):
@@ -135,20 +164,28 @@ def changes_since_last_visit(tl: dict[str, Any]) -> list[str]:
 
 def _event_sentence(ev: dict[str, Any]) -> str:
     kind = ev["type"]
-    what = {"PIRA": "without a relapse nearby (PIRA, progression independent of relapse activity)",
-            "RAW": "shortly after a relapse (RAW, relapse-associated worsening)",
-            "undefined": "that could not be attributed to a relapse or to its absence"}.get(kind)
+    what = {
+        "PIRA": "without a relapse nearby (PIRA, progression independent of relapse activity)",
+        "RAW": "shortly after a relapse (RAW, relapse-associated worsening)",
+        "undefined": "that could not be attributed to a relapse or to its absence",
+    }.get(kind)
     if ev.get("event_type") == "CDI" or kind == "CDI":
-        return (f"An improvement of {ev['outcome'].upper()} from {_fmt(ev['baseline_value'])} to "
-                f"{_fmt(ev['event_value'])} on {ev['event_date']} was confirmed on {ev['confirmation_date']}.")
-    return (f"A worsening of {ev['outcome'].upper()} from {_fmt(ev['baseline_value'])} to {_fmt(ev['event_value'])} "
-            f"on {ev['event_date']}, confirmed on {ev['confirmation_date']}, happened {what}.")
+        return (
+            f"An improvement of {ev['outcome'].upper()} from {_fmt(ev['baseline_value'])} to "
+            f"{_fmt(ev['event_value'])} on {ev['event_date']} was confirmed on {ev['confirmation_date']}."
+        )
+    return (
+        f"A worsening of {ev['outcome'].upper()} from {_fmt(ev['baseline_value'])} to {_fmt(ev['event_value'])} "
+        f"on {ev['event_date']}, confirmed on {ev['confirmation_date']}, happened {what}."
+    )
 
 
 def _device_sentence(d: dict[str, Any]) -> str:
     change = f" ({d['change_pct']:+.0f} %)" if d.get("change_pct") is not None else ""
-    return (f"Your {d['measure'].replace('_', ' ')} measured at home declined in a sustained way from "
-            f"{d['onset_date']}{change}.")
+    return (
+        f"Your {d['measure'].replace('_', ' ')} measured at home declined in a sustained way from "
+        f"{d['onset_date']}{change}."
+    )
 
 
 def signals(tl: dict[str, Any]) -> list[dict[str, str]]:
@@ -156,20 +193,41 @@ def signals(tl: dict[str, Any]) -> list[dict[str, str]]:
     out = []
     for ev in tl.get("events", []):
         if ev["event_type"] == "CDW":
-            out.append({"date": ev["event_date"], "signal": f"{ev['type']} ({ev['outcome'].upper()} "
-                        f"{_fmt(ev['baseline_value'])} to {_fmt(ev['event_value'])})",
-                        "source": f"clinic visits; confirmed {ev['confirmation_date']}"})
+            out.append(
+                {
+                    "date": ev["event_date"],
+                    "signal": f"{ev['type']} ({ev['outcome'].upper()} "
+                    f"{_fmt(ev['baseline_value'])} to {_fmt(ev['event_value'])})",
+                    "source": f"clinic visits; confirmed {ev['confirmation_date']}",
+                }
+            )
     for m in tl.get("mri", []):
         if m.get("prl_rated") and m["n_prl"]:
-            out.append({"date": m["date"], "signal": f"{m['n_prl']} paramagnetic rim lesion(s)",
-                        "source": "susceptibility MRI (PRL analysis)"})
+            out.append(
+                {
+                    "date": m["date"],
+                    "signal": f"{m['n_prl']} paramagnetic rim lesion(s)",
+                    "source": "susceptibility MRI (PRL analysis)",
+                }
+            )
         if m.get("sel_rated") and m["n_sel_definite"]:
-            out.append({"date": m["date"], "signal": f"{m['n_sel_definite']} slowly expanding lesion(s)",
-                        "source": "serial MRI (SEL analysis)"})
+            out.append(
+                {
+                    "date": m["date"],
+                    "signal": f"{m['n_sel_definite']} slowly expanding lesion(s)",
+                    "source": "serial MRI (SEL analysis)",
+                }
+            )
     for d in tl.get("device_events", []):
         ch = f" {d['change_pct']:+.0f} %" if d.get("change_pct") is not None else ""
-        out.append({"date": d["onset_date"], "signal": f"sustained decline in {d['measure'].replace('_', ' ')}{ch}",
-                    "source": "phone/wearable" + (" (smoulder.digital)" if d.get("source") != "import" else "")})
+        out.append(
+            {
+                "date": d["onset_date"],
+                "signal": f"sustained decline in {d['measure'].replace('_', ' ')}{ch}",
+                "source": "phone/wearable"
+                + (" (smoulder.digital)" if d.get("source") != "import" else ""),
+            }
+        )
     return sorted(out, key=lambda s: s["date"])
 
 
@@ -177,7 +235,9 @@ def lifestyle_summary(tl: dict[str, Any]) -> list[str]:
     """The latest lifestyle entry in sentences."""
     entries = tl.get("lifestyle", [])
     if not entries:
-        return ["No lifestyle entries yet. The lifestyle log takes a minute and helps the conversation."]
+        return [
+            "No lifestyle entries yet. The lifestyle log takes a minute and helps the conversation."
+        ]
     x = entries[-1]
     out = [f"Latest entry ({x['date']}, {len(entries)} in total):"]
     if x.get("exercise_min_week") is not None:
@@ -202,14 +262,20 @@ def questions(tl: dict[str, Any]) -> list[str]:
     q = []
     ev = tl.get("events", [])
     if any(e["type"] == "PIRA" for e in ev):
-        q.append("My record shows worsening without relapses (PIRA). What does this mean for me, and should my "
-                 "treatment change?")
+        q.append(
+            "My record shows worsening without relapses (PIRA). What does this mean for me, and should my "
+            "treatment change?"
+        )
     if any(m.get("n_prl") for m in tl.get("mri", [])):
-        q.append("My MRI shows paramagnetic rim lesions. How many is a lot, and should we follow them?")
+        q.append(
+            "My MRI shows paramagnetic rim lesions. How many is a lot, and should we follow them?"
+        )
     if any(m.get("n_sel_definite") for m in tl.get("mri", [])):
         q.append("Some lesions are slowly expanding. What does that mean for the coming years?")
     if tl.get("device_events"):
-        q.append("My phone/watch measures declined between visits. Does that match what you see in the clinic?")
+        q.append(
+            "My phone/watch measures declined between visits. Does that match what you see in the clinic?"
+        )
     life = tl.get("lifestyle", [])
     if life:
         x = life[-1]
@@ -223,4 +289,10 @@ def questions(tl: dict[str, Any]) -> list[str]:
     return q
 
 
-__all__ = ["changes_since_last_visit", "signals", "lifestyle_summary", "questions", "edss_minimal_change"]
+__all__ = [
+    "changes_since_last_visit",
+    "signals",
+    "lifestyle_summary",
+    "questions",
+    "edss_minimal_change",
+]

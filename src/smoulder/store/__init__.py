@@ -10,13 +10,24 @@ Examples
 
 from smoulder.store.db import Store, current_revision, default_url, make_engine, migrate
 from smoulder.store.importer import (
-           KINDS,
-           ImportFailed,
-           ImportReport,
-           import_file,
-           import_frame,
-           import_into,
+    KINDS,
+    ImportFailed,
+    ImportReport,
+    import_file,
+    import_frame,
+    import_into,
 )
 
-__all__ = ["Store", "make_engine", "migrate", "current_revision", "default_url", "KINDS", "ImportFailed",
-           "ImportReport", "import_file", "import_frame", "import_into"]
+__all__ = [
+    "Store",
+    "make_engine",
+    "migrate",
+    "current_revision",
+    "default_url",
+    "KINDS",
+    "ImportFailed",
+    "ImportReport",
+    "import_file",
+    "import_frame",
+    "import_into",
+]

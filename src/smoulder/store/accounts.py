@@ -49,8 +49,15 @@ def dummy_verify(password: str) -> None:
     verify_password(_DUMMY_HASH, password)
 
 
-def create_user(session: Session, username: str, password: str, role: str, *, display_name: str = "",
-                person: Person | None = None) -> User:
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    role: str,
+    *,
+    display_name: str = "",
+    person: Person | None = None,
+) -> User:
     """Add a user (the caller commits).
 
     Raises
@@ -67,8 +74,13 @@ def create_user(session: Session, username: str, password: str, role: str, *, di
         raise SettingsError(f"user name {username!r} is taken")
     if role == "patient" and person is None:
         raise SettingsError("a patient account must belong to a person")
-    user = User(username=username, password_hash=hash_password(password), role=role,
-                display_name=display_name or username, person_id=person.id if person is not None else None)
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        display_name=display_name or username,
+        person_id=person.id if person is not None else None,
+    )
     session.add(user)
     session.flush()
     return user
@@ -83,4 +95,11 @@ def assign(session: Session, clinician: User, person: Person) -> None:
         session.flush()
 
 
-__all__ = ["hash_password", "verify_password", "dummy_verify", "create_user", "assign", "MIN_PASSWORD_LENGTH"]
+__all__ = [
+    "hash_password",
+    "verify_password",
+    "dummy_verify",
+    "create_user",
+    "assign",
+    "MIN_PASSWORD_LENGTH",
+]

@@ -50,7 +50,7 @@ def default_progression_settings() -> Any:
 
 def _chunks(ids: list[int]) -> Iterable[list[int]]:
     for i in range(0, len(ids), _CHUNK):
-        yield ids[i:i + _CHUNK]
+        yield ids[i : i + _CHUNK]
 
 
 def _all_ids(session: Session, person_ids: Iterable[int] | None) -> list[int]:
@@ -59,46 +59,89 @@ def _all_ids(session: Session, person_ids: Iterable[int] | None) -> list[int]:
     return sorted(set(person_ids))
 
 
-def _rows(session: Session, cols: tuple, person_col: Any, ids: list[int], order: tuple = ()) -> list[tuple]:
+def _rows(
+    session: Session, cols: tuple, person_col: Any, ids: list[int], order: tuple = ()
+) -> list[tuple]:
     out: list[tuple] = []
     for chunk in _chunks(ids):
-        out.extend(session.execute(select(person_col, *cols).where(person_col.in_(chunk)).order_by(person_col, *order)))
+        out.extend(
+            session.execute(
+                select(person_col, *cols).where(person_col.in_(chunk)).order_by(person_col, *order)
+            )
+        )
     return out
 
 
 def _hashes(groups: dict[int, list[Any]], salt: str, ids: list[int]) -> dict[int, str]:
-    return {pid: hashlib.sha256((salt + repr(groups.get(pid, []))).encode()).hexdigest() for pid in ids}
+    return {
+        pid: hashlib.sha256((salt + repr(groups.get(pid, []))).encode()).hexdigest() for pid in ids
+    }
 
 
 def _stale(session: Session, kind: str, hashes: dict[int, str]) -> list[int]:
     stored: dict[int, str] = {}
     ids = sorted(hashes)
     for chunk in _chunks(ids):
-        stored.update(session.execute(select(AnalysisRun.person_id, AnalysisRun.input_hash)
-                                      .where(AnalysisRun.kind == kind, AnalysisRun.person_id.in_(chunk))).all())
+        stored.update(
+            session.execute(
+                select(AnalysisRun.person_id, AnalysisRun.input_hash).where(
+                    AnalysisRun.kind == kind, AnalysisRun.person_id.in_(chunk)
+                )
+            ).all()
+        )
     return [pid for pid in ids if stored.get(pid) != hashes[pid]]
 
 
-def _replace_runs(session: Session, kind: str, ids: list[int], hashes: dict[int, str], settings_json: str,
-                  status: str = "ok", message: str = "") -> dict[int, int]:
+def _replace_runs(
+    session: Session,
+    kind: str,
+    ids: list[int],
+    hashes: dict[int, str],
+    settings_json: str,
+    status: str = "ok",
+    message: str = "",
+) -> dict[int, int]:
     for chunk in _chunks(ids):
-        session.execute(delete(AnalysisRun).where(AnalysisRun.kind == kind, AnalysisRun.person_id.in_(chunk)))
+        session.execute(
+            delete(AnalysisRun).where(AnalysisRun.kind == kind, AnalysisRun.person_id.in_(chunk))
+        )
         # results changed: views cached per data version must be rebuilt
-        session.execute(update(Person).where(Person.id.in_(chunk)).values(data_version=Person.data_version + 1))
+        session.execute(
+            update(Person).where(Person.id.in_(chunk)).values(data_version=Person.data_version + 1)
+        )
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if ids:
-        session.execute(insert(AnalysisRun), [
-            {"person_id": pid, "kind": kind, "settings_json": settings_json, "version": __version__,
-             "input_hash": hashes[pid], "computed_at": now, "status": status, "message": message} for pid in ids])
+        session.execute(
+            insert(AnalysisRun),
+            [
+                {
+                    "person_id": pid,
+                    "kind": kind,
+                    "settings_json": settings_json,
+                    "version": __version__,
+                    "input_hash": hashes[pid],
+                    "computed_at": now,
+                    "status": status,
+                    "message": message,
+                }
+                for pid in ids
+            ],
+        )
     run_ids: dict[int, int] = {}
     for chunk in _chunks(ids):
-        run_ids.update(session.execute(select(AnalysisRun.person_id, AnalysisRun.id)
-                                       .where(AnalysisRun.kind == kind, AnalysisRun.person_id.in_(chunk))).all())
+        run_ids.update(
+            session.execute(
+                select(AnalysisRun.person_id, AnalysisRun.id).where(
+                    AnalysisRun.kind == kind, AnalysisRun.person_id.in_(chunk)
+                )
+            ).all()
+        )
     return run_ids
 
 
-def refresh_progression(session: Session, person_ids: Iterable[int] | None = None,
-                        settings: Any = None) -> dict[str, int]:
+def refresh_progression(
+    session: Session, person_ids: Iterable[int] | None = None, settings: Any = None
+) -> dict[str, int]:
     """Recompute EDSS progression events (PIRA/RAW/CDI) for people whose inputs or settings changed.
 
     Returns counts ``{"checked": n, "recomputed": m, "events": k}``.
@@ -109,10 +152,20 @@ def refresh_progression(session: Session, person_ids: Iterable[int] | None = Non
     settings = settings if settings is not None else default_progression_settings()
     settings_json = settings.to_json()
     ids = _all_ids(session, person_ids)
-    visits = _rows(session, (Assessment.date, Assessment.edss), Assessment.person_id, ids, (Assessment.date,))
+    visits = _rows(
+        session, (Assessment.date, Assessment.edss), Assessment.person_id, ids, (Assessment.date,)
+    )
     visits = [v for v in visits if v[2] is not None]
-    rel = _rows(session, (Relapse.onset_date, Relapse.end_date), Relapse.person_id, ids, (Relapse.onset_date,))
-    mri = _rows(session, (MriSession.date, MriSession.active), MriSession.person_id, ids, (MriSession.date,))
+    rel = _rows(
+        session,
+        (Relapse.onset_date, Relapse.end_date),
+        Relapse.person_id,
+        ids,
+        (Relapse.onset_date,),
+    )
+    mri = _rows(
+        session, (MriSession.date, MriSession.active), MriSession.person_id, ids, (MriSession.date,)
+    )
     groups: dict[int, list[Any]] = defaultdict(list)
     for tag, table in (("v", visits), ("r", rel), ("m", mri)):
         for r in table:
@@ -122,18 +175,26 @@ def refresh_progression(session: Session, person_ids: Iterable[int] | None = Non
     if not stale:
         return {"checked": len(ids), "recomputed": 0, "events": 0}
     stale_set = set(stale)
-    vdf = pd.DataFrame([(str(p), d, e) for p, d, e in visits if p in stale_set], columns=["subject", "date", "edss"])
+    vdf = pd.DataFrame(
+        [(str(p), d, e) for p, d, e in visits if p in stale_set],
+        columns=["subject", "date", "edss"],
+    )
     events = pd.DataFrame()
     if len(vdf):
         vdf["date"] = pd.to_datetime(vdf["date"])
         v, report = validate_visits(vdf, source="store", value_col="edss", outcome="edss")
         known = v["subject"].cat.categories
-        rdf = pd.DataFrame([(str(p), d, e) for p, d, e in rel if p in stale_set], columns=["subject", "date", "end_date"])
+        rdf = pd.DataFrame(
+            [(str(p), d, e) for p, d, e in rel if p in stale_set],
+            columns=["subject", "date", "end_date"],
+        )
         rdf["date"] = pd.to_datetime(rdf["date"])
         rdf["end_date"] = pd.to_datetime(rdf["end_date"])
         r, _ = validate_relapses(rdf, source="store", end_date_col="end_date", known_subjects=known)
-        mdf = pd.DataFrame([(str(p), d, a) for p, d, a in mri if p in stale_set and a is not None],
-                           columns=["subject", "date", "active"])
+        mdf = pd.DataFrame(
+            [(str(p), d, a) for p, d, a in mri if p in stale_set and a is not None],
+            columns=["subject", "date", "active"],
+        )
         mdf["date"] = pd.to_datetime(mdf["date"])
         mdf["active"] = mdf["active"].astype(bool)
         m, _ = validate_mri_activity(mdf, source="store", known_subjects=known)
@@ -144,6 +205,7 @@ def refresh_progression(session: Session, person_ids: Iterable[int] | None = Non
     run_ids = _replace_runs(session, "progression", stale, hashes, settings_json)
     rows: list[dict[str, Any]] = []
     if len(events):
+
         def day(x: Any) -> dt.date | None:
             return None if pd.isna(x) else pd.Timestamp(x).date()
 
@@ -153,13 +215,20 @@ def refresh_progression(session: Session, person_ids: Iterable[int] | None = Non
         cdw_type = events["cdw_type"] if "cdw_type" in events else pd.Series("", index=events.index)
         for rec, ctype in zip(events.itertuples(index=False), cdw_type, strict=True):
             pid = int(rec.subject)
-            rows.append({
-                "run_id": run_ids[pid], "person_id": pid, "outcome": "edss", "event_type": str(rec.event_type),
-                "cdw_type": "" if pd.isna(ctype) else str(ctype),
-                "baseline_date": day(rec.baseline_date), "baseline_value": num(rec.baseline_value),
-                "event_date": day(rec.event_date), "event_value": num(rec.event_value),
-                "confirmation_date": day(rec.confirmation_date),
-            })
+            rows.append(
+                {
+                    "run_id": run_ids[pid],
+                    "person_id": pid,
+                    "outcome": "edss",
+                    "event_type": str(rec.event_type),
+                    "cdw_type": "" if pd.isna(ctype) else str(ctype),
+                    "baseline_date": day(rec.baseline_date),
+                    "baseline_value": num(rec.baseline_value),
+                    "event_date": day(rec.event_date),
+                    "event_value": num(rec.event_value),
+                    "confirmation_date": day(rec.confirmation_date),
+                }
+            )
     if rows:
         session.execute(insert(ProgressionEvent), rows)
     return {"checked": len(ids), "recomputed": len(stale), "events": len(rows)}
@@ -170,7 +239,10 @@ def digital_available() -> tuple[bool, str]:
     try:
         from smoulder import digital  # noqa: F401
     except ImportError as exc:
-        return False, f"digital analysis unavailable: smoulder.digital could not be imported ({exc})"
+        return (
+            False,
+            f"digital analysis unavailable: smoulder.digital could not be imported ({exc})",
+        )
     if not hasattr(digital, "detect"):
         return False, "digital analysis unavailable: smoulder.digital has no detect() function"
     return True, ""
@@ -183,8 +255,13 @@ def refresh_digital(session: Session, person_ids: Iterable[int] | None = None) -
     are kept. Returns counts and, when the module is missing or fails, a ``message``.
     """
     ids = _all_ids(session, person_ids)
-    meas = _rows(session, (DeviceMeasure.date, DeviceMeasure.measure, DeviceMeasure.value, DeviceMeasure.unit),
-                 DeviceMeasure.person_id, ids, (DeviceMeasure.measure, DeviceMeasure.date))
+    meas = _rows(
+        session,
+        (DeviceMeasure.date, DeviceMeasure.measure, DeviceMeasure.value, DeviceMeasure.unit),
+        DeviceMeasure.person_id,
+        ids,
+        (DeviceMeasure.measure, DeviceMeasure.date),
+    )
     groups: dict[int, list[Any]] = defaultdict(list)
     for r in meas:
         groups[r[0]].append(r[1:])
@@ -200,8 +277,10 @@ def refresh_digital(session: Session, person_ids: Iterable[int] | None = None) -
     if not stale:
         return {"checked": len(ids), "recomputed": 0, "events": 0, "message": ""}
     stale_set = set(stale)
-    df = pd.DataFrame([(str(p), d, m, v, u) for p, d, m, v, u in meas if p in stale_set],
-                      columns=["subject", "date", "measure", "value", "unit"])
+    df = pd.DataFrame(
+        [(str(p), d, m, v, u) for p, d, m, v, u in meas if p in stale_set],
+        columns=["subject", "date", "measure", "value", "unit"],
+    )
     df["date"] = pd.to_datetime(df["date"])
     skipped: list[str] = []
     try:
@@ -219,33 +298,51 @@ def refresh_digital(session: Session, person_ids: Iterable[int] | None = None) -
         ev = result.events
         settings = getattr(result, "settings", None)
         if settings is not None:
-            settings_json = json.dumps({"module": DIGITAL_SOURCE, "settings": _jsonable(settings)}, default=str)
+            settings_json = json.dumps(
+                {"module": DIGITAL_SOURCE, "settings": _jsonable(settings)}, default=str
+            )
     except Exception as exc:  # noqa: BLE001 - a failing optional engine must not take the store down
         msg = f"digital analysis failed: {type(exc).__name__}: {str(exc)[:200]}"
         _replace_runs(session, "digital", stale, hashes, settings_json, status="error", message=msg)
         return {"checked": len(ids), "recomputed": 0, "events": 0, "message": msg}
     for chunk in _chunks(stale):
-        session.execute(delete(DeviceEvent).where(DeviceEvent.source == DIGITAL_SOURCE,
-                                                  DeviceEvent.person_id.in_(chunk)))
+        session.execute(
+            delete(DeviceEvent).where(
+                DeviceEvent.source == DIGITAL_SOURCE, DeviceEvent.person_id.in_(chunk)
+            )
+        )
     _replace_runs(session, "digital", stale, hashes, settings_json)
     rows = []
     for rec in ev.to_dict("records"):
+
         def d(x: Any) -> dt.date | None:
             return None if x is None or pd.isna(x) else pd.Timestamp(x).date()
 
         def f(x: Any) -> float | None:
             return None if x is None or pd.isna(x) else float(x)
 
-        rows.append({"person_id": int(rec["subject"]), "measure": str(rec["measure"]),
-                     "onset_date": d(rec.get("onset_date")), "detected_date": d(rec.get("detected_date")),
-                     "baseline_value": f(rec.get("baseline_value")), "current_value": f(rec.get("current_value")),
-                     "change_pct": f(rec.get("change_pct")), "source": DIGITAL_SOURCE})
+        rows.append(
+            {
+                "person_id": int(rec["subject"]),
+                "measure": str(rec["measure"]),
+                "onset_date": d(rec.get("onset_date")),
+                "detected_date": d(rec.get("detected_date")),
+                "baseline_value": f(rec.get("baseline_value")),
+                "current_value": f(rec.get("current_value")),
+                "change_pct": f(rec.get("change_pct")),
+                "source": DIGITAL_SOURCE,
+            }
+        )
     rows = [r for r in rows if r["onset_date"] is not None]
     # one event per (person, measure, onset)
     uniq = {(r["person_id"], r["measure"], r["onset_date"]): r for r in rows}
     if uniq:
         session.execute(insert(DeviceEvent), list(uniq.values()))
-    message = f"measures not in the digital catalogue were not analysed: {', '.join(skipped)}" if skipped else ""
+    message = (
+        f"measures not in the digital catalogue were not analysed: {', '.join(skipped)}"
+        if skipped
+        else ""
+    )
     return {"checked": len(ids), "recomputed": len(stale), "events": len(uniq), "message": message}
 
 
@@ -263,30 +360,55 @@ def refresh_signals(session: Session, person_ids: Iterable[int] | None = None) -
     ids = _all_ids(session, person_ids)
     if not ids:
         return 0
-    counts: dict[int, dict[str, Any]] = {pid: {"person_id": pid, "n_pira": 0, "n_raw": 0, "n_prl": 0, "n_sel": 0,
-                                               "n_digital": 0, "last_edss": None, "last_visit": None,
-                                               "n_relapses": 0} for pid in ids}
+    counts: dict[int, dict[str, Any]] = {
+        pid: {
+            "person_id": pid,
+            "n_pira": 0,
+            "n_raw": 0,
+            "n_prl": 0,
+            "n_sel": 0,
+            "n_digital": 0,
+            "last_edss": None,
+            "last_visit": None,
+            "n_relapses": 0,
+        }
+        for pid in ids
+    }
     for chunk in _chunks(ids):
         for pid, ctype, n in session.execute(
-                select(ProgressionEvent.person_id, ProgressionEvent.cdw_type, func.count())
-                .where(ProgressionEvent.person_id.in_(chunk), ProgressionEvent.event_type == "CDW")
-                .group_by(ProgressionEvent.person_id, ProgressionEvent.cdw_type)):
+            select(ProgressionEvent.person_id, ProgressionEvent.cdw_type, func.count())
+            .where(ProgressionEvent.person_id.in_(chunk), ProgressionEvent.event_type == "CDW")
+            .group_by(ProgressionEvent.person_id, ProgressionEvent.cdw_type)
+        ):
             if ctype == "PIRA":
                 counts[pid]["n_pira"] = n
             elif ctype == "RAW":
                 counts[pid]["n_raw"] = n
         # measures with a sustained worsening (imported and computed events of one measure count once)
-        for pid, n in session.execute(select(DeviceEvent.person_id, func.count(DeviceEvent.measure.distinct())).where(
-                DeviceEvent.person_id.in_(chunk)).group_by(DeviceEvent.person_id)):
+        for pid, n in session.execute(
+            select(DeviceEvent.person_id, func.count(DeviceEvent.measure.distinct()))
+            .where(DeviceEvent.person_id.in_(chunk))
+            .group_by(DeviceEvent.person_id)
+        ):
             counts[pid]["n_digital"] = n
-        for pid, n in session.execute(select(Relapse.person_id, func.count()).where(
-                Relapse.person_id.in_(chunk)).group_by(Relapse.person_id)):
+        for pid, n in session.execute(
+            select(Relapse.person_id, func.count())
+            .where(Relapse.person_id.in_(chunk))
+            .group_by(Relapse.person_id)
+        ):
             counts[pid]["n_relapses"] = n
         # lesion counts on the latest scan that has results of each method
         lesion_rows = session.execute(
-            select(MriSession.person_id, MriSession.date, LesionResult.method, LesionResult.prl, LesionResult.sel)
+            select(
+                MriSession.person_id,
+                MriSession.date,
+                LesionResult.method,
+                LesionResult.prl,
+                LesionResult.sel,
+            )
             .join(LesionResult, LesionResult.session_id == MriSession.id)
-            .where(MriSession.person_id.in_(chunk))).all()
+            .where(MriSession.person_id.in_(chunk))
+        ).all()
         latest: dict[tuple[int, str], dt.date] = {}
         for pid, date, method, _prl, _sel in lesion_rows:
             if date > latest.get((pid, method), dt.date.min):
@@ -299,8 +421,10 @@ def refresh_signals(session: Session, person_ids: Iterable[int] | None = None) -
                     counts[pid]["n_sel"] += 1
         last: dict[int, tuple[dt.date, float | None]] = {}
         for pid, date, edss in session.execute(
-                select(Assessment.person_id, Assessment.date, Assessment.edss)
-                .where(Assessment.person_id.in_(chunk), Assessment.edss.is_not(None))):
+            select(Assessment.person_id, Assessment.date, Assessment.edss).where(
+                Assessment.person_id.in_(chunk), Assessment.edss.is_not(None)
+            )
+        ):
             if pid not in last or date > last[pid][0]:
                 last[pid] = (date, edss)
         for pid, (date, edss) in last.items():
@@ -314,11 +438,20 @@ def refresh_signals(session: Session, person_ids: Iterable[int] | None = None) -
 def refresh(session: Session, person_ids: Iterable[int] | None = None) -> dict[str, Any]:
     """Run every analysis whose inputs changed, then update the signal summary (caller commits)."""
     ids = _all_ids(session, person_ids)
-    out: dict[str, Any] = {"progression": refresh_progression(session, ids),
-                           "digital": refresh_digital(session, ids)}
+    out: dict[str, Any] = {
+        "progression": refresh_progression(session, ids),
+        "digital": refresh_digital(session, ids),
+    }
     out["signals"] = refresh_signals(session, ids)
     return out
 
 
-__all__ = ["refresh", "refresh_progression", "refresh_digital", "refresh_signals", "digital_available",
-           "default_progression_settings", "DIGITAL_SOURCE"]
+__all__ = [
+    "refresh",
+    "refresh_progression",
+    "refresh_digital",
+    "refresh_signals",
+    "digital_available",
+    "default_progression_settings",
+    "DIGITAL_SOURCE",
+]

@@ -106,7 +106,9 @@ class Store:
     ...     pass
     """
 
-    def __init__(self, url: str, *, migrate_schema: bool = True, engine: Engine | None = None) -> None:
+    def __init__(
+        self, url: str, *, migrate_schema: bool = True, engine: Engine | None = None
+    ) -> None:
         self.url = url
         if engine is None and url in ("sqlite://", "sqlite:///:memory:"):
             from sqlalchemy.pool import StaticPool

@@ -90,14 +90,23 @@ class ImportReport:
     person_ids: set[int] = field(default_factory=set)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "source": self.source, "rows_read": self.rows_read,
-                "inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged,
-                "merged_duplicates": self.merged_duplicates, "people_created": self.people_created}
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "merged_duplicates": self.merged_duplicates,
+            "people_created": self.people_created,
+        }
 
     def __str__(self) -> str:
-        return (f"{self.source}: {self.rows_read} rows read, {self.inserted} inserted, {self.updated} "
-                f"updated, {self.unchanged} unchanged, {self.merged_duplicates} identical duplicates "
-                f"merged, {self.people_created} people created")
+        return (
+            f"{self.source}: {self.rows_read} rows read, {self.inserted} inserted, {self.updated} "
+            f"updated, {self.unchanged} unchanged, {self.merged_duplicates} identical duplicates "
+            f"merged, {self.people_created} people created"
+        )
 
 
 # ----------------------------------------------------------------------------- writing
@@ -107,25 +116,47 @@ def new_pseudonym() -> str:
     return "P-" + "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def _people(session: Session, subjects: set[str], user: User | None, source: str,
-            rows: dict[str, int], report: ImportReport, create: bool = True) -> dict[str, int]:
+def _people(
+    session: Session,
+    subjects: set[str],
+    user: User | None,
+    source: str,
+    rows: dict[str, int],
+    report: ImportReport,
+    create: bool = True,
+) -> dict[str, int]:
     """Map subject ids to person ids, creating unknown people (linked to the importing clinician)."""
     found: dict[str, int] = {}
     subj = sorted(subjects)
     for i in range(0, len(subj), 500):
-        for pid, s in session.execute(select(Person.id, Person.subject).where(Person.subject.in_(subj[i:i + 500]))):
+        for pid, s in session.execute(
+            select(Person.id, Person.subject).where(Person.subject.in_(subj[i : i + 500]))
+        ):
             found[s] = pid
     if user is not None:
         mine = set(session.scalars(select(CareLink.person_id).where(CareLink.user_id == user.id)))
         foreign = [s for s in subj if s in found and found[s] not in mine]
         if foreign:
-            errs = [RowError(rows[s], "subject", None, "this subject id belongs to a record you do not look after",
-                             "a subject on your list, or a new subject id") for s in foreign]
+            errs = [
+                RowError(
+                    rows[s],
+                    "subject",
+                    None,
+                    "this subject id belongs to a record you do not look after",
+                    "a subject on your list, or a new subject id",
+                )
+                for s in foreign
+            ]
             raise ImportFailed(source, errs[:MAX_REPORTED_ERRORS], len(errs))
     new = [s for s in subj if s not in found]
     if new and not create:
-        raise ImportFailed(source, [RowError(rows[s], "subject", s, "unknown subject", "a known subject")
-                                    for s in new][:MAX_REPORTED_ERRORS], len(new))
+        raise ImportFailed(
+            source,
+            [RowError(rows[s], "subject", s, "unknown subject", "a known subject") for s in new][
+                :MAX_REPORTED_ERRORS
+            ],
+            len(new),
+        )
     used = set(session.scalars(select(Person.pseudonym))) if new else set()
     for s in new:
         pseudo = new_pseudonym()
@@ -144,28 +175,73 @@ def _people(session: Session, subjects: set[str], user: User | None, source: str
 
 _MODEL_FIELDS: dict[str, tuple[type, dict[str, str]]] = {
     # kind -> (model, {record column: model attribute}) excluding the person/session key
-    "visits": (Assessment, {"date": "date", "edss": "edss", "t25fw": "t25fw", "nhpt": "nhpt", "sdmt": "sdmt"}),
+    "visits": (
+        Assessment,
+        {"date": "date", "edss": "edss", "t25fw": "t25fw", "nhpt": "nhpt", "sdmt": "sdmt"},
+    ),
     "relapses": (Relapse, {"date": "onset_date", "end_date": "end_date"}),
-    "treatments": (Treatment, {"drug": "drug", "start_date": "start_date", "stop_date": "stop_date"}),
+    "treatments": (
+        Treatment,
+        {"drug": "drug", "start_date": "start_date", "stop_date": "stop_date"},
+    ),
     "mri": (MriSession, {"date": "date", "active": "active"}),
-    "devices": (DeviceMeasure, {"date": "date", "measure": "measure", "value": "value", "unit": "unit"}),
-    "device_events": (DeviceEvent, {"measure": "measure", "onset_date": "onset_date",
-                                    "detected_date": "detected_date", "baseline_value": "baseline_value",
-                                    "current_value": "current_value", "change_pct": "change_pct"}),
-    "lifestyle": (LifestyleEntry, {k: k for k in ("date", "exercise_min_week", "diet", "smoking",
-                                                   "alcohol_units_week", "sleep_hours", "medications",
-                                                   "comorbidities", "notes")}),
+    "devices": (
+        DeviceMeasure,
+        {"date": "date", "measure": "measure", "value": "value", "unit": "unit"},
+    ),
+    "device_events": (
+        DeviceEvent,
+        {
+            "measure": "measure",
+            "onset_date": "onset_date",
+            "detected_date": "detected_date",
+            "baseline_value": "baseline_value",
+            "current_value": "current_value",
+            "change_pct": "change_pct",
+        },
+    ),
+    "lifestyle": (
+        LifestyleEntry,
+        {
+            k: k
+            for k in (
+                "date",
+                "exercise_min_week",
+                "diet",
+                "smoking",
+                "alcohol_units_week",
+                "sleep_hours",
+                "medications",
+                "comorbidities",
+                "notes",
+            )
+        },
+    ),
 }
 _LESION_FIELDS = {
     "prl": ("volume_mm3", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm", "rim_score", "prl"),
-    "sel": ("volume_mm3", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm", "expansion_pct_per_year",
-            "concentricity", "constancy", "sel"),
+    "sel": (
+        "volume_mm3",
+        "centroid_x_mm",
+        "centroid_y_mm",
+        "centroid_z_mm",
+        "expansion_pct_per_year",
+        "concentricity",
+        "constancy",
+        "sel",
+    ),
 }
 _TEXT_DEFAULTS = {"unit", "medications", "comorbidities", "notes", "name"}
 
 
-def _upsert(session: Session, model: type, key_attrs: tuple[str, ...], rows: list[dict[str, Any]],
-            report: ImportReport, scope: tuple[str, set[int]]) -> set[int]:
+def _upsert(
+    session: Session,
+    model: type,
+    key_attrs: tuple[str, ...],
+    rows: list[dict[str, Any]],
+    report: ImportReport,
+    scope: tuple[str, set[int]],
+) -> set[int]:
     """Insert new rows, update changed ones, count unchanged ones; return the scope ids touched."""
     scope_attr, scope_ids = scope
     cols = [getattr(model, a) for a in ("id", *rows[0].keys())]
@@ -173,7 +249,7 @@ def _upsert(session: Session, model: type, key_attrs: tuple[str, ...], rows: lis
     ids = sorted(scope_ids)
     names = list(rows[0].keys())
     for i in range(0, len(ids), 500):
-        q = select(*cols).where(getattr(model, scope_attr).in_(ids[i:i + 500]))
+        q = select(*cols).where(getattr(model, scope_attr).in_(ids[i : i + 500]))
         for r in session.execute(q):
             vals = dict(zip(names, r[1:], strict=True))
             existing[tuple(vals[a] for a in key_attrs)] = (r[0], vals)
@@ -197,9 +273,16 @@ def _upsert(session: Session, model: type, key_attrs: tuple[str, ...], rows: lis
     return touched
 
 
-def import_frame(session: Session, kind: str, df: pd.DataFrame, *, source: str = "<table>",
-                 user: User | None = None, subject: str | None = None,
-                 session_date: str | dt.date | None = None) -> ImportReport:
+def import_frame(
+    session: Session,
+    kind: str,
+    df: pd.DataFrame,
+    *,
+    source: str = "<table>",
+    user: User | None = None,
+    subject: str | None = None,
+    session_date: str | dt.date | None = None,
+) -> ImportReport:
     """Validate and import one table inside the caller's transaction (the caller commits).
 
     Parameters
@@ -260,8 +343,9 @@ def import_frame(session: Session, kind: str, df: pd.DataFrame, *, source: str =
                     row[attr] = ("" if v is None else v) if attr in _TEXT_DEFAULTS else v
                 rows.append(row)
             key_attrs = ("person_id",) + tuple(fields[k] for k in KEYS[kind] if k != "subject")
-            report.person_ids |= _upsert(session, model, key_attrs, rows, report,
-                                         ("person_id", set(pids.values())))
+            report.person_ids |= _upsert(
+                session, model, key_attrs, rows, report, ("person_id", set(pids.values()))
+            )
     _bump(session, report.person_ids)
     return report
 
@@ -269,12 +353,21 @@ def import_frame(session: Session, kind: str, df: pd.DataFrame, *, source: str =
 def _bump(session: Session, person_ids: set[int]) -> None:
     ids = sorted(person_ids)
     for i in range(0, len(ids), 500):
-        session.execute(update(Person).where(Person.id.in_(ids[i:i + 500]))
-                        .values(data_version=Person.data_version + 1))
+        session.execute(
+            update(Person)
+            .where(Person.id.in_(ids[i : i + 500]))
+            .values(data_version=Person.data_version + 1)
+        )
 
 
-def _import_people(session: Session, records: list[dict[str, Any]], user: User | None, source: str,
-                   first_row: dict[str, int], report: ImportReport) -> None:
+def _import_people(
+    session: Session,
+    records: list[dict[str, Any]],
+    user: User | None,
+    source: str,
+    first_row: dict[str, int],
+    report: ImportReport,
+) -> None:
     clinicians = {r["clinician"] for r in records if r.get("clinician")}
     by_name = {}
     if clinicians:
@@ -283,24 +376,54 @@ def _import_people(session: Session, records: list[dict[str, Any]], user: User |
                 by_name[u.username] = u
         unknown = [r for r in records if r.get("clinician") and r["clinician"] not in by_name]
         if unknown:
-            raise ImportFailed(source, [RowError(r["_row"], "clinician", r["clinician"], "no clinician account with this user name",
-                                                 "the user name of a clinician") for r in unknown][:MAX_REPORTED_ERRORS], len(unknown))
-    known = set(session.scalars(select(Person.subject).where(Person.subject.in_(sorted(first_row)))))
+            raise ImportFailed(
+                source,
+                [
+                    RowError(
+                        r["_row"],
+                        "clinician",
+                        r["clinician"],
+                        "no clinician account with this user name",
+                        "the user name of a clinician",
+                    )
+                    for r in unknown
+                ][:MAX_REPORTED_ERRORS],
+                len(unknown),
+            )
+    known = set(
+        session.scalars(select(Person.subject).where(Person.subject.in_(sorted(first_row))))
+    )
     pids = _people(session, set(first_row), user, source, first_row, report)
-    rows: list[dict[str, Any]] = [{"id": pids[r["subject"]], "name": r.get("name") or "",
-             "sex": r["sex"].upper() if r.get("sex") else None, "birth_year": r.get("birth_year")}
-            for r in records]
-    current = {p.id: (p.name, p.sex, p.birth_year)
-               for p in session.scalars(select(Person).where(Person.id.in_([r["id"] for r in rows])))}
+    rows: list[dict[str, Any]] = [
+        {
+            "id": pids[r["subject"]],
+            "name": r.get("name") or "",
+            "sex": r["sex"].upper() if r.get("sex") else None,
+            "birth_year": r.get("birth_year"),
+        }
+        for r in records
+    ]
+    current = {
+        p.id: (p.name, p.sex, p.birth_year)
+        for p in session.scalars(select(Person).where(Person.id.in_([r["id"] for r in rows])))
+    }
     changed = [r for r in rows if current[r["id"]] != (r["name"], r["sex"], r["birth_year"])]
     if changed:
         session.execute(update(Person), changed)
     report.inserted = sum(1 for r in records if r["subject"] not in known)
-    report.updated = sum(1 for r in records if r["subject"] in known and pids[r["subject"]] in {c["id"] for c in changed})
+    report.updated = sum(
+        1
+        for r in records
+        if r["subject"] in known and pids[r["subject"]] in {c["id"] for c in changed}
+    )
     report.unchanged = len(records) - report.inserted - report.updated
     report.person_ids |= {r["id"] for r in changed}
-    links = {(lk.user_id, lk.person_id) for lk in session.scalars(select(CareLink).where(
-        CareLink.person_id.in_(list(pids.values()))))}
+    links = {
+        (lk.user_id, lk.person_id)
+        for lk in session.scalars(
+            select(CareLink).where(CareLink.person_id.in_(list(pids.values())))
+        )
+    }
     for r in records:
         if r.get("clinician"):
             key = (by_name[r["clinician"]].id, pids[r["subject"]])
@@ -310,18 +433,37 @@ def _import_people(session: Session, records: list[dict[str, Any]], user: User |
     session.flush()
 
 
-def _import_lesions(session: Session, kind: str, records: list[dict[str, Any]], pids: dict[str, int],
-                    report: ImportReport) -> None:
+def _import_lesions(
+    session: Session,
+    kind: str,
+    records: list[dict[str, Any]],
+    pids: dict[str, int],
+    report: ImportReport,
+) -> None:
     # MRI sessions: create the ones missing (activity unknown)
     wanted = {(pids[r["subject"]], r["date"]) for r in records}
     person_ids = sorted({p for p, _ in wanted})
-    sessions = {(p, d): sid for sid, p, d in session.execute(
-        select(MriSession.id, MriSession.person_id, MriSession.date).where(MriSession.person_id.in_(person_ids)))}
+    sessions = {
+        (p, d): sid
+        for sid, p, d in session.execute(
+            select(MriSession.id, MriSession.person_id, MriSession.date).where(
+                MriSession.person_id.in_(person_ids)
+            )
+        )
+    }
     missing = sorted(wanted - set(sessions))
     if missing:
-        session.execute(insert(MriSession), [{"person_id": p, "date": d, "active": None} for p, d in missing])
-        sessions = {(p, d): sid for sid, p, d in session.execute(
-            select(MriSession.id, MriSession.person_id, MriSession.date).where(MriSession.person_id.in_(person_ids)))}
+        session.execute(
+            insert(MriSession), [{"person_id": p, "date": d, "active": None} for p, d in missing]
+        )
+        sessions = {
+            (p, d): sid
+            for sid, p, d in session.execute(
+                select(MriSession.id, MriSession.person_id, MriSession.date).where(
+                    MriSession.person_id.in_(person_ids)
+                )
+            )
+        }
         report.person_ids |= {p for p, _ in missing}
     rows = []
     owner = {}
@@ -332,8 +474,14 @@ def _import_lesions(session: Session, kind: str, records: list[dict[str, Any]], 
         for f in _LESION_FIELDS[kind]:
             row[f] = r.get(f)
         rows.append(row)
-    touched = _upsert(session, LesionResult, ("session_id", "method", "label"), rows, report,
-                      ("session_id", set(owner)))
+    touched = _upsert(
+        session,
+        LesionResult,
+        ("session_id", "method", "label"),
+        rows,
+        report,
+        ("session_id", set(owner)),
+    )
     report.person_ids |= {owner[s] for s in touched}
 
 
@@ -360,6 +508,22 @@ def import_file(session: Session, kind: str, path: str | Path, **kwargs: Any) ->
     return import_frame(session, kind, read_path(p), source=p.name, **kwargs)
 
 
-__all__ = ["KINDS", "SPECS", "KEYS", "DIETS", "SMOKING", "SEL_CLASSES", "ImportFailed", "ImportReport", "RowError",
-           "import_file", "import_frame", "import_into", "read_upload", "read_path", "new_pseudonym",
-           "device_export_frame", "EXPORT_KINDS"]
+__all__ = [
+    "KINDS",
+    "SPECS",
+    "KEYS",
+    "DIETS",
+    "SMOKING",
+    "SEL_CLASSES",
+    "ImportFailed",
+    "ImportReport",
+    "RowError",
+    "import_file",
+    "import_frame",
+    "import_into",
+    "read_upload",
+    "read_path",
+    "new_pseudonym",
+    "device_export_frame",
+    "EXPORT_KINDS",
+]

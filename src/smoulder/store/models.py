@@ -73,16 +73,21 @@ class Person(Base):
     data_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-    assessments: Mapped[list[Assessment]] = relationship(back_populates="person", cascade="all, delete-orphan")
+    assessments: Mapped[list[Assessment]] = relationship(
+        back_populates="person", cascade="all, delete-orphan"
+    )
 
 
 class CareLink(Base):
     """A clinician looks after a person (a person may have several clinicians)."""
 
     __tablename__ = "care_links"
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True,
-                                           index=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class Assessment(Base):
@@ -139,7 +144,9 @@ class LesionResult(Base):
     __tablename__ = "lesion_results"
     __table_args__ = (UniqueConstraint("session_id", "method", "label"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("mri_sessions.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("mri_sessions.id", ondelete="CASCADE"), index=True
+    )
     method: Mapped[str] = mapped_column(String(8))
     label: Mapped[int] = mapped_column(Integer)
     volume_mm3: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -223,7 +230,9 @@ class ProgressionEvent(Base):
 
     __tablename__ = "progression_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("analysis_runs.id", ondelete="CASCADE"), index=True
+    )
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     outcome: Mapped[str] = mapped_column(String(10))
     event_type: Mapped[str] = mapped_column(String(4))
@@ -239,7 +248,9 @@ class PersonSignals(Base):
     """Per-person summary of the smouldering signals (kept up to date by the analyses)."""
 
     __tablename__ = "person_signals"
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
     n_pira: Mapped[int] = mapped_column(Integer, default=0)
     n_raw: Mapped[int] = mapped_column(Integer, default=0)
     n_prl: Mapped[int] = mapped_column(Integer, default=0)
@@ -270,16 +281,39 @@ class AuditEntry(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     action: Mapped[str] = mapped_column(String(20))
     resource: Mapped[str] = mapped_column(String(200))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), nullable=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), nullable=True
+    )
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
-Index("ix_device_measures_person_measure_date", DeviceMeasure.person_id, DeviceMeasure.measure, DeviceMeasure.date)
+Index(
+    "ix_device_measures_person_measure_date",
+    DeviceMeasure.person_id,
+    DeviceMeasure.measure,
+    DeviceMeasure.date,
+)
 # a person's audit trail, newest first (shown on every person page)
 Index("ix_audit_log_person_at", AuditEntry.person_id, AuditEntry.at)
 
 __all__ = [
-    "Base", "User", "Person", "CareLink", "Assessment", "Relapse", "Treatment", "MriSession", "LesionResult",
-    "DeviceMeasure", "DeviceEvent", "LifestyleEntry", "AnalysisRun", "ProgressionEvent",
-    "PersonSignals", "WebSession", "AuditEntry", "ROLES", "utcnow",
+    "Base",
+    "User",
+    "Person",
+    "CareLink",
+    "Assessment",
+    "Relapse",
+    "Treatment",
+    "MriSession",
+    "LesionResult",
+    "DeviceMeasure",
+    "DeviceEvent",
+    "LifestyleEntry",
+    "AnalysisRun",
+    "ProgressionEvent",
+    "PersonSignals",
+    "WebSession",
+    "AuditEntry",
+    "ROLES",
+    "utcnow",
 ]

@@ -36,8 +36,18 @@ from smoulder.store.models import (
     User,
 )
 
-COHORT_SORTS = ("pseudonym", "name", "n_pira", "n_raw", "n_prl", "n_sel", "n_digital", "last_edss",
-                "last_visit", "n_relapses")
+COHORT_SORTS = (
+    "pseudonym",
+    "name",
+    "n_pira",
+    "n_raw",
+    "n_prl",
+    "n_sel",
+    "n_digital",
+    "last_edss",
+    "last_visit",
+    "n_relapses",
+)
 COHORT_FILTERS = ("pira", "prl", "sel", "digital", "any")
 
 
@@ -76,7 +86,11 @@ def can_edit(user: User, person: Person, session: Session) -> bool:
 
 def person_public(person: Person, user: User) -> dict[str, Any]:
     """What this user may see of a person's identity."""
-    out: dict[str, Any] = {"key": person.pseudonym, "sex": person.sex, "birth_year": person.birth_year}
+    out: dict[str, Any] = {
+        "key": person.pseudonym,
+        "sex": person.sex,
+        "birth_year": person.birth_year,
+    }
     if not pseudonymised(user):
         out["name"] = person.name or person.subject
         out["subject"] = person.subject
@@ -116,80 +130,191 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
     assessments = [
         {"date": _iso(d), "edss": e, "t25fw": t, "nhpt": n, "sdmt": s}
         for d, e, t, n, s in session.execute(
-            select(Assessment.date, Assessment.edss, Assessment.t25fw, Assessment.nhpt, Assessment.sdmt)
-            .where(Assessment.person_id == pid).order_by(Assessment.date))
+            select(
+                Assessment.date, Assessment.edss, Assessment.t25fw, Assessment.nhpt, Assessment.sdmt
+            )
+            .where(Assessment.person_id == pid)
+            .order_by(Assessment.date)
+        )
     ]
-    relapses = [{"onset": _iso(a), "end": _iso(b)} for a, b in session.execute(
-        select(Relapse.onset_date, Relapse.end_date).where(Relapse.person_id == pid).order_by(Relapse.onset_date))]
-    treatments = [{"drug": a, "start": _iso(b), "stop": _iso(c)} for a, b, c in session.execute(
-        select(Treatment.drug, Treatment.start_date, Treatment.stop_date).where(Treatment.person_id == pid)
-        .order_by(Treatment.start_date))]
-    sessions = session.execute(select(MriSession.id, MriSession.date, MriSession.active)
-                               .where(MriSession.person_id == pid).order_by(MriSession.date)).all()
+    relapses = [
+        {"onset": _iso(a), "end": _iso(b)}
+        for a, b in session.execute(
+            select(Relapse.onset_date, Relapse.end_date)
+            .where(Relapse.person_id == pid)
+            .order_by(Relapse.onset_date)
+        )
+    ]
+    treatments = [
+        {"drug": a, "start": _iso(b), "stop": _iso(c)}
+        for a, b, c in session.execute(
+            select(Treatment.drug, Treatment.start_date, Treatment.stop_date)
+            .where(Treatment.person_id == pid)
+            .order_by(Treatment.start_date)
+        )
+    ]
+    sessions = session.execute(
+        select(MriSession.id, MriSession.date, MriSession.active)
+        .where(MriSession.person_id == pid)
+        .order_by(MriSession.date)
+    ).all()
     lesions_by_session: dict[int, list[Any]] = defaultdict(list)
     if sessions:
-        for les in session.scalars(select(LesionResult).where(
-                LesionResult.session_id.in_([s[0] for s in sessions])).order_by(LesionResult.label)):
+        for les in session.scalars(
+            select(LesionResult)
+            .where(LesionResult.session_id.in_([s[0] for s in sessions]))
+            .order_by(LesionResult.label)
+        ):
             lesions_by_session[les.session_id].append(les)
     mri = []
     for sid, date, active in sessions:
         found = lesions_by_session.get(sid, [])
         prl_rated = [x for x in found if x.method == "prl"]
         sel_rated = [x for x in found if x.method == "sel"]
-        mri.append({
-            "date": _iso(date), "active": active,
-            "prl_rated": bool(prl_rated), "n_prl": sum(1 for x in prl_rated if x.prl),
-            "n_lesions": len(prl_rated),
-            "sel_rated": bool(sel_rated), "n_sel_definite": sum(1 for x in sel_rated if x.sel == "definite"),
-            "n_sel_possible": sum(1 for x in sel_rated if x.sel == "possible"),
-            "lesions": [{"method": x.method, "label": x.label, "volume_mm3": x.volume_mm3, "rim_score": x.rim_score,
-                         "prl": x.prl, "expansion_pct_per_year": x.expansion_pct_per_year, "sel": x.sel}
-                        for x in found],
-        })
-    events = [{"type": (c or "undefined") if t == "CDW" else "CDI", "event_type": t, "outcome": o,
-               "baseline_date": _iso(bd), "baseline_value": bv, "event_date": _iso(ed), "event_value": ev,
-               "confirmation_date": _iso(cd)}
-              for o, t, c, bd, bv, ed, ev, cd in session.execute(
-                  select(ProgressionEvent.outcome, ProgressionEvent.event_type, ProgressionEvent.cdw_type,
-                         ProgressionEvent.baseline_date, ProgressionEvent.baseline_value, ProgressionEvent.event_date,
-                         ProgressionEvent.event_value, ProgressionEvent.confirmation_date)
-                  .where(ProgressionEvent.person_id == pid).order_by(ProgressionEvent.event_date))]
+        mri.append(
+            {
+                "date": _iso(date),
+                "active": active,
+                "prl_rated": bool(prl_rated),
+                "n_prl": sum(1 for x in prl_rated if x.prl),
+                "n_lesions": len(prl_rated),
+                "sel_rated": bool(sel_rated),
+                "n_sel_definite": sum(1 for x in sel_rated if x.sel == "definite"),
+                "n_sel_possible": sum(1 for x in sel_rated if x.sel == "possible"),
+                "lesions": [
+                    {
+                        "method": x.method,
+                        "label": x.label,
+                        "volume_mm3": x.volume_mm3,
+                        "rim_score": x.rim_score,
+                        "prl": x.prl,
+                        "expansion_pct_per_year": x.expansion_pct_per_year,
+                        "sel": x.sel,
+                    }
+                    for x in found
+                ],
+            }
+        )
+    events = [
+        {
+            "type": (c or "undefined") if t == "CDW" else "CDI",
+            "event_type": t,
+            "outcome": o,
+            "baseline_date": _iso(bd),
+            "baseline_value": bv,
+            "event_date": _iso(ed),
+            "event_value": ev,
+            "confirmation_date": _iso(cd),
+        }
+        for o, t, c, bd, bv, ed, ev, cd in session.execute(
+            select(
+                ProgressionEvent.outcome,
+                ProgressionEvent.event_type,
+                ProgressionEvent.cdw_type,
+                ProgressionEvent.baseline_date,
+                ProgressionEvent.baseline_value,
+                ProgressionEvent.event_date,
+                ProgressionEvent.event_value,
+                ProgressionEvent.confirmation_date,
+            )
+            .where(ProgressionEvent.person_id == pid)
+            .order_by(ProgressionEvent.event_date)
+        )
+    ]
     series: dict[str, list[tuple[dt.date, float]]] = defaultdict(list)
     units: dict[str, str] = {}
-    for m, d, v, u in session.execute(select(DeviceMeasure.measure, DeviceMeasure.date, DeviceMeasure.value,
-                                             DeviceMeasure.unit).where(DeviceMeasure.person_id == pid)
-                                      .order_by(DeviceMeasure.measure, DeviceMeasure.date)):
+    for m, d, v, u in session.execute(
+        select(DeviceMeasure.measure, DeviceMeasure.date, DeviceMeasure.value, DeviceMeasure.unit)
+        .where(DeviceMeasure.person_id == pid)
+        .order_by(DeviceMeasure.measure, DeviceMeasure.date)
+    ):
         series[m].append((d, v))
         units[m] = u
     device = {}
     for m, rows in series.items():
         dates, values = _weekly(rows)
         device[m] = {"unit": units[m], "dates": dates, "values": values, "n_days": len(rows)}
-    device_events = [{"measure": m, "onset_date": _iso(a), "detected_date": _iso(b), "baseline_value": c,
-                      "current_value": d, "change_pct": e, "source": s}
-                     for m, a, b, c, d, e, s in session.execute(
-                         select(DeviceEvent.measure, DeviceEvent.onset_date, DeviceEvent.detected_date,
-                                DeviceEvent.baseline_value, DeviceEvent.current_value, DeviceEvent.change_pct,
-                                DeviceEvent.source).where(DeviceEvent.person_id == pid).order_by(DeviceEvent.onset_date))]
+    device_events = [
+        {
+            "measure": m,
+            "onset_date": _iso(a),
+            "detected_date": _iso(b),
+            "baseline_value": c,
+            "current_value": d,
+            "change_pct": e,
+            "source": s,
+        }
+        for m, a, b, c, d, e, s in session.execute(
+            select(
+                DeviceEvent.measure,
+                DeviceEvent.onset_date,
+                DeviceEvent.detected_date,
+                DeviceEvent.baseline_value,
+                DeviceEvent.current_value,
+                DeviceEvent.change_pct,
+                DeviceEvent.source,
+            )
+            .where(DeviceEvent.person_id == pid)
+            .order_by(DeviceEvent.onset_date)
+        )
+    ]
     hide = pseudonymised(user)
-    lifestyle = [{"date": _iso(x.date), "exercise_min_week": x.exercise_min_week, "diet": x.diet, "smoking": x.smoking,
-                  "alcohol_units_week": x.alcohol_units_week, "sleep_hours": x.sleep_hours,
-                  "medications": x.medications, "comorbidities": x.comorbidities,
-                  "notes": None if hide else x.notes}
-                 for x in session.scalars(select(LifestyleEntry).where(LifestyleEntry.person_id == pid)
-                                          .order_by(LifestyleEntry.date))]
-    analyses = [{"kind": r.kind, "version": r.version, "computed_at": r.computed_at.isoformat(timespec="seconds"),
-                 "status": r.status, "message": r.message, "settings": json.loads(r.settings_json)}
-                for r in session.scalars(select(AnalysisRun).where(AnalysisRun.person_id == pid)
-                                         .order_by(AnalysisRun.kind))]
-    return {"person": person_public(person, user), "assessments": assessments, "relapses": relapses,
-            "treatments": treatments, "mri": mri, "events": events, "device": device,
-            "device_events": device_events, "lifestyle": lifestyle, "analyses": analyses}
+    lifestyle = [
+        {
+            "date": _iso(x.date),
+            "exercise_min_week": x.exercise_min_week,
+            "diet": x.diet,
+            "smoking": x.smoking,
+            "alcohol_units_week": x.alcohol_units_week,
+            "sleep_hours": x.sleep_hours,
+            "medications": x.medications,
+            "comorbidities": x.comorbidities,
+            "notes": None if hide else x.notes,
+        }
+        for x in session.scalars(
+            select(LifestyleEntry)
+            .where(LifestyleEntry.person_id == pid)
+            .order_by(LifestyleEntry.date)
+        )
+    ]
+    analyses = [
+        {
+            "kind": r.kind,
+            "version": r.version,
+            "computed_at": r.computed_at.isoformat(timespec="seconds"),
+            "status": r.status,
+            "message": r.message,
+            "settings": json.loads(r.settings_json),
+        }
+        for r in session.scalars(
+            select(AnalysisRun).where(AnalysisRun.person_id == pid).order_by(AnalysisRun.kind)
+        )
+    ]
+    return {
+        "person": person_public(person, user),
+        "assessments": assessments,
+        "relapses": relapses,
+        "treatments": treatments,
+        "mri": mri,
+        "events": events,
+        "device": device,
+        "device_events": device_events,
+        "lifestyle": lifestyle,
+        "analyses": analyses,
+    }
 
 
-def cohort(session: Session, user: User, *, sort: str = "n_pira", descending: bool = True,
-           signal: str | None = None, query: str | None = None, limit: int = 50,
-           offset: int = 0) -> dict[str, Any]:
+def cohort(
+    session: Session,
+    user: User,
+    *,
+    sort: str = "n_pira",
+    descending: bool = True,
+    signal: str | None = None,
+    query: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
     """One page of the cohort table (signals per person), sorted and filtered in the database.
 
     ``signal`` keeps people with at least one PIRA event / PRL / definite SEL / digital worsening
@@ -211,8 +336,14 @@ def cohort(session: Session, user: User, *, sort: str = "n_pira", descending: bo
     elif signal == "digital":
         conds.append(PersonSignals.n_digital > 0)
     elif signal == "any":
-        conds.append(or_(PersonSignals.n_pira > 0, PersonSignals.n_prl > 0, PersonSignals.n_sel > 0,
-                         PersonSignals.n_digital > 0))
+        conds.append(
+            or_(
+                PersonSignals.n_pira > 0,
+                PersonSignals.n_prl > 0,
+                PersonSignals.n_sel > 0,
+                PersonSignals.n_digital > 0,
+            )
+        )
     if query:
         q = query.strip()[:64]
         like = f"%{q.replace('%', '').replace('_', '')}%"
@@ -222,10 +353,16 @@ def cohort(session: Session, user: User, *, sort: str = "n_pira", descending: bo
         conds.append(or_(*fields))
     if conds:
         base = base.where(*conds)
-    total = session.scalar(select(func.count()).select_from(base.with_only_columns(Person.id).subquery()))
-    col = {"pseudonym": Person.pseudonym, "name": Person.name}.get(sort) or getattr(PersonSignals, sort)
+    total = session.scalar(
+        select(func.count()).select_from(base.with_only_columns(Person.id).subquery())
+    )
+    col = {"pseudonym": Person.pseudonym, "name": Person.name}.get(sort) or getattr(
+        PersonSignals, sort
+    )
     order = desc(col) if descending else asc(col)
-    page = base.with_only_columns(Person, PersonSignals).order_by(order.nulls_last(), Person.pseudonym)
+    page = base.with_only_columns(Person, PersonSignals).order_by(
+        order.nulls_last(), Person.pseudonym
+    )
     rows = []
     for person, sig in session.execute(page.limit(max(1, min(limit, 500))).offset(max(0, offset))):
         item = person_public(person, user)
@@ -234,25 +371,63 @@ def cohort(session: Session, user: User, *, sort: str = "n_pira", descending: bo
         item["last_edss"] = sig.last_edss if sig is not None else None
         item["last_visit"] = _iso(sig.last_visit) if sig is not None else None
         rows.append(item)
-    return {"total": total, "rows": rows, "sort": sort, "descending": descending, "signal": signal,
-            "limit": limit, "offset": offset}
+    return {
+        "total": total,
+        "rows": rows,
+        "sort": sort,
+        "descending": descending,
+        "signal": signal,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
-def audit(session: Session, user: User | None, action: str, resource: str, person: Person | None = None,
-          detail: str = "") -> None:
+def audit(
+    session: Session,
+    user: User | None,
+    action: str,
+    resource: str,
+    person: Person | None = None,
+    detail: str = "",
+) -> None:
     """Record who viewed or changed what (the caller commits)."""
-    session.add(AuditEntry(user_id=user.id if user is not None else None, action=action, resource=resource[:200],
-                           person_id=person.id if person is not None else None, detail=detail[:2000]))
+    session.add(
+        AuditEntry(
+            user_id=user.id if user is not None else None,
+            action=action,
+            resource=resource[:200],
+            person_id=person.id if person is not None else None,
+            detail=detail[:2000],
+        )
+    )
 
 
 def audit_for_person(session: Session, person: Person, limit: int = 100) -> list[dict[str, Any]]:
     """Who looked at or changed this person's record, newest first."""
-    q = (select(AuditEntry.at, AuditEntry.action, AuditEntry.resource, User.username, User.role)
-         .outerjoin(User, User.id == AuditEntry.user_id).where(AuditEntry.person_id == person.id)
-         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit))
-    return [{"at": a.isoformat(timespec="seconds"), "action": b, "resource": c, "user": d, "role": e}
-            for a, b, c, d, e in session.execute(q)]
+    q = (
+        select(AuditEntry.at, AuditEntry.action, AuditEntry.resource, User.username, User.role)
+        .outerjoin(User, User.id == AuditEntry.user_id)
+        .where(AuditEntry.person_id == person.id)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+    )
+    return [
+        {"at": a.isoformat(timespec="seconds"), "action": b, "resource": c, "user": d, "role": e}
+        for a, b, c, d, e in session.execute(q)
+    ]
 
 
-__all__ = ["visible_people", "find_visible", "can_edit", "person_public", "label_of", "timeline", "cohort",
-           "audit", "audit_for_person", "pseudonymised", "COHORT_SORTS", "COHORT_FILTERS"]
+__all__ = [
+    "visible_people",
+    "find_visible",
+    "can_edit",
+    "person_public",
+    "label_of",
+    "timeline",
+    "cohort",
+    "audit",
+    "audit_for_person",
+    "pseudonymised",
+    "COHORT_SORTS",
+    "COHORT_FILTERS",
+]

@@ -36,8 +36,14 @@ class RowError:
     expected: str = ""
 
     def __str__(self) -> str:
-        where = ", ".join(x for x in (f"row {self.row}" if self.row else "",
-                                      f"column '{self.column}'" if self.column else "") if x)
+        where = ", ".join(
+            x
+            for x in (
+                f"row {self.row}" if self.row else "",
+                f"column '{self.column}'" if self.column else "",
+            )
+            if x
+        )
         text = f"{where}: {self.message}" if where else self.message
         if self.value is not None:
             text += f" (got {self.value[:60]!r})"
@@ -46,8 +52,13 @@ class RowError:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "value": self.value, "message": self.message,
-                "expected": self.expected}
+        return {
+            "row": self.row,
+            "column": self.column,
+            "value": self.value,
+            "message": self.message,
+            "expected": self.expected,
+        }
 
 
 class ImportFailed(InputDataError):
@@ -59,8 +70,12 @@ class ImportFailed(InputDataError):
         first = errors[0]
         more = f" and {self.total - 1} more problem(s)" if self.total > 1 else ""
         super().__init__(
-            f"{first.message}{more}; nothing was imported", file=source, row=first.row,
-            column=first.column, value=first.value, expected=first.expected or None,
+            f"{first.message}{more}; nothing was imported",
+            file=source,
+            row=first.row,
+            column=first.column,
+            value=first.value,
+            expected=first.expected or None,
         )
 
 
@@ -77,7 +92,11 @@ Parser = Callable[[str], Any]
 
 def _date(text: str) -> dt.date:
     try:
-        d = dt.date.fromisoformat(text.strip()[:10]) if len(text.strip()) in (10, 19, 20, 25) else None
+        d = (
+            dt.date.fromisoformat(text.strip()[:10])
+            if len(text.strip()) in (10, 19, 20, 25)
+            else None
+        )
     except ValueError:
         d = None
     if d is None:
@@ -87,8 +106,9 @@ def _date(text: str) -> dt.date:
     return d
 
 
-def _number(lo: float, hi: float, *, step: float | None = None, integer: bool = False,
-            lo_open: bool = False) -> Parser:
+def _number(
+    lo: float, hi: float, *, step: float | None = None, integer: bool = False, lo_open: bool = False
+) -> Parser:
     rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
     what = "a whole number" if integer else "a number"
     if step:
@@ -137,7 +157,9 @@ def _active(text: str) -> bool:
         try:
             x = float(text)
         except ValueError:
-            raise _Bad("not a yes/no value or lesion count", "true/false, yes/no or a lesion count") from None
+            raise _Bad(
+                "not a yes/no value or lesion count", "true/false, yes/no or a lesion count"
+            ) from None
         if not math.isfinite(x) or x < 0 or x != round(x):
             raise _Bad("not a lesion count", "true/false, yes/no or a lesion count >= 0") from None
         return x > 0
@@ -196,45 +218,97 @@ class _Col:
 
 # kind -> (columns, natural key columns (after subject), model)
 SPECS: dict[str, list[_Col]] = {
-    "people": [_Col("subject", _subject, True), _Col("name", _text(200)),
-               _Col("sex", _choice(("f", "m", "x"))),
-               _Col("birth_year", _number(1900, dt.date.today().year, integer=True)),
-               _Col("clinician", _text(80))],
-    "visits": [_Col("subject", _subject, True), _Col("date", _date, True), _Col("edss", EDSS),
-               _Col("t25fw", SECONDS_T25FW), _Col("nhpt", SECONDS_NHPT), _Col("sdmt", SDMT)],
-    "relapses": [_Col("subject", _subject, True), _Col("date", _date, True, "onset_date"),
-                 _Col("end_date", _date)],
-    "treatments": [_Col("subject", _subject, True), _Col("drug", _text(100, required=True), True),
-                   _Col("start_date", _date, True), _Col("stop_date", _date)],
+    "people": [
+        _Col("subject", _subject, True),
+        _Col("name", _text(200)),
+        _Col("sex", _choice(("f", "m", "x"))),
+        _Col("birth_year", _number(1900, dt.date.today().year, integer=True)),
+        _Col("clinician", _text(80)),
+    ],
+    "visits": [
+        _Col("subject", _subject, True),
+        _Col("date", _date, True),
+        _Col("edss", EDSS),
+        _Col("t25fw", SECONDS_T25FW),
+        _Col("nhpt", SECONDS_NHPT),
+        _Col("sdmt", SDMT),
+    ],
+    "relapses": [
+        _Col("subject", _subject, True),
+        _Col("date", _date, True, "onset_date"),
+        _Col("end_date", _date),
+    ],
+    "treatments": [
+        _Col("subject", _subject, True),
+        _Col("drug", _text(100, required=True), True),
+        _Col("start_date", _date, True),
+        _Col("stop_date", _date),
+    ],
     "mri": [_Col("subject", _subject, True), _Col("date", _date, True), _Col("active", _active)],
-    "prl": [_Col("subject", _subject, True), _Col("date", _date, True), _Col("label", _label, True),
-            _Col("n_voxels", _number(0, 1e9, integer=True)), _Col("volume_mm3", _number(0, 1e7)),
-            _Col("centroid_x_mm", _finite), _Col("centroid_y_mm", _finite), _Col("centroid_z_mm", _finite),
-            _Col("rim_score", _finite), _Col("prl", _bool, True)],
-    "sel": [_Col("subject", _subject, True), _Col("date", _date, True), _Col("label", _label, True),
-            _Col("volume_mm3", _number(0, 1e7)), _Col("centroid_x_mm", _finite),
-            _Col("centroid_y_mm", _finite), _Col("centroid_z_mm", _finite),
-            _Col("expansion_pct_per_year", _finite), _Col("concentricity", _finite),
-            _Col("constancy", _finite), _Col("sel", _choice(SEL_CLASSES), True)],
-    "devices": [_Col("subject", _subject, True), _Col("date", _date, True),
-                _Col("measure", _text(64, required=True), True), _Col("value", _finite, True),
-                _Col("unit", _text(32))],
-    "device_events": [_Col("subject", _subject, True), _Col("measure", _text(64, required=True), True),
-                      _Col("onset_date", _date, True), _Col("detected_date", _date),
-                      _Col("baseline_value", _finite), _Col("current_value", _finite),
-                      _Col("change_pct", _finite)],
-    "lifestyle": [_Col("subject", _subject, True), _Col("date", _date, True),
-                  _Col("exercise_min_week", _number(0, 10080, integer=True)),
-                  _Col("diet", _choice(DIETS)), _Col("smoking", _choice(SMOKING)),
-                  _Col("alcohol_units_week", _number(0, 300)), _Col("sleep_hours", _number(0, 24)),
-                  _Col("medications", _text(2000)), _Col("comorbidities", _text(2000)),
-                  _Col("notes", _text(2000))],
+    "prl": [
+        _Col("subject", _subject, True),
+        _Col("date", _date, True),
+        _Col("label", _label, True),
+        _Col("n_voxels", _number(0, 1e9, integer=True)),
+        _Col("volume_mm3", _number(0, 1e7)),
+        _Col("centroid_x_mm", _finite),
+        _Col("centroid_y_mm", _finite),
+        _Col("centroid_z_mm", _finite),
+        _Col("rim_score", _finite),
+        _Col("prl", _bool, True),
+    ],
+    "sel": [
+        _Col("subject", _subject, True),
+        _Col("date", _date, True),
+        _Col("label", _label, True),
+        _Col("volume_mm3", _number(0, 1e7)),
+        _Col("centroid_x_mm", _finite),
+        _Col("centroid_y_mm", _finite),
+        _Col("centroid_z_mm", _finite),
+        _Col("expansion_pct_per_year", _finite),
+        _Col("concentricity", _finite),
+        _Col("constancy", _finite),
+        _Col("sel", _choice(SEL_CLASSES), True),
+    ],
+    "devices": [
+        _Col("subject", _subject, True),
+        _Col("date", _date, True),
+        _Col("measure", _text(64, required=True), True),
+        _Col("value", _finite, True),
+        _Col("unit", _text(32)),
+    ],
+    "device_events": [
+        _Col("subject", _subject, True),
+        _Col("measure", _text(64, required=True), True),
+        _Col("onset_date", _date, True),
+        _Col("detected_date", _date),
+        _Col("baseline_value", _finite),
+        _Col("current_value", _finite),
+        _Col("change_pct", _finite),
+    ],
+    "lifestyle": [
+        _Col("subject", _subject, True),
+        _Col("date", _date, True),
+        _Col("exercise_min_week", _number(0, 10080, integer=True)),
+        _Col("diet", _choice(DIETS)),
+        _Col("smoking", _choice(SMOKING)),
+        _Col("alcohol_units_week", _number(0, 300)),
+        _Col("sleep_hours", _number(0, 24)),
+        _Col("medications", _text(2000)),
+        _Col("comorbidities", _text(2000)),
+        _Col("notes", _text(2000)),
+    ],
 }
 KEYS: dict[str, tuple[str, ...]] = {
-    "people": ("subject",), "visits": ("subject", "date"), "relapses": ("subject", "date"),
-    "treatments": ("subject", "drug", "start_date"), "mri": ("subject", "date"),
-    "prl": ("subject", "date", "label"), "sel": ("subject", "date", "label"),
-    "devices": ("subject", "date", "measure"), "device_events": ("subject", "measure", "onset_date"),
+    "people": ("subject",),
+    "visits": ("subject", "date"),
+    "relapses": ("subject", "date"),
+    "treatments": ("subject", "drug", "start_date"),
+    "mri": ("subject", "date"),
+    "prl": ("subject", "date", "label"),
+    "sel": ("subject", "date", "label"),
+    "devices": ("subject", "date", "measure"),
+    "device_events": ("subject", "measure", "onset_date"),
     "lifestyle": ("subject", "date"),
 }
 KINDS = tuple(SPECS)
@@ -253,16 +327,23 @@ def read_upload(data: bytes, filename: str) -> pd.DataFrame:
     name = Path(filename).name or "upload"
     suffix = Path(name).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
-        raise InputDataError("unsupported file type", file=name, value=suffix or "(none)",
-                             expected="a .csv, .tsv or .parquet file")
+        raise InputDataError(
+            "unsupported file type",
+            file=name,
+            value=suffix or "(none)",
+            expected="a .csv, .tsv or .parquet file",
+        )
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
         try:
             df = pq.read_table(io.BytesIO(data)).to_pandas()
         except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
-            raise InputDataError(f"not a readable Parquet file ({type(exc).__name__})", file=name,
-                                 expected="a Parquet file") from None
+            raise InputDataError(
+                f"not a readable Parquet file ({type(exc).__name__})",
+                file=name,
+                expected="a Parquet file",
+            ) from None
         for c in df.columns:
             s = df[c]
             if pd.api.types.is_datetime64_any_dtype(s):
@@ -271,16 +352,29 @@ def read_upload(data: bytes, filename: str) -> pd.DataFrame:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputDataError("file is not UTF-8 text", file=name, expected="a UTF-8 CSV/TSV file") from None
+        raise InputDataError(
+            "file is not UTF-8 text", file=name, expected="a UTF-8 CSV/TSV file"
+        ) from None
     if "\x00" in text:
-        raise InputDataError("file contains NUL bytes (binary?)", file=name, expected="a UTF-8 CSV/TSV file")
+        raise InputDataError(
+            "file contains NUL bytes (binary?)", file=name, expected="a UTF-8 CSV/TSV file"
+        )
     sep = "\t" if suffix == ".tsv" or (suffix == ".txt" and "\t" in text.split("\n", 1)[0]) else ","
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False,
-                         skipinitialspace=True)
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skipinitialspace=True,
+        )
     except Exception as exc:  # noqa: BLE001
-        raise InputDataError(f"cannot parse the table ({str(exc).splitlines()[0][:120]})", file=name,
-                             expected="a header row and rows with the same number of fields") from None
+        raise InputDataError(
+            f"cannot parse the table ({str(exc).splitlines()[0][:120]})",
+            file=name,
+            expected="a header row and rows with the same number of fields",
+        ) from None
     df.columns = [str(c).strip() for c in df.columns]
     return df
 
@@ -299,15 +393,29 @@ def _validate(kind: str, df: pd.DataFrame, source: str) -> list[dict[str, Any]]:
     total = 0
     dup = [c for c in set(cols) if cols.count(c) > 1]
     if dup:
-        raise ImportFailed(source, [RowError(1, dup[0], None, "column appears twice", "unique column names")])
+        raise ImportFailed(
+            source, [RowError(1, dup[0], None, "column appears twice", "unique column names")]
+        )
     missing = [c.name for c in spec if c.required and c.name not in cols]
     if missing:
-        raise ImportFailed(source, [RowError(1, m, None, "required column missing",
-                                             "columns " + ", ".join(c.name for c in spec if c.required))
-                                    for m in missing])
+        raise ImportFailed(
+            source,
+            [
+                RowError(
+                    1,
+                    m,
+                    None,
+                    "required column missing",
+                    "columns " + ", ".join(c.name for c in spec if c.required),
+                )
+                for m in missing
+            ],
+        )
     if len(df) == 0:
-        raise ImportFailed(source, [RowError(None, None, None, "no data rows",
-                                             "a header row and at least one data row")])
+        raise ImportFailed(
+            source,
+            [RowError(None, None, None, "no data rows", "a header row and at least one data row")],
+        )
     present = [c for c in spec if c.name in cols]
     columns = {c.name: df[c.name].astype(str).tolist() for c in present}
     out: list[dict[str, Any]] = []
@@ -319,7 +427,9 @@ def _validate(kind: str, df: pd.DataFrame, source: str) -> list[dict[str, Any]]:
                 if c.required:
                     total += 1
                     if len(errors) < MAX_REPORTED_ERRORS:
-                        errors.append(RowError(i + 2, c.name, raw, "required value missing", "a value"))
+                        errors.append(
+                            RowError(i + 2, c.name, raw, "required value missing", "a value")
+                        )
                 rec[c.name] = None
                 continue
             try:
@@ -334,13 +444,35 @@ def _validate(kind: str, df: pd.DataFrame, source: str) -> list[dict[str, Any]]:
     for rec in out:
         row = rec["_row"]
         problems: list[RowError] = []
-        if kind == "visits" and all(rec.get(k) is None for k in ("edss", "t25fw", "nhpt", "sdmt")) and not any(
-                e.row == row for e in errors):
-            problems.append(RowError(row, None, None, "no score in this row", "at least one of edss, t25fw, nhpt, sdmt"))
-        for start, stop in (("date", "end_date"), ("start_date", "stop_date"), ("onset_date", "detected_date")):
+        if (
+            kind == "visits"
+            and all(rec.get(k) is None for k in ("edss", "t25fw", "nhpt", "sdmt"))
+            and not any(e.row == row for e in errors)
+        ):
+            problems.append(
+                RowError(
+                    row,
+                    None,
+                    None,
+                    "no score in this row",
+                    "at least one of edss, t25fw, nhpt, sdmt",
+                )
+            )
+        for start, stop in (
+            ("date", "end_date"),
+            ("start_date", "stop_date"),
+            ("onset_date", "detected_date"),
+        ):
             if rec.get(start) and rec.get(stop) and rec[stop] < rec[start]:
-                problems.append(RowError(row, stop, str(rec[stop]), f"{stop} before {start}",
-                                         f"a date on or after {start}"))
+                problems.append(
+                    RowError(
+                        row,
+                        stop,
+                        str(rec[stop]),
+                        f"{stop} before {start}",
+                        f"a date on or after {start}",
+                    )
+                )
         total += len(problems)
         errors.extend(problems[: max(0, MAX_REPORTED_ERRORS - len(errors))])
     if total:
@@ -348,7 +480,9 @@ def _validate(kind: str, df: pd.DataFrame, source: str) -> list[dict[str, Any]]:
     return out
 
 
-def _dedupe(kind: str, records: list[dict[str, Any]], source: str) -> tuple[list[dict[str, Any]], int]:
+def _dedupe(
+    kind: str, records: list[dict[str, Any]], source: str
+) -> tuple[list[dict[str, Any]], int]:
     key_cols = KEYS[kind]
     seen: dict[tuple, dict[str, Any]] = {}
     errors: list[RowError] = []
@@ -357,12 +491,20 @@ def _dedupe(kind: str, records: list[dict[str, Any]], source: str) -> tuple[list
         key = tuple(rec[k] for k in key_cols)
         if key in seen:
             first = seen[key]
-            if {k: v for k, v in first.items() if k != "_row"} == {k: v for k, v in rec.items() if k != "_row"}:
+            if {k: v for k, v in first.items() if k != "_row"} == {
+                k: v for k, v in rec.items() if k != "_row"
+            }:
                 merged += 1
                 continue
-            errors.append(RowError(rec["_row"], ", ".join(key_cols), " / ".join(map(str, key)),
-                                   f"conflicts with row {first['_row']} (same {', '.join(key_cols)}, different values)",
-                                   "one row per " + ", ".join(key_cols)))
+            errors.append(
+                RowError(
+                    rec["_row"],
+                    ", ".join(key_cols),
+                    " / ".join(map(str, key)),
+                    f"conflicts with row {first['_row']} (same {', '.join(key_cols)}, different values)",
+                    "one row per " + ", ".join(key_cols),
+                )
+            )
         else:
             seen[key] = rec
     if errors:
@@ -373,7 +515,9 @@ def _dedupe(kind: str, records: list[dict[str, Any]], source: str) -> tuple[list
 EXPORT_KINDS = ("fhir", "apple_health")
 
 
-def device_export_frame(kind: str, data: bytes, filename: str, subject: str | None = None) -> pd.DataFrame:
+def device_export_frame(
+    kind: str, data: bytes, filename: str, subject: str | None = None
+) -> pd.DataFrame:
     """Turn a FHIR R4 bundle (``.json``) or an Apple Health export (``.zip``/``.xml``) into the
     ``devices`` long table, through the digital pillar's readers (imported only when used).
 
@@ -393,33 +537,57 @@ def device_export_frame(kind: str, data: bytes, filename: str, subject: str | No
         elif kind == "apple_health":
             from smoulder.io.apple_health import read_apple_health
         else:
-            raise InputDataError("unknown export kind", value=kind, expected=" | ".join(EXPORT_KINDS))
+            raise InputDataError(
+                "unknown export kind", value=kind, expected=" | ".join(EXPORT_KINDS)
+            )
     except ImportError:
-        raise InputDataError(f"reading {kind} exports needs the digital readers (smoulder.io.{kind}), which "
-                             "are not installed", file=name) from None
+        raise InputDataError(
+            f"reading {kind} exports needs the digital readers (smoulder.io.{kind}), which "
+            "are not installed",
+            file=name,
+        ) from None
     if kind == "fhir":
         if suffix != ".json":
-            raise InputDataError("unsupported file type", file=name, value=suffix, expected="a FHIR bundle .json file")
+            raise InputDataError(
+                "unsupported file type",
+                file=name,
+                value=suffix,
+                expected="a FHIR bundle .json file",
+            )
         try:
             bundle = json.loads(data.decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputDataError(f"not valid JSON ({type(exc).__name__})", file=name,
-                                 expected="a FHIR R4 Bundle in JSON") from None
+            raise InputDataError(
+                f"not valid JSON ({type(exc).__name__})",
+                file=name,
+                expected="a FHIR R4 Bundle in JSON",
+            ) from None
         df, _ = read_fhir(bundle, subject=subject or None)
     else:
         if suffix not in (".zip", ".xml"):
-            raise InputDataError("unsupported file type", file=name, value=suffix,
-                                 expected="export.zip or export.xml from the Health app")
+            raise InputDataError(
+                "unsupported file type",
+                file=name,
+                value=suffix,
+                expected="export.zip or export.xml from the Health app",
+            )
         if not subject:
-            raise InputDataError("an Apple Health export carries no id: give the subject", file=name,
-                                 expected="the person's clinic id")
+            raise InputDataError(
+                "an Apple Health export carries no id: give the subject",
+                file=name,
+                expected="the person's clinic id",
+            )
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"export{suffix}"
             path.write_bytes(data)
             df, _ = read_apple_health(path, subject)
-    out = pd.DataFrame({
-        "subject": df["subject"].astype(str), "date": pd.to_datetime(df["date"]).dt.strftime("%Y-%m-%d"),
-        "measure": df["measure"].astype(str), "value": df["value"].astype(float).map(repr),
-        "unit": df["unit"].astype(str) if "unit" in df else "",
-    })
+    out = pd.DataFrame(
+        {
+            "subject": df["subject"].astype(str),
+            "date": pd.to_datetime(df["date"]).dt.strftime("%Y-%m-%d"),
+            "measure": df["measure"].astype(str),
+            "value": df["value"].astype(float).map(repr),
+            "unit": df["unit"].astype(str) if "unit" in df else "",
+        }
+    )
     return out

@@ -47,34 +47,45 @@ __all__ = ["AppleExportInfo", "write_apple_health_export"]
 Q = "HKQuantityTypeIdentifier"
 WATCH = "Anna’s Apple Watch"
 PHONE = "Anna’s iPhone"
-_DEV_WATCH = ("&lt;&lt;HKDevice: 0x281f4c5a0&gt;, name:Apple Watch, manufacturer:Apple Inc., model:Watch, "
-              "hardware:Watch6,2, software:8.3&gt;")
-_DEV_PHONE = ("&lt;&lt;HKDevice: 0x281f4d130&gt;, name:iPhone, manufacturer:Apple Inc., model:iPhone, "
-              "hardware:iPhone13,2, software:15.2&gt;")
+_DEV_WATCH = (
+    "&lt;&lt;HKDevice: 0x281f4c5a0&gt;, name:Apple Watch, manufacturer:Apple Inc., model:Watch, "
+    "hardware:Watch6,2, software:8.3&gt;"
+)
+_DEV_PHONE = (
+    "&lt;&lt;HKDevice: 0x281f4d130&gt;, name:iPhone, manufacturer:Apple Inc., model:iPhone, "
+    "hardware:iPhone13,2, software:15.2&gt;"
+)
 _TRIP_ZONES = ("America/New_York", "Asia/Tokyo", "America/Los_Angeles")
 
 # (type, unit, source): source 0 = watch, 1 = phone
 _TYPES: list[tuple[str, str | None, int]] = [
-    (Q + "StepCount", "count", 0),                   # 0
-    (Q + "StepCount", "count", 1),                   # 1
-    (Q + "DistanceWalkingRunning", "km", 0),         # 2
-    (Q + "DistanceWalkingRunning", "km", 1),         # 3
-    (Q + "HeartRate", "count/min", 0),               # 4
-    (Q + "ActiveEnergyBurned", "kcal", 0),           # 5
-    (Q + "BasalEnergyBurned", "kcal", 0),            # 6
-    (Q + "WalkingSpeed", "km/hr", 1),                # 7
-    (Q + "WalkingStepLength", "cm", 1),              # 8
-    (Q + "WalkingAsymmetryPercentage", "%", 1),      # 9
+    (Q + "StepCount", "count", 0),  # 0
+    (Q + "StepCount", "count", 1),  # 1
+    (Q + "DistanceWalkingRunning", "km", 0),  # 2
+    (Q + "DistanceWalkingRunning", "km", 1),  # 3
+    (Q + "HeartRate", "count/min", 0),  # 4
+    (Q + "ActiveEnergyBurned", "kcal", 0),  # 5
+    (Q + "BasalEnergyBurned", "kcal", 0),  # 6
+    (Q + "WalkingSpeed", "km/hr", 1),  # 7
+    (Q + "WalkingStepLength", "cm", 1),  # 8
+    (Q + "WalkingAsymmetryPercentage", "%", 1),  # 9
     (Q + "WalkingDoubleSupportPercentage", "%", 1),  # 10
-    (Q + "FlightsClimbed", "count", 1),              # 11
-    (Q + "HeartRateVariabilitySDNN", "ms", 0),       # 12
-    (Q + "SixMinuteWalkTestDistance", "m", 1),       # 13
+    (Q + "FlightsClimbed", "count", 1),  # 11
+    (Q + "HeartRateVariabilitySDNN", "ms", 0),  # 12
+    (Q + "SixMinuteWalkTestDistance", "m", 1),  # 13
     ("HKCategoryTypeIdentifierSleepAnalysis", None, 0),  # 14
     ("HKCategoryTypeIdentifierSleepAnalysis", None, 1),  # 15
 ]
-_SLEEP_VALUES = np.array([b"HKCategoryValueSleepAnalysisAsleepCore", b"HKCategoryValueSleepAnalysisAsleepDeep",
-                          b"HKCategoryValueSleepAnalysisAsleepREM", b"HKCategoryValueSleepAnalysisAwake",
-                          b"HKCategoryValueSleepAnalysisInBed"], dtype=object)
+_SLEEP_VALUES = np.array(
+    [
+        b"HKCategoryValueSleepAnalysisAsleepCore",
+        b"HKCategoryValueSleepAnalysisAsleepDeep",
+        b"HKCategoryValueSleepAnalysisAsleepREM",
+        b"HKCategoryValueSleepAnalysisAwake",
+        b"HKCategoryValueSleepAnalysisInBed",
+    ],
+    dtype=object,
+)
 
 _HEADER = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE HealthData [
@@ -209,7 +220,9 @@ def _fmt_dates(utc: np.ndarray, off: np.ndarray) -> list[bytes]:
     return out.view("S25").ravel().tolist()
 
 
-def _offsets(first_hour: int, n_hours: int, home: str, trips: list[tuple[int, int, str]]) -> np.ndarray:
+def _offsets(
+    first_hour: int, n_hours: int, home: str, trips: list[tuple[int, int, str]]
+) -> np.ndarray:
     """UTC offset in seconds for each UTC hour, home zone with trips to other zones."""
     out = np.empty(n_hours, dtype=np.int64)
     zones: dict[str, ZoneInfo] = {}
@@ -223,7 +236,7 @@ def _offsets(first_hour: int, n_hours: int, home: str, trips: list[tuple[int, in
             o0 = dt.datetime.fromtimestamp((first_hour + h) * 3600, z).utcoffset()
             o1 = dt.datetime.fromtimestamp((first_hour + h + step - 1) * 3600, z).utcoffset()
             if o0 == o1:
-                out[h:h + step] = int(o0.total_seconds())  # type: ignore[union-attr]
+                out[h : h + step] = int(o0.total_seconds())  # type: ignore[union-attr]
             else:
                 for k in range(step):
                     o = dt.datetime.fromtimestamp((first_hour + h + k) * 3600, z).utcoffset()
@@ -307,12 +320,16 @@ def write_apple_health_export(
     for tname, unit, src in _TYPES:
         name, ver, dev = (WATCH, "8.3", _DEV_WATCH) if src == 0 else (PHONE, "15.2", _DEV_PHONE)
         u = f' unit="{unit}"' if unit else ""
-        prefixes.append(f' <Record type="{tname}" sourceName="{name}" sourceVersion="{ver}" device="{dev}"{u} '
-                        'creationDate="'.encode())
+        prefixes.append(
+            f' <Record type="{tname}" sourceName="{name}" sourceVersion="{ver}" device="{dev}"{u} '
+            'creationDate="'.encode()
+        )
     catalogue_kinds = {0, 1, 7, 8, 9, 10, 11, 12, 13, 14, 15}
 
     export_day = day0 + n_days
-    export_date = _fmt_dates(np.array([export_day * 86400 + 36000]), np.array([offs[-1]]))[0].decode()
+    export_date = _fmt_dates(np.array([export_day * 86400 + 36000]), np.array([offs[-1]]))[
+        0
+    ].decode()
     stream, closer = _open_out(path)
     try:
         stream.write(_HEADER.replace("{export_date}", export_date).encode())
@@ -320,9 +337,23 @@ def write_apple_health_export(
         batch = 30
         for b0 in range(0, n_days, batch):
             days = np.arange(b0, min(n_days, b0 + batch))
-            recs = _simulate_days(rng, days, day0, first_hour, offs, daily_steps_mean, walking_speed, decline_day,
-                                  decline_fraction, watch_off_day_prob, other_types, steps_truth, sleep_truth,
-                                  speed_truth, wear_truth)
+            recs = _simulate_days(
+                rng,
+                days,
+                day0,
+                first_hour,
+                offs,
+                daily_steps_mean,
+                walking_speed,
+                decline_day,
+                decline_fraction,
+                watch_off_day_prob,
+                other_types,
+                steps_truth,
+                sleep_truth,
+                speed_truth,
+                wear_truth,
+            )
             kinds, st, en, vals, extra = recs
             order = np.lexsort((st, kinds))
             kinds, st, en = kinds[order], st[order], en[order]
@@ -336,8 +367,19 @@ def write_apple_health_export(
             ext = parts.extend
             for i in range(len(kinds)):
                 k = kinds[i]
-                ext((prefixes[k], cd[i], b'" startDate="', sd[i], b'" endDate="', ed[i], b'" value="', vals[i],
-                     extra[i]))
+                ext(
+                    (
+                        prefixes[k],
+                        cd[i],
+                        b'" startDate="',
+                        sd[i],
+                        b'" endDate="',
+                        ed[i],
+                        b'" value="',
+                        vals[i],
+                        extra[i],
+                    )
+                )
             blob = b"".join(parts)
             stream.write(blob)
             size += len(blob)
@@ -378,10 +420,23 @@ def _open_out(path: Path) -> tuple[IO[bytes], Callable[[], None]]:
 _CLOSE = b'"/>\n'
 
 
-def _simulate_days(rng: np.random.Generator, days: np.ndarray, day0: int, first_hour: int, offs: np.ndarray,
-                   steps_mean: float, speed: float, decline_day: int | None, decline: float, off_prob: float,
-                   other_types: bool, steps_truth: dict[int, float], sleep_truth: dict[int, float],
-                   speed_truth: dict[int, float], wear_truth: dict[int, set[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes], list[bytes]]:
+def _simulate_days(
+    rng: np.random.Generator,
+    days: np.ndarray,
+    day0: int,
+    first_hour: int,
+    offs: np.ndarray,
+    steps_mean: float,
+    speed: float,
+    decline_day: int | None,
+    decline: float,
+    off_prob: float,
+    other_types: bool,
+    steps_truth: dict[int, float],
+    sleep_truth: dict[int, float],
+    speed_truth: dict[int, float],
+    wear_truth: dict[int, set[int]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes], list[bytes]]:
     """Records of a batch of days: kind, start, end (UTC seconds), value bytes, closing bytes."""
     kinds: list[np.ndarray] = []
     starts: list[np.ndarray] = []
@@ -389,7 +444,13 @@ def _simulate_days(rng: np.random.Generator, days: np.ndarray, day0: int, first_
     values: list[list[bytes]] = []
     extras: list[list[bytes]] = []
 
-    def emit(kind: int | np.ndarray, s: np.ndarray, e: np.ndarray, v: list[bytes], x: list[bytes] | None = None) -> None:
+    def emit(
+        kind: int | np.ndarray,
+        s: np.ndarray,
+        e: np.ndarray,
+        v: list[bytes],
+        x: list[bytes] | None = None,
+    ) -> None:
         n = len(s)
         kinds.append(np.broadcast_to(np.asarray(kind, dtype=np.int64), (n,)).copy())
         starts.append(s.astype(np.int64))
@@ -417,7 +478,9 @@ def _simulate_days(rng: np.random.Generator, days: np.ndarray, day0: int, first_
     di = np.searchsorted(uniq_days, lday)
     awake = (lhour >= 7) & (lhour <= 22)
     profile = np.where(awake, 1.0 + 0.8 * np.exp(-((lhour - 12.5) ** 2) / 8.0), 0.0)
-    true_steps = np.round(steps_mean / 17.0 * profile * level[di] * factor[di] * rng.gamma(2.0, 0.5, len(hours)))
+    true_steps = np.round(
+        steps_mean / 17.0 * profile * level[di] * factor[di] * rng.gamma(2.0, 0.5, len(hours))
+    )
     worn = watch_day[di] & ~((lhour == 19) & (rng.random(len(hours)) < 0.6))
     carried = awake & (rng.random(len(hours)) < 0.75)
     watch_steps = np.where(worn, true_steps, 0)
@@ -463,9 +526,23 @@ def _simulate_days(rng: np.random.Generator, days: np.ndarray, day0: int, first_
             speed_truth[d] = v
         v = true_v * np.exp(rng.normal(0, 0.08, len(gait)))
         emit(7, gs, ge, np.char.mod(b"%.3f", v * 3.6).tolist())
-        emit(8, gs, ge, np.char.mod(b"%.1f", 100 * 0.55 * (v / speed) ** 0.5 * rng.uniform(0.95, 1.05, len(gait))).tolist())
-        emit(9, gs, ge, np.char.mod(b"%.4f", np.clip(rng.gamma(1.5, 0.02, len(gait)), 0, 1)).tolist())
-        emit(10, gs, ge, np.char.mod(b"%.4f", np.clip(rng.normal(0.28, 0.02, len(gait)), 0, 1)).tolist())
+        emit(
+            8,
+            gs,
+            ge,
+            np.char.mod(
+                b"%.1f", 100 * 0.55 * (v / speed) ** 0.5 * rng.uniform(0.95, 1.05, len(gait))
+            ).tolist(),
+        )
+        emit(
+            9, gs, ge, np.char.mod(b"%.4f", np.clip(rng.gamma(1.5, 0.02, len(gait)), 0, 1)).tolist()
+        )
+        emit(
+            10,
+            gs,
+            ge,
+            np.char.mod(b"%.4f", np.clip(rng.normal(0.28, 0.02, len(gait)), 0, 1)).tolist(),
+        )
         fl = gait[rng.random(len(gait)) < 0.25]
         if len(fl):
             fs = utc_h[fl] + 3200
@@ -485,11 +562,23 @@ def _simulate_days(rng: np.random.Generator, days: np.ndarray, day0: int, first_
         children = []
         for t in _fmt_dates(hs, off[night]):
             tt = t[11:19].decode()
-            children.append((
-                '">\n  <HeartRateVariabilityMetadataList>\n'
-                + "".join(f'   <InstantaneousBeatsPerMinute bpm="{58 + j}" time="{tt}.{j}0 AM"/>\n' for j in range(4))
-                + "  </HeartRateVariabilityMetadataList>\n </Record>\n").encode())
-        emit(12, hs, he, np.char.mod(b"%.3f", rng.lognormal(np.log(45), 0.3, len(night))).tolist(), children)
+            children.append(
+                (
+                    '">\n  <HeartRateVariabilityMetadataList>\n'
+                    + "".join(
+                        f'   <InstantaneousBeatsPerMinute bpm="{58 + j}" time="{tt}.{j}0 AM"/>\n'
+                        for j in range(4)
+                    )
+                    + "  </HeartRateVariabilityMetadataList>\n </Record>\n"
+                ).encode()
+            )
+        emit(
+            12,
+            hs,
+            he,
+            np.char.mod(b"%.3f", rng.lognormal(np.log(45), 0.3, len(night))).tolist(),
+            children,
+        )
 
     # sleep per local night, in the offset of that evening
     for k, d in enumerate(uniq_days.tolist()):
@@ -510,8 +599,11 @@ def _simulate_days(rng: np.random.Generator, days: np.ndarray, day0: int, first_
         seg_end = bounds[1:]
         end_loc = seg_end + offs[np.floor_divide(seg_end, 3600) - first_hour]
         nights = np.floor_divide(end_loc + 6 * 3600, 86400)
-        for nd, hours in zip(nights[stages != 3].tolist(), (np.diff(bounds)[stages != 3] / 3600.0).tolist(),
-                             strict=True):
+        for nd, hours in zip(
+            nights[stages != 3].tolist(),
+            (np.diff(bounds)[stages != 3] / 3600.0).tolist(),
+            strict=True,
+        ):
             sleep_truth[nd] = sleep_truth.get(nd, 0.0) + hours
 
     if other_types:

@@ -179,7 +179,11 @@ def simulate_cohort(
     n_scan = np.maximum(1, np.floor(follow / 365.25).astype(np.int64) + 1)
     m_sub = np.repeat(np.arange(n), n_scan)
     m_j = _ragged_positions(n_scan)
-    m_day = enrol[m_sub] + np.round(m_j * 365.25).astype(np.int64) + np.where(m_j == 0, 0, rng.integers(-30, 31, len(m_j)))
+    m_day = (
+        enrol[m_sub]
+        + np.round(m_j * 365.25).astype(np.int64)
+        + np.where(m_j == 0, 0, rng.integers(-30, 31, len(m_j)))
+    )
     key_m = m_sub.astype(np.int64) * (1 << 32) + (m_day - start + (1 << 20))
     # last relapse on or before the scan
     idx = np.searchsorted(key_r, key_m, side="right") - 1
@@ -196,25 +200,43 @@ def simulate_cohort(
     def dates(days: np.ndarray) -> np.ndarray:
         return days.astype("datetime64[D]").astype("datetime64[s]")
 
-    visits = pd.DataFrame({
-        "subject": cat(v_sub), "date": dates(v_day), "edss": edss, "t25fw": t25fw, "nhpt": nhpt,
-        "sdmt": sdmt, "unscheduled": v_uns,
-    })
+    visits = pd.DataFrame(
+        {
+            "subject": cat(v_sub),
+            "date": dates(v_day),
+            "edss": edss,
+            "t25fw": t25fw,
+            "nhpt": nhpt,
+            "sdmt": sdmt,
+            "unscheduled": v_uns,
+        }
+    )
     relapses = pd.DataFrame({"subject": cat(r_sub), "date": dates(r_day), "end_date": dates(r_end)})
     mri = pd.DataFrame({"subject": cat(m_sub), "date": dates(m_day), "active": active})
     n_rel_sub = np.bincount(r_sub, minlength=n)
-    subjects = pd.DataFrame({
-        "subject": cat(np.arange(n)), "arm": np.asarray(arms, dtype=object)[arm_idx], "sex": sex,
-        "age_at_onset": age, "true_drift_per_year": drift, "n_relapses": n_rel_sub,
-    })
+    subjects = pd.DataFrame(
+        {
+            "subject": cat(np.arange(n)),
+            "arm": np.asarray(arms, dtype=object)[arm_idx],
+            "sex": sex,
+            "age_at_onset": age,
+            "true_drift_per_year": drift,
+            "n_relapses": n_rel_sub,
+        }
+    )
     last_lat = np.zeros(n)
     last_lat[v_sub] = latent  # visits sorted: the last assignment per subject wins
     first_lat = np.zeros(n)
     first_lat[v_sub[::-1]] = latent[::-1]
-    truth = pd.DataFrame({
-        "subject": cat(np.arange(n)), "true_drift_per_year": drift, "latent_edss_start": first_lat,
-        "latent_edss_end": last_lat, "true_progressor": drift > 0,
-    })
+    truth = pd.DataFrame(
+        {
+            "subject": cat(np.arange(n)),
+            "true_drift_per_year": drift,
+            "latent_edss_start": first_lat,
+            "latent_edss_end": last_lat,
+            "true_progressor": drift > 0,
+        }
+    )
     return Cohort(visits=visits, relapses=relapses, mri=mri, subjects=subjects, truth=truth)
 
 
@@ -240,7 +262,8 @@ def write_cohort(cohort: Cohort, directory: str | Path, fmt: str = "csv") -> dic
                 # plain strings: a dictionary column would repeat the whole dictionary in every
                 # Parquet row group (a million ids, a hundred times over)
                 cols[c] = pa.DictionaryArray.from_arrays(
-                    pa.array(s.cat.codes.to_numpy()), pa.array(s.cat.categories.to_numpy(dtype=object))
+                    pa.array(s.cat.codes.to_numpy()),
+                    pa.array(s.cat.categories.to_numpy(dtype=object)),
                 ).cast(pa.string())
             else:
                 cols[c] = pa.array(s.to_numpy())
@@ -268,5 +291,9 @@ def load_demo() -> Cohort:
     if "end_date" in read["relapses"]:
         read["relapses"]["end_date"] = pd.to_datetime(read["relapses"]["end_date"])
     s = read["subjects"]
-    truth = s[["subject", "true_drift_per_year"]].assign(true_progressor=s["true_drift_per_year"] > 0)
-    return Cohort(visits=read["visits"], relapses=read["relapses"], mri=read["mri"], subjects=s, truth=truth)
+    truth = s[["subject", "true_drift_per_year"]].assign(
+        true_progressor=s["true_drift_per_year"] > 0
+    )
+    return Cohort(
+        visits=read["visits"], relapses=read["relapses"], mri=read["mri"], subjects=s, truth=truth
+    )

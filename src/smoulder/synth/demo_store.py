@@ -30,12 +30,62 @@ from smoulder.store.analyses import refresh
 from smoulder.store.importer import import_frame
 from smoulder.store.models import Person
 
-FIRST = ["Ada", "Ben", "Chloe", "Dev", "Elena", "Femi", "Greta", "Hugo", "Ines", "Jonas", "Kira", "Luca",
-         "Maya", "Nils", "Olga", "Pavel", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Viktor", "Wen", "Yara"]
-LAST = ["Almeida", "Berger", "Castell", "Dunmore", "Eklund", "Farrow", "Gallo", "Hartmann", "Ilves",
-        "Jansen", "Kowalski", "Lindqvist", "Moreau", "Novak", "Okafor", "Petrov", "Quintero", "Rossi"]
-DMTS = ["ocrelizumab", "natalizumab", "dimethyl fumarate", "fingolimod", "teriflunomide", "interferon beta-1a",
-        "ofatumumab", "cladribine"]
+FIRST = [
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elena",
+    "Femi",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Luca",
+    "Maya",
+    "Nils",
+    "Olga",
+    "Pavel",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Yara",
+]
+LAST = [
+    "Almeida",
+    "Berger",
+    "Castell",
+    "Dunmore",
+    "Eklund",
+    "Farrow",
+    "Gallo",
+    "Hartmann",
+    "Ilves",
+    "Jansen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Petrov",
+    "Quintero",
+    "Rossi",
+]
+DMTS = [
+    "ocrelizumab",
+    "natalizumab",
+    "dimethyl fumarate",
+    "fingolimod",
+    "teriflunomide",
+    "interferon beta-1a",
+    "ofatumumab",
+    "cladribine",
+]
 DEMO_PASSWORD = "smoulder-demo-2024"
 
 
@@ -53,7 +103,9 @@ def _iso(x: Any) -> str:
     return pd.Timestamp(x).strftime("%Y-%m-%d")
 
 
-def demo_tables(n_subjects: int = 40, seed: int = 7, today: dt.date | None = None) -> dict[str, pd.DataFrame]:
+def demo_tables(
+    n_subjects: int = 40, seed: int = 7, today: dt.date | None = None
+) -> dict[str, pd.DataFrame]:
     """The demo clinic's tables, in the import formats (all text-free of real people)."""
     from smoulder.synth.clinical import simulate_cohort
 
@@ -67,12 +119,16 @@ def demo_tables(n_subjects: int = 40, seed: int = 7, today: dt.date | None = Non
     mri = c.mri[c.mri["date"] <= limit].copy()
     subjects = [str(s) for s in c.subjects["subject"]]
     progressor = dict(zip(map(str, c.truth["subject"]), c.truth["true_progressor"], strict=True))
-    people = pd.DataFrame({
-        "subject": subjects,
-        "name": [f"{FIRST[i % len(FIRST)]} {LAST[(i * 7) % len(LAST)]}" for i in range(len(subjects))],
-        "sex": [str(s) for s in c.subjects["sex"]],
-        "birth_year": [str(int(today.year - 12 - a)) for a in c.subjects["age_at_onset"]],
-    })
+    people = pd.DataFrame(
+        {
+            "subject": subjects,
+            "name": [
+                f"{FIRST[i % len(FIRST)]} {LAST[(i * 7) % len(LAST)]}" for i in range(len(subjects))
+            ],
+            "sex": [str(s) for s in c.subjects["sex"]],
+            "birth_year": [str(int(today.year - 12 - a)) for a in c.subjects["age_at_onset"]],
+        }
+    )
     v = visits.drop(columns=["unscheduled"]).astype({"subject": str})
     v["date"] = v["date"].map(_iso)
     r = relapses.astype({"subject": str})
@@ -108,17 +164,47 @@ def demo_tables(n_subjects: int = 40, seed: int = 7, today: dt.date | None = Non
             for label in range(1, n_les + 1):
                 is_prl = rng.random() < p_prl
                 vol = float(np.round(rng.lognormal(np.log(250 if is_prl else 90), 0.5), 1))
-                prl.append((s, scan, label, int(vol), vol, *np.round(rng.normal(0, 40, 3), 1),
-                            float(np.round(np.clip(rng.normal(0.7 if is_prl else 0.2, 0.1), 0, 1), 3)),
-                            "true" if is_prl else "false"))
+                prl.append(
+                    (
+                        s,
+                        scan,
+                        label,
+                        int(vol),
+                        vol,
+                        *np.round(rng.normal(0, 40, 3), 1),
+                        float(np.round(np.clip(rng.normal(0.7 if is_prl else 0.2, 0.1), 0, 1), 3)),
+                        "true" if is_prl else "false",
+                    )
+                )
                 if k == len(scans[-2:]) - 1:
                     u = rng.random()
-                    cls = ("definite" if u < (0.25 if prog else 0.04) else
-                           "possible" if u < (0.35 if prog else 0.1) else "no")
-                    sel.append((s, scan, label, vol, *np.round(rng.normal(0, 40, 3), 1),
-                                float(np.round(rng.normal(4.0 if cls == "definite" else 0.5, 1.0), 2)),
-                                float(np.round(rng.uniform(0.6, 1) if cls == "definite" else rng.uniform(0, 0.6), 3)),
-                                float(np.round(rng.uniform(0.5, 1), 3)), cls))
+                    cls = (
+                        "definite"
+                        if u < (0.25 if prog else 0.04)
+                        else "possible"
+                        if u < (0.35 if prog else 0.1)
+                        else "no"
+                    )
+                    sel.append(
+                        (
+                            s,
+                            scan,
+                            label,
+                            vol,
+                            *np.round(rng.normal(0, 40, 3), 1),
+                            float(np.round(rng.normal(4.0 if cls == "definite" else 0.5, 1.0), 2)),
+                            float(
+                                np.round(
+                                    rng.uniform(0.6, 1)
+                                    if cls == "definite"
+                                    else rng.uniform(0, 0.6),
+                                    3,
+                                )
+                            ),
+                            float(np.round(rng.uniform(0.5, 1), 3)),
+                            cls,
+                        )
+                    )
         # device data: two years before the last visit
         d0 = end - pd.Timedelta(days=728)
         days = pd.date_range(d0, end, freq="D")
@@ -132,44 +218,120 @@ def demo_tables(n_subjects: int = 40, seed: int = 7, today: dt.date | None = Non
             devices.append((s, _iso(d), "steps", float(int(val)), "count"))
         walk = 130 * rng.lognormal(0, 0.15)
         for d, f in zip(days[::7], factor[::7], strict=True):
-            devices.append((s, _iso(d), "two_minute_walk", float(np.round(walk * f * rng.lognormal(0, 0.08), 1)), "m"))
+            devices.append(
+                (
+                    s,
+                    _iso(d),
+                    "two_minute_walk",
+                    float(np.round(walk * f * rng.lognormal(0, 0.08), 1)),
+                    "m",
+                )
+            )
         # lifestyle: every ~4 months over the last two years
         smoke = ["never", "former", "current"][int(rng.choice(3, p=[0.6, 0.25, 0.15]))]
         for d in pd.date_range(d0, end, freq="120D"):
-            life.append((s, _iso(d), str(int(rng.integers(0, 300))), ["healthy", "mixed", "unhealthy"][int(rng.integers(3))],
-                         smoke, str(int(rng.integers(0, 15))), str(float(np.round(rng.uniform(5, 9), 1))),
-                         "vitamin D" if rng.random() < 0.5 else "", "hypertension" if rng.random() < 0.2 else "", ""))
+            life.append(
+                (
+                    s,
+                    _iso(d),
+                    str(int(rng.integers(0, 300))),
+                    ["healthy", "mixed", "unhealthy"][int(rng.integers(3))],
+                    smoke,
+                    str(int(rng.integers(0, 15))),
+                    str(float(np.round(rng.uniform(5, 9), 1))),
+                    "vitamin D" if rng.random() < 0.5 else "",
+                    "hypertension" if rng.random() < 0.2 else "",
+                    "",
+                )
+            )
     return {
         "people": people,
         "visits": v,
         "relapses": r[["subject", "date", "end_date"]],
         "treatments": pd.DataFrame(treat, columns=["subject", "drug", "start_date", "stop_date"]),
         "mri": m[["subject", "date", "active"]],
-        "prl": pd.DataFrame(prl, columns=["subject", "date", "label", "n_voxels", "volume_mm3", "centroid_x_mm",
-                                          "centroid_y_mm", "centroid_z_mm", "rim_score", "prl"]),
-        "sel": pd.DataFrame(sel, columns=["subject", "date", "label", "volume_mm3", "centroid_x_mm", "centroid_y_mm",
-                                          "centroid_z_mm", "expansion_pct_per_year", "concentricity", "constancy",
-                                          "sel"]),
+        "prl": pd.DataFrame(
+            prl,
+            columns=[
+                "subject",
+                "date",
+                "label",
+                "n_voxels",
+                "volume_mm3",
+                "centroid_x_mm",
+                "centroid_y_mm",
+                "centroid_z_mm",
+                "rim_score",
+                "prl",
+            ],
+        ),
+        "sel": pd.DataFrame(
+            sel,
+            columns=[
+                "subject",
+                "date",
+                "label",
+                "volume_mm3",
+                "centroid_x_mm",
+                "centroid_y_mm",
+                "centroid_z_mm",
+                "expansion_pct_per_year",
+                "concentricity",
+                "constancy",
+                "sel",
+            ],
+        ),
         "devices": pd.DataFrame(devices, columns=["subject", "date", "measure", "value", "unit"]),
-        "lifestyle": pd.DataFrame(life, columns=["subject", "date", "exercise_min_week", "diet", "smoking",
-                                                 "alcohol_units_week", "sleep_hours", "medications", "comorbidities",
-                                                 "notes"]),
+        "lifestyle": pd.DataFrame(
+            life,
+            columns=[
+                "subject",
+                "date",
+                "exercise_min_week",
+                "diet",
+                "smoking",
+                "alcohol_units_week",
+                "sleep_hours",
+                "medications",
+                "comorbidities",
+                "notes",
+            ],
+        ),
     }
 
 
-def fill_demo_store(store: Any, n_subjects: int = 40, seed: int = 7, today: dt.date | None = None,
-                    password: str = DEMO_PASSWORD) -> DemoClinic:
+def fill_demo_store(
+    store: Any,
+    n_subjects: int = 40,
+    seed: int = 7,
+    today: dt.date | None = None,
+    password: str = DEMO_PASSWORD,
+) -> DemoClinic:
     """Fill an empty, migrated store with the demo clinic and its accounts; return the logins."""
     tables = demo_tables(n_subjects, seed, today)
     out = DemoClinic()
     with store.session() as s:
         try:
-            for kind in ("people", "visits", "relapses", "treatments", "mri", "prl", "sel", "devices", "lifestyle"):
+            for kind in (
+                "people",
+                "visits",
+                "relapses",
+                "treatments",
+                "mri",
+                "prl",
+                "sel",
+                "devices",
+                "lifestyle",
+            ):
                 rep = import_frame(s, kind, tables[kind].astype(str), source=f"demo {kind}")
                 out.counts[kind] = rep.inserted
             out.analysis = refresh(s)
-            doc1 = create_user(s, "dr.demo", password, "clinician", display_name="Dr Demo (neurologist)")
-            doc2 = create_user(s, "dr.other", password, "clinician", display_name="Dr Other (neurologist)")
+            doc1 = create_user(
+                s, "dr.demo", password, "clinician", display_name="Dr Demo (neurologist)"
+            )
+            doc2 = create_user(
+                s, "dr.other", password, "clinician", display_name="Dr Other (neurologist)"
+            )
             create_user(s, "researcher", password, "researcher", display_name="Demo researcher")
             people = s.query(Person).order_by(Person.subject).all()
             for i, p in enumerate(people):

@@ -36,8 +36,13 @@ __all__ = ["simulate_weekly_tests", "simulate_daily_steps"]
 START = pd.Timestamp("2024-01-01")  # a Monday
 
 
-def _dips(rng: np.random.Generator, n_units: int, rate: float, len_range: tuple[int, int],
-          depth_range: tuple[float, float]) -> tuple[np.ndarray, list[tuple[int, int, float]]]:
+def _dips(
+    rng: np.random.Generator,
+    n_units: int,
+    rate: float,
+    len_range: tuple[int, int],
+    depth_range: tuple[float, float],
+) -> tuple[np.ndarray, list[tuple[int, int, float]]]:
     """Multiplicative factors (<= 1) for transient dips and their (start, length, depth)."""
     factor = np.ones(n_units)
     events = []
@@ -51,13 +56,14 @@ def _dips(rng: np.random.Generator, n_units: int, rate: float, len_range: tuple[
         half = length // 2
         if length - half > 0:
             prof[half:] = np.linspace(1.0, 1.0 / (length - half + 1), length - half)
-        factor[start:start + length] *= 1.0 - depth * prof
+        factor[start : start + length] *= 1.0 - depth * prof
         events.append((start, length, depth))
     return factor, events
 
 
-def _decline(rng: np.random.Generator, share: float,
-             onset_week: int | tuple[int, int]) -> tuple[bool, int | None]:
+def _decline(
+    rng: np.random.Generator, share: float, onset_week: int | tuple[int, int]
+) -> tuple[bool, int | None]:
     """Whether this person declines and from which week (drawn in this order, as before)."""
     if not rng.random() < share:
         return False, None
@@ -154,21 +160,27 @@ def simulate_weekly_tests(
         rows_s.append(np.full(int(keep.sum()), sid))
         rows_d.append(dates[keep])
         rows_v.append(vals[keep])
-        truth.append({
-            "subject": sid, "measure": measure, "declining": declining,
-            "onset_week": onset if declining else np.nan,
-            "onset_date": (START + pd.Timedelta(weeks=onset)) if declining else pd.NaT,
-            "decline_pct": decline_pct if declining else 0.0,
-            "n_dips": len(dips),
-            "dips": ";".join(f"{s}+{n}:{d:.2f}" for s, n, d in dips),
-        })
-    data = pd.DataFrame({
-        "subject": np.concatenate(rows_s) if rows_s else np.array([], dtype=str),
-        "date": np.concatenate(rows_d) if rows_d else np.array([], dtype="datetime64[ns]"),
-        "measure": measure,
-        "value": np.round(np.concatenate(rows_v), 2) if rows_v else np.array([], dtype=float),
-        "unit": m.unit,
-    })
+        truth.append(
+            {
+                "subject": sid,
+                "measure": measure,
+                "declining": declining,
+                "onset_week": onset if declining else np.nan,
+                "onset_date": (START + pd.Timedelta(weeks=onset)) if declining else pd.NaT,
+                "decline_pct": decline_pct if declining else 0.0,
+                "n_dips": len(dips),
+                "dips": ";".join(f"{s}+{n}:{d:.2f}" for s, n, d in dips),
+            }
+        )
+    data = pd.DataFrame(
+        {
+            "subject": np.concatenate(rows_s) if rows_s else np.array([], dtype=str),
+            "date": np.concatenate(rows_d) if rows_d else np.array([], dtype="datetime64[ns]"),
+            "measure": measure,
+            "value": np.round(np.concatenate(rows_v), 2) if rows_v else np.array([], dtype=float),
+            "unit": m.unit,
+        }
+    )
     return data, pd.DataFrame(truth)
 
 
@@ -229,26 +241,32 @@ def simulate_daily_steps(
         for _ in range(n_hol):
             length = int(rng.integers(5, 15))
             start = int(rng.integers(0, days - length))
-            present[start:start + length] = False
+            present[start : start + length] = False
             holidays.append((start, length))
         vals = np.clip(np.round(vals), 0, m.valid_range[1])
         out_s.append(np.full(int(present.sum()), sid))
         out_d.append((START + pd.to_timedelta(d, unit="D"))[present])
         out_v.append(vals[present])
-        truth.append({
-            "subject": sid, "measure": "steps", "declining": declining,
-            "onset_week": onset if declining else np.nan,
-            "onset_date": (START + pd.Timedelta(weeks=onset)) if declining else pd.NaT,
-            "decline_pct": decline_pct if declining else 0.0,
-            "n_dips": len(dips),
-            "dips": ";".join(f"{s}+{n}:{dd:.2f}" for s, n, dd in dips),
-            "holidays": ";".join(f"{s}+{n}" for s, n in holidays),
-        })
-    data = pd.DataFrame({
-        "subject": np.concatenate(out_s),
-        "date": np.concatenate(out_d),
-        "measure": "steps",
-        "value": np.concatenate(out_v).astype(float),
-        "unit": m.unit,
-    })
+        truth.append(
+            {
+                "subject": sid,
+                "measure": "steps",
+                "declining": declining,
+                "onset_week": onset if declining else np.nan,
+                "onset_date": (START + pd.Timedelta(weeks=onset)) if declining else pd.NaT,
+                "decline_pct": decline_pct if declining else 0.0,
+                "n_dips": len(dips),
+                "dips": ";".join(f"{s}+{n}:{dd:.2f}" for s, n, dd in dips),
+                "holidays": ";".join(f"{s}+{n}" for s, n in holidays),
+            }
+        )
+    data = pd.DataFrame(
+        {
+            "subject": np.concatenate(out_s),
+            "date": np.concatenate(out_d),
+            "measure": "steps",
+            "value": np.concatenate(out_v).astype(float),
+            "unit": m.unit,
+        }
+    )
     return data, pd.DataFrame(truth)

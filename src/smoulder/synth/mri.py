@@ -36,19 +36,24 @@ GAMMA_MHZ_PER_T = 42.577478  # proton gyromagnetic ratio / 2pi
 
 #: Lesion kinds the phantom draws, and whether each is a true PRL.
 LESION_KINDS = {
-    "prl": True,            # paramagnetic rim covering >= 70 % of the edge
-    "rimless": False,       # no rim
-    "partial_rim": False,   # rim over 15-45 % of the edge
-    "diffuse": False,       # uniformly paramagnetic (bright on QSM), no rim
-    "vein_adjacent": False, # rimless lesion with a vein running along its edge
+    "prl": True,  # paramagnetic rim covering >= 70 % of the edge
+    "rimless": False,  # no rim
+    "partial_rim": False,  # rim over 15-45 % of the edge
+    "diffuse": False,  # uniformly paramagnetic (bright on QSM), no rim
+    "vein_adjacent": False,  # rimless lesion with a vein running along its edge
 }
-DEFAULT_KIND_WEIGHTS = {"prl": 0.35, "rimless": 0.25, "partial_rim": 0.15, "diffuse": 0.1,
-                        "vein_adjacent": 0.15}
+DEFAULT_KIND_WEIGHTS = {
+    "prl": 0.35,
+    "rimless": 0.25,
+    "partial_rim": 0.15,
+    "diffuse": 0.1,
+    "vein_adjacent": 0.15,
+}
 
-CHI_WM = -0.03      # ppm, relative to CSF
+CHI_WM = -0.03  # ppm, relative to CSF
 CHI_GM = 0.01
 CHI_DEEP_GM = 0.08  # extra iron in deep grey matter
-CHI_VEIN = 0.35     # deoxygenated venous blood
+CHI_VEIN = 0.35  # deoxygenated venous blood
 
 
 @dataclass
@@ -103,11 +108,17 @@ def _templates() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     gm = datasets.load_mni152_gm_template(resolution=1)
     wm = datasets.load_mni152_wm_template(resolution=1)
     brain = datasets.load_mni152_brain_mask(resolution=1)
-    return (np.asarray(gm.dataobj, dtype=np.float32), np.asarray(wm.dataobj, dtype=np.float32),
-            np.asarray(brain.dataobj, dtype=np.float32), np.asarray(gm.affine, dtype=float))
+    return (
+        np.asarray(gm.dataobj, dtype=np.float32),
+        np.asarray(wm.dataobj, dtype=np.float32),
+        np.asarray(brain.dataobj, dtype=np.float32),
+        np.asarray(gm.affine, dtype=float),
+    )
 
 
-def _grid(box_mm: Sequence[Sequence[float]], voxel_size: np.ndarray) -> tuple[tuple[int, ...], np.ndarray]:
+def _grid(
+    box_mm: Sequence[Sequence[float]], voxel_size: np.ndarray
+) -> tuple[tuple[int, ...], np.ndarray]:
     lo = np.array([b[0] for b in box_mm], dtype=float)
     hi = np.array([b[1] for b in box_mm], dtype=float)
     vs = np.asarray(voxel_size, dtype=float)
@@ -125,12 +136,15 @@ def _resample_templates(shape: tuple[int, ...], affine: np.ndarray) -> dict[str,
     vox = src[:3, :3] @ xyz + src[:3, 3:4]
     out = {}
     for name, arr in (("gm", gm), ("wm", wm), ("brain", brain)):
-        out[name] = ndimage.map_coordinates(arr, vox, order=1, mode="constant", cval=0.0).reshape(shape)
+        out[name] = ndimage.map_coordinates(arr, vox, order=1, mode="constant", cval=0.0).reshape(
+            shape
+        )
     return out
 
 
-def _supersampled_local(center: np.ndarray, extent_mm: float, affine: np.ndarray, shape: tuple[int, ...],
-                        ss: int) -> tuple[tuple[slice, ...], list[np.ndarray]]:
+def _supersampled_local(
+    center: np.ndarray, extent_mm: float, affine: np.ndarray, shape: tuple[int, ...], ss: int
+) -> tuple[tuple[slice, ...], list[np.ndarray]]:
     """Bounding box (slices) around ``center`` and world coordinates of ss^3 sub-samples per voxel."""
     vs = np.abs(np.diag(affine)[:3])
     c_vox = (center - affine[:3, 3]) / vs
@@ -139,8 +153,10 @@ def _supersampled_local(center: np.ndarray, extent_mm: float, affine: np.ndarray
     hi = np.minimum(np.floor(c_vox).astype(int) + half + 1, shape)
     sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     offs = (np.arange(ss) + 0.5) / ss - 0.5
-    axes = [(np.arange(a, b)[:, None] + offs[None, :]).ravel() * v + o
-            for a, b, v, o in zip(lo, hi, vs, affine[:3, 3], strict=True)]
+    axes = [
+        (np.arange(a, b)[:, None] + offs[None, :]).ravel() * v + o
+        for a, b, v, o in zip(lo, hi, vs, affine[:3, 3], strict=True)
+    ]
     return sl, list(np.meshgrid(*axes, indexing="ij"))
 
 
@@ -148,18 +164,31 @@ def _block_mean(a: np.ndarray, ss: int) -> np.ndarray:
     if ss == 1:
         return a.astype(np.float32)
     s = a.shape
-    return a.reshape(s[0] // ss, ss, s[1] // ss, ss, s[2] // ss, ss).mean(axis=(1, 3, 5)).astype(np.float32)
+    return (
+        a.reshape(s[0] // ss, ss, s[1] // ss, ss, s[2] // ss, ss)
+        .mean(axis=(1, 3, 5))
+        .astype(np.float32)
+    )
 
 
 def _segment_distance(pts: list[np.ndarray], a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ab = b - a
-    t = ((pts[0] - a[0]) * ab[0] + (pts[1] - a[1]) * ab[1] + (pts[2] - a[2]) * ab[2]) / float(ab @ ab)
+    t = ((pts[0] - a[0]) * ab[0] + (pts[1] - a[1]) * ab[1] + (pts[2] - a[2]) * ab[2]) / float(
+        ab @ ab
+    )
     t = np.clip(t, 0.0, 1.0)
     return np.sqrt(sum((pts[i] - (a[i] + t * ab[i])) ** 2 for i in range(3)))
 
 
-def _draw_vein(chi: np.ndarray, affine: np.ndarray, a: np.ndarray, b: np.ndarray, radius: float,
-               ss: int, value: float = CHI_VEIN) -> None:
+def _draw_vein(
+    chi: np.ndarray,
+    affine: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    radius: float,
+    ss: int,
+    value: float = CHI_VEIN,
+) -> None:
     shape = chi.shape
     center = (a + b) / 2
     extent = float(np.linalg.norm(b - a) / 2 + radius + 1)
@@ -229,8 +258,10 @@ def simulate_mri_phantom(
     MRIPhantom
     """
     if phase_convention not in ("paramagnetic-negative", "paramagnetic-positive"):
-        raise ValueError(f"phase_convention must be 'paramagnetic-negative' or 'paramagnetic-positive', "
-                         f"got {phase_convention!r}")
+        raise ValueError(
+            f"phase_convention must be 'paramagnetic-negative' or 'paramagnetic-positive', "
+            f"got {phase_convention!r}"
+        )
     import nibabel as nib
 
     rng = np.random.default_rng(seed)
@@ -239,7 +270,9 @@ def simulate_mri_phantom(
     t = _resample_templates(shape, affine)
     gm, wm, brain = t["gm"], t["wm"], t["brain"] > 0.5
     csf = np.clip(1.0 - gm - wm, 0.0, 1.0) * brain
-    depth = ndimage.distance_transform_edt(np.pad(brain, 1, constant_values=False), sampling=vs)[1:-1, 1:-1, 1:-1]
+    depth = ndimage.distance_transform_edt(np.pad(brain, 1, constant_values=False), sampling=vs)[
+        1:-1, 1:-1, 1:-1
+    ]
     deep = np.clip((depth - 22.0) / 6.0, 0.0, 1.0) * gm * (gm > 0.4)
     chi = (wm * CHI_WM + gm * CHI_GM + deep * CHI_DEEP_GM).astype(np.float32)
     chi *= brain
@@ -281,8 +314,10 @@ def simulate_mri_phantom(
                 center = c
                 break
         if center is None:
-            raise ValueError(f"could not place lesion {i + 1} of {len(kinds)} (radius {r:.1f} mm) in the "
-                             "white matter of this box; use fewer or smaller lesions or a larger box_mm")
+            raise ValueError(
+                f"could not place lesion {i + 1} of {len(kinds)} (radius {r:.1f} mm) in the "
+                "white matter of this box; use fewer or smaller lesions or a larger box_mm"
+            )
         placed.append((center, r))
         axes = r * rng.uniform(0.8, 1.2, 3)
         axes *= r / np.cbrt(np.prod(axes))
@@ -327,13 +362,29 @@ def simulate_mri_phantom(
             along /= np.linalg.norm(along)
             base = center + normal * (r + 0.6)
             half = r + 6.0
-            _draw_vein(chi, affine, base - along * half, base + along * half, float(rng.uniform(0.6, 0.9)), ss)
-        rows.append({
-            "label": i + 1, "kind": kind, "is_prl": LESION_KINDS[kind],
-            "center_x_mm": center[0], "center_y_mm": center[1], "center_z_mm": center[2],
-            "radius_mm": r, "rim_coverage": coverage, "rim_thickness_mm": thick,
-            "rim_strength_ppm": strength, "core_delta_ppm": core_delta,
-        })
+            _draw_vein(
+                chi,
+                affine,
+                base - along * half,
+                base + along * half,
+                float(rng.uniform(0.6, 0.9)),
+                ss,
+            )
+        rows.append(
+            {
+                "label": i + 1,
+                "kind": kind,
+                "is_prl": LESION_KINDS[kind],
+                "center_x_mm": center[0],
+                "center_y_mm": center[1],
+                "center_z_mm": center[2],
+                "radius_mm": r,
+                "rim_coverage": coverage,
+                "rim_thickness_mm": thick,
+                "rim_strength_ppm": strength,
+                "core_delta_ppm": core_delta,
+            }
+        )
 
     # ----------------------------------------------------------------- veins
     wm_pts = np.flatnonzero((wm.ravel() > 0.7) & inside_box)
@@ -375,11 +426,24 @@ def simulate_mri_phantom(
     flair = ndimage.gaussian_filter(flair, 0.4) + rng.normal(size=shape) * flair_noise
     flair = np.abs(flair).astype(np.float32) * brain
 
-    truth = pd.DataFrame(rows, columns=["label", "kind", "is_prl", "center_x_mm", "center_y_mm",
-                                        "center_z_mm", "radius_mm", "rim_coverage", "rim_thickness_mm",
-                                        "rim_strength_ppm", "core_delta_ppm"])
+    truth = pd.DataFrame(
+        rows,
+        columns=[
+            "label",
+            "kind",
+            "is_prl",
+            "center_x_mm",
+            "center_y_mm",
+            "center_z_mm",
+            "radius_mm",
+            "rim_coverage",
+            "rim_thickness_mm",
+            "rim_strength_ppm",
+            "core_delta_ppm",
+        ],
+    )
     counts = np.bincount(labels.ravel(), minlength=len(rows) + 1)
-    truth["n_voxels"] = counts[1:len(rows) + 1]
+    truth["n_voxels"] = counts[1 : len(rows) + 1]
     hdr_aff = affine.copy()
 
     def img(a: np.ndarray, dtype: type = np.float32) -> Any:
@@ -387,12 +451,28 @@ def simulate_mri_phantom(
         im.header.set_xyzt_units("mm")
         return im
 
-    settings = {"seed": seed, "voxel_size": vs.tolist(), "box_mm": [list(b) for b in box_mm],
-                "kinds": kinds, "phase_noise_rad": phase_noise_rad, "field_strength_t": field_strength_t,
-                "te_ms": te_ms, "rad_per_ppm": rad_per_ppm, "highpass_sigma_mm": highpass_sigma_mm,
-                "phase_convention": phase_convention, "n_veins": n_veins}
-    return MRIPhantom(flair=img(flair), phase=img(phase), qsm=img(qsm), lesions=img(labels, np.int16),
-                      chi=img(chi), truth=truth, settings=settings)
+    settings = {
+        "seed": seed,
+        "voxel_size": vs.tolist(),
+        "box_mm": [list(b) for b in box_mm],
+        "kinds": kinds,
+        "phase_noise_rad": phase_noise_rad,
+        "field_strength_t": field_strength_t,
+        "te_ms": te_ms,
+        "rad_per_ppm": rad_per_ppm,
+        "highpass_sigma_mm": highpass_sigma_mm,
+        "phase_convention": phase_convention,
+        "n_veins": n_veins,
+    }
+    return MRIPhantom(
+        flair=img(flair),
+        phase=img(phase),
+        qsm=img(qsm),
+        lesions=img(labels, np.int16),
+        chi=img(chi),
+        truth=truth,
+        settings=settings,
+    )
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
@@ -403,5 +483,11 @@ def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     return q
 
 
-__all__ = ["MRIPhantom", "simulate_mri_phantom", "dipole_field", "tkd_inversion", "LESION_KINDS",
-           "DEFAULT_KIND_WEIGHTS"]
+__all__ = [
+    "MRIPhantom",
+    "simulate_mri_phantom",
+    "dipole_field",
+    "tkd_inversion",
+    "LESION_KINDS",
+    "DEFAULT_KIND_WEIGHTS",
+]

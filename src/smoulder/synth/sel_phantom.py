@@ -186,7 +186,9 @@ def simulate_sel_phantom(
 
     yrs = [float(y) for y in years]
     if len(yrs) < 2 or yrs[0] != 0.0 or any(b <= a for a, b in zip(yrs, yrs[1:], strict=False)):
-        raise ValueError(f"years must start at 0 and increase, with at least two time points; got {yrs}")
+        raise ValueError(
+            f"years must start at 0 and increase, with at least two time points; got {yrs}"
+        )
     rng = np.random.default_rng(seed)
     if kinds is None:
         order = ["expanding", "stable", "shrinking", "new_adjacent"]
@@ -209,8 +211,12 @@ def simulate_sel_phantom(
 
     def tissues_at(pts: np.ndarray) -> dict[str, np.ndarray]:
         vox = t_inv[:3, :3] @ pts + t_inv[:3, 3:4]
-        return {name: ndimage.map_coordinates(arr, vox, order=1, mode="constant", cval=0.0).reshape(shape)
-                for name, arr in (("gm", gm_t), ("wm", wm_t), ("brain", brain_t))}
+        return {
+            name: ndimage.map_coordinates(arr, vox, order=1, mode="constant", cval=0.0).reshape(
+                shape
+            )
+            for name, arr in (("gm", gm_t), ("wm", wm_t), ("brain", brain_t))
+        }
 
     base = tissues_at(world)
     brain0 = base["brain"] > 0.5
@@ -236,8 +242,10 @@ def simulate_sel_phantom(
                 center = c
                 break
         if center is None:
-            raise ValueError(f"could not place lesion {i + 1} of {len(kinds)} (radius {r:.1f} mm) in the white "
-                             "matter of this box; use fewer or smaller lesions or a larger box_mm")
+            raise ValueError(
+                f"could not place lesion {i + 1} of {len(kinds)} (radius {r:.1f} mm) in the white "
+                "matter of this box; use fewer or smaller lesions or a larger box_mm"
+            )
         placed.append((center, reach))
         axes = r * rng.uniform(0.85, 1.15, 3)
         axes *= r / np.cbrt(np.prod(axes))
@@ -247,9 +255,15 @@ def simulate_sel_phantom(
             rate = float(rng.uniform(*shrink_pct_per_year))
         else:
             rate = 0.0
-        les = {"label": i + 1, "kind": kind, "center": center, "axes": axes,
-               "rot": Rotation.random(random_state=int(rng.integers(2**31))).as_matrix(), "rate": rate,
-               "level": float(rng.uniform(0.95, 1.05))}
+        les = {
+            "label": i + 1,
+            "kind": kind,
+            "center": center,
+            "axes": axes,
+            "rot": Rotation.random(random_state=int(rng.integers(2**31))).as_matrix(),
+            "rate": rate,
+            "level": float(rng.uniform(0.95, 1.05)),
+        }
         if kind == "new_adjacent":
             d = rng.normal(size=3)
             d /= np.linalg.norm(d)
@@ -271,8 +285,11 @@ def simulate_sel_phantom(
         else:
             axis = rng.normal(size=3)
             axis /= np.linalg.norm(axis)
-            rig = _rigid_matrix(axis * rng.uniform(-misregistration_deg, misregistration_deg),
-                                rng.uniform(-misregistration_mm, misregistration_mm, 3), brain_center)
+            rig = _rigid_matrix(
+                axis * rng.uniform(-misregistration_deg, misregistration_deg),
+                rng.uniform(-misregistration_mm, misregistration_mm, 3),
+                brain_center,
+            )
         scl = np.eye(4)
         scl[:3, :3] *= s
         scl[:3, 3] = brain_center - s * brain_center
@@ -300,7 +317,11 @@ def simulate_sel_phantom(
                 f *= brain
                 if ti == 0 and pi == 0:
                     labels0[(f >= 0.5) & (labels0 == 0)] = les["label"]
-                drop = (1.0 - t1_drop_pct_per_year / 100.0 * t) if les["kind"] == "expanding" and pi == 0 else 1.0
+                drop = (
+                    (1.0 - t1_drop_pct_per_year / 100.0 * t)
+                    if les["kind"] == "expanding" and pi == 0
+                    else 1.0
+                )
                 frac = np.maximum(frac, f)
                 t1_les = np.maximum(t1_les, f * T1_LEVELS["lesion"] * drop * les["level"])
                 fl_les = np.maximum(fl_les, f * FLAIR_LEVELS["lesion"] * les["level"])
@@ -310,7 +331,7 @@ def simulate_sel_phantom(
         fl = fl * (1 - frac) + fl_les
         gain = 1.0 + drift * rng.normal(size=2) if ti > 0 else np.ones(2)
         grad = rng.normal(size=(2, 3)) * drift if ti > 0 else np.zeros((2, 3))
-        rel_w = ((world - world.mean(axis=1, keepdims=True)) / (hi - lo)[:, None])
+        rel_w = (world - world.mean(axis=1, keepdims=True)) / (hi - lo)[:, None]
         imgs = []
         for ci, img in enumerate((t1, fl)):
             bias = (1.0 + grad[ci] @ rel_w).reshape(shape)
@@ -324,24 +345,44 @@ def simulate_sel_phantom(
             brain_img = _nifti(brain.astype(np.uint8), affine, np.uint8)
 
     counts = np.bincount(labels0.ravel(), minlength=len(lesions) + 1)
-    truth = pd.DataFrame({
-        "label": [les["label"] for les in lesions],
-        "kind": [les["kind"] for les in lesions],
-        "is_sel": [SEL_KINDS[les["kind"]] for les in lesions],
-        "true_expansion_pct_per_year": [les["rate"] for les in lesions],
-        "center_x_mm": [les["center"][0] for les in lesions],
-        "center_y_mm": [les["center"][1] for les in lesions],
-        "center_z_mm": [les["center"][2] for les in lesions],
-        "radius_mm": [float(np.cbrt(np.prod(les["axes"]))) for les in lesions],
-        "n_voxels": counts[1:len(lesions) + 1],
-    })
-    settings = {"seed": seed, "years": yrs, "voxel_size": vs, "box_mm": [list(b) for b in box_mm],
-                "kinds": kinds, "atrophy_pct_per_year": atrophy_pct_per_year, "noise": noise, "drift": drift,
-                "misregistration_mm": misregistration_mm, "misregistration_deg": misregistration_deg,
-                "t1_drop_pct_per_year": t1_drop_pct_per_year}
-    return SELPhantom(t1=t1_imgs, flair=fl_imgs, lesions=_nifti(labels0, affine, np.int16), dates=dates,
-                      years=yrs, truth=truth, rigid=rigids, brain_scale=scales, brain=brain_img,
-                      settings=settings)
+    truth = pd.DataFrame(
+        {
+            "label": [les["label"] for les in lesions],
+            "kind": [les["kind"] for les in lesions],
+            "is_sel": [SEL_KINDS[les["kind"]] for les in lesions],
+            "true_expansion_pct_per_year": [les["rate"] for les in lesions],
+            "center_x_mm": [les["center"][0] for les in lesions],
+            "center_y_mm": [les["center"][1] for les in lesions],
+            "center_z_mm": [les["center"][2] for les in lesions],
+            "radius_mm": [float(np.cbrt(np.prod(les["axes"]))) for les in lesions],
+            "n_voxels": counts[1 : len(lesions) + 1],
+        }
+    )
+    settings = {
+        "seed": seed,
+        "years": yrs,
+        "voxel_size": vs,
+        "box_mm": [list(b) for b in box_mm],
+        "kinds": kinds,
+        "atrophy_pct_per_year": atrophy_pct_per_year,
+        "noise": noise,
+        "drift": drift,
+        "misregistration_mm": misregistration_mm,
+        "misregistration_deg": misregistration_deg,
+        "t1_drop_pct_per_year": t1_drop_pct_per_year,
+    }
+    return SELPhantom(
+        t1=t1_imgs,
+        flair=fl_imgs,
+        lesions=_nifti(labels0, affine, np.int16),
+        dates=dates,
+        years=yrs,
+        truth=truth,
+        rigid=rigids,
+        brain_scale=scales,
+        brain=brain_img,
+        settings=settings,
+    )
 
 
 def _nifti(a: np.ndarray, affine: np.ndarray, dtype: type = np.float32) -> Any:

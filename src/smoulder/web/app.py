@@ -35,7 +35,9 @@ def iter_routes(routes: list[Any]) -> list[Any]:
     """Every endpoint route of an app or router, flattening included routers (for audits and tests)."""
     out: list[Any] = []
     for r in routes:
-        inner = getattr(r, "original_router", None)  # FastAPI >= 0.120 keeps included routers lazily
+        inner = getattr(
+            r, "original_router", None
+        )  # FastAPI >= 0.120 keeps included routers lazily
         if inner is not None:
             out.extend(iter_routes(inner.routes))
         elif hasattr(r, "path") and hasattr(r, "methods"):
@@ -55,15 +57,21 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
     """
     settings = settings or WebSettings()
     store = store or Store(settings.database_url)
-    app = FastAPI(title="smoulder", version=__version__, docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json",
-                  description="Smouldering MS: people, time lines, signals, lifestyle log, imports and "
-                              "consultation reports. Sign in with POST /api/login; send the returned "
-                              "csrf_token as X-CSRF-Token with every write.")
+    app = FastAPI(
+        title="smoulder",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        description="Smouldering MS: people, time lines, signals, lifestyle log, imports and "
+        "consultation reports. Sign in with POST /api/login; send the returned "
+        "csrf_token as X-CSRF-Token with every write.",
+    )
     app.state.settings = settings
     app.state.store = store
-    app.state.limiter = LoginLimiter(settings.login_attempts, settings.login_window_s,
-                                     settings.login_attempts_per_address)
+    app.state.limiter = LoginLimiter(
+        settings.login_attempts, settings.login_window_s, settings.login_attempts_per_address
+    )
     app.state.payload_cache = PayloadCache(settings.cache_entries)
 
     from smoulder.web.routers import auth, cohort, health, imports, lifestyle, patients, reports
@@ -75,8 +83,11 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_min_js() -> FileResponse:
-        return FileResponse(plotly_js, media_type="application/javascript",
-                            headers={"cache-control": "public, max-age=86400"})
+        return FileResponse(
+            plotly_js,
+            media_type="application/javascript",
+            headers={"cache-control": "public, max-age=86400"},
+        )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -87,19 +98,36 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Any:
         if request.url.path.startswith("/api/") or request.url.path == "/api":
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
         user = request.scope.get("state", {}).get("user")
-        return render(request, "error.html", user, status_code=exc.status_code, status=exc.status_code,
-                      detail=exc.detail if isinstance(exc.detail, str) else "request refused")
+        return render(
+            request,
+            "error.html",
+            user,
+            status_code=exc.status_code,
+            status=exc.status_code,
+            detail=exc.detail if isinstance(exc.detail, str) else "request refused",
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Any:
-        errors = [{"loc": [str(x) for x in e.get("loc", ())], "message": e.get("msg", "")} for e in exc.errors()]
+        errors = [
+            {"loc": [str(x) for x in e.get("loc", ())], "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
         user = request.scope.get("state", {}).get("user")
-        return render(request, "error.html", user, status_code=422, status=422,
-                      detail="; ".join(f"{'.'.join(e['loc'])}: {e['message']}" for e in errors))
+        return render(
+            request,
+            "error.html",
+            user,
+            status_code=422,
+            status=422,
+            detail="; ".join(f"{'.'.join(e['loc'])}: {e['message']}" for e in errors),
+        )
 
     app.add_middleware(AuthMiddleware, store=store)
     app.add_middleware(HeadersMiddleware)

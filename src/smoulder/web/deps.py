@@ -56,7 +56,9 @@ PageUser = Annotated[CurrentUser, Depends(page_user)]
 
 def require_csrf(user: CurrentUser, token: str | None) -> None:
     if not csrf_ok(user.csrf_token, token):
-        raise HTTPException(status_code=403, detail="missing or wrong CSRF token; reload the page and try again")
+        raise HTTPException(
+            status_code=403, detail="missing or wrong CSRF token; reload the page and try again"
+        )
 
 
 def api_csrf(request: Request, user: ApiUser) -> CurrentUser:
@@ -68,12 +70,16 @@ def api_csrf(request: Request, user: ApiUser) -> CurrentUser:
 ApiWriter = Annotated[CurrentUser, Depends(api_csrf)]
 
 
-def render(request: Request, name: str, user: CurrentUser | None, status_code: int = 200, **ctx: Any) -> Any:
+def render(
+    request: Request, name: str, user: CurrentUser | None, status_code: int = 200, **ctx: Any
+) -> Any:
     return TEMPLATES.TemplateResponse(request, name, {"user": user, **ctx}, status_code=status_code)
 
 
 def login_url(next_path: str) -> str:
-    return "/login?next=" + quote(next_path if next_path.startswith("/") and not next_path.startswith("//") else "/")
+    return "/login?next=" + quote(
+        next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
+    )
 
 
 class PayloadCache:

@@ -49,16 +49,28 @@ class CurrentUser:
     session_hash: str
 
     def as_user(self) -> User:
-        return User(id=self.id, username=self.username, role=self.role, display_name=self.display_name,
-                    person_id=self.person_id, password_hash="")
+        return User(
+            id=self.id,
+            username=self.username,
+            role=self.role,
+            display_name=self.display_name,
+            person_id=self.person_id,
+            password_hash="",
+        )
 
 
 def create_session(db: Any, user: User, hours: float) -> tuple[str, str]:
     """Start a session: return (cookie token, CSRF token); the caller commits."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
-    db.add(WebSession(token_hash=token_hash(token), user_id=user.id, csrf_token=csrf,
-                      expires_at=utcnow() + dt.timedelta(hours=hours)))
+    db.add(
+        WebSession(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            csrf_token=csrf,
+            expires_at=utcnow() + dt.timedelta(hours=hours),
+        )
+    )
     # housekeeping: forget expired sessions
     db.execute(delete(WebSession).where(WebSession.expires_at < utcnow()))
     return token, csrf
@@ -70,14 +82,30 @@ def lookup_session(store: Any, token: str | None) -> CurrentUser | None:
         return None
     h = token_hash(token)
     with store.session() as db:
-        row = db.execute(select(User.id, User.username, User.role, User.display_name, User.person_id,
-                                WebSession.csrf_token, WebSession.expires_at)
-                         .join(WebSession, WebSession.user_id == User.id)
-                         .where(WebSession.token_hash == h)).first()
+        row = db.execute(
+            select(
+                User.id,
+                User.username,
+                User.role,
+                User.display_name,
+                User.person_id,
+                WebSession.csrf_token,
+                WebSession.expires_at,
+            )
+            .join(WebSession, WebSession.user_id == User.id)
+            .where(WebSession.token_hash == h)
+        ).first()
     if row is None or row[6] < utcnow():
         return None
-    return CurrentUser(id=row[0], username=row[1], role=row[2], display_name=row[3], person_id=row[4],
-                       csrf_token=row[5], session_hash=h)
+    return CurrentUser(
+        id=row[0],
+        username=row[1],
+        role=row[2],
+        display_name=row[3],
+        person_id=row[4],
+        csrf_token=row[5],
+        session_hash=h,
+    )
 
 
 def end_session(db: Any, current: CurrentUser) -> None:
@@ -110,7 +138,10 @@ class LoginLimiter:
         now = time.monotonic()
         with self._lock:
             waits = []
-            for key, limit in ((f"u:{username.lower()}", self.attempts), (f"a:{address}", self.per_address)):
+            for key, limit in (
+                (f"u:{username.lower()}", self.attempts),
+                (f"a:{address}", self.per_address),
+            ):
                 if self._recent(key, now) >= limit:
                     waits.append(self._fails[key][0] + self.window_s - now)
             return max(waits, default=0.0)
@@ -153,11 +184,24 @@ class AuthMiddleware:
         user = await run_in_threadpool(lookup_session, self.store, token) if token else None
         scope.setdefault("state", {})["user"] = user
         path = scope.get("path", "")
-        if user is None and (path == "/api" or path.startswith("/api/")) and (scope["method"], path) not in PUBLIC_API:
+        if (
+            user is None
+            and (path == "/api" or path.startswith("/api/"))
+            and (scope["method"], path) not in PUBLIC_API
+        ):
             body = json.dumps({"detail": "authentication required"}).encode()
-            await send({"type": "http.response.start", "status": 401, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Cookie realm="smoulder"'), (b"cache-control", b"no-store")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"www-authenticate", b'Cookie realm="smoulder"'),
+                        (b"cache-control", b"no-store"),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
@@ -167,9 +211,11 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
-    (b"content-security-policy",
-     b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
-     b"object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+        b"object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
 ]
 
 
@@ -197,5 +243,16 @@ class HeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-__all__ = ["SESSION_COOKIE", "LOGIN_CSRF_COOKIE", "CurrentUser", "create_session", "lookup_session", "end_session",
-           "csrf_ok", "LoginLimiter", "AuthMiddleware", "HeadersMiddleware", "token_hash"]
+__all__ = [
+    "SESSION_COOKIE",
+    "LOGIN_CSRF_COOKIE",
+    "CurrentUser",
+    "create_session",
+    "lookup_session",
+    "end_session",
+    "csrf_ok",
+    "LoginLimiter",
+    "AuthMiddleware",
+    "HeadersMiddleware",
+    "token_hash",
+]

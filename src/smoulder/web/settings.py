@@ -38,6 +38,8 @@ class WebSettings:
         if self.session_hours <= 0 or self.session_hours > 24 * 30:
             raise SettingsError(f"session_hours must be in (0, 720]; got {self.session_hours}")
         if self.max_upload_bytes < 1024:
-            raise SettingsError(f"max_upload_bytes must be at least 1024; got {self.max_upload_bytes}")
+            raise SettingsError(
+                f"max_upload_bytes must be at least 1024; got {self.max_upload_bytes}"
+            )
         if self.login_attempts < 1 or self.login_window_s <= 0:
             raise SettingsError("login_attempts must be >= 1 and login_window_s > 0")

@@ -25,11 +25,17 @@ def visible_or_404(db: Session, user: CurrentUser, key: str) -> Person:
 
 def script_json(text: str) -> Markup:
     """JSON text safe inside a <script type="application/json"> element (as Jinja's tojson escapes it)."""
-    return Markup(text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-                  .replace("'", "\\u0027"))
+    return Markup(
+        text.replace("&", "\\u0026")
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("'", "\\u0027")
+    )
 
 
-def person_payload(request: Request, db: Session, person: Person, user: CurrentUser) -> tuple[dict[str, Any], str]:
+def person_payload(
+    request: Request, db: Session, person: Person, user: CurrentUser
+) -> tuple[dict[str, Any], str]:
     """Time line + plain-language summary + signal list, and its JSON text."""
     u = user.as_user()
     key = (person.id, person.data_version, pseudonymised(u))
@@ -45,7 +51,9 @@ def person_payload(request: Request, db: Session, person: Person, user: CurrentU
     return value
 
 
-def person_body(request: Request, db: Session, person: Person, user: CurrentUser) -> tuple[dict[str, Any], Markup]:
+def person_body(
+    request: Request, db: Session, person: Person, user: CurrentUser
+) -> tuple[dict[str, Any], Markup]:
     """The time line and the rendered per-person part of the person page (cached per data version:
     it holds nothing user-specific beyond the pseudonymisation)."""
     from smoulder.web.deps import TEMPLATES
@@ -55,7 +63,10 @@ def person_body(request: Request, db: Session, person: Person, user: CurrentUser
     cache = request.app.state.payload_cache
     hit = cache.get(key)
     if hit is None:
-        hit = Markup(TEMPLATES.env.get_template("person_body.html").render(tl=tl, payload_script=script_json(text)))
+        hit = Markup(
+            TEMPLATES.env.get_template("person_body.html").render(
+                tl=tl, payload_script=script_json(text)
+            )
+        )
         cache.put(key, hit)
     return tl, hit
-

@@ -34,7 +34,9 @@ def _safe_next(path: str | None) -> str:
     return "/"
 
 
-def _authenticate(request: Request, db: DB, username: str, password: str) -> tuple[User | None, str]:
+def _authenticate(
+    request: Request, db: DB, username: str, password: str
+) -> tuple[User | None, str]:
     limiter = request.app.state.limiter
     username = (username or "").strip()[:80]
     wait = limiter.blocked(username, _address(request))
@@ -57,35 +59,73 @@ def _authenticate(request: Request, db: DB, username: str, password: str) -> tup
 
 def _set_session_cookie(request: Request, response, token: str) -> None:
     s = request.app.state.settings
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(s.session_hours * 3600), httponly=True,
-                        secure=s.secure_cookies, samesite="strict", path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(s.session_hours * 3600),
+        httponly=True,
+        secure=s.secure_cookies,
+        samesite="strict",
+        path="/",
+    )
 
 
 @router.get("/login", include_in_schema=False)
 def login_page(request: Request, next: str = "/"):
     token = secrets.token_urlsafe(24)
     resp = render(request, "login.html", None, next=_safe_next(next), login_csrf=token, error="")
-    resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                    secure=request.app.state.settings.secure_cookies, path="/login")
+    resp.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.secure_cookies,
+        path="/login",
+    )
     return resp
 
 
 @router.post("/login", include_in_schema=False)
-def login_form(request: Request, db: DB, username: Annotated[str, Form()] = "",
-               password: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = "",
-               next: Annotated[str, Form()] = "/"):
+def login_form(
+    request: Request,
+    db: DB,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+):
     if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
         token = secrets.token_urlsafe(24)
-        resp = render(request, "login.html", None, status_code=403, next=_safe_next(next), login_csrf=token,
-                      error="The form expired. Please sign in again.")
-        resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                        secure=request.app.state.settings.secure_cookies, path="/login")
+        resp = render(
+            request,
+            "login.html",
+            None,
+            status_code=403,
+            next=_safe_next(next),
+            login_csrf=token,
+            error="The form expired. Please sign in again.",
+        )
+        resp.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.app.state.settings.secure_cookies,
+            path="/login",
+        )
         return resp
     user, error = _authenticate(request, db, username, password)
     if user is None:
         status = 429 if error.startswith("Too many") else 401
-        return render(request, "login.html", None, status_code=status, next=_safe_next(next),
-                      login_csrf=csrf_token, error=error)
+        return render(
+            request,
+            "login.html",
+            None,
+            status_code=status,
+            next=_safe_next(next),
+            login_csrf=csrf_token,
+            error=error,
+        )
     token, _ = create_session(db, user, request.app.state.settings.session_hours)
     audit(db, user, "login", "login")
     db.commit()
@@ -96,13 +136,19 @@ def login_form(request: Request, db: DB, username: Annotated[str, Form()] = "",
 
 
 @router.post("/api/login")
-def login_api(request: Request, db: DB, credentials: Annotated[dict | None, Body()] = None) -> JSONResponse:
+def login_api(
+    request: Request, db: DB, credentials: Annotated[dict | None, Body()] = None
+) -> JSONResponse:
     """Sign in with ``{"username": ..., "password": ...}``; sets the session cookie and returns the CSRF token
     to send as ``X-CSRF-Token`` with every write."""
     creds = credentials if isinstance(credentials, dict) else {}
-    user, error = _authenticate(request, db, str(creds.get("username", "")), str(creds.get("password", "")))
+    user, error = _authenticate(
+        request, db, str(creds.get("username", "")), str(creds.get("password", ""))
+    )
     if user is None:
-        return JSONResponse({"detail": error}, status_code=429 if error.startswith("Too many") else 401)
+        return JSONResponse(
+            {"detail": error}, status_code=429 if error.startswith("Too many") else 401
+        )
     token, csrf = create_session(db, user, request.app.state.settings.session_hours)
     audit(db, user, "login", "api login")
     db.commit()
@@ -137,5 +183,9 @@ def logout_api(request: Request, db: DB, user: ApiUser) -> JSONResponse:
 @router.get("/api/me")
 def me(user: ApiUser) -> dict:
     """Who is signed in, and the CSRF token for writes."""
-    return {"username": user.username, "role": user.role, "display_name": user.display_name,
-            "csrf_token": user.csrf_token}
+    return {
+        "username": user.username,
+        "role": user.role,
+        "display_name": user.display_name,
+        "csrf_token": user.csrf_token,
+    }

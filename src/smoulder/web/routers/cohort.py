@@ -17,21 +17,45 @@ def _signal(signal: str | None) -> str | None:
 
 
 @router.get("/api/cohort")
-def cohort_api(db: DB, user: ApiUser, sort: str = "n_pira", desc: bool = True, signal: str | None = None,
-               q: str | None = None, limit: int = 50, offset: int = 0) -> dict:
+def cohort_api(
+    db: DB,
+    user: ApiUser,
+    sort: str = "n_pira",
+    desc: bool = True,
+    signal: str | None = None,
+    q: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict:
     """Signals per person (PIRA and RAW events, PRLs and definite SELs on the latest scan, digital
     worsening (measures), last EDSS). ``sort`` one of the column names, ``signal`` one of
     pira | prl | sel | digital | any, ``q`` searches the pseudonym (and names for clinicians)."""
-    out = cohort(db, user.as_user(), sort=sort, descending=desc, signal=_signal(signal), query=q,
-                 limit=limit, offset=offset)
+    out = cohort(
+        db,
+        user.as_user(),
+        sort=sort,
+        descending=desc,
+        signal=_signal(signal),
+        query=q,
+        limit=limit,
+        offset=offset,
+    )
     audit(db, user.as_user(), "list", "api cohort", None, f"{len(out['rows'])} rows")
     db.commit()
     return out
 
 
-@router.get("/api/cohort.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def cohort_csv(db: DB, user: ApiUser, sort: str = "n_pira", desc: bool = True, signal: str | None = None,
-               q: str | None = None) -> Response:
+@router.get(
+    "/api/cohort.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
+)
+def cohort_csv(
+    db: DB,
+    user: ApiUser,
+    sort: str = "n_pira",
+    desc: bool = True,
+    signal: str | None = None,
+    q: str | None = None,
+) -> Response:
     """The whole (filtered) cohort table as CSV: pseudonym, signals, last EDSS and visit; names and clinic
     ids only for clinicians."""
     import csv
@@ -41,13 +65,34 @@ def cohort_csv(db: DB, user: ApiUser, sort: str = "n_pira", desc: bool = True, s
     rows: list[dict] = []
     offset = 0
     while True:
-        page = cohort(db, u, sort=sort, descending=desc, signal=_signal(signal), query=q, limit=500, offset=offset)
+        page = cohort(
+            db,
+            u,
+            sort=sort,
+            descending=desc,
+            signal=_signal(signal),
+            query=q,
+            limit=500,
+            offset=offset,
+        )
         rows += page["rows"]
         offset += 500
         if offset >= page["total"]:
             break
-    cols = ["key"] + ([] if u.role == "researcher" else ["name", "subject"]) + [
-        "n_pira", "n_raw", "n_prl", "n_sel", "n_digital", "n_relapses", "last_edss", "last_visit"]
+    cols = (
+        ["key"]
+        + ([] if u.role == "researcher" else ["name", "subject"])
+        + [
+            "n_pira",
+            "n_raw",
+            "n_prl",
+            "n_sel",
+            "n_digital",
+            "n_relapses",
+            "last_edss",
+            "last_visit",
+        ]
+    )
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -55,8 +100,11 @@ def cohort_csv(db: DB, user: ApiUser, sort: str = "n_pira", desc: bool = True, s
         w.writerow({k: ("" if r.get(k) is None else _cell(r[k])) for k in cols})
     audit(db, u, "export", "cohort csv", None, f"{len(rows)} rows")
     db.commit()
-    return Response(buf.getvalue(), media_type="text/csv",
-                    headers={"content-disposition": 'attachment; filename="smoulder-cohort.csv"'})
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv",
+        headers={"content-disposition": 'attachment; filename="smoulder-cohort.csv"'},
+    )
 
 
 def _cell(value: object) -> object:
@@ -79,14 +127,40 @@ def home(request: Request, db: DB):
 
 
 @router.get("/cohort", include_in_schema=False)
-def cohort_page(request: Request, db: DB, user: PageUser, sort: str = "n_pira", desc: bool = True,
-                signal: str | None = None, q: str | None = None, page: int = 1):
+def cohort_page(
+    request: Request,
+    db: DB,
+    user: PageUser,
+    sort: str = "n_pira",
+    desc: bool = True,
+    signal: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+):
     size = 50
     page = max(1, page)
-    out = cohort(db, user.as_user(), sort=sort, descending=desc, signal=_signal(signal), query=q, limit=size,
-                 offset=(page - 1) * size)
+    out = cohort(
+        db,
+        user.as_user(),
+        sort=sort,
+        descending=desc,
+        signal=_signal(signal),
+        query=q,
+        limit=size,
+        offset=(page - 1) * size,
+    )
     audit(db, user.as_user(), "list", "cohort page", None, f"{len(out['rows'])} rows")
     db.commit()
     pages = max(1, -(-out["total"] // size))
-    return render(request, "cohort.html", user, data=out, sorts=COHORT_SORTS, filters=COHORT_FILTERS,
-                  q=q or "", page=page, pages=pages, pseudo=user.role == "researcher")
+    return render(
+        request,
+        "cohort.html",
+        user,
+        data=out,
+        sorts=COHORT_SORTS,
+        filters=COHORT_FILTERS,
+        q=q or "",
+        page=page,
+        pages=pages,
+        pseudo=user.role == "researcher",
+    )

@@ -20,5 +20,9 @@ def health(request: Request) -> dict:
         db_ok = True
     except Exception:  # noqa: BLE001 - report, do not crash the health check
         db_ok = False
-    return {"status": "ok" if db_ok else "degraded", "version": __version__,
-            "database": store.engine.dialect.name, "database_ok": db_ok}
+    return {
+        "status": "ok" if db_ok else "degraded",
+        "version": __version__,
+        "database": store.engine.dialect.name,
+        "database_ok": db_ok,
+    }

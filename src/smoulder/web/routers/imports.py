@@ -28,11 +28,26 @@ from smoulder.web.deps import PageUser, api_user, render, require_csrf
 router = APIRouter(tags=["imports"])
 
 ALLOWED_TYPES = {
-    ".csv": {"text/csv", "text/plain", "application/csv", "application/vnd.ms-excel", "text/comma-separated-values"},
+    ".csv": {
+        "text/csv",
+        "text/plain",
+        "application/csv",
+        "application/vnd.ms-excel",
+        "text/comma-separated-values",
+    },
     ".tsv": {"text/tab-separated-values", "text/plain", "text/tsv"},
     ".txt": {"text/plain", "text/tab-separated-values", "text/csv"},
-    ".parquet": {"application/octet-stream", "application/vnd.apache.parquet", "application/x-parquet"},
-    ".json": {"application/json", "application/fhir+json", "text/plain", "application/octet-stream"},
+    ".parquet": {
+        "application/octet-stream",
+        "application/vnd.apache.parquet",
+        "application/x-parquet",
+    },
+    ".json": {
+        "application/json",
+        "application/fhir+json",
+        "text/plain",
+        "application/octet-stream",
+    },
     ".zip": {"application/zip", "application/x-zip-compressed", "application/octet-stream"},
     ".xml": {"application/xml", "text/xml"},
 }
@@ -77,11 +92,16 @@ async def _read_upload_request(request: Request) -> dict[str, Any]:
     suffix = Path(name).suffix.lower()
     mime = (upload.content_type or "").split(";")[0].strip().lower()
     if suffix not in ALLOWED_TYPES:
-        raise UploadRefused(415, f"unsupported file type {suffix or '(none)'}: use .csv, .tsv, .parquet "
-                                 "(FHIR: .json; Apple Health: .zip or .xml)")
+        raise UploadRefused(
+            415,
+            f"unsupported file type {suffix or '(none)'}: use .csv, .tsv, .parquet "
+            "(FHIR: .json; Apple Health: .zip or .xml)",
+        )
     if mime and mime not in ALLOWED_TYPES[suffix]:
         raise UploadRefused(415, f"content type {mime} does not match a {suffix} file")
-    fields = {k: str(form.get(k, ""))[:200] for k in ("kind", "subject", "session_date", "csrf_token")}
+    fields = {
+        k: str(form.get(k, ""))[:200] for k in ("kind", "subject", "session_date", "csrf_token")
+    }
     await form.close()
     return {"data": data, "filename": name, **fields}
 
@@ -90,51 +110,106 @@ def _do_import(store: Any, user: Any, up: dict[str, Any]) -> dict[str, Any]:
     """Parse, validate, write, analyse, commit; on any error nothing is written."""
     kind = up["kind"]
     if kind not in KINDS + EXPORT_KINDS:
-        raise ImportFailed(up["filename"], [RowError(None, None, kind, "unknown kind of table",
-                                                     " | ".join(KINDS + EXPORT_KINDS))])
+        raise ImportFailed(
+            up["filename"],
+            [RowError(None, None, kind, "unknown kind of table", " | ".join(KINDS + EXPORT_KINDS))],
+        )
     if kind in EXPORT_KINDS:
         df = device_export_frame(kind, up["data"], up["filename"], up.get("subject") or None)
         kind = "devices"
     else:
         suffix = Path(up["filename"]).suffix.lower()
         if suffix in (".json", ".zip", ".xml"):
-            raise InputDataError("this file type is for FHIR or Apple Health imports", file=up["filename"],
-                                 expected="a .csv, .tsv or .parquet table")
+            raise InputDataError(
+                "this file type is for FHIR or Apple Health imports",
+                file=up["filename"],
+                expected="a .csv, .tsv or .parquet table",
+            )
         df = read_upload(up["data"], up["filename"])
     with store.session() as db:
         try:
-            report = import_frame(db, kind, df, source=up["filename"], user=user,
-                                  subject=up.get("subject") or None, session_date=up.get("session_date") or None)
+            report = import_frame(
+                db,
+                kind,
+                df,
+                source=up["filename"],
+                user=user,
+                subject=up.get("subject") or None,
+                session_date=up.get("session_date") or None,
+            )
             analysis = refresh(db, report.person_ids) if report.person_ids else {}
-            audit(db, user, "import", f"import {kind}", None,
-                  f"{up['filename']}: {report.inserted} inserted, {report.updated} updated")
+            audit(
+                db,
+                user,
+                "import",
+                f"import {kind}",
+                None,
+                f"{up['filename']}: {report.inserted} inserted, {report.updated} updated",
+            )
             if report.person_ids:  # each changed record's own trail shows the import too
-                db.execute(insert(AuditEntry), [
-                    {"user_id": user.id, "action": "change", "resource": f"import {kind}", "person_id": pid,
-                     "detail": "", "at": utcnow()} for pid in sorted(report.person_ids)])
+                db.execute(
+                    insert(AuditEntry),
+                    [
+                        {
+                            "user_id": user.id,
+                            "action": "change",
+                            "resource": f"import {kind}",
+                            "person_id": pid,
+                            "detail": "",
+                            "at": utcnow(),
+                        }
+                        for pid in sorted(report.person_ids)
+                    ],
+                )
             db.commit()
         except BaseException:
             db.rollback()
             raise
     out = report.to_dict()
     if analysis:
-        out["analysis"] = {"progression_recomputed": analysis["progression"]["recomputed"],
-                           "digital": analysis["digital"].get("message") or
-                           f"{analysis['digital']['recomputed']} recomputed"}
+        out["analysis"] = {
+            "progression_recomputed": analysis["progression"]["recomputed"],
+            "digital": analysis["digital"].get("message")
+            or f"{analysis['digital']['recomputed']} recomputed",
+        }
     return out
 
 
 def _errors(exc: InputDataError) -> list[dict[str, Any]]:
     if isinstance(exc, ImportFailed):
         return [e.to_dict() for e in exc.errors]
-    return [{"row": exc.row, "column": exc.column, "value": None if exc.value is None else str(exc.value),
-             "message": str(exc), "expected": exc.expected or ""}]
+    return [
+        {
+            "row": exc.row,
+            "column": exc.column,
+            "value": None if exc.value is None else str(exc.value),
+            "message": str(exc),
+            "expected": exc.expected or "",
+        }
+    ]
 
 
-@router.post("/api/imports", openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["kind", "file"], "properties": {
-        "kind": {"type": "string", "enum": list(KINDS + EXPORT_KINDS)}, "file": {"type": "string", "format": "binary"},
-        "subject": {"type": "string"}, "session_date": {"type": "string", "format": "date"}}}}}}})
+@router.post(
+    "/api/imports",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["kind", "file"],
+                        "properties": {
+                            "kind": {"type": "string", "enum": list(KINDS + EXPORT_KINDS)},
+                            "file": {"type": "string", "format": "binary"},
+                            "subject": {"type": "string"},
+                            "session_date": {"type": "string", "format": "date"},
+                        },
+                    }
+                }
+            }
+        }
+    },
+)
 async def import_api(request: Request) -> JSONResponse:
     """Import a CSV/TSV/Parquet table (clinicians). All rows are checked first: on any bad row the
     answer is 422 with every problem (row, column, value, expected) and nothing is written.
@@ -169,9 +244,25 @@ async def import_submit(request: Request, user: PageUser):
         require_csrf(user, up["csrf_token"])
         out = await run_in_threadpool(_do_import, request.app.state.store, user.as_user(), up)
     except UploadRefused as exc:
-        return render(request, "import.html", user, status_code=exc.status, kinds=KIND_HELP, result=None,
-                      errors=[], message=exc.message)
+        return render(
+            request,
+            "import.html",
+            user,
+            status_code=exc.status,
+            kinds=KIND_HELP,
+            result=None,
+            errors=[],
+            message=exc.message,
+        )
     except InputDataError as exc:
-        return render(request, "import.html", user, status_code=422, kinds=KIND_HELP, result=None,
-                      errors=_errors(exc), message=str(exc))
+        return render(
+            request,
+            "import.html",
+            user,
+            status_code=422,
+            kinds=KIND_HELP,
+            result=None,
+            errors=_errors(exc),
+            message=str(exc),
+        )
     return render(request, "import.html", user, kinds=KIND_HELP, result=out, errors=[], message="")

@@ -15,8 +15,17 @@ from smoulder.web.deps import DB, ApiUser, ApiWriter, PageUser, render, require_
 from smoulder.web.views import visible_or_404
 
 router = APIRouter(tags=["lifestyle"])
-FIELDS = ("date", "exercise_min_week", "diet", "smoking", "alcohol_units_week", "sleep_hours", "medications",
-          "comorbidities", "notes")
+FIELDS = (
+    "date",
+    "exercise_min_week",
+    "diet",
+    "smoking",
+    "alcohol_units_week",
+    "sleep_hours",
+    "medications",
+    "comorbidities",
+    "notes",
+)
 
 
 def _save(db: DB, user: Any, person: Any, values: dict[str, Any]) -> dict[str, str]:
@@ -27,8 +36,11 @@ def _save(db: DB, user: Any, person: Any, values: dict[str, Any]) -> dict[str, s
         import_frame(db, "lifestyle", pd.DataFrame([row]), source="lifestyle form")
     except ImportFailed as exc:
         db.rollback()
-        return {(e.column or "form"): f"{e.message}" + (f" (expected {e.expected})" if e.expected else "")
-                for e in exc.errors}
+        return {
+            (e.column or "form"): f"{e.message}"
+            + (f" (expected {e.expected})" if e.expected else "")
+            for e in exc.errors
+        }
     audit(db, user, "create", "lifestyle entry", person, f"date {row['date']}")
     db.commit()
     return {}
@@ -44,8 +56,17 @@ def _editable(db: DB, user: Any, key: str) -> Any:
 @router.get("/patients/{key}/lifestyle", include_in_schema=False)
 def lifestyle_form(key: str, request: Request, db: DB, user: PageUser):
     person = _editable(db, user, key)
-    return render(request, "lifestyle.html", user, key=person.pseudonym, title=label_of(person, user.as_user()),
-                  values={"date": dt.date.today().isoformat()}, errors={}, diets=DIETS, smoking=SMOKING)
+    return render(
+        request,
+        "lifestyle.html",
+        user,
+        key=person.pseudonym,
+        title=label_of(person, user.as_user()),
+        values={"date": dt.date.today().isoformat()},
+        errors={},
+        diets=DIETS,
+        smoking=SMOKING,
+    )
 
 
 @router.post("/patients/{key}/lifestyle", include_in_schema=False)
@@ -56,9 +77,18 @@ async def lifestyle_submit(key: str, request: Request, db: DB, user: PageUser):
     values = {k: str(form.get(k, ""))[:4000] for k in FIELDS}
     errors = _save(db, user.as_user(), person, values)
     if errors:
-        return render(request, "lifestyle.html", user, status_code=422, key=person.pseudonym,
-                      title=label_of(person, user.as_user()), values=values, errors=errors, diets=DIETS,
-                      smoking=SMOKING)
+        return render(
+            request,
+            "lifestyle.html",
+            user,
+            status_code=422,
+            key=person.pseudonym,
+            title=label_of(person, user.as_user()),
+            values=values,
+            errors=errors,
+            diets=DIETS,
+            smoking=SMOKING,
+        )
     return RedirectResponse(f"/patients/{person.pseudonym}?saved=lifestyle", status_code=303)
 
 
@@ -75,16 +105,36 @@ def lifestyle_list(key: str, request: Request, db: DB, user: ApiUser) -> dict:
 
 
 @router.post("/api/patients/{key}/lifestyle", status_code=201)
-def lifestyle_create(key: str, db: DB, user: ApiWriter,
-                     entry: Annotated[dict[str, Any], Body(examples=[{
-                         "date": "2024-05-01", "exercise_min_week": 120, "diet": "mixed", "smoking": "never",
-                         "alcohol_units_week": 4, "sleep_hours": 7, "medications": "vitamin D",
-                         "comorbidities": "", "notes": ""}])]) -> dict:
+def lifestyle_create(
+    key: str,
+    db: DB,
+    user: ApiWriter,
+    entry: Annotated[
+        dict[str, Any],
+        Body(
+            examples=[
+                {
+                    "date": "2024-05-01",
+                    "exercise_min_week": 120,
+                    "diet": "mixed",
+                    "smoking": "never",
+                    "alcohol_units_week": 4,
+                    "sleep_hours": 7,
+                    "medications": "vitamin D",
+                    "comorbidities": "",
+                    "notes": "",
+                }
+            ]
+        ),
+    ],
+) -> dict:
     """Add (or replace, same date) a lifestyle entry; values are checked as in the form."""
     person = _editable(db, user, key)
     unknown = sorted(set(entry) - set(FIELDS))
     if unknown:
-        raise HTTPException(status_code=422, detail={"errors": {k: "unknown field" for k in unknown}})
+        raise HTTPException(
+            status_code=422, detail={"errors": {k: "unknown field" for k in unknown}}
+        )
     errors = _save(db, user.as_user(), person, entry)
     if errors:
         raise HTTPException(status_code=422, detail={"errors": errors})

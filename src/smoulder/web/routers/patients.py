@@ -25,7 +25,9 @@ def list_patients(db: DB, user: ApiUser, limit: int = 100, offset: int = 0) -> d
     u = user.as_user()
     q = visible_people(u)
     total = db.scalar(select(func.count()).select_from(q.subquery()))
-    rows = db.scalars(q.order_by("pseudonym").limit(max(1, min(limit, 1000))).offset(max(0, offset))).all()
+    rows = db.scalars(
+        q.order_by("pseudonym").limit(max(1, min(limit, 1000))).offset(max(0, offset))
+    ).all()
     audit(db, u, "list", "api patients", None, f"{len(rows)} people")
     db.commit()
     return {"total": total, "patients": [person_public(p, u) for p in rows]}
@@ -66,5 +68,14 @@ def person_page(key: str, request: Request, db: DB, user: PageUser):
     trail = audit_for_person(db, person, 8) if u.role != "researcher" else []
     audit(db, u, "view", "person page", person)
     db.commit()
-    return render(request, "person.html", user, tl=tl, body=body, title=label_of(person, u),
-                  key=person.pseudonym, editable=u.role in ("clinician", "patient"), trail=trail)
+    return render(
+        request,
+        "person.html",
+        user,
+        tl=tl,
+        body=body,
+        title=label_of(person, u),
+        key=person.pseudonym,
+        editable=u.role in ("clinician", "patient"),
+        trail=trail,
+    )

@@ -29,12 +29,20 @@ async def _report(key: str, fmt: str, request: Request, db: DB, user: CurrentUse
     if fmt == "html":
         return HTMLResponse(await run_in_threadpool(render_html, report))
     pdf = await run_in_threadpool(render_pdf, report)
-    return Response(pdf, media_type="application/pdf",
-                    headers={"content-disposition": f'attachment; filename="smoulder-report-{safe}.pdf"'})
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"content-disposition": f'attachment; filename="smoulder-report-{safe}.pdf"'},
+    )
 
 
-@router.get("/api/patients/{key}/report", responses={200: {"content": {"application/pdf": {}, "text/html": {}}}})
-async def report_api(key: str, request: Request, db: DB, user: ApiUser, format: str = "pdf") -> Response:
+@router.get(
+    "/api/patients/{key}/report",
+    responses={200: {"content": {"application/pdf": {}, "text/html": {}}}},
+)
+async def report_api(
+    key: str, request: Request, db: DB, user: ApiUser, format: str = "pdf"
+) -> Response:
     """The consultation report (``format=pdf`` or ``html``)."""
     return await _report(key, format, request, db, user)
 
