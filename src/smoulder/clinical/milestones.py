@@ -118,8 +118,13 @@ def confirmed_milestone(
 
     Examples
     --------
-    >>> v = pd.DataFrame({"subject": ["a"] * 4, "value": [5.0, 6.0, 6.5, 6.0],
-    ...                   "date": pd.to_datetime(["2020-01-01", "2020-06-01", "2020-12-01", "2021-06-01"])})
+    >>> v = pd.DataFrame(
+    ...     {
+    ...         "subject": ["a"] * 4,
+    ...         "value": [5.0, 6.0, 6.5, 6.0],
+    ...         "date": pd.to_datetime(["2020-01-01", "2020-06-01", "2020-12-01", "2021-06-01"]),
+    ...     }
+    ... )
     >>> confirmed_milestone(v, 6.0)[["reached", "event_date"]].astype(str).values.tolist()
     [['True', '2020-06-01']]
     """

@@ -205,9 +205,13 @@ def assess(
     Examples
     --------
     >>> import pandas as pd
-    >>> v = pd.DataFrame({"subject": ["a"] * 4,
-    ...                   "date": pd.to_datetime(["2020-01-01", "2020-07-01", "2021-01-01", "2021-07-01"]),
-    ...                   "value": [2.0, 3.0, 3.0, 3.0]})
+    >>> v = pd.DataFrame(
+    ...     {
+    ...         "subject": ["a"] * 4,
+    ...         "date": pd.to_datetime(["2020-01-01", "2020-07-01", "2021-01-01", "2021-07-01"]),
+    ...         "value": [2.0, 3.0, 3.0, 3.0],
+    ...     }
+    ... )
     >>> res = assess(v, outcome="edss")
     >>> res.events[["event_type", "event_date", "confirmation_date"]].astype(str).values.tolist()
     [['CDW', '2020-07-01', '2021-01-01']]

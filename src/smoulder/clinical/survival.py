@@ -43,9 +43,16 @@ def time_to_first_event(
 
     Examples
     --------
-    >>> ev = pd.DataFrame({"subject": ["a"], "event_type": ["CDW"], "cdw_type": ["PIRA"],
-    ...                    "pirma": [True], "event_date": pd.to_datetime(["2021-01-01"]),
-    ...                    "time_to_event_days": [365.0]})
+    >>> ev = pd.DataFrame(
+    ...     {
+    ...         "subject": ["a"],
+    ...         "event_type": ["CDW"],
+    ...         "cdw_type": ["PIRA"],
+    ...         "pirma": [True],
+    ...         "event_date": pd.to_datetime(["2021-01-01"]),
+    ...         "time_to_event_days": [365.0],
+    ...     }
+    ... )
     >>> sm = pd.DataFrame({"subject": ["a", "b"], "follow_up_days": [700.0, 500.0]})
     >>> time_to_first_event(ev, sm)[["subject", "duration_days", "event"]].values.tolist()
     [['a', 365.0, True], ['b', 500.0, False]]

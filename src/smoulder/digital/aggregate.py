@@ -23,9 +23,14 @@ Examples
 --------
 >>> import pandas as pd
 >>> from smoulder.digital.aggregate import weekly
->>> df = pd.DataFrame({"subject": "a", "measure": "two_minute_walk",
-...                    "date": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-09"]),
-...                    "value": [120.0, 130.0, 118.0]})
+>>> df = pd.DataFrame(
+...     {
+...         "subject": "a",
+...         "measure": "two_minute_walk",
+...         "date": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-09"]),
+...         "value": [120.0, 130.0, 118.0],
+...     }
+... )
 >>> weekly(df)[["week", "value", "n", "valid"]].to_string(index=False)
 '      week  value  n  valid\\n2024-01-01  125.0  2   True\\n2024-01-08  118.0  1   True'
 """

@@ -12,8 +12,9 @@ Examples
 --------
 >>> from smoulder.synth.digital import simulate_weekly_tests
 >>> from smoulder.digital import detect
->>> data, truth = simulate_weekly_tests(n_subjects=6, decline_pct=25, decline_share=1.0,
-...                                     dip_rate=0, seed=2)
+>>> data, truth = simulate_weekly_tests(
+...     n_subjects=6, decline_pct=25, decline_share=1.0, dip_rate=0, seed=2
+... )
 >>> res = detect(data)
 >>> sorted(res.events["subject"].unique()) == sorted(truth["subject"])
 True

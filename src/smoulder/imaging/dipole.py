@@ -48,7 +48,7 @@ def dipole_field(
 
     >>> import numpy as np
     >>> g = np.indices((32, 32, 32)) - 15.5
-    >>> sphere = ((g ** 2).sum(0) < 36).astype(float)
+    >>> sphere = ((g**2).sum(0) < 36).astype(float)
     >>> f = dipole_field(sphere, (1, 1, 1))
     >>> bool(abs(f[16, 16, 16]) < 0.02)
     True

@@ -532,8 +532,9 @@ def detect_prl(
     --------
     >>> from smoulder.synth.mri import simulate_mri_phantom  # doctest: +SKIP
     >>> ph = simulate_mri_phantom(seed=2, kinds=["prl", "rimless"])  # doctest: +SKIP
-    >>> res = detect_prl(ph.qsm.get_fdata(), ph.lesions.get_fdata().astype(int),
-    ...                  ph.qsm.affine, input_kind="qsm")  # doctest: +SKIP
+    >>> res = detect_prl(
+    ...     ph.qsm.get_fdata(), ph.lesions.get_fdata().astype(int), ph.qsm.affine, input_kind="qsm"
+    ... )  # doctest: +SKIP
     >>> res.lesions[["label", "rim_score", "prl"]]  # doctest: +SKIP
     """
     st = (settings or RimSettings()).validate()

@@ -43,8 +43,15 @@ detection, the measure as ``valueCodeableConcept`` and every other column as a c
 Examples
 --------
 >>> import pandas as pd
->>> df = pd.DataFrame({"subject": ["p1"], "date": pd.to_datetime(["2021-03-01"]), "measure": ["steps"],
-...                    "value": [5234.0], "unit": ["count"]})
+>>> df = pd.DataFrame(
+...     {
+...         "subject": ["p1"],
+...         "date": pd.to_datetime(["2021-03-01"]),
+...         "measure": ["steps"],
+...         "value": [5234.0],
+...         "unit": ["count"],
+...     }
+... )
 >>> bundle = measures_to_bundle(df)
 >>> bundle["entry"][0]["resource"]["code"]["coding"][0]["code"]
 '41950-7'

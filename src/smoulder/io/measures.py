@@ -32,8 +32,15 @@ expected form):
 Examples
 --------
 >>> import pandas as pd
->>> raw = pd.DataFrame({"subject": ["a", "a"], "date": ["2021-03-01T08:00+01:00", "2021-03-01T18:00+01:00"],
-...                     "measure": ["steps", "steps"], "value": [1200, 800], "unit": ["count", "count"]})
+>>> raw = pd.DataFrame(
+...     {
+...         "subject": ["a", "a"],
+...         "date": ["2021-03-01T08:00+01:00", "2021-03-01T18:00+01:00"],
+...         "measure": ["steps", "steps"],
+...         "value": [1200, 800],
+...         "unit": ["count", "count"],
+...     }
+... )
 >>> df, report = validate_measures(raw)
 >>> df[["subject", "measure", "value"]].to_dict("records")
 [{'subject': 'a', 'measure': 'steps', 'value': 2000.0}]

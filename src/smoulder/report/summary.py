@@ -43,9 +43,18 @@ def changes_since_last_visit(tl: dict[str, Any]) -> list[str]:
 
     Examples
     --------
-    >>> tl = {"assessments": [{"date": "2024-01-10", "edss": 3.0, "t25fw": 5.0, "nhpt": None, "sdmt": 50},
-    ...                       {"date": "2024-07-10", "edss": 4.0, "t25fw": 6.5, "nhpt": None, "sdmt": 49}],
-    ...       "relapses": [], "treatments": [], "mri": [], "events": [], "device_events": [], "lifestyle": []}
+    >>> tl = {
+    ...     "assessments": [
+    ...         {"date": "2024-01-10", "edss": 3.0, "t25fw": 5.0, "nhpt": None, "sdmt": 50},
+    ...         {"date": "2024-07-10", "edss": 4.0, "t25fw": 6.5, "nhpt": None, "sdmt": 49},
+    ...     ],
+    ...     "relapses": [],
+    ...     "treatments": [],
+    ...     "mri": [],
+    ...     "events": [],
+    ...     "device_events": [],
+    ...     "lifestyle": [],
+    ... }
     >>> changes_since_last_visit(tl)[1]
     'EDSS went up from 3 to 4 (+1); a rise this large from 3 counts as clinically meaningful if it is confirmed at a later visit.'
     """

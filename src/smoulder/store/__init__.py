@@ -3,7 +3,7 @@
 Examples
 --------
 >>> from smoulder.store import Store
->>> store = Store("sqlite://")          # in memory; use sqlite:///path.sqlite or a PostgreSQL URL
+>>> store = Store("sqlite://")  # in memory; use sqlite:///path.sqlite or a PostgreSQL URL
 >>> sorted(store.engine.dialect.name for _ in [0])
 ['sqlite']
 """
