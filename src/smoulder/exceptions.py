@@ -55,4 +55,11 @@ class ColumnNotFoundError(InputDataError):
 
 
 class SettingsError(SmoulderError):
-    """An analysis setting has an invalid value."""
+    """An analysis setting has an invalid value.
+
+    ``parameter`` names the first offending parameter (as the Python API spells it) and ``given``
+    holds what was given, so that the command line can restate the error with its flag name.
+    """
+
+    parameter: str | None = None
+    given: object = None
