@@ -6,7 +6,7 @@ import math
 from typing import Literal
 
 import pytest
-from pydantic import field_validator
+from pydantic import ValidationError, field_validator
 
 from smoulder._params import Settings
 from smoulder.exceptions import SettingsError
@@ -50,7 +50,7 @@ def test_validator_messages_are_kept_as_written():
 
 def test_settings_are_frozen_and_replace_validates():
     s = Toy()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         s.baseline = "roving"  # type: ignore[misc]
     assert s.replace(baseline="roving").baseline == "roving"
     assert s.baseline == "fixed"
