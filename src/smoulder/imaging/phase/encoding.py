@@ -166,7 +166,9 @@ def to_radians(phase: np.ndarray, encoding: str) -> np.ndarray:
         raise InputDataError(
             "unknown phase encoding", value=encoding, expected="radians, siemens or 12bit"
         )
-    return np.mod(r + np.pi, 2.0 * np.pi) - np.pi
+    # values already in [-pi, pi) are kept bit for bit; only those outside are wrapped
+    out = np.where((r >= np.pi) | (r < -np.pi), np.mod(r + np.pi, 2.0 * np.pi) - np.pi, r)
+    return np.asarray(out, dtype=np.float64)
 
 
 def wrap_jump_fraction(phase_rad: np.ndarray) -> float:

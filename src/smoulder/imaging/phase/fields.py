@@ -149,7 +149,32 @@ def dipole_convolve(
     return np.ascontiguousarray(f[inner], dtype=np.float32)
 
 
+def tkd(
+    field: np.ndarray,
+    zooms: npt.ArrayLike,
+    b0: npt.ArrayLike,
+    threshold: float = 0.2,
+    pad: float = 0.5,
+) -> np.ndarray:
+    """Thresholded k-space division with B0 along ``b0`` (voxel frame): susceptibility from field.
+
+    As :func:`smoulder.imaging.dipole.tkd_inversion` (``|D| < threshold`` replaced by
+    ``sign(D) * threshold``), for B0 in any direction, so oblique slabs are inverted about
+    the scanner's B0 rather than the nearest voxel axis.
+    """
+    f = np.asarray(field, dtype=np.float32)
+    pshape = fast_shape(f.shape, [int(np.ceil(n * pad / 2)) for n in f.shape])
+    padded, inner = embed(f, pshape)
+    d = dipole_kernel(pshape, zooms, b0)
+    small = np.abs(d) < threshold
+    d_inv = np.where(small, np.sign(d) / threshold, 1.0 / np.where(small, 1.0, d))
+    d_inv[d == 0] = 0.0
+    chi = fft.irfftn(d_inv.astype(np.float32) * fft.rfftn(padded), s=pshape, axes=(0, 1, 2))
+    return np.ascontiguousarray(chi[inner], dtype=np.float32)
+
+
 __all__ = [
+    "tkd",
     "GAMMA_MHZ_PER_T",
     "rad_per_ppm",
     "wrap",
