@@ -69,6 +69,8 @@ _CAVITIES = (
 _PD = {"wm": 0.70, "gm": 0.80, "csf": 1.0, "lesion": 0.85, "soft": 0.75, "bone": 0.05}
 _R2S_3T = {"wm": 20.0, "gm": 17.0, "csf": 4.0, "lesion": 14.0, "soft": 30.0, "bone": 1000.0}
 _R2S_PER_PPM_3T = 150.0  # extra R2* per ppm of paramagnetic excess (iron, deoxyhaemoglobin)
+#: Stored magnitude of proton density 1 at TE 0 (a fixed receiver gain: echoes are comparable).
+MAGNITUDE_SCALE = 2500.0
 
 
 @dataclass
@@ -94,6 +96,8 @@ class RawPhaseScan:
         what a perfect unwrapping and background removal would give.
     brain, labels, flair : numpy.ndarray
         True brain mask, lesion labels and FLAIR on the same grid.
+    r2star : numpy.ndarray of float32
+        R2* (1/s) used for the magnitude, ``exp(-TE R2*)``.
     truth : pandas.DataFrame
         Per-lesion truth of the phantom (``label, kind, is_prl, ...``).
     settings : dict
@@ -113,6 +117,7 @@ class RawPhaseScan:
     brain: np.ndarray
     labels: np.ndarray
     flair: np.ndarray
+    r2star: np.ndarray
     truth: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -484,13 +489,13 @@ def simulate_raw_phase(
     mag = mag * np.clip(coil, 0.6, 1.4).astype(np.float32)
     wm_ref = float(np.median(mag[(wm > 0.9) & brain & ~les])) if np.any(wm > 0.9) else 0.5
     sigma = phase_noise_rad * wm_ref
-    noise = (rng.normal(size=shape) + 1j * rng.normal(size=shape)) * (sigma / np.sqrt(2))
+    # each component sigma: the phase noise (the component across the signal) is sigma / M
+    noise = (rng.normal(size=shape) + 1j * rng.normal(size=shape)) * sigma
     signal = mag * np.exp(1j * phi) + noise
     meas = np.angle(signal)
     noise_phase = wrap(meas - phi)
     ideal = (sign * rpp * local + noise_phase * brain).astype(np.float32) * brain
-    scale = 3000.0 / max(float(np.percentile(np.abs(signal), 99.9)), 1e-9)
-    magnitude = np.clip(np.round(np.abs(signal) * scale), 0, 4095).astype(np.int16)
+    magnitude = np.clip(np.round(np.abs(signal) * MAGNITUDE_SCALE), 0, 4095).astype(np.int16)
     phase = quantise_phase(meas, encoding)
 
     # ---------------------------------------------------------------- storage order
@@ -543,6 +548,7 @@ def simulate_raw_phase(
         brain=_flip(brain, flips),
         labels=_flip(labels, flips),
         flair=_flip(np.asarray(ph.flair.dataobj, dtype=np.float32), flips),  # type: ignore[attr-defined]
+        r2star=_flip(r2s.astype(np.float32), flips),
         truth=truth,
         settings=settings,
     )

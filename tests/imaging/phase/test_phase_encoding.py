@@ -7,9 +7,9 @@ import pytest
 
 from smoulder.exceptions import InputDataError
 from smoulder.imaging.phase.encoding import (
-    check_not_magnitude,
     detect_encoding,
     looks_like_magnitude,
+    read_raw_phase,
     to_radians,
 )
 from smoulder.synth.raw_phase import quantise_phase
@@ -110,19 +110,29 @@ def _magnitude_like(shape=(40, 44, 20)):
 
 def test_a_magnitude_image_given_as_phase_is_refused():
     mag = _magnitude_like()
-    enc = detect_encoding(mag)  # it fits the 0..4095 range ...
-    rad = to_radians(mag, enc)
-    assert looks_like_magnitude(mag, rad, declared=False)  # ... but is not phase
+    assert detect_encoding(mag) == "12bit"  # it fits the 0..4095 range ...
+    assert looks_like_magnitude(mag)  # ... but is not phase
     with pytest.raises(InputDataError, match="magnitude or SWI image, not phase") as exc:
-        check_not_magnitude(mag, rad, declared=False)
+        read_raw_phase(mag)
     assert "--qsm" in str(exc.value)
 
 
+def test_a_dim_swi_image_is_refused_as_swi_not_as_an_odd_range():
+    swi = np.round(_magnitude_like() * 0.4)  # 0..~840: no encoding fits, but it is SWI
+    with pytest.raises(InputDataError, match="magnitude or SWI image"):
+        read_raw_phase(swi)
+
+
 def test_a_normalised_magnitude_in_radian_range_is_refused():
-    mag = _magnitude_like() / 4095.0  # 0..1 fits "radians"
-    rad = to_radians(mag, detect_encoding(mag))
+    mag = _magnitude_like() / 4095.0  # 0..0.5 fits "radians"
     with pytest.raises(InputDataError, match="magnitude or SWI"):
-        check_not_magnitude(mag, rad, declared=False)
+        read_raw_phase(mag)
+
+
+def test_non_negative_values_without_a_single_wrap_are_refused_even_if_declared():
+    mag = _magnitude_like()
+    with pytest.raises(InputDataError, match="no phase wraps"):
+        read_raw_phase(mag, "12bit")
 
 
 def test_wrapped_12bit_phase_of_a_head_is_not_taken_for_magnitude():
@@ -132,6 +142,19 @@ def test_wrapped_12bit_phase_of_a_head_is_not_taken_for_magnitude():
     inside = (((g - 20) / 15) ** 2).sum(0) < 1
     phi = np.where(inside, 0.9 * g[0] + 0.4 * g[1], rng.uniform(-PI, PI, shape))
     written = quantise_phase(phi, "12bit")
-    rad = to_radians(written, "12bit")
-    assert not looks_like_magnitude(written, rad, declared=False)
-    check_not_magnitude(written, rad, declared=False)  # no error
+    assert not looks_like_magnitude(written)
+    rad, enc = read_raw_phase(written)
+    assert enc == "12bit" and np.allclose(np.exp(1j * rad), np.exp(1j * phi), atol=1e-3)
+
+
+def test_masked_phase_is_read_and_masked_magnitude_refused():
+    shape = (40, 44, 20)
+    g = np.indices(shape).astype(float)
+    inside = (((g - 20) / 15) ** 2).sum(0) < 1
+    phase = np.where(inside, quantise_phase(0.9 * g[0], "12bit"), 0)  # wraps inside the mask
+    assert read_raw_phase(phase)[1] == "12bit"
+    assert read_raw_phase(phase, "12bit")[1] == "12bit"
+    magnitude = np.where(inside, 1500 + np.round(300 * np.cos(g[0] / 3)), 0)
+    for declared in ("auto", "12bit"):
+        with pytest.raises(InputDataError, match="magnitude or SWI"):
+            read_raw_phase(magnitude, declared)

@@ -198,44 +198,71 @@ def _corners(a: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def looks_like_magnitude(phase: np.ndarray, phase_rad: np.ndarray, *, declared: bool) -> bool:
-    """Whether a non-negative image given as phase is really a magnitude or SWI image.
+def looks_like_magnitude(phase: np.ndarray, *, declared: bool = False) -> bool:
+    """Whether an image given as phase is really a magnitude or SWI image.
 
-    A head image's field of view has air in its corners. Phase there is noise spread over the
-    whole circle (the mean resultant length of ``exp(i phase)`` is near 0); a magnitude or SWI
-    image is dark there (near its lowest values, all at one angle). An image without a single
-    phase wrap is refused too. When the encoding was declared (``declared``) only the second
-    test applies, so a masked phase image can still be read.
+    Magnitude is never negative, and a head image's field of view has air in its corners:
+    phase there is noise spread over the whole range of values; a magnitude or SWI image is
+    dark there (median under 5 % of the image's maximum, interquartile range under 10 % of
+    its range); that test is skipped when the encoding was declared (``declared``). A masked
+    image (corners all one value) is magnitude-like when, inside the mask, fewer than 1 in
+    10,000 neighbouring pairs jump by more than three quarters of the range (phase wraps do).
     """
     a = np.asarray(phase)
-    if float(a.min()) < 0:
-        return False  # magnitude is never negative
-    if wrap_jump_fraction(phase_rad) == 0.0:
-        return True
-    if declared or a.ndim != 3:
+    if a.size == 0 or not np.all(np.isfinite(a)) or float(a.min()) < 0 or a.ndim != 3:
         return False
     corners = _corners(a)
-    rad = _corners(np.asarray(phase_rad))
-    if corners.size < 8 or np.all(corners == corners[0]):
-        return False  # a masked image: the corners say nothing
-    resultant = float(np.abs(np.mean(np.exp(1j * rad))))
-    dark = float(np.median(corners)) <= float(np.percentile(a, 10))
-    return resultant > 0.8 and dark
+    top, bottom = float(a.max()), float(a.min())
+    if corners.size >= 8 and np.all(corners == corners[0]):
+        # masked (the background set to one value): phase still wraps inside the mask, i.e.
+        # neighbours inside jump by about the whole range; a masked magnitude does not
+        inside = a != corners[0]
+        jumps = pairs = 0
+        for ax in range(3):
+            both = np.logical_and(np.delete(inside, 0, axis=ax), np.delete(inside, -1, axis=ax))
+            d = np.abs(np.diff(a, axis=ax))[both]
+            jumps += int(np.count_nonzero(d > 0.75 * (top - bottom)))
+            pairs += int(d.size)
+        return jumps < 1e-4 * max(pairs, 1)
+    if declared:
+        return False
+    lo, med, hi = (float(x) for x in np.percentile(corners, [25, 50, 75]))
+    return med <= 0.05 * top and (hi - lo) <= 0.1 * (top - bottom)
 
 
-def check_not_magnitude(phase: np.ndarray, phase_rad: np.ndarray, *, declared: bool) -> None:
-    """Refuse a magnitude or SWI image given as phase (see :func:`looks_like_magnitude`)."""
-    if not looks_like_magnitude(phase, phase_rad, declared=declared):
-        return
-    raise InputDataError(
-        "this image looks like a magnitude or SWI image, not phase: it has no negative values, "
-        "a dark background and no phase wraps in it. Rim lesions need the phase: export the "
+def _magnitude_error(phase: np.ndarray) -> InputDataError:
+    return InputDataError(
+        "this image looks like a magnitude or SWI image, not phase: it has no negative values "
+        "and a dark background (or no phase wraps). Rim lesions need the phase: export the "
         "scanner's phase series (DICOM ImageType P / PHASE; for SWI, the series recorded beside "
-        "the magnitude and minimum-intensity projection) and give it with --phase, or give a QSM "
-        "map with --qsm. Phase that is already unwrapped goes to --phase without --raw-phase",
+        "the magnitude and minimum-intensity projection) and give it with --phase, or give a "
+        "QSM map with --qsm. Phase that is already unwrapped goes to --phase without --raw-phase",
         value=f"values {_fmt(float(np.min(phase)))}..{_fmt(float(np.max(phase)))}",
         expected="a wrapped phase image",
     )
+
+
+def read_raw_phase(phase: np.ndarray, declared: str = "auto") -> tuple[np.ndarray, str]:
+    """Recognise (or check) the encoding, refuse magnitude/SWI images, return radians.
+
+    Returns
+    -------
+    (phase_rad, encoding)
+        Phase in radians in [-pi, pi) (float64) and the encoding read.
+    """
+    explicit = declared != "auto"
+    try:
+        encoding = detect_encoding(phase, declared)
+    except InputDataError:
+        if looks_like_magnitude(phase, declared=explicit):
+            raise _magnitude_error(phase) from None
+        raise
+    rad = to_radians(phase, encoding)
+    if looks_like_magnitude(phase, declared=explicit):
+        raise _magnitude_error(phase)
+    if float(np.min(phase)) >= 0 and wrap_jump_fraction(rad) == 0.0:
+        raise _magnitude_error(phase)
+    return rad, encoding
 
 
 __all__ = [
@@ -245,5 +272,5 @@ __all__ = [
     "to_radians",
     "wrap_jump_fraction",
     "looks_like_magnitude",
-    "check_not_magnitude",
+    "read_raw_phase",
 ]

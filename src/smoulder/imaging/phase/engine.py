@@ -25,7 +25,7 @@ from smoulder._params import Settings
 from smoulder._result import AnalysisResult
 from smoulder.exceptions import InputDataError, SettingsError
 from smoulder.imaging.phase import background as bgr
-from smoulder.imaging.phase.encoding import check_not_magnitude, detect_encoding, to_radians
+from smoulder.imaging.phase.encoding import read_raw_phase
 from smoulder.imaging.phase.fields import b0_direction, b0_tilt_deg, rad_per_ppm, voxel_sizes
 from smoulder.imaging.phase.mask import signal_mask
 from smoulder.imaging.phase.unwrap import unwrap_laplacian, unwrap_quality_guided
@@ -342,9 +342,8 @@ def process_raw_phase(
                 value=f"minimum {float(mag.min()):g}",
                 expected="a magnitude image (values >= 0)",
             )
-    encoding = detect_encoding(raw, st.encoding)
-    p = to_radians(raw, encoding).astype(np.float32)
-    check_not_magnitude(raw, p, declared=st.encoding != "auto")
+    rad, encoding = read_raw_phase(raw, st.encoding)
+    p = rad.astype(np.float32)
     notes: list[str] = []
     if mask is not None:
         smask = _check_array(mask, "mask").astype(bool)
