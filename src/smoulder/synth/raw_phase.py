@@ -264,25 +264,51 @@ class _Head:
 
 
 def _head_field(
-    head: _Head, b0_anat: np.ndarray, spacing: float = 2.5
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Field (ppm) of the head in air on a coarse anatomical grid; also d_out, brain, affine."""
+    head: _Head, rot: np.ndarray, centre: np.ndarray, spacing: float = 2.5
+) -> dict[str, np.ndarray]:
+    """Field (ppm) of the head in air, computed on a coarse grid aligned with the scanner.
+
+    The head is drawn in anatomical (MNI) millimetres and posed in the scanner by ``rot``
+    about ``centre``; the grid of the field has its z axis along B0, so the dipole kernel is
+    axis-aligned. (With B0 oblique to a grid, the periodic extension of the k-space kernel is
+    discontinuous at the Nyquist planes and the 9 ppm air/tissue contrast would leave a
+    spurious high-frequency field throughout the brain.) Also returns the brain's distance
+    map on an anatomical grid, for the tissue classes of the acquisition.
+    """
     _, _, brain_t, t_aff = _templates()
     lo = np.array([-112.0, -150.0, -215.0])
     hi = np.array([112.0, 120.0, 132.0])
-    shape = tuple(int(n) for n in np.round((hi - lo) / spacing).astype(int))
-    aff = np.diag([spacing, spacing, spacing, 1.0])
-    aff[:3, 3] = lo + spacing / 2
-    ijk = np.indices(shape, dtype=np.float32).reshape(3, -1)
-    xyz = aff[:3, :3] @ ijk + aff[:3, 3:4]
-    brain = (_sample(brain_t, t_aff, xyz) > 0.5).reshape(shape)
-    d_out = ndimage.distance_transform_edt(~brain, sampling=spacing).astype(np.float32)
-    lab = head.classify(xyz, d_out.ravel()).reshape(shape)
-    chi = np.zeros(shape, np.float32)
+    shape_a = tuple(int(n) for n in np.round((hi - lo) / spacing).astype(int))
+    aff_a = np.diag([spacing, spacing, spacing, 1.0])
+    aff_a[:3, 3] = lo + spacing / 2
+    xyz_a = aff_a[:3, :3] @ np.indices(shape_a, dtype=np.float32).reshape(3, -1) + aff_a[:3, 3:4]
+    brain_a = (_sample(brain_t, t_aff, xyz_a) > 0.5).reshape(shape_a)
+    d_out_a = ndimage.distance_transform_edt(~brain_a, sampling=spacing).astype(np.float32)
+    # the scanner grid: the box of the rotated anatomical box
+    corners = np.array(np.meshgrid(*zip(lo, hi, strict=True), indexing="ij")).reshape(3, -1)
+    scan_corners = rot @ (corners - centre[:, None]) + centre[:, None]
+    lo_s, hi_s = scan_corners.min(axis=1), scan_corners.max(axis=1)
+    shape_s = tuple(int(n) for n in np.ceil((hi_s - lo_s) / spacing).astype(int))
+    aff_s = np.diag([spacing, spacing, spacing, 1.0])
+    aff_s[:3, 3] = lo_s + spacing / 2
+    xyz_s = aff_s[:3, :3] @ np.indices(shape_s, dtype=np.float32).reshape(3, -1) + aff_s[:3, 3:4]
+    back = rot.T @ (xyz_s - centre[:, None]) + centre[:, None]  # anatomical coordinates
+    inv_a = np.linalg.inv(aff_a)
+    vox = inv_a[:3, :3] @ back + inv_a[:3, 3:4]
+    d_out = ndimage.map_coordinates(d_out_a, vox, order=1, mode="nearest")
+    lab = head.classify(back, d_out).reshape(shape_s)
+    chi = np.zeros(shape_s, np.float32)
     chi[lab >= 1] = CHI_TISSUE_VS_AIR
     chi[lab == 2] = CHI_TISSUE_VS_AIR + head.bone_delta
-    f = dipole_convolve(chi, (spacing,) * 3, b0_anat, pad=0.3)
-    return f, d_out, brain, aff
+    field_s = dipole_convolve(chi, (spacing,) * 3, (0.0, 0.0, 1.0), pad=0.3)
+    brain_s = (d_out <= 0).reshape(shape_s)
+    return {
+        "field": field_s,
+        "affine": aff_s,
+        "brain": brain_s,
+        "d_out_anat": d_out_a,
+        "affine_anat": aff_a,
+    }
 
 
 def _shim(
@@ -441,13 +467,16 @@ def simulate_raw_phase(
     local_total = dipole_convolve(chi * brain, vs, b0)  # relative to CSF, the head's tissue
     head = _Head.draw(rng)
     if background:
-        f_head, d_coarse, brain_coarse, c_aff = _head_field(head, b0)
-        corr, centre = _shim(f_head, brain_coarse, c_aff, rng)
-        inv = np.linalg.inv(c_aff)
-        vox = inv[:3, :3] @ xyz + inv[:3, 3:4]
-        bg = ndimage.map_coordinates(f_head, vox, order=3, mode="nearest").reshape(shape)
-        bg = bg + _shim_eval(xyz, centre, corr).reshape(shape)
-        d_out = ndimage.map_coordinates(d_coarse, vox, order=1, mode="nearest")
+        hf = _head_field(head, rot, c)
+        corr, centre = _shim(hf["field"], hf["brain"], hf["affine"], rng)
+        xyz_scan = rot @ (xyz - c[:, None]) + c[:, None]
+        inv = np.linalg.inv(hf["affine"])
+        vox = inv[:3, :3] @ xyz_scan + inv[:3, 3:4]
+        bg = ndimage.map_coordinates(hf["field"], vox, order=3, mode="nearest").reshape(shape)
+        bg = bg + _shim_eval(xyz_scan, centre, corr).reshape(shape)
+        inv_a = np.linalg.inv(hf["affine_anat"])
+        vox_a = inv_a[:3, :3] @ xyz + inv_a[:3, 3:4]
+        d_out = ndimage.map_coordinates(hf["d_out_anat"], vox_a, order=1, mode="nearest")
         tissue = head.classify(xyz, d_out).reshape(shape)
     else:
         bg = np.zeros(shape, np.float32)

@@ -120,14 +120,34 @@ def dipole_kernel(shape: tuple[int, ...], zooms: npt.ArrayLike, b0: npt.ArrayLik
 
     ``b0`` is the unit B0 vector in the voxel-axis frame (:func:`b0_direction`); the voxel
     axes are orthogonal, so ``|k|^2`` is the sum of the squared frequencies along them.
+
+    On an even grid the Nyquist frequency stands for both ``+k`` and ``-k``; with B0 oblique,
+    ``(k . b0)^2`` differs between the two, and taking one of them makes the kernel
+    non-Hermitian (a real field would get a spurious high-frequency part). The kernel is
+    therefore averaged over both signs of every Nyquist component, which drops the cross
+    terms ``k_i k_j b_i b_j`` that involve one.
     """
     k = kspace(shape, zooms)
     b = np.asarray(b0, dtype=float)
     b = b / np.linalg.norm(b)
     k2 = k[0] ** 2 + k[1] ** 2 + k[2] ** 2
-    kb = k[0] * b[0] + k[1] * b[1] + k[2] * b[2]
+    kc = []  # components with the Nyquist entries zeroed, for the cross terms
+    for ax, (n, ka) in enumerate(zip(shape, k, strict=True)):
+        kk = np.array(ka, copy=True)
+        if n % 2 == 0:
+            flat = kk.reshape(-1)
+            nyq = n // 2 if ax < 2 else flat.size - 1
+            flat[nyq] = 0.0
+        kc.append(kk)
+    kb2 = (
+        (k[0] * b[0]) ** 2
+        + (k[1] * b[1]) ** 2
+        + (k[2] * b[2]) ** 2
+        + 2
+        * (kc[0] * kc[1] * b[0] * b[1] + kc[0] * kc[2] * b[0] * b[2] + kc[1] * kc[2] * b[1] * b[2])
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
-        d = 1.0 / 3.0 - kb**2 / k2
+        d = 1.0 / 3.0 - kb2 / k2
     d[0, 0, 0] = 0.0
     return d.astype(np.float32)
 
