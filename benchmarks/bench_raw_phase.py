@@ -159,7 +159,7 @@ def _methods(
     }
 
 
-def compare(n_subjects: int, voxel: float) -> None:
+def compare(n_subjects: int, voxel: float, save: str | None = None) -> None:
     rows, lesions = [], []
     for cond, kw in TUNING.items():
         for k in range(n_subjects):
@@ -185,6 +185,9 @@ def compare(n_subjects: int, voxel: float) -> None:
             print(f"  {cond} seed {seed} done", file=sys.stderr, flush=True)
     r = pd.DataFrame(rows)
     les = pd.concat(lesions, ignore_index=True)
+    if save:
+        r.to_csv(os.path.join(save, "compare_fields.tsv"), sep="\t", index=False)
+        les.to_csv(os.path.join(save, "compare_lesions.tsv"), sep="\t", index=False)
     key = ["cond", "seed", "label"]
     ideal = les[les.method == "ideal phase"].set_index(key)["rim_score"]
     out = []
@@ -196,7 +199,7 @@ def compare(n_subjects: int, voxel: float) -> None:
             {
                 "method": name,
                 "rmse_ppb": fr.rmse_ppb.mean(),
-                "corr": fr.corr.mean(),
+                "corr": fr["corr"].mean(),
                 "rmse_vs_ideal": fr.rmse_vs_ideal_ppb.mean(),
                 "edge": fr.edge_rmse_vs_ideal_ppb.mean(),
                 "inner": fr.inner_rmse_vs_ideal_ppb.mean(),
@@ -225,7 +228,7 @@ def compare(n_subjects: int, voxel: float) -> None:
 
 
 # ------------------------------------------------------------------------------ report
-def report(n_subjects: int, conditions: list[str]) -> None:
+def report(n_subjects: int, conditions: list[str], save: str | None = None) -> None:
     rows = []
     rng = np.random.default_rng(2024)
     for cond in conditions:
@@ -304,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subjects", type=int, default=None)
     ap.add_argument("--voxel", type=float, default=1.5, help="voxel size of --compare (mm)")
     ap.add_argument("--conditions", nargs="*", default=None, help="report conditions by name")
+    ap.add_argument("--save", default=None, help="folder to write the tables to (TSV)")
     args = ap.parse_args(argv)
     print(
         f"machine: {os.cpu_count()} cores, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
@@ -311,12 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     t0 = time.perf_counter()
     if args.compare:
-        compare(args.subjects or 3, args.voxel)
+        compare(args.subjects or 3, args.voxel, args.save)
     else:
         conds = args.conditions or list(REPORT)
         if args.quick and not args.conditions:
             conds = ["3T TE20 1mm", "1.5T TE30 1x1x2", "3T oblique 22 1mm", "clinic mix (random)"]
-        report(args.subjects or (2 if args.quick else 4), conds)
+        report(args.subjects or (2 if args.quick else 4), conds, args.save)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -302,7 +302,11 @@ def matching_magnitude(series: Sequence[DicomSeries], phase: DicomSeries) -> Dic
     """
     import nibabel as nib
 
-    shape = nib.load(str(phase.nifti)).shape[:3]
+    def shape_of(path: Path) -> tuple[int, ...]:
+        img: Any = nib.load(str(path))
+        return tuple(img.shape[:3])
+
+    shape = shape_of(phase.nifti)
     te = phase.echo_time_ms
     cands = []
     for s in series:
@@ -310,7 +314,7 @@ def matching_magnitude(series: Sequence[DicomSeries], phase: DicomSeries) -> Dic
             continue
         if te is not None and s.echo_time_ms is not None and abs(s.echo_time_ms - te) > 0.01:
             continue
-        if nib.load(str(s.nifti)).shape[:3] != shape:
+        if shape_of(s.nifti) != shape:
             continue
         cands.append(s)
     if not cands:

@@ -433,7 +433,7 @@ def simulate_raw_phase(
     opts = dict(phantom_options or {})
     ph: MRIPhantom = simulate_mri_phantom(
         seed,
-        voxel_size=vs,
+        voxel_size=[float(v) for v in vs],
         box_mm=box,
         n_lesions=n_lesions,
         kinds=kinds,
@@ -441,9 +441,10 @@ def simulate_raw_phase(
         te_ms=echo_time_ms,
         **opts,
     )
-    anat_aff = np.asarray(ph.chi.affine, dtype=float)  # type: ignore[attr-defined]
-    shape = ph.chi.shape  # type: ignore[attr-defined]
-    chi = np.asarray(ph.chi.dataobj, dtype=np.float32)  # type: ignore[attr-defined]
+    chi_img: Any = ph.chi
+    anat_aff = np.asarray(chi_img.affine, dtype=np.float64)
+    shape = tuple(chi_img.shape)
+    chi = np.asarray(chi_img.dataobj, dtype=np.float32)
 
     rot = rotation(*rotation_deg)
     pose = np.eye(4)
@@ -537,8 +538,8 @@ def simulate_raw_phase(
     truth = ph.truth.copy()
     centres = truth[["center_x_mm", "center_y_mm", "center_z_mm"]].to_numpy(dtype=float)
     scanner = (rot @ (centres - c).T).T + c if len(truth) else centres
-    for i, ax in enumerate("xyz"):
-        truth[f"scanner_{ax}_mm"] = scanner[:, i] if len(truth) else []
+    for i, name in enumerate("xyz"):
+        truth[f"scanner_{name}_mm"] = scanner[:, i] if len(truth) else []
     settings = {
         "seed": seed,
         "voxel_size": vs.tolist(),
