@@ -20,6 +20,7 @@ from smoulder.io.dicom import (  # noqa: E402
     raw_phase_parameters,
     read_sidecar,
     resolve_image,
+    resolve_phase_and_magnitude,
     select_series,
 )
 
@@ -274,3 +275,16 @@ def test_a_simulated_exam_through_dicom_gives_the_same_local_field(tmp_path, dic
     via = nib.as_closest_canonical(nib.Nifti1Image(res.local_field_ppm, p_img.affine))
     assert np.allclose(via.affine, scan.affine, atol=1e-4)
     assert np.allclose(np.asarray(via.dataobj), direct.local_field_ppm, atol=1e-6)
+
+
+def test_phase_and_its_magnitude_come_from_one_exam_folder(exam, tmp_path):
+    folder, stored_phase, stored_mag = exam
+    phase, mag = resolve_phase_and_magnitude(folder, tmp_path / "work")
+    assert phase.kind == "phase" and mag is not None and mag.series_number == 4
+    assert len(list((tmp_path / "work").iterdir())) == 1  # converted once
+    # a magnitude given apart wins; a NIfTI phase without one has none
+    nii = tmp_path / "phase.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros(SHAPE, np.int16), _affine()), str(nii))
+    assert resolve_phase_and_magnitude(nii, tmp_path / "w2")[1] is None
+    _, mag2 = resolve_phase_and_magnitude(nii, tmp_path / "w3", magnitude=folder)
+    assert mag2 is not None and mag2.series_number == 4

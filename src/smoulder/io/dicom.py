@@ -358,6 +358,51 @@ def resolve_image(
     )
 
 
+def resolve_phase_and_magnitude(
+    phase: str | Path,
+    work_dir: str | Path,
+    *,
+    magnitude: str | Path | None = None,
+    phase_series: int | None = None,
+    magnitude_series: int | None = None,
+) -> tuple[DicomSeries, DicomSeries | None]:
+    """The raw phase image and its magnitude, from NIfTI files or DICOM (converted once).
+
+    Without ``magnitude``, a DICOM ``phase`` folder's own magnitude series of the same echo is
+    used when there is one (:func:`matching_magnitude`); a NIfTI phase then has none. The
+    refusals name the flags ``--phase-series`` and ``--magnitude-series``.
+    """
+    p = Path(phase)
+    if p.is_dir() or (p.is_file() and is_dicom_file(p)):
+        conv = convert_dicom(p, work_dir)
+        ph = select_series(
+            conv, "phase", series_number=phase_series, source=str(p), flag="--phase-series"
+        )
+        if magnitude is None:
+            if magnitude_series is not None:
+                mag = select_series(
+                    conv,
+                    "magnitude",
+                    series_number=magnitude_series,
+                    source=str(p),
+                    flag="--magnitude-series",
+                )
+                return ph, mag
+            return ph, matching_magnitude(conv, ph)
+    else:
+        ph = resolve_image(p, work_dir, kind="phase", flag="--phase-series")
+    if magnitude is None:
+        return ph, None
+    mag = resolve_image(
+        magnitude,
+        work_dir,
+        kind="magnitude",
+        series_number=magnitude_series,
+        flag="--magnitude-series",
+    )
+    return ph, mag
+
+
 def raw_phase_parameters(
     sidecar: Mapping[str, Any], *, source: str = "the JSON sidecar"
 ) -> dict[str, Any]:
@@ -433,6 +478,7 @@ __all__ = [
     "select_series",
     "matching_magnitude",
     "resolve_image",
+    "resolve_phase_and_magnitude",
     "raw_phase_parameters",
     "acquisition_plane",
 ]
