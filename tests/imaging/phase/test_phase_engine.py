@@ -162,3 +162,20 @@ def test_settings_round_trip_through_toml():
     st = RawPhaseSettings(echo_time_ms=18.0, field_strength_t=7.0, background="pdf")
     assert RawPhaseSettings.from_toml(st.to_toml()) == st
     assert "[raw_phase]" in st.to_toml()
+
+
+@pytest.mark.slow
+def test_simulated_swi_and_magnitude_series_are_refused_and_the_phase_accepted():
+    from smoulder.imaging.phase.background import homodyne
+    from smoulder.imaging.phase.encoding import to_radians
+    from smoulder.synth.raw_phase import simulate_raw_phase
+
+    s = simulate_raw_phase(seed=9, voxel_size=2.0, n_lesions=2, fov_mm=(160.0, 192.0), slab_mm=32.0)
+    mag = s.magnitude.astype(np.float32)
+    hp = homodyne(to_radians(s.phase, "siemens").astype(np.float32), s.zooms, magnitude=mag)
+    swi = np.round(mag * np.where(hp < 0, np.clip(1 + hp / np.pi, 0, 1), 1.0) ** 4)  # Haacke 2004
+    for image in (swi.astype(np.int16), s.magnitude):
+        with pytest.raises(InputDataError, match="magnitude or SWI image, not phase"):
+            process_raw_phase(image, s.affine, **ACQ)
+    res = process_raw_phase(s.phase, s.affine, magnitude=s.magnitude, **ACQ)
+    assert res.encoding == "siemens"
