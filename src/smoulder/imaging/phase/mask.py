@@ -41,7 +41,9 @@ def phase_quality(phase_rad: np.ndarray) -> np.ndarray:
 def _erode(mask: np.ndarray, zooms: np.ndarray, mm: float) -> np.ndarray:
     if mm <= 0:
         return mask
-    d = ndimage.distance_transform_edt(np.pad(mask, 1), sampling=zooms)[1:-1, 1:-1, 1:-1]
+    # no padding: the edge of the field of view (a slab's end slices) is not an edge of the
+    # head, and its phase is as good as the rest
+    d = ndimage.distance_transform_edt(mask, sampling=zooms)
     return d > mm + 1e-6
 
 
@@ -63,12 +65,12 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
 
 def fill_holes(mask: np.ndarray, slice_axis: int = 2) -> np.ndarray:
     """Fill holes in 3-D, then in each slice (holes open to the slab's top or bottom face)."""
-    out = ndimage.binary_fill_holes(mask)
+    out = np.asarray(ndimage.binary_fill_holes(mask))
     for k in range(out.shape[slice_axis]):
-        sl = [slice(None)] * 3
-        sl[slice_axis] = slice(k, k + 1)
+        sl: list[slice | int] = [slice(None)] * 3
+        sl[slice_axis] = k  # a 2-D slice: a (n, m, 1) block would touch its edge everywhere
         out[tuple(sl)] = ndimage.binary_fill_holes(out[tuple(sl)])
-    return np.asarray(out)
+    return out
 
 
 def signal_mask(
