@@ -310,6 +310,19 @@ def process_raw_phase(
         that differ, an empty mask.
     SettingsError
         Missing echo time or field strength, or a bad setting.
+
+    Examples
+    --------
+    >>> from smoulder.synth.raw_phase import simulate_raw_phase
+    >>> scan = simulate_raw_phase(seed=1, voxel_size=2.0, n_lesions=4)  # doctest: +SKIP
+    >>> res = process_raw_phase(
+    ...     scan.phase, scan.affine, magnitude=scan.magnitude, echo_time_ms=20, field_strength_t=3
+    ... )  # doctest: +SKIP
+    >>> res.encoding, res.summary[["valid_ml", "b0_tilt_deg"]]  # doctest: +SKIP
+    >>> from smoulder.imaging.prl import detect_prl
+    >>> prl = detect_prl(
+    ...     res.local_phase_rad, scan.labels, scan.affine, input_kind="phase", brain=res.mask
+    ... )  # doctest: +SKIP
     """
     from smoulder import __version__
 
