@@ -61,3 +61,18 @@ def test_without_magnitude_the_phase_quality_alone_finds_the_head():
     m = signal_mask(phase, (1.0, 1.0, 2.0), erode_mm=0.0)
     assert m[_deep(brain)].all()
     assert m.sum() < 1.6 * brain.sum()  # brain (and possibly scalp), never the noise
+
+
+def test_aliased_phase_open_to_the_slab_face_stays_out():
+    """Noise-like phase above a sinus: enclosed in its slices, open to the slab's bottom face.
+
+    Slice-wise filling must not bring it in (regression: it did, and its unwrapping errors
+    reached 30 ppb across the lower brain)."""
+    phase, mag, brain = _head()
+    rng = np.random.default_rng(5)
+    g = np.indices(brain.shape)
+    blob = ((g[0] - 24) ** 2 + (g[1] - 20) ** 2 < 16) & (g[2] < 4)
+    phase[blob] = rng.uniform(-np.pi, np.pi, blob.sum())  # signal, but no usable phase
+    m = signal_mask(phase, (1.0, 1.0, 2.0), magnitude=mag, erode_mm=0.0)
+    assert not m[blob].any()
+    assert m[_deep(brain) & (g[2] >= 6)].all()

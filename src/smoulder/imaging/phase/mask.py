@@ -63,14 +63,23 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return np.asarray(lab == int(np.argmax(counts)))
 
 
-def fill_holes(mask: np.ndarray, slice_axis: int = 2) -> np.ndarray:
-    """Fill holes in 3-D, then in each slice (holes open to the slab's top or bottom face)."""
+def fill_holes(
+    mask: np.ndarray, slice_axis: int = 2, within: np.ndarray | None = None
+) -> np.ndarray:
+    """Fill holes in 3-D, then in each slice (holes open to the slab's top or bottom face).
+
+    ``within`` limits what the slice-wise filling may add (e.g. to voxels with reliable phase:
+    a region of aliased phase above a sinus is enclosed in its slices but not in 3-D).
+    """
     out = np.asarray(ndimage.binary_fill_holes(mask))
+    sliced = out.copy()
     for k in range(out.shape[slice_axis]):
         sl: list[slice | int] = [slice(None)] * 3
         sl[slice_axis] = k  # a 2-D slice: a (n, m, 1) block would touch its edge everywhere
-        out[tuple(sl)] = ndimage.binary_fill_holes(out[tuple(sl)])
-    return out
+        sliced[tuple(sl)] = ndimage.binary_fill_holes(out[tuple(sl)])
+    if within is not None:
+        sliced &= within | out
+    return sliced
 
 
 def signal_mask(
@@ -119,9 +128,10 @@ def signal_mask(
     else:
         good = reliable
     m = largest_component(_open(good, vs, open_mm))
-    # dark or unreliable spots inside the brain (veins, iron at long TE) belong to it; the
-    # unreliable rim next to air stays out because it is open to the outside
-    m = fill_holes(m, slice_axis)
+    # dark or unreliable spots enclosed in the brain (veins, iron at long TE) belong to it; the
+    # unreliable phase next to air stays out because it is open to the outside (slice-wise,
+    # only reliable voxels are added: aliased phase above a sinus is enclosed in its slices)
+    m = fill_holes(m, slice_axis, within=reliable)
     return _erode(m, vs, erode_mm)
 
 
