@@ -21,8 +21,8 @@ The report (seeds 200+, conditions the tuning never saw as well as new seeds of 
 did) runs the default pipeline and prints per condition: TE, B0, voxel size, noise,
 obliquity, RMSE / correlation against the truth, AUC / sensitivity / specificity from the raw
 phase beside the same from the ideal phase, the seconds per subject of the raw-phase step,
-and on oblique slabs the AUC when the PRL engine's dipole inversion takes B0 from the affine
-instead of the nearest voxel axis (today's engine).
+and the AUC when the PRL engine's dipole inversion takes B0 from the affine instead of the
+nearest voxel axis (today's engine; the same when B0 lies along a voxel axis).
 """
 
 from __future__ import annotations
@@ -253,11 +253,12 @@ def report(n_subjects: int, conditions: list[str], save: str | None = None) -> N
             valid = res.mask & scan.brain
             les_raw.append(_detect(res.local_phase_rad * valid, scan, valid, "phase"))
             les_ideal.append(_detect(scan.ideal_phase_rad * scan.brain, scan, scan.brain, "phase"))
-            if res.facts["b0_tilt_deg"] > 1.0:  # the engine's inversion with B0 from the affine
-                chi = tkd(-res.local_phase_rad * valid, scan.zooms, res.b0_direction) * valid
-                les_b0.append(_detect(chi, scan, valid, "qsm"))
-                chi = tkd(-scan.ideal_phase_rad * scan.brain, scan.zooms, res.b0_direction)
-                les_b0_ideal.append(_detect(chi * scan.brain, scan, scan.brain, "qsm"))
+            # the engine's dipole inversion about B0 from the affine (today: the nearest voxel
+            # axis; identical when B0 lies along one)
+            chi = tkd(-res.local_phase_rad * valid, scan.zooms, res.b0_direction) * valid
+            les_b0.append(_detect(chi, scan, valid, "qsm"))
+            chi = tkd(-scan.ideal_phase_rad * scan.brain, scan.zooms, res.b0_direction)
+            les_b0_ideal.append(_detect(chi * scan.brain, scan, scan.brain, "qsm"))
             acq.append(
                 f"{scan.field_strength_t:g}T TE{scan.echo_time_ms:.0f} "
                 f"{'x'.join(f'{v:.2g}' for v in scan.zooms)} {res.facts['b0_tilt_deg']:.0f}deg "
@@ -281,8 +282,6 @@ def report(n_subjects: int, conditions: list[str], save: str | None = None) -> N
                 "spec raw/ideal": f"{pr:.2f}/{pi:.2f}",
                 "B0-affine AUC raw/ideal": (
                     f"{_auc(pd.concat(les_b0)):.3f}/{_auc(pd.concat(les_b0_ideal)):.3f}"
-                    if les_b0
-                    else "n/a"
                 ),
                 "sign-check warnings": sum(
                     bool(t["convention_warning"].iloc[0]) for t in les_raw if len(t)
