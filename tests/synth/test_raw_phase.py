@@ -122,3 +122,21 @@ def test_random_conditions_stay_in_the_clinical_ranges():
         assert c["field_strength_t"] in (1.5, 3.0, 7.0)
         assert 0.6 <= c["voxel_size"][0] <= 2.0 and c["voxel_size"][2] <= 3.0
         assert max(abs(a) for a in c["rotation_deg"]) <= 25
+
+
+@pytest.mark.slow
+def test_the_background_of_an_oblique_slab_is_smooth_inside_the_brain():
+    """Regression: with the head's field computed on the tilted (anatomical) grid, the kernel's
+    Nyquist discontinuity left a 0.03 ppm stripe field in the brain that V-SHARP amplified to
+    18 ppb; computed on a scanner-aligned grid it is as smooth as for a straight slab."""
+    from smoulder.imaging.phase.background import vsharp
+
+    straight = simulate_raw_phase(seed=500, **SMALL)
+    tilted = simulate_raw_phase(seed=500, **SMALL, rotation_deg=(20.0, 5.0, 0.0))
+    left = []
+    for s in (straight, tilted):
+        local, valid = vsharp(s.background_field_ppm * s.brain, s.brain, s.zooms)
+        left.append(1000 * np.sqrt(np.mean(local[valid] ** 2)))  # ppb of background left
+    # what V-SHARP leaves of the background alone (its edge error): about 3.5 ppb either way
+    # (it was 18.8 ppb for the tilted slab before the fix)
+    assert left[1] < 2.0 * left[0]
