@@ -15,6 +15,7 @@ from smoulder.digital.catalogue import MEASURES, Measure
 from smoulder.exceptions import InputDataError
 from smoulder.io._apple_arrays import SeenSet, mix64, parse_apple_dates
 from smoulder.io.ingest import IngestReport
+from smoulder.schema.dates import DateRule
 
 SLEEP_TYPE = "HKCategoryTypeIdentifierSleepAnalysis"
 HEART_RATE_TYPE = "HKQuantityTypeIdentifierHeartRate"
@@ -57,8 +58,14 @@ class _Reader:
         sleep_day_start_hour: float,
         chunk_records: int,
         wear_sources: Sequence[str] = (),
+        rule: DateRule | None = None,
     ) -> None:
         self.source = source
+        self.rule = rule or DateRule()
+        self.root: str | None = None
+        self.export_date: str | None = None  # the ExportDate element's value
+        self.export_day: int | None = None  # its local day number
+        self.future_kept = 0
         self.subject = subject
         self.priority = [p.lower() for p in priority]
         self.dedup = dedup
@@ -116,6 +123,8 @@ class _Reader:
 
         def start(name: str, attrs: dict[str, str]) -> None:
             if name != "Record":
+                if state.root is None or name == "ExportDate":
+                    state.element(name, attrs)
                 return
             code = codes_get(attrs.get("type"))  # type: ignore[arg-type]
             if code is None:
@@ -149,6 +158,26 @@ class _Reader:
 
         return start
 
+    def element(self, name: str, attrs: dict[str, str]) -> None:
+        """The root element (must be HealthData) and the export's own date."""
+        if self.root is None:
+            self.root = name
+            if name != "HealthData":
+                cda = (
+                    " (this is export_cda.xml, the clinical document)" if "Clinical" in name else ""
+                )
+                raise InputDataError(
+                    f"not an Apple Health export.xml: its root element is <{name}>{cda}",
+                    file=self.source,
+                    expected="export.xml (root element <HealthData>) or the export.zip holding it",
+                )
+        elif name == "ExportDate" and self.export_date is None:
+            value = attrs.get("value")
+            local, _off, ok = parse_apple_dates([value])
+            if ok[0]:
+                self.export_date = value
+                self.export_day = int(local[0] // 86400)
+
     def pending(self) -> int:
         return len(self.buf[0]) + len(self.wear_buf[0])
 
@@ -176,7 +205,7 @@ class _Reader:
                 file=f"{self.source}, line {int(lines[i])}",
                 column=attr,
                 value=val,
-                expected=expected + "; or use on_error='keep-valid' to leave bad records out",
+                expected=expected + "; or --keep-valid to leave bad records out",
             )
         self.report.add(f"records left out: {reason}", len(bad), rejected=True)
         return ~mask
@@ -227,6 +256,7 @@ class _Reader:
             lambda i: f"{starts[i]} .. {ends[i]}",
             "an end at or after the start",
         )
+        keep &= self._dated(np.floor_divide(ls, 86400), keep, lines, code, starts)
         keep &= self._bad(
             keep & (ue - us > _MAX_RECORD_SECONDS),
             lines,
@@ -318,6 +348,56 @@ class _Reader:
                 )
             )
 
+    def _dated(
+        self, day: np.ndarray, keep: np.ndarray, lines: np.ndarray, code: np.ndarray, starts: list
+    ) -> np.ndarray:
+        """The date rule: records after the export's own date are left out and counted (the
+        phone cannot have measured them); the others follow :mod:`smoulder.schema.dates`."""
+        out = np.ones(len(day), dtype=bool)
+        if self.export_day is not None:
+            after = keep & (day > self.export_day)
+            if after.any():
+                self.report.add(
+                    f"records dated after the export date ({self.export_date[:10]}) left out",
+                    int(after.sum()),
+                    rejected=True,
+                )
+                out &= ~after
+        lo, hi, last_ok = self.rule.bounds()
+        impossible = keep & out & ((day < lo) | (day > hi))
+        if impossible.any():
+            out &= self._bad(
+                impossible,
+                lines,
+                code,
+                "impossible startDate",
+                "startDate",
+                lambda i: starts[i],
+                self.rule.expected(),
+            )
+        future = keep & out & (day > last_ok)
+        n_future = int(future.sum())
+        if n_future:
+            i = int(np.flatnonzero(future)[0])
+            if self.rule.future == "refuse":
+                raise InputDataError(
+                    f"{self.type_names[code[i]]} record dated in the future"
+                    + (f" (and {n_future - 1:,} more records)" if n_future > 1 else ""),
+                    file=f"{self.source}, line {int(lines[i])}",
+                    column="startDate",
+                    value=starts[i],
+                    expected=f"a date up to {self.rule.last_ok} (--future-dates refuse); "
+                    "--future-dates warn keeps such records, drop leaves them out",
+                )
+            self.report.add(
+                self.rule.future_reason("records"), n_future, rejected=self.rule.future == "drop"
+            )
+            if self.rule.future == "drop":
+                out &= ~future
+            else:
+                self.future_kept += n_future
+        return out
+
     def _flush_wear(self) -> None:
         """Local clock hours with a heart-rate sample from a worn device (wear time)."""
         sids, starts = self.wear_buf
@@ -335,6 +415,13 @@ class _Reader:
             "heart-rate records with an unparseable date (not used for wear time)", int((~ok).sum())
         )
         keep = ok & worn_src[sid]
+        if self.export_day is not None:
+            after = keep & (np.floor_divide(local, 86400) > self.export_day)
+            self.report.add(
+                "heart-rate records dated after the export date (not used for wear time)",
+                int(after.sum()),
+            )
+            keep &= ~after
         if keep.any():
             self.wear_hours.append(np.unique(np.floor_divide(local[keep], 3600)))
 

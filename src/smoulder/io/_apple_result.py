@@ -113,7 +113,7 @@ def daily_table(r: _Reader) -> pd.DataFrame:
                 column=m.name,
                 value=float(v[i]),
                 expected=f"a daily value between {m.valid_range[0]:g} and {m.valid_range[1]:g} {m.unit}; "
-                "or use on_error='keep-valid' to leave such days out",
+                "or --keep-valid to leave such days out",
             )
         rep.add("days left out: impossible daily total", int(bad.sum()))
         out = out.loc[~bad]

@@ -15,7 +15,7 @@ import threading
 import xml.parsers.expat
 import zipfile
 import zlib
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -28,10 +28,23 @@ if TYPE_CHECKING:
 _BLOCK = 1 << 20
 
 
-def open_export(path: Path) -> tuple[IO[bytes], int, str]:
-    """The export.xml stream of a zip or xml file, its uncompressed size and a display name."""
-    if not path.exists():
-        raise InputDataError("file not found", file=str(path))
+#: an export.xml may be at most this many times larger than its compressed size in the zip
+MAX_EXPANSION_RATIO = 200
+#: the largest export.xml read (a 10-year export is a few GB)
+MAX_XML_BYTES = 64 << 30
+#: the longest element or attribute (Apple's records are a few hundred bytes)
+MAX_ELEMENT_BYTES = 4 << 20
+REFUSED_DTD = "XML entities and DTDs are not accepted"
+_EXPECTED_EXPORT = (
+    "export.zip from the Health app, the export.xml inside it, or the unzipped folder"
+)
+
+#: a function opening a fresh stream of the export.xml: (stream, uncompressed size, display name)
+Opener = Callable[[], tuple[IO[bytes], int, str]]
+
+
+def export_opener(path: Path, max_xml_bytes: int = MAX_XML_BYTES) -> Opener:
+    """Check an export on disk (zip, xml or the unzipped folder) and return its opener."""
     if path.is_dir():  # the unzipped folder
         found = [
             q
@@ -40,41 +53,113 @@ def open_export(path: Path) -> tuple[IO[bytes], int, str]:
         ]
         if not found:
             raise InputDataError(
-                "no export.xml in this folder",
-                file=str(path),
-                expected="export.zip, export.xml or the unzipped apple_health_export folder",
+                "no export.xml in this folder", file=str(path), expected=_EXPECTED_EXPORT
             )
         path = found[0]
+    if not path.exists():
+        raise InputDataError("file not found", file=str(path), expected=_EXPECTED_EXPORT)
     with open(path, "rb") as f:
         magic = f.read(4)
-    if magic == b"PK\x03\x04" and not zipfile.is_zipfile(path):
+    if magic == b"PK\x03\x04" or zipfile.is_zipfile(path):
+        return _zip_opener(path, str(path), max_xml_bytes)
+    size = path.stat().st_size
+    _check_size(size, str(path), max_xml_bytes)
+    return lambda: (open(path, "rb"), size, str(path))
+
+
+def export_bytes_opener(data: bytes, name: str, max_xml_bytes: int = MAX_XML_BYTES) -> Opener:
+    """Check an export given as bytes (an upload of export.zip or export.xml); return its opener."""
+    if data[:4] == b"PK\x03\x04":
+        return _zip_opener(data, name, max_xml_bytes)
+    _check_size(len(data), name, max_xml_bytes)
+    return lambda: (io.BytesIO(data), len(data), name)
+
+
+def _check_size(size: int, name: str, limit: int) -> None:
+    if size > limit:
         raise InputDataError(
-            "the zip archive is incomplete or damaged (its directory at the end is missing)",
-            file=str(path),
-            expected="the whole export.zip as the Health app wrote it; copy it again",
+            f"export.xml is {size / (1 << 30):.1f} GiB",
+            file=name,
+            expected=f"an export.xml of at most {limit / (1 << 30):.1f} GiB",
         )
-    if zipfile.is_zipfile(path):
+
+
+def _zip_opener(source: Path | bytes, name: str, max_xml_bytes: int) -> Opener:
+    def open_zip() -> zipfile.ZipFile:
         try:
-            zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise InputDataError(f"not a readable zip archive ({exc})", file=str(path)) from None
-        infos = [i for i in zf.infolist() if not i.is_dir()]
-        xmls = [
-            i
-            for i in infos
-            if i.filename.lower().endswith(".xml") and "_cda" not in i.filename.lower()
-        ]
-        pick = [i for i in xmls if i.filename.lower().rsplit("/", 1)[-1] == "export.xml"] or xmls
-        if len(pick) != 1:
+            return zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise InputDataError(
-                "cannot find export.xml in the archive",
-                file=str(path),
-                value=", ".join(i.filename for i in infos[:10]),
-                expected="an Apple Health export.zip containing apple_health_export/export.xml",
-            )
-        info = pick[0]
-        return zf.open(info), info.file_size, f"{path}:{info.filename}"
-    return open(path, "rb"), path.stat().st_size, str(path)
+                "the zip archive is incomplete or damaged (its directory at the end is missing)"
+                if "not a zip file" in str(exc).lower()
+                else f"not a readable zip archive ({exc})",
+                file=name,
+                expected="the whole export.zip as the Health app wrote it; copy it again",
+            ) from None
+
+    with open_zip() as zf:
+        info = _zip_member(zf, name, max_xml_bytes)
+    member = info.filename
+
+    def opener() -> tuple[IO[bytes], int, str]:
+        zf = open_zip()
+        try:
+            stream = zf.open(member)
+        except (NotImplementedError, RuntimeError, zipfile.BadZipFile) as exc:
+            zf.close()
+            raise InputDataError(
+                f"cannot unpack {member} ({exc})",
+                file=name,
+                expected="an export.zip as the Health app writes it (deflate, not encrypted)",
+            ) from None
+        return stream, info.file_size, f"{name}:{member}"
+
+    return opener
+
+
+def _zip_member(zf: zipfile.ZipFile, name: str, max_xml_bytes: int) -> zipfile.ZipInfo:
+    """The export.xml entry of an archive, refusing two of them and implausible expansion."""
+    infos = [i for i in zf.infolist() if not i.is_dir()]
+    base = [i for i in infos if i.filename.lower().rsplit("/", 1)[-1] == "export.xml"]
+    if len(base) > 1:
+        raise InputDataError(
+            f"the archive holds {len(base)} export.xml files "
+            f"({', '.join(i.filename for i in base[:5])})",
+            file=name,
+            expected="one Apple Health export: unzip it and give the export.xml you mean",
+        )
+    others = [
+        i for i in infos if i.filename.lower().endswith(".xml") and "_cda" not in i.filename.lower()
+    ]
+    pick = base or others
+    if len(pick) != 1:
+        cda = [i for i in infos if "_cda" in i.filename.lower()]
+        raise InputDataError(
+            "the archive holds only export_cda.xml (the clinical document), not export.xml"
+            if cda and not pick
+            else "cannot find export.xml in the archive"
+            if not pick
+            else f"the archive holds {len(pick)} XML files and no export.xml",
+            file=name,
+            value=", ".join(i.filename for i in infos[:10]) or None,
+            expected="an Apple Health export.zip containing apple_health_export/export.xml",
+        )
+    info = pick[0]
+    if info.flag_bits & 0x1:
+        raise InputDataError(
+            f"{info.filename} is encrypted", file=name, expected="an export.zip without a password"
+        )
+    _check_size(info.file_size, f"{name}:{info.filename}", max_xml_bytes)
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > (1 << 20) and ratio > MAX_EXPANSION_RATIO:
+        raise InputDataError(
+            f"{info.filename} would expand {ratio:,.0f} times ({info.compress_size:,} bytes to "
+            f"{info.file_size:,})",
+            file=name,
+            expected=f"an export.zip as the Health app writes it (it expands at most "
+            f"{MAX_EXPANSION_RATIO} times)",
+        )
+    return info
 
 
 CTRL = bytes(range(0, 9)) + b"\x0b\x0c" + bytes(range(14, 32))
@@ -99,8 +184,15 @@ def blank_doctype(head: bytes, report: IngestReport) -> bytes:
         else close + 1
     )
     if end <= i + 1:
-        return head  # no end in sight: let the parser report it
-    probe = xml.parsers.expat.ParserCreate()
+        return head  # no end in sight: the parser refuses it (see secure_parser)
+    if b"<!ENTITY" in head[i:end]:
+        raise InputDataError(
+            f"{REFUSED_DTD} (the document type declaration declares entities)",
+            file=report.source,
+            expected="an Apple Health export as the Health app writes it",
+        )
+    probe = xml.parsers.expat.ParserCreate()  # no entities can be declared: checked above
+    probe.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
     try:
         probe.Parse(head[:end] + b"<HealthData/>", True)
     except xml.parsers.expat.ExpatError as exc:
@@ -113,6 +205,29 @@ def blank_doctype(head: bytes, report: IngestReport) -> bytes:
     return (
         head[:i] + region.translate(bytes(10 if c == 10 else 32 for c in range(256))) + head[end:]
     )
+
+
+def secure_parser() -> xml.parsers.expat.XMLParserType:
+    """An expat parser that refuses any document type or entity declaration and external entity.
+
+    The header's DTD is blanked before parsing (:func:`blank_doctype`); any other one, wherever it
+    appears (after a long comment, say), stops the import, so entities are never expanded.
+    """
+    parser = xml.parsers.expat.ParserCreate()
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+
+    def refuse(*_args: object) -> None:
+        raise _Refused(REFUSED_DTD)
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.UnparsedEntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    return parser
+
+
+class _Refused(Exception):
+    """Raised inside expat handlers for a construct smoulder refuses (DTDs, entities)."""
 
 
 class _ControlCharacters(Exception):
@@ -172,12 +287,13 @@ def _parse(
     on_error: str,
     sanitize: bool,
 ) -> None:
-    parser = xml.parsers.expat.ParserCreate()
+    parser = secure_parser()
     reader.parser = parser
     parser.StartElementHandler = reader.handler()
     done = 0
     head: bytes | None = b""
     block = b""
+    since_gt = 0  # bytes since the last '>': the element or attribute being read
     blocks = _prefetch(stream, _BLOCK)
     try:
         with stream, contextlib.closing(blocks):
@@ -212,13 +328,49 @@ def _parse(
                 if not block:
                     parser.Parse(b"", True)
                     break
+                j = block.rfind(b">")
+                since_gt = since_gt + len(block) if j < 0 else len(block) - j - 1
+                if since_gt > MAX_ELEMENT_BYTES:
+                    raise InputDataError(
+                        f"an XML element or attribute is longer than "
+                        f"{MAX_ELEMENT_BYTES >> 20} MiB (after line {parser.CurrentLineNumber})",
+                        file=reader.source,
+                        expected="an Apple Health export as the Health app writes it (records "
+                        "of a few hundred bytes); nothing was imported",
+                    )
                 parser.Parse(block, False)
                 done += n
                 if reader.pending() >= reader.chunk_records:
                     reader.flush()
                 if progress is not None:
                     progress(done, total)
+    except _Refused as exc:
+        raise InputDataError(
+            f"{exc} (line {parser.CurrentLineNumber}); nothing was imported",
+            file=reader.source,
+            expected="an Apple Health export as the Health app writes it",
+        ) from None
     except xml.parsers.expat.ExpatError as exc:
+        codes = xml.parsers.expat.errors.codes
+        entity_errors = {
+            codes[getattr(xml.parsers.expat.errors, k)]
+            for k in (
+                "XML_ERROR_UNDEFINED_ENTITY",
+                "XML_ERROR_RECURSIVE_ENTITY_REF",
+                "XML_ERROR_BINARY_ENTITY_REF",
+                "XML_ERROR_ASYNC_ENTITY",
+                "XML_ERROR_EXTERNAL_ENTITY_HANDLING",
+                "XML_ERROR_ENTITY_DECLARED_IN_PE",
+            )
+            if hasattr(xml.parsers.expat.errors, k)
+        }
+        if exc.code in entity_errors:
+            raise InputDataError(
+                f"{REFUSED_DTD} (line {exc.lineno}, column {exc.offset + 1}: "
+                f"{xml.parsers.expat.ErrorString(exc.code)}); nothing was imported",
+                file=reader.source,
+                expected="an Apple Health export as the Health app writes it",
+            ) from None
         invalid_token = xml.parsers.expat.errors.codes[
             xml.parsers.expat.errors.XML_ERROR_INVALID_TOKEN
         ]
@@ -240,8 +392,8 @@ def _broken(reader: _Reader, message: str, where: tuple[int, int] | None, on_err
         raise InputDataError(
             message + "; nothing was imported",
             file=f"{reader.source}, {loc}" if loc else reader.source,
-            expected="a complete Apple Health export (or on_error='keep-valid' to keep the "
-            "records before the break)",
+            expected="a complete Apple Health export (or --keep-valid to keep the records "
+            "before the break)",
         )
     reader.report.warnings.append(
         f"{message} at {loc or 'an unknown place'}: records after this point were not read"

@@ -56,12 +56,14 @@ Examples
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO, Any
 
 import pandas as pd
 
-from smoulder.exceptions import SettingsError
+from smoulder.exceptions import InputDataError, SettingsError
 from smoulder.io._apple_reader import (
     APPLE_TYPES,
     ASLEEP_VALUES,
@@ -70,11 +72,20 @@ from smoulder.io._apple_reader import (
     ProgressCallback,
     _Reader,
 )
-from smoulder.io._apple_xml import _ControlCharacters, _parse, open_export
+from smoulder.io._apple_xml import (
+    MAX_XML_BYTES,
+    Opener,
+    _ControlCharacters,
+    _parse,
+    export_bytes_opener,
+    export_opener,
+)
 from smoulder.io.ingest import IngestReport
+from smoulder.schema.dates import DateRule
 
 __all__ = [
     "read_apple_health",
+    "read_apple_health_bytes",
     "APPLE_TYPES",
     "ASLEEP_VALUES",
     "DEFAULT_SOURCE_PRIORITY",
@@ -83,7 +94,7 @@ __all__ = [
 
 
 def read_apple_health(
-    path: str | Path,
+    path: str | os.PathLike[str],
     subject: str,
     *,
     source_priority: Sequence[str] | None = None,
@@ -93,12 +104,15 @@ def read_apple_health(
     progress: ProgressCallback | None = None,
     chunk_records: int = 200_000,
     wear_sources: Sequence[str] | None = DEFAULT_WEAR_SOURCES,
+    future_dates: str | DateRule = "warn",
+    max_xml_bytes: int = MAX_XML_BYTES,
 ) -> tuple[pd.DataFrame, IngestReport]:
     """Read an Apple Health export into the long table of daily values.
 
     Parameters
     ----------
     path : str or Path
+        A path on disk (for uploaded content use :func:`read_apple_health_bytes`):
         ``export.zip`` as the Health app writes it, the ``export.xml`` inside it, or the unzipped
         ``apple_health_export`` folder.
     subject : str
@@ -111,7 +125,9 @@ def read_apple_health(
         ``"max"``: the source with the larger total in the hour or night always wins.
     on_error : {"raise", "keep-valid"}
         Stop at the first bad record or broken XML (default), or leave bad records out, keep
-        everything read before a break in the XML, and count both in the report.
+        everything read before a break in the XML, and count both in the report
+        (``--keep-valid``). A document type or entity declaration outside the header, an element
+        longer than 4 MiB or a zip that expands more than 200 times always stops the import.
     sleep_day_start_hour : float
         Local hour at which a new sleep day starts (default 18: a segment ending between 18:00
         on D-1 and 18:00 on D counts for the night of D).
@@ -126,6 +142,12 @@ def read_apple_health(
         for every day from the first to the last worn day that has any data (0 when the watch
         was not worn). ``None`` or empty: no ``wear_hours``.
 
+    future_dates : {"warn", "refuse", "drop"} or DateRule
+        Records dated after today (``--future-dates``), see :mod:`smoulder.schema.dates`. Records
+        dated after the export's own ``ExportDate`` are always left out and counted.
+    max_xml_bytes : int
+        The largest export.xml accepted (uncompressed).
+
     Returns
     -------
     DataFrame
@@ -139,8 +161,71 @@ def read_apple_health(
     ------
     InputDataError
         On the first bad record (naming the line), broken XML (line and column), a missing
-        file or an archive without export.xml.
+        file, an archive without export.xml or with two, or an export without usable records.
     """
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        raise TypeError("read_apple_health takes a path; use read_apple_health_bytes for content")
+    opener = export_opener(Path(path), max_xml_bytes)
+    return _read(
+        opener,
+        subject,
+        source_priority=source_priority,
+        dedup=dedup,
+        on_error=on_error,
+        sleep_day_start_hour=sleep_day_start_hour,
+        progress=progress,
+        chunk_records=chunk_records,
+        wear_sources=wear_sources,
+        future_dates=future_dates,
+    )
+
+
+def read_apple_health_bytes(
+    data: bytes | bytearray | memoryview | IO[bytes],
+    subject: str,
+    *,
+    name: str = "export.zip",
+    max_xml_bytes: int = MAX_XML_BYTES,
+    **options: Any,
+) -> tuple[pd.DataFrame, IngestReport]:
+    """Read an Apple Health export given as bytes (an upload of export.zip or export.xml).
+
+    Parameters
+    ----------
+    data : bytes or binary file
+        The content (never a path); a zip archive is recognised by its first bytes.
+    subject : str
+        Subject id written in the ``subject`` column.
+    name : str
+        The file name it came with, for messages.
+    max_xml_bytes : int
+        The largest export.xml accepted (uncompressed); a web upload should pass a bound.
+    options
+        As for :func:`read_apple_health`.
+    """
+    if hasattr(data, "read"):
+        data = data.read()  # type: ignore[union-attr]
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"read_apple_health_bytes takes bytes or a binary file, not {type(data).__name__}"
+        )
+    opener = export_bytes_opener(bytes(data), name, max_xml_bytes)
+    return _read(opener, subject, **options)
+
+
+def _read(
+    opener: Opener,
+    subject: str,
+    *,
+    source_priority: Sequence[str] | None = None,
+    dedup: str = "priority",
+    on_error: str = "raise",
+    sleep_day_start_hour: float = 18.0,
+    progress: ProgressCallback | None = None,
+    chunk_records: int = 200_000,
+    wear_sources: Sequence[str] | None = DEFAULT_WEAR_SOURCES,
+    future_dates: str | DateRule = "warn",
+) -> tuple[pd.DataFrame, IngestReport]:
     if on_error not in ("raise", "keep-valid"):
         raise SettingsError(f"on_error must be 'raise' or 'keep-valid' (got {on_error!r})")
     if dedup not in ("priority", "max"):
@@ -152,9 +237,9 @@ def read_apple_health(
             f"sleep_day_start_hour must be between 0 and 24 (got {sleep_day_start_hour})"
         )
     priority = tuple(DEFAULT_SOURCE_PRIORITY if source_priority is None else source_priority)
-    p = Path(path)
+    rule = future_dates if isinstance(future_dates, DateRule) else DateRule(future_dates)
     for sanitize in (False, True):
-        stream, total, name = open_export(p)
+        stream, total, name = opener()
         reader = _Reader(
             name,
             str(subject),
@@ -164,6 +249,7 @@ def read_apple_health(
             sleep_day_start_hour,
             max(1000, chunk_records),
             wear_sources or (),
+            rule,
         )
         try:
             _parse(reader, stream, total, progress, on_error, sanitize)
@@ -173,4 +259,20 @@ def read_apple_health(
     reader.flush()
     if progress is not None:
         progress(total, total)
-    return reader.result(), reader.report
+    df = reader.result()
+    report = reader.report
+    if reader.export_date is None:
+        report.warnings.append(
+            "the export has no ExportDate: records could not be checked against it"
+        )
+    if reader.future_kept:
+        report.warnings.append(rule.future_warning(reader.future_kept, "records", name))
+    if not len(df):
+        why = "; ".join(f"{k}: {v:,}" for k, v in report.reasons.items()) or "no records at all"
+        raise InputDataError(
+            f"no usable records ({report.rows_read:,} records of the types smoulder reads; {why})",
+            file=name,
+            expected="an Apple Health export with step, walking, sleep or other records of the "
+            "measures catalogue (smoulder digital measures)",
+        )
+    return df, report
