@@ -116,11 +116,15 @@ def sniff_bytes(head: bytes, name: str, *, parquet_ok: bool = False) -> None:
             expected="the table saved as 'CSV UTF-8'",
         )
     sample = head[:65536]
-    if b"\x00" in sample or (
-        sample and sum(b < 9 or 13 < b < 32 for b in sample[:4096]) > len(sample[:4096]) // 20
-    ):
+    if b"\x00" in sample:
         raise InputDataError(
-            "is not a text table (binary data)",
+            "is not a text table (binary data: it holds NUL bytes)",
+            file=name,
+            expected="a table saved as CSV (UTF-8)",
+        )
+    if sample and sum(b < 9 or 13 < b < 32 for b in sample[:4096]) > len(sample[:4096]) // 20:
+        raise InputDataError(
+            "is not a text table (binary data: control characters)",
             file=name,
             expected="a table saved as CSV (UTF-8)",
         )
