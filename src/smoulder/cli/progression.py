@@ -152,7 +152,13 @@ def settings_from_args(ns: argparse.Namespace) -> Any:
 
     base: dict[str, Any] = {}
     if ns.settings is not None:
-        base = ProgressionSettings.from_file(ns.settings).model_dump()
+        try:
+            base = ProgressionSettings.from_file(ns.settings).model_dump()
+        except (UnicodeDecodeError, AttributeError, TypeError):
+            raise SettingsError(
+                f"{ns.settings}: --settings is not a settings file; expected the TOML or JSON "
+                "settings written beside every output"
+            ) from None
     simple = [
         "outcome",
         "direction",
@@ -340,7 +346,12 @@ def check_inputs(ns: argparse.Namespace, names: dict[str, str]) -> dict[str, Pat
     for attr, flag in names.items():
         path = getattr(ns, attr, None)
         if path is not None:
-            check_input_file(path, flag)
+            expected = (
+                "a settings file (.toml or .json) as written beside every output"
+                if attr == "settings"
+                else "an existing CSV, TSV or Parquet table"
+            )
+            check_input_file(path, flag, expected=expected)
         found[flag] = path
     return found
 

@@ -25,21 +25,35 @@ _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 
 
+def suggest(name: str, columns: list[str]) -> list[str]:
+    """Column names close to ``name``: the same name in other letter case first."""
+    same = [c for c in columns if c.lower() == name.lower()]
+    lower = {c.lower(): c for c in columns}
+    close = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.5)
+    return list(dict.fromkeys(same + [lower[c] for c in close]))[:3]
+
+
+def missing_column(role: str, col: str, columns: list[str], source: str) -> ColumnNotFoundError:
+    """The error for a missing column: close names, or the separator the header seems to use."""
+    from smoulder.io.delimited import delimiter_hint
+
+    sep_hint = delimiter_hint(columns[0], ",") if len(columns) == 1 else ""
+    close = [] if sep_hint else suggest(col, columns)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    shown = ", ".join(columns[:30]) + (
+        f" ... ({len(columns):,} in all)" if len(columns) > 30 else ""
+    )
+    return ColumnNotFoundError(
+        f"missing {role} column '{col}'{hint}{sep_hint}; columns found: {shown}",
+        file=source,
+        column=col,
+    )
+
+
 def _require(columns: list[str], needed: dict[str, str | None], source: str) -> None:
     for role, col in needed.items():
-        if col is None:
-            continue
-        if col not in columns:
-            close = difflib.get_close_matches(col, columns, n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            shown = ", ".join(columns[:30]) + (
-                f" ... ({len(columns):,} in all)" if len(columns) > 30 else ""
-            )
-            raise ColumnNotFoundError(
-                f"missing {role} column '{col}'{hint} Columns found: {shown}",
-                file=source,
-                column=col,
-            )
+        if col is not None and col not in columns:
+            raise missing_column(role, col, columns, source)
 
 
 def _first_bad(
@@ -459,7 +473,13 @@ def _check_values(
         _first_bad(mask, rows, values if value else None, source, column, message, expected)
 
     if fn >= 0:
-        fail(fn, nn, f"missing {name} value", "a number", value=False)
+        fail(
+            fn,
+            nn,
+            f"missing {name} value",
+            "a number, or --on-missing drop to leave visits without one out (counted)",
+            value=False,
+        )
     if fb >= 0:
         msg, exp = {
             F.RULE_EDSS: (

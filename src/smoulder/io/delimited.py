@@ -365,7 +365,7 @@ def _translate(msg: str, p: Path, head: bytes, delim: str, read) -> InputDataErr
             row = int(num) if num.isdigit() else None
         detail, _, text = body.partition(": ")
         return InputDataError(
-            f"{detail.replace('Expected', 'expected')} (the header has {len(header_fields(head, delim))})"
+            f"{detail.replace('Expected', 'expected')} (as many as the header)"
             + delimiter_hint(head, delim),
             file=str(p),
             row=row,

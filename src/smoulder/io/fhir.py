@@ -363,7 +363,8 @@ def _read_observation(
             file=f"{source}, {_path(('code', 'coding'), where)}",
             value=", ".join(codes) or None,
             expected=f"a LOINC code of the catalogue ({', '.join(sorted(LOINC_TO_MEASURE))}) or a "
-            f"code of {MEASURE_SYSTEM} naming a catalogue measure",
+            f"code of {MEASURE_SYSTEM} naming a catalogue measure; or --keep-valid to leave such "
+            "resources out (counted)",
         )
     subj = _subject(res, where, source, override)
     if "effectiveDateTime" in res:

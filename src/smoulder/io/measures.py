@@ -61,6 +61,7 @@ import pyarrow.compute as pc
 
 from smoulder.digital.catalogue import MEASURES, Measure, measure_names
 from smoulder.exceptions import ColumnNotFoundError, InputDataError
+from smoulder.io._columns import missing_column
 from smoulder.io._measure_times import _codes, _first, _to_arrow, date_rule_rows, parse_times
 from smoulder.io.ingest import IngestReport
 from smoulder.io.tables import STRIPPED_IDS, write_table
@@ -154,6 +155,20 @@ def _text(
     return _codes(text)
 
 
+def _check_zone(zone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        from smoulder.exceptions import SettingsError
+
+        raise SettingsError(
+            f"--timezone {zone!r} is not a known time zone; expected an IANA name such as "
+            "Europe/Berlin or America/New_York"
+        ) from None
+
+
 def daily_combine(values: pd.Series, rule: str) -> float:
     """Combine one day's values (ordered by time) by a catalogue ``daily`` rule."""
     if rule == "last":
@@ -216,8 +231,11 @@ def validate_measures(
     """
     if on_duplicate not in DUPLICATE_POLICIES:
         raise InputDataError(
-            f"unknown duplicate policy {on_duplicate!r}", expected=" | ".join(DUPLICATE_POLICIES)
+            f"unknown duplicate policy {on_duplicate!r}",
+            expected="--on-duplicate " + " | ".join(DUPLICATE_POLICIES),
         )
+    if timezone is not None:
+        _check_zone(timezone)
     cols = list(data.column_names) if isinstance(data, pa.Table) else [str(c) for c in data.columns]
     for role, c in (
         ("subject", subject_col),
@@ -226,13 +244,7 @@ def validate_measures(
         ("value", value_col),
     ):
         if c not in cols:
-            close = difflib.get_close_matches(c, cols, n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(repr(x) for x in close)}?" if close else ""
-            raise ColumnNotFoundError(
-                f"missing {role} column '{c}'{hint} Columns found: {', '.join(cols)}",
-                file=source,
-                column=c,
-            )
+            raise missing_column(role, c, cols, source)
     n = data.num_rows if isinstance(data, pa.Table) else len(data)
     report = IngestReport(source=source, rows_read=n)
     if n == 0:

@@ -203,6 +203,11 @@ class OutputPlan:
     def check(self) -> None:
         """Refuse the plan (:class:`OutputError`) before any work; see the module docstring."""
         for p, (flag, allowed) in self._suffixes.items():
+            if p.is_dir():
+                raise OutputError(
+                    f"{_label(flag, p)}: is a folder; expected a file name (for example "
+                    f"{p / ('out' + allowed[0])})"
+                )
             suf = suffix_of(p)
             if suf not in allowed:
                 raise OutputError(
@@ -240,8 +245,8 @@ class OutputPlan:
                         )
             elif o.path.is_dir():
                 raise OutputError(
-                    f"{_label(o.flag, o.path)}: is a folder; expected a file name inside it "
-                    f"(for example {o.path / 'out.csv'})"
+                    f"{_label(o.flag, o.path)}: is a folder; expected a file name (for example "
+                    f"{o.path / 'out.csv'})"
                 )
             folder = o.path if o.is_dir else o.path.parent
             anc = _nearest_existing(folder if str(folder) else Path("."))
