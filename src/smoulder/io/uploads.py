@@ -102,7 +102,6 @@ def read_text_table_bytes(
             dtype=str,
             keep_default_na=False,
             na_filter=False,
-            skipinitialspace=True,
             header=0,
             names=names,
             engine="c",
@@ -126,15 +125,22 @@ def _parquet(raw: bytes, name: str) -> pd.DataFrame:
 
     sniff_bytes(raw[:8], name, parquet_ok=True)
     try:
-        table = pq.read_table(io.BytesIO(raw))
+        names = pq.ParquetFile(io.BytesIO(raw)).schema_arrow.names
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InputDataError(
             f"not a readable Parquet file ({type(exc).__name__})",
             file=name,
             expected="a Parquet file",
         ) from None
-    check_header([str(c) for c in table.column_names], name)
-    df = table.to_pandas()
+    check_header([str(c) for c in names], name)
+    try:
+        df = pq.read_table(io.BytesIO(raw)).to_pandas()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputDataError(
+            f"not a readable Parquet file ({type(exc).__name__})",
+            file=name,
+            expected="a Parquet file",
+        ) from None
     for c in df.columns:
         s = df[c]
         if pd.api.types.is_datetime64_any_dtype(s):
