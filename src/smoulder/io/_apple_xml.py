@@ -216,7 +216,7 @@ def secure_parser() -> xml.parsers.expat.XMLParserType:
     parser = xml.parsers.expat.ParserCreate()
     parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
 
-    def refuse(*_args: object) -> None:
+    def refuse(*_args: object) -> int:
         raise _Refused(REFUSED_DTD)
 
     parser.StartDoctypeDeclHandler = refuse
