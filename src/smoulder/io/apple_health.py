@@ -45,6 +45,13 @@ Rules (documented in ``docs/digital_import.md``):
   record before the break is kept; the report says what was lost. The document type
   declaration is skipped (line breaks kept), since iOS 16 exports ship a malformed one; control
   characters that XML forbids are replaced by spaces (the file is then read a second time).
+* **Refused whatever on_error says** (:mod:`smoulder.io._apple_xml`): a document type or entity
+  declaration anywhere but the header (and entities declared in the header), entity
+  references, an element or attribute longer than 4 MiB, a zip entry expanding more than 200
+  times, an archive with two export.xml, export_cda.xml, an export without usable records.
+* **Dates** (:mod:`smoulder.schema.dates`): records dated after the export's ``ExportDate`` are
+  left out and counted; records after today follow ``future_dates`` (kept and counted by
+  default).
 
 Examples
 --------
