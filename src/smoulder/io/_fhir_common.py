@@ -184,7 +184,7 @@ def parse_json_text(text: str, source: str, where: str = "") -> Any:
             else f"{where}, column {exc.colno}"
         )
         raise InputDataError(
-            f"malformed or truncated JSON: {exc.msg}",
+            f"not valid JSON (malformed or truncated: {exc.msg})",
             file=f"{source}, {at}",
             expected="a complete JSON document (a FHIR Bundle)"
             if not where
