@@ -1,0 +1,1 @@
+"""Contracts that read no files: the rules every reader applies (dates, ...)."""
