@@ -17,6 +17,12 @@ from smoulder.store.models import Person
 from smoulder.web import WebSettings, create_app
 
 PASSWORD = "correct horse battery"
+# the test client's host name (starlette's TestClient) besides the loopback names
+HOSTS = ["testserver", "127.0.0.1", "localhost", "::1"]
+
+
+def settings(url: str, **kw) -> WebSettings:
+    return WebSettings(database_url=url, allowed_hosts=HOSTS, **kw)
 PG_URL = os.environ.get("SMOULDER_TEST_POSTGRES_URL")
 
 NAMES = {
@@ -125,7 +131,7 @@ def clinic(request, tmp_path, fresh_postgres_url):
     else:
         store = Store(fresh_postgres_url())
     keys = build_clinic(store)
-    app = create_app(WebSettings(database_url=store.url), store=store)
+    app = create_app(settings(store.url), store=store)
     yield app, keys
     store.dispose()
 
@@ -134,7 +140,7 @@ def clinic(request, tmp_path, fresh_postgres_url):
 def sqlite_clinic(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'web.sqlite'}")
     keys = build_clinic(store)
-    app = create_app(WebSettings(database_url=store.url), store=store)
+    app = create_app(settings(store.url), store=store)
     yield app, keys
     store.dispose()
 
@@ -179,7 +185,7 @@ def live_server(tmp_path):
 
     store = Store(f"sqlite:///{tmp_path / 'live.sqlite'}")
     keys = build_clinic(store)
-    app = create_app(WebSettings(database_url=store.url), store=store)
+    app = create_app(settings(store.url), store=store)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -106,7 +106,7 @@ def test_store_import_and_user_add_from_the_command_line(tmp_path, capsys, monke
 
     from smoulder.web import WebSettings, create_app
 
-    app = create_app(WebSettings(database_url=url))
+    app = create_app(WebSettings(database_url=url, allowed_hosts=["testserver"]))
     c = TestClient(app)
     assert (
         c.post(
@@ -141,15 +141,29 @@ def test_a_missing_or_foreign_database_is_a_message_not_a_traceback(tmp_path, ca
     visits = tmp_path / "visits.csv"
     visits.write_text("subject,date,edss\nQ1,2021-01-01,2.0\n")
     cases = [
-        (["serve", "--database", f"sqlite:///{tmp_path / 'missing.sqlite'}", "--no-serve"],
-         "no database at"),
+        (
+            ["serve", "--database", f"sqlite:///{tmp_path / 'missing.sqlite'}", "--no-serve"],
+            "no database at",
+        ),
         (["serve", "--database", f"sqlite:///{not_sqlite}", "--no-serve"], "not a SQLite database"),
-        (["store-import", "visits", str(visits), "--database", f"sqlite:///{not_sqlite}"],
-         "not a SQLite database"),
-        (["store-import", "visits", str(visits), "--database",
-          f"sqlite:///{tmp_path / 'no-dir' / 'x.sqlite'}"], "folder"),
-        (["user", "add", "doc", "--role", "clinician", "--database", str(not_sqlite)],
-         "not a SQLite database"),
+        (
+            ["store-import", "visits", str(visits), "--database", f"sqlite:///{not_sqlite}"],
+            "not a SQLite database",
+        ),
+        (
+            [
+                "store-import",
+                "visits",
+                str(visits),
+                "--database",
+                f"sqlite:///{tmp_path / 'no-dir' / 'x.sqlite'}",
+            ],
+            "folder",
+        ),
+        (
+            ["user", "add", "doc", "--role", "clinician", "--database", str(not_sqlite)],
+            "not a SQLite database",
+        ),
         (["serve", "--database", str(tmp_path), "--no-serve"], "is a folder"),
     ]
     for argv, words in cases:

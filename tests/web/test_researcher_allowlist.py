@@ -66,9 +66,7 @@ def plant_markers(app, login, csrf, keys) -> dict[str, str]:
         "p.csv",
         f"subject,name,sex,birth_year\n{subj},Name {MARK},F,1979\n".encode(),
     )
-    _upload(
-        c, t, "visits", "v.csv", f"subject,date,edss\n{subj},2021-01-01,2.0\n".encode()
-    )
+    _upload(c, t, "visits", "v.csv", f"subject,date,edss\n{subj},2021-01-01,2.0\n".encode())
     _upload(
         c,
         t,
@@ -218,7 +216,8 @@ def test_no_planted_marker_ever_reaches_a_researcher(sqlite_clinic, login, csrf,
     assert [e["measure"] for e in tl["device_events"]] == [MEASURE]
     assert {x["diet"] for x in tl["lifestyle"]} >= {"mixed"}
     assert all(
-        set(x) == {"date", "exercise_min_week", "diet", "smoking", "alcohol_units_week", "sleep_hours"}
+        set(x)
+        == {"date", "exercise_min_week", "diet", "smoking", "alcohol_units_week", "sleep_hours"}
         for x in tl["lifestyle"]
     )
     marked = next(

@@ -304,9 +304,7 @@ def test_the_right_password_from_another_address_still_works(sqlite_clinic):
 
 def test_back_off_grows_per_user_and_address(sqlite_clinic):
     app, _ = sqlite_clinic
-    fast = create_app(
-        _settings(app, login_attempts=2, login_backoff_s=0.5), store=app.state.store
-    )
+    fast = create_app(_settings(app, login_attempts=2, login_backoff_s=0.5), store=app.state.store)
     c = TestClient(fast, client=("198.51.100.10", 4000))
     assert _api_login(c, password="wrong password").status_code == 401
     assert _api_login(c, password="wrong password").status_code == 401

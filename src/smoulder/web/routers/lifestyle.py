@@ -6,15 +6,17 @@ import datetime as dt
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Body, HTTPException, Request
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Body, Path, Request
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from smoulder.store.importer import DIETS, SMOKING, ImportFailed, import_frame
 from smoulder.store.repo import audit, can_edit, label_of
-from smoulder.web.deps import DB, ApiUser, ApiWriter, PageUser, render, require_csrf
+from smoulder.web.deps import DB, ApiUser, ApiWriter, PageUser, Refused, render, require_csrf
+from smoulder.web.schemas import LifestyleCreate, LifestyleList, LifestyleSaved, errors
 from smoulder.web.views import visible_or_404
 
 router = APIRouter(tags=["lifestyle"])
+Key = Annotated[str, Path(max_length=32, description="the person's pseudonym")]
 FIELDS = (
     "date",
     "exercise_min_week",
@@ -49,12 +51,12 @@ def _save(db: DB, user: Any, person: Any, values: dict[str, Any]) -> dict[str, s
 def _editable(db: DB, user: Any, key: str) -> Any:
     person = visible_or_404(db, user, key)
     if not can_edit(user.as_user(), person, db):
-        raise HTTPException(status_code=403, detail="you may not add entries to this record")
+        raise Refused(403, "you may not add entries to this record", person.id)
     return person
 
 
 @router.get("/patients/{key}/lifestyle", include_in_schema=False)
-def lifestyle_form(key: str, request: Request, db: DB, user: PageUser):
+def lifestyle_form(key: Key, request: Request, db: DB, user: PageUser):
     person = _editable(db, user, key)
     return render(
         request,
@@ -70,7 +72,7 @@ def lifestyle_form(key: str, request: Request, db: DB, user: PageUser):
 
 
 @router.post("/patients/{key}/lifestyle", include_in_schema=False)
-async def lifestyle_submit(key: str, request: Request, db: DB, user: PageUser):
+async def lifestyle_submit(key: Key, request: Request, db: DB, user: PageUser):
     form = await request.form(max_files=0, max_fields=20)
     require_csrf(user, str(form.get("csrf_token", "")))
     person = _editable(db, user, key)
@@ -92,8 +94,12 @@ async def lifestyle_submit(key: str, request: Request, db: DB, user: PageUser):
     return RedirectResponse(f"/patients/{person.pseudonym}?saved=lifestyle", status_code=303)
 
 
-@router.get("/api/patients/{key}/lifestyle")
-def lifestyle_list(key: str, request: Request, db: DB, user: ApiUser) -> dict:
+@router.get(
+    "/api/patients/{key}/lifestyle",
+    response_model=LifestyleList,
+    responses=errors(401, 404, 422),
+)
+def lifestyle_list(key: Key, request: Request, db: DB, user: ApiUser) -> dict:
     """The person's lifestyle entries (oldest first)."""
     from smoulder.web.views import person_payload
 
@@ -104,13 +110,18 @@ def lifestyle_list(key: str, request: Request, db: DB, user: ApiUser) -> dict:
     return {"key": person.pseudonym, "entries": tl["lifestyle"]}
 
 
-@router.post("/api/patients/{key}/lifestyle", status_code=201)
+@router.post(
+    "/api/patients/{key}/lifestyle",
+    status_code=201,
+    response_model=LifestyleSaved,
+    responses=errors(401, 403, 404, 413, 422),
+)
 def lifestyle_create(
-    key: str,
+    key: Key,
     db: DB,
     user: ApiWriter,
     entry: Annotated[
-        dict[str, Any],
+        LifestyleCreate,
         Body(
             examples=[
                 {
@@ -127,15 +138,19 @@ def lifestyle_create(
             ]
         ),
     ],
-) -> dict:
-    """Add (or replace, same date) a lifestyle entry; values are checked as in the form."""
+) -> Any:
+    """Add (or replace, same date) a lifestyle entry; values are checked as in the form. Send the
+    session's ``X-CSRF-Token``."""
     person = _editable(db, user, key)
-    unknown = sorted(set(entry) - set(FIELDS))
-    if unknown:
-        raise HTTPException(
-            status_code=422, detail={"errors": {k: "unknown field" for k in unknown}}
+    values = entry.model_dump(exclude_unset=True)
+    problems = _save(db, user.as_user(), person, values)
+    if problems:
+        return JSONResponse(
+            {
+                "detail": "the entry was not saved: "
+                + "; ".join(f"{k}: {v}" for k, v in problems.items()),
+                "errors": [{"column": k, "message": v} for k, v in problems.items()],
+            },
+            status_code=422,
         )
-    errors = _save(db, user.as_user(), person, entry)
-    if errors:
-        raise HTTPException(status_code=422, detail={"errors": errors})
-    return {"saved": True, "date": entry.get("date")}
+    return LifestyleSaved(saved=True, date=str(values.get("date")))

@@ -1,0 +1,1 @@
+"""Contracts that read no files: controlled vocabularies and table checks shared by engines and readers."""
