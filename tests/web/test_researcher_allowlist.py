@@ -212,8 +212,9 @@ def test_no_planted_marker_ever_reaches_a_researcher(sqlite_clinic, login, csrf,
     assert ("ocrelizumab", "anti-CD20 monoclonal antibody") in drugs
     assert (None, None) in drugs  # the marker drug: not on the list, so no name at all
     assert set(tl["device"]) == {MEASURE, "steps"}
-    assert tl["device"]["steps"]["unit"] == "count"  # the catalogue's unit, not the typed one
-    assert [e["measure"] for e in tl["device_events"]] == [MEASURE]
+    # a unit is shown only when it is one the catalogue knows for the measure
+    assert tl["device"]["steps"]["unit"] is None and tl["device"][MEASURE]["unit"] == "m"
+    assert {e["measure"] for e in tl["device_events"]} == {MEASURE}
     assert {x["diet"] for x in tl["lifestyle"]} >= {"mixed"}
     assert all(
         set(x)

@@ -301,7 +301,10 @@ def _password() -> str:
 def run_user_add(ns: argparse.Namespace) -> int:
     from smoulder.store.accounts import add_account
 
+    from smoulder.store.db import check_database
+
     url = _url(ns.database, "user add")
+    check_database(url, must_exist=False)  # before asking for a password
     password = _password()
     store = _open(url, must_exist=False)
     try:
