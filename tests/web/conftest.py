@@ -203,3 +203,9 @@ def live_server(tmp_path):
     server.should_exit = True
     thread.join(timeout=10)
     store.dispose()
+
+
+@pytest.fixture
+def clinic_tools():
+    """The clinic builder and the test settings, for tests that make their own stores."""
+    return build_clinic, settings, PASSWORD
