@@ -23,6 +23,8 @@ HOSTS = ["testserver", "127.0.0.1", "localhost", "::1"]
 
 def settings(url: str, **kw) -> WebSettings:
     return WebSettings(database_url=url, allowed_hosts=HOSTS, **kw)
+
+
 PG_URL = os.environ.get("SMOULDER_TEST_POSTGRES_URL")
 
 NAMES = {

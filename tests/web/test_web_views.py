@@ -380,7 +380,10 @@ def test_person_page_lists_events_mri_treatments(sqlite_clinic, login):
         "PIRA|EDSS|3.0 (2020-07-19)|4.0 (2020-10-27)|2021-02-04",
     ]
     assert rows("mri") == ["2021-01-20|new or enlarging lesions|1 of 2 lesions", "2020-06-01|none"]
-    assert "ocrelizumab (anti-CD20 monoclonal antibody): 2020-05-01 to now" in html and "relapse 2020-02-20 to 2020-03-20" in html
+    assert (
+        "ocrelizumab (anti-CD20 monoclonal antibody): 2020-05-01 to now" in html
+        and "relapse 2020-02-20 to 2020-03-20" in html
+    )
 
 
 def test_a_person_sees_who_looked_at_their_record(sqlite_clinic, login):

@@ -13,6 +13,7 @@ import time
 
 import httpx
 import pytest
+
 from smoulder.store import Store
 
 PASSWORD = "correct horse battery"
