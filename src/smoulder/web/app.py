@@ -6,11 +6,12 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smoulder import __version__
 from smoulder.store.accounts import PasswordChecks
@@ -114,16 +115,17 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
     async def _login(request: Request, exc: LoginRequired) -> Any:
         return RedirectResponse(login_url(exc.next_path), status_code=303)
 
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> Any:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and the router's
+    async def _http(request: Request, exc: StarletteHTTPException) -> Any:
         user = request.scope.get("state", {}).get("user")
         if user is not None and (isinstance(exc, Refused) or exc.status_code == 403):
             await run_in_threadpool(_audit_refusal, request, user, exc)
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["allow"] = ", ".join(_methods_of(request.app, request.scope))
         if is_api(request.url.path):
-            return JSONResponse(
-                {"detail": detail}, status_code=exc.status_code, headers=exc.headers
-            )
+            return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
         return render(
             request,
             "error.html",
@@ -131,6 +133,7 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
             status_code=exc.status_code,
             status=exc.status_code,
             detail=detail,
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -165,7 +168,17 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
     return app
 
 
-def _audit_refusal(request: Request, user: Any, exc: HTTPException) -> None:
+def _methods_of(app: FastAPI, scope: dict) -> list[str]:
+    path = scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_routes(app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def _audit_refusal(request: Request, user: Any, exc: StarletteHTTPException) -> None:
     """File a refused request (403, or 404 for a record the caller may not see) in the audit log:
     the route template and the reason, never the values typed (no identifiers in the text)."""
     route = request.scope.get("route")

@@ -86,9 +86,16 @@ ApiWriter = Annotated[CurrentUser, Depends(api_csrf)]
 
 
 def render(
-    request: Request, name: str, user: CurrentUser | None, status_code: int = 200, **ctx: Any
+    request: Request,
+    name: str,
+    user: CurrentUser | None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **ctx: Any,
 ) -> Any:
-    return TEMPLATES.TemplateResponse(request, name, {"user": user, **ctx}, status_code=status_code)
+    return TEMPLATES.TemplateResponse(
+        request, name, {"user": user, **ctx}, status_code=status_code, headers=headers
+    )
 
 
 def login_url(next_path: str) -> str:

@@ -26,7 +26,7 @@ log = logging.getLogger("smoulder.web")
 PUBLIC_API = {("GET", "/api/health"), ("HEAD", "/api/health"), ("POST", "/api/login")}
 LOGIN_PATHS = {"/login", "/api/login"}
 UPLOAD_PATHS = {"/import", "/api/imports"}
-LOGIN_BODY_BYTES = 4 * 1024
+LOGIN_BODY_BYTES = 16 * 1024  # a user name and password of 1,024 characters, even \u-escaped
 OTHER_BODY_BYTES = 64 * 1024
 UPLOAD_OVERHEAD_BYTES = 64 * 1024
 

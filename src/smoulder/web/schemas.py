@@ -7,9 +7,10 @@ view leaves them out or sets them to null (see :mod:`smoulder.store.pseudonymise
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 
 class _Public(BaseModel):
@@ -56,7 +57,7 @@ class HealthPublic(_Public):
 
 
 class Credentials(_Public):
-    """The body of ``POST /api/login`` (at most 4 KiB)."""
+    """The body of ``POST /api/login`` (at most 16 KiB)."""
 
     username: str = Field(max_length=1024)
     password: str = Field(max_length=1024)
@@ -257,17 +258,18 @@ class LifestyleList(_Public):
 
 
 class LifestyleCreate(_Public):
-    """A lifestyle entry as sent (values are checked as in the form)."""
+    """A lifestyle entry as sent; the ranges are those of the form and the import (a date between
+    1900 and today; texts of at most 2,000 characters without control characters)."""
 
-    date: str = Field(max_length=40)
-    exercise_min_week: int | float | str | None = None
-    diet: str | None = Field(None, max_length=40)
-    smoking: str | None = Field(None, max_length=40)
-    alcohol_units_week: int | float | str | None = None
-    sleep_hours: int | float | str | None = None
-    medications: str | None = Field(None, max_length=4000)
-    comorbidities: str | None = Field(None, max_length=4000)
-    notes: str | None = Field(None, max_length=4000)
+    date: dt.date = Field(strict=True, description="ISO 8601 date, e.g. 2024-05-01")
+    exercise_min_week: StrictInt | None = Field(None, ge=0, le=10080)
+    diet: Literal["healthy", "mixed", "unhealthy", ""] | None = None
+    smoking: Literal["never", "former", "current", ""] | None = None
+    alcohol_units_week: StrictInt | StrictFloat | None = Field(None, ge=0, le=300)
+    sleep_hours: StrictInt | StrictFloat | None = Field(None, ge=0, le=24)
+    medications: StrictStr | None = Field(None, max_length=2000)
+    comorbidities: StrictStr | None = Field(None, max_length=2000)
+    notes: StrictStr | None = Field(None, max_length=2000)
 
 
 class LifestyleSaved(_Public):
@@ -294,4 +296,8 @@ class ImportResult(_Public):
     analysis: AnalysisSummary | None = None
 
 
-__all__ = [name for name in dir() if name[0].isupper() and not name.startswith("_")] + ["errors"]
+__all__ = [
+    n
+    for n, v in list(globals().items())
+    if isinstance(v, type) and issubclass(v, BaseModel) and v.__module__ == __name__ and n[0] != "_"
+] + ["errors"]

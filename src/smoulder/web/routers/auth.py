@@ -158,7 +158,7 @@ def login_form(
 
 @router.post("/api/login", response_model=LoginResult, responses=errors(401, 413, 422, 429, 503))
 def login_api(request: Request, db: DB, credentials: Credentials) -> Any:
-    """Sign in with ``{"username": ..., "password": ...}`` (at most 4 KiB); sets the session cookie
+    """Sign in with ``{"username": ..., "password": ...}`` (at most 16 KiB); sets the session cookie
     and returns the CSRF token to send as ``X-CSRF-Token`` with every write. Signing in ends the
     user's older sessions. After repeated failures from one address: 429 with ``retry_after_s``."""
     out = _authenticate(request, db, credentials.username, credentials.password)

@@ -143,6 +143,7 @@ def lifestyle_create(
     session's ``X-CSRF-Token``."""
     person = _editable(db, user, key)
     values = entry.model_dump(exclude_unset=True)
+    values["date"] = entry.date.isoformat()
     problems = _save(db, user.as_user(), person, values)
     if problems:
         return JSONResponse(
