@@ -300,7 +300,6 @@ def _password() -> str:
 
 def run_user_add(ns: argparse.Namespace) -> int:
     from smoulder.store.accounts import add_account
-
     from smoulder.store.db import check_database
 
     url = _url(ns.database, "user add")

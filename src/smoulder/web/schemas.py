@@ -8,9 +8,17 @@ view leaves them out or sets them to null (see :mod:`smoulder.store.pseudonymise
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
 
 class _Public(BaseModel):
@@ -257,11 +265,24 @@ class LifestyleList(_Public):
     entries: list[LifestylePublic]
 
 
+def _iso_date(v: Any) -> Any:
+    if not isinstance(v, str | dt.date) or isinstance(v, dt.datetime):
+        raise ValueError("a date as text, YYYY-MM-DD")
+    return v
+
+
+IsoDate = Annotated[
+    dt.date,
+    BeforeValidator(_iso_date),
+    Field(description="ISO 8601 date, e.g. 2024-05-01", json_schema_extra={"format": "date"}),
+]
+
+
 class LifestyleCreate(_Public):
     """A lifestyle entry as sent; the ranges are those of the form and the import (a date between
     1900 and today; texts of at most 2,000 characters without control characters)."""
 
-    date: dt.date = Field(strict=True, description="ISO 8601 date, e.g. 2024-05-01")
+    date: IsoDate
     exercise_min_week: StrictInt | None = Field(None, ge=0, le=10080)
     diet: Literal["healthy", "mixed", "unhealthy", ""] | None = None
     smoking: Literal["never", "former", "current", ""] | None = None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import ValidationError
 
 from smoulder.store.importer import DIETS, SMOKING, ImportFailed, import_frame
 from smoulder.store.repo import audit, can_edit, label_of
@@ -110,38 +113,62 @@ def lifestyle_list(key: Key, request: Request, db: DB, user: ApiUser) -> dict:
     return {"key": person.pseudonym, "entries": tl["lifestyle"]}
 
 
+def _editable_api(key: Key, db: DB, user: ApiWriter) -> Any:
+    return _editable(db, user, key)
+
+
+async def _json_body(request: Request) -> Any:
+    """The raw JSON body, read after the access checks (so a refusal never depends on it)."""
+    try:
+        return json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "not valid JSON", "type": "json_invalid", "input": None}]
+        ) from None
+
+
 @router.post(
     "/api/patients/{key}/lifestyle",
     status_code=201,
     response_model=LifestyleSaved,
     responses=errors(401, 403, 404, 413, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": LifestyleCreate.model_json_schema(),
+                    "example": {
+                        "date": "2024-05-01",
+                        "exercise_min_week": 120,
+                        "diet": "mixed",
+                        "smoking": "never",
+                        "alcohol_units_week": 4,
+                        "sleep_hours": 7,
+                        "medications": "vitamin D",
+                        "comorbidities": "",
+                        "notes": "",
+                    },
+                }
+            },
+        }
+    },
 )
 def lifestyle_create(
     key: Key,
     db: DB,
     user: ApiWriter,
-    entry: Annotated[
-        LifestyleCreate,
-        Body(
-            examples=[
-                {
-                    "date": "2024-05-01",
-                    "exercise_min_week": 120,
-                    "diet": "mixed",
-                    "smoking": "never",
-                    "alcohol_units_week": 4,
-                    "sleep_hours": 7,
-                    "medications": "vitamin D",
-                    "comorbidities": "",
-                    "notes": "",
-                }
-            ]
-        ),
-    ],
+    person: Annotated[Any, Depends(_editable_api)],
+    body: Annotated[Any, Depends(_json_body)],
 ) -> Any:
     """Add (or replace, same date) a lifestyle entry; values are checked as in the form. Send the
-    session's ``X-CSRF-Token``."""
-    person = _editable(db, user, key)
+    session's ``X-CSRF-Token``. Who may write is checked before the body is read."""
+    try:
+        entry = LifestyleCreate.model_validate(body)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
     values = entry.model_dump(exclude_unset=True)
     values["date"] = entry.date.isoformat()
     problems = _save(db, user.as_user(), person, values)
@@ -154,4 +181,4 @@ def lifestyle_create(
             },
             status_code=422,
         )
-    return LifestyleSaved(saved=True, date=str(values.get("date")))
+    return LifestyleSaved(saved=True, date=values["date"])
