@@ -131,7 +131,7 @@ async def _json_body(request: Request) -> Any:
     "/api/patients/{key}/lifestyle",
     status_code=201,
     response_model=LifestyleSaved,
-    responses=errors(401, 403, 404, 413, 422),
+    responses=errors(400, 401, 403, 404, 413, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
