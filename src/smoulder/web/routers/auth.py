@@ -156,7 +156,9 @@ def login_form(
     return resp
 
 
-@router.post("/api/login", response_model=LoginResult, responses=errors(401, 413, 422, 429, 503))
+@router.post(
+    "/api/login", response_model=LoginResult, responses=errors(400, 401, 413, 422, 429, 503)
+)
 def login_api(request: Request, db: DB, credentials: Credentials) -> Any:
     """Sign in with ``{"username": ..., "password": ...}`` (at most 16 KiB); sets the session cookie
     and returns the CSRF token to send as ``X-CSRF-Token`` with every write. Signing in ends the
