@@ -121,6 +121,7 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
         if user is not None and (isinstance(exc, Refused) or exc.status_code == 403):
             await run_in_threadpool(_audit_refusal, request, user, exc)
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        detail = FRIENDLY.get(detail, detail)
         headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
         if exc.status_code == 405:  # every method of the path, not only the first route's
             headers["allow"] = ", ".join(_methods_of(request.app, request.scope))
@@ -148,13 +149,14 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
             for e in exc.errors()[:50]
         ]
         text = "; ".join(f"{p['column']}: {p['message']}" for p in problems)
+        shown = "; ".join(f"{str(p['column']).split('.', 1)[-1]}: {p['message']}" for p in problems)
         if is_api(request.url.path):
             return JSONResponse(
                 {"detail": f"invalid request: {text}"[:2000], "errors": problems},
                 status_code=422,
             )
         user = request.scope.get("state", {}).get("user")
-        return render(request, "error.html", user, status_code=422, status=422, detail=text)
+        return render(request, "error.html", user, status_code=422, status=422, detail=shown)
 
     app.add_middleware(
         AuthMiddleware,
@@ -166,6 +168,12 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
     app.add_middleware(HostMiddleware, allowed=settings.allowed_hosts)
     app.add_middleware(HeadersMiddleware, hsts=settings.secure_cookies)
     return app
+
+
+FRIENDLY = {
+    "Not Found": "There is no such page.",
+    "Method Not Allowed": "This address does not take that kind of request.",
+}
 
 
 def _methods_of(app: FastAPI, scope: dict) -> list[str]:

@@ -55,7 +55,7 @@ def _authenticate(request: Request, db: DB, username: str, password: str) -> Out
         return Outcome(
             None,
             429,
-            f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.",
+            f"Too many failed sign-ins. Try again in {_seconds(wait)}.",
             retry_after=round(wait, 3),
         )
     stored = (
@@ -70,6 +70,11 @@ def _authenticate(request: Request, db: DB, username: str, password: str) -> Out
         return Outcome(None, 401, "Wrong user name or password.")
     limiter.succeeded(username, address)
     return Outcome(db.scalar(select(User).where(User.username == username)))
+
+
+def _seconds(wait: float) -> str:
+    n = int(wait) + 1
+    return f"{n} second{'s' if n != 1 else ''}" if n < 120 else f"{round(n / 60)} minutes"
 
 
 def _refusal_headers(out: Outcome) -> dict[str, str]:
