@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from smoulder.schema.treatments import canonical_treatment
@@ -116,7 +116,7 @@ def _unit_of(measure: str, unit: Any) -> str | None:
     return unit if isinstance(unit, str) and (unit == m.unit or unit in m.units) else None
 
 
-def _rows(spec: dict[str, Check]) -> Callable[[Any], list[dict[str, Any]]]:
+def _rows(spec: Mapping[str, Check]) -> Callable[[Any], list[dict[str, Any]]]:
     def apply(rows: Any) -> list[dict[str, Any]]:
         if not isinstance(rows, list):
             return []
@@ -130,9 +130,15 @@ def _rows(spec: dict[str, Check]) -> Callable[[Any], list[dict[str, Any]]]:
 
 
 PERSON: dict[str, Check] = {"key": _pseudonym, "sex": _choice("F", "M", "X"), "birth_year": _int}
-ASSESSMENT = {"date": _date, "edss": _num, "t25fw": _num, "nhpt": _num, "sdmt": _num}
-RELAPSE = {"onset": _date, "end": _date}
-LESION = {
+ASSESSMENT: dict[str, Check] = {
+    "date": _date,
+    "edss": _num,
+    "t25fw": _num,
+    "nhpt": _num,
+    "sdmt": _num,
+}
+RELAPSE: dict[str, Check] = {"onset": _date, "end": _date}
+LESION: dict[str, Check] = {
     "method": _choice("prl", "sel"),
     "label": _int,
     "volume_mm3": _num,
@@ -141,7 +147,7 @@ LESION = {
     "expansion_pct_per_year": _num,
     "sel": _choice("definite", "possible", "no"),
 }
-MRI = {
+MRI: dict[str, Check] = {
     "date": _date,
     "active": _bool,
     "prl_rated": _bool,
@@ -152,7 +158,7 @@ MRI = {
     "n_sel_possible": _int,
     "lesions": _rows(LESION),
 }
-EVENT = {
+EVENT: dict[str, Check] = {
     "type": _choice("PIRA", "RAW", "undefined", "CDI"),
     "event_type": _choice("CDW", "CDI"),
     "outcome": _choice("edss", "t25fw", "nhpt", "sdmt"),
@@ -162,7 +168,7 @@ EVENT = {
     "event_value": _num,
     "confirmation_date": _date,
 }
-DEVICE_EVENT = {
+DEVICE_EVENT: dict[str, Check] = {
     "measure": _measure,
     "onset_date": _date,
     "detected_date": _date,
@@ -171,7 +177,7 @@ DEVICE_EVENT = {
     "change_pct": _num,
     "source": _choice("import", "smoulder.digital"),
 }
-LIFESTYLE = {
+LIFESTYLE: dict[str, Check] = {
     "date": _date,
     "exercise_min_week": _int,
     "diet": _choice("healthy", "mixed", "unhealthy"),
@@ -179,7 +185,7 @@ LIFESTYLE = {
     "alcohol_units_week": _num,
     "sleep_hours": _num,
 }
-ANALYSIS = {
+ANALYSIS: dict[str, Check] = {
     "kind": _choice("progression", "digital"),
     "version": _version,
     "computed_at": _datetime,

@@ -176,7 +176,7 @@ FRIENDLY = {
 }
 
 
-def _methods_of(app: FastAPI, scope: dict) -> list[str]:
+def _methods_of(app: FastAPI, scope: Any) -> list[str]:
     path = scope.get("path", "")
     methods: set[str] = set()
     for route in iter_routes(app.routes):

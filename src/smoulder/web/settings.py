@@ -84,18 +84,18 @@ class WebSettings(BaseSettings):
     database_url: str = "sqlite:///smoulder.sqlite"
     demo: bool = False
     secure_cookies: bool = False
-    session_hours: float = Field(8.0, gt=0, le=720)
-    idle_minutes: float = Field(30.0, gt=0, le=24 * 60)
-    max_upload_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=2**31)
-    login_attempts: int = Field(5, ge=1, le=1000)
-    login_backoff_s: float = Field(2.0, gt=0, le=3600)
-    login_backoff_max_s: float = Field(900.0, gt=0, le=86400)
-    login_attempts_per_address: int = Field(50, ge=1, le=100000)
-    login_window_s: float = Field(900.0, gt=0, le=7 * 86400)
-    login_concurrency: int = Field(2, ge=1, le=64)
+    session_hours: float = Field(default=8.0, gt=0, le=720)
+    idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=2**31)
+    login_attempts: int = Field(default=5, ge=1, le=1000)
+    login_backoff_s: float = Field(default=2.0, gt=0, le=3600)
+    login_backoff_max_s: float = Field(default=900.0, gt=0, le=86400)
+    login_attempts_per_address: int = Field(default=50, ge=1, le=100000)
+    login_window_s: float = Field(default=900.0, gt=0, le=7 * 86400)
+    login_concurrency: int = Field(default=2, ge=1, le=64)
     allowed_hosts: list[str] = Field(default_factory=lambda: list(LOOPBACK_HOSTS))
     forwarded_allow_ips: list[str] = Field(default_factory=list)
-    cache_entries: int = Field(256, ge=0, le=100000)
+    cache_entries: int = Field(default=256, ge=0, le=100000)
 
     @field_validator("database_url")
     @classmethod

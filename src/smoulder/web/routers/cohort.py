@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -14,8 +14,20 @@ from smoulder.web.schemas import CohortPage, errors
 
 router = APIRouter(tags=["cohort"])
 MAX_OFFSET = 10**9
-Sort = Literal[COHORT_SORTS]  # type: ignore[valid-type]
-Signal = Literal[COHORT_FILTERS + ("",)]  # type: ignore[valid-type]
+Sort = Literal[
+    "pseudonym",
+    "name",
+    "n_pira",
+    "n_raw",
+    "n_prl",
+    "n_sel",
+    "n_digital",
+    "last_edss",
+    "last_visit",
+    "n_relapses",
+]
+Signal = Literal["pira", "prl", "sel", "digital", "any", ""]
+assert set(get_args(Sort)) == set(COHORT_SORTS) and set(get_args(Signal)) == {*COHORT_FILTERS, ""}
 SortQ = Annotated[Sort, Query(description="column to sort on")]
 SignalQ = Annotated[Signal | None, Query(description="keep people with this signal")]
 SearchQ = Annotated[

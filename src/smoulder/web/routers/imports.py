@@ -210,6 +210,7 @@ async def _run(request: Request, user: Any) -> tuple[int, dict[str, Any], dict[s
     """Read, check and import; return (status, answer, upload fields). Refusals are audited."""
     store = request.app.state.store
     up: dict[str, Any] = {}
+    answer: dict[str, Any]
     try:
         await _read_upload_request(request, up)
         if "csrf_token" in up and request.url.path == "/import":
