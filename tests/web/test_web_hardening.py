@@ -402,3 +402,30 @@ def test_a_huge_login_body_is_refused_before_it_is_read(sqlite_clinic):
         headers={"content-type": "application/json"},
     )
     assert r.status_code == 413
+
+
+def test_an_upload_without_content_length_is_cut_off_while_streaming(sqlite_clinic, login, csrf):
+    app, _ = sqlite_clinic
+    small = create_app(_settings(app, max_upload_bytes=64 * 1024), store=app.state.store)
+    c = login(small, "dr.a")
+    boundary = "x" * 20
+
+    def body():  # chunked transfer: the size is known only by counting
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nvisits\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="v.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\nsubject,date,edss\r\n"
+        ).encode()
+        for _ in range(40):
+            yield b"MRN-1001,2021-01-01,2.0\r\n" * 400
+
+    r = c.post(
+        "/api/imports",
+        content=body(),
+        headers={
+            "x-csrf-token": csrf(c),
+            "content-type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    assert r.status_code == 413 and "at most" in r.json()["detail"], r.text
+    assert any(a[1] == "refused" and a[4].startswith("413") for a in _audit(small))
