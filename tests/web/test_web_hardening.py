@@ -303,21 +303,32 @@ def test_the_right_password_from_another_address_still_works(sqlite_clinic):
 
 
 def test_back_off_grows_per_user_and_address(sqlite_clinic):
+    import datetime as dt
+
+    from smoulder.store.models import utcnow
+
     app, _ = sqlite_clinic
     fast = create_app(_settings(app, login_attempts=2, login_backoff_s=0.5), store=app.state.store)
+    now = [utcnow()]
+    fast.state.limiter.clock = lambda: now[0]  # a clock the test moves (no sleeping, no races)
     c = TestClient(fast, client=("198.51.100.10", 4000))
     assert _api_login(c, password="wrong password").status_code == 401
     assert _api_login(c, password="wrong password").status_code == 401
     waits = []
-    for _ in range(3):
+    for _ in range(4):
         r = _api_login(c, password="wrong password")
         assert r.status_code == 429
         wait = float(r.json()["retry_after_s"])
         waits.append(wait)
-        time.sleep(wait + 0.05)
+        now[0] += dt.timedelta(seconds=wait * 0.9)
+        assert _api_login(c, password="wrong password").status_code == 429  # not yet
+        now[0] += dt.timedelta(seconds=wait * 0.1 + 0.01)
         assert _api_login(c, password="wrong password").status_code == 401
-    # 0.5 s, then 1 s, then 2 s
-    assert waits[1] > 1.6 * waits[0] and waits[2] > 1.6 * waits[1], waits
+    # 0.5 s, then 1 s, 2 s, 4 s (each time: what was left of the wait when the attempt came)
+    assert waits == pytest.approx([0.5, 1.0, 2.0, 4.0], abs=0.02), waits
+    # another address is not slowed down at all
+    other = TestClient(fast, client=("198.51.100.11", 4000))
+    assert _api_login(other).status_code == 200
 
 
 def test_concurrent_wrong_passwords_are_checked_at_most_the_limit(sqlite_clinic):

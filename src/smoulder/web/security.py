@@ -190,6 +190,7 @@ class LoginLimiter:
         self.window = dt.timedelta(seconds=window_s)
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
+        self.clock = utcnow  # replaceable in tests (naive UTC datetimes)
 
     @staticmethod
     def _keys(username: str, address: str) -> tuple[str, str]:
@@ -205,7 +206,7 @@ class LoginLimiter:
 
     def _reserve(self, key: str, limit: int) -> float:
         for _ in range(50):
-            now = utcnow()
+            now = self.clock()
             with self.store.session() as db:
                 row = db.execute(
                     select(
