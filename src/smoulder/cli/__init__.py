@@ -58,6 +58,7 @@ _EXTRAS = {
     "psycopg": "web",
     "multipart": "web",
     "itsdangerous": "web",
+    "pydantic_settings": "web",
     "httpx": "web",
 }
 
