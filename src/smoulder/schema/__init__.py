@@ -1,0 +1,1 @@
+"""Contracts that read no files: table checks, controlled vocabularies and their ranges."""
