@@ -65,7 +65,11 @@ _NUMERIC = {
 }
 _FLAG_OF = {field: flag for flag, (field, _, _) in _NUMERIC.items()}
 _FLAG_OF.update(
-    {"confirm_leading_fs": "--no-leading-fs-confirmation", "sustained_to_end": "--not-sustained"}
+    {
+        "confirm_leading_fs": "--no-leading-fs-confirmation",
+        "sustained_to_end": "--not-sustained",
+        "missing_fs_confirms": "--strict-fs",
+    }
 )
 
 
@@ -147,6 +151,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="do not require the worsening to last to the last visit",
     )
     g.add_argument(
+        "--strict-fs",
+        dest="missing_fs_confirms",
+        action="store_const",
+        const=False,
+        default=None,
+        help="the leading system must be scored at the confirming visit (spmsDx counts visits "
+        "without scores as confirming)",
+    )
+    g.add_argument(
         "--settings", type=Path, default=None, help="TOML settings file ([spms]); flags win"
     )
     p.add_argument("--out", type=Path, required=True, help="output table (.csv or .parquet)")
@@ -180,7 +193,11 @@ def run(ns: argparse.Namespace) -> int:
     from smoulder.pipelines import spms as pipeline
 
     t0 = time.perf_counter()
-    fields = [f for f, _, _ in _NUMERIC.values()] + ["confirm_leading_fs", "sustained_to_end"]
+    fields = [f for f, _, _ in _NUMERIC.values()] + [
+        "confirm_leading_fs",
+        "sustained_to_end",
+        "missing_fs_confirms",
+    ]
     overrides = {f: getattr(ns, f) for f in fields if getattr(ns, f) is not None}
     try:
         base = SPMSSettings.from_toml(_read(ns.settings)) if ns.settings else SPMSSettings()
@@ -211,7 +228,11 @@ def run(ns: argparse.Namespace) -> int:
         "converted": result.n_converted,
     }
     stem = ns.out.with_suffix("")
-    files = {"spms": str(ns.out), "settings": f"{stem}_settings.toml", "methods": f"{stem}_methods.txt"}
+    files = {
+        "spms": str(ns.out),
+        "settings": f"{stem}_settings.toml",
+        "methods": f"{stem}_methods.txt",
+    }
     elapsed = time.perf_counter() - t0
     if ns.json:
         print(json.dumps({"counts": counts, "files": files, "seconds": round(elapsed, 3)}))

@@ -43,8 +43,8 @@ F_MIN_EDSS, F_MIN_PYR, F_PYR_WAIVE, F_T_REL, F_T_CONF, F_T_REG, F_T_REBL = 0, 1,
 F_STEP0, F_STEP, F_STEP_HI, F_HALF_FROM, F_IMPR, F_SIG_EDSS, F_SIG_JUMP = 7, 8, 9, 10, 11, 12, 13
 N_F = 14
 # integer parameters
-I_LEAD, I_SUST, I_DIPS, I_MINVIS = 0, 1, 2, 3
-N_I = 4
+I_LEAD, I_SUST, I_DIPS, I_MINVIS, I_MISSFS = 0, 1, 2, 3, 4
+N_I = 5
 
 # status codes
 S_CONVERTED, S_NOT_MET, S_FEW_VISITS, S_NO_FS, S_NO_BASELINE = 0, 1, 2, 3, 4
@@ -52,10 +52,19 @@ S_CONVERTED, S_NOT_MET, S_FEW_VISITS, S_NO_FS, S_NO_BASELINE = 0, 1, 2, 3, 4
 O_EVENT, O_BASE, O_CONF, O_LEADCONF, O_PREV, O_STATUS, O_LEADMASK, O_REBL = 0, 1, 2, 3, 4, 5, 6, 7
 N_O = 8
 
-N_SYSTEMS = 8  # pyramidal, cerebellar, brainstem, sensory, bowel/bladder, visual, cerebral, ambulation
+N_SYSTEMS = (
+    8  # pyramidal, cerebellar, brainstem, sensory, bowel/bladder, visual, cerebral, ambulation
+)
 
 # steps of the audit trail (what the scan did, visit by visit)
-T_BASELINE, T_FAILED, T_IMPROVED, T_RELAPSE_JUMP, T_RELAPSE_WORSENING, T_CONVERTED = 1, 2, 3, 4, 5, 6
+T_BASELINE, T_FAILED, T_IMPROVED, T_RELAPSE_JUMP, T_RELAPSE_WORSENING, T_CONVERTED = (
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+)
 # reasons a worsening failed (bits of the detail)
 R_SUSTAINED, R_RELAPSE, R_EDSS, R_PYRAMIDAL, R_LEADING = 1, 2, 4, 8, 16
 #: detail bit: the baseline moved past visits without FS scores
@@ -103,6 +112,15 @@ def _run_end(e, b, i, n, dips, fp):
             break
         j = j + 1 + q
     return j
+
+
+@njit(cache=True, inline="always")
+def _delta(fs, j, b, k, lenient):
+    """Change of system ``k`` from baseline ``b`` at visit ``j`` (NaN: unknown)."""
+    d = fs[j, k] - fs[b, k]
+    if np.isnan(d) and lenient:
+        return 1.0 if k == 0 else 0.0
+    return d
 
 
 @njit(cache=True)
@@ -261,25 +279,29 @@ def _scan_subject(t, e, fs, hasfs, dpr, fp, ip, out, trail):
             pyr_ok = fp[F_MIN_PYR] <= 0.0
         else:
             pyr_ok = p >= fp[F_MIN_PYR]
-        # leading functional systems: the largest increase from baseline at the event
+        # leading functional systems: the largest increase from baseline at the event. With
+        # lenient missing scores (CORe), an unknown change counts as 0, an unknown pyramidal
+        # change as +1, and a visit without the system's score as still increased.
+        lenient = ip[I_MISSFS] == 1
         mx = 0.0
         for k in range(N_SYSTEMS):
-            d = fs[ev, k] - fs[b, k]
+            d = _delta(fs, ev, b, k, lenient)
             if not np.isnan(d) and d > mx:
                 mx = d
         mask = 0
         lead_conf = -1
         if mx > 0.0:
             for k in range(N_SYSTEMS):
-                d = fs[ev, k] - fs[b, k]
+                d = _delta(fs, ev, b, k, lenient)
                 if np.isnan(d) or d != mx:
                     continue
                 first_ok = -1
                 for j in range(ev + 1, n):
-                    x = fs[j, k]
+                    x = fs[j, k] - fs[b, k]
                     if np.isnan(x):
-                        continue
-                    if x - fs[b, k] <= 0.0:
+                        if not lenient:
+                            continue
+                    elif x <= 0.0:
                         break
                     if first_ok < 0 and t[j] - t[ev] >= fp[F_T_CONF]:
                         first_ok = j
@@ -299,7 +321,7 @@ def _scan_subject(t, e, fs, hasfs, dpr, fp, ip, out, trail):
             if mask == 0:
                 # leading systems that were not confirmed (allowed when confirmation is off)
                 for k in range(N_SYSTEMS):
-                    d = fs[ev, k] - fs[b, k]
+                    d = _delta(fs, ev, b, k, ip[I_MISSFS] == 1)
                     if mx > 0.0 and not np.isnan(d) and d == mx:
                         mask |= 1 << (k + N_SYSTEMS)
             out[O_LEADMASK] = mask
@@ -350,6 +372,14 @@ def scan_all(offsets, t, e, fs, hasfs, dpr, fp, ip):
         z = offsets[s + 1]
         r0 = 2 * (a + s)
         counts[s] = _scan_subject(
-            t[a:z], e[a:z], fs[a:z], hasfs[a:z], dpr[a:z], fp, ip, out[s], trail[r0 : r0 + 2 * (z - a) + 2]
+            t[a:z],
+            e[a:z],
+            fs[a:z],
+            hasfs[a:z],
+            dpr[a:z],
+            fp,
+            ip,
+            out[s],
+            trail[r0 : r0 + 2 * (z - a) + 2],
         )
     return out, trail, counts

@@ -137,8 +137,12 @@ def run(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputDataError(
-                "not a number of days", file=vsource, row=i + 2, column=days_since_relapse_col,
-                value=raw.iloc[i], expected="days since the most recent relapse, or empty if none",
+                "not a number of days",
+                file=vsource,
+                row=i + 2,
+                column=days_since_relapse_col,
+                value=raw.iloc[i],
+                expected="days since the most recent relapse, or empty if none",
             )
         table["__dpr"] = num[keep]
         extra.append("__dpr")

@@ -197,12 +197,28 @@ def validate_functional_systems(
         text = np.isnan(values) & _filled(raw)
         if text.any():
             i, n = _first(text)
-            _raise(f"{fs.label} score is not a number", n, source, row_no[i], col, raw.iloc[i], expected)
+            _raise(
+                f"{fs.label} score is not a number",
+                n,
+                source,
+                row_no[i],
+                col,
+                raw.iloc[i],
+                expected,
+            )
         ok = ~np.isnan(values)
         frac = ok & (values != np.floor(values))
         if frac.any():
             i, n = _first(frac)
-            _raise(f"{fs.label} score is not a whole grade", n, source, row_no[i], col, values[i], expected)
+            _raise(
+                f"{fs.label} score is not a whole grade",
+                n,
+                source,
+                row_no[i],
+                col,
+                values[i],
+                expected,
+            )
         outside = ok & ((values < 0) | (values > fs.high))
         if outside.any():
             i, n = _first(outside)

@@ -130,7 +130,9 @@ def _expected_drug(name: str) -> str:
     )
 
 
-def _dates(col: pd.Series, rows: np.ndarray, source: str, column: str, required: bool) -> np.ndarray:
+def _dates(
+    col: pd.Series, rows: np.ndarray, source: str, column: str, required: bool
+) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(col):
         d = col.dt.tz_localize(None) if getattr(col.dt, "tz", None) is not None else col
         out = d.to_numpy().astype("datetime64[D]")
@@ -152,7 +154,10 @@ def _dates(col: pd.Series, rows: np.ndarray, source: str, column: str, required:
     if required and np.isnat(out).any():
         i = int(np.flatnonzero(np.isnat(out))[0])
         raise InputDataError(
-            "missing start date", file=source, row=int(rows[i]), column=column,
+            "missing start date",
+            file=source,
+            row=int(rows[i]),
+            column=column,
             expected="an ISO date YYYY-MM-DD",
         )
     return out
@@ -194,11 +199,16 @@ def validate_treatments(
     n = len(df)
     row_no = np.arange(n) + 2 if rows is None else np.asarray(rows)
     subj = df[subject_col]
-    miss = subj.isna().to_numpy() | (subj.astype("string").str.strip() == "").fillna(True).to_numpy()
+    miss = (
+        subj.isna().to_numpy() | (subj.astype("string").str.strip() == "").fillna(True).to_numpy()
+    )
     if miss.any():
         i = int(np.flatnonzero(miss)[0])
         raise InputDataError(
-            "missing subject id", file=source, row=int(row_no[i]), column=subject_col,
+            "missing subject id",
+            file=source,
+            row=int(row_no[i]),
+            column=subject_col,
             expected="a subject id",
         )
     generic: list[str] = []
@@ -207,7 +217,10 @@ def validate_treatments(
     for i, name in enumerate(df[drug_col].tolist()):
         if name is None or (isinstance(name, float) and np.isnan(name)) or not str(name).strip():
             raise InputDataError(
-                "missing drug name", file=source, row=int(row_no[i]), column=drug_col,
+                "missing drug name",
+                file=source,
+                row=int(row_no[i]),
+                column=drug_col,
                 expected="a disease-modifying therapy by generic or brand name",
             )
         g = canonical_drug(str(name))
@@ -218,12 +231,20 @@ def validate_treatments(
                 cls = _CLASS_LOOKUP.get(_key(str(raw_cls)))
                 if cls is None and str(raw_cls).strip():
                     raise InputDataError(
-                        "unknown drug class", file=source, row=int(row_no[i]), column=class_col,
-                        value=raw_cls, expected="one of " + ", ".join(DRUG_CLASSES),
+                        "unknown drug class",
+                        file=source,
+                        row=int(row_no[i]),
+                        column=class_col,
+                        value=raw_cls,
+                        expected="one of " + ", ".join(DRUG_CLASSES),
                     )
         if g is None and cls is None:
             raise InputDataError(
-                "unknown drug", file=source, row=int(row_no[i]), column=drug_col, value=name,
+                "unknown drug",
+                file=source,
+                row=int(row_no[i]),
+                column=drug_col,
+                value=name,
                 expected=_expected_drug(str(name)),
             )
         generic.append(g if g is not None else str(name).strip())
@@ -238,8 +259,12 @@ def validate_treatments(
     if before.any():
         i = int(np.flatnonzero(before)[0])
         raise InputDataError(
-            "treatment stops before it starts", file=source, row=int(row_no[i]),
-            column=stop_col, value=str(stop[i]), expected=f"a date on or after {start[i]}",
+            "treatment stops before it starts",
+            file=source,
+            row=int(row_no[i]),
+            column=stop_col,
+            value=str(stop[i]),
+            expected=f"a date on or after {start[i]}",
         )
     out = pd.DataFrame(
         {

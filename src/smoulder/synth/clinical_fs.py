@@ -60,7 +60,13 @@ DRUG_EFFECTS: dict[str, tuple[float, float]] = {
     "ofatumumab": (0.30, 0.05),
     "alemtuzumab": (0.30, 0.10),
 }
-_MODERATE = ["interferon beta-1a", "glatiramer acetate", "teriflunomide", "dimethyl fumarate", "fingolimod"]
+_MODERATE = [
+    "interferon beta-1a",
+    "glatiramer acetate",
+    "teriflunomide",
+    "dimethyl fumarate",
+    "fingolimod",
+]
 _HIGH = ["natalizumab", "ocrelizumab", "ofatumumab", "alemtuzumab", "cladribine"]
 _HIGHEST = np.array([6, 5, 5, 6, 6, 6, 5], dtype=np.float64)  # Kurtzke ranges
 _SYS_WEIGHT = np.array([0.25, 0.15, 0.15, 0.2, 0.1, 0.1, 0.05])  # where relapses strike
@@ -113,9 +119,7 @@ def edss_from_fs(fs: np.ndarray, ambulation: np.ndarray) -> np.ndarray:
         4.0,
     )
     step = np.where(mx == 3, three, step)
-    four = np.select(
-        [(c[:, 4] == 1) & (c[:, 3] + c[:, 2] == 0), c[:, 4] == 1], [4.0, 4.5], 5.0
-    )
+    four = np.select([(c[:, 4] == 1) & (c[:, 3] + c[:, 2] == 0), c[:, 4] == 1], [4.0, 4.5], 5.0)
     step = np.where(mx == 4, four, step)
     five = np.where((c[:, 5] == 1) & (c[:, 4] + c[:, 3] + c[:, 2] == 0), 5.0, 5.5)
     step = np.where(mx >= 5, five, step)
@@ -127,7 +131,9 @@ def _walking(pyr: np.ndarray, crbl: np.ndarray, gain: np.ndarray) -> np.ndarray:
     return np.maximum(0.0, gain * (1.6 * (pyr - 2.2) + 0.8 * (crbl - 2.5)))
 
 
-def _draw_params(rng: np.random.Generator, randomise: bool, given: dict[str, Any]) -> dict[str, Any]:
+def _draw_params(
+    rng: np.random.Generator, randomise: bool, given: dict[str, Any]
+) -> dict[str, Any]:
     p: dict[str, Any] = {
         "n_visits": (6, 26),
         "visit_interval_days": (150.0, 250.0),
@@ -141,6 +147,7 @@ def _draw_params(rng: np.random.Generator, randomise: bool, given: dict[str, Any
         "switch_rate_per_year": 0.15,
         "p_unscheduled": 0.3,
         "start_date": "2003-01-01",
+        "censor_date": "2024-06-30",
     }
     if randomise:
         lo_int = float(rng.uniform(90, 240))
@@ -194,15 +201,25 @@ def simulate_fs_cohort(
     start = np.datetime64(p["start_date"], "D").astype(np.int64)
     enrol = start + rng.integers(0, 4 * 365, n)
     k = rng.integers(p["n_visits"][0], p["n_visits"][1] + 1, n)
-    interval = rng.uniform(*p["visit_interval_days"], n)
-    end = enrol + np.round((k - 1) * interval).astype(np.int64) + 20
+    lo_i, hi_i = p["visit_interval_days"]
+    interval = rng.uniform(lo_i, hi_i, n)
+    censor = np.datetime64(p["censor_date"], "D").astype(np.int64)
+    end = np.minimum(enrol + np.round((k - 1) * interval).astype(np.int64) + 20, censor)
+    enrol = np.minimum(enrol, end - 1)
 
     # treatments: courses from enrolment (or before it) to the end of follow-up
     tr_sub, tr_drug, tr_start, tr_stop = _treatments(rng, n, enrol, end, p["switch_rate_per_year"])
     # relapses: piecewise Poisson over the course segments (untreated outside courses)
     frailty = rng.gamma(2.0, 0.5, n)
     r_sub, r_day = _relapses(
-        rng, n, enrol - 365, end, tr_sub, tr_drug, tr_start, tr_stop,
+        rng,
+        n,
+        enrol - 365,
+        end,
+        tr_sub,
+        tr_drug,
+        tr_start,
+        tr_stop,
         p["relapse_rate_per_year"] * frailty,
     )
     nr = len(r_sub)
@@ -236,7 +253,8 @@ def simulate_fs_cohort(
     burden = rng.beta(2.0, 3.0, n)
     progressor = rng.random(n) < p["frac_progressors"]
     onset = enrol + np.round(rng.uniform(-5, 15, n) * 365.25).astype(np.int64)
-    rate = rng.uniform(*p["progression_rate"], n)
+    lo_r, hi_r = p["progression_rate"]
+    rate = rng.uniform(lo_r, hi_r, n)
     gain = rng.uniform(0.8, 1.2, n)
     involve = rng.random((n, 7)) < (0.2 + 0.6 * burden[:, None])
     involve[:, 0] |= progressor & (rng.random(n) < 0.7)
@@ -258,12 +276,28 @@ def simulate_fs_cohort(
     walk = _walking(lat[:, 0], lat[:, 1], gain[v_sub]) + rng.normal(0, 0.35, nv)
     amb = np.clip(np.round(walk), 0, 12) + 0.0
     edss = edss_from_fs(fs, amb)
-    miss_fs = (rng.random(nv) < p["p_missing_fs"]) & (_ragged_positions(np.bincount(v_sub, minlength=n)) > 0)
+    miss_fs = (rng.random(nv) < p["p_missing_fs"]) & (
+        _ragged_positions(np.bincount(v_sub, minlength=n)) > 0
+    )
     fs[miss_fs] = np.nan
     amb = np.where(miss_fs | (rng.random(nv) < p["p_missing_ambulation"]), np.nan, amb)
 
     truth_date = _truth_spms(n, enrol, end, onset, progressor, latent, gain)
-    m_sub, m_day, active, volume = _mri(rng, n, enrol, end, r_sub, r_day, tr_sub, tr_drug, tr_start, tr_stop, p["p_mri_active"], progressor, onset)
+    m_sub, m_day, active, volume = _mri(
+        rng,
+        n,
+        enrol,
+        end,
+        r_sub,
+        r_day,
+        tr_sub,
+        tr_drug,
+        tr_start,
+        tr_stop,
+        p["p_mri_active"],
+        progressor,
+        onset,
+    )
 
     cats = pd.Index(ids)
 
@@ -349,10 +383,22 @@ def _treatments(
             pool = _HIGH if (escalate or cur in _HIGH) else _MODERATE
             choices = [d for d in pool if d != cur]
             cur = choices[int(rng.integers(0, len(choices)))]
-    return np.array(subs, dtype=np.int64), drugs, np.array(starts, dtype=np.int64), np.array(stops, dtype=np.int64)
+    return (
+        np.array(subs, dtype=np.int64),
+        drugs,
+        np.array(starts, dtype=np.int64),
+        np.array(stops, dtype=np.int64),
+    )
 
 
-def _drug_at(sub: np.ndarray, day: np.ndarray, tr_sub: np.ndarray, tr_drug: list[str], tr_start: np.ndarray, tr_stop: np.ndarray) -> np.ndarray:
+def _drug_at(
+    sub: np.ndarray,
+    day: np.ndarray,
+    tr_sub: np.ndarray,
+    tr_drug: list[str],
+    tr_start: np.ndarray,
+    tr_stop: np.ndarray,
+) -> np.ndarray:
     """Index of the course each (subject, day) falls in (-1: untreated)."""
     out = np.full(len(sub), -1, dtype=np.int64)
     if len(tr_sub) == 0:
@@ -368,7 +414,7 @@ def _drug_at(sub: np.ndarray, day: np.ndarray, tr_sub: np.ndarray, tr_drug: list
     return out
 
 
-def _relapses(rng, n, t0, t1, tr_sub, tr_drug, tr_start, tr_stop, rate):  # type: ignore[no-untyped-def]
+def _relapses(rng, n, t0, t1, tr_sub, tr_drug, tr_start, tr_stop, rate):
     """Relapse onsets from piecewise-constant rates: untreated rate times the current drug's."""
     ratio = np.array([DRUG_EFFECTS[d][0] for d in tr_drug]) if len(tr_drug) else np.zeros(0)
     # segment boundaries per subject: follow-up limits plus every course start/stop inside them
@@ -396,7 +442,7 @@ def _relapses(rng, n, t0, t1, tr_sub, tr_drug, tr_start, tr_stop, rate):  # type
     return r_sub[first], r_day[first]
 
 
-def _add_relapses(lat, sub, day, r_sub, r_day, hit1, hit2, bump, resid, tau, transient):  # type: ignore[no-untyped-def]
+def _add_relapses(lat, sub, day, r_sub, r_day, hit1, hit2, bump, resid, tau, transient):
     """Add every earlier relapse's effect (bump decaying to its residual, or the residual only)."""
     if len(r_sub) == 0:
         return
@@ -418,7 +464,7 @@ def _add_relapses(lat, sub, day, r_sub, r_day, hit1, hit2, bump, resid, tau, tra
     np.add.at(lat, (pt[two], hit2[pr][two]), eff[two])
 
 
-def _truth_spms(n, enrol, end, onset, progressor, latent, gain):  # type: ignore[no-untyped-def]
+def _truth_spms(n, enrol, end, onset, progressor, latent, gain):
     """First month after onset meeting the rule on the noise-free course (-1: never)."""
     out = np.full(n, -1, dtype=np.int64)
     who = np.flatnonzero(progressor & (onset < end))
@@ -447,7 +493,21 @@ def _truth_spms(n, enrol, end, onset, progressor, latent, gain):  # type: ignore
     return out
 
 
-def _mri(rng, n, enrol, end, r_sub, r_day, tr_sub, tr_drug, tr_start, tr_stop, p_active, progressor, onset):  # type: ignore[no-untyped-def]
+def _mri(
+    rng,
+    n,
+    enrol,
+    end,
+    r_sub,
+    r_day,
+    tr_sub,
+    tr_drug,
+    tr_start,
+    tr_stop,
+    p_active,
+    progressor,
+    onset,
+):
     n_scan = np.maximum(1, (end - enrol) // 365 + 1)
     m_sub = np.repeat(np.arange(n), n_scan)
     j = _ragged_positions(n_scan)
@@ -468,12 +528,16 @@ def _mri(rng, n, enrol, end, r_sub, r_day, tr_sub, tr_drug, tr_start, tr_stop, p
     prog_rate = rng.uniform(0.005, 0.009, n)
     yrs = (m_day - enrol[m_sub]) / 365.25
     yrs_prog = np.clip((m_day - np.maximum(onset[m_sub], enrol[m_sub])) / 365.25, 0, None)
-    loss = base_rate[m_sub] * yrs + np.where(progressor[m_sub], (prog_rate - base_rate)[m_sub] * yrs_prog, 0.0)
+    loss = base_rate[m_sub] * yrs + np.where(
+        progressor[m_sub], (prog_rate - base_rate)[m_sub] * yrs_prog, 0.0
+    )
     volume = np.round(v0[m_sub] * np.exp(-loss) * (1 + rng.normal(0, 0.003, len(m_sub))), 1)
     return m_sub, m_day, active, volume
 
 
-def _days_since(v_sub: np.ndarray, v_day: np.ndarray, r_sub: np.ndarray, r_day: np.ndarray) -> np.ndarray:
+def _days_since(
+    v_sub: np.ndarray, v_day: np.ndarray, r_sub: np.ndarray, r_day: np.ndarray
+) -> np.ndarray:
     out = np.full(len(v_sub), np.nan)
     if len(r_sub) == 0:
         return out
