@@ -45,6 +45,8 @@ N_F = 14
 # integer parameters
 I_LEAD, I_SUST, I_DIPS, I_MINVIS, I_MISSFS = 0, 1, 2, 3, 4
 N_I = 5
+#: value of ``ip[I_MISSFS]``: 0 strict, 1 lenient, 2 lenient with a pyramidal column given
+MISSFS_LENIENT, MISSFS_LENIENT_PYR = 1, 2
 
 # status codes
 S_CONVERTED, S_NOT_MET, S_FEW_VISITS, S_NO_FS, S_NO_BASELINE = 0, 1, 2, 3, 4
@@ -115,11 +117,11 @@ def _run_end(e, b, i, n, dips, fp):
 
 
 @njit(cache=True, inline="always")
-def _delta(fs, j, b, k, lenient):
+def _delta(fs, j, b, k, mode):
     """Change of system ``k`` from baseline ``b`` at visit ``j`` (NaN: unknown)."""
     d = fs[j, k] - fs[b, k]
-    if np.isnan(d) and lenient:
-        return 1.0 if k == 0 else 0.0
+    if np.isnan(d) and mode > 0:
+        return 1.0 if (k == 0 and mode == MISSFS_LENIENT_PYR) else 0.0
     return d
 
 
@@ -282,17 +284,18 @@ def _scan_subject(t, e, fs, hasfs, dpr, fp, ip, out, trail):
         # leading functional systems: the largest increase from baseline at the event. With
         # lenient missing scores (CORe), an unknown change counts as 0, an unknown pyramidal
         # change as +1, and a visit without the system's score as still increased.
-        lenient = ip[I_MISSFS] == 1
+        mode = ip[I_MISSFS]
+        lenient = mode > 0
         mx = 0.0
         for k in range(N_SYSTEMS):
-            d = _delta(fs, ev, b, k, lenient)
+            d = _delta(fs, ev, b, k, mode)
             if not np.isnan(d) and d > mx:
                 mx = d
         mask = 0
         lead_conf = -1
         if mx > 0.0:
             for k in range(N_SYSTEMS):
-                d = _delta(fs, ev, b, k, lenient)
+                d = _delta(fs, ev, b, k, mode)
                 if np.isnan(d) or d != mx:
                     continue
                 first_ok = -1
@@ -321,7 +324,7 @@ def _scan_subject(t, e, fs, hasfs, dpr, fp, ip, out, trail):
             if mask == 0:
                 # leading systems that were not confirmed (allowed when confirmation is off)
                 for k in range(N_SYSTEMS):
-                    d = _delta(fs, ev, b, k, ip[I_MISSFS] == 1)
+                    d = _delta(fs, ev, b, k, mode)
                     if mx > 0.0 and not np.isnan(d) and d == mx:
                         mask |= 1 << (k + N_SYSTEMS)
             out[O_LEADMASK] = mask
@@ -353,6 +356,7 @@ def _scan_subject(t, e, fs, hasfs, dpr, fp, ip, out, trail):
                 nt = _note(
                     trail, nt, T_RELAPSE_WORSENING, ev, b, R_SKIPPED_NO_FS if nb != ev else 0
                 )
+    out[O_BASE] = b  # the baseline in use when the scan ended
     return nt
 
 

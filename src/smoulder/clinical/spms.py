@@ -344,6 +344,8 @@ def assess_spms(
     np.cumsum(np.bincount(codes, minlength=nsub), out=offsets[1:])
     hasfs = ~np.isnan(fs).all(axis=1)
     fp, ip = s._arrays()
+    if s.missing_fs_confirms and "pyramidal" in given:
+        ip[K.I_MISSFS] = K.MISSFS_LENIENT_PYR
     out, trail, counts = K.scan_all(
         offsets, days.astype(np.float64), edss, np.ascontiguousarray(fs), hasfs, dpr, fp, ip
     )

@@ -122,7 +122,8 @@ def efficacy(name: str) -> str:
 
 def _expected_drug(name: str) -> str:
     close = difflib.get_close_matches(_key(name), list(_LOOKUP), n=3, cutoff=0.6)
-    hint = f" (closest: {', '.join(sorted({_LOOKUP[c] for c in close}))})" if close else ""
+    names = list(dict.fromkeys(_LOOKUP[c] for c in close))  # closest first, no repeats
+    hint = f" (closest: {', '.join(names)})" if names else ""
     return (
         "a disease-modifying therapy by generic or brand name"
         + hint
