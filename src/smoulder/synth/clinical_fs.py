@@ -44,7 +44,14 @@ from smoulder.schema.functional_systems import FS_NAMES, converted_bowel_bladder
 from smoulder.schema.treatments import DRUGS
 from smoulder.synth.clinical import _ids, _ragged_positions
 
-__all__ = ["FSCohort", "simulate_fs_cohort", "edss_from_fs", "DRUG_EFFECTS", "msoutcomes_layout"]
+__all__ = [
+    "FSCohort",
+    "simulate_fs_cohort",
+    "write_fs_cohort",
+    "edss_from_fs",
+    "DRUG_EFFECTS",
+    "msoutcomes_layout",
+]
 
 #: drug -> (relapse rate ratio, MRI activity ratio) against no treatment (rounded literature
 #: values; the simulation's ground truth, not a claim about any product)
@@ -565,4 +572,22 @@ def msoutcomes_layout(cohort: FSCohort) -> pd.DataFrame:
     for name, col in MSOUTCOMES_COLUMNS.items():
         out[col] = v[name]
     out["daysPostRelapse"] = v["days_since_relapse"]
+    return out
+
+
+def write_fs_cohort(cohort: FSCohort, directory: Any) -> dict[str, Any]:
+    """Write visits, relapses, MRI, treatments and truth as CSV (ISO dates); return the paths."""
+    from pathlib import Path
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name in ("visits", "relapses", "mri", "treatments", "truth"):
+        df = getattr(cohort, name).copy()
+        for c in df.columns:
+            if pd.api.types.is_datetime64_any_dtype(df[c]):
+                df[c] = df[c].dt.strftime("%Y-%m-%d")
+        path = d / f"{name}.csv"
+        df.to_csv(path, index=False)
+        out[name] = path
     return out
