@@ -215,7 +215,7 @@ def assess_neda(
     relapses: pd.DataFrame | None = None,
     mri: pd.DataFrame | None = None,
     treatments: pd.DataFrame | None = None,
-    periods: pd.DataFrame | None = None,
+    periods_table: pd.DataFrame | None = None,
     settings: NEDASettings | None = None,
     epoch_settings: EpochSettings | None = None,
     **overrides: Any,
@@ -225,7 +225,7 @@ def assess_neda(
     ``visits``, ``relapses`` and ``mri`` are validated for the progression engine (``mri`` with
     ``active`` and, for NEDA-4, ``brain_volume``); ``treatments`` as by
     :func:`smoulder.schema.treatments.validate_treatments` (enables treatment periods and the
-    epoch analysis); ``periods`` (``subject, period, start, end``) for custom periods.
+    epoch analysis); ``periods_table`` (``subject, period, start, end``) for custom periods.
     """
     from smoulder.clinical.progression import make_settings, run_validated
 
@@ -240,7 +240,7 @@ def assess_neda(
     epochs = treatment_epochs(treatments, windows, es) if treatments is not None else None
     prog = run_validated(visits, relapses, None, ps)
     cats = pd.Index(windows["subject"].astype(str))
-    per = _periods(windows, s, epochs, periods)
+    per = _periods(windows, s, epochs, periods_table)
     whole = _periods(windows, s.replace(periods="whole"), None, None)
     cdw = prog.events[prog.events["event_type"] == "CDW"]
     tables = []
