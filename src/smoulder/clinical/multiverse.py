@@ -445,7 +445,7 @@ class MultiverseResult(AnalysisResult):
         ax2.set_ylim(0, 1)
         labels, y = [], 0
         for d in dims:
-            for opt in sorted(t[d].unique()):
+            for opt in pd.unique(self.table[d]):
                 on = (t[d] == opt).to_numpy()
                 ax3.plot(x[on], np.full(on.sum(), y), "s", color="#333333", ms=2)
                 labels.append(f"{d}: {opt}")

@@ -201,13 +201,10 @@ def _bvl(
 
 def _all3(*parts: pd.Series) -> pd.Series:
     """Three-valued AND: False if any is False, NA if none is False and one is NA."""
-    df = pd.concat(parts, axis=1)
-    any_false = (df == False).any(axis=1)  # noqa: E712 - pandas nullable booleans
-    any_na = df.isna().any(axis=1)
-    out = pd.Series(pd.array(np.ones(len(df), bool), dtype="boolean"), index=df.index)
-    out[any_na] = pd.NA
-    out[any_false] = False
-    return out
+    m = np.column_stack([p.astype("float64").to_numpy(na_value=np.nan) for p in parts])
+    any_false = (m == 0).any(axis=1)
+    any_na = np.isnan(m).any(axis=1)
+    return pd.Series(pd.arrays.BooleanArray(~any_false, any_na & ~any_false), index=parts[0].index)
 
 
 def assess_neda(
