@@ -1,83 +1,57 @@
 """Small helpers shared by the pipelines of this module group: inputs as files or frames, and
-all-or-nothing output writing (temporary names in the target folder, renamed into place at the
-end; on any error the temporary files are removed and nothing is left behind)."""
+all-or-nothing output writing through :class:`smoulder.io.outputs.OutputPlan` (outputs that
+are inputs are refused; everything is written in a staging folder and renamed into place at the end;
+on any error nothing is left behind)."""
 
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from smoulder.exceptions import InputDataError, SettingsError
+from smoulder.exceptions import SettingsError
+from smoulder.io.outputs import TABLE_SUFFIXES, OutputPlan, Staging
 
-__all__ = ["AtomicOutputs", "atomic_outputs", "load_table", "check_output_path", "settings_from"]
+__all__ = ["atomic_outputs", "load_table", "check_output_path", "settings_from"]
 
 
-class AtomicOutputs:
-    """Hands out temporary paths for final paths; :meth:`commit` renames them into place."""
+def _file_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Path]:
+    """The inputs given as files (DataFrames need no protection), by their flag."""
+    return {k: Path(v) for k, v in (inputs or {}).items() if isinstance(v, (str, os.PathLike))}
 
-    def __init__(self) -> None:
-        self._pending: list[tuple[Path, Path]] = []
-        self._token = uuid.uuid4().hex[:10]
 
-    def path(self, final: str | Path) -> Path:
-        """A temporary path in ``final``'s folder that keeps its suffix (writers go by it)."""
-        final = Path(final)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        name = final.name
-        suffix = "".join(final.suffixes) or ""
-        stem = name[: len(name) - len(suffix)] if suffix else name
-        tmp = final.with_name(f".{stem}.tmp-{self._token}{suffix}")
-        self._pending.append((tmp, final))
-        return tmp
+def check_output_path(
+    out: str | Path, flag: str = "--out", inputs: Mapping[str, Any] | None = None
+) -> Path:
+    """Refuse, before any work, an output table that cannot or must not be written.
 
-    def commit(self) -> None:
-        for tmp, final in self._pending:
-            os.replace(tmp, final)
-        self._pending.clear()
-
-    def discard(self) -> None:
-        for tmp, _ in self._pending:
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
-        self._pending.clear()
+    The checks are those of :class:`smoulder.io.outputs.OutputPlan`: a folder, a parent that is a
+    file, an unwritable folder, a suffix other than a table's, or one of the ``inputs``.
+    """
+    plan = OutputPlan(_file_inputs(inputs))
+    plan.add(out, flag, suffixes=TABLE_SUFFIXES)
+    plan.check()
+    return Path(out)
 
 
 @contextmanager
-def atomic_outputs() -> Iterator[AtomicOutputs]:
-    """Context in which outputs are written to temporary names; all renamed on success."""
-    out = AtomicOutputs()
-    try:
-        yield out
-    except BaseException:
-        out.discard()
-        raise
-    out.commit()
+def atomic_outputs(
+    paths: Iterable[str | Path], inputs: Mapping[str, Any] | None = None
+) -> Iterator[Staging]:
+    """Write ``paths`` all or nothing: ``files.path(final)`` is where to write each of them now.
 
-
-def check_output_path(out: str | Path, flag: str = "--out") -> Path:
-    """Refuse an output path that cannot be written before any work is done."""
-    p = Path(out)
-    if p.exists() and p.is_dir():
-        raise InputDataError(f"{flag} {p} is a folder", expected="a file name such as result.csv")
-    parent = p.parent if str(p.parent) else Path(".")
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK):
-        raise InputDataError(f"{flag}: cannot write in {probe}", expected="a writable folder")
-    if p.suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq"):
-        raise InputDataError(
-            f"{flag} {p} has no table suffix", expected="a .csv or .parquet file name"
-        )
-    return p
+    A thin use of :class:`smoulder.io.outputs.OutputPlan`: files are written in a staging folder
+    and renamed into place only when every one of them was written.
+    """
+    plan = OutputPlan(_file_inputs(inputs))
+    for p in paths:
+        plan.add(p, "--out")
+    with plan.staged() as stage:
+        yield stage
 
 
 def load_table(data: Any, what: str) -> tuple[pd.DataFrame, str]:

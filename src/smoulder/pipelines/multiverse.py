@@ -131,8 +131,11 @@ def run(
         s = MultiverseSettings.from_mapping(mapping, **overrides)
     outcome = s.base.get("outcome", "edss")
     n_def = len(expand_grid(s))  # validates every definition before any work
+    inputs = {"VISITS": visits, "--relapses": relapses}
+    if isinstance(grid, (str, Path)):
+        inputs["--grid"] = grid
     if out is not None:
-        check_output_path(out)
+        check_output_path(out, inputs=inputs)
     vdf, vsrc = load_table(visits, "visits")
     vis, report = validate_visits(vdf, vsrc, subject_col=subject_col, date_col=date_col,
                                   value_col=value_col, outcome=outcome, on_duplicate=on_duplicate)  # fmt: skip
@@ -154,7 +157,7 @@ def run(
         result = _run_parallel(vis, rel, s, n_def, workers, progress)
     result.notes.extend(notes)
     if out is not None:
-        write(result, out, plots=plots)
+        write(result, out, plots=plots, inputs=inputs)
     return result
 
 
@@ -194,11 +197,17 @@ def _run_parallel(
                             seconds=time.perf_counter() - t0)  # fmt: skip
 
 
-def write(result: MultiverseResult, out: str | Path, *, plots: bool = True) -> dict[str, Path]:
+def write(
+    result: MultiverseResult,
+    out: str | Path,
+    *,
+    plots: bool = True,
+    inputs: Mapping[str, Any] | None = None,
+) -> dict[str, Path]:
     """Write the per-definition table, the grid as it ran, the methods paragraph and figure."""
     from smoulder.io.tables import write_table
 
-    out = check_output_path(out)
+    out = check_output_path(out, inputs=inputs)
     stem = out.with_suffix("")
     paths = {
         "multiverse": out,
@@ -207,7 +216,7 @@ def write(result: MultiverseResult, out: str | Path, *, plots: bool = True) -> d
     }
     if plots:
         paths["plot"] = Path(f"{stem}.png")
-    with atomic_outputs() as files:
+    with atomic_outputs(paths.values(), inputs) as files:
         write_table(result.table, files.path(out))
         files.path(paths["settings"]).write_text(
             f"# smoulder {result.version}: multiverse of PIRA definitions\n"

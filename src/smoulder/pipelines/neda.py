@@ -119,8 +119,15 @@ def run(
         dict(epoch_settings) if isinstance(epoch_settings, Mapping) else epoch_settings,
         {},
     )
+    inputs = {
+        "VISITS": visits,
+        "--relapses": relapses,
+        "--mri": mri,
+        "--treatments": treatments,
+        "--periods-table": periods_table,
+    }
     if out is not None:
-        check_output_path(out)
+        check_output_path(out, inputs=inputs)
     vdf, vsrc = load_table(visits, "visits")
     vis, report = validate_visits(
         vdf, vsrc, subject_col=subject_col, date_col=date_col, value_col=edss_col,
@@ -161,12 +168,16 @@ def run(
     result = assess_neda(vis, rel, scans, tr, per, s, es)
     result.notes.extend(notes)
     if out is not None:
-        write(result, out, plots=plots)
+        write(result, out, plots=plots, inputs=inputs)
     return result
 
 
 def write(
-    result: NEDAResult | EpochResult, out: str | Path, *, plots: bool = True
+    result: NEDAResult | EpochResult,
+    out: str | Path,
+    *,
+    plots: bool = True,
+    inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write the tables, settings, methods paragraph and figures next to ``out``."""
     import matplotlib
@@ -176,7 +187,7 @@ def write(
 
     from smoulder.io.tables import write_table
 
-    out = check_output_path(out)
+    out = check_output_path(out, inputs=inputs)
     stem, suffix = out.with_suffix(""), out.suffix
     figures: dict[str, Any]
     if isinstance(result, EpochResult):
@@ -197,7 +208,7 @@ def write(
     if ps is not None and hasattr(ps, "to_toml"):
         settings += "\n" + ps.to_toml()
     paths: dict[str, Path] = {}
-    with atomic_outputs() as files:
+    with atomic_outputs(paths.values(), inputs) as files:
         for name, table in tables.items():
             write_table(table, files.path(name))
             paths[Path(name).stem] = Path(name)

@@ -94,8 +94,9 @@ def run(
     s = settings_from(
         SPMSSettings, dict(settings) if isinstance(settings, Mapping) else settings, overrides
     )
+    inputs = {"VISITS": visits, "--relapses": relapses}
     if out is not None:
-        check_output_path(out)
+        check_output_path(out, inputs=inputs)
     vis, vsource = load_table(visits, "visits")
     mapping = fs_columns(fs_cols, ambulation_col)
     if edss_col not in vis.columns:
@@ -179,15 +180,21 @@ def run(
     result = assess_spms(frame, rel, s)
     result.notes.extend(notes)
     if out is not None:
-        write(result, out, plots=plots)
+        write(result, out, plots=plots, inputs=inputs)
     return result
 
 
-def write(result: SPMSResult, out: str | Path, *, plots: bool = True) -> dict[str, Path]:
+def write(
+    result: SPMSResult,
+    out: str | Path,
+    *,
+    plots: bool = True,
+    inputs: Mapping[str, Any] | None = None,
+) -> dict[str, Path]:
     """Write the per-subject table, settings, methods paragraph and figure next to ``out``."""
     from smoulder.io.tables import write_table
 
-    out = check_output_path(out)
+    out = check_output_path(out, inputs=inputs)
     stem = out.with_suffix("")
     paths = {
         "spms": out,
@@ -198,7 +205,7 @@ def write(result: SPMSResult, out: str | Path, *, plots: bool = True) -> dict[st
     }
     if plots:
         paths["plot"] = Path(f"{stem}.png")
-    with atomic_outputs() as files:
+    with atomic_outputs(paths.values(), inputs) as files:
         write_table(result.summary, files.path(out))
         write_table(result.steps, files.path(paths["steps"]))
         header = f"# smoulder {result.version}: SPMS conversion (Lorscheider 2016, CORe rule)\n"
