@@ -52,3 +52,9 @@ def test_rigid_registration_undoes_a_shift(flair):
     # the transform found is the shift: 6 and 4 mm (ITK LPS signs), no rotation
     assert mat[:3, 3] == pytest.approx([-6.0, -4.0, 0.0], abs=0.3)
     assert np.allclose(mat[:3, :3], np.eye(3), atol=0.01)
+
+
+def test_rigid_registration_is_reproducible(flair):
+    moved = Volume(ndimage.shift(flair.data, (1.5, 1, 0), order=1), flair.affine, "moved.nii.gz")
+    runs = [rigid_register(flair, moved)[1] for _ in range(3)]
+    assert all(np.array_equal(runs[0], r) for r in runs[1:])

@@ -89,7 +89,9 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
         default=d.min_similarity,
         help="smallest structural correlation after rigid alignment (default 0.5)",
     )
-    r.add_argument("--seed", type=int, default=d.seed, help="random seed of the registration")
+    r.add_argument(
+        "--seed", type=int, default=d.seed, help="random seed of the registration, >= 1 (default 1)"
+    )
     r.add_argument(
         "--threads",
         type=int,

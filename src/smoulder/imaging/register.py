@@ -61,7 +61,7 @@ def _to_ants(vol: Volume) -> object:
 
 
 def rigid_register(
-    ref: Volume, moving: Volume, *, moving_for_transform: Volume | None = None, seed: int = 0
+    ref: Volume, moving: Volume, *, moving_for_transform: Volume | None = None, seed: int = 1
 ) -> tuple[Volume, np.ndarray]:
     """Rigidly register ``moving`` (or a companion image of it) to ``ref`` with antspyx.
 
@@ -75,7 +75,8 @@ def rigid_register(
         An image on ``moving``'s grid with anatomy closer to the FLAIR (e.g. a
         magnitude image) to estimate the transform from; default ``moving``.
     seed : int
-        Random seed of the metric sampling (deterministic results).
+        Random seed of the metric sampling, >= 1 (deterministic results; ANTs reads 0 as "seed
+        from the clock").
 
     Returns
     -------
@@ -85,17 +86,19 @@ def rigid_register(
     """
     import ants
 
+    from smoulder.imaging.sel_register import ants_determinism
+
     _check_overlap(ref, moving)
     fixed = _to_ants(ref)
     est = _to_ants(moving_for_transform or moving)
-    reg = ants.registration(
-        fixed=fixed,
-        moving=est,
-        type_of_transform="Rigid",
-        random_seed=seed,
-        aff_metric="mattes",
-        verbose=False,
-    )
+    with ants_determinism(seed, None):
+        reg = ants.registration(
+            fixed=fixed,
+            moving=est,
+            type_of_transform="Rigid",
+            aff_metric="mattes",
+            verbose=False,
+        )
     warped = ants.apply_transforms(
         fixed=fixed,
         moving=_to_ants(moving),

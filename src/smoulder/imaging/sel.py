@@ -73,7 +73,8 @@ class SELSettings:
         Smallest structural correlation (Pearson r of high-pass-filtered images in the brain)
         between the rigidly aligned baseline and a follow-up; below it the run stops.
     seed : int
-        Random seed of ANTs' metric sampling.
+        Random seed of ANTs' metric sampling, >= 1 (ANTs reads 0 as "seed from the clock", which
+        would make every run differ).
     threads : int or None
         ITK thread count during registration (1 gives bit-for-bit reproducible results).
     atrophy_correction : {"affine", "brain-mean", "none"}
@@ -113,7 +114,7 @@ class SELSettings:
     flow_sigma: float = 2.0
     total_sigma: float = 0.0
     min_similarity: float = 0.5
-    seed: int = 0
+    seed: int = 1
     threads: int | None = None
     atrophy_correction: str = "affine"
     brain_erosion_mm: float = 4.0
@@ -159,6 +160,8 @@ class SELSettings:
         for name in ("grad_step", "syn_radius"):
             if getattr(self, name) <= 0:
                 raise bad(name, "> 0")
+        if int(self.seed) < 1:
+            raise bad("seed", '>= 1 (ANTs reads 0 as "seed from the clock")')
         if self.threads is not None and self.threads < 1:
             raise bad("threads", ">= 1 or None")
         return self

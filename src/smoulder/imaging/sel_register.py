@@ -53,8 +53,14 @@ def ants_image(data: np.ndarray, affine: np.ndarray) -> Any:
 
 @contextmanager
 def ants_determinism(seed: int, threads: int | None) -> Iterator[None]:
-    """Fix ANTs' random seed (metric sampling) and, optionally, its thread count, for one block."""
+    """Fix ANTs' random seed (metric sampling) and, optionally, its thread count, for one block.
+
+    ``seed`` must be >= 1: ANTs reads 0 as "seed from the clock" (a different result every run).
+    """
     import ants
+
+    if int(seed) < 1:
+        raise ValueError(f"ANTs random seed must be >= 1, got {seed!r} (0 means 'from the clock')")
 
     old_seed = ants.config._random_seed
     old_threads = os.environ.get("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
