@@ -7,8 +7,8 @@ import pytest
 from scipy import ndimage
 
 from smoulder.exceptions import InputDataError
-from smoulder.imaging.io import Volume
-from smoulder.imaging.register import resample_to, rigid_register
+from smoulder.imaging.registration import resample_to, rigid_register
+from smoulder.schema.images import Volume
 from smoulder.synth.mri import simulate_mri_phantom
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smoulder.imaging.io import labels_from_volume, volume_from_array
 from smoulder.imaging.sel import SELSettings, detect_sel
+from smoulder.schema.images import labels_from_volume, volume_from_array
 from smoulder.synth.sel_phantom import simulate_sel_phantom
 
 

@@ -8,9 +8,10 @@ import pytest
 from scipy import ndimage
 
 from smoulder.exceptions import SettingsError
-from smoulder.imaging import sel_register as sr
+from smoulder.imaging import registration as sr
 from smoulder.imaging.sel import SELSettings, _candidates, _log_fit_pct, classify, concentricity
 from smoulder.imaging.sel_pipeline import parse_dates
+from smoulder.schema.images import Volume
 
 AFF = np.diag([2.0, 2.0, 2.0, 1.0])
 
@@ -163,5 +164,6 @@ def test_registrations_with_the_default_seed_are_reproducible():
     """ANTs reads seed 0 as 'seed from the clock': the default seed must be one it keeps."""
     a, b, aff = _tiny_pair()
     seed = SELSettings().seed
-    runs = [sr.rigid_transform(a, aff, b, aff, seed=seed, threads=1) for _ in range(3)]
+    fixed, moving = Volume(a, aff), Volume(b, aff)
+    runs = [sr.rigid_transform(fixed, moving, seed=seed, threads=1) for _ in range(3)]
     assert all(np.array_equal(runs[0], r) for r in runs[1:])

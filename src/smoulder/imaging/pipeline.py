@@ -19,9 +19,10 @@ import pandas as pd
 
 from smoulder import __version__
 from smoulder.exceptions import InputDataError, SettingsError
-from smoulder.imaging import io as iio
 from smoulder.imaging.lesions import FALLBACK_METHOD, fallback_segmentation, label_lesions
 from smoulder.imaging.prl import PRLResult, RimSettings, detect_prl
+from smoulder.io import nifti
+from smoulder.schema import images as iio
 
 REGISTER_CHOICES = ("none", "resample", "rigid")
 
@@ -95,13 +96,13 @@ def run_prl_files(
         raise SettingsError(f"register must be one of {REGISTER_CHOICES}, got {register!r}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fl = iio.load_volume(flair)
+        fl = nifti.load_volume(flair)
         kind = "phase" if phase is not None else "qsm"
-        sv = iio.load_volume(phase if phase is not None else qsm)  # type: ignore[arg-type]
+        sv = nifti.load_volume(phase if phase is not None else qsm)  # type: ignore[arg-type]
         if not iio.same_grid(fl, sv):
             if register == "none":
                 iio.check_same_grid(fl, sv, kind)
-            from smoulder.imaging import register as reg
+            from smoulder.imaging import registration as reg
 
             if register == "resample":
                 sv = reg.resample_to(fl, sv)
@@ -114,7 +115,7 @@ def run_prl_files(
                         stacklevel=2,
                     )
                 else:
-                    mag = iio.load_volume(magnitude)
+                    mag = nifti.load_volume(magnitude)
                     iio.check_same_grid(sv, mag, "magnitude image (must share the phase/QSM grid)")
                 sv = reg.rigid_register(fl, sv, moving_for_transform=mag)[0]
         if kind == "phase":
@@ -124,7 +125,7 @@ def run_prl_files(
             data = iio.check_qsm_units(sv, qsm_units)
         brain = fl.data > 0
         if lesions is not None:
-            lv = iio.load_label_volume(lesions)
+            lv = nifti.load_label_volume(lesions)
             iio.check_same_grid(fl, lv, "lesion mask")
             labels, _ = label_lesions(lv.data, fl.zooms, split=split_confluent)
             seg = "user mask"
@@ -214,11 +215,9 @@ def write_prl_outputs(
     n.update(names or {})
     paths = {k: out / v for k, v in n.items()}
     res = run.result
-    import nibabel as nib
-
     write_table_tsv(res.lesions, paths["table"], sidecar_for(run))
-    nib.save(run.flair.to_nifti(res.labels, np.int32), paths["dseg"])
-    nib.save(run.flair.to_nifti(res.prl_mask.astype(np.uint8), np.uint8), paths["prl_mask"])
+    nifti.save_volume(paths["dseg"], run.flair, res.labels, np.int32)
+    nifti.save_volume(paths["prl_mask"], run.flair, res.prl_mask.astype(np.uint8), np.uint8)
     page = qc_html(
         run.flair.data,
         run.susc.data,

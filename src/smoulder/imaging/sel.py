@@ -45,9 +45,9 @@ from scipy import ndimage
 
 from smoulder import __version__
 from smoulder.exceptions import InputDataError, SettingsError
-from smoulder.imaging import sel_register as sr
-from smoulder.imaging.io import Volume, check_same_grid
+from smoulder.imaging import registration as sr
 from smoulder.imaging.lesions import lesion_geometry
+from smoulder.schema.images import Volume, check_same_grid
 
 CONTRASTS = ("flair", "t1", "both")
 ATROPHY_METHODS = ("affine", "brain-mean", "none")
@@ -417,10 +417,8 @@ def detect_sel(
     for i in range(1, n):
         tx.append(
             sr.rigid_transform(
-                _normalise(drive[0][0].data),
-                aff,
-                _normalise(drive[0][i].data),
-                drive[0][i].affine,
+                Volume(_normalise(drive[0][0].data), aff),
+                Volume(_normalise(drive[0][i].data), drive[0][i].affine),
                 metric=s.rigid_metric,
                 seed=s.seed,
                 threads=s.threads,

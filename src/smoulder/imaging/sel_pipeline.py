@@ -21,9 +21,10 @@ import pandas as pd
 
 from smoulder import __version__
 from smoulder.exceptions import InputDataError, SettingsError
-from smoulder.imaging import io as iio
 from smoulder.imaging.lesions import label_lesions
 from smoulder.imaging.sel import SELResult, SELSettings, detect_sel
+from smoulder.io import nifti
+from smoulder.schema import images as iio
 
 DAYS_PER_YEAR = 365.25
 
@@ -150,15 +151,15 @@ def run_sel_files(
             f"{len(t1)} T1 images but {len(flair)} FLAIR images; give one of each per time point"
         )
     iso, years = parse_dates(dates, len(t1))
-    t1v = [iio.load_volume(p) for p in t1]
-    flv = [iio.load_volume(p) for p in flair]
-    lv = iio.load_label_volume(lesions)
+    t1v = [nifti.load_volume(p) for p in t1]
+    flv = [nifti.load_volume(p) for p in flair]
+    lv = nifti.load_label_volume(lesions)
     iio.check_same_grid(t1v[0], lv, "baseline lesion mask")
     labels, _ = label_lesions(lv.data, t1v[0].zooms, split=False)
     lab = iio.Volume(labels, lv.affine, lv.source)
     brain = None
     if brain_mask is not None:
-        brain = iio.load_label_volume(brain_mask)
+        brain = nifti.load_label_volume(brain_mask)
     result = detect_sel(t1v, flv, [float(y) for y in years], lab, brain=brain, settings=settings)
     return SELRun(result=result, t1=t1v, flair=flv, lesions=lab, dates=iso)
 
@@ -207,8 +208,6 @@ def write_sel_outputs(
     with ``{i}``, the follow-up number from 1, and ``{label}``, the matching entry of
     ``jacobian_labels``, e.g. a BIDS session). An absolute name is used as is.
     """
-    import nibabel as nib
-
     from smoulder.imaging.sel_qc import sel_qc_html
 
     out = Path(out_dir)
@@ -236,13 +235,13 @@ def write_sel_outputs(
     write_tsv(res.lesions, paths["table"], {**cols, **meta})
     summ_meta = {k: v for k, v in res.summary.items()}
     write_tsv(summary_table(run), paths["summary"], {**meta, "Details": summ_meta})
-    nib.save(base.to_nifti(res.sel_mask.astype(np.uint8), np.uint8), paths["sel_mask"])
-    nib.save(base.to_nifti(res.expansion.astype(np.float32), np.float32), paths["expansion"])
+    nifti.save_volume(paths["sel_mask"], base, res.sel_mask.astype(np.uint8), np.uint8)
+    nifti.save_volume(paths["expansion"], base, res.expansion.astype(np.float32), np.float32)
     paths["jacobian"] = []
     for i, j in enumerate(res.jacobian, start=1):
         label = jacobian_labels[i - 1] if jacobian_labels else str(i)
         p = out / n["jacobian"].format(i=i, label=label)
-        nib.save(base.to_nifti(j.astype(np.float32), np.float32), p)
+        nifti.save_volume(p, base, j.astype(np.float32), np.float32)
         paths["jacobian"].append(p)
     paths["qc"].write_text(sel_qc_html(res, run.dates, title=title), encoding="utf-8")
     return paths

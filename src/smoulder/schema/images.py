@@ -1,29 +1,79 @@
-"""Reading and checking NIfTI images for the imaging engines.
+"""Image contracts: the :class:`Volume` data class and the checks every imaging input passes.
 
-Every check turns a bad input into an :class:`~smoulder.exceptions.InputDataError`
-that names the file, the voxel or shape, and the expected form. The engines
-(:mod:`smoulder.imaging.prl`, :mod:`smoulder.imaging.lesions`) take the plain
-arrays and affines that these readers return.
+Nothing here reads a file. :mod:`smoulder.io.nifti` reads NIfTI files into a :class:`Volume` and
+checks it with :func:`volume_from_array`; the engines (:mod:`smoulder.imaging`) take volumes or
+plain arrays and check grids, units and masks with the functions below. Every check turns a bad
+input into an :class:`~smoulder.exceptions.InputDataError` that names the file, the voxel or shape,
+and the expected form.
+
+Examples
+--------
+>>> import numpy as np
+>>> v = Volume(np.zeros((4, 5, 6)), np.diag([2.0, 2.0, 3.0, 1.0]), "t1.nii.gz")
+>>> v.zooms.tolist(), v.orientation
+([2.0, 2.0, 3.0], 'RAS')
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from smoulder.exceptions import InputDataError
+from smoulder.exceptions import InputDataError, SettingsError
 
 #: Tolerance (mm) when comparing two affines for "same grid".
 AFFINE_TOL_MM = 1e-3
 
+#: Days in a year when dates become years since baseline.
+DAYS_PER_YEAR = 365.25
+
+_AXIS_CODES = (("L", "R"), ("P", "A"), ("I", "S"))
+
+
+def axis_codes(affine: np.ndarray) -> str:
+    """Orientation codes (``"RAS"``, ``"LPS"``, ...) of a voxel-to-world affine.
+
+    Each voxel axis is assigned the world axis it points along most (RAS+ world, as NIfTI): the
+    affine's rotation part is first replaced by its nearest orthogonal matrix (which removes
+    zooms and shears), then, voxel axis by voxel axis, the largest remaining component names the
+    world axis and its sign the direction; that world axis is not used again.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> axis_codes(np.diag([-1.0, 1.0, 1.0, 1.0]))
+    'LAS'
+    """
+    a = np.asarray(affine, dtype=float)[:3, :3]
+    u, _, vt = np.linalg.svd(a)
+    r = u @ vt
+    codes = []
+    for j in range(3):
+        col = np.abs(r[:, j])
+        i = int(np.argmax(col))
+        codes.append(_AXIS_CODES[i][int(r[i, j] > 0)])
+        r[i, :] = 0.0
+    return "".join(codes)
+
 
 @dataclass
 class Volume:
-    """A 3-D image: voxel data, voxel-to-world (RAS mm) affine and where it came from."""
+    """A 3-D image: voxel data, the voxel-to-world (RAS mm) affine and where it came from.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        Voxel values, 3-D.
+    affine : numpy.ndarray
+        4x4 voxel-to-world affine (RAS+, millimetres), as NIfTI stores it.
+    source : str
+        File name (or ``"<array>"``) named in error messages.
+    """
 
     data: np.ndarray
     affine: np.ndarray
@@ -31,30 +81,23 @@ class Volume:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Shape of the voxel grid."""
         return tuple(self.data.shape)
 
     @property
     def zooms(self) -> np.ndarray:
-        """Voxel sizes in mm (column norms of the affine)."""
-        return np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
+        """Voxel sizes in mm (column norms of the affine): the one place they are computed."""
+        a = np.asarray(self.affine, dtype=float)
+        return np.sqrt((a[:3, :3] ** 2).sum(axis=0))
 
     @property
     def orientation(self) -> str:
-        """Axis codes such as ``"RAS"`` or ``"LPS"``."""
-        import nibabel as nib
+        """Axis codes such as ``"RAS"`` or ``"LPS"`` (see :func:`axis_codes`)."""
+        return axis_codes(self.affine)
 
-        return "".join(nib.aff2axcodes(self.affine))
-
-    def to_nifti(self, data: np.ndarray | None = None, dtype: type | None = None) -> Any:
-        """A nibabel image of ``data`` (default: this volume's data) on this grid."""
-        import nibabel as nib
-
-        arr = self.data if data is None else data
-        if dtype is not None:
-            arr = np.asarray(arr, dtype=dtype)
-        img = nib.Nifti1Image(arr, self.affine)
-        img.header.set_xyzt_units("mm")
-        return img
+    def like(self, data: np.ndarray, source: str | None = None) -> Volume:
+        """Another image on this grid (same affine)."""
+        return Volume(data, self.affine, self.source if source is None else source)
 
 
 def _first_bad_voxel(mask: np.ndarray) -> tuple[int, ...]:
@@ -64,7 +107,33 @@ def _first_bad_voxel(mask: np.ndarray) -> tuple[int, ...]:
 def volume_from_array(
     data: np.ndarray, affine: np.ndarray, source: str = "<array>", *, allow_nonfinite: bool = False
 ) -> Volume:
-    """Check an array and affine as :func:`load_volume` checks a file, and wrap them."""
+    """Check an array and its affine and wrap them in a :class:`Volume`.
+
+    Parameters
+    ----------
+    data : array_like
+        3-D voxel data (4-D with one volume is accepted and squeezed).
+    affine : array_like
+        4x4 voxel-to-world affine.
+    source : str
+        File name for error messages.
+    allow_nonfinite : bool
+        Accept NaN/inf voxels (default: refuse them, naming the first).
+
+    Raises
+    ------
+    InputDataError
+        When the data are not 3-D, a dimension has fewer than 2 voxels, the affine is missing,
+        not finite or singular, the data are not numeric, or (by default) a voxel is NaN/inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> volume_from_array(np.ones((4, 4)), np.eye(4), "x.nii.gz")
+    Traceback (most recent call last):
+    ...
+    smoulder.exceptions.InputDataError: x.nii.gz: image is not 3-D (got (4, 4)); expected a 3-D volume (x, y, z) or 4-D with one volume
+    """
     data = np.asarray(data)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
@@ -108,49 +177,14 @@ def volume_from_array(
     return Volume(data=data, affine=affine, source=source)
 
 
-def load_volume(path: str | Path, *, dtype: type = np.float32) -> Volume:
-    """Read a NIfTI file and check it: 3-D, valid affine, finite voxels.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``.nii`` or ``.nii.gz`` file.
-    dtype : numpy dtype
-        Type of the returned data.
+def labels_from_volume(vol: Volume) -> Volume:
+    """Check that a mask holds non-negative whole numbers and convert it to int32 labels.
 
     Raises
     ------
     InputDataError
-        When the file is missing or unreadable, not 3-D, has no valid affine
-        or holds NaN/inf voxels (the first offending voxel is named).
+        Naming the first voxel that is negative or not a whole number.
     """
-    import nibabel as nib
-
-    p = str(path)
-    if not Path(p).exists():
-        raise InputDataError("file not found", file=p, expected="an existing NIfTI file")
-    try:
-        img: Any = nib.load(p)
-        data = np.asarray(img.dataobj)
-    except Exception as exc:  # nibabel raises several types
-        raise InputDataError(
-            f"cannot read image ({exc.__class__.__name__}: {exc})",
-            file=p,
-            expected="a NIfTI-1/2 file (.nii or .nii.gz)",
-        ) from None
-    vol = volume_from_array(data, img.affine, p)
-    vol.data = vol.data.astype(dtype, copy=False)
-    return vol
-
-
-def load_label_volume(path: str | Path) -> Volume:
-    """Read a lesion mask (binary or labelled): non-negative whole numbers."""
-    vol = load_volume(path, dtype=np.float64)
-    return labels_from_volume(vol)
-
-
-def labels_from_volume(vol: Volume) -> Volume:
-    """Check that a mask holds non-negative whole numbers and convert it to int32 labels."""
     d = np.asarray(vol.data)
     if d.dtype == bool:
         return Volume(d.astype(np.int32), vol.affine, vol.source)
@@ -253,15 +287,83 @@ def check_qsm_units(vol: Volume, units: str = "ppm") -> np.ndarray:
     return data
 
 
+def parse_dates(dates: Sequence[Any], n_images: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Check the ISO dates of a series of scans and return them with years since the first.
+
+    Parameters
+    ----------
+    dates : sequence
+        One date per time point, in the order of the images: ISO 8601 text (``YYYY-MM-DD``, a
+        time part is ignored), :class:`datetime.date` or :class:`datetime.datetime`.
+    n_images : int, optional
+        Number of images the dates belong to.
+
+    Returns
+    -------
+    (list of str, numpy.ndarray)
+        The dates as ``YYYY-MM-DD`` and the years since the first (365.25-day years).
+
+    Raises
+    ------
+    SettingsError
+        A date is missing or not ISO 8601, the count does not match the images, or the dates
+        are not strictly increasing.
+
+    Examples
+    --------
+    >>> iso, years = parse_dates(["2020-01-15", "2021-01-14"], 2)
+    >>> iso, years.round(4).tolist()
+    (['2020-01-15', '2021-01-14'], [0.0, 0.9993])
+    """
+    ds = list(dates)
+    if n_images is not None and len(ds) != n_images:
+        raise SettingsError(
+            f"{n_images} time points (images) but {len(ds)} dates; give one ISO date "
+            "(YYYY-MM-DD) per time point, in the order of the images"
+        )
+    parsed = []
+    for i, d in enumerate(ds, start=1):
+        if (
+            d is None
+            or (isinstance(d, float) and np.isnan(d))
+            or str(d).strip().lower() in ("", "n/a", "nan", "na")
+        ):
+            raise SettingsError(
+                f"date of time point {i} is missing; expected an ISO date YYYY-MM-DD"
+            )
+        if isinstance(d, dt.datetime):
+            parsed.append(d.date())
+            continue
+        if isinstance(d, dt.date):
+            parsed.append(d)
+            continue
+        try:
+            parsed.append(dt.date.fromisoformat(str(d).strip()[:10]))
+        except ValueError:
+            raise SettingsError(
+                f"date of time point {i} is not an ISO date: got {d!r}; expected YYYY-MM-DD"
+            ) from None
+    for i in range(1, len(parsed)):
+        if parsed[i] <= parsed[i - 1]:
+            raise SettingsError(
+                f"dates must be strictly increasing in the order of the images: time point "
+                f"{i + 1} ({parsed[i]}) is not after time point {i} ({parsed[i - 1]})"
+            )
+    days = np.array([(p - parsed[0]).days for p in parsed], dtype=float)
+    return [p.isoformat() for p in parsed], days / DAYS_PER_YEAR
+
+
 __all__ = [
+    "AFFINE_TOL_MM",
+    "DAYS_PER_YEAR",
     "Volume",
-    "load_volume",
-    "load_label_volume",
-    "labels_from_volume",
+    "axis_codes",
     "volume_from_array",
+    "labels_from_volume",
     "same_grid",
     "check_same_grid",
+    "world_overlap_fraction",
     "check_phase_units",
     "check_qsm_units",
-    "world_overlap_fraction",
+    "parse_dates",
 ]

@@ -1,0 +1,1 @@
+"""Contracts that read no files: table checks, measures catalogue, vocabularies and image data classes."""
