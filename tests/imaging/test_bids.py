@@ -11,7 +11,7 @@ import pytest
 
 from smoulder.cli import main
 from smoulder.exceptions import InputDataError
-from smoulder.imaging.bids import find_inputs
+from smoulder.io.bids import find_inputs
 from smoulder.synth.mri import simulate_mri_phantom
 
 

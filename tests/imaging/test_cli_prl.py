@@ -300,7 +300,8 @@ def test_rigid_registration_with_a_magnitude_image(phantom, phantom_files, tmp_p
 
 
 def test_montage_has_three_planes_and_outlines_only_the_flair(phantom):
-    from smoulder.imaging.qc import PANEL, lesion_montage
+    from smoulder.imaging.prl.qc import lesion_montage
+    from smoulder.imaging.qc import PANEL
 
     lab = np.asarray(phantom.lesions.dataobj).astype(int)
     img = lesion_montage(

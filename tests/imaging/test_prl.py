@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from smoulder.exceptions import SettingsError
-from smoulder.imaging.prl import ConventionWarning, RimSettings, detect_prl, paramagnetic_signal
+from smoulder.imaging.prl import ConventionWarning, PRLSettings, detect_prl, paramagnetic_signal
 
 N = 40
 C = 19.5
@@ -78,7 +78,7 @@ def test_rim_on_one_slice_needs_min_slices_one():
     one = lesion & (r > 6) & (np.abs(g[2] + 0.5) < 0.1)  # the single axial slice z = 19
     s = noise + 0.1 * one
     assert not bool(_run(s, lesion)["prl"])
-    row = _run(s, lesion, settings=RimSettings(min_slices=1))
+    row = _run(s, lesion, settings=PRLSettings(min_slices=1))
     assert bool(row["prl"]) and row["rim_slices"] == 1
 
 
@@ -87,7 +87,7 @@ def test_two_thirds_coverage_threshold_is_a_parameter():
     s = noise + 0.1 * (lesion & (r > 6) & (np.abs(phi) <= 0.5 * np.pi))  # half the edge
     row = _run(s, lesion)
     assert 5 / 12 <= row["coverage_sustained"] <= 7 / 12 and not bool(row["prl"])
-    assert bool(_run(s, lesion, settings=RimSettings(min_coverage=0.4))["prl"])
+    assert bool(_run(s, lesion, settings=PRLSettings(min_coverage=0.4))["prl"])
 
 
 def test_empty_lesion_mask_gives_zero_lesions():
@@ -119,7 +119,7 @@ def test_sign_conventions():
 )
 def test_bad_settings_are_named(bad):
     with pytest.raises(SettingsError, match=next(iter(bad))):
-        RimSettings(**bad).validate()
+        PRLSettings(**bad)
 
 
 def _arr(img):

@@ -12,8 +12,9 @@ from sklearn.metrics import roc_auc_score
 
 from smoulder.cli import main
 from smoulder.exceptions import InputDataError, SettingsError
-from smoulder.imaging.prl import detect_prl
-from smoulder.imaging.prl_model import PRLModel, parse_ratings, train_model
+from smoulder.imaging.prl import detect_prl, train_model
+from smoulder.io.prl_model import parse_ratings, read_model_file, write_model_file
+from smoulder.pipelines.prl import load_model
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,8 @@ def test_model_ranks_an_unseen_subjects_lesions(trained):
 def test_model_file_round_trip(trained, tmp_path):
     model, test = trained
     path = tmp_path / "m.joblib"
-    model.save(path)
-    again = PRLModel.load(path)
+    write_model_file(model.to_payload(), path)
+    again = load_model(path)
     assert np.array_equal(again.predict_score(test), model.predict_score(test))
     assert again.input_kind == "qsm" and again.threshold == 0.5
     assert again.metadata["smoulder_version"] and again.metadata["sklearn_version"]
@@ -47,14 +48,14 @@ def test_foreign_or_outdated_files_are_refused(trained, tmp_path):
     p = tmp_path / "x.joblib"
     joblib.dump({"hello": 1}, p)
     with pytest.raises(InputDataError, match="not a smoulder PRL model"):
-        PRLModel.load(p)
+        load_model(p)
     model, _ = trained
-    model.save(p)
-    obj = joblib.load(p)
+    write_model_file(model.to_payload(), p)
+    obj = read_model_file(p)
     obj["format_version"] = 99
     joblib.dump(obj, p)
     with pytest.raises(InputDataError, match="format version.*99"):
-        PRLModel.load(p)
+        load_model(p)
 
 
 def test_qsm_model_on_phase_input_is_refused(trained, phantom):

@@ -78,17 +78,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from smoulder.imaging import bids
+    """``smoulder bids``: the BIDS App through :mod:`smoulder.pipelines.bids`."""
+    from smoulder.pipelines import bids, prl
 
     if ns.analysis == "sel":
         return _run_sel(ns)
     if ns.analysis_level == "group":
         return _report_group(ns, bids.run_group(ns.output_dir))
-    model = None
-    if ns.model is not None:
-        from smoulder.imaging.prl_model import PRLModel
-
-        model = PRLModel.load(ns.model)
+    model = prl.load_model(ns.model) if ns.model is not None else None
     kw = {
         "phase_convention": ns.phase_convention,
         "qsm_units": ns.qsm_units,

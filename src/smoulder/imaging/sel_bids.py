@@ -30,9 +30,11 @@ from typing import Any
 import pandas as pd
 
 from smoulder.exceptions import InputDataError
-from smoulder.imaging import bids
-from smoulder.imaging.bids import NII, _layout, _one
 from smoulder.imaging.sel import SELSettings
+from smoulder.io import bids
+from smoulder.io.bids import NII
+from smoulder.io.bids import layout as _layout
+from smoulder.io.bids import one_file as _one
 
 
 @dataclass

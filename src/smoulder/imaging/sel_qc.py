@@ -17,7 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from smoulder.imaging.qc import PANEL, _fmt, _panel, _png_base64
+from smoulder.imaging.qc import PANEL
+from smoulder.imaging.qc import fmt as _fmt
+from smoulder.imaging.qc import panel as _panel
+from smoulder.imaging.qc import png_base64 as _png_base64
 
 
 def _row(

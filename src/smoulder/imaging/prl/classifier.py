@@ -1,11 +1,12 @@
-"""The trainable PRL classifier: a random forest on the spatial rim features, saved as a versioned file.
+"""The trainable PRL classifier: a random forest on the spatial rim features.
 
-Users train it on their own rated lesions (``smoulder prl train``); no
-clinically validated model ships with smoulder. The model file (joblib) holds
-a dict: ``format`` ("smoulder-prl-model"), ``format_version``, the estimator,
-the feature names, the input kind (phase or QSM), the probability threshold
-and metadata (smoulder and scikit-learn versions, creation time, training
-counts, cross-validated AUC, whether it is a demo).
+Users train it on their own rated lesions (``smoulder prl train``); no clinically validated model
+ships with smoulder. A model travels as a *payload*, a plain dict: ``format``
+("smoulder-prl-model"), ``format_version``, the estimator, the feature names, the input kind
+(phase or QSM), the probability threshold and metadata (smoulder and scikit-learn versions,
+creation time, training counts, cross-validated AUC, whether it is a demo).
+:mod:`smoulder.io.prl_model` writes and reads that payload as a joblib file;
+:meth:`PRLModel.from_payload` checks it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import datetime as _dt
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,17 +21,31 @@ import pandas as pd
 
 from smoulder import __version__
 from smoulder.exceptions import InputDataError, SettingsError
-from smoulder.imaging.prl import FEATURES, INPUT_KINDS
+from smoulder.imaging.prl.features import FEATURES, INPUT_KINDS
 
 MODEL_FORMAT = "smoulder-prl-model"
 MODEL_FORMAT_VERSION = 1
-_YES = {"1", "yes", "y", "true", "t", "prl"}
-_NO = {"0", "no", "n", "false", "f", "non-prl", "not prl"}
 
 
 @dataclass
 class PRLModel:
-    """A fitted classifier and what it needs to be applied safely."""
+    """A fitted classifier and what it needs to be applied safely.
+
+    Attributes
+    ----------
+    estimator : object
+        A fitted scikit-learn classifier with ``predict_proba``.
+    input_kind : {"phase", "qsm"}
+        The input its features were computed from; it refuses the other.
+    name : str
+        Written into every lesions table it classified (``classifier = model:<name>``).
+    threshold : float
+        Probability threshold for ``prl = yes``.
+    features : list of str
+        Feature columns, in the order the estimator expects.
+    metadata : dict
+        Versions, creation time, training counts, cross-validated AUC, demo flag.
+    """
 
     estimator: Any
     input_kind: str
@@ -50,57 +64,39 @@ class PRLModel:
                 expected=f"columns {self.features}",
             )
         x = table[self.features].to_numpy(dtype=float)
-        return self.estimator.predict_proba(x)[:, 1]
+        return self.estimator.predict_proba(x)[:, 1]  # type: ignore[no-any-return]
 
-    def save(self, path: str | Path) -> None:
-        """Write the model file (joblib)."""
-        import joblib
-
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(
-            {
-                "format": MODEL_FORMAT,
-                "format_version": MODEL_FORMAT_VERSION,
-                "estimator": self.estimator,
-                "input_kind": self.input_kind,
-                "name": self.name,
-                "threshold": self.threshold,
-                "features": self.features,
-                "metadata": self.metadata,
-            },
-            path,
-            compress=3,
-        )
+    def to_payload(self) -> dict[str, Any]:
+        """The dict that a model file holds."""
+        return {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "estimator": self.estimator,
+            "input_kind": self.input_kind,
+            "name": self.name,
+            "threshold": self.threshold,
+            "features": self.features,
+            "metadata": self.metadata,
+        }
 
     @classmethod
-    def load(cls, path: str | Path) -> PRLModel:
-        """Read a model file and check its format, version and features.
+    def from_payload(cls, obj: Any, source: str = "<model>") -> PRLModel:
+        """Check a model file's content (format, version, features) and build the model.
 
-        Only load model files you trust: joblib files can run code when loaded.
+        Raises
+        ------
+        InputDataError
+            Naming ``source`` when the payload is not a smoulder PRL model, has another format
+            version, or uses features this smoulder does not compute.
         """
-        import joblib
-
-        p = str(path)
-        if not Path(p).exists():
-            raise InputDataError(
-                "model file not found", file=p, expected="a file from 'smoulder prl train'"
-            )
-        try:
-            obj = joblib.load(p)
-        except Exception as exc:
-            raise InputDataError(
-                f"cannot read model file ({exc.__class__.__name__})",
-                file=p,
-                expected="a file written by 'smoulder prl train'",
-            ) from None
         if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT:
             raise InputDataError(
-                "not a smoulder PRL model file", file=p, expected=f"format {MODEL_FORMAT!r}"
+                "not a smoulder PRL model file", file=source, expected=f"format {MODEL_FORMAT!r}"
             )
         if obj.get("format_version") != MODEL_FORMAT_VERSION:
             raise InputDataError(
                 "unsupported model format version",
-                file=p,
+                file=source,
                 value=obj.get("format_version"),
                 expected=f"version {MODEL_FORMAT_VERSION} (retrain with this smoulder)",
             )
@@ -108,17 +104,15 @@ class PRLModel:
         if unknown:
             raise InputDataError(
                 "model uses features this smoulder does not compute",
-                file=p,
+                file=source,
                 value=unknown,
                 expected=f"features among {FEATURES}",
             )
         meta = obj.get("metadata", {})
-        import sklearn
-
-        if meta.get("sklearn_version") not in (None, sklearn.__version__):
+        if meta.get("sklearn_version") not in (None, _sklearn_version()):
             warnings.warn(
-                f"{p}: model was saved with scikit-learn {meta.get('sklearn_version')}, running "
-                f"{sklearn.__version__}; predictions may differ",
+                f"{source}: model was saved with scikit-learn {meta.get('sklearn_version')}, running "
+                f"{_sklearn_version()}; predictions may differ",
                 stacklevel=2,
             )
         return cls(
@@ -161,8 +155,28 @@ def train_model(
 ) -> PRLModel:
     """Fit the classifier on a lesions table with ratings ``y`` (bool).
 
-    With ``groups`` (e.g. subject ids), a grouped cross-validated AUC is stored
-    in the metadata (5 folds, or fewer with fewer groups).
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Lesions tables from :func:`~smoulder.imaging.prl.detect_prl` (all from one input kind),
+        with every column of :data:`~smoulder.imaging.prl.FEATURES` and ``input``.
+    y : numpy.ndarray of bool
+        The rating of each row (PRL or not); both classes must occur.
+    name : str
+        Model name.
+    threshold : float
+        Probability threshold in [0, 1].
+    seed : int
+        Random state of the forest.
+    demo : bool
+        Mark the model as a demo (e.g. trained on phantoms).
+    groups : numpy.ndarray, optional
+        Subject of each row: with three or more, a grouped cross-validated AUC is stored in the
+        metadata (5 folds, or fewer with fewer groups).
+
+    Returns
+    -------
+    PRLModel
     """
     if not (0 <= threshold <= 1):
         raise SettingsError(f"threshold must be in [0, 1], got {threshold!r}")
@@ -219,72 +233,12 @@ def train_model(
 def _sklearn_version() -> str:
     import sklearn
 
-    return sklearn.__version__
-
-
-def parse_ratings(values: pd.Series, source: str, column: str) -> np.ndarray:
-    """Ratings as bool; yes/no, 1/0, true/false (any case). Errors name the first bad row."""
-    text = values.astype(str).str.strip().str.lower()
-    yes = text.isin(_YES).to_numpy()
-    no = text.isin(_NO).to_numpy()
-    bad = ~(yes | no)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise InputDataError(
-            "unrecognised rating",
-            file=source,
-            row=i + 2,
-            column=column,
-            value=values.iloc[i],
-            expected="yes/no, 1/0 or true/false",
-        )
-    return yes
-
-
-def read_rated_tables(
-    paths: list[Path], *, rating_col: str = "rating"
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Read lesions tables (TSV/CSV) with a rating column; check features; concatenate."""
-    frames, ys = [], []
-    for i, p in enumerate(paths):
-        sp = str(p)
-        if not Path(sp).exists():
-            raise InputDataError("file not found", file=sp, expected="a lesions table with ratings")
-        sep = "," if sp.endswith(".csv") else "\t"
-        df = pd.read_csv(sp, sep=sep, na_values=["n/a"])
-        missing = [c for c in [*FEATURES, rating_col, "input"] if c not in df.columns]
-        if missing:
-            raise InputDataError(
-                "column missing",
-                file=sp,
-                column=missing[0],
-                expected="a lesions.tsv from 'smoulder prl' plus a rating column",
-            )
-        for f in FEATURES:
-            col = pd.to_numeric(df[f], errors="coerce")
-            bad = col.isna() & df[f].notna()
-            if bad.any():
-                r = int(np.argmax(bad.to_numpy()))
-                raise InputDataError(
-                    "not a number",
-                    file=sp,
-                    row=r + 2,
-                    column=f,
-                    value=df[f].iloc[r],
-                    expected="a number or n/a",
-                )
-            df[f] = col
-        ys.append(parse_ratings(df[rating_col], sp, rating_col))
-        df["_table"] = i
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True), np.concatenate(ys)
+    return str(sklearn.__version__)
 
 
 __all__ = [
     "PRLModel",
     "train_model",
-    "read_rated_tables",
-    "parse_ratings",
     "make_estimator",
     "MODEL_FORMAT",
     "MODEL_FORMAT_VERSION",

@@ -1,7 +1,4 @@
-"""Paramagnetic rim lesions: spatial rim features, the consensus rule, the phase-sign check.
-
-Pure computation: arrays and settings in, a :class:`PRLResult` out. Files are
-read by :mod:`smoulder.imaging.io` and written by the CLI / BIDS outlets.
+"""Spatial rim features of each lesion, the paramagnetic-positive signal and the phase-sign check.
 
 The susceptibility image is first turned into a *paramagnetic-positive* signal
 ``s``: QSM as is (ppm), phase negated under the ``paramagnetic-negative``
@@ -10,20 +7,19 @@ where paramagnetic tissue is dark) and kept under ``paramagnetic-positive``.
 All rim features compare ``s`` in bands around each lesion's edge with the
 lesion core and the perilesional normal-appearing white matter, in units of
 the local robust standard deviation, so they are free of the input's units.
+Pure computation on arrays.
 """
 
 from __future__ import annotations
-
-import warnings
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
 from smoulder.exceptions import SettingsError
-from smoulder.imaging.lesions import lesion_geometry
+from smoulder.imaging.dipole import tkd_inversion
+from smoulder.imaging.prl.settings import PRLSettings
+from smoulder.schema.images import Volume
 
 CONVENTIONS = ("paramagnetic-negative", "paramagnetic-positive")
 INPUT_KINDS = ("phase", "qsm")
@@ -44,149 +40,12 @@ FEATURES = [
     "slice_contrast_max",
 ]
 
-
 #: ``convention_agreement`` below this value triggers a :class:`ConventionWarning`.
 CONVENTION_WARN_BELOW = -0.25
 
 
 class ConventionWarning(UserWarning):
     """The phase image seems to follow the other sign convention than the one declared."""
-
-
-@dataclass
-class RimSettings:
-    """Settings of the rim features and of the consensus rule (all documented in docs/prl.md).
-
-    Parameters
-    ----------
-    rim_inner_mm : float
-        Width of the rim band inside the lesion edge (at least one voxel is used).
-    rim_outer_mm : float
-        Width of the rim band outside the lesion edge (0 = none; the rim of a
-        PRL lies at the inner edge of the FLAIR lesion).
-    background_gap_mm, background_width_mm : float
-        Perilesional white matter: from ``gap`` to ``gap + width`` mm outside the
-        edge, other lesions excluded.
-    outer_width_mm : float
-        Width of the shell just outside the lesion used for the ``outer_z`` feature.
-    n_sectors : int
-        Angular sectors of the edge in each axial slice.
-    min_sectors : int
-        Sectors that must contain rim-band voxels for a slice to be evaluable.
-    k_sd : float
-        A sector shows the rim when its mean exceeds the reference (the
-        larger of the perilesional median and the core median) by ``k_sd``
-        standard errors (local robust SD / sqrt(voxels in the sector)) and
-        more than half of its voxels lie above the reference.
-    min_coverage : float
-        Fraction of the edge (sectors) the rim must cover (consensus: about 2/3).
-    min_slices : int
-        Consecutive axial slices that must each reach ``min_coverage``.
-    threshold : float
-        ``prl`` is yes when ``rim_score >= threshold``. For the consensus rule
-        ``rim_score`` is the sustained coverage, so the default threshold is
-        ``min_coverage``; for a trained model it is the model's probability
-        threshold (default 0.5).
-    """
-
-    rim_inner_mm: float = 2.0
-    rim_outer_mm: float = 0.0
-    background_gap_mm: float = 1.0
-    background_width_mm: float = 4.0
-    outer_width_mm: float = 2.0
-    n_sectors: int = 12
-    min_sectors: int = 6
-    k_sd: float = 1.5
-    min_coverage: float = 2.0 / 3.0
-    min_slices: int = 2
-    threshold: float | None = None
-    phase_mode: str = "dipole-inversion"
-    tkd_threshold: float = 0.2
-
-    def validate(self) -> RimSettings:
-        """Check every value; return ``self``."""
-        for name in ("rim_inner_mm", "background_width_mm", "outer_width_mm"):
-            if not getattr(self, name) > 0:
-                raise SettingsError(f"{name} must be > 0 mm, got {getattr(self, name)!r}")
-        for name in ("rim_outer_mm", "background_gap_mm", "k_sd"):
-            if not getattr(self, name) >= 0:
-                raise SettingsError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not (4 <= int(self.n_sectors) <= 72):
-            raise SettingsError(f"n_sectors must be between 4 and 72, got {self.n_sectors!r}")
-        if not (1 <= int(self.min_sectors) <= int(self.n_sectors)):
-            raise SettingsError(
-                f"min_sectors must be between 1 and n_sectors, got {self.min_sectors!r}"
-            )
-        if not (0 < self.min_coverage <= 1):
-            raise SettingsError(f"min_coverage must be in (0, 1], got {self.min_coverage!r}")
-        if int(self.min_slices) < 1:
-            raise SettingsError(f"min_slices must be >= 1, got {self.min_slices!r}")
-        if self.phase_mode not in ("dipole-inversion", "direct"):
-            raise SettingsError(
-                f"phase_mode must be 'dipole-inversion' or 'direct', got {self.phase_mode!r}"
-            )
-        if not (0 < self.tkd_threshold < 1):
-            raise SettingsError(f"tkd_threshold must be in (0, 1), got {self.tkd_threshold!r}")
-        if self.threshold is not None and not (0 <= self.threshold <= 1):
-            raise SettingsError(f"threshold must be in [0, 1], got {self.threshold!r}")
-        return self
-
-
-@dataclass
-class PRLResult:
-    """Per-lesion table, label image, PRL mask and everything needed to reproduce them."""
-
-    lesions: pd.DataFrame
-    labels: np.ndarray
-    prl_mask: np.ndarray
-    settings: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def n_prl(self) -> int:
-        return int(self.lesions["prl"].sum()) if len(self.lesions) else 0
-
-    def methods_paragraph(self) -> str:
-        """A methods-section paragraph describing how this result was obtained."""
-        from smoulder import __version__
-
-        st = self.settings
-        rim = st["rim"]
-        kind = st["input_kind"]
-        if kind == "phase":
-            source = (
-                f"unwrapped, high-pass-filtered phase ({st['phase_convention']} convention)"
-                + (
-                    ", inverted to a susceptibility estimate by thresholded k-space division "
-                    f"(threshold {rim['tkd_threshold']})"
-                    if rim["phase_mode"] == "dipole-inversion"
-                    else ""
-                )
-            )
-        else:
-            source = "a QSM map"
-        if st["classifier"] == "consensus":
-            rule = (
-                f"A lesion was classified as a PRL when the rim covered at least {rim['min_coverage']:.2f} "
-                f"of the edge on each of at least {rim['min_slices']} consecutive axial slices "
-                f"(rim score = that sustained coverage; threshold {st['threshold']:.2f})."
-            )
-        else:
-            rule = (
-                f"Lesions were classified by a user-trained random forest ({st['classifier']}) on these "
-                f"features at a probability threshold of {st['threshold']:.2f}."
-            )
-        return (
-            f"Paramagnetic rim lesions were detected with smoulder {__version__} from {source}. "
-            f"Lesions ({len(self.lesions)}; mask: {st['segmentation']}) were labelled and, per lesion, the "
-            f"signal in a rim band ({rim['rim_inner_mm']} mm inside the edge) was compared with the lesion "
-            f"core and perilesional white matter ({rim['background_gap_mm']}-"
-            f"{rim['background_gap_mm'] + rim['background_width_mm']} mm outside). On each axial slice the "
-            f"edge was divided into {rim['n_sectors']} angular sectors; a sector showed the rim when its mean "
-            f"exceeded the reference (the larger of the core and perilesional medians) by {rim['k_sd']} "
-            f"standard errors and most of its voxels lay above the reference. {rule} "
-            f"{self.n_prl} of {len(self.lesions)} lesions were classified as PRL."
-        )
 
 
 def paramagnetic_signal(
@@ -225,8 +84,6 @@ def convention_agreement(
     at 2 mm veins blur and the value shrinks towards 0, so the check is
     informative only at about 1 mm or finer.
     """
-    from smoulder.imaging.dipole import tkd_inversion
-
     s = np.asarray(signal, dtype=np.float32)
     mask = (s != 0) if brain is None else np.asarray(brain, dtype=bool)
     if chi is None:
@@ -265,16 +122,16 @@ def noise_level(signal: np.ndarray, mask: np.ndarray) -> float:
     return _robust_sd(v) / float(np.sqrt(7.0 / 6.0))
 
 
-def _axial_axis(affine: np.ndarray) -> int:
+def axial_axis(grid: Volume) -> int:
     """Voxel axis closest to the world superior-inferior direction (B0 on an axial scanner)."""
-    return int(np.argmax(np.abs(affine[2, :3]) / np.sqrt((affine[:3, :3] ** 2).sum(axis=0))))
+    return int(np.argmax(np.abs(np.asarray(grid.affine, float)[2, :3]) / grid.zooms))
 
 
 def lesion_features(
     signal: np.ndarray,
     labels: np.ndarray,
     affine: np.ndarray,
-    settings: RimSettings,
+    settings: PRLSettings,
     brain: np.ndarray | None = None,
     reference: str = "max",
 ) -> pd.DataFrame:
@@ -311,15 +168,15 @@ def lesion_features(
     st = settings
     signal = np.asarray(signal, dtype=np.float32)
     labels = np.asarray(labels)
-    affine = np.asarray(affine, dtype=float)
-    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    grid = Volume(labels, np.asarray(affine, dtype=float))
+    zooms = grid.zooms
     if brain is None:
         brain = signal != 0
     global_sd = _robust_sd(signal[brain & (labels == 0)]) if brain.any() else float("nan")
     noise_sd = (
         noise_level(signal, brain & (labels == 0)) if reference == "slice-core" else float("nan")
     )
-    ax = _axial_axis(affine)
+    ax = axial_axis(grid)
     inplane = [a for a in range(3) if a != ax]
     inner_w = max(st.rim_inner_mm, float(zooms.min())) + 1e-6
     outer_w = st.rim_outer_mm + 1e-6 if st.rim_outer_mm > 0 else 0.0
@@ -408,7 +265,7 @@ def _coverage(
     zooms: np.ndarray,
     ref_z: np.ndarray,
     sd: float,
-    st: RimSettings,
+    st: PRLSettings,
 ) -> dict[str, float]:
     """Per-slice angular coverage of the rim band, vectorised with bincount over (slice, sector)."""
     nz_slices = s.shape[ax]
@@ -482,154 +339,15 @@ def _coverage(
     }
 
 
-def detect_prl(
-    image: np.ndarray,
-    labels: np.ndarray,
-    affine: np.ndarray,
-    *,
-    input_kind: str,
-    phase_convention: str = "paramagnetic-negative",
-    settings: RimSettings | None = None,
-    model: Any = None,
-    brain: np.ndarray | None = None,
-    check_convention: bool = True,
-    segmentation: str = "user mask",
-) -> PRLResult:
-    """Find paramagnetic rim lesions among labelled lesions.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        Phase (radians, unwrapped and high-pass filtered) or QSM (ppm), on the
-        grid of ``labels``.
-    labels : numpy.ndarray of int
-        Lesion labels (0 = background), e.g. from :func:`~smoulder.imaging.lesions.label_lesions`.
-    affine : (4, 4) array
-        Voxel-to-world affine (mm).
-    input_kind : {"phase", "qsm"}
-    phase_convention : {"paramagnetic-negative", "paramagnetic-positive"}
-        Sign of paramagnetic tissue in the phase (ignored for QSM).
-    settings : RimSettings, optional
-    model : PRLModel, optional
-        A trained classifier (:mod:`smoulder.imaging.prl_model`); without it
-        the consensus rule decides and ``rim_score = coverage_sustained``.
-    brain : numpy.ndarray of bool, optional
-        Voxels that may serve as perilesional background (default: non-zero signal).
-    check_convention : bool
-        For phase: warn (:class:`ConventionWarning`) when the image seems to
-        follow the other sign convention.
-    segmentation : str
-        Where the lesion mask came from (written to the table and QC page).
-
-    Returns
-    -------
-    PRLResult
-        ``lesions`` has ``label, n_voxels, volume_mm3, centroid_x_mm,
-        centroid_y_mm, centroid_z_mm, diameter_mm``, the features, ``rim_score``,
-        ``prl`` (bool), ``classifier``, ``input`` and ``segmentation``.
-
-    Examples
-    --------
-    >>> from smoulder.synth.mri import simulate_mri_phantom  # doctest: +SKIP
-    >>> ph = simulate_mri_phantom(seed=2, kinds=["prl", "rimless"])  # doctest: +SKIP
-    >>> res = detect_prl(
-    ...     ph.qsm.get_fdata(), ph.lesions.get_fdata().astype(int), ph.qsm.affine, input_kind="qsm"
-    ... )  # doctest: +SKIP
-    >>> res.lesions[["label", "rim_score", "prl"]]  # doctest: +SKIP
-    """
-    st = (settings or RimSettings()).validate()
-    labels = np.asarray(labels).astype(np.int32, copy=False)
-    affine = np.asarray(affine, dtype=float)
-    if np.asarray(image).shape != labels.shape:
-        raise SettingsError(
-            f"image shape {np.asarray(image).shape} differs from label shape {labels.shape}"
-        )
-    s = paramagnetic_signal(image, input_kind, phase_convention)
-    notes: list[str] = []
-    agree = None
-    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    chi_est = None
-    if input_kind == "phase" and (check_convention or st.phase_mode == "dipole-inversion"):
-        # phase -> approximate susceptibility (radian-scaled) by thresholded k-space division,
-        # which undoes the orientation dependence of the dipole field
-        from smoulder.imaging.dipole import tkd_inversion
-
-        mask = (s != 0) if brain is None else np.asarray(brain, dtype=bool)
-        chi_est = (
-            tkd_inversion(
-                np.where(mask, s, 0.0),
-                zooms,
-                threshold=st.tkd_threshold,
-                b0_axis=_axial_axis(affine),
-            )
-            * mask
-        )
-    if input_kind == "phase" and check_convention:
-        agree = convention_agreement(s, zooms, brain, chi=chi_est)
-        if agree < CONVENTION_WARN_BELOW:
-            msg = (
-                f"the phase image looks like the opposite of the declared '{phase_convention}' convention: "
-                f"its strongest sources (veins, deep grey matter, which are paramagnetic) come out "
-                f"diamagnetic (tail ratio log {agree:.2f}); check --phase-convention"
-            )
-            warnings.warn(msg, ConventionWarning, stacklevel=2)
-            notes.append(msg)
-    geo = lesion_geometry(labels, affine)
-    if chi_est is not None and st.phase_mode == "dipole-inversion":
-        # the rim then shows as a paramagnetic band all round the lesion, as on QSM
-        feats = lesion_features(chi_est, labels, affine, st, brain, reference="max")
-    else:
-        feats = lesion_features(
-            s, labels, affine, st, brain, reference="slice-core" if input_kind == "phase" else "max"
-        )
-    table = geo.merge(feats, on="label", how="left")
-    if model is not None:
-        if model.input_kind != input_kind:
-            raise SettingsError(
-                f"the model was trained on {model.input_kind} features but the input is "
-                f"{input_kind}"
-            )
-        score = model.predict_score(table) if len(table) else np.zeros(0)
-        threshold = model.threshold if st.threshold is None else st.threshold
-        classifier = f"model:{model.name}"
-    else:
-        score = table["coverage_sustained"].to_numpy(dtype=float) if len(table) else np.zeros(0)
-        threshold = st.min_coverage if st.threshold is None else st.threshold
-        classifier = "consensus"
-    table["rim_score"] = np.clip(score, 0.0, 1.0)
-    table["prl"] = table["rim_score"] >= threshold - 1e-9
-    if model is None and len(table):
-        table["prl"] &= table["rim_slices"] >= st.min_slices
-    table["classifier"] = classifier
-    table["input"] = input_kind
-    table["segmentation"] = segmentation
-    lut = np.zeros(int(labels.max()) + 1 if labels.size else 1, dtype=bool)
-    if len(table):
-        lut[table.loc[table["prl"], "label"].to_numpy(dtype=int)] = True
-    prl_mask = lut[labels]
-    settings_out = {
-        "rim": asdict(st),
-        "threshold": float(threshold),
-        "classifier": classifier,
-        "input_kind": input_kind,
-        "phase_convention": phase_convention if input_kind == "phase" else None,
-        "segmentation": segmentation,
-        "convention_agreement": agree,
-    }
-    return PRLResult(
-        lesions=table, labels=labels, prl_mask=prl_mask, settings=settings_out, warnings=notes
-    )
-
-
 __all__ = [
-    "RimSettings",
-    "PRLResult",
-    "detect_prl",
-    "lesion_features",
-    "paramagnetic_signal",
-    "convention_agreement",
-    "ConventionWarning",
     "FEATURES",
     "CONVENTIONS",
     "INPUT_KINDS",
+    "CONVENTION_WARN_BELOW",
+    "ConventionWarning",
+    "paramagnetic_signal",
+    "convention_agreement",
+    "noise_level",
+    "axial_axis",
+    "lesion_features",
 ]
