@@ -34,7 +34,7 @@ def test_stable_lesions_in_an_atrophic_brain(atrophic, method):
     )
     exp = res.lesions["expansion_pct_per_year"]
     # the brain loses 3 %/year whatever the correction; the affine stage measures it
-    assert res.summary["brain_volume_change_pct_per_year"] == pytest.approx(-3.0, abs=0.6)
+    assert res.details["brain_volume_change_pct_per_year"] == pytest.approx(-3.0, abs=0.6)
     if method == "affine":
         assert abs(exp.mean()) < 1.5  # corrected: the lesions' own volume is unchanged
     else:

@@ -10,7 +10,7 @@ import pytest
 from smoulder.cli import main
 from smoulder.exceptions import InputDataError
 from smoulder.imaging.sel import SELSettings
-from smoulder.imaging.sel_batch import DONE_FILE, read_manifest, run_batch
+from smoulder.pipelines.sel_batch import DONE_FILE, read_manifest, run_batch
 from smoulder.synth.sel_phantom import simulate_sel_phantom
 
 FAST = SELSettings(syn_iterations=(10, 5), threads=1)

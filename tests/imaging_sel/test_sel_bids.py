@@ -10,11 +10,8 @@ import pytest
 
 from smoulder.exceptions import InputDataError
 from smoulder.imaging.sel import SELSettings
-from smoulder.imaging.sel_bids import (
-    find_longitudinal_inputs,
-    run_sel_participant,
-    run_sel_participants,
-)
+from smoulder.io.bids import find_longitudinal_inputs
+from smoulder.pipelines.bids import run_sel_participant, run_sel_participants
 from smoulder.synth.sel_phantom import simulate_sel_phantom
 
 BOX = ((-45.0, 45.0), (-55.0, 35.0), (-6.0, 54.0))

@@ -9,9 +9,14 @@ from scipy import ndimage
 
 from smoulder.exceptions import SettingsError
 from smoulder.imaging import registration as sr
-from smoulder.imaging.sel import SELSettings, _candidates, _log_fit_pct, classify, concentricity
-from smoulder.imaging.sel_pipeline import parse_dates
-from smoulder.schema.images import Volume
+from smoulder.imaging.sel import (
+    SELSettings,
+    classify,
+    concentricity,
+    log_fit_pct,
+    seeded_candidates,
+)
+from smoulder.schema.images import Volume, parse_dates
 
 AFF = np.diag([2.0, 2.0, 2.0, 1.0])
 
@@ -55,22 +60,22 @@ def test_candidates_need_a_seed_the_growth_threshold_and_min_voxels():
     exp[2, 2, 1] = 13.0  # ... with one seed >= 12.5 %/y
     exp[7:11, 7:11, 7:9] = 5.0  # lesion 2 grows but has no seed
     s = SELSettings()
-    cand = _candidates(exp, lab, s)
+    cand = seeded_candidates(exp, lab, s)
     assert (cand == 1).sum() == 32 and (cand == 2).sum() == 0
     # the same region is dropped when it is smaller than min_voxels
-    assert (_candidates(exp, lab, SELSettings(min_voxels=33)) == 1).sum() == 0
+    assert (seeded_candidates(exp, lab, SELSettings(min_voxels=33)) == 1).sum() == 0
     # growth never leaves the lesion: expansion outside it is ignored
     exp2 = exp.copy()
     exp2[5:7, 1:5, 1:3] = 20.0
-    assert (_candidates(exp2, lab, s) == 1).sum() == 32
+    assert (seeded_candidates(exp2, lab, s) == 1).sum() == 32
 
 
 def test_log_fit_recovers_a_compound_rate():
-    assert _log_fit_pct(np.array([1.0, 2.0]), np.array([1.1, 1.21])) == pytest.approx(10.0)
-    assert _log_fit_pct(
+    assert log_fit_pct(np.array([1.0, 2.0]), np.array([1.1, 1.21])) == pytest.approx(10.0)
+    assert log_fit_pct(
         np.array([0.5, 1.5, 3.0]), 0.95 ** np.array([0.5, 1.5, 3.0])
     ) == pytest.approx(-5.0)
-    assert np.isnan(_log_fit_pct(np.array([1.0]), np.array([np.nan])))
+    assert np.isnan(log_fit_pct(np.array([1.0]), np.array([np.nan])))
 
 
 @pytest.mark.parametrize(
@@ -146,7 +151,7 @@ def test_dates_become_years_and_bad_dates_are_refused():
 )
 def test_bad_settings_name_the_parameter(kw, match):
     with pytest.raises(SettingsError, match=match):
-        SELSettings(**kw).validate()
+        SELSettings(**kw)
 
 
 def _tiny_pair():

@@ -126,16 +126,16 @@ def _report_group(ns: argparse.Namespace, paths: dict[str, Path]) -> int:
 
 
 def _run_sel(ns: argparse.Namespace) -> int:
-    from smoulder.imaging import sel_bids
+    from smoulder.pipelines import bids
 
     if ns.analysis_level == "group":
-        return _report_group(ns, sel_bids.run_sel_group(ns.output_dir))
+        return _report_group(ns, bids.run_sel_group(ns.output_dir))
 
     def progress(i: int, n: int, name: str) -> None:
         if not ns.quiet and not ns.json:
             print(f"[{i}/{n}] subjects done", file=sys.stderr)
 
-    res = sel_bids.run_sel_participants(
+    res = bids.run_sel_participants(
         ns.bids_dir,
         ns.output_dir,
         participant_labels=ns.participant_label,

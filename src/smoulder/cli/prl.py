@@ -17,7 +17,6 @@ RIM_FLAGS = {
     "min_slices": "--min-slices",
     "k_sd": "--k-sd",
     "n_sectors": "--n-sectors",
-    "min_sectors": "--n-sectors",
     "rim_inner_mm": "--rim-inner-mm",
     "rim_outer_mm": "--rim-outer-mm",
     "phase_mode": "--phase-mode",
@@ -26,14 +25,25 @@ RIM_FLAGS = {
 
 
 def restate(exc: SettingsError, flags: dict[str, str]) -> SettingsError:
-    """The same settings error with the parameter's name replaced by its command-line flag."""
-    name = getattr(exc, "parameter", None)
+    """The same settings error in the user's words: parameter names replaced by their flags.
+
+    The parameter that starts the message and every parameter name with an underscore in it
+    (never an ordinary word such as "seed") are replaced.
+    """
+    import re
+
     msg = str(exc)
-    if name in flags and msg.startswith(str(name)):
-        out = SettingsError(flags[str(name)] + msg[len(str(name)) :])
-        out.parameter, out.given = exc.parameter, exc.given
-        return out
-    return exc
+    name = str(getattr(exc, "parameter", None) or "")
+    new = flags[name] + msg[len(name) :] if name in flags and msg.startswith(name) else msg
+    joined = [k for k in flags if "_" in k]
+    if joined:
+        pattern = r"\b(" + "|".join(re.escape(k) for k in sorted(joined, key=len, reverse=True))
+        new = re.sub(pattern + r")\b", lambda m: flags[m.group(1)], new)
+    if new == msg:
+        return exc
+    out = SettingsError(new)
+    out.parameter, out.given = exc.parameter, exc.given
+    return out
 
 
 def add_rim_arguments(p: argparse.ArgumentParser) -> None:

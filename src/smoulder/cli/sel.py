@@ -9,7 +9,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+from smoulder.cli.prl import restate
 from smoulder.exceptions import SettingsError
+
+#: Settings parameter -> command-line flag, to restate settings errors in the user's words.
+SEL_FLAGS = {
+    "contrast": "--contrast",
+    "syn_metric": "--syn-metric",
+    "syn_radius": "--syn-radius",
+    "syn_iterations": "--syn-iterations",
+    "grad_step": "--grad-step",
+    "flow_sigma": "--flow-sigma",
+    "min_similarity": "--min-similarity",
+    "seed_pct_per_year": "--seed-pct",
+    "growth_pct_per_year": "--growth-pct",
+    "seed": "--seed",
+    "threads": "--threads",
+    "atrophy_correction": "--atrophy-correction",
+    "min_voxels": "--min-voxels",
+    "min_concentricity": "--min-concentricity",
+    "min_constancy": "--min-constancy",
+    "definite_without_constancy": "--definite-without-constancy",
+}
 
 
 def add_sel_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,9 +122,17 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def sel_settings_from_args(ns: argparse.Namespace) -> Any:
+    """:class:`~smoulder.imaging.sel.SELSettings` from the parsed flags (errors name the flag)."""
     from smoulder.imaging.sel import SELSettings
 
-    return SELSettings(
+    try:
+        return _settings(SELSettings, ns)
+    except SettingsError as exc:
+        raise restate(exc, SEL_FLAGS) from None
+
+
+def _settings(cls: Any, ns: argparse.Namespace) -> Any:
+    return cls(
         contrast=ns.contrast,
         syn_metric=ns.syn_metric,
         syn_radius=ns.syn_radius,
@@ -120,7 +149,7 @@ def sel_settings_from_args(ns: argparse.Namespace) -> Any:
         min_concentricity=ns.min_concentricity,
         min_constancy=ns.min_constancy,
         definite_without_constancy=ns.definite_without_constancy,
-    ).validate()
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -180,7 +209,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from smoulder.imaging.sel_pipeline import check_out_dir, run_sel_files, write_sel_outputs
+    """``smoulder sel``: one subject through :func:`smoulder.pipelines.sel.run`."""
+    from smoulder.pipelines import sel
 
     missing = [
         f"--{k}" for k in ("t1", "flair", "dates", "lesions", "out") if getattr(ns, k) is None
@@ -188,13 +218,18 @@ def run(ns: argparse.Namespace) -> int:
     if missing:
         raise SettingsError(f"smoulder sel needs {', '.join(missing)}; see smoulder sel --help")
     settings = sel_settings_from_args(ns)
-    check_out_dir(ns.out)
     t0 = time.perf_counter()
-    sel_run = run_sel_files(
-        ns.t1, ns.flair, ns.dates, ns.lesions, brain_mask=ns.brain_mask, settings=settings
+    result = sel.run(
+        ns.t1,
+        ns.flair,
+        ns.dates,
+        ns.lesions,
+        brain_mask=ns.brain_mask,
+        settings=settings,
+        out=ns.out,
     )
-    paths = write_sel_outputs(sel_run, ns.out)
-    s = sel_run.result.summary
+    paths = sel.plan_outputs(ns.out, len(result.jacobian))
+    s = result.details
     summary = {
         "timepoints": s["n_timepoints"],
         "lesions": s["n_lesions"],
@@ -202,12 +237,12 @@ def run(ns: argparse.Namespace) -> int:
         "possible": s["n_possible"],
         "definite_volume_mm3": round(s["definite_volume_mm3"], 1),
         "seconds": round(time.perf_counter() - t0, 2),
-        "warnings": sel_run.result.warnings,
+        "warnings": result.warnings,
         "outputs": {
             k: ([str(x) for x in v] if isinstance(v, list) else str(v)) for k, v in paths.items()
         },
     }
-    for w in sel_run.result.warnings:
+    for w in result.warnings:
         print(f"smoulder sel: warning: {w}", file=sys.stderr)
     if ns.json:
         print(json.dumps(summary))
@@ -220,7 +255,8 @@ def run(ns: argparse.Namespace) -> int:
 
 
 def run_batch_cmd(ns: argparse.Namespace) -> int:
-    from smoulder.imaging.sel_batch import read_manifest, run_batch
+    """``smoulder sel batch``: :func:`smoulder.pipelines.sel_batch.run_batch` over a manifest."""
+    from smoulder.pipelines.sel_batch import read_manifest, run_batch
 
     settings = sel_settings_from_args(ns)
     jobs = read_manifest(ns.manifest)

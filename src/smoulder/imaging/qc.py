@@ -105,7 +105,7 @@ def fmt(v: Any) -> str:
         if not np.isfinite(v):
             return "n/a"
         # three significant digits without scientific notation for volumes like 1460 mm3
-        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+        return f"{v:,.0f}" if abs(float(v)) >= 100 else f"{v:.3g}"
     return html.escape(str(v))
 
 

@@ -29,8 +29,10 @@ import pandas as pd
 
 from smoulder import __version__
 from smoulder.exceptions import InputDataError
+from smoulder.imaging.sel import SELSettings
 from smoulder.io import bids as bio
 from smoulder.pipelines import prl as prl_pipeline
+from smoulder.pipelines import sel as sel_pipeline
 
 Progress = Callable[[int, int, str], None]
 
@@ -154,4 +156,128 @@ def run_group(out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
-__all__ = ["run_participant", "run_group"]
+def run_sel_participant(
+    bids_dir: str | Path,
+    out_dir: str | Path,
+    participant_label: str,
+    *,
+    sessions: list[str] | None = None,
+    derivatives: list[str | Path] | None = None,
+    settings: SELSettings | None = None,
+) -> dict[str, Any]:
+    """Run SEL for one participant's sessions and write BIDS Derivatives; return a summary.
+
+    Parameters
+    ----------
+    bids_dir : path
+        Root of the raw BIDS dataset.
+    out_dir : path
+        Root of the derivatives dataset to write.
+    participant_label : str
+        With or without ``sub-``.
+    sessions : list of str, optional
+        Sessions to use (default all); they are ordered by date.
+    derivatives : list of path, optional
+        Derivatives datasets holding lesion or brain masks.
+    settings : SELSettings, optional
+    """
+    li = bio.find_longitudinal_inputs(
+        bids_dir, participant_label, sessions=sessions, derivatives=derivatives
+    )
+    out = Path(out_dir)
+    bio.check_out_dir(out)
+    names = bio.sel_derivative_names(li, out)
+    anat = out / li.anat_dir
+    paths = sel_pipeline.plan_outputs(anat, len(li.t1) - 1, names, li.sessions[1:])
+    out.mkdir(parents=True, exist_ok=True)
+    bio.write_json(
+        out / "dataset_description.json",
+        bio.dataset_description(bids_dir, *bio.SEL_DESCRIPTION),
+    )
+    result = sel_pipeline.run(
+        li.t1, li.flair, li.dates, li.lesions, brain_mask=li.brain_mask, settings=settings
+    )
+    table = result.lesions
+    table.insert(0, "participant_id", f"sub-{li.subject}")
+    table.insert(1, "session_id", f"ses-{li.sessions[0]}")
+    sel_pipeline.write(
+        result,
+        anat,
+        names=names,
+        jacobian_labels=li.sessions[1:],
+        title=f"smoulder SEL QC: sub-{li.subject}",
+    )
+    s = result.details
+    return {
+        "participant_id": f"sub-{li.subject}",
+        "sessions": [f"ses-{x}" for x in li.sessions],
+        "dates": li.dates,
+        "n_lesions": s["n_lesions"],
+        "n_definite": s["n_definite"],
+        "n_possible": s["n_possible"],
+        "outputs": {
+            k: ([str(x) for x in v] if isinstance(v, list) else str(v)) for k, v in paths.items()
+        },
+    }
+
+
+def run_sel_participants(
+    bids_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    participant_labels: list[str] | None = None,
+    derivatives: list[str | Path] | None = None,
+    settings: SELSettings | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`run_sel_participant` for each listed participant (default: every subject with >= 2 sessions)."""
+    if participant_labels:
+        labels = [lab.removeprefix("sub-") for lab in participant_labels]
+    else:
+        labels = bio.longitudinal_subjects(bids_dir, derivatives)
+    out = []
+    for i, lab in enumerate(labels):
+        out.append(
+            run_sel_participant(bids_dir, out_dir, lab, derivatives=derivatives, settings=settings)
+        )
+        if progress is not None:
+            progress(i + 1, len(labels), f"sub-{lab}")
+    return out
+
+
+def run_sel_group(out_dir: str | Path) -> dict[str, Path]:
+    """Collect every subject's SEL tables into ``group_desc-sel_stats.tsv`` (one row per lesion) and
+    ``group_desc-selsummary_stats.tsv`` (one row per subject)."""
+    out = Path(out_dir)
+    files = sorted(out.glob("sub-*/**/*_desc-sel_stats.tsv"))
+    if not files:
+        raise InputDataError(
+            "no SEL participant results found",
+            file=str(out),
+            expected="an OUT_DIR written by 'smoulder bids ... participant --analysis sel'",
+        )
+    stats = pd.concat([bio.read_tsv(f) for f in files], ignore_index=True)
+    summaries = []
+    for f in sorted(out.glob("sub-*/**/*_desc-selsummary_stats.tsv")):
+        df = bio.read_tsv(f)
+        if "participant_id" not in df.columns:
+            df.insert(0, "participant_id", f.name.split("_")[0])
+        summaries.append(df)
+    paths = {
+        "stats": out / "group_desc-sel_stats.tsv",
+        "summary": out / "group_desc-selsummary_stats.tsv",
+    }
+    bio.write_tsv(stats, paths["stats"])
+    bio.write_tsv(
+        pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame(), paths["summary"]
+    )
+    return paths
+
+
+__all__ = [
+    "run_participant",
+    "run_group",
+    "run_sel_participant",
+    "run_sel_participants",
+    "run_sel_group",
+]

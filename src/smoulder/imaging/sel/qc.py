@@ -5,22 +5,21 @@ one row per time point (FLAIR, baseline lesion outline in yellow, candidate
 outline in red), then the annualised, atrophy-corrected expansion map (blue:
 shrinking, red: expanding), each row in axial, coronal and sagittal slices
 through the lesion centroid. Uses the panel builder of :mod:`smoulder.imaging.qc`;
-one self-contained HTML file with embedded PNGs.
+one self-contained HTML string with embedded PNGs, written by :mod:`smoulder.pipelines.sel`.
 """
 
 from __future__ import annotations
 
 import html
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
-from smoulder.imaging.qc import PANEL
+from smoulder.imaging.qc import PANEL, crop_around, png_base64
 from smoulder.imaging.qc import fmt as _fmt
 from smoulder.imaging.qc import panel as _panel
-from smoulder.imaging.qc import png_base64 as _png_base64
+from smoulder.imaging.sel.result import SELResult
+from smoulder.schema.images import Volume
 
 
 def _row(
@@ -62,16 +61,11 @@ def sel_montage(
     label: int,
     zooms: np.ndarray,
     *,
-    dates: list[str],
     scale_pct: float = 25.0,
     field_mm: float = 30.0,
 ) -> np.ndarray:
     """Montage around one lesion: a FLAIR row per time point, then the expansion map (+-``scale_pct``)."""
-    m = labels == label
-    center = np.array(ndimage.center_of_mass(m))
-    coords = np.argwhere(m)
-    extent = float(((coords.max(0) - coords.min(0) + 1) * zooms).max()) if coords.size else 0.0
-    half = np.ceil(max(field_mm, 2.5 * extent) / 2 / zooms).astype(int)
+    center, half = crop_around(labels, label, zooms, field_mm)
     rows = []
     for f in flair:
         nz = f[f > 0]
@@ -83,15 +77,14 @@ def sel_montage(
     return np.concatenate(rows, axis=0)
 
 
-def sel_qc_html(
-    result: Any, dates: list[str], *, title: str = "smoulder SEL QC", max_lesions: int = 60
-) -> str:
-    """The QC page for a :class:`~smoulder.imaging.sel.SELResult` as one HTML string."""
+def qc_html(result: SELResult, *, title: str = "smoulder SEL QC", max_lesions: int = 60) -> str:
+    """The QC page of a SEL result as one HTML string (images embedded)."""
     table: pd.DataFrame = result.lesions
+    dates = result.dates or [f"{y:.2f} y" for y in result.details["years"]]
     hw = result.halfway
-    zooms = np.sqrt((np.asarray(result.affine)[:3, :3] ** 2).sum(axis=0))
+    zooms = Volume(hw["labels"], result.affine).zooms
     cand_lab = np.where(hw["candidates"] > 0, hw["labels"], 0)
-    s = result.summary
+    s = result.details
     order = {"definite": 0, "possible": 1, "no": 2}
     shown = table.assign(
         _o=table["sel"].map(order), _e=-table["expansion_pct_per_year"].fillna(-1e9)
@@ -140,20 +133,18 @@ def sel_qc_html(
         lab = int(row["label"])
         if not (hw["labels"] == lab).any():
             continue
-        img = sel_montage(
-            hw["flair"], hw["expansion"], hw["labels"], cand_lab, lab, zooms, dates=dates
-        )
+        img = sel_montage(hw["flair"], hw["expansion"], hw["labels"], cand_lab, lab, zooms)
         verdict = f"<span class='{row['sel']}'>{html.escape(str(row['sel']))}</span>"
         cells = "".join(
             f"<tr><th>{html.escape(c)}</th><td>{_fmt(row[c])}</td></tr>" for c in cols if c in row
         )
         parts.append(
             f"<div class='lesion' id='lesion-{lab}'><h3>Lesion {lab}: SEL {verdict}</h3>"
-            f"<img alt='lesion {lab} montage' src='data:image/png;base64,{_png_base64(img)}'>"
+            f"<img alt='lesion {lab} montage' src='data:image/png;base64,{png_base64(img)}'>"
             f"<table>{cells}</table></div>"
         )
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-__all__ = ["sel_qc_html", "sel_montage"]
+__all__ = ["qc_html", "sel_montage"]

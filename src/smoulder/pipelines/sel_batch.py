@@ -24,137 +24,19 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from smoulder import __version__
-from smoulder.exceptions import InputDataError, SettingsError, SmoulderError
+from smoulder.exceptions import SettingsError, SmoulderError
 from smoulder.imaging.sel import SELSettings
+from smoulder.io import bids as bio
+from smoulder.io.manifest import SubjectJob, read_manifest
 
 DONE_FILE = "sel_done.json"
-REQUIRED = ("subject", "date", "t1", "flair")
-
-
-@dataclass
-class SubjectJob:
-    """One subject's inputs in time order."""
-
-    subject: str
-    t1: list[str]
-    flair: list[str]
-    dates: list[str]
-    lesions: str
-    brain_mask: str | None = None
-
-
-def read_manifest(path: str | Path) -> list[SubjectJob]:
-    """Read and check a batch manifest; errors name the file, row and column.
-
-    Rows of one subject may come in any order; they are sorted by date. Each subject
-    needs at least two time points with distinct dates and exactly one lesion mask, on
-    its earliest row.
-    """
-    import datetime as dt
-
-    p = Path(path)
-    if not p.exists():
-        raise InputDataError("manifest not found", file=str(p), expected="a TSV or CSV file")
-    sep = "," if p.suffix.lower() == ".csv" else "\t"
-    df = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)
-    for c in REQUIRED + ("lesions",):
-        if c not in df.columns:
-            raise InputDataError(
-                "manifest column missing",
-                file=str(p),
-                column=c,
-                expected=f"columns {', '.join(REQUIRED)}, lesions[, brain_mask]",
-            )
-    base = p.resolve().parent
-
-    def resolve(v: str) -> str:
-        q = Path(v)
-        return str(q if q.is_absolute() else base / q)
-
-    rows = []
-    for i, r in df.iterrows():
-        row = int(str(i)) + 2  # spreadsheet row, header is row 1
-        for c in REQUIRED:
-            if not str(r[c]).strip():
-                raise InputDataError(
-                    "empty value",
-                    file=str(p),
-                    row=row,
-                    column=c,
-                    expected="a subject label, an ISO date and two image paths",
-                )
-        try:
-            d = dt.date.fromisoformat(str(r["date"]).strip()[:10])
-        except ValueError:
-            raise InputDataError(
-                "not an ISO date",
-                file=str(p),
-                row=row,
-                column="date",
-                value=r["date"],
-                expected="YYYY-MM-DD",
-            ) from None
-        rows.append(
-            {
-                "row": row,
-                "subject": str(r["subject"]).strip(),
-                "date": d,
-                "t1": resolve(r["t1"]),
-                "flair": resolve(r["flair"]),
-                "lesions": resolve(r["lesions"]) if r["lesions"].strip() else "",
-                "brain_mask": resolve(r["brain_mask"])
-                if str(r.get("brain_mask", "")).strip()
-                else "",
-            }
-        )
-    jobs = []
-    for sub, g in pd.DataFrame(rows).groupby("subject", sort=True):
-        g = g.sort_values("date")
-        if len(g) < 2:
-            raise InputDataError(
-                f"subject {sub} has one time point",
-                file=str(p),
-                row=int(g["row"].iloc[0]),
-                expected="at least two rows (time points) per subject",
-            )
-        dup = g["date"].duplicated()
-        if dup.any():
-            raise InputDataError(
-                f"subject {sub} has two rows with one date",
-                file=str(p),
-                row=int(g.loc[dup, "row"].iloc[0]),
-                column="date",
-                value=str(g.loc[dup, "date"].iloc[0]),
-                expected="one row per time point",
-            )
-        masks = g[g["lesions"] != ""]
-        if len(masks) != 1 or masks.index[0] != g.index[0]:
-            raise InputDataError(
-                f"subject {sub} needs exactly one lesion mask, on its earliest date",
-                file=str(p),
-                row=int(g["row"].iloc[0]),
-                column="lesions",
-                expected="the baseline lesion mask on the earliest row only",
-            )
-        bm = g["brain_mask"].iloc[0] or None
-        jobs.append(
-            SubjectJob(
-                subject=str(sub),
-                t1=list(g["t1"]),
-                flair=list(g["flair"]),
-                dates=[d.isoformat() for d in g["date"]],
-                lesions=str(masks["lesions"].iloc[0]),
-                brain_mask=bm,
-            )
-        )
-    return jobs
 
 
 def job_hash(job: SubjectJob, settings: SELSettings) -> str:
@@ -169,7 +51,7 @@ def job_hash(job: SubjectJob, settings: SELSettings) -> str:
             stats.append([f, None, None])
     blob = json.dumps(
         {
-            "settings": settings.as_dict(),
+            "settings": settings.model_dump(),
             "version": __version__,
             "dates": job.dates,
             "files": stats,
@@ -194,16 +76,21 @@ def process_subject(
     job: SubjectJob, out_dir: str, settings: dict[str, Any], digest: str
 ) -> dict[str, Any]:
     """Run one subject file to file (executed on a dask worker); never raises for bad input."""
-    from smoulder.imaging.sel_pipeline import run_sel_files, write_sel_outputs
+    from smoulder.pipelines import sel
 
     t0 = time.perf_counter()
     out = Path(out_dir)
     try:
-        s = SELSettings(**{**settings, "syn_iterations": tuple(settings["syn_iterations"])})
-        run = run_sel_files(
-            job.t1, job.flair, job.dates, job.lesions, brain_mask=job.brain_mask, settings=s
+        result = sel.run(
+            job.t1,
+            job.flair,
+            job.dates,
+            job.lesions,
+            brain_mask=job.brain_mask,
+            settings=SELSettings(**settings),
+            out=out,
+            title=f"smoulder SEL QC: {job.subject}",
         )
-        write_sel_outputs(run, out, title=f"smoulder SEL QC: {job.subject}")
     except SmoulderError as exc:
         return {
             "subject": job.subject,
@@ -211,7 +98,7 @@ def process_subject(
             "error": str(exc),
             "seconds": time.perf_counter() - t0,
         }
-    summ = run.result.summary
+    summ = result.details
     rec = {
         "subject": job.subject,
         "status": "computed",
@@ -222,7 +109,7 @@ def process_subject(
         "n_possible": summ["n_possible"],
         "definite_volume_mm3": summ["definite_volume_mm3"],
     }
-    (out / DONE_FILE).write_text(json.dumps({"hash": digest, "job": asdict(job), **rec}, indent=2))
+    bio.write_json(out / DONE_FILE, {"hash": digest, "job": asdict(job), **rec})
     return rec
 
 
@@ -258,9 +145,9 @@ def run_batch(
         One row per subject: ``subject, status (computed|skipped|failed), error, seconds,
         n_lesions, n_definite, n_possible, definite_volume_mm3``.
     """
-    s = (settings or SELSettings()).validate()
+    s = settings if settings is not None else SELSettings()
     if s.threads is None:  # one registration thread per subject; parallelism comes from the workers
-        s.threads = threads_per_worker
+        s = s.replace(threads=threads_per_worker)
     if not jobs:
         raise SettingsError("the batch has no subjects")
     names = [j.subject for j in jobs]
@@ -300,7 +187,7 @@ def run_batch(
             )
             client = Client(cluster)
         try:
-            sdict = s.as_dict()
+            sdict = s.model_dump()
             futures = [
                 client.submit(
                     process_subject, j, d, sdict, h, pure=False, key=f"sel-{j.subject}-{h[:12]}"
@@ -328,9 +215,7 @@ def run_batch(
     ]
     table = pd.DataFrame(records).reindex(columns=cols)
     table = table.set_index("subject").loc[names].reset_index()
-    table.to_csv(
-        out / "batch_summary.tsv", sep="\t", index=False, na_rep="n/a", float_format="%.6g"
-    )
+    bio.write_tsv(table, out / "batch_summary.tsv")
     return table
 
 
