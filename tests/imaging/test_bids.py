@@ -124,6 +124,9 @@ def test_participant_and_group_levels_write_bids_derivatives(bids_dataset, phant
     assert summary["participant_id"].tolist() == ["sub-01", "sub-02"]
     assert summary["session_id"].tolist() == ["n/a", "ses-1"]
     assert summary.loc[0, "n_prl"] == 3 and summary.loc[0, "n_lesions"] == 8
+    # one writer: the group table spells booleans as the participant tables do
+    raw_group = pd.read_csv(out / "group_desc-lesions_stats.tsv", sep="\t", dtype=str)
+    assert set(raw_group["prl"]) == {"true", "false"}
 
 
 def test_group_without_participant_results_is_an_error(tmp_path, capsys):

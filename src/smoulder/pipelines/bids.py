@@ -141,9 +141,7 @@ def run_group(out_dir: str | Path) -> dict[str, Path]:
         "stats": out / "group_desc-lesions_stats.tsv",
         "summary": out / "group_desc-prl_summary.tsv",
     }
-    stats[keys + [c for c in stats.columns if c not in keys]].to_csv(
-        paths["stats"], sep="\t", index=False, na_rep="n/a", float_format="%.6g"
-    )
+    bio.write_tsv(stats[keys + [c for c in stats.columns if c not in keys]], paths["stats"])
     side = {
         "participant_id": "BIDS participant",
         "session_id": "BIDS session (n/a: none)",
