@@ -194,6 +194,7 @@ def _meta(result: SELResult) -> dict[str, Any]:
         "Settings": result.settings.model_dump(),
         "Dates": result.dates,
         "Warnings": result.warnings,
+        "MethodsParagraph": result.methods(),
         "Note": "Evidence for rating, not a diagnosis.",
     }
 

@@ -143,6 +143,7 @@ def qc_html(result: SELResult, *, title: str = "smoulder SEL QC", max_lesions: i
             f"<img alt='lesion {lab} montage' src='data:image/png;base64,{png_base64(img)}'>"
             f"<table>{cells}</table></div>"
         )
+    parts.append(f"<h2>Methods</h2><p>{html.escape(result.methods())}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

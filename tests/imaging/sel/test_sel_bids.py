@@ -10,11 +10,8 @@ import pytest
 
 from smoulder.exceptions import InputDataError
 from smoulder.imaging.sel import SELSettings
-from smoulder.io.bids import find_longitudinal_inputs
+from smoulder.io.bids import find_longitudinal_inputs, longitudinal_subjects
 from smoulder.pipelines.bids import run_sel_participant, run_sel_participants
-from smoulder.synth.sel_phantom import simulate_sel_phantom
-
-BOX = ((-45.0, 45.0), (-55.0, 35.0), (-6.0, 54.0))
 
 
 def _desc(path, name, derivative=False):
@@ -26,19 +23,12 @@ def _desc(path, name, derivative=False):
 
 
 @pytest.fixture(scope="module")
-def longitudinal_bids(tmp_path_factory):
+def longitudinal_bids(tmp_path_factory, small3):
     root = tmp_path_factory.mktemp("bids_long")
     raw, les = root / "raw", root / "lesions"
     _desc(raw, "tiny longitudinal")
     _desc(les, "lesions", True)
-    ph = simulate_sel_phantom(
-        seed=61,
-        years=(0.0, 1.0, 2.0),
-        voxel_size=3.0,
-        box_mm=BOX,
-        kinds=["expanding", "stable", "shrinking"],
-        expansion_pct_per_year=(15.0, 15.0),
-    )
+    ph = small3  # 3 mm, an expanding, a stable and a shrinking lesion
     # session labels do not sort in time order: 'base' is first, then 'y1', then 'a2' (year 2)
     labels = ["base", "y1", "a2"]
     for ses, t1, fl in zip(labels, ph.t1, ph.flair, strict=True):
@@ -67,7 +57,7 @@ def test_participant_writes_sel_derivatives(longitudinal_bids, tmp_path):
     raw, les, ph = longitudinal_bids
     out = tmp_path / "deriv"
     summary = run_sel_participant(
-        raw, out, "01", derivatives=[les], settings=SELSettings(syn_iterations=(20, 10), threads=1)
+        raw, out, "01", derivatives=[les], settings=SELSettings(syn_iterations=(5, 2), threads=1)
     )
     assert summary["sessions"] == ["ses-base", "ses-y1", "ses-a2"] and summary["n_lesions"] == 3
     anat = out / "sub-01/ses-base/anat"
@@ -112,6 +102,17 @@ def test_missing_dates_and_single_sessions_are_refused(longitudinal_bids, tmp_pa
         find_longitudinal_inputs(copy, "01", derivatives=[les])
 
 
+def test_every_subject_with_two_sessions_is_longitudinal(longitudinal_bids, tmp_path):
+    raw, les, _ = longitudinal_bids
+    assert longitudinal_subjects(raw, [les]) == ["01"]
+    single = tmp_path / "single"
+    _desc(single, "one session each")
+    (single / "sub-02/ses-1/anat").mkdir(parents=True)
+    with pytest.raises(InputDataError, match="no subject with two or more sessions"):
+        longitudinal_subjects(single)
+
+
+@pytest.mark.slow
 def test_all_longitudinal_participants_are_found_without_labels(longitudinal_bids, tmp_path):
     raw, les, _ = longitudinal_bids
     done = []
@@ -120,7 +121,7 @@ def test_all_longitudinal_participants_are_found_without_labels(longitudinal_bid
         tmp_path / "d",
         derivatives=[les],
         progress=lambda i, n, name: done.append(name),
-        settings=SELSettings(syn_iterations=(10, 5), threads=1),
+        settings=SELSettings(syn_iterations=(5, 2), threads=1),
     )
     assert [r["participant_id"] for r in res] == ["sub-01"] and done == ["sub-01"]
 
@@ -144,8 +145,8 @@ def test_bids_command_runs_the_sel_analysis_and_the_group_level(
             "--derivatives",
             str(les),
             "--syn-iterations",
-            "10",
             "5",
+            "2",
             "--threads",
             "1",
             "--json",

@@ -172,3 +172,46 @@ def test_registrations_with_the_default_seed_are_reproducible():
     fixed, moving = Volume(a, aff), Volume(b, aff)
     runs = [sr.rigid_transform(fixed, moving, seed=seed, threads=1) for _ in range(3)]
     assert all(np.array_equal(runs[0], r) for r in runs[1:])
+
+
+def _result(settings, dates, years, **counts):
+    from smoulder.imaging.sel import SELResult
+
+    details = {
+        "n_timepoints": len(years),
+        "years": years,
+        "n_lesions": 3,
+        "n_definite": 0,
+        "n_possible": 1,
+        "brain_volume_change_pct_per_year": -0.52,
+        **counts,
+    }
+    return SELResult(
+        lesions=pd.DataFrame({"label": [1, 2, 3], "sel": ["no", "possible", "no"]}),
+        details=details,
+        jacobian=[],
+        expansion=np.zeros((2, 2, 2)),
+        sel_mask=np.zeros((2, 2, 2), np.uint8),
+        halfway={},
+        affine=np.eye(4),
+        settings=settings,
+        dates=dates,
+    )
+
+
+def test_methods_paragraph_states_what_ran():
+    st = SELSettings(syn_iterations=(10, 5), seed=3, atrophy_correction="none", threads=1)
+    text = _result(st, ["2020-01-15", "2021-07-16"], [0.0, 1.5]).methods()
+    assert "on 2 time points (2020-01-15, 2021-07-16)" in text
+    assert "iterations 10, 5" in text and "seed 3, 1 thread(s)" in text
+    assert "Jacobians were not corrected for atrophy (brain volume change -0.52 % per year)" in text
+    assert "constancy cannot be measured with two time points" in text
+    assert "classified as possible at most" in text
+    assert "0 of 3 lesions were definite and 1 possible SELs." in text
+    # three time points with the default settings: constancy is part of the rule
+    three = _result(SELSettings(), None, [0.0, 1.0, 2.0], n_definite=1).methods()
+    assert "(0.00, 1.00, 2.00 years after baseline)" in three
+    assert "removes the global volume change of the brain" in three
+    assert "reached 12.5 % per year" in three and "at least 10 voxels" in three
+    assert "constancy (share of follow-up intervals with expansion above 0.0 % per year)" in three
+    assert "1 of 3 lesions were definite" in three

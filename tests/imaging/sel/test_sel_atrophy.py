@@ -22,6 +22,7 @@ def atrophic():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["affine", "none"])
 def test_stable_lesions_in_an_atrophic_brain(atrophic, method):
     ph = atrophic

@@ -56,5 +56,5 @@ def test_rigid_registration_undoes_a_shift(flair):
 
 def test_rigid_registration_is_reproducible(flair):
     moved = Volume(ndimage.shift(flair.data, (1.5, 1, 0), order=1), flair.affine, "moved.nii.gz")
-    runs = [rigid_register(flair, moved)[1] for _ in range(3)]
+    runs = [rigid_register(flair, moved)[1] for _ in range(2)]
     assert all(np.array_equal(runs[0], r) for r in runs[1:])

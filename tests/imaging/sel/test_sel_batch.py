@@ -13,7 +13,7 @@ from smoulder.imaging.sel import SELSettings
 from smoulder.pipelines.sel_batch import DONE_FILE, read_manifest, run_batch
 from smoulder.synth.sel_phantom import simulate_sel_phantom
 
-FAST = SELSettings(syn_iterations=(10, 5), threads=1)
+FAST = SELSettings(syn_iterations=(5, 2), threads=1)
 BOX = ((-45.0, 45.0), (-55.0, 35.0), (-6.0, 54.0))
 
 
@@ -55,6 +55,7 @@ def test_manifest_rows_are_grouped_sorted_and_resolved(manifest):
     assert jobs[0].lesions.endswith("sub-01/lesions.nii.gz")
 
 
+@pytest.mark.slow
 def test_batch_runs_every_subject_then_resumes_without_recomputing(manifest, tmp_path):
     jobs = read_manifest(manifest)
     out = tmp_path / "out"
@@ -105,6 +106,10 @@ def test_a_failing_subject_is_reported_and_the_others_finish(manifest, tmp_path)
     assert "missing.nii.gz: file not found" in res.loc[1, "error"]
     assert not (tmp_path / "out" / "02" / DONE_FILE).exists()
     assert json.loads((tmp_path / "out" / "01" / DONE_FILE).read_text())["status"] == "computed"
+    # a second run resumes: the finished subject is skipped, the failed one is tried again
+    again = run_batch(jobs, tmp_path / "out", FAST, n_workers=1, processes=False)
+    assert again["status"].tolist() == ["skipped", "failed"]
+    assert again.loc[0, "n_lesions"] == res.loc[0, "n_lesions"] == 3
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,7 @@ def test_unknown_participant_and_missing_qsm_are_named(bids_dataset):
         find_inputs(r / "raw", participant_labels=["sub-01"])
 
 
+@pytest.mark.slow
 def test_participant_and_group_levels_write_bids_derivatives(bids_dataset, phantom, tmp_path):
     r = bids_dataset
     out = tmp_path / "deriv"

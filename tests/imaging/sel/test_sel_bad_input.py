@@ -39,8 +39,8 @@ def _run(f, out, *, t1=None, flair=None, dates=None, lesions=None):
         ("flair_count", "3 T1 images but 2 FLAIR"),
     ],
 )
-def test_time_point_errors(phantom3_files, tmp_path, capsys, case, match):
-    f = phantom3_files
+def test_time_point_errors(small3_files, tmp_path, capsys, case, match):
+    f = small3_files
     kw = {
         "one": {"t1": f["t1"][:1], "flair": f["flair"][:1], "dates": f["dates"][:1]},
         "order": {"dates": [f["dates"][0], f["dates"][2], f["dates"][1]]},
@@ -58,8 +58,8 @@ def test_time_point_errors(phantom3_files, tmp_path, capsys, case, match):
     assert not out.exists()
 
 
-def test_mismatched_orientation_is_refused(phantom3_files, tmp_path, capsys):
-    f = phantom3_files
+def test_mismatched_orientation_is_refused(small3_files, tmp_path, capsys):
+    f = small3_files
     img = nib.load(f["t1"][1])
     # the same image stored left-right flipped (LAS): world positions unchanged, orientation differs
     flipped = nib.Nifti1Image(
@@ -86,8 +86,8 @@ def test_mismatched_orientation_is_refused(phantom3_files, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_t1_and_flair_of_one_time_point_must_share_a_grid(phantom3_files, tmp_path, capsys):
-    f = phantom3_files
+def test_t1_and_flair_of_one_time_point_must_share_a_grid(small3_files, tmp_path, capsys):
+    f = small3_files
     img = nib.load(f["flair"][1])
     aff = img.affine.copy()
     aff[0, 3] += 3.0
@@ -99,9 +99,9 @@ def test_t1_and_flair_of_one_time_point_must_share_a_grid(phantom3_files, tmp_pa
 
 
 def test_an_image_that_cannot_be_registered_stops_with_its_similarity(
-    phantom3_files, tmp_path, capsys
+    small3_files, tmp_path, capsys
 ):
-    f = phantom3_files
+    f = small3_files
     rng = np.random.default_rng(3)
     ref = nib.load(f["flair"][1])
     data = np.asarray(ref.dataobj)
@@ -119,8 +119,8 @@ def test_an_image_that_cannot_be_registered_stops_with_its_similarity(
     assert not (out / "lesions.tsv").exists()
 
 
-def test_empty_lesion_mask_is_refused(phantom3_files, tmp_path, capsys):
-    f = phantom3_files
+def test_empty_lesion_mask_is_refused(small3_files, tmp_path, capsys):
+    f = small3_files
     ref = nib.load(f["lesions"])
     p = tmp_path / "empty.nii.gz"
     nib.save(nib.Nifti1Image(np.zeros(ref.shape, np.int16), ref.affine), p)

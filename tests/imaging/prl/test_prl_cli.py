@@ -7,6 +7,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pytest
 
 from smoulder.cli import main
 
@@ -242,6 +243,7 @@ def test_missing_inputs_are_named(tmp_path, capsys):
     assert "--phase or --qsm" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_rigid_registration_with_a_magnitude_image(phantom, phantom_files, tmp_path):
     from scipy import ndimage
 
