@@ -36,12 +36,9 @@ from scipy import ndimage
 from scipy.linalg import expm, logm
 
 from smoulder.exceptions import InputDataError
-from smoulder.schema.images import Volume, world_overlap_fraction
+from smoulder.schema.images import Volume, check_overlap
 
 _FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
-
-#: Smallest share of the reference field of view that must lie inside the moving image.
-MIN_OVERLAP = 0.5
 
 
 def ants_image(vol: Volume) -> Any:
@@ -84,6 +81,20 @@ def ants_determinism(seed: int, threads: int | None) -> Iterator[None]:
                 os.environ.pop("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", None)
             else:
                 os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = old_threads
+
+
+def _registration(moving_source: str, **kwargs: Any) -> dict[str, Any]:
+    """``ants.registration`` whose failures (ITK errors) become an error naming the moving image."""
+    import ants
+
+    try:
+        return ants.registration(**kwargs)  # type: ignore[no-any-return]
+    except RuntimeError as exc:
+        raise InputDataError(
+            f"the registration failed in ANTs ({exc})",
+            file=moving_source,
+            expected="an image of the same head with anatomy to align (not empty, not constant)",
+        ) from None
 
 
 def _remove_outputs(*registrations: dict[str, Any]) -> None:
@@ -131,10 +142,9 @@ def _linear(
     mask: np.ndarray | None,
 ) -> dict[str, Any]:
     """One ANTs linear registration (inside the caller's :func:`ants_determinism`)."""
-    import ants
-
     keep = _levels(fixed.shape, moving.shape)
-    return ants.registration(  # type: ignore[no-any-return]
+    return _registration(
+        moving.source,
         fixed=ants_image(fixed),
         moving=ants_image(moving),
         type_of_transform=kind,
@@ -222,21 +232,9 @@ def resample(
     )
 
 
-def check_overlap(ref: Volume, moving: Volume) -> None:
-    """Refuse two images whose fields of view do not overlap in world space (not one head)."""
-    frac = world_overlap_fraction(ref, moving)
-    if frac < MIN_OVERLAP:
-        raise InputDataError(
-            f"only {frac:.0%} of the FLAIR field of view lies inside this image in world space, so the two "
-            f"cannot be images of one head in one session",
-            file=moving.source,
-            expected=f"images whose affines place them over the same head (>= {MIN_OVERLAP:.0%} overlap)",
-        )
-
-
 def resample_to(ref: Volume, moving: Volume, *, order: int = 1) -> Volume:
     """Resample ``moving`` onto ``ref``'s grid through world coordinates (affines trusted)."""
-    check_overlap(ref, moving)
+    check_overlap(ref, moving, "the image")
     out = resample(
         moving.data.astype(np.float32), moving.affine, ref.shape, ref.affine, order=order
     )
@@ -269,11 +267,12 @@ def rigid_register(
     """
     import ants
 
-    check_overlap(ref, moving)
+    check_overlap(ref, moving, "the image")
     fixed = ants_image(ref)
     est = ants_image(moving_for_transform or moving)
     with ants_determinism(seed, None):
-        reg = ants.registration(
+        reg = _registration(
+            (moving_for_transform or moving).source,
             fixed=fixed,
             moving=est,
             type_of_transform="Rigid",
@@ -315,6 +314,7 @@ def syn_register(
     also_warp: Sequence[np.ndarray] | None = None,
     mask: np.ndarray | None = None,
     affine_metric: str = "mattes",
+    source: str = "<array>",
 ) -> dict[str, Any]:
     """Affine then deformable (SyN) registration of ``moving`` onto ``fixed`` on one grid.
 
@@ -345,6 +345,8 @@ def syn_register(
         Fixed-space region where the similarity is evaluated (e.g. where both scans have data).
     affine_metric : str
         ANTs metric of the affine stage.
+    source : str
+        Name of the moving image in error messages.
 
     Returns
     -------
@@ -378,7 +380,8 @@ def syn_register(
         try:
             aff_file = lin["fwdtransforms"][0]
             aff_ras = _itk_affine_to_ras(aff_file)
-            reg = ants.registration(
+            reg = _registration(
+                source,
                 fixed=fx[0],
                 moving=mv[0],
                 type_of_transform="SyNOnly",
@@ -436,10 +439,8 @@ def correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 
 
 __all__ = [
-    "MIN_OVERLAP",
     "ants_image",
     "ants_determinism",
-    "check_overlap",
     "linear_transform",
     "rigid_transform",
     "rigid_register",

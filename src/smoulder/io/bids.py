@@ -219,7 +219,9 @@ def _session_dates(
     dates: dict[str, str] = {}
     st = bids_dir / f"sub-{subject}" / f"sub-{subject}_sessions.tsv"
     if st.exists():
-        df = pd.read_csv(st, sep="\t", dtype=str, keep_default_na=False)
+        df = read_text_table(
+            st, expected="a sessions table with session_id and acq_time columns", dtype=str
+        )
         if "session_id" in df.columns and "acq_time" in df.columns:
             for _, r in df.iterrows():
                 ses = str(r["session_id"]).removeprefix("ses-")
@@ -230,7 +232,9 @@ def _session_dates(
             continue
         scans = bids_dir / f"sub-{subject}" / f"ses-{ses}" / f"sub-{subject}_ses-{ses}_scans.tsv"
         if scans.exists():
-            df = pd.read_csv(scans, sep="\t", dtype=str, keep_default_na=False)
+            df = read_text_table(
+                scans, expected="a scans table with filename and acq_time columns", dtype=str
+            )
             if "filename" in df.columns and "acq_time" in df.columns:
                 name = Path(t1[ses]).name
                 hit = df[[Path(f).name == name for f in df["filename"]]]
@@ -413,7 +417,43 @@ def write_text(path: str | Path, text: str) -> Path:
 
 def read_tsv(path: str | Path) -> pd.DataFrame:
     """Read a TSV this package wrote (``n/a`` is missing; empty cells stay text)."""
-    return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+    return read_text_table(path, expected="a TSV written by smoulder", na_values=["n/a"])
+
+
+def read_text_table(
+    path: str | Path,
+    *,
+    expected: str,
+    sep: str | None = None,
+    na_values: list[str] | None = None,
+    keep_default_na: bool = False,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Read a TSV (or, by extension, CSV) table a user gave; every failure names the file.
+
+    Only ``na_values`` (and pandas' defaults with ``keep_default_na``) are read as missing. A
+    missing file, a directory, binary content and malformed rows become
+    :class:`~smoulder.exceptions.InputDataError` with ``expected`` in the message.
+    """
+    p = str(path)
+    if not Path(p).exists():
+        raise InputDataError("file not found", file=p, expected=expected)
+    if Path(p).is_dir():
+        raise InputDataError("is a directory", file=p, expected=expected)
+    if sep is None:
+        sep = "," if p.lower().endswith(".csv") else "\t"
+    try:
+        return pd.read_csv(
+            p, sep=sep, na_values=na_values, keep_default_na=keep_default_na, **kwargs
+        )
+    except UnicodeDecodeError:
+        raise InputDataError(
+            "not a text table (cannot be read as UTF-8 text)", file=p, expected=expected
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputDataError(
+            f"cannot be read as a table ({str(exc).strip()})", file=p, expected=expected
+        ) from None
 
 
 def check_out_dir(out_dir: str | Path) -> None:
@@ -443,5 +483,6 @@ __all__ = [
     "write_json",
     "write_text",
     "read_tsv",
+    "read_text_table",
     "check_out_dir",
 ]

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from smoulder.exceptions import InputDataError
+from smoulder.io.bids import read_text_table
 
 REQUIRED = ("subject", "date", "t1", "flair")
 
@@ -44,10 +45,9 @@ def read_manifest(path: str | Path) -> list[SubjectJob]:
     its earliest row.
     """
     p = Path(path)
-    if not p.exists():
-        raise InputDataError("manifest not found", file=str(p), expected="a TSV or CSV file")
-    sep = "," if p.suffix.lower() == ".csv" else "\t"
-    df = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)
+    df = read_text_table(
+        p, expected="a TSV or CSV manifest (subject, date, t1, flair, lesions)", dtype=str
+    )
     for c in REQUIRED + ("lesions",):
         if c not in df.columns:
             raise InputDataError(

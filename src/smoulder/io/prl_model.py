@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from smoulder.exceptions import InputDataError
+from smoulder.io.bids import read_text_table
 
 _YES = {"1", "yes", "y", "true", "t", "prl"}
 _NO = {"0", "no", "n", "false", "f", "non-prl", "not prl"}
@@ -75,24 +76,6 @@ def parse_ratings(values: pd.Series, source: str, column: str) -> np.ndarray:
     return yes
 
 
-def _read_table(path: str, expected: str) -> pd.DataFrame:
-    if not Path(path).exists():
-        raise InputDataError("file not found", file=path, expected=expected)
-    if Path(path).is_dir():
-        raise InputDataError("is a directory", file=path, expected=expected)
-    sep = "," if path.endswith(".csv") else "\t"
-    try:
-        return pd.read_csv(path, sep=sep, na_values=["n/a"])
-    except UnicodeDecodeError:
-        raise InputDataError(
-            "not a text table (cannot be read as UTF-8 text)", file=path, expected=expected
-        ) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputDataError(
-            f"cannot be read as a table ({str(exc).strip()})", file=path, expected=expected
-        ) from None
-
-
 def read_rated_tables(
     paths: Sequence[str | Path], *, features: Sequence[str], rating_col: str = "rating"
 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -122,7 +105,7 @@ def read_rated_tables(
     frames, ys = [], []
     for i, p in enumerate(paths):
         sp = str(p)
-        df = _read_table(sp, expected)
+        df = read_text_table(sp, expected=expected, na_values=["n/a"], keep_default_na=True)
         missing = [c for c in [*features, rating_col, "input"] if c not in df.columns]
         if missing:
             raise InputDataError("column missing", file=sp, column=missing[0], expected=expected)

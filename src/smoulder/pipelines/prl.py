@@ -170,11 +170,13 @@ def run(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fl = nifti.load_volume(flair)
+        img.check_has_signal(fl, "FLAIR")
         kind = "phase" if phase is not None else "qsm"
         sv = nifti.load_volume(phase if phase is not None else qsm)  # type: ignore[arg-type]
         if not img.same_grid(fl, sv):
             if register == "none":
                 img.check_same_grid(fl, sv, kind)
+            img.check_has_signal(sv, "phase image" if kind == "phase" else "QSM image")
             if register == "resample":
                 sv = reg.resample_to(fl, sv)
             else:
@@ -187,6 +189,7 @@ def run(
                     )
                 else:
                     mag = nifti.load_volume(magnitude)
+                    img.check_has_signal(mag, "magnitude image")
                     img.check_same_grid(sv, mag, "magnitude image (must share the phase/QSM grid)")
                 sv = reg.rigid_register(fl, sv, moving_for_transform=mag)[0]
         if kind == "phase":

@@ -224,6 +224,63 @@ def check_same_grid(ref: Volume, other: Volume, what: str = "image") -> None:
     )
 
 
+def check_has_signal(vol: Volume, what: str = "image") -> None:
+    """Refuse an image that is all zero or holds one value everywhere: there is nothing to align.
+
+    Raises
+    ------
+    InputDataError
+        Naming the file and what the image is (e.g. "FLAIR of time point 2").
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_has_signal(
+    ...     Volume(np.zeros((3, 3, 3)), np.eye(4), "t1_2.nii.gz"), "T1 of time point 2"
+    ... )
+    Traceback (most recent call last):
+    ...
+    smoulder.exceptions.InputDataError: t1_2.nii.gz: T1 of time point 2 is all zero; expected an image of the head (a failed export or conversion gives an empty file)
+    """
+    d = np.asarray(vol.data)
+    lo, hi = (float(d.min()), float(d.max())) if d.size else (0.0, 0.0)
+    if lo == hi == 0.0:
+        raise InputDataError(
+            f"{what} is all zero",
+            file=vol.source,
+            expected="an image of the head (a failed export or conversion gives an empty file)",
+        )
+    if lo == hi:
+        raise InputDataError(
+            f"{what} has the value {lo:g} in every voxel",
+            file=vol.source,
+            expected="an image of the head with varying intensities",
+        )
+
+
+def check_overlap(
+    ref: Volume,
+    other: Volume,
+    what: str,
+    *,
+    reference: str = "the FLAIR",
+    min_fraction: float = 0.5,
+) -> None:
+    """Refuse two images whose fields of view do not overlap in world space (not one head).
+
+    ``min_fraction`` of ``ref``'s field of view must lie inside ``other``'s.
+    """
+    frac = world_overlap_fraction(ref, other)
+    if frac < min_fraction:
+        raise InputDataError(
+            f"{what} does not overlap {reference} in world space (only {frac:.0%} of its field of "
+            "view lies inside this image), so the two cannot be images of one head in one session",
+            file=other.source,
+            expected=f"images whose affines place them over the same head (>= {min_fraction:.0%} "
+            "overlap; check the file order and the header's qform/sform)",
+        )
+
+
 def world_overlap_fraction(ref: Volume, other: Volume) -> float:
     """Fraction of ``ref``'s field of view (sampled on a coarse lattice) inside ``other``'s."""
     g = [np.linspace(0, n - 1, 9) for n in ref.shape]
@@ -363,6 +420,8 @@ __all__ = [
     "same_grid",
     "check_same_grid",
     "world_overlap_fraction",
+    "check_has_signal",
+    "check_overlap",
     "check_phase_units",
     "check_qsm_units",
     "parse_dates",

@@ -322,3 +322,31 @@ def test_montage_has_three_planes_and_outlines_only_the_flair(phantom):
         top[:, i * PANEL : (i + 1) * PANEL].sum() > 10 for i in range(3)
     )  # an outline in every plane
     assert bottom.sum() == 0
+
+
+def test_an_all_zero_flair_or_magnitude_is_refused(phantom, phantom_files, tmp_path, capsys):
+    zero = tmp_path / "zero.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros(phantom.flair.shape, np.float32), phantom.flair.affine), zero)
+    out = tmp_path / "z"
+    common = [
+        "--qsm",
+        phantom_files["qsm"],
+        "--lesions",
+        phantom_files["lesions"],
+        "--out",
+        str(out),
+    ]
+    assert main(["prl", "--flair", str(zero), *common]) == 2
+    assert "zero.nii.gz: FLAIR is all zero" in capsys.readouterr().err
+    # a magnitude for rigid registration that holds nothing: named before ANTs fails on it
+    cut = tmp_path / "cut.nii.gz"
+    q = np.asarray(phantom.qsm.dataobj)[:, :, :-1]
+    nib.save(nib.Nifti1Image(q, phantom.qsm.affine), cut)
+    mag = tmp_path / "mag0.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros(q.shape, np.float32), phantom.qsm.affine), mag)
+    args = ["prl", "--flair", phantom_files["flair"], "--qsm", str(cut), "--lesions"]
+    args += [phantom_files["lesions"], "--register", "rigid", "--magnitude", str(mag)]
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "mag0.nii.gz: magnitude image is all zero" in err and "Traceback" not in err
+    assert not (out / "lesions.tsv").exists()

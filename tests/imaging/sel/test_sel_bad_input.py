@@ -126,3 +126,80 @@ def test_empty_lesion_mask_is_refused(small3_files, tmp_path, capsys):
     nib.save(nib.Nifti1Image(np.zeros(ref.shape, np.int16), ref.affine), p)
     assert _run(f, tmp_path / "out", lesions=str(p)) == 2
     assert "baseline lesion mask is empty" in capsys.readouterr().err
+
+
+def _zero_like(path, tmp_path, name):
+    ref = nib.load(path)
+    p = tmp_path / name
+    nib.save(nib.Nifti1Image(np.zeros(ref.shape, np.float32), ref.affine), p)
+    return str(p)
+
+
+@pytest.mark.parametrize("which", ["t1", "flair"])
+def test_an_all_zero_time_point_is_named_before_registration(small3_files, tmp_path, capsys, which):
+    f = small3_files
+    zero = _zero_like(f[which][1], tmp_path, f"{which}_zero.nii.gz")
+    images = {which: [f[which][0], zero, f[which][2]]}
+    out = tmp_path / "out"
+    assert _run(f, out, **images) == 2
+    err = capsys.readouterr().err
+    label = {"t1": "T1", "flair": "FLAIR"}[which]
+    assert f"{which}_zero.nii.gz: {label} of time point 2 is all zero" in err, err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_a_constant_baseline_is_refused(small3_files, tmp_path, capsys):
+    f = small3_files
+    ref = nib.load(f["flair"][0])
+    p = tmp_path / "flat.nii.gz"
+    nib.save(nib.Nifti1Image(np.full(ref.shape, 7.0, np.float32), ref.affine), p)
+    assert _run(f, tmp_path / "out", flair=[str(p), *f["flair"][1:]]) == 2
+    err = capsys.readouterr().err
+    assert "flat.nii.gz: FLAIR of time point 1 has the value 7 in every voxel" in err, err
+
+
+def test_an_empty_brain_mask_is_named(small3_files, tmp_path, capsys):
+    f = small3_files
+    mask = _zero_like(f["lesions"], tmp_path, "brain_empty.nii.gz")
+    args = ["--brain-mask", mask]
+    code = main(
+        [
+            "sel",
+            "--t1",
+            *f["t1"],
+            "--flair",
+            *f["flair"],
+            "--dates",
+            *f["dates"],
+            "--lesions",
+            f["lesions"],
+            "--out",
+            str(tmp_path / "out"),
+            *args,
+        ]
+    )
+    assert code == 2
+    assert "brain_empty.nii.gz: the brain mask is empty" in capsys.readouterr().err
+
+
+def test_a_follow_up_far_from_the_baseline_is_refused(small3_files, tmp_path, capsys):
+    f = small3_files
+    moved = []
+    for which in ("t1", "flair"):
+        img = nib.load(f[which][1])
+        aff = img.affine.copy()
+        aff[:3, 3] += 500.0  # the header places the scan half a metre away
+        p = tmp_path / f"{which}_far.nii.gz"
+        nib.save(nib.Nifti1Image(np.asarray(img.dataobj), aff), p)
+        moved.append(str(p))
+    out = tmp_path / "out"
+    code = _run(
+        f,
+        out,
+        t1=[f["t1"][0], moved[0], f["t1"][2]],
+        flair=[f["flair"][0], moved[1], f["flair"][2]],
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "t1_far.nii.gz: time point 2 does not overlap the baseline in world space" in err, err
+    assert "nan" not in err and not out.exists()

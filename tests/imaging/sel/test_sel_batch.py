@@ -137,3 +137,12 @@ def test_bad_manifests_name_the_row_and_column(manifest, tmp_path, edit, match):
     edit(d).to_csv(p, sep="\t", index=False)
     with pytest.raises(InputDataError, match=match):
         read_manifest(p)
+
+
+def test_a_manifest_that_is_not_a_text_table_is_named(tmp_path):
+    binary = tmp_path / "export.tsv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(InputDataError, match=r"export.tsv: not a text table"):
+        read_manifest(binary)
+    with pytest.raises(InputDataError, match=r"is a directory; expected a TSV or CSV manifest"):
+        read_manifest(tmp_path)

@@ -46,7 +46,7 @@ from smoulder.imaging import registration as sr
 from smoulder.imaging.sel.result import SELResult
 from smoulder.imaging.sel.scores import log_fit_pct, score_lesions, seeded_candidates
 from smoulder.imaging.sel.settings import SELSettings
-from smoulder.schema.images import Volume, check_same_grid
+from smoulder.schema.images import Volume, check_has_signal, check_overlap, check_same_grid
 
 
 def _check_inputs(
@@ -76,6 +76,8 @@ def _check_inputs(
                 f"({yrs[i - 1] - yrs[0]:.3f} y)"
             )
     for i in range(n):
+        check_has_signal(t1[i], f"T1 of time point {i + 1}")
+        check_has_signal(flair[i], f"FLAIR of time point {i + 1}")
         check_same_grid(flair[i], t1[i], f"T1 of time point {i + 1}")
         if t1[i].orientation != t1[0].orientation:
             raise InputDataError(
@@ -84,9 +86,18 @@ def _check_inputs(
                 expected="all time points in one orientation (reorient them first, e.g. "
                 "nibabel.as_closest_canonical), so a left-right flip cannot pass unnoticed",
             )
+    for i in range(1, n):
+        check_overlap(t1[0], t1[i], f"time point {i + 1}", reference="the baseline")
     check_same_grid(t1[0], labels, "baseline lesion mask")
     if brain is not None:
         check_same_grid(t1[0], brain, "brain mask")
+        if not (brain.data > 0).any():
+            raise InputDataError(
+                "the brain mask is empty",
+                file=brain.source,
+                expected="the baseline brain (voxels > 0), or no --brain-mask to use the images' "
+                "non-zero voxels",
+            )
     if not (labels.data > 0).any():
         raise InputDataError(
             "the baseline lesion mask is empty",
@@ -167,8 +178,8 @@ def detect_sel(
     for i in range(1, n):
         tx.append(
             sr.rigid_transform(
-                Volume(_normalise(drive[0][0].data), aff),
-                Volume(_normalise(drive[0][i].data), drive[0][i].affine),
+                Volume(_normalise(drive[0][0].data), aff, drive[0][0].source),
+                Volume(_normalise(drive[0][i].data), drive[0][i].affine, drive[0][i].source),
                 metric=s.rigid_metric,
                 seed=s.seed,
                 threads=s.threads,
@@ -200,7 +211,16 @@ def detect_sel(
     for i in range(1, n):
         r = _structural_similarity(ref[0][0], ref[0][i], support, zooms)
         sim_rigid.append(r)
-        if not np.isfinite(r) or r < s.min_similarity:
+        if not np.isfinite(r):
+            raise InputDataError(
+                f"time point {i + 1} cannot be registered to the baseline: after rigid alignment "
+                "the two scans share no brain voxels, so their similarity cannot be measured; no "
+                "SELs are reported",
+                file=drive[0][i].source,
+                expected="a scan of the same head (check the file order, the subject, the brain "
+                "mask and the image content)",
+            )
+        if r < s.min_similarity:
             raise InputDataError(
                 f"time point {i + 1} cannot be registered to the baseline: structural correlation after rigid "
                 f"alignment {r:.3f} is below min_similarity {s.min_similarity:.3f}; no SELs are reported",
@@ -226,6 +246,7 @@ def detect_sel(
             threads=s.threads,
             also_warp=[ref_t1[i]],
             mask=ndimage.binary_dilation(support, iterations=2),
+            source=drive[0][i].source,
         )
         glob_aff.append(out["global_volume_ratio"])
         jac.append(out["jacobian"] * out["global_volume_ratio"])  # total = local x global
