@@ -16,6 +16,7 @@ from smoulder.cli.sel import add_sel_arguments, sel_settings_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``smoulder bids`` to the command line."""
     p = sub.add_parser(
         "bids",
         help="BIDS App: rim lesions or slowly expanding lesions for a BIDS dataset, as BIDS Derivatives",

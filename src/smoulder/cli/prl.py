@@ -120,6 +120,7 @@ def rim_settings_from_args(ns: argparse.Namespace) -> Any:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``smoulder prl`` and ``smoulder prl train`` to the command line."""
     p = sub.add_parser(
         "prl",
         help="paramagnetic rim lesions from FLAIR + phase or QSM",

@@ -153,6 +153,7 @@ def _settings(cls: Any, ns: argparse.Namespace) -> Any:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``smoulder sel`` and ``smoulder sel batch`` to the command line."""
     p = sub.add_parser(
         "sel",
         help="slowly expanding lesions from T1 + FLAIR at two or more time points",

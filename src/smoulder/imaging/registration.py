@@ -233,7 +233,22 @@ def resample(
 
 
 def resample_to(ref: Volume, moving: Volume, *, order: int = 1) -> Volume:
-    """Resample ``moving`` onto ``ref``'s grid through world coordinates (affines trusted)."""
+    """Resample ``moving`` onto ``ref``'s grid through world coordinates (affines trusted).
+
+    Parameters
+    ----------
+    ref : Volume
+        The grid to resample onto (the FLAIR).
+    moving : Volume
+        The image to resample (phase or QSM).
+    order : int
+        Interpolation order (0 nearest, 1 trilinear).
+
+    Raises
+    ------
+    InputDataError
+        When less than half of ``ref``'s field of view lies inside ``moving`` in world space.
+    """
     check_overlap(ref, moving, "the image")
     out = resample(
         moving.data.astype(np.float32), moving.affine, ref.shape, ref.affine, order=order

@@ -55,10 +55,12 @@ class SubjectInputs:
 
     @property
     def prefix(self) -> str:
+        """File-name prefix of the outputs: ``sub-<label>[_ses-<label>]``."""
         return f"sub-{self.subject}" + (f"_ses-{self.session}" if self.session else "")
 
     @property
     def anat_dir(self) -> str:
+        """Folder of the outputs inside the derivatives: ``sub-<label>[/ses-<label>]/anat``."""
         return f"sub-{self.subject}" + (f"/ses-{self.session}" if self.session else "") + "/anat"
 
 
@@ -206,10 +208,12 @@ class LongitudinalInputs:
 
     @property
     def prefix(self) -> str:
+        """File-name prefix of the outputs: the subject and its first session."""
         return f"sub-{self.subject}_ses-{self.sessions[0]}"
 
     @property
     def anat_dir(self) -> str:
+        """Folder of the outputs: the first session's ``anat``."""
         return f"sub-{self.subject}/ses-{self.sessions[0]}/anat"
 
 

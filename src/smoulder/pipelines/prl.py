@@ -156,6 +156,35 @@ def run(
     Returns
     -------
     PRLResult
+
+    Examples
+    --------
+    A tiny head (32 voxels of 1 mm a side) with one lesion whose outer 2 mm are paramagnetic on
+    QSM, written as NIfTI files and run file to file:
+
+    >>> import pathlib, tempfile
+    >>> import nibabel as nib
+    >>> import numpy as np
+    >>> from smoulder.pipelines import prl
+    >>> g = np.indices((32, 32, 32)) - 15.5
+    >>> r = np.sqrt((g**2).sum(axis=0))
+    >>> head, lesion = r <= 14, r <= 7
+    >>> noise = np.random.default_rng(0).normal(0, 0.01, r.shape)
+    >>> images = {
+    ...     "flair": 1.0 * head + lesion,
+    ...     "qsm": head * (noise + 0.1 * (lesion & (r > 5))),
+    ...     "lesions": lesion,
+    ... }
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> d = pathlib.Path(tmp.name)
+    >>> for name, data in images.items():
+    ...     nib.save(nib.Nifti1Image(data.astype(np.float32), np.eye(4)), d / f"{name}.nii.gz")
+    >>> res = prl.run(
+    ...     d / "flair.nii.gz", qsm=d / "qsm.nii.gz", lesions=d / "lesions.nii.gz", out=d / "out"
+    ... )
+    >>> res.n_prl, sorted(p.name for p in (d / "out").iterdir())
+    (1, ['lesions.json', 'lesions.tsv', 'lesions_dseg.nii.gz', 'prl_mask.nii.gz', 'qc.html'])
+    >>> tmp.cleanup()
     """
     paths = plan_outputs(out, names) if out is not None else None
     if (phase is None) == (qsm is None):

@@ -157,6 +157,42 @@ def run(
     Returns
     -------
     SELResult
+
+    Examples
+    --------
+    The tiny two-scan head of :func:`~smoulder.imaging.sel.detect_sel`, as NIfTI files with
+    their dates, run file to file (SyN iterations cut down to keep the example quick):
+
+    >>> import pathlib, tempfile
+    >>> import nibabel as nib
+    >>> import numpy as np
+    >>> from scipy import ndimage
+    >>> from smoulder.pipelines import sel
+    >>> g = np.indices((16, 16, 16)) - 7.5
+    >>> r = np.sqrt((g**2).sum(axis=0))
+    >>> texture = ndimage.gaussian_filter(np.random.default_rng(0).normal(size=r.shape), 1.0)
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> d = pathlib.Path(tmp.name)
+    >>> aff = np.diag([2.0, 2.0, 2.0, 1.0])
+    >>> for i, radius in enumerate((2.5, 3.0), start=1):
+    ...     head = np.where(r <= 7, 100 + 400 * texture, 0) + 150 * (r <= radius)
+    ...     nib.save(nib.Nifti1Image(head.astype(np.float32), aff), d / f"scan_{i}.nii.gz")
+    >>> nib.save(nib.Nifti1Image((r <= 2.5).astype(np.uint8), aff), d / "lesions.nii.gz")
+    >>> scans = [d / "scan_1.nii.gz", d / "scan_2.nii.gz"]
+    >>> res = sel.run(
+    ...     scans,
+    ...     scans,
+    ...     ["2021-03-01", "2022-03-01"],
+    ...     d / "lesions.nii.gz",
+    ...     syn_iterations=(4, 2),
+    ...     threads=1,
+    ...     out=d / "out",
+    ... )
+    >>> res.summary[["n_timepoints", "first_date", "last_date", "n_lesions"]].to_dict("records")
+    [{'n_timepoints': 2, 'first_date': '2021-03-01', 'last_date': '2022-03-01', 'n_lesions': 1}]
+    >>> sorted(p.name for p in (d / "out").iterdir())[:4]
+    ['expansion.nii.gz', 'jacobian_1.nii.gz', 'lesions.json', 'lesions.tsv']
+    >>> tmp.cleanup()
     """
     t1 = list(t1)
     flair = list(flair)

@@ -51,7 +51,26 @@ class ConventionWarning(UserWarning):
 def paramagnetic_signal(
     image: np.ndarray, input_kind: str, phase_convention: str = "paramagnetic-negative"
 ) -> np.ndarray:
-    """The susceptibility image with paramagnetic tissue positive (see module docstring)."""
+    """The susceptibility image with paramagnetic tissue positive (see module docstring).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Phase (radians) or QSM (ppm).
+    input_kind : {"phase", "qsm"}
+    phase_convention : {"paramagnetic-negative", "paramagnetic-positive"}
+        Sign of paramagnetic tissue in the phase (QSM is paramagnetic-positive by definition).
+
+    Returns
+    -------
+    numpy.ndarray of float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> paramagnetic_signal(np.array([[[1.0, -2.0]]]), "phase").tolist()
+    [[[-1.0, 2.0]]]
+    """
     if input_kind not in INPUT_KINDS:
         raise SettingsError(f"input_kind must be one of {INPUT_KINDS}, got {input_kind!r}")
     if phase_convention not in CONVENTIONS:
@@ -83,6 +102,19 @@ def convention_agreement(
     negative disagrees. On 1 mm phantoms the right sign gives +0.5 to +1.0;
     at 2 mm veins blur and the value shrinks towards 0, so the check is
     informative only at about 1 mm or finer.
+
+    Parameters
+    ----------
+    signal : numpy.ndarray
+        Paramagnetic-positive signal (:func:`paramagnetic_signal`).
+    zooms : numpy.ndarray
+        Voxel sizes in mm.
+    brain : numpy.ndarray of bool, optional
+        Brain mask (default: non-zero signal).
+    chi : numpy.ndarray, optional
+        A susceptibility estimate already computed from ``signal``.
+    b0_axis : int
+        Voxel axis along B0.
     """
     s = np.asarray(signal, dtype=np.float32)
     mask = (s != 0) if brain is None else np.asarray(brain, dtype=bool)
@@ -110,6 +142,12 @@ def noise_level(signal: np.ndarray, mask: np.ndarray) -> float:
 
     For white noise of SD sigma that difference has SD ``sigma * sqrt(7/6)``;
     smooth tissue structure largely cancels, so this measures noise rather than anatomy.
+
+    Parameters
+    ----------
+    signal : numpy.ndarray
+    mask : numpy.ndarray of bool
+        Voxels to measure in (eroded by one voxel).
     """
     s = np.asarray(signal, dtype=np.float32)
     k = np.zeros((3, 3, 3), np.float32)
@@ -152,6 +190,22 @@ def lesion_features(
     core medians. Coverage of
     a slice = positive sectors / occupied sectors (slices with fewer than
     ``min_sectors`` occupied sectors are not evaluable).
+
+    Parameters
+    ----------
+    signal : numpy.ndarray
+        Paramagnetic-positive signal (or a susceptibility estimate) on the labels' grid.
+    labels : numpy.ndarray of int
+        Lesion labels (0 = background).
+    affine : numpy.ndarray
+        Voxel-to-world affine (mm); gives the voxel sizes and the axial axis.
+    settings : PRLSettings
+        Band widths, sectors and thresholds.
+    brain : numpy.ndarray of bool, optional
+        Voxels that may serve as perilesional background (default: non-zero signal).
+    reference : {"max", "slice-core"}
+        ``max``: the larger of the perilesional and core medians; ``slice-core``: each slice's
+        own core median (raw phase, whose dipole pattern flips sign along B0).
 
     Returns
     -------
