@@ -47,49 +47,51 @@ def restate(exc: SettingsError, flags: dict[str, str]) -> SettingsError:
 
 
 def add_rim_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of the rim features and the consensus rule (defaults in docs/prl.md)."""
-    from smoulder.imaging.prl import PRLSettings
+    """Options of the rim features and the consensus rule (defaults in docs/prl.md).
 
-    d = PRLSettings()
+    Every flag defaults to None (the settings' own default), so that ``--help`` answers without
+    importing the engines.
+    """
     g = p.add_argument_group("rim features and consensus rule")
     g.add_argument(
         "--min-coverage",
         type=float,
-        default=d.min_coverage,
+        default=None,
         help="fraction of the lesion edge the rim must cover (default 2/3)",
     )
     g.add_argument(
         "--min-slices",
         type=int,
-        default=d.min_slices,
+        default=None,
         help="consecutive axial slices that must show the rim (default 2)",
     )
     g.add_argument(
         "--k-sd",
         type=float,
-        default=d.k_sd,
+        default=None,
         help="a sector shows the rim when its mean exceeds the reference by K standard errors (default 1.5)",
     )
     g.add_argument(
-        "--n-sectors", type=int, default=d.n_sectors, help="angular sectors per slice (default 12)"
+        "--n-sectors", type=int, default=None, help="angular sectors per slice (default 12)"
     )
     g.add_argument(
         "--rim-inner-mm",
         type=float,
-        default=d.rim_inner_mm,
+        default=None,
         help="rim band width inside the lesion edge (default 2 mm, at least one voxel)",
     )
     g.add_argument(
         "--rim-outer-mm",
         type=float,
-        default=d.rim_outer_mm,
+        default=None,
         help="rim band width outside the lesion edge (default 0)",
     )
     g.add_argument(
         "--phase-mode",
         choices=["dipole-inversion", "direct"],
-        default=d.phase_mode,
-        help="phase features on a TKD susceptibility estimate (default) or on the phase itself",
+        default=None,
+        help="phase features on a TKD susceptibility estimate (default dipole-inversion) or on "
+        "the phase itself (direct)",
     )
     g.add_argument(
         "--threshold",
@@ -104,12 +106,13 @@ def rim_settings_from_args(ns: argparse.Namespace) -> Any:
     from smoulder.imaging.prl import PRLSettings
 
     try:
-        return PRLSettings(
+        return PRLSettings.from_mapping(
+            None,
             min_coverage=ns.min_coverage,
             min_slices=ns.min_slices,
             k_sd=ns.k_sd,
             n_sectors=ns.n_sectors,
-            min_sectors=min(6, ns.n_sectors),
+            min_sectors=None if ns.n_sectors is None else min(6, ns.n_sectors),
             rim_inner_mm=ns.rim_inner_mm,
             rim_outer_mm=ns.rim_outer_mm,
             phase_mode=ns.phase_mode,

@@ -34,39 +34,40 @@ SEL_FLAGS = {
 
 
 def add_sel_arguments(p: argparse.ArgumentParser) -> None:
-    """Thresholds and registration options of the SEL pipeline (defaults in docs/sel.md)."""
-    from smoulder.imaging.sel import CONTRASTS, SELSettings
+    """Thresholds and registration options of the SEL pipeline (defaults in docs/sel.md).
 
-    d = SELSettings()
+    Every flag defaults to None (the settings' own default), so that ``--help`` answers without
+    importing the engines.
+    """
     g = p.add_argument_group("candidates and classification")
     g.add_argument(
         "--seed-pct",
         type=float,
-        default=d.seed_pct_per_year,
+        default=None,
         help="voxel expansion (%% per year, atrophy corrected) that seeds a candidate (default 12.5)",
     )
     g.add_argument(
         "--growth-pct",
         type=float,
-        default=d.growth_pct_per_year,
+        default=None,
         help="voxel expansion (%% per year) a candidate grows through (default 4)",
     )
     g.add_argument(
         "--min-voxels",
         type=int,
-        default=d.min_voxels,
+        default=None,
         help="smallest candidate in voxels (default 10)",
     )
     g.add_argument(
         "--min-concentricity",
         type=float,
-        default=d.min_concentricity,
+        default=None,
         help="share of the lesion edge that must move outward for a definite SEL (default 0.75)",
     )
     g.add_argument(
         "--min-constancy",
         type=float,
-        default=d.min_constancy,
+        default=None,
         help="share of intervals that must show expansion for a definite SEL (default 1)",
     )
     g.add_argument(
@@ -77,41 +78,48 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--atrophy-correction",
         choices=["affine", "brain-mean", "none"],
-        default=d.atrophy_correction,
+        default=None,
         help="global volume change removed from the Jacobians (default affine: determinant of the "
         "affine best fitting the deformation over the brain)",
     )
     r = p.add_argument_group("registration")
     r.add_argument(
         "--contrast",
-        choices=CONTRASTS,
-        default=d.contrast,
+        choices=["flair", "t1", "both"],
+        default=None,
         help="image(s) driving the registration (default flair)",
     )
     r.add_argument(
         "--syn-iterations",
         type=int,
         nargs="+",
-        default=list(d.syn_iterations),
+        default=None,
         metavar="N",
         help="SyN iterations per level, coarse to fine (default 40 20 10)",
     )
-    r.add_argument("--syn-metric", choices=["CC", "mattes", "meansquares"], default=d.syn_metric)
     r.add_argument(
-        "--syn-radius", type=int, default=d.syn_radius, help="CC radius in voxels (default 2)"
+        "--syn-metric",
+        choices=["CC", "mattes", "meansquares"],
+        default=None,
+        help="SyN similarity (default CC)",
     )
     r.add_argument(
-        "--flow-sigma", type=float, default=d.flow_sigma, help="update-field smoothing, voxels"
+        "--syn-radius", type=int, default=None, help="CC radius in voxels (default 2)"
     )
-    r.add_argument("--grad-step", type=float, default=d.grad_step, help="SyN gradient step")
+    r.add_argument(
+        "--flow-sigma", type=float, default=None, help="update-field smoothing, voxels (default 2)"
+    )
+    r.add_argument(
+        "--grad-step", type=float, default=None, help="SyN gradient step (default 0.4)"
+    )
     r.add_argument(
         "--min-similarity",
         type=float,
-        default=d.min_similarity,
+        default=None,
         help="smallest structural correlation after rigid alignment (default 0.5)",
     )
     r.add_argument(
-        "--seed", type=int, default=d.seed, help="random seed of the registration, >= 1 (default 1)"
+        "--seed", type=int, default=None, help="random seed of the registration, >= 1 (default 1)"
     )
     r.add_argument(
         "--threads",
@@ -132,11 +140,12 @@ def sel_settings_from_args(ns: argparse.Namespace) -> Any:
 
 
 def _settings(cls: Any, ns: argparse.Namespace) -> Any:
-    return cls(
+    return cls.from_mapping(
+        None,
         contrast=ns.contrast,
         syn_metric=ns.syn_metric,
         syn_radius=ns.syn_radius,
-        syn_iterations=tuple(ns.syn_iterations),
+        syn_iterations=None if ns.syn_iterations is None else tuple(ns.syn_iterations),
         grad_step=ns.grad_step,
         flow_sigma=ns.flow_sigma,
         min_similarity=ns.min_similarity,
