@@ -16,7 +16,7 @@ import pandas as pd
 from smoulder.exceptions import SettingsError
 from smoulder.io.outputs import TABLE_SUFFIXES, OutputPlan, Staging
 
-__all__ = ["atomic_outputs", "load_table", "check_output_path", "settings_from"]
+__all__ = ["atomic_outputs", "output_plan", "load_table", "check_output_path", "settings_from"]
 
 
 def _file_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Path]:
@@ -38,6 +38,19 @@ def check_output_path(
     return Path(out)
 
 
+def output_plan(
+    paths: Iterable[str | Path], inputs: Mapping[str, Any] | None = None, flag: str = "--out"
+) -> OutputPlan:
+    """The :class:`~smoulder.io.outputs.OutputPlan` of ``paths`` beside the file ``inputs``.
+
+    Call ``.check()`` on it before any work and ``.staged()`` to write all or nothing.
+    """
+    plan = OutputPlan(_file_inputs(inputs))
+    for p in paths:
+        plan.add(p, flag)
+    return plan
+
+
 @contextmanager
 def atomic_outputs(
     paths: Iterable[str | Path], inputs: Mapping[str, Any] | None = None
@@ -47,10 +60,7 @@ def atomic_outputs(
     A thin use of :class:`smoulder.io.outputs.OutputPlan`: files are written in a staging folder
     and renamed into place only when every one of them was written.
     """
-    plan = OutputPlan(_file_inputs(inputs))
-    for p in paths:
-        plan.add(p, "--out")
-    with plan.staged() as stage:
+    with output_plan(paths, inputs).staged() as stage:
         yield stage
 
 

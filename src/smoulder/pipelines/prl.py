@@ -30,6 +30,7 @@ from smoulder.imaging.prl.qc import qc_html
 from smoulder.io import bids as bio
 from smoulder.io import nifti
 from smoulder.io import prl_model as model_files
+from smoulder.pipelines._files import atomic_outputs, output_plan
 from smoulder.schema import images as img
 
 REGISTER_CHOICES = ("none", "resample", "rigid")
@@ -192,8 +193,17 @@ def run(
     if register not in REGISTER_CHOICES:
         raise SettingsError(f"register must be one of {REGISTER_CHOICES}, got {register!r}")
     st = resolve_settings(settings, **overrides)
-    if out is not None:
-        bio.check_out_dir(out)
+    inputs = {
+        "--flair": flair,
+        "--phase": phase,
+        "--qsm": qsm,
+        "--lesions": lesions,
+        "--magnitude": magnitude,
+        "--model": model if isinstance(model, (str, Path)) else None,
+    }
+    if paths is not None:
+        bio.check_out_dir(out)  # type: ignore[arg-type]
+        output_plan(paths.values(), inputs).check()
     if model is not None and not isinstance(model, PRLModel):
         model = load_model(model)
     with warnings.catch_warnings(record=True) as caught:
@@ -256,7 +266,7 @@ def run(
     if seg == FALLBACK_METHOD:
         result.warnings.append("no lesion mask was given: lesions come from the " + FALLBACK_METHOD)
     if paths is not None:
-        write(result, out, names=names, title=title)  # type: ignore[arg-type]
+        write(result, out, names=names, title=title, inputs=inputs)  # type: ignore[arg-type]
     return result
 
 
@@ -279,20 +289,23 @@ def write(
     *,
     names: Mapping[str, str] | None = None,
     title: str = "smoulder PRL QC",
+    inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write a result's files and return their paths by key.
 
     ``lesions.tsv`` (+ ``lesions.json``), ``lesions_dseg.nii.gz`` (labels), ``prl_mask.nii.gz``
     and ``qc.html``, on the grid of the result; ``names`` renames them (see :func:`plan_outputs`).
+    Every file is written all or nothing, and none may be one of the ``inputs`` (flag -> path).
     """
     paths = plan_outputs(out, names)
     bio.check_out_dir(out)
-    Path(out).mkdir(parents=True, exist_ok=True)
     grid = img.Volume(result.labels, result.affine)
-    bio.write_tsv(result.lesions, paths["table"], sidecar(result))
-    nifti.save_volume(paths["dseg"], grid, result.labels, np.int32)
-    nifti.save_volume(paths["prl_mask"], grid, result.prl_mask.astype(np.uint8), np.uint8)
-    bio.write_text(paths["qc"], qc_html(result, title=title))
+    with atomic_outputs(paths.values(), inputs) as stage:
+        bio.write_tsv(result.lesions, stage.path(paths["table"]), sidecar(result))
+        nifti.save_volume(stage.path(paths["dseg"]), grid, result.labels, np.int32)
+        mask = result.prl_mask.astype(np.uint8)
+        nifti.save_volume(stage.path(paths["prl_mask"]), grid, mask, np.uint8)
+        bio.write_text(stage.path(paths["qc"]), qc_html(result, title=title))
     return paths
 
 

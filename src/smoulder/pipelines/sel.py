@@ -28,6 +28,7 @@ from smoulder.imaging.sel import SELResult, SELSettings, detect_sel
 from smoulder.imaging.sel.qc import qc_html
 from smoulder.io import bids as bio
 from smoulder.io import nifti
+from smoulder.pipelines._files import atomic_outputs, output_plan
 from smoulder.schema import images as img
 
 #: Default file names of the outputs, by key (``jacobian``: a pattern, see :func:`plan_outputs`).
@@ -204,9 +205,13 @@ def run(
         )
     iso, years = img.parse_dates(dates, len(t1))
     st = resolve_settings(settings, **overrides)
+    inputs: dict[str, Any] = {f"--t1 #{i + 1}": p for i, p in enumerate(t1)}
+    inputs.update({f"--flair #{i + 1}": p for i, p in enumerate(flair)})
+    inputs.update({"--lesions": lesions, "--brain-mask": brain_mask})
     if out is not None:
-        plan_outputs(out, len(t1) - 1, names, jacobian_labels)
+        planned = plan_outputs(out, len(t1) - 1, names, jacobian_labels)
         bio.check_out_dir(out)
+        output_plan(_flat(planned), inputs).check()
     t1v = [nifti.load_volume(p) for p in t1]
     flv = [nifti.load_volume(p) for p in flair]
     lv = nifti.load_label_volume(lesions)
@@ -220,8 +225,16 @@ def run(
         t1v, flv, [float(y) for y in years], lab, brain=brain, settings=st, dates=iso
     )
     if out is not None:
-        write(result, out, names=names, jacobian_labels=jacobian_labels, title=title)
+        write(result, out, names=names, jacobian_labels=jacobian_labels, title=title, inputs=inputs)
     return result
+
+
+def _flat(paths: Mapping[str, Any]) -> list[Path]:
+    """Every planned file (the Jacobian maps are a list)."""
+    out: list[Path] = []
+    for v in paths.values():
+        out.extend(v if isinstance(v, list) else [v])
+    return out
 
 
 def _meta(result: SELResult) -> dict[str, Any]:
@@ -242,21 +255,28 @@ def write(
     names: Mapping[str, str] | None = None,
     jacobian_labels: Sequence[str] | None = None,
     title: str = "smoulder SEL QC",
+    inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write every output of a result and return the paths by key (see :func:`plan_outputs`)."""
+    """Write every output of a result and return the paths by key (see :func:`plan_outputs`).
+
+    Every file is written all or nothing, and none may be one of the ``inputs`` (flag -> path).
+    """
     paths = plan_outputs(out, len(result.jacobian), names, jacobian_labels)
     bio.check_out_dir(out)
-    Path(out).mkdir(parents=True, exist_ok=True)
     base = img.Volume(result.sel_mask, result.affine)
     meta = _meta(result)
     cols = {c: COLUMN_DESCRIPTIONS.get(c, c) for c in result.lesions.columns}
-    bio.write_tsv(result.lesions, paths["table"], {**cols, **meta})
-    bio.write_tsv(result.summary, paths["summary"], {**meta, "Details": dict(result.details)})
-    nifti.save_volume(paths["sel_mask"], base, result.sel_mask.astype(np.uint8), np.uint8)
-    nifti.save_volume(paths["expansion"], base, result.expansion.astype(np.float32), np.float32)
-    for p, j in zip(paths["jacobian"], result.jacobian, strict=True):
-        nifti.save_volume(p, base, j.astype(np.float32), np.float32)
-    bio.write_text(paths["qc"], qc_html(result, title=title))
+    with atomic_outputs(_flat(paths), inputs) as st:
+        bio.write_tsv(result.lesions, st.path(paths["table"]), {**cols, **meta})
+        details = {**meta, "Details": dict(result.details)}
+        bio.write_tsv(result.summary, st.path(paths["summary"]), details)
+        sel_mask = result.sel_mask.astype(np.uint8)
+        nifti.save_volume(st.path(paths["sel_mask"]), base, sel_mask, np.uint8)
+        expansion = result.expansion.astype(np.float32)
+        nifti.save_volume(st.path(paths["expansion"]), base, expansion, np.float32)
+        for p, j in zip(paths["jacobian"], result.jacobian, strict=True):
+            nifti.save_volume(st.path(p), base, j.astype(np.float32), np.float32)
+        bio.write_text(st.path(paths["qc"]), qc_html(result, title=title))
     return paths
 
 

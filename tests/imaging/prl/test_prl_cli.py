@@ -350,3 +350,58 @@ def test_an_all_zero_flair_or_magnitude_is_refused(phantom, phantom_files, tmp_p
     err = capsys.readouterr().err
     assert "mag0.nii.gz: magnitude image is all zero" in err and "Traceback" not in err
     assert not (out / "lesions.tsv").exists()
+
+
+def test_an_output_folder_holding_the_lesion_mask_is_refused_before_any_work(
+    phantom_files, tmp_path, capsys
+):
+    # the mask the user gives lives where the run would write its own label image
+    out = tmp_path / "out"
+    out.mkdir()
+    mask = out / "lesions_dseg.nii.gz"
+    mask.write_bytes(open(phantom_files["lesions"], "rb").read())
+    before = mask.read_bytes()
+    code = main(
+        [
+            "prl",
+            "--flair",
+            phantom_files["flair"],
+            "--qsm",
+            phantom_files["qsm"],
+            "--lesions",
+            str(mask),
+            "--out",
+            str(out),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--lesions" in err and "lesions_dseg.nii.gz" in err and "Traceback" not in err
+    assert mask.read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["lesions_dseg.nii.gz"]
+
+
+def test_a_failed_write_leaves_no_partial_outputs(phantom_files, tmp_path, monkeypatch, capsys):
+    from smoulder.io import bids as bio
+
+    def broken(path, text):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(bio, "write_text", broken)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "prl",
+            "--flair",
+            phantom_files["flair"],
+            "--qsm",
+            phantom_files["qsm"],
+            "--lesions",
+            phantom_files["lesions"],
+            "--out",
+            str(out),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "No space left" in err and "qc.html" in err
+    assert not out.exists() or [p.name for p in out.iterdir()] == []
