@@ -101,6 +101,92 @@ def add_rim_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: Raw-phase settings parameter -> command-line flag.
+RAW_PHASE_FLAGS = {
+    "echo_time_ms": "--echo-time-ms",
+    "field_strength_t": "--field-strength-t",
+    "encoding": "--phase-encoding",
+    "unwrap": "--unwrap",
+    "background": "--background-removal",
+}
+
+
+def add_raw_phase_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of raw scanner phase (docs/raw_phase.md); every default is the settings' own."""
+    g = p.add_argument_group(
+        "raw scanner phase (--raw-phase)",
+        "Phase as the scanner writes it: wrapped, integers -4096..4095 or 0..4095 or radians, "
+        "background field not removed. Values not given come from the phase's JSON sidecar "
+        "(dcm2niix writes one for a DICOM folder).",
+    )
+    g.add_argument(
+        "--raw-phase",
+        action="store_true",
+        help="--phase is raw scanner phase (NIfTI or DICOM folder): rescale, unwrap and remove "
+        "the background field before the PRL steps",
+    )
+    g.add_argument("--echo-time-ms", type=float, default=None, help="echo time of the phase (ms)")
+    g.add_argument(
+        "--field-strength-t", type=float, default=None, help="main field strength (tesla)"
+    )
+    g.add_argument(
+        "--phase-encoding",
+        choices=["auto", "siemens", "12bit", "radians"],
+        default=None,
+        help="how the phase values are written (default auto: recognised from their range)",
+    )
+    g.add_argument(
+        "--unwrap",
+        choices=["laplacian", "quality-guided"],
+        default=None,
+        help="phase unwrapping (default laplacian)",
+    )
+    g.add_argument(
+        "--background-removal",
+        choices=["vsharp", "pdf", "homodyne"],
+        default=None,
+        help="background field removal (default vsharp; homodyne as SWI does, without unwrapping)",
+    )
+    g.add_argument(
+        "--phase-series",
+        type=int,
+        default=None,
+        help="series number of the phase when a DICOM folder holds several",
+    )
+    g.add_argument(
+        "--magnitude-series",
+        type=int,
+        default=None,
+        help="series number of the magnitude when a DICOM folder holds several",
+    )
+
+
+def raw_phase_settings_from_args(ns: argparse.Namespace) -> Any:
+    """:class:`~smoulder.imaging.phase.RawPhaseSettings` values from the flags (None: not given).
+
+    Returned as a mapping of the given values, so that the phase's sidecar fills the others;
+    each given value is checked here and its error names the flag.
+    """
+    from smoulder.imaging.phase import RawPhaseSettings
+
+    given = {
+        "echo_time_ms": ns.echo_time_ms,
+        "field_strength_t": ns.field_strength_t,
+        "encoding": ns.phase_encoding,
+        "unwrap": ns.unwrap,
+        "background": ns.background_removal,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and not ns.raw_phase:
+        flags = ", ".join(RAW_PHASE_FLAGS[k] for k in given)
+        raise SettingsError(f"{flags} apply to raw scanner phase: add --raw-phase")
+    try:
+        RawPhaseSettings.from_mapping(given)
+    except SettingsError as exc:
+        raise restate(exc, RAW_PHASE_FLAGS) from None
+    return given
+
+
 def rim_settings_from_args(ns: argparse.Namespace) -> Any:
     """:class:`~smoulder.imaging.prl.PRLSettings` from the parsed flags (errors name the flag)."""
     from smoulder.imaging.prl import PRLSettings
@@ -133,9 +219,18 @@ def register(sub: argparse._SubParsersAction) -> None:
             "'smoulder prl train' fits a classifier on rated lesions."
         ),
     )
-    p.add_argument("--flair", type=Path, help="FLAIR (or T2) image, NIfTI")
+    p.add_argument(
+        "--flair",
+        type=Path,
+        help="FLAIR (or T2) image: NIfTI, or a DICOM folder (every image flag takes one)",
+    )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--phase", type=Path, help="unwrapped, high-pass-filtered phase in radians")
+    src.add_argument(
+        "--phase",
+        type=Path,
+        help="unwrapped, high-pass-filtered phase in radians; with --raw-phase, phase as the "
+        "scanner writes it",
+    )
     src.add_argument("--qsm", type=Path, help="QSM map in ppm")
     p.add_argument(
         "--phase-convention",
@@ -167,14 +262,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--magnitude",
         type=Path,
-        help="with --register rigid: an image on the phase/QSM grid (e.g. GRE magnitude) to "
-        "estimate the transform from",
+        help="GRE magnitude on the phase/QSM grid: with --raw-phase it makes the mask of "
+        "reliable phase (found in the phase's DICOM folder when not given); with --register "
+        "rigid the transform is estimated from it",
     )
     p.add_argument("--model", type=Path, help="trained model file from 'smoulder prl train'")
     p.add_argument("--out", type=Path, help="output directory")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     add_rim_arguments(p)
+    add_raw_phase_arguments(p)
     p.set_defaults(func=run)
     tsub = p.add_subparsers(dest="prl_command", metavar="train")
     t = tsub.add_parser(
@@ -205,23 +302,16 @@ def run(ns: argparse.Namespace) -> int:
     if ns.flair is None or ns.out is None or (ns.phase is None and ns.qsm is None):
         raise SettingsError("smoulder prl needs --flair, one of --phase or --qsm, and --out")
     settings = rim_settings_from_args(ns)
+    raw_settings = raw_phase_settings_from_args(ns)
+    if ns.raw_phase and ns.phase is None:
+        raise SettingsError("--raw-phase applies to --phase (raw scanner phase), not to --qsm")
     model = prl.load_model(ns.model) if ns.model is not None else None
-    paths = prl.plan_outputs(ns.out)
+    paths = prl.plan_outputs(ns.out, raw_phase=ns.raw_phase)
     t0 = time.perf_counter()
-    res = prl.run(
-        ns.flair,
-        phase=ns.phase,
-        qsm=ns.qsm,
-        lesions=ns.lesions,
-        phase_convention=ns.phase_convention,
-        qsm_units=ns.qsm_units,
-        register=ns.register,
-        magnitude=ns.magnitude,
-        settings=settings,
-        model=model,
-        split_confluent=False if ns.no_split else None,
-        out=ns.out,
-    )
+    try:
+        res = _run_pipeline(prl, ns, settings, raw_settings, model)
+    except SettingsError as exc:
+        raise restate(exc, {**RIM_FLAGS, **RAW_PHASE_FLAGS}) from None
     summary = {
         "lesions": int(len(res.lesions)),
         "prl": res.n_prl,
@@ -240,6 +330,30 @@ def run(ns: argparse.Namespace) -> int:
             f"wrote {ns.out} in {summary['seconds']} s"
         )
     return 0
+
+
+def _run_pipeline(
+    prl: Any, ns: argparse.Namespace, settings: Any, raw_settings: Any, model: Any
+) -> Any:
+    """:func:`smoulder.pipelines.prl.run` with the parsed flags."""
+    return prl.run(
+        ns.flair,
+        phase=ns.phase,
+        qsm=ns.qsm,
+        lesions=ns.lesions,
+        phase_convention=ns.phase_convention,
+        qsm_units=ns.qsm_units,
+        register=ns.register,
+        magnitude=ns.magnitude,
+        settings=settings,
+        model=model,
+        split_confluent=False if ns.no_split else None,
+        out=ns.out,
+        raw_phase=ns.raw_phase,
+        raw_phase_settings=raw_settings,
+        phase_series=ns.phase_series,
+        magnitude_series=ns.magnitude_series,
+    )
 
 
 def run_train(ns: argparse.Namespace) -> int:

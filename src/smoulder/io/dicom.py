@@ -250,9 +250,12 @@ def select_series(
     *,
     series_number: int | None = None,
     source: str = "the DICOM input",
-    flag: str = "--series",
+    flag: str | None = "--series",
 ) -> DicomSeries:
     """The one series of ``kind`` (``phase``, ``magnitude``...), or a clear refusal.
+
+    ``flag`` names the option that chooses a series number (``None``: there is none, and the
+    refusal asks for the series' own folder).
 
     ``series_number`` chooses among several. With ``kind="phase"`` and only magnitude or SWI
     series present, the refusal says that rims need the phase.
@@ -284,10 +287,14 @@ def select_series(
             )
         cands = of_kind
     if len(cands) > 1:
+        choose = (
+            f"Choose one with {flag} NUMBER (the series number), or give that series' own folder"
+            if flag
+            else "Give that series' own folder (or convert it to NIfTI)"
+        )
         raise InputDataError(
             f"holds several {kind or 'image'} series, so which one to use is unclear: "
-            f"{_listing(cands)}. Choose one with {flag} NUMBER (the series number), or give "
-            "that series' own folder",
+            f"{_listing(cands)}. {choose}",
             file=source,
             expected=f"one {kind or 'image'} series",
         )

@@ -9,6 +9,9 @@ Used by ``smoulder prl``, the BIDS App (:mod:`smoulder.pipelines.bids`) and the 
 :func:`write`
     writes ``lesions.tsv`` (+ JSON sidecar), ``lesions_dseg.nii.gz``, ``prl_mask.nii.gz`` and
     ``qc.html`` (names changeable, see :func:`plan_outputs`);
+:func:`prepare_susceptibility`
+    reads the phase or QSM image: NIfTI or DICOM (:mod:`smoulder.pipelines._scanner`), and raw
+    scanner phase through :func:`smoulder.imaging.phase.process_raw_phase` (docs/raw_phase.md);
 :func:`train` and :func:`load_model`
     fit a classifier on rated lesions tables and read a model file back.
 """
@@ -25,11 +28,13 @@ import numpy as np
 from smoulder.exceptions import SettingsError
 from smoulder.imaging import registration as reg
 from smoulder.imaging.lesions import FALLBACK_METHOD, fallback_segmentation, label_lesions
+from smoulder.imaging.phase import RawPhaseResult, RawPhaseSettings
 from smoulder.imaging.prl import FEATURES, PRLModel, PRLResult, PRLSettings, detect_prl, train_model
 from smoulder.imaging.prl.qc import qc_html
 from smoulder.io import bids as bio
 from smoulder.io import nifti
 from smoulder.io import prl_model as model_files
+from smoulder.pipelines import _scanner
 from smoulder.pipelines._files import atomic_outputs, output_plan
 from smoulder.schema import images as img
 
@@ -42,6 +47,9 @@ OUTPUT_NAMES = {
     "prl_mask": "prl_mask.nii.gz",
     "qc": "qc.html",
 }
+
+#: Outputs added when the phase was raw scanner phase (see :func:`plan_outputs`).
+RAW_PHASE_OUTPUT_NAMES = {"local_field": "local_field_ppm.nii.gz"}
 
 #: Descriptions of the per-lesion columns, written to the JSON sidecar.
 COLUMN_DESCRIPTIONS = {
@@ -76,14 +84,18 @@ COLUMN_DESCRIPTIONS = {
 }
 
 
-def plan_outputs(out_dir: str | Path, names: Mapping[str, str] | None = None) -> dict[str, Path]:
+def plan_outputs(
+    out_dir: str | Path, names: Mapping[str, str] | None = None, *, raw_phase: bool = False
+) -> dict[str, Path]:
     """Every output path of a run, decided before any work.
 
     ``names`` may rename any of the keys ``table, dseg, prl_mask, qc`` (BIDS naming; an absolute
-    name is used as is). The table's JSON sidecar goes beside it (``.tsv`` -> ``.json``).
+    name is used as is), and ``local_field`` with ``raw_phase`` (the local field recovered from
+    raw phase, in ppm, on the phase grid). The table's JSON sidecar goes beside it.
     """
     out = Path(out_dir)
-    n = {**OUTPUT_NAMES, **(names or {})}
+    base = {**OUTPUT_NAMES, **(RAW_PHASE_OUTPUT_NAMES if raw_phase else {})}
+    n = {**base, **{k: v for k, v in (names or {}).items() if k in base}}
     return {k: out / v for k, v in n.items()}
 
 
@@ -118,6 +130,10 @@ def run(
     out: str | Path | None = None,
     names: Mapping[str, str] | None = None,
     title: str = "smoulder PRL QC",
+    raw_phase: bool = False,
+    raw_phase_settings: RawPhaseSettings | Mapping[str, Any] | None = None,
+    phase_series: int | None = None,
+    magnitude_series: int | None = None,
     **overrides: Any,
 ) -> PRLResult:
     """Read, check, align and analyse one subject's images; write the outputs when ``out`` is given.
@@ -125,9 +141,11 @@ def run(
     Parameters
     ----------
     flair : path
-        FLAIR (or T2) NIfTI: the grid of the lesion mask and of every output.
+        FLAIR (or T2) NIfTI: the grid of the lesion mask and of every output. Every image may
+        also be a DICOM folder (or one DICOM file), converted with dcm2niix.
     phase, qsm : path
-        Exactly one: unwrapped, high-pass-filtered phase in radians, or QSM.
+        Exactly one: unwrapped, high-pass-filtered phase in radians, or QSM; with
+        ``raw_phase``, phase as the scanner writes it.
     lesions : path, optional
         Lesion mask (binary or labelled) on the FLAIR grid; without it a labelled FLAIR-threshold
         fallback runs and every output says so.
@@ -153,6 +171,16 @@ def run(
         Output file names by key (see :func:`plan_outputs`).
     title : str
         Title of the QC page.
+    raw_phase : bool
+        ``phase`` is raw scanner phase (wrapped; integers or radians; background field in it):
+        rescale, unwrap and remove the background first (docs/raw_phase.md). ``magnitude``
+        (the same echo's magnitude; found in the phase's DICOM folder when not given) then
+        also makes the mask of reliable phase.
+    raw_phase_settings : RawPhaseSettings or mapping, optional
+        Echo time, field strength, encoding, methods; values not given come from the phase's
+        JSON sidecar (dcm2niix's, or one beside the NIfTI file).
+    phase_series, magnitude_series : int, optional
+        The series number to use when a DICOM folder holds several phase / magnitude series.
 
     Returns
     -------
@@ -187,9 +215,11 @@ def run(
     (1, ['lesions.json', 'lesions.tsv', 'lesions_dseg.nii.gz', 'prl_mask.nii.gz', 'qc.html'])
     >>> tmp.cleanup()
     """
-    paths = plan_outputs(out, names) if out is not None else None
+    paths = plan_outputs(out, names, raw_phase=raw_phase) if out is not None else None
     if (phase is None) == (qsm is None):
         raise SettingsError("give exactly one of a phase image or a QSM map")
+    if raw_phase and phase is None:
+        raise SettingsError("--raw-phase applies to --phase (raw scanner phase), not to --qsm")
     if register not in REGISTER_CHOICES:
         raise SettingsError(f"register must be one of {REGISTER_CHOICES}, got {register!r}")
     st = resolve_settings(settings, **overrides)
@@ -206,12 +236,23 @@ def run(
         output_plan(paths.values(), inputs).check()
     if model is not None and not isinstance(model, PRLModel):
         model = load_model(model)
-    with warnings.catch_warnings(record=True) as caught:
+    scan = _scanner.ScannerInputs()
+    with scan, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fl = nifti.load_volume(flair)
+        fl = scan.load(flair, "--flair")
         img.check_has_signal(fl, "FLAIR")
         kind = "phase" if phase is not None else "qsm"
-        sv = nifti.load_volume(phase if phase is not None else qsm)  # type: ignore[arg-type]
+        sv, mag, raw = prepare_susceptibility(
+            scan,
+            phase=phase,
+            qsm=qsm,
+            magnitude=magnitude,
+            raw_phase=raw_phase,
+            raw_phase_settings=raw_phase_settings,
+            phase_convention=phase_convention,
+            phase_series=phase_series,
+            magnitude_series=magnitude_series,
+        )
         if not img.same_grid(fl, sv):
             if register == "none":
                 img.check_same_grid(fl, sv, kind)
@@ -219,26 +260,29 @@ def run(
             if register == "resample":
                 sv = reg.resample_to(fl, sv)
             else:
-                mag = None
-                if magnitude is None:
+                if mag is None and magnitude is None:
                     warnings.warn(
                         "rigid registration was estimated from the phase/QSM itself, whose contrast "
                         "differs from FLAIR; check the alignment on the QC page or give --magnitude",
                         stacklevel=2,
                     )
-                else:
-                    mag = nifti.load_volume(magnitude)
+                elif mag is None:
+                    mag = scan.load(magnitude, "--magnitude", kind="magnitude")  # type: ignore[arg-type]
                     img.check_has_signal(mag, "magnitude image")
                     img.check_same_grid(sv, mag, "magnitude image (must share the phase/QSM grid)")
                 sv = reg.rigid_register(fl, sv, moving_for_transform=mag)[0]
-        if kind == "phase":
-            img.check_phase_units(sv)
+        if kind == "phase" and raw is not None:
+            data = sv.data  # the local phase: checked by the raw-phase steps
+        elif kind == "phase":
+            check_processed_phase(sv)
             data = sv.data
         else:
             data = img.check_qsm_units(sv, qsm_units)
         brain = fl.data > 0
+        if raw is not None:
+            brain &= sv.data != 0  # where the local field is valid
         if lesions is not None:
-            lv = nifti.load_label_volume(lesions)
+            lv = scan.load(lesions, "--lesions", labels=True)
             img.check_same_grid(fl, lv, "lesion mask")
             labels, _ = label_lesions(lv.data, fl.zooms, split=split_confluent)
             seg = "user mask"
@@ -265,20 +309,49 @@ def run(
             result.warnings.append(msg)
     if seg == FALLBACK_METHOD:
         result.warnings.append("no lesion mask was given: lesions come from the " + FALLBACK_METHOD)
+    if raw is not None:
+        result.warnings.extend(
+            w for w in raw_phase_notes(result, brain) if w not in result.warnings
+        )
     if paths is not None:
-        write(result, out, names=names, title=title, inputs=inputs)  # type: ignore[arg-type]
+        write(
+            result,
+            out,  # type: ignore[arg-type]
+            names=names,
+            title=title,
+            inputs=inputs,
+            raw_phase=raw,
+            acquisition={"Inputs": scan.acquisition, "Series": scan.series},
+        )
     return result
 
 
-def sidecar(result: PRLResult) -> dict[str, Any]:
-    """The lesions table's JSON sidecar: column descriptions, settings, version, warnings, methods."""
+def sidecar(
+    result: PRLResult,
+    *,
+    raw_phase: RawPhaseResult | None = None,
+    acquisition: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The lesions table's JSON sidecar: column descriptions, settings, version, warnings, methods.
+
+    With ``raw_phase`` the raw-phase steps are in the methods paragraph and under ``RawPhase``;
+    ``acquisition`` (the allow-listed sidecar fields of DICOM/NIfTI inputs) under ``Acquisition``.
+    """
     cols = {c: COLUMN_DESCRIPTIONS.get(c, c) for c in result.lesions.columns}
+    methods = result.methods()
+    extra: dict[str, Any] = {}
+    if raw_phase is not None:
+        methods = raw_phase.methods() + " " + methods
+        extra["RawPhase"] = {"Settings": raw_phase.settings.to_dict(), **raw_phase.facts}
+    if acquisition and any(acquisition.values()):
+        extra["Acquisition"] = {k: v for k, v in acquisition.items() if v}
     return {
         **cols,
         "GeneratedBy": [{"Name": "smoulder", "Version": result.version}],
         "Settings": result.provenance(),
         "Warnings": result.warnings,
-        "MethodsParagraph": result.methods(),
+        "MethodsParagraph": methods,
+        **extra,
         "Note": "Evidence for rating, not a diagnosis.",
     }
 
@@ -290,18 +363,24 @@ def write(
     names: Mapping[str, str] | None = None,
     title: str = "smoulder PRL QC",
     inputs: Mapping[str, Any] | None = None,
+    raw_phase: RawPhaseResult | None = None,
+    acquisition: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write a result's files and return their paths by key.
 
     ``lesions.tsv`` (+ ``lesions.json``), ``lesions_dseg.nii.gz`` (labels), ``prl_mask.nii.gz``
     and ``qc.html``, on the grid of the result; ``names`` renames them (see :func:`plan_outputs`).
-    Every file is written all or nothing, and none may be one of the ``inputs`` (flag -> path).
+    With ``raw_phase`` also ``local_field_ppm.nii.gz`` on the phase grid. Every file is written
+    all or nothing, and none may be one of the ``inputs`` (flag -> path).
     """
-    paths = plan_outputs(out, names)
+    paths = plan_outputs(out, names, raw_phase=raw_phase is not None)
     bio.check_out_dir(out)
     grid = img.Volume(result.labels, result.affine)
+    meta = sidecar(result, raw_phase=raw_phase, acquisition=acquisition)
     with atomic_outputs(paths.values(), inputs) as stage:
-        bio.write_tsv(result.lesions, stage.path(paths["table"]), sidecar(result))
+        bio.write_tsv(result.lesions, stage.path(paths["table"]), meta)
+        if raw_phase is not None:
+            write_local_field(stage.path(paths["local_field"]), raw_phase)
         nifti.save_volume(stage.path(paths["dseg"]), grid, result.labels, np.int32)
         mask = result.prl_mask.astype(np.uint8)
         nifti.save_volume(stage.path(paths["prl_mask"]), grid, mask, np.uint8)
@@ -331,6 +410,104 @@ def train(
     return model, int(len(y))
 
 
+# ----------------------------------------------------------------------------------------------
+# Scanner input: DICOM and raw phase (docs/raw_phase.md). Kept apart from the PRL steps above.
+
+
+def prepare_susceptibility(
+    scan: _scanner.ScannerInputs,
+    *,
+    phase: str | Path | None,
+    qsm: str | Path | None,
+    magnitude: str | Path | None = None,
+    raw_phase: bool = False,
+    raw_phase_settings: RawPhaseSettings | Mapping[str, Any] | None = None,
+    phase_convention: str = "paramagnetic-negative",
+    phase_series: int | None = None,
+    magnitude_series: int | None = None,
+) -> tuple[img.Volume, img.Volume | None, RawPhaseResult | None]:
+    """The phase or QSM image the PRL steps read, on its own grid.
+
+    Returns the image (for raw phase: the local phase recovered from it), the magnitude read
+    with raw phase (``None`` otherwise; it also serves ``register="rigid"``) and the
+    :class:`~smoulder.imaging.phase.RawPhaseResult` (``None`` without ``raw_phase``). The
+    raw-phase steps' notes are issued as warnings.
+    """
+    if qsm is not None:
+        return scan.load(qsm, "--qsm"), None, None
+    assert phase is not None
+    if not raw_phase:
+        if Path(phase).is_dir() or dicom_file(phase):
+            raise SettingsError(
+                f"--phase {phase} is DICOM: phase from the scanner is wrapped and still holds "
+                "the background field; add --raw-phase to unwrap and filter it"
+            )
+        return scan.load(phase, "--phase"), None, None
+    local, mag, res, notes = _scanner.load_raw_phase(
+        scan,
+        phase,
+        magnitude=magnitude,
+        settings=raw_phase_settings,
+        phase_convention=phase_convention,
+        phase_series=phase_series,
+        magnitude_series=magnitude_series,
+    )
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    return local, mag, res
+
+
+def dicom_file(path: str | Path) -> bool:
+    """Whether ``path`` is one DICOM file (a folder is checked by the caller)."""
+    from smoulder.io import dicom
+
+    return Path(path).is_file() and dicom.is_dicom_file(path)
+
+
+def check_processed_phase(vol: img.Volume) -> None:
+    """:func:`~smoulder.schema.images.check_phase_units`, pointing raw phase to ``--raw-phase``."""
+    from smoulder.exceptions import InputDataError
+
+    try:
+        img.check_phase_units(vol)
+    except InputDataError as exc:
+        d = vol.data[vol.data != 0]
+        whole = d.size > 0 and bool(np.all(d == np.round(d)))
+        if whole and float(d.max()) <= 4095 and float(d.min()) >= -4096:
+            raise InputDataError(
+                "holds whole numbers within -4096..4095: this looks like raw scanner phase",
+                file=vol.source,
+                expected="processed phase in radians, or add --raw-phase (with --echo-time-ms "
+                "and --field-strength-t) to rescale, unwrap and filter it",
+            ) from None
+        raise exc from None
+
+
+def raw_phase_notes(result: PRLResult, valid: np.ndarray, max_outside: float = 0.2) -> list[str]:
+    """Warnings for lesions lying partly where the local field from raw phase is not valid."""
+    labels = result.labels
+    if labels.max() == 0:
+        return []
+    n = np.bincount(labels.ravel(), minlength=int(labels.max()) + 1)
+    outside = np.bincount(labels[~valid].ravel(), minlength=len(n))
+    frac = np.divide(outside, n, out=np.zeros(len(n)), where=n > 0)[1:]
+    bad = [i + 1 for i, f in enumerate(frac) if f > max_outside]
+    if not bad:
+        return []
+    shown = ", ".join(str(b) for b in bad[:10]) + (" ..." if len(bad) > 10 else "")
+    return [
+        f"{len(bad)} lesion(s) (label {shown}) lie more than {max_outside:.0%} outside the region "
+        "where the local field from raw phase is valid (brain edge, next to air): their rim "
+        "features are unreliable"
+    ]
+
+
+def write_local_field(path: str | Path, raw: RawPhaseResult) -> None:
+    """Write the local field (ppm, paramagnetic positive, 0 outside its mask) on the phase grid."""
+    grid = img.Volume(raw.local_field_ppm, np.asarray(raw.affine))
+    nifti.save_volume(path, grid, raw.local_field_ppm, np.float32)
+
+
 __all__ = [
     "REGISTER_CHOICES",
     "OUTPUT_NAMES",
@@ -342,4 +519,9 @@ __all__ = [
     "write",
     "sidecar",
     "train",
+    "RAW_PHASE_OUTPUT_NAMES",
+    "prepare_susceptibility",
+    "check_processed_phase",
+    "raw_phase_notes",
+    "write_local_field",
 ]

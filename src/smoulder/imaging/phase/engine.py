@@ -182,6 +182,8 @@ class RawPhaseResult(AnalysisResult):
         The encoding read (``siemens``, ``12bit`` or ``radians``).
     b0_direction : numpy.ndarray
         Unit B0 vector along the voxel axes (from the affine).
+    affine : (4, 4) array
+        The phase image's affine (the grid of every array here).
     """
 
     local_phase_rad: np.ndarray
@@ -195,6 +197,7 @@ class RawPhaseResult(AnalysisResult):
     version: str
     facts: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    affine: np.ndarray = field(default_factory=lambda: np.eye(4))
 
     pipeline: ClassVar[str] = ""  # written by the PRL pipeline, not on its own
 
@@ -454,6 +457,7 @@ def process_raw_phase(
         version=__version__,
         facts=facts,
         notes=notes,
+        affine=aff.copy(),
     )
 
 
