@@ -190,3 +190,40 @@ def test_a_folder_without_dicom_is_named_for_any_image_flag(tmp_path, capsys):
     )
     assert code == 2
     assert f"{empty}: holds no DICOM files" in err
+
+
+@pytest.mark.slow
+def test_sel_reads_dicom_folders_as_it_reads_nifti_files(tmp_path, dicom_writer, private_tmp):
+    """The tiny two-scan head of the SEL pipeline's example, as DICOM and as NIfTI."""
+    from scipy import ndimage
+
+    from smoulder.pipelines import sel
+
+    g = np.indices((16, 16, 16)) - 7.5
+    r = np.sqrt((g**2).sum(axis=0))
+    texture = ndimage.gaussian_filter(np.random.default_rng(0).normal(size=r.shape), 1.0)
+    aff = np.diag([2.0, 2.0, 2.0, 1.0])
+    dcm, nii = [], []
+    for i, radius in enumerate((2.5, 3.0), start=1):
+        head = np.where(r <= 7, 100 + 400 * texture, 0) + 150 * (r <= radius)
+        head = np.round(np.clip(head, 0, 4095)).astype(np.int16)
+        folder = tmp_path / f"scan_{i}"
+        dicom_writer(folder, head, aff, series_number=i, description=f"t1_{i}",
+                     image_type=MAG_TYPE, seed=i)  # fmt: skip
+        dcm.append(folder)
+        nii.append(tmp_path / f"scan_{i}.nii.gz")
+        nib.save(nib.Nifti1Image(head, aff), nii[-1])
+    lesion = (r <= 2.5).astype(np.int16)
+    dicom_writer(tmp_path / "les", lesion, aff, series_number=9, description="lesions",
+                 image_type=["DERIVED", "SECONDARY", "M"], seed=9)  # fmt: skip
+    nib.save(nib.Nifti1Image(lesion, aff), tmp_path / "les.nii.gz")
+    dates = ["2021-03-01", "2022-03-01"]
+    kw = {"syn_iterations": (4, 2), "threads": 1}
+    a = sel.run(dcm, dcm, dates, tmp_path / "les", **kw)
+    b = sel.run(nii, nii, dates, tmp_path / "les.nii.gz", **kw)
+    assert list(private_tmp.iterdir()) == []
+    assert len(a.lesions) == len(b.lesions) == 1
+    for col in ("centroid_x_mm", "centroid_y_mm", "centroid_z_mm", "expansion_pct_per_year"):
+        assert a.lesions.loc[0, col] == pytest.approx(b.lesions.loc[0, col], abs=0.05), col
+    assert a.lesions.loc[0, "expansion_pct_per_year"] > 20  # the lesion grew (radius 2.5 -> 3)
+    assert a.lesions.loc[0, "sel"] == b.lesions.loc[0, "sel"]

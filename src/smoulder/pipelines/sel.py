@@ -29,6 +29,7 @@ from smoulder.imaging.sel.qc import qc_html
 from smoulder.io import bids as bio
 from smoulder.io import nifti
 from smoulder.pipelines._files import atomic_outputs, output_plan
+from smoulder.pipelines._scanner import ScannerInputs
 from smoulder.schema import images as img
 
 #: Default file names of the outputs, by key (``jacobian``: a pattern, see :func:`plan_outputs`).
@@ -140,6 +141,7 @@ def run(
     ----------
     t1, flair : sequence of path
         T1-weighted and FLAIR (or T2) NIfTI per time point, in time order; each pair on one grid.
+        Any image may be a DICOM folder instead (converted with dcm2niix).
     dates : sequence
         ISO date (``YYYY-MM-DD``) of each time point, same order, strictly increasing.
     lesions : path
@@ -212,18 +214,15 @@ def run(
         planned = plan_outputs(out, len(t1) - 1, names, jacobian_labels)
         bio.check_out_dir(out)
         output_plan(_flat(planned), inputs).check()
-    t1v = [nifti.load_volume(p) for p in t1]
-    flv = [nifti.load_volume(p) for p in flair]
-    lv = nifti.load_label_volume(lesions)
+    with ScannerInputs() as scan:  # NIfTI files or DICOM folders (converted, then removed)
+        t1v = [scan.load(p, f"--t1 #{i + 1}") for i, p in enumerate(t1)]
+        flv = [scan.load(p, f"--flair #{i + 1}") for i, p in enumerate(flair)]
+        lv = scan.load(lesions, "--lesions", labels=True)
+        bv = None if brain_mask is None else scan.load(brain_mask, "--brain-mask", labels=True)
     img.check_same_grid(t1v[0], lv, "baseline lesion mask")
     labels, _ = label_lesions(lv.data, t1v[0].zooms, split=False)
     lab = img.Volume(labels, lv.affine, lv.source)
-    brain = None
-    if brain_mask is not None:
-        brain = nifti.load_label_volume(brain_mask)
-    result = detect_sel(
-        t1v, flv, [float(y) for y in years], lab, brain=brain, settings=st, dates=iso
-    )
+    result = detect_sel(t1v, flv, [float(y) for y in years], lab, brain=bv, settings=st, dates=iso)
     if out is not None:
         write(result, out, names=names, jacobian_labels=jacobian_labels, title=title, inputs=inputs)
     return result
