@@ -125,9 +125,15 @@ def add_raw_phase_arguments(p: argparse.ArgumentParser) -> None:
         help="--phase is raw scanner phase (NIfTI or DICOM folder): rescale, unwrap and remove "
         "the background field before the PRL steps",
     )
-    g.add_argument("--echo-time-ms", type=float, default=None, help="echo time of the phase (ms)")
     g.add_argument(
-        "--field-strength-t", type=float, default=None, help="main field strength (tesla)"
+        "--echo-time-ms", type=float, default=None, metavar="MS", help="echo time of the phase (ms)"
+    )
+    g.add_argument(
+        "--field-strength-t",
+        type=float,
+        default=None,
+        metavar="T",
+        help="main field strength (tesla)",
     )
     g.add_argument(
         "--phase-encoding",
@@ -151,12 +157,14 @@ def add_raw_phase_arguments(p: argparse.ArgumentParser) -> None:
         "--phase-series",
         type=int,
         default=None,
+        metavar="N",
         help="series number of the phase when a DICOM folder holds several",
     )
     g.add_argument(
         "--magnitude-series",
         type=int,
         default=None,
+        metavar="N",
         help="series number of the magnitude when a DICOM folder holds several",
     )
 
