@@ -227,3 +227,31 @@ def test_sel_reads_dicom_folders_as_it_reads_nifti_files(tmp_path, dicom_writer,
         assert a.lesions.loc[0, col] == pytest.approx(b.lesions.loc[0, col], abs=0.05), col
     assert a.lesions.loc[0, "expansion_pct_per_year"] > 20  # the lesion grew (radius 2.5 -> 3)
     assert a.lesions.loc[0, "sel"] == b.lesions.loc[0, "sel"]
+
+
+def test_two_phase_series_are_listed_with_the_flag_that_chooses(tmp_path, dicom_writer, capsys):
+    rng = np.random.default_rng(3)
+    aff = np.diag([1.0, 1.0, 2.0, 1.0])
+    for number, te in ((5, 10.0), (7, 20.0)):
+        dicom_writer(tmp_path / "exam", rng.integers(0, 4096, (12, 10, 6)), aff,
+                     series_number=number, description=f"phase_te{te:g}",
+                     image_type=PHASE_TYPE, rescale=(2, -4096), echo_time_ms=te)  # fmt: skip
+    flair = tmp_path / "flair.nii.gz"
+    nib.save(nib.Nifti1Image(_flair(), np.eye(4)), flair)
+    args = ["--flair", str(flair), "--phase", str(tmp_path / "exam"), "--raw-phase"]
+    code, _, err = _prl([*args, "--out", str(tmp_path / "o")], capsys)
+    assert code == 2
+    assert "holds several phase series" in err and "Choose one with --phase-series NUMBER" in err
+    assert "series 5 'phase_te10' (phase, TE 10 ms" in err
+    assert "series 7 'phase_te20' (phase, TE 20 ms" in err
+    code, _, err = _prl([*args, "--phase-series", "6", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "has no series 6" in err
+    # the chosen series goes on to the raw-phase steps (this random one has too little signal)
+    code, _, err = _prl(
+        [*args, "--phase-series", "7", "--echo-time-ms", "20", "--field-strength-t", "3",
+         "--out", str(tmp_path / "o")],
+        capsys,
+    )  # fmt: skip
+    assert code == 2
+    assert "--phase " in err and "series 7 'phase_te20'" in err
+    assert "too few voxels with usable phase" in err

@@ -235,3 +235,20 @@ def test_a_magnitude_on_another_grid_is_refused(tmp_path, capsys):
     )  # fmt: skip
     assert code == 2
     assert "mag2.nii.gz" in err and "magnitude image (must be on the raw phase's grid)" in err
+
+
+def test_lesions_outside_the_valid_local_field_are_named():
+    from types import SimpleNamespace
+
+    from smoulder.pipelines.prl import raw_phase_notes
+
+    labels = np.zeros((10, 10, 10), np.int32)
+    labels[1:3, 1:3, 1:3] = 1  # 8 voxels, all valid
+    labels[6:8, 6:8, 6:8] = 2  # 8 voxels, 2 invalid: 25 %
+    labels[6:8, 1:3, 1:3] = 3  # 8 voxels, 1 invalid: 12.5 %
+    valid = np.ones(labels.shape, bool)
+    valid[6, 6, 6:8] = False
+    valid[6, 1, 1] = False
+    notes = raw_phase_notes(SimpleNamespace(labels=labels), valid)  # type: ignore[arg-type]
+    assert len(notes) == 1 and "1 lesion(s) (label 2) lie more than 20% outside" in notes[0]
+    assert raw_phase_notes(SimpleNamespace(labels=labels), np.ones_like(valid)) == []  # type: ignore[arg-type]
