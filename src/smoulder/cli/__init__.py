@@ -15,7 +15,7 @@ from smoulder.exceptions import SmoulderError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from smoulder.cli import bids, composite, demo, digital, prl, progression, sel, serve
+    from smoulder.cli import bids, composite, demo, digital, interop, prl, progression, sel, serve
 
     parser = argparse.ArgumentParser(
         prog="smoulder",
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     bids.register(sub)
     digital.register(sub)
     serve.register(sub)
+    interop.register(sub)
     return parser
 
 
