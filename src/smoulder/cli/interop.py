@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "database) into smoulder's tables. Concept ids: docs/omop.md.",
     )
     o.add_argument("cdm", type=Path, nargs="?", help="folder of CDM tables (person.csv, ...)")
-    o.add_argument("--database", metavar="URL", help="read from a database instead (SQLAlchemy URL)")
+    o.add_argument(
+        "--database", metavar="URL", help="read from a database instead (SQLAlchemy URL)"
+    )
     o.add_argument("--schema", default=None, help="database schema of the CDM tables")
     o.add_argument(
         "--subject-from",
@@ -65,10 +67,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "longitudinal events, checkboxes) through a mapping file written once (docs/redcap.md).",
     )
     r.add_argument("export", type=Path, help="the REDCap CSV export (records)")
-    r.add_argument("--dictionary", type=Path, required=True, help="the project's data dictionary CSV")
-    r.add_argument("--mapping", type=Path, required=True, help="the TOML mapping file (docs/redcap.md)")
-    r.add_argument("--check", action="store_true", help="only check the mapping against the dictionary")
-    r.add_argument("--on-missing", choices=["error", "drop"], default="drop", help="visits without any outcome value: leave out, counted (default), or stop")
+    r.add_argument(
+        "--dictionary", type=Path, required=True, help="the project's data dictionary CSV"
+    )
+    r.add_argument(
+        "--mapping", type=Path, required=True, help="the TOML mapping file (docs/redcap.md)"
+    )
+    r.add_argument(
+        "--check", action="store_true", help="only check the mapping against the dictionary"
+    )
+    r.add_argument(
+        "--on-missing",
+        choices=["error", "drop"],
+        default="drop",
+        help="visits without any outcome value: leave out, counted (default), or stop",
+    )
     _common_out(r, required=False)
     r.set_defaults(func=run_import_redcap)
 
@@ -85,19 +98,36 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tables: PERSON, VISIT_OCCURRENCE, MEASUREMENT, CONDITION_OCCURRENCE, DRUG_EXPOSURE, "
         "PROCEDURE_OCCURRENCE, with the CONCEPT and VOCABULARY rows of smoulder's local concepts.",
     )
-    e.add_argument("visits", type=Path, help="visits table: subject, date and edss/t25fw/nhpt/sdmt columns")
+    e.add_argument(
+        "visits", type=Path, help="visits table: subject, date and edss/t25fw/nhpt/sdmt columns"
+    )
     e.add_argument("--relapses", type=Path, help="relapses: subject, date[, end_date]")
-    e.add_argument("--treatments", type=Path, help="treatments: subject, drug, start_date[, stop_date]")
-    e.add_argument("--mri", type=Path, help="MRI: subject, date, active[, new_or_enlarging_t2, gd_enhancing]")
+    e.add_argument(
+        "--treatments", type=Path, help="treatments: subject, drug, start_date[, stop_date]"
+    )
+    e.add_argument(
+        "--mri", type=Path, help="MRI: subject, date, active[, new_or_enlarging_t2, gd_enhancing]"
+    )
     e.add_argument("--people", type=Path, help="people: subject[, sex, birth_year]")
     e.add_argument("--sep", default=None, metavar="SEP", help="field separator of the text tables")
     e.add_argument("--future-dates", choices=["warn", "refuse", "drop"], default="warn")
     _concepts_arg(e)
-    e.add_argument("--vocabulary", type=Path, metavar="DIR", help="Athena vocabulary download: RxNorm ingredient ids from it")
-    e.add_argument("--database", metavar="URL", help="write into an empty CDM schema of this database instead of files")
+    e.add_argument(
+        "--vocabulary",
+        type=Path,
+        metavar="DIR",
+        help="Athena vocabulary download: RxNorm ingredient ids from it",
+    )
+    e.add_argument(
+        "--database",
+        metavar="URL",
+        help="write into an empty CDM schema of this database instead of files",
+    )
     e.add_argument("--schema", default=None, help="database schema to write into")
     e.add_argument("--out", type=Path, help="output folder for the CDM files")
-    e.add_argument("--format", choices=FORMATS, default="csv", help="csv (comma), tsv (tab) or parquet")
+    e.add_argument(
+        "--format", choices=FORMATS, default="csv", help="csv (comma), tsv (tab) or parquet"
+    )
     e.add_argument("--quiet", action="store_true")
     e.add_argument("--json", action="store_true", help="print what was written as JSON")
     e.set_defaults(func=run_export_omop)
@@ -108,8 +138,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Write the concept table of docs/omop.md; with --vocabulary, compare every id "
         "with an Athena vocabulary download (exit 2 on a mismatch).",
     )
-    c.add_argument("--out", type=Path, help="write the table here (.csv, .tsv, .parquet); default: print")
-    c.add_argument("--vocabulary", type=Path, metavar="DIR", help="Athena vocabulary download to check against")
+    c.add_argument(
+        "--out", type=Path, help="write the table here (.csv, .tsv, .parquet); default: print"
+    )
+    c.add_argument(
+        "--vocabulary", type=Path, metavar="DIR", help="Athena vocabulary download to check against"
+    )
     c.set_defaults(func=run_export_concepts)
 
 
@@ -123,10 +157,16 @@ def _concepts_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _common_out(p: argparse.ArgumentParser, *, required: bool = True) -> None:
-    p.add_argument("--out", type=Path, required=required, help="output folder for the smoulder tables")
+    p.add_argument(
+        "--out", type=Path, required=required, help="output folder for the smoulder tables"
+    )
     p.add_argument("--format", choices=FORMATS, default="csv", help="table format (default csv)")
-    p.add_argument("--future-dates", choices=["warn", "refuse", "drop"], default="warn",
-                   help="dates after today: kept and counted (default), refused, or left out")
+    p.add_argument(
+        "--future-dates",
+        choices=["warn", "refuse", "drop"],
+        default="warn",
+        help="dates after today: kept and counted (default), refused, or left out",
+    )
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", action="store_true", help="print the input report as JSON")
 
@@ -145,26 +185,35 @@ def load_concepts(path: Path | None) -> dict[str, list[int]] | None:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputDataError(f"not a TOML file ({exc})", file=str(path), expected="key = concept id lines") from None
+        raise InputDataError(
+            f"not a TOML file ({exc})", file=str(path), expected="key = concept id lines"
+        ) from None
     data = data.get("concepts", data)
     out: dict[str, list[int]] = {}
     for key, v in data.items():
         if key not in C.BY_KEY:
             raise InputDataError(
-                f"unknown key {key!r}", file=str(path),
+                f"unknown key {key!r}",
+                file=str(path),
                 expected="one of " + ", ".join(sorted(k for k in C.BY_KEY)),
             )
         vals = v if isinstance(v, list) else [v]
-        if not vals or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in vals):
+        if not vals or not all(
+            isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in vals
+        ):
             raise InputDataError(
-                f"{key}: not concept ids", file=str(path), value=v,
+                f"{key}: not concept ids",
+                file=str(path),
+                value=v,
                 expected="a positive whole number or a list of them",
             )
         out[key] = [int(x) for x in vals]
     return out
 
 
-def _write_tables(tables: dict[str, Any], out: Path, fmt: str, extra: dict[str, str]) -> dict[str, Path]:
+def _write_tables(
+    tables: dict[str, Any], out: Path, fmt: str, extra: dict[str, str]
+) -> dict[str, Path]:
     from smoulder.io.outputs import OutputPlan
     from smoulder.io.tables import write_table
 
@@ -182,9 +231,24 @@ def _write_tables(tables: dict[str, Any], out: Path, fmt: str, extra: dict[str, 
     return names
 
 
-def _print_report(ns: argparse.Namespace, report: Any, files: dict[str, Any], counts: dict[str, int], warnings: list[str]) -> None:
+def _print_report(
+    ns: argparse.Namespace,
+    report: Any,
+    files: dict[str, Any],
+    counts: dict[str, int],
+    warnings: list[str],
+) -> None:
     if ns.json:
-        print(json.dumps({"counts": counts, "files": {k: str(v) for k, v in files.items()}, "input": report.to_dict(), "warnings": warnings}))
+        print(
+            json.dumps(
+                {
+                    "counts": counts,
+                    "files": {k: str(v) for k, v in files.items()},
+                    "input": report.to_dict(),
+                    "warnings": warnings,
+                }
+            )
+        )
         return
     if ns.quiet:
         return
@@ -217,7 +281,9 @@ def run_import_omop(ns: argparse.Namespace) -> int:
     tables = {k: v for k, v in res.tables().items() if k == "visits" or len(v)}
     report = json.dumps(res.report.to_dict(), indent=2, default=str)
     files = _write_tables(tables, ns.out, ns.format, {"import_report.json": report})
-    _print_report(ns, res.report, files, {k: len(v) for k, v in tables.items()}, res.report.warnings)
+    _print_report(
+        ns, res.report, files, {k: len(v) for k, v in tables.items()}, res.report.warnings
+    )
     return 0
 
 
@@ -228,15 +294,21 @@ def run_import_redcap(ns: argparse.Namespace) -> int:
     mapping = read_mapping(ns.mapping, dictionary)
     if ns.check:
         if not ns.quiet:
-            print(f"{ns.mapping}: the mapping fits the dictionary ({len(dictionary.fields):,} fields)")
+            print(
+                f"{ns.mapping}: the mapping fits the dictionary ({len(dictionary.fields):,} fields)"
+            )
         return 0
     if ns.out is None:
         raise SmoulderError("--out is required (except with --check)")
-    res = read_redcap(ns.export, dictionary, mapping, future_dates=ns.future_dates, on_missing=ns.on_missing)
+    res = read_redcap(
+        ns.export, dictionary, mapping, future_dates=ns.future_dates, on_missing=ns.on_missing
+    )
     tables = {k: v for k, v in res.tables().items() if k == "visits" or len(v)}
     report = json.dumps(res.report.to_dict(), indent=2, default=str)
     files = _write_tables(tables, ns.out, ns.format, {"import_report.json": report})
-    _print_report(ns, res.report, files, {k: len(v) for k, v in tables.items()}, res.report.warnings)
+    _print_report(
+        ns, res.report, files, {k: len(v) for k, v in tables.items()}, res.report.warnings
+    )
     return 0
 
 
@@ -250,7 +322,9 @@ def _vocabulary_drug_ids(folder: Path | None) -> tuple[dict[str, int] | None, An
     voc = read_vocabulary(folder, wanted)
     ing = voc[(voc["vocabulary_id"] == "RxNorm") & (voc["concept_class_id"] == "Ingredient")]
     ing = ing[ing["standard_concept"].fillna("") == "S"]
-    by_name = {str(n).lower(): int(i) for n, i in zip(ing["concept_name"], ing["concept_id"], strict=True)}
+    by_name = {
+        str(n).lower(): int(i) for n, i in zip(ing["concept_name"], ing["concept_id"], strict=True)
+    }
     return {c.key: by_name[c.key] for c in C.DRUGS if c.key in by_name}, voc
 
 
@@ -262,15 +336,26 @@ def run_export_omop(ns: argparse.Namespace) -> int:
 
     if (ns.out is None) == (ns.database is None):
         raise SmoulderError("give --out FOLDER or --database URL (one of them)")
-    inputs = {"visits": ns.visits, "--relapses": ns.relapses, "--treatments": ns.treatments, "--mri": ns.mri, "--people": ns.people}
+    inputs = {
+        "visits": ns.visits,
+        "--relapses": ns.relapses,
+        "--treatments": ns.treatments,
+        "--mri": ns.mri,
+        "--people": ns.people,
+    }
     for flag, p in inputs.items():
         if p is not None:
             check_input_file(p, flag, expected="an existing CSV, TSV or Parquet table")
     concepts = load_concepts(ns.concepts)
     drug_ids, _ = _vocabulary_drug_ids(ns.vocabulary)
     tables, report = read_smoulder_tables(
-        ns.visits, relapses=ns.relapses, treatments=ns.treatments, mri=ns.mri, people=ns.people,
-        sep=parse_sep(ns.sep), future_dates=ns.future_dates,
+        ns.visits,
+        relapses=ns.relapses,
+        treatments=ns.treatments,
+        mri=ns.mri,
+        people=ns.people,
+        sep=parse_sep(ns.sep),
+        future_dates=ns.future_dates,
     )
     cdm, warnings = to_omop(tables, concepts=concepts, drug_ids=drug_ids)
     warnings = report.warnings + warnings
@@ -343,7 +428,9 @@ def run_export_concepts(ns: argparse.Namespace) -> int:
                 problems.append(f"{c.key}: concept {c.concept_id} not in the vocabulary")
             elif str(r["concept_name"]).lower() != c.name.lower():
                 status.append(f"named {r['concept_name']!r}")
-                problems.append(f"{c.key}: concept {c.concept_id} is {r['concept_name']!r}, expected {c.name!r}")
+                problems.append(
+                    f"{c.key}: concept {c.concept_id} is {r['concept_name']!r}, expected {c.name!r}"
+                )
             else:
                 status.append("ok")
         df["vocabulary_check"] = status

@@ -119,7 +119,11 @@ def _counts(col: pd.Series, rows: np.ndarray, source: str, name: str) -> pd.Seri
             x = -1.0
         if x < 0 or x != round(x):
             raise InputDataError(
-                "not a lesion count", file=source, row=int(r), column=name, value=str(v),
+                "not a lesion count",
+                file=source,
+                row=int(r),
+                column=name,
+                value=str(v),
                 expected="a whole number of lesions, 0 or more (empty when not counted)",
             )
         vals.append(int(x))
@@ -153,21 +157,55 @@ def _treatments(path: Path, sep: str | None, known: set[str]) -> pd.DataFrame:
     subj = [None if v is None else str(v).strip() for v in df["subject"]]
     for i, s in enumerate(subj):
         if not s:
-            raise InputDataError("empty subject", file=src, row=int(rows[i]), column="subject", expected="a subject id")
+            raise InputDataError(
+                "empty subject",
+                file=src,
+                row=int(rows[i]),
+                column="subject",
+                expected="a subject id",
+            )
     drug = [None if v is None else str(v).strip() for v in df["drug"]]
     for i, d in enumerate(drug):
         if not d:
-            raise InputDataError("empty drug", file=src, row=int(rows[i]), column="drug", expected="the substance or brand name of the therapy")
+            raise InputDataError(
+                "empty drug",
+                file=src,
+                row=int(rows[i]),
+                column="drug",
+                expected="the substance or brand name of the therapy",
+            )
     start = parse_dates(df["start_date"], rows, src, "start_date")
     if np.isnat(start).any():
         i = int(np.flatnonzero(np.isnat(start))[0])
-        raise InputDataError("missing start date", file=src, row=int(rows[i]), column="start_date", expected="a date YYYY-MM-DD")
-    stop = parse_dates(df["stop_date"] if "stop_date" in df.columns else [None] * len(df), rows, src, "stop_date")
+        raise InputDataError(
+            "missing start date",
+            file=src,
+            row=int(rows[i]),
+            column="start_date",
+            expected="a date YYYY-MM-DD",
+        )
+    stop = parse_dates(
+        df["stop_date"] if "stop_date" in df.columns else [None] * len(df), rows, src, "stop_date"
+    )
     before = ~np.isnat(stop) & (stop < start)
     if before.any():
         i = int(np.flatnonzero(before)[0])
-        raise InputDataError("treatment stops before it starts", file=src, row=int(rows[i]), column="stop_date", value=str(stop[i]), expected="a stop date on or after start_date")
-    out = pd.DataFrame({"subject": subj, "drug": drug, "start_date": start.astype("datetime64[s]"), "stop_date": stop.astype("datetime64[s]")})
+        raise InputDataError(
+            "treatment stops before it starts",
+            file=src,
+            row=int(rows[i]),
+            column="stop_date",
+            value=str(stop[i]),
+            expected="a stop date on or after start_date",
+        )
+    out = pd.DataFrame(
+        {
+            "subject": subj,
+            "drug": drug,
+            "start_date": start.astype("datetime64[s]"),
+            "stop_date": stop.astype("datetime64[s]"),
+        }
+    )
     return out.sort_values(["subject", "start_date", "drug"], kind="stable").reset_index(drop=True)
 
 
@@ -178,7 +216,14 @@ def _people(path: Path, sep: str | None) -> pd.DataFrame:
     for i, v in enumerate(df["sex"] if "sex" in df.columns else [None] * len(df)):
         t = (str(v).strip().lower() if v is not None else "") or None
         if t not in (None, "f", "m", "x"):
-            raise InputDataError("unknown sex", file=str(path), row=int(rows[i]), column="sex", value=t, expected="f, m, x or empty")
+            raise InputDataError(
+                "unknown sex",
+                file=str(path),
+                row=int(rows[i]),
+                column="sex",
+                value=t,
+                expected="f, m, x or empty",
+            )
         sex.append(t)
     yob: list[int | None] = []
     for i, v in enumerate(df["birth_year"] if "birth_year" in df.columns else [None] * len(df)):
@@ -190,9 +235,22 @@ def _people(path: Path, sep: str | None) -> pd.DataFrame:
         except ValueError:
             y = -1
         if not 1900 <= y <= 2199:
-            raise InputDataError("not a birth year", file=str(path), row=int(rows[i]), column="birth_year", value=str(v), expected="a year such as 1975")
+            raise InputDataError(
+                "not a birth year",
+                file=str(path),
+                row=int(rows[i]),
+                column="birth_year",
+                value=str(v),
+                expected="a year such as 1975",
+            )
         yob.append(y)
-    return pd.DataFrame({"subject": [str(s).strip() for s in df["subject"]], "sex": pd.array(sex, dtype="string"), "birth_year": pd.array(yob, dtype="Int64")})
+    return pd.DataFrame(
+        {
+            "subject": [str(s).strip() for s in df["subject"]],
+            "sex": pd.array(sex, dtype="string"),
+            "birth_year": pd.array(yob, dtype="Int64"),
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- mapping
@@ -223,13 +281,19 @@ def to_omop(
     visits = tables["visits"]
     people = tables.get("people")
     subjects = sorted(
-        set(visits["subject"]).union(*(set(t["subject"]) for k, t in tables.items() if k != "people" and len(t)))
+        set(visits["subject"]).union(
+            *(set(t["subject"]) for k, t in tables.items() if k != "people" and len(t))
+        )
     )
     pid = _person_ids(subjects)
     registry = C.concept_id("registry")
     # PERSON
     sex = dict(zip(people["subject"], people["sex"], strict=True)) if people is not None else {}
-    yob = dict(zip(people["subject"], people["birth_year"], strict=True)) if people is not None else {}
+    yob = (
+        dict(zip(people["subject"], people["birth_year"], strict=True))
+        if people is not None
+        else {}
+    )
     missing_yob = [s for s in subjects if yob.get(s) is None or pd.isna(yob.get(s))]
     if missing_yob:
         warnings.append(
@@ -268,9 +332,30 @@ def to_omop(
         },
         n,
     )
-    m: dict[str, list[Any]] = {k: [] for k in ("person_id", "measurement_concept_id", "measurement_date", "value_as_number", "value_as_concept_id", "unit_concept_id", "visit_occurrence_id", "measurement_source_value", "unit_source_value")}
+    m: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "person_id",
+            "measurement_concept_id",
+            "measurement_date",
+            "value_as_number",
+            "value_as_concept_id",
+            "unit_concept_id",
+            "visit_occurrence_id",
+            "measurement_source_value",
+            "unit_source_value",
+        )
+    }
 
-    def add(person: int, key: str, date: Any, value: float | None, vconcept: int | None, visit: int | None, source: str) -> None:
+    def add(
+        person: int,
+        key: str,
+        date: Any,
+        value: float | None,
+        vconcept: int | None,
+        visit: int | None,
+        source: str,
+    ) -> None:
         timed = key in C.TIMED
         m["person_id"].append(person)
         m["measurement_concept_id"].append(_concept_for(key, concepts))
@@ -287,7 +372,15 @@ def to_omop(
             continue
         vals = v[o].to_numpy(dtype=float)
         for i in np.flatnonzero(~np.isnan(vals)):
-            add(pid[v["subject"].iloc[i]], o, dates[i], float(vals[i]), None, int(vid[i]), _SOURCE[o])
+            add(
+                pid[v["subject"].iloc[i]],
+                o,
+                dates[i],
+                float(vals[i]),
+                None,
+                int(vid[i]),
+                _SOURCE[o],
+            )
     # CONDITION_OCCURRENCE
     rel = tables.get("relapses")
     if rel is not None and len(rel):
@@ -370,7 +463,18 @@ def to_omop(
             add(p, "mri_active", mdates[i], None, yes if act else no, None, "MRI activity")
             for col, key in MRI_COUNTS.items():
                 if col in mri.columns and not pd.isna(mri[col].iloc[i]):
-                    add(p, key, mdates[i], float(mri[col].iloc[i]), None, None, {"mri_new_t2": "new or enlarging T2 lesions", "mri_gd": "Gd-enhancing lesions"}[key])
+                    add(
+                        p,
+                        key,
+                        mdates[i],
+                        float(mri[col].iloc[i]),
+                        None,
+                        None,
+                        {
+                            "mri_new_t2": "new or enlarging T2 lesions",
+                            "mri_gd": "Gd-enhancing lesions",
+                        }[key],
+                    )
     k = len(m["person_id"])
     m["measurement_id"] = list(range(1, k + 1))
     m["measurement_type_concept_id"] = [registry] * k

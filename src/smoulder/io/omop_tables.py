@@ -106,7 +106,9 @@ def _text_frame(df: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_float_dtype(s):
             txt = s.map(lambda x: None if pd.isna(x) else repr(float(x)))
         else:
-            txt = s.map(lambda x: None if x is None or (isinstance(x, float) and np.isnan(x)) else str(x))
+            txt = s.map(
+                lambda x: None if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)
+            )
         out[str(col).strip().lower()] = txt.astype(object)
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
 
@@ -142,7 +144,6 @@ class FolderSource(CdmSource):
         return str(p) if p is not None else str(self.folder / f"{name}.csv")
 
     def table(self, name: str) -> pd.DataFrame | None:
-        import pyarrow as pa
 
         from smoulder.io.delimited import header_fields, read_arrow_file
 
@@ -365,9 +366,7 @@ def _records(df: pd.DataFrame, table: str) -> list[dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- cell parsers
-def parse_dates(
-    values: Iterable[Any], rows: np.ndarray, source: str, column: str
-) -> np.ndarray:
+def parse_dates(values: Iterable[Any], rows: np.ndarray, source: str, column: str) -> np.ndarray:
     """CDM dates or datetimes as ``datetime64[D]`` (NaT when empty).
 
     Accepts ``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM[:SS]`` (or with ``T``, with fractions or a zone),
@@ -490,16 +489,30 @@ def read_vocabulary(folder: str | Path, wanted_ids: set[int]) -> pd.DataFrame:
     p = src.files.get("concept")
     if p is None:
         raise InputDataError(
-            "no CONCEPT file", file=str(folder),
+            "no CONCEPT file",
+            file=str(folder),
             expected="the folder of an Athena vocabulary download (CONCEPT.csv, VOCABULARY.csv, ...)",
         )
-    keep = ["concept_id", "concept_name", "vocabulary_id", "concept_class_id", "standard_concept", "concept_code", "invalid_reason"]
+    keep = [
+        "concept_id",
+        "concept_name",
+        "vocabulary_id",
+        "concept_class_id",
+        "standard_concept",
+        "concept_code",
+        "invalid_reason",
+    ]
     sep = _sniff_sep(p)
-    header = [h.strip().lower() for h in _head(p).split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r").split(sep)]
+    header = [
+        h.strip().lower()
+        for h in _head(p).split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r").split(sep)
+    ]
     missing = [c for c in keep[:6] if c not in header]
     if missing:
         raise InputDataError(
-            f"missing column {missing[0]!r}", file=str(p), column=missing[0],
+            f"missing column {missing[0]!r}",
+            file=str(p),
+            column=missing[0],
             expected="an OMOP CONCEPT table (concept_id, concept_name, vocabulary_id, ...)",
         )
     names = [h for h in header]
@@ -510,13 +523,20 @@ def read_vocabulary(folder: str | Path, wanted_ids: set[int]) -> pd.DataFrame:
             parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=False),
             convert_options=pacsv.ConvertOptions(
                 include_columns=[c for c in keep if c in names],
-                column_types={c: pa.string() for c in keep if c in names and c != "concept_id"} | {"concept_id": pa.int64()},
+                column_types={c: pa.string() for c in keep if c in names and c != "concept_id"}
+                | {"concept_id": pa.int64()},
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise InputDataError(f"not a readable CONCEPT table ({str(exc)[:200]})", file=str(p), expected="an Athena CONCEPT.csv") from None
+        raise InputDataError(
+            f"not a readable CONCEPT table ({str(exc)[:200]})",
+            file=str(p),
+            expected="an Athena CONCEPT.csv",
+        ) from None
     mask = pc.or_(
         pc.is_in(t["concept_id"], value_set=pa.array(sorted(wanted_ids), type=pa.int64())),
-        pc.and_(pc.equal(t["vocabulary_id"], "RxNorm"), pc.equal(t["concept_class_id"], "Ingredient")),
+        pc.and_(
+            pc.equal(t["vocabulary_id"], "RxNorm"), pc.equal(t["concept_class_id"], "Ingredient")
+        ),
     )
     return t.filter(mask).to_pandas()

@@ -76,15 +76,35 @@ STANDARD: tuple[Concept, ...] = (
 
 #: local concepts: no standard concept confirmed for these
 LOCAL: tuple[Concept, ...] = (
-    _local(1, "edss", "Expanded Disability Status Scale (EDSS) score", "Measurement", "Observable Entity"),
+    _local(
+        1,
+        "edss",
+        "Expanded Disability Status Scale (EDSS) score",
+        "Measurement",
+        "Observable Entity",
+    ),
     _local(2, "t25fw", "Timed 25-Foot Walk time", "Measurement", "Observable Entity"),
     _local(3, "nhpt", "Nine-Hole Peg Test time", "Measurement", "Observable Entity"),
     _local(4, "sdmt", "Symbol Digit Modalities Test score", "Measurement", "Observable Entity"),
     _local(10, "relapse", "Relapse of multiple sclerosis (onset)", "Condition", "Clinical Finding"),
     _local(20, "mri_scan", "MRI of brain for MS activity", "Procedure", "Procedure"),
-    _local(21, "mri_active", "MRI activity: new or enlarging T2 or gadolinium-enhancing lesion", "Measurement", "Observable Entity"),
-    _local(22, "mri_new_t2", "Number of new or enlarging T2 lesions", "Measurement", "Observable Entity"),
-    _local(23, "mri_gd", "Number of gadolinium-enhancing lesions", "Measurement", "Observable Entity"),
+    _local(
+        21,
+        "mri_active",
+        "MRI activity: new or enlarging T2 or gadolinium-enhancing lesion",
+        "Measurement",
+        "Observable Entity",
+    ),
+    _local(
+        22,
+        "mri_new_t2",
+        "Number of new or enlarging T2 lesions",
+        "Measurement",
+        "Observable Entity",
+    ),
+    _local(
+        23, "mri_gd", "Number of gadolinium-enhancing lesions", "Measurement", "Observable Entity"
+    ),
 )
 
 _PEDSNET = "RxNorm ingredient row of an OHDSI-vocabulary codeset (PEDSnet rx_rituximab)"
