@@ -33,7 +33,7 @@ class _Events:
             ("condition_occurrence", "condition"),
             ("observation", "observation"),
         ):
-            df = self.src.table(table)
+            df = self.load(table)
             if df is None:
                 continue
             label = self.src.label(table)
@@ -112,7 +112,7 @@ class _Events:
         for c in C.DRUGS:
             for i in self.concepts.ids.get(c.key, ()):
                 names[i] = c.key
-        anc = self.src.table("concept_ancestor")
+        anc = self.load("concept_ancestor")
         if anc is not None and {"ancestor_concept_id", "descendant_concept_id"} <= set(anc.columns):
             label = self.src.label("concept_ancestor")
             rows = self.rows(anc)
@@ -122,7 +122,7 @@ class _Events:
             for x, y in zip(a.tolist(), d.tolist(), strict=True):
                 if x in known and y not in names:
                     names[y] = known[x]
-        con = self.src.table("concept")
+        con = self.load("concept")
         if con is not None and {"concept_id", "concept_name"} <= set(con.columns):
             label = self.src.label("concept")
             rows = self.rows(con)
@@ -143,7 +143,7 @@ class _Events:
 
     def treatments(self, ids: dict[int, str]) -> pd.DataFrame:
         cols = ["subject", "drug", "start_date", "stop_date"]
-        df = self.src.table("drug_exposure")
+        df = self.load("drug_exposure")
         if df is None:
             return pd.DataFrame({c: [] for c in cols})
         label = self.src.label("drug_exposure")
@@ -218,7 +218,7 @@ class _Events:
     # ------------------------------------------------------------------ MRI
     def mri(self, ids: dict[int, str], findings: pd.DataFrame) -> pd.DataFrame:
         scans = set()
-        df = self.src.table("procedure_occurrence")
+        df = self.load("procedure_occurrence")
         if df is not None:
             label = self.src.label("procedure_occurrence")
             self.need(df, "procedure_occurrence", ("person_id", "procedure_concept_id"))

@@ -39,7 +39,16 @@ class _Reader(_Events):
         self.skipped: dict[str, Counter[int]] = {}
 
     # ------------------------------------------------------------------ helpers
+    def load(self, name: str) -> pd.DataFrame | None:
+        """A CDM table with each row's number in its source (``__row__``) kept through filters."""
+        df = self.src.table(name)
+        if df is not None:
+            df["__row__"] = np.arange(len(df), dtype=np.int64) + self.src.first_row
+        return df
+
     def rows(self, df: pd.DataFrame) -> np.ndarray:
+        if "__row__" in df.columns:
+            return df["__row__"].to_numpy(dtype=np.int64)
         return np.arange(len(df), dtype=np.int64) + self.src.first_row
 
     def need(self, df: pd.DataFrame, table: str, cols: tuple[str, ...]) -> None:
@@ -109,7 +118,7 @@ class _Reader(_Events):
 
     # ------------------------------------------------------------------ persons
     def persons(self) -> tuple[dict[int, str], pd.DataFrame]:
-        df = self.src.table("person")
+        df = self.load("person")
         label = self.src.label("person")
         if df is None:
             raise InputDataError(
@@ -172,6 +181,8 @@ class _Reader(_Events):
         sex = np.where(
             gender == C.concept_id("female"), "f", np.where(gender == C.concept_id("male"), "m", "")
         )
+        gsrc = [None if v is None else str(v).strip().lower() for v in self.col(df, "gender_source_value")]
+        sex = np.array([x if x else (g if g in ("f", "m", "x") else "") for x, g in zip(sex, gsrc, strict=True)], dtype=object)
         yob = parse_ints(self.col(df, "year_of_birth"), rows, label, "year_of_birth")
         people = pd.DataFrame(
             {
@@ -202,7 +213,7 @@ class _Reader(_Events):
         return out
 
     def visit_dates(self) -> dict[int, np.datetime64]:
-        df = self.src.table("visit_occurrence")
+        df = self.load("visit_occurrence")
         if df is None or "visit_occurrence_id" not in df.columns:
             return {}
         label = self.src.label("visit_occurrence")
@@ -218,7 +229,7 @@ class _Reader(_Events):
         """Outcome values (long: subject, date, outcome, value, row) and MRI findings."""
         keys = (*C.OUTCOMES, "mri_active", "mri_new_t2", "mri_gd")
         empty = pd.DataFrame(columns=["subject", "date", "key", "value", "row"])
-        df = self.src.table("measurement")
+        df = self.load("measurement")
         if df is None:
             return empty, empty
         label = self.src.label("measurement")

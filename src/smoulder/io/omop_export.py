@@ -288,7 +288,7 @@ def to_omop(
     pid = _person_ids(subjects)
     registry = C.concept_id("registry")
     # PERSON
-    sex = dict(zip(people["subject"], people["sex"], strict=True)) if people is not None else {}
+    sex = {k: (None if pd.isna(x) else str(x)) for k, x in zip(people["subject"], people["sex"], strict=True)} if people is not None else {}
     yob = (
         dict(zip(people["subject"], people["birth_year"], strict=True))
         if people is not None
@@ -306,12 +306,12 @@ def to_omop(
         "person",
         {
             "person_id": [pid[s] for s in subjects],
-            "gender_concept_id": [gender.get(str(sex.get(s) or ""), 0) for s in subjects],
+            "gender_concept_id": [gender.get(sex.get(s) or "", 0) for s in subjects],
             "year_of_birth": [None if s in missing_yob else int(yob[s]) for s in subjects],
             "race_concept_id": [0] * len(subjects),
             "ethnicity_concept_id": [0] * len(subjects),
             "person_source_value": subjects,
-            "gender_source_value": [None if pd.isna(sex.get(s)) else sex.get(s) for s in subjects],
+            "gender_source_value": [sex.get(s) for s in subjects],
         },
         len(subjects),
     )

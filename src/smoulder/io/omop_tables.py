@@ -214,9 +214,10 @@ class DatabaseSource(CdmSource):
         real = self.names.get(name)
         if real is None:
             return None
-        t = sa.Table(real, sa.MetaData(), schema=self.schema, autoload_with=self.engine)
+        q = self.engine.dialect.identifier_preparer
+        name_sql = (q.quote_schema(self.schema) + "." if self.schema else "") + q.quote(real)
         with self.engine.connect() as conn:
-            df = pd.read_sql(sa.select(t), conn)
+            df = pd.read_sql(sa.text(f"SELECT * FROM {name_sql}"), conn)  # noqa: S608 - quoted names
         return _text_frame(df)
 
 

@@ -138,7 +138,6 @@ DRUGS: tuple[Concept, ...] = (
     _drug("monomethyl fumarate", None, None),
     _drug("peginterferon beta-1a", None, None),
     _drug("daclizumab", None, None),
-    _drug("cyclophosphamide", None, "3002"),
 )
 
 #: the smoulder treatments with no RxNorm ingredient (a procedure; investigational substances)
