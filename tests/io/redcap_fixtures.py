@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DICTIONARY = '''"Variable / Field Name","Form Name","Section Header","Field Type","Field Label","Choices, Calculations, OR Slider Labels","Field Note","Text Validation Type OR Show Slider Number","Text Validation Min","Text Validation Max","Identifier?","Branching Logic (Show field only if...)","Required Field?","Custom Alignment","Question Number (surveys only)","Matrix Group Name","Matrix Ranking?","Field Annotation"
+DICTIONARY = """"Variable / Field Name","Form Name","Section Header","Field Type","Field Label","Choices, Calculations, OR Slider Labels","Field Note","Text Validation Type OR Show Slider Number","Text Validation Min","Text Validation Max","Identifier?","Branching Logic (Show field only if...)","Required Field?","Custom Alignment","Question Number (surveys only)","Matrix Group Name","Matrix Ranking?","Field Annotation"
 record_id,demographics,,text,"Record ID",,,,,,,,,,,,,
 sex,demographics,,radio,"Sex","1, Female | 2, Male",,,,,,,,,,,,
 birth_year,demographics,,text,"Year of birth",,,integer,1900,2030,,,,,,,,
@@ -21,7 +21,7 @@ dmt_stop,treatment,,text,"Therapy stop",,,date_mdy,,,,,,,,,,
 mri_date,mri,,text,"MRI date",,,date_ymd,,,,,,,,,,
 mri_findings,mri,,checkbox,"MRI findings","1, New or enlarging T2 lesion | 2, Gadolinium-enhancing lesion | 3, None",,,,,,,,,,,,
 mri_new_t2,mri,,text,"New T2 lesions",,,integer,0,,,,,,,,,
-'''
+"""
 
 # raw headers and values; longitudinal events; repeating relapse/treatment/mri instruments;
 # dates: visit dates re-saved as DD-MM-YYYY (date_dmy), therapy dates as MM/DD/YYYY (date_mdy)
@@ -81,7 +81,9 @@ sex_choices = { "1" = "f", "2" = "m" }
 """
 
 
-def write_project(folder: Path, *, export: str = RAW, mapping: str = MAPPING, dictionary: str = DICTIONARY) -> tuple[Path, Path, Path]:
+def write_project(
+    folder: Path, *, export: str = RAW, mapping: str = MAPPING, dictionary: str = DICTIONARY
+) -> tuple[Path, Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = (folder / "export.csv", folder / "dictionary.csv", folder / "mapping.toml")
     for p, text in zip(paths, (export, dictionary, mapping), strict=True):

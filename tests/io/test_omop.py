@@ -45,7 +45,9 @@ def test_hand_written_extract_reads_into_smoulder_tables(tmp_path: Path) -> None
     r = res.relapses
     assert r["subject"].tolist() == ["101", "102"]
     assert r["date"].tolist() == _d("2020-03-20", "2021-01-10")
-    assert r["end_date"].tolist()[0] == np.datetime64("2020-04-05", "s") and pd.isna(r["end_date"].iloc[1])
+    assert r["end_date"].tolist()[0] == np.datetime64("2020-04-05", "s") and pd.isna(
+        r["end_date"].iloc[1]
+    )
     t = res.treatments
     assert t["drug"].tolist() == ["natalizumab", "ocrelizumab"]  # CONCEPT_ANCESTOR; brand name
     assert pd.isna(t["stop_date"].iloc[0])  # verbatim_end_date empty: ongoing
@@ -58,7 +60,9 @@ def test_hand_written_extract_reads_into_smoulder_tables(tmp_path: Path) -> None
     reasons = res.report.reasons
     assert reasons["drug exposures that are not MS disease-modifying therapies left out"] == 1
     assert reasons["MRI scans without an activity finding left out"] == 1
-    assert any(k.startswith("measurement rows of other concepts") and "3004249" in k for k in reasons)
+    assert any(
+        k.startswith("measurement rows of other concepts") and "3004249" in k for k in reasons
+    )
 
 
 def test_subject_from_person_source_value(tmp_path: Path) -> None:
@@ -72,42 +76,94 @@ def test_imported_tables_run_through_progression(tmp_path: Path) -> None:
     from smoulder.cli import main
 
     out = tmp_path / "tables"
-    assert main(["import", "omop", str(write_extract(tmp_path / "cdm")), "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(["import", "omop", str(write_extract(tmp_path / "cdm")), "--out", str(out), "--quiet"])
+        == 0
+    )
     ev = tmp_path / "ev" / "events.csv"
-    args = ["progression", str(out / "visits.csv"), "--relapses", str(out / "relapses.csv"),
-            "--relapse-end-col", "end_date", "--mri-activity", str(out / "mri.csv"),
-            "--out", str(ev), "--no-plots", "--quiet"]
+    args = [
+        "progression",
+        str(out / "visits.csv"),
+        "--relapses",
+        str(out / "relapses.csv"),
+        "--relapse-end-col",
+        "end_date",
+        "--mri-activity",
+        str(out / "mri.csv"),
+        "--out",
+        str(ev),
+        "--no-plots",
+        "--quiet",
+    ]
     assert main(args) == 0
     summary = pd.read_csv(tmp_path / "ev" / "events_summary.csv")
     assert summary["n_visits"].tolist() == [3, 1]
     # T25FW is recorded at one visit only: progression needs --on-missing drop for it
-    assert main([*args[:2], "--outcome", "t25fw", "--on-missing", "drop", "--out", str(ev), "--no-plots", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                *args[:2],
+                "--outcome",
+                "t25fw",
+                "--on-missing",
+                "drop",
+                "--out",
+                str(ev),
+                "--no-plots",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
 
 
 def _smoulder_tables() -> dict[str, pd.DataFrame]:
     visits = pd.DataFrame(
         {
             "subject": ["a7", "a7", "a7", "b2"],
-            "date": pd.to_datetime(["2019-05-01", "2019-11-03", "2020-06-30", "2021-01-02"]).astype("datetime64[s]"),
+            "date": pd.to_datetime(["2019-05-01", "2019-11-03", "2020-06-30", "2021-01-02"]).astype(
+                "datetime64[s]"
+            ),
             "edss": [1.5, 2.0, np.nan, 6.5],
             "t25fw": [5.25, np.nan, 6.0, 12.4],
             "nhpt": [19.0, np.nan, np.nan, np.nan],
             "sdmt": [55.0, 54.0, 51.0, np.nan],
         }
     )
-    relapses = pd.DataFrame({"subject": ["a7"], "date": _d("2019-09-10"), "end_date": _d("2019-10-01")})
+    relapses = pd.DataFrame(
+        {"subject": ["a7"], "date": _d("2019-09-10"), "end_date": _d("2019-10-01")}
+    )
     treatments = pd.DataFrame(
-        {"subject": ["a7", "b2"], "drug": ["dimethyl fumarate", "siponimod"],
-         "start_date": _d("2019-06-01", "2020-02-02"), "stop_date": _d("2020-06-01", "")}
+        {
+            "subject": ["a7", "b2"],
+            "drug": ["dimethyl fumarate", "siponimod"],
+            "start_date": _d("2019-06-01", "2020-02-02"),
+            "stop_date": _d("2020-06-01", ""),
+        }
     )
     mri = pd.DataFrame(
-        {"subject": ["a7", "a7", "b2"], "date": _d("2019-09-20", "2020-09-20", "2021-01-05"),
-         "active": [True, False, False], "new_or_enlarging_t2": pd.array([1, 0, None], dtype="Int64"),
-         "gd_enhancing": pd.array([1, 0, 0], dtype="Int64")}
+        {
+            "subject": ["a7", "a7", "b2"],
+            "date": _d("2019-09-20", "2020-09-20", "2021-01-05"),
+            "active": [True, False, False],
+            "new_or_enlarging_t2": pd.array([1, 0, None], dtype="Int64"),
+            "gd_enhancing": pd.array([1, 0, 0], dtype="Int64"),
+        }
     )
-    people = pd.DataFrame({"subject": ["a7", "b2"], "sex": pd.array(["f", None], dtype="string"),
-                           "birth_year": pd.array([1988, 1969], dtype="Int64")})
-    return {"visits": visits, "relapses": relapses, "treatments": treatments, "mri": mri, "people": people}
+    people = pd.DataFrame(
+        {
+            "subject": ["a7", "b2"],
+            "sex": pd.array(["f", None], dtype="string"),
+            "birth_year": pd.array([1988, 1969], dtype="Int64"),
+        }
+    )
+    return {
+        "visits": visits,
+        "relapses": relapses,
+        "treatments": treatments,
+        "mri": mri,
+        "people": people,
+    }
 
 
 def _write_inputs(folder: Path, tables: dict[str, pd.DataFrame]) -> dict[str, Path]:
@@ -130,14 +186,22 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
         elif pd.api.types.is_float_dtype(x):
             np.testing.assert_array_equal(x.to_numpy(float), y.to_numpy(float), err_msg=c)
         else:
-            assert [None if pd.isna(v) else v for v in x] == [None if pd.isna(v) else v for v in y], c
+            assert [None if pd.isna(v) else v for v in x] == [
+                None if pd.isna(v) else v for v in y
+            ], c
 
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "parquet"])
 def test_round_trip_smoulder_omop_smoulder_is_identical(tmp_path: Path, fmt: str) -> None:
     original = _smoulder_tables()
     paths = _write_inputs(tmp_path / "in", original)
-    tables, _ = read_smoulder_tables(paths["visits"], relapses=paths["relapses"], treatments=paths["treatments"], mri=paths["mri"], people=paths["people"])
+    tables, _ = read_smoulder_tables(
+        paths["visits"],
+        relapses=paths["relapses"],
+        treatments=paths["treatments"],
+        mri=paths["mri"],
+        people=paths["people"],
+    )
     cdm, warnings = to_omop(tables)
     assert warnings == [] or all("drug_concept_id 0" in w for w in warnings)  # siponimod
     write_folder(cdm, tmp_path / "cdm", fmt)
@@ -149,7 +213,13 @@ def test_round_trip_smoulder_omop_smoulder_is_identical(tmp_path: Path, fmt: str
 def test_round_trip_through_sqlite(tmp_path: Path) -> None:
     original = _smoulder_tables()
     paths = _write_inputs(tmp_path / "in", original)
-    tables, _ = read_smoulder_tables(paths["visits"], relapses=paths["relapses"], treatments=paths["treatments"], mri=paths["mri"], people=paths["people"])
+    tables, _ = read_smoulder_tables(
+        paths["visits"],
+        relapses=paths["relapses"],
+        treatments=paths["treatments"],
+        mri=paths["mri"],
+        people=paths["people"],
+    )
     cdm, _ = to_omop(tables)
     url = f"sqlite:///{tmp_path / 'cdm.db'}"
     counts = write_database(cdm, url)
@@ -162,9 +232,17 @@ def test_round_trip_through_sqlite(tmp_path: Path) -> None:
         write_database(cdm, url)
 
 
-def test_export_has_every_cdm54_column_in_order_and_the_required_ones_filled(tmp_path: Path) -> None:
+def test_export_has_every_cdm54_column_in_order_and_the_required_ones_filled(
+    tmp_path: Path,
+) -> None:
     paths = _write_inputs(tmp_path / "in", _smoulder_tables())
-    tables, _ = read_smoulder_tables(paths["visits"], relapses=paths["relapses"], treatments=paths["treatments"], mri=paths["mri"], people=paths["people"])
+    tables, _ = read_smoulder_tables(
+        paths["visits"],
+        relapses=paths["relapses"],
+        treatments=paths["treatments"],
+        mri=paths["mri"],
+        people=paths["people"],
+    )
     cdm, _ = to_omop(tables)
     for name, df in cdm.items():
         cols = columns(name)
@@ -199,14 +277,41 @@ def test_concepts_file_adds_site_concept_ids(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("file", "old", "new", "message"),
     [
-        ("MEASUREMENT.csv", "2020-01-15\t\t32817\t2.0", "2020-13-15\t\t32817\t2.0", r"MEASUREMENT\.csv, row 2, column 'measurement_date': not a date"),
-        ("MEASUREMENT.csv", "0.1\t\t8550", "0.1\t\t8582", r"row 5, column 'unit_concept_id': unknown unit for the T25FW time .*8555 \(second\) or 8550"),
-        ("MEASUREMENT.csv", "\t2.5\t", "\t2.7\t", r"row 3, column 'value_as_number': EDSS must be between 0 and 10 on the 0.5 grid"),
-        ("MEASUREMENT.csv", "8\t102\t2070000001", "8\t999\t2070000001", r"row 9, column 'person_id': person_id not in the PERSON table"),
-        ("PERSON.csv", "8507\t1975", "male\t1975", r"PERSON\.csv, row 3, column 'gender_concept_id': not a whole number"),
+        (
+            "MEASUREMENT.csv",
+            "2020-01-15\t\t32817\t2.0",
+            "2020-13-15\t\t32817\t2.0",
+            r"MEASUREMENT\.csv, row 2, column 'measurement_date': not a date",
+        ),
+        (
+            "MEASUREMENT.csv",
+            "0.1\t\t8550",
+            "0.1\t\t8582",
+            r"row 5, column 'unit_concept_id': unknown unit for the T25FW time .*8555 \(second\) or 8550",
+        ),
+        (
+            "MEASUREMENT.csv",
+            "\t2.5\t",
+            "\t2.7\t",
+            r"row 3, column 'value_as_number': EDSS must be between 0 and 10 on the 0.5 grid",
+        ),
+        (
+            "MEASUREMENT.csv",
+            "8\t102\t2070000001",
+            "8\t999\t2070000001",
+            r"row 9, column 'person_id': person_id not in the PERSON table",
+        ),
+        (
+            "PERSON.csv",
+            "8507\t1975",
+            "male\t1975",
+            r"PERSON\.csv, row 3, column 'gender_concept_id': not a whole number",
+        ),
     ],
 )
-def test_bad_cells_name_file_row_column_and_form(tmp_path: Path, file: str, old: str, new: str, message: str) -> None:
+def test_bad_cells_name_file_row_column_and_form(
+    tmp_path: Path, file: str, old: str, new: str, message: str
+) -> None:
     src = {"MEASUREMENT.csv": MEASUREMENT, "PERSON.csv": PERSON}[file]
     assert old in src
     folder = write_extract(tmp_path / "cdm", **{file: src.replace(old, new, 1)})
@@ -221,8 +326,13 @@ def test_missing_person_table_is_named(tmp_path: Path) -> None:
 
 
 def test_missing_value_refused_or_dropped_and_counted(tmp_path: Path) -> None:
-    folder = write_extract(tmp_path / "cdm", **{"MEASUREMENT.csv": MEASUREMENT.replace("\t3.5\t", "\t\t")})
-    with pytest.raises(InputDataError, match="row 4, column 'value_as_number': EDSS measurement without a value.*--on-missing drop"):
+    folder = write_extract(
+        tmp_path / "cdm", **{"MEASUREMENT.csv": MEASUREMENT.replace("\t3.5\t", "\t\t")}
+    )
+    with pytest.raises(
+        InputDataError,
+        match="row 4, column 'value_as_number': EDSS measurement without a value.*--on-missing drop",
+    ):
         read_omop(FolderSource(folder))
     res = read_omop(FolderSource(folder), on_missing="drop")
     assert len(res.visits) == 3
@@ -232,7 +342,10 @@ def test_missing_value_refused_or_dropped_and_counted(tmp_path: Path) -> None:
 def test_drugs_resolved_by_concept_names_of_the_extract(tmp_path: Path) -> None:
     concept = "concept_id\tconcept_name\tdomain_id\tvocabulary_id\tconcept_class_id\tstandard_concept\tconcept_code\n40000002\tfingolimod 0.5 MG Oral Capsule [Gilenya]\tDrug\tRxNorm\tBranded Drug\tS\t1012896\n"
     drug = "drug_exposure_id,person_id,drug_concept_id,drug_exposure_start_date,drug_exposure_end_date,drug_type_concept_id\n1,101,40000002,2020-02-01,2020-03-01,32817\n"
-    folder = write_extract(tmp_path / "cdm", **{"CONCEPT.csv": concept, "DRUG_EXPOSURE.csv": drug, "CONCEPT_ANCESTOR.csv": ""})
+    folder = write_extract(
+        tmp_path / "cdm",
+        **{"CONCEPT.csv": concept, "DRUG_EXPOSURE.csv": drug, "CONCEPT_ANCESTOR.csv": ""},
+    )
     res = read_omop(FolderSource(folder))
     assert res.treatments["drug"].tolist() == ["fingolimod"]
     # no verbatim_end_date column: drug_exposure_end_date is the stop

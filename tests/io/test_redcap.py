@@ -58,15 +58,33 @@ def test_label_export_gives_the_same_tables(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('edss = "edss"', 'edss = "edds"', r"\[visits\] edss = 'edds' is not a field of the dictionary; did you mean 'edss'"),
-        ('date = "visit_date"', 'date = "notes"', r"\[visits\] date = 'notes' is a notes field, not a date"),
-        ('"3" = false', '"4" = false', r"\[mri\] active_choices: '4' is not a choice of mri_findings; expected codes of mri_findings: 1 \(New or enlarging T2 lesion\)"),
-        ('sdmt = "sdmt"', 'sdmt = "sex"', r"\[visits\] sdmt = 'sex' is a radio whose labels are not numbers"),
+        (
+            'edss = "edss"',
+            'edss = "edds"',
+            r"\[visits\] edss = 'edds' is not a field of the dictionary; did you mean 'edss'",
+        ),
+        (
+            'date = "visit_date"',
+            'date = "notes"',
+            r"\[visits\] date = 'notes' is a notes field, not a date",
+        ),
+        (
+            '"3" = false',
+            '"4" = false',
+            r"\[mri\] active_choices: '4' is not a choice of mri_findings; expected codes of mri_findings: 1 \(New or enlarging T2 lesion\)",
+        ),
+        (
+            'sdmt = "sdmt"',
+            'sdmt = "sex"',
+            r"\[visits\] sdmt = 'sex' is a radio whose labels are not numbers",
+        ),
         ('start = "dmt_start"\n', "", r"\[treatments\] has no 'start' field"),
-        ('[people]', '[persons]', r"unknown section \[persons\]"),
+        ("[people]", "[persons]", r"unknown section \[persons\]"),
     ],
 )
-def test_mapping_is_checked_against_the_dictionary(tmp_path: Path, old: str, new: str, message: str) -> None:
+def test_mapping_is_checked_against_the_dictionary(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
     assert old in MAPPING
     with pytest.raises(InputDataError, match=message):
         _read(tmp_path, mapping=MAPPING.replace(old, new, 1))
@@ -74,26 +92,40 @@ def test_mapping_is_checked_against_the_dictionary(tmp_path: Path, old: str, new
 
 def test_date_in_another_form_names_row_column_and_expected_form(tmp_path: Path) -> None:
     bad = RAW.replace("15-01-2020", "2020/15/01")
-    with pytest.raises(InputDataError, match=r"export\.csv, row 2, column 'visit_date': not a date of date_dmy \(got '2020/15/01'\); expected YYYY-MM-DD \(as REDCap exports\) or DD-MM-YYYY"):
+    with pytest.raises(
+        InputDataError,
+        match=r"export\.csv, row 2, column 'visit_date': not a date of date_dmy \(got '2020/15/01'\); expected YYYY-MM-DD \(as REDCap exports\) or DD-MM-YYYY",
+    ):
         _read(tmp_path, export=bad)
 
 
 def test_choice_not_in_dictionary_is_refused(tmp_path: Path) -> None:
     bad = RAW.replace("15-01-2020,3,", "15-01-2020,9,")
-    with pytest.raises(InputDataError, match=r"row 2, column 'edss': not a choice of edss \(got '9'\); expected one of 0 \(0\), 1 \(1.0\)"):
+    with pytest.raises(
+        InputDataError,
+        match=r"row 2, column 'edss': not a choice of edss \(got '9'\); expected one of 0 \(0\), 1 \(1.0\)",
+    ):
         _read(tmp_path, export=bad)
 
 
 def test_edss_off_the_grid_is_refused_with_its_row(tmp_path: Path) -> None:
     dictionary = read_dictionary(write_project(tmp_path)[1])
     assert dictionary.fields["edss"].choices["3"] == "2.0"
-    bad = MAPPING.replace('sex_choices', 'sex_choices').replace('[visits]\ndate = "visit_date"\nedss = "edss"', '[visits]\ndate = "visit_date"\nedss = "edss"\nedss_choices = { "3" = 2.2 }')
-    with pytest.raises(InputDataError, match=r"row 2, column 'edss': EDSS must be between 0 and 10 on the 0.5 grid"):
+    bad = MAPPING.replace("sex_choices", "sex_choices").replace(
+        '[visits]\ndate = "visit_date"\nedss = "edss"',
+        '[visits]\ndate = "visit_date"\nedss = "edss"\nedss_choices = { "3" = 2.2 }',
+    )
+    with pytest.raises(
+        InputDataError, match=r"row 2, column 'edss': EDSS must be between 0 and 10 on the 0.5 grid"
+    ):
         _read(tmp_path, mapping=bad)
 
 
 def test_export_of_another_project_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputDataError, match="neither the record id field 'record_id' nor its label 'Record ID' is a column"):
+    with pytest.raises(
+        InputDataError,
+        match="neither the record id field 'record_id' nor its label 'Record ID' is a column",
+    ):
         _read(tmp_path, export="id,visit\n1,2020-01-01\n")
 
 
@@ -112,5 +144,7 @@ def test_redcap_to_omop_and_back_is_identical(tmp_path: Path) -> None:
         got = back.tables()[k]
         assert list(got.columns) == list(df.columns), k
         pd.testing.assert_frame_equal(
-            got.reset_index(drop=True).astype(object), df.reset_index(drop=True).astype(object), check_dtype=False
+            got.reset_index(drop=True).astype(object),
+            df.reset_index(drop=True).astype(object),
+            check_dtype=False,
         )

@@ -24,6 +24,16 @@ class _Events:
     concepts: Any
     report: IngestReport
     rule: DateRule
+    # helpers of the reader (smoulder.io._omop_read._Reader)
+    load: Any
+    need: Any
+    rows: Any
+    col: Any
+    skip: Any
+    subjects: Any
+    dates: Any
+    check_range: Any
+    future: Any
 
     # ------------------------------------------------------------------ relapses
     def relapses(self, ids: dict[int, str]) -> pd.DataFrame:

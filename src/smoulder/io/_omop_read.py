@@ -181,8 +181,17 @@ class _Reader(_Events):
         sex = np.where(
             gender == C.concept_id("female"), "f", np.where(gender == C.concept_id("male"), "m", "")
         )
-        gsrc = [None if v is None else str(v).strip().lower() for v in self.col(df, "gender_source_value")]
-        sex = np.array([x if x else (g if g in ("f", "m", "x") else "") for x, g in zip(sex, gsrc, strict=True)], dtype=object)
+        gsrc = [
+            None if v is None else str(v).strip().lower()
+            for v in self.col(df, "gender_source_value")
+        ]
+        sex = np.array(
+            [
+                x if x else (g if g in ("f", "m", "x") else "")
+                for x, g in zip(sex, gsrc, strict=True)
+            ],
+            dtype=object,
+        )
         yob = parse_ints(self.col(df, "year_of_birth"), rows, label, "year_of_birth")
         people = pd.DataFrame(
             {

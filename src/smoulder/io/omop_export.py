@@ -107,7 +107,7 @@ def read_smoulder_tables(
 
 
 def _counts(col: pd.Series, rows: np.ndarray, source: str, name: str) -> pd.Series:
-    vals = []
+    vals: list[int | None] = []
     for r in rows:
         v = col.iloc[int(r) - 2]
         if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
@@ -288,7 +288,14 @@ def to_omop(
     pid = _person_ids(subjects)
     registry = C.concept_id("registry")
     # PERSON
-    sex = {k: (None if pd.isna(x) else str(x)) for k, x in zip(people["subject"], people["sex"], strict=True)} if people is not None else {}
+    sex = (
+        {
+            k: (None if pd.isna(x) else str(x))
+            for k, x in zip(people["subject"], people["sex"], strict=True)
+        }
+        if people is not None
+        else {}
+    )
     yob = (
         dict(zip(people["subject"], people["birth_year"], strict=True))
         if people is not None

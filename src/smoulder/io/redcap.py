@@ -253,7 +253,7 @@ def read_redcap(
                 column=ex.column_name(sec["date"]),
                 expected="one visit per record and day (merge them in REDCap)",
             )
-    empty = {"subject": [], "date": []}
+    empty: dict[str, list[Any]] = {"subject": [], "date": []}
     # relapses
     relapses = pd.DataFrame({**empty, "end_date": []})
     if "relapses" in mapping.sections:
@@ -274,13 +274,13 @@ def read_redcap(
                 column=ex.column_name(mapping.sections["relapses"]["end"]),
                 expected="an end on or after the onset",
             )
-        k = future(on, "relapses")
+        kept = future(on, "relapses")
         relapses = (
             _frame(
                 {
-                    "subject": subj[idx][k],
-                    "date": on[k].astype("datetime64[s]"),
-                    "end_date": end[k].astype("datetime64[s]"),
+                    "subject": subj[idx][kept],
+                    "date": on[kept].astype("datetime64[s]"),
+                    "end_date": end[kept].astype("datetime64[s]"),
                 },
                 ["subject", "date"],
             )
@@ -321,13 +321,13 @@ def read_redcap(
                 column=ex.column_name(sec["stop"]),
                 expected="a stop date on or after the start",
             )
-        k = future(start, "treatments")
+        kept = future(start, "treatments")
         treatments = _frame(
             {
-                "subject": subj[idx][k],
-                "drug": np.array(names, dtype=object)[k] if names else [],
-                "start_date": start[k].astype("datetime64[s]"),
-                "stop_date": stop[k].astype("datetime64[s]"),
+                "subject": subj[idx][kept],
+                "drug": np.array(names, dtype=object)[kept] if names else [],
+                "start_date": start[kept].astype("datetime64[s]"),
+                "stop_date": stop[kept].astype("datetime64[s]"),
             },
             ["subject", "start_date", "drug"],
         )
@@ -372,15 +372,15 @@ def read_redcap(
             report.add(
                 "MRI scans without an activity finding left out", int(unknown.sum()), rejected=True
             )
-        k = ~unknown & future(md, "MRI scans")
+        kept = ~unknown & future(md, "MRI scans")
         mri = _frame(
             {
-                "subject": subj[idx][k],
-                "date": md[k].astype("datetime64[s]"),
-                "active": np.array([bool(a) for a in derived], dtype=bool)[k]
+                "subject": subj[idx][kept],
+                "date": md[kept].astype("datetime64[s]"),
+                "active": np.array([bool(a) for a in derived], dtype=bool)[kept]
                 if len(derived)
                 else [],
-                **{c: v[k] for c, v in cols.items()},
+                **{c: v[kept] for c, v in cols.items()},
             },
             ["subject", "date"],
         )
@@ -394,9 +394,9 @@ def read_redcap(
         if "sex" in sec:
             sex = []
             for j, v in enumerate(r.choice_values("people", "sex", idx)):
-                t = None if v is None else str(v).strip().lower()
-                t = {"female": "f", "male": "m", "woman": "f", "man": "m"}.get(t or "", t)
-                if t not in (None, "f", "m", "x"):
+                low = None if v is None else str(v).strip().lower()
+                low = {"female": "f", "male": "m", "woman": "f", "man": "m"}.get(low or "", low)
+                if low not in (None, "f", "m", "x"):
                     raise InputDataError(
                         "unknown sex",
                         file=str(p),
@@ -405,7 +405,7 @@ def read_redcap(
                         value=v,
                         expected="f, m or x (map choice codes with [people] sex_choices)",
                     )
-                sex.append(t)
+                sex.append(low)
         yob: list[Any] = [None] * len(idx)
         if "birth_year" in sec:
             yob = [None if np.isnan(x) else int(x) for x in r.numbers("people", "birth_year", idx)]
