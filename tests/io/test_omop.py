@@ -360,3 +360,29 @@ def test_local_concepts_are_in_the_reserved_range_and_unique() -> None:
     from smoulder.schema.treatments import treatment_names
 
     assert set(treatment_names()) == {c.key for c in C.DRUGS} | set(C.NOT_DRUGS)
+
+
+def test_future_dates_follow_the_one_date_rule(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from smoulder.schema.dates import DateRule
+
+    folder = write_extract(tmp_path / "cdm")
+    rule = DateRule("drop", today=dt.date(2020, 5, 1))  # 2020-07-20 and 2021 lie "after today"
+    res = read_omop(FolderSource(folder), future_dates=rule)
+    assert res.visits["date"].tolist() == _d("2020-01-15", "2020-04-02")
+    # EDSS of 2020-07-20 (date from its visit), SDMT and EDSS of 2021-03-01, MRI of 2021-02-20
+    assert res.report.reasons["measurements dated after today left out (--future-dates drop)"] == 4
+    with pytest.raises(InputDataError, match=r"row 4, column 'measurement_date': date after today"):
+        read_omop(FolderSource(folder), future_dates=DateRule("refuse", today=dt.date(2020, 5, 1)))
+
+
+def test_two_different_values_on_one_day(tmp_path: Path) -> None:
+    extra = "12\t101\t2070000001\t2020-01-15\t\t32817\t3.0\t\t\t1\tEDSS\t\n"
+    folder = write_extract(tmp_path / "cdm", **{"MEASUREMENT.csv": MEASUREMENT + extra})
+    with pytest.raises(
+        InputDataError, match=r"two different EDSS values on one day \(2 in row 2, 3 in row 13\)"
+    ):
+        read_omop(FolderSource(folder))
+    res = read_omop(FolderSource(folder), on_duplicate="max")
+    assert res.visits["edss"].iloc[0] == 3.0
