@@ -148,3 +148,20 @@ def test_redcap_to_omop_and_back_is_identical(tmp_path: Path) -> None:
             df.reset_index(drop=True).astype(object),
             check_dtype=False,
         )
+
+
+def test_future_dates_follow_the_one_date_rule(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from smoulder.schema.dates import DateRule
+
+    export, dictionary, mapping = write_project(tmp_path)
+    d = read_dictionary(dictionary)
+    m = read_mapping(mapping, d)
+    rule = DateRule("drop", today=dt.date(2020, 12, 31))  # the 2021 visit and MRI lie ahead
+    res = read_redcap(export, d, m, future_dates=rule)
+    assert res.visits["date"].tolist() == _d("2020-01-15", "2020-07-20")
+    assert res.mri["date"].tolist() == _d("2020-04-10")
+    assert res.report.reasons["visits dated after today left out (--future-dates drop)"] == 1
+    with pytest.raises(InputDataError, match=r"row 8, column 'visit_date': date after today"):
+        read_redcap(export, d, m, future_dates=DateRule("refuse", today=dt.date(2020, 12, 31)))
