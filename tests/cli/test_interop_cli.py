@@ -294,3 +294,43 @@ def test_r_example_reproduces_the_msprog_vignette_table(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert "identical to msprog's results table: TRUE" in r.stdout
     assert "7  7      1        CDW      779      372        372       407      TRUE" in r.stdout
+
+
+def test_export_takes_drug_ids_from_the_vocabulary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    v = tmp_path / "v.csv"
+    v.write_text("subject,date,edss\n1,2021-01-01,2.0\n")
+    t = tmp_path / "t.csv"
+    t.write_text("subject,drug,start_date,stop_date\n1,Ocrevus,2021-02-01,\n")
+    vocab = tmp_path / "vocab"
+    vocab.mkdir()
+    (vocab / "CONCEPT.csv").write_text(
+        "concept_id\tconcept_name\tdomain_id\tvocabulary_id\tconcept_class_id\tstandard_concept\tconcept_code\n"
+        "35603563\tocrelizumab\tDrug\tRxNorm\tIngredient\tS\t1876366\n"
+        "1\tocrelizumab 30 MG/ML Injectable Solution\tDrug\tRxNorm\tClinical Drug\t\t1876371\n"
+    )
+    out = tmp_path / "cdm"
+    assert main(["export", "omop", str(v), "--treatments", str(t), "--out", str(out)]) == 0
+    assert "drug_concept_id 0" in capsys.readouterr().err  # not known without a vocabulary
+    out2 = tmp_path / "cdm2"
+    assert (
+        main(
+            [
+                "export",
+                "omop",
+                str(v),
+                "--treatments",
+                str(t),
+                "--vocabulary",
+                str(vocab),
+                "--out",
+                str(out2),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    d = pd.read_csv(out2 / "drug_exposure.csv")
+    assert d["drug_concept_id"].tolist() == [35603563]
+    assert d["drug_source_value"].tolist() == ["Ocrevus"]
