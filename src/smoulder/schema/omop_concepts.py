@@ -138,11 +138,17 @@ DRUGS: tuple[Concept, ...] = (
     _drug("monomethyl fumarate", None, None),
     _drug("peginterferon beta-1a", None, None),
     _drug("daclizumab", None, None),
+    # off-label immunosuppressants of the controlled list (RxNorm ingredients; OMOP ids not confirmed here)
+    _drug("azathioprine", None, "1256"),
+    _drug("cyclophosphamide", None, "3002"),
+    _drug("methotrexate", None, "6851"),
+    _drug("mycophenolate mofetil", None, "68149"),
 )
 
-#: the smoulder treatments with no RxNorm ingredient (a procedure; investigational substances)
+#: the smoulder treatments with no RxNorm ingredient (a procedure, placebo, investigational substances)
 NOT_DRUGS = (
-    "autologous haematopoietic stem cell transplantation",
+    "aHSCT",
+    "placebo",
     "tolebrutinib",
     "evobrutinib",
     "fenebrutinib",
