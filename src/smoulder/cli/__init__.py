@@ -15,8 +15,20 @@ from smoulder.exceptions import SmoulderError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from smoulder.cli import bids, composite, demo, digital, interop, prl, progression, sel, serve
-    from smoulder.cli import multiverse, neda, spms
+    from smoulder.cli import (
+        bids,
+        composite,
+        demo,
+        digital,
+        interop,
+        multiverse,
+        neda,
+        prl,
+        progression,
+        sel,
+        serve,
+        spms,
+    )
 
     parser = argparse.ArgumentParser(
         prog="smoulder",
