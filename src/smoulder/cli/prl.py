@@ -137,7 +137,7 @@ def add_raw_phase_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--phase-encoding",
-        choices=["auto", "siemens", "12bit", "radians"],
+        choices=["auto", "siemens", "12bit", "milliradians", "radians"],
         default=None,
         help="how the phase values are written (default auto: recognised from their range)",
     )

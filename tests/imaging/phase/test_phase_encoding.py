@@ -158,3 +158,25 @@ def test_masked_phase_is_read_and_masked_magnitude_refused():
     for declared in ("auto", "12bit"):
         with pytest.raises(InputDataError, match="magnitude or SWI"):
             read_raw_phase(magnitude, declared)
+
+
+def test_milliradians_are_recognised_by_their_odd_values_and_rescaled():
+    # radians x 1000 as whole numbers: odd values, within +-3142 (never Siemens: always even)
+    values = np.array([-3142.0, -1571.0, -1.0, 0.0, 1.0, 1571.0, 3141.0])
+    assert detect_encoding(values) == "milliradians"
+    rad = to_radians(values, "milliradians")
+    assert np.allclose(rad[1:], values[1:] / 1000.0)
+    assert rad[0] == pytest.approx(-3.142 + 2 * PI)  # -3.142 < -pi: wrapped into [-pi, pi)
+
+
+def test_even_values_in_the_milliradian_range_stay_siemens():
+    assert detect_encoding(np.array([-3142.0, -2.0, 0.0, 3140.0])) == "siemens"
+
+
+def test_odd_whole_numbers_beyond_milliradians_are_not_taken_for_siemens():
+    # the old rule read any -4096..4095 span of 4096 as Siemens, odd values or not
+    with pytest.raises(InputDataError) as err:
+        detect_encoding(np.array([-4000.0, -3.0, 0.0, 3999.0]))
+    msg = str(err.value)
+    assert "odd ones among them" in msg and "--phase-encoding" in msg
+    assert detect_encoding(np.array([-4000.0, -3.0, 0.0, 3999.0]), "siemens") == "siemens"

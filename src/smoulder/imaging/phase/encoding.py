@@ -8,11 +8,17 @@ Three forms are read (``--phase-encoding``):
 ``12bit``
     integers 0..4095 (other vendors, or Siemens values without the rescale):
     ``radians = (value - 2048) * pi / 2048``;
+``milliradians``
+    integers -3142..3142 (radians x 1000, as some converters write phase):
+    ``radians = value / 1000``;
 ``radians``
     floating-point phase in (-pi, pi] or [0, 2 pi).
 
+Siemens values are always even; whole numbers within +-3142 with odd values among them are
+milliradians; odd values beyond +-3142 are neither and refused.
+
 ``auto`` recognises them from the observed range and refuses anything else (degrees,
-milliradians, already unwrapped or filtered phase, a phase image too narrow to tell) with a
+already unwrapped or filtered phase, a phase image too narrow to tell) with a
 message naming the range it saw. A magnitude or SWI image given as phase (no negative values
 and not one phase wrap) is refused too.
 """
@@ -23,13 +29,15 @@ import numpy as np
 
 from smoulder.exceptions import InputDataError
 
-ENCODINGS = ("auto", "radians", "siemens", "12bit")
+ENCODINGS = ("auto", "radians", "siemens", "12bit", "milliradians")
 
 #: The accepted forms, in the user's words (repeated in every refusal).
 ACCEPTED = (
     "radians in (-pi, pi] or [0, 2 pi); integers -4096..4095 (Siemens, after RescaleSlope 2 / "
-    "RescaleIntercept -4096); integers 0..4095 (12-bit, other vendors)"
+    "RescaleIntercept -4096: even numbers); integers 0..4095 (12-bit, other vendors); "
+    "integers -3142..3142 (milliradians)"
 )
+_MRAD = 1000.0 * np.pi + 0.5  # largest |value| of wrapped phase in whole milliradians
 
 _TOL = 1e-3  # radians of float rounding allowed at the ends of the radian range
 _INT_TOL = 1e-3  # distance from a whole number for "integer-valued"
@@ -46,6 +54,13 @@ def _integer_valued(a: np.ndarray) -> bool:
     return bool(np.all(np.abs(sample - np.round(sample)) < _INT_TOL))
 
 
+def _all_even(a: np.ndarray) -> bool:
+    sample = a.ravel()
+    if sample.size > 2_000_000:
+        sample = sample[:: sample.size // 1_000_000]
+    return bool(np.all(np.round(sample) % 2 == 0))
+
+
 def _fits(encoding: str, lo: float, hi: float) -> bool:
     if encoding == "radians":
         return (lo >= -np.pi - _TOL and hi <= np.pi + _TOL) or (
@@ -55,6 +70,8 @@ def _fits(encoding: str, lo: float, hi: float) -> bool:
         return lo >= -4096 - _INT_TOL and hi <= 4095 + _INT_TOL
     if encoding == "12bit":
         return lo >= -_INT_TOL and hi <= 4095 + _INT_TOL
+    if encoding == "milliradians":
+        return lo >= -_MRAD and hi <= _MRAD
     raise InputDataError("unknown phase encoding", value=encoding, expected=", ".join(ENCODINGS))
 
 
@@ -65,12 +82,12 @@ def detect_encoding(phase: np.ndarray, declared: str = "auto") -> str:
     ----------
     phase : numpy.ndarray
         The phase values as the file holds them (after the NIfTI scaling).
-    declared : {"auto", "radians", "siemens", "12bit"}
+    declared : {"auto", "radians", "siemens", "12bit", "milliradians"}
 
     Returns
     -------
     str
-        ``"radians"``, ``"siemens"`` or ``"12bit"``.
+        ``"radians"``, ``"siemens"``, ``"12bit"`` or ``"milliradians"``.
 
     Raises
     ------
@@ -129,6 +146,20 @@ def detect_encoding(phase: np.ndarray, declared: str = "auto") -> str:
             "goes to --phase without --raw-phase)",
             expected=ACCEPTED,
         )
+    if lo < -_INT_TOL and lo >= -4096 - _INT_TOL and hi <= 4095 + _INT_TOL:
+        even = _all_even(a)
+        if not even and lo >= -_MRAD and hi <= _MRAD and span >= _MRAD:
+            return "milliradians"
+        if span >= 4096 and even:
+            return "siemens"
+        if span >= 4096:
+            raise InputDataError(
+                f"{seen} (whole numbers, odd ones among them): not Siemens phase, whose "
+                "values are even numbers -4096..4094 (RescaleSlope 2 / RescaleIntercept "
+                "-4096), and beyond the +-3142 of milliradians. Declare it with "
+                "--phase-encoding siemens|12bit|milliradians|radians if you are sure",
+                expected=ACCEPTED,
+            )
     if lo >= -4096 - _INT_TOL and hi <= 4095 + _INT_TOL and span >= 4096:
         return "siemens" if lo < -_INT_TOL else "12bit"
     if lo >= -_INT_TOL and hi <= 4095 + _INT_TOL and span >= 2048:
@@ -136,7 +167,7 @@ def detect_encoding(phase: np.ndarray, declared: str = "auto") -> str:
     raise InputDataError(
         f"{seen} (whole numbers): too narrow or too wide a range to tell which encoding it "
         "is; wrapped phase spans the whole circle. Declare it with --phase-encoding "
-        "siemens|12bit|radians if you are sure",
+        "siemens|12bit|milliradians|radians if you are sure",
         expected=ACCEPTED,
     )
 
@@ -160,11 +191,15 @@ def to_radians(phase: np.ndarray, encoding: str) -> np.ndarray:
         r = a * (np.pi / 4096.0)
     elif encoding == "12bit":
         r = (a - 2048.0) * (np.pi / 2048.0)
+    elif encoding == "milliradians":
+        r = a / 1000.0
     elif encoding == "radians":
         r = a
     else:
         raise InputDataError(
-            "unknown phase encoding", value=encoding, expected="radians, siemens or 12bit"
+            "unknown phase encoding",
+            value=encoding,
+            expected="radians, siemens, 12bit or milliradians",
         )
     # values already in [-pi, pi) are kept bit for bit; only those outside are wrapped
     out = np.where((r >= np.pi) | (r < -np.pi), np.mod(r + np.pi, 2.0 * np.pi) - np.pi, r)

@@ -41,7 +41,7 @@ class RawPhaseSettings(Settings):
         sidecar's ``EchoTime``, which is in seconds, times 1000).
     field_strength_t : float
         Main field in tesla (``--field-strength-t``; a sidecar's ``MagneticFieldStrength``).
-    encoding : {"auto", "siemens", "12bit", "radians"}
+    encoding : {"auto", "siemens", "12bit", "milliradians", "radians"}
         How the phase values are written (``--phase-encoding``); ``auto`` recognises them.
     phase_convention : {"paramagnetic-negative", "paramagnetic-positive"}
         Sign of paramagnetic field shifts in the phase (``--phase-convention``); the local phase
@@ -69,7 +69,7 @@ class RawPhaseSettings(Settings):
 
     echo_time_ms: float | None = None
     field_strength_t: float | None = None
-    encoding: Literal["auto", "siemens", "12bit", "radians"] = "auto"
+    encoding: Literal["auto", "siemens", "12bit", "milliradians", "radians"] = "auto"
     phase_convention: Literal["paramagnetic-negative", "paramagnetic-positive"] = (
         "paramagnetic-negative"
     )
@@ -179,7 +179,7 @@ class RawPhaseResult(AnalysisResult):
     unwrapped_phase_rad : numpy.ndarray of float32 or None
         Total unwrapped phase in ``signal_mask`` (``None`` for homodyne filtering).
     encoding : str
-        The encoding read (``siemens``, ``12bit`` or ``radians``).
+        The encoding read (``siemens``, ``12bit``, ``milliradians`` or ``radians``).
     b0_direction : numpy.ndarray
         Unit B0 vector along the voxel axes (from the affine).
     affine : (4, 4) array
@@ -213,6 +213,7 @@ class RawPhaseResult(AnalysisResult):
         enc = {
             "siemens": "Siemens integers (-4096..4095, value x pi/4096)",
             "12bit": "12-bit integers (0..4095, (value - 2048) x pi/2048)",
+            "milliradians": "milliradians (value / 1000)",
             "radians": "radians",
         }[self.encoding]
         mask = (
