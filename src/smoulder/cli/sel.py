@@ -15,6 +15,7 @@ from smoulder.exceptions import SettingsError
 #: Settings parameter -> command-line flag, to restate settings errors in the user's words.
 SEL_FLAGS = {
     "contrast": "--contrast",
+    "flair_to_t1": "--flair-to-t1",
     "syn_metric": "--syn-metric",
     "syn_radius": "--syn-radius",
     "syn_iterations": "--syn-iterations",
@@ -90,6 +91,13 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
         help="image(s) driving the registration (default flair)",
     )
     r.add_argument(
+        "--flair-to-t1",
+        choices=["rigid", "resample"],
+        default=None,
+        help="a FLAIR on another grid than its T1: register it rigidly (default) or trust the "
+        "scanner's affines (resample)",
+    )
+    r.add_argument(
         "--syn-iterations",
         type=int,
         nargs="+",
@@ -143,6 +151,7 @@ def _settings(cls: Any, ns: argparse.Namespace) -> Any:
     return cls.from_mapping(
         None,
         contrast=ns.contrast,
+        flair_to_t1=ns.flair_to_t1,
         syn_metric=ns.syn_metric,
         syn_radius=ns.syn_radius,
         syn_iterations=None if ns.syn_iterations is None else tuple(ns.syn_iterations),
@@ -185,7 +194,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--lesions",
         type=Path,
-        help="baseline lesion mask (binary or labelled) on the first T1's grid",
+        help="baseline lesion mask (binary or labelled) on the first T1's or first FLAIR's grid",
     )
     p.add_argument("--brain-mask", type=Path, help="baseline brain mask (default: non-zero voxels)")
     p.add_argument("--out", type=Path, help="output directory")

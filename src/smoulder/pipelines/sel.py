@@ -139,11 +139,13 @@ def run(
     Parameters
     ----------
     t1, flair : sequence of path
-        T1-weighted and FLAIR (or T2) NIfTI per time point, in time order; each pair on one grid.
+        T1-weighted and FLAIR (or T2) NIfTI per time point, in time order. A FLAIR on another
+        grid than its T1 is registered to it (``flair_to_t1``); visits may differ in voxel size
+        and field of view.
     dates : sequence
         ISO date (``YYYY-MM-DD``) of each time point, same order, strictly increasing.
     lesions : path
-        Baseline lesion mask (binary or labelled) on the first T1's grid.
+        Baseline lesion mask (binary or labelled) on the first T1's or the first FLAIR's grid.
     brain_mask : path, optional
         Baseline brain mask (default: voxels where the baseline images are non-zero).
     settings : SELSettings or mapping, optional
@@ -215,8 +217,7 @@ def run(
     t1v = [nifti.load_volume(p) for p in t1]
     flv = [nifti.load_volume(p) for p in flair]
     lv = nifti.load_label_volume(lesions)
-    img.check_same_grid(t1v[0], lv, "baseline lesion mask")
-    labels, _ = label_lesions(lv.data, t1v[0].zooms, split=False)
+    labels, _ = label_lesions(lv.data, lv.zooms, split=False)
     lab = img.Volume(labels, lv.affine, lv.source)
     brain = None
     if brain_mask is not None:

@@ -20,6 +20,11 @@ class SELSettings(Settings):
     ----------
     contrast : {"flair", "t1", "both"}
         Image(s) driving the registrations (``both``: FLAIR and T1 as two SyN metric terms).
+    flair_to_t1 : {"rigid", "resample"}
+        How a visit's FLAIR on another grid than its T1 is brought onto the T1's: ``rigid``
+        (default) registers it (mutual information, 6 degrees of freedom: the head moves between
+        sequences); ``resample`` trusts the scanner's affines. A FLAIR on its T1's grid is used as
+        it is.
     rigid_metric : str
         ANTs metric of the rigid step (``mattes`` mutual information).
     syn_metric, syn_radius : str, int
@@ -77,6 +82,7 @@ class SELSettings(Settings):
     section: ClassVar[str] = "sel"
 
     contrast: Literal["flair", "t1", "both"] = "flair"
+    flair_to_t1: Literal["rigid", "resample"] = "rigid"
     rigid_metric: str = "mattes"
     syn_metric: Literal["CC", "mattes", "meansquares"] = "CC"
     syn_radius: int = 2
