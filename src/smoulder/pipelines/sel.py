@@ -269,7 +269,8 @@ def write(
     cols = {c: COLUMN_DESCRIPTIONS.get(c, c) for c in result.lesions.columns}
     with atomic_outputs(_flat(paths), inputs) as st:
         bio.write_tsv(result.lesions, st.path(paths["table"]), {**cols, **meta})
-        details = {**meta, "Details": dict(result.details)}
+        # step timings stay out of the files, so two runs write identical outputs
+        details = {**meta, "Details": {k: v for k, v in result.details.items() if k != "seconds"}}
         bio.write_tsv(result.summary, st.path(paths["summary"]), details)
         sel_mask = result.sel_mask.astype(np.uint8)
         nifti.save_volume(st.path(paths["sel_mask"]), base, sel_mask, np.uint8)

@@ -10,9 +10,9 @@ from scipy import ndimage
 
 from smoulder.imaging.sel import SELSettings, detect_sel
 from smoulder.schema.images import Volume
-from tests.imaging.sel.conftest import FEW
 
-FAST = SELSettings(syn_iterations=tuple(int(v) for v in FEW[1:]), threads=1)
+#: SyN iterations of the wiring tests (conftest.FEW).
+FAST = SELSettings(syn_iterations=(5, 2), threads=1)
 
 
 def _vols(files, key):
@@ -76,9 +76,7 @@ def test_a_flair_on_its_own_grid_with_head_motion_is_registered_to_its_t1(small3
     b = res.lesions.set_index("label")
     assert np.abs(a["expansion_pct_per_year"] - b["expansion_pct_per_year"]).max() < 3.0
     # trusting the headers instead leaves the 3 mm shift: the transform is the identity
-    res_r = detect_sel(
-        t1, fl2, _years(f), labels, settings=FAST.replace(flair_to_t1="resample")
-    )
+    res_r = detect_sel(t1, fl2, _years(f), labels, settings=FAST.replace(flair_to_t1="resample"))
     assert np.allclose(res_r.details["flair_to_t1"][1], np.eye(4))
 
 
@@ -91,7 +89,9 @@ def test_follow_ups_with_other_voxel_sizes_and_a_mask_drawn_on_the_flair(small3_
     # the baseline FLAIR on a finer grid (2 mm) without motion, the mask drawn on it
     fl0 = _regrid(fl[0], (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
     m = np.linalg.inv(labels.affine) @ fl0.affine
-    lab0 = ndimage.affine_transform(labels.data, m[:3, :3], m[:3, 3], output_shape=fl0.shape, order=0)
+    lab0 = ndimage.affine_transform(
+        labels.data, m[:3, :3], m[:3, 3], output_shape=fl0.shape, order=0
+    )
     # follow-up 2: T1 and FLAIR both on a 2.5 mm grid with a field of view shifted by 5 mm
     t1b, flb = list(t1), [fl0, fl[1], fl[2]]
     t1b[2] = _regrid(t1[2], (2.5, 2.5, 2.5), (5.0, -5.0, 0.0))

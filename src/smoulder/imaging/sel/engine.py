@@ -38,6 +38,7 @@ with its settings in :class:`~smoulder.imaging.sel.SELSettings` (documented in `
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,7 +50,21 @@ from smoulder.imaging import registration as sr
 from smoulder.imaging.sel.result import SELResult
 from smoulder.imaging.sel.scores import log_fit_pct, score_lesions, seeded_candidates
 from smoulder.imaging.sel.settings import SELSettings
+from smoulder.imaging.sel.volume import excess_signal
 from smoulder.schema.images import Volume, check_has_signal, check_overlap, same_grid
+
+
+class _Clock:
+    """Wall-clock seconds of each step (reported in the summary JSON: where the time goes)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self._t, 3)
+        self._t = now
 
 
 def _check_inputs(
@@ -83,7 +98,11 @@ def _check_inputs(
         check_has_signal(flair[i], f"FLAIR of time point {i + 1}")
         if not same_grid(flair[i], t1[i]):
             check_overlap(
-                t1[i], flair[i], f"FLAIR of time point {i + 1}", reference="its T1", min_fraction=0.3
+                t1[i],
+                flair[i],
+                f"FLAIR of time point {i + 1}",
+                reference="its T1",
+                min_fraction=0.3,
             )
         if t1[i].orientation != t1[0].orientation:
             raise InputDataError(
@@ -158,8 +177,9 @@ def _mask_on_t1(mask: Volume, t1: Volume, tx: np.ndarray | None) -> Volume:
     if same_grid(t1, mask):
         return mask
     world = np.eye(4) if tx is None else tx
-    data = sr.resample(np.asarray(mask.data).astype(np.int32), mask.affine, t1.shape, t1.affine,
-                       world, order=0)
+    data = sr.resample(
+        np.asarray(mask.data).astype(np.int32), mask.affine, t1.shape, t1.affine, world, order=0
+    )
     return Volume(data.astype(np.int32), t1.affine, mask.source)
 
 
@@ -253,6 +273,7 @@ def detect_sel(
     yrs = _check_inputs(t1, flair, years, lesions, brain)
     n = len(t1)
     warnings: list[str] = []
+    clock = _Clock()
     # 0. each visit's FLAIR onto its own T1 (rigid when the grids differ)
     flair_tx: list[np.ndarray | None] = []
     on_t1 = []
@@ -264,6 +285,7 @@ def detect_sel(
     if brain is not None:
         brain = _mask_on_t1(brain, t1[0], flair_tx[0])
     flair = on_t1
+    clock.lap("flair_to_t1")
     aff = t1[0].affine
     shape = t1[0].shape
     zooms = t1[0].zooms
@@ -281,6 +303,7 @@ def detect_sel(
                 threads=s.threads,
             )
         )
+    clock.lap("rigid")
     m = sr.halfway_matrix(tx)
     m_inv = np.linalg.inv(m)
     ref_t1 = [
@@ -325,6 +348,7 @@ def detect_sel(
                 expected="a scan of the same head (check the file order, the subject and the image content)",
             )
 
+    clock.lap("halfway_resampling")
     # 2. SyN of each follow-up onto the baseline in the halfway space
     jac, disp, warped_t1, sim_syn, folding, glob_aff = [], [], [ref_t1[0]], [1.0], [], []
     for i in range(1, n):
@@ -357,6 +381,7 @@ def detect_sel(
                 "(Jacobian <= 0); results near those voxels are unreliable"
             )
 
+    clock.lap("affine_and_syn")
     # 3. atrophy correction
     lesion_any = ndimage.binary_dilation(labels_ref > 0, iterations=2)
     core = (
@@ -378,18 +403,40 @@ def detect_sel(
     t_fu = yrs[1:]
     brain_change = log_fit_pct(t_fu, np.array(glob_aff))
 
-    # 4. candidates on the annualised, corrected last Jacobian
+    # 4. the lesions' own volume change from their excess FLAIR signal (rigidly aligned visits)
+    signal = excess_signal(
+        ref_fl,
+        labels_ref,
+        support,
+        zooms,
+        margin_mm=s.edge_margin_mm,
+        growth_share=s.edge_growth_share,
+    )
+    signal_ratios = {
+        k: np.where(v[0] > 0, v[1:] / v[0], np.nan) / np.asarray(glob, float)
+        for k, v in signal.items()
+    }
+    growing = []
+    if s.lesion_seed_pct_per_year is not None:
+        growing = [
+            k
+            for k, r in signal_ratios.items()
+            if np.isfinite(r).all() and log_fit_pct(t_fu, r) >= s.lesion_seed_pct_per_year
+        ]
+
+    # 5. candidates on the annualised, corrected last Jacobian
     T = float(t_fu[-1])
     expansion = (np.power(np.clip(jc[-1], 1e-6, None), 1.0 / T) - 1.0) * 100.0
     expansion = np.where(brain_ref, expansion, 0.0).astype(np.float32)
-    cand = seeded_candidates(expansion, labels_ref, s)
+    cand = seeded_candidates(expansion, labels_ref, s, growing)
 
-    # 5. per-lesion scores and classes
+    # 6. per-lesion scores and classes
     table = score_lesions(
-        lesions.data, labels_ref, cand, jc, disp, warped_t1, brain_ref, yrs, aff, s
+        lesions.data, labels_ref, cand, jc, disp, warped_t1, brain_ref, yrs, aff, s, signal_ratios
     )
 
-    # 6. maps back on the baseline grid
+    clock.lap("measures_and_scores")
+    # 7. maps back on the baseline grid
     status = {
         int(r.label): (2 if r.sel == "definite" else 1) for r in table.itertuples() if r.sel != "no"
     }
@@ -419,6 +466,8 @@ def detect_sel(
         "flair_to_t1": [None if t is None else t.tolist() for t in flair_tx],
         "version": __version__,
     }
+    clock.lap("maps_to_baseline")
+    details["seconds"] = clock.laps
     halfway = {
         "t1": ref_t1,
         "flair": ref_fl,

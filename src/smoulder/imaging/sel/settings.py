@@ -49,9 +49,23 @@ class SELSettings(Settings):
         ``none`` keeps the total Jacobian.
     brain_erosion_mm : float
         Erosion of the brain mask before the atrophy mean (avoids the brain edge).
+    expansion_measure : {"signal", "jacobian"}
+        What ``expansion_pct_per_year`` reports: ``signal`` (default) the change of the lesion's
+        excess FLAIR signal over the lesion and its grown edge, which is its volume change
+        whatever its size and growth pattern (:mod:`smoulder.imaging.sel.volume`); ``jacobian``
+        the Jacobian integrated over the baseline lesion (Elliott 2019), which under-reads small
+        lesions because a smooth deformation spreads their growth beyond the edge. Both are
+        written (``signal_expansion_pct_per_year``, ``jacobian_expansion_pct_per_year``).
+    edge_margin_mm, edge_growth_share : float
+        Reach of the signal measure beyond the baseline lesion: ``edge_margin_mm`` plus
+        ``edge_growth_share`` times the lesion's equivalent radius.
     seed_pct_per_year, growth_pct_per_year : float
         Voxel expansion (annualised, atrophy corrected) that seeds a candidate / lets it grow
         (12.5 and 4 after Elliott 2019; *unverified*).
+    lesion_seed_pct_per_year : float or None
+        A lesion whose signal-measured expansion reaches this (% per year) also seeds its
+        candidate from its voxels at or above ``growth_pct_per_year`` (slow SELs, whose voxels
+        rarely reach ``seed_pct_per_year``); None turns this off.
     min_voxels : int
         Smallest candidate (voxels, 10 after Elliott 2019; *unverified*).
     connectivity : {6, 18, 26}
@@ -95,7 +109,11 @@ class SELSettings(Settings):
     threads: int | None = None
     atrophy_correction: Literal["affine", "brain-mean", "none"] = "affine"
     brain_erosion_mm: float = 4.0
+    expansion_measure: Literal["signal", "jacobian"] = "signal"
+    edge_margin_mm: float = 3.0
+    edge_growth_share: float = 0.25
     seed_pct_per_year: float = 12.5
+    lesion_seed_pct_per_year: float | None = 3.0
     growth_pct_per_year: float = 4.0
     min_voxels: int = 10
     connectivity: int = 18
