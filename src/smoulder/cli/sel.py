@@ -27,6 +27,8 @@ SEL_FLAGS = {
     "seed": "--seed",
     "threads": "--threads",
     "atrophy_correction": "--atrophy-correction",
+    "expansion_measure": "--expansion-measure",
+    "lesion_seed_pct_per_year": "--lesion-seed-pct",
     "min_voxels": "--min-voxels",
     "min_concentricity": "--min-concentricity",
     "min_constancy": "--min-constancy",
@@ -82,6 +84,20 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="global volume change removed from the Jacobians (default affine: determinant of the "
         "affine best fitting the deformation over the brain)",
+    )
+    g.add_argument(
+        "--expansion-measure",
+        choices=["jacobian", "signal"],
+        default=None,
+        help="what expansion_pct_per_year reports: the Jacobian over the baseline lesion "
+        "(default) or the lesion's excess FLAIR signal over it and its grown edge (both written)",
+    )
+    g.add_argument(
+        "--lesion-seed-pct",
+        type=float,
+        default=None,
+        help="a lesion whose signal-measured expansion reaches this (%% per year) seeds its "
+        "candidate from all its voxels above --growth-pct (default off)",
     )
     r = p.add_argument_group("registration")
     r.add_argument(
@@ -157,6 +173,8 @@ def _settings(cls: Any, ns: argparse.Namespace) -> Any:
         seed=ns.seed,
         threads=ns.threads,
         atrophy_correction=ns.atrophy_correction,
+        expansion_measure=ns.expansion_measure,
+        lesion_seed_pct_per_year=ns.lesion_seed_pct,
         seed_pct_per_year=ns.seed_pct,
         growth_pct_per_year=ns.growth_pct,
         min_voxels=ns.min_voxels,
