@@ -289,7 +289,12 @@ def detect_sel(
     aff = t1[0].affine
     shape = t1[0].shape
     zooms = t1[0].zooms
-    drive = {"flair": [flair], "t1": [t1], "both": [flair, t1]}[s.contrast]
+    drives: dict[str, list[Sequence[Volume]]] = {
+        "flair": [flair],
+        "t1": [t1],
+        "both": [flair, t1],
+    }
+    drive = drives[s.contrast]
 
     # 1. rigid registration of each follow-up to baseline, then the halfway space
     tx = [np.eye(4)]
@@ -319,7 +324,12 @@ def detect_sel(
     )
     brain0 = (brain.data > 0) if brain is not None else ((t1[0].data > 0) | (flair[0].data > 0))
     brain_ref = sr.resample(brain0.astype(np.float32), aff, shape, aff, m_inv) >= 0.5
-    ref = {"flair": [ref_fl], "t1": [ref_t1], "both": [ref_fl, ref_t1]}[s.contrast]
+    refs: dict[str, list[list[np.ndarray]]] = {
+        "flair": [ref_fl],
+        "t1": [ref_t1],
+        "both": [ref_fl, ref_t1],
+    }
+    ref = refs[s.contrast]
 
     # where every scan has data (a follow-up's field of view moves with the head)
     support = brain_ref.copy()
