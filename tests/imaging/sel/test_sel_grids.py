@@ -105,3 +105,27 @@ def test_follow_ups_with_other_voxel_sizes_and_a_mask_drawn_on_the_flair(small3_
     assert table.loc[1, "expansion_pct_per_year"] > table.loc[2, "expansion_pct_per_year"] + 3.0
     assert table.loc[3, "expansion_pct_per_year"] < table.loc[2, "expansion_pct_per_year"]
     assert res.sel_mask.shape == t1[0].shape
+
+
+@pytest.mark.slow
+def test_smoulder_sel_runs_when_a_flair_is_on_its_own_grid(small3_files, tmp_path, capsys):
+    """Regression: this stopped with "--register resample|rigid", a flag sel does not have."""
+    from smoulder.cli import main
+
+    f = small3_files
+    img = nib.load(f["flair"][1])
+    v = _regrid(
+        Volume(np.asarray(img.dataobj, np.float32), img.affine.copy()), (2.0, 2.0, 2.0), (0, 0, 0)
+    )
+    p = tmp_path / "flair_2_own_grid.nii.gz"
+    nib.save(nib.Nifti1Image(v.data, v.affine), p)
+    out = tmp_path / "out"
+    args = ["sel", "--t1", *f["t1"], "--flair", f["flair"][0], str(p), f["flair"][2]]
+    args += ["--dates", *f["dates"], "--lesions", f["lesions"], "--out", str(out)]
+    args += ["--threads", "1", "--quiet", "--syn-iterations", "5", "2"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert (out / "lesions.tsv").exists() and (out / "summary.json").exists()
+    import json
+
+    details = json.loads((out / "summary.json").read_text())["Details"]
+    assert details["flair_to_t1"][0] is None and details["flair_to_t1"][1] is not None
