@@ -7,8 +7,8 @@ view and voxel size, Rician noise, and (``--flair-own-grid``) a FLAIR on its own
 motion after the T1. Prints, per subject set:
 
 - median measured / injected expansion of expanding lesions, overall, by size class and by growth
-  pattern, for both measures (``signal``: the default, excess FLAIR signal over the lesion and its
-  grown edge; ``jacobian``: the Jacobian integrated over the baseline lesion);
+  pattern, for both measures (``signal``: excess FLAIR signal over the lesion and its grown edge;
+  ``jacobian``, the default: the Jacobian integrated over the baseline lesion);
 - definite-SEL sensitivity overall and for slow growth (4-10 %/year);
 - false definite calls on stable, shrinking and new-beside-old lesions;
 - the seconds of every step of the engine (summary JSON ``Details.seconds``), summed.
@@ -71,12 +71,12 @@ def report(name: str, runs: list[dict]) -> None:
     t = pd.concat([r["table"] for r in runs], ignore_index=True)
     exp = t[t["kind"] == "expanding"].copy()
     inj = exp["true_expansion_pct_per_year"]
-    for m in ("expansion_pct_per_year", "jacobian_expansion_pct_per_year"):
+    for m in ("signal_expansion_pct_per_year", "jacobian_expansion_pct_per_year"):
         exp[m + "_ratio"] = exp[m] / inj
     print(f"\n== {name}: {len(runs)} subject(s), {len(exp)} expanding lesions ==")
     for m, label in (
-        ("expansion_pct_per_year", "signal (default)"),
-        ("jacobian_expansion_pct_per_year", "jacobian over lesion"),
+        ("signal_expansion_pct_per_year", "signal (lesion and grown edge)"),
+        ("jacobian_expansion_pct_per_year", "jacobian over lesion (default)"),
     ):
         r = exp[m + "_ratio"]
         by_size = exp.groupby("size_class")[m + "_ratio"].median().round(2).to_dict()
@@ -106,7 +106,7 @@ def report(name: str, runs: list[dict]) -> None:
         "pattern",
         "size_class",
         "true_expansion_pct_per_year",
-        "expansion_pct_per_year",
+        "signal_expansion_pct_per_year",
         "jacobian_expansion_pct_per_year",
         "concentricity",
         "constancy",
