@@ -97,7 +97,7 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="a lesion whose signal-measured expansion reaches this (%% per year) seeds its "
-        "candidate from all its voxels above --growth-pct (default off)",
+        "candidate from all its voxels above --growth-pct (off unless given)",
     )
     r = p.add_argument_group("registration")
     r.add_argument(
