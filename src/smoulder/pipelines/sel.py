@@ -140,12 +140,13 @@ def run(
     Parameters
     ----------
     t1, flair : sequence of path
-        T1-weighted and FLAIR (or T2) NIfTI per time point, in time order; each pair on one grid.
-        Any image may be a DICOM folder instead (converted with dcm2niix).
+        T1-weighted and FLAIR (or T2) NIfTI per time point, in time order. A FLAIR on another
+        grid than its T1 is registered to it (``flair_to_t1``); visits may differ in voxel size
+        and field of view. Any image may be a DICOM folder instead (converted with dcm2niix).
     dates : sequence
         ISO date (``YYYY-MM-DD``) of each time point, same order, strictly increasing.
     lesions : path
-        Baseline lesion mask (binary or labelled) on the first T1's grid.
+        Baseline lesion mask (binary or labelled) on the first T1's or the first FLAIR's grid.
     brain_mask : path, optional
         Baseline brain mask (default: voxels where the baseline images are non-zero).
     settings : SELSettings or mapping, optional
@@ -219,8 +220,7 @@ def run(
         flv = [scan.load(p, f"--flair #{i + 1}") for i, p in enumerate(flair)]
         lv = scan.load(lesions, "--lesions", labels=True)
         bv = None if brain_mask is None else scan.load(brain_mask, "--brain-mask", labels=True)
-    img.check_same_grid(t1v[0], lv, "baseline lesion mask")
-    labels, _ = label_lesions(lv.data, t1v[0].zooms, split=False)
+    labels, _ = label_lesions(lv.data, lv.zooms, split=False)
     lab = img.Volume(labels, lv.affine, lv.source)
     result = detect_sel(t1v, flv, [float(y) for y in years], lab, brain=bv, settings=st, dates=iso)
     if out is not None:
@@ -267,7 +267,8 @@ def write(
     cols = {c: COLUMN_DESCRIPTIONS.get(c, c) for c in result.lesions.columns}
     with atomic_outputs(_flat(paths), inputs) as st:
         bio.write_tsv(result.lesions, st.path(paths["table"]), {**cols, **meta})
-        details = {**meta, "Details": dict(result.details)}
+        # step timings stay out of the files, so two runs write identical outputs
+        details = {**meta, "Details": {k: v for k, v in result.details.items() if k != "seconds"}}
         bio.write_tsv(result.summary, st.path(paths["summary"]), details)
         sel_mask = result.sel_mask.astype(np.uint8)
         nifti.save_volume(st.path(paths["sel_mask"]), base, sel_mask, np.uint8)
