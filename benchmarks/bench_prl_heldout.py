@@ -64,9 +64,14 @@ def _tuning(seed: int, vs: float, n_lesions: int):
 
 
 def _heldout(seed: int, vs: float, n_lesions: int):
-    return simulate_heldout_phantom(
-        seed=seed, voxel_size=vs, n_lesions=n_lesions, oblique_max_deg=OBLIQUE_MAX_DEG
-    )
+    n = n_lesions
+    while True:
+        try:
+            return simulate_heldout_phantom(
+                seed=seed, voxel_size=vs, n_lesions=n, oblique_max_deg=OBLIQUE_MAX_DEG
+            )
+        except ValueError:
+            n -= 1
 
 
 def cohort(setting: str, vs: float, n_subjects: int, n_lesions: int, seed0: int) -> pd.DataFrame:
@@ -129,14 +134,18 @@ def main(argv: list[str] | None = None) -> int:
                 t = data[data["input_kind"] == kind]
                 rows.append({"setting": setting, "voxel_mm": vs, "input": kind, **summarise(t)})
             print(
-                f"  {setting} {vs} mm: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True
+                f"  {setting} {vs} mm: {time.perf_counter() - t0:.0f} s",
+                file=sys.stderr,
+                flush=True,
             )
     table = pd.DataFrame(rows)
     pooled = []
     for (setting, kind), g in pd.concat(tables).groupby(["setting", "input_kind"], sort=False):
         for label, sub in (("all", g), ("1.5-2", g[g["voxel_mm"] >= 1.5])):
             if len(sub):
-                pooled.append({"setting": setting, "voxel_mm": label, "input": kind, **summarise(sub)})
+                pooled.append(
+                    {"setting": setting, "voxel_mm": label, "input": kind, **summarise(sub)}
+                )
     table = pd.concat([table, pd.DataFrame(pooled)], ignore_index=True)
     pd.set_option("display.width", 250)
     print(

@@ -28,7 +28,7 @@ def b0_direction(affine: npt.ArrayLike) -> np.ndarray:
     [0.0, 0.0, 1.0]
     >>> c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)  # grid tilted 30 degrees about x
     >>> a = np.eye(4)
-    ... a[1:3, 1:3] = [[c, -s], [s, c]]
+    >>> a[1:3, 1:3] = [[c, -s], [s, c]]
     >>> b0_direction(a).round(3).tolist()
     [0.0, 0.5, 0.866]
     """

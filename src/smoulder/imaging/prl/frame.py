@@ -66,10 +66,10 @@ def acquisition_frame(affine: np.ndarray, slice_axis: str = "auto") -> Acquisiti
     >>> import numpy as np
     >>> f = acquisition_frame(np.diag([0.5, 0.5, 2.0, 1.0]))
     >>> f.slice_axis, f.inplane, f.how
-    (2, (0, 1), 'thickest voxel axis (2.0 mm)')
+    (2, (0, 1), 'thickest voxel axis (2 mm)')
     >>> c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
     >>> a = np.eye(4)
-    ... a[1:3, 1:3] = [[c, -s], [s, c]]  # 20 degrees about x
+    >>> a[1:3, 1:3] = [[c, -s], [s, c]]  # 20 degrees about x
     >>> round(acquisition_frame(a).obliquity_deg, 6)
     20.0
     """
