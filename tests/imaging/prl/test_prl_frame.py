@@ -93,3 +93,43 @@ def test_rim_is_judged_on_the_slices_of_a_sagittal_2d_acquisition():
         qsm, labels, np.diag([*zooms, 1.0]), input_kind="qsm", settings=PRLSettings(slice_axis="k")
     ).lesions.iloc[0]
     assert len(ax["coverage_by_slice"].split()) == 16
+
+
+def _coarse_scene(amp: float, frac: float, seed: int, vs: float = 2.0):
+    """QSM of a 7 mm lesion with a 2 mm rim over ``frac`` of the edge, noise 0.02, at ``vs`` mm."""
+    n = int(np.ceil(2 * 17.0 / vs))
+    g = (np.indices((n, n, n)) - (n - 1) / 2) * vs
+    r = np.sqrt((g**2).sum(axis=0))
+    phi = np.arctan2(g[1], g[0])
+    lesion = r <= 7.0
+    rim = lesion & (r > 5.0) & (np.abs(phi) <= frac * np.pi)
+    qsm = np.random.default_rng(seed).normal(0.0, 0.02, r.shape) + amp * rim
+    return qsm, lesion.astype(np.int32), np.diag([vs, vs, vs, 1.0])
+
+
+def _calls(amp: float, frac: float, settings: PRLSettings | None = None) -> int:
+    out = 0
+    for seed in range(5):
+        qsm, labels, aff = _coarse_scene(amp, frac, seed)
+        out += bool(
+            detect_prl(qsm, labels, aff, input_kind="qsm", settings=settings).lesions["prl"].iloc[0]
+        )
+    return out
+
+
+def test_coarse_grids_use_fewer_sectors_and_find_faint_complete_rims():
+    # a complete rim 1.5 noise SDs strong at 2 mm: 12 sectors of 1-3 voxels each rarely pass,
+    # 8 sectors at 1 standard error do
+    assert _calls(0.03, 1.0) >= 4
+    assert _calls(0.03, 1.0, PRLSettings(coarse_inplane_mm=None)) <= 1
+    # a strong rim over 40 % of the edge stays a partial rim
+    assert _calls(0.1, 0.4) == 0
+    qsm, labels, aff = _coarse_scene(0.1, 1.0, 0)
+    text = detect_prl(qsm, labels, aff, input_kind="qsm").methods()
+    assert "8 angular sectors" in text and "by 1.0 standard errors" in text
+    assert (
+        "12 angular sectors"
+        in detect_prl(
+            qsm, labels, aff, input_kind="qsm", settings=PRLSettings(coarse_inplane_mm=None)
+        ).methods()
+    )

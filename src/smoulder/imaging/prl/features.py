@@ -292,6 +292,8 @@ def lesion_features(
     )
     margin = np.ceil(margin_mm / zooms).astype(int)
     objs = ndimage.find_objects(labels)
+    # the sector test of the acquired in-plane resolution (fewer sectors on coarse grids)
+    st_sec = st.sector_settings(float(max(zooms[j] for j in frame.inplane)))
     rows = []
     for lab0, sl in enumerate(objs):
         if sl is None:
@@ -369,7 +371,7 @@ def lesion_features(
             se_sd=noise_sd if st.sector_noise == "voxel" else sd,
             n_scale=n_scale,
         )
-        feats.update(sector_coverage(lb, st))
+        feats.update(sector_coverage(lb, st_sec))
         feats.update(central_vein(lb, st))
         feats.update(diffuse_evidence(lb, st))
         feats["edge_vein"] = bool(int(feats["edge_vein_sectors"]) >= st.edge_vein_min_sectors)  # type: ignore[call-overload]

@@ -14,6 +14,7 @@ Pure computation on the arrays of one lesion's bounding box (:class:`LesionBox`)
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -237,9 +238,11 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
         return out
     n_band = cnt.sum(axis=1)
     slice_mean = tot.sum(axis=1) / np.maximum(n_band, 1)
-    ref_slice = (
-        np.nanmedian(np.where(occupied, ref, np.nan), axis=1) if occupied.any() else ref[:, 0]
-    )
+    with warnings.catch_warnings():  # slices without occupied sectors: nan, not evaluable
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref_slice = (
+            np.nanmedian(np.where(occupied, ref, np.nan), axis=1) if occupied.any() else ref[:, 0]
+        )
     with np.errstate(invalid="ignore"):
         contrast = (slice_mean - ref_slice) / box.sd
     k = int(st.min_slices)

@@ -100,6 +100,12 @@ class PRLSettings(Settings):
         When the in-plane voxels are coarser, each lesion's box is interpolated (linearly, within
         each slice; slices stay the acquisition's) to about this in-plane size for the features;
         standard errors still count acquired voxels. None: native grid.
+    coarse_inplane_mm : float or None
+        At or above this in-plane voxel size (mm) the sector test uses ``coarse_n_sectors``,
+        ``coarse_min_sectors`` and ``coarse_k_sd`` instead of ``n_sectors``, ``min_sectors`` and
+        ``k_sd``: at 1.5-2 mm a lesion's edge holds too few voxels for 12 sectors (None: never).
+    coarse_n_sectors, coarse_min_sectors, coarse_k_sd : int, int, float
+        The sector test on coarse grids (chosen on phantom family A only; docs/prl.md).
     edge_vein_min_sectors : int
         A lesion is flagged as having a vein along its edge when at least this many sectors (over
         its evaluable slices) were refused for a brighter shell outside.
@@ -149,6 +155,10 @@ class PRLSettings(Settings):
     amplitude_fraction: float = 0.0
     sector_noise: Literal["perilesional", "voxel"] = "perilesional"
     feature_inplane_mm: float | None = None
+    coarse_inplane_mm: float | None = 1.5
+    coarse_n_sectors: int = 8
+    coarse_min_sectors: int = 4
+    coarse_k_sd: float = 1.0
 
     @field_validator("rim_inner_mm", "background_width_mm", "outer_width_mm")
     @classmethod
@@ -234,12 +244,53 @@ class PRLSettings(Settings):
             raise SettingsError(f"{info.field_name} must be >= 1 (got {v!r})")
         return v
 
-    @field_validator("feature_inplane_mm")
+    @field_validator("feature_inplane_mm", "coarse_inplane_mm")
     @classmethod
-    def _feature_mm(cls, v: float | None) -> float | None:
+    def _feature_mm(cls, v: float | None, info: ValidationInfo) -> float | None:
         if v is not None and not v > 0:
-            raise SettingsError(f"feature_inplane_mm must be > 0 mm or None (got {v!r})")
+            raise SettingsError(f"{info.field_name} must be > 0 mm or None (got {v!r})")
         return v
+
+    @field_validator("coarse_n_sectors")
+    @classmethod
+    def _coarse_sectors(cls, v: int) -> int:
+        if not 4 <= v <= 72:
+            raise SettingsError(f"coarse_n_sectors must be between 4 and 72 (got {v!r})")
+        return v
+
+    @field_validator("coarse_min_sectors")
+    @classmethod
+    def _coarse_min_sectors(cls, v: int, info: ValidationInfo) -> int:
+        n = info.data.get("coarse_n_sectors", 72)
+        if not 1 <= v <= n:
+            raise SettingsError(
+                f"coarse_min_sectors must be between 1 and coarse_n_sectors ({n}) (got {v!r})"
+            )
+        return v
+
+    @field_validator("coarse_k_sd")
+    @classmethod
+    def _coarse_k(cls, v: float) -> float:
+        if not v >= 0:
+            raise SettingsError(f"coarse_k_sd must be >= 0 (got {v!r})")
+        return v
+
+    def sector_settings(self, inplane_mm: float) -> PRLSettings:
+        """The settings of the sector test on a grid of this in-plane voxel size (mm).
+
+        Examples
+        --------
+        >>> st = PRLSettings()
+        >>> st.sector_settings(1.0).n_sectors, st.sector_settings(2.0).n_sectors
+        (12, 8)
+        """
+        if self.coarse_inplane_mm is None or inplane_mm < self.coarse_inplane_mm - 1e-6:
+            return self
+        return self.replace(
+            n_sectors=self.coarse_n_sectors,
+            min_sectors=self.coarse_min_sectors,
+            k_sd=self.coarse_k_sd,
+        )
 
     @field_validator("tkd_threshold")
     @classmethod
