@@ -385,7 +385,7 @@ def simulate_mri_phantom(
                 if rng.uniform() < 0.5:
                     d = ml.unit(rng.normal(size=3))
                     g = rng.uniform(0.4, 1.0)
-                    prof = 1.0 + g * np.tensordot(d, p.rel, axes=1) / ext
+                    prof = (1.0 + g * np.tensordot(d, p.rel, axes=1) / ext).astype(np.float32)
                     row["diffuse_gradient"] = "linear"
                 else:
                     rr = np.sqrt((p.rel**2).sum(axis=0)) / ext

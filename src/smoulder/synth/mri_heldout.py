@@ -334,7 +334,7 @@ def simulate_heldout_phantom(
             arc = np.radians(rng.uniform(30, 100))
             rv = rng.uniform(0.4, 0.9)
             gap = rng.uniform(-0.3, 1.0) + rv
-            pts = []
+            hug: list[np.ndarray] = []
             for t in np.linspace(-arc / 2, arc / 2, 24):
                 dvec = np.cos(t) * u + np.sin(t) * w
                 # march outwards to the edge along dvec
@@ -344,8 +344,8 @@ def simulate_heldout_phantom(
                     and _ball_field(balls, [np.array(rr * dvec[j]) for j in range(3)]) >= thr
                 ):
                     rr += 0.2
-                pts.append(center + dvec * (rr + gap))
-            pts = np.array(pts)
+                hug.append(center + dvec * (rr + gap))
+            pts = np.array(hug)
             ext = rng.uniform(5, 12)
             t0 = pts[0] - pts[1]
             t1 = pts[-1] - pts[-2]
@@ -384,9 +384,9 @@ def simulate_heldout_phantom(
             * ext_mm
         )
         rad = rng.uniform(8, 16)
-        d = [cx[j].reshape([-1 if q == j else 1 for q in range(3)]) - cpos[j] for j in range(3)]
-        r2 = sum(dd**2 for dd in d) + 1e-6
-        cos2 = (sum(d[j] * b0[j] for j in range(3)) ** 2) / r2
+        dx = [cx[j].reshape([-1 if q == j else 1 for q in range(3)]) - cpos[j] for j in range(3)]
+        r2 = sum(dd**2 for dd in dx) + 1e-6
+        cos2 = (sum(dx[j] * b0[j] for j in range(3)) ** 2) / r2
         bg += (-9.4 * rad**3 / 3 * (3 * cos2 - 1) / r2**1.5).astype(np.float32)
     # scaled to a peak-to-peak of 0.3-1 ppm over the brain, as after shimming
     span = float(np.ptp(bg[brain])) if brain.any() else 1.0

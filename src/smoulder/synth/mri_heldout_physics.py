@@ -103,7 +103,7 @@ def _metaball(
 
 
 def _ball_field(balls: list[tuple[np.ndarray, np.ndarray]], x: list[np.ndarray]) -> np.ndarray:
-    f = 0.0
+    f: np.ndarray | float = 0.0
     for off, q in balls:
         d = [x[i] - off[i] for i in range(3)]
         e = sum(q[i, j] * d[i] * d[j] for i in range(3) for j in range(3))
@@ -173,7 +173,7 @@ def _hann_lowpass(z: np.ndarray, vs: np.ndarray, period_mm: float) -> np.ndarray
     """Complex low-pass with a 3-D Hann window in k-space reaching zero at 1/period_mm."""
     f = np.fft.fftn(z)
     kc = 1.0 / period_mm
-    win = 1.0
+    win: np.ndarray | float = 1.0
     for i, (n, v) in enumerate(zip(z.shape, vs, strict=True)):
         k = np.fft.fftfreq(n, d=v)
         w = np.where(np.abs(k) < kc, 0.5 * (1 + np.cos(np.pi * k / kc)), 0.0)
