@@ -16,7 +16,7 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Select, and_, asc, desc, func, insert, or_, select
+from sqlalchemy import Select, and_, insert, select
 from sqlalchemy.orm import Session
 
 from smoulder.store.models import (
@@ -30,7 +30,6 @@ from smoulder.store.models import (
     LifestyleEntry,
     MriSession,
     Person,
-    PersonSignals,
     ProgressionEvent,
     Relapse,
     Treatment,
@@ -38,20 +37,6 @@ from smoulder.store.models import (
     utcnow,
 )
 from smoulder.store.pseudonymise import researcher_person, researcher_view
-
-COHORT_SORTS = (
-    "pseudonym",
-    "name",
-    "n_pira",
-    "n_raw",
-    "n_prl",
-    "n_sel",
-    "n_digital",
-    "last_edss",
-    "last_visit",
-    "n_relapses",
-)
-COHORT_FILTERS = ("pira", "prl", "sel", "digital", "any")
 
 
 def pseudonymised(user: User) -> bool:
@@ -93,6 +78,8 @@ def person_public(person: Person, user: User) -> dict[str, Any]:
         "key": person.pseudonym,
         "sex": person.sex,
         "birth_year": person.birth_year,
+        "disease_course": person.disease_course,
+        "onset_year": person.onset_year,
     }
     if pseudonymised(user):
         return researcher_person(out)
@@ -155,7 +142,14 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
         )
     ]
     sessions = session.execute(
-        select(MriSession.id, MriSession.date, MriSession.active)
+        select(
+            MriSession.id,
+            MriSession.date,
+            MriSession.active,
+            MriSession.t2_lesions,
+            MriSession.new_enlarging,
+            MriSession.gd_enhancing,
+        )
         .where(MriSession.person_id == pid)
         .order_by(MriSession.date)
     ).all()
@@ -168,7 +162,7 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
         ):
             lesions_by_session[les.session_id].append(les)
     mri = []
-    for sid, date, active in sessions:
+    for sid, date, active, t2, new, gd in sessions:
         found = lesions_by_session.get(sid, [])
         prl_rated = [x for x in found if x.method == "prl"]
         sel_rated = [x for x in found if x.method == "sel"]
@@ -176,6 +170,9 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
             {
                 "date": _iso(date),
                 "active": active,
+                "t2_lesions": t2,
+                "new_enlarging": new,
+                "gd_enhancing": gd,
                 "prl_rated": bool(prl_rated),
                 "n_prl": sum(1 for x in prl_rated if x.prl),
                 "n_lesions": len(prl_rated),
@@ -316,84 +313,6 @@ def _drug_class(drug: str) -> str | None:
     return t.drug_class if t is not None else None
 
 
-def cohort(
-    session: Session,
-    user: User,
-    *,
-    sort: str = "n_pira",
-    descending: bool = True,
-    signal: str | None = None,
-    query: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> dict[str, Any]:
-    """One page of the cohort table (signals per person), sorted and filtered in the database.
-
-    ``signal`` keeps people with at least one PIRA event / PRL / definite SEL / digital worsening
-    event (``any``: at least one of these). ``query`` matches the pseudonym (and, for users who may
-    see them, the name or clinic id).
-    """
-    if sort not in COHORT_SORTS:
-        sort = "n_pira"
-    if sort == "name" and pseudonymised(user):
-        sort = "pseudonym"
-    base = visible_people(user).outerjoin(PersonSignals, PersonSignals.person_id == Person.id)
-    conds = []
-    if signal == "pira":
-        conds.append(PersonSignals.n_pira > 0)
-    elif signal == "prl":
-        conds.append(PersonSignals.n_prl > 0)
-    elif signal == "sel":
-        conds.append(PersonSignals.n_sel > 0)
-    elif signal == "digital":
-        conds.append(PersonSignals.n_digital > 0)
-    elif signal == "any":
-        conds.append(
-            or_(
-                PersonSignals.n_pira > 0,
-                PersonSignals.n_prl > 0,
-                PersonSignals.n_sel > 0,
-                PersonSignals.n_digital > 0,
-            )
-        )
-    if query:
-        q = query.strip()[:64]
-        like = f"%{q.replace('%', '').replace('_', '')}%"
-        fields = [Person.pseudonym.ilike(like)]
-        if not pseudonymised(user):
-            fields += [Person.name.ilike(like), Person.subject.ilike(like)]
-        conds.append(or_(*fields))
-    if conds:
-        base = base.where(*conds)
-    total = session.scalar(
-        select(func.count()).select_from(base.with_only_columns(Person.id).subquery())
-    )
-    col = {"pseudonym": Person.pseudonym, "name": Person.name}.get(sort) or getattr(
-        PersonSignals, sort
-    )
-    order = desc(col) if descending else asc(col)
-    page = base.with_only_columns(Person, PersonSignals).order_by(
-        order.nulls_last(), Person.pseudonym
-    )
-    rows = []
-    for person, sig in session.execute(page.limit(max(1, min(limit, 500))).offset(max(0, offset))):
-        item = person_public(person, user)
-        for k in ("n_pira", "n_raw", "n_prl", "n_sel", "n_digital", "n_relapses"):
-            item[k] = getattr(sig, k) if sig is not None else 0
-        item["last_edss"] = sig.last_edss if sig is not None else None
-        item["last_visit"] = _iso(sig.last_visit) if sig is not None else None
-        rows.append(item)
-    return {
-        "total": total,
-        "rows": rows,
-        "sort": sort,
-        "descending": descending,
-        "signal": signal,
-        "limit": limit,
-        "offset": offset,
-    }
-
-
 def audit(
     session: Session,
     user: User | None,
@@ -460,17 +379,33 @@ def person_id_of(session: Session, key: str) -> int | None:
 def audit_for_person(session: Session, person: Person, limit: int = 100) -> list[dict[str, Any]]:
     """Who looked at or changed this person's record, newest first."""
     q = (
-        select(AuditEntry.at, AuditEntry.action, AuditEntry.resource, User.username, User.role)
+        select(
+            AuditEntry.at,
+            AuditEntry.action,
+            AuditEntry.resource,
+            User.username,
+            User.role,
+            User.display_name,
+        )
         .outerjoin(User, User.id == AuditEntry.user_id)
         .where(AuditEntry.person_id == person.id)
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
         .limit(limit)
     )
     return [
-        {"at": a.isoformat(timespec="seconds"), "action": b, "resource": c, "user": d, "role": e}
-        for a, b, c, d, e in session.execute(q)
+        {
+            "at": a.isoformat(timespec="seconds"),
+            "action": b,
+            "resource": c,
+            "user": d,
+            "role": e,
+            "display_name": f or None,
+        }
+        for a, b, c, d, e, f in session.execute(q)
     ]
 
+
+from smoulder.store.cohort import COHORT_FILTERS, COHORT_SORTS, cohort  # noqa: E402
 
 __all__ = [
     "visible_people",

@@ -19,6 +19,17 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.autoescape = True  # every template, whatever its suffix
 
 
+def _globals() -> None:
+    from smoulder.report.plain import long_date
+    from smoulder.schema.palette import colour
+    from smoulder.web.views import sparkline
+
+    TEMPLATES.env.globals.update(colour=colour, long_date=long_date, sparkline=sparkline)
+
+
+_globals()
+
+
 class Refused(HTTPException):
     """A refusal that goes to the audit trail (403, or 404 for a record the caller may not see);
     ``person_id`` files it on that record's own trail (never shown to the caller)."""

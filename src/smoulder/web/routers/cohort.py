@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from smoulder.store.cohort import (
+    COURSE_FILTERS,
+    TREATMENT_FILTERS,
+    treatment_options,
+)
 from smoulder.store.models import Person
 from smoulder.store.repo import COHORT_FILTERS, COHORT_SORTS, audit, cohort
 from smoulder.web.deps import DB, ApiUser, PageUser, optional_user, render
@@ -33,6 +38,26 @@ SignalQ = Annotated[Signal | None, Query(description="keep people with this sign
 SearchQ = Annotated[
     str | None, Query(max_length=64, description="pseudonym (names for clinicians)")
 ]
+TreatmentName = Literal.__getitem__((*TREATMENT_FILTERS, ""))  # type: ignore[attr-defined]
+CourseName = Literal["RRMS", "SPMS", "PPMS", "CIS", "unknown", ""]
+assert set(get_args(CourseName)) == {*COURSE_FILTERS, ""}
+TreatmentQ = Annotated[
+    TreatmentName | None,
+    Query(description="current treatment: a substance from the controlled list, none or other"),
+]
+CourseQ = Annotated[CourseName | None, Query(description="disease course (unknown: not recorded)")]
+AgeQ = Annotated[int | None, Query(ge=0, le=130, description="age in years (from the birth year)")]
+
+
+def _filters(
+    treatment: str | None, course: str | None, age_min: int | None, age_max: int | None
+) -> dict[str, Any]:
+    return {
+        "treatment": treatment or None,
+        "course": course or None,
+        "age_min": age_min,
+        "age_max": age_max,
+    }
 
 
 def _signal(signal: str | None) -> str | None:
@@ -47,12 +72,18 @@ def cohort_api(
     desc: bool = True,
     signal: SignalQ = None,
     q: SearchQ = None,
+    treatment: TreatmentQ = None,
+    course: CourseQ = None,
+    age_min: AgeQ = None,
+    age_max: AgeQ = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict:
     """Signals per person (PIRA and RAW events, PRLs and definite SELs on the latest scan, digital
-    worsening (measures), last EDSS). ``sort`` one of the column names, ``signal`` one of
-    pira | prl | sel | digital | any, ``q`` searches the pseudonym (and names for clinicians)."""
+    worsening (measures), last EDSS), with age, disease course, current treatment and the EDSS
+    trend. ``sort`` one of the column names, ``signal`` one of pira | prl | sel | digital | any,
+    ``treatment`` a substance (or none | other), ``course`` RRMS | SPMS | PPMS | CIS | unknown,
+    ``age_min``/``age_max`` in years, ``q`` searches the pseudonym (and names for clinicians)."""
     out = cohort(
         db,
         user.as_user(),
@@ -62,6 +93,7 @@ def cohort_api(
         query=q,
         limit=limit,
         offset=offset,
+        **_filters(treatment, course, age_min, age_max),
     )
     audit(db, user.as_user(), "list", "api cohort", None, f"{len(out['rows'])} rows")
     db.commit()
@@ -83,9 +115,15 @@ def cohort_csv(
     desc: bool = True,
     signal: SignalQ = None,
     q: SearchQ = None,
+    treatment: TreatmentQ = None,
+    course: CourseQ = None,
+    age_min: AgeQ = None,
+    age_max: AgeQ = None,
 ) -> Response:
-    """The whole (filtered) cohort table as CSV: pseudonym, signals, last EDSS and visit; names and clinic
-    ids only for clinicians."""
+    """The whole (filtered) cohort table as CSV, with the page's columns: pseudonym, age, disease
+    course, current treatment, EDSS change over two years and the EDSS of every visit, signals,
+    last EDSS and visit (and whether a visit is overdue); names and clinic ids only for
+    clinicians."""
     import csv
     import io
 
@@ -102,6 +140,7 @@ def cohort_csv(
             query=q,
             limit=500,
             offset=offset,
+            **_filters(treatment, course, age_min, age_max),
         )
         rows += page["rows"]
         offset += 500
@@ -111,6 +150,11 @@ def cohort_csv(
         ["key"]
         + ([] if u.role == "researcher" else ["name", "subject"])
         + [
+            "age",
+            "disease_course",
+            "treatment",
+            "edss_change_2y",
+            "edss_trend",
             "n_pira",
             "n_raw",
             "n_prl",
@@ -119,12 +163,20 @@ def cohort_csv(
             "n_relapses",
             "last_edss",
             "last_visit",
+            "visit_overdue",
         ]
     )
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
+        r = {
+            **r,
+            "edss_trend": " ".join(
+                f"{p['edss']:g}" for p in r["edss_trend"] if p["edss"] is not None
+            ),
+            "visit_overdue": "yes" if r.get("visit_overdue") else "no",
+        }
         w.writerow({k: ("" if r.get(k) is None else _cell(r[k])) for k in cols})
     audit(db, u, "export", "cohort csv", None, f"{len(rows)} rows")
     db.commit()
@@ -163,9 +215,14 @@ def cohort_page(
     desc: bool = True,
     signal: SignalQ = None,
     q: SearchQ = None,
+    treatment: TreatmentQ = None,
+    course: CourseQ = None,
+    age_min: AgeQ = None,
+    age_max: AgeQ = None,
     page: Annotated[int, Query(ge=1, le=MAX_OFFSET // 50)] = 1,
 ):
     size = 50
+    filters = _filters(treatment, course, age_min, age_max)
     out = cohort(
         db,
         user.as_user(),
@@ -175,6 +232,7 @@ def cohort_page(
         query=q,
         limit=size,
         offset=(page - 1) * size,
+        **filters,
     )
     audit(db, user.as_user(), "list", "cohort page", None, f"{len(out['rows'])} rows")
     db.commit()
@@ -190,4 +248,22 @@ def cohort_page(
         page=page,
         pages=pages,
         pseudo=user.role == "researcher",
+        chosen=filters,
+        treatments=treatment_options(db, user.as_user()),
+        courses=COURSE_FILTERS,
+        query=_query_string(sort, desc, signal, q, filters),
     )
+
+
+def _query_string(
+    sort: str, desc: bool, signal: str | None, q: str | None, filters: dict[str, Any]
+) -> str:
+    """The page's filters as a query string (for sorting links, pages and the CSV download)."""
+    from urllib.parse import urlencode
+
+    values = {
+        "signal": signal or "",
+        "q": q or "",
+        **{k: ("" if v is None else v) for k, v in filters.items()},
+    }
+    return urlencode({k: v for k, v in values.items() if v != ""})

@@ -17,6 +17,7 @@ from smoulder.store.repo import audit, can_edit, label_of
 from smoulder.web.deps import DB, ApiUser, ApiWriter, PageUser, Refused, render, require_csrf
 from smoulder.web.schemas import LifestyleCreate, LifestyleList, LifestyleSaved, errors
 from smoulder.web.views import visible_or_404
+from smoulder.web.words import form_error
 
 router = APIRouter(tags=["lifestyle"])
 Key = Annotated[str, Path(max_length=32, description="the person's pseudonym")]
@@ -80,7 +81,9 @@ async def lifestyle_submit(key: Key, request: Request, db: DB, user: PageUser):
     require_csrf(user, str(form.get("csrf_token", "")))
     person = _editable(db, user, key)
     values = {k: str(form.get(k, ""))[:4000] for k in FIELDS}
-    errors = _save(db, user.as_user(), person, values)
+    problems = _save(db, user.as_user(), person, values)
+    # in words a person can act on ("Sleep must be between 0 and 24 hours a night.")
+    errors = {k: form_error(k, v) for k, v in problems.items()}
     if errors:
         return render(
             request,

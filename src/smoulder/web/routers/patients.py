@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -18,6 +18,7 @@ from smoulder.store.repo import (
 from smoulder.web.deps import DB, ApiUser, PageUser, Refused, render
 from smoulder.web.schemas import AuditTrail, PatientList, TimelinePublic, errors
 from smoulder.web.views import person_body, person_payload, visible_or_404
+from smoulder.web.words import access_words
 
 router = APIRouter(tags=["patients"])
 Key = Annotated[str, Path(max_length=32, description="the person's pseudonym, e.g. P-7K3QX9AD")]
@@ -66,14 +67,26 @@ def patient_audit(key: Key, db: DB, user: ApiUser) -> dict:
     return {"key": person.pseudonym, "entries": audit_for_person(db, person)}
 
 
+SAVED = {"lifestyle": "Your lifestyle log entry is on the record."}
+
+
 @router.get("/patients/{key}", include_in_schema=False)
-def person_page(key: Key, request: Request, db: DB, user: PageUser):
+def person_page(
+    key: Key,
+    request: Request,
+    db: DB,
+    user: PageUser,
+    saved: Annotated[Literal["lifestyle"] | None, Query()] = None,
+):
     person = visible_or_404(db, user, key)
     u = user.as_user()
-    # whoever may see a record may add to it, except researchers (clinicians see only their
-    # patients, a person only their own record)
+    own = u.role == "patient"
     tl, body = person_body(request, db, person, user)
-    trail = audit_for_person(db, person, 8) if u.role != "researcher" else []
+    trail = (
+        [access_words(e, own, u.username) for e in audit_for_person(db, person, 8)]
+        if u.role != "researcher"
+        else []
+    )
     audit(db, u, "view", "person page", person)
     db.commit()
     return render(
@@ -82,8 +95,9 @@ def person_page(key: Key, request: Request, db: DB, user: PageUser):
         user,
         tl=tl,
         body=body,
-        title=label_of(person, u),
+        title="Your record" if own else label_of(person, u),
         key=person.pseudonym,
-        editable=u.role in ("clinician", "patient"),
+        own=own,
         trail=trail,
+        saved=SAVED.get(saved or ""),
     )
