@@ -239,8 +239,8 @@ def _worsening(tl: dict[str, Any], today: dt.date, last: dt.date | None) -> dict
     when = _d(e.get("event_date"))
     detail = (
         f"{outcome} {_fmt(b)} → {_fmt(v)}{size} on {e.get('event_date')}"
-        + (f", confirmed {conf.isoformat()}" if conf else "")
         + (f" ({ago(when, today)})" if when else "")
+        + (f", confirmed {conf.isoformat()}" if conf else "")
         + "."
     )
     counts: dict[str, int] = {}

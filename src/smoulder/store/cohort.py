@@ -127,6 +127,7 @@ def cohort(
     limit: int = 50,
     offset: int = 0,
     today: dt.date | None = None,
+    cache: Any = None,
 ) -> dict[str, Any]:
     """One page of the cohort table, sorted and filtered in the database.
 
@@ -135,7 +136,8 @@ def cohort(
     (``none``: on no treatment; ``other``: on one not on the controlled list); ``course`` one
     disease course (``unknown``: not recorded); ``age_min``/``age_max`` an age range in years
     (from the birth year). ``query`` matches the pseudonym (and, for users who may see them, the
-    name or clinic id).
+    name or clinic id). ``cache`` (``get(key)``/``put(key, value)``) keeps each person's trend and
+    current treatment per data version and day, so a page of known people costs two queries.
     """
     from smoulder.store.repo import person_public, pseudonymised
 
@@ -186,9 +188,24 @@ def cohort(
         order.nulls_last(), Person.pseudonym
     )
     found = list(session.execute(page.limit(max(1, min(limit, 500))).offset(max(0, offset))))
-    ids = [p.id for p, _ in found]
-    series, change = _trends(session, ids, today) if ids else ({}, {})
-    running = _current(session, ids, today) if ids else {}
+    extras: dict[int, tuple[Any, Any, Any]] = {}
+    missing = []
+    for p, _ in found:
+        hit = cache.get(("cohort-row", p.id, p.data_version, today)) if cache is not None else None
+        if hit is None:
+            missing.append(p.id)
+        else:
+            extras[p.id] = hit
+    if missing:
+        series, change = _trends(session, missing, today)
+        running = _current(session, missing, today)
+        for p, _ in found:
+            if p.id in extras:
+                continue
+            value = (series.get(p.id, []), change.get(p.id), running.get(p.id))
+            extras[p.id] = value
+            if cache is not None:
+                cache.put(("cohort-row", p.id, p.data_version, today), value)
     rows = []
     for person, sig in found:
         item = person_public(person, user)
@@ -199,10 +216,10 @@ def cohort(
         item["last_visit"] = last.isoformat() if last is not None else None
         item["visit_overdue"] = last is None or (today - last).days > OVERDUE_DAYS
         item["age"] = today.year - person.birth_year if person.birth_year else None
-        drug = running.get(person.id)
+        trend, delta, drug = extras[person.id]
         item["treatment"] = drug[0] if drug else None
-        item["edss_trend"] = series.get(person.id, [])
-        item["edss_change_2y"] = change.get(person.id)
+        item["edss_trend"] = trend
+        item["edss_change_2y"] = delta
         rows.append(researcher_row(item) if pseudonymised(user) else item)
     return {
         "total": total,

@@ -109,6 +109,25 @@ def render(
     )
 
 
+def record(
+    request: Request,
+    user: CurrentUser,
+    action: str,
+    resource: str,
+    person: Any = None,
+    detail: str = "",
+    db: Session | None = None,
+) -> None:
+    """Audit a view (read, list, export) through the app's group-commit writer: returns once the
+    entry is committed, so nothing is shown that is not on the audit trail. ``db``, when given,
+    is closed first (the view has read what it needs; its connection goes back to the pool
+    instead of being held while the entry is written)."""
+    pid = getattr(person, "id", person)
+    if db is not None:
+        db.close()
+    request.app.state.audit.write(user.as_user(), action, resource, pid, detail)
+
+
 def login_url(next_path: str) -> str:
     return "/login?next=" + quote(
         next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"

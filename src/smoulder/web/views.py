@@ -9,6 +9,7 @@ Ages ("3 months ago") and overdue flags depend on the day, which is part of ever
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Any
 
@@ -309,7 +310,14 @@ def person_body(
 def sparkline(trend: list[dict[str, Any]], width: int = 96, height: int = 22) -> Markup:
     """A small inline SVG of a person's EDSS at each visit (0-10 on the same scale for everyone;
     the last visit a dot), for the cohort table. No script, no external file."""
-    pts = [(p["date"], p["edss"]) for p in trend if p.get("date") and p.get("edss") is not None]
+    pts = tuple(
+        (p["date"], p["edss"]) for p in trend if p.get("date") and p.get("edss") is not None
+    )
+    return _sparkline(pts, width, height)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sparkline(pts: tuple[tuple[str, float], ...], width: int, height: int) -> Markup:
     if not pts:
         return Markup("")
     days = [dt.date.fromisoformat(d).toordinal() for d, _ in pts]

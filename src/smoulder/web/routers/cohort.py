@@ -13,8 +13,9 @@ from smoulder.store.cohort import (
     treatment_options,
 )
 from smoulder.store.models import Person
-from smoulder.store.repo import COHORT_FILTERS, COHORT_SORTS, audit, cohort
-from smoulder.web.deps import DB, ApiUser, PageUser, optional_user, render
+from smoulder.store.repo import COHORT_FILTERS, COHORT_SORTS, cohort
+from smoulder.web import views
+from smoulder.web.deps import DB, ApiUser, PageUser, optional_user, record, render
 from smoulder.web.schemas import CohortPage, errors
 
 router = APIRouter(tags=["cohort"])
@@ -66,6 +67,7 @@ def _signal(signal: str | None) -> str | None:
 
 @router.get("/api/cohort", response_model=CohortPage, responses=errors(401, 422))
 def cohort_api(
+    request: Request,
     db: DB,
     user: ApiUser,
     sort: SortQ = "n_pira",
@@ -94,9 +96,10 @@ def cohort_api(
         limit=limit,
         offset=offset,
         **_filters(treatment, course, age_min, age_max),
+        today=views.today(),
+        cache=request.app.state.row_cache,
     )
-    audit(db, user.as_user(), "list", "api cohort", None, f"{len(out['rows'])} rows")
-    db.commit()
+    record(request, user, "list", "api cohort", None, f"{len(out['rows'])} rows", db=db)
     return out
 
 
@@ -109,6 +112,7 @@ def cohort_api(
     },
 )
 def cohort_csv(
+    request: Request,
     db: DB,
     user: ApiUser,
     sort: SortQ = "n_pira",
@@ -141,6 +145,8 @@ def cohort_csv(
             limit=500,
             offset=offset,
             **_filters(treatment, course, age_min, age_max),
+            today=views.today(),
+            cache=request.app.state.row_cache,
         )
         rows += page["rows"]
         offset += 500
@@ -178,8 +184,7 @@ def cohort_csv(
             "visit_overdue": "yes" if r.get("visit_overdue") else "no",
         }
         w.writerow({k: ("" if r.get(k) is None else _cell(r[k])) for k in cols})
-    audit(db, u, "export", "cohort csv", None, f"{len(rows)} rows")
-    db.commit()
+    record(request, user, "export", "cohort csv", None, f"{len(rows)} rows", db=db)
     return Response(
         buf.getvalue(),
         media_type="text/csv",
@@ -233,9 +238,11 @@ def cohort_page(
         limit=size,
         offset=(page - 1) * size,
         **filters,
+        today=views.today(),
+        cache=request.app.state.row_cache,
     )
-    audit(db, user.as_user(), "list", "cohort page", None, f"{len(out['rows'])} rows")
-    db.commit()
+    options = treatment_options(db, user.as_user())
+    record(request, user, "list", "cohort page", None, f"{len(out['rows'])} rows", db=db)
     pages = max(1, -(-out["total"] // size))
     return render(
         request,
@@ -249,7 +256,7 @@ def cohort_page(
         pages=pages,
         pseudo=user.role == "researcher",
         chosen=filters,
-        treatments=treatment_options(db, user.as_user()),
+        treatments=options,
         courses=COURSE_FILTERS,
         query=_query_string(sort, desc, signal, q, filters),
     )

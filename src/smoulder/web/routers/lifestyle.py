@@ -14,7 +14,16 @@ from pydantic import ValidationError
 
 from smoulder.store.importer import DIETS, SMOKING, ImportFailed, import_frame
 from smoulder.store.repo import audit, can_edit, label_of
-from smoulder.web.deps import DB, ApiUser, ApiWriter, PageUser, Refused, render, require_csrf
+from smoulder.web.deps import (
+    DB,
+    ApiUser,
+    ApiWriter,
+    PageUser,
+    Refused,
+    record,
+    render,
+    require_csrf,
+)
 from smoulder.web.schemas import LifestyleCreate, LifestyleList, LifestyleSaved, errors
 from smoulder.web.views import visible_or_404
 from smoulder.web.words import form_error
@@ -111,8 +120,7 @@ def lifestyle_list(key: Key, request: Request, db: DB, user: ApiUser) -> dict:
 
     person = visible_or_404(db, user, key)
     tl, _ = person_payload(request, db, person, user)
-    audit(db, user.as_user(), "view", "api lifestyle", person)
-    db.commit()
+    record(request, user, "view", "api lifestyle", person, db=db)
     return {"key": person.pseudonym, "entries": tl["lifestyle"]}
 
 

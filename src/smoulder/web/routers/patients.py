@@ -9,13 +9,12 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from smoulder.store.repo import (
-    audit,
     audit_for_person,
     label_of,
     person_public,
     visible_people,
 )
-from smoulder.web.deps import DB, ApiUser, PageUser, Refused, render
+from smoulder.web.deps import DB, ApiUser, PageUser, Refused, record, render
 from smoulder.web.schemas import AuditTrail, PatientList, TimelinePublic, errors
 from smoulder.web.views import person_body, person_payload, visible_or_404
 from smoulder.web.words import access_words
@@ -26,6 +25,7 @@ Key = Annotated[str, Path(max_length=32, description="the person's pseudonym, e.
 
 @router.get("/api/patients", response_model=PatientList, responses=errors(401, 422))
 def list_patients(
+    request: Request,
     db: DB,
     user: ApiUser,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -36,8 +36,7 @@ def list_patients(
     q = visible_people(u)
     total = db.scalar(select(func.count()).select_from(q.subquery()))
     rows = db.scalars(q.order_by("pseudonym").limit(limit).offset(offset)).all()
-    audit(db, u, "list", "api patients", None, f"{len(rows)} people")
-    db.commit()
+    record(request, user, "list", "api patients", None, f"{len(rows)} people", db=db)
     return {"total": total, "patients": [person_public(p, u) for p in rows]}
 
 
@@ -47,23 +46,21 @@ def get_patient(key: Key, request: Request, db: DB, user: ApiUser) -> Response:
     analyses (settings and version), and a plain-language summary of what changed since the last visit."""
     person = visible_or_404(db, user, key)
     _, text = person_payload(request, db, person, user)
-    audit(db, user.as_user(), "view", "api person", person)
-    db.commit()
+    record(request, user, "view", "api person", person, db=db)
     return Response(text, media_type="application/json")
 
 
 @router.get(
     "/api/patients/{key}/audit", response_model=AuditTrail, responses=errors(401, 403, 404, 422)
 )
-def patient_audit(key: Key, db: DB, user: ApiUser) -> dict:
+def patient_audit(key: Key, request: Request, db: DB, user: ApiUser) -> dict:
     """Who viewed or changed this record, and refused attempts at it (the person themself and
     their clinicians)."""
     person = visible_or_404(db, user, key)
     u = user.as_user()
     if u.role == "researcher":
         raise Refused(403, "researchers do not see audit trails", person.id)
-    audit(db, u, "view", "api audit", person)
-    db.commit()
+    record(request, user, "view", "api audit", person, db=db)
     return {"key": person.pseudonym, "entries": audit_for_person(db, person)}
 
 
@@ -87,8 +84,7 @@ def person_page(
         if u.role != "researcher"
         else []
     )
-    audit(db, u, "view", "person page", person)
-    db.commit()
+    record(request, user, "view", "person page", person, db=db)
     return render(
         request,
         "person.html",
