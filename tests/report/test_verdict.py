@@ -149,7 +149,7 @@ def test_a_stale_record_is_flagged_with_the_ages():
     # 2023-01-12 to 2024-03-01 is 414 days: more than 12 months; the scan 2023-02-01 is 394 days
     assert [f["kind"] for f in o["flags"]] == ["visit_overdue", "scan_overdue"]
     assert o["flags"][0]["text"].startswith(
-        "Last clinic visit 2023-01-12, 1 year 1 month ago: more than 12 months"
+        "Last clinic visit 2023-01-12, 1 year 1 month ago: overdue (more than 12 months)"
     )
     assert o["flags"][1]["text"].startswith("Last MRI 2023-02-01, 1 year 1 month ago")
     # exactly 365 days is not yet overdue; a day more is

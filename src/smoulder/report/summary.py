@@ -176,9 +176,12 @@ def changes_since_last_visit(tl: dict[str, Any], today: dt.date | None = None) -
         out.append(
             f"MRI on {m['date']}: " + (", ".join(parts) if parts else "no results recorded") + "."
         )
+    told = set()
     for d in tl.get("device_events", []):
         when = d.get("detected_date") or d["onset_date"]
-        if _between(when, start, None):
+        # an imported decline that smoulder also found is one decline, said once
+        if _between(when, start, None) and (d["measure"], d["onset_date"]) not in told:
+            told.add((d["measure"], d["onset_date"]))
             out.append(_device_sentence(d))
     n_life = sum(1 for x in tl.get("lifestyle", []) if _between(x["date"], start, None))
     if n_life:

@@ -155,8 +155,8 @@ def overview(tl: dict[str, Any], today: dt.date | None = None) -> dict[str, Any]
         flags.append(
             {
                 "kind": "visit_overdue",
-                "text": f"Last clinic visit {last['date']}, {last['ago']}: more than 12 months, "
-                "a visit is overdue and the scores below may be out of date.",
+                "text": f"Last clinic visit {last['date']}, {last['ago']}: overdue (more than "
+                "12 months); the scores below may be out of date.",
             }
         )
     if scan is None:
@@ -165,8 +165,8 @@ def overview(tl: dict[str, Any], today: dt.date | None = None) -> dict[str, Any]
         flags.append(
             {
                 "kind": "scan_overdue",
-                "text": f"Last MRI {scan['date']}, {scan['ago']}: more than 12 months, the MRI "
-                "signals below may be out of date.",
+                "text": f"Last MRI {scan['date']}, {scan['ago']}: overdue (more than 12 "
+                "months); the MRI signals may be out of date.",
             }
         )
     return {
@@ -248,11 +248,13 @@ def _worsening(tl: dict[str, Any], today: dt.date, last: dt.date | None) -> dict
         counts[x.get("type") or "undefined"] = counts.get(x.get("type") or "undefined", 0) + 1
     if len(events) > 1:
         detail += " In follow-up: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + "."
-    new = conf is not None and last is not None and conf >= last
+    confirmed_last = conf is not None and last is not None and conf >= last
+    # new news only while the last visit is recent; an old visit is not "new" however it ended
+    new = confirmed_last and last is not None and (today - last).days <= OVERDUE_DAYS
     if last is None:
         since = ""
-    elif new:
-        since = f"New: confirmed at the last visit ({last.isoformat()}, {ago(last, today)})."
+    elif confirmed_last:
+        since = f"{'New: c' if new else 'C'}onfirmed at the last visit ({last.isoformat()}, {ago(last, today)})."
     else:
         since = f"Nothing new at the last visit ({last.isoformat()}, {ago(last, today)})."
     return _signal(
@@ -315,7 +317,7 @@ def _lesions(tl: dict[str, Any], today: dt.date, last: dt.date | None, key: str)
             else f"unchanged since the scan of {p['date']}"
         )
         detail += f" {change[0].upper()}{change[1:]}."
-    new = last is not None and sd > last
+    new = last is not None and sd > last and (today - sd).days <= OVERDUE_DAYS
     if last is None:
         since = ""
     elif new:

@@ -434,10 +434,13 @@ def _import_people(
             "name": r.get("name") or "",
             "sex": r["sex"].upper() if r.get("sex") else None,
             "birth_year": r.get("birth_year"),
+            "disease_course": r.get("disease_course"),
+            "onset_year": r.get("onset_year"),
         }
-        # a file without these columns keeps what is stored
-        for col in ("disease_course", "onset_year"):
-            row[col] = r[col] if col in r else getattr(current_people[pid], col)
+        # a file without one of these columns keeps what is stored (an empty cell clears it)
+        for col in ("name", "sex", "birth_year", "disease_course", "onset_year"):
+            if col not in r:
+                row[col] = getattr(current_people[pid], col)
         rows.append(row)
     fields = ("name", "sex", "birth_year", "disease_course", "onset_year")
     current = {pid: tuple(getattr(p, f) for f in fields) for pid, p in current_people.items()}

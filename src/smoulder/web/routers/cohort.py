@@ -48,6 +48,7 @@ TreatmentQ = Annotated[
 ]
 CourseQ = Annotated[CourseName | None, Query(description="disease course (unknown: not recorded)")]
 AgeQ = Annotated[int | None, Query(ge=0, le=130, description="age in years (from the birth year)")]
+AgeText = Annotated[str | None, Query(pattern=r"^(\d{1,3})?$", description="age in years or empty")]
 
 
 def _filters(
@@ -222,12 +223,15 @@ def cohort_page(
     q: SearchQ = None,
     treatment: TreatmentQ = None,
     course: CourseQ = None,
-    age_min: AgeQ = None,
-    age_max: AgeQ = None,
+    age_min: AgeText = None,
+    age_max: AgeText = None,
     page: Annotated[int, Query(ge=1, le=MAX_OFFSET // 50)] = 1,
 ):
     size = 50
-    filters = _filters(treatment, course, age_min, age_max)
+    # the form sends empty boxes as empty text
+    filters = _filters(
+        treatment, course, int(age_min) if age_min else None, int(age_max) if age_max else None
+    )
     out = cohort(
         db,
         user.as_user(),

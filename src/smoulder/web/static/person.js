@@ -44,14 +44,33 @@
     return layout;
   };
 
+  // The dates drawn: up to today when the data are recent (the gap to today is part of the
+  // story); when the last data are more than a year old the axis ends with them, so that they are
+  // not squeezed into a corner, and a note at the right says how old they are.
+  function span(dates, today, before, after) {
+    var lo = Math.min.apply(null, dates), hi = Math.max.apply(null, dates), t = ms(today);
+    var stale = t - hi > 365 * DAY;
+    var r = [lo - before * DAY, (stale ? hi : Math.max(hi, t)) + after * DAY];
+    r.stale = stale ? iso(hi) : null;
+    return r;
+  }
+
+  function staleNote(layout, range, plain) {
+    if (!range.stale) { return; }
+    layout.annotations.push({text: (plain ? "nothing recorded after " : "no data after ") + range.stale + " →",
+      xref: "paper", x: 1, xanchor: "right", yref: "paper", y: 1, yanchor: "bottom", yshift: 14,
+      showarrow: false, font: {size: 10, color: "#8a4b00"}});
+  }
+
   function lastVisitMarks(d, layout, range, plain) {
+    staleNote(layout, range, plain);
     var lv = d.last_visit;
     if (lv && ms(lv.date) >= range[0] && ms(lv.date) <= range[1]) {
       layout.shapes.push({type: "line", xref: "x", yref: "paper", x0: lv.date, x1: lv.date, y0: 0, y1: 1,
         line: {color: "#000", width: 1.5, dash: "dash"}});
       layout.annotations.push({text: (plain ? "your last visit " : "last visit ") + lv.date, x: lv.date, xref: "x",
         y: 1, yref: "paper", yanchor: "bottom", xanchor: ms(lv.date) > (range[0] + range[1]) / 2 ? "right" : "left",
-        yshift: 14, showarrow: false, font: {size: 11, color: "#000"}, bgcolor: "rgba(255,255,255,0.85)"});
+        yshift: range.stale ? 0 : 14, showarrow: false, font: {size: 11, color: "#000"}, bgcolor: "rgba(255,255,255,0.85)"});
     }
     var today = ms(d.today);
     if (lv && today - ms(lv.date) > 45 * DAY && today <= range[1]) {
@@ -76,7 +95,7 @@
     (d.treatments || []).forEach(function (t) { dates.push(ms(t.start)); });
     (d.mri || []).forEach(function (m) { dates.push(ms(m.date)); });
     if (!dates.length) { el.textContent = plain ? "Nothing to show yet." : "No dated data to draw."; return; }
-    var range = [Math.min.apply(null, dates) - 60 * DAY, Math.max(Math.max.apply(null, dates), ms(d.today)) + 30 * DAY];
+    var range = span(dates, d.today, 60, 30);
     var rows = [];
     var courses = (d.treatments || []).slice().sort(function (p, q) { return p.start < q.start ? -1 : 1; }).map(function (t) {
       var end = t.stop ? ms(t.stop) : ms(d.today), row = 0;
@@ -105,7 +124,8 @@
       return {range: [-0.2, top * 1.35 + 0.5], nticks: 3, rangemode: "tozero"};
     }
     if (hasT2) { lanes.add("t2", "T2 lesions (count)", 70, {rangemode: "tozero", nticks: 4}); }
-    if (mri.length) { lanes.add("activity", "New/enlarging T2 · Gd+ (count)", 60, counts("new_enlarging", "gd_enhancing")); }
+    var counted = mri.some(function (m) { return m.new_enlarging !== null || m.gd_enhancing !== null; });
+    if (mri.length) { lanes.add("activity", counted ? "New/enlarging T2 · Gd+ (count)" : "MRI activity (new/enlarging or Gd+)", 60, counts("new_enlarging", "gd_enhancing")); }
     if (rated("n_prl").length) { lanes.add("prl", "PRL (rim lesions, count)", 55, counts("n_prl")); }
     if (rated("n_sel").length) { lanes.add("sel", "SEL (definite, count)", 55, counts("n_sel")); }
     if (!lanes.lanes.length) { el.textContent = "No clinic data to draw."; return; }
@@ -163,11 +183,11 @@
       traces[traces.length - 1].line = {color: c("t2_lesions")};
     }
     if (ids.activity) {
-      var counted = mri.filter(function (m) { return m.new_enlarging !== null || m.gd_enhancing !== null; });
+      var withCounts = mri.filter(function (m) { return m.new_enlarging !== null || m.gd_enhancing !== null; });
       var quiet = mri.filter(function (m) { return m.new_enlarging === null && m.gd_enhancing === null && m.active === false; });
       var active = mri.filter(function (m) { return m.new_enlarging === null && m.gd_enhancing === null && m.active === true; });
-      mriTrace("activity", counted.filter(function (m) { return m.new_enlarging !== null; }), function (m) { return m.new_enlarging; }, "new_enlarging", function (m) { return m.new_enlarging + " new/enlarging T2"; });
-      mriTrace("activity", counted.filter(function (m) { return m.gd_enhancing !== null; }), function (m) { return m.gd_enhancing; }, "gd_enhancing", function (m) { return m.gd_enhancing + " Gd+"; });
+      mriTrace("activity", withCounts.filter(function (m) { return m.new_enlarging !== null; }), function (m) { return m.new_enlarging; }, "new_enlarging", function (m) { return m.new_enlarging + " new/enlarging T2"; });
+      mriTrace("activity", withCounts.filter(function (m) { return m.gd_enhancing !== null; }), function (m) { return m.gd_enhancing; }, "gd_enhancing", function (m) { return m.gd_enhancing + " Gd+"; });
       mriTrace("activity", quiet, function () { return 0; }, "mri_quiet", function () { return "no activity"; });
       mriTrace("activity", active, function () { return 1; }, "mri_active", function () { return "activity (no counts)"; });
       traces.forEach(function (t) { if (t.yaxis === ids.activity && t.marker.symbol !== sym("new_enlarging") && t.marker.symbol !== sym("gd_enhancing")) { t.mode = "markers"; } });
@@ -207,8 +227,7 @@
       d.device[m].dates.forEach(function (x) { if (x) { all.push(ms(x)); } });
     });
     var layout = lanes.layout(34, 30), ids = layout.ids;
-    // up to today: a gap since the last data is shown, not hidden
-    var range = [Math.min.apply(null, all) - 14 * DAY, Math.max(Math.max.apply(null, all), ms(d.today)) + 14 * DAY];
+    var range = span(all, d.today, 14, 14);
     names.forEach(function (m) {
       var s = d.device[m], unit = d.units[m] || "";
       traces.push({x: s.dates, y: s.values, yaxis: ids[m], mode: "lines", line: {color: c(m), width: 1.5},
