@@ -418,13 +418,13 @@ def test_the_prl_pipelines_lesions_tsv_slots_in(sqlite_store, tmp_path):
     """A lesions.tsv written by the imaging pillar imports as is (extra columns are ignored)."""
     synth_mri = pytest.importorskip("smoulder.synth.mri")
     prl = pytest.importorskip("smoulder.imaging.prl")
-    pipeline = pytest.importorskip("smoulder.imaging.pipeline")
+    bids_io = pytest.importorskip("smoulder.io.bids")
     ph = synth_mri.simulate_mri_phantom(seed=2, kinds=["prl", "rimless"])
     res = prl.detect_prl(
         ph.qsm.get_fdata(), ph.lesions.get_fdata().astype(int), ph.qsm.affine, input_kind="qsm"
     )
     path = tmp_path / "sub-07_ses-1_desc-lesions.tsv"
-    pipeline.write_table_tsv(res.lesions, path, {})
+    bids_io.write_tsv(res.lesions, path, {})
     from smoulder.store.importer import read_path
 
     rep = import_into(sqlite_store, "prl", read_path(path), subject="07", session_date="2024-01-01")

@@ -17,7 +17,7 @@ Examples
 >>> view["person"]
 {'key': 'P-ABCDEFGH', 'sex': None, 'birth_year': None, 'disease_course': None, 'onset_year': None}
 >>> view["treatments"][0]["drug"], view["treatments"][0]["drug_class"]
-('ocrelizumab', 'anti-CD20 monoclonal antibody')
+('ocrelizumab', 'anti-CD20')
 """
 
 from __future__ import annotations
