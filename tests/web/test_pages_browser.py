@@ -171,9 +171,30 @@ def test_person_page_answers_first_and_tells_the_truth(
             "last visit",
         ):
             assert mark in legend, mark
-        # one lane per unit: no shared "SDMT / s" axis any more
+        # one lane per unit: no shared "SDMT / s" axis any more (a phone breaks a long title
+        # into two lines, so the words are checked, not the spaces between the lines)
         assert "SDMT (points)" in svg_text and "SDMT / s" not in svg_text
-        assert "T25FW, 9HPT (% of first visit" in svg_text
+        assert "T25FW, 9HPT" in svg_text and "(% of first visit" in svg_text
+    # every lane title fits inside its chart (regression: cut at the right edge on a phone)
+    for chart in ("#timeline", "#device-plot"):
+        right = page.locator(f"{chart} .main-svg").first.bounding_box()
+        for i in range(page.locator(f"{chart} .annotation-text").count()):
+            b = page.locator(f"{chart} .annotation-text").nth(i).bounding_box()
+            assert (
+                b["x"] >= right["x"] - 1 and b["x"] + b["width"] <= right["x"] + right["width"] + 1
+            ), (
+                chart,
+                page.locator(f"{chart} .annotation-text").nth(i).text_content(),
+            )
+    # a table's column names stand over their columns (regression: the form layout of class
+    # "stack" made each table a column of blocks on a wide screen)
+    if size == "desktop":
+        for table in ("#events", "#mri"):
+            head = page.locator(f"{table} thead th").all()
+            cells = page.locator(f"{table} tbody tr").first.locator("td").all()
+            assert [round(h.bounding_box()["x"]) for h in head] == [
+                round(c.bounding_box()["x"]) for c in cells
+            ], table
     # no toolbar over the data, on any screen
     assert page.locator("#timeline .modebar").count() == 0
 

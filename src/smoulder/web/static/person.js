@@ -22,11 +22,20 @@
   Lanes.prototype.add = function (name, title, px, axis) {
     this.lanes.push({name: name, title: title, px: px, axis: axis || {}});
   };
+  // A lane title too long for a phone breaks before its explanation (at " (") and gets the room
+  // of a second line above its lane, so that it is never cut at the right edge.
+  function wrapTitle(title, phone) {
+    var at = title.indexOf(" (");
+    return phone && title.length > 34 && at > 0 ? title.slice(0, at) + "<br>" + title.slice(at + 1) : title;
+  }
   Lanes.prototype.layout = function (top, bottom) {
-    var gap = 30, layout = {annotations: [], shapes: []}, ids = {};
-    var total = this.lanes.reduce(function (a, l) { return a + l.px; }, 0) + gap * Math.max(0, this.lanes.length - 1);
-    var height = total + top + bottom, y = total, self = this;
+    var gap = 30, line = 14, layout = {annotations: [], shapes: []}, ids = {}, self = this;
+    this.lanes.forEach(function (l) { l.shown = wrapTitle(l.title, self.phone); });
+    var extra = function (l) { return l.shown.indexOf("<br>") >= 0 ? line : 0; };
+    var total = this.lanes.reduce(function (a, l, i) { return a + l.px + extra(l) + (i ? gap : 0); }, 0);
+    var height = total + top + bottom, y = total;
     this.lanes.forEach(function (l, i) {
+      y -= extra(l);
       var id = i === 0 ? "y" : "y" + (i + 1), key = i === 0 ? "yaxis" : "yaxis" + (i + 1);
       var hi = y / total, lo = (y - l.px) / total;
       ids[l.name] = id;
@@ -34,8 +43,8 @@
         automargin: true, tickfont: {size: self.phone ? 10 : 11}};
       Object.keys(l.axis).forEach(function (k) { ax[k] = l.axis[k]; });
       layout[key] = ax;
-      layout.annotations.push({text: "<b>" + l.title + "</b>", xref: "paper", yref: "paper", x: 0, y: hi,
-        xanchor: "left", yanchor: "bottom", showarrow: false, font: {size: self.phone ? 11 : 12, color: "#333"}});
+      layout.annotations.push({text: "<b>" + l.shown.replace("<br>", "</b><br><b>") + "</b>", xref: "paper", yref: "paper", x: 0, y: hi,
+        xanchor: "left", yanchor: "bottom", align: "left", showarrow: false, font: {size: self.phone ? 11 : 12, color: "#333"}});
       y -= l.px + gap;
     });
     layout.height = height;
