@@ -147,3 +147,20 @@ def test_a_people_file_without_the_course_keeps_the_stored_one(sqlite_clinic):
         (2, "disease_course", "unknown disease course", "CIS | RRMS | SPMS | PPMS"),
         (2, "onset_year", "onset_year before birth_year", "a year from 1980 (the birth year) on"),
     ]
+
+
+def test_whole_number_parameters_refuse_other_forms(sqlite_clinic, login):
+    """Regression (found by the API fuzzer): ``offset=0.0`` was taken as 0, although the
+    documented type is an integer."""
+    app, _ = sqlite_clinic
+    c = login(app, "dr.a")
+    for query in ("offset=0.0", "limit=1e1", "offset=%200.5", "age_min=40.0"):
+        r = c.get(f"/api/cohort?{query}")
+        assert r.status_code == 422, (query, r.status_code)
+        assert "whole number" in r.text, r.text
+    assert c.get("/api/patients?offset=1.0").status_code == 422
+    assert c.get("/cohort?page=1.0").status_code == 422
+    # the ordinary forms still work
+    assert c.get("/api/cohort?offset=0&limit=1").status_code == 200
+    assert c.get("/api/cohort?offset=%200&limit=1").status_code == 200
+    assert c.get("/api/patients?offset=0&limit=10").status_code == 200

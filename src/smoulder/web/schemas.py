@@ -397,3 +397,15 @@ __all__ = [
     for n, v in list(globals().items())
     if isinstance(v, type) and issubclass(v, BaseModel) and v.__module__ == __name__ and n[0] != "_"
 ] + ["errors"]
+
+
+def whole_number(value: object) -> object:
+    """Refuse a query value that is not written as a whole number ("0.0", "1e3"): the documented
+    type is an integer, and a value in another form is a 422, not silently rounded."""
+    if isinstance(value, str) and not value.strip().isdigit():
+        raise ValueError("must be a whole number, such as 0 or 50")
+    return value
+
+
+#: put in ``Annotated[int, WHOLE, Query(...)]`` for integer query parameters
+WHOLE = BeforeValidator(whole_number)

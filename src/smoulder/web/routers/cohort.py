@@ -16,7 +16,7 @@ from smoulder.store.models import Person
 from smoulder.store.repo import COHORT_FILTERS, COHORT_SORTS, cohort
 from smoulder.web import views
 from smoulder.web.deps import DB, ApiUser, PageUser, optional_user, record, render
-from smoulder.web.schemas import CohortPage, errors
+from smoulder.web.schemas import WHOLE, CohortPage, errors
 
 router = APIRouter(tags=["cohort"])
 MAX_OFFSET = 10**9
@@ -47,7 +47,9 @@ TreatmentQ = Annotated[
     Query(description="current treatment: a substance from the controlled list, none or other"),
 ]
 CourseQ = Annotated[CourseName | None, Query(description="disease course (unknown: not recorded)")]
-AgeQ = Annotated[int | None, Query(ge=0, le=130, description="age in years (from the birth year)")]
+AgeQ = Annotated[
+    int | None, WHOLE, Query(ge=0, le=130, description="age in years (from the birth year)")
+]
 AgeText = Annotated[str | None, Query(pattern=r"^(\d{1,3})?$", description="age in years or empty")]
 
 
@@ -79,8 +81,8 @@ def cohort_api(
     course: CourseQ = None,
     age_min: AgeQ = None,
     age_max: AgeQ = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Annotated[int, WHOLE, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, WHOLE, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict:
     """Signals per person (PIRA and RAW events, PRLs and definite SELs on the latest scan, digital
     worsening (measures), last EDSS), with age, disease course, current treatment and the EDSS
@@ -225,7 +227,7 @@ def cohort_page(
     course: CourseQ = None,
     age_min: AgeText = None,
     age_max: AgeText = None,
-    page: Annotated[int, Query(ge=1, le=MAX_OFFSET // 50)] = 1,
+    page: Annotated[int, WHOLE, Query(ge=1, le=MAX_OFFSET // 50)] = 1,
 ):
     size = 50
     # the form sends empty boxes as empty text

@@ -15,7 +15,7 @@ from smoulder.store.repo import (
     visible_people,
 )
 from smoulder.web.deps import DB, ApiUser, PageUser, Refused, record, render
-from smoulder.web.schemas import AuditTrail, PatientList, TimelinePublic, errors
+from smoulder.web.schemas import WHOLE, AuditTrail, PatientList, TimelinePublic, errors
 from smoulder.web.views import person_body, person_payload, visible_or_404
 from smoulder.web.words import access_words
 
@@ -28,8 +28,8 @@ def list_patients(
     request: Request,
     db: DB,
     user: ApiUser,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, WHOLE, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, WHOLE, Query(ge=0, le=10**9)] = 0,
 ) -> dict:
     """The people the caller may see (pseudonymised for researchers), by pseudonym."""
     u = user.as_user()
