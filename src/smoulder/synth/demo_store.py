@@ -120,7 +120,7 @@ def _iso(x: Any) -> str:
 # the simulator's settings for the demo (smoulder.synth.simulate_cohort): about 12 years of
 # six-monthly visits from 12 years ago, so most people have been seen within the last year and a
 # few have not (they show the overdue flags)
-DEMO_COHORT = {"n_visits_mean": 24, "edss_rater_sd": 0.3}
+DEMO_COHORT: dict[str, Any] = {"n_visits_mean": 24, "edss_rater_sd": 0.3}
 #: no EDSS above this in the demo (8.0: restricted to bed or chair; 10 is death)
 DEMO_EDSS_MAX = 8.0
 #: from this EDSS on nobody walks 25 feet (the timed walk is left empty)

@@ -43,7 +43,7 @@ TreatmentName = Literal.__getitem__((*TREATMENT_FILTERS, ""))  # type: ignore[at
 CourseName = Literal["RRMS", "SPMS", "PPMS", "CIS", "unknown", ""]
 assert set(get_args(CourseName)) == {*COURSE_FILTERS, ""}
 TreatmentQ = Annotated[
-    TreatmentName | None,
+    TreatmentName | None,  # type: ignore[valid-type]
     Query(description="current treatment: a substance from the controlled list, none or other"),
 ]
 CourseQ = Annotated[CourseName | None, Query(description="disease course (unknown: not recorded)")]
