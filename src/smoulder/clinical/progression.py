@@ -18,7 +18,7 @@ from smoulder.clinical import _kernel as K
 from smoulder.clinical.result import ProgressionResult
 from smoulder.clinical.settings import ProgressionSettings
 from smoulder.exceptions import SettingsError
-from smoulder.io._fastcheck import order_state
+from smoulder.schema._fastcheck import order_state
 
 _EVENT_CODE = {
     "firstCDW": 0,
@@ -216,7 +216,7 @@ def assess(
     >>> res.events[["event_type", "event_date", "confirmation_date"]].astype(str).values.tolist()
     [['CDW', '2020-07-01', '2021-01-01']]
     """
-    from smoulder.io.tables import validate_mri_activity, validate_relapses, validate_visits
+    from smoulder.schema.tables import validate_mri_activity, validate_relapses, validate_visits
 
     s = make_settings(settings, **options)
     extra = (valuedelta_col,) if valuedelta_col else ()
