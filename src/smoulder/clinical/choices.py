@@ -20,7 +20,9 @@ SubThresholdRebaseline = Literal["none", "event", "improvement", "worsening"]
 SkipLocalExtrema = Literal["none", "strict", "all"]
 PrecedingVisit = Literal["baseline", "last", "last_delta"]
 #: The PIRA definitions shipped as data (``smoulder/clinical/pira_definitions.toml``).
-PiraDefinition = Literal["mueller2023", "mueller2023_specific", "kappos2020", "cagol2022", "mueller2025"]
+PiraDefinition = Literal[
+    "mueller2023", "mueller2023_specific", "kappos2020", "cagol2022", "mueller2025"
+]
 
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 COMPONENT_OUTCOMES: tuple[str, ...] = get_args(ComponentOutcome)

@@ -15,46 +15,28 @@ import pandas as pd
 
 from smoulder import __version__
 from smoulder.clinical import _kernel as K
+from smoulder.clinical._codes import (
+    O_BL,
+    O_CONF,
+    O_EVENT,
+    O_LASTDELTA,
+    O_PCONF,
+    O_SUST,
+    EventType,
+    Pirma,
+    scan_options,
+    windows,
+)
 from smoulder.clinical.result import ProgressionResult
-from smoulder.clinical.settings import ProgressionSettings
+from smoulder.clinical.settings import ProgressionSettings, make_settings
 from smoulder.exceptions import SettingsError
 from smoulder.schema._fastcheck import order_state
 
-_EVENT_CODE = {
-    "firstCDW": 0,
-    "firstCDI": 1,
-    "first": 2,
-    "firstPIRA": 3,
-    "firstRAW": 4,
-    "multiple": 5,
-}
-_BASELINE_CODE = {"fixed": 0, "roving": 1, "roving_impr": 2, "roving_wors": 3}
-_STREBL_CODE = {"none": 0, "event": 1, "improvement": 2, "worsening": 3}
-_SKIP_CODE = {"none": 0, "strict": 1, "all": 2}
-_PREC_CODE = {"baseline": 0, "last": 1, "last_delta": 2}
 _TYPE_NAME = np.array(["", "CDI", "CDW", "CDW", "CDW"], dtype=object)
 _CDW_TYPE_NAME = np.array(["", "", "undefined", "RAW", "PIRA"], dtype=object)
 
 #: events per subject the first pass makes room for
 _EVENT_ROOM = 4
-
-
-def make_settings(
-    settings: ProgressionSettings | dict[str, Any] | None = None, **options: Any
-) -> ProgressionSettings:
-    """Combine a settings object or mapping with keyword overrides, validating all of them."""
-    if settings is None:
-        base: dict[str, Any] = {}
-    elif isinstance(settings, ProgressionSettings):
-        base = settings.model_dump()
-    elif isinstance(settings, dict):
-        base = dict(settings.get("progression", settings))
-    else:
-        raise SettingsError(
-            f"settings must be ProgressionSettings or a mapping; got {type(settings).__name__}"
-        )
-    base.update(options)
-    return ProgressionSettings.from_mapping(base)
 
 
 def _to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
@@ -63,48 +45,6 @@ def _to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
     if arr.dtype == np.dtype("datetime64[s]"):
         return arr.view(np.int64) // 86400
     return arr.astype("datetime64[D]").astype(np.int64)
-
-
-def _params(
-    s: ProgressionSettings, have_mri: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    mc = s.minimal_change()
-    fp = np.zeros(K.N_FPARAMS)
-    fp[K.P_RTB0], fp[K.P_RTB1] = s.relapse_to_bl
-    fp[K.P_RTE0], fp[K.P_RTE1] = s.relapse_to_event
-    fp[K.P_RTC0], fp[K.P_RTC1] = s.relapse_to_conf
-    fp[K.P_RA0], fp[K.P_RA1] = s.relapse_assoc
-    ri = s.relapse_indep
-    for k, key in enumerate(("prec", "event", "conf")):
-        a, b = ri[key]
-        fp[K.P_RI + 2 * k] = np.nan if a is None else a
-        fp[K.P_RI + 2 * k + 1] = np.nan if b is None else b
-    fp[K.P_SUST] = s.require_sust_days
-    if s.impute_last_visit <= 1:
-        fp[K.P_IMPUTE_P] = s.impute_last_visit
-        fp[K.P_IMPUTE_FU] = np.inf
-    else:
-        fp[K.P_IMPUTE_P] = 1.0
-        fp[K.P_IMPUTE_FU] = s.impute_last_visit
-    ip = np.zeros(K.N_IPARAMS, dtype=np.int64)
-    ip[K.I_DIR] = mc.direction
-    ip[K.I_EVENT] = _EVENT_CODE[s.event]
-    ip[K.I_BASELINE] = _BASELINE_CODE[s.baseline]
-    ip[K.I_PROCEED] = 1 if s.proceed_from == "event" else 0
-    ip[K.I_STREBL] = _STREBL_CODE[s.sub_threshold_rebl]
-    # as in msprog, bl_geq only acts when re-baselining after relapses
-    ip[K.I_BLGEQ] = int(s.bl_geq and s.relapse_rebl)
-    ip[K.I_RELREBL] = int(s.relapse_rebl)
-    ip[K.I_SKIP] = _SKIP_CODE[s.skip_local_extrema]
-    ip[K.I_CHECKINT] = int(s.check_intermediate)
-    ip[K.I_RAWPIRA] = int(s.rawpira)
-    ip[K.I_PRECTYPE] = _PREC_CODE[ri["prec_type"]]
-    ip[K.I_SEED] = s.seed
-    ip[K.I_HAVE_MRI] = int(have_mri)
-    win = s.windows()
-    lo = np.array([w[0] for w in win], dtype=np.float64)
-    hi = np.array([w[1] for w in win], dtype=np.float64)
-    return fp, ip, lo, hi
 
 
 def _group_offsets(codes: np.ndarray, nsub: int) -> np.ndarray:
@@ -165,10 +105,13 @@ def assess(
     validconf_col: str | None = None,
     valuedelta_col: str | None = None,
     relapse_date_col: str | None = None,
+    relapse_end_col: str | None = None,
     mri_date_col: str | None = None,
     mri_active_col: str = "active",
     on_duplicate: str = "error",
+    on_missing: str = "error",
     source: str = "<visits>",
+    return_unconfirmed: bool = False,
     **options: Any,
 ) -> ProgressionResult:
     """Detect confirmed disability events of one outcome for any number of subjects.
@@ -216,46 +159,35 @@ def assess(
     >>> res.events[["event_type", "event_date", "confirmation_date"]].astype(str).values.tolist()
     [['CDW', '2020-07-01', '2021-01-01']]
     """
-    from smoulder.schema.tables import validate_mri_activity, validate_relapses, validate_visits
+    from smoulder.schema.inputs import validate_inputs
 
     s = make_settings(settings, **options)
-    extra = (valuedelta_col,) if valuedelta_col else ()
-    vis, report = validate_visits(
+    got = validate_inputs(
         visits,
-        source=source,
+        relapses,
+        mri_activity,
+        sources=(source, "<relapses>", "<mri>"),
         subject_col=subject_col,
         date_col=date_col,
         value_col=value_col,
         outcome=s.outcome,
         validconf_col=validconf_col,
+        valuedelta_col=valuedelta_col,
+        relapse_date_col=relapse_date_col,
+        relapse_end_col=relapse_end_col,
+        mri_date_col=mri_date_col,
+        mri_active_col=mri_active_col,
         on_duplicate=on_duplicate,
-        extra_cols=extra,
+        on_missing=on_missing,
     )
-    if valuedelta_col:
-        vis = vis.rename(columns={valuedelta_col: "valuedelta"})
-    known = pd.Index(pd.unique(vis["subject"].astype(str)))
-    rel = None
-    if relapses is not None:
-        rel, rrep = validate_relapses(
-            relapses,
-            source="<relapses>",
-            subject_col=subject_col,
-            date_col=relapse_date_col or date_col,
-            known_subjects=known,
-        )
-        report.warnings.extend(rrep.warnings)
-    mri = None
-    if mri_activity is not None:
-        mri, mrep = validate_mri_activity(
-            mri_activity,
-            source="<mri>",
-            subject_col=subject_col,
-            date_col=mri_date_col or date_col,
-            active_col=mri_active_col,
-            known_subjects=known,
-        )
-        report.warnings.extend(mrep.warnings)
-    return run_validated(vis, rel, mri, s, ingest=report)
+    return run_validated(
+        got.visits,
+        got.relapses,
+        got.mri_activity,
+        s,
+        ingest=got.report,
+        return_unconfirmed=return_unconfirmed,
+    )
 
 
 def run_validated(
@@ -264,8 +196,10 @@ def run_validated(
     mri_activity: pd.DataFrame | None,
     settings: ProgressionSettings,
     ingest: Any = None,
+    *,
+    return_unconfirmed: bool = False,
 ) -> ProgressionResult:
-    """Run the engine on tables already validated by :mod:`smoulder.io.tables`.
+    """Run the engine on tables already validated by :mod:`smoulder.schema.tables`.
 
     ``visits`` must have ``subject``, ``date``, ``value``, ``validconf`` (and
     optionally ``valuedelta``) with one row per subject and day.
@@ -323,8 +257,9 @@ def run_validated(
         mri_activity, categories, flag="active" if have_mri else None, codes=mri_codes
     )
     mri_all_off, mri_all = _events_by_subject(mri_activity, categories, codes=mri_codes)
-    fp, ip, lo, hi = _params(s, have_mri)
-    if 0 < fp[K.P_IMPUTE_P] < 1:
+    opt = scan_options(s, have_mri)
+    lo, hi = windows(s)
+    if 0 < opt.impute_probability < 1:
         # probabilistic imputation draws from a stream keyed by the seed and the subject's id
         subj_hash = pd.util.hash_array(categories.to_numpy(dtype=object)).astype(
             np.uint64
@@ -352,18 +287,17 @@ def run_validated(
         mri_all,
         lo,
         hi,
-        fp,
-        ip,
+        opt,
         subj_hash,
     )
-    *outs, counts = K.scan_all(*args, out_off)
+    outs, counts = K.scan_all(*args, out_off)
     over = counts > room
     outs2 = None
     out_off2 = out_off
     if over.any():
         out_off2 = np.zeros(nsub + 1, dtype=np.int64)
         np.cumsum(np.where(over, n_vis, 0), out=out_off2[1:])
-        *outs2, counts2 = K.scan_all(*args, out_off2)
+        outs2, counts2 = K.scan_all(*args, out_off2)
         counts = np.where(over, counts2, counts)
     if np.any(counts < 0):
         bad = categories[np.flatnonzero(counts < 0)[0]]
@@ -406,18 +340,18 @@ def run_validated(
         out[ok] = values[idx[ok]]
         return out
 
-    ev_i = glob(take(0, K.O_EVENT))
-    bl_i = glob(take(0, K.O_BL))
-    cf_i = glob(take(0, K.O_CONF))
-    ld_i = glob(take(0, K.O_LASTDELTA))
-    su_i = glob(take(0, K.O_SUST))
+    ev_i = glob(take(0, O_EVENT))
+    bl_i = glob(take(0, O_BL))
+    cf_i = glob(take(0, O_CONF))
+    ld_i = glob(take(0, O_LASTDELTA))
+    su_i = glob(take(0, O_SUST))
     imputed = o_imp_e
-    pc_i = np.where(imputed, -1, glob(take(0, K.O_PCONF)))
+    pc_i = np.where(imputed, -1, glob(take(0, O_PCONF)))
     types = o_type_e.astype(np.int64)
     first_day = days[offsets[:-1]]
     nevent = within + 1
-    pirma = pd.array(np.where(o_pirma_e == 1, True, False), dtype="boolean")
-    pirma[o_pirma_e < 0] = pd.NA
+    pirma = pd.array(np.where(o_pirma_e == Pirma.YES, True, False), dtype="boolean")
+    pirma[o_pirma_e == Pirma.UNKNOWN] = pd.NA
     subject_dtype = pd.CategoricalDtype(categories)
     events = pd.DataFrame(
         {
@@ -500,12 +434,12 @@ def _summary(
             "last_visit_date": last.astype("datetime64[D]").astype("datetime64[ns]"),
             "follow_up_days": (last - first).astype(np.float64),
             "n_visits": n_visits.astype(np.int64),
-            "n_cdw": count(types >= K.T_CDW),
-            "n_cdi": count(types == K.T_CDI),
-            "n_pira": count(types == K.T_PIRA),
-            "n_raw": count(types == K.T_RAW),
-            "n_undefined": count(types == K.T_CDW),
-            "n_pirma": count((types == K.T_PIRA) & (pirma == 1)),
+            "n_cdw": count(types >= EventType.CDW),
+            "n_cdi": count(types == EventType.CDI),
+            "n_pira": count(types == EventType.PIRA),
+            "n_raw": count(types == EventType.RAW),
+            "n_undefined": count(types == EventType.CDW),
+            "n_pirma": count((types == EventType.PIRA) & (pirma == Pirma.YES)),
         },
         copy=False,
     )

@@ -226,8 +226,9 @@ def numbers(
 class ArrowColumns:
     """A pyarrow Table read from a file, as a :class:`~smoulder.schema.tables.ColumnSource`."""
 
-    def __init__(self, table: pa.Table) -> None:
+    def __init__(self, table: pa.Table, source: str = "<table>") -> None:
         self.table = table
+        self.source = source
         self.names = list(table.column_names)
         self.n_rows = table.num_rows
 
@@ -267,7 +268,7 @@ class ArrowColumns:
     def take(self, idx: np.ndarray) -> ArrowColumns:
         keep = np.zeros(self.n_rows, dtype=bool)
         keep[idx] = True
-        return ArrowColumns(self.table.filter(pa.array(keep)))
+        return ArrowColumns(self.table.filter(pa.array(keep)), self.source)
 
     def separator_hint(self) -> str:
         from smoulder.io.delimited import delimiter_hint

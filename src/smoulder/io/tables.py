@@ -14,6 +14,7 @@ in :mod:`smoulder.schema.tables`.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "validate_relapses",
     "validate_mri_activity",
     "write_table",
+    "read_inputs",
 ]
 
 __all__ += ["DUPLICATE_POLICIES", "ON_MISSING", "STRIPPED_IDS", "WRITE_SUFFIXES"]
@@ -185,6 +187,67 @@ def read_mri_activity(
         known_subjects=known_subjects,
         future_dates=future_dates,
         date_format=date_format,
+    )
+
+
+def _arrow_columns(path: str | Path, subject_col: str, sep: str | None, what: str) -> ArrowColumns:
+    return read_columns(path, subject_col=subject_col, sep=sep, what=what)
+
+
+def read_columns(
+    path: str | Path, *, subject_col: str = "subject", sep: str | None = None, what: str = "table"
+) -> ArrowColumns:
+    """A table file read once (ids dictionary-encoded), to be checked by the schema's contracts,
+    possibly several times (one outcome column after another)."""
+    cols = ArrowColumns(_read_arrow(path, string_cols=(subject_col,), sep=sep, what=what))
+    cols.source = str(path)
+    return cols
+
+
+def read_inputs(
+    visits: str | Path | pd.DataFrame,
+    relapses: str | Path | pd.DataFrame | None = None,
+    mri_activity: str | Path | pd.DataFrame | None = None,
+    *,
+    sep: str | None = None,
+    subject_col: str = "subject",
+    source: str | None = None,
+    **options: Any,
+) -> Any:
+    """Read (files) and check (files and DataFrames) the inputs of a clinical analysis.
+
+    Each table is a path (CSV, TSV or Parquet, read with pyarrow), a table from
+    :func:`read_columns`, or a DataFrame (named ``source`` in messages); see
+    :func:`smoulder.schema.inputs.validate_inputs` for the options. Returns its
+    :class:`~smoulder.schema.inputs.ClinicInputs`.
+    """
+    from smoulder.schema.inputs import validate_inputs
+
+    what = ("visits table", "relapses table", "MRI activity table")
+    defaults = ("<visits>", "<relapses>", "<mri>")
+    tables: list[Any] = []
+    sources: list[str] = []
+    for table, name, default in zip((visits, relapses, mri_activity), what, defaults, strict=True):
+        if table is None or isinstance(table, pd.DataFrame):
+            tables.append(table)
+            sources.append(source or default)
+        elif isinstance(table, ArrowColumns):  # a file read once for several analyses
+            tables.append(table)
+            sources.append(getattr(table, "source", default))
+        else:
+            # read when the checks reach it: a bad visits file is reported before a relapses
+            # file is even opened
+            tables.append(
+                functools.partial(_arrow_columns, table, subject_col, sep, name),
+            )
+            sources.append(str(table))
+    return validate_inputs(
+        tables[0],
+        tables[1],
+        tables[2],
+        sources=(sources[0], sources[1], sources[2]),
+        subject_col=subject_col,
+        **options,
     )
 
 
