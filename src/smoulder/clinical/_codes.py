@@ -145,10 +145,15 @@ class ScanOptions(NamedTuple):
     sust_days: float
     impute_probability: float
     impute_max_follow_up: float
+    #: also keep every change that was never confirmed (``return_unconfirmed``)
+    record_unconfirmed: bool
 
 
-def scan_options(s: ProgressionSettings, have_mri: bool) -> ScanOptions:
-    """The kernel's options for settings ``s`` (``have_mri``: an MRI activity table is given)."""
+def scan_options(
+    s: ProgressionSettings, have_mri: bool, record_unconfirmed: bool = False
+) -> ScanOptions:
+    """The kernel's options for settings ``s`` (``have_mri``: an MRI activity table is given;
+    ``record_unconfirmed``: keep the changes that were never confirmed)."""
     ri = s.relapse_indep
     indep: list[float] = []
     for key in ("prec", "event", "conf"):
@@ -184,6 +189,7 @@ def scan_options(s: ProgressionSettings, have_mri: bool) -> ScanOptions:
         sust_days=float(s.require_sust_days),
         impute_probability=imp_p,
         impute_max_follow_up=imp_fu,
+        record_unconfirmed=bool(record_unconfirmed),
     )
 
 

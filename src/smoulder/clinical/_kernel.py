@@ -40,27 +40,41 @@ from smoulder.clinical._codes import (
 from smoulder.clinical._kernel_parts import (
     Events,
     Scratch,
+    Unconfirmed,
     Visits,
     copy_event,
+    copy_unconfirmed,
     new_events,
+    new_unconfirmed,
+    note_unconfirmed,
     relapse_distances,
     select_events,
 )
 
 
 @njit(cache=True)
-def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, scratch):  # pragma: no cover
-    """Scan one subject; write its events at rows ``base..base+k`` of ``out`` and return ``k``.
+def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, uout, ubase, uroom, scratch):  # noqa: E501  # pragma: no cover
+    """Scan one subject; write its events at rows ``base..base+k`` of ``out``, its unconfirmed
+    changes (with ``opt.record_unconfirmed``) at rows ``ubase..ubase+u`` of ``uout``, and return
+    ``(k, u)``.
 
     ``vis`` is the subject's :class:`Visits`, ``lo``/``hi`` the confirmation windows, ``opt`` the
-    :class:`~smoulder.clinical._codes.ScanOptions`. At most ``room`` events are written; a larger
-    ``k`` tells the caller to rerun the subject with more room. ``scratch`` is space owned by the
-    calling thread, at least as long as this subject needs (``n`` visits;
-    ``n * (relapses + 1) + 4`` detections).
+    :class:`~smoulder.clinical._codes.ScanOptions`. At most ``room`` events (``uroom`` changes) are
+    written; a larger count tells the caller to rerun the subject with more room. ``scratch`` is
+    space owned by the calling thread, at least as long as this subject needs (``n`` visits;
+    ``n * (relapses + 1) + 4`` detections). ``(-1, -1)`` signals a defect.
     """
     t, v, dl, vc, rel = vis.t, vis.v, vis.dl, vis.vc, vis.rel
     crm, crp, okc, found = scratch.crm, scratch.crp, scratch.okc, scratch.found
-    wconf, pconf_w = scratch.wconf, scratch.pconf_w
+    wconf, pconf_w, unc = scratch.wconf, scratch.pconf_w, scratch.unconf
+    record = opt.record_unconfirmed
+    # msprog does not look for improvements in these modes
+    cdi_unsought = (
+        opt.event == EventMode.FIRST_CDW
+        or opt.event == EventMode.FIRST_PIRA
+        or opt.event == EventMode.FIRST_RAW
+    ) and (opt.baseline == BaselineMode.FIXED or opt.baseline == BaselineMode.ROVING_WORS)
+    nu = 0
     n = t.shape[0]
     nw = lo.shape[0]
     nrel = rel.shape[0]
@@ -108,7 +122,7 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, scratch):  # prag
     while proceed:
         guard += 1
         if guard > 8 * n * (nrel + 2) + 64:
-            return -1  # cannot happen; signals a defect rather than looping forever
+            return -1, -1  # cannot happen; signals a defect rather than looping forever
         # -- place the baseline: skip visits near a relapse or at local extrema
         lextr = R.local_extremum(v, dl, bl, n, dirn, skip)
         while proceed and (
@@ -161,7 +175,13 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, scratch):  # prag
             conf0 = R.first_conf(t, okc, c, n, lo, hi, -1)
             has_conf = conf0 >= 0
             # confirmed improvement, sub-threshold improvement, worsening, sub-threshold worsening
-            cdi = has_conf and R.held(v, c, conf0, bl_i, bl_di, dirn, False, False, check_int)
+            # (as msprog: where improvements are not looked for, a confirmed one is no event: the
+            # search goes on from the next visit and the change counts as unconfirmed)
+            cdi = (
+                has_conf
+                and not cdi_unsought
+                and R.held(v, c, conf0, bl_i, bl_di, dirn, False, False, check_int)
+            )
             sub_i = (
                 not cdi
                 and has_conf
@@ -281,7 +301,7 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, scratch):  # prag
                                 include = False
                 if include:
                     if nd >= cap:
-                        return -1
+                        return -1, -1
                     found.ints[nd, :] = -1
                     found.ints[nd, O_EVENT] = c
                     found.ints[nd, O_BL] = bl
@@ -305,6 +325,11 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, scratch):  # prag
                             n_raw += 1
                         elif etype == EventType.PIRA:
                             n_pira += 1
+                if record and not valid:  # confirmed, but not sustained long enough
+                    if nu >= unc.change.shape[0]:
+                        return -1, -1
+                    note_unconfirmed(unc, nu, c, bl, bl_w, crm[c], crp[c])
+                    nu += 1
                 # where to go on from, and the new baseline
                 if imputed or first_w < 0:
                     search = c + 1
@@ -321,6 +346,11 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, scratch):  # prag
                 search = newref + 1
             else:
                 search = c + 1
+                if record:  # a change that no visit confirmed
+                    if nu >= unc.change.shape[0]:
+                        return -1, -1
+                    note_unconfirmed(unc, nu, c, bl, bl_w, crm[c], crp[c])
+                    nu += 1
 
         # -- re-baseline after a relapse crossed by the search
         if rel_rebl and proceed and search < n:
@@ -366,32 +396,13 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, scratch):  # prag
             continue
         copy_event(found, a, out, base + k, nw)
         k += 1
-    return k
+    for q in range(min(nu, uroom)):  # more than uroom: counted, the caller reruns the subject
+        copy_unconfirmed(unc, q, uout, ubase + q)
+    return k, nu
 
 
 @njit(cache=True, nogil=True)
-def scan_range(
-    s0,
-    s1,
-    offsets,
-    t,
-    v,
-    dl,
-    vc,
-    rel_off,
-    rel,
-    mri_off,
-    mri_act,
-    mri_all_off,
-    mri_all,
-    lo,
-    hi,
-    opt,
-    subj_hash,
-    out_off,
-    out,
-    counts,
-):  # noqa: E501  # pragma: no cover
+def scan_range(s0, s1, offsets, t, v, dl, vc, rel_off, rel, mri_off, mri_act, mri_all_off, mri_all, lo, hi, opt, subj_hash, out_off, out, counts, uout_off, uout, ucounts):  # noqa: E501  # fmt: skip  # pragma: no cover
     """Scan subjects ``s0`` to ``s1 - 1`` with one set of scratch space (releases the GIL)."""
     nw = lo.shape[0]
     maxn = 1
@@ -405,16 +416,20 @@ def scan_range(
     crp = np.empty(maxn)
     okc = np.empty(maxn, dtype=np.bool_)
     found = new_events(maxcap, nw)
+    unconf = new_unconfirmed(maxcap if opt.record_unconfirmed else 0)
     wconf = np.empty(nw, dtype=np.int64)
     pconf_w = np.empty(nw, dtype=np.int64)
     for s in range(s0, s1):
         a = offsets[s]
         b = offsets[s + 1]
-        if b <= a or out_off[s + 1] == out_off[s]:
+        room = out_off[s + 1] - out_off[s]
+        uroom = uout_off[s + 1] - uout_off[s]
+        if b <= a or (room == 0 and uroom == 0):
             continue
         n = b - a
         nr = rel_off[s + 1] - rel_off[s]
         cap = n * (nr + 1) + 4
+        ucap = cap if opt.record_unconfirmed else 0
         vis = Visits(
             t[a:b],
             v[a:b],
@@ -439,41 +454,36 @@ def scan_range(
             ),
             wconf,
             pconf_w,
+            Unconfirmed(
+                unconf.change[:ucap],
+                unconf.bl[:ucap],
+                unconf.blval[:ucap],
+                unconf.since_relapse[:ucap],
+                unconf.to_relapse[:ucap],
+            ),
         )
-        counts[s] = scan_subject(
-            vis, lo, hi, opt, subj_hash[s], out, out_off[s], out_off[s + 1] - out_off[s], scratch
+        k, u = scan_subject(
+            vis, lo, hi, opt, subj_hash[s], out, out_off[s], room, uout, uout_off[s], uroom, scratch
         )
+        counts[s] = k
+        ucounts[s] = u
 
 
-def scan_all(
-    offsets,
-    t,
-    v,
-    dl,
-    vc,
-    rel_off,
-    rel,
-    mri_off,
-    mri_act,
-    mri_all_off,
-    mri_all,
-    lo,
-    hi,
-    opt,
-    subj_hash,
-    out_off,
-):  # noqa: E501
-    """Scan every subject; return the events (local visit indices) and counts per subject.
+def scan_all(offsets, t, v, dl, vc, rel_off, rel, mri_off, mri_act, mri_all_off, mri_all, lo, hi, opt, subj_hash, out_off, uout_off):  # noqa: E501  # fmt: skip
+    """Scan every subject; return the events and unconfirmed changes (local visit indices) and
+    the counts of both per subject.
 
-    Subject ``s`` writes its events at rows ``out_off[s]`` to ``out_off[s + 1]`` of the outputs;
-    its count may exceed that room (then only the first events are written and the caller
-    reruns it with more). Subjects are processed in chunks of about equal numbers of visits, on
-    ``NUMBA_NUM_THREADS`` threads (the compiled scan releases the GIL); each chunk allocates its
-    scratch space once and writes only its own rows, so the result never depends on the threads.
+    Subject ``s`` writes its events at rows ``out_off[s]`` to ``out_off[s + 1]`` of the events
+    (its unconfirmed changes likewise by ``uout_off``); a count may exceed that room (then only
+    the first rows are written and the caller reruns it with more). Subjects are processed in
+    chunks of about equal numbers of visits, on ``NUMBA_NUM_THREADS`` threads (the compiled scan
+    releases the GIL); each chunk allocates its scratch space once and writes only its own rows,
+    so the result never depends on the threads.
     """
     nsub = offsets.shape[0] - 1
     nw = lo.shape[0]
     nout = int(out_off[nsub])
+    nuout = int(uout_off[nsub])
     out = Events(
         np.empty((nout, N_OINT), dtype=np.int32),
         np.empty(nout, dtype=np.int8),
@@ -483,13 +493,21 @@ def scan_all(
         np.empty((nout, nw), dtype=np.int32),
         np.empty((nout, nw), dtype=np.int32),
     )
+    uout = Unconfirmed(
+        np.empty(nuout, dtype=np.int32),
+        np.empty(nuout, dtype=np.int32),
+        np.empty(nuout),
+        np.empty(nuout),
+        np.empty(nuout),
+    )
     counts = np.zeros(nsub, dtype=np.int64)
+    ucounts = np.zeros(nsub, dtype=np.int64)
     args = (offsets, t, v, dl, vc, rel_off, rel, mri_off, mri_act, mri_all_off, mri_all, lo, hi)
-    tail = (opt, subj_hash, out_off, out, counts)
+    tail = (opt, subj_hash, out_off, out, counts, uout_off, uout, ucounts)
     threads = _threads()
     if threads <= 1 or nsub < 2048:
         scan_range(0, nsub, *args, *tail)
-        return out, counts
+        return out, counts, uout, ucounts
     # chunks of about equal work (visits), a few per thread so that uneven ones even out
     nchunks = min(nsub, 8 * threads)
     bounds = np.searchsorted(offsets, np.linspace(0, offsets[-1], nchunks + 1)).astype(np.int64)
@@ -504,7 +522,7 @@ def scan_all(
         ]
         for job in jobs:
             job.result()
-    return out, counts
+    return out, counts, uout, ucounts
 
 
 def _threads() -> int:

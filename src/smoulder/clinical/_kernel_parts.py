@@ -38,6 +38,17 @@ class Events(NamedTuple):
     pconf_w: np.ndarray
 
 
+class Unconfirmed(NamedTuple):
+    """Rows of changes that were never confirmed (msprog's ``unconfirmed``): the change visit,
+    the baseline visit and value, and the days since the last and to the next relapse onset."""
+
+    change: np.ndarray
+    bl: np.ndarray
+    blval: np.ndarray
+    since_relapse: np.ndarray
+    to_relapse: np.ndarray
+
+
 class Scratch(NamedTuple):
     """Working space of one thread: relapse distances, may-confirm flags, detections."""
 
@@ -47,6 +58,18 @@ class Scratch(NamedTuple):
     found: Events
     wconf: np.ndarray
     pconf_w: np.ndarray
+    unconf: Unconfirmed
+
+
+@njit(cache=True)
+def new_unconfirmed(n):  # pragma: no cover - compiled
+    return Unconfirmed(
+        np.empty(n, dtype=np.int32),
+        np.empty(n, dtype=np.int32),
+        np.empty(n),
+        np.empty(n),
+        np.empty(n),
+    )
 
 
 @njit(cache=True)
@@ -73,6 +96,22 @@ def copy_event(src, a, dst, row, nw):  # pragma: no cover - compiled
     for w in range(nw):
         dst.conf_w[row, w] = src.conf_w[a, w]
         dst.pconf_w[row, w] = src.pconf_w[a, w]
+
+
+@njit(cache=True)
+def note_unconfirmed(unc, row, c, bl, blval, since, until):  # pragma: no cover - compiled
+    unc.change[row] = c
+    unc.bl[row] = bl
+    unc.blval[row] = blval
+    unc.since_relapse[row] = since
+    unc.to_relapse[row] = until
+
+
+@njit(cache=True)
+def copy_unconfirmed(src, a, dst, row):  # pragma: no cover - compiled
+    note_unconfirmed(
+        dst, row, src.change[a], src.bl[a], src.blval[a], src.since_relapse[a], src.to_relapse[a]
+    )
 
 
 @njit(cache=True)

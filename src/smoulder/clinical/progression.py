@@ -37,6 +37,8 @@ _CDW_TYPE_NAME = np.array(["", "", "undefined", "RAW", "PIRA"], dtype=object)
 
 #: events per subject the first pass makes room for
 _EVENT_ROOM = 4
+#: unconfirmed changes per subject the first pass makes room for (with ``return_unconfirmed``)
+_UNCONFIRMED_ROOM = 8
 
 
 def _to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
@@ -257,7 +259,7 @@ def run_validated(
         mri_activity, categories, flag="active" if have_mri else None, codes=mri_codes
     )
     mri_all_off, mri_all = _events_by_subject(mri_activity, categories, codes=mri_codes)
-    opt = scan_options(s, have_mri)
+    opt = scan_options(s, have_mri, record_unconfirmed=return_unconfirmed)
     lo, hi = windows(s)
     if 0 < opt.impute_probability < 1:
         # probabilistic imputation draws from a stream keyed by the seed and the subject's id
@@ -267,12 +269,11 @@ def run_validated(
     else:
         subj_hash = np.zeros(nsub, dtype=np.uint64)
     t = days.astype(np.float64)
-    # Output room: a few events per subject (a subject cannot have more events than visits);
-    # the rare subject with more is scanned again with room for all of them.
+    # Output room: a few events (and unconfirmed changes) per subject; the rare subject with more
+    # is scanned again with room for all of them (events: one per visit at most).
     n_vis = np.diff(offsets)
     room = np.minimum(n_vis, _EVENT_ROOM)
-    out_off = np.zeros(nsub + 1, dtype=np.int64)
-    np.cumsum(room, out=out_off[1:])
+    uroom = np.minimum(n_vis, _UNCONFIRMED_ROOM) if return_unconfirmed else np.zeros_like(n_vis)
     args = (
         offsets,
         t,
@@ -290,15 +291,18 @@ def run_validated(
         opt,
         subj_hash,
     )
-    outs, counts = K.scan_all(*args, out_off)
-    over = counts > room
-    outs2 = None
-    out_off2 = out_off
+    out_off, uout_off = _room_offsets(room), _room_offsets(uroom)
+    outs, counts, uouts, ucounts = K.scan_all(*args, out_off, uout_off)
+    over = (counts > room) | (ucounts > uroom)
+    outs2 = uouts2 = None
+    out_off2, uout_off2 = out_off, uout_off
     if over.any():
-        out_off2 = np.zeros(nsub + 1, dtype=np.int64)
-        np.cumsum(np.where(over, n_vis, 0), out=out_off2[1:])
-        outs2, counts2 = K.scan_all(*args, out_off2)
+        most = n_vis * (np.diff(rel_off) + 1) + 4  # every change found once per relapse at most
+        out_off2 = _room_offsets(np.where(over, n_vis, 0))
+        uout_off2 = _room_offsets(np.where(over & return_unconfirmed, most, 0))
+        outs2, counts2, uouts2, ucounts2 = K.scan_all(*args, out_off2, uout_off2)
         counts = np.where(over, counts2, counts)
+        ucounts = np.where(over, ucounts2, ucounts)
     if np.any(counts < 0):
         bad = categories[np.flatnonzero(counts < 0)[0]]
         raise RuntimeError(
@@ -306,22 +310,8 @@ def run_validated(
         )
 
     # subject s has counts[s] events, in the first pass or (when it overflowed) the second
-    nev = int(counts.sum())
-    ev_sub = np.repeat(np.arange(nsub), counts)
+    ev_sub, within, take = _gather(counts, over, out_off, out_off2, outs, outs2)
     starts = offsets[:-1][ev_sub]
-    within = np.arange(nev) - np.repeat(np.cumsum(counts) - counts, counts)
-    second = over[ev_sub]
-    rows1 = np.where(second, 0, out_off[:-1][ev_sub] + within)
-    rows2 = (out_off2[:-1][ev_sub] + within)[second]
-
-    def take(k: int, col: int | None = None) -> np.ndarray:
-        """Field ``k`` of the scan output for every event, from whichever pass holds it."""
-        a = outs[k] if col is None else outs[k][:, col]
-        got = a[rows1]
-        if outs2 is not None and second.any():
-            b = outs2[k] if col is None else outs2[k][:, col]
-            got[second] = b[rows2]
-        return got
 
     o_type_e, o_pirma_e, o_blval_e, o_imp_e = take(1), take(2), take(3), take(4)
 
@@ -397,6 +387,14 @@ def run_validated(
                 events[f"pira_conf{c:g}_value"] = pick_val(pw)
 
     summary = _summary(subject_dtype, offsets, days, types, ev_sub, o_pirma_e, nsub)
+    unconfirmed = None
+    if return_unconfirmed:
+        u_sub, _, utake = _gather(ucounts, over, uout_off, uout_off2, uouts, uouts2)
+        ustart = offsets[:-1][u_sub]
+        unconfirmed = _unconfirmed_table(
+            subject_dtype, u_sub, ustart + utake(0), ustart + utake(1), utake(2), utake(3),
+            utake(4), days, values,
+        )  # fmt: skip
     return ProgressionResult(
         events=events,
         summary=summary,
@@ -406,6 +404,74 @@ def run_validated(
         visits=visits,
         relapses=relapses,
         mri_activity=mri_activity,
+        unconfirmed=unconfirmed,
+    )
+
+
+def _room_offsets(room: np.ndarray) -> np.ndarray:
+    """Where each subject's rows start in an output with ``room[s]`` rows for subject ``s``."""
+    off = np.zeros(len(room) + 1, dtype=np.int64)
+    np.cumsum(room, out=off[1:])
+    return off
+
+
+def _gather(
+    counts: np.ndarray,
+    over: np.ndarray,
+    off1: np.ndarray,
+    off2: np.ndarray,
+    out1: Any,
+    out2: Any,
+) -> tuple[np.ndarray, np.ndarray, Any]:
+    """Rows of every subject's output, from the first pass or (subjects in ``over``) the second:
+    the subject of each row, its position within the subject, and ``take(field, column)``."""
+    nsub = len(counts)
+    n = int(counts.sum())
+    sub = np.repeat(np.arange(nsub), counts)
+    within = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
+    second = over[sub]
+    rows1 = np.where(second, 0, off1[:-1][sub] + within)
+    rows2 = (off2[:-1][sub] + within)[second]
+
+    def take(k: int, col: int | None = None) -> np.ndarray:
+        """Field ``k`` of the scan output for every row, from whichever pass holds it."""
+        a = out1[k] if col is None else out1[k][:, col]
+        got = a[rows1]
+        if out2 is not None and second.any():
+            b = out2[k] if col is None else out2[k][:, col]
+            got[second] = b[rows2]
+        return got
+
+    return sub, within, take
+
+
+def _unconfirmed_table(
+    subject_dtype: pd.CategoricalDtype,
+    sub: np.ndarray,
+    change: np.ndarray,
+    bl: np.ndarray,
+    blval: np.ndarray,
+    since: np.ndarray,
+    until: np.ndarray,
+    days: np.ndarray,
+    values: np.ndarray,
+) -> pd.DataFrame:
+    """The changes that were never confirmed (``UNCONFIRMED_COLUMNS``), in detection order."""
+
+    def dates(idx: np.ndarray) -> np.ndarray:
+        return days[idx].astype("datetime64[D]").astype("datetime64[ns]")
+
+    return pd.DataFrame(
+        {
+            "subject": pd.Categorical.from_codes(sub, dtype=subject_dtype, validate=False),
+            "baseline_date": dates(bl),
+            "baseline_value": blval,
+            "date": dates(change),
+            "value": values[change],
+            "days_since_relapse": np.where(np.isinf(since), np.nan, since),
+            "days_to_next_relapse": np.where(np.isinf(until), np.nan, until),
+        },
+        copy=False,
     )
 
 

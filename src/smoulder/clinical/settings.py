@@ -36,6 +36,7 @@ from pydantic import field_validator, model_validator
 
 from smoulder._params import Settings
 from smoulder.clinical.choices import (
+    PIRA_DEFINITIONS,
     Baseline,
     Combine,
     Direction,
@@ -190,7 +191,8 @@ class ProgressionSettings(Settings):
     @classmethod
     def _expand_definition(cls, data: Any) -> Any:
         """A named PIRA definition sets its options; options given beside it win."""
-        if isinstance(data, Mapping) and data.get("pira_definition") is not None:
+        # an unknown name is left to the field's own check (it names the parameter and choices)
+        if isinstance(data, Mapping) and data.get("pira_definition") in PIRA_DEFINITIONS:
             from smoulder.clinical.presets import expand
 
             return expand(dict(data))
@@ -410,8 +412,9 @@ class ProgressionSettings(Settings):
 
         One rule: the file, then the flags. A named PIRA definition in either expands where it
         stands (its options first, the options given beside it on top), so a flag
-        ``--pira-definition`` replaces the file's definition and a flag such as ``--baseline``
-        still wins over both. ``None`` overrides are ignored.
+        ``--pira-definition`` replaces the file's definition (the options the file's definition
+        set are dropped, the file's own keys stay) and a flag such as ``--baseline`` still wins
+        over both. ``None`` overrides are ignored.
         """
         from smoulder.clinical.presets import expand
 
@@ -424,6 +427,9 @@ class ProgressionSettings(Settings):
             table = data.get(cls.section)
             inner = dict(table if isinstance(table, Mapping) else data)
         flags = {k: v for k, v in overrides.items() if v is not None}
+        if flags.get("pira_definition") is not None:
+            # the flag's definition replaces the file's: only the file's own keys stay
+            inner.pop("pira_definition", None)
         merged = expand(inner)
         merged.update(expand(flags))
         return cls(**merged)
