@@ -204,3 +204,15 @@ def test_a_definition_changes_what_counts_as_pira():
         "cagol2022": ("PIRA", 0),
         "mueller2025": ("PIRA", 100),
     }
+
+
+def test_a_confirmed_improvement_does_not_hide_a_worsening_where_improvements_are_not_sought(run):
+    # first CDW, fixed baseline 4.0, confirmation checked at its visit only: 3.0 on day 100 would
+    # be confirmed on day 200, but msprog does not look for improvements here, so the search goes
+    # on from day 150: 5.0 (+1.0) is confirmed on day 300 (5.0, 150 days later)
+    res = run(
+        timeline([4.0, 3.0, 5.0, 3.0, 5.0], [0, 100, 150, 200, 300]), check_intermediate=False
+    )
+    assert list(res.events.event_type) == ["CDW"]
+    assert res.events.event_date.iloc[0] == day(150)
+    assert res.events.confirmation_date.iloc[0] == day(300)
