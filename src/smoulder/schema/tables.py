@@ -190,6 +190,7 @@ def validate_visits(
     on_missing: str = "error",
     future_dates: str | DateRule = "warn",
     date_format: str = "iso",
+    _rows: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, IngestReport]:
     """Validate and normalise a visits table.
 
@@ -218,6 +219,9 @@ def validate_visits(
         Dates after today (``--future-dates``), see :mod:`smoulder.schema.dates`.
     date_format : {"iso", "day"}
         ISO dates, or whole numbers of days from each subject's start (``--date-format``).
+    _rows : array of int, optional
+        The file's row number of each row of ``data`` (for a caller that left rows out before);
+        by default row ``i`` is row ``i + 2`` (after the header).
 
     Returns
     -------
@@ -256,7 +260,7 @@ def validate_visits(
         raise InputDataError(
             "no data rows", file=source, expected="a header row and at least one data row"
         )
-    rows: Any = C.Rows(2)
+    rows: Any = C.Rows(2) if _rows is None else np.asarray(_rows)
     subj = cols.subjects(subject_col, rows, source, report)
     days, scan = cols.day_numbers(date_col, rows, source, rule, date_format)
     values = cols.numbers(value_col, rows, source)
@@ -280,7 +284,7 @@ def validate_visits(
                 expected="at least one visit with a value and a date up to today",
             )
         idx = np.flatnonzero(keep)
-        rows = idx + 2
+        rows = idx + 2 if isinstance(rows, C.Rows) else rows[idx]
         cols = cols.take(idx)
         subj = subj[keep].remove_unused_categories()
         days, values = days[keep], values[keep]
