@@ -12,20 +12,16 @@ import pytest
 HEAVY = ("numpy", "pandas", "pyarrow", "scipy", "numba", "pydantic")
 
 _PROBE = """
-import argparse, json, sys
-from smoulder.cli import composite, demo, progression
-parser = argparse.ArgumentParser(prog="smoulder")
-sub = parser.add_subparsers()
-for module in (progression, composite, demo):
-    module.register(sub)
+import json, sys
+from smoulder.cli import main
 code = None
 try:
-    parser.parse_args(sys.argv[1:])
+    code = main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
-heavy = sorted({m.split(".")[0] for m in sys.modules} & set(%r))
+heavy = sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY))
 print(json.dumps({"code": code, "heavy": heavy}))
-""" % (HEAVY,)
+""".replace("HEAVY", repr(HEAVY))
 
 
 @pytest.mark.parametrize(
@@ -35,6 +31,9 @@ print(json.dumps({"code": code, "heavy": heavy}))
         ["composite", "--help"],
         ["milestone", "--help"],
         ["demo", "--help"],
+        ["spms", "--help"],
+        ["neda", "--help"],
+        ["multiverse", "--help"],
         ["progression", "v.csv", "--out", "o.csv", "--conf-days", "abc"],
         ["progression", "v.csv", "--out", "o.csv", "--conf-days", "-84"],
         ["progression", "v.csv", "--out", "o.csv", "--event", "worst"],
