@@ -203,8 +203,43 @@ def run_validated(
 ) -> ProgressionResult:
     """Run the engine on tables already validated by :mod:`smoulder.schema.tables`.
 
-    ``visits`` must have ``subject``, ``date``, ``value``, ``validconf`` (and
-    optionally ``valuedelta``) with one row per subject and day.
+    Parameters
+    ----------
+    visits : DataFrame
+        ``subject``, ``date``, ``value``, ``validconf`` (and optionally ``valuedelta``), one row
+        per subject and day, as :func:`smoulder.schema.tables.validate_visits` returns them.
+    relapses, mri_activity : DataFrame or None
+        Validated relapse onsets (``subject``, ``date``) and MRI scans (``subject``, ``date``,
+        ``active``).
+    settings : ProgressionSettings
+        What to look for (:func:`make_settings` builds them from keywords).
+    ingest : IngestReport, optional
+        The validation report, carried into the result's notes.
+    return_unconfirmed : bool
+        Also build :attr:`ProgressionResult.unconfirmed`, the changes never confirmed.
+
+    Returns
+    -------
+    ProgressionResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from smoulder.clinical import make_settings, run_validated
+    >>> visits = pd.DataFrame(
+    ...     {
+    ...         "subject": pd.Categorical(["a"] * 4),
+    ...         "date": pd.to_datetime(["2020-01-01", "2020-07-01", "2021-01-01", "2021-07-01"]),
+    ...         "value": [2.0, 3.0, 2.0, 2.0],
+    ...         "validconf": True,
+    ...     }
+    ... )
+    >>> res = run_validated(visits, None, None, make_settings(), return_unconfirmed=True)
+    >>> len(res.events)
+    0
+    >>> u = res.unconfirmed.iloc[0]
+    >>> str(u.date.date()), float(u.value), float(u.baseline_value)
+    ('2020-07-01', 3.0, 2.0)
     """
     s = settings
     subj = visits["subject"]

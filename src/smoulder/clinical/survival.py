@@ -383,6 +383,22 @@ def cox_hazard_ratio(
     DataFrame
         One row per non-reference group: ``group, reference, hazard_ratio, ci_lower, ci_upper,
         p_value, logrank_p, n, events``.
+
+    Examples
+    --------
+    >>> tte = pd.DataFrame(
+    ...     {
+    ...         "subject": list("abcdefgh"),
+    ...         "duration_days": [100.0, 200, 300, 400, 150, 250, 500, 600],
+    ...         "event": [True, True, True, False, True, False, False, False],
+    ...     }
+    ... )
+    >>> groups = pd.DataFrame({"subject": list("abcdefgh"), "arm": ["x"] * 4 + ["y"] * 4})
+    >>> hr = cox_hazard_ratio(tte, groups, "arm", reference="y")
+    >>> hr[["group", "reference", "n", "events"]].values.tolist()  # n, events: group x
+    [['x', 'y', 4, 3]]
+    >>> bool(hr.hazard_ratio.iloc[0] > 1)
+    True
     """
     from lifelines import CoxPHFitter
     from lifelines.statistics import logrank_test

@@ -151,10 +151,22 @@ def minimal_change(
     edss_half_step_from : float
         See the module documentation.
 
+    Returns
+    -------
+    MinimalChange
+
     Raises
     ------
     SettingsError
         If a parameter is out of range or missing for ``custom``.
+
+    Examples
+    --------
+    >>> rule = minimal_change("edss")
+    >>> [float(rule.delta(b)) for b in (0.0, 3.0, 6.0)]
+    [1.5, 1.0, 0.5]
+    >>> float(minimal_change("sdmt").delta(50.0))
+    4.0
     """
     outcome = str(outcome).lower()
     if outcome not in OUTCOMES:
