@@ -216,3 +216,21 @@ def test_a_confirmed_improvement_does_not_hide_a_worsening_where_improvements_ar
     assert list(res.events.event_type) == ["CDW"]
     assert res.events.event_date.iloc[0] == day(150)
     assert res.events.confirmation_date.iloc[0] == day(300)
+
+
+def test_progress_says_when_the_engine_compiles_first(monkeypatch):
+    from smoulder.clinical import _kernel
+    from smoulder.pipelines import progression
+
+    visits = timeline([2.0, 3.0, 3.0], [0, 100, 200]).assign(subject="a")[
+        ["subject", "date", "value"]
+    ]
+    said: list[str] = []
+    progression.run(visits, value_col="value")
+    assert _kernel.needs_compiling() is False  # compiled (or loaded) in this process now
+    progression.run(visits, value_col="value", progress=said.append)
+    assert "scanning 3 visits" in said
+    monkeypatch.setattr(_kernel, "needs_compiling", lambda: True)
+    said.clear()
+    progression.run(visits, value_col="value", progress=said.append)
+    assert any(s.startswith("scanning 3 visits (compiling the engine first") for s in said)

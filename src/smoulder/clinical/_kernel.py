@@ -74,8 +74,12 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, uout, ubase, uroo
         or opt.event == EventMode.FIRST_PIRA
         or opt.event == EventMode.FIRST_RAW
     ) and (opt.baseline == BaselineMode.FIXED or opt.baseline == BaselineMode.ROVING_WORS)
-    nu = 0
+    nu = np.int64(0)
     n = t.shape[0]
+    # typed (not literal) constants: a literal argument costs a compiled specialisation each
+    yes = n >= 0
+    no = n < 0
+    any_w = np.int64(-1)
     nw = lo.shape[0]
     nrel = rel.shape[0]
     dirn = opt.direction
@@ -107,7 +111,7 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, uout, ubase, uroo
     n_raw = 0
     n_pira = 0
 
-    bl = 0
+    bl = np.int64(0)
     search = 1
     proceed = n > 0
     irel = -1
@@ -172,7 +176,7 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, uout, ubase, uroo
             # the change lies beyond the next relapse: re-baseline after it (below)
             search = c
         else:
-            conf0 = R.first_conf(t, okc, c, n, lo, hi, -1)
+            conf0 = R.first_conf(t, okc, c, n, lo, hi, any_w)
             has_conf = conf0 >= 0
             # confirmed improvement, sub-threshold improvement, worsening, sub-threshold worsening
             # (as msprog: where improvements are not looked for, a confirmed one is no event: the
@@ -180,19 +184,19 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, uout, ubase, uroo
             cdi = (
                 has_conf
                 and not cdi_unsought
-                and R.held(v, c, conf0, bl_i, bl_di, dirn, False, False, check_int)
+                and R.held(v, c, conf0, bl_i, bl_di, dirn, no, no, check_int)
             )
             sub_i = (
                 not cdi
                 and has_conf
                 and roving_i
                 and sub_i_ok
-                and R.held(v, c, conf0, bl_i, bl_di, dirn, False, True, check_int)
+                and R.held(v, c, conf0, bl_i, bl_di, dirn, no, yes, check_int)
             )
             cdw = False
             imputed = False
-            if not cdi and not sub_i and R.wors(v[c], bl_w, bl_dw, dirn, False):
-                cdw = has_conf and R.held(v, c, conf0, bl_w, bl_dw, dirn, True, False, check_int)
+            if not cdi and not sub_i and R.wors(v[c], bl_w, bl_dw, dirn, no):
+                cdw = has_conf and R.held(v, c, conf0, bl_w, bl_dw, dirn, yes, no, check_int)
                 if (
                     not cdw
                     and c == n - 1
@@ -210,7 +214,7 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, uout, ubase, uroo
                 and has_conf
                 and roving_w
                 and sub_w_ok
-                and R.held(v, c, conf0, bl_w, bl_dw, dirn, True, True, check_int)
+                and R.held(v, c, conf0, bl_w, bl_dw, dirn, yes, yes, check_int)
             )
 
             if cdi or cdw:
@@ -276,7 +280,7 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, uout, ubase, uroo
                             all_mri_free = False
                             for x in range(c + 1, limit) if not imputed else range(n - 1, n):
                                 if not imputed and not (
-                                    okc[x] and R.in_window(t[x] - t[c], lo, hi, -1)
+                                    okc[x] and R.in_window(t[x] - t[c], lo, hi, any_w)
                                 ):
                                     continue
                                 if R.window_free(rel, tprec, t[c], t[x], opt.indep):
@@ -530,3 +534,14 @@ def _threads() -> int:
     from numba.core import config
 
     return max(1, int(getattr(config, "NUMBA_NUM_THREADS", 1)))
+
+
+def needs_compiling() -> bool:
+    """Whether the scan is neither compiled in this process nor in numba's cache on disk (the
+    first run on a machine, or after an upgrade), so that the caller can say so."""
+    if scan_range.signatures:
+        return False
+    try:  # numba's own index of cached compilations (emptied when the source changes)
+        return not scan_range._cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 - a private API: when in doubt, say nothing
+        return False

@@ -110,8 +110,9 @@ def note_unconfirmed(unc, row, c, bl, blval, since, until):  # pragma: no cover 
 @njit(cache=True)
 def copy_unconfirmed(src, a, dst, row):  # pragma: no cover - compiled
     note_unconfirmed(
-        dst, row, src.change[a], src.bl[a], src.blval[a], src.since_relapse[a], src.to_relapse[a]
-    )
+        dst, row, np.int64(src.change[a]), np.int64(src.bl[a]), src.blval[a],
+        src.since_relapse[a], src.to_relapse[a],
+    )  # fmt: skip
 
 
 @njit(cache=True)

@@ -51,9 +51,10 @@ def local_extremum(v, dl, i, n, dirn, skip):  # pragma: no cover - compiled
 @njit(cache=True)
 def is_dir(x, b, d, dirn, worsening):  # pragma: no cover - compiled
     """A meaningful worsening (or, with ``worsening`` false, improvement) from ``b``."""
+    st = b != b  # False, typed as a boolean (a literal would be compiled apart)
     if worsening:
-        return wors(x, b, d, dirn, False)
-    return impr(x, b, d, dirn, False)
+        return wors(x, b, d, dirn, st)
+    return impr(x, b, d, dirn, st)
 
 
 @njit(cache=True)

@@ -195,7 +195,10 @@ def run(
             future_dates=future_dates,
             date_format=date_format,
         )
-        step(progress, f"scanning {len(got.visits):,} visits")
+        from smoulder.clinical._kernel import needs_compiling
+
+        first = " (compiling the engine first: first run on this machine only, about 20 s)"
+        step(progress, f"scanning {len(got.visits):,} visits{first if needs_compiling() else ''}")
         result = run_validated(
             got.visits,
             got.relapses,
