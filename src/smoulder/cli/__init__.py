@@ -44,6 +44,7 @@ def build_parser(args: list[str] | None = None) -> argparse.ArgumentParser:
         composite,
         demo,
         digital,
+        interop,
         multiverse,
         neda,
         prl,
@@ -61,6 +62,7 @@ def build_parser(args: list[str] | None = None) -> argparse.ArgumentParser:
     bids.register(sub)
     digital.register(sub)
     serve.register(sub)
+    interop.register(sub)
     spms.register(sub)
     neda.register(sub)
     multiverse.register(sub)
