@@ -74,8 +74,8 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, uout, ubase, uroo
         or opt.event == EventMode.FIRST_PIRA
         or opt.event == EventMode.FIRST_RAW
     ) and (opt.baseline == BaselineMode.FIXED or opt.baseline == BaselineMode.ROVING_WORS)
-    nu = np.int64(0)
     n = t.shape[0]
+    nu = n - n  # 0, typed like n (a literal 0 would be compiled apart)
     # typed (not literal) constants: a literal argument costs a compiled specialisation each
     yes = n >= 0
     no = n < 0
@@ -111,7 +111,7 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, uout, ubase, uroo
     n_raw = 0
     n_pira = 0
 
-    bl = np.int64(0)
+    bl = n - n
     search = 1
     proceed = n > 0
     irel = -1
@@ -542,6 +542,6 @@ def needs_compiling() -> bool:
     if scan_range.signatures:
         return False
     try:  # numba's own index of cached compilations (emptied when the source changes)
-        return not scan_range._cache._cache_file._load_index()
+        return not scan_range._cache._cache_file._load_index()  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - a private API: when in doubt, say nothing
         return False

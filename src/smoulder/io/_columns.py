@@ -21,6 +21,9 @@ from smoulder.schema import _columns as C
 from smoulder.schema.dates import DateRule, DateScan
 from smoulder.schema.report import IngestReport
 
+#: the value rules of an outcome, for the readers that check values themselves (REDCap, OMOP)
+_check_values = C.check_values
+
 __all__ = ["ArrowColumns", "missing_column", "suggest"]
 
 suggest = C.suggest
