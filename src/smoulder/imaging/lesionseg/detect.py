@@ -1,0 +1,225 @@
+"""Seeds, lesion growth, labelling and location classes (pure numpy/scipy on the FLAIR grid)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from smoulder.imaging.lesionseg.settings import LesionSegSettings
+
+__all__ = ["detect", "label", "location_classes", "lesion_table", "LOCATION_CLASSES"]
+
+LOCATION_CLASSES = ("periventricular", "juxtacortical", "infratentorial", "deep white matter")
+
+
+def _structure(connectivity: int) -> np.ndarray:
+    return ndimage.generate_binary_structure(3, {6: 1, 18: 2, 26: 3}[connectivity])
+
+
+def _sigma_vox(mm: float, zooms: np.ndarray) -> list[float]:
+    return [mm / float(z) for z in zooms]
+
+
+def wm_surround(pw: np.ndarray, brain: np.ndarray, sigma_mm: float, zooms: np.ndarray) -> np.ndarray:
+    """Share of white matter around each voxel (hard WM class smoothed over ``sigma_mm``)."""
+    wm = ((pw > 0.5) & brain).astype(np.float32)
+    return ndimage.gaussian_filter(wm, _sigma_vox(sigma_mm, zooms))
+
+
+def detect(
+    z: np.ndarray,
+    zg: np.ndarray,
+    pw: np.ndarray,
+    pc: np.ndarray,
+    brain: np.ndarray,
+    zooms: np.ndarray,
+    settings: LesionSegSettings,
+    *,
+    wm_extra: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Binary lesion mask: seeds at high z, grown at lower z inside white matter's surroundings.
+
+    Steps (all distances in mm, so thick slices are handled as they are):
+
+    1. *Where lesions may be*: inside the brain, at least ``edge_margin_mm`` from its edge, not
+       CSF (``pc < 0.5``), and with at least ``wm_fraction`` white matter around
+       (:func:`wm_surround`): this keeps detection out of cortex and off CSF edges while keeping
+       periventricular and juxtacortical lesions, whose surroundings are still mostly white matter.
+    2. *Seeds*: voxels with ``z >= z_seed`` and ``zg >= zg_seed`` (brighter than white matter and
+       than cortex); a seed region needs ``min_seed_voxels`` voxels unless its peak reaches
+       ``z_strong``. A seed may be a single voxel: there is no morphological opening.
+    3. *Growth*: each seed floods (watershed on -z) the connected voxels with ``z >= z_grow``;
+       of its basin it keeps voxels above ``grow_fraction`` x its peak z, and grey-matter-like
+       voxels only where they are also brighter than cortex (``zg >= zg_grow``).
+    4. Lesions smaller than ``min_lesion_voxels`` are dropped, and so are those whose ring of
+       ``shell_mm`` around them holds less than ``shell_wm_min`` white matter (or CSF of the
+       ventricles when ``shell_counts_csf``) unless their peak zg reaches ``zg_keep``: a lesion
+       sits in white matter, a bright strip along the inner edge of the cortex does not.
+
+    Returns
+    -------
+    mask, counts
+        The lesion mask and how many seeds / lesions each step kept.
+    """
+    from skimage.segmentation import watershed
+
+    s = settings
+    zooms = np.asarray(zooms, float)
+    st = _structure(s.connectivity)
+    depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=zooms)[1:-1, 1:-1, 1:-1]
+    wm_hard = (pw >= 0.5) if wm_extra is None else ((pw >= 0.5) | wm_extra)
+    surround = wm_surround(wm_hard.astype(np.float32), brain, s.wm_sigma_mm, zooms)
+    region = brain & (depth >= s.edge_margin_mm) & (pc < 0.5) & (surround >= s.wm_fraction)
+    seeds = region & (z >= s.z_seed) & ((zg >= s.zg_seed) | (surround >= s.deep_fraction))
+    mk, n_seed = ndimage.label(seeds, structure=st)
+    counts = {"seed_regions": int(n_seed)}
+    if n_seed == 0:
+        counts.update(seeds_kept=0, lesions=0)
+        return np.zeros(z.shape, bool), counts
+    idx = np.arange(1, n_seed + 1)
+    size = ndimage.sum_labels(np.ones(z.shape, np.float32), mk, idx)
+    peak = ndimage.maximum(z, mk, idx)
+    ok = (size >= s.min_seed_voxels) | (peak >= s.z_strong)
+    lut = np.zeros(n_seed + 1, np.int32)
+    lut[1:][ok] = np.arange(1, int(ok.sum()) + 1)
+    markers = lut[mk]
+    n_kept = int(ok.sum())
+    counts["seeds_kept"] = n_kept
+    if n_kept == 0:
+        counts["lesions"] = 0
+        return np.zeros(z.shape, bool), counts
+    grow_ok = region & (z >= s.z_grow) & (wm_hard | (zg >= s.zg_grow))
+    grow_ok |= markers > 0
+    basins = watershed(-z, markers, mask=grow_ok, connectivity=st)
+    peaks = np.zeros(n_kept + 1, np.float32)
+    peaks[1:] = ndimage.maximum(z, basins, np.arange(1, n_kept + 1))
+    keep = (basins > 0) & ((z >= s.grow_fraction * peaks[basins]) | (markers > 0))
+    lab, n = ndimage.label(keep, structure=st)
+    if n == 0:
+        counts.update(grown=0, lesions=0)
+        return keep, counts
+    counts["grown"] = int(n)
+    sizes = np.bincount(lab.ravel(), minlength=n + 1).astype(float)
+    good = sizes >= s.min_lesion_voxels
+    # surrounded by white matter (or ventricles)? the ring of shell_mm around each lesion
+    accept = (wm_hard | (pc >= 0.5)) & brain if s.shell_counts_csf else wm_hard & brain
+    wm_share = shell_share(lab, n, accept, zooms, s.shell_mm)
+    zg_peak = np.zeros(n + 1)
+    zg_peak[1:] = ndimage.maximum(zg, lab, np.arange(1, n + 1))
+    good &= (wm_share >= s.shell_wm_min) | (zg_peak >= s.zg_keep)
+    good[0] = False
+    counts["lesions"] = int(good.sum())
+    return good[lab], counts
+
+
+def shell_share(
+    lab: np.ndarray, n: int, accept: np.ndarray, zooms: np.ndarray, shell_mm: float
+) -> np.ndarray:
+    """For each label 1..n, the share of its surrounding ring (``shell_mm`` wide) in ``accept``.
+
+    Index 0 of the result is unused. Where two rings meet, the voxel counts for the larger label
+    (grey dilation); that is rare and only at the meeting point.
+    """
+    zooms = np.asarray(zooms, float)
+    rad = [int(np.ceil(shell_mm / float(z))) for z in zooms]
+    g = np.ogrid[tuple(slice(-r, r + 1) for r in rad)]
+    foot = sum((gi * float(z) / max(shell_mm, 1e-6)) ** 2 for gi, z in zip(g, zooms, strict=True)) <= 1.0
+    dil = ndimage.grey_dilation(lab, footprint=foot)
+    ring = (dil > 0) & (lab == 0)
+    tot = np.bincount(dil[ring], minlength=n + 1).astype(float)
+    ok = np.bincount(dil[ring & accept], minlength=n + 1).astype(float)
+    share = np.where(tot > 0, ok / np.maximum(tot, 1), 1.0)
+    return share
+
+
+def label(mask: np.ndarray, connectivity: int = 26) -> np.ndarray:
+    """Connected lesions numbered 1..N in memory order of their first voxel (deterministic)."""
+    lab, n = ndimage.label(mask, structure=_structure(connectivity))
+    return lab.astype(np.int32)
+
+
+def location_classes(
+    labels: np.ndarray,
+    zooms: np.ndarray,
+    *,
+    ventricles: np.ndarray,
+    cortex: np.ndarray,
+    infratentorial: np.ndarray,
+    periventricular_mm: float,
+    juxtacortical_mm: float,
+) -> dict[int, str]:
+    """Location class of each lesion (MAGNIMS 2021 / McDonald 2017 topography).
+
+    In order of precedence: *infratentorial* when at least half of the lesion lies in the
+    brainstem/cerebellum region; *periventricular* when any voxel is within ``periventricular_mm``
+    of the lateral ventricles; *juxtacortical* when any voxel is within ``juxtacortical_mm`` of
+    cortex; otherwise *deep white matter*.
+    """
+    zooms = np.asarray(zooms, float)
+    present = np.unique(labels[labels > 0])
+    if present.size == 0:
+        return {}
+    d_v = ndimage.distance_transform_edt(~np.asarray(ventricles, bool), sampling=zooms)
+    d_c = ndimage.distance_transform_edt(~np.asarray(cortex, bool), sampling=zooms)
+    if not np.asarray(ventricles, bool).any():
+        d_v = np.full(labels.shape, np.inf)
+    if not np.asarray(cortex, bool).any():
+        d_c = np.full(labels.shape, np.inf)
+    infra = ndimage.mean(np.asarray(infratentorial, bool).astype(np.float32), labels, present)
+    dv = ndimage.minimum(d_v, labels, present)
+    dc = ndimage.minimum(d_c, labels, present)
+    out = {}
+    for lab_, fi, v, c in zip(present, infra, dv, dc, strict=True):
+        if fi >= 0.5:
+            out[int(lab_)] = "infratentorial"
+        elif v <= periventricular_mm:
+            out[int(lab_)] = "periventricular"
+        elif c <= juxtacortical_mm:
+            out[int(lab_)] = "juxtacortical"
+        else:
+            out[int(lab_)] = "deep white matter"
+    return out
+
+
+def lesion_table(
+    labels: np.ndarray,
+    affine: np.ndarray,
+    locations: dict[int, str],
+    z: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Per lesion: label, voxels, volume (mm3), centroid (world mm), location class, peak z."""
+    affine = np.asarray(affine, float)
+    vox = float(abs(np.linalg.det(affine[:3, :3])))
+    present = np.unique(labels[labels > 0])
+    cols = [
+        "label",
+        "n_voxels",
+        "volume_mm3",
+        "centroid_x_mm",
+        "centroid_y_mm",
+        "centroid_z_mm",
+        "location",
+        "peak_z",
+    ]
+    if present.size == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "location" else float) for c in cols}).astype(
+            {"label": int, "n_voxels": int}
+        )
+    ones = np.ones(labels.shape, np.float32)
+    counts = ndimage.sum_labels(ones, labels, present)
+    cent = np.array(ndimage.center_of_mass(ones, labels, present)).reshape(-1, 3)
+    world = cent @ affine[:3, :3].T + affine[:3, 3]
+    peak = ndimage.maximum(z, labels, present) if z is not None else np.full(present.size, np.nan)
+    return pd.DataFrame(
+        {
+            "label": present.astype(int),
+            "n_voxels": counts.astype(int),
+            "volume_mm3": counts * vox,
+            "centroid_x_mm": world[:, 0],
+            "centroid_y_mm": world[:, 1],
+            "centroid_z_mm": world[:, 2],
+            "location": [locations.get(int(v), "deep white matter") for v in present],
+            "peak_z": np.asarray(peak, float),
+        }
+    )
