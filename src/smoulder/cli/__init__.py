@@ -14,7 +14,7 @@ from smoulder.exceptions import SmoulderError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from smoulder.cli import bids, composite, demo, digital, prl, progression, sel, serve
+    from smoulder.cli import bids, composite, demo, digital, lesions, prl, progression, sel, serve
 
     parser = argparse.ArgumentParser(
         prog="smoulder",
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     composite.register(sub)
     demo.register(sub)
     prl.register(sub)
+    lesions.register(sub)
     sel.register(sub)
     bids.register(sub)
     digital.register(sub)

@@ -37,6 +37,7 @@ def detect(
     settings: LesionSegSettings,
     *,
     wm_extra: np.ndarray | None = None,
+    contrast: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Binary lesion mask: seeds at high z, grown at lower z inside white matter's surroundings.
 
@@ -49,9 +50,11 @@ def detect(
     2. *Seeds*: voxels with ``z >= z_seed`` and ``zg >= zg_seed`` (brighter than white matter and
        than cortex); a seed region needs ``min_seed_voxels`` voxels unless its peak reaches
        ``z_strong``. A seed may be a single voxel: there is no morphological opening.
-    3. *Growth*: each seed floods (watershed on -z) the connected voxels with ``z >= z_grow``;
-       of its basin it keeps voxels above ``grow_fraction`` x its peak z, and grey-matter-like
-       voxels only where they are also brighter than cortex (``zg >= zg_grow``).
+    3. *Growth*: each seed floods (watershed on -z) the connected voxels with ``z >= z_grow``
+       (grey-matter-like voxels only where they are also brighter than cortex, ``zg >= zg_grow``);
+       of its basin it keeps the voxels whose unsmoothed ``contrast`` to white matter is at least
+       ``grow_fraction`` of the basin's peak contrast (0.5: the half-maximum edge), so the
+       smoothing used for detection does not widen the lesion.
     4. Lesions smaller than ``min_lesion_voxels`` are dropped, and so are those whose ring of
        ``shell_mm`` around them holds less than ``shell_wm_min`` white matter (or CSF of the
        ventricles when ``shell_counts_csf``) unless their peak zg reaches ``zg_keep``: a lesion
@@ -69,7 +72,9 @@ def detect(
     st = _structure(s.connectivity)
     depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=zooms)[1:-1, 1:-1, 1:-1]
     wm_hard = (pw >= 0.5) if wm_extra is None else ((pw >= 0.5) | wm_extra)
-    surround = wm_surround(wm_hard.astype(np.float32), brain, s.wm_sigma_mm, zooms)
+    # lesion-bright voxels (brighter than cortex) count as white matter's: a large lesion's own
+    # core must not make its surroundings look like grey matter
+    surround = wm_surround((wm_hard | (zg >= s.zg_seed)).astype(np.float32), brain, s.wm_sigma_mm, zooms)
     region = brain & (depth >= s.edge_margin_mm) & (pc < 0.5) & (surround >= s.wm_fraction)
     seeds = region & (z >= s.z_seed) & ((zg >= s.zg_seed) | (surround >= s.deep_fraction))
     mk, n_seed = ndimage.label(seeds, structure=st)
@@ -92,9 +97,12 @@ def detect(
     grow_ok = region & (z >= s.z_grow) & (wm_hard | (zg >= s.zg_grow))
     grow_ok |= markers > 0
     basins = watershed(-z, markers, mask=grow_ok, connectivity=st)
+    # the edge: where the unsmoothed contrast falls below grow_fraction of the basin's peak
+    edge_map = z if contrast is None else contrast
     peaks = np.zeros(n_kept + 1, np.float32)
-    peaks[1:] = ndimage.maximum(z, basins, np.arange(1, n_kept + 1))
-    keep = (basins > 0) & ((z >= s.grow_fraction * peaks[basins]) | (markers > 0))
+    peaks[1:] = ndimage.maximum(edge_map, basins, np.arange(1, n_kept + 1))
+    keep = (basins > 0) & (edge_map >= s.grow_fraction * peaks[basins])
+    keep |= (markers > 0) & (edge_map >= s.grow_fraction * peaks[markers])
     lab, n = ndimage.label(keep, structure=st)
     if n == 0:
         counts.update(grown=0, lesions=0)

@@ -37,9 +37,17 @@ def run_detection(p: Prepared, s: LesionSegSettings) -> tuple[np.ndarray, dict[s
     """The detection stage alone (on prepared maps): labels and step counts."""
     # in the brainstem and cerebellum T1 and FLAIR separate white from grey matter poorly:
     # there the registered white-matter prior counts as white matter too
-    wm_extra = (p.priors.infratentorial > 0.5) & (p.priors.wm >= 0.4)
+    wm_extra = (p.priors.infratentorial > 0.5) & (p.priors.wm >= 0.25)
     mask, counts = detect(
-        p.z, p.zg, p.posteriors["wm"], p.posteriors["csf"], p.brain, p.zooms, s, wm_extra=wm_extra
+        p.z,
+        p.zg,
+        p.posteriors["wm"],
+        p.posteriors["csf"],
+        p.brain,
+        p.zooms,
+        s,
+        wm_extra=wm_extra,
+        contrast=p.contrast,
     )
     return label(mask, s.connectivity), counts
 

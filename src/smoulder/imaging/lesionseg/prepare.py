@@ -35,6 +35,7 @@ class Prepared:
     posteriors: dict[str, np.ndarray]
     z: np.ndarray
     zg: np.ndarray
+    contrast: np.ndarray
     nawm_sd: float
     notes: list[str] = field(default_factory=list)
 
@@ -322,6 +323,8 @@ def prepare(
     zg = (fs - mu_g) / np.maximum(sd_g, 0.5 * gsd_g)
     z = np.where(brain, z, 0).astype(np.float32)
     zg = np.where(brain, zg, 0).astype(np.float32)
+    # unsmoothed contrast to the local white matter: the lesion's edge is drawn on it
+    contrast = np.where(brain, (f - mu_w) / np.maximum(mu_w, 1e-6), 0).astype(np.float32)
     notes.append(
         f"tissue classes by EM on the {'T1' if t1_on is not None else 'FLAIR'} with the registered priors "
         f"(means {', '.join(f'{m:.3g}' for m in mu)})"
@@ -336,6 +339,7 @@ def prepare(
         posteriors={"csf": pc, "gm": pg, "wm": pw},
         z=z,
         zg=zg,
+        contrast=contrast,
         nawm_sd=gsd,
         notes=notes,
     )

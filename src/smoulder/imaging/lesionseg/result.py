@@ -53,6 +53,7 @@ class LesionSegResult(AnalysisResult):
     used_t1: bool = False
     brain_mask_given: bool = False
     seconds: float = float("nan")
+    inputs: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def summary(self) -> pd.DataFrame:
