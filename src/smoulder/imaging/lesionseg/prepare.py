@@ -46,7 +46,7 @@ def head_mask(data: np.ndarray, zooms: np.ndarray) -> np.ndarray:
     pos = d[d > 0]
     if pos.size == 0:
         return np.zeros(d.shape, bool)
-    thr = 0.15 * float(np.median(pos[pos > np.median(pos)]))
+    thr = 0.15 * float(np.median(pos[pos >= np.median(pos)]))
     fg = d > thr
     lab, n = ndimage.label(fg)
     if n > 1:
@@ -237,12 +237,11 @@ def local_stats(
     for _ in range(iterations):
         w0 = ndimage.gaussian_filter(_block_sum(m, f).astype(np.float64), sig, truncate=3.0)
         w1 = ndimage.gaussian_filter(_block_sum(np.where(m, xf, 0), f).astype(np.float64), sig, truncate=3.0)
-        xx = np.where(m, xf, 0).astype(np.float64) ** 2
-        w2 = ndimage.gaussian_filter(_block_sum(xx, f), sig, truncate=3.0)
-        cm = w1 / np.maximum(w0, 1e-4)
-        cv = np.maximum(w2 / np.maximum(w0, 1e-4) - cm * cm, 0)
-        mean = _upsample(cm, f, x.shape)
-        sd = np.sqrt(_upsample(cv, f, x.shape))
+        mean = _upsample(w1 / np.maximum(w0, 1e-4), f, x.shape)
+        # the spread around the local mean itself (a slow trend does not inflate it)
+        r2 = np.where(m, (xf - mean) ** 2, 0).astype(np.float64)
+        w2 = ndimage.gaussian_filter(_block_sum(r2, f), sig, truncate=3.0)
+        sd = np.sqrt(_upsample(w2 / np.maximum(w0, 1e-4), f, x.shape))
         den = _upsample(w0 / nvox, f, x.shape)
         m = ref & (np.abs(xf - mean) < k * np.maximum(sd, 1e-6))
     return mean, sd, den

@@ -111,7 +111,7 @@ def brain_center_guess(data: np.ndarray, affine: np.ndarray, *, depth_mm: float 
     pos = d[d > 0]
     if pos.size == 0:
         return np.asarray(affine, float)[:3, 3]
-    thr = 0.2 * float(np.median(pos[pos > np.median(pos)]))
+    thr = 0.2 * float(np.median(pos[pos >= np.median(pos)]))
     fg = ndimage.binary_opening(d > thr, iterations=1)
     lab, n = ndimage.label(fg)
     if n > 1:
