@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from smoulder.imaging.lesionseg.settings import LesionSegSettings
 
-__all__ = ["detect", "label", "location_classes", "lesion_table", "LOCATION_CLASSES"]
+__all__ = ["detect", "label", "label_stat", "location_classes", "lesion_table", "LOCATION_CLASSES"]
 
 LOCATION_CLASSES = ("periventricular", "juxtacortical", "infratentorial", "deep white matter")
 
@@ -21,7 +21,32 @@ def _sigma_vox(mm: float, zooms: np.ndarray) -> list[float]:
     return [mm / float(z) for z in zooms]
 
 
-def wm_surround(pw: np.ndarray, brain: np.ndarray, sigma_mm: float, zooms: np.ndarray) -> np.ndarray:
+def label_stat(values: np.ndarray, labels: np.ndarray, n: int, how: str) -> np.ndarray:
+    """Per-label ``max``, ``min``, ``mean`` or ``sum`` of ``values`` for labels 0..n (0 unused).
+
+    Works on the labelled voxels only (scipy's labelled maximum sorts the whole volume).
+    """
+    m = labels > 0
+    lab = labels[m].astype(np.intp)
+    v = np.asarray(values)[m].astype(np.float64)
+    if how == "max":
+        out = np.full(n + 1, -np.inf)
+        np.maximum.at(out, lab, v)
+    elif how == "min":
+        out = np.full(n + 1, np.inf)
+        np.minimum.at(out, lab, v)
+    else:
+        tot = np.bincount(lab, weights=v, minlength=n + 1)
+        if how == "sum":
+            return tot
+        cnt = np.bincount(lab, minlength=n + 1)
+        out = tot / np.maximum(cnt, 1)
+    return out
+
+
+def wm_surround(
+    pw: np.ndarray, brain: np.ndarray, sigma_mm: float, zooms: np.ndarray
+) -> np.ndarray:
     """Share of white matter around each voxel (hard WM class smoothed over ``sigma_mm``)."""
     wm = ((pw > 0.5) & brain).astype(np.float32)
     return ndimage.gaussian_filter(wm, _sigma_vox(sigma_mm, zooms))
@@ -38,6 +63,8 @@ def detect(
     *,
     wm_extra: np.ndarray | None = None,
     contrast: np.ndarray | None = None,
+    infratentorial: np.ndarray | None = None,
+    ventricles: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Binary lesion mask: seeds at high z, grown at lower z inside white matter's surroundings.
 
@@ -74,17 +101,23 @@ def detect(
     wm_hard = (pw >= 0.5) if wm_extra is None else ((pw >= 0.5) | wm_extra)
     # lesion-bright voxels (brighter than cortex) count as white matter's: a large lesion's own
     # core must not make its surroundings look like grey matter
-    surround = wm_surround((wm_hard | (zg >= s.zg_seed)).astype(np.float32), brain, s.wm_sigma_mm, zooms)
+    surround = wm_surround(
+        (wm_hard | (zg >= s.zg_seed)).astype(np.float32), brain, s.wm_sigma_mm, zooms
+    )
     region = brain & (depth >= s.edge_margin_mm) & (pc < 0.5) & (surround >= s.wm_fraction)
-    seeds = region & (z >= s.z_seed) & ((zg >= s.zg_seed) | (surround >= s.deep_fraction))
+    z_need = np.float32(s.z_seed)
+    if infratentorial is not None:
+        # brainstem and cerebellum are brighter and more variable on FLAIR: stronger seeds there
+        z_need = np.where(infratentorial, s.z_seed + s.infratentorial_z_extra, s.z_seed)
+    seeds = region & (z >= z_need) & ((zg >= s.zg_seed) | (surround >= s.deep_fraction))
     mk, n_seed = ndimage.label(seeds, structure=st)
     counts = {"seed_regions": int(n_seed)}
     if n_seed == 0:
         counts.update(seeds_kept=0, lesions=0)
         return np.zeros(z.shape, bool), counts
     idx = np.arange(1, n_seed + 1)
-    size = ndimage.sum_labels(np.ones(z.shape, np.float32), mk, idx)
-    peak = ndimage.maximum(z, mk, idx)
+    size = label_stat(np.ones(z.shape, np.float32), mk, n_seed, "sum")[1:]
+    peak = label_stat(z, mk, n_seed, "max")[1:]
     ok = (size >= s.min_seed_voxels) | (peak >= s.z_strong)
     lut = np.zeros(n_seed + 1, np.int32)
     lut[1:][ok] = np.arange(1, int(ok.sum()) + 1)
@@ -100,7 +133,7 @@ def detect(
     # the edge: where the unsmoothed contrast falls below grow_fraction of the basin's peak
     edge_map = z if contrast is None else contrast
     peaks = np.zeros(n_kept + 1, np.float32)
-    peaks[1:] = ndimage.maximum(edge_map, basins, np.arange(1, n_kept + 1))
+    peaks[:] = label_stat(edge_map, basins, n_kept, "max")
     keep = (basins > 0) & (edge_map >= s.grow_fraction * peaks[basins])
     keep |= (markers > 0) & (edge_map >= s.grow_fraction * peaks[markers])
     lab, n = ndimage.label(keep, structure=st)
@@ -113,9 +146,19 @@ def detect(
     # surrounded by white matter (or ventricles)? the ring of shell_mm around each lesion
     accept = (wm_hard | (pc >= 0.5)) & brain if s.shell_counts_csf else wm_hard & brain
     wm_share = shell_share(lab, n, accept, zooms, s.shell_mm)
-    zg_peak = np.zeros(n + 1)
-    zg_peak[1:] = ndimage.maximum(zg, lab, np.arange(1, n + 1))
+    zg_peak = label_stat(zg, lab, n, "max")
     good &= (wm_share >= s.shell_wm_min) | (zg_peak >= s.zg_keep)
+    if ventricles is not None and np.asarray(ventricles).any():
+        # a thin bright band lining the ventricles (ependyma, caps) is not a lesion: drop lesions
+        # that stay within lining_mm of the ventricles with most of their voxels at the wall
+        d_v = ndimage.distance_transform_edt(~np.asarray(ventricles, bool), sampling=zooms)
+        far = label_stat(d_v, lab, n, "max")
+        wall = label_stat(
+            (d_v <= 1.5 * float(zooms.min()) + 1e-6).astype(np.float32), lab, n, "mean"
+        )
+        lining = (far <= s.lining_mm) & (wall >= 0.5)
+        good &= ~lining | (zg_peak >= s.zg_keep)
+        counts["lining_dropped"] = int((lining[1:] & (sizes[1:] >= s.min_lesion_voxels)).sum())
     good[0] = False
     counts["lesions"] = int(good.sum())
     return good[lab], counts
@@ -132,7 +175,10 @@ def shell_share(
     zooms = np.asarray(zooms, float)
     rad = [int(np.ceil(shell_mm / float(z))) for z in zooms]
     g = np.ogrid[tuple(slice(-r, r + 1) for r in rad)]
-    foot = sum((gi * float(z) / max(shell_mm, 1e-6)) ** 2 for gi, z in zip(g, zooms, strict=True)) <= 1.0
+    foot = (
+        sum((gi * float(z) / max(shell_mm, 1e-6)) ** 2 for gi, z in zip(g, zooms, strict=True))
+        <= 1.0
+    )
     dil = ndimage.grey_dilation(lab, footprint=foot)
     ring = (dil > 0) & (lab == 0)
     tot = np.bincount(dil[ring], minlength=n + 1).astype(float)
@@ -174,9 +220,12 @@ def location_classes(
         d_v = np.full(labels.shape, np.inf)
     if not np.asarray(cortex, bool).any():
         d_c = np.full(labels.shape, np.inf)
-    infra = ndimage.mean(np.asarray(infratentorial, bool).astype(np.float32), labels, present)
-    dv = ndimage.minimum(d_v, labels, present)
-    dc = ndimage.minimum(d_c, labels, present)
+    nl = int(labels.max())
+    infra = label_stat(np.asarray(infratentorial, bool).astype(np.float32), labels, nl, "mean")[
+        present
+    ]
+    dv = label_stat(d_v, labels, nl, "min")[present]
+    dc = label_stat(d_c, labels, nl, "min")[present]
     out = {}
     for lab_, fi, v, c in zip(present, infra, dv, dc, strict=True):
         if fi >= 0.5:
@@ -211,14 +260,20 @@ def lesion_table(
         "peak_z",
     ]
     if present.size == 0:
-        return pd.DataFrame({c: pd.Series(dtype=object if c == "location" else float) for c in cols}).astype(
-            {"label": int, "n_voxels": int}
-        )
+        return pd.DataFrame(
+            {c: pd.Series(dtype=object if c == "location" else float) for c in cols}
+        ).astype({"label": int, "n_voxels": int})
+    nl = int(labels.max())
     ones = np.ones(labels.shape, np.float32)
-    counts = ndimage.sum_labels(ones, labels, present)
-    cent = np.array(ndimage.center_of_mass(ones, labels, present)).reshape(-1, 3)
+    counts = label_stat(ones, labels, nl, "sum")[present]
+    idx = np.indices(labels.shape, dtype=np.float32)
+    cent = np.stack([label_stat(idx[k], labels, nl, "mean")[present] for k in range(3)], axis=1)
     world = cent @ affine[:3, :3].T + affine[:3, 3]
-    peak = ndimage.maximum(z, labels, present) if z is not None else np.full(present.size, np.nan)
+    peak = (
+        label_stat(z, labels, nl, "max")[present]
+        if z is not None
+        else np.full(present.size, np.nan)
+    )
     return pd.DataFrame(
         {
             "label": present.astype(int),

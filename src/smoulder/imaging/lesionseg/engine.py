@@ -17,39 +17,65 @@ from smoulder.imaging.lesionseg.settings import LesionSegSettings
 __all__ = ["segment_lesions", "subject_regions", "run_detection"]
 
 
+def _bbox(mask: np.ndarray, margin: int = 3) -> tuple[slice, ...]:
+    idx = np.argwhere(mask)
+    if idx.size == 0:
+        return tuple(slice(0, n) for n in mask.shape)
+    lo = np.maximum(idx.min(0) - margin, 0)
+    hi = np.minimum(idx.max(0) + margin + 1, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+
+
 def subject_regions(p: Prepared) -> dict[str, np.ndarray]:
     """Ventricles and cortex of this subject: tissue classes inside the registered regions."""
     zooms = p.zooms
-    pc, pg = p.posteriors["csf"], p.posteriors["gm"]
-    near_v = ndimage.distance_transform_edt(p.priors.ventricles < 0.3, sampling=zooms) <= 6.0
-    vent = p.brain & (pc > 0.5) & near_v
+    bb = _bbox(p.brain, margin=8)
+    pc, pg = p.posteriors["csf"][bb], p.posteriors["gm"][bb]
+    brain = p.brain[bb]
+    near_v = ndimage.distance_transform_edt(p.priors.ventricles[bb] < 0.3, sampling=zooms) <= 6.0
+    vent = brain & (pc > 0.5) & near_v
     lab, n = ndimage.label(vent)
     if n:
         sizes = np.bincount(lab.ravel()) * float(np.prod(zooms))
         sizes[0] = 0
         vent = np.isin(lab, np.flatnonzero(sizes >= 200.0))
-    cortex = p.brain & (pg > 0.5) & (p.priors.cortex > 0.25)
-    infra = p.priors.infratentorial > 0.5
-    return {"ventricles": vent, "cortex": cortex, "infratentorial": infra}
+    cortex = brain & (pg > 0.5) & (p.priors.cortex[bb] > 0.25)
+    out = {}
+    for name, arr in (("ventricles", vent), ("cortex", cortex)):
+        full = np.zeros(p.brain.shape, bool)
+        full[bb] = arr
+        out[name] = full
+    out["infratentorial"] = p.priors.infratentorial > 0.5
+    return out
 
 
 def run_detection(p: Prepared, s: LesionSegSettings) -> tuple[np.ndarray, dict[str, int]]:
-    """The detection stage alone (on prepared maps): labels and step counts."""
+    """The detection stage alone (on prepared maps): labels and step counts.
+
+    Runs inside the brain's bounding box (a clinical field of view with a neck is mostly not
+    brain) and pastes the result back on the full grid.
+    """
+    regions = subject_regions(p)
+    bb = _bbox(p.brain)
     # in the brainstem and cerebellum T1 and FLAIR separate white from grey matter poorly:
     # there the registered white-matter prior counts as white matter too
-    wm_extra = (p.priors.infratentorial > 0.5) & (p.priors.wm >= 0.25)
+    wm_extra = (p.priors.infratentorial[bb] > 0.5) & (p.priors.wm[bb] >= 0.25)
     mask, counts = detect(
-        p.z,
-        p.zg,
-        p.posteriors["wm"],
-        p.posteriors["csf"],
-        p.brain,
+        p.z[bb],
+        p.zg[bb],
+        p.posteriors["wm"][bb],
+        p.posteriors["csf"][bb],
+        p.brain[bb],
         p.zooms,
         s,
         wm_extra=wm_extra,
-        contrast=p.contrast,
+        contrast=p.contrast[bb],
+        infratentorial=regions["infratentorial"][bb],
+        ventricles=regions["ventricles"][bb],
     )
-    return label(mask, s.connectivity), counts
+    full = np.zeros(p.brain.shape, bool)
+    full[bb] = mask
+    return label(full, s.connectivity), counts
 
 
 def segment_lesions(

@@ -105,7 +105,11 @@ def as_image(obj: object, what: str, flag: str) -> Image:
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InputDataError(f"{what} is not numeric", file=src, value=str(arr.dtype))
     aff = np.asarray(affine, dtype=float)
-    if aff.shape != (4, 4) or not np.all(np.isfinite(aff)) or abs(np.linalg.det(aff[:3, :3])) < 1e-9:
+    if (
+        aff.shape != (4, 4)
+        or not np.all(np.isfinite(aff))
+        or abs(np.linalg.det(aff[:3, :3])) < 1e-9
+    ):
         raise InputDataError(
             f"{what} has a missing, non-finite or singular affine",
             file=src,

@@ -69,7 +69,9 @@ def template_regions(tpl: TemplateLike) -> dict[str, np.ndarray]:
         vent = np.isin(lab, np.flatnonzero(sizes >= 300 / float(np.prod(z))))
     cortex = np.asarray(tpl.gm) * (depth < 18)
     ijk = np.indices(brain.shape, dtype=np.float32).reshape(3, -1)
-    xyz = (np.asarray(tpl.affine)[:3, :3] @ ijk + np.asarray(tpl.affine)[:3, 3:4]).reshape(3, *brain.shape)
+    xyz = (np.asarray(tpl.affine)[:3, :3] @ ijk + np.asarray(tpl.affine)[:3, 3:4]).reshape(
+        3, *brain.shape
+    )
     x, y, w = xyz
     # below the tentorium (approximate surface in MNI space) or in the brainstem
     infra = ((y < -38) & (w < -6 - 0.4 * np.abs(x))) | (
@@ -197,7 +199,9 @@ def _block_sum(a: np.ndarray, f: tuple[int, int, int]) -> np.ndarray:
 
 def _upsample(c: np.ndarray, f: tuple[int, int, int], shape: tuple[int, ...]) -> np.ndarray:
     """Linear interpolation of block values (block centres) back onto the fine grid."""
-    coords = [(np.arange(n, dtype=np.float32) + 0.5) / k - 0.5 for n, k in zip(shape, f, strict=True)]
+    coords = [
+        (np.arange(n, dtype=np.float32) + 0.5) / k - 0.5 for n, k in zip(shape, f, strict=True)
+    ]
     out = c.astype(np.float32)
     for ax in range(3):
         x = np.clip(coords[ax], 0, c.shape[ax] - 1)
@@ -206,7 +210,9 @@ def _upsample(c: np.ndarray, f: tuple[int, int, int], shape: tuple[int, ...]) ->
         w = (x - lo).astype(np.float32)
         shp = [1, 1, 1]
         shp[ax] = -1
-        out = np.take(out, lo, axis=ax) * (1 - w).reshape(shp) + np.take(out, hi, axis=ax) * w.reshape(shp)
+        out = np.take(out, lo, axis=ax) * (1 - w).reshape(shp) + np.take(
+            out, hi, axis=ax
+        ) * w.reshape(shp)
     return out
 
 
@@ -236,7 +242,9 @@ def local_stats(
     nvox = float(np.prod(f))
     for _ in range(iterations):
         w0 = ndimage.gaussian_filter(_block_sum(m, f).astype(np.float64), sig, truncate=3.0)
-        w1 = ndimage.gaussian_filter(_block_sum(np.where(m, xf, 0), f).astype(np.float64), sig, truncate=3.0)
+        w1 = ndimage.gaussian_filter(
+            _block_sum(np.where(m, xf, 0), f).astype(np.float64), sig, truncate=3.0
+        )
         mean = _upsample(w1 / np.maximum(w0, 1e-4), f, x.shape)
         # the spread around the local mean itself (a slow trend does not inflate it)
         r2 = np.where(m, (xf - mean) ** 2, 0).astype(np.float64)
@@ -278,13 +286,19 @@ def prepare(
         if same:
             t1_on = np.clip(np.asarray(t1.data, np.float32), 0, None)
         else:
-            t1_on = rigid_to(f, aff, np.asarray(t1.data, np.float32), np.asarray(t1.affine, float), seed=s.seed)
-            notes.append("T1 registered rigidly to the FLAIR (mutual information) and resampled onto its grid")
+            t1_on = rigid_to(
+                f, aff, np.asarray(t1.data, np.float32), np.asarray(t1.affine, float), seed=s.seed
+            )
+            notes.append(
+                "T1 registered rigidly to the FLAIR (mutual information) and resampled onto its grid"
+            )
     head = head_mask(f, zooms) if brain_mask is None else np.asarray(brain_mask, bool)
     if s.n4:
         f, _ = n4_correct(f, aff, mask=head)
         if t1_on is not None:
-            t1_on, _ = n4_correct(t1_on, aff, mask=head_mask(t1_on, zooms) if brain_mask is None else head)
+            t1_on, _ = n4_correct(
+                t1_on, aff, mask=head_mask(t1_on, zooms) if brain_mask is None else head
+            )
         notes.append("N4 bias-field correction (antspyx)")
     if priors is None:
         if template is None:

@@ -22,7 +22,9 @@ YELLOW = np.array([1.0, 0.85, 0.0], np.float32)
 CYAN = np.array([0.0, 0.8, 1.0], np.float32)
 
 
-def display_axes(affine: np.ndarray, zooms: tuple[float, ...]) -> tuple[int, int, int, bool, bool, str]:
+def display_axes(
+    affine: np.ndarray, zooms: tuple[float, ...]
+) -> tuple[int, int, int, bool, bool, str]:
     """Slice axis (the thickest, or the one nearest world S), horizontal and vertical axes, flips.
 
     Returns ``(slice_axis, h_axis, v_axis, flip_h, flip_v, plane)``: the panel's columns follow
@@ -131,7 +133,9 @@ def montage_rgb(
     aff = np.diag([*zooms, 1.0]) if affine is None else affine
     ax = display_axes(aff, zooms)
     sl = ax[0]
-    occupied = np.flatnonzero((brain if brain is not None else flair > 0).any(axis=tuple(a for a in range(3) if a != sl)))
+    occupied = np.flatnonzero(
+        (brain if brain is not None else flair > 0).any(axis=tuple(a for a in range(3) if a != sl))
+    )
     if occupied.size == 0:
         occupied = np.arange(flair.shape[sl])
     ks = np.unique(np.linspace(occupied[0], occupied[-1], n_slices + 2).round().astype(int)[1:-1])
@@ -184,7 +188,11 @@ def lesion_panel(
             slice(max(int(cv) - rv, 0), min(int(cv) + rv + 1, g.shape[0])),
             slice(max(int(ch) - rh, 0), min(int(ch) + rh + 1, g.shape[1])),
         )
-        panels.append(_panel(flair, (labels == label).astype(np.int8), None, int(k), ax, zooms, win, 0.33, crop))
+        panels.append(
+            _panel(
+                flair, (labels == label).astype(np.int8), None, int(k), ax, zooms, win, 0.33, crop
+            )
+        )
     hmax = max(p.shape[0] for p in panels)
     out = []
     for p in panels:

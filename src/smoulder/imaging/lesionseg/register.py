@@ -97,7 +97,9 @@ def n4_correct(
     return (d / field).astype(np.float32), field
 
 
-def brain_center_guess(data: np.ndarray, affine: np.ndarray, *, depth_mm: float = 70.0) -> np.ndarray:
+def brain_center_guess(
+    data: np.ndarray, affine: np.ndarray, *, depth_mm: float = 70.0
+) -> np.ndarray:
     """Where the brain's centre probably is (world mm), even with a neck in the field of view.
 
     The head is the foreground (voxels above a fifth of the median of the bright half). The top of
@@ -218,7 +220,9 @@ def register_template(
         best: tuple[float, str, Any, Any, list[str]] | None = None
         for name, shift in starts.items():
             m_img = _resample_iso(to_ants(moving, moving_affine, shift), resolution_mm)
-            mm_img = _resample_iso(to_ants(dil.astype(np.float32), moving_affine, shift), resolution_mm)
+            mm_img = _resample_iso(
+                to_ants(dil.astype(np.float32), moving_affine, shift), resolution_mm
+            )
             mm_img = mm_img.threshold_image(0.5, 1e9)
             aff = ants.registration(
                 fixed=f_low,

@@ -50,7 +50,7 @@ class LesionSegSettings(Settings):
     tissue_iterations: int = 12
     nawm_sigma_mm: float = 6.0
     smooth_mm: float = 0.5
-    z_seed: float = 6.0
+    z_seed: float = 5.0
     zg_seed: float = 2.5
     deep_fraction: float = 0.8
     z_strong: float = 12.0
@@ -66,6 +66,8 @@ class LesionSegSettings(Settings):
     shell_wm_min: float = 0.7
     shell_counts_csf: bool = True
     zg_keep: float = 6.0
+    lining_mm: float = 2.0
+    infratentorial_z_extra: float = 2.0
     connectivity: Literal[6, 18, 26] = 26
     periventricular_mm: float = 3.0
     juxtacortical_mm: float = 2.0
