@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
+import pytest
 from clinical_timelines import day, onsets, timeline
 
 from smoulder.clinical.composite import composite_cdw
@@ -72,3 +74,30 @@ def test_milestone_lower_is_worse():
     v = timeline([50, 39, 38, 38], [0, 100, 200, 300])
     ms = confirmed_milestone(v, 40, outcome="sdmt").iloc[0]
     assert bool(ms.reached) and ms.event_date == day(100)
+
+
+@pytest.mark.parametrize(
+    ("value", "outcome", "fragment"),
+    [
+        (-3, "edss", "milestone -3 is not a possible EDSS value"),
+        (11, "edss", "milestone 11 is not a possible EDSS value"),
+        (6.3, "edss", "expected one of 0, 0.5, 1.0, ..., 10"),
+        (float("nan"), "edss", "milestone nan"),
+        (0, "t25fw", "seconds greater than 0"),
+        (120, "sdmt", "points from 0 to 110"),
+    ],
+)
+def test_an_impossible_milestone_is_refused(value, outcome, fragment):
+    from smoulder.exceptions import SettingsError
+
+    v = pd.DataFrame(
+        {
+            "subject": ["a", "a"],
+            "date": pd.to_datetime(["2020-01-01", "2020-06-01"]),
+            "value": [5.0, 6.0],
+        }
+    )
+    with pytest.raises(SettingsError, match=re.escape(fragment)):
+        confirmed_milestone(v, value, outcome=outcome)
+    # a possible one of the same outcome is accepted
+    confirmed_milestone(v, {"edss": 6.0, "t25fw": 8.0, "sdmt": 40}[outcome], outcome=outcome)

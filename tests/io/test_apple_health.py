@@ -397,9 +397,9 @@ def test_identical_duplicate_records_are_merged(tmp_path):
 
 
 def test_duplicates_are_found_across_chunks(tmp_path, monkeypatch):
-    import smoulder.io.apple_health as ah
+    import smoulder.io._apple_xml as ax
 
-    monkeypatch.setattr(ah, "_BLOCK", 4096)  # many small blocks, so the records span several chunks
+    monkeypatch.setattr(ax, "_BLOCK", 4096)  # many small blocks, so the records span several chunks
     # 1,500 distinct 30-second records of 2 steps (1,440 on 3 May, 60 on 4 May), then the first 500 again
     recs = [
         steps(

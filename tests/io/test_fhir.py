@@ -267,3 +267,57 @@ def test_conflicting_duplicate_observations_name_both_paths():
     df, report = read_fhir(b, on_duplicate="max")
     assert df["value"].tolist() == [120.0]
     assert report.reasons["identical duplicate rows merged"] == 1
+
+
+# --------------------------------------------------------------------------- data, never a path
+def test_a_json_string_naming_a_file_is_refused_not_opened(tmp_path):
+    from smoulder.io.fhir import read_fhir_bytes, read_fhir_json
+
+    on_disk = tmp_path / "server_bundle.json"
+    on_disk.write_text(json.dumps(GOOD))
+    upload = json.dumps(str(on_disk)).encode()
+    with pytest.raises(InputDataError, match=r"upload\.json: a JSON string, not a FHIR resource"):
+        read_fhir_bytes(upload, "upload.json")
+    with pytest.raises(InputDataError, match="a JSON string, not a FHIR resource"):
+        read_fhir_json(str(on_disk))
+    # the old entry point no longer guesses what a str is
+    with pytest.raises(TypeError, match="does not guess"):
+        read_fhir(str(on_disk))
+    with pytest.raises(TypeError, match="does not guess"):
+        read_events_bundle(str(on_disk))
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"[1, 2, 3]", "a JSON array, not a FHIR resource"),
+        (b"42", "a JSON number, not a FHIR resource"),
+        (b"null", "JSON null, not a FHIR resource"),
+        (b'{"resourceType": "Patient"}', "not a FHIR resource of the expected type"),
+        (b'{"id": 1}', "a JSON object without a resourceType"),
+        (b"[" * 100_000, "nested more than 64 levels deep (at [0][0][0]"),
+        (
+            b'{"resourceType": "Bundle", "entry": [{"resource": ' + b"[" * 80 + b"]" * 80 + b"}]}",
+            "nested more than 64 levels deep (at entry[0].resource[0]",
+        ),
+        (b"\xff\xfe{}", "line 1 (byte 1) is not UTF-8 text"),
+    ],
+    ids=["array", "number", "null", "patient", "no-type", "deep", "deep-in-bundle", "binary"],
+)
+def test_json_that_is_not_a_resource_says_so(body, fragment):
+    from smoulder.io.fhir import read_fhir_bytes
+
+    with pytest.raises(InputDataError) as info:
+        read_fhir_bytes(body, "upload.json")
+    assert fragment in str(info.value) and "upload.json" in str(info.value)
+
+
+def test_file_and_bytes_entry_points_agree(tmp_path):
+    from smoulder.io.fhir import read_fhir_bytes, read_fhir_file
+
+    p = tmp_path / "b.json"
+    p.write_text(json.dumps(GOOD))
+    a, _ = read_fhir_file(p)
+    with open(p, "rb") as f:
+        b, _ = read_fhir_bytes(f, "b.json")
+    pd.testing.assert_frame_equal(a, b)

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from smoulder.cli.progression import add_settings_arguments, settings_from_args
+from smoulder.cli.progression import (
+    add_input_arguments,
+    add_settings_arguments,
+    check_inputs,
+    reading_options,
+    settings_from_args,
+)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -18,7 +25,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--on-duplicate", choices=["error", "first", "last", "max", "min", "mean"], default="error"
     )
-    p.add_argument("--out", type=Path, required=True, help="output table (.csv or .parquet)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output table (.csv, .tsv or .parquet); written all or nothing, never over an input",
+    )
+    add_input_arguments(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=run_milestone)
 
 
-def _read(ns: argparse.Namespace, value_col: str, outcome: str):  # noqa: ANN202
+def _read(ns: argparse.Namespace, value_col: str, outcome: str, opts: dict[str, Any]):  # noqa: ANN202
     from smoulder.io.tables import read_visits
 
     return read_visits(
@@ -70,17 +83,49 @@ def _read(ns: argparse.Namespace, value_col: str, outcome: str):  # noqa: ANN202
         value_col=value_col,
         outcome=outcome,
         on_duplicate=ns.on_duplicate,
+        on_missing=ns.on_missing,
+        **opts,
     )
 
 
-def _relapses(ns: argparse.Namespace, known):  # noqa: ANN001, ANN202
+def _relapses(ns: argparse.Namespace, known, opts: dict[str, Any]):  # noqa: ANN001, ANN202
     from smoulder.io.tables import read_relapses
 
     if ns.relapses is None:
         return None
     return read_relapses(
-        ns.relapses, subject_col=ns.subject_col, date_col=ns.date_col, known_subjects=known
+        ns.relapses,
+        subject_col=ns.subject_col,
+        date_col=ns.date_col,
+        known_subjects=known,
+        **opts,
     )[0]
+
+
+def _plan(ns: argparse.Namespace, extra_outputs: list[Path]):  # noqa: ANN202
+    from smoulder.io.outputs import TABLE_SUFFIXES, OutputPlan
+
+    inputs = check_inputs(
+        ns,
+        {
+            "visits": "visits",
+            "relapses": "--relapses",
+            "mri_activity": "--mri-activity",
+            "settings": "--settings",
+        },
+    )
+    plan = OutputPlan(inputs).add(ns.out, "--out", suffixes=TABLE_SUFFIXES)
+    for p in extra_outputs:
+        plan.add(p, "--out")
+    return plan
+
+
+def _as_days(df, date_format: str):  # noqa: ANN001, ANN202
+    if date_format != "day":
+        return df
+    from smoulder.schema.dates import to_day_numbers
+
+    return to_day_numbers(df)
 
 
 def run_composite(ns: argparse.Namespace) -> int:
@@ -88,26 +133,33 @@ def run_composite(ns: argparse.Namespace) -> int:
     from smoulder.exceptions import SettingsError
     from smoulder.io.tables import read_mri_activity, write_table
 
+    summary_path = Path(f"{ns.out.with_suffix('')}_summary{ns.out.suffix}")
+    plan = _plan(ns, [summary_path])
     s = settings_from_args(ns)
+    opts = reading_options(ns)
     cols = ns.component_cols or ns.components
     if len(cols) != len(ns.components):
         raise SettingsError(
             f"--component-cols needs one column per component ({len(ns.components)}); got {len(cols)}"
         )
-    tables = {}
-    for outcome, col in zip(ns.components, cols, strict=True):
-        tables[outcome], _ = _read(ns, col, outcome)
-    known = tables[ns.components[0]]["subject"].cat.categories
-    relapses = _relapses(ns, known)
-    mri = None
-    if ns.mri_activity is not None:
-        mri = read_mri_activity(
-            ns.mri_activity, subject_col=ns.subject_col, date_col=ns.date_col, known_subjects=known
-        )[0]
-    res = composite_cdw(tables, relapses, mri, s)
-    write_table(res.events, ns.out)
-    stem = ns.out.with_suffix("")
-    write_table(res.summary, Path(f"{stem}_summary{ns.out.suffix}"))
+    with plan.staged() as stage:
+        tables = {}
+        for outcome, col in zip(ns.components, cols, strict=True):
+            tables[outcome], _ = _read(ns, col, outcome, opts)
+        known = tables[ns.components[0]]["subject"].cat.categories
+        relapses = _relapses(ns, known, opts)
+        mri = None
+        if ns.mri_activity is not None:
+            mri = read_mri_activity(
+                ns.mri_activity,
+                subject_col=ns.subject_col,
+                date_col=ns.date_col,
+                known_subjects=known,
+                **opts,
+            )[0]
+        res = composite_cdw(tables, relapses, mri, s)
+        write_table(_as_days(res.events, ns.date_format), stage.path(ns.out))
+        write_table(_as_days(res.summary, ns.date_format), stage.path(summary_path))
     print(
         f"{int(res.summary['event'].sum()):,} of {len(res.summary):,} subjects with a composite worsening; "
         f"events: {ns.out}"
@@ -116,14 +168,18 @@ def run_composite(ns: argparse.Namespace) -> int:
 
 
 def run_milestone(ns: argparse.Namespace) -> int:
-    from smoulder.clinical.milestones import confirmed_milestone
+    from smoulder.clinical.milestones import check_milestone, confirmed_milestone
     from smoulder.io.tables import write_table
 
+    plan = _plan(ns, [])
     s = settings_from_args(ns)
-    visits, _ = _read(ns, ns.value_col or s.outcome, s.outcome)
-    relapses = _relapses(ns, visits["subject"].cat.categories)
-    res = confirmed_milestone(visits, ns.milestone, relapses, s)
-    write_table(res, ns.out)
+    check_milestone(ns.milestone, s.outcome, name="--milestone")
+    opts = reading_options(ns)
+    with plan.staged() as stage:
+        visits, _ = _read(ns, ns.value_col or s.outcome, s.outcome, opts)
+        relapses = _relapses(ns, visits["subject"].cat.categories, opts)
+        res = confirmed_milestone(visits, ns.milestone, relapses, s)
+        write_table(_as_days(res, ns.date_format), stage.path(ns.out))
     print(
         f"{int(res['reached'].sum()):,} of {len(res):,} subjects reached {ns.milestone:g} (confirmed); {ns.out}"
     )

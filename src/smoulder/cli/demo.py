@@ -18,7 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Kaplan-Meier curves and a Cox hazard ratio by arm. Writes tables, reports and plots."
         ),
     )
-    p.add_argument("--out", type=Path, default=Path("smoulder-demo-output"), help="output folder")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("smoulder-demo-output"),
+        help="output folder (filled all or nothing; files of an earlier run are replaced)",
+    )
     p.set_defaults(func=run)
 
 
@@ -112,8 +117,12 @@ def run_demo(out: Path) -> dict[str, Path]:
 
 
 def run(ns: argparse.Namespace) -> int:
+    from smoulder.io.outputs import OutputPlan
+
     t0 = time.perf_counter()
-    paths = run_demo(ns.out)
+    with OutputPlan().add_dir(ns.out, "--out").staged() as stage:
+        staged = stage.dir(ns.out)
+        paths = {k: ns.out / p.relative_to(staged) for k, p in run_demo(staged).items()}
     print(f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {ns.out}/:")
     for name, path in paths.items():
         print(f"  {name:28s} {path}")

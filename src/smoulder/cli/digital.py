@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from smoulder.cli.digital_import import register_export, register_import
+from smoulder.cli.digital_import import add_future_dates, register_export, register_import
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,8 +59,8 @@ def _register_detect(dsub: argparse._SubParsersAction) -> None:
         "--out",
         type=Path,
         required=True,
-        help="events table (.csv or .parquet); settings, weekly table and gaps are "
-        "written beside it",
+        help="events table (.csv, .tsv or .parquet); settings, weekly table and gaps are "
+        "written beside it, all or nothing, never over an input",
     )
     p.add_argument(
         "--method",
@@ -137,16 +137,37 @@ def _register_detect(dsub: argparse._SubParsersAction) -> None:
         help="folder for one plot per person and measure with an event",
     )
     p.add_argument("--max-plots", type=int, default=50)
+    p.add_argument(
+        "--sep",
+        default=None,
+        help="field separator of text tables: , ; tab | (default: tab for .tsv, comma otherwise)",
+    )
+    add_future_dates(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=run_detect)
 
 
+def planned_detect_outputs(out: Path) -> list[Path]:
+    """Every table ``digital detect --out OUT`` writes beside OUT."""
+    stem = out.with_suffix("")
+    return [
+        Path(f"{stem}_settings.json"),
+        Path(f"{stem}_weekly{out.suffix}"),
+        Path(f"{stem}_gaps{out.suffix}"),
+    ]
+
+
 def run_detect(ns: argparse.Namespace) -> int:
     from smoulder.digital.detect import DetectSettings, detect
+    from smoulder.exceptions import SettingsError
+    from smoulder.io.delimited import parse_sep
     from smoulder.io.measures import read_measures
+    from smoulder.io.outputs import JSON_SUFFIXES, TABLE_SUFFIXES, OutputPlan, check_input_file
     from smoulder.io.tables import read_relapses
 
+    if ns.max_plots < 0:
+        raise SettingsError(f"--max-plots must be 0 or more (got {ns.max_plots})")
     settings = DetectSettings.make(
         methods=tuple(ns.method),
         alpha=ns.alpha,
@@ -157,48 +178,63 @@ def run_detect(ns: argparse.Namespace) -> int:
         min_valid_days=ns.min_valid_days,
         practice=ns.practice,
     )
-    df, report = read_measures(
-        ns.measures,
-        subject_col=ns.subject_col,
-        date_col=ns.date_col,
-        measure_col=ns.measure_col,
-        value_col=ns.value_col,
-        on_duplicate=ns.on_duplicate,
-    )
-    if ns.measure:
-        from smoulder.digital.catalogue import get_measure
+    inputs = {"measures": ns.measures, "--relapses": ns.relapses}
+    for flag, path in inputs.items():
+        if path is not None:
+            check_input_file(path, flag)
+    plan = OutputPlan(inputs).add(ns.out, "--out", suffixes=TABLE_SUFFIXES)
+    for path in planned_detect_outputs(ns.out):
+        plan.add(path, "--out")
+    plan.add(ns.fhir_out, "--fhir-out", suffixes=JSON_SUFFIXES).add_dir(ns.plots, "--plots")
+    sep = parse_sep(ns.sep)
+    with plan.staged() as stage:
+        df, report = read_measures(
+            ns.measures,
+            subject_col=ns.subject_col,
+            date_col=ns.date_col,
+            measure_col=ns.measure_col,
+            value_col=ns.value_col,
+            on_duplicate=ns.on_duplicate,
+            future_dates=ns.future_dates,
+            sep=sep,
+        )
+        if ns.measure:
+            from smoulder.digital.catalogue import get_measure
 
-        for name in ns.measure:
-            get_measure(name)
-        df = df[df["measure"].isin(ns.measure)]
-    relapses = None
-    if ns.relapses is not None:
-        relapses, _ = read_relapses(ns.relapses)
-    show = not ns.quiet and not ns.json and sys.stderr.isatty()
-    if show:
-        from rich.progress import Progress
+            for name in ns.measure:
+                get_measure(name)
+            df = df[df["measure"].isin(ns.measure)]
+        relapses = None
+        if ns.relapses is not None:
+            relapses, _ = read_relapses(ns.relapses, future_dates=ns.future_dates, sep=sep)
+        show = not ns.quiet and not ns.json and sys.stderr.isatty()
+        if show:
+            from rich.progress import Progress
 
-        with Progress(transient=True) as bar:
-            task = bar.add_task("detecting", total=None)
-            res = detect(
-                df,
-                settings,
-                relapses=relapses,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    else:
-        res = detect(df, settings, relapses=relapses)
-    paths = res.write(ns.out)
-    meta = json.loads(paths["settings"].read_text())
-    meta["input"] = report.to_dict()
-    paths["settings"].write_text(json.dumps(meta, indent=2, default=str))
-    if ns.fhir_out is not None:
-        from smoulder.io.fhir import events_to_bundle, write_bundle
+            with Progress(transient=True) as bar:
+                task = bar.add_task("detecting", total=None)
+                res = detect(
+                    df,
+                    settings,
+                    relapses=relapses,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        else:
+            res = detect(df, settings, relapses=relapses)
+        written = res.write(stage.path(ns.out))
+        meta = json.loads(written["settings"].read_text())
+        meta["input"] = report.to_dict()
+        written["settings"].write_text(json.dumps(meta, indent=2, default=str))
+        paths = {k: ns.out.parent / v.name for k, v in written.items()}
+        if ns.fhir_out is not None:
+            from smoulder.io.fhir import events_to_bundle, write_bundle
 
-        write_bundle(events_to_bundle(res.events), ns.fhir_out)
-        paths["fhir"] = ns.fhir_out
-    if ns.plots is not None:
-        paths.update(_write_plots(res, ns.plots, relapses, ns.max_plots))
+            write_bundle(events_to_bundle(res.events), stage.path(ns.fhir_out))
+            paths["fhir"] = ns.fhir_out
+        if ns.plots is not None:
+            staged = stage.dir(ns.plots)
+            for k, v in _write_plots(res, staged, relapses, ns.max_plots).items():
+                paths[k] = ns.plots / v.relative_to(staged)
     ev = res.events
     summary = {
         "events": int(len(ev)),
@@ -210,10 +246,13 @@ def run_detect(ns: argparse.Namespace) -> int:
         "gaps": int(len(res.gaps)),
         "decision_limits": res.limits,
         "outputs": {k: str(v) for k, v in paths.items()},
+        "input": report.to_dict(),
     }
     if ns.json:
         print(json.dumps(summary, indent=2))
     elif not ns.quiet:
+        for w in report.warnings:
+            print(f"warning: {w}", file=sys.stderr)
         print(
             f"{summary['series']} series of {summary['people']} people: "
             f"{summary['events']} sustained worsening events in "

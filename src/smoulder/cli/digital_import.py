@@ -145,6 +145,11 @@ def register_import(digital_sub: argparse._SubParsersAction) -> argparse.Argumen
     t.add_argument(
         "--timezone", default=None, help="IANA zone for date-times (default: each one's own offset)"
     )
+    t.add_argument(
+        "--sep",
+        default=None,
+        help="field separator: , ; tab | (default: tab for .tsv, comma otherwise)",
+    )
     _common(t)
     t.set_defaults(func=run_table)
     return p
@@ -156,9 +161,38 @@ def _need_kind(p: argparse.ArgumentParser) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, required=True, help="long table to write (.csv or .parquet)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="long table to write (.csv, .tsv or .parquet); written all or nothing, never over "
+        "the input",
+    )
+    add_future_dates(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def add_future_dates(p: argparse.ArgumentParser) -> None:
+    """``--future-dates warn|refuse|drop`` (see :mod:`smoulder.schema.dates`)."""
+    p.add_argument(
+        "--future-dates",
+        choices=["warn", "refuse", "drop"],
+        default="warn",
+        help="records dated after today: kept and counted (warn, default), refused, or left out "
+        "and counted (drop)",
+    )
+
+
+def _plan(ns: argparse.Namespace, inputs: dict[str, Any], *, check_files: bool = True) -> Any:
+    """The output plan of an import: ``--out`` (a table), checked against the inputs."""
+    from smoulder.io.outputs import TABLE_SUFFIXES, OutputPlan, check_input_file
+
+    if check_files:
+        for flag, path in inputs.items():
+            if path is not None:
+                check_input_file(path, flag)
+    return OutputPlan(inputs).add(ns.out, "--out", suffixes=TABLE_SUFFIXES)
 
 
 @contextmanager
@@ -191,9 +225,6 @@ def _progress(quiet: bool, what: str) -> Iterator[Callable[[int, int], None] | N
 
 
 def _finish(ns: argparse.Namespace, df: pd.DataFrame, report: Any) -> int:
-    from smoulder.io.measures import write_measures
-
-    write_measures(df, ns.out)
     per = df.groupby("measure").size().to_dict() if len(df) else {}
     summary = {
         "out": str(ns.out),
@@ -219,50 +250,72 @@ def _finish(ns: argparse.Namespace, df: pd.DataFrame, report: Any) -> int:
 
 def run_apple_health(ns: argparse.Namespace) -> int:
     """Run ``smoulder digital import apple-health``."""
+    from smoulder.exceptions import InputDataError
     from smoulder.io.apple_health import read_apple_health
+    from smoulder.io.measures import write_measures
 
-    with _progress(ns.quiet or ns.json, "reading export") as cb:
-        df, report = read_apple_health(
-            ns.export,
-            ns.subject,
-            source_priority=ns.source_priority,
-            dedup=ns.dedup,
-            on_error="keep-valid" if ns.keep_valid else "raise",
-            sleep_day_start_hour=ns.sleep_day_start_hour,
-            progress=cb,
-            wear_sources=None if ns.no_wear else ns.wear_sources,
+    if not ns.export.exists():
+        raise InputDataError(
+            "file not found (export)",
+            file=str(ns.export),
+            expected="export.zip from the Health app, the export.xml inside it, or the unzipped "
+            "folder",
         )
+    plan = _plan(ns, {"export": ns.export}, check_files=False)
+    with plan.staged() as stage:
+        with _progress(ns.quiet or ns.json, "reading export") as cb:
+            df, report = read_apple_health(
+                ns.export,
+                ns.subject,
+                source_priority=ns.source_priority,
+                dedup=ns.dedup,
+                on_error="keep-valid" if ns.keep_valid else "raise",
+                sleep_day_start_hour=ns.sleep_day_start_hour,
+                progress=cb,
+                wear_sources=None if ns.no_wear else ns.wear_sources,
+                future_dates=ns.future_dates,
+            )
+        write_measures(df, stage.path(ns.out))
     return _finish(ns, df, report)
 
 
 def run_fhir(ns: argparse.Namespace) -> int:
     """Run ``smoulder digital import fhir``."""
-    from smoulder.io.fhir import read_fhir
+    from smoulder.io.fhir import read_fhir_file
+    from smoulder.io.measures import write_measures
 
-    df, report = read_fhir(
-        ns.bundle,
-        subject=ns.subject,
-        on_error="keep-valid" if ns.keep_valid else "raise",
-        on_duplicate=ns.on_duplicate,
-        timezone=ns.timezone,
-    )
+    with _plan(ns, {"bundle": ns.bundle}).staged() as stage:
+        df, report = read_fhir_file(
+            ns.bundle,
+            subject=ns.subject,
+            on_error="keep-valid" if ns.keep_valid else "raise",
+            on_duplicate=ns.on_duplicate,
+            timezone=ns.timezone,
+            future_dates=ns.future_dates,
+        )
+        write_measures(df, stage.path(ns.out))
     return _finish(ns, df, report)
 
 
 def run_table(ns: argparse.Namespace) -> int:
     """Run ``smoulder digital import table``."""
-    from smoulder.io.measures import read_measures
+    from smoulder.io.delimited import parse_sep
+    from smoulder.io.measures import read_measures, write_measures
 
-    df, report = read_measures(
-        ns.table,
-        subject_col=ns.subject_col,
-        date_col=ns.date_col,
-        measure_col=ns.measure_col,
-        value_col=ns.value_col,
-        unit_col=ns.unit_col,
-        on_duplicate=ns.on_duplicate,
-        timezone=ns.timezone,
-    )
+    with _plan(ns, {"table": ns.table}).staged() as stage:
+        df, report = read_measures(
+            ns.table,
+            subject_col=ns.subject_col,
+            date_col=ns.date_col,
+            measure_col=ns.measure_col,
+            value_col=ns.value_col,
+            unit_col=ns.unit_col,
+            on_duplicate=ns.on_duplicate,
+            timezone=ns.timezone,
+            future_dates=ns.future_dates,
+            sep=parse_sep(ns.sep),
+        )
+        write_measures(df, stage.path(ns.out))
     return _finish(ns, df, report)
 
 
@@ -291,7 +344,9 @@ def register_export(digital_sub: argparse._SubParsersAction) -> argparse.Argumen
         action="store_true",
         help="the table is an events table (subject, measure, onset_date, detected_date, ...)",
     )
-    f.add_argument("--out", type=Path, required=True, help="Bundle JSON to write")
+    f.add_argument(
+        "--out", type=Path, required=True, help="Bundle JSON to write (.json; never over the input)"
+    )
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=run_export_fhir)
     return p
@@ -300,26 +355,52 @@ def register_export(digital_sub: argparse._SubParsersAction) -> argparse.Argumen
 def run_export_fhir(ns: argparse.Namespace) -> int:
     """Run ``smoulder digital export fhir``."""
     from smoulder.io.fhir import events_to_bundle, measures_to_bundle, write_bundle
+    from smoulder.io.outputs import JSON_SUFFIXES, OutputPlan, check_input_file
 
-    if ns.events:
-        from smoulder.io.tables import read_table
+    check_input_file(ns.table, "table")
+    plan = OutputPlan({"table": ns.table}).add(ns.out, "--out", suffixes=JSON_SUFFIXES)
+    with plan.staged() as stage:
+        if ns.events:
+            bundle = events_to_bundle(_read_events_table(ns.table))
+        else:
+            from smoulder.io.measures import read_measures
 
-        events = read_table(ns.table)
-        for c in events.columns:
-            col = events[c]
-            if (
-                col.dtype == object
-                and len(col.dropna())
-                and col.dropna().astype(str).str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
-            ):
-                events[c] = pd.to_datetime(col)
-        bundle = events_to_bundle(events)
-    else:
-        from smoulder.io.measures import read_measures
-
-        df, _ = read_measures(ns.table)
-        bundle = measures_to_bundle(df)
-    write_bundle(bundle, ns.out)
+            df, _ = read_measures(ns.table)
+            bundle = measures_to_bundle(df)
+        write_bundle(bundle, stage.path(ns.out))
     if not ns.quiet:
         print(f"wrote {len(bundle['entry']):,} Observations to {ns.out}")
     return 0
+
+
+def _read_events_table(path: Path) -> pd.DataFrame:
+    """The events table of ``smoulder digital detect`` with its date columns as dates."""
+    from smoulder.exceptions import InputDataError
+    from smoulder.io.tables import read_table
+
+    events = read_table(path)
+    if not len(events):
+        raise InputDataError(
+            "no events in the table", file=str(path), expected="the events table of digital detect"
+        )
+    for c in events.columns:
+        col = events[c]
+        if (
+            col.dtype == object
+            and len(col.dropna())
+            and col.dropna().astype(str).str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
+        ):
+            parsed = pd.to_datetime(col, errors="coerce", format="%Y-%m-%d")
+            bad = parsed.isna() & col.notna()
+            if bad.any():
+                i = int(bad.to_numpy().nonzero()[0][0])
+                raise InputDataError(
+                    "impossible date",
+                    file=str(path),
+                    row=i + 2,
+                    column=str(c),
+                    value=str(col.iloc[i]),
+                    expected="a real calendar date YYYY-MM-DD",
+                )
+            events[c] = parsed
+    return events

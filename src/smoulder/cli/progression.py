@@ -152,7 +152,13 @@ def settings_from_args(ns: argparse.Namespace) -> Any:
 
     base: dict[str, Any] = {}
     if ns.settings is not None:
-        base = ProgressionSettings.from_file(ns.settings).model_dump()
+        try:
+            base = ProgressionSettings.from_file(ns.settings).model_dump()
+        except (UnicodeDecodeError, AttributeError, TypeError):
+            raise SettingsError(
+                f"{ns.settings}: --settings is not a settings file; expected the TOML or JSON "
+                "settings written beside every output"
+            ) from None
     simple = [
         "outcome",
         "direction",
@@ -210,6 +216,51 @@ def settings_from_args(ns: argparse.Namespace) -> Any:
     return ProgressionSettings.from_mapping(base)
 
 
+def add_input_arguments(p: argparse.ArgumentParser, *, on_missing: bool = True) -> None:
+    """Flags on how input tables are read (shared by progression, composite and milestone)."""
+    g = p.add_argument_group("reading the tables")
+    g.add_argument(
+        "--sep",
+        default=None,
+        metavar="SEP",
+        help="field separator of text tables: , ; tab | (default: tab for .tsv, comma otherwise)",
+    )
+    g.add_argument(
+        "--date-format",
+        choices=["iso", "day"],
+        default="iso",
+        help="iso: dates YYYY-MM-DD (default); day: whole numbers of days from each subject's "
+        "start (msprog's date_format='day'), for visits, relapses and MRI; outputs then give days",
+    )
+    g.add_argument(
+        "--future-dates",
+        choices=["warn", "refuse", "drop"],
+        default="warn",
+        help="dates after today (simulated or date-shifted data): kept and counted (warn, "
+        "default), refused, or left out and counted (drop)",
+    )
+    if on_missing:
+        g.add_argument(
+            "--on-missing",
+            choices=["error", "drop"],
+            default="error",
+            help="visits without an outcome value: stop (error, default) or leave them out and "
+            "count them (drop, as msprog)",
+        )
+
+
+def reading_options(ns: argparse.Namespace) -> dict[str, Any]:
+    """Reader keyword arguments from the flags of :func:`add_input_arguments`."""
+    from smoulder.io.delimited import parse_sep
+    from smoulder.schema.dates import DateRule
+
+    return {
+        "sep": parse_sep(ns.sep),
+        "date_format": ns.date_format,
+        "future_dates": DateRule(ns.future_dates),
+    }
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "progression",
@@ -242,6 +293,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="error",
         help="several visits of one subject on one day (identical ones are always merged)",
     )
+    add_input_arguments(p)
     add_settings_arguments(p)
     p.add_argument(
         "--groups",
@@ -253,7 +305,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reference-group", default=None, help="reference level for hazard ratios (default: first)"
     )
-    p.add_argument("--out", type=Path, required=True, help="events file (.csv or .parquet)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="events file (.csv, .tsv or .parquet); summary, settings, report and plots are "
+        "written beside it, all or nothing, never over an input",
+    )
     p.add_argument(
         "--no-plots", action="store_true", help="skip the Kaplan-Meier and trajectory plots"
     )
@@ -262,55 +320,133 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def planned_outputs(out: Path, *, plots: bool, group_col: str | None = None) -> list[Path]:
+    """Every file ``smoulder progression --out OUT`` may write (for the output checks)."""
+    stem = out.with_suffix("")
+    names = [
+        f"{stem}_summary{out.suffix}",
+        f"{stem}_settings.toml",
+        f"{stem}_settings.json",
+        f"{stem}_report.md",
+    ]
+    if plots:
+        names += [f"{stem}_km.png", f"{stem}_trajectories.png"]
+    if group_col is not None:
+        names.append(f"{stem}_hazard_ratio_{group_col}.csv")
+        if plots:
+            names.append(f"{stem}_km_by_{group_col}.png")
+    return [out, *(Path(n) for n in names)]
+
+
+def check_inputs(ns: argparse.Namespace, names: dict[str, str]) -> dict[str, Path | None]:
+    """Check every input file named by the flags in ``names`` (attribute -> flag) exists."""
+    from smoulder.io.outputs import check_input_file
+
+    found: dict[str, Path | None] = {}
+    for attr, flag in names.items():
+        path = getattr(ns, attr, None)
+        if path is not None:
+            expected = (
+                "a settings file (.toml or .json) as written beside every output"
+                if attr == "settings"
+                else "an existing CSV, TSV or Parquet table"
+            )
+            check_input_file(path, flag, expected=expected)
+        found[flag] = path
+    return found
+
+
+def write_result(result: Any, out: Path, *, plots: bool, date_format: str) -> dict[str, Path]:
+    """Write a progression result; with day numbers the tables give days, not dates."""
+    if date_format != "day":
+        return result.write(out, plots=plots)
+    import dataclasses
+
+    from smoulder.schema.dates import to_day_numbers
+
+    days = dataclasses.replace(
+        result, events=to_day_numbers(result.events), summary=to_day_numbers(result.summary)
+    )
+    paths = days.write(out, plots=False)
+    if plots:  # the time-to-event curve only: trajectories would show made-up calendar dates
+        paths.update(dataclasses.replace(result, visits=None).write_plots(out.with_suffix("")))
+    return paths
+
+
 def run(ns: argparse.Namespace) -> int:
     from smoulder.clinical.progression import run_validated
+    from smoulder.io.outputs import TABLE_SUFFIXES, OutputPlan
     from smoulder.io.tables import read_mri_activity, read_relapses, read_visits
 
     t0 = time.perf_counter()
+    inputs = check_inputs(
+        ns,
+        {
+            "visits": "visits",
+            "relapses": "--relapses",
+            "mri_activity": "--mri-activity",
+            "groups": "--groups",
+            "settings": "--settings",
+        },
+    )
     s = settings_from_args(ns)
+    opts = reading_options(ns)
+    plan = OutputPlan(inputs)
+    group_col = ns.group_col if ns.groups is not None else None
+    for i, path in enumerate(planned_outputs(ns.out, plots=not ns.no_plots, group_col=group_col)):
+        plan.add(path, "--out", suffixes=TABLE_SUFFIXES if i == 0 else None)
     value_col = ns.value_col or s.outcome
     extra = (ns.valuedelta_col,) if ns.valuedelta_col else ()
-    visits, report = read_visits(
-        ns.visits,
-        subject_col=ns.subject_col,
-        date_col=ns.date_col,
-        value_col=value_col,
-        outcome=s.outcome,
-        validconf_col=ns.validconf_col,
-        on_duplicate=ns.on_duplicate,
-        extra_cols=extra,
-    )
-    if ns.valuedelta_col:
-        visits = visits.rename(columns={ns.valuedelta_col: "valuedelta"})
-    known = (
-        visits["subject"].cat.categories
-        if hasattr(visits["subject"], "cat")
-        else visits["subject"].unique()
-    )
-    relapses = None
-    if ns.relapses is not None:
-        relapses, rrep = read_relapses(
-            ns.relapses,
+    with plan.staged() as stage:
+        visits, report = read_visits(
+            ns.visits,
             subject_col=ns.subject_col,
-            date_col=ns.relapse_date_col or ns.date_col,
-            end_date_col=ns.relapse_end_col,
-            known_subjects=known,
+            date_col=ns.date_col,
+            value_col=value_col,
+            outcome=s.outcome,
+            validconf_col=ns.validconf_col,
+            on_duplicate=ns.on_duplicate,
+            extra_cols=extra,
+            on_missing=ns.on_missing,
+            **opts,
         )
-        report.warnings.extend(rrep.warnings)
-    mri = None
-    if ns.mri_activity is not None:
-        mri, mrep = read_mri_activity(
-            ns.mri_activity,
-            subject_col=ns.subject_col,
-            date_col=ns.mri_date_col or ns.date_col,
-            active_col=ns.mri_active_col,
-            known_subjects=known,
+        if ns.valuedelta_col:
+            visits = visits.rename(columns={ns.valuedelta_col: "valuedelta"})
+        known = (
+            visits["subject"].cat.categories
+            if hasattr(visits["subject"], "cat")
+            else visits["subject"].unique()
         )
-        report.warnings.extend(mrep.warnings)
-    result = run_validated(visits, relapses, mri, s, ingest=report)
-    paths = result.write(ns.out, plots=not ns.no_plots)
-    if ns.groups is not None:
-        paths.update(_write_group_comparison(result, ns))
+        relapses = None
+        if ns.relapses is not None:
+            relapses, rrep = read_relapses(
+                ns.relapses,
+                subject_col=ns.subject_col,
+                date_col=ns.relapse_date_col or ns.date_col,
+                end_date_col=ns.relapse_end_col,
+                known_subjects=known,
+                **opts,
+            )
+            report.warnings.extend(rrep.warnings)
+        mri = None
+        if ns.mri_activity is not None:
+            mri, mrep = read_mri_activity(
+                ns.mri_activity,
+                subject_col=ns.subject_col,
+                date_col=ns.mri_date_col or ns.date_col,
+                active_col=ns.mri_active_col,
+                known_subjects=known,
+                **opts,
+            )
+            report.warnings.extend(mrep.warnings)
+        result = run_validated(visits, relapses, mri, s, ingest=report)
+        staged_out = stage.path(ns.out)
+        written = write_result(
+            result, staged_out, plots=not ns.no_plots, date_format=ns.date_format
+        )
+        if ns.groups is not None:
+            written.update(_write_group_comparison(result, ns, staged_out))
+    paths = {k: ns.out.parent / v.name for k, v in written.items()}
     elapsed = time.perf_counter() - t0
     counts = result.counts()
     if ns.json:
@@ -320,6 +456,7 @@ def run(ns: argparse.Namespace) -> int:
                     "counts": counts,
                     "files": {k: str(v) for k, v in paths.items()},
                     "seconds": elapsed,
+                    "input": report.to_dict(),
                 }
             )
         )
@@ -342,7 +479,7 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _write_group_comparison(result: Any, ns: argparse.Namespace) -> dict[str, Path]:
+def _write_group_comparison(result: Any, ns: argparse.Namespace, out: Path) -> dict[str, Path]:
     """Kaplan-Meier curves per group and hazard ratios against the reference group."""
     import matplotlib
 
@@ -351,31 +488,32 @@ def _write_group_comparison(result: Any, ns: argparse.Namespace) -> dict[str, Pa
 
     from smoulder.clinical.survival import cox_hazard_ratio, kaplan_meier, time_to_first_event
     from smoulder.exceptions import ColumnNotFoundError
+    from smoulder.io.delimited import parse_sep
     from smoulder.io.tables import read_table, write_table
 
-    groups = read_table(ns.groups)
+    groups = read_table(ns.groups, sep=parse_sep(ns.sep))
     for col in (ns.subject_col, ns.group_col):
         if col not in groups.columns:
             raise ColumnNotFoundError(
-                f"missing column '{col}'; columns found: {', '.join(map(str, groups.columns))}",
+                f"missing column '{col}'; columns found: {', '.join(map(str, groups.columns[:30]))}",
                 file=str(ns.groups),
                 column=col,
             )
     groups = groups[[ns.subject_col, ns.group_col]].rename(columns={ns.subject_col: "subject"})
-    groups["subject"] = groups["subject"].astype(str)
+    groups["subject"] = groups["subject"].astype(str).str.strip()
     kind = {"firstCDI": "CDI", "firstPIRA": "PIRA", "firstRAW": "RAW"}.get(
         result.settings.event, "CDW"
     )
     tte = time_to_first_event(result.events, result.summary, kind=kind)
-    stem = ns.out.with_suffix("")
-    out: dict[str, Path] = {}
+    stem = out.with_suffix("")
+    paths: dict[str, Path] = {}
     km = kaplan_meier(tte, group=groups, label=kind)
     if not ns.no_plots:
         fig = km.plot()
-        out["km_by_group_plot"] = Path(f"{stem}_km_by_{ns.group_col}.png")
-        fig.savefig(out["km_by_group_plot"], dpi=110, bbox_inches="tight")
+        paths["km_by_group_plot"] = Path(f"{stem}_km_by_{ns.group_col}.png")
+        fig.savefig(paths["km_by_group_plot"], dpi=110, bbox_inches="tight")
         plt.close(fig)
     hr = cox_hazard_ratio(tte, groups, ns.group_col, reference=ns.reference_group)
-    out["hazard_ratios"] = Path(f"{stem}_hazard_ratio_{ns.group_col}.csv")
-    write_table(hr, out["hazard_ratios"])
-    return out
+    paths["hazard_ratios"] = Path(f"{stem}_hazard_ratio_{ns.group_col}.csv")
+    write_table(hr, paths["hazard_ratios"])
+    return paths

@@ -24,6 +24,40 @@ from smoulder.clinical.progression import (
     make_settings,
 )
 from smoulder.clinical.settings import ProgressionSettings
+from smoulder.exceptions import SettingsError
+
+#: the values a milestone of each outcome can take, and their description
+_MILESTONE_RULES = {
+    "edss": (lambda x: 0 <= x <= 10 and x * 2 == round(x * 2), "one of 0, 0.5, 1.0, ..., 10"),
+    "t25fw": (lambda x: 0 < x <= 180, "seconds greater than 0 and at most 180"),
+    "nhpt": (lambda x: 0 < x <= 300, "seconds greater than 0 and at most 300"),
+    "sdmt": (lambda x: 0 <= x <= 110, "points from 0 to 110"),
+}
+
+
+def check_milestone(value: float, outcome: str, *, name: str = "milestone") -> float:
+    """Refuse a milestone the outcome cannot take (EDSS -3, 11 or 6.3); return it as a float.
+
+    Parameters
+    ----------
+    value : float
+        The milestone.
+    outcome : str
+        ``edss``, ``t25fw``, ``nhpt``, ``sdmt`` or ``custom`` (any finite number).
+    name : str
+        How the caller calls the value in messages (``--milestone`` on the command line).
+
+    Raises
+    ------
+    SettingsError
+        Naming the value, the outcome and the values it can take.
+    """
+    x = float(value)
+    ok, expected = _MILESTONE_RULES.get(str(outcome).lower(), (lambda _x: True, "a number"))
+    if not np.isfinite(x) or not ok(x):
+        label = str(outcome).upper() if outcome != "custom" else "outcome"
+        raise SettingsError(f"{name} {x:g} is not a possible {label} value; expected {expected}")
+    return x
 
 
 @njit(cache=True)
@@ -129,6 +163,7 @@ def confirmed_milestone(
     [['True', '2020-06-01']]
     """
     s = make_settings(settings, **options)
+    milestone = check_milestone(milestone, s.outcome)
     mc = s.minimal_change()
     v = visits.sort_values(["subject", "date"], kind="stable")
     codes, cats = pd.factorize(v["subject"].astype(str), sort=True)

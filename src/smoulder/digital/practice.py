@@ -110,6 +110,8 @@ def learning_phase(
         rss = float(np.sum((y - x @ coef) ** 2))
         if best is None or rss < best[0]:
             best = (rss, float(tau), float(coef[1]))
+    if best is None:  # pragma: no cover - the grid is never empty
+        return none
     rss1, tau, b = best
     df2 = n - 3
     if df2 <= 0 or b <= 0:

@@ -1,21 +1,14 @@
 """Array and stream helpers of the Apple Health reader (:mod:`smoulder.io.apple_health`).
 
-Vectorised parsing of Apple's date strings, hashing of records for duplicate detection, a
-set of seen hashes that grows without re-sorting everything, and the opening of the export
-(zip or XML) with the document type declaration blanked out.
+Vectorised parsing of Apple's date strings, hashing of records for duplicate detection and a
+set of seen hashes that grows without re-sorting everything.
 """
 
 from __future__ import annotations
 
-import xml.parsers.expat
-import zipfile
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
-
-from smoulder.exceptions import InputDataError
-from smoulder.io.tables import IngestReport
 
 
 class SeenSet:
@@ -139,90 +132,3 @@ def fmt_offset(sec: int) -> str:
     sign = "+" if sec >= 0 else "-"
     sec = abs(sec)
     return f"{sign}{sec // 3600:02d}{sec % 3600 // 60:02d}"
-
-
-def open_export(path: Path) -> tuple[IO[bytes], int, str]:
-    """The export.xml stream of a zip or xml file, its uncompressed size and a display name."""
-    if not path.exists():
-        raise InputDataError("file not found", file=str(path))
-    if path.is_dir():  # the unzipped folder
-        found = [
-            q
-            for q in (path / "export.xml", path / "apple_health_export" / "export.xml")
-            if q.is_file()
-        ]
-        if not found:
-            raise InputDataError(
-                "no export.xml in this folder",
-                file=str(path),
-                expected="export.zip, export.xml or the unzipped apple_health_export folder",
-            )
-        path = found[0]
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic == b"PK\x03\x04" and not zipfile.is_zipfile(path):
-        raise InputDataError(
-            "the zip archive is incomplete or damaged (its directory at the end is missing)",
-            file=str(path),
-            expected="the whole export.zip as the Health app wrote it; copy it again",
-        )
-    if zipfile.is_zipfile(path):
-        try:
-            zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise InputDataError(f"not a readable zip archive ({exc})", file=str(path)) from None
-        infos = [i for i in zf.infolist() if not i.is_dir()]
-        xmls = [
-            i
-            for i in infos
-            if i.filename.lower().endswith(".xml") and "_cda" not in i.filename.lower()
-        ]
-        pick = [i for i in xmls if i.filename.lower().rsplit("/", 1)[-1] == "export.xml"] or xmls
-        if len(pick) != 1:
-            raise InputDataError(
-                "cannot find export.xml in the archive",
-                file=str(path),
-                value=", ".join(i.filename for i in infos[:10]),
-                expected="an Apple Health export.zip containing apple_health_export/export.xml",
-            )
-        info = pick[0]
-        return zf.open(info), info.file_size, f"{path}:{info.filename}"
-    return open(path, "rb"), path.stat().st_size, str(path)
-
-
-CTRL = bytes(range(0, 9)) + b"\x0b\x0c" + bytes(range(14, 32))
-CTRL_TABLE = bytes(32 if i in CTRL else i for i in range(256))
-HEAD_LIMIT = 8 << 20
-
-
-def blank_doctype(head: bytes, report: IngestReport) -> bytes:
-    """Blank out the document type declaration, keeping line breaks (so line numbers stay true).
-
-    smoulder needs nothing from Apple's internal DTD (it declares no entities and no defaults we
-    use), and iOS 16 exports ship a malformed one (an ATTLIST without its closing ``>``) that
-    stops every XML parser at about line 156.
-    """
-    i = head.find(b"<!DOCTYPE")
-    if i < 0:
-        return head
-    bracket, close = head.find(b"[", i), head.find(b">", i)
-    end = (
-        head.find(b"]>", bracket) + 2
-        if 0 <= bracket < close or (bracket >= 0 > close)
-        else close + 1
-    )
-    if end <= i + 1:
-        return head  # no end in sight: let the parser report it
-    probe = xml.parsers.expat.ParserCreate()
-    try:
-        probe.Parse(head[:end] + b"<HealthData/>", True)
-    except xml.parsers.expat.ExpatError as exc:
-        report.warnings.append(
-            f"the export's document type declaration is malformed (line {exc.lineno}: "
-            f"{xml.parsers.expat.ErrorString(exc.code)}; a known fault of iOS 16 exports); it was skipped"
-        )
-        report.add("malformed DTD skipped (the records do not depend on it)", 1)
-    region = head[i:end]
-    return (
-        head[:i] + region.translate(bytes(10 if c == 10 else 32 for c in range(256))) + head[end:]
-    )

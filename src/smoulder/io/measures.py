@@ -61,12 +61,17 @@ import pyarrow.compute as pc
 
 from smoulder.digital.catalogue import MEASURES, Measure, measure_names
 from smoulder.exceptions import ColumnNotFoundError, InputDataError
-from smoulder.io.tables import IngestReport, _suffix, write_table
+from smoulder.io._columns import missing_column
+from smoulder.io._measure_times import _codes, _first, _to_arrow, date_rule_rows, parse_times
+from smoulder.io.ingest import IngestReport
+from smoulder.io.tables import STRIPPED_IDS, write_table
+from smoulder.schema.dates import DateRule
 
 __all__ = [
     "LONG_COLUMNS",
     "DUPLICATE_POLICIES",
     "read_measures",
+    "read_measures_bytes",
     "validate_measures",
     "write_measures",
     "daily_combine",
@@ -74,14 +79,6 @@ __all__ = [
 
 LONG_COLUMNS = ("subject", "date", "measure", "value", "unit")
 DUPLICATE_POLICIES = ("error", "first", "last", "max", "min", "mean")
-
-# ISO date, optionally a time (T or space), optional seconds/fraction, optional offset or Z
-_DATETIME_RE = (
-    r"^\d{4}-\d{2}-\d{2}"
-    r"(?P<t>[T ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?P<f>\.\d+)?)?\s*(?P<z>Z|[+-]\d{2}:?\d{2})?)?$"
-)
-_EXPECTED_DATE = "an ISO date YYYY-MM-DD or date-time YYYY-MM-DDTHH:MM[:SS][+HH:MM|Z]"
-
 
 Labels = Sequence[str] | Callable[[int, str], str] | None
 
@@ -124,42 +121,24 @@ def _where(i: int, labels: Labels, column: str) -> str:
     return labels[i] if labels is not None else f"row {i + 2}"
 
 
-def _first(mask: np.ndarray) -> tuple[int, int]:
-    bad = np.flatnonzero(mask)
-    return int(bad[0]), len(bad)
-
-
-def _to_arrow(col: Any) -> pa.Array:
-    if isinstance(col, pd.Series):
-        if pd.api.types.is_datetime64_any_dtype(col):
-            return pa.array(col)
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            return pa.array(col.to_numpy(dtype=np.float64), from_pandas=True)
-        return pa.array(
-            col.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string()
-        )
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    return col
-
-
-def _codes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes of a text column (nulls as "") and its distinct values, codes in sorted order."""
-    enc = pc.dictionary_encode(text.fill_null(""))
-    uniq = np.asarray(enc.dictionary.to_pylist(), dtype=object)
-    order = np.argsort(uniq.astype(str), kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank[np.asarray(enc.indices).astype(np.int64)], uniq[order]
-
-
 def _text(
-    col: pa.Array, labels: Labels, source: str, column: str, what: str
+    col: pa.Array,
+    labels: Labels,
+    source: str,
+    column: str,
+    what: str,
+    report: IngestReport | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A non-empty text column as integer codes and sorted distinct values (blank cells are errors)."""
-    text = pc.utf8_trim_whitespace(col.cast(pa.string()))
+    """A non-empty text column as integer codes and sorted distinct values (blank cells are errors).
+
+    Spaces around a value are stripped; with ``report`` the rows that had them are counted.
+    """
+    raw = col.cast(pa.string())
+    text = pc.utf8_trim_whitespace(raw)
+    if report is not None:
+        changed = int(pc.sum(pc.not_equal(text, raw).fill_null(False)).as_py() or 0)
+        if changed:
+            report.add(STRIPPED_IDS, changed, corrected=True)
     empty = np.asarray(pc.equal(text, "").fill_null(True))
     if empty.any():
         i, n = _first(empty)
@@ -176,156 +155,18 @@ def _text(
     return _codes(text)
 
 
-def _parse_times(
-    col: pa.Array,
-    labels: Labels,
-    source: str,
-    column: str,
-    timezone: str | None,
-    report: IngestReport,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Local day numbers, time keys (seconds; the instant when an offset is given) and has-time flags."""
-    n = len(col)
-    t = col.type
-    if pa.types.is_date(t) or pa.types.is_timestamp(t):
-        if col.null_count:
-            i, k = _first(np.asarray(col.is_null()))
-            _raise_at(i, labels, source, column, "missing date", None, _EXPECTED_DATE, k)
-        s = pd.Series(col.to_pandas())
-        has_time = np.zeros(n, dtype=bool)
-        if pa.types.is_timestamp(t):
-            if t.tz is not None:
-                zone = timezone or t.tz
-                s = s.dt.tz_convert(zone)
-                instants = s.dt.tz_convert("UTC").dt.tz_localize(None)
-                key = instants.to_numpy().astype("datetime64[s]").astype(np.int64)
-                s = s.dt.tz_localize(None)
-            else:
-                key = s.to_numpy().astype("datetime64[s]").astype(np.int64)
-            has_time = np.ones(n, dtype=bool)
-        local = s.to_numpy().astype("datetime64[s]").astype(np.int64)
-        days = np.floor_divide(local, 86400)
-        if not pa.types.is_timestamp(t):
-            key = days * 86400
-        _check_day_range(days, labels, source, column)
-        return days, key, has_time
-    text = col.cast(pa.string())
-    if text.null_count:
-        i, k = _first(np.asarray(text.is_null()))
-        _raise_at(i, labels, source, column, "missing date", None, _EXPECTED_DATE, k)
-    text = pc.utf8_trim_whitespace(text)
-    parts = pc.extract_regex(text, _DATETIME_RE)  # null where the text does not match
-    ok = ~np.asarray(parts.is_null())
-    if not ok.all():
-        i, k = _first(~ok)
-        _raise_at(i, labels, source, column, "unparseable date", text[i].as_py(), _EXPECTED_DATE, k)
-    head = pc.utf8_slice_codeunits(text, 0, 10)
-    parsed = pc.strptime(head, format="%Y-%m-%d", unit="s", error_is_null=True)
-    failed = np.asarray(parsed.is_null())
-    if (
-        not failed.any()
-    ):  # strptime may roll 2021-02-30 over to March: a real date prints back the same
-        failed = ~np.asarray(
-            pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), head).fill_null(False)
-        )
-    if failed.any():
-        i, k = _first(failed)
-        _raise_at(
-            i, labels, source, column, "impossible date", text[i].as_py(), "a real calendar date", k
-        )
-    days = parsed.to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(np.int64)
-    _check_day_range(days, labels, source, column)
-    has_time = np.asarray(pc.not_equal(parts.field("t"), "").fill_null(False))
+def _check_zone(zone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    def num(name: str) -> np.ndarray:
-        f = parts.field(name)
-        f = pc.if_else(pc.equal(f, ""), "0", f)
-        return np.asarray(f.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False))
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        from smoulder.exceptions import SettingsError
 
-    hh, mm, ss = num("h"), num("m"), num("s")
-    bad_clock = has_time & ((hh > 23) | (mm > 59) | (ss > 60))
-    if bad_clock.any():
-        i, k = _first(bad_clock)
-        _raise_at(
-            i, labels, source, column, "impossible time of day", text[i].as_py(), _EXPECTED_DATE, k
-        )
-    local = days * 86400 + (hh * 3600 + mm * 60 + ss).astype(np.int64)
-    has_off = np.asarray(pc.not_equal(parts.field("z"), "").fill_null(False))
-    zone_code, zone_uniq = _codes(
-        parts.field("z")
-    )  # a handful of distinct offsets, no Python strings per row
-    off = np.zeros(n, dtype=np.int64)
-    if has_off.any():
-        present, inv = np.unique(zone_code[has_off], return_inverse=True)
-        uniq = zone_uniq[present]
-        secs = []
-        for z in uniq:
-            if z == "Z":
-                secs.append(0)
-                continue
-            digits = z[1:].replace(":", "")
-            h, m = int(digits[:2]), int(digits[2:])
-            if h > 14 or m > 59:
-                j = int(np.flatnonzero(has_off)[np.flatnonzero(uniq[inv] == z)[0]])
-                _raise_at(
-                    j,
-                    labels,
-                    source,
-                    column,
-                    "impossible UTC offset",
-                    text[j].as_py(),
-                    "an offset between -14:00 and +14:00",
-                    1,
-                )
-            secs.append((1 if z[0] == "+" else -1) * (h * 3600 + m * 60))
-        off[has_off] = np.asarray(secs, dtype=np.int64)[inv]
-        counts = np.bincount(inv)
-        common = int(np.argmax(counts))
-        other = int(len(inv) - counts[common])
-        if other:
-            report.add(
-                "date-times with a UTC offset other than the most common one", other, corrected=True
-            )
-            shown = ", ".join(str(u) for u in uniq[:6])
-            report.warnings.append(
-                f"mixed UTC offsets ({shown}); each date-time is taken on the "
-                + (
-                    "calendar date of its own offset"
-                    if timezone is None
-                    else f"calendar date in {timezone}"
-                )
-            )
-        report.add(
-            "date-times reduced to their local calendar date", int(has_time.sum()), corrected=True
-        )
-    elif has_time.any():
-        report.add(
-            "date-times reduced to their local calendar date", int(has_time.sum()), corrected=True
-        )
-    key = np.where(has_off, local - off, local)
-    if timezone is not None and has_off.any():
-        inst = pd.to_datetime(key[has_off], unit="s").tz_localize("UTC").tz_convert(timezone)
-        days = days.copy()
-        days[has_off] = inst.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
-    return days, key, has_time
-
-
-def _check_day_range(days: np.ndarray, labels: Labels, source: str, column: str) -> None:
-    today = int(np.datetime64(pd.Timestamp.today().date(), "D").astype(np.int64)) + 1
-    lo = int(np.datetime64("1900-01-01", "D").astype(np.int64))
-    bad = (days < lo) | (days > today)
-    if bad.any():
-        i, k = _first(bad)
-        _raise_at(
-            i,
-            labels,
-            source,
-            column,
-            "impossible date",
-            str(np.datetime64(int(days[i]), "D")),
-            f"a date between 1900-01-01 and {np.datetime64(today, 'D')}",
-            k,
-        )
+        raise SettingsError(
+            f"--timezone {zone!r} is not a known time zone; expected an IANA name such as "
+            "Europe/Berlin or America/New_York"
+        ) from None
 
 
 def daily_combine(values: pd.Series, rule: str) -> float:
@@ -347,6 +188,7 @@ def validate_measures(
     on_duplicate: str = "error",
     timezone: str | None = None,
     labels: Labels = None,
+    future_dates: str | DateRule = "warn",
 ) -> tuple[pd.DataFrame, IngestReport]:
     """Validate and normalise a long table of digital measures.
 
@@ -369,6 +211,9 @@ def validate_measures(
         Names of the rows for error messages (for example JSON paths of FHIR resources), or a
         function ``(position, column) -> str`` naming the exact place of a bad cell; default:
         spreadsheet row numbers (header = row 1).
+    future_dates : {"warn", "refuse", "drop"} or DateRule
+        Dates after today (``--future-dates``): kept and counted (default), refused, or left out
+        and counted; see :mod:`smoulder.schema.dates`.
 
     Returns
     -------
@@ -386,8 +231,11 @@ def validate_measures(
     """
     if on_duplicate not in DUPLICATE_POLICIES:
         raise InputDataError(
-            f"unknown duplicate policy {on_duplicate!r}", expected=" | ".join(DUPLICATE_POLICIES)
+            f"unknown duplicate policy {on_duplicate!r}",
+            expected="--on-duplicate " + " | ".join(DUPLICATE_POLICIES),
         )
+    if timezone is not None:
+        _check_zone(timezone)
     cols = list(data.column_names) if isinstance(data, pa.Table) else [str(c) for c in data.columns]
     for role, c in (
         ("subject", subject_col),
@@ -396,13 +244,7 @@ def validate_measures(
         ("value", value_col),
     ):
         if c not in cols:
-            close = difflib.get_close_matches(c, cols, n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(repr(x) for x in close)}?" if close else ""
-            raise ColumnNotFoundError(
-                f"missing {role} column '{c}'{hint} Columns found: {', '.join(cols)}",
-                file=source,
-                column=c,
-            )
+            raise missing_column(role, c, cols, source)
     n = data.num_rows if isinstance(data, pa.Table) else len(data)
     report = IngestReport(source=source, rows_read=n)
     if n == 0:
@@ -413,7 +255,9 @@ def validate_measures(
     def column(name: str) -> pa.Array:
         return _to_arrow(data.column(name) if isinstance(data, pa.Table) else data[name])
 
-    subj_code, subj_uniq = _text(column(subject_col), labels, source, subject_col, "subject id")
+    subj_code, subj_uniq = _text(
+        column(subject_col), labels, source, subject_col, "subject id", report
+    )
     name_code, uniq_names = _text(column(measure_col), labels, source, measure_col, "measure name")
     measures: list[Measure] = []
     for j, name in enumerate(uniq_names):
@@ -495,9 +339,21 @@ def validate_measures(
             k,
         )
 
-    days, key, has_time = _parse_times(column(date_col), labels, source, date_col, timezone, report)
+    def raise_at(i: int, col: str, message: str, value: Any, expected: str, count: int) -> None:
+        _raise_at(i, labels, source, col, message, value, expected, count)
 
+    rule = future_dates if isinstance(future_dates, DateRule) else DateRule(future_dates)
+    days, key, has_time = parse_times(column(date_col), raise_at, date_col, timezone, report)
+    drop = date_rule_rows(days, raise_at, date_col, rule, report)
     work = _Cols(subj_code, name_code, has_time, key, values, days, np.arange(n, dtype=np.int64))
+    if drop is not None:
+        if drop.all():
+            raise InputDataError(
+                "no rows left after leaving out the ones dated after today",
+                file=source,
+                expected="at least one row dated up to today",
+            )
+        work = work.take(np.flatnonzero(~drop))
     work = _resolve_duplicates(
         work, on_duplicate, labels, source, value_col, report, subj_uniq, uniq_names
     )
@@ -580,7 +436,8 @@ def _resolve_duplicates(
             f"at the same time as {_where(i0, labels, value_col)} has a different value "
             f"({c.value[pair[0]]:g} and {c.value[pair[1]]:g} at {_where(i1, labels, value_col)})",
             None,
-            "one value per subject, measure and time, or a policy (on_duplicate=first|last|max|min|mean)",
+            "one value per subject, measure and time, or a policy: --on-duplicate "
+            "first|last|max|min|mean",
             n_extra,
         )
     # in each group: rows in file order
@@ -653,36 +510,6 @@ def _to_daily(
     )
 
 
-def _read_long(path: Path, text_cols: Sequence[str]) -> pa.Table:
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    if not path.exists():
-        raise InputDataError("file not found", file=str(path))
-    suf = _suffix(path)
-    if suf in (".parquet", ".pq"):
-        try:
-            return pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputDataError(f"not a readable Parquet file ({exc})", file=str(path)) from None
-    if path.stat().st_size == 0:
-        raise InputDataError(
-            "the file is empty", file=str(path), expected="a header row and at least one data row"
-        )
-    delim = "\t" if suf.startswith(".tsv") else ","
-    convert = pacsv.ConvertOptions(
-        column_types={c: pa.string() for c in text_cols},
-        strings_can_be_null=True,
-        null_values=["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null"],
-    )
-    try:
-        return pacsv.read_csv(
-            path, parse_options=pacsv.ParseOptions(delimiter=delim), convert_options=convert
-        )
-    except pa.ArrowInvalid as exc:
-        raise InputDataError(f"cannot parse the file: {exc}", file=str(path)) from None
-
-
 def read_measures(
     path: str | Path,
     *,
@@ -693,19 +520,24 @@ def read_measures(
     unit_col: str | None = "unit",
     on_duplicate: str = "error",
     timezone: str | None = None,
+    future_dates: str | DateRule = "warn",
+    sep: str | None = None,
 ) -> tuple[pd.DataFrame, IngestReport]:
     """Read and validate a long table file (CSV, TSV or Parquet); see :func:`validate_measures`.
+
+    ``path`` is a file on disk; for uploaded content use :func:`read_measures_bytes`.
 
     Examples
     --------
     >>> df, report = read_measures("measures.csv")  # doctest: +SKIP
     """
-    p = Path(path)
+    from smoulder.io.delimited import read_arrow_file
+
     text = [c for c in (subject_col, date_col, measure_col, unit_col) if c]
-    table = _read_long(p, text)
+    table = read_arrow_file(path, string_cols=text, sep=sep, what="measures table")
     return validate_measures(
         table,
-        str(p),
+        str(path),
         subject_col=subject_col,
         date_col=date_col,
         measure_col=measure_col,
@@ -713,7 +545,43 @@ def read_measures(
         unit_col=unit_col,
         on_duplicate=on_duplicate,
         timezone=timezone,
+        future_dates=future_dates,
     )
+
+
+def read_measures_bytes(
+    data: bytes, name: str, **options: Any
+) -> tuple[pd.DataFrame, IngestReport]:
+    """Read and validate a long table given as the bytes of a CSV/TSV/Parquet file (an upload).
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content (never a path).
+    name : str
+        The file name the content came with: its suffix says CSV, TSV or Parquet, and messages
+        name it.
+    options
+        As for :func:`read_measures`.
+    """
+    import tempfile
+
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"read_measures_bytes takes the file's bytes, not {type(data).__name__}; "
+            "use read_measures for a path"
+        )
+    from smoulder.io.delimited import renamed_error
+    from smoulder.io.outputs import suffix_of
+
+    suffix = suffix_of(name) or ".csv"
+    with tempfile.TemporaryDirectory(prefix="smoulder-upload-") as tmp:
+        p = Path(tmp) / f"upload{suffix}"
+        p.write_bytes(bytes(data))
+        try:
+            return read_measures(p, **options)
+        except InputDataError as exc:
+            raise renamed_error(exc, str(p), Path(name).name) from None
 
 
 def write_measures(df: pd.DataFrame, path: str | Path) -> None:

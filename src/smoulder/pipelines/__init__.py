@@ -29,4 +29,5 @@ def write_result(result: Any, out: str | Path, **options: Any) -> dict[str, Path
     if not name:
         raise TypeError(f"{type(result).__name__} names no pipeline to write it")
     module = importlib.import_module(name)
-    return module.write(result, out, **options)  # type: ignore[no-any-return]
+    paths: dict[str, Path] = module.write(result, out, **options)
+    return paths

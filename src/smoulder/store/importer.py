@@ -43,6 +43,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from smoulder.exceptions import InputDataError
+from smoulder.schema.dates import DateRule
 from smoulder.store.models import (
     Assessment,
     CareLink,
@@ -88,6 +89,8 @@ class ImportReport:
     merged_duplicates: int = 0
     people_created: int = 0
     person_ids: set[int] = field(default_factory=set)
+    #: corrections and rows left out, by reason (subject ids stripped, rows dated after today)
+    notes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +102,7 @@ class ImportReport:
             "unchanged": self.unchanged,
             "merged_duplicates": self.merged_duplicates,
             "people_created": self.people_created,
+            "notes": dict(self.notes),
         }
 
     def __str__(self) -> str:
@@ -106,6 +110,7 @@ class ImportReport:
             f"{self.source}: {self.rows_read} rows read, {self.inserted} inserted, {self.updated} "
             f"updated, {self.unchanged} unchanged, {self.merged_duplicates} identical duplicates "
             f"merged, {self.people_created} people created"
+            + "".join(f"; {reason}: {n}" for reason, n in self.notes.items())
         )
 
 
@@ -282,6 +287,7 @@ def import_frame(
     user: User | None = None,
     subject: str | None = None,
     session_date: str | dt.date | None = None,
+    future_dates: str | DateRule = "warn",
 ) -> ImportReport:
     """Validate and import one table inside the caller's transaction (the caller commits).
 
@@ -299,6 +305,9 @@ def import_frame(
         The importing clinician: may only touch people on their list; new people are linked to them.
     subject, session_date : optional
         Subject and scan date for per-lesion tables without those columns.
+    future_dates : {"warn", "refuse", "drop"} or DateRule
+        Rows dated after today (:mod:`smoulder.schema.dates`): kept and counted in
+        ``report.notes`` (default), refused, or left out and counted.
 
     Returns
     -------
@@ -320,7 +329,8 @@ def import_frame(
         if "date" not in df.columns and session_date is not None:
             df["date"] = str(session_date)
     report = ImportReport(kind=kind, source=source, rows_read=len(df))
-    records = _validate(kind, df, source)
+    rule = future_dates if isinstance(future_dates, DateRule) else DateRule(future_dates)
+    records = _validate(kind, df, source, rule=rule, notes=report.notes)
     records, report.merged_duplicates = _dedupe(kind, records, source)
     first_row: dict[str, int] = {}
     for r in records:
@@ -499,7 +509,13 @@ def import_into(store: Any, kind: str, df: pd.DataFrame, **kwargs: Any) -> Impor
 
 def import_file(session: Session, kind: str, path: str | Path, **kwargs: Any) -> ImportReport:
     """Read a file from disk and :func:`import_frame` it (the caller commits)."""
-    p = Path(path)
+    from smoulder.io.outputs import check_input_file
+
+    if kind not in SPECS and kind not in EXPORT_KINDS:
+        raise InputDataError(
+            "unknown import kind", value=kind, expected=" | ".join(KINDS + EXPORT_KINDS)
+        )
+    p = check_input_file(path, "file")
     if kind in EXPORT_KINDS:
         df = device_export_frame(kind, p.read_bytes(), p.name, kwargs.get("subject"))
         kwargs.pop("session_date", None)

@@ -6,20 +6,24 @@ Nothing here touches the database; :mod:`smoulder.store.importer` writes what pa
 from __future__ import annotations
 
 import datetime as dt
-import io
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
 from smoulder.exceptions import InputDataError
+from smoulder.schema.dates import EARLIEST, LATEST, DateRule
 
 MISSING = {"", "n/a", "na", "nan", "none", "null"}
+MAX_COLUMNS = 1000
 MAX_REPORTED_ERRORS = 200
-MIN_DATE = dt.date(1900, 1, 1)
+MIN_DATE = EARLIEST
+#: columns holding the date of the event itself: dates after today follow the date rule there
+#: (an end, stop or detection date after today is only checked for being possible)
+EVENT_DATE_COLUMNS = ("date", "start_date", "onset_date")
 DIETS = ("healthy", "mixed", "unhealthy")
 SMOKING = ("never", "former", "current")
 SEL_CLASSES = ("definite", "possible", "no")
@@ -101,8 +105,8 @@ def _date(text: str) -> dt.date:
         d = None
     if d is None:
         raise _Bad("unparseable date", "an ISO date YYYY-MM-DD")
-    if d < MIN_DATE or d > dt.date.today() + dt.timedelta(days=1):
-        raise _Bad("date out of range", f"a date between {MIN_DATE} and today")
+    if d < EARLIEST or d > LATEST:
+        raise _Bad("impossible date", DateRule.expected())
     return d
 
 
@@ -313,89 +317,87 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 KINDS = tuple(SPECS)
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
+#: input-report notes (reason -> rows) of the last :func:`_validate` call are returned with it
+STRIPPED_SUBJECTS = "subject ids with spaces around them, stripped"
 
 
 # ----------------------------------------------------------------------------- reading
-def read_upload(data: bytes, filename: str) -> pd.DataFrame:
-    """Read CSV, TSV or Parquet bytes into a frame of strings (missing cells as '').
+def read_upload(data: bytes | IO[bytes], filename: str) -> pd.DataFrame:
+    """Read CSV, TSV or Parquet bytes (or an open binary file) into a frame of strings.
+
+    The content is data, never a path (see :func:`smoulder.io.uploads.read_text_table_bytes` for
+    the checks: file type, encoding, at most 1,000 columns, no column named twice).
 
     Raises
     ------
     InputDataError
         If the file type is not supported or the file cannot be parsed.
     """
-    name = Path(filename).name or "upload"
-    suffix = Path(name).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise InputDataError(
-            "unsupported file type",
-            file=name,
-            value=suffix or "(none)",
-            expected="a .csv, .tsv or .parquet file",
-        )
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
+    from smoulder.io.uploads import read_text_table_bytes
 
-        try:
-            df = pq.read_table(io.BytesIO(data)).to_pandas()
-        except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
-            raise InputDataError(
-                f"not a readable Parquet file ({type(exc).__name__})",
-                file=name,
-                expected="a Parquet file",
-            ) from None
-        for c in df.columns:
-            s = df[c]
-            if pd.api.types.is_datetime64_any_dtype(s):
-                df[c] = s.dt.strftime("%Y-%m-%d")
-        return df.astype(object).where(df.notna(), "").astype(str)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputDataError(
-            "file is not UTF-8 text", file=name, expected="a UTF-8 CSV/TSV file"
-        ) from None
-    if "\x00" in text:
-        raise InputDataError(
-            "file contains NUL bytes (binary?)", file=name, expected="a UTF-8 CSV/TSV file"
-        )
-    sep = "\t" if suffix == ".tsv" or (suffix == ".txt" and "\t" in text.split("\n", 1)[0]) else ","
-    try:
-        df = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skipinitialspace=True,
-        )
-    except Exception as exc:  # noqa: BLE001
-        raise InputDataError(
-            f"cannot parse the table ({str(exc).splitlines()[0][:120]})",
-            file=name,
-            expected="a header row and rows with the same number of fields",
-        ) from None
-    df.columns = [str(c).strip() for c in df.columns]
-    return df
+    return read_text_table_bytes(data, filename)
 
 
 def read_path(path: str | Path) -> pd.DataFrame:
     """Read a CSV/TSV/Parquet file from disk into a frame of strings."""
-    p = Path(path)
+    from smoulder.io.outputs import check_input_file
+
+    p = check_input_file(path, "file", expected="a .csv, .tsv or .parquet table")
     return read_upload(p.read_bytes(), p.name)
 
 
 # ----------------------------------------------------------------------------- validation
-def _validate(kind: str, df: pd.DataFrame, source: str) -> list[dict[str, Any]]:
+def _validate(
+    kind: str,
+    df: pd.DataFrame,
+    source: str,
+    *,
+    rule: DateRule | None = None,
+    notes: dict[str, int] | None = None,
+) -> list[dict[str, Any]]:
+    """Parse every cell; raise :class:`ImportFailed` listing the bad ones.
+
+    ``rule`` is the date rule (:mod:`smoulder.schema.dates`; default: future dates kept). What was
+    corrected or left out is counted in ``notes`` (reason -> rows): subject ids stripped of
+    spaces, rows dated after today.
+    """
+    rule = rule or DateRule()
+    last_ok = rule.last_ok
+    future_rows: set[int] = set()
+    stripped = 0
     spec = SPECS[kind]
     cols = list(df.columns)
     errors: list[RowError] = []
     total = 0
-    dup = [c for c in set(cols) if cols.count(c) > 1]
-    if dup:
+    if len(cols) > MAX_COLUMNS:
         raise ImportFailed(
-            source, [RowError(1, dup[0], None, "column appears twice", "unique column names")]
+            source,
+            [
+                RowError(
+                    1,
+                    None,
+                    None,
+                    f"the table has {len(cols):,} columns",
+                    f"at most {MAX_COLUMNS:,} columns",
+                )
+            ],
         )
+    first: dict[str, int] = {}
+    for i, c in enumerate(cols, start=1):
+        if c in first:
+            raise ImportFailed(
+                source,
+                [
+                    RowError(
+                        1,
+                        c,
+                        None,
+                        f"column appears twice (columns {first[c]} and {i})",
+                        "each column name once; rename or remove one of them",
+                    )
+                ],
+            )
+        first[c] = i
     missing = [c.name for c in spec if c.required and c.name not in cols]
     if missing:
         raise ImportFailed(
@@ -433,13 +435,39 @@ def _validate(kind: str, df: pd.DataFrame, source: str) -> list[dict[str, Any]]:
                 rec[c.name] = None
                 continue
             try:
-                rec[c.name] = c.parse(raw)
+                value = c.parse(raw)
             except _Bad as bad:
                 total += 1
                 if len(errors) < MAX_REPORTED_ERRORS:
                     errors.append(RowError(i + 2, c.name, raw, bad.message, bad.expected))
                 rec[c.name] = None
+                continue
+            if c.parse is _subject and value != raw:
+                stripped += 1
+            elif c.name in EVENT_DATE_COLUMNS and c.parse is _date and value > last_ok:
+                if rule.future == "refuse":
+                    total += 1
+                    if len(errors) < MAX_REPORTED_ERRORS:
+                        errors.append(
+                            RowError(
+                                i + 2,
+                                c.name,
+                                raw,
+                                "date in the future",
+                                f"a date up to {last_ok} (future dates refused)",
+                            )
+                        )
+                future_rows.add(i + 2)
+            rec[c.name] = value
         out.append(rec)
+    if notes is not None:
+        if stripped:
+            notes[STRIPPED_SUBJECTS] = notes.get(STRIPPED_SUBJECTS, 0) + stripped
+        if future_rows and rule.future != "refuse":
+            reason = rule.future_reason("rows")
+            notes[reason] = notes.get(reason, 0) + len(future_rows)
+    if future_rows and rule.future == "drop":
+        out = [r for r in out if r["_row"] not in future_rows]
     # cross-field checks
     for rec in out:
         row = rec["_row"]
@@ -512,82 +540,5 @@ def _dedupe(
     return list(seen.values()), merged
 
 
-EXPORT_KINDS = ("fhir", "apple_health")
-
-
-def device_export_frame(
-    kind: str, data: bytes, filename: str, subject: str | None = None
-) -> pd.DataFrame:
-    """Turn a FHIR R4 bundle (``.json``) or an Apple Health export (``.zip``/``.xml``) into the
-    ``devices`` long table, through the digital pillar's readers (imported only when used).
-
-    Raises
-    ------
-    InputDataError
-        The readers are not installed, the file is not of that kind, or a record is invalid.
-    """
-    import json
-    import tempfile
-
-    name = Path(filename).name or "upload"
-    suffix = Path(name).suffix.lower()
-    try:
-        if kind == "fhir":
-            from smoulder.io.fhir import read_fhir
-        elif kind == "apple_health":
-            from smoulder.io.apple_health import read_apple_health
-        else:
-            raise InputDataError(
-                "unknown export kind", value=kind, expected=" | ".join(EXPORT_KINDS)
-            )
-    except ImportError:
-        raise InputDataError(
-            f"reading {kind} exports needs the digital readers (smoulder.io.{kind}), which "
-            "are not installed",
-            file=name,
-        ) from None
-    if kind == "fhir":
-        if suffix != ".json":
-            raise InputDataError(
-                "unsupported file type",
-                file=name,
-                value=suffix,
-                expected="a FHIR bundle .json file",
-            )
-        try:
-            bundle = json.loads(data.decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputDataError(
-                f"not valid JSON ({type(exc).__name__})",
-                file=name,
-                expected="a FHIR R4 Bundle in JSON",
-            ) from None
-        df, _ = read_fhir(bundle, subject=subject or None)
-    else:
-        if suffix not in (".zip", ".xml"):
-            raise InputDataError(
-                "unsupported file type",
-                file=name,
-                value=suffix,
-                expected="export.zip or export.xml from the Health app",
-            )
-        if not subject:
-            raise InputDataError(
-                "an Apple Health export carries no id: give the subject",
-                file=name,
-                expected="the person's clinic id",
-            )
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"export{suffix}"
-            path.write_bytes(data)
-            df, _ = read_apple_health(path, subject)
-    out = pd.DataFrame(
-        {
-            "subject": df["subject"].astype(str),
-            "date": pd.to_datetime(df["date"]).dt.strftime("%Y-%m-%d"),
-            "measure": df["measure"].astype(str),
-            "value": df["value"].astype(float).map(repr),
-            "unit": df["unit"].astype(str) if "unit" in df else "",
-        }
-    )
-    return out
+# FHIR bundles and Apple Health exports become the devices table (see smoulder.io.uploads)
+from smoulder.io.uploads import EXPORT_KINDS, device_export_frame  # noqa: E402, F401

@@ -143,7 +143,7 @@ def simulate_weekly_tests(
         if practice_gain:
             lvl = lvl * (1.0 - worse_sign * practice_gain * (1.0 - np.exp(-w / practice_tau)))
         declining, onset = _decline(rng, decline_share, onset_week)
-        if declining:
+        if declining and onset is not None:
             lvl = np.where(w >= onset, lvl * (1.0 + worse_sign * decline_pct / 100.0), lvl)
         dipf, dips = _dips(rng, weeks, dip_rate, dip_weeks, dip_depth)
         if worse_sign < 0:
@@ -228,7 +228,7 @@ def simulate_daily_steps(
         lvl = np.full(days, base) * np.where(dow >= 5, wknd, 1.0)
         lvl *= np.repeat(np.exp(rng.normal(0.0, week_sd, weeks)), 7)
         declining, onset = _decline(rng, decline_share, onset_week)
-        if declining:
+        if declining and onset is not None:
             lvl = np.where(d >= onset * 7, lvl * (1.0 - decline_pct / 100.0), lvl)
         dipf, dips = _dips(rng, weeks, dip_rate, dip_weeks, dip_depth)
         lvl *= np.repeat(dipf, 7)
