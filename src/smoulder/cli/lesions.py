@@ -32,9 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--flair", type=Path, help="FLAIR image (NIfTI)")
-    p.add_argument("--t1", type=Path, help="T1-weighted image of the same session (NIfTI), optional")
     p.add_argument(
-        "--brain-mask", type=Path, help="binary brain mask on the FLAIR grid (default: from the MNI152 template)"
+        "--t1", type=Path, help="T1-weighted image of the same session (NIfTI), optional"
+    )
+    p.add_argument(
+        "--brain-mask",
+        type=Path,
+        help="binary brain mask on the FLAIR grid (default: from the MNI152 template)",
     )
     p.add_argument("--out", type=Path, help="output directory")
     p.add_argument("--settings", type=Path, help="TOML file with a [lesions] table of parameters")
@@ -45,11 +49,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="template registration: affine + SyN (default) or affine only (faster, coarser priors)",
     )
-    p.add_argument("--seed", type=int, default=None, help="random seed of the registration (default 0)")
-    p.add_argument("--z-seed", type=float, default=None, help="seed brightness, SD above white matter (default 5)")
-    p.add_argument("--z-grow", type=float, default=None, help="growth brightness, SD above white matter (default 3)")
     p.add_argument(
-        "--min-lesion-voxels", type=int, default=None, help="smallest lesion reported, in voxels (default 3)"
+        "--seed", type=int, default=None, help="random seed of the registration, >= 1 (default 1)"
+    )
+    p.add_argument(
+        "--z-seed",
+        type=float,
+        default=None,
+        help="seed brightness, SD above white matter (default 5)",
+    )
+    p.add_argument(
+        "--z-grow",
+        type=float,
+        default=None,
+        help="growth brightness, SD above white matter (default 3)",
+    )
+    p.add_argument(
+        "--min-lesion-voxels",
+        type=int,
+        default=None,
+        help="smallest lesion reported, in voxels (default 3)",
     )
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -66,7 +85,9 @@ def _settings(ns: argparse.Namespace) -> Any:
             text = Path(ns.settings).read_text(encoding="utf-8")
         except OSError as exc:
             raise InputDataError(
-                f"cannot read settings ({exc.strerror})", file=str(ns.settings), expected="a TOML file for --settings"
+                f"cannot read settings ({exc.strerror})",
+                file=str(ns.settings),
+                expected="a TOML file for --settings",
             ) from None
         try:
             return LesionSegSettings.from_toml(text).replace(
@@ -102,7 +123,6 @@ def run(ns: argparse.Namespace) -> int:
     from smoulder.pipelines import lesions as pipeline
 
     settings = _settings(ns)
-    pipeline.check_output_dir(ns.out)
     t0 = time.perf_counter()
     res = pipeline.run(ns.flair, t1=ns.t1, brain_mask=ns.brain_mask, out=ns.out, settings=settings)
     summary = {

@@ -21,15 +21,18 @@ Files are written under temporary names and renamed into place only when all suc
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from smoulder.exceptions import InputDataError
-from smoulder.imaging.lesionseg import Image, LesionSegResult, LesionSegSettings, segment_lesions
+from smoulder.imaging.lesionseg import LesionSegResult, LesionSegSettings, segment_lesions
+from smoulder.io import bids as bio
+from smoulder.io import nifti
+from smoulder.pipelines._files import atomic_outputs, output_plan
+from smoulder.schema import images as img
+from smoulder.schema.images import Volume
 
 __all__ = ["run", "write", "read_image", "OUTPUT_NAMES", "COLUMN_DESCRIPTIONS"]
 
@@ -53,65 +56,22 @@ COLUMN_DESCRIPTIONS = {
 }
 
 
-def read_image(path: str | Path, flag: str) -> Image:
-    """Read a 3-D NIfTI image and check it; errors name the file, the flag and the expected form."""
-    import nibabel as nib
+def read_image(path: str | Path, flag: str, what: str = "image", *, signal: bool = True) -> Volume:
+    """Read a 3-D NIfTI image with :func:`smoulder.io.nifti.load_volume`; with ``signal``, refuse a constant one.
 
-    p = str(path)
-    if not Path(p).is_file():
-        raise InputDataError("file not found", file=p, expected=f"an existing NIfTI file for {flag}")
+    Errors name the file, the flag it was given for and the expected form.
+    """
     try:
-        img: Any = nib.load(p)
-        data = np.asarray(img.dataobj)
-    except Exception as exc:  # nibabel raises several types
-        raise InputDataError(
-            f"cannot read image ({exc.__class__.__name__}: {exc})",
-            file=p,
-            expected=f"a NIfTI-1/2 file (.nii or .nii.gz) for {flag}",
-        ) from None
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise InputDataError(
-            f"image has {data.ndim} dimensions {tuple(data.shape)}",
-            file=p,
-            expected=f"a 3-D volume for {flag} (one volume of a 4-D series: split it first)",
-        )
-    if not np.issubdtype(data.dtype, np.number) and data.dtype != bool:
-        raise InputDataError("image data are not numeric", file=p, value=str(data.dtype))
-    affine = np.asarray(img.affine, float)
-    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
-        raise InputDataError(
-            "image has no valid voxel-to-world affine",
-            file=p,
-            expected="a NIfTI header with a valid qform or sform",
-        )
-    arr = data.astype(np.float32) if data.dtype != np.float32 else data
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        v = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape))
-        raise InputDataError(
-            f"{int(bad.sum())} NaN/inf voxels, the first at voxel {v}",
-            file=p,
-            expected=f"finite values everywhere in {flag} (set voxels outside the head to 0)",
-        )
-    if not (arr > 0).any():
-        raise InputDataError("image is empty (no voxel above 0)", file=p, expected=f"a FLAIR/T1 scan for {flag}")
-    return Image(data=arr, affine=affine, source=p)
+        vol = nifti.load_volume(path)
+        if signal:
+            img.check_has_signal(vol, what)
+    except InputDataError as exc:
+        raise InputDataError(f"{exc} (given for {flag})") from None
+    return vol
 
 
-def _overlap(ref: Image, other: Image) -> float:
-    g = [np.linspace(0, n - 1, 9) for n in ref.shape]
-    ijk = np.stack(np.meshgrid(*g, indexing="ij")).reshape(3, -1)
-    xyz = ref.affine[:3, :3] @ ijk + ref.affine[:3, 3:4]
-    inv = np.linalg.inv(other.affine)
-    o = inv[:3, :3] @ xyz + inv[:3, 3:4]
-    inside = np.all((o >= -0.5) & (o <= np.array(other.shape)[:, None] - 0.5), axis=0)
-    return float(inside.mean())
-
-
-def _check_mask(mask: Image, flair: Image) -> np.ndarray:
-    if mask.shape != flair.shape or not np.allclose(mask.affine, flair.affine, atol=1e-3):
+def _check_mask(mask: Volume, flair: Volume) -> np.ndarray:
+    if not img.same_grid(mask, flair):
         raise InputDataError(
             f"brain mask is not on the FLAIR grid (shape {mask.shape} vs {flair.shape}, or another affine)",
             file=mask.source,
@@ -167,12 +127,14 @@ def run(
     s = settings or LesionSegSettings()
     if any(v is not None for v in overrides.values()):
         s = s.replace(**{k: v for k, v in overrides.items() if v is not None})
+    inputs = {"--flair": flair, "--t1": t1, "--brain-mask": brain_mask}
     if out is not None:
-        check_output_dir(out)
-    f = read_image(flair, "--flair")
-    t = read_image(t1, "--t1") if t1 is not None else None
+        bio.check_out_dir(out)
+        output_plan(plan_outputs(out).values(), inputs).check()
+    f = read_image(flair, "--flair", "FLAIR")
+    t = read_image(t1, "--t1", "T1") if t1 is not None else None
     if t is not None:
-        frac = _overlap(f, t)
+        frac = img.world_overlap_fraction(f, t)
         if frac < 0.5:
             raise InputDataError(
                 f"only {frac:.0%} of the FLAIR's field of view lies inside the T1 in world space",
@@ -181,7 +143,7 @@ def run(
             )
     mask = None
     if brain_mask is not None:
-        mask = _check_mask(read_image(brain_mask, "--brain-mask"), f)
+        mask = _check_mask(read_image(brain_mask, "--brain-mask", "brain mask", signal=False), f)
     res = segment_lesions(f, t1=t, brain_mask=mask, template=load_mni152(), settings=s)
     res.inputs = {
         "flair": str(flair),
@@ -193,18 +155,18 @@ def run(
     return res
 
 
-def check_output_dir(out: str | Path) -> None:
-    """Fail early (before any computing) when ``out`` cannot be an output directory."""
-    p = Path(out)
-    if p.exists() and not p.is_dir():
-        raise InputDataError("output path exists and is not a directory", file=str(p), expected="a directory for --out")
+def plan_outputs(out_dir: str | Path, names: dict[str, str] | None = None) -> dict[str, Path]:
+    """Every output path of a run (keys of :data:`OUTPUT_NAMES`), decided before any work."""
+    return {k: Path(out_dir) / v for k, v in {**OUTPUT_NAMES, **(names or {})}.items()}
 
 
 def sidecar(res: LesionSegResult) -> dict[str, Any]:
     """The JSON sidecar of ``lesions.tsv``: columns, settings, version, methods, inputs."""
     return {
         **{c: COLUMN_DESCRIPTIONS.get(c, c) for c in res.lesions.columns},
-        "GeneratedBy": [{"Name": "smoulder", "Version": res.version, "CodeURL": "smoulder lesions"}],
+        "GeneratedBy": [
+            {"Name": "smoulder", "Version": res.version, "CodeURL": "smoulder lesions"}
+        ],
         "Settings": res.settings.to_dict(),
         "MethodsParagraph": res.methods(),
         "Steps": res.notes,
@@ -220,24 +182,22 @@ def sidecar(res: LesionSegResult) -> dict[str, Any]:
 
 
 def write(res: LesionSegResult, out: str | Path, **options: Any) -> dict[str, Path]:
-    """Write every output of ``res`` into ``out`` atomically; return the paths by name."""
-    import nibabel as nib
+    """Write every output of ``res`` into ``out``, all or nothing; return the paths by name.
 
+    ``names`` (an option) renames any of the keys of :data:`OUTPUT_NAMES`. Outputs that are
+    inputs of the run are refused (:func:`smoulder.pipelines._files.output_plan`).
+    """
     from smoulder.imaging.lesionseg.qc import qc_html
 
-    outdir = Path(out)
-    check_output_dir(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    names = {**OUTPUT_NAMES, **options.get("names", {})}
-    final = {k: outdir / v for k, v in names.items()}
-    tmp = {k: p.with_name(f".tmp-{os.getpid()}-{p.name}") for k, p in final.items()}
-    try:
-        for key, arr, dtype in (("dseg", res.labels, np.int16), ("brain_mask", res.brain_mask, np.uint8)):
-            img = nib.Nifti1Image(np.asarray(arr, dtype=dtype), res.affine)
-            img.header.set_xyzt_units("mm")
-            nib.save(img, str(tmp[key]))
-        res.lesions.to_csv(tmp["table"], sep="\t", index=False, na_rep="n/a", float_format="%.6g")
-        tmp["sidecar"].write_text(json.dumps(sidecar(res), indent=2, default=str), encoding="utf-8")
+    bio.check_out_dir(out)
+    paths = plan_outputs(out, options.get("names"))
+    inputs = {f"--{k.replace('_', '-')}": v for k, v in res.inputs.items() if v is not None}
+    grid = Volume(np.zeros((1, 1, 1), np.float32), np.asarray(res.affine, float))
+    with atomic_outputs(paths.values(), inputs) as stage:
+        nifti.save_volume(stage.path(paths["dseg"]), grid, res.labels, np.int16)
+        nifti.save_volume(stage.path(paths["brain_mask"]), grid, res.brain_mask, np.uint8)
+        bio.write_tsv(res.lesions, stage.path(paths["table"]))
+        bio.write_json(stage.path(paths["sidecar"]), sidecar(res))
         page = qc_html(
             res.flair,
             res.labels,
@@ -248,12 +208,5 @@ def write(res: LesionSegResult, out: str | Path, **options: Any) -> dict[str, Pa
             methods=res.methods(),
             source=str(res.inputs.get("flair") or ""),
         )
-        tmp["qc"].write_text(page, encoding="utf-8")
-        for k in final:
-            os.replace(tmp[k], final[k])
-    finally:
-        for p in tmp.values():
-            if p.exists():
-                p.unlink()
-    return final
-
+        bio.write_text(stage.path(paths["qc"]), page)
+    return paths

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smoulder.imaging.lesionseg import Image, LesionSegSettings, Priors
+from smoulder.imaging.lesionseg import LesionSegSettings, Priors
+from smoulder.schema.images import Volume
 
 SHAPE = (48, 48, 40)
 WM, GM, CSF = 100.0, 125.0, 30.0
@@ -35,7 +36,12 @@ def geometry(shape: tuple[int, int, int] = SHAPE, slice_factor: int = 1) -> dict
     return {"brain": brain, "gm": gm, "csf": csf, "wm": wm, "infra": infra, "vent": vent}
 
 
-def flair_image(g: dict[str, np.ndarray], lesions: dict[tuple[int, int, int], float] | None = None, *, seed: int = 0) -> np.ndarray:
+def flair_image(
+    g: dict[str, np.ndarray],
+    lesions: dict[tuple[int, int, int], float] | None = None,
+    *,
+    seed: int = 0,
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     f = np.zeros(g["brain"].shape, np.float32)
     f[g["wm"]] = WM
@@ -72,5 +78,9 @@ def fast_settings() -> LesionSegSettings:
     return LesionSegSettings(n4=False)
 
 
-def image(data: np.ndarray, zooms: tuple[float, float, float] = (1.0, 1.0, 1.0), source: str = "flair.nii.gz") -> Image:
-    return Image(data=data, affine=np.diag([*zooms, 1.0]), source=source)
+def image(
+    data: np.ndarray,
+    zooms: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    source: str = "flair.nii.gz",
+) -> Volume:
+    return Volume(data=data, affine=np.diag([*zooms, 1.0]), source=source)

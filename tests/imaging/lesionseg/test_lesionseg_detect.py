@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import flair_image, geometry, image, priors_of
 
+from conftest import flair_image, geometry, image, priors_of
 from smoulder.imaging.lesionseg import LesionSegSettings, segment_lesions
 from smoulder.imaging.lesionseg.detect import location_classes
 
@@ -82,7 +82,12 @@ def test_location_classes_on_the_constructed_geometry(box_brain):
     g = box_brain
     lesions = {}
     deep = [(12, 12, 28), (13, 12, 28), (12, 13, 28), (13, 13, 28)]
-    peri = [(29, 22, 18), (29, 23, 18), (30, 22, 18), (30, 23, 18)]  # 1-2 mm from the ventricle (x < 28)
+    peri = [
+        (29, 22, 18),
+        (29, 23, 18),
+        (30, 22, 18),
+        (30, 23, 18),
+    ]  # 1-2 mm from the ventricle (x < 28)
     juxta = [(8, 30, 26), (8, 31, 26), (9, 30, 26), (9, 31, 26)]  # 1-2 mm from cortex (x < 7)
     infra = [(24, 36, 9), (25, 36, 9), (24, 37, 9), (25, 37, 9)]  # z < 12
     for group in (deep, peri, juxta, infra):

@@ -94,7 +94,9 @@ def test_montage_puts_the_patients_right_on_the_left():
     vol = np.zeros((20, 20, 10), np.float32)
     vol[15:, :, :] = 1.0  # bright on the patient's right (high x in RAS)
     labels = np.zeros(vol.shape, np.int32)
-    rgb = montage_rgb(vol, labels, (1.0, 1.0, 1.0), vol >= 0, affine=np.eye(4), n_slices=1, columns=1)
+    rgb = montage_rgb(
+        vol, labels, (1.0, 1.0, 1.0), vol >= 0, affine=np.eye(4), n_slices=1, columns=1
+    )
     row = rgb[rgb.shape[0] // 2, :, 0]
     # column 0 and the last column carry the brain outline (cyan, no red)
     assert row[1:4].mean() > 0.9 and row[-6:-1].mean() < 0.1

@@ -6,8 +6,8 @@ Pure engine: arrays and affines in, labels and tables out (no file access). The 
 """
 
 from smoulder.imaging.lesionseg.engine import segment_lesions
-from smoulder.imaging.lesionseg.images import Image, Priors
+from smoulder.imaging.lesionseg.images import Priors
 from smoulder.imaging.lesionseg.result import LesionSegResult
 from smoulder.imaging.lesionseg.settings import LesionSegSettings
 
-__all__ = ["segment_lesions", "LesionSegSettings", "LesionSegResult", "Image", "Priors"]
+__all__ = ["segment_lesions", "LesionSegSettings", "LesionSegResult", "Priors"]

@@ -115,7 +115,6 @@ def detect(
     if n_seed == 0:
         counts.update(seeds_kept=0, lesions=0)
         return np.zeros(z.shape, bool), counts
-    idx = np.arange(1, n_seed + 1)
     size = label_stat(np.ones(z.shape, np.float32), mk, n_seed, "sum")[1:]
     peak = label_stat(z, mk, n_seed, "max")[1:]
     ok = (size >= s.min_seed_voxels) | (peak >= s.z_strong)

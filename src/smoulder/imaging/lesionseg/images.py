@@ -8,31 +8,9 @@ from typing import Protocol
 import numpy as np
 
 from smoulder.exceptions import InputDataError
+from smoulder.schema.images import Volume
 
-__all__ = ["Image", "Priors", "TemplateLike", "as_image"]
-
-
-@dataclass
-class Image:
-    """A 3-D image: voxel data, voxel-to-world (RAS mm) affine and where it came from.
-
-    ``zooms`` are the column norms of the affine (voxel sizes in mm). The lead swaps this for
-    ``smoulder.schema.images.Volume`` when that exists; any object with ``data``, ``affine`` and
-    ``zooms`` works.
-    """
-
-    data: np.ndarray
-    affine: np.ndarray
-    source: str = "<array>"
-
-    @property
-    def zooms(self) -> tuple[float, float, float]:
-        z = np.sqrt((np.asarray(self.affine, float)[:3, :3] ** 2).sum(axis=0))
-        return (float(z[0]), float(z[1]), float(z[2]))
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(np.shape(self.data))
+__all__ = ["Priors", "TemplateLike", "as_image"]
 
 
 class TemplateLike(Protocol):
@@ -70,8 +48,8 @@ def _source(obj: object, default: str) -> str:
     return str(getattr(obj, "source", None) or default)
 
 
-def as_image(obj: object, what: str, flag: str) -> Image:
-    """Check an image-like object (``data``, ``affine``) and return an :class:`Image`.
+def as_image(obj: object, what: str, flag: str) -> Volume:
+    """Check an image-like object (``data``, ``affine``) and return a :class:`~smoulder.schema.images.Volume`.
 
     Errors name the image (its ``source`` file when known) and the expected form in the command
     line's words (``flag``).
@@ -124,4 +102,4 @@ def as_image(obj: object, what: str, flag: str) -> Image:
                 file=src,
                 expected="finite values everywhere (set voxels outside the head to 0)",
             )
-    return Image(data=arr, affine=aff, source=src)
+    return Volume(data=arr, affine=aff, source=src)

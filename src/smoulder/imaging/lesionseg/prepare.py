@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from smoulder.imaging.lesionseg.images import Image, Priors, TemplateLike
+from smoulder.imaging.lesionseg.images import Priors, TemplateLike
 from smoulder.imaging.lesionseg.register import (
     brain_center_guess,
     n4_correct,
@@ -15,6 +15,7 @@ from smoulder.imaging.lesionseg.register import (
     rigid_to,
 )
 from smoulder.imaging.lesionseg.settings import LesionSegSettings
+from smoulder.schema.images import Volume
 
 __all__ = ["Prepared", "prepare", "template_regions", "tissue_em", "local_stats", "head_mask"]
 
@@ -266,9 +267,9 @@ def _blend_local(
 
 
 def prepare(
-    flair: Image,
+    flair: Volume,
     *,
-    t1: Image | None,
+    t1: Volume | None,
     brain_mask: np.ndarray | None,
     template: TemplateLike | None,
     priors: Priors | None,
@@ -287,7 +288,12 @@ def prepare(
             t1_on = np.clip(np.asarray(t1.data, np.float32), 0, None)
         else:
             t1_on = rigid_to(
-                f, aff, np.asarray(t1.data, np.float32), np.asarray(t1.affine, float), seed=s.seed
+                f,
+                aff,
+                np.asarray(t1.data, np.float32),
+                np.asarray(t1.affine, float),
+                seed=s.seed,
+                source=t1.source,
             )
             notes.append(
                 "T1 registered rigidly to the FLAIR (mutual information) and resampled onto its grid"

@@ -14,27 +14,25 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-_LPS = np.diag([-1.0, -1.0, 1.0])
+from smoulder.imaging.registration import ants_determinism, ants_image, rigid_register
+from smoulder.schema.images import Volume
 
 
 def zooms_of(affine: np.ndarray) -> np.ndarray:
-    """Voxel sizes (mm) as the column norms of the affine."""
-    return np.sqrt((np.asarray(affine, float)[:3, :3] ** 2).sum(axis=0))
+    """Voxel sizes (mm) of a grid: :attr:`smoulder.schema.images.Volume.zooms` of its affine."""
+    return Volume(np.zeros((1, 1, 1), np.float32), np.asarray(affine, float)).zooms
 
 
 def to_ants(data: np.ndarray, affine: np.ndarray, shift_mm: np.ndarray | None = None) -> Any:
-    """An antspyx image of ``data`` placed in world space by ``affine`` (RAS, optionally shifted)."""
-    import ants
+    """An antspyx image of ``data`` placed by ``affine`` (RAS), optionally shifted by ``shift_mm``.
 
-    a = np.asarray(affine, dtype=float)
-    z = zooms_of(a)
-    origin = a[:3, 3] + (np.zeros(3) if shift_mm is None else np.asarray(shift_mm, float))
-    return ants.from_numpy(
-        np.ascontiguousarray(data, dtype=np.float32),
-        origin=tuple((_LPS @ origin).tolist()),
-        spacing=tuple(z.tolist()),
-        direction=_LPS @ (a[:3, :3] / z),
-    )
+    A thin use of :func:`smoulder.imaging.registration.ants_image`; the shift moves the image in
+    world space (a pure translation carried in its origin).
+    """
+    a = np.array(affine, dtype=float)
+    if shift_mm is not None:
+        a[:3, 3] += np.asarray(shift_mm, float)
+    return ants_image(Volume(np.asarray(data, np.float32), a))
 
 
 def n4_correct(
@@ -167,7 +165,7 @@ def _foreground_com(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return np.asarray(affine, float)[:3, :3] @ c + np.asarray(affine, float)[:3, 3]
 
 
-def register_template(
+def _register_template(
     fixed: np.ndarray,
     fixed_affine: np.ndarray,
     moving: np.ndarray,
@@ -181,23 +179,8 @@ def register_template(
     fixed_mask: np.ndarray | None = None,
     center_guess: np.ndarray | None = None,
     syn_iterations: tuple[int, ...] = (40, 20, 0),
-    seed: int = 0,
 ) -> Warped:
-    """Register a template (moving) to the subject (fixed) and warp ``warp`` images onto its grid.
-
-    The template's brain centre is first placed on each of two starting points (``center_guess``,
-    see :func:`brain_center_guess`, and the centre of mass of the subject's foreground): a pure
-    translation carried in the template's origin. From each, an affine registration (Mattes mutual
-    information) runs; the one with the better metric over the template's brain wins. When
-    ``transform="syn"``, a deformable SyN stage (Avants et al., Med Image Anal 2008; cross-
-    correlation) follows at ``resolution_mm``. The metric is sampled only where the template's
-    (dilated) brain lands, so the skull, neck and background do not pull on the fit.
-
-    Returns
-    -------
-    Warped
-        The ``warp`` images (linear interpolation) on the fixed grid.
-    """
+    """The body of :func:`register_template` (inside its ANTs seed)."""
     import ants
 
     m_mask = np.asarray(moving_mask, bool)
@@ -236,7 +219,6 @@ def register_template(
                 aff_iterations=(1000, 500, 250, 0),
                 aff_shrink_factors=(6, 4, 2, 1),
                 aff_smoothing_sigmas=(3, 2, 1, 0),
-                random_seed=seed,
                 verbose=False,
             )
             files += list(aff["fwdtransforms"]) + list(aff["invtransforms"])
@@ -266,7 +248,6 @@ def register_template(
                 syn_metric=syn_metric,
                 syn_sampling=4 if syn_metric == "CC" else 32,
                 reg_iterations=syn_iterations,
-                random_seed=seed,
                 verbose=False,
             )
             files += list(syn["fwdtransforms"]) + list(syn["invtransforms"])
@@ -288,37 +269,60 @@ def register_template(
     return Warped(images=out, metric_affine=metric, transform=transform, start=start)
 
 
+def register_template(
+    fixed: np.ndarray,
+    fixed_affine: np.ndarray,
+    moving: np.ndarray,
+    moving_affine: np.ndarray,
+    moving_mask: np.ndarray,
+    warp: dict[str, np.ndarray],
+    *,
+    seed: int = 1,
+    **options: Any,
+) -> Warped:
+    """Register a template (moving) to the subject (fixed) and warp ``warp`` images onto its grid.
+
+    The template's brain centre is first placed on each of two starting points (``center_guess``,
+    see :func:`brain_center_guess`, and the centre of mass of the subject's foreground): a pure
+    translation carried in the template's origin. From each, an affine registration (Mattes mutual
+    information) runs; the one with the better metric over the template's brain wins. When
+    ``transform="syn"``, a deformable SyN stage (Avants et al., Med Image Anal 2008) follows at
+    ``resolution_mm``. The metric is sampled only where the template's (dilated) brain lands, so
+    the skull, neck and background do not pull on the fit. Runs inside
+    :func:`smoulder.imaging.registration.ants_determinism` (``seed`` >= 1: reproducible).
+
+    Options: ``transform`` ("syn" or "affine"), ``resolution_mm``, ``syn_metric``, ``fixed_mask``,
+    ``center_guess``, ``syn_iterations``.
+
+    Returns
+    -------
+    Warped
+        The ``warp`` images (linear interpolation) on the fixed grid.
+    """
+    with ants_determinism(seed, None):
+        return _register_template(
+            fixed, fixed_affine, moving, moving_affine, moving_mask, warp, **options
+        )
+
+
 def rigid_to(
     fixed: np.ndarray,
     fixed_affine: np.ndarray,
     moving: np.ndarray,
     moving_affine: np.ndarray,
     *,
-    seed: int = 0,
+    seed: int = 1,
+    source: str = "T1",
 ) -> np.ndarray:
-    """Rigidly register ``moving`` to ``fixed`` (Mattes mutual information); resample onto it."""
-    import ants
+    """Rigidly register ``moving`` to ``fixed`` and resample it onto the fixed grid.
 
-    f_img = to_ants(fixed, fixed_affine)
-    m_img = to_ants(moving, moving_affine)
-    files: list[str] = []
-    try:
-        reg = ants.registration(
-            fixed=f_img,
-            moving=m_img,
-            type_of_transform="Rigid",
-            aff_metric="mattes",
-            aff_shrink_factors=(4, 2, 1),
-            aff_smoothing_sigmas=(2, 1, 0),
-            aff_iterations=(500, 250, 50),
-            random_seed=seed,
-            verbose=False,
-        )
-        files += list(reg["fwdtransforms"]) + list(reg["invtransforms"])
-        out = ants.apply_transforms(f_img, m_img, list(reg["fwdtransforms"]), interpolator="linear")
-        return np.asarray(out.numpy(), np.float32)
-    finally:
-        _cleanup(files)
+    :func:`smoulder.imaging.registration.rigid_register` (Mattes mutual information, linear
+    interpolation) on the two grids.
+    """
+    ref = Volume(np.asarray(fixed, np.float32), np.asarray(fixed_affine, float), "FLAIR")
+    mov = Volume(np.asarray(moving, np.float32), np.asarray(moving_affine, float), source)
+    out, _ = rigid_register(ref, mov, seed=seed)
+    return np.asarray(out.data, np.float32)
 
 
 __all__ = [

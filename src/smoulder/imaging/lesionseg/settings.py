@@ -46,7 +46,7 @@ class LesionSegSettings(Settings):
     n4: bool = True
     registration: Literal["syn", "affine"] = "syn"
     registration_mm: float = 3.0
-    seed: int = 0
+    seed: int = 1
     tissue_iterations: int = 12
     nawm_sigma_mm: float = 6.0
     smooth_mm: float = 0.5
@@ -71,6 +71,15 @@ class LesionSegSettings(Settings):
     connectivity: Literal[6, 18, 26] = 26
     periventricular_mm: float = 3.0
     juxtacortical_mm: float = 2.0
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int) -> int:
+        if v < 1:
+            raise SettingsError(
+                f"seed must be a whole number >= 1 (0 makes ANTs seed from the clock; got {v})"
+            )
+        return v
 
     @field_validator("registration_mm", "nawm_sigma_mm", "wm_sigma_mm")
     @classmethod
