@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", type=Path, default=None, help="where inputs are made (default: a temp dir)"
     )
     ap.add_argument("--no-today", action="store_true", help="skip the previous fallback method")
+    ap.add_argument("--no-flair-only", action="store_true", help="skip the runs without the T1")
     ns = ap.parse_args(argv)
     work = ns.workdir or Path(tempfile.mkdtemp(prefix="bench_lesions_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -243,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         cases.append(
             {**base, "method": "ours", "label": "smoulder FLAIR+T1", "t1": str(files["t1"])}
         )
-        cases.append({**base, "method": "ours", "label": "smoulder FLAIR only"})
+        if not ns.no_flair_only:
+            cases.append({**base, "method": "ours", "label": "smoulder FLAIR only"})
 
     if ns.only in ("real", "all"):
         if not (REAL / "FLAIR.nii.gz").exists():
