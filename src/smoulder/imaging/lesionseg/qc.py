@@ -263,7 +263,7 @@ def qc_html(
         "table{border-collapse:collapse;font-size:.9em}td,th{padding:2px 8px;border-bottom:1px solid #ddd;"
         "text-align:right}th{text-align:left}.lesion{display:inline-block;margin:0 1em 1em 0;vertical-align:top}"
         ".warn{background:#fff3cd;padding:.5em;border:1px solid #e0c060}"
-        ".legend span{padding:0 .4em}</style></head><body>",
+        ".legend span{padding:0 .4em}.scroll{overflow-x:auto;max-width:100%}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{html.escape(source)}</p>" if source else "",
         f"<p><b>{len(table)}</b> lesions, <b>{vol:.2f} mL</b>; brain {brain.sum() * float(np.prod(zooms)) / 1000:.0f} mL. "
@@ -292,7 +292,9 @@ def qc_html(
             + "</tr>"
             for _, r in table.iterrows()
         )
-        parts.append(f"<h2>Lesions</h2><table><tr>{head}</tr>{body}</table>")
+        parts.append(
+            f"<h2>Lesions</h2><div class='scroll'><table><tr>{head}</tr>{body}</table></div>"
+        )
         order = table.sort_values(["volume_mm3", "label"], ascending=[False, True])
         if len(order) > max_lesions:
             parts.append(f"<p>Slices of the {max_lesions} largest of {len(order)} lesions.</p>")
