@@ -221,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--phantoms", type=int, default=6, help="held-out family-B phantoms (default 6)"
     )
+    ap.add_argument(
+        "--first-seed", type=int, default=100000, help="first family-B seed (default 100000)"
+    )
     ap.add_argument("--threads", type=int, default=2, help="ITK threads per run (default 2)")
     ap.add_argument(
         "--workdir", type=Path, default=None, help="where inputs are made (default: a temp dir)"
@@ -262,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             add("(b) patient07 clinical 4 mm+head", make_degraded(work))
     if ns.only in ("phantoms", "all"):
         for k in range(ns.phantoms):
-            seed = 100000 + k
+            seed = ns.first_seed + k
             add(f"(c) family B seed {seed}", make_phantom(work, seed))
     rows = []
     with ProcessPoolExecutor(max_workers=1, max_tasks_per_child=1) as ex:

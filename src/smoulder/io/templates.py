@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -118,8 +119,8 @@ def load_mni152() -> MNI152Template:
     from scipy import ndimage
 
     files = template_files()
-    imgs = {k: nib.load(str(p)) for k, p in files.items()}
-    affine = np.asarray(imgs["t1"].affine, dtype=float)
+    imgs: dict[str, Any] = {k: nib.load(str(p)) for k, p in files.items()}
+    affine = np.asarray(imgs["t1"].affine, dtype=np.float64)
     t1 = np.asarray(imgs["t1"].dataobj, dtype=np.float32)
     t1 /= max(float(t1.max()), 1e-12)
     # the files hold 0..255 integers: rescaled to 0..1 as nilearn's loaders do

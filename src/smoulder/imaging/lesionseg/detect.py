@@ -105,7 +105,7 @@ def detect(
         (wm_hard | (zg >= s.zg_seed)).astype(np.float32), brain, s.wm_sigma_mm, zooms
     )
     region = brain & (depth >= s.edge_margin_mm) & (pc < 0.5) & (surround >= s.wm_fraction)
-    z_need = np.float32(s.z_seed)
+    z_need: np.ndarray | float = float(s.z_seed)
     if infratentorial is not None:
         # brainstem and cerebellum are brighter and more variable on FLAIR: stronger seeds there
         z_need = np.where(infratentorial, s.z_seed + s.infratentorial_z_extra, s.z_seed)

@@ -154,7 +154,7 @@ def segment_lesions(
         version=__version__,
         labels=labels,
         affine=p.affine,
-        zooms=tuple(float(v) for v in p.zooms),
+        zooms=(float(p.zooms[0]), float(p.zooms[1]), float(p.zooms[2])),
         lesions=table,
         brain_mask=p.brain,
         flair=p.flair,

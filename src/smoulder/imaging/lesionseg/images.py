@@ -16,13 +16,26 @@ __all__ = ["Priors", "TemplateLike", "as_image"]
 class TemplateLike(Protocol):
     """What the engine needs of a template (e.g. :class:`smoulder.io.templates.MNI152Template`)."""
 
-    t1: np.ndarray
-    brain_mask: np.ndarray
-    gm: np.ndarray
-    wm: np.ndarray
-    csf: np.ndarray
-    affine: np.ndarray
-    name: str
+    @property
+    def t1(self) -> np.ndarray: ...
+
+    @property
+    def brain_mask(self) -> np.ndarray: ...
+
+    @property
+    def gm(self) -> np.ndarray: ...
+
+    @property
+    def wm(self) -> np.ndarray: ...
+
+    @property
+    def csf(self) -> np.ndarray: ...
+
+    @property
+    def affine(self) -> np.ndarray: ...
+
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass

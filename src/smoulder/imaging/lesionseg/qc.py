@@ -218,7 +218,7 @@ def _fmt(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
         if not np.isfinite(v):
             return "n/a"
-        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+        return f"{v:,.0f}" if abs(float(v)) >= 100 else f"{v:.3g}"
     return html.escape(str(v))
 
 
