@@ -358,7 +358,7 @@ class _Reader:
             after = keep & (day > self.export_day)
             if after.any():
                 self.report.add(
-                    f"records dated after the export date ({self.export_date[:10]}) left out",
+                    f"records dated after the export date ({str(self.export_date)[:10]}) left out",
                     int(after.sum()),
                     rejected=True,
                 )
