@@ -251,7 +251,9 @@ def simulate_flair_phantom(
         flair, t1 = anat.add_head(space, tissue, flair, t1, rng)
     # ---------------------------------------------------------------- acquisition
     is_thick = bool(rng.random() < s.thick_probability) if thick is None else bool(thick)
-    axis = (2 if rng.random() < 0.8 else int(rng.integers(0, 2))) if slice_axis is None else slice_axis
+    axis = (
+        (2 if rng.random() < 0.8 else int(rng.integers(0, 2))) if slice_axis is None else slice_axis
+    )
     inplane = _u(rng, s.inplane_mm)
     zooms = np.full(3, inplane)
     if is_thick:
