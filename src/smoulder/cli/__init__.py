@@ -45,6 +45,7 @@ def build_parser(args: list[str] | None = None) -> argparse.ArgumentParser:
         demo,
         digital,
         interop,
+        lesions,
         multiverse,
         neda,
         prl,
@@ -58,6 +59,7 @@ def build_parser(args: list[str] | None = None) -> argparse.ArgumentParser:
     composite.register(sub)
     demo.register(sub)
     prl.register(sub)
+    lesions.register(sub)
     sel.register(sub)
     bids.register(sub)
     digital.register(sub)
