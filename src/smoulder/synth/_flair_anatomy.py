@@ -48,7 +48,10 @@ def _template_on(space: Space) -> dict[str, np.ndarray]:
     out = {}
     # both grids are 1 mm and axis-aligned with integer offsets: copy the overlap
     off = np.round(space.affine[:3, 3] - tpl.affine[:3, 3]).astype(int)
-    src = [slice(max(o, 0), min(o + n, m)) for o, n, m in zip(off, space.shape, tpl.t1.shape, strict=True)]
+    src = [
+        slice(max(o, 0), min(o + n, m))
+        for o, n, m in zip(off, space.shape, tpl.t1.shape, strict=True)
+    ]
     dst = [slice(s.start - o, s.stop - o) for s, o in zip(src, off, strict=True)]
     for name in ("gm", "wm", "csf"):
         arr = np.zeros(space.shape, np.float32)
@@ -207,7 +210,9 @@ def draw_lesions(
         loc = LOCATIONS[int(rng.choice(4, p=w / w.sum()))]
         if cand[loc].shape[0] == 0:
             continue
-        c = cand[loc][int(rng.integers(cand[loc].shape[0]))].astype(float) + rng.uniform(-0.5, 0.5, 3)
+        c = cand[loc][int(rng.integers(cand[loc].shape[0]))].astype(float) + rng.uniform(
+            -0.5, 0.5, 3
+        )
         vol = float(np.exp(rng.normal(np.log(s.volume_median_mm3), s.volume_log_sd)))
         if loc == "infratentorial":
             vol *= 0.6
@@ -222,12 +227,16 @@ def draw_lesions(
             if np.linalg.norm(gv) > 1e-3:
                 long_axis = gv / np.linalg.norm(gv)
                 elong = float(rng.uniform(1.5, 3.0))  # Dawson's finger
-        shape_kind = "confluent" if confluent else ("finger" if long_axis is not None else ("irregular" if rough > 0.25 else "ovoid"))
+        shape_kind = (
+            "confluent"
+            if confluent
+            else ("finger" if long_axis is not None else ("irregular" if rough > 0.25 else "ovoid"))
+        )
         parts = int(rng.integers(2, 5)) if confluent else 1
         target = vol
         local = None
         for attempt in range(2):
-            acc: dict[tuple[int, ...], np.ndarray] = {}
+            acc: dict[tuple[tuple[int, int], ...], np.ndarray] = {}
             total = 0.0
             prng = np.random.default_rng(rng.integers(1 << 31))
             for k in range(parts):
@@ -267,7 +276,9 @@ def draw_lesions(
                 "t1_ratio": float(rng.uniform(*s.t1_lesion)),
             }
         )
-    drawn = pd.DataFrame(rows, columns=["drawn_id", "location", "shape", "target_mm3", "contrast", "t1_ratio"])
+    drawn = pd.DataFrame(
+        rows, columns=["drawn_id", "location", "shape", "target_mm3", "contrast", "t1_ratio"]
+    )
     return frac, ids, drawn
 
 
@@ -319,7 +330,16 @@ def add_head(
 ) -> tuple[np.ndarray, np.ndarray]:
     """CSF, skull, marrow, scalp around the brain; face and neck below it."""
     brain = tissue["brain"] > 0.5
-    return _head_layers(space, brain, flair, t1, rng, csf_level=float(np.median(flair[tissue["csf"] > 0.9])) if (tissue["csf"] > 0.9).any() else 0.2)
+    return _head_layers(
+        space,
+        brain,
+        flair,
+        t1,
+        rng,
+        csf_level=float(np.median(flair[tissue["csf"] > 0.9]))
+        if (tissue["csf"] > 0.9).any()
+        else 0.2,
+    )
 
 
 def _head_layers(
@@ -337,7 +357,9 @@ def _head_layers(
     env = ndimage.binary_closing(small, ball(4), iterations=1) | small
     env = ndimage.binary_fill_holes(env)
     d_small = ndimage.distance_transform_edt(~env) * 2.0
-    d = ndimage.zoom(d_small, [n / m for n, m in zip(brain.shape, d_small.shape, strict=True)], order=1)
+    d = ndimage.zoom(
+        d_small, [n / m for n, m in zip(brain.shape, d_small.shape, strict=True)], order=1
+    )
     d = d[: brain.shape[0], : brain.shape[1], : brain.shape[2]]
     d = np.where(brain, 0, np.maximum(d, 0.5))
     x, y, z = space.world(0), space.world(1), space.world(2)
@@ -372,7 +394,10 @@ def _head_layers(
     put(soft & ~soft_core, fat_f, fat_t)
     put(soft_core, mus_f, mus_t)
     for sx in (-32.0, 32.0):
-        eye = np.broadcast_to(((x - sx) ** 2 + (y - 52) ** 2 + (z + 32) ** 2) <= 12.0**2, brain.shape) & out
+        eye = (
+            np.broadcast_to(((x - sx) ** 2 + (y - 52) ** 2 + (z + 32) ** 2) <= 12.0**2, brain.shape)
+            & out
+        )
         put(eye, 0.1, 0.2)
     cord = np.broadcast_to((x**2 + (y + 42) ** 2 <= 7.0**2) & (z < -60), brain.shape) & out
     vert = np.broadcast_to((x**2 + (y + 42) ** 2 <= 13.0**2) & (z < -60), brain.shape) & out & ~cord
@@ -399,7 +424,12 @@ def _rot(angles_deg: np.ndarray) -> np.ndarray:
 
 
 def native_grid(
-    space: Space, zooms: np.ndarray, angles: np.ndarray, shift: np.ndarray, head: bool, obj: np.ndarray | None = None
+    space: Space,
+    zooms: np.ndarray,
+    angles: np.ndarray,
+    shift: np.ndarray,
+    head: bool,
+    obj: np.ndarray | None = None,
 ) -> Grid:
     """A rotated grid with voxel sizes ``zooms`` covering the head (or the brain) plus a margin."""
     r = _rot(np.asarray(angles, float))
@@ -411,7 +441,16 @@ def native_grid(
         ijk = np.argwhere(obj)
         w = ijk @ space.affine[:3, :3].T + space.affine[:3, 3]
         lo_w, hi_w = w.min(0) - 6, w.max(0) + 6
-    corners = np.array([[lo_w[0] if i & 1 else hi_w[0], lo_w[1] if i & 2 else hi_w[1], lo_w[2] if i & 4 else hi_w[2]] for i in range(8)])
+    corners = np.array(
+        [
+            [
+                lo_w[0] if i & 1 else hi_w[0],
+                lo_w[1] if i & 2 else hi_w[1],
+                lo_w[2] if i & 4 else hi_w[2],
+            ]
+            for i in range(8)
+        ]
+    )
     centre = (lo_w + hi_w) / 2 + shift
     loc = (corners - (lo_w + hi_w) / 2) @ r  # extents along the rotated axes
     ext = loc.max(0) - loc.min(0)
@@ -424,7 +463,9 @@ def native_grid(
     return Grid(shape=shape, affine=aff)  # type: ignore[arg-type]
 
 
-def _sample_points(space: Space, grid: Grid, zooms: np.ndarray, sub: tuple[float, float, float]) -> list[np.ndarray]:
+def _sample_points(
+    space: Space, grid: Grid, zooms: np.ndarray, sub: tuple[float, float, float]
+) -> list[np.ndarray]:
     src = np.linalg.inv(space.affine) @ grid.affine
     idx = [np.arange(n, dtype=np.float32) + o for n, o in zip(grid.shape, sub, strict=True)]
     coords = []
@@ -448,20 +489,26 @@ def _offsets(zooms: np.ndarray) -> list[tuple[float, float, float]]:
     return [(a, b, c) for a in per_axis[0] for b in per_axis[1] for c in per_axis[2]]
 
 
-def resample_native(space: Space, grid: Grid, images: dict[str, np.ndarray], zooms: np.ndarray) -> dict[str, np.ndarray]:
+def resample_native(
+    space: Space, grid: Grid, images: dict[str, np.ndarray], zooms: np.ndarray
+) -> dict[str, np.ndarray]:
     """Average each 1 mm image over every native voxel (box slice profile)."""
     out = {k: np.zeros(grid.shape, np.float32) for k in images}
     offs = _offsets(zooms)
     for o in offs:
         pts = _sample_points(space, grid, zooms, o)
         for k, img in images.items():
-            out[k] += ndimage.map_coordinates(np.asarray(img, np.float32), pts, order=1, mode="constant", cval=0.0)
+            out[k] += ndimage.map_coordinates(
+                np.asarray(img, np.float32), pts, order=1, mode="constant", cval=0.0
+            )
     for k in out:
         out[k] /= len(offs)
     return out
 
 
-def resample_labels(space: Space, grid: Grid, ids: np.ndarray, frac: np.ndarray, zooms: np.ndarray) -> np.ndarray:
+def resample_labels(
+    space: Space, grid: Grid, ids: np.ndarray, frac: np.ndarray, zooms: np.ndarray
+) -> np.ndarray:
     """The lesion id most present in each native voxel (max over sub-samples, nearest neighbour)."""
     best = np.zeros(grid.shape, np.int32)
     for o in _offsets(zooms):
@@ -487,7 +534,14 @@ def bias_field(shape: tuple[int, ...], peak_to_peak: float, rng: np.random.Gener
     return np.exp(log).astype(np.float32)
 
 
-def acquire(img: np.ndarray, shape: tuple[int, ...], bias_pp: float, snr: float, rng: np.random.Generator, gain: float | None = None) -> np.ndarray:
+def acquire(
+    img: np.ndarray,
+    shape: tuple[int, ...],
+    bias_pp: float,
+    snr: float,
+    rng: np.random.Generator,
+    gain: float | None = None,
+) -> np.ndarray:
     """Bias field, Rician noise (SD = 1 / snr of white matter) and an arbitrary scanner gain."""
     b = bias_field(shape, bias_pp, rng)
     sd = 1.0 / max(snr, 1e-3)
@@ -523,21 +577,33 @@ def degrade(
     grid1 = Grid(space.shape, aff)
     src_space = Space(shape=tuple(image.shape), affine=affine)  # type: ignore[arg-type]
     img = resample_native(src_space, grid1, {"a": image}, np.ones(3))["a"]
-    brain = resample_native(src_space, grid1, {"a": (image > 0).astype(np.float32)}, np.ones(3))["a"] > 0.5
+    brain = (
+        resample_native(src_space, grid1, {"a": (image > 0).astype(np.float32)}, np.ones(3))["a"]
+        > 0.5
+    )
     pos = img[brain]
     level = float(np.percentile(pos, 60)) if pos.size else 1.0
     if head:
         scaled = img / level
         low = float(np.percentile(scaled[brain], 5)) if brain.any() else 0.2
-        f, t = _head_layers(space, brain, scaled, scaled, np.random.default_rng(head_seed), csf_level=low)
+        f, t = _head_layers(
+            space, brain, scaled, scaled, np.random.default_rng(head_seed), csf_level=low
+        )
         img = (f if contrast == "flair" else t) * level
     lab_frac = None
     if labels is not None:
-        lab_frac = resample_native(src_space, grid1, {"a": (labels > 0).astype(np.float32)}, np.ones(3))["a"]
+        lab_frac = resample_native(
+            src_space, grid1, {"a": (labels > 0).astype(np.float32)}, np.ones(3)
+        )["a"]
     zooms = np.ones(3) * float(z_in.min())
     zooms[slice_axis] = slice_mm
     grid = native_grid(
-        space, zooms, np.asarray(rotation_deg, float), np.zeros(3), head=False, obj=img > 0.02 * float(img.max())
+        space,
+        zooms,
+        np.asarray(rotation_deg, float),
+        np.zeros(3),
+        head=False,
+        obj=img > 0.02 * float(img.max()),
     )
     ims = {"image": img} if lab_frac is None else {"image": img, "lesion": lab_frac}
     res = resample_native(space, grid, ims, zooms)
