@@ -199,7 +199,7 @@ def run_detect(ns: argparse.Namespace) -> int:
             sep=sep,
         )
         if ns.measure:
-            from smoulder.digital.catalogue import get_measure
+            from smoulder.schema.catalogue import get_measure
 
             for name in ns.measure:
                 get_measure(name)
@@ -291,7 +291,7 @@ def _write_plots(res, folder: Path, relapses, limit: int) -> dict[str, Path]:
 
 
 def run_measures(ns: argparse.Namespace) -> int:
-    from smoulder.digital.catalogue import MEASURES
+    from smoulder.schema.catalogue import MEASURES
 
     rows = [
         {

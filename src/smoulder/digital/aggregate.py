@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from smoulder.digital.catalogue import get_measure
+from smoulder.schema.catalogue import get_measure
 from smoulder.exceptions import SettingsError
 
 __all__ = ["AggregationSettings", "daily", "weekly"]

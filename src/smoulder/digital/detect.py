@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from smoulder import __version__
 from smoulder.digital import detectors as det
 from smoulder.digital.aggregate import AggregationSettings, weekly
-from smoulder.digital.catalogue import Measure, get_measure
+from smoulder.schema.catalogue import Measure, get_measure
 from smoulder.digital.practice import learning_phase
 from smoulder.exceptions import ColumnNotFoundError, SettingsError
 

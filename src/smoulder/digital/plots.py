@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from smoulder.digital.catalogue import get_measure
+from smoulder.schema.catalogue import get_measure
 from smoulder.exceptions import SettingsError
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from smoulder.digital.catalogue import MEASURES, Measure
+from smoulder.schema.catalogue import MEASURES, Measure
 from smoulder.exceptions import InputDataError
 from smoulder.io._apple_arrays import SeenSet, mix64, parse_apple_dates
 from smoulder.io.ingest import IngestReport

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from smoulder.digital.catalogue import MEASURES, Measure
+from smoulder.schema.catalogue import MEASURES, Measure
 from smoulder.exceptions import InputDataError
 
 FHIR_VERSION_NOTE = (

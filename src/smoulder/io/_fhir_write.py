@@ -14,7 +14,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from smoulder.digital.catalogue import MEASURES, Measure
+from smoulder.schema.catalogue import MEASURES, Measure
 from smoulder.exceptions import InputDataError
 from smoulder.io._fhir_common import (
     _ABSENT,

@@ -78,7 +78,7 @@ from typing import IO, Any
 
 import pandas as pd
 
-from smoulder.digital.catalogue import MEASURES
+from smoulder.schema.catalogue import MEASURES
 from smoulder.exceptions import InputDataError, SettingsError
 from smoulder.io._fhir_common import (
     _QR_OK,

@@ -6,7 +6,7 @@ FHIR, CSV/TSV/Parquet) produces it and the detectors read it::
     subject, date, measure, value, unit
 
 one row per subject, local calendar day and measure, ``value`` in the measure's canonical unit
-(see :mod:`smoulder.digital.catalogue`).
+(see :mod:`smoulder.schema.catalogue`).
 
 Rules applied by :func:`validate_measures` (all-or-nothing: the first bad row stops the import
 with an :class:`~smoulder.exceptions.InputDataError` naming the file, row, column, value and the
@@ -59,7 +59,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from smoulder.digital.catalogue import MEASURES, Measure, measure_names
+from smoulder.schema.catalogue import MEASURES, Measure, measure_names
 from smoulder.exceptions import ColumnNotFoundError, InputDataError
 from smoulder.io._columns import missing_column
 from smoulder.io._measure_times import _codes, _first, _to_arrow, date_rule_rows, parse_times
