@@ -23,9 +23,10 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = [
     "register_import",
@@ -375,6 +376,8 @@ def run_export_fhir(ns: argparse.Namespace) -> int:
 
 def _read_events_table(path: Path) -> pd.DataFrame:
     """The events table of ``smoulder digital detect`` with its date columns as dates."""
+    import pandas as pd
+
     from smoulder.exceptions import InputDataError
     from smoulder.io.tables import read_table
 

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from smoulder.schema.catalogue import MEASURES, Measure
 from smoulder.exceptions import InputDataError
 from smoulder.io._apple_arrays import SeenSet, mix64, parse_apple_dates
 from smoulder.io.ingest import IngestReport
+from smoulder.schema.catalogue import MEASURES, Measure
 from smoulder.schema.dates import DateRule
 
 SLEEP_TYPE = "HKCategoryTypeIdentifierSleepAnalysis"

@@ -12,8 +12,8 @@ import json
 import re
 from typing import Any
 
-from smoulder.schema.catalogue import MEASURES, Measure
 from smoulder.exceptions import InputDataError
+from smoulder.schema.catalogue import MEASURES, Measure
 
 FHIR_VERSION_NOTE = (
     "FHIR R4 data validated with the fhir.resources R4B models (the closest to R4 it ships)"

@@ -14,7 +14,6 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from smoulder.schema.catalogue import MEASURES, Measure
 from smoulder.exceptions import InputDataError
 from smoulder.io._fhir_common import (
     _ABSENT,
@@ -35,6 +34,7 @@ from smoulder.io._fhir_common import (
     parse_json_text,
     require_resource,
 )
+from smoulder.schema.catalogue import MEASURES, Measure
 
 __all__ = [
     "measures_to_bundle",

@@ -78,7 +78,6 @@ from typing import IO, Any
 
 import pandas as pd
 
-from smoulder.schema.catalogue import MEASURES
 from smoulder.exceptions import InputDataError, SettingsError
 from smoulder.io._fhir_common import (
     _QR_OK,
@@ -115,6 +114,7 @@ from smoulder.io._fhir_write import (
 )
 from smoulder.io.ingest import IngestReport
 from smoulder.io.measures import validate_measures
+from smoulder.schema.catalogue import MEASURES
 from smoulder.schema.dates import DateRule
 
 __all__ = [

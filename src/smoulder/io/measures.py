@@ -59,12 +59,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from smoulder.schema.catalogue import MEASURES, Measure, measure_names
 from smoulder.exceptions import ColumnNotFoundError, InputDataError
 from smoulder.io._columns import missing_column
 from smoulder.io._measure_times import _codes, _first, _to_arrow, date_rule_rows, parse_times
 from smoulder.io.ingest import IngestReport
 from smoulder.io.tables import STRIPPED_IDS, write_table
+from smoulder.schema.catalogue import MEASURES, Measure, measure_names
 from smoulder.schema.dates import DateRule
 
 __all__ = [
