@@ -127,6 +127,13 @@ def _week_start(dates: pd.Series) -> pd.Series:
 def weekly(measures: pd.DataFrame, settings: AggregationSettings | None = None) -> pd.DataFrame:
     """Summarise each subject's measures by ISO week (weeks start on Monday).
 
+    Parameters
+    ----------
+    measures : DataFrame
+        Long table with columns ``subject, date, measure, value`` (see :func:`daily`).
+    settings : AggregationSettings, optional
+        Wear and missingness rules (default: all defaults).
+
     Returns
     -------
     DataFrame

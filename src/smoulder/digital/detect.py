@@ -196,10 +196,12 @@ def detect(
     >>> res = detect(data)
     >>> sorted(res.events["subject"].unique()) == sorted(truth["subject"])
     True
-    >>> res.events["change_pct"].lt(-10).all()
+    >>> bool(res.events["change_pct"].lt(-10).all())
     True
-    >>> print(res.methods()[:62])
-    Digital measures were summarised by ISO week with smoulder 0.
+    >>> "prospective change-point scan" in res.methods()
+    True
+    >>> res.limits == {"changepoint": res.limits["changepoint"]}  # only the detector that ran
+    True
     """
     settings = resolve_settings(settings, **overrides)
     for col in ("subject", "date", "measure", "value"):

@@ -95,7 +95,18 @@ def output_paths(
 ) -> dict[str, Path]:
     """Every path :func:`write` writes for ``result`` with these options, by key, in order.
 
-    Plot files are numbered (``series_0001_<measure>.png``), never named after a subject.
+    Parameters
+    ----------
+    result : DetectionResult
+        The result to be written.
+    out, weekly_table, fhir_out, plots, max_plots
+        As for :func:`write`.
+
+    Returns
+    -------
+    dict
+        Final paths by key; plot files are numbered (``series_0001_<measure>.png``), never named
+        after a subject.
     """
     paths = planned_outputs(out, weekly_table=weekly_table)
     if fhir_out is not None:
@@ -254,7 +265,7 @@ def _run(
         opts = {k: v for k, v in options.items() if k != "sep"}
         df, report = validate_measures(measures, source or "<DataFrame>", **opts)
     else:
-        df, report = read_measures(measures, **options)
+        df, report = read_measures(Path(measures), **options)
     if only:
         for name in only:
             get_measure(name)
@@ -265,7 +276,9 @@ def _run(
     elif relapses is not None:
         from smoulder.io.tables import read_relapses
 
-        rel, _ = read_relapses(relapses, future_dates=options["future_dates"], sep=options["sep"])
+        rel, _ = read_relapses(
+            Path(relapses), future_dates=options["future_dates"], sep=options["sep"]
+        )
     res = detect(df, settings, relapses=rel, progress=progress)
     res.inputs = report.to_dict()
     return res, rel
@@ -311,7 +324,19 @@ def write(
 
 
 def settings_document(result: DetectionResult) -> dict[str, Any]:
-    """The content of ``<stem>_settings.json``: provenance, methods paragraph, input report."""
+    """The content of ``<stem>_settings.json``.
+
+    Parameters
+    ----------
+    result : DetectionResult
+        The result to describe.
+
+    Returns
+    -------
+    dict
+        Software and version, analysis, every setting, the decision limits, the methods
+        paragraph and (from :func:`run`) the input report.
+    """
     doc = {**result.provenance(), "methods_paragraph": result.methods()}
     if result.inputs is not None:
         doc["input"] = result.inputs
@@ -361,14 +386,16 @@ def _write_plots(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     folder.mkdir(parents=True, exist_ok=True)
     pairs = _plot_pairs(res, limit)
     names = [f"series_{i:04d}_{m}.png" for i, m in enumerate(pairs["measure"], start=1)]
     for (subject, measure), name in zip(pairs.itertuples(index=False), names, strict=True):
-        ax = res.plot(subject, measure, relapses=relapses)
-        ax.figure.tight_layout()
-        ax.figure.savefig(folder / name, dpi=110)
-        plt.close(ax.figure)
+        fig = res.plot(subject, measure, relapses=relapses).figure
+        assert isinstance(fig, Figure)  # plot_series draws on a figure of its own
+        fig.tight_layout()
+        fig.savefig(folder / name, dpi=110)
+        plt.close(fig)
     if len(pairs):
         pairs.assign(plot=names).to_csv(folder / "plots_index.csv", index=False)

@@ -390,12 +390,26 @@ MEASURES: dict[str, Measure] = {m.name: m for m in _MEASURES}
 
 
 def measure_names() -> list[str]:
-    """Names of all catalogued measures, sorted."""
+    """Names of all catalogued measures, sorted.
+
+    Returns
+    -------
+    list of str
+    """
     return sorted(MEASURES)
 
 
 def get_measure(name: str) -> Measure:
     """Look a measure up by name; unknown names raise a clear error with suggestions.
+
+    Parameters
+    ----------
+    name : str
+        A catalogue name (``steps``, ``walking_speed`` ...).
+
+    Returns
+    -------
+    Measure
 
     Raises
     ------
@@ -413,5 +427,25 @@ def get_measure(name: str) -> Measure:
 
 
 def to_canonical(name: str, value: float, unit: str | None = None) -> float:
-    """Convert ``value`` of measure ``name`` from ``unit`` to its canonical unit."""
+    """Convert ``value`` of measure ``name`` from ``unit`` to its canonical unit.
+
+    Parameters
+    ----------
+    name : str
+        A catalogue name.
+    value : float
+        The value in ``unit``.
+    unit : str, optional
+        A spelling the measure accepts (default: the canonical unit).
+
+    Returns
+    -------
+    float
+        The value in the canonical unit.
+
+    Examples
+    --------
+    >>> to_canonical("step_length", 2.5, "ft")
+    0.762
+    """
     return get_measure(name).to_canonical(value, unit)
