@@ -549,6 +549,9 @@ def test_simulated_export_gives_back_its_ground_truth(tmp_path):
     wear = df[df["measure"] == "wear_hours"].set_index("date")["value"]
     assert (wear == info.daily_wear_hours.reindex(wear.index).fillna(0)).all()
     assert (wear == 0).sum() > 0 and wear.max() <= 24  # some days without the watch
+    dist = df[df["measure"] == "walking_distance"].set_index("date")["value"]
+    truth = info.daily_walking_distance.reindex(dist.index)
+    assert len(dist) == len(info.daily_walking_distance) and np.allclose(dist, truth)
     assert report.rows_read == info.n_catalogue_records and report.rows_rejected == 0
     # phone and watch overlapped, and several offsets (+0100, +0200 and a trip) were seen
     assert (

@@ -48,7 +48,7 @@ __all__ = ["AggregationSettings", "daily", "weekly"]
 WEAR_MEASURE = "wear_hours"
 # daily totals that only count while the wearable is worn; gait measures from the phone and
 # sleep do not depend on the watch's daytime wear
-WEAR_DEPENDENT = frozenset({"steps", "flights_climbed"})
+WEAR_DEPENDENT = frozenset({"steps", "flights_climbed", "walking_distance"})
 
 
 _DAILY_FUNCS = {

@@ -296,7 +296,7 @@ def _read_events(obj: dict[str, Any], source: str) -> pd.DataFrame:
     records: list[dict[str, Any]] = []
     columns: list[str] = list(_EVENT_CORE)
     kinds: dict[str, str] = {}
-    for where, res in _entries(obj, source):
+    for where, res, _url in _entries(obj, source):
         codes = [(c.get("system"), c.get("code")) for c in codings(res.get("code"))]
         if (EVENT_SYSTEM, "sustained-worsening") not in codes:
             continue

@@ -35,7 +35,7 @@ from smoulder.exceptions import InputDataError, SettingsError
 __all__ = ["Measure", "MEASURES", "get_measure", "measure_names", "to_canonical"]
 
 Direction = Literal["lower", "higher"]
-Kind = Literal["passive", "home_test", "pro"]
+Kind = Literal["passive", "home_test", "pro", "clinic"]
 Aggregation = Literal["sum", "mean", "median", "last", "max", "min"]
 
 
@@ -51,8 +51,9 @@ class Measure:
         Canonical unit; values are stored in this unit.
     worse : {"lower", "higher"}
         Which direction is worse for the person.
-    kind : {"passive", "home_test", "pro"}
-        Passive sensor stream, active home test, or patient-reported outcome.
+    kind : {"passive", "home_test", "pro", "clinic"}
+        Passive sensor stream, active home test, patient-reported outcome, or a clinic outcome
+        (EDSS and the timed tests, read from EHR exports; smoulder progression analyses them).
     daily : {"sum", "mean", "median", "last", "max", "min"}
         How records of one day combine into the daily value (steps add up; speeds average).
     valid_range : tuple of float
@@ -71,7 +72,12 @@ class Measure:
         Scale on which changes are judged: ``log`` for positive ratio-scale measures (a change
         is a percentage), ``identity`` for bounded scores.
     loinc : str or None
-        LOINC code used for FHIR Observations, where one exists.
+        LOINC code written on FHIR Observations (and read), where one means exactly this
+        measure.
+    loinc_also : tuple of str
+        Further LOINC codes read as this measure (never written): the same quantity over another
+        time span or from another method, e.g. HL7 mHealth's 55423-8 *Number of steps in
+        unspecified time Pedometer* for steps (a day's records add up).
     apple_types : tuple of str
         Apple Health record types mapped to this measure.
     description : str
@@ -93,6 +99,7 @@ class Measure:
     practice_effect: bool = False
     transform: Literal["log", "identity"] = "log"
     loinc: str | None = None
+    loinc_also: tuple[str, ...] = ()
     apple_types: tuple[str, ...] = ()
     description: str = ""
     outcome: bool = True
@@ -143,6 +150,7 @@ _MEASURES: tuple[Measure, ...] = (
         units={"count/day": 1.0, "steps": 1.0, "/d": 1.0},
         within_person_cv=0.35,
         loinc="41950-7",
+        loinc_also=("55423-8",),
         apple_types=("HKQuantityTypeIdentifierStepCount",),
         description="steps per day",
     ),
@@ -161,8 +169,25 @@ _MEASURES: tuple[Measure, ...] = (
             "mi/hr": 0.44704,
         },
         within_person_cv=0.08,
+        # 41957-2 is the mean walking speed of 24 h: read as the day's level, never written
+        # (smoulder's daily value is the median of the day's samples)
+        loinc_also=("41957-2",),
         apple_types=("HKQuantityTypeIdentifierWalkingSpeed",),
         description="usual walking speed",
+    ),
+    _m(
+        name="walking_distance",
+        unit="m",
+        worse="lower",
+        kind="passive",
+        daily="sum",
+        valid_range=(0, 100_000),
+        units={"km": 1000.0, "mi": 1609.344, "ft": 0.3048, "yd": 0.9144},
+        within_person_cv=0.4,
+        loinc="41953-1",
+        loinc_also=("55430-3",),
+        apple_types=("HKQuantityTypeIdentifierDistanceWalkingRunning",),
+        description="distance walked per day (Apple Health: walking and running)",
     ),
     _m(
         name="step_length",
@@ -209,7 +234,7 @@ _MEASURES: tuple[Measure, ...] = (
         kind="passive",
         daily="last",
         valid_range=(1, 1000),
-        units={"km": 1000.0, "ft": 0.3048, "yd": 0.9144},
+        units={"km": 1000.0, "mi": 1609.344, "ft": 0.3048, "yd": 0.9144},
         within_person_cv=0.06,
         apple_types=("HKQuantityTypeIdentifierSixMinuteWalkTestDistance",),
         description="six-minute-walk distance estimated by the watch",
@@ -237,6 +262,7 @@ _MEASURES: tuple[Measure, ...] = (
         units={"min": 1 / 60, "s": 1 / 3600},
         within_person_cv=0.15,
         transform="identity",
+        loinc="93832-4",
         apple_types=("HKCategoryTypeIdentifierSleepAnalysis",),
         description="hours asleep per night",
     ),
@@ -251,6 +277,32 @@ _MEASURES: tuple[Measure, ...] = (
         within_person_cv=0.25,
         apple_types=("HKQuantityTypeIdentifierHeartRateVariabilitySDNN",),
         description="heart-rate variability (SDNN)",
+    ),
+    _m(
+        name="heart_rate",
+        unit="/min",
+        worse="higher",
+        kind="passive",
+        daily="median",
+        valid_range=(20, 250),
+        units={"count/min": 1.0, "{beats}/min": 1.0, "beats/min": 1.0, "bpm": 1.0, "1/min": 1.0},
+        loinc="8867-4",
+        outcome=False,
+        # Apple Health heart-rate samples give wear time (wear_hours), not this measure
+        description="heart rate (context; not judged for worsening)",
+    ),
+    _m(
+        name="body_weight",
+        unit="kg",
+        worse="lower",
+        kind="passive",
+        daily="median",
+        valid_range=(1, 500),
+        units={"g": 0.001, "lb": 0.45359237, "oz": 0.028349523125, "st": 6.35029318},
+        loinc="29463-7",
+        outcome=False,
+        apple_types=("HKQuantityTypeIdentifierBodyMass",),
+        description="body weight (context; not judged for worsening)",
     ),
     _m(
         name="wear_hours",
@@ -383,6 +435,54 @@ _MEASURES: tuple[Measure, ...] = (
         sdc=1.0,
         transform="identity",
         description="Patient Determined Disease Steps, 0 to 8",
+    ),
+    # clinic outcomes, as EHR exports carry them; no LOINC code means these (see docs/fhir.md),
+    # so FHIR uses smoulder's own code system for them. smoulder progression analyses them from
+    # the visits table; digital detection does not judge them.
+    _m(
+        name="edss",
+        unit="score",
+        worse="higher",
+        kind="clinic",
+        daily="last",
+        valid_range=(0, 10),
+        transform="identity",
+        outcome=False,
+        description="Expanded Disability Status Scale, 0 to 10 (clinic)",
+    ),
+    _m(
+        name="t25fw",
+        unit="s",
+        worse="higher",
+        kind="clinic",
+        daily="last",
+        valid_range=(1, 300),
+        units={"min": 60.0},
+        outcome=False,
+        description="timed 25-foot walk, seconds (clinic)",
+    ),
+    _m(
+        name="nhpt",
+        unit="s",
+        worse="higher",
+        kind="clinic",
+        daily="last",
+        valid_range=(1, 600),
+        units={"min": 60.0},
+        outcome=False,
+        description="9-hole peg test, mean seconds of both hands (clinic)",
+    ),
+    _m(
+        name="sdmt",
+        unit="score",
+        worse="lower",
+        kind="clinic",
+        daily="last",
+        valid_range=(0, 110),
+        units={"points": 1.0, "correct": 1.0},
+        transform="identity",
+        outcome=False,
+        description="symbol digit modalities test, correct answers in 90 s (clinic)",
     ),
 )
 

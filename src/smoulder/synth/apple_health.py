@@ -162,6 +162,9 @@ class AppleExportInfo:
     daily_wear_hours : Series
         Local clock hours per date in which the watch was worn (it records heart rate then);
         days without any are absent.
+    daily_walking_distance : Series
+        Metres walked per local date under the default source rule (watch hours, else phone
+        hours), from the distance records as written (empty without ``other_types``).
     xml_bytes : int
         Size of the XML document.
     """
@@ -173,6 +176,7 @@ class AppleExportInfo:
     nightly_sleep: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     daily_walking_speed_true: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     daily_wear_hours: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    daily_walking_distance: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     xml_bytes: int = 0
 
 
@@ -324,7 +328,8 @@ def write_apple_health_export(
             f' <Record type="{tname}" sourceName="{name}" sourceVersion="{ver}" device="{dev}"{u} '
             'creationDate="'.encode()
         )
-    catalogue_kinds = {0, 1, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+    catalogue_kinds = {0, 1, 2, 3, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+    distance_truth: dict[int, float] = {}
 
     export_day = day0 + n_days
     export_date = _fmt_dates(np.array([export_day * 86400 + 36000]), np.array([offs[-1]]))[
@@ -353,6 +358,7 @@ def write_apple_health_export(
                 sleep_truth,
                 speed_truth,
                 wear_truth,
+                distance_truth,
             )
             kinds, st, en, vals, extra = recs
             order = np.lexsort((st, kinds))
@@ -393,6 +399,7 @@ def write_apple_health_export(
     info.nightly_sleep = _series(sleep_truth, "sleep_hours")
     info.daily_walking_speed_true = _series(speed_truth, "walking_speed")
     info.daily_wear_hours = _series({d: float(len(h)) for d, h in wear_truth.items()}, "wear_hours")
+    info.daily_walking_distance = _series(distance_truth, "walking_distance")
     return info
 
 
@@ -436,6 +443,7 @@ def _simulate_days(
     sleep_truth: dict[int, float],
     speed_truth: dict[int, float],
     wear_truth: dict[int, set[int]],
+    distance_truth: dict[int, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes], list[bytes]]:
     """Records of a batch of days: kind, start, end (UTC seconds), value bytes, closing bytes."""
     kinds: list[np.ndarray] = []
@@ -490,6 +498,10 @@ def _simulate_days(
         if v > 0:
             steps_truth[d] = steps_truth.get(d, 0.0) + v
 
+    metres: dict[
+        int, np.ndarray
+    ] = {}  # per source kind: metres walked in each hour, from the values as written
+
     def split(total: np.ndarray, kind: int, per: float) -> None:
         has = total > 0
         hi = np.flatnonzero(has)
@@ -509,10 +521,18 @@ def _simulate_days(
         emit(kind, s[ok], e[ok], np.char.mod(b"%d", v[ok].astype(np.int64)).tolist())
         if other_types:  # a distance record for every step record, as the devices write them
             km = v[ok] * 0.00072 * rng.uniform(0.9, 1.1, int(ok.sum()))
-            emit(kind + 2, s[ok], e[ok], np.char.mod(b"%.5f", km).tolist())
+            text = np.char.mod(b"%.5f", km)
+            emit(kind + 2, s[ok], e[ok], text.tolist())
+            written = text.astype(np.float64) * 1000.0
+            metres[kind] = np.bincount(idx[ok], weights=written, minlength=len(hours))
 
     split(watch_steps, 0, 120)
     split(phone_steps, 1, 250)
+    if other_types and distance_truth is not None:
+        walked = np.where(watch_steps > 0, metres[0], metres[1])
+        for d, v in zip(lday.tolist(), walked.tolist(), strict=True):
+            if v > 0:
+                distance_truth[d] = distance_truth.get(d, 0.0) + v
 
     # gait metrics from the phone, about one sample per carried waking hour
     gait = np.flatnonzero(carried & (rng.random(len(hours)) < 0.6))
