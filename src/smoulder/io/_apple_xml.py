@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import queue
+import re
 import threading
 import xml.parsers.expat
 import zipfile
@@ -234,6 +235,44 @@ class _ControlCharacters(Exception):
     """The XML holds control characters that XML 1.0 forbids: read again with them replaced."""
 
 
+class _SpacedAttributes(Exception):
+    """Attribute names with spaces (iOS 8 exports with metadata from some apps, e.g. Withings'
+    ``Health Mate App Version="2.6.0"``): read again with the spaces replaced by ``_``."""
+
+
+#: an attribute name with spaces after the closing quote of the previous attribute; a double
+#: quote cannot occur inside a double-quoted value, so ``" words with spaces="`` is always a name
+_SPACED_NAME = re.compile(rb'"(\s+)([A-Za-z_][\w.\-]*(?: +[\w.\-]+)+)(=")')
+
+
+def repair_spaced_names(block: bytes) -> tuple[bytes, int]:
+    """Replace the spaces inside attribute names by ``_`` (same length: lines stay true).
+
+    Parameters
+    ----------
+    block : bytes
+        XML that ends at the end of a tag (elements never split).
+
+    Returns
+    -------
+    bytes, int
+        The repaired XML and the number of names repaired.
+
+    Examples
+    --------
+    >>> repair_spaced_names(b'<Record source="W" Health Mate App Version="2.6.0" value="1"/>')
+    (b'<Record source="W" Health_Mate_App_Version="2.6.0" value="1"/>', 1)
+    """
+    n = 0
+
+    def fix(m: re.Match[bytes]) -> bytes:
+        nonlocal n
+        n += 1
+        return b'"' + m.group(1) + m.group(2).replace(b" ", b"_") + m.group(3)
+
+    return _SPACED_NAME.sub(fix, block), n
+
+
 def _prefetch(stream: IO[bytes], size: int, depth: int = 4) -> Generator[bytes, None, None]:
     """Blocks of ``stream`` read (and unzipped) by a helper thread while the caller parses.
 
@@ -285,8 +324,11 @@ def _parse(
     total: int,
     progress: ProgressCallback | None,
     on_error: str,
-    sanitize: bool,
+    fixes: frozenset[str] = frozenset(),
 ) -> None:
+    """Parse the export into ``reader``; ``fixes`` are the repairs of a second read
+    (``"control"``: control characters replaced; ``"names"``: spaced attribute names)."""
+    sanitize, repair = "control" in fixes, "names" in fixes
     parser = secure_parser()
     reader.parser = parser
     parser.StartElementHandler = reader.handler()
@@ -294,6 +336,8 @@ def _parse(
     head: bytes | None = b""
     block = b""
     since_gt = 0  # bytes since the last '>': the element or attribute being read
+    carry = b""  # repair mode: the bytes after the last '>' wait for the next block
+    repaired = 0
     blocks = _prefetch(stream, _BLOCK)
     try:
         with stream, contextlib.closing(blocks):
@@ -325,12 +369,19 @@ def _parse(
                             corrected=True,
                         )
                         block = clean
-                if not block:
-                    parser.Parse(b"", True)
+                if repair:
+                    block, carry = carry + block, b""
+                    if n:  # not the end: hold back an unfinished tag
+                        cut = block.rfind(b">") + 1
+                        block, carry = block[:cut], block[cut:]
+                    block, k = repair_spaced_names(block)
+                    repaired += k
+                if not block and not n:
+                    _finish(reader, parser, repaired)
                     break
                 j = block.rfind(b">")
                 since_gt = since_gt + len(block) if j < 0 else len(block) - j - 1
-                if since_gt > MAX_ELEMENT_BYTES:
+                if max(since_gt, len(carry)) > MAX_ELEMENT_BYTES:
                     raise InputDataError(
                         f"an XML element or attribute is longer than "
                         f"{MAX_ELEMENT_BYTES >> 20} MiB (after line {parser.CurrentLineNumber})",
@@ -344,6 +395,9 @@ def _parse(
                     reader.flush()
                 if progress is not None:
                     progress(done, total)
+                if not n:  # the last bytes were held back (a header, or an unfinished tag)
+                    _finish(reader, parser, repaired)
+                    break
     except _Refused as exc:
         raise InputDataError(
             f"{exc} (line {parser.CurrentLineNumber}); nothing was imported",
@@ -380,10 +434,22 @@ def _parse(
             and len(block.translate(None, CTRL)) != len(block)
         ):
             raise _ControlCharacters from None
+        if not repair and exc.code == invalid_token and _SPACED_NAME.search(block):
+            raise _SpacedAttributes from None
         what = xml.parsers.expat.ErrorString(exc.code) if exc.code else str(exc)
         _broken(
             reader, f"malformed or truncated XML: {what}", (exc.lineno, exc.offset + 1), on_error
         )
+
+
+def _finish(reader: _Reader, parser: xml.parsers.expat.XMLParserType, repaired: int) -> None:
+    if repaired:
+        reader.report.add(
+            "attribute names with spaces repaired (iOS 8 exports with metadata from some apps)",
+            repaired,
+            corrected=True,
+        )
+    parser.Parse(b"", True)
 
 
 def _broken(reader: _Reader, message: str, where: tuple[int, int] | None, on_error: str) -> None:

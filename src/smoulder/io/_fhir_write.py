@@ -264,8 +264,8 @@ def read_events_bundle_bytes(
     data: bytes | bytearray | memoryview | IO[bytes], name: str = "upload.json"
 ) -> pd.DataFrame:
     """Read an events bundle given as bytes (or an open binary file); ``name`` is for messages."""
-    if hasattr(data, "read"):
-        data = data.read()  # type: ignore[union-attr]
+    if not isinstance(data, (bytes, bytearray, memoryview)) and hasattr(data, "read"):
+        data = data.read()
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"FHIR content must be bytes or a binary file, not {type(data).__name__}")
     text = decode_json_bytes(bytes(data), name)

@@ -73,17 +73,18 @@ import pandas as pd
 from smoulder.exceptions import InputDataError, SettingsError
 from smoulder.io._apple_reader import (
     APPLE_TYPES,
-    ASLEEP_VALUES,
     DEFAULT_SOURCE_PRIORITY,
     DEFAULT_WEAR_SOURCES,
     ProgressCallback,
     _Reader,
 )
+from smoulder.io._apple_reduce import ASLEEP_VALUES
 from smoulder.io._apple_xml import (
     MAX_XML_BYTES,
     Opener,
     _ControlCharacters,
     _parse,
+    _SpacedAttributes,
     export_bytes_opener,
     export_opener,
 )
@@ -210,8 +211,8 @@ def read_apple_health_bytes(
     options
         As for :func:`read_apple_health`.
     """
-    if hasattr(data, "read"):
-        data = data.read()  # type: ignore[union-attr]
+    if not isinstance(data, (bytes, bytearray, memoryview)) and hasattr(data, "read"):
+        data = data.read()
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(
             f"read_apple_health_bytes takes bytes or a binary file, not {type(data).__name__}"
@@ -245,7 +246,8 @@ def _read(
         )
     priority = tuple(DEFAULT_SOURCE_PRIORITY if source_priority is None else source_priority)
     rule = future_dates if isinstance(future_dates, DateRule) else DateRule(future_dates)
-    for sanitize in (False, True):
+    fixes: frozenset[str] = frozenset()
+    while True:
         stream, total, name = opener()
         reader = _Reader(
             name,
@@ -259,9 +261,13 @@ def _read(
             rule,
         )
         try:
-            _parse(reader, stream, total, progress, on_error, sanitize)
-        except _ControlCharacters:
-            continue  # read again, replacing control characters (rare: they break the XML)
+            _parse(reader, stream, total, progress, on_error, fixes)
+        except _ControlCharacters:  # rare: they break the XML; read again, replacing them
+            fixes = fixes | {"control"}
+            continue
+        except _SpacedAttributes:  # iOS 8 metadata attributes; read again, repairing them
+            fixes = fixes | {"names"}
+            continue
         break
     reader.flush()
     if progress is not None:
@@ -275,11 +281,34 @@ def _read(
     if reader.future_kept:
         report.warnings.append(rule.future_warning(reader.future_kept, "records", name))
     if not len(df):
-        why = "; ".join(f"{k}: {v:,}" for k, v in report.reasons.items()) or "no records at all"
         raise InputDataError(
-            f"no usable records ({report.rows_read:,} records of the types smoulder reads; {why})",
+            "no usable records: " + _why_unusable(reader),
             file=name,
             expected="an Apple Health export with step, walking, sleep or other records of the "
             "measures catalogue (smoulder digital measures)",
         )
     return df, report
+
+
+def _why_unusable(r: _Reader) -> str:
+    """Why an export gave no usable record, by record type and reason (most records first)."""
+    parts = [
+        f"{t}: {n:,} {reason}"
+        for (t, reason), n in sorted(r.unusable.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    if r.hr_records:
+        worn = (
+            f"{r.hr_not_worn:,} from no worn device (--wear-sources)" if r.hr_not_worn else "none"
+        )
+        parts.append(
+            f"HKQuantityTypeIdentifierHeartRate: {r.hr_records:,} read for wear time only ({worn})"
+        )
+    others = sorted(r.other_types.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    if others:
+        shown = ", ".join(f"{t} ({n:,})" for t, n in others[:5])
+        more = f" and {len(others) - 5} more types" if len(others) > 5 else ""
+        parts.append(f"types smoulder does not read: {shown}{more}")
+    if not parts:
+        return "the export holds no records at all"
+    total = r.report.rows_read + r.hr_records + r.other_records
+    return f"{total:,} records, none usable: " + "; ".join(parts)

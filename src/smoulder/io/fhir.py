@@ -256,7 +256,7 @@ def read_fhir(
 
 
 def looks_like_ndjson(text: str) -> bool:
-    """Whether ``text`` is FHIR bulk data: two or more lines, each a whole JSON object.
+    r"""Whether ``text`` is FHIR bulk data: two or more lines, each a whole JSON object.
 
     A Bundle written on one line, or pretty-printed over many, is not: its first line alone is
     either the whole document or not a complete object.
@@ -293,8 +293,8 @@ def looks_like_ndjson(text: str) -> bool:
 def _load_bytes(
     data: bytes | bytearray | memoryview | IO[bytes], name: str, ndjson: bool | None
 ) -> tuple[dict[str, Any], bool]:
-    if hasattr(data, "read"):
-        data = data.read()  # type: ignore[union-attr]
+    if not isinstance(data, (bytes, bytearray, memoryview)) and hasattr(data, "read"):
+        data = data.read()
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"FHIR content must be bytes or a binary file, not {type(data).__name__}")
     text = decode_json_bytes(bytes(data), name)
