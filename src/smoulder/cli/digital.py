@@ -307,6 +307,7 @@ def run_measures(ns: argparse.Namespace) -> int:
             "sdc": m.sdc,
             "practice_effect": m.practice_effect,
             "loinc": m.loinc,
+            "loinc_also": list(m.loinc_also),
             "description": m.description,
         }
         for m in MEASURES.values()
