@@ -34,8 +34,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from smoulder.imaging.prl import FEATURES, detect_prl
-from smoulder.imaging.prl_model import make_estimator
+from smoulder.imaging.prl import FEATURES, detect_prl, make_estimator
 from smoulder.synth.mri import simulate_mri_phantom
 
 REAL_PREVALENCE = 0.06

@@ -58,18 +58,15 @@ def make_subjects(cond_i: int, cond: dict, n: int, root: Path) -> list[dict]:
 
 
 def run_smoulder(subs: list[dict], threads: int) -> tuple[pd.DataFrame, float]:
-    from smoulder.imaging.sel import SELSettings
-    from smoulder.imaging.sel_pipeline import run_sel_files
+    from smoulder.pipelines import sel
 
     rows, secs = [], []
     for s in subs:
         f = s["files"]
         t0 = time.perf_counter()
-        run = run_sel_files(
-            f["t1"], f["flair"], f["dates"], f["lesions"], settings=SELSettings(threads=threads)
-        )
+        result = sel.run(f["t1"], f["flair"], f["dates"], f["lesions"], threads=threads)
         secs.append(time.perf_counter() - t0)
-        t = run.result.lesions.merge(s["truth"], on="label")
+        t = result.lesions.merge(s["truth"], on="label")
         t["subject"] = s["subject"]
         t["definite"] = t["sel"] == "definite"
         t["measured"] = t["expansion_pct_per_year"]
@@ -136,8 +133,7 @@ def metrics(t: pd.DataFrame) -> dict:
 
 def one_mm(threads: int, out: Path) -> None:
     """Child process: one subject, three time points at 1 mm, file to file; prints JSON."""
-    from smoulder.imaging.sel import SELSettings
-    from smoulder.imaging.sel_pipeline import run_sel_files, write_sel_outputs
+    from smoulder.pipelines import sel
     from smoulder.synth.sel_phantom import simulate_sel_phantom
 
     ph = simulate_sel_phantom(
@@ -149,12 +145,11 @@ def one_mm(threads: int, out: Path) -> None:
     )
     f = ph.save(str(out / "in"))
     t0 = time.perf_counter()
-    run = run_sel_files(
-        f["t1"], f["flair"], f["dates"], f["lesions"], settings=SELSettings(threads=threads)
+    result = sel.run(
+        f["t1"], f["flair"], f["dates"], f["lesions"], threads=threads, out=out / "out"
     )
-    write_sel_outputs(run, out / "out")
     sec = time.perf_counter() - t0
-    t = run.result.lesions.merge(ph.truth, on="label")
+    t = result.lesions.merge(ph.truth, on="label")
     exp = t[t["kind"] == "expanding"]
     print(
         json.dumps(

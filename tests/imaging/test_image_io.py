@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from smoulder.exceptions import InputDataError
-from smoulder.imaging import io as iio
+from smoulder.io import nifti
+from smoulder.schema import images as iio
 
 
 def _save(tmp_path, data, affine=None, name="img.nii.gz"):
@@ -19,7 +20,7 @@ def _save(tmp_path, data, affine=None, name="img.nii.gz"):
 def test_load_volume_reads_data_and_voxel_size(tmp_path):
     aff = np.diag([2.0, 2.0, 3.0, 1.0])
     p = _save(tmp_path, np.ones((4, 5, 6), np.float32), aff)
-    v = iio.load_volume(p)
+    v = nifti.load_volume(p)
     assert v.shape == (4, 5, 6)
     assert np.allclose(v.zooms, [2, 2, 3])
     assert v.orientation == "RAS"
@@ -28,13 +29,13 @@ def test_load_volume_reads_data_and_voxel_size(tmp_path):
 def test_two_dimensional_image_is_rejected(tmp_path):
     p = _save(tmp_path, np.ones((4, 5), np.float32))
     with pytest.raises(InputDataError, match=r"not 3-D.*\(4, 5\)"):
-        iio.load_volume(p)
+        nifti.load_volume(p)
 
 
 def test_four_dimensional_series_is_rejected_but_single_volume_accepted(tmp_path):
     with pytest.raises(InputDataError, match="not 3-D"):
-        iio.load_volume(_save(tmp_path, np.ones((4, 4, 4, 3), np.float32)))
-    assert iio.load_volume(
+        nifti.load_volume(_save(tmp_path, np.ones((4, 4, 4, 3), np.float32)))
+    assert nifti.load_volume(
         _save(tmp_path, np.ones((4, 4, 4, 1), np.float32), name="b.nii.gz")
     ).shape == (4, 4, 4)
 
@@ -46,13 +47,13 @@ def test_nan_voxel_is_named(tmp_path):
     with pytest.raises(
         InputDataError, match=r"2 NaN/inf voxels, the first at voxel \(1, 2, 3\)"
     ) as e:
-        iio.load_volume(_save(tmp_path, d))
+        nifti.load_volume(_save(tmp_path, d))
     assert "img.nii.gz" in str(e.value)
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(InputDataError, match="file not found"):
-        iio.load_volume(tmp_path / "nope.nii.gz")
+        nifti.load_volume(tmp_path / "nope.nii.gz")
 
 
 def test_grid_mismatch_names_shape_and_suggests_registration():

@@ -46,7 +46,7 @@ RELAPSES = "subject,date,end_date\np1,2020-02-20,2020-03-20\n"
 
 
 def test_migrations_create_the_schema_the_models_describe(store):
-    assert current_revision(store.engine) == "0002"
+    assert current_revision(store.engine) == "0003"
     tables = set(inspect(store.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     # the migration scripts and the models agree (no pending autogenerate differences)
@@ -82,12 +82,47 @@ def test_upgrading_an_older_database_keeps_its_data(tmp_path):
     }
     st.dispose()
     st = Store(f"sqlite:///{tmp_path / 'old.sqlite'}")  # opening migrates to the newest revision
-    assert current_revision(st.engine) == "0002"
+    assert current_revision(st.engine) == "0003"
     assert "ix_audit_log_person_at" in {
         i["name"] for i in inspect(st.engine).get_indexes("audit_log")
     }
     with st.session() as s:
         assert s.scalar(select(Person.name).where(Person.subject == "old-1")) == "Old Record"
+    st.dispose()
+
+
+def test_upgrading_from_0002_adds_the_login_throttle_and_keeps_sessions(tmp_path):
+    from sqlalchemy import text
+
+    from smoulder.store import Store
+
+    st = Store(f"sqlite:///{tmp_path / 'old2.sqlite'}", migrate_schema=False)
+    migrate(st.engine, "0002")
+    with st.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (username, password_hash, role, display_name, created_at) "
+                "VALUES ('doc', 'x', 'clinician', 'Doc', '2020-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO web_sessions (token_hash, user_id, csrf_token, created_at, expires_at) "
+                "VALUES ('h1', 1, 'c1', '2020-01-01 00:00:00', '2999-01-01 00:00:00')"
+            )
+        )
+    assert "login_throttle" not in inspect(st.engine).get_table_names()
+    st.dispose()
+    st = Store(f"sqlite:///{tmp_path / 'old2.sqlite'}")
+    assert current_revision(st.engine) == "0003"
+    assert "login_throttle" in inspect(st.engine).get_table_names()
+    cols = {c["name"] for c in inspect(st.engine).get_columns("web_sessions")}
+    assert "last_seen_at" in cols
+    with st.engine.connect() as conn:
+        row = conn.execute(text("SELECT csrf_token, last_seen_at FROM web_sessions")).one()
+    assert row == ("c1", None)  # kept; its idle clock starts from its creation time
+    downgrade(st.engine, "0002")
+    assert "login_throttle" not in inspect(st.engine).get_table_names()
     st.dispose()
 
 
@@ -307,13 +342,13 @@ def test_the_prl_pipelines_lesions_tsv_slots_in(sqlite_store, tmp_path):
     """A lesions.tsv written by the imaging pillar imports as is (extra columns are ignored)."""
     synth_mri = pytest.importorskip("smoulder.synth.mri")
     prl = pytest.importorskip("smoulder.imaging.prl")
-    pipeline = pytest.importorskip("smoulder.imaging.pipeline")
+    bids_io = pytest.importorskip("smoulder.io.bids")
     ph = synth_mri.simulate_mri_phantom(seed=2, kinds=["prl", "rimless"])
     res = prl.detect_prl(
         ph.qsm.get_fdata(), ph.lesions.get_fdata().astype(int), ph.qsm.affine, input_kind="qsm"
     )
     path = tmp_path / "sub-07_ses-1_desc-lesions.tsv"
-    pipeline.write_table_tsv(res.lesions, path, {})
+    bids_io.write_tsv(res.lesions, path, {})
     from smoulder.store.importer import read_path
 
     rep = import_into(sqlite_store, "prl", read_path(path), subject="07", session_date="2024-01-01")

@@ -17,6 +17,14 @@ from smoulder.store.models import Person
 from smoulder.web import WebSettings, create_app
 
 PASSWORD = "correct horse battery"
+# the test client's host name (starlette's TestClient) besides the loopback names
+HOSTS = ["testserver", "127.0.0.1", "localhost", "::1"]
+
+
+def settings(url: str, **kw) -> WebSettings:
+    return WebSettings(database_url=url, allowed_hosts=HOSTS, **kw)
+
+
 PG_URL = os.environ.get("SMOULDER_TEST_POSTGRES_URL")
 
 NAMES = {
@@ -125,7 +133,7 @@ def clinic(request, tmp_path, fresh_postgres_url):
     else:
         store = Store(fresh_postgres_url())
     keys = build_clinic(store)
-    app = create_app(WebSettings(database_url=store.url), store=store)
+    app = create_app(settings(store.url), store=store)
     yield app, keys
     store.dispose()
 
@@ -134,7 +142,7 @@ def clinic(request, tmp_path, fresh_postgres_url):
 def sqlite_clinic(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'web.sqlite'}")
     keys = build_clinic(store)
-    app = create_app(WebSettings(database_url=store.url), store=store)
+    app = create_app(settings(store.url), store=store)
     yield app, keys
     store.dispose()
 
@@ -179,7 +187,7 @@ def live_server(tmp_path):
 
     store = Store(f"sqlite:///{tmp_path / 'live.sqlite'}")
     keys = build_clinic(store)
-    app = create_app(WebSettings(database_url=store.url), store=store)
+    app = create_app(settings(store.url), store=store)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -197,3 +205,9 @@ def live_server(tmp_path):
     server.should_exit = True
     thread.join(timeout=10)
     store.dispose()
+
+
+@pytest.fixture
+def clinic_tools():
+    """The clinic builder and the test settings, for tests that make their own stores."""
+    return build_clinic, settings, PASSWORD

@@ -106,7 +106,7 @@ def test_store_import_and_user_add_from_the_command_line(tmp_path, capsys, monke
 
     from smoulder.web import WebSettings, create_app
 
-    app = create_app(WebSettings(database_url=url))
+    app = create_app(WebSettings(database_url=url, allowed_hosts=["testserver"]))
     c = TestClient(app)
     assert (
         c.post(
@@ -116,3 +116,79 @@ def test_store_import_and_user_add_from_the_command_line(tmp_path, capsys, monke
     )
     assert c.get("/api/patients").json()["total"] == 1
     app.state.store.dispose()
+
+
+def test_store_import_needs_a_database_and_says_where_it_wrote(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SMOULDER_DATABASE_URL", raising=False)
+    visits = tmp_path / "visits.csv"
+    visits.write_text("subject,date,edss\nQ1,2021-01-01,2.0\n")
+    assert main(["store-import", "visits", str(visits)]) == 2
+    err = capsys.readouterr().err
+    assert "--database" in err and "SMOULDER_DATABASE_URL" in err and "Traceback" not in err
+    assert not (tmp_path / "smoulder.sqlite").exists()
+    # a plain file path is a SQLite file; a new one is announced with its full path
+    assert main(["store-import", "visits", str(visits), "--database", "clinic.sqlite"]) == 0
+    out = capsys.readouterr().out
+    assert f"created a new database at {tmp_path / 'clinic.sqlite'}" in out
+    assert main(["store-import", "visits", str(visits), "--database", "clinic.sqlite"]) == 0
+    assert "created a new database" not in capsys.readouterr().out
+
+
+def test_a_missing_or_foreign_database_is_a_message_not_a_traceback(tmp_path, capsys):
+    not_sqlite = tmp_path / "notes.csv"
+    not_sqlite.write_text("this is not a database\n" * 100)
+    visits = tmp_path / "visits.csv"
+    visits.write_text("subject,date,edss\nQ1,2021-01-01,2.0\n")
+    cases = [
+        (
+            ["serve", "--database", f"sqlite:///{tmp_path / 'missing.sqlite'}", "--no-serve"],
+            "no database at",
+        ),
+        (["serve", "--database", f"sqlite:///{not_sqlite}", "--no-serve"], "not a SQLite database"),
+        (
+            ["store-import", "visits", str(visits), "--database", f"sqlite:///{not_sqlite}"],
+            "not a SQLite database",
+        ),
+        (
+            [
+                "store-import",
+                "visits",
+                str(visits),
+                "--database",
+                f"sqlite:///{tmp_path / 'no-dir' / 'x.sqlite'}",
+            ],
+            "folder",
+        ),
+        (
+            ["user", "add", "doc", "--role", "clinician", "--database", str(not_sqlite)],
+            "not a SQLite database",
+        ),
+        (["serve", "--database", str(tmp_path), "--no-serve"], "is a folder"),
+    ]
+    for argv, words in cases:
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2, (argv, code, err)
+        assert words in err and "Traceback" not in err, (argv, err)
+    assert not_sqlite.read_text().startswith("this is not a database")  # untouched
+
+
+def test_command_line_imports_are_in_the_audit_trail(tmp_path, capsys):
+    from smoulder.store.models import AuditEntry, Person
+
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    visits = tmp_path / "visits.csv"
+    visits.write_text("subject,date,edss\nQ1,2021-01-01,2.0\nQ2,2021-07-01,2.5\n")
+    assert main(["store-import", "visits", str(visits), "--database", url]) == 0
+    store = Store(url)
+    with store.session() as s:
+        entries = s.execute(
+            select(AuditEntry.action, AuditEntry.resource, AuditEntry.person_id, AuditEntry.detail)
+        ).all()
+        people = set(s.scalars(select(Person.id)))
+    store.dispose()
+    assert ("import", "import visits") in {(a, r) for a, r, _, _ in entries}
+    assert any("command line" in d for a, _, _, d in entries if a == "import")
+    assert {p for a, _, p, _ in entries if a == "change"} == people
+    assert all("Q1" not in d and "Q2" not in d for *_, d in entries)

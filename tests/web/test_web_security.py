@@ -241,7 +241,8 @@ def test_cookie_flags_and_secure_setting(sqlite_clinic):
         and "secure" not in cookie.replace("secure=", "")
     )
     app2 = create_app(
-        WebSettings(database_url=app.state.store.url, secure_cookies=True), store=app.state.store
+        WebSettings(**{**app.state.settings.model_dump(), "secure_cookies": True}),
+        store=app.state.store,
     )
     r2 = TestClient(app2).post(
         "/api/login", json={"username": "dr.a", "password": "correct horse battery"}
@@ -354,7 +355,8 @@ def test_sessions_expire_and_login_never_redirects_elsewhere(sqlite_clinic):
 
     app, _ = sqlite_clinic
     short = create_app(
-        WebSettings(database_url=app.state.store.url, session_hours=2 / 3600), store=app.state.store
+        WebSettings(**{**app.state.settings.model_dump(), "session_hours": 2 / 3600}),
+        store=app.state.store,
     )
     c = TestClient(short)
     assert (

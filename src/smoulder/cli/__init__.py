@@ -16,6 +16,7 @@ from smoulder.exceptions import SmoulderError
 
 def build_parser() -> argparse.ArgumentParser:
     from smoulder.cli import bids, composite, demo, digital, prl, progression, sel, serve
+    from smoulder.cli import multiverse, neda, spms
 
     parser = argparse.ArgumentParser(
         prog="smoulder",
@@ -31,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     bids.register(sub)
     digital.register(sub)
     serve.register(sub)
+    spms.register(sub)
+    neda.register(sub)
+    multiverse.register(sub)
     return parser
 
 
@@ -58,6 +62,7 @@ _EXTRAS = {
     "psycopg": "web",
     "multipart": "web",
     "itsdangerous": "web",
+    "pydantic_settings": "web",
     "httpx": "web",
 }
 

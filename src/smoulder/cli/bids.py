@@ -16,6 +16,7 @@ from smoulder.cli.sel import add_sel_arguments, sel_settings_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``smoulder bids`` to the command line."""
     p = sub.add_parser(
         "bids",
         help="BIDS App: rim lesions or slowly expanding lesions for a BIDS dataset, as BIDS Derivatives",
@@ -78,17 +79,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from smoulder.imaging import bids
+    """``smoulder bids``: the BIDS App through :mod:`smoulder.pipelines.bids`."""
+    from smoulder.pipelines import bids, prl
 
     if ns.analysis == "sel":
         return _run_sel(ns)
     if ns.analysis_level == "group":
         return _report_group(ns, bids.run_group(ns.output_dir))
-    model = None
-    if ns.model is not None:
-        from smoulder.imaging.prl_model import PRLModel
-
-        model = PRLModel.load(ns.model)
+    model = prl.load_model(ns.model) if ns.model is not None else None
     kw = {
         "phase_convention": ns.phase_convention,
         "qsm_units": ns.qsm_units,
@@ -129,16 +127,16 @@ def _report_group(ns: argparse.Namespace, paths: dict[str, Path]) -> int:
 
 
 def _run_sel(ns: argparse.Namespace) -> int:
-    from smoulder.imaging import sel_bids
+    from smoulder.pipelines import bids
 
     if ns.analysis_level == "group":
-        return _report_group(ns, sel_bids.run_sel_group(ns.output_dir))
+        return _report_group(ns, bids.run_sel_group(ns.output_dir))
 
     def progress(i: int, n: int, name: str) -> None:
         if not ns.quiet and not ns.json:
             print(f"[{i}/{n}] subjects done", file=sys.stderr)
 
-    res = sel_bids.run_sel_participants(
+    res = bids.run_sel_participants(
         ns.bids_dir,
         ns.output_dir,
         participant_labels=ns.participant_label,

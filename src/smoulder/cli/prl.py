@@ -11,51 +11,87 @@ from typing import Any
 
 from smoulder.exceptions import SettingsError
 
+#: Settings parameter -> command-line flag, to restate settings errors in the user's words.
+RIM_FLAGS = {
+    "min_coverage": "--min-coverage",
+    "min_slices": "--min-slices",
+    "k_sd": "--k-sd",
+    "n_sectors": "--n-sectors",
+    "rim_inner_mm": "--rim-inner-mm",
+    "rim_outer_mm": "--rim-outer-mm",
+    "phase_mode": "--phase-mode",
+    "threshold": "--threshold",
+}
+
+
+def restate(exc: SettingsError, flags: dict[str, str]) -> SettingsError:
+    """The same settings error in the user's words: parameter names replaced by their flags.
+
+    The parameter that starts the message and every parameter name with an underscore in it
+    (never an ordinary word such as "seed") are replaced.
+    """
+    import re
+
+    msg = str(exc)
+    name = str(getattr(exc, "parameter", None) or "")
+    new = flags[name] + msg[len(name) :] if name in flags and msg.startswith(name) else msg
+    joined = [k for k in flags if "_" in k]
+    if joined:
+        pattern = r"\b(" + "|".join(re.escape(k) for k in sorted(joined, key=len, reverse=True))
+        new = re.sub(pattern + r")\b", lambda m: flags[m.group(1)], new)
+    if new == msg:
+        return exc
+    out = SettingsError(new)
+    out.parameter, out.given = exc.parameter, exc.given
+    return out
+
 
 def add_rim_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of the rim features and the consensus rule (defaults in docs/prl.md)."""
-    from smoulder.imaging.prl import RimSettings
+    """Options of the rim features and the consensus rule (defaults in docs/prl.md).
 
-    d = RimSettings()
+    Every flag defaults to None (the settings' own default), so that ``--help`` answers without
+    importing the engines.
+    """
     g = p.add_argument_group("rim features and consensus rule")
     g.add_argument(
         "--min-coverage",
         type=float,
-        default=d.min_coverage,
+        default=None,
         help="fraction of the lesion edge the rim must cover (default 2/3)",
     )
     g.add_argument(
         "--min-slices",
         type=int,
-        default=d.min_slices,
+        default=None,
         help="consecutive axial slices that must show the rim (default 2)",
     )
     g.add_argument(
         "--k-sd",
         type=float,
-        default=d.k_sd,
+        default=None,
         help="a sector shows the rim when its mean exceeds the reference by K standard errors (default 1.5)",
     )
     g.add_argument(
-        "--n-sectors", type=int, default=d.n_sectors, help="angular sectors per slice (default 12)"
+        "--n-sectors", type=int, default=None, help="angular sectors per slice (default 12)"
     )
     g.add_argument(
         "--rim-inner-mm",
         type=float,
-        default=d.rim_inner_mm,
+        default=None,
         help="rim band width inside the lesion edge (default 2 mm, at least one voxel)",
     )
     g.add_argument(
         "--rim-outer-mm",
         type=float,
-        default=d.rim_outer_mm,
+        default=None,
         help="rim band width outside the lesion edge (default 0)",
     )
     g.add_argument(
         "--phase-mode",
         choices=["dipole-inversion", "direct"],
-        default=d.phase_mode,
-        help="phase features on a TKD susceptibility estimate (default) or on the phase itself",
+        default=None,
+        help="phase features on a TKD susceptibility estimate (default dipole-inversion) or on "
+        "the phase itself (direct)",
     )
     g.add_argument(
         "--threshold",
@@ -66,22 +102,28 @@ def add_rim_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def rim_settings_from_args(ns: argparse.Namespace) -> Any:
-    from smoulder.imaging.prl import RimSettings
+    """:class:`~smoulder.imaging.prl.PRLSettings` from the parsed flags (errors name the flag)."""
+    from smoulder.imaging.prl import PRLSettings
 
-    return RimSettings(
-        min_coverage=ns.min_coverage,
-        min_slices=ns.min_slices,
-        k_sd=ns.k_sd,
-        n_sectors=ns.n_sectors,
-        min_sectors=min(6, ns.n_sectors),
-        rim_inner_mm=ns.rim_inner_mm,
-        rim_outer_mm=ns.rim_outer_mm,
-        phase_mode=ns.phase_mode,
-        threshold=ns.threshold,
-    ).validate()
+    try:
+        return PRLSettings.from_mapping(
+            None,
+            min_coverage=ns.min_coverage,
+            min_slices=ns.min_slices,
+            k_sd=ns.k_sd,
+            n_sectors=ns.n_sectors,
+            min_sectors=None if ns.n_sectors is None else min(6, ns.n_sectors),
+            rim_inner_mm=ns.rim_inner_mm,
+            rim_outer_mm=ns.rim_outer_mm,
+            phase_mode=ns.phase_mode,
+            threshold=ns.threshold,
+        )
+    except SettingsError as exc:
+        raise restate(exc, RIM_FLAGS) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``smoulder prl`` and ``smoulder prl train`` to the command line."""
     p = sub.add_parser(
         "prl",
         help="paramagnetic rim lesions from FLAIR + phase or QSM",
@@ -157,19 +199,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from smoulder.imaging.pipeline import check_writable, run_prl_files, write_prl_outputs
+    """``smoulder prl``: one subject through :func:`smoulder.pipelines.prl.run`."""
+    from smoulder.pipelines import prl
 
     if ns.flair is None or ns.out is None or (ns.phase is None and ns.qsm is None):
         raise SettingsError("smoulder prl needs --flair, one of --phase or --qsm, and --out")
     settings = rim_settings_from_args(ns)
-    model = None
-    if ns.model is not None:
-        from smoulder.imaging.prl_model import PRLModel
-
-        model = PRLModel.load(ns.model)
-    check_writable(ns.out)
+    model = prl.load_model(ns.model) if ns.model is not None else None
+    paths = prl.plan_outputs(ns.out)
     t0 = time.perf_counter()
-    prl_run = run_prl_files(
+    res = prl.run(
         ns.flair,
         phase=ns.phase,
         qsm=ns.qsm,
@@ -181,13 +220,12 @@ def run(ns: argparse.Namespace) -> int:
         settings=settings,
         model=model,
         split_confluent=False if ns.no_split else None,
+        out=ns.out,
     )
-    paths = write_prl_outputs(prl_run, ns.out)
-    res = prl_run.result
     summary = {
         "lesions": int(len(res.lesions)),
         "prl": res.n_prl,
-        "classifier": res.settings["classifier"],
+        "classifier": res.classifier,
         "seconds": round(time.perf_counter() - t0, 2),
         "warnings": res.warnings,
         "outputs": {k: str(v) for k, v in paths.items()},
@@ -205,17 +243,22 @@ def run(ns: argparse.Namespace) -> int:
 
 
 def run_train(ns: argparse.Namespace) -> int:
-    from smoulder.imaging.prl_model import read_rated_tables, train_model
+    """``smoulder prl train``: :func:`smoulder.pipelines.prl.train`."""
+    from smoulder.pipelines import prl
 
-    table, y = read_rated_tables(ns.tables, rating_col=ns.rating_col)
-    model = train_model(
-        table, y, name=ns.name or ns.out.stem, threshold=ns.threshold, seed=ns.seed, demo=ns.demo
+    model, n = prl.train(
+        ns.tables,
+        out=ns.out,
+        rating_col=ns.rating_col,
+        name=ns.name,
+        threshold=ns.threshold,
+        seed=ns.seed,
+        demo=ns.demo,
     )
-    model.save(ns.out)
     info = {
         "model": str(ns.out),
-        "lesions": int(len(y)),
-        "prl": int(y.sum()),
+        "lesions": n,
+        "prl": int(model.metadata["n_prl"]),
         "input": model.input_kind,
         "cv_auc": model.metadata.get("cv_auc"),
     }

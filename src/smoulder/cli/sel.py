@@ -9,43 +9,65 @@ import time
 from pathlib import Path
 from typing import Any
 
+from smoulder.cli.prl import restate
 from smoulder.exceptions import SettingsError
+
+#: Settings parameter -> command-line flag, to restate settings errors in the user's words.
+SEL_FLAGS = {
+    "contrast": "--contrast",
+    "syn_metric": "--syn-metric",
+    "syn_radius": "--syn-radius",
+    "syn_iterations": "--syn-iterations",
+    "grad_step": "--grad-step",
+    "flow_sigma": "--flow-sigma",
+    "min_similarity": "--min-similarity",
+    "seed_pct_per_year": "--seed-pct",
+    "growth_pct_per_year": "--growth-pct",
+    "seed": "--seed",
+    "threads": "--threads",
+    "atrophy_correction": "--atrophy-correction",
+    "min_voxels": "--min-voxels",
+    "min_concentricity": "--min-concentricity",
+    "min_constancy": "--min-constancy",
+    "definite_without_constancy": "--definite-without-constancy",
+}
 
 
 def add_sel_arguments(p: argparse.ArgumentParser) -> None:
-    """Thresholds and registration options of the SEL pipeline (defaults in docs/sel.md)."""
-    from smoulder.imaging.sel import CONTRASTS, SELSettings
+    """Thresholds and registration options of the SEL pipeline (defaults in docs/sel.md).
 
-    d = SELSettings()
+    Every flag defaults to None (the settings' own default), so that ``--help`` answers without
+    importing the engines.
+    """
     g = p.add_argument_group("candidates and classification")
     g.add_argument(
         "--seed-pct",
         type=float,
-        default=d.seed_pct_per_year,
+        default=None,
         help="voxel expansion (%% per year, atrophy corrected) that seeds a candidate (default 12.5)",
     )
     g.add_argument(
         "--growth-pct",
         type=float,
-        default=d.growth_pct_per_year,
+        default=None,
         help="voxel expansion (%% per year) a candidate grows through (default 4)",
     )
     g.add_argument(
         "--min-voxels",
         type=int,
-        default=d.min_voxels,
+        default=None,
         help="smallest candidate in voxels (default 10)",
     )
     g.add_argument(
         "--min-concentricity",
         type=float,
-        default=d.min_concentricity,
+        default=None,
         help="share of the lesion edge that must move outward for a definite SEL (default 0.75)",
     )
     g.add_argument(
         "--min-constancy",
         type=float,
-        default=d.min_constancy,
+        default=None,
         help="share of intervals that must show expansion for a definite SEL (default 1)",
     )
     g.add_argument(
@@ -56,40 +78,49 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--atrophy-correction",
         choices=["affine", "brain-mean", "none"],
-        default=d.atrophy_correction,
+        default=None,
         help="global volume change removed from the Jacobians (default affine: determinant of the "
         "affine best fitting the deformation over the brain)",
     )
     r = p.add_argument_group("registration")
     r.add_argument(
         "--contrast",
-        choices=CONTRASTS,
-        default=d.contrast,
+        choices=["flair", "t1", "both"],
+        default=None,
         help="image(s) driving the registration (default flair)",
     )
     r.add_argument(
         "--syn-iterations",
         type=int,
         nargs="+",
-        default=list(d.syn_iterations),
+        default=None,
         metavar="N",
         help="SyN iterations per level, coarse to fine (default 40 20 10)",
     )
-    r.add_argument("--syn-metric", choices=["CC", "mattes", "meansquares"], default=d.syn_metric)
     r.add_argument(
-        "--syn-radius", type=int, default=d.syn_radius, help="CC radius in voxels (default 2)"
+        "--syn-metric",
+        choices=["CC", "mattes", "meansquares"],
+        default=None,
+        help="SyN similarity (default CC)",
     )
     r.add_argument(
-        "--flow-sigma", type=float, default=d.flow_sigma, help="update-field smoothing, voxels"
+        "--syn-radius", type=int, default=None, help="CC radius in voxels (default 2)"
     )
-    r.add_argument("--grad-step", type=float, default=d.grad_step, help="SyN gradient step")
+    r.add_argument(
+        "--flow-sigma", type=float, default=None, help="update-field smoothing, voxels (default 2)"
+    )
+    r.add_argument(
+        "--grad-step", type=float, default=None, help="SyN gradient step (default 0.4)"
+    )
     r.add_argument(
         "--min-similarity",
         type=float,
-        default=d.min_similarity,
+        default=None,
         help="smallest structural correlation after rigid alignment (default 0.5)",
     )
-    r.add_argument("--seed", type=int, default=d.seed, help="random seed of the registration")
+    r.add_argument(
+        "--seed", type=int, default=None, help="random seed of the registration, >= 1 (default 1)"
+    )
     r.add_argument(
         "--threads",
         type=int,
@@ -99,13 +130,22 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def sel_settings_from_args(ns: argparse.Namespace) -> Any:
+    """:class:`~smoulder.imaging.sel.SELSettings` from the parsed flags (errors name the flag)."""
     from smoulder.imaging.sel import SELSettings
 
-    return SELSettings(
+    try:
+        return _settings(SELSettings, ns)
+    except SettingsError as exc:
+        raise restate(exc, SEL_FLAGS) from None
+
+
+def _settings(cls: Any, ns: argparse.Namespace) -> Any:
+    return cls.from_mapping(
+        None,
         contrast=ns.contrast,
         syn_metric=ns.syn_metric,
         syn_radius=ns.syn_radius,
-        syn_iterations=tuple(ns.syn_iterations),
+        syn_iterations=None if ns.syn_iterations is None else tuple(ns.syn_iterations),
         grad_step=ns.grad_step,
         flow_sigma=ns.flow_sigma,
         min_similarity=ns.min_similarity,
@@ -118,10 +158,11 @@ def sel_settings_from_args(ns: argparse.Namespace) -> Any:
         min_concentricity=ns.min_concentricity,
         min_constancy=ns.min_constancy,
         definite_without_constancy=ns.definite_without_constancy,
-    ).validate()
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``smoulder sel`` and ``smoulder sel batch`` to the command line."""
     p = sub.add_parser(
         "sel",
         help="slowly expanding lesions from T1 + FLAIR at two or more time points",
@@ -178,7 +219,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from smoulder.imaging.sel_pipeline import check_out_dir, run_sel_files, write_sel_outputs
+    """``smoulder sel``: one subject through :func:`smoulder.pipelines.sel.run`."""
+    from smoulder.pipelines import sel
 
     missing = [
         f"--{k}" for k in ("t1", "flair", "dates", "lesions", "out") if getattr(ns, k) is None
@@ -186,13 +228,18 @@ def run(ns: argparse.Namespace) -> int:
     if missing:
         raise SettingsError(f"smoulder sel needs {', '.join(missing)}; see smoulder sel --help")
     settings = sel_settings_from_args(ns)
-    check_out_dir(ns.out)
     t0 = time.perf_counter()
-    sel_run = run_sel_files(
-        ns.t1, ns.flair, ns.dates, ns.lesions, brain_mask=ns.brain_mask, settings=settings
+    result = sel.run(
+        ns.t1,
+        ns.flair,
+        ns.dates,
+        ns.lesions,
+        brain_mask=ns.brain_mask,
+        settings=settings,
+        out=ns.out,
     )
-    paths = write_sel_outputs(sel_run, ns.out)
-    s = sel_run.result.summary
+    paths = sel.plan_outputs(ns.out, len(result.jacobian))
+    s = result.details
     summary = {
         "timepoints": s["n_timepoints"],
         "lesions": s["n_lesions"],
@@ -200,12 +247,12 @@ def run(ns: argparse.Namespace) -> int:
         "possible": s["n_possible"],
         "definite_volume_mm3": round(s["definite_volume_mm3"], 1),
         "seconds": round(time.perf_counter() - t0, 2),
-        "warnings": sel_run.result.warnings,
+        "warnings": result.warnings,
         "outputs": {
             k: ([str(x) for x in v] if isinstance(v, list) else str(v)) for k, v in paths.items()
         },
     }
-    for w in sel_run.result.warnings:
+    for w in result.warnings:
         print(f"smoulder sel: warning: {w}", file=sys.stderr)
     if ns.json:
         print(json.dumps(summary))
@@ -218,7 +265,8 @@ def run(ns: argparse.Namespace) -> int:
 
 
 def run_batch_cmd(ns: argparse.Namespace) -> int:
-    from smoulder.imaging.sel_batch import read_manifest, run_batch
+    """``smoulder sel batch``: :func:`smoulder.pipelines.sel_batch.run_batch` over a manifest."""
+    from smoulder.pipelines.sel_batch import read_manifest, run_batch
 
     settings = sel_settings_from_args(ns)
     jobs = read_manifest(ns.manifest)

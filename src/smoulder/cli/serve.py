@@ -2,6 +2,9 @@
 
 ``smoulder serve --demo`` makes a fresh embedded SQLite database filled from the virtual cohort,
 writes consultation reports for a few people, prints the address and the demo logins, and serves.
+
+This module only parses arguments and calls into :mod:`smoulder.web` and :mod:`smoulder.store`
+(no database queries here).
 """
 
 from __future__ import annotations
@@ -12,14 +15,18 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smoulder.exceptions import SettingsError
 
 if TYPE_CHECKING:
     from smoulder.synth.demo_store import DemoClinic
 
-DEFAULT_DB = "sqlite:///smoulder.sqlite"
+DEFAULT_DB = "smoulder.sqlite"
+DB_HELP = (
+    "SQLAlchemy URL (sqlite:///clinic.sqlite, postgresql+psycopg://user:pw@host/db) or the path "
+    "of a SQLite file; also SMOULDER_DATABASE_URL"
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,13 +44,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--database",
         default=None,
-        help=f"SQLAlchemy URL, e.g. sqlite:///clinic.sqlite or postgresql+psycopg://user:pw@host/db "
-        f"(default {DEFAULT_DB}; also SMOULDER_DATABASE_URL)",
+        help=f"{DB_HELP} (default ./{DEFAULT_DB}, which must exist)",
     )
     p.add_argument(
         "--secure-cookies",
         action="store_true",
-        help="send the session cookie only over HTTPS (use behind TLS)",
+        help="send the session cookie only over HTTPS and add Strict-Transport-Security "
+        "(use behind TLS)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); limits and caches are kept in the database, so every "
+        "worker holds the same limits (use PostgreSQL for more than one)",
+    )
+    p.add_argument(
+        "--allowed-hosts",
+        nargs="+",
+        default=None,
+        metavar="HOST",
+        help="Host header names the app answers to (default: 127.0.0.1 localhost ::1; '*': any)",
+    )
+    p.add_argument(
+        "--forwarded-allow-ips",
+        nargs="*",
+        default=None,
+        metavar="IP",
+        help="proxies whose X-Forwarded-For is believed (default: none, the header is ignored)",
+    )
+    p.add_argument(
+        "--idle-minutes",
+        type=float,
+        default=None,
+        help="end a session not used for this long (default 30; sessions last at most 8 hours)",
     )
     p.add_argument(
         "--out",
@@ -81,7 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="clinician accounts: clinic ids of the people they look after",
     )
     add.add_argument("--display-name", default="")
-    add.add_argument("--database", default=None)
+    add.add_argument("--database", default=None, help=f"{DB_HELP} (required)")
     add.set_defaults(func=run_user_add)
 
     imp = sub.add_parser(
@@ -114,71 +148,82 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="per-lesion tables without a subject column; the person of an Apple Health export",
     )
     imp.add_argument("--session-date", default=None, help="per-lesion tables without a date column")
-    imp.add_argument("--database", default=None)
+    imp.add_argument("--database", default=None, help=f"{DB_HELP} (required)")
     imp.set_defaults(func=run_store_import)
 
 
-def _url(arg: str | None) -> str:
-    return arg or os.environ.get("SMOULDER_DATABASE_URL") or DEFAULT_DB
+def _url(arg: str | None, command: str) -> str:
+    """The database URL from --database or SMOULDER_DATABASE_URL (required for writes)."""
+    from smoulder.store.db import database_url
+
+    value = arg or os.environ.get("SMOULDER_DATABASE_URL")
+    if not value:
+        if command == "serve":
+            return database_url(DEFAULT_DB)
+        raise SettingsError(
+            f"{command} needs --database (e.g. --database clinic.sqlite or a PostgreSQL URL) or "
+            "SMOULDER_DATABASE_URL; nothing was written"
+        )
+    return database_url(value)
+
+
+def _open(url: str, *, must_exist: bool) -> Any:
+    """Open (and migrate) the store; say so when a new SQLite file is made."""
+    from smoulder.store import Store
+    from smoulder.store.db import check_database, sqlite_path
+
+    new = check_database(url, must_exist=must_exist)
+    store = Store(url)
+    if new:
+        print(f"created a new database at {sqlite_path(url).resolve()}")  # type: ignore[union-attr]
+    return store
 
 
 def prepare_demo(out: Path, n_people: int = 40) -> tuple[str, DemoClinic, list[Path]]:
     """Make a fresh demo database in ``out`` and write consultation reports; return (url, clinic, reports)."""
-    from smoulder.report import build_report, render_html, render_pdf
     from smoulder.store import Store
-    from smoulder.store.models import Person, PersonSignals, User
-    from smoulder.store.repo import timeline
-    from smoulder.synth.demo_store import fill_demo_store
+    from smoulder.synth.demo_store import fill_demo_store, write_demo_reports
 
+    if out.exists() and not out.is_dir():
+        raise SettingsError(
+            f"--out {out} is a file; give a folder for the demo database and reports"
+        )
     out.mkdir(parents=True, exist_ok=True)
     db = out / "smoulder-demo.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
     url = f"sqlite:///{db.resolve()}"
     store = Store(url)
-    clinic = fill_demo_store(store, n_subjects=n_people)
-    reports_dir = out / "reports"
-    reports_dir.mkdir(exist_ok=True)
-    written: list[Path] = []
-    with store.session() as s:
-        viewer = (
-            s.query(User).filter(User.username == "dr.demo").one()
-        )  # sees names (not pseudonymised)
-        rows = (
-            s.query(Person, PersonSignals)
-            .join(PersonSignals, PersonSignals.person_id == Person.id)
-            .order_by(
-                (
-                    PersonSignals.n_pira
-                    + PersonSignals.n_prl
-                    + PersonSignals.n_sel
-                    + PersonSignals.n_digital
-                ).desc(),
-                Person.subject,
-            )
-            .limit(3)
-            .all()
-        )
-        chosen = [p for p, _ in rows]
-        me = s.query(Person).filter(Person.pseudonym == clinic.patient_key).one()
-        if me not in chosen:
-            chosen.insert(0, me)
-        for p in chosen:
-            tl = timeline(s, p, viewer)
-            rep = build_report(tl, p.name or p.subject)
-            stem = reports_dir / f"report-{p.pseudonym}"
-            stem.with_suffix(".html").write_text(render_html(rep), encoding="utf-8")
-            stem.with_suffix(".pdf").write_bytes(render_pdf(rep))
-            written += [stem.with_suffix(".html"), stem.with_suffix(".pdf")]
-    store.dispose()
+    try:
+        clinic = fill_demo_store(store, n_subjects=n_people)
+        written = write_demo_reports(store, clinic, out / "reports")
+    finally:
+        store.dispose()
     return url, clinic, written
 
 
-def run(ns: argparse.Namespace) -> int:
-    from smoulder.store.db import make_engine
+def _settings(ns: argparse.Namespace, url: str) -> Any:
+    from smoulder.web.settings import WebSettings
 
+    values: dict[str, Any] = {
+        "database_url": url,
+        "demo": bool(ns.demo),
+        "secure_cookies": bool(ns.secure_cookies),
+    }
+    if ns.allowed_hosts:
+        values["allowed_hosts"] = ns.allowed_hosts
+    if ns.forwarded_allow_ips is not None:
+        values["forwarded_allow_ips"] = ns.forwarded_allow_ips
+    if ns.idle_minutes is not None:
+        values["idle_minutes"] = ns.idle_minutes
+    return WebSettings.make(**values)
+
+
+def run(ns: argparse.Namespace) -> int:
     if ns.port < 1 or ns.port > 65535:
         raise SettingsError(f"--port must be in 1..65535; got {ns.port}")
+    if ns.workers < 1 or ns.workers > 64:
+        raise SettingsError(f"--workers must be in 1..64; got {ns.workers}")
     if ns.demo:
         if ns.database:
             raise SettingsError(
@@ -199,20 +244,45 @@ def run(ns: argparse.Namespace) -> int:
         for user, pw, role, what in clinic.logins:
             print(f"  {user:11s} / {pw}   {role}: {what}")
     else:
-        url = _url(ns.database)
-        make_engine(url)  # validates the URL form before anything else
+        from smoulder.store.db import check_database
+
+        url = _url(ns.database, "serve")
+        check_database(url, must_exist=True)
+    settings = _settings(ns, url)
     address = f"http://{ns.host}:{ns.port}/"
     if ns.no_serve:
         print(f"not serving (--no-serve); would serve {address} on {url.split('://')[0]}")
         return 0
-    from smoulder.web import WebSettings, create_app
+    from smoulder.web import create_app
 
-    app = create_app(WebSettings(database_url=url, secure_cookies=ns.secure_cookies))
-    print(f"smoulder is serving at {address}  (Ctrl+C to stop)", flush=True)
+    if ns.host not in settings.allowed_hosts and "*" not in settings.allowed_hosts:
+        print(
+            f"note: requests must name one of these hosts: {', '.join(settings.allowed_hosts)} "
+            "(add the name clients use with --allowed-hosts)"
+        )
     import uvicorn
 
-    # no access log: request paths carry pseudonyms, and logs must not hold identifiers
-    uvicorn.run(app, host=ns.host, port=ns.port, log_level="warning", access_log=False)
+    # no access log: request paths carry pseudonyms, and logs must not hold identifiers;
+    # proxy headers are read by the app itself, only from --forwarded-allow-ips
+    common: dict[str, Any] = {
+        "host": ns.host,
+        "port": ns.port,
+        "log_level": "warning",
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if ns.workers > 1:
+        os.environ.update(settings.to_environment())
+        print(
+            f"smoulder is serving at {address} with {ns.workers} workers  (Ctrl+C to stop)",
+            flush=True,
+        )
+        uvicorn.run("smoulder.web.app:create_app", factory=True, workers=ns.workers, **common)
+        return 0
+    app = create_app(settings)
+    print(f"smoulder is serving at {address}  (Ctrl+C to stop)", flush=True)
+    uvicorn.run(app, **common)
     return 0
 
 
@@ -229,58 +299,49 @@ def _password() -> str:
 
 
 def run_user_add(ns: argparse.Namespace) -> int:
-    from smoulder.store import Store
-    from smoulder.store.accounts import assign, create_user
-    from smoulder.store.models import Person
+    from smoulder.store.accounts import add_account
+    from smoulder.store.db import check_database
 
-    store = Store(_url(ns.database))
-    with store.session() as s:
-        person = None
-        if ns.person:
-            person = s.query(Person).filter(Person.subject == ns.person).one_or_none()
-            if person is None:
-                raise SettingsError(f"no person with clinic id {ns.person!r}; import them first")
-        user = create_user(
-            s, ns.username, _password(), ns.role, display_name=ns.display_name, person=person
+    url = _url(ns.database, "user add")
+    check_database(url, must_exist=False)  # before asking for a password
+    password = _password()
+    store = _open(url, must_exist=False)
+    try:
+        add_account(
+            store,
+            ns.username,
+            password,
+            ns.role,
+            person=ns.person,
+            patients=list(ns.patients),
+            display_name=ns.display_name,
         )
-        for subj in ns.patients:
-            p = s.query(Person).filter(Person.subject == subj).one_or_none()
-            if p is None:
-                raise SettingsError(f"no person with clinic id {subj!r}; import them first")
-            assign(s, user, p)
-        s.commit()
-    store.dispose()
+    finally:
+        store.dispose()
     print(f"added {ns.role} {ns.username}")
     return 0
 
 
 def run_store_import(ns: argparse.Namespace) -> int:
-    from smoulder.store import Store
-    from smoulder.store.analyses import refresh
-    from smoulder.store.importer import ImportFailed, import_file
+    from smoulder.store.importer import ImportFailed
+    from smoulder.store.service import import_file_into
 
-    store = Store(_url(ns.database))
-    with store.session() as s:
-        try:
-            report = import_file(
-                s, ns.kind, ns.file, subject=ns.subject, session_date=ns.session_date
-            )
-            analysis = refresh(s, report.person_ids) if report.person_ids else {}
-            s.commit()
-        except ImportFailed as exc:
-            s.rollback()
-            print(
-                f"smoulder store-import: {exc.total} problem(s) in {ns.file.name}; nothing was imported:",
-                file=sys.stderr,
-            )
-            for e in exc.errors:
-                print(f"  {e}", file=sys.stderr)
-            return 2
-        except BaseException:
-            s.rollback()
-            raise
-        finally:
-            store.dispose()
+    url = _url(ns.database, "store-import")
+    store = _open(url, must_exist=False)
+    try:
+        report, analysis = import_file_into(
+            store, ns.kind, ns.file, subject=ns.subject, session_date=ns.session_date
+        )
+    except ImportFailed as exc:
+        print(
+            f"smoulder store-import: {exc.total} problem(s) in {ns.file.name}; nothing was imported:",
+            file=sys.stderr,
+        )
+        for e in exc.errors:
+            print(f"  {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.dispose()
     print(report)
     msg = analysis.get("digital", {}).get("message") if analysis else ""
     if msg:

@@ -42,6 +42,22 @@ def dipole_field(
     corrected) on a grid zero-padded by ``pad`` of each dimension; the mean is
     set to zero (``D(0) = 0``).
 
+    Parameters
+    ----------
+    chi : numpy.ndarray
+        Susceptibility (ppm).
+    voxel_size : sequence of float
+        Voxel sizes in mm.
+    pad : float
+        Zero padding, as a fraction of each dimension.
+    b0_axis : int
+        Voxel axis along B0.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Local field in ppm of B0.
+
     Examples
     --------
     A uniform sphere has no field inside it (the Lorentz sphere cancels it).
@@ -71,6 +87,24 @@ def tkd_inversion(
     Where ``|D(k)| < threshold`` the kernel is replaced by ``sign(D) * threshold``
     (TKD, Shmueli et al. 2009); the result is slightly underestimated and has
     mild streaks, which is fine for finding rims.
+
+    Parameters
+    ----------
+    field_ppm : numpy.ndarray
+        Local field (ppm of B0).
+    voxel_size : sequence of float
+        Voxel sizes in mm.
+    threshold : float
+        Smallest kernel magnitude divided by.
+    pad : float
+        Zero padding, as a fraction of each dimension.
+    b0_axis : int
+        Voxel axis along B0.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Susceptibility estimate (ppm).
     """
     padded, inner = _padded(np.asarray(field_ppm), pad)
     d = _dipole_kernel(padded.shape, np.asarray(voxel_size, dtype=float), b0_axis)

@@ -33,6 +33,17 @@ def split_confluent(
     that stand at least ``min_depth_mm`` above the saddle joining them (h-maxima),
     so a smooth ellipsoid stays whole while two blobs joined by a neck are split.
 
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool
+        One connected lesion (a crop around it is enough).
+    zooms : numpy.ndarray
+        Voxel sizes in mm (:attr:`smoulder.schema.images.Volume.zooms`).
+    min_depth_mm : float
+        Depth of the saddle between two markers that makes them two lesions.
+    connectivity : {6, 18, 26}
+        Neighbourhood of the markers.
+
     Returns
     -------
     numpy.ndarray of int32
@@ -69,6 +80,20 @@ def label_lesions(
     non-zero values) keeps the user's labels unchanged: the user has already
     decided what one lesion is. ``split=True``/``False`` forces or disables
     the splitting for both kinds of mask (a forced split renumbers).
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        Binary or labelled lesion mask (0 = background).
+    zooms : sequence of float
+        Voxel sizes in mm (:attr:`smoulder.schema.images.Volume.zooms`).
+    split : bool, optional
+        Force (True) or disable (False) the splitting of confluent lesions; default: split
+        binary masks only.
+    min_depth_mm : float
+        See :func:`split_confluent`.
+    connectivity : {6, 18, 26}
+        Neighbourhood of a connected component.
 
     Returns
     -------
@@ -116,6 +141,13 @@ def label_lesions(
 
 def lesion_geometry(labels: np.ndarray, affine: np.ndarray) -> pd.DataFrame:
     """Per-lesion size and position.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        Lesion labels (0 = background).
+    affine : numpy.ndarray
+        4x4 voxel-to-world affine (mm).
 
     Returns
     -------
@@ -178,6 +210,15 @@ def fallback_segmentation(
     the brain edge); components smaller than ``min_volume_mm3`` are removed.
     This is a fallback for demonstration and quick looks, not a validated
     lesion segmentation; outputs that used it say so.
+
+    Parameters
+    ----------
+    flair : numpy.ndarray
+        The FLAIR image.
+    zooms : sequence of float
+        Voxel sizes in mm.
+    z_threshold, min_ratio, min_volume_mm3, edge_margin_mm : float
+        The thresholds above.
 
     Returns
     -------

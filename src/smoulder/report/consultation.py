@@ -120,7 +120,13 @@ def timeline_figure(tl: dict[str, Any]) -> Any:
     for t in tl.get("treatments", []):
         end = t.get("stop") or (visits[-1]["date"] if visits else t["start"])
         ax.axvspan(_dates([t["start"]])[0], _dates([end])[0], color="#95a5a6", alpha=0.12)
-        ax.text(_dates([t["start"]])[0], 0.3, t["drug"], fontsize=7, color="#555")
+        ax.text(
+            _dates([t["start"]])[0],
+            0.3,
+            t.get("drug") or "other treatment",
+            fontsize=7,
+            color="#555",
+        )
     ax.set_ylabel("EDSS")
     ax.set_ylim(0, 10)
     ax.legend(loc="upper left", fontsize=7, ncol=4, frameon=False)
@@ -190,7 +196,7 @@ def timeline_figure(tl: dict[str, Any]) -> Any:
                 _dates(s["dates"]),
                 [100.0 * v / ref for v in vals],
                 lw=0.8,
-                label=f"{name.replace('_', ' ')} ({s['unit']})",
+                label=name.replace("_", " ") + (f" ({s['unit']})" if s.get("unit") else ""),
             )
         for e in tl.get("device_events", []):
             ax.axvline(_dates([e["onset_date"]])[0], color="#c0392b", ls="--", lw=0.8)

@@ -14,6 +14,8 @@ from typing import Any
 # minimal meaningful changes (domain reference section 1): T25FW/9HPT 20 %, SDMT 4 points
 TIMED_PCT = 20.0
 SDMT_POINTS = 4.0
+# a treatment whose name is not shown (pseudonymised view: not on the controlled list)
+UNLISTED_DRUG = "a treatment not on the controlled list"
 
 
 def _fmt(x: float) -> str:
@@ -142,10 +144,11 @@ def changes_since_last_visit(tl: dict[str, Any]) -> list[str]:
     elif prev is not None:
         out.append("No relapse was recorded.")
     for t in tl.get("treatments", []):
+        drug = t.get("drug") or UNLISTED_DRUG
         if _between(t["start"], start, None):
-            out.append(f"Treatment with {t['drug']} started on {t['start']}.")
+            out.append(f"Treatment with {drug} started on {t['start']}.")
         if _between(t.get("stop"), start, None):
-            out.append(f"Treatment with {t['drug']} stopped on {t['stop']}.")
+            out.append(f"Treatment with {drug} stopped on {t['stop']}.")
     for m in tl.get("mri", []):
         if not _between(m["date"], start, None):
             continue

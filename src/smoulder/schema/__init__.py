@@ -1,1 +1,1 @@
-"""Contracts that read no files: the rules every reader applies (dates, ...)."""
+"""Contracts that read no files: table checks, date rules, image data classes and controlled vocabularies shared by engines and readers."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -49,6 +53,76 @@ def dummy_verify(password: str) -> None:
     verify_password(_DUMMY_HASH, password)
 
 
+MAX_PASSWORD_LENGTH = 1024
+
+
+class PasswordChecks:
+    """Bound the argon2 work that unauthenticated requests can cause in one process.
+
+    At most ``concurrency`` checks run at once (each argon2id verification takes about 64 MiB and
+    tens of milliseconds); a request that finds no free slot within ``wait_s`` is told to try again.
+    An unknown user name costs no argon2 work: it holds a slot for as long as a real verification
+    typically takes (a running mean of the real ones), so it is neither faster to refuse nor a way
+    to spend the server's memory.
+
+    Parameters
+    ----------
+    concurrency : int
+        Checks at once.
+    wait_s : float
+        How long a request waits for a slot.
+    """
+
+    def __init__(self, concurrency: int = 2, wait_s: float = 10.0) -> None:
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self.wait_s = wait_s
+        self._typical: float | None = None
+        self._lock = threading.Lock()
+
+    def typical_seconds(self) -> float:
+        """Typical time of one real verification (measured once, then a running mean)."""
+        if self._typical is None:
+            global _DUMMY_HASH
+            if _DUMMY_HASH is None:
+                _DUMMY_HASH = _ph().hash("not-a-real-password-0")
+            t0 = time.perf_counter()
+            try:
+                _ph().verify(_DUMMY_HASH, "calibration")
+            except Exception:  # noqa: BLE001 - a mismatch is the expected outcome
+                pass
+            with self._lock:
+                if self._typical is None:
+                    self._typical = time.perf_counter() - t0
+        return float(self._typical)
+
+    def _observe(self, seconds: float) -> None:
+        with self._lock:
+            self._typical = (
+                seconds if self._typical is None else 0.8 * self._typical + 0.2 * seconds
+            )
+
+    def check(self, stored_hash: str | None, password: str) -> bool | None:
+        """True or False for the password; None when no slot was free in time (busy).
+
+        ``stored_hash`` None means the user name is unknown: False after the typical time.
+        """
+        password = (password or "")[:MAX_PASSWORD_LENGTH]
+        if stored_hash is None:
+            delay = self.typical_seconds()
+        if not self._slots.acquire(timeout=self.wait_s):
+            return None
+        try:
+            if stored_hash is None:
+                time.sleep(delay)
+                return False
+            t0 = time.perf_counter()
+            ok = verify_password(stored_hash, password)
+            self._observe(time.perf_counter() - t0)
+            return ok
+        finally:
+            self._slots.release()
+
+
 def create_user(
     session: Session,
     username: str,
@@ -86,6 +160,48 @@ def create_user(
     return user
 
 
+def add_account(
+    store: Any,
+    username: str,
+    password: str,
+    role: str,
+    *,
+    person: str | None = None,
+    patients: tuple[str, ...] | list[str] = (),
+    display_name: str = "",
+) -> None:
+    """Add an account with its person (patients) or patient list (clinicians), by clinic ids.
+
+    Raises
+    ------
+    SettingsError
+        As :func:`create_user`, or a clinic id that is not in the store (nothing is written).
+    """
+
+    def find(s: Session, subject: str) -> Person:
+        p = s.scalar(select(Person).where(Person.subject == subject))
+        if p is None:
+            raise SettingsError(f"no person with clinic id {subject!r}; import them first")
+        return p
+
+    with store.session() as s:
+        try:
+            user = create_user(
+                s,
+                username,
+                password,
+                role,
+                display_name=display_name,
+                person=find(s, person) if person else None,
+            )
+            for subj in patients:
+                assign(s, user, find(s, subj))
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+
+
 def assign(session: Session, clinician: User, person: Person) -> None:
     """Put a person on a clinician's list."""
     if clinician.role != "clinician":
@@ -99,7 +215,9 @@ __all__ = [
     "hash_password",
     "verify_password",
     "dummy_verify",
+    "PasswordChecks",
     "create_user",
+    "add_account",
     "assign",
     "MIN_PASSWORD_LENGTH",
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from smoulder.exceptions import SettingsError
@@ -19,6 +20,69 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def default_url(path: str | Path = "smoulder.sqlite") -> str:
     """SQLAlchemy URL of an embedded SQLite database file."""
     return f"sqlite:///{Path(path).resolve()}"
+
+
+def database_url(text: str) -> str:
+    """A ``--database`` value as a URL: URLs pass through, a plain file path is a SQLite file."""
+    text = str(text).strip()
+    if "://" in text:
+        return text
+    return default_url(text)
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for in-memory databases and other back-ends)."""
+    if not url.startswith("sqlite"):
+        return None
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    rest = rest[1:] if rest.startswith("/") else rest
+    rest = rest.split("?", 1)[0]
+    if rest in ("", ":memory:"):
+        return None
+    return Path(rest)
+
+
+def check_database(url: str, *, must_exist: bool) -> bool:
+    """Check a SQLite database file before opening it; return True when it is new.
+
+    Raises
+    ------
+    SettingsError
+        The URL is of another kind, the path is a folder, its folder does not exist, the file is
+        missing (``must_exist``) or is not a SQLite database.
+    """
+    if not (url.startswith("sqlite") or url.startswith("postgresql")):
+        raise SettingsError(
+            "database URL must start with 'sqlite:///' or 'postgresql+psycopg://' (or be the path "
+            f"of a SQLite file); got {url.split('://')[0][:20]!r}://..."
+        )
+    path = sqlite_path(url)
+    if path is None:
+        return False
+    full = path.resolve()
+    if full.is_dir():
+        raise SettingsError(
+            f"--database {full} is a folder; give a SQLite file such as {full / 'clinic.sqlite'}"
+        )
+    if not full.exists():
+        if must_exist:
+            raise SettingsError(
+                f"no database at {full}; make one with 'smoulder store-import ... --database "
+                f"{full}' or 'smoulder user add ... --database {full}' (or try 'smoulder serve --demo')"
+            )
+        if not full.parent.is_dir():
+            raise SettingsError(f"the folder {full.parent} of --database {full} does not exist")
+        return True
+    with open(full, "rb") as fh:
+        head = fh.read(16)
+    if head and head != SQLITE_MAGIC:
+        raise SettingsError(
+            f"--database {full} is not a SQLite database (a file of another kind); nothing was changed"
+        )
+    return not head
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -89,6 +153,15 @@ def table_names(engine: Engine) -> list[str]:
     return sorted(inspect(engine).get_table_names())
 
 
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return url.split("://", 1)[0] + "://..."
+
+
 class Store:
     """An engine, a session factory and the migrated schema.
 
@@ -116,7 +189,13 @@ class Store:
             engine = make_engine(url, poolclass=StaticPool)
         self.engine = engine if engine is not None else make_engine(url)
         if migrate_schema:
-            migrate(self.engine)
+            try:
+                migrate(self.engine)
+            except DBAPIError as exc:
+                self.engine.dispose()
+                first = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
+                where = sqlite_path(url) or _safe_url(url)
+                raise SettingsError(f"cannot open the database {where}: {first}") from None
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:

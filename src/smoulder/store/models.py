@@ -270,6 +270,21 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # idle timeout: refreshed at most once a minute while the session is used
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per key (a user name with a client address, or an address alone), shared
+    by every worker process: the web app reserves an attempt here with a compare-and-swap on
+    ``version`` before it checks a password, so concurrent attempts cannot exceed the limit."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AuditEntry(Base):
@@ -313,6 +328,7 @@ __all__ = [
     "ProgressionEvent",
     "PersonSignals",
     "WebSession",
+    "LoginThrottle",
     "AuditEntry",
     "ROLES",
     "utcnow",

@@ -3,7 +3,8 @@
 Access rules (enforced here, used by every web route and report):
 
 * ``clinician``: the people on their list (``care_links``);
-* ``researcher``: everyone, pseudonymised (no name, no clinic id, no free-text notes);
+* ``researcher``: everyone, pseudonymised: the time line is rebuilt from an allow-list of coded
+  fields (:mod:`smoulder.store.pseudonymise`), so no name, clinic id or free text ever reaches them;
 * ``patient``: only their own record.
 """
 
@@ -15,7 +16,7 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Select, and_, asc, desc, func, or_, select
+from sqlalchemy import Select, and_, asc, desc, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from smoulder.store.models import (
@@ -34,7 +35,9 @@ from smoulder.store.models import (
     Relapse,
     Treatment,
     User,
+    utcnow,
 )
+from smoulder.store.pseudonymise import researcher_person, researcher_view
 
 COHORT_SORTS = (
     "pseudonym",
@@ -91,12 +94,10 @@ def person_public(person: Person, user: User) -> dict[str, Any]:
         "sex": person.sex,
         "birth_year": person.birth_year,
     }
-    if not pseudonymised(user):
-        out["name"] = person.name or person.subject
-        out["subject"] = person.subject
-    else:
-        out["name"] = None
-        out["subject"] = None
+    if pseudonymised(user):
+        return researcher_person(out)
+    out["name"] = person.name or person.subject
+    out["subject"] = person.subject
     return out
 
 
@@ -123,8 +124,8 @@ def _weekly(rows: list[tuple[dt.date, float]]) -> tuple[list[str], list[float]]:
 def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
     """Everything on one person's time line, as plain JSON-ready data.
 
-    Device measures are summarised as weekly medians (a decade of daily steps stays small);
-    researchers get no free-text notes.
+    Device measures are summarised as weekly medians (a decade of daily steps stays small).
+    Researchers get :func:`~smoulder.store.pseudonymise.researcher_view` of it: coded fields only.
     """
     pid = person.id
     assessments = [
@@ -146,7 +147,7 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
         )
     ]
     treatments = [
-        {"drug": a, "start": _iso(b), "stop": _iso(c)}
+        {"drug": a, "drug_class": _drug_class(a), "start": _iso(b), "stop": _iso(c)}
         for a, b, c in session.execute(
             select(Treatment.drug, Treatment.start_date, Treatment.stop_date)
             .where(Treatment.person_id == pid)
@@ -258,7 +259,6 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
             .order_by(DeviceEvent.onset_date)
         )
     ]
-    hide = pseudonymised(user)
     lifestyle = [
         {
             "date": _iso(x.date),
@@ -269,7 +269,7 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
             "sleep_hours": x.sleep_hours,
             "medications": x.medications,
             "comorbidities": x.comorbidities,
-            "notes": None if hide else x.notes,
+            "notes": x.notes,
         }
         for x in session.scalars(
             select(LifestyleEntry)
@@ -290,7 +290,7 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
             select(AnalysisRun).where(AnalysisRun.person_id == pid).order_by(AnalysisRun.kind)
         )
     ]
-    return {
+    out = {
         "person": person_public(person, user),
         "assessments": assessments,
         "relapses": relapses,
@@ -302,6 +302,18 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
         "lifestyle": lifestyle,
         "analyses": analyses,
     }
+    if pseudonymised(user):
+        view = researcher_view(out)
+        view["person"] = researcher_person(view["person"])
+        return view
+    return out
+
+
+def _drug_class(drug: str) -> str | None:
+    from smoulder.schema.treatments import canonical_treatment
+
+    t = canonical_treatment(drug)
+    return t.drug_class if t is not None else None
 
 
 def cohort(
@@ -387,19 +399,62 @@ def audit(
     user: User | None,
     action: str,
     resource: str,
-    person: Person | None = None,
+    person: Person | int | None = None,
     detail: str = "",
 ) -> None:
-    """Record who viewed or changed what (the caller commits)."""
+    """Record who viewed or changed what (the caller commits); ``person`` a record or its id."""
     session.add(
         AuditEntry(
             user_id=user.id if user is not None else None,
-            action=action,
+            action=action[:20],
             resource=resource[:200],
-            person_id=person.id if person is not None else None,
+            person_id=person.id if isinstance(person, Person) else person,
             detail=detail[:2000],
         )
     )
+
+
+def audit_import(
+    session: Session,
+    user: User | None,
+    kind: str,
+    person_ids: set[int],
+    detail: str,
+    via: str = "web",
+) -> None:
+    """Record an import: one ``import`` entry, and a ``change`` entry on each record it changed."""
+    session.add(
+        AuditEntry(
+            user_id=user.id if user is not None else None,
+            action="import",
+            resource=f"import {kind}",
+            detail=f"{detail} ({via})"[:2000],
+        )
+    )
+    if person_ids:
+        now = utcnow()
+        session.execute(
+            insert(AuditEntry),
+            [
+                {
+                    "user_id": user.id if user is not None else None,
+                    "action": "change",
+                    "resource": f"import {kind}",
+                    "person_id": pid,
+                    "detail": via,
+                    "at": now,
+                }
+                for pid in sorted(person_ids)
+            ],
+        )
+
+
+def person_id_of(session: Session, key: str) -> int | None:
+    """The id of the person with pseudonym ``key`` whoever may see them (to file a refusal on
+    that record's own trail; never shown to the caller)."""
+    if not isinstance(key, str) or len(key) > 32:
+        return None
+    return session.scalar(select(Person.id).where(Person.pseudonym == key))
 
 
 def audit_for_person(session: Session, person: Person, limit: int = 100) -> list[dict[str, Any]]:
@@ -426,7 +481,9 @@ __all__ = [
     "timeline",
     "cohort",
     "audit",
+    "audit_import",
     "audit_for_person",
+    "person_id_of",
     "pseudonymised",
     "COHORT_SORTS",
     "COHORT_FILTERS",

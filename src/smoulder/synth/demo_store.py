@@ -356,4 +356,46 @@ def fill_demo_store(
     return out
 
 
-__all__ = ["fill_demo_store", "demo_tables", "DemoClinic", "DEMO_PASSWORD"]
+def write_demo_reports(store: Any, clinic: DemoClinic, reports_dir: Any) -> list[Any]:
+    """Consultation reports (HTML and PDF) for the person with MS and the three people with the
+    most signals, as their clinician sees them; return the files written."""
+    from pathlib import Path
+
+    from smoulder.report import build_report, render_html, render_pdf
+    from smoulder.store.models import PersonSignals, User
+    from smoulder.store.repo import timeline
+
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with store.session() as s:
+        viewer = s.query(User).filter(User.username == "dr.demo").one()  # sees names
+        rows = (
+            s.query(Person, PersonSignals)
+            .join(PersonSignals, PersonSignals.person_id == Person.id)
+            .order_by(
+                (
+                    PersonSignals.n_pira
+                    + PersonSignals.n_prl
+                    + PersonSignals.n_sel
+                    + PersonSignals.n_digital
+                ).desc(),
+                Person.subject,
+            )
+            .limit(3)
+            .all()
+        )
+        chosen = [p for p, _ in rows]
+        me = s.query(Person).filter(Person.pseudonym == clinic.patient_key).one()
+        if me not in chosen:
+            chosen.insert(0, me)
+        for p in chosen:
+            rep = build_report(timeline(s, p, viewer), p.name or p.subject)
+            stem = reports_dir / f"report-{p.pseudonym}"
+            stem.with_suffix(".html").write_text(render_html(rep), encoding="utf-8")
+            stem.with_suffix(".pdf").write_bytes(render_pdf(rep))
+            written += [stem.with_suffix(".html"), stem.with_suffix(".pdf")]
+    return written
+
+
+__all__ = ["fill_demo_store", "demo_tables", "write_demo_reports", "DemoClinic", "DEMO_PASSWORD"]

@@ -6,15 +6,26 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smoulder import __version__
+from smoulder.store.accounts import PasswordChecks
 from smoulder.store.db import Store
-from smoulder.web.deps import LoginRequired, PayloadCache, login_url, render
-from smoulder.web.security import AuthMiddleware, HeadersMiddleware, LoginLimiter
+from smoulder.store.repo import audit
+from smoulder.web.deps import LoginRequired, PayloadCache, Refused, login_url, render
+from smoulder.web.middleware import (
+    AuthMiddleware,
+    BodyLimitMiddleware,
+    HeadersMiddleware,
+    HostMiddleware,
+    is_api,
+)
+from smoulder.web.security import LoginLimiter
 from smoulder.web.settings import WebSettings
 
 STATIC = Path(__file__).parent / "static"
@@ -48,6 +59,9 @@ def iter_routes(routes: list[Any]) -> list[Any]:
 def create_app(settings: WebSettings | None = None, store: Store | None = None) -> FastAPI:
     """Build the app on a store (opened from ``settings.database_url`` and migrated if not given).
 
+    With no arguments the settings come from the ``SMOULDER_*`` environment (how the worker
+    processes of ``smoulder serve --workers N`` start: ``uvicorn --factory``).
+
     Examples
     --------
     >>> from smoulder.web import create_app, WebSettings
@@ -70,8 +84,14 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
     app.state.settings = settings
     app.state.store = store
     app.state.limiter = LoginLimiter(
-        settings.login_attempts, settings.login_window_s, settings.login_attempts_per_address
+        store,
+        attempts=settings.login_attempts,
+        per_address=settings.login_attempts_per_address,
+        window_s=settings.login_window_s,
+        backoff_s=settings.login_backoff_s,
+        backoff_max_s=settings.login_backoff_max_s,
     )
+    app.state.password_checks = PasswordChecks(settings.login_concurrency)
     app.state.payload_cache = PayloadCache(settings.cache_entries)
 
     from smoulder.web.routers import auth, cohort, health, imports, lifestyle, patients, reports
@@ -95,43 +115,93 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
     async def _login(request: Request, exc: LoginRequired) -> Any:
         return RedirectResponse(login_url(exc.next_path), status_code=303)
 
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> Any:
-        if request.url.path.startswith("/api/") or request.url.path == "/api":
-            return JSONResponse(
-                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-            )
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and the router's
+    async def _http(request: Request, exc: StarletteHTTPException) -> Any:
         user = request.scope.get("state", {}).get("user")
+        if user is not None and (isinstance(exc, Refused) or exc.status_code == 403):
+            await run_in_threadpool(_audit_refusal, request, user, exc)
+        detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        detail = FRIENDLY.get(detail, detail)
+        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["allow"] = ", ".join(_methods_of(request.app, request.scope))
+        if is_api(request.url.path):
+            return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
         return render(
             request,
             "error.html",
             user,
             status_code=exc.status_code,
             status=exc.status_code,
-            detail=exc.detail if isinstance(exc.detail, str) else "request refused",
+            detail=detail,
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Any:
-        errors = [
-            {"loc": [str(x) for x in e.get("loc", ())], "message": e.get("msg", "")}
-            for e in exc.errors()
+        problems = [
+            {
+                "column": ".".join(str(x) for x in e.get("loc", ())) or None,
+                "value": None if e.get("input") is None else str(e.get("input"))[:80],
+                "message": str(e.get("msg", ""))[:300],
+                "expected": "",
+            }
+            for e in exc.errors()[:50]
         ]
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+        text = "; ".join(f"{p['column']}: {p['message']}" for p in problems)
+        shown = "; ".join(f"{str(p['column']).split('.', 1)[-1]}: {p['message']}" for p in problems)
+        if is_api(request.url.path):
+            return JSONResponse(
+                {"detail": f"invalid request: {text}"[:2000], "errors": problems},
+                status_code=422,
+            )
         user = request.scope.get("state", {}).get("user")
-        return render(
-            request,
-            "error.html",
-            user,
-            status_code=422,
-            status=422,
-            detail="; ".join(f"{'.'.join(e['loc'])}: {e['message']}" for e in errors),
-        )
+        return render(request, "error.html", user, status_code=422, status=422, detail=shown)
 
-    app.add_middleware(AuthMiddleware, store=store)
-    app.add_middleware(HeadersMiddleware)
+    app.add_middleware(
+        AuthMiddleware,
+        store=store,
+        idle_minutes=settings.idle_minutes,
+        trusted_proxies=settings.forwarded_allow_ips,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(HostMiddleware, allowed=settings.allowed_hosts)
+    app.add_middleware(HeadersMiddleware, hsts=settings.secure_cookies)
     return app
+
+
+FRIENDLY = {
+    "Not Found": "There is no such page.",
+    "Method Not Allowed": "This address does not take that kind of request.",
+}
+
+
+def _methods_of(app: FastAPI, scope: Any) -> list[str]:
+    path = scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_routes(app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def _audit_refusal(request: Request, user: Any, exc: StarletteHTTPException) -> None:
+    """File a refused request (403, or 404 for a record the caller may not see) in the audit log:
+    the route template and the reason, never the values typed (no identifiers in the text)."""
+    route = request.scope.get("route")
+    where = f"{request.method} {getattr(route, 'path', '(no route)')}"
+    reason = exc.detail if isinstance(exc.detail, str) else "refused"
+    with request.app.state.store.session() as db:
+        audit(
+            db,
+            user.as_user(),
+            "denied",
+            where,
+            getattr(exc, "person_id", None),
+            f"{exc.status_code}: {reason}",
+        )
+        db.commit()
 
 
 __all__ = ["create_app", "plotly_js_path", "iter_routes"]

@@ -19,6 +19,15 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.autoescape = True  # every template, whatever its suffix
 
 
+class Refused(HTTPException):
+    """A refusal that goes to the audit trail (403, or 404 for a record the caller may not see);
+    ``person_id`` files it on that record's own trail (never shown to the caller)."""
+
+    def __init__(self, status_code: int, detail: str, person_id: int | None = None) -> None:
+        super().__init__(status_code=status_code, detail=detail)
+        self.person_id = person_id
+
+
 class LoginRequired(Exception):
     """Raised by page dependencies; turned into a redirect to the login page."""
 
@@ -54,9 +63,15 @@ ApiUser = Annotated[CurrentUser, Depends(api_user)]
 PageUser = Annotated[CurrentUser, Depends(page_user)]
 
 
+def client_addr(request: Request) -> str:
+    """The client address resolved by the middleware (forwarded headers only from trusted proxies)."""
+    state = request.scope.get("state", {})
+    return str(state.get("client_address") or (request.client.host if request.client else "?"))
+
+
 def require_csrf(user: CurrentUser, token: str | None) -> None:
     if not csrf_ok(user.csrf_token, token):
-        raise HTTPException(
+        raise Refused(
             status_code=403, detail="missing or wrong CSRF token; reload the page and try again"
         )
 
@@ -71,9 +86,16 @@ ApiWriter = Annotated[CurrentUser, Depends(api_csrf)]
 
 
 def render(
-    request: Request, name: str, user: CurrentUser | None, status_code: int = 200, **ctx: Any
+    request: Request,
+    name: str,
+    user: CurrentUser | None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **ctx: Any,
 ) -> Any:
-    return TEMPLATES.TemplateResponse(request, name, {"user": user, **ctx}, status_code=status_code)
+    return TEMPLATES.TemplateResponse(
+        request, name, {"user": user, **ctx}, status_code=status_code, headers=headers
+    )
 
 
 def login_url(next_path: str) -> str:
@@ -83,7 +105,12 @@ def login_url(next_path: str) -> str:
 
 
 class PayloadCache:
-    """A small LRU of per-person view payloads, keyed on the person's data version."""
+    """A small LRU of per-person view payloads in one worker process.
+
+    Keys carry the person's id, pseudonym and ``data_version`` as read from the database in the
+    same request: every write (import, lifestyle entry, new analysis) bumps the version in the
+    database, so an entry made before another worker wrote is never served afterwards.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -91,6 +118,8 @@ class PayloadCache:
         self._lock = Lock()
 
     def get(self, key: tuple) -> Any:
+        if self.size <= 0:
+            return None
         with self._lock:
             if key in self._d:
                 self._d.move_to_end(key)
@@ -98,6 +127,8 @@ class PayloadCache:
         return None
 
     def put(self, key: tuple, value: Any) -> None:
+        if self.size <= 0:
+            return
         with self._lock:
             self._d[key] = value
             self._d.move_to_end(key)

@@ -5,9 +5,13 @@
   settings say so (always behind HTTPS in production).
 * Every form carries the session's CSRF token; JSON API writes send it in ``X-CSRF-Token``. The
   login form uses a double-submit token (cookie + field) because there is no session yet.
-* Failed logins are limited per user name and per client address in a sliding window.
-* :class:`AuthMiddleware` resolves the user once per request; every ``/api/`` path other than
-  ``/api/health`` and ``POST /api/login`` answers 401 without a valid session, before routing.
+* Sessions end after ``session_hours``, after ``idle_minutes`` without use, and when the user
+  signs in again (one session per user).
+* Failed logins back off exponentially per user name and client address, and per address, with
+  the counters in the database (:class:`LoginLimiter`), so every worker process shares them.
+* The middlewares (:mod:`smoulder.web.middleware`) resolve the user once per request; every
+  ``/api/`` path other than ``/api/health`` and ``POST /api/login`` answers 401 without a valid
+  session, before routing.
 """
 
 from __future__ import annotations
@@ -15,17 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import secrets
-import threading
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
-from smoulder.store.models import User, WebSession, utcnow
+from smoulder.store.models import LoginThrottle, User, WebSession, utcnow
 
 SESSION_COOKIE = "smoulder_session"
 LOGIN_CSRF_COOKIE = "smoulder_login_csrf"
@@ -60,27 +61,42 @@ class CurrentUser:
 
 
 def create_session(db: Any, user: User, hours: float) -> tuple[str, str]:
-    """Start a session: return (cookie token, CSRF token); the caller commits."""
+    """Start a session and end the user's older ones: return (cookie token, CSRF token).
+
+    One session per user: signing in again (another browser, another device) signs the older
+    session out, so a forgotten session on a shared computer ends at the next sign-in. The caller
+    commits.
+    """
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.execute(delete(WebSession).where(WebSession.user_id == user.id))
     db.add(
         WebSession(
             token_hash=token_hash(token),
             user_id=user.id,
             csrf_token=csrf,
-            expires_at=utcnow() + dt.timedelta(hours=hours),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + dt.timedelta(hours=hours),
         )
     )
     # housekeeping: forget expired sessions
-    db.execute(delete(WebSession).where(WebSession.expires_at < utcnow()))
+    db.execute(delete(WebSession).where(WebSession.expires_at < now))
     return token, csrf
 
 
-def lookup_session(store: Any, token: str | None) -> CurrentUser | None:
-    """The user of a session token, or None when missing, unknown or expired."""
+def lookup_session(store: Any, token: str | None, idle_minutes: float = 30.0) -> CurrentUser | None:
+    """The user of a session token, or None when missing, unknown, expired or idle too long.
+
+    Use refreshes the session's last-seen time (at most once a minute, or a quarter of the idle
+    timeout when that is shorter), so the idle timeout holds across worker processes.
+    """
     if not token or len(token) > 100:
         return None
     h = token_hash(token)
+    now = utcnow()
+    idle = dt.timedelta(minutes=idle_minutes)
     with store.session() as db:
         row = db.execute(
             select(
@@ -91,12 +107,24 @@ def lookup_session(store: Any, token: str | None) -> CurrentUser | None:
                 User.person_id,
                 WebSession.csrf_token,
                 WebSession.expires_at,
+                WebSession.last_seen_at,
+                WebSession.created_at,
             )
             .join(WebSession, WebSession.user_id == User.id)
             .where(WebSession.token_hash == h)
         ).first()
-    if row is None or row[6] < utcnow():
-        return None
+        if row is None:
+            return None
+        last = row[7] or row[8]
+        if row[6] < now or last + idle < now:
+            db.execute(delete(WebSession).where(WebSession.token_hash == h))
+            db.commit()
+            return None
+        if now - last > min(dt.timedelta(seconds=60), idle / 4):
+            db.execute(
+                update(WebSession).where(WebSession.token_hash == h).values(last_seen_at=now)
+            )
+            db.commit()
     return CurrentUser(
         id=row[0],
         username=row[1],
@@ -117,130 +145,131 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
     return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
 
 
-class LoginLimiter:
-    """At most ``attempts`` failed logins per user name and per address within ``window_s`` seconds."""
-
-    def __init__(self, attempts: int = 5, window_s: float = 300.0, per_address: int = 20) -> None:
-        self.attempts = attempts
-        self.window_s = window_s
-        self.per_address = per_address
-        self._fails: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> int:
-        q = self._fails[key]
-        while q and q[0] < now - self.window_s:
-            q.popleft()
-        return len(q)
-
-    def blocked(self, username: str, address: str) -> float:
-        """Seconds to wait before another attempt is allowed (0: allowed)."""
-        now = time.monotonic()
-        with self._lock:
-            waits = []
-            for key, limit in (
-                (f"u:{username.lower()}", self.attempts),
-                (f"a:{address}", self.per_address),
-            ):
-                if self._recent(key, now) >= limit:
-                    waits.append(self._fails[key][0] + self.window_s - now)
-            return max(waits, default=0.0)
-
-    def failed(self, username: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._fails[f"u:{username.lower()}"].append(now)
-            self._fails[f"a:{address}"].append(now)
-
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._fails.pop(f"u:{username.lower()}", None)
-
-
-def _cookie(scope: dict, name: str) -> str | None:
+def client_address(scope: dict, trusted: frozenset[str] | set[str] = frozenset()) -> str:
+    """The client's address: the peer, or, when the peer is a trusted proxy, the right-most
+    address in ``X-Forwarded-For`` that is not itself a trusted proxy (``--forwarded-allow-ips``)."""
+    peer = (scope.get("client") or ("unknown", 0))[0] or "unknown"
+    if not trusted or (peer not in trusted and "*" not in trusted):
+        return str(peer)
+    forwarded = ""
     for k, v in scope.get("headers", []):
-        if k == b"cookie":
-            for part in v.decode("latin-1").split(";"):
-                key, _, val = part.strip().partition("=")
-                if key == name:
-                    return val
-    return None
+        if k == b"x-forwarded-for":
+            forwarded = (forwarded + "," if forwarded else "") + v.decode("latin-1")
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()][-20:]
+    for hop in reversed(hops):
+        if hop not in trusted and "*" not in trusted:
+            return hop[:64]
+    return hops[0][:64] if hops else str(peer)
 
 
-class AuthMiddleware:
-    """Pure ASGI middleware: attach the session user to ``scope['state']``; 401 for /api without one."""
+class LoginLimiter:
+    """Failed sign-ins with exponential back-off, kept in the database for every worker.
 
-    def __init__(self, app: Any, store: Any) -> None:
-        self.app = app
+    Two counters per attempt: one for the user name *with* the client address (after
+    ``attempts`` failures the next attempt must wait ``backoff_s``, doubling with every further
+    failure up to ``backoff_max_s``), and one for the address alone (``per_address`` failures of
+    any user names). The right password from another address is never slowed down, so nobody can
+    lock a user out. An attempt is *reserved* (counted) before the password is checked, by a
+    compare-and-swap on the row's version: concurrent requests, in one process or many, cannot
+    check more passwords than the limit allows. A successful sign-in clears its user-and-address
+    counter and gives its reservation back to the address.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        attempts: int = 5,
+        per_address: int = 50,
+        window_s: float = 900.0,
+        backoff_s: float = 2.0,
+        backoff_max_s: float = 900.0,
+    ) -> None:
         self.store = store
+        self.attempts = attempts
+        self.per_address = per_address
+        self.window = dt.timedelta(seconds=window_s)
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.clock = utcnow  # replaceable in tests (naive UTC datetimes)
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        from starlette.concurrency import run_in_threadpool
+    @staticmethod
+    def _keys(username: str, address: str) -> tuple[str, str]:
+        ua = hashlib.sha256(f"{username.lower()}\0{address}".encode()).hexdigest()
+        a = hashlib.sha256(address.encode()).hexdigest()
+        return "ua:" + ua, "a:" + a
 
-        token = _cookie(scope, SESSION_COOKIE)
-        user = await run_in_threadpool(lookup_session, self.store, token) if token else None
-        scope.setdefault("state", {})["user"] = user
-        path = scope.get("path", "")
-        if (
-            user is None
-            and (path == "/api" or path.startswith("/api/"))
-            and (scope["method"], path) not in PUBLIC_API
-        ):
-            body = json.dumps({"detail": "authentication required"}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"www-authenticate", b'Cookie realm="smoulder"'),
-                        (b"cache-control", b"no-store"),
-                    ],
-                }
+    def _block(self, failures: int, limit: int, now: dt.datetime) -> dt.datetime | None:
+        if failures < limit:
+            return None
+        wait = min(self.backoff_max_s, self.backoff_s * 2.0 ** min(failures - limit, 40))
+        return now + dt.timedelta(seconds=wait)
+
+    def _reserve(self, key: str, limit: int) -> float:
+        for _ in range(50):
+            now = self.clock()
+            with self.store.session() as db:
+                row = db.execute(
+                    select(
+                        LoginThrottle.failures,
+                        LoginThrottle.last_failure_at,
+                        LoginThrottle.blocked_until,
+                        LoginThrottle.version,
+                    ).where(LoginThrottle.key == key)
+                ).first()
+                if row is None:
+                    try:
+                        db.add(
+                            LoginThrottle(
+                                key=key,
+                                failures=1,
+                                last_failure_at=now,
+                                blocked_until=self._block(1, limit, now),
+                                version=1,
+                            )
+                        )
+                        db.commit()
+                        return 0.0
+                    except IntegrityError:  # another request made the row first: try again
+                        db.rollback()
+                        continue
+                failures, last, blocked, version = row
+                if blocked is not None and blocked > now:
+                    return max((blocked - now).total_seconds(), 0.001)
+                failures = (failures if now - last < self.window else 0) + 1
+                done = db.execute(
+                    update(LoginThrottle)
+                    .where(LoginThrottle.key == key, LoginThrottle.version == version)
+                    .values(
+                        failures=failures,
+                        last_failure_at=now,
+                        blocked_until=self._block(failures, limit, now),
+                        version=version + 1,
+                    )
+                ).rowcount
+                db.commit()
+                if done == 1:
+                    return 0.0
+        return self.backoff_s  # heavy contention on one key: treat as a wait
+
+    def reserve(self, username: str, address: str) -> float:
+        """Count an attempt before checking its password; seconds to wait (0: go ahead)."""
+        ua, a = self._keys(username, address)
+        wait = self._reserve(ua, self.attempts)
+        if wait > 0:
+            return wait
+        return self._reserve(a, self.per_address)
+
+    def succeeded(self, username: str, address: str) -> None:
+        """Clear the user-and-address counter; give the reservation back to the address."""
+        ua, a = self._keys(username, address)
+        with self.store.session() as db:
+            db.execute(delete(LoginThrottle).where(LoginThrottle.key == ua))
+            db.execute(
+                update(LoginThrottle)
+                .where(LoginThrottle.key == a, LoginThrottle.failures > 0)
+                .values(failures=LoginThrottle.failures - 1, version=LoginThrottle.version + 1)
             )
-            await send({"type": "http.response.body", "body": body})
-            return
-        await self.app(scope, receive, send)
-
-
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
-        b"object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    ),
-]
-
-
-class HeadersMiddleware:
-    """Add security headers (CSP without inline scripts, no framing, no sniffing) and no-store caching."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        static = scope.get("path", "").startswith("/static/")
-
-        async def send_with_headers(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.extend(SECURITY_HEADERS)
-                if not static:
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+            db.commit()
 
 
 __all__ = [
@@ -251,8 +280,7 @@ __all__ = [
     "lookup_session",
     "end_session",
     "csrf_ok",
+    "client_address",
     "LoginLimiter",
-    "AuthMiddleware",
-    "HeadersMiddleware",
     "token_hash",
 ]

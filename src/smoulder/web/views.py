@@ -5,21 +5,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from smoulder.report.summary import changes_since_last_visit, signals
 from smoulder.store.models import Person
-from smoulder.store.repo import find_visible, pseudonymised, timeline
+from smoulder.store.repo import find_visible, person_id_of, pseudonymised, timeline
 from smoulder.web.security import CurrentUser
 
 
 def visible_or_404(db: Session, user: CurrentUser, key: str) -> Person:
     """The person if this user may see them; 404 otherwise (whether or not they exist)."""
+    from smoulder.web.deps import Refused
+
     person = find_visible(db, user.as_user(), key)
     if person is None:
-        raise HTTPException(status_code=404, detail="no such person in your records")
+        raise Refused(404, "no such person in your records", person_id_of(db, key))
     return person
 
 
@@ -38,7 +40,7 @@ def person_payload(
 ) -> tuple[dict[str, Any], str]:
     """Time line + plain-language summary + signal list, and its JSON text."""
     u = user.as_user()
-    key = (person.id, person.data_version, pseudonymised(u))
+    key = (person.id, person.pseudonym, person.data_version, pseudonymised(u))
     cache = request.app.state.payload_cache
     hit = cache.get(key)
     if hit is not None:
@@ -59,7 +61,7 @@ def person_body(
     from smoulder.web.deps import TEMPLATES
 
     tl, text = person_payload(request, db, person, user)
-    key = ("body", person.id, person.data_version, pseudonymised(user.as_user()))
+    key = ("body", person.id, person.pseudonym, person.data_version, pseudonymised(user.as_user()))
     cache = request.app.state.payload_cache
     hit = cache.get(key)
     if hit is None:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import select
 
-from smoulder.store.accounts import dummy_verify, verify_password
 from smoulder.store.models import User
 from smoulder.store.repo import audit
-from smoulder.web.deps import DB, ApiUser, render, require_csrf
+from smoulder.web.deps import DB, ApiUser, client_addr, render, require_csrf
+from smoulder.web.schemas import Credentials, LoginResult, MePublic, Message, errors
 from smoulder.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -24,37 +25,60 @@ from smoulder.web.security import (
 router = APIRouter(tags=["auth"])
 
 
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _safe_next(path: str | None) -> str:
     if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
         return path
     return "/"
 
 
-def _authenticate(
-    request: Request, db: DB, username: str, password: str
-) -> tuple[User | None, str]:
+@dataclass
+class Outcome:
+    """What a sign-in attempt came to: the user, or the status and sentence of the refusal."""
+
+    user: User | None
+    status: int = 200
+    error: str = ""
+    retry_after: float = 0.0
+
+
+def _authenticate(request: Request, db: DB, username: str, password: str) -> Outcome:
+    """Back-off check (atomic, shared by every worker), bounded password check, audit."""
     limiter = request.app.state.limiter
-    username = (username or "").strip()[:80]
-    wait = limiter.blocked(username, _address(request))
+    address = client_addr(request)
+    typed = (username or "")[:200]
+    username = typed.strip()[:80]
+    shown = f"user {typed[:40]!r} from {address}"
+    wait = limiter.reserve(username, address)
     if wait > 0:
-        return None, f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds."
-    user = db.scalar(select(User).where(User.username == username)) if username else None
-    if user is None:
-        dummy_verify(password or "")
-        ok = False
-    else:
-        ok = verify_password(user.password_hash, password or "")
-    if not ok:
-        limiter.failed(username, _address(request))
-        audit(db, None, "login_failed", "login")
+        audit(db, None, "login_throttled", "login", None, shown)
         db.commit()
-        return None, "Wrong user name or password."
-    limiter.succeeded(username)
-    return user, ""
+        return Outcome(
+            None,
+            429,
+            f"Too many failed sign-ins. Try again in {_seconds(wait)}.",
+            retry_after=round(wait, 3),
+        )
+    stored = (
+        db.scalar(select(User.password_hash).where(User.username == username)) if username else None
+    )
+    ok = request.app.state.password_checks.check(stored, password or "")
+    if ok is None:
+        return Outcome(None, 503, "The sign-in service is busy. Try again in a few seconds.", 5.0)
+    if not ok:
+        audit(db, None, "login_failed", "login", None, shown)
+        db.commit()
+        return Outcome(None, 401, "Wrong user name or password.")
+    limiter.succeeded(username, address)
+    return Outcome(db.scalar(select(User).where(User.username == username)))
+
+
+def _seconds(wait: float) -> str:
+    n = int(wait) + 1
+    return f"{n} second{'s' if n != 1 else ''}" if n < 120 else f"{round(n / 60)} minutes"
+
+
+def _refusal_headers(out: Outcome) -> dict[str, str]:
+    return {"retry-after": str(int(out.retry_after) + 1)} if out.retry_after else {}
 
 
 def _set_session_cookie(request: Request, response, token: str) -> None:
@@ -114,18 +138,20 @@ def login_form(
             path="/login",
         )
         return resp
-    user, error = _authenticate(request, db, username, password)
+    out = _authenticate(request, db, username, password)
+    user = out.user
     if user is None:
-        status = 429 if error.startswith("Too many") else 401
-        return render(
+        resp = render(
             request,
             "login.html",
             None,
-            status_code=status,
+            status_code=out.status,
             next=_safe_next(next),
             login_csrf=csrf_token,
-            error=error,
+            error=out.error,
         )
+        resp.headers.update(_refusal_headers(out))
+        return resp
     token, _ = create_session(db, user, request.app.state.settings.session_hours)
     audit(db, user, "login", "login")
     db.commit()
@@ -135,20 +161,20 @@ def login_form(
     return resp
 
 
-@router.post("/api/login")
-def login_api(
-    request: Request, db: DB, credentials: Annotated[dict | None, Body()] = None
-) -> JSONResponse:
-    """Sign in with ``{"username": ..., "password": ...}``; sets the session cookie and returns the CSRF token
-    to send as ``X-CSRF-Token`` with every write."""
-    creds = credentials if isinstance(credentials, dict) else {}
-    user, error = _authenticate(
-        request, db, str(creds.get("username", "")), str(creds.get("password", ""))
-    )
+@router.post(
+    "/api/login", response_model=LoginResult, responses=errors(400, 401, 413, 422, 429, 503)
+)
+def login_api(request: Request, db: DB, credentials: Credentials) -> Any:
+    """Sign in with ``{"username": ..., "password": ...}`` (at most 16 KiB); sets the session cookie
+    and returns the CSRF token to send as ``X-CSRF-Token`` with every write. Signing in ends the
+    user's older sessions. After repeated failures from one address: 429 with ``retry_after_s``."""
+    out = _authenticate(request, db, credentials.username, credentials.password)
+    user = out.user
     if user is None:
-        return JSONResponse(
-            {"detail": error}, status_code=429 if error.startswith("Too many") else 401
-        )
+        body: dict[str, Any] = {"detail": out.error}
+        if out.retry_after:
+            body["retry_after_s"] = out.retry_after
+        return JSONResponse(body, status_code=out.status, headers=_refusal_headers(out))
     token, csrf = create_session(db, user, request.app.state.settings.session_hours)
     audit(db, user, "login", "api login")
     db.commit()
@@ -169,7 +195,7 @@ def logout_form(request: Request, db: DB, csrf_token: Annotated[str, Form()] = "
     return resp
 
 
-@router.post("/api/logout")
+@router.post("/api/logout", response_model=Message, responses=errors(401, 403))
 def logout_api(request: Request, db: DB, user: ApiUser) -> JSONResponse:
     """End this session (send ``X-CSRF-Token``)."""
     require_csrf(user, request.headers.get("x-csrf-token"))
@@ -180,12 +206,12 @@ def logout_api(request: Request, db: DB, user: ApiUser) -> JSONResponse:
     return resp
 
 
-@router.get("/api/me")
-def me(user: ApiUser) -> dict:
+@router.get("/api/me", response_model=MePublic, responses=errors(401))
+def me(user: ApiUser) -> MePublic:
     """Who is signed in, and the CSRF token for writes."""
-    return {
-        "username": user.username,
-        "role": user.role,
-        "display_name": user.display_name,
-        "csrf_token": user.csrf_token,
-    }
+    return MePublic(
+        username=user.username,
+        role=user.role,
+        display_name=user.display_name,
+        csrf_token=user.csrf_token,
+    )

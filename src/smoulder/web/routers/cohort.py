@@ -2,30 +2,53 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated, Literal, get_args
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from smoulder.store.models import Person
 from smoulder.store.repo import COHORT_FILTERS, COHORT_SORTS, audit, cohort
 from smoulder.web.deps import DB, ApiUser, PageUser, optional_user, render
+from smoulder.web.schemas import CohortPage, errors
 
 router = APIRouter(tags=["cohort"])
+MAX_OFFSET = 10**9
+Sort = Literal[
+    "pseudonym",
+    "name",
+    "n_pira",
+    "n_raw",
+    "n_prl",
+    "n_sel",
+    "n_digital",
+    "last_edss",
+    "last_visit",
+    "n_relapses",
+]
+Signal = Literal["pira", "prl", "sel", "digital", "any", ""]
+assert set(get_args(Sort)) == set(COHORT_SORTS) and set(get_args(Signal)) == {*COHORT_FILTERS, ""}
+SortQ = Annotated[Sort, Query(description="column to sort on")]
+SignalQ = Annotated[Signal | None, Query(description="keep people with this signal")]
+SearchQ = Annotated[
+    str | None, Query(max_length=64, description="pseudonym (names for clinicians)")
+]
 
 
 def _signal(signal: str | None) -> str | None:
     return signal if signal in COHORT_FILTERS else None
 
 
-@router.get("/api/cohort")
+@router.get("/api/cohort", response_model=CohortPage, responses=errors(401, 422))
 def cohort_api(
     db: DB,
     user: ApiUser,
-    sort: str = "n_pira",
+    sort: SortQ = "n_pira",
     desc: bool = True,
-    signal: str | None = None,
-    q: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
+    signal: SignalQ = None,
+    q: SearchQ = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict:
     """Signals per person (PIRA and RAW events, PRLs and definite SELs on the latest scan, digital
     worsening (measures), last EDSS). ``sort`` one of the column names, ``signal`` one of
@@ -46,15 +69,20 @@ def cohort_api(
 
 
 @router.get(
-    "/api/cohort.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
+    "/api/cohort.csv",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **errors(401, 422),
+    },
 )
 def cohort_csv(
     db: DB,
     user: ApiUser,
-    sort: str = "n_pira",
+    sort: SortQ = "n_pira",
     desc: bool = True,
-    signal: str | None = None,
-    q: str | None = None,
+    signal: SignalQ = None,
+    q: SearchQ = None,
 ) -> Response:
     """The whole (filtered) cohort table as CSV: pseudonym, signals, last EDSS and visit; names and clinic
     ids only for clinicians."""
@@ -131,14 +159,13 @@ def cohort_page(
     request: Request,
     db: DB,
     user: PageUser,
-    sort: str = "n_pira",
+    sort: SortQ = "n_pira",
     desc: bool = True,
-    signal: str | None = None,
-    q: str | None = None,
-    page: int = 1,
+    signal: SignalQ = None,
+    q: SearchQ = None,
+    page: Annotated[int, Query(ge=1, le=MAX_OFFSET // 50)] = 1,
 ):
     size = 50
-    page = max(1, page)
     out = cohort(
         db,
         user.as_user(),

@@ -1,28 +1,32 @@
-"""``GET /api/health``: is the service up and its database reachable (no authentication)."""
+"""``GET /api/health``: is the service up and its database reachable (no authentication).
+
+It tells strangers nothing else (no version, no database kind).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
-from smoulder import __version__
+from smoulder.web.schemas import HealthPublic, errors
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/api/health")
-def health(request: Request) -> dict:
-    """Service status, version and database kind."""
-    store = request.app.state.store
+def _db_ok(store) -> bool:  # noqa: ANN001
     try:
         with store.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        db_ok = True
+        return True
     except Exception:  # noqa: BLE001 - report, do not crash the health check
-        db_ok = False
-    return {
-        "status": "ok" if db_ok else "degraded",
-        "version": __version__,
-        "database": store.engine.dialect.name,
-        "database_ok": db_ok,
-    }
+        return False
+
+
+@router.get("/api/health", response_model=HealthPublic, responses=errors(503))
+async def health(request: Request) -> HealthPublic | JSONResponse:
+    """``{"status": "ok"}`` when the service and its database answer; 503 otherwise."""
+    if await run_in_threadpool(_db_ok, request.app.state.store):
+        return HealthPublic(status="ok")
+    return JSONResponse({"detail": "database unavailable"}, status_code=503)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Body, HTTPException, Request
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import ValidationError
 
 from smoulder.store.importer import DIETS, SMOKING, ImportFailed, import_frame
 from smoulder.store.repo import audit, can_edit, label_of
-from smoulder.web.deps import DB, ApiUser, ApiWriter, PageUser, render, require_csrf
+from smoulder.web.deps import DB, ApiUser, ApiWriter, PageUser, Refused, render, require_csrf
+from smoulder.web.schemas import LifestyleCreate, LifestyleList, LifestyleSaved, errors
 from smoulder.web.views import visible_or_404
 
 router = APIRouter(tags=["lifestyle"])
+Key = Annotated[str, Path(max_length=32, description="the person's pseudonym")]
 FIELDS = (
     "date",
     "exercise_min_week",
@@ -49,12 +54,12 @@ def _save(db: DB, user: Any, person: Any, values: dict[str, Any]) -> dict[str, s
 def _editable(db: DB, user: Any, key: str) -> Any:
     person = visible_or_404(db, user, key)
     if not can_edit(user.as_user(), person, db):
-        raise HTTPException(status_code=403, detail="you may not add entries to this record")
+        raise Refused(403, "you may not add entries to this record", person.id)
     return person
 
 
 @router.get("/patients/{key}/lifestyle", include_in_schema=False)
-def lifestyle_form(key: str, request: Request, db: DB, user: PageUser):
+def lifestyle_form(key: Key, request: Request, db: DB, user: PageUser):
     person = _editable(db, user, key)
     return render(
         request,
@@ -70,7 +75,7 @@ def lifestyle_form(key: str, request: Request, db: DB, user: PageUser):
 
 
 @router.post("/patients/{key}/lifestyle", include_in_schema=False)
-async def lifestyle_submit(key: str, request: Request, db: DB, user: PageUser):
+async def lifestyle_submit(key: Key, request: Request, db: DB, user: PageUser):
     form = await request.form(max_files=0, max_fields=20)
     require_csrf(user, str(form.get("csrf_token", "")))
     person = _editable(db, user, key)
@@ -92,8 +97,12 @@ async def lifestyle_submit(key: str, request: Request, db: DB, user: PageUser):
     return RedirectResponse(f"/patients/{person.pseudonym}?saved=lifestyle", status_code=303)
 
 
-@router.get("/api/patients/{key}/lifestyle")
-def lifestyle_list(key: str, request: Request, db: DB, user: ApiUser) -> dict:
+@router.get(
+    "/api/patients/{key}/lifestyle",
+    response_model=LifestyleList,
+    responses=errors(401, 404, 422),
+)
+def lifestyle_list(key: Key, request: Request, db: DB, user: ApiUser) -> dict:
     """The person's lifestyle entries (oldest first)."""
     from smoulder.web.views import person_payload
 
@@ -104,38 +113,72 @@ def lifestyle_list(key: str, request: Request, db: DB, user: ApiUser) -> dict:
     return {"key": person.pseudonym, "entries": tl["lifestyle"]}
 
 
-@router.post("/api/patients/{key}/lifestyle", status_code=201)
+def _editable_api(key: Key, db: DB, user: ApiWriter) -> Any:
+    return _editable(db, user, key)
+
+
+async def _json_body(request: Request) -> Any:
+    """The raw JSON body, read after the access checks (so a refusal never depends on it)."""
+    try:
+        return json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "not valid JSON", "type": "json_invalid", "input": None}]
+        ) from None
+
+
+@router.post(
+    "/api/patients/{key}/lifestyle",
+    status_code=201,
+    response_model=LifestyleSaved,
+    responses=errors(400, 401, 403, 404, 413, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": LifestyleCreate.model_json_schema(),
+                    "example": {
+                        "date": "2024-05-01",
+                        "exercise_min_week": 120,
+                        "diet": "mixed",
+                        "smoking": "never",
+                        "alcohol_units_week": 4,
+                        "sleep_hours": 7,
+                        "medications": "vitamin D",
+                        "comorbidities": "",
+                        "notes": "",
+                    },
+                }
+            },
+        }
+    },
+)
 def lifestyle_create(
-    key: str,
+    key: Key,
     db: DB,
     user: ApiWriter,
-    entry: Annotated[
-        dict[str, Any],
-        Body(
-            examples=[
-                {
-                    "date": "2024-05-01",
-                    "exercise_min_week": 120,
-                    "diet": "mixed",
-                    "smoking": "never",
-                    "alcohol_units_week": 4,
-                    "sleep_hours": 7,
-                    "medications": "vitamin D",
-                    "comorbidities": "",
-                    "notes": "",
-                }
-            ]
-        ),
-    ],
-) -> dict:
-    """Add (or replace, same date) a lifestyle entry; values are checked as in the form."""
-    person = _editable(db, user, key)
-    unknown = sorted(set(entry) - set(FIELDS))
-    if unknown:
-        raise HTTPException(
-            status_code=422, detail={"errors": {k: "unknown field" for k in unknown}}
+    person: Annotated[Any, Depends(_editable_api)],
+    body: Annotated[Any, Depends(_json_body)],
+) -> Any:
+    """Add (or replace, same date) a lifestyle entry; values are checked as in the form. Send the
+    session's ``X-CSRF-Token``. Who may write is checked before the body is read."""
+    try:
+        entry = LifestyleCreate.model_validate(body)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+    values = entry.model_dump(exclude_unset=True)
+    values["date"] = entry.date.isoformat()
+    problems = _save(db, user.as_user(), person, values)
+    if problems:
+        return JSONResponse(
+            {
+                "detail": "the entry was not saved: "
+                + "; ".join(f"{k}: {v}" for k, v in problems.items()),
+                "errors": [{"column": k, "message": v} for k, v in problems.items()],
+            },
+            status_code=422,
         )
-    errors = _save(db, user.as_user(), person, entry)
-    if errors:
-        raise HTTPException(status_code=422, detail={"errors": errors})
-    return {"saved": True, "date": entry.get("date")}
+    return LifestyleSaved(saved=True, date=values["date"])

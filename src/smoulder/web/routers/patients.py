@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
@@ -13,28 +15,33 @@ from smoulder.store.repo import (
     person_public,
     visible_people,
 )
-from smoulder.web.deps import DB, ApiUser, PageUser, render
+from smoulder.web.deps import DB, ApiUser, PageUser, Refused, render
+from smoulder.web.schemas import AuditTrail, PatientList, TimelinePublic, errors
 from smoulder.web.views import person_body, person_payload, visible_or_404
 
 router = APIRouter(tags=["patients"])
+Key = Annotated[str, Path(max_length=32, description="the person's pseudonym, e.g. P-7K3QX9AD")]
 
 
-@router.get("/api/patients")
-def list_patients(db: DB, user: ApiUser, limit: int = 100, offset: int = 0) -> dict:
+@router.get("/api/patients", response_model=PatientList, responses=errors(401, 422))
+def list_patients(
+    db: DB,
+    user: ApiUser,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> dict:
     """The people the caller may see (pseudonymised for researchers), by pseudonym."""
     u = user.as_user()
     q = visible_people(u)
     total = db.scalar(select(func.count()).select_from(q.subquery()))
-    rows = db.scalars(
-        q.order_by("pseudonym").limit(max(1, min(limit, 1000))).offset(max(0, offset))
-    ).all()
+    rows = db.scalars(q.order_by("pseudonym").limit(limit).offset(offset)).all()
     audit(db, u, "list", "api patients", None, f"{len(rows)} people")
     db.commit()
     return {"total": total, "patients": [person_public(p, u) for p in rows]}
 
 
-@router.get("/api/patients/{key}")
-def get_patient(key: str, request: Request, db: DB, user: ApiUser) -> Response:
+@router.get("/api/patients/{key}", response_model=TimelinePublic, responses=errors(401, 404, 422))
+def get_patient(key: Key, request: Request, db: DB, user: ApiUser) -> Response:
     """One person's whole time line: visits, events, relapses, treatments, MRI, devices, lifestyle,
     analyses (settings and version), and a plain-language summary of what changed since the last visit."""
     person = visible_or_404(db, user, key)
@@ -44,22 +51,23 @@ def get_patient(key: str, request: Request, db: DB, user: ApiUser) -> Response:
     return Response(text, media_type="application/json")
 
 
-@router.get("/api/patients/{key}/audit")
-def patient_audit(key: str, db: DB, user: ApiUser) -> dict:
-    """Who viewed or changed this record (the person themself and their clinicians)."""
+@router.get(
+    "/api/patients/{key}/audit", response_model=AuditTrail, responses=errors(401, 403, 404, 422)
+)
+def patient_audit(key: Key, db: DB, user: ApiUser) -> dict:
+    """Who viewed or changed this record, and refused attempts at it (the person themself and
+    their clinicians)."""
     person = visible_or_404(db, user, key)
     u = user.as_user()
     if u.role == "researcher":
-        from fastapi import HTTPException
-
-        raise HTTPException(status_code=403, detail="researchers do not see audit trails")
+        raise Refused(403, "researchers do not see audit trails", person.id)
     audit(db, u, "view", "api audit", person)
     db.commit()
     return {"key": person.pseudonym, "entries": audit_for_person(db, person)}
 
 
 @router.get("/patients/{key}", include_in_schema=False)
-def person_page(key: str, request: Request, db: DB, user: PageUser):
+def person_page(key: Key, request: Request, db: DB, user: PageUser):
     person = visible_or_404(db, user, key)
     u = user.as_user()
     # whoever may see a record may add to it, except researchers (clinicians see only their

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from smoulder.report import build_report, render_html, render_pdf
 from smoulder.store.repo import audit, label_of
 from smoulder.web.deps import DB, ApiUser, PageUser
+from smoulder.web.schemas import errors
 from smoulder.web.security import CurrentUser
 from smoulder.web.views import person_payload, visible_or_404
 
 router = APIRouter(tags=["reports"])
+Key = Annotated[str, Path(max_length=32, description="the person's pseudonym")]
 
 
 async def _report(key: str, fmt: str, request: Request, db: DB, user: CurrentUser) -> Response:
@@ -38,20 +42,33 @@ async def _report(key: str, fmt: str, request: Request, db: DB, user: CurrentUse
 
 @router.get(
     "/api/patients/{key}/report",
-    responses={200: {"content": {"application/pdf": {}, "text/html": {}}}},
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "text/html": {"schema": {"type": "string"}},
+            }
+        },
+        **errors(401, 404, 422),
+    },
 )
 async def report_api(
-    key: str, request: Request, db: DB, user: ApiUser, format: str = "pdf"
+    key: Key,
+    request: Request,
+    db: DB,
+    user: ApiUser,
+    format: Annotated[Literal["pdf", "html"], Query()] = "pdf",
 ) -> Response:
     """The consultation report (``format=pdf`` or ``html``)."""
     return await _report(key, format, request, db, user)
 
 
 @router.get("/patients/{key}/report.html", include_in_schema=False)
-async def report_html_page(key: str, request: Request, db: DB, user: PageUser) -> Response:
+async def report_html_page(key: Key, request: Request, db: DB, user: PageUser) -> Response:
     return await _report(key, "html", request, db, user)
 
 
 @router.get("/patients/{key}/report.pdf", include_in_schema=False)
-async def report_pdf_page(key: str, request: Request, db: DB, user: PageUser) -> Response:
+async def report_pdf_page(key: Key, request: Request, db: DB, user: PageUser) -> Response:
     return await _report(key, "pdf", request, db, user)

@@ -44,7 +44,7 @@
     var last = a.length ? a[a.length - 1].date : null;
     (tl.treatments || []).forEach(function (t) {
       shapes.push({type: "rect", xref: "x", yref: axis.edss, x0: t.start, x1: t.stop || last || t.start, y0: 0, y1: 0.6, fillcolor: "#95a5a6", opacity: 0.35, line: {width: 0}});
-      annotations.push({x: t.start, y: 0.3, xref: "x", yref: axis.edss, text: t.drug, showarrow: false, xanchor: "left", font: {size: 10}});
+      annotations.push({x: t.start, y: 0.3, xref: "x", yref: axis.edss, text: t.drug || "other treatment", showarrow: false, xanchor: "left", font: {size: 10}});
     });
     var s = col("sdmt");
     traces.push({x: s[0], y: s[1], name: "SDMT", mode: "lines+markers", yaxis: axis.tests, line: {color: "#16a085"}});
@@ -59,8 +59,8 @@
     dev.forEach(function (m) {
       var d = tl.device[m], ref = d.values.slice(0, 26).slice().sort(function (u, v) { return u - v; });
       var base = ref.length ? ref[Math.floor(ref.length / 2)] || 1 : 1;
-      traces.push({x: d.dates, y: d.values.map(function (v) { return 100 * v / base; }), name: m.replace(/_/g, " ") + " (" + d.unit + ")", mode: "lines", yaxis: axis.device,
-        text: d.values.map(function (v) { return v + " " + d.unit; }), hoverinfo: "text+x+name"});
+      traces.push({x: d.dates, y: d.values.map(function (v) { return 100 * v / base; }), name: m.replace(/_/g, " ") + (d.unit ? " (" + d.unit + ")" : ""), mode: "lines", yaxis: axis.device,
+        text: d.values.map(function (v) { return v + (d.unit ? " " + d.unit : ""); }), hoverinfo: "text+x+name"});
     });
     (tl.device_events || []).forEach(function (d) {
       if (axis.device) { shapes.push({type: "line", xref: "x", yref: "paper", x0: d.onset_date, x1: d.onset_date, y0: 0, y1: 1, line: {color: "#c0392b", width: 1, dash: "dash"}}); }

@@ -1,0 +1,174 @@
+"""Every threshold and registration parameter of the SEL analysis (defaults and reasons in docs/sel.md)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import ValidationInfo, field_validator
+
+from smoulder._params import Settings
+from smoulder.exceptions import SettingsError
+
+CONTRASTS = ("flair", "t1", "both")
+ATROPHY_METHODS = ("affine", "brain-mean", "none")
+
+
+class SELSettings(Settings):
+    """Every threshold and registration parameter of the SEL pipeline (frozen, validated).
+
+    Parameters
+    ----------
+    contrast : {"flair", "t1", "both"}
+        Image(s) driving the registrations (``both``: FLAIR and T1 as two SyN metric terms).
+    rigid_metric : str
+        ANTs metric of the rigid step (``mattes`` mutual information).
+    syn_metric, syn_radius : str, int
+        SyN similarity and its neighbourhood radius in voxels (``CC``) or bins (``mattes``).
+    syn_iterations : tuple of int
+        SyN iterations per level, coarse to fine.
+    grad_step, flow_sigma, total_sigma : float
+        SyN gradient step and Gaussian regularisation (voxels) of the update and total fields.
+    min_similarity : float
+        Smallest structural correlation (Pearson r of high-pass-filtered images in the brain)
+        between the rigidly aligned baseline and a follow-up; below it the run stops.
+    seed : int
+        Random seed of ANTs' metric sampling, >= 1 (ANTs reads 0 as "seed from the clock", which
+        would make every run differ).
+    threads : int or None
+        ITK thread count during registration (1 gives bit-for-bit reproducible results).
+    atrophy_correction : {"affine", "brain-mean", "none"}
+        Remove the global volume change of the brain from each Jacobian: ``affine`` (default)
+        divides by the determinant of the 12-parameter affine registration that precedes SyN
+        (the global scaling factor); ``brain-mean`` by the mean Jacobian over the brain (eroded,
+        lesions excluded; exact only when the whole brain edge is in the field of view);
+        ``none`` keeps the total Jacobian.
+    brain_erosion_mm : float
+        Erosion of the brain mask before the atrophy mean (avoids the brain edge).
+    seed_pct_per_year, growth_pct_per_year : float
+        Voxel expansion (annualised, atrophy corrected) that seeds a candidate / lets it grow
+        (12.5 and 4 after Elliott 2019; *unverified*).
+    min_voxels : int
+        Smallest candidate (voxels, 10 after Elliott 2019; *unverified*).
+    connectivity : {6, 18, 26}
+        Neighbourhood of the region growing.
+    min_concentricity : float
+        Share of the lesion boundary that must move outward for a definite SEL.
+    outward_fraction : float
+        A boundary voxel moves outward when its outward displacement reaches this share of the
+        lesion boundary's mean outward displacement (see
+        :func:`~smoulder.imaging.sel.concentricity`).
+    min_constancy : float
+        Share of follow-up intervals that must show expansion for a definite SEL.
+    min_interval_pct_per_year : float
+        An interval shows expansion when the candidate grew faster than this (% per year).
+    definite_without_constancy : bool
+        With two time points constancy cannot be measured; allow ``definite`` anyway.
+
+    Examples
+    --------
+    >>> SELSettings(syn_iterations=[20, 10]).syn_iterations
+    (20, 10)
+    >>> SELSettings(connectivity=8)
+    Traceback (most recent call last):
+    ...
+    smoulder.exceptions.SettingsError: connectivity must be 6, 18 or 26 (got 8)
+    """
+
+    section: ClassVar[str] = "sel"
+
+    contrast: Literal["flair", "t1", "both"] = "flair"
+    rigid_metric: str = "mattes"
+    syn_metric: Literal["CC", "mattes", "meansquares"] = "CC"
+    syn_radius: int = 2
+    syn_iterations: tuple[int, ...] = (40, 20, 10)
+    grad_step: float = 0.4
+    flow_sigma: float = 2.0
+    total_sigma: float = 0.0
+    min_similarity: float = 0.5
+    seed: int = 1
+    threads: int | None = None
+    atrophy_correction: Literal["affine", "brain-mean", "none"] = "affine"
+    brain_erosion_mm: float = 4.0
+    seed_pct_per_year: float = 12.5
+    growth_pct_per_year: float = 4.0
+    min_voxels: int = 10
+    connectivity: int = 18
+    min_concentricity: float = 0.75
+    outward_fraction: float = 0.5
+    min_constancy: float = 1.0
+    min_interval_pct_per_year: float = 0.0
+    definite_without_constancy: bool = False
+
+    @field_validator("syn_iterations")
+    @classmethod
+    def _iterations(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(i < 0 for i in v):
+            raise SettingsError(
+                f"syn_iterations must be one or more non-negative whole numbers (got {list(v)})"
+            )
+        return v
+
+    @field_validator("syn_radius", "grad_step")
+    @classmethod
+    def _positive(cls, v: float, info: ValidationInfo) -> float:
+        if not v > 0:
+            raise SettingsError(f"{info.field_name} must be > 0 (got {v!r})")
+        return v
+
+    @field_validator("min_similarity")
+    @classmethod
+    def _similarity(cls, v: float) -> float:
+        if not -1.0 <= v <= 1.0:
+            raise SettingsError(f"min_similarity must be between -1 and 1 (got {v!r})")
+        return v
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int) -> int:
+        if v < 1:
+            raise SettingsError(
+                f'seed must be >= 1 (ANTs reads 0 as "seed from the clock") (got {v!r})'
+            )
+        return v
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise SettingsError(f"threads must be >= 1 or None (got {v!r})")
+        return v
+
+    @field_validator("growth_pct_per_year")
+    @classmethod
+    def _growth(cls, v: float, info: ValidationInfo) -> float:
+        seed = info.data.get("seed_pct_per_year")
+        if seed is not None and seed < v:
+            raise SettingsError(
+                f"growth_pct_per_year ({v}) is above seed_pct_per_year ({seed}): seed_pct_per_year "
+                "must be >= growth_pct_per_year; a seed below the growth threshold grows nothing"
+            )
+        return v
+
+    @field_validator("min_voxels")
+    @classmethod
+    def _min_voxels(cls, v: int) -> int:
+        if v < 1:
+            raise SettingsError(f"min_voxels must be >= 1 (got {v!r})")
+        return v
+
+    @field_validator("connectivity")
+    @classmethod
+    def _connectivity(cls, v: int) -> int:
+        if v not in (6, 18, 26):
+            raise SettingsError(f"connectivity must be 6, 18 or 26 (got {v!r})")
+        return v
+
+    @field_validator("min_concentricity", "min_constancy", "outward_fraction")
+    @classmethod
+    def _share(cls, v: float, info: ValidationInfo) -> float:
+        if not 0.0 <= v <= 1.0:
+            raise SettingsError(f"{info.field_name} must be between 0 and 1 (got {v!r})")
+        return v
+
+
+__all__ = ["SELSettings", "CONTRASTS", "ATROPHY_METHODS"]

@@ -1,0 +1,290 @@
+"""The SEL pipeline: one subject's time points in, checked, analysed, written.
+
+Used by ``smoulder sel``, the batch runner (:mod:`smoulder.pipelines.sel_batch`), the BIDS App
+(:mod:`smoulder.pipelines.bids`) and the Python API alike:
+
+:func:`run`
+    reads and checks the images (:mod:`smoulder.io.nifti`) and the dates
+    (:func:`smoulder.schema.images.parse_dates`), runs the engine
+    (:func:`smoulder.imaging.sel.detect_sel`) and, when ``out`` is given, writes the outputs;
+:func:`write`
+    writes ``lesions.tsv`` (+ JSON sidecar), ``summary.tsv`` (+ JSON), ``jacobian_<i>.nii.gz``
+    (Jacobian determinant of follow-up ``i`` = time point ``i + 1`` against baseline),
+    ``expansion.nii.gz``, ``sel_mask.nii.gz`` and ``qc.html``, all on the baseline grid (names
+    changeable, see :func:`plan_outputs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smoulder.exceptions import SettingsError
+from smoulder.imaging.lesions import label_lesions
+from smoulder.imaging.sel import SELResult, SELSettings, detect_sel
+from smoulder.imaging.sel.qc import qc_html
+from smoulder.io import bids as bio
+from smoulder.io import nifti
+from smoulder.pipelines._files import atomic_outputs, output_plan
+from smoulder.schema import images as img
+
+#: Default file names of the outputs, by key (``jacobian``: a pattern, see :func:`plan_outputs`).
+OUTPUT_NAMES = {
+    "table": "lesions.tsv",
+    "summary": "summary.tsv",
+    "sel_mask": "sel_mask.nii.gz",
+    "expansion": "expansion.nii.gz",
+    "qc": "qc.html",
+    "jacobian": "jacobian_{i}.nii.gz",
+}
+
+#: The per-lesion columns of lesions.tsv, with their descriptions for the JSON sidecar.
+COLUMN_DESCRIPTIONS: dict[str, Any] = {
+    "label": "Lesion label in the baseline lesion mask",
+    "n_voxels": "Voxels of the baseline lesion",
+    "volume_mm3": {"Description": "Baseline lesion volume", "Units": "mm^3"},
+    "centroid_x_mm": {
+        "Description": "Baseline lesion centroid, world x (RAS, baseline scanner space)",
+        "Units": "mm",
+    },
+    "centroid_y_mm": {"Description": "Baseline lesion centroid, world y (RAS)", "Units": "mm"},
+    "centroid_z_mm": {"Description": "Baseline lesion centroid, world z (RAS)", "Units": "mm"},
+    "diameter_mm": {"Description": "Diameter of the sphere of equal volume", "Units": "mm"},
+    "expansion_pct_per_year": {
+        "Description": "The lesion's own volume change per year: the Jacobian integrated "
+        "over the baseline lesion, divided by the brain's mean Jacobian (atrophy), "
+        "log-linear fit over all follow-ups",
+        "Units": "% per year",
+    },
+    "volume_change_pct": {
+        "Description": "Atrophy-corrected lesion volume change from baseline to the last "
+        "time point",
+        "Units": "%",
+    },
+    "concentricity": "Share of the lesion boundary moving outward relative to the lesion's mean displacement "
+    "(1 concentric growth, ~0.5 stable or one-sided, 0 shrinking)",
+    "constancy": "Share of follow-up intervals in which the candidate (or lesion) expanded (n/a: 2 time points)",
+    "min_interval_pct_per_year": {
+        "Description": "Slowest interval expansion of the candidate (or lesion)",
+        "Units": "% per year",
+    },
+    "candidate_voxels": "Voxels of the SEL candidate (seeded region growing of local expansion)",
+    "candidate_volume_mm3": {"Description": "Volume of the SEL candidate", "Units": "mm^3"},
+    "candidate_expansion_pct_per_year": {
+        "Description": "Expansion of the candidate region",
+        "Units": "% per year",
+    },
+    "t1_change_pct": {
+        "Description": "Change of T1 signal inside the candidate (or lesion) relative to the "
+        "perilesional white matter, baseline to last time point",
+        "Units": "%",
+    },
+    "sel": "definite | possible | no (rules in docs/sel.md)",
+    "note": "Why a lesion is not definite, or could not be measured",
+}
+
+
+def plan_outputs(
+    out_dir: str | Path,
+    n_followups: int,
+    names: Mapping[str, str] | None = None,
+    jacobian_labels: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Every output path of a run, decided before any work (``jacobian``: a list, one per follow-up).
+
+    ``names`` may rename ``table, summary, sel_mask, expansion, qc`` and ``jacobian`` (a pattern
+    with ``{i}``, the follow-up number from 1, and ``{label}``, the matching entry of
+    ``jacobian_labels``, e.g. a BIDS session). An absolute name is used as is. The tables' JSON
+    sidecars go beside them (``.tsv`` -> ``.json``).
+    """
+    out = Path(out_dir)
+    n = {**OUTPUT_NAMES, **(names or {})}
+    paths: dict[str, Any] = {k: out / v for k, v in n.items() if k != "jacobian"}
+    paths["jacobian"] = [
+        out / n["jacobian"].format(i=i, label=jacobian_labels[i - 1] if jacobian_labels else str(i))
+        for i in range(1, n_followups + 1)
+    ]
+    return paths
+
+
+def resolve_settings(
+    settings: SELSettings | Mapping[str, Any] | None = None, **overrides: Any
+) -> SELSettings:
+    """Settings from an object or a mapping (e.g. a TOML table) plus overrides (None ignored)."""
+    if isinstance(settings, SELSettings):
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return settings.replace(**changes) if changes else settings
+    return SELSettings.from_mapping(settings, **overrides)
+
+
+def run(
+    t1: Sequence[str | Path],
+    flair: Sequence[str | Path],
+    dates: Sequence[Any],
+    lesions: str | Path,
+    *,
+    brain_mask: str | Path | None = None,
+    settings: SELSettings | Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    names: Mapping[str, str] | None = None,
+    jacobian_labels: Sequence[str] | None = None,
+    title: str = "smoulder SEL QC",
+    **overrides: Any,
+) -> SELResult:
+    """Read, check and analyse one subject's time points; write the outputs when ``out`` is given.
+
+    Parameters
+    ----------
+    t1, flair : sequence of path
+        T1-weighted and FLAIR (or T2) NIfTI per time point, in time order; each pair on one grid.
+    dates : sequence
+        ISO date (``YYYY-MM-DD``) of each time point, same order, strictly increasing.
+    lesions : path
+        Baseline lesion mask (binary or labelled) on the first T1's grid.
+    brain_mask : path, optional
+        Baseline brain mask (default: voxels where the baseline images are non-zero).
+    settings : SELSettings or mapping, optional
+        Thresholds and registration parameters; ``overrides`` change single values.
+    out : path, optional
+        Output directory; nothing is written without it.
+    names, jacobian_labels : optional
+        Output file names (see :func:`plan_outputs`).
+    title : str
+        Title of the QC page.
+
+    Returns
+    -------
+    SELResult
+
+    Examples
+    --------
+    The tiny two-scan head of :func:`~smoulder.imaging.sel.detect_sel`, as NIfTI files with
+    their dates, run file to file (SyN iterations cut down to keep the example quick):
+
+    >>> import pathlib, tempfile
+    >>> import nibabel as nib
+    >>> import numpy as np
+    >>> from scipy import ndimage
+    >>> from smoulder.pipelines import sel
+    >>> g = np.indices((16, 16, 16)) - 7.5
+    >>> r = np.sqrt((g**2).sum(axis=0))
+    >>> texture = ndimage.gaussian_filter(np.random.default_rng(0).normal(size=r.shape), 1.0)
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> d = pathlib.Path(tmp.name)
+    >>> aff = np.diag([2.0, 2.0, 2.0, 1.0])
+    >>> for i, radius in enumerate((2.5, 3.0), start=1):
+    ...     head = np.where(r <= 7, 100 + 400 * texture, 0) + 150 * (r <= radius)
+    ...     nib.save(nib.Nifti1Image(head.astype(np.float32), aff), d / f"scan_{i}.nii.gz")
+    >>> nib.save(nib.Nifti1Image((r <= 2.5).astype(np.uint8), aff), d / "lesions.nii.gz")
+    >>> scans = [d / "scan_1.nii.gz", d / "scan_2.nii.gz"]
+    >>> res = sel.run(
+    ...     scans,
+    ...     scans,
+    ...     ["2021-03-01", "2022-03-01"],
+    ...     d / "lesions.nii.gz",
+    ...     syn_iterations=(4, 2),
+    ...     threads=1,
+    ...     out=d / "out",
+    ... )
+    >>> res.summary[["n_timepoints", "first_date", "last_date", "n_lesions"]].to_dict("records")
+    [{'n_timepoints': 2, 'first_date': '2021-03-01', 'last_date': '2022-03-01', 'n_lesions': 1}]
+    >>> sorted(p.name for p in (d / "out").iterdir())[:4]
+    ['expansion.nii.gz', 'jacobian_1.nii.gz', 'lesions.json', 'lesions.tsv']
+    >>> tmp.cleanup()
+    """
+    t1 = list(t1)
+    flair = list(flair)
+    if len(t1) < 2:
+        raise SettingsError(f"SEL needs at least two time points; got {len(t1)} T1 image(s)")
+    if len(flair) != len(t1):
+        raise SettingsError(
+            f"{len(t1)} T1 images but {len(flair)} FLAIR images; give one of each per time point"
+        )
+    iso, years = img.parse_dates(dates, len(t1))
+    st = resolve_settings(settings, **overrides)
+    inputs: dict[str, Any] = {f"--t1 #{i + 1}": p for i, p in enumerate(t1)}
+    inputs.update({f"--flair #{i + 1}": p for i, p in enumerate(flair)})
+    inputs.update({"--lesions": lesions, "--brain-mask": brain_mask})
+    if out is not None:
+        planned = plan_outputs(out, len(t1) - 1, names, jacobian_labels)
+        bio.check_out_dir(out)
+        output_plan(_flat(planned), inputs).check()
+    t1v = [nifti.load_volume(p) for p in t1]
+    flv = [nifti.load_volume(p) for p in flair]
+    lv = nifti.load_label_volume(lesions)
+    img.check_same_grid(t1v[0], lv, "baseline lesion mask")
+    labels, _ = label_lesions(lv.data, t1v[0].zooms, split=False)
+    lab = img.Volume(labels, lv.affine, lv.source)
+    brain = None
+    if brain_mask is not None:
+        brain = nifti.load_label_volume(brain_mask)
+    result = detect_sel(
+        t1v, flv, [float(y) for y in years], lab, brain=brain, settings=st, dates=iso
+    )
+    if out is not None:
+        write(result, out, names=names, jacobian_labels=jacobian_labels, title=title, inputs=inputs)
+    return result
+
+
+def _flat(paths: Mapping[str, Any]) -> list[Path]:
+    """Every planned file (the Jacobian maps are a list)."""
+    out: list[Path] = []
+    for v in paths.values():
+        out.extend(v if isinstance(v, list) else [v])
+    return out
+
+
+def _meta(result: SELResult) -> dict[str, Any]:
+    return {
+        "GeneratedBy": [{"Name": "smoulder", "Version": result.version}],
+        "Settings": result.settings.model_dump(),
+        "Dates": result.dates,
+        "Warnings": result.warnings,
+        "MethodsParagraph": result.methods(),
+        "Note": "Evidence for rating, not a diagnosis.",
+    }
+
+
+def write(
+    result: SELResult,
+    out: str | Path,
+    *,
+    names: Mapping[str, str] | None = None,
+    jacobian_labels: Sequence[str] | None = None,
+    title: str = "smoulder SEL QC",
+    inputs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write every output of a result and return the paths by key (see :func:`plan_outputs`).
+
+    Every file is written all or nothing, and none may be one of the ``inputs`` (flag -> path).
+    """
+    paths = plan_outputs(out, len(result.jacobian), names, jacobian_labels)
+    bio.check_out_dir(out)
+    base = img.Volume(result.sel_mask, result.affine)
+    meta = _meta(result)
+    cols = {c: COLUMN_DESCRIPTIONS.get(c, c) for c in result.lesions.columns}
+    with atomic_outputs(_flat(paths), inputs) as st:
+        bio.write_tsv(result.lesions, st.path(paths["table"]), {**cols, **meta})
+        details = {**meta, "Details": dict(result.details)}
+        bio.write_tsv(result.summary, st.path(paths["summary"]), details)
+        sel_mask = result.sel_mask.astype(np.uint8)
+        nifti.save_volume(st.path(paths["sel_mask"]), base, sel_mask, np.uint8)
+        expansion = result.expansion.astype(np.float32)
+        nifti.save_volume(st.path(paths["expansion"]), base, expansion, np.float32)
+        for p, j in zip(paths["jacobian"], result.jacobian, strict=True):
+            nifti.save_volume(st.path(p), base, j.astype(np.float32), np.float32)
+        bio.write_text(st.path(paths["qc"]), qc_html(result, title=title))
+    return paths
+
+
+__all__ = [
+    "OUTPUT_NAMES",
+    "COLUMN_DESCRIPTIONS",
+    "plan_outputs",
+    "resolve_settings",
+    "run",
+    "write",
+]
