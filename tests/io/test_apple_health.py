@@ -493,6 +493,30 @@ def test_zip_and_xml_give_the_same_table_and_progress_reaches_the_end(tmp_path):
     assert a.equals(c)
 
 
+def test_the_clinical_document_beside_export_xml_is_said_to_be_not_read(tmp_path):
+    """Every export.zip holds export_cda.xml too: the report says it is not read."""
+    xml = export(tmp_path, OVERLAP)
+    cda = '<?xml version="1.0"?>\n<ClinicalDocument xmlns="urn:hl7-org:v3"/>\n'
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("apple_health_export/export_cda.xml", cda)  # before export.xml
+        zf.write(xml, "apple_health_export/export.xml")
+    note = "export_cda.xml (the clinical document) not read: the records are read from export.xml"
+    a, plain = read_apple_health(xml, subject="s1")
+    b, zipped = read_apple_health(z, subject="s1")
+    assert a.equals(b)
+    assert note not in plain.reasons and zipped.reasons[note] == 1
+    assert note in str(zipped)
+    folder = tmp_path / "unzipped"
+    with zipfile.ZipFile(z) as zf:
+        zf.extractall(folder)
+    c, unzipped = read_apple_health(folder, subject="s1")
+    assert a.equals(c) and unzipped.reasons[note] == 1
+    # the clinical document alone is named, never a traceback
+    with pytest.raises(InputDataError, match="root element is <ClinicalDocument>"):
+        read_apple_health(folder / "apple_health_export" / "export_cda.xml", subject="s1")
+
+
 def test_damaged_and_incomplete_archives(tmp_path):
     xml = export(
         tmp_path,

@@ -42,6 +42,26 @@ _EXPECTED_EXPORT = (
 
 #: a function opening a fresh stream of the export.xml: (stream, uncompressed size, display name)
 Opener = Callable[[], tuple[IO[bytes], int, str]]
+#: what the report says of the clinical document found beside export.xml (it is never read)
+CDA_NOT_READ = (
+    "export_cda.xml (the clinical document) not read: the records are read from export.xml"
+)
+
+
+class _Opener:
+    """An :data:`Opener` that also knows which files of the export it leaves unread."""
+
+    def __init__(self, fn: Opener, not_read: tuple[str, ...] = ()) -> None:
+        self.fn = fn
+        self.not_read = not_read
+
+    def __call__(self) -> tuple[IO[bytes], int, str]:
+        return self.fn()
+
+
+def files_not_read(opener: Opener) -> tuple[str, ...]:
+    """Files of the export beside export.xml that are not read (export_cda.xml)."""
+    return opener.not_read if isinstance(opener, _Opener) else ()
 
 
 def export_opener(path: Path, max_xml_bytes: int = MAX_XML_BYTES) -> Opener:
@@ -57,6 +77,8 @@ def export_opener(path: Path, max_xml_bytes: int = MAX_XML_BYTES) -> Opener:
                 "no export.xml in this folder", file=str(path), expected=_EXPECTED_EXPORT
             )
         path = found[0]
+        if (path.parent / "export_cda.xml").is_file():
+            return _Opener(export_opener(path, max_xml_bytes), ("export_cda.xml",))
     if not path.exists():
         raise InputDataError("file not found", file=str(path), expected=_EXPECTED_EXPORT)
     with open(path, "rb") as f:
@@ -100,6 +122,11 @@ def _zip_opener(source: Path | bytes, name: str, max_xml_bytes: int) -> Opener:
 
     with open_zip() as zf:
         info = _zip_member(zf, name, max_xml_bytes)
+        cda = tuple(
+            i.filename
+            for i in zf.infolist()
+            if i.filename.lower().rsplit("/", 1)[-1] == "export_cda.xml"
+        )
     member = info.filename
 
     def opener() -> tuple[IO[bytes], int, str]:
@@ -115,7 +142,7 @@ def _zip_opener(source: Path | bytes, name: str, max_xml_bytes: int) -> Opener:
             ) from None
         return stream, info.file_size, f"{name}:{member}"
 
-    return opener
+    return _Opener(opener, cda)
 
 
 def _zip_member(zf: zipfile.ZipFile, name: str, max_xml_bytes: int) -> zipfile.ZipInfo:

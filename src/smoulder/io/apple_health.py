@@ -81,12 +81,14 @@ from smoulder.io._apple_reader import (
 from smoulder.io._apple_reduce import ASLEEP_VALUES
 from smoulder.io._apple_xml import (
     MAX_XML_BYTES,
+    CDA_NOT_READ,
     Opener,
     _ControlCharacters,
     _parse,
     _SpacedAttributes,
     export_bytes_opener,
     export_opener,
+    files_not_read,
 )
 from smoulder.io.ingest import IngestReport
 from smoulder.schema.dates import DateRule
@@ -274,6 +276,7 @@ def _read(
         progress(total, total)
     df = reader.result()
     report = reader.report
+    report.add(CDA_NOT_READ, len(files_not_read(opener)))
     if reader.export_date is None:
         report.warnings.append(
             "the export has no ExportDate: records could not be checked against it"
