@@ -55,10 +55,27 @@ Rules (documented in ``docs/digital_import.md``):
 
 Examples
 --------
->>> from smoulder.io.apple_health import read_apple_health
+>>> from smoulder.io.apple_health import read_apple_health, read_apple_health_bytes
 >>> df, report = read_apple_health("export.zip", subject="p01")  # doctest: +SKIP
->>> df.columns.tolist()  # doctest: +SKIP
-['subject', 'date', 'measure', 'value', 'unit']
+
+The same from the bytes of a (tiny) export.xml:
+
+>>> xml = (
+...     b'<?xml version="1.0"?>\\n<HealthData locale="en_GB">\\n'
+...     b' <ExportDate value="2021-07-01 10:00:00 +0200"/>\\n'
+...     b' <Record type="HKQuantityTypeIdentifierStepCount" sourceName="Watch" unit="count"'
+...     b' startDate="2021-06-30 09:00:00 +0200" endDate="2021-06-30 09:10:00 +0200"'
+...     b' value="800"/>\\n'
+...     b' <Record type="HKQuantityTypeIdentifierStepCount" sourceName="Watch" unit="count"'
+...     b' startDate="2021-07-03 09:00:00 +0200" endDate="2021-07-03 09:10:00 +0200"'
+...     b' value="900"/>\\n'
+...     b"</HealthData>\\n"
+... )
+>>> df, report = read_apple_health_bytes(xml, "p01", name="export.xml")
+>>> df[["subject", "measure", "value", "unit"]].values.tolist()
+[['p01', 'steps', 800.0, 'count']]
+>>> report.reasons["records dated after the export date (2021-07-01) left out"]
+1
 """
 
 from __future__ import annotations
@@ -80,8 +97,8 @@ from smoulder.io._apple_reader import (
 )
 from smoulder.io._apple_reduce import ASLEEP_VALUES
 from smoulder.io._apple_xml import (
-    MAX_XML_BYTES,
     CDA_NOT_READ,
+    MAX_XML_BYTES,
     Opener,
     _ControlCharacters,
     _parse,
@@ -211,6 +228,11 @@ def read_apple_health_bytes(
     max_xml_bytes : int
         The largest export.xml accepted (uncompressed); a web upload should pass a bound.
     options
+        As for :func:`read_apple_health`.
+
+    Returns
+    -------
+    DataFrame, IngestReport
         As for :func:`read_apple_health`.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)) and hasattr(data, "read"):

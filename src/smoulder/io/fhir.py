@@ -154,7 +154,18 @@ _NDJSON = (".ndjson", ".jsonl")
 def read_fhir_file(path: str | os.PathLike[str], **options: Any) -> tuple[pd.DataFrame, FhirReport]:
     """Read a FHIR JSON file (``.json``; ``.ndjson``/``.jsonl`` bulk data) into the long table.
 
-    ``options`` as for :func:`read_fhir_json`.
+    Parameters
+    ----------
+    path : str or PathLike
+        A Bundle, a single resource, or bulk data (one resource per line, recognised by the
+        suffix or by its content).
+    options
+        As for :func:`read_fhir_json`.
+
+    Returns
+    -------
+    DataFrame, FhirReport
+        As for :func:`read_fhir_json`.
     """
     from smoulder.io.outputs import check_input_file
 
@@ -184,6 +195,11 @@ def read_fhir_bytes(
         (``.ndjson``, ``.jsonl``) or, whatever the suffix, when every line is a whole JSON
         object (:func:`looks_like_ndjson`).
     options
+        As for :func:`read_fhir_json`.
+
+    Returns
+    -------
+    DataFrame, FhirReport
         As for :func:`read_fhir_json`.
     """
     obj, ndj = _load_bytes(data, name, ndjson)
@@ -240,10 +256,21 @@ def read_fhir_json(
 def read_fhir(
     data: os.PathLike[str] | Mapping[str, Any], **options: Any
 ) -> tuple[pd.DataFrame, FhirReport]:
-    """A ``Path`` (see :func:`read_fhir_file`) or a parsed ``dict`` (:func:`read_fhir_json`).
+    """Read FHIR from a ``Path`` (see :func:`read_fhir_file`) or a parsed ``dict``.
 
-    A ``str`` or ``bytes`` is refused rather than guessed: call :func:`read_fhir_file` for a path
-    and :func:`read_fhir_bytes` for content.
+    Parameters
+    ----------
+    data : PathLike or Mapping
+        A ``Path`` or the parsed JSON (:func:`read_fhir_json`). A ``str`` or ``bytes`` is refused
+        rather than guessed: call :func:`read_fhir_file` for a path and :func:`read_fhir_bytes`
+        for content.
+    options
+        As for :func:`read_fhir_json`.
+
+    Returns
+    -------
+    DataFrame, FhirReport
+        As for :func:`read_fhir_json`.
     """
     if isinstance(data, (str, bytes, bytearray)):
         raise TypeError(

@@ -135,7 +135,28 @@ def _check_zone(zone: str) -> None:
 
 
 def daily_combine(values: pd.Series, rule: str) -> float:
-    """Combine one day's values (ordered by time) by a catalogue ``daily`` rule."""
+    """Combine one day's values (ordered by time) by a catalogue ``daily`` rule.
+
+    Parameters
+    ----------
+    values : Series
+        The day's values in time order.
+    rule : {"sum", "mean", "median", "max", "min", "last"}
+        ``Measure.daily`` of the catalogue.
+
+    Returns
+    -------
+    float
+        The day's value.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> daily_combine(pd.Series([4400.0, 3000.0]), "sum")
+    7400.0
+    >>> daily_combine(pd.Series([1.1, 0.9, 1.0]), "last")
+    1.0
+    """
     if rule == "last":
         return float(values.iloc[-1])
     return float(getattr(values, rule)())
@@ -342,7 +363,19 @@ def read_measures(
 ) -> tuple[pd.DataFrame, IngestReport]:
     """Read and validate a long table file (CSV, TSV or Parquet); see :func:`validate_measures`.
 
-    ``path`` is a file on disk; for uploaded content use :func:`read_measures_bytes`.
+    Parameters
+    ----------
+    path : str or PathLike
+        A file on disk; for uploaded content use :func:`read_measures_bytes`.
+    subject_col, date_col, measure_col, value_col, unit_col, on_duplicate, timezone, future_dates
+        As for :func:`validate_measures`.
+    sep : str, optional
+        The delimiter of a text file (default: from the suffix and the content).
+
+    Returns
+    -------
+    DataFrame, IngestReport
+        As for :func:`validate_measures`.
 
     Examples
     --------
@@ -380,6 +413,21 @@ def read_measures_bytes(
         name it.
     options
         As for :func:`read_measures`.
+
+    Returns
+    -------
+    DataFrame, IngestReport
+        As for :func:`validate_measures`; the report and any error name ``name``.
+
+    Examples
+    --------
+    >>> data = b"subject,date,measure,value,unit\\np1,2021-03-01,walking_speed,3.6,km/h\\n"
+    >>> df, report = read_measures_bytes(data, "measures.csv")
+    >>> df[["subject", "measure", "value", "unit"]].values.tolist()
+    [['p1', 'walking_speed', 1.0, 'm/s']]
+    >>> print(report)
+    measures.csv: 1 rows read, 1 used, 1 corrected, 0 rejected
+      - values converted to the canonical unit: 1
     """
     import tempfile
 
@@ -395,14 +443,25 @@ def read_measures_bytes(
     with tempfile.TemporaryDirectory(prefix="smoulder-upload-") as tmp:
         p = Path(tmp) / f"upload{suffix}"
         p.write_bytes(bytes(data))
+        shown = Path(name).name
         try:
-            return read_measures(p, **options)
+            df, report = read_measures(p, **options)
         except InputDataError as exc:
-            raise renamed_error(exc, str(p), Path(name).name) from None
+            raise renamed_error(exc, str(p), shown) from None
+    report.source = shown
+    report.warnings = [w.replace(str(p), shown) for w in report.warnings]
+    return df, report
 
 
 def write_measures(df: pd.DataFrame, path: str | Path) -> None:
     """Write a long table (``subject, date, measure, value, unit``) as CSV with ISO dates, or Parquet.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The long table (:func:`validate_measures` gives one).
+    path : str or Path
+        ``.csv``, ``.tsv`` or ``.parquet``.
 
     Raises
     ------
