@@ -1,5 +1,5 @@
-"""``smoulder digital ... --help`` and argument errors answer without the heavy libraries, and
-settings errors name the flag, not the Python parameter."""
+"""``smoulder digital measures`` needs no heavy library, and settings errors name the flag, not the
+Python parameter (help and argument errors of every command: tests/cli/test_help_fast.py)."""
 
 from __future__ import annotations
 
@@ -11,48 +11,6 @@ import pytest
 from smoulder.cli import main
 
 HEAVY = ("numpy", "pandas", "pyarrow", "scipy", "pydantic", "matplotlib")
-
-PROBE = f"""
-import argparse, sys
-from smoulder.cli import digital
-parser = argparse.ArgumentParser(prog="smoulder")
-sub = parser.add_subparsers(dest="command")
-digital.register(sub)
-try:
-    parser.parse_args(sys.argv[1:])
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-print(f"{{code}}|" + ",".join(m for m in {HEAVY!r} if m in sys.modules))
-"""
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["digital", "--help"],
-        ["digital", "detect", "--help"],
-        ["digital", "measures", "--help"],
-        ["digital", "import", "--help"],
-        ["digital", "import", "apple-health", "--help"],
-        ["digital", "import", "fhir", "--help"],
-        ["digital", "import", "table", "--help"],
-        ["digital", "export", "fhir", "--help"],
-        # argument errors: a missing --out, a detector that does not exist, a word for a number
-        ["digital", "detect", "m.csv"],
-        ["digital", "detect", "m.csv", "--out", "e.csv", "--method", "pelt"],
-        ["digital", "detect", "m.csv", "--out", "e.csv", "--alpha", "low"],
-        ["digital", "import", "fhir", "b.json"],
-    ],
-)
-def test_help_and_argument_errors_import_no_heavy_library(args):
-    r = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60
-    )
-    code, heavy = r.stdout.strip().splitlines()[-1].split("|")
-    assert code in ("0", "2"), r.stderr
-    assert heavy.strip() == "", f"{' '.join(args)} imported {heavy}"
 
 
 def test_the_catalogue_listing_needs_no_heavy_library():

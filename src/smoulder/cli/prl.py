@@ -200,10 +200,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     """``smoulder prl``: one subject through :func:`smoulder.pipelines.prl.run`."""
-    from smoulder.pipelines import prl
-
     if ns.flair is None or ns.out is None or (ns.phase is None and ns.qsm is None):
         raise SettingsError("smoulder prl needs --flair, one of --phase or --qsm, and --out")
+    from smoulder.pipelines import prl
     settings = rim_settings_from_args(ns)
     model = prl.load_model(ns.model) if ns.model is not None else None
     paths = prl.plan_outputs(ns.out)
