@@ -74,7 +74,7 @@ def test_person_view_has_every_source_on_one_time_line_and_a_plain_summary(clini
     assert tl["treatments"] == [
         {
             "drug": "ocrelizumab",
-            "drug_class": "anti-CD20 monoclonal antibody",
+            "drug_class": "anti-CD20",
             "start": "2020-05-01",
             "stop": None,
         }
@@ -389,7 +389,7 @@ def test_person_page_lists_events_mri_treatments(sqlite_clinic, login):
     ]
     assert rows("mri") == ["2021-01-20|new or enlarging lesions|1 of 2 lesions", "2020-06-01|none"]
     assert (
-        "ocrelizumab (anti-CD20 monoclonal antibody): 2020-05-01 to now" in html
+        "ocrelizumab (anti-CD20): 2020-05-01 to now" in html
         and "relapse 2020-02-20 to 2020-03-20" in html
     )
 

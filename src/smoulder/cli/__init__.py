@@ -15,8 +15,20 @@ from smoulder.exceptions import SmoulderError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from smoulder.cli import bids, composite, demo, digital, prl, progression, sel, serve
-    from smoulder.cli import multiverse, neda, spms
+    from smoulder.cli import (
+        bids,
+        composite,
+        demo,
+        digital,
+        interop,
+        multiverse,
+        neda,
+        prl,
+        progression,
+        sel,
+        serve,
+        spms,
+    )
 
     parser = argparse.ArgumentParser(
         prog="smoulder",
@@ -32,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     bids.register(sub)
     digital.register(sub)
     serve.register(sub)
+    interop.register(sub)
     spms.register(sub)
     neda.register(sub)
     multiverse.register(sub)

@@ -103,15 +103,11 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="SyN similarity (default CC)",
     )
-    r.add_argument(
-        "--syn-radius", type=int, default=None, help="CC radius in voxels (default 2)"
-    )
+    r.add_argument("--syn-radius", type=int, default=None, help="CC radius in voxels (default 2)")
     r.add_argument(
         "--flow-sigma", type=float, default=None, help="update-field smoothing, voxels (default 2)"
     )
-    r.add_argument(
-        "--grad-step", type=float, default=None, help="SyN gradient step (default 0.4)"
-    )
+    r.add_argument("--grad-step", type=float, default=None, help="SyN gradient step (default 0.4)")
     r.add_argument(
         "--min-similarity",
         type=float,
