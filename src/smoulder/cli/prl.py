@@ -203,6 +203,7 @@ def run(ns: argparse.Namespace) -> int:
     if ns.flair is None or ns.out is None or (ns.phase is None and ns.qsm is None):
         raise SettingsError("smoulder prl needs --flair, one of --phase or --qsm, and --out")
     from smoulder.pipelines import prl
+
     settings = rim_settings_from_args(ns)
     model = prl.load_model(ns.model) if ns.model is not None else None
     paths = prl.plan_outputs(ns.out)

@@ -222,6 +222,7 @@ def run(ns: argparse.Namespace) -> int:
     if missing:
         raise SettingsError(f"smoulder sel needs {', '.join(missing)}; see smoulder sel --help")
     from smoulder.pipelines import sel
+
     settings = sel_settings_from_args(ns)
     t0 = time.perf_counter()
     result = sel.run(
