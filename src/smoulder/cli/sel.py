@@ -15,6 +15,7 @@ from smoulder.exceptions import SettingsError
 #: Settings parameter -> command-line flag, to restate settings errors in the user's words.
 SEL_FLAGS = {
     "contrast": "--contrast",
+    "flair_to_t1": "--flair-to-t1",
     "syn_metric": "--syn-metric",
     "syn_radius": "--syn-radius",
     "syn_iterations": "--syn-iterations",
@@ -26,6 +27,8 @@ SEL_FLAGS = {
     "seed": "--seed",
     "threads": "--threads",
     "atrophy_correction": "--atrophy-correction",
+    "expansion_measure": "--expansion-measure",
+    "lesion_seed_pct_per_year": "--lesion-seed-pct",
     "min_voxels": "--min-voxels",
     "min_concentricity": "--min-concentricity",
     "min_constancy": "--min-constancy",
@@ -82,12 +85,33 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
         help="global volume change removed from the Jacobians (default affine: determinant of the "
         "affine best fitting the deformation over the brain)",
     )
+    g.add_argument(
+        "--expansion-measure",
+        choices=["jacobian", "signal"],
+        default=None,
+        help="what expansion_pct_per_year reports: the Jacobian over the baseline lesion "
+        "(default) or the lesion's excess FLAIR signal over it and its grown edge (both written)",
+    )
+    g.add_argument(
+        "--lesion-seed-pct",
+        type=float,
+        default=None,
+        help="a lesion whose signal-measured expansion reaches this (%% per year) seeds its "
+        "candidate from all its voxels above --growth-pct (off unless given)",
+    )
     r = p.add_argument_group("registration")
     r.add_argument(
         "--contrast",
         choices=["flair", "t1", "both"],
         default=None,
         help="image(s) driving the registration (default flair)",
+    )
+    r.add_argument(
+        "--flair-to-t1",
+        choices=["rigid", "resample"],
+        default=None,
+        help="a FLAIR on another grid than its T1: register it rigidly (default) or trust the "
+        "scanner's affines (resample)",
     )
     r.add_argument(
         "--syn-iterations",
@@ -139,6 +163,7 @@ def _settings(cls: Any, ns: argparse.Namespace) -> Any:
     return cls.from_mapping(
         None,
         contrast=ns.contrast,
+        flair_to_t1=ns.flair_to_t1,
         syn_metric=ns.syn_metric,
         syn_radius=ns.syn_radius,
         syn_iterations=None if ns.syn_iterations is None else tuple(ns.syn_iterations),
@@ -148,6 +173,8 @@ def _settings(cls: Any, ns: argparse.Namespace) -> Any:
         seed=ns.seed,
         threads=ns.threads,
         atrophy_correction=ns.atrophy_correction,
+        expansion_measure=ns.expansion_measure,
+        lesion_seed_pct_per_year=ns.lesion_seed_pct,
         seed_pct_per_year=ns.seed_pct,
         growth_pct_per_year=ns.growth_pct,
         min_voxels=ns.min_voxels,
@@ -181,7 +208,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--lesions",
         type=Path,
-        help="baseline lesion mask (binary or labelled) on the first T1's grid",
+        help="baseline lesion mask (binary or labelled) on the first T1's or first FLAIR's grid",
     )
     p.add_argument("--brain-mask", type=Path, help="baseline brain mask (default: non-zero voxels)")
     p.add_argument("--out", type=Path, help="output directory")

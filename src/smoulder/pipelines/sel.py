@@ -139,11 +139,13 @@ def run(
     Parameters
     ----------
     t1, flair : sequence of path
-        T1-weighted and FLAIR (or T2) NIfTI per time point, in time order; each pair on one grid.
+        T1-weighted and FLAIR (or T2) NIfTI per time point, in time order. A FLAIR on another
+        grid than its T1 is registered to it (``flair_to_t1``); visits may differ in voxel size
+        and field of view.
     dates : sequence
         ISO date (``YYYY-MM-DD``) of each time point, same order, strictly increasing.
     lesions : path
-        Baseline lesion mask (binary or labelled) on the first T1's grid.
+        Baseline lesion mask (binary or labelled) on the first T1's or the first FLAIR's grid.
     brain_mask : path, optional
         Baseline brain mask (default: voxels where the baseline images are non-zero).
     settings : SELSettings or mapping, optional
@@ -215,8 +217,7 @@ def run(
     t1v = [nifti.load_volume(p) for p in t1]
     flv = [nifti.load_volume(p) for p in flair]
     lv = nifti.load_label_volume(lesions)
-    img.check_same_grid(t1v[0], lv, "baseline lesion mask")
-    labels, _ = label_lesions(lv.data, t1v[0].zooms, split=False)
+    labels, _ = label_lesions(lv.data, lv.zooms, split=False)
     lab = img.Volume(labels, lv.affine, lv.source)
     brain = None
     if brain_mask is not None:
@@ -268,7 +269,8 @@ def write(
     cols = {c: COLUMN_DESCRIPTIONS.get(c, c) for c in result.lesions.columns}
     with atomic_outputs(_flat(paths), inputs) as st:
         bio.write_tsv(result.lesions, st.path(paths["table"]), {**cols, **meta})
-        details = {**meta, "Details": dict(result.details)}
+        # step timings stay out of the files, so two runs write identical outputs
+        details = {**meta, "Details": {k: v for k, v in result.details.items() if k != "seconds"}}
         bio.write_tsv(result.summary, st.path(paths["summary"]), details)
         sel_mask = result.sel_mask.astype(np.uint8)
         nifti.save_volume(st.path(paths["sel_mask"]), base, sel_mask, np.uint8)

@@ -86,16 +86,21 @@ def test_mismatched_orientation_is_refused(small3_files, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_t1_and_flair_of_one_time_point_must_share_a_grid(small3_files, tmp_path, capsys):
+def test_a_lesion_mask_on_neither_baseline_grid_names_the_flags_that_exist(
+    small3_files, tmp_path, capsys
+):
     f = small3_files
-    img = nib.load(f["flair"][1])
-    aff = img.affine.copy()
-    aff[0, 3] += 3.0
-    p = tmp_path / "flair_shifted.nii.gz"
-    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), aff), p)
-    assert _run(f, tmp_path / "out", flair=[f["flair"][0], str(p), f["flair"][2]]) == 2
+    img = nib.load(f["lesions"])
+    p = tmp_path / "lesions_cropped.nii.gz"
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[2:, 2:, 2:].copy(), img.affine), p)
+    out = tmp_path / "out"
+    assert _run(f, out, lesions=str(p)) == 2
     err = capsys.readouterr().err
-    assert "T1 of time point 2" in err and "affines differ by up to 3 mm" in err
+    assert "lesions_cropped.nii.gz" in err and "on neither baseline grid" in err
+    assert "the first --t1 or the first --flair image" in err
+    # sel has no --register flag: the message must not send the user to one
+    assert "--register" not in err
+    assert not out.exists()
 
 
 def test_an_image_that_cannot_be_registered_stops_with_its_similarity(

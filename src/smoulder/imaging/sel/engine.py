@@ -3,6 +3,9 @@
 The engine of the SEL analysis. Pure computation on arrays (no file access). The steps, each
 with its settings in :class:`~smoulder.imaging.sel.SELSettings` (documented in ``docs/sel.md``):
 
+0. **FLAIR onto T1.** A visit whose FLAIR is on another grid than its T1 (as clinical scans
+   always are) has its FLAIR registered rigidly to the T1 (mutual information) and resampled
+   on the T1's grid; a baseline lesion mask drawn on the FLAIR follows the same transform.
 1. **Halfway space.** Every follow-up is registered rigidly to the baseline and
    all time points are resampled into the log-Euclidean mean position of the
    scans (:mod:`smoulder.imaging.registration`), so no time point is favoured.
@@ -35,6 +38,7 @@ with its settings in :class:`~smoulder.imaging.sel.SELSettings` (documented in `
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -46,7 +50,21 @@ from smoulder.imaging import registration as sr
 from smoulder.imaging.sel.result import SELResult
 from smoulder.imaging.sel.scores import log_fit_pct, score_lesions, seeded_candidates
 from smoulder.imaging.sel.settings import SELSettings
-from smoulder.schema.images import Volume, check_has_signal, check_overlap, check_same_grid
+from smoulder.imaging.sel.volume import excess_signal
+from smoulder.schema.images import Volume, check_has_signal, check_overlap, same_grid
+
+
+class _Clock:
+    """Wall-clock seconds of each step (reported in the summary JSON: where the time goes)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self._t, 3)
+        self._t = now
 
 
 def _check_inputs(
@@ -78,7 +96,14 @@ def _check_inputs(
     for i in range(n):
         check_has_signal(t1[i], f"T1 of time point {i + 1}")
         check_has_signal(flair[i], f"FLAIR of time point {i + 1}")
-        check_same_grid(flair[i], t1[i], f"T1 of time point {i + 1}")
+        if not same_grid(flair[i], t1[i]):
+            check_overlap(
+                t1[i],
+                flair[i],
+                f"FLAIR of time point {i + 1}",
+                reference="its T1",
+                min_fraction=0.3,
+            )
         if t1[i].orientation != t1[0].orientation:
             raise InputDataError(
                 f"orientation {t1[i].orientation} differs from the baseline's {t1[0].orientation}",
@@ -88,9 +113,9 @@ def _check_inputs(
             )
     for i in range(1, n):
         check_overlap(t1[0], t1[i], f"time point {i + 1}", reference="the baseline")
-    check_same_grid(t1[0], labels, "baseline lesion mask")
+    _check_baseline_grid(t1[0], flair[0], labels, "baseline lesion mask")
     if brain is not None:
-        check_same_grid(t1[0], brain, "brain mask")
+        _check_baseline_grid(t1[0], flair[0], brain, "brain mask")
         if not (brain.data > 0).any():
             raise InputDataError(
                 "the brain mask is empty",
@@ -105,6 +130,57 @@ def _check_inputs(
             expected="at least one lesion voxel (label > 0)",
         )
     return yrs - yrs[0]
+
+
+def _check_baseline_grid(t1: Volume, flair: Volume, mask: Volume, what: str) -> None:
+    """A baseline mask must lie on the baseline T1's grid or on the baseline FLAIR's."""
+    if same_grid(t1, mask) or same_grid(flair, mask):
+        return
+    grids = f"T1 {t1.shape} {t1.zooms.round(3).tolist()} mm ({t1.source})"
+    if not same_grid(t1, flair):
+        grids += f" or FLAIR {flair.shape} {flair.zooms.round(3).tolist()} mm ({flair.source})"
+    raise InputDataError(
+        f"the {what} (shape {mask.shape}, voxels {mask.zooms.round(3).tolist()} mm) is on neither "
+        f"baseline grid: {grids}",
+        file=mask.source,
+        expected=f"the {what} drawn on (or resampled with nearest-neighbour interpolation to) the "
+        "first --t1 or the first --flair image",
+    )
+
+
+def _flair_on_t1(t1: Volume, flair: Volume, s: SELSettings) -> tuple[Volume, np.ndarray | None]:
+    """The visit's FLAIR on its T1's grid, and the world transform used (None: already there).
+
+    ``flair_to_t1="rigid"`` estimates a rigid transform (mutual information, the two contrasts
+    differ) with the T1 fixed; ``"resample"`` trusts the scanner's affines (no motion between the
+    two sequences). The transform maps T1 world points to FLAIR world points.
+    """
+    if same_grid(t1, flair):
+        return flair, None
+    if s.flair_to_t1 == "rigid":
+        tx = sr.linear_transform(
+            Volume(_normalise(t1.data), t1.affine, t1.source),
+            Volume(_normalise(flair.data), flair.affine, flair.source),
+            kind="Rigid",
+            metric="mattes",
+            seed=s.seed,
+            threads=s.threads,
+        )
+    else:
+        tx = np.eye(4)
+    data = sr.resample(flair.data, flair.affine, t1.shape, t1.affine, tx)
+    return Volume(np.clip(data, 0, None).astype(np.float32), t1.affine, flair.source), tx
+
+
+def _mask_on_t1(mask: Volume, t1: Volume, tx: np.ndarray | None) -> Volume:
+    """A baseline mask on the baseline T1's grid (nearest neighbour when it is on the FLAIR's)."""
+    if same_grid(t1, mask):
+        return mask
+    world = np.eye(4) if tx is None else tx
+    data = sr.resample(
+        np.asarray(mask.data).astype(np.int32), mask.affine, t1.shape, t1.affine, world, order=0
+    )
+    return Volume(data.astype(np.int32), t1.affine, mask.source)
 
 
 def _normalise(a: np.ndarray) -> np.ndarray:
@@ -141,13 +217,17 @@ def detect_sel(
     Parameters
     ----------
     t1, flair : sequence of Volume
-        T1-weighted and FLAIR (or T2) images per time point; each time point's pair on one grid.
+        T1-weighted and FLAIR (or T2) images per time point. A FLAIR on another grid than its T1
+        is brought onto it first (rigid registration, ``flair_to_t1``); the visits may differ in
+        voxel size and field of view (every image is resampled through world coordinates).
     years : sequence of float
         Time of each scan in years (e.g. days since baseline / 365.25), strictly increasing.
     lesions : Volume
-        Baseline lesion labels (int, 0 = background) on the baseline grid.
+        Baseline lesion labels (int, 0 = background) on the baseline T1's or FLAIR's grid (the
+        latter carried to the T1 with the FLAIR's transform, nearest neighbour).
     brain : Volume, optional
-        Baseline brain mask; default: voxels where the baseline images are non-zero.
+        Baseline brain mask on either baseline grid; default: voxels where the baseline images
+        are non-zero.
     settings : SELSettings, optional
     dates : sequence of str, optional
         ISO dates of the time points, only echoed in the result (summary, QC page, sidecars).
@@ -193,10 +273,28 @@ def detect_sel(
     yrs = _check_inputs(t1, flair, years, lesions, brain)
     n = len(t1)
     warnings: list[str] = []
+    clock = _Clock()
+    # 0. each visit's FLAIR onto its own T1 (rigid when the grids differ)
+    flair_tx: list[np.ndarray | None] = []
+    on_t1 = []
+    for i in range(n):
+        fl_i, tx_i = _flair_on_t1(t1[i], flair[i], s)
+        on_t1.append(fl_i)
+        flair_tx.append(tx_i)
+    lesions = _mask_on_t1(lesions, t1[0], flair_tx[0])
+    if brain is not None:
+        brain = _mask_on_t1(brain, t1[0], flair_tx[0])
+    flair = on_t1
+    clock.lap("flair_to_t1")
     aff = t1[0].affine
     shape = t1[0].shape
     zooms = t1[0].zooms
-    drive = {"flair": [flair], "t1": [t1], "both": [flair, t1]}[s.contrast]
+    drives: dict[str, list[Sequence[Volume]]] = {
+        "flair": [flair],
+        "t1": [t1],
+        "both": [flair, t1],
+    }
+    drive = drives[s.contrast]
 
     # 1. rigid registration of each follow-up to baseline, then the halfway space
     tx = [np.eye(4)]
@@ -210,6 +308,7 @@ def detect_sel(
                 threads=s.threads,
             )
         )
+    clock.lap("rigid")
     m = sr.halfway_matrix(tx)
     m_inv = np.linalg.inv(m)
     ref_t1 = [
@@ -225,7 +324,12 @@ def detect_sel(
     )
     brain0 = (brain.data > 0) if brain is not None else ((t1[0].data > 0) | (flair[0].data > 0))
     brain_ref = sr.resample(brain0.astype(np.float32), aff, shape, aff, m_inv) >= 0.5
-    ref = {"flair": [ref_fl], "t1": [ref_t1], "both": [ref_fl, ref_t1]}[s.contrast]
+    refs: dict[str, list[list[np.ndarray]]] = {
+        "flair": [ref_fl],
+        "t1": [ref_t1],
+        "both": [ref_fl, ref_t1],
+    }
+    ref = refs[s.contrast]
 
     # where every scan has data (a follow-up's field of view moves with the head)
     support = brain_ref.copy()
@@ -254,6 +358,7 @@ def detect_sel(
                 expected="a scan of the same head (check the file order, the subject and the image content)",
             )
 
+    clock.lap("halfway_resampling")
     # 2. SyN of each follow-up onto the baseline in the halfway space
     jac, disp, warped_t1, sim_syn, folding, glob_aff = [], [], [ref_t1[0]], [1.0], [], []
     for i in range(1, n):
@@ -286,6 +391,7 @@ def detect_sel(
                 "(Jacobian <= 0); results near those voxels are unreliable"
             )
 
+    clock.lap("affine_and_syn")
     # 3. atrophy correction
     lesion_any = ndimage.binary_dilation(labels_ref > 0, iterations=2)
     core = (
@@ -307,18 +413,40 @@ def detect_sel(
     t_fu = yrs[1:]
     brain_change = log_fit_pct(t_fu, np.array(glob_aff))
 
-    # 4. candidates on the annualised, corrected last Jacobian
+    # 4. the lesions' own volume change from their excess FLAIR signal (rigidly aligned visits)
+    signal = excess_signal(
+        ref_fl,
+        labels_ref,
+        support,
+        zooms,
+        margin_mm=s.edge_margin_mm,
+        growth_share=s.edge_growth_share,
+    )
+    signal_ratios = {
+        k: np.where(v[0] > 0, v[1:] / v[0], np.nan) / np.asarray(glob, float)
+        for k, v in signal.items()
+    }
+    growing = []
+    if s.lesion_seed_pct_per_year is not None:
+        growing = [
+            k
+            for k, r in signal_ratios.items()
+            if np.isfinite(r).all() and log_fit_pct(t_fu, r) >= s.lesion_seed_pct_per_year
+        ]
+
+    # 5. candidates on the annualised, corrected last Jacobian
     T = float(t_fu[-1])
     expansion = (np.power(np.clip(jc[-1], 1e-6, None), 1.0 / T) - 1.0) * 100.0
     expansion = np.where(brain_ref, expansion, 0.0).astype(np.float32)
-    cand = seeded_candidates(expansion, labels_ref, s)
+    cand = seeded_candidates(expansion, labels_ref, s, growing)
 
-    # 5. per-lesion scores and classes
+    # 6. per-lesion scores and classes
     table = score_lesions(
-        lesions.data, labels_ref, cand, jc, disp, warped_t1, brain_ref, yrs, aff, s
+        lesions.data, labels_ref, cand, jc, disp, warped_t1, brain_ref, yrs, aff, s, signal_ratios
     )
 
-    # 6. maps back on the baseline grid
+    clock.lap("measures_and_scores")
+    # 7. maps back on the baseline grid
     status = {
         int(r.label): (2 if r.sel == "definite" else 1) for r in table.itertuples() if r.sel != "no"
     }
@@ -345,8 +473,11 @@ def detect_sel(
         "folding_fraction": folding,
         "halfway_matrix": m.tolist(),
         "rigid_transforms": [t.tolist() for t in tx],
+        "flair_to_t1": [None if t is None else t.tolist() for t in flair_tx],
         "version": __version__,
     }
+    clock.lap("maps_to_baseline")
+    details["seconds"] = clock.laps
     halfway = {
         "t1": ref_t1,
         "flair": ref_fl,

@@ -8,6 +8,7 @@ boundary's displacement, constancy over intervals, the T1 change, seeded candida
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -86,19 +87,25 @@ def concentricity(
 
 
 def seeded_candidates(
-    expansion: np.ndarray, lesion_labels: np.ndarray, s: SELSettings
+    expansion: np.ndarray,
+    lesion_labels: np.ndarray,
+    s: SELSettings,
+    seed_lesions: Sequence[int] = (),
 ) -> np.ndarray:
     """Seeded region growing inside the lesions; returns the lesion label at candidate voxels, else 0.
 
     Voxels of a lesion with ``expansion >= seed_pct_per_year`` seed regions that grow through
     contiguous (``connectivity``) voxels of the same lesion with ``expansion >=
-    growth_pct_per_year``; regions of at least ``min_voxels`` voxels are kept.
+    growth_pct_per_year``; regions of at least ``min_voxels`` voxels are kept. Every growing voxel
+    of a lesion in ``seed_lesions`` (lesions that expand as a whole) is a seed too.
     """
     rank = {6: 1, 18: 2, 26: 3}[s.connectivity]
     st = ndimage.generate_binary_structure(3, rank)
     inside = lesion_labels > 0
     grow = inside & (expansion >= s.growth_pct_per_year)
     seeds = inside & (expansion >= s.seed_pct_per_year)
+    if len(seed_lesions):
+        seeds |= grow & np.isin(lesion_labels, np.asarray(list(seed_lesions), int))
     comp, n = ndimage.label(grow, structure=st)
     if n == 0:
         return np.zeros(lesion_labels.shape, np.int32)
@@ -127,6 +134,7 @@ def score_lesions(
     yrs: np.ndarray,
     aff: np.ndarray,
     s: SELSettings,
+    signal_ratios: Mapping[int, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Per-lesion scores and classes of a registered series (all arrays in the halfway space).
 
@@ -149,11 +157,15 @@ def score_lesions(
     aff : numpy.ndarray
         Affine of the grid.
     s : SELSettings
+    signal_ratios : mapping, optional
+        Label -> atrophy-corrected excess-signal ratio of every follow-up to baseline
+        (:func:`smoulder.imaging.sel.volume.excess_signal`).
 
     Returns
     -------
     pandas.DataFrame
-        Geometry, ``expansion_pct_per_year``, ``volume_change_pct``, ``concentricity``,
+        Geometry, ``expansion_pct_per_year`` (the measure of ``s.expansion_measure``),
+        ``jacobian_expansion_pct_per_year``, ``signal_expansion_pct_per_year``, ``volume_change_pct``, ``concentricity``,
         ``constancy``, ``min_interval_pct_per_year``, ``candidate_voxels``,
         ``candidate_volume_mm3``, ``candidate_expansion_pct_per_year``, ``t1_change_pct``, ``sel``
         and ``note``, one row per baseline lesion.
@@ -185,6 +197,13 @@ def score_lesions(
         les = labels_ref[box] == lab
         cl = cand[box] == lab
         ratios = np.array([float(j[box][les].mean()) for j in jc])
+        sig = None if signal_ratios is None else signal_ratios.get(lab)
+        row["jacobian_expansion_pct_per_year"] = log_fit_pct(t_fu, ratios)
+        row["signal_expansion_pct_per_year"] = (
+            log_fit_pct(t_fu, np.asarray(sig)) if sig is not None else float("nan")
+        )
+        if s.expansion_measure == "signal" and sig is not None and np.isfinite(sig).all():
+            ratios = np.asarray(sig, float)
         row["expansion_pct_per_year"] = log_fit_pct(t_fu, ratios)
         row["volume_change_pct"] = float((ratios[-1] - 1.0) * 100.0)
         sub_aff = aff.copy()
@@ -226,6 +245,8 @@ def score_lesions(
     table = geom.merge(scores, on="label", how="left")
     for c in (
         "expansion_pct_per_year",
+        "jacobian_expansion_pct_per_year",
+        "signal_expansion_pct_per_year",
         "volume_change_pct",
         "concentricity",
         "constancy",

@@ -20,6 +20,11 @@ class SELSettings(Settings):
     ----------
     contrast : {"flair", "t1", "both"}
         Image(s) driving the registrations (``both``: FLAIR and T1 as two SyN metric terms).
+    flair_to_t1 : {"rigid", "resample"}
+        How a visit's FLAIR on another grid than its T1 is brought onto the T1's: ``rigid``
+        (default) registers it (mutual information, 6 degrees of freedom: the head moves between
+        sequences); ``resample`` trusts the scanner's affines. A FLAIR on its T1's grid is used as
+        it is.
     rigid_metric : str
         ANTs metric of the rigid step (``mattes`` mutual information).
     syn_metric, syn_radius : str, int
@@ -44,9 +49,23 @@ class SELSettings(Settings):
         ``none`` keeps the total Jacobian.
     brain_erosion_mm : float
         Erosion of the brain mask before the atrophy mean (avoids the brain edge).
+    expansion_measure : {"jacobian", "signal"}
+        What ``expansion_pct_per_year`` reports: ``jacobian`` (default) the Jacobian integrated
+        over the baseline lesion (Elliott 2019); ``signal`` the change of the lesion's excess
+        FLAIR signal over the lesion and its grown edge (:mod:`smoulder.imaging.sel.volume`).
+        Both are written (``jacobian_expansion_pct_per_year``, ``signal_expansion_pct_per_year``);
+        neither holds 0.9-1.1 on every phantom family yet (figures in docs/sel.md).
+    edge_margin_mm, edge_growth_share : float
+        Reach of the signal measure beyond the baseline lesion: ``edge_margin_mm`` plus
+        ``edge_growth_share`` times the lesion's equivalent radius.
     seed_pct_per_year, growth_pct_per_year : float
         Voxel expansion (annualised, atrophy corrected) that seeds a candidate / lets it grow
         (12.5 and 4 after Elliott 2019; *unverified*).
+    lesion_seed_pct_per_year : float or None
+        A lesion whose signal-measured expansion reaches this (% per year) also seeds its
+        candidate from its voxels at or above ``growth_pct_per_year`` (slow SELs, whose voxels
+        rarely reach ``seed_pct_per_year``); None (default) turns this off (not yet validated
+        for false definite calls).
     min_voxels : int
         Smallest candidate (voxels, 10 after Elliott 2019; *unverified*).
     connectivity : {6, 18, 26}
@@ -77,6 +96,7 @@ class SELSettings(Settings):
     section: ClassVar[str] = "sel"
 
     contrast: Literal["flair", "t1", "both"] = "flair"
+    flair_to_t1: Literal["rigid", "resample"] = "rigid"
     rigid_metric: str = "mattes"
     syn_metric: Literal["CC", "mattes", "meansquares"] = "CC"
     syn_radius: int = 2
@@ -89,7 +109,11 @@ class SELSettings(Settings):
     threads: int | None = None
     atrophy_correction: Literal["affine", "brain-mean", "none"] = "affine"
     brain_erosion_mm: float = 4.0
+    expansion_measure: Literal["jacobian", "signal"] = "jacobian"
+    edge_margin_mm: float = 3.0
+    edge_growth_share: float = 0.25
     seed_pct_per_year: float = 12.5
+    lesion_seed_pct_per_year: float | None = None
     growth_pct_per_year: float = 4.0
     min_voxels: int = 10
     connectivity: int = 18
@@ -147,6 +171,13 @@ class SELSettings(Settings):
                 f"growth_pct_per_year ({v}) is above seed_pct_per_year ({seed}): seed_pct_per_year "
                 "must be >= growth_pct_per_year; a seed below the growth threshold grows nothing"
             )
+        return v
+
+    @field_validator("edge_margin_mm", "edge_growth_share")
+    @classmethod
+    def _non_negative(cls, v: float, info: ValidationInfo) -> float:
+        if not v >= 0:
+            raise SettingsError(f"{info.field_name} must be >= 0 (got {v!r})")
         return v
 
     @field_validator("min_voxels")

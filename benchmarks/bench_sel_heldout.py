@@ -1,0 +1,138 @@
+"""SEL on phantoms the engine was not tuned on (smoulder.synth.sel_growth_phantom), and where the time goes.
+
+The held-out family differs from the tuning family (smoulder.synth.sel_phantom) in anatomy,
+lesion shapes and sizes (3-18 mm), growth fields (push, compressive push, level-set front,
+eccentric front, one-sided), atrophy (off-centre, ventricles, non-rigid), per-visit pose, field of
+view and voxel size, Rician noise, and (``--flair-own-grid``) a FLAIR on its own grid with head
+motion after the T1. Prints, per subject set:
+
+- median measured / injected expansion of expanding lesions, overall, by size class and by growth
+  pattern, for both measures (``signal``: excess FLAIR signal over the lesion and its grown edge;
+  ``jacobian``, the default: the Jacobian integrated over the baseline lesion);
+- definite-SEL sensitivity overall and for slow growth (4-10 %/year);
+- false definite calls on stable, shrinking and new-beside-old lesions;
+- the seconds of every step of the engine (summary JSON ``Details.seconds``), summed.
+
+Usage (full run, about 1 h per subject set at 1 mm on 2 quiet cores):
+
+    .venv/bin/python benchmarks/bench_sel_heldout.py --subjects 6 --voxel 1.0 --flair-own-grid
+
+Reduced grid (what fits a shared machine):
+
+    .venv/bin/python benchmarks/bench_sel_heldout.py --subjects 1 --voxel 2.0 --flair-own-grid
+
+Figures, not a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+KINDS = [
+    "expanding",
+    "stable",
+    "expanding",
+    "shrinking",
+    "expanding",
+    "new_beside_old",
+    "expanding",
+    "one_sided",
+]
+
+
+def run_subject(seed: int, voxel: float, flair_own_grid: bool, slow: bool, out: Path) -> dict:
+    from smoulder.pipelines import sel
+    from smoulder.synth.sel_growth_phantom import simulate_growth_phantom
+
+    ph = simulate_growth_phantom(
+        seed=seed,
+        kinds=KINDS,
+        voxel_sizes=[(voxel, voxel, voxel)] * 3,
+        flair_own_grid=flair_own_grid,
+        expansion_pct_per_year=(4.0, 10.0) if slow else (3.0, 40.0),
+    )
+    f = ph.save(str(out / f"in_{seed}"))
+    t0 = time.perf_counter()
+    res = sel.run(f["t1"], f["flair"], f["dates"], f["lesions"], out=out / f"out_{seed}")
+    sec = time.perf_counter() - t0
+    t = res.lesions.merge(ph.truth, on="label")
+    t["subject"] = seed
+    return {"table": t, "seconds": sec, "steps": res.details.get("seconds", {})}
+
+
+def report(name: str, runs: list[dict]) -> None:
+    t = pd.concat([r["table"] for r in runs], ignore_index=True)
+    exp = t[t["kind"] == "expanding"].copy()
+    inj = exp["true_expansion_pct_per_year"]
+    for m in ("signal_expansion_pct_per_year", "jacobian_expansion_pct_per_year"):
+        exp[m + "_ratio"] = exp[m] / inj
+    print(f"\n== {name}: {len(runs)} subject(s), {len(exp)} expanding lesions ==")
+    for m, label in (
+        ("signal_expansion_pct_per_year", "signal (lesion and grown edge)"),
+        ("jacobian_expansion_pct_per_year", "jacobian over lesion (default)"),
+    ):
+        r = exp[m + "_ratio"]
+        by_size = exp.groupby("size_class")[m + "_ratio"].median().round(2).to_dict()
+        by_pat = exp.groupby("pattern")[m + "_ratio"].median().round(2).to_dict()
+        print(
+            f"measured/injected {label}: median {r.median():.2f}; by size {by_size}; by pattern {by_pat}"
+        )
+    slow = exp[inj.between(4.0, 10.0)]
+    print(
+        f"definite sensitivity: {float((exp['sel'] == 'definite').mean()):.2f} (all), "
+        f"{float((slow['sel'] == 'definite').mean()) if len(slow) else float('nan'):.2f} "
+        f"(4-10 %/year, n={len(slow)})"
+    )
+    for k in ("stable", "shrinking", "new_beside_old", "one_sided"):
+        sub = t[t["kind"] == k]
+        print(f"definite calls on {k}: {int((sub['sel'] == 'definite').sum())} of {len(sub)}")
+    steps: dict[str, float] = {}
+    for r in runs:
+        for k, v in r["steps"].items():
+            steps[k] = steps.get(k, 0.0) + v
+    total = sum(r["seconds"] for r in runs)
+    print(f"seconds per subject {total / len(runs):.0f}; by step (summed): {json.dumps(steps)}")
+    cols = [
+        "subject",
+        "label",
+        "kind",
+        "pattern",
+        "size_class",
+        "true_expansion_pct_per_year",
+        "signal_expansion_pct_per_year",
+        "jacobian_expansion_pct_per_year",
+        "concentricity",
+        "constancy",
+        "sel",
+    ]
+    print(t[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--subjects", type=int, default=2)
+    ap.add_argument("--voxel", type=float, default=1.0, help="voxel size of every visit (mm)")
+    ap.add_argument("--flair-own-grid", action="store_true")
+    ap.add_argument("--slow-only", action="store_true", help="expansion 4-10 %%/year only")
+    ap.add_argument("--first-seed", type=int, default=500)
+    ap.add_argument("--out", type=Path, default=HERE / "out" / "sel_heldout")
+    a = ap.parse_args()
+    sets = [("slow SELs 4-10 %/year", True)] if a.slow_only else [("3-40 %/year", False)]
+    for name, slow in sets:
+        runs = [
+            run_subject(a.first_seed + k, a.voxel, a.flair_own_grid, slow, a.out)
+            for k in range(a.subjects)
+        ]
+        report(f"held-out family, {a.voxel:g} mm, {name}", runs)
+    print(f"\nnumpy {np.__version__}; reduced grids are stated above (voxel {a.voxel:g} mm)")
+
+
+if __name__ == "__main__":
+    main()
