@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from smoulder.imaging.prl import FEATURES, detect_prl, make_estimator
+from smoulder.imaging.prl import FEATURES, PRLSettings, detect_prl, make_estimator
 from smoulder.synth.mri import simulate_mri_phantom
 
 REAL_PREVALENCE = 0.06
@@ -43,7 +43,14 @@ RESOLUTIONS = {1.0: BOX, 0.8: BOX, 0.65: BOX}
 NOISES = (0.025, 0.05, 0.1)
 
 
-def cohort(vs: float, noise: float, n_subjects: int, n_lesions: int, seed0: int) -> pd.DataFrame:
+def cohort(
+    vs: float,
+    noise: float,
+    n_subjects: int,
+    n_lesions: int,
+    seed0: int,
+    settings: PRLSettings | None = None,
+) -> pd.DataFrame:
     rows = []
     for s in range(n_subjects):
         seed = seed0 + s
@@ -55,7 +62,7 @@ def cohort(vs: float, noise: float, n_subjects: int, n_lesions: int, seed0: int)
                     voxel_size=vs,
                     n_lesions=n,
                     phase_noise_rad=noise,
-                    box_mm=RESOLUTIONS[vs],
+                    box_mm=RESOLUTIONS.get(vs, BOX),
                 )
                 break
             except ValueError:
@@ -67,7 +74,12 @@ def cohort(vs: float, noise: float, n_subjects: int, n_lesions: int, seed0: int)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = detect_prl(
-                    np.asarray(img.dataobj), lab, img.affine, input_kind=kind, brain=brain
+                    np.asarray(img.dataobj),
+                    lab,
+                    img.affine,
+                    input_kind=kind,
+                    brain=brain,
+                    settings=settings,
                 )
             t = res.lesions.merge(ph.truth[["label", "kind", "is_prl"]], on="label")
             t["subject"] = seed
@@ -116,13 +128,17 @@ def cross_validated(t: pd.DataFrame, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
 
 def accuracy(
-    n_subjects: int, n_lesions: int, resolutions: list[float], noises: list[float]
+    n_subjects: int,
+    n_lesions: int,
+    resolutions: list[float],
+    noises: list[float],
+    settings: PRLSettings | None = None,
 ) -> pd.DataFrame:
     out = []
     for vs in resolutions:
         for noise in noises:
             t0 = time.perf_counter()
-            data = cohort(vs, noise, n_subjects, n_lesions, seed0=1000)
+            data = cohort(vs, noise, n_subjects, n_lesions, seed0=1000, settings=settings)
             for kind in ("phase", "qsm"):
                 t = data[data["input_kind"] == kind].reset_index(drop=True)
                 y, subj = t["is_prl"].to_numpy(), t["subject"].to_numpy()
@@ -201,12 +217,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lesions", type=int, default=12)
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--resolutions", type=float, nargs="+", help="voxel sizes (mm)")
+    ap.add_argument("--noises", type=float, nargs="+", help="phase noise SDs (rad)")
+    ap.add_argument(
+        "--no-coarse",
+        action="store_true",
+        help="12 sectors at 1.5 SE on every grid (the rule before coarse_* settings)",
+    )
     a = ap.parse_args(argv)
     pd.set_option("display.width", 200)
     if not a.skip_accuracy:
-        res = list(RESOLUTIONS) if not a.quick else [1.0]
+        res = a.resolutions or (list(RESOLUTIONS) if not a.quick else [1.0])
         n = a.subjects if not a.quick else 4
-        table = accuracy(n, a.lesions, res, list(NOISES))
+        st = PRLSettings(coarse_inplane_mm=None) if a.no_coarse else None
+        table = accuracy(n, a.lesions, res, a.noises or list(NOISES), st)
         print(
             f"Per-lesion accuracy on phantom cohorts ({n} subjects x {a.lesions} lesions per cohort; "
             f"prec6 = precision at a real-world 6 % PRL prevalence)"

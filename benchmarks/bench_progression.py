@@ -7,14 +7,18 @@ throughput, the ratio and the agreement of the events. pymsprog is slow (~2-3 ms
 so ``--peer-subjects`` limits how many subjects it gets; the per-subject ratio is computed on
 the same subjects.
 
-Part 2 (registry scale): 1,000,000 subjects x ~20 visits, written once as CSV and Parquet to
+Part 2 (figures): the command on ``--figures`` subjects (default 100,000) with its default
+figures and with ``--no-plots``, each in a fresh process.
+
+Part 3 (registry scale): 1,000,000 subjects x ~20 visits, written once as CSV and Parquet to
 benchmarks/data/, then ``smoulder progression`` end to end from file to file (read, validate,
 scan, write events + summary), with the time of a bare pyarrow read of the same file as the floor,
 and the peak resident memory of that process.
 
 Usage::
 
-    python benchmarks/bench_progression.py [--subjects 10000] [--peer-subjects 2000] [--registry 1000000]
+    python benchmarks/bench_progression.py [--subjects 10000] [--peer-subjects 2000]
+        [--figures 100000] [--registry 1000000]
 """
 
 from __future__ import annotations
@@ -99,6 +103,17 @@ def peer_comparison(n_subjects: int, peer_subjects: int, seed: int) -> None:
         f"(DataFrame in, DataFrame out, validation included)"
     )
     print(f"per-subject throughput ratio: {(p_sec / p_n) / (o_sec / n_subjects):,.0f}x")
+    # as a user runs it: the command, file to file, default figures included, start-up included
+    f_sec, _ = cli_run(
+        [str(tmp / "visits.csv"), "--relapses", str(tmp / "relapses.csv"), "--value-col", "edss",
+         "--event", "multiple", "--baseline", "roving", "--classify-cdw",
+         "--edss-half-step-from", "5.5", "--out", str(tmp / "cli" / "events.csv")]
+    )  # fmt: skip
+    print(
+        f"smoulder progression, file to file with its default figures: {f_sec:.2f} s for "
+        f"{n_subjects:,} subjects = {(p_sec / p_n) / (f_sec / n_subjects):,.0f}x pymsprog's "
+        "per-subject throughput"
+    )
 
     subj = visits["subject"].drop_duplicates().iloc[:p_n]
     pres = pd.read_csv(tmp / "p.csv")
@@ -110,6 +125,42 @@ def peer_comparison(n_subjects: int, peer_subjects: int, seed: int) -> None:
     print(
         f"agreement on the {p_n:,} shared subjects: pymsprog {len(pk):,} events, smoulder {len(ok):,}, "
         f"identical {agree:,}; subjects with any difference: {len(bad)}"
+    )
+
+
+def cli_run(args: list[str]) -> tuple[float, float]:
+    """Run ``smoulder progression ARGS`` in a fresh process; (wall seconds, peak RSS in GB)."""
+    code = (
+        "import resource,runpy,sys,time;sys.argv="
+        + repr(["smoulder", "progression", *args])
+        + ";t=time.perf_counter()\ntry:\n runpy.run_module('smoulder',run_name='__main__')\n"
+        "except SystemExit:\n pass\n"
+        "print('ELAPSED',time.perf_counter()-t,'RSS',resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    last = proc.stdout.strip().splitlines()[-1].split()
+    return wall, int(last[3]) / 1e6
+
+
+def figures(n_subjects: int, seed: int) -> None:
+    """The command on ``n_subjects`` with its default figures and with ``--no-plots``."""
+    tmp = Path(tempfile.mkdtemp(prefix="smoulder-fig-"))
+    cohort = simulate_cohort(n_subjects, seed=seed)
+    cohort.visits = cohort.visits[["subject", "date", "edss"]]
+    cohort.relapses = cohort.relapses[["subject", "date"]]
+    paths = write_cohort(cohort, tmp / "in", fmt="parquet")
+    base = [str(paths["visits"]), "--relapses", str(paths["relapses"]), "--value-col", "edss"]
+    cli_run([*base, "--no-plots", "--out", str(tmp / "warm" / "e.csv")])  # load the kernel cache
+    with_fig, _ = cli_run([*base, "--out", str(tmp / "fig" / "e.csv")])
+    without, _ = cli_run([*base, "--no-plots", "--out", str(tmp / "nofig" / "e.csv")])
+    print(
+        f"figures: {n_subjects:,} subjects, defaults, file to file: {with_fig:.2f} s with the default "
+        f"figures (a dozen trajectories, one KM curve), {without:.2f} s with --no-plots "
+        f"(figures {with_fig - without:.2f} s)"
     )
 
 
@@ -195,8 +246,13 @@ def main() -> int:
     ap.add_argument("--peer-subjects", type=int, default=2_000)
     ap.add_argument("--registry", type=int, default=1_000_000, help="0 to skip")
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument(
+        "--figures", type=int, default=100_000, help="subjects for the figure cost (0 to skip)"
+    )
     args = ap.parse_args()
     peer_comparison(args.subjects, args.peer_subjects, args.seed)
+    if args.figures:
+        figures(args.figures, args.seed)
     if args.registry:
         registry(args.registry, args.seed)
     return 0

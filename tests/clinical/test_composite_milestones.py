@@ -54,25 +54,25 @@ def test_composite_ties_list_both_components():
 def test_milestone_needs_confirmation_and_intermediate_visits():
     # 6.0 at day 100 falls back to 5.5 at day 150: not confirmed; reached again at 200, held at 300
     v = timeline([5.0, 6.0, 5.5, 6.0, 6.5], [0, 100, 150, 200, 300])
-    ms = confirmed_milestone(v, 6.0).iloc[0]
+    ms = confirmed_milestone(v, 6.0).summary.iloc[0]
     assert bool(ms.reached) and ms.event_date == day(200) and ms.confirmation_date == day(300)
     assert ms.duration_days == 200
-    never = confirmed_milestone(timeline([5.0, 6.0, 5.5], [0, 100, 200]), 6.0).iloc[0]
+    never = confirmed_milestone(timeline([5.0, 6.0, 5.5], [0, 100, 200]), 6.0).summary.iloc[0]
     assert not bool(never.reached) and never.duration_days == 200 and pd.isna(never.event_date)
 
 
 def test_milestone_relapse_exclusions_and_sustained():
     v = timeline([5.0, 6.0, 6.0, 5.5], [0, 100, 200, 400])
     # confirmation at 200 lies 10 days after a relapse: excluded, and the later visit is below 6
-    assert not bool(confirmed_milestone(v, 6.0, onsets([190])).iloc[0].reached)
-    assert bool(confirmed_milestone(v, 6.0).iloc[0].reached)
+    assert not bool(confirmed_milestone(v, 6.0, onsets([190])).summary.iloc[0].reached)
+    assert bool(confirmed_milestone(v, 6.0).summary.iloc[0].reached)
     # must hold to the end: the drop to 5.5 at day 400 rules it out
-    assert not bool(confirmed_milestone(v, 6.0, require_sust_days=math.inf).iloc[0].reached)
+    assert not bool(confirmed_milestone(v, 6.0, require_sust_days=math.inf).summary.iloc[0].reached)
 
 
 def test_milestone_lower_is_worse():
     v = timeline([50, 39, 38, 38], [0, 100, 200, 300])
-    ms = confirmed_milestone(v, 40, outcome="sdmt").iloc[0]
+    ms = confirmed_milestone(v, 40, outcome="sdmt").summary.iloc[0]
     assert bool(ms.reached) and ms.event_date == day(100)
 
 

@@ -321,8 +321,8 @@ def test_settings_echo_round_trip(tmp_path, run):
     )
     path = tmp_path / "s.toml"
     path.write_text(res.settings.to_toml())
-    back = ProgressionSettings.from_file(path)
-    assert back == res.settings
+    assert ProgressionSettings.from_toml(path.read_text()) == res.settings
+    assert ProgressionSettings.from_json(res.settings.to_json()) == res.settings
     assert "Disability course was assessed on EDSS" in res.methods_paragraph()
 
 

@@ -14,13 +14,14 @@ BOX = ((-50, 50), (-50, 30), (10, 40))
 
 @pytest.fixture(scope="session")
 def phantom():
-    """Eight lesions with unambiguous rims (0.08-0.12 ppm, 1.5-2 mm) at 1 mm, typical noise."""
+    """Eight lesions with unambiguous rims (0.08-0.12 ppm, 1.5-2 mm, PRLs >= 5 mm radius) at 1 mm, typical noise."""
     return simulate_mri_phantom(
         seed=12,
         voxel_size=1.0,
         kinds=KINDS,
         rim_strength_ppm=(0.08, 0.12),
         rim_thickness_mm=(1.5, 2.0),
+        min_prl_radius_mm=5.0,  # a rim at most 0.45 of the radius: 5 mm keeps it >= 1.5 mm
         box_mm=BOX,
     )
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
 
 from smoulder.report import (
@@ -16,7 +17,6 @@ from smoulder.report import (
     render_pdf,
     signals,
 )
-from smoulder.report.consultation import _text_pages
 
 
 def timeline() -> dict:
@@ -96,10 +96,14 @@ def timeline() -> dict:
     }
 
 
+DAY = dt.date(2023, 5, 1)
+
+
 def test_changes_since_last_visit_worked_by_hand():
-    s = changes_since_last_visit(timeline())
+    s = changes_since_last_visit(timeline(), DAY)
     assert s == [
-        "Since the previous clinic visit on 2022-07-10 (last visit 2023-01-12):",
+        # the last visit with its age: 2023-01-12 to 2023-05-01 is 3 months (and 19 days)
+        "Since the previous clinic visit on 2022-07-10 (last visit 2023-01-12, 3 months ago):",
         # 2.0 -> 3.0 is +1.0, the minimal change from a baseline of 0.5-5.5
         "EDSS went up from 2 to 3 (+1); a rise this large from 2 counts as clinically meaningful if it is "
         "confirmed at a later visit.",
@@ -115,7 +119,8 @@ def test_changes_since_last_visit_worked_by_hand():
         "1 relapse(s) began: 2022-09-01.",
         "Treatment with natalizumab started on 2022-10-15.",
         "MRI on 2022-12-01: no new activity, 4 paramagnetic rim lesion(s), 2 slowly expanding lesion(s).",
-        "Your step count measured at home declined in a sustained way from 2022-11-07 (-25 %).",
+        # the clinician's page does not speak to the person ("Your ...")
+        "Step count (phone or watch) declined in a sustained way from 2022-11-07 (-25 %).",
         "1 lifestyle log entry added.",
     ]
 
@@ -123,8 +128,8 @@ def test_changes_since_last_visit_worked_by_hand():
 def test_first_visit_and_empty_record():
     tl = timeline()
     tl["assessments"] = tl["assessments"][:1]
-    assert changes_since_last_visit(tl)[0].startswith(
-        "The only clinic visit on record is on 2022-01-10"
+    assert changes_since_last_visit(tl, DAY)[0].startswith(
+        "The only clinic visit on record is on 2022-01-10 (1 year 3 months ago)"
     )
     assert changes_since_last_visit({"assessments": []}) == [
         "There are no clinic visits on record yet."
@@ -139,55 +144,120 @@ def test_signals_are_dated_with_their_source_and_questions_follow_the_record():
         ("2022-12-01", "2 slowly expanding lesion(s)"),
         ("2023-01-12", "RAW (EDSS 2 to 3)"),
     ]
+    assert sig[0]["source"] == "phone/wearable (imported)"
     q = questions(timeline())
     assert any("rim lesions" in x for x in q) and any("stop smoking" in x for x in q)
     assert any("sleep" in x.lower() for x in q) and not any("PIRA" in x for x in q)
 
 
-def test_html_report_is_self_contained_and_escaped():
-    html = render_html(build_report(timeline(), "Dana <b>Bold</b>"))
-    assert "Dana &lt;b&gt;Bold&lt;/b&gt;" in html and "<b>Bold</b>" not in html
-    assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
-    assert "Questions to discuss with your neurologist" in html
+def test_html_reports_are_self_contained_and_escaped():
+    for audience in ("clinician", "patient"):
+        html = render_html(build_report(timeline(), "Dana <b>Bold</b>", DAY, audience=audience))
+        assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
+        assert "<b>Bold</b>" not in html
+    clinician = render_html(build_report(timeline(), "Dana <b>Bold</b>", DAY))
+    assert "Clinician summary: Dana &lt;b&gt;Bold&lt;/b&gt;" in clinician
+    assert (
+        "Smouldering signals now" in clinician
+        and "What changed since the previous visit" in clinician
+    )
+    patient = render_html(build_report(timeline(), "Dana", DAY, audience="patient"))
+    assert (
+        "What your results show" in patient and "Questions to bring to your next visit" in patient
+    )
 
 
-@pytest.mark.skipif(
+def _pages(pdf: bytes, tmp_path, name: str, dpi: int = 40) -> list:
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-r", str(dpi), "-png", str(path), str(tmp_path / name)], check=True
+    )
+    return sorted(tmp_path.glob(f"{name}-*.png"))
+
+
+def _text(pdf: bytes, tmp_path, name: str) -> str:
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _font_sizes(pdf: bytes) -> set[float]:
+    """Every font size set in the PDF's content streams (matplotlib writes ``/F1 8 Tf``)."""
+    import zlib
+
+    sizes = set()
+    for raw in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            body = zlib.decompress(raw)
+        except zlib.error:
+            continue
+        sizes |= {float(x) for x in re.findall(rb"/F\d+ ([0-9.]+) Tf", body)}
+    return sizes
+
+
+needs_poppler = pytest.mark.skipif(
     shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
     reason="poppler-utils (pdftoppm, pdftotext) not installed",
 )
-def test_pdf_renders_to_pages_with_the_content(tmp_path):
-    report = build_report(timeline(), "P-TEST0001")
+
+
+@needs_poppler
+def test_clinician_summary_is_one_page_with_the_header_verdict_and_figure(tmp_path):
+    report = build_report(timeline(), "P-TEST0001", DAY, record_version=7)
     pdf = render_pdf(report)
     assert pdf.startswith(b"%PDF")
-    path = tmp_path / "report.pdf"
-    path.write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-r", "40", "-png", str(path), str(tmp_path / "page")], check=True)
-    pages = sorted(tmp_path.glob("page*.png"))
-    assert len(pages) == len(_text_pages(report)) + 1  # text pages and the time-line figure
+    pages = _pages(pdf, tmp_path, "clinician")
+    assert len(pages) == 1
     import matplotlib.image as mpimg
 
-    for p in pages:
-        img = mpimg.imread(p)
-        h, w = img.shape[:2]
-        assert abs(h / w - 11.69 / 8.27) < 0.02  # A4 portrait
-        assert float(np.std(img[..., :3])) > 0.02  # something is drawn
-    text = subprocess.run(
-        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
-    ).stdout
+    img = mpimg.imread(pages[0])
+    h, w = img.shape[:2]
+    assert abs(h / w - 11.69 / 8.27) < 0.02  # A4 portrait
+    text = _text(pdf, tmp_path, "clinician")
     for needle in (
-        "Consultation report: P-TEST0001",
-        "What changed since the last visit",
-        "EDSS went up from 2 to 3",
-        "4 paramagnetic rim lesion(s)",
-        "Questions to discuss with your neurologist",
-        "smoking: current",
+        "Clinician summary: P-TEST0001",
+        # header: age (2023 - 1985), disease course, treatment, the last visit and scan with ages
+        "age 38",
+        "on natalizumab since 2022-10-15",
+        "last visit 2023-01-12 (3 months ago)",
+        "last MRI 2022-12-01 (5 months ago)",
+        "Smouldering signals now",
+        "Confirmed worsening",
+        "Rim lesions (PRL)",
+        "Slowly expanding lesions (SEL)",
+        "Phone and wearable",
+        "What changed since the previous visit",
+        "data as of 2023-05-01, record version 7",
     ):
         assert needle in text, needle
+    # the figure is drawn as text and lines, not pasted as an image: its labels can be found
+    assert "EDSS" in text and "last visit 2023-01-12" in text
+    assert min(_font_sizes(pdf)) >= 8.0  # readable on paper and on a phone
 
-    # the text pages are black on white; the last page is the coloured time-line plot
-    def coloured(p) -> int:
-        img = mpimg.imread(p)[..., :3]
-        return int(((img.max(axis=2) - img.min(axis=2)) > 0.2).sum())
+    # the page is in colour where the signals and the figure are
+    rgb = img[..., :3]
+    assert int(((rgb.max(axis=2) - rgb.min(axis=2)) > 0.2).sum()) > 200
 
-    assert coloured(pages[0]) == 0
-    assert coloured(pages[-1]) > 200
+
+@needs_poppler
+def test_patient_version_from_the_same_snapshot_in_plain_words(tmp_path):
+    tl = timeline()
+    clinician = render_pdf(build_report(tl, "Dana", DAY, record_version=7))
+    patient = render_pdf(build_report(tl, "Dana", DAY, audience="patient", record_version=7))
+    a, b = _text(clinician, tmp_path, "c"), _text(patient, tmp_path, "p")
+    assert (
+        "data as of 2023-05-01, record version 7" in a
+        and "data as of 2023-05-01, record version 7" in b
+    )
+    assert "Your summary" in b and "What your results show" in b
+    assert "Your last clinic visit on record was on 12 January 2023 (3 months ago)." in " ".join(
+        b.split()
+    )
+    flat = " ".join(b.split())
+    for code in ("T25FW", "9HPT", "CDI", "P-TEST0001", "smoulder.digital"):
+        assert code not in flat, code
+    assert min(_font_sizes(patient)) >= 8.0
+    assert len(_pages(patient, tmp_path, "patient")) >= 1

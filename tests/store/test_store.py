@@ -46,7 +46,7 @@ RELAPSES = "subject,date,end_date\np1,2020-02-20,2020-03-20\n"
 
 
 def test_migrations_create_the_schema_the_models_describe(store):
-    assert current_revision(store.engine) == "0003"
+    assert current_revision(store.engine) == "0004"
     tables = set(inspect(store.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     # the migration scripts and the models agree (no pending autogenerate differences)
@@ -82,7 +82,7 @@ def test_upgrading_an_older_database_keeps_its_data(tmp_path):
     }
     st.dispose()
     st = Store(f"sqlite:///{tmp_path / 'old.sqlite'}")  # opening migrates to the newest revision
-    assert current_revision(st.engine) == "0003"
+    assert current_revision(st.engine) == "0004"
     assert "ix_audit_log_person_at" in {
         i["name"] for i in inspect(st.engine).get_indexes("audit_log")
     }
@@ -114,7 +114,7 @@ def test_upgrading_from_0002_adds_the_login_throttle_and_keeps_sessions(tmp_path
     assert "login_throttle" not in inspect(st.engine).get_table_names()
     st.dispose()
     st = Store(f"sqlite:///{tmp_path / 'old2.sqlite'}")
-    assert current_revision(st.engine) == "0003"
+    assert current_revision(st.engine) == "0004"
     assert "login_throttle" in inspect(st.engine).get_table_names()
     cols = {c["name"] for c in inspect(st.engine).get_columns("web_sessions")}
     assert "last_seen_at" in cols
@@ -124,6 +124,82 @@ def test_upgrading_from_0002_adds_the_login_throttle_and_keeps_sessions(tmp_path
     downgrade(st.engine, "0002")
     assert "login_throttle" not in inspect(st.engine).get_table_names()
     st.dispose()
+
+
+def test_upgrading_from_0003_adds_the_course_and_the_lesion_counts(tmp_path):
+    from sqlalchemy import text
+
+    from smoulder.store import Store
+
+    st = Store(f"sqlite:///{tmp_path / 'old3.sqlite'}", migrate_schema=False)
+    migrate(st.engine, "0003")
+    with st.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (subject, pseudonym, name, data_version, created_at) "
+                "VALUES ('old-1', 'P-OLD00001', 'Old Record', 0, '2020-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO mri_sessions (person_id, date, active) VALUES (1, '2020-02-02', 1)")
+        )
+    st.dispose()
+    st = Store(f"sqlite:///{tmp_path / 'old3.sqlite'}")
+    assert current_revision(st.engine) == "0004"
+    with st.session() as s:
+        p = s.query(Person).one()
+        assert (p.name, p.disease_course, p.onset_year) == ("Old Record", None, None)
+        m = s.query(MriSession).one()
+        assert (m.active, m.t2_lesions, m.new_enlarging, m.gd_enhancing) == (True, None, None, None)
+    downgrade(st.engine, "0003")
+    assert "disease_course" not in {c["name"] for c in inspect(st.engine).get_columns("people")}
+    st.dispose()
+
+
+def test_people_import_keeps_what_a_file_does_not_mention(store):
+    """Regression: a people file without a name column (e.g. only the disease course) wiped
+    every name it touched."""
+    import_into(store, "people", table("subject,name,sex,birth_year\nq1,Quinn Example,X,1970\n"))
+    rep = import_into(store, "people", table("subject,disease_course,onset_year\nq1,PPMS,2001\n"))
+    assert rep.updated == 1
+    with store.session() as s:
+        p = s.query(Person).filter(Person.subject == "q1").one()
+        assert (p.name, p.sex, p.birth_year) == ("Quinn Example", "X", 1970)
+        assert (p.disease_course, p.onset_year) == ("PPMS", 2001)
+    # an empty cell clears the value; the same file twice changes nothing
+    import_into(store, "people", table("subject,disease_course\nq1,\n"))
+    assert import_into(store, "people", table("subject,disease_course\nq1,\n")).unchanged == 1
+    with store.session() as s:
+        p = s.query(Person).filter(Person.subject == "q1").one()
+        assert (p.name, p.disease_course, p.onset_year) == ("Quinn Example", None, 2001)
+
+
+def test_mri_lesion_counts_are_stored_and_give_the_activity(store):
+    rep = import_into(
+        store,
+        "mri",
+        table(
+            "subject,date,t2_lesions,new_enlarging,gd_enhancing\n"
+            "m1,2020-01-01,12,0,0\nm1,2021-01-01,14,2,1\nm1,2022-01-01,14,,\n"
+        ),
+    )
+    assert rep.inserted == 3
+    with store.session() as s:
+        got = [
+            (str(m.date), m.t2_lesions, m.new_enlarging, m.gd_enhancing, m.active)
+            for m in s.query(MriSession).order_by(MriSession.date)
+        ]
+    # activity follows from the counts when the file does not give it; no counts, no activity
+    assert got == [
+        ("2020-01-01", 12, 0, 0, False),
+        ("2021-01-01", 14, 2, 1, True),
+        ("2022-01-01", 14, None, None, None),
+    ]
+    with pytest.raises(ImportFailed) as err:
+        import_into(store, "mri", table("subject,date,t2_lesions\nm1,2023-01-01,-3\n"))
+    assert [(e.row, e.column, e.message) for e in err.value.errors] == [
+        (2, "t2_lesions", "value out of range")
+    ]
 
 
 def test_import_is_idempotent_and_reports_what_changed(store):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 
@@ -113,6 +114,20 @@ def build_clinic(store: Store) -> dict:
         refresh(s)
         s.commit()
     return keys
+
+
+#: the day the pages are computed for in these tests: a month after the clinic's last visit
+TODAY = dt.date(2021, 3, 1)
+
+
+@pytest.fixture(autouse=True)
+def frozen_today(monkeypatch):
+    """Ages ("4 weeks ago") and overdue flags depend on the day: fix it (tests may move it)."""
+    from smoulder.web import views
+
+    day = {"value": TODAY}
+    monkeypatch.setattr(views, "today", lambda: day["value"])
+    return day
 
 
 @pytest.fixture(

@@ -67,10 +67,20 @@ def test_clinician_journey(live_server, browser, tmp_path):
     # open a person: the events are on the time line
     page.goto(f"{base}/patients/{keys['MRN-1001']}")
     page.wait_for_selector("#timeline .main-svg")
-    legend = " ".join(page.locator("#timeline .legendtext").all_text_contents())
-    for name in ("EDSS", "PIRA", "RAW", "relapse", "MRI", "digital worsening", "two minute walk"):
+    legend = page.inner_text("#legend") + " " + page.inner_text("#device-legend")
+    for name in (
+        "EDSS",
+        "PIRA",
+        "RAW",
+        "relapse",
+        "MRI activity",
+        "PRL",
+        "sustained decline",
+        "two-minute walk",
+    ):
         assert name in legend, (name, legend)
     assert page.locator("#timeline .scatterlayer .trace").count() >= 8
+    assert page.locator("#device-plot .scatterlayer .trace").count() >= 3
     assert "EDSS stayed at 4." in page.inner_text("#summary")
 
     # log a lifestyle entry from the form

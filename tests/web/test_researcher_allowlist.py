@@ -244,7 +244,13 @@ def test_a_new_timeline_field_is_hidden_until_it_is_allowed(sqlite_clinic):
     }
     out = researcher_view(tl)
     assert "brand_new_section" not in out
-    assert out["person"] == {"key": "P-ABCDEFGH", "sex": "F", "birth_year": 1980}
+    assert out["person"] == {
+        "key": "P-ABCDEFGH",
+        "sex": "F",
+        "birth_year": 1980,
+        "disease_course": None,
+        "onset_year": None,
+    }
     assert out["assessments"] == [
         {"date": "2020-01-01", "edss": 2.0, "t25fw": None, "nhpt": None, "sdmt": None}
     ]
@@ -295,6 +301,16 @@ def test_pseudonymised_cohort_rows_have_only_coded_fields(sqlite_clinic, login):
         "n_relapses",
         "last_edss",
         "last_visit",
+        "visit_overdue",
+        "disease_course",
+        "onset_year",
+        "age",
+        "treatment",
+        "edss_trend",
+        "edss_change_2y",
     }
     assert rows and all(set(r) <= allowed and r["name"] is None for r in rows)
+    # the current treatment as the substance from the controlled list; trend points coded
+    assert {r["treatment"] for r in rows} == {"ocrelizumab", None}
+    assert all(set(p) == {"date", "edss"} for r in rows for p in r["edss_trend"])
     assert all(re.fullmatch(r"P-[A-Z2-9]{8}", r["key"]) for r in rows)

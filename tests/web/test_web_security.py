@@ -290,7 +290,12 @@ def test_csrf_is_required_for_every_write(sqlite_clinic, login, csrf):
 
 
 def test_login_rate_limit_and_uniform_failures(sqlite_clinic):
+    from smoulder.store.models import utcnow
+
     app, _ = sqlite_clinic
+    now = utcnow()
+    # a clock that stands still: on a loaded machine the 2 s back-off can pass between requests
+    app.state.limiter.clock = lambda: now
     c = TestClient(app)
     wrong = c.post("/api/login", json={"username": "dr.a", "password": "nope"})
     unknown = c.post("/api/login", json={"username": "nobody", "password": "nope"})

@@ -94,7 +94,10 @@ def test_person_view_has_every_source_on_one_time_line_and_a_plain_summary(clini
     assert {a["kind"] for a in tl["analyses"]} >= {"progression"}
     s = tl["summary"]
     # hand-worked: last two visits 2020-10-27 and 2021-02-04
-    assert s[0] == "Since the previous clinic visit on 2020-10-27 (last visit 2021-02-04):"
+    # the last visit with its age as of the (frozen) day of the page, 2021-03-01
+    assert s[0] == (
+        "Since the previous clinic visit on 2020-10-27 (last visit 2021-02-04, 3 weeks ago):"
+    )
     assert "EDSS stayed at 4." in s
     assert (
         "The timed 25-foot walk took 7.5 s, 25 % slower than before (6 s) "
@@ -191,7 +194,16 @@ def test_lifestyle_log_form_and_api(sqlite_clinic, login, csrf):
         f"/patients/{k}/lifestyle",
         data={"csrf_token": token, "date": "2021-13-01", "sleep_hours": "7"},
     )
-    assert r.status_code == 422 and "unparseable date" in r.text and 'value="7"' in r.text
+    assert r.status_code == 422 and 'value="7"' in r.text
+    # in words a person can act on, next to the field
+    assert "Date must be a real day between 1 January 1900 and today" in r.text
+    assert 'name="date" value="2021-13-01" required aria-invalid="true"' in r.text
+    r = c.post(
+        f"/patients/{k}/lifestyle",
+        data={"csrf_token": token, "date": "2021-04-02", "sleep_hours": "25"},
+    )
+    assert r.status_code == 422 and "Sleep must be between 0 and 24 hours a night." in r.text
+    assert "sleep_hours" not in r.text.split('id="form-errors"')[1].split("</div>")[0]
 
 
 def test_import_through_the_api_is_checked_and_idempotent(sqlite_clinic, login, csrf):
@@ -370,24 +382,52 @@ def test_fhir_bundle_upload_becomes_device_measures(sqlite_clinic, login, csrf):
     assert r.status_code == 422
 
 
+def rows_in(fragment: str) -> list[list[str]]:
+    import re
+
+    return [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r)]
+        for r in re.findall(r"<tr>(.*?)</tr>", fragment.split("<tbody>")[1])
+    ]
+
+
 def test_person_page_lists_events_mri_treatments(sqlite_clinic, login):
     import re
 
     app, keys = sqlite_clinic
     html = login(app, "dr.a").get(f"/patients/{keys['MRN-1001']}").text
 
-    def rows(table_id: str) -> list[str]:
-        body = html.split(f'id="{table_id}"')[1].split("</tbody>")[0]
+    def rows(table_id: str) -> list[list[str]]:
+        body = html.split(f'id="{table_id}"')[1].split("</tbody>")[0].split("<tbody>")[1]
         return [
-            re.sub(r"<[^>]+>", "|", r).replace("||", "|").strip("|")
-            for r in re.findall(r"<tr>(.*?)</tr>", body)[1:]
+            [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r)]
+            for r in re.findall(r"<tr>(.*?)</tr>", body)
         ]
 
     assert rows("events") == [
-        "RAW|EDSS|2.0 (2020-01-01)|3.0 (2020-04-10)|2020-07-19",
-        "PIRA|EDSS|3.0 (2020-07-19)|4.0 (2020-10-27)|2021-02-04",
+        ["RAW", "EDSS", "2.0 (2020-01-01)", "3.0 (2020-04-10)", "2020-07-19"],
+        ["PIRA", "EDSS", "3.0 (2020-07-19)", "4.0 (2020-10-27)", "2021-02-04"],
     ]
-    assert rows("mri") == ["2021-01-20|new or enlarging lesions|1 of 2 lesions", "2020-06-01|none"]
+    # newest scan first: T2, new/enlarging, Gd+ (not recorded here), activity, PRL, SEL, QC link
+    assert rows("mri") == [
+        [
+            "2021-01-20",
+            "",
+            "",
+            "",
+            "new or enlarging lesions",
+            "1 of 2 lesions",
+            "",
+            "2 lesion results",
+        ],
+        ["2020-06-01", "", "", "", "none", "", "", ""],
+    ]
+    # the link opens that scan's lesion QC: one row per lesion
+    qc = html.split('id="scan-2021-01-20"')[1].split("</details>")[0]
+    assert [c for c in rows_in(qc)] == [
+        ["PRL", "1", "300.0", "0.9", "yes", "", ""],
+        ["PRL", "2", "40.0", "0.1", "no", "", ""],
+    ]
     assert (
         "ocrelizumab (anti-CD20): 2020-05-01 to now" in html
         and "relapse 2020-02-20 to 2020-03-20" in html
@@ -395,11 +435,16 @@ def test_person_page_lists_events_mri_treatments(sqlite_clinic, login):
 
 
 def test_a_person_sees_who_looked_at_their_record(sqlite_clinic, login):
+    import re
+
     app, keys = sqlite_clinic
     login(app, "dr.a").get(f"/patients/{keys['MRN-1001']}/report.html")
     html = login(app, "alice").get(f"/patients/{keys['MRN-1001']}").text
     trail = html.split('id="trail"')[1].split("</ul>")[0]
-    assert "dr.a (clinician) export report html" in trail
+    # in words, with the time in UTC (the page's script shows it in the reader's local time)
+    assert "Dr A (clinician) opened a summary of your record" in trail
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" data-local>', trail)
+    assert "You opened your record" not in trail  # alice's own view is filed after the page
     assert 'id="trail"' not in login(app, "res").get(f"/patients/{keys['MRN-1001']}").text
 
 

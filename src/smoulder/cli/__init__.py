@@ -13,14 +13,39 @@ import sys
 from smoulder import __version__
 from smoulder.exceptions import SmoulderError
 
+#: commands whose module registers them alone and imports nothing heavy: ``smoulder <cmd> ...``
+#: builds only that module's parser, so its help and argument errors answer at once
+_LEAN = {
+    "progression": "progression",
+    "composite": "composite",
+    "milestone": "composite",
+    "demo": "demo",
+    "spms": "spms",
+    "neda": "neda",
+    "multiverse": "multiverse",
+}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(args: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command (or, when ``args`` start with a lean command, of that one)."""
+    parser = argparse.ArgumentParser(
+        prog="smoulder",
+        description="Find and follow smouldering multiple sclerosis.",
+    )
+    parser.add_argument("--version", action="version", version=f"smoulder {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if args and args[0] in _LEAN:
+        import importlib
+
+        importlib.import_module(f"smoulder.cli.{_LEAN[args[0]]}").register(sub)
+        return parser
     from smoulder.cli import (
         bids,
         composite,
         demo,
         digital,
         interop,
+        lesions,
         multiverse,
         neda,
         prl,
@@ -30,16 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         spms,
     )
 
-    parser = argparse.ArgumentParser(
-        prog="smoulder",
-        description="Find and follow smouldering multiple sclerosis.",
-    )
-    parser.add_argument("--version", action="version", version=f"smoulder {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     progression.register(sub)
     composite.register(sub)
     demo.register(sub)
     prl.register(sub)
+    lesions.register(sub)
     sel.register(sub)
     bids.register(sub)
     digital.register(sub)
@@ -87,8 +107,9 @@ def main(args: list[str] | None = None) -> int:
     stderr naming the file and what was expected); 1: an internal error (one line asking for a
     report; the traceback only with ``SMOULDER_DEBUG=1``); 130: interrupted.
     """
-    parser = build_parser()
-    ns = parser.parse_args(args)
+    argv = sys.argv[1:] if args is None else list(args)
+    parser = build_parser(argv)
+    ns = parser.parse_args(argv)
     if not getattr(ns, "func", None):
         parser.print_help()
         return 2

@@ -6,6 +6,7 @@ import argparse
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,10 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=Path("smoulder-demo-output"),
         help="output folder (filled all or nothing; files of an earlier run are replaced)",
     )
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=run)
 
 
-def run_demo(out: Path) -> dict[str, Path]:
+def run_demo(out: Path, progress: Any = None) -> dict[str, Path]:
     """Run every clinical analysis on the bundled demo files; return the written paths."""
     import matplotlib
 
@@ -36,43 +38,53 @@ def run_demo(out: Path) -> dict[str, Path]:
 
     from smoulder.clinical.composite import composite_cdw
     from smoulder.clinical.milestones import confirmed_milestone
-    from smoulder.clinical.progression import make_settings, run_validated
+    from smoulder.clinical.progression import run_validated
+    from smoulder.clinical.settings import ProgressionSettings
     from smoulder.clinical.survival import cox_hazard_ratio, kaplan_meier
-    from smoulder.io.tables import (
-        read_mri_activity,
-        read_relapses,
-        read_table,
-        read_visits,
-        write_table,
-    )
+    from smoulder.io.tables import read_columns, read_inputs, read_table, write_table
+    from smoulder.pipelines import progression
 
     out.mkdir(parents=True, exist_ok=True)
     data = resources.files("smoulder.data")
+    if progress is not None:
+        progress("reading the demo cohort")
     with (
         resources.as_file(data / "demo_visits.csv") as vpath,
         resources.as_file(data / "demo_relapses.csv") as rpath,
         resources.as_file(data / "demo_mri.csv") as mpath,
         resources.as_file(data / "demo_subjects.csv") as spath,
     ):
+        table = read_columns(vpath, what="visits table")
         per_outcome = {}
         for outcome in ("edss", "t25fw", "nhpt", "sdmt"):
-            per_outcome[outcome], report = read_visits(vpath, value_col=outcome, outcome=outcome)
-        known = per_outcome["edss"]["subject"].astype(str).unique()
-        relapses, _ = read_relapses(rpath, end_date_col="end_date", known_subjects=known)
-        mri, _ = read_mri_activity(mpath, known_subjects=known)
+            got = read_inputs(
+                table,
+                rpath if outcome == "edss" else None,
+                mpath if outcome == "edss" else None,
+                value_col=outcome,
+                outcome=outcome,
+                relapse_end_col="end_date",
+            )
+            per_outcome[outcome] = got.visits
+            if outcome == "edss":
+                relapses, mri, report = got.relapses, got.mri_activity, got.report
         subjects = read_table(spath)
 
     paths: dict[str, Path] = {}
-    settings = make_settings(event="multiple", baseline="roving", classify_cdw=True)
+    settings = ProgressionSettings(event="multiple", baseline="roving", classify_cdw=True)
+    if progress is not None:
+        progress("scanning EDSS (the first run on a machine compiles the scan)")
     edss = run_validated(per_outcome["edss"], relapses, mri, settings, ingest=report)
-    for k, v in edss.write(out / "edss_events.csv").items():
+    for k, v in progression.write(edss, out / "edss_events.csv").items():
         paths[f"edss_{k}"] = v
 
+    if progress is not None:
+        progress("EDSS-plus composite, Kaplan-Meier and Cox by arm")
     comp = composite_cdw(
         {k: per_outcome[k] for k in ("edss", "t25fw", "nhpt")},
         relapses,
         mri,
-        make_settings(classify_cdw=True),
+        ProgressionSettings(classify_cdw=True),
     )
     write_table(comp.events, out / "composite_events.csv")
     paths["composite_events"] = out / "composite_events.csv"
@@ -89,7 +101,7 @@ def run_demo(out: Path) -> dict[str, Path]:
     write_table(hr, out / "composite_hazard_ratio.csv")
     paths["composite_hazard_ratio"] = out / "composite_hazard_ratio.csv"
 
-    ms = confirmed_milestone(per_outcome["edss"], 6.0, relapses)
+    ms = confirmed_milestone(per_outcome["edss"], 6.0, relapses).summary
     write_table(ms, out / "milestone_edss6.csv")
     paths["milestone_edss6"] = out / "milestone_edss6.csv"
 
@@ -110,19 +122,22 @@ def run_demo(out: Path) -> dict[str, Path]:
             f"- composite CDW, {row['group']} vs {row['reference']}: hazard ratio {row['hazard_ratio']:.2f} "
             f"(95 % CI {row['ci_lower']:.2f} to {row['ci_upper']:.2f})"
         )
-    lines += ["", "## Methods (EDSS analysis)", "", edss.methods_paragraph(), ""]
+    lines += ["", "## Methods (EDSS analysis)", "", edss.methods(), ""]
     paths["demo_report"] = out / "demo_report.md"
     paths["demo_report"].write_text("\n".join(lines), encoding="utf-8")
     return paths
 
 
 def run(ns: argparse.Namespace) -> int:
+    from smoulder.cli.progression import progress_display
     from smoulder.io.outputs import OutputPlan
 
     t0 = time.perf_counter()
-    with OutputPlan().add_dir(ns.out, "--out").staged() as stage:
+    with OutputPlan().add_dir(ns.out, "--out").staged() as stage, progress_display(ns) as progress:
         staged = stage.dir(ns.out)
-        paths = {k: ns.out / p.relative_to(staged) for k, p in run_demo(staged).items()}
+        paths = {k: ns.out / p.relative_to(staged) for k, p in run_demo(staged, progress).items()}
+    if ns.quiet:
+        return 0
     print(f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {ns.out}/:")
     for name, path in paths.items():
         print(f"  {name:28s} {path}")

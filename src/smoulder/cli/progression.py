@@ -1,4 +1,9 @@
-"""``smoulder progression``: CDW/CDI/PIRA/RAW/PIRMA from a visits file."""
+"""``smoulder progression``: CDW/CDI/PIRA/RAW/PIRMA from a visits file.
+
+This module imports nothing heavy at module level: ``--help`` and argument errors answer without
+numpy, pandas, pyarrow, numba or pydantic (the choice lists come from
+:mod:`smoulder.clinical.choices`). The work is done by :mod:`smoulder.pipelines.progression`.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,29 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from smoulder.clinical import choices as C
 from smoulder.exceptions import SettingsError
+from smoulder.schema import choices as R
 
 
+# --------------------------------------------------------------------------- value types
 def _days(text: str) -> float:
     if text.lower() in ("inf", "infinity"):
         return math.inf
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a number of days or 'inf', got {text!r}"
         ) from None
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of days >= 0, got {text!r}")
+    return value
 
 
 def _open_days(text: str) -> float | None:
@@ -30,61 +43,103 @@ def _open_days(text: str) -> float | None:
     return _days(text)
 
 
+def _positive_days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(
+            f"conf_days must be a positive number of days, got {text!r}"
+        )
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    return value
+
+
+#: flag of each option whose value the flags give (for messages)
+FLAGS = {
+    "outcome": "--outcome",
+    "direction": "--direction",
+    "min_change": "--min-change",
+    "min_change_pct": "--min-change-pct",
+    "min_change_combine": "--min-change-combine",
+    "edss_half_step_from": "--edss-half-step-from",
+    "event": "--event",
+    "classify_cdw": "--classify-cdw",
+    "baseline": "--baseline",
+    "proceed_from": "--proceed-from",
+    "sub_threshold_rebl": "--sub-threshold-rebl",
+    "bl_geq": "--bl-geq",
+    "relapse_rebl": "--relapse-rebl",
+    "skip_local_extrema": "--skip-local-extrema",
+    "conf_days": "--conf-days",
+    "conf_tol_days": "--conf-tol-days",
+    "require_sust_days": "--require-sust-days",
+    "check_intermediate": "--no-check-intermediate",
+    "relapse_to_bl": "--relapse-to-bl",
+    "relapse_to_event": "--relapse-to-event",
+    "relapse_to_conf": "--relapse-to-conf",
+    "relapse_assoc": "--relapse-assoc",
+    "pira_definition": "--pira-definition",
+    "relapse_indep": "--relapse-indep-*",
+    "impute_last_visit": "--impute-last-visit",
+    "seed": "--seed",
+    "milestone": "--milestone",
+    "components": "--components",
+}
+
+
 def add_settings_arguments(p: argparse.ArgumentParser) -> None:
-    """The analysis options, under msprog's names with dashes (defaults come from the settings model)."""
+    """The analysis options, under msprog's names with dashes (defaults come from the settings)."""
     g = p.add_argument_group(
         "analysis options (msprog names; defaults as msprog unless documented)"
     )
     S = argparse.SUPPRESS
     g.add_argument(
-        "--outcome",
-        choices=["edss", "t25fw", "nhpt", "sdmt", "custom"],
-        default=S,
-        help="outcome measure (default edss)",
+        "--outcome", choices=C.OUTCOMES, default=S, help="outcome measure (default edss)"
     )
     g.add_argument(
         "--direction",
-        choices=["increase", "decrease"],
+        choices=C.DIRECTIONS,
         default=S,
         help="custom outcome: which direction is worse",
     )
     g.add_argument(
-        "--min-change", type=float, default=S, help="custom outcome: minimal change in points"
+        "--min-change", type=_number, default=S, help="custom outcome: minimal change in points"
     )
     g.add_argument(
-        "--min-change-pct", type=float, default=S, help="minimal change in %% of baseline"
+        "--min-change-pct", type=_number, default=S, help="minimal change in %% of baseline"
     )
-    g.add_argument("--min-change-combine", choices=["min", "max"], default=S)
+    g.add_argument("--min-change-combine", choices=C.COMBINE, default=S)
     g.add_argument(
         "--edss-half-step-from",
-        type=float,
+        type=_number,
         default=S,
         help="EDSS baseline from which +0.5 counts (default 6.0, consensus; 5.5 = msprog)",
     )
-    g.add_argument(
-        "--event",
-        choices=["firstCDW", "firstCDI", "first", "firstPIRA", "firstRAW", "multiple"],
-        default=S,
-    )
+    g.add_argument("--event", choices=C.EVENTS, default=S)
     g.add_argument(
         "--classify-cdw",
         action="store_true",
         default=S,
         help="classify each CDW as PIRA, RAW or undefined (msprog's RAW_PIRA)",
     )
-    g.add_argument(
-        "--baseline", choices=["fixed", "roving", "roving_impr", "roving_wors"], default=S
-    )
-    g.add_argument("--proceed-from", choices=["firstconf", "event"], default=S)
-    g.add_argument(
-        "--sub-threshold-rebl", choices=["none", "event", "improvement", "worsening"], default=S
-    )
+    g.add_argument("--baseline", choices=C.BASELINES, default=S)
+    g.add_argument("--proceed-from", choices=C.PROCEED_FROM, default=S)
+    g.add_argument("--sub-threshold-rebl", choices=C.SUB_THRESHOLD_REBASELINE, default=S)
     g.add_argument("--bl-geq", action="store_true", default=S)
     g.add_argument("--relapse-rebl", action="store_true", default=S)
-    g.add_argument("--skip-local-extrema", choices=["none", "strict", "all"], default=S)
+    g.add_argument("--skip-local-extrema", choices=C.SKIP_LOCAL_EXTREMA, default=S)
     g.add_argument(
         "--conf-days",
-        type=float,
+        type=_positive_days,
         action="extend",
         nargs="+",
         default=S,
@@ -121,20 +176,27 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
             help="days after [and before] a relapse",
         )
     g.add_argument(
-        "--relapse-indep-prec", type=_open_days, nargs=2, default=S, metavar=("BEFORE", "AFTER")
+        "--pira-definition",
+        choices=C.PIRA_DEFINITIONS,
+        default=S,
+        help="a named PIRA definition (relapse-free windows and baseline scheme, spelled out in "
+        "the settings file); the options below still win over it",
     )
-    g.add_argument(
-        "--relapse-indep-event", type=_open_days, nargs=2, default=S, metavar=("BEFORE", "AFTER")
-    )
-    g.add_argument(
-        "--relapse-indep-conf", type=_open_days, nargs=2, default=S, metavar=("BEFORE", "AFTER")
-    )
-    g.add_argument(
-        "--relapse-indep-prec-type", choices=["baseline", "last", "last_delta"], default=S
-    )
+    for key in ("prec", "event", "conf"):
+        g.add_argument(
+            f"--relapse-indep-{key}",
+            type=_open_days,
+            nargs=2,
+            default=S,
+            metavar=("BEFORE", "AFTER"),
+            help="days before and after (none: open) in which no relapse may start"
+            if key == "prec"
+            else None,
+        )
+    g.add_argument("--relapse-indep-prec-type", choices=C.PRECEDING_VISITS, default=S)
     g.add_argument(
         "--impute-last-visit",
-        type=float,
+        type=_number,
         default=S,
         help="impute unconfirmed worsening at the last visit: probability, or max follow-up days",
     )
@@ -147,73 +209,81 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def settings_from_args(ns: argparse.Namespace) -> Any:
-    from smoulder.clinical.settings import ProgressionSettings
+_SIMPLE = [
+    k for k in FLAGS if k not in ("conf_tol_days", "relapse_indep", "milestone", "components")
+]
 
-    base: dict[str, Any] = {}
-    if ns.settings is not None:
-        try:
-            base = ProgressionSettings.from_file(ns.settings).model_dump()
-        except (UnicodeDecodeError, AttributeError, TypeError):
-            raise SettingsError(
-                f"{ns.settings}: --settings is not a settings file; expected the TOML or JSON "
-                "settings written beside every output"
-            ) from None
-    simple = [
-        "outcome",
-        "direction",
-        "min_change",
-        "min_change_pct",
-        "min_change_combine",
-        "edss_half_step_from",
-        "event",
-        "classify_cdw",
-        "baseline",
-        "proceed_from",
-        "sub_threshold_rebl",
-        "bl_geq",
-        "relapse_rebl",
-        "skip_local_extrema",
-        "conf_days",
-        "require_sust_days",
-        "check_intermediate",
-        "relapse_to_bl",
-        "relapse_to_event",
-        "relapse_to_conf",
-        "relapse_assoc",
-        "impute_last_visit",
-        "seed",
-    ]
-    for key in simple:
-        if hasattr(ns, key):
-            base[key] = getattr(ns, key)
+
+def option_flags(ns: argparse.Namespace) -> dict[str, Any]:
+    """The options the flags give (those not given are absent: the settings file keeps them)."""
+    got: dict[str, Any] = {k: getattr(ns, k) for k in _SIMPLE if hasattr(ns, k)}
     if hasattr(ns, "conf_tol_days"):
-        tol = ns.conf_tol_days
-        if len(tol) > 2:
-            raise SettingsError(f"--conf-tol-days takes one or two numbers; got {len(tol)}")
-        base["conf_tol_days"] = tol
-    for key in ("relapse_to_bl", "relapse_to_event", "relapse_to_conf", "relapse_assoc"):
-        if key in base and isinstance(base[key], list) and len(base[key]) > 2:
+        if len(ns.conf_tol_days) > 2:
             raise SettingsError(
-                f"--{key.replace('_', '-')} takes one or two numbers; got {base[key]}"
+                f"--conf-tol-days takes one or two numbers; got {len(ns.conf_tol_days)}"
             )
-    ri = dict(
-        base.get(
-            "relapse_indep",
-            {"prec": (0, 0), "event": (90, 30), "conf": (90, 30), "prec_type": "baseline"},
-        )
-    )
-    changed = False
-    for key in ("prec", "event", "conf"):
-        if hasattr(ns, f"relapse_indep_{key}"):
-            ri[key] = tuple(getattr(ns, f"relapse_indep_{key}"))
-            changed = True
+        got["conf_tol_days"] = ns.conf_tol_days
+    for key in ("relapse_to_bl", "relapse_to_event", "relapse_to_conf", "relapse_assoc"):
+        if key in got and len(got[key]) > 2:
+            raise SettingsError(
+                f"--{key.replace('_', '-')} takes one or two numbers; got {got[key]}"
+            )
+    indep = {
+        k: getattr(ns, f"relapse_indep_{k}")
+        for k in ("prec", "event", "conf")
+        if hasattr(ns, f"relapse_indep_{k}")
+    }
     if hasattr(ns, "relapse_indep_prec_type"):
-        ri["prec_type"] = ns.relapse_indep_prec_type
-        changed = True
-    if changed:
-        base["relapse_indep"] = ri
-    return ProgressionSettings.from_mapping(base)
+        indep["prec_type"] = ns.relapse_indep_prec_type
+    if indep:
+        got["relapse_indep"] = indep
+    return got
+
+
+def settings_from_args(ns: argparse.Namespace, cls: Any = None, **extra: Any) -> Any:
+    """Settings from ``--settings`` then the flags (one rule), errors restated with the flag."""
+    from smoulder.clinical.settings import ProgressionSettings
+    from smoulder.pipelines._clinical import read_settings_file
+
+    cls = cls or ProgressionSettings
+    flags = option_flags(ns)
+    flags.update({k: v for k, v in extra.items() if v is not None})
+    base: dict[str, Any] = read_settings_file(ns.settings) if ns.settings is not None else {}
+    try:
+        if "relapse_indep" in flags:
+            # a --relapse-indep-* flag changes one part of the windows in force (those of the
+            # settings file, of --pira-definition, or the defaults)
+            part = flags.pop("relapse_indep")
+            before = cls.from_mapping(base, **flags).relapse_indep
+            flags["relapse_indep"] = {**before, **part}
+        return cls.from_mapping(base, **flags)
+    except SettingsError as err:
+        raise restate(err, flags, ns.settings) from None
+
+
+def restate(err: SettingsError, flags: dict[str, Any], settings_file: Path | None) -> SettingsError:
+    """The settings error in the command line's words: the flag that gave the value, or the
+    settings file it came from."""
+    param = (err.parameter or "").split(".")[0]
+    msg = str(err)
+    if param in flags and param in FLAGS:
+        flag = FLAGS[param]
+        if param == "relapse_indep":  # name the one flag of the window at fault
+            for key in ("prec_type", "prec", "event", "conf"):
+                if f"['{key}']" in msg:
+                    flag = f"--relapse-indep-{key.replace('_', '-')}"
+                    break
+            return _restated(f"{flag}: {msg}", err)
+        msg = flag + msg[len(param) :] if msg.startswith(param) else f"{flag}: {msg}"
+    elif settings_file is not None and param:
+        msg = f"{settings_file}: {msg} (the value comes from --settings)"
+    return _restated(msg, err)
+
+
+def _restated(msg: str, err: SettingsError) -> SettingsError:
+    out = SettingsError(msg)
+    out.parameter, out.given = err.parameter, err.given
+    return out
 
 
 def add_input_arguments(p: argparse.ArgumentParser, *, on_missing: bool = True) -> None:
@@ -227,14 +297,14 @@ def add_input_arguments(p: argparse.ArgumentParser, *, on_missing: bool = True) 
     )
     g.add_argument(
         "--date-format",
-        choices=["iso", "day"],
+        choices=R.DATE_FORMATS,
         default="iso",
         help="iso: dates YYYY-MM-DD (default); day: whole numbers of days from each subject's "
         "start (msprog's date_format='day'), for visits, relapses and MRI; outputs then give days",
     )
     g.add_argument(
         "--future-dates",
-        choices=["warn", "refuse", "drop"],
+        choices=R.FUTURE_DATES,
         default="warn",
         help="dates after today (simulated or date-shifted data): kept and counted (warn, "
         "default), refused, or left out and counted (drop)",
@@ -242,7 +312,7 @@ def add_input_arguments(p: argparse.ArgumentParser, *, on_missing: bool = True) 
     if on_missing:
         g.add_argument(
             "--on-missing",
-            choices=["error", "drop"],
+            choices=R.ON_MISSING,
             default="error",
             help="visits without an outcome value: stop (error, default) or leave them out and "
             "count them (drop, as msprog)",
@@ -259,6 +329,25 @@ def reading_options(ns: argparse.Namespace) -> dict[str, Any]:
         "date_format": ns.date_format,
         "future_dates": DateRule(ns.future_dates),
     }
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """``--quiet`` (no progress, no summary line) and ``--json`` (counts for scripts)."""
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--json", action="store_true", help="print the counts and files as JSON")
+
+
+@contextmanager
+def progress_display(ns: argparse.Namespace) -> Iterator[Any]:
+    """A progress callable for the pipelines: a rich status line on stderr, shown only when a
+    step takes more than a second (never with ``--quiet`` or ``--json``, or off a terminal)."""
+    if getattr(ns, "quiet", False) or getattr(ns, "json", False) or not sys.stderr.isatty():
+        yield None
+        return
+    from smoulder.cli._progress import DelayedStatus
+
+    with DelayedStatus() as status:
+        yield status.update
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -289,7 +378,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mri-active-col", default="active")
     p.add_argument(
         "--on-duplicate",
-        choices=["error", "first", "last", "max", "min", "mean"],
+        choices=R.DUPLICATE_POLICIES,
         default="error",
         help="several visits of one subject on one day (identical ones are always merged)",
     )
@@ -306,6 +395,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--reference-group", default=None, help="reference level for hazard ratios (default: first)"
     )
     p.add_argument(
+        "--return-unconfirmed",
+        action="store_true",
+        help="also write <stem>_unconfirmed: every change from a baseline that was never "
+        "confirmed (msprog's unconfirmed table)",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         required=True,
@@ -315,140 +410,70 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-plots", action="store_true", help="skip the Kaplan-Meier and trajectory plots"
     )
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    add_run_arguments(p)
     p.set_defaults(func=run)
 
 
-def planned_outputs(out: Path, *, plots: bool, group_col: str | None = None) -> list[Path]:
-    """Every file ``smoulder progression --out OUT`` may write (for the output checks)."""
-    stem = out.with_suffix("")
-    names = [
-        f"{stem}_summary{out.suffix}",
-        f"{stem}_settings.toml",
-        f"{stem}_settings.json",
-        f"{stem}_report.md",
-    ]
-    if plots:
-        names += [f"{stem}_km.png", f"{stem}_trajectories.png"]
-    if group_col is not None:
-        names.append(f"{stem}_hazard_ratio_{group_col}.csv")
-        if plots:
-            names.append(f"{stem}_km_by_{group_col}.png")
-    return [out, *(Path(n) for n in names)]
-
-
-def check_inputs(ns: argparse.Namespace, names: dict[str, str]) -> dict[str, Path | None]:
-    """Check every input file named by the flags in ``names`` (attribute -> flag) exists."""
-    from smoulder.io.outputs import check_input_file
-
-    found: dict[str, Path | None] = {}
-    for attr, flag in names.items():
-        path = getattr(ns, attr, None)
-        if path is not None:
-            expected = (
-                "a settings file (.toml or .json) as written beside every output"
-                if attr == "settings"
-                else "an existing CSV, TSV or Parquet table"
-            )
-            check_input_file(path, flag, expected=expected)
-        found[flag] = path
-    return found
-
-
-def write_result(result: Any, out: Path, *, plots: bool, date_format: str) -> dict[str, Path]:
-    """Write a progression result; with day numbers the tables give days, not dates."""
-    if date_format != "day":
-        return result.write(out, plots=plots)
-    import dataclasses
-
-    from smoulder.schema.dates import to_day_numbers
-
-    days = dataclasses.replace(
-        result, events=to_day_numbers(result.events), summary=to_day_numbers(result.summary)
-    )
-    paths = days.write(out, plots=False)
-    if plots:  # the time-to-event curve only: trajectories would show made-up calendar dates
-        paths.update(dataclasses.replace(result, visits=None).write_plots(out.with_suffix("")))
-    return paths
+#: how the pipelines name the inputs in messages, on the command line
+LABELS = {
+    "visits": "visits",
+    "relapses": "--relapses",
+    "mri_activity": "--mri-activity",
+    "groups": "--groups",
+    "settings": "--settings",
+    "out": "--out",
+}
 
 
 def run(ns: argparse.Namespace) -> int:
-    from smoulder.clinical.progression import run_validated
-    from smoulder.io.outputs import TABLE_SUFFIXES, OutputPlan
-    from smoulder.io.tables import read_mri_activity, read_relapses, read_visits
+    from smoulder.pipelines import progression
+    from smoulder.pipelines._clinical import check_inputs
 
     t0 = time.perf_counter()
-    inputs = check_inputs(
-        ns,
+    # inputs first (a missing --settings file is named as such), then the options they give
+    check_inputs(
         {
-            "visits": "visits",
-            "relapses": "--relapses",
-            "mri_activity": "--mri-activity",
-            "groups": "--groups",
-            "settings": "--settings",
+            "visits": ns.visits,
+            "relapses": ns.relapses,
+            "mri_activity": ns.mri_activity,
+            "groups": ns.groups,
+            "settings": ns.settings,
         },
+        LABELS,
     )
     s = settings_from_args(ns)
     opts = reading_options(ns)
-    plan = OutputPlan(inputs)
-    group_col = ns.group_col if ns.groups is not None else None
-    for i, path in enumerate(planned_outputs(ns.out, plots=not ns.no_plots, group_col=group_col)):
-        plan.add(path, "--out", suffixes=TABLE_SUFFIXES if i == 0 else None)
-    value_col = ns.value_col or s.outcome
-    extra = (ns.valuedelta_col,) if ns.valuedelta_col else ()
-    with plan.staged() as stage:
-        visits, report = read_visits(
+    with progress_display(ns) as progress:
+        result = progression.run(
             ns.visits,
+            ns.relapses,
+            ns.mri_activity,
+            s,
+            out=ns.out,
             subject_col=ns.subject_col,
             date_col=ns.date_col,
-            value_col=value_col,
-            outcome=s.outcome,
+            value_col=ns.value_col,
             validconf_col=ns.validconf_col,
+            valuedelta_col=ns.valuedelta_col,
+            relapse_date_col=ns.relapse_date_col,
+            relapse_end_col=ns.relapse_end_col,
+            mri_date_col=ns.mri_date_col,
+            mri_active_col=ns.mri_active_col,
             on_duplicate=ns.on_duplicate,
-            extra_cols=extra,
             on_missing=ns.on_missing,
+            groups=ns.groups,
+            group_col=ns.group_col,
+            reference_group=ns.reference_group,
+            plots=not ns.no_plots,
+            return_unconfirmed=ns.return_unconfirmed,
+            labels=LABELS,
+            progress=progress,
             **opts,
         )
-        if ns.valuedelta_col:
-            visits = visits.rename(columns={ns.valuedelta_col: "valuedelta"})
-        known = (
-            visits["subject"].cat.categories
-            if hasattr(visits["subject"], "cat")
-            else visits["subject"].unique()
-        )
-        relapses = None
-        if ns.relapses is not None:
-            relapses, rrep = read_relapses(
-                ns.relapses,
-                subject_col=ns.subject_col,
-                date_col=ns.relapse_date_col or ns.date_col,
-                end_date_col=ns.relapse_end_col,
-                known_subjects=known,
-                **opts,
-            )
-            report.warnings.extend(rrep.warnings)
-        mri = None
-        if ns.mri_activity is not None:
-            mri, mrep = read_mri_activity(
-                ns.mri_activity,
-                subject_col=ns.subject_col,
-                date_col=ns.mri_date_col or ns.date_col,
-                active_col=ns.mri_active_col,
-                known_subjects=known,
-                **opts,
-            )
-            report.warnings.extend(mrep.warnings)
-        result = run_validated(visits, relapses, mri, s, ingest=report)
-        staged_out = stage.path(ns.out)
-        written = write_result(
-            result, staged_out, plots=not ns.no_plots, date_format=ns.date_format
-        )
-        if ns.groups is not None:
-            written.update(_write_group_comparison(result, ns, staged_out))
-    paths = {k: ns.out.parent / v.name for k, v in written.items()}
     elapsed = time.perf_counter() - t0
     counts = result.counts()
+    report = result.ingest
+    paths = result.files
     if ns.json:
         print(
             json.dumps(
@@ -477,43 +502,3 @@ def run(ns: argparse.Namespace) -> int:
             f"events: {paths['events']}\nsummary: {paths['summary']}\nsettings: {paths['settings']}"
         )
     return 0
-
-
-def _write_group_comparison(result: Any, ns: argparse.Namespace, out: Path) -> dict[str, Path]:
-    """Kaplan-Meier curves per group and hazard ratios against the reference group."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from smoulder.clinical.survival import cox_hazard_ratio, kaplan_meier, time_to_first_event
-    from smoulder.exceptions import ColumnNotFoundError
-    from smoulder.io.delimited import parse_sep
-    from smoulder.io.tables import read_table, write_table
-
-    groups = read_table(ns.groups, sep=parse_sep(ns.sep))
-    for col in (ns.subject_col, ns.group_col):
-        if col not in groups.columns:
-            raise ColumnNotFoundError(
-                f"missing column '{col}'; columns found: {', '.join(map(str, groups.columns[:30]))}",
-                file=str(ns.groups),
-                column=col,
-            )
-    groups = groups[[ns.subject_col, ns.group_col]].rename(columns={ns.subject_col: "subject"})
-    groups["subject"] = groups["subject"].astype(str).str.strip()
-    kind = {"firstCDI": "CDI", "firstPIRA": "PIRA", "firstRAW": "RAW"}.get(
-        result.settings.event, "CDW"
-    )
-    tte = time_to_first_event(result.events, result.summary, kind=kind)
-    stem = out.with_suffix("")
-    paths: dict[str, Path] = {}
-    km = kaplan_meier(tte, group=groups, label=kind)
-    if not ns.no_plots:
-        fig = km.plot()
-        paths["km_by_group_plot"] = Path(f"{stem}_km_by_{ns.group_col}.png")
-        fig.savefig(paths["km_by_group_plot"], dpi=110, bbox_inches="tight")
-        plt.close(fig)
-    hr = cox_hazard_ratio(tte, groups, ns.group_col, reference=ns.reference_group)
-    paths["hazard_ratios"] = Path(f"{stem}_hazard_ratio_{ns.group_col}.csv")
-    write_table(hr, paths["hazard_ratios"])
-    return paths

@@ -11,20 +11,23 @@ stay at or beyond the milestone for that many days (or to the end with inf).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
+from numba import njit
 
-from smoulder.clinical.progression import (
-    _events_by_subject,
-    _group_offsets,
-    _to_days,
-    make_settings,
-)
+from smoulder._result import AnalysisResult
+from smoulder.clinical._rules import first_after
+from smoulder.clinical.progression import _events_by_subject, _group_offsets, _to_days
+from smoulder.clinical.result import shadow_properties
 from smoulder.clinical.settings import ProgressionSettings
 from smoulder.exceptions import SettingsError
+
+__all__ = ["MilestoneSettings", "MilestoneResult", "confirmed_milestone", "check_milestone"]
 
 #: the values a milestone of each outcome can take, and their description
 _MILESTONE_RULES = {
@@ -56,8 +59,97 @@ def check_milestone(value: float, outcome: str, *, name: str = "milestone") -> f
     ok, expected = _MILESTONE_RULES.get(str(outcome).lower(), (lambda _x: True, "a number"))
     if not np.isfinite(x) or not ok(x):
         label = str(outcome).upper() if outcome != "custom" else "outcome"
-        raise SettingsError(f"{name} {x:g} is not a possible {label} value; expected {expected}")
+        err = SettingsError(f"{name} {x:g} is not a possible {label} value; expected {expected}")
+        err.parameter, err.given = "milestone", value
+        raise err
     return x
+
+
+class MilestoneSettings(ProgressionSettings):
+    """Settings of a confirmed milestone: the value to reach and the confirmation options.
+
+    Parameters
+    ----------
+    milestone : float
+        The value to reach (default EDSS 6.0, a walking aid); refused when the outcome cannot
+        take it (EDSS -3, 11 or 6.3).
+    **options
+        The confirmation options of :class:`~smoulder.clinical.settings.ProgressionSettings`
+        that apply: ``outcome``/``direction``, ``conf_days``, ``conf_tol_days``,
+        ``check_intermediate``, ``require_sust_days``, ``relapse_to_event``,
+        ``relapse_to_conf``.
+    """
+
+    section: ClassVar[str] = "milestones"
+
+    milestone: float = 6.0
+
+    def _check_consistent(self) -> None:
+        super()._check_consistent()
+        check_milestone(self.milestone, self.outcome)
+
+
+@shadow_properties
+@dataclass
+class MilestoneResult(AnalysisResult):
+    """First confirmed reach of a milestone, per subject.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per subject: ``subject``, ``reached``, ``event_date``, ``event_value``,
+        ``confirmation_date``, ``duration_days`` (first visit to the milestone, or to the last
+        visit when not reached).
+    settings : MilestoneSettings
+    version : str
+    """
+
+    pipeline: ClassVar[str] = "smoulder.pipelines.milestones"
+
+    summary: pd.DataFrame = field()
+    settings: MilestoneSettings = field(default_factory=MilestoneSettings)
+    version: str = ""
+    files: dict[str, Path] = field(default_factory=dict, repr=False)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``milestone``: the per-subject table."""
+        return {"milestone": self.summary}
+
+    def methods(self) -> str:
+        """A methods paragraph stating the milestone and how it had to be confirmed."""
+        s = self.settings
+        worse = s.minimal_change().direction > 0
+        label = {"edss": "EDSS", "t25fw": "T25FW", "nhpt": "9HPT", "sdmt": "SDMT"}.get(
+            s.outcome, "the outcome"
+        )
+        windows = ", ".join(
+            f"{c:g} days (from {lo:g} to {hi:g} days after)"
+            for c, (lo, hi) in zip(s.conf_days, s.windows(), strict=True)
+        )
+        text = (
+            f"A confirmed milestone of {label} {'≥' if worse else '≤'} {s.milestone:g} was the "
+            f"first visit at or beyond it, computed with smoulder {self.version}, confirmed after "
+            f"{windows}"
+            + (" with every visit in between also at or beyond it" if s.check_intermediate else "")
+            + f"; event visits within {s.relapse_to_event[0]:g} days and confirmation visits "
+            f"within {s.relapse_to_conf[0]:g} days after a relapse onset were not used."
+        )
+        if s.require_sust_days > 0:
+            text += " The value had to stay at or beyond the milestone " + (
+                "to the end of follow-up."
+                if np.isinf(s.require_sust_days)
+                else f"for {s.require_sust_days:g} days."
+            )
+        n = int(self.summary["reached"].sum())
+        return text + f" {n:,} of {len(self.summary):,} subjects reached it."
+
+    def plot(self, ax: Any = None) -> Any:
+        """The Kaplan-Meier curve of the time to the milestone; returns the Figure."""
+        from smoulder.clinical.survival import kaplan_meier
+
+        tte = self.summary.rename(columns={"reached": "event"})
+        label = f"{self.settings.outcome.upper()} {self.settings.milestone:g}"
+        return kaplan_meier(tte[["subject", "duration_days", "event"]], label=label).plot(ax=ax)
 
 
 @njit(cache=True)
@@ -65,12 +157,14 @@ def _beyond(x, m, dirn):
     return x >= m if dirn > 0 else x <= m
 
 
-@njit(cache=True, parallel=True)
-def _milestone_scan(offsets, t, v, vc, rel_off, rel, lo, hi, m, dirn, rte0, rtc0, sust, check_int):
+@njit(cache=True)
+def _milestone_scan(offsets, t, v, vc, rel_off, rel, lo, hi, m, dirn, rte0, rtc0, sust, check_int):  # noqa: E501  # pragma: no cover
     nsub = offsets.shape[0] - 1
-    ev = np.full(nsub, -1, dtype=np.int64)
-    cf = np.full(nsub, -1, dtype=np.int64)
-    for s in prange(nsub):
+    ev = np.empty(nsub, dtype=np.int64)
+    cf = np.empty(nsub, dtype=np.int64)
+    ev[:] = -1
+    cf[:] = -1
+    for s in range(nsub):
         a = offsets[s]
         b = offsets[s + 1]
         r = rel[rel_off[s] : rel_off[s + 1]]
@@ -78,7 +172,7 @@ def _milestone_scan(offsets, t, v, vc, rel_off, rel, lo, hi, m, dirn, rte0, rtc0
             if not _beyond(v[c], m, dirn):
                 continue
             # days since the last relapse onset on or before the visit
-            j = np.searchsorted(r, t[c], side="right")
+            j = first_after(r, t[c])
             if j > 0 and t[c] - r[j - 1] < rte0:
                 continue
             conf = -1
@@ -90,7 +184,7 @@ def _milestone_scan(offsets, t, v, vc, rel_off, rel, lo, hi, m, dirn, rte0, rtc0
                         inwin = True
                 if not inwin or not vc[x]:
                     continue
-                jx = np.searchsorted(r, t[x], side="right")
+                jx = first_after(r, t[x])
                 if jx > 0 and t[x] - r[jx - 1] < rtc0:
                     continue
                 conf = x
@@ -121,11 +215,11 @@ def _milestone_scan(offsets, t, v, vc, rel_off, rel, lo, hi, m, dirn, rte0, rtc0
 
 def confirmed_milestone(
     visits: pd.DataFrame,
-    milestone: float,
+    milestone: float | None = None,
     relapses: pd.DataFrame | None = None,
-    settings: ProgressionSettings | dict[str, Any] | None = None,
+    settings: ProgressionSettings | Mapping[str, Any] | None = None,
     **options: Any,
-) -> pd.DataFrame:
+) -> MilestoneResult:
     """First confirmed reach of a milestone for each subject.
 
     Parameters
@@ -133,8 +227,8 @@ def confirmed_milestone(
     visits : DataFrame
         Validated visits (``subject``, ``date``, ``value``, optional ``validconf``),
         one row per subject and day, as returned by :mod:`smoulder.io.tables`.
-    milestone : float
-        The value to reach, e.g. 6.0 for EDSS 6 (walking aid).
+    milestone : float, optional
+        The value to reach, e.g. 6.0 for EDSS 6 (walking aid); default the settings' (6.0).
     relapses : DataFrame, optional
         Validated relapses (``subject``, ``date``).
     settings, options
@@ -159,11 +253,14 @@ def confirmed_milestone(
     ...         "date": pd.to_datetime(["2020-01-01", "2020-06-01", "2020-12-01", "2021-06-01"]),
     ...     }
     ... )
-    >>> confirmed_milestone(v, 6.0)[["reached", "event_date"]].astype(str).values.tolist()
+    >>> res = confirmed_milestone(v, 6.0)
+    >>> res.summary[["reached", "event_date"]].astype(str).values.tolist()
     [['True', '2020-06-01']]
     """
-    s = make_settings(settings, **options)
-    milestone = check_milestone(milestone, s.outcome)
+    from smoulder import __version__
+
+    s = _milestone_settings(settings, milestone, **options)
+    milestone = s.milestone
     mc = s.minimal_change()
     v = visits.sort_values(["subject", "date"], kind="stable")
     codes, cats = pd.factorize(v["subject"].astype(str), sort=True)
@@ -198,7 +295,7 @@ def confirmed_milestone(
     last = days[offsets[1:] - 1]
     dates = days.astype("datetime64[D]").astype("datetime64[ns]")
     nat = np.datetime64("NaT", "ns")
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "subject": categories,
             "reached": reached,
@@ -210,3 +307,18 @@ def confirmed_milestone(
             ).astype(np.float64),
         }
     )
+    return MilestoneResult(summary=table, settings=s, version=__version__)
+
+
+def _milestone_settings(
+    settings: ProgressionSettings | Mapping[str, Any] | None,
+    milestone: float | None,
+    **options: Any,
+) -> MilestoneSettings:
+    if isinstance(settings, ProgressionSettings):
+        data: dict[str, Any] = settings.model_dump()
+    elif isinstance(settings, Mapping):
+        data = dict(settings.get("milestones", settings.get("progression", settings)))
+    else:
+        data = {}
+    return MilestoneSettings.from_mapping(data, milestone=milestone, **options)

@@ -15,46 +15,30 @@ import pandas as pd
 
 from smoulder import __version__
 from smoulder.clinical import _kernel as K
+from smoulder.clinical._codes import (
+    O_BL,
+    O_CONF,
+    O_EVENT,
+    O_LASTDELTA,
+    O_PCONF,
+    O_SUST,
+    EventType,
+    Pirma,
+    scan_options,
+    windows,
+)
 from smoulder.clinical.result import ProgressionResult
-from smoulder.clinical.settings import ProgressionSettings
+from smoulder.clinical.settings import ProgressionSettings, make_settings
 from smoulder.exceptions import SettingsError
-from smoulder.io._fastcheck import order_state
+from smoulder.schema._fastcheck import order_state
 
-_EVENT_CODE = {
-    "firstCDW": 0,
-    "firstCDI": 1,
-    "first": 2,
-    "firstPIRA": 3,
-    "firstRAW": 4,
-    "multiple": 5,
-}
-_BASELINE_CODE = {"fixed": 0, "roving": 1, "roving_impr": 2, "roving_wors": 3}
-_STREBL_CODE = {"none": 0, "event": 1, "improvement": 2, "worsening": 3}
-_SKIP_CODE = {"none": 0, "strict": 1, "all": 2}
-_PREC_CODE = {"baseline": 0, "last": 1, "last_delta": 2}
 _TYPE_NAME = np.array(["", "CDI", "CDW", "CDW", "CDW"], dtype=object)
 _CDW_TYPE_NAME = np.array(["", "", "undefined", "RAW", "PIRA"], dtype=object)
 
 #: events per subject the first pass makes room for
 _EVENT_ROOM = 4
-
-
-def make_settings(
-    settings: ProgressionSettings | dict[str, Any] | None = None, **options: Any
-) -> ProgressionSettings:
-    """Combine a settings object or mapping with keyword overrides, validating all of them."""
-    if settings is None:
-        base: dict[str, Any] = {}
-    elif isinstance(settings, ProgressionSettings):
-        base = settings.model_dump()
-    elif isinstance(settings, dict):
-        base = dict(settings.get("progression", settings))
-    else:
-        raise SettingsError(
-            f"settings must be ProgressionSettings or a mapping; got {type(settings).__name__}"
-        )
-    base.update(options)
-    return ProgressionSettings.from_mapping(base)
+#: unconfirmed changes per subject the first pass makes room for (with ``return_unconfirmed``)
+_UNCONFIRMED_ROOM = 8
 
 
 def _to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
@@ -63,48 +47,6 @@ def _to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
     if arr.dtype == np.dtype("datetime64[s]"):
         return arr.view(np.int64) // 86400
     return arr.astype("datetime64[D]").astype(np.int64)
-
-
-def _params(
-    s: ProgressionSettings, have_mri: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    mc = s.minimal_change()
-    fp = np.zeros(K.N_FPARAMS)
-    fp[K.P_RTB0], fp[K.P_RTB1] = s.relapse_to_bl
-    fp[K.P_RTE0], fp[K.P_RTE1] = s.relapse_to_event
-    fp[K.P_RTC0], fp[K.P_RTC1] = s.relapse_to_conf
-    fp[K.P_RA0], fp[K.P_RA1] = s.relapse_assoc
-    ri = s.relapse_indep
-    for k, key in enumerate(("prec", "event", "conf")):
-        a, b = ri[key]
-        fp[K.P_RI + 2 * k] = np.nan if a is None else a
-        fp[K.P_RI + 2 * k + 1] = np.nan if b is None else b
-    fp[K.P_SUST] = s.require_sust_days
-    if s.impute_last_visit <= 1:
-        fp[K.P_IMPUTE_P] = s.impute_last_visit
-        fp[K.P_IMPUTE_FU] = np.inf
-    else:
-        fp[K.P_IMPUTE_P] = 1.0
-        fp[K.P_IMPUTE_FU] = s.impute_last_visit
-    ip = np.zeros(K.N_IPARAMS, dtype=np.int64)
-    ip[K.I_DIR] = mc.direction
-    ip[K.I_EVENT] = _EVENT_CODE[s.event]
-    ip[K.I_BASELINE] = _BASELINE_CODE[s.baseline]
-    ip[K.I_PROCEED] = 1 if s.proceed_from == "event" else 0
-    ip[K.I_STREBL] = _STREBL_CODE[s.sub_threshold_rebl]
-    # as in msprog, bl_geq only acts when re-baselining after relapses
-    ip[K.I_BLGEQ] = int(s.bl_geq and s.relapse_rebl)
-    ip[K.I_RELREBL] = int(s.relapse_rebl)
-    ip[K.I_SKIP] = _SKIP_CODE[s.skip_local_extrema]
-    ip[K.I_CHECKINT] = int(s.check_intermediate)
-    ip[K.I_RAWPIRA] = int(s.rawpira)
-    ip[K.I_PRECTYPE] = _PREC_CODE[ri["prec_type"]]
-    ip[K.I_SEED] = s.seed
-    ip[K.I_HAVE_MRI] = int(have_mri)
-    win = s.windows()
-    lo = np.array([w[0] for w in win], dtype=np.float64)
-    hi = np.array([w[1] for w in win], dtype=np.float64)
-    return fp, ip, lo, hi
 
 
 def _group_offsets(codes: np.ndarray, nsub: int) -> np.ndarray:
@@ -165,10 +107,13 @@ def assess(
     validconf_col: str | None = None,
     valuedelta_col: str | None = None,
     relapse_date_col: str | None = None,
+    relapse_end_col: str | None = None,
     mri_date_col: str | None = None,
     mri_active_col: str = "active",
     on_duplicate: str = "error",
+    on_missing: str = "error",
     source: str = "<visits>",
+    return_unconfirmed: bool = False,
     **options: Any,
 ) -> ProgressionResult:
     """Detect confirmed disability events of one outcome for any number of subjects.
@@ -216,46 +161,35 @@ def assess(
     >>> res.events[["event_type", "event_date", "confirmation_date"]].astype(str).values.tolist()
     [['CDW', '2020-07-01', '2021-01-01']]
     """
-    from smoulder.io.tables import validate_mri_activity, validate_relapses, validate_visits
+    from smoulder.schema.inputs import validate_inputs
 
     s = make_settings(settings, **options)
-    extra = (valuedelta_col,) if valuedelta_col else ()
-    vis, report = validate_visits(
+    got = validate_inputs(
         visits,
-        source=source,
+        relapses,
+        mri_activity,
+        sources=(source, "<relapses>", "<mri>"),
         subject_col=subject_col,
         date_col=date_col,
         value_col=value_col,
         outcome=s.outcome,
         validconf_col=validconf_col,
+        valuedelta_col=valuedelta_col,
+        relapse_date_col=relapse_date_col,
+        relapse_end_col=relapse_end_col,
+        mri_date_col=mri_date_col,
+        mri_active_col=mri_active_col,
         on_duplicate=on_duplicate,
-        extra_cols=extra,
+        on_missing=on_missing,
     )
-    if valuedelta_col:
-        vis = vis.rename(columns={valuedelta_col: "valuedelta"})
-    known = pd.Index(pd.unique(vis["subject"].astype(str)))
-    rel = None
-    if relapses is not None:
-        rel, rrep = validate_relapses(
-            relapses,
-            source="<relapses>",
-            subject_col=subject_col,
-            date_col=relapse_date_col or date_col,
-            known_subjects=known,
-        )
-        report.warnings.extend(rrep.warnings)
-    mri = None
-    if mri_activity is not None:
-        mri, mrep = validate_mri_activity(
-            mri_activity,
-            source="<mri>",
-            subject_col=subject_col,
-            date_col=mri_date_col or date_col,
-            active_col=mri_active_col,
-            known_subjects=known,
-        )
-        report.warnings.extend(mrep.warnings)
-    return run_validated(vis, rel, mri, s, ingest=report)
+    return run_validated(
+        got.visits,
+        got.relapses,
+        got.mri_activity,
+        s,
+        ingest=got.report,
+        return_unconfirmed=return_unconfirmed,
+    )
 
 
 def run_validated(
@@ -264,11 +198,48 @@ def run_validated(
     mri_activity: pd.DataFrame | None,
     settings: ProgressionSettings,
     ingest: Any = None,
+    *,
+    return_unconfirmed: bool = False,
 ) -> ProgressionResult:
-    """Run the engine on tables already validated by :mod:`smoulder.io.tables`.
+    """Run the engine on tables already validated by :mod:`smoulder.schema.tables`.
 
-    ``visits`` must have ``subject``, ``date``, ``value``, ``validconf`` (and
-    optionally ``valuedelta``) with one row per subject and day.
+    Parameters
+    ----------
+    visits : DataFrame
+        ``subject``, ``date``, ``value``, ``validconf`` (and optionally ``valuedelta``), one row
+        per subject and day, as :func:`smoulder.schema.tables.validate_visits` returns them.
+    relapses, mri_activity : DataFrame or None
+        Validated relapse onsets (``subject``, ``date``) and MRI scans (``subject``, ``date``,
+        ``active``).
+    settings : ProgressionSettings
+        What to look for (:func:`make_settings` builds them from keywords).
+    ingest : IngestReport, optional
+        The validation report, carried into the result's notes.
+    return_unconfirmed : bool
+        Also build :attr:`ProgressionResult.unconfirmed`, the changes never confirmed.
+
+    Returns
+    -------
+    ProgressionResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from smoulder.clinical import make_settings, run_validated
+    >>> visits = pd.DataFrame(
+    ...     {
+    ...         "subject": pd.Categorical(["a"] * 4),
+    ...         "date": pd.to_datetime(["2020-01-01", "2020-07-01", "2021-01-01", "2021-07-01"]),
+    ...         "value": [2.0, 3.0, 2.0, 2.0],
+    ...         "validconf": True,
+    ...     }
+    ... )
+    >>> res = run_validated(visits, None, None, make_settings(), return_unconfirmed=True)
+    >>> len(res.events)
+    0
+    >>> u = res.unconfirmed.iloc[0]
+    >>> str(u.date.date()), float(u.value), float(u.baseline_value)
+    ('2020-07-01', 3.0, 2.0)
     """
     s = settings
     subj = visits["subject"]
@@ -323,8 +294,9 @@ def run_validated(
         mri_activity, categories, flag="active" if have_mri else None, codes=mri_codes
     )
     mri_all_off, mri_all = _events_by_subject(mri_activity, categories, codes=mri_codes)
-    fp, ip, lo, hi = _params(s, have_mri)
-    if 0 < fp[K.P_IMPUTE_P] < 1:
+    opt = scan_options(s, have_mri, record_unconfirmed=return_unconfirmed)
+    lo, hi = windows(s)
+    if 0 < opt.impute_probability < 1:
         # probabilistic imputation draws from a stream keyed by the seed and the subject's id
         subj_hash = pd.util.hash_array(categories.to_numpy(dtype=object)).astype(
             np.uint64
@@ -332,12 +304,11 @@ def run_validated(
     else:
         subj_hash = np.zeros(nsub, dtype=np.uint64)
     t = days.astype(np.float64)
-    # Output room: a few events per subject (a subject cannot have more events than visits);
-    # the rare subject with more is scanned again with room for all of them.
+    # Output room: a few events (and unconfirmed changes) per subject; the rare subject with more
+    # is scanned again with room for all of them (events: one per visit at most).
     n_vis = np.diff(offsets)
     room = np.minimum(n_vis, _EVENT_ROOM)
-    out_off = np.zeros(nsub + 1, dtype=np.int64)
-    np.cumsum(room, out=out_off[1:])
+    uroom = np.minimum(n_vis, _UNCONFIRMED_ROOM) if return_unconfirmed else np.zeros_like(n_vis)
     args = (
         offsets,
         t,
@@ -352,19 +323,21 @@ def run_validated(
         mri_all,
         lo,
         hi,
-        fp,
-        ip,
+        opt,
         subj_hash,
     )
-    *outs, counts = K.scan_all(*args, out_off)
-    over = counts > room
-    outs2 = None
-    out_off2 = out_off
+    out_off, uout_off = _room_offsets(room), _room_offsets(uroom)
+    outs, counts, uouts, ucounts = K.scan_all(*args, out_off, uout_off)
+    over = (counts > room) | (ucounts > uroom)
+    outs2 = uouts2 = None
+    out_off2, uout_off2 = out_off, uout_off
     if over.any():
-        out_off2 = np.zeros(nsub + 1, dtype=np.int64)
-        np.cumsum(np.where(over, n_vis, 0), out=out_off2[1:])
-        *outs2, counts2 = K.scan_all(*args, out_off2)
+        most = n_vis * (np.diff(rel_off) + 1) + 4  # every change found once per relapse at most
+        out_off2 = _room_offsets(np.where(over, n_vis, 0))
+        uout_off2 = _room_offsets(np.where(over & return_unconfirmed, most, 0))
+        outs2, counts2, uouts2, ucounts2 = K.scan_all(*args, out_off2, uout_off2)
         counts = np.where(over, counts2, counts)
+        ucounts = np.where(over, ucounts2, ucounts)
     if np.any(counts < 0):
         bad = categories[np.flatnonzero(counts < 0)[0]]
         raise RuntimeError(
@@ -372,22 +345,8 @@ def run_validated(
         )
 
     # subject s has counts[s] events, in the first pass or (when it overflowed) the second
-    nev = int(counts.sum())
-    ev_sub = np.repeat(np.arange(nsub), counts)
+    ev_sub, within, take = _gather(counts, over, out_off, out_off2, outs, outs2)
     starts = offsets[:-1][ev_sub]
-    within = np.arange(nev) - np.repeat(np.cumsum(counts) - counts, counts)
-    second = over[ev_sub]
-    rows1 = np.where(second, 0, out_off[:-1][ev_sub] + within)
-    rows2 = (out_off2[:-1][ev_sub] + within)[second]
-
-    def take(k: int, col: int | None = None) -> np.ndarray:
-        """Field ``k`` of the scan output for every event, from whichever pass holds it."""
-        a = outs[k] if col is None else outs[k][:, col]
-        got = a[rows1]
-        if outs2 is not None and second.any():
-            b = outs2[k] if col is None else outs2[k][:, col]
-            got[second] = b[rows2]
-        return got
 
     o_type_e, o_pirma_e, o_blval_e, o_imp_e = take(1), take(2), take(3), take(4)
 
@@ -406,18 +365,18 @@ def run_validated(
         out[ok] = values[idx[ok]]
         return out
 
-    ev_i = glob(take(0, K.O_EVENT))
-    bl_i = glob(take(0, K.O_BL))
-    cf_i = glob(take(0, K.O_CONF))
-    ld_i = glob(take(0, K.O_LASTDELTA))
-    su_i = glob(take(0, K.O_SUST))
+    ev_i = glob(take(0, O_EVENT))
+    bl_i = glob(take(0, O_BL))
+    cf_i = glob(take(0, O_CONF))
+    ld_i = glob(take(0, O_LASTDELTA))
+    su_i = glob(take(0, O_SUST))
     imputed = o_imp_e
-    pc_i = np.where(imputed, -1, glob(take(0, K.O_PCONF)))
+    pc_i = np.where(imputed, -1, glob(take(0, O_PCONF)))
     types = o_type_e.astype(np.int64)
     first_day = days[offsets[:-1]]
     nevent = within + 1
-    pirma = pd.array(np.where(o_pirma_e == 1, True, False), dtype="boolean")
-    pirma[o_pirma_e < 0] = pd.NA
+    pirma = pd.array(np.where(o_pirma_e == Pirma.YES, True, False), dtype="boolean")
+    pirma[o_pirma_e == Pirma.UNKNOWN] = pd.NA
     subject_dtype = pd.CategoricalDtype(categories)
     events = pd.DataFrame(
         {
@@ -463,6 +422,14 @@ def run_validated(
                 events[f"pira_conf{c:g}_value"] = pick_val(pw)
 
     summary = _summary(subject_dtype, offsets, days, types, ev_sub, o_pirma_e, nsub)
+    unconfirmed = None
+    if return_unconfirmed:
+        u_sub, _, utake = _gather(ucounts, over, uout_off, uout_off2, uouts, uouts2)
+        ustart = offsets[:-1][u_sub]
+        unconfirmed = _unconfirmed_table(
+            subject_dtype, u_sub, ustart + utake(0), ustart + utake(1), utake(2), utake(3),
+            utake(4), days, values,
+        )  # fmt: skip
     return ProgressionResult(
         events=events,
         summary=summary,
@@ -472,6 +439,74 @@ def run_validated(
         visits=visits,
         relapses=relapses,
         mri_activity=mri_activity,
+        unconfirmed=unconfirmed,
+    )
+
+
+def _room_offsets(room: np.ndarray) -> np.ndarray:
+    """Where each subject's rows start in an output with ``room[s]`` rows for subject ``s``."""
+    off = np.zeros(len(room) + 1, dtype=np.int64)
+    np.cumsum(room, out=off[1:])
+    return off
+
+
+def _gather(
+    counts: np.ndarray,
+    over: np.ndarray,
+    off1: np.ndarray,
+    off2: np.ndarray,
+    out1: Any,
+    out2: Any,
+) -> tuple[np.ndarray, np.ndarray, Any]:
+    """Rows of every subject's output, from the first pass or (subjects in ``over``) the second:
+    the subject of each row, its position within the subject, and ``take(field, column)``."""
+    nsub = len(counts)
+    n = int(counts.sum())
+    sub = np.repeat(np.arange(nsub), counts)
+    within = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
+    second = over[sub]
+    rows1 = np.where(second, 0, off1[:-1][sub] + within)
+    rows2 = (off2[:-1][sub] + within)[second]
+
+    def take(k: int, col: int | None = None) -> np.ndarray:
+        """Field ``k`` of the scan output for every row, from whichever pass holds it."""
+        a = out1[k] if col is None else out1[k][:, col]
+        got = a[rows1]
+        if out2 is not None and second.any():
+            b = out2[k] if col is None else out2[k][:, col]
+            got[second] = b[rows2]
+        return got
+
+    return sub, within, take
+
+
+def _unconfirmed_table(
+    subject_dtype: pd.CategoricalDtype,
+    sub: np.ndarray,
+    change: np.ndarray,
+    bl: np.ndarray,
+    blval: np.ndarray,
+    since: np.ndarray,
+    until: np.ndarray,
+    days: np.ndarray,
+    values: np.ndarray,
+) -> pd.DataFrame:
+    """The changes that were never confirmed (``UNCONFIRMED_COLUMNS``), in detection order."""
+
+    def dates(idx: np.ndarray) -> np.ndarray:
+        return days[idx].astype("datetime64[D]").astype("datetime64[ns]")
+
+    return pd.DataFrame(
+        {
+            "subject": pd.Categorical.from_codes(sub, dtype=subject_dtype, validate=False),
+            "baseline_date": dates(bl),
+            "baseline_value": blval,
+            "date": dates(change),
+            "value": values[change],
+            "days_since_relapse": np.where(np.isinf(since), np.nan, since),
+            "days_to_next_relapse": np.where(np.isinf(until), np.nan, until),
+        },
+        copy=False,
     )
 
 
@@ -500,12 +535,12 @@ def _summary(
             "last_visit_date": last.astype("datetime64[D]").astype("datetime64[ns]"),
             "follow_up_days": (last - first).astype(np.float64),
             "n_visits": n_visits.astype(np.int64),
-            "n_cdw": count(types >= K.T_CDW),
-            "n_cdi": count(types == K.T_CDI),
-            "n_pira": count(types == K.T_PIRA),
-            "n_raw": count(types == K.T_RAW),
-            "n_undefined": count(types == K.T_CDW),
-            "n_pirma": count((types == K.T_PIRA) & (pirma == 1)),
+            "n_cdw": count(types >= EventType.CDW),
+            "n_cdi": count(types == EventType.CDI),
+            "n_pira": count(types == EventType.PIRA),
+            "n_raw": count(types == EventType.RAW),
+            "n_undefined": count(types == EventType.CDW),
+            "n_pirma": count((types == EventType.PIRA) & (pirma == Pirma.YES)),
         },
         copy=False,
     )

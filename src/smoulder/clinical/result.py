@@ -1,17 +1,23 @@
-"""The result of a progression analysis: tables, settings, a report and plots."""
+"""The result of a progression analysis: tables, settings, a methods paragraph and plots.
+
+:class:`ProgressionResult` follows :class:`smoulder._result.AnalysisResult`: ``settings``,
+``version``, ``summary`` (one row per subject), :meth:`~ProgressionResult.methods`,
+:meth:`~ProgressionResult.tables`, :meth:`~ProgressionResult.plot`, and
+:meth:`~smoulder._result.AnalysisResult.write`, which hands the result to
+:mod:`smoulder.pipelines.progression` (engines never write files).
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from smoulder._result import AnalysisResult
 from smoulder.clinical.settings import ProgressionSettings
-from smoulder.io.tables import write_table
 
 #: Columns of the events table, in the order they are written.
 EVENT_COLUMNS = [
@@ -37,6 +43,18 @@ EVENT_COLUMNS = [
     "pira_confirmation_value",
 ]
 
+#: Columns of the table of changes that were never confirmed (``return_unconfirmed``; msprog's
+#: ``unconfirmed``: date, value, bl_date, bl_value, closest_rel_before, closest_rel_after).
+UNCONFIRMED_COLUMNS = [
+    "subject",
+    "baseline_date",
+    "baseline_value",
+    "date",
+    "value",
+    "days_since_relapse",
+    "days_to_next_relapse",
+]
+
 _OUTCOME_LABEL = {
     "edss": "EDSS",
     "t25fw": "timed 25-foot walk (T25FW)",
@@ -50,8 +68,23 @@ def _fmt_days(x: float) -> str:
     return "no upper limit" if np.isinf(x) else f"{x:g}"
 
 
+def shadow_properties(cls: type) -> type:
+    """Let a dataclass field named like a property of :class:`AnalysisResult` (``summary``) hold
+    its value: the property of the base class would otherwise refuse the assignment.
+
+    Declare such a field as ``summary: pd.DataFrame = field()`` (so that the dataclass does not
+    take the base class's property for its default) and decorate the class with this after
+    ``@dataclass``.
+    """
+    for name in getattr(cls, "__dataclass_fields__", {}):
+        if isinstance(getattr(AnalysisResult, name, None), property) and name not in cls.__dict__:
+            setattr(cls, name, None)
+    return cls
+
+
+@shadow_properties
 @dataclass
-class ProgressionResult:
+class ProgressionResult(AnalysisResult):
     """Events and per-subject summary of one outcome, with the settings that produced them.
 
     Attributes
@@ -67,16 +100,27 @@ class ProgressionResult:
         How many input rows were used, corrected or rejected, and why.
     version : str
         smoulder version that produced the result.
+    visits, relapses, mri_activity : DataFrame or None
+        The validated inputs (for plots).
+    unconfirmed : DataFrame or None
+        With ``return_unconfirmed``: every change from a baseline that was never confirmed
+        (see :data:`UNCONFIRMED_COLUMNS`).
+    files : dict
+        The files a pipeline wrote the result to, by name (empty when none).
     """
 
+    pipeline: ClassVar[str] = "smoulder.pipelines.progression"
+
     events: pd.DataFrame
-    summary: pd.DataFrame
+    summary: pd.DataFrame = field()
     settings: ProgressionSettings
     ingest: Any = None
     version: str = ""
     visits: pd.DataFrame | None = field(default=None, repr=False)
     relapses: pd.DataFrame | None = field(default=None, repr=False)
     mri_activity: pd.DataFrame | None = field(default=None, repr=False)
+    unconfirmed: pd.DataFrame | None = field(default=None, repr=False)
+    files: dict[str, Path] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ text
     def counts(self) -> dict[str, int]:
@@ -97,8 +141,19 @@ class ProgressionResult:
             "subjects_with_cdi": int((s["n_cdi"] > 0).sum()),
         }
 
-    def methods_paragraph(self) -> str:
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``events``, ``summary`` and (with ``return_unconfirmed``) ``unconfirmed``."""
+        out = {"events": self.events, "summary": self.summary}
+        if self.unconfirmed is not None:
+            out["unconfirmed"] = self.unconfirmed
+        return out
+
+    def methods(self) -> str:
         """A methods-section paragraph describing exactly what was computed."""
+        return self.methods_paragraph()
+
+    def methods_paragraph(self) -> str:
+        """A methods-section paragraph describing exactly what was computed (see :meth:`methods`)."""
         s = self.settings
         mc = s.minimal_change()
         out = _OUTCOME_LABEL[s.outcome]
@@ -229,81 +284,79 @@ class ProgressionResult:
     def __str__(self) -> str:  # pragma: no cover - convenience
         return self.report_text()
 
-    # ------------------------------------------------------------------ files
-    def write(
-        self, out: str | Path, *, plots: bool = True, max_trajectory_plots: int = 12
-    ) -> dict[str, Path]:
-        """Write events, summary, settings, report and plots next to ``out``.
-
-        ``out`` is the events file (``.csv`` or ``.parquet``); the others are
-        named from its stem: ``<stem>_summary.csv``, ``<stem>_settings.toml``,
-        ``<stem>_settings.json``, ``<stem>_report.md`` and, with ``plots``,
-        ``<stem>_km.png`` and ``<stem>_trajectories.png``.
-        """
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        stem = out.with_suffix("")
-        paths: dict[str, Path] = {"events": out}
-        ev = self.events_for_output()
-        sm = self.summary_for_output()
-        write_table(ev, out)
-        paths["summary"] = Path(f"{stem}_summary{out.suffix}")
-        write_table(sm, paths["summary"])
-        paths["settings"] = Path(f"{stem}_settings.toml")
-        paths["settings"].write_text(self.settings.to_toml(), encoding="utf-8")
-        paths["settings_json"] = Path(f"{stem}_settings.json")
-        meta = {
-            "smoulder_version": self.version,
-            "settings": self.settings.to_plain(),
-            "counts": self.counts(),
-        }
-        if self.ingest is not None and hasattr(self.ingest, "to_dict"):
-            meta["input"] = self.ingest.to_dict()
-        paths["settings_json"].write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-        paths["report"] = Path(f"{stem}_report.md")
-        paths["report"].write_text(self.report_text(), encoding="utf-8")
-        if plots:
-            paths.update(self.write_plots(stem, max_trajectory_plots=max_trajectory_plots))
-        return paths
-
+    # ------------------------------------------------------------------ tables and plots
     def events_for_output(self) -> pd.DataFrame:
-        """The events table with ISO dates and lower-case booleans, as written to files."""
+        """The events table as it is written to files (subject ids as text)."""
         ev = self.events.copy()
         ev["subject"] = ev["subject"].astype(str)
         return ev
 
     def summary_for_output(self) -> pd.DataFrame:
+        """The summary table as it is written to files (subject ids as text)."""
         sm = self.summary.copy()
         sm["subject"] = sm["subject"].astype(str)
         return sm
 
-    def write_plots(self, stem: Path, *, max_trajectory_plots: int = 12) -> dict[str, Path]:
-        """Kaplan–Meier curve of the first event and trajectories of subjects with events."""
-        import matplotlib
+    def plotted_subjects(self, max_subjects: int = 12) -> list[str]:
+        """The first ``max_subjects`` subjects with an event, in the order of the events table."""
+        if not len(self.events):
+            return []
+        codes = pd.unique(self.events["subject"].cat.codes.to_numpy())[:max_subjects]
+        cats = self.events["subject"].cat.categories
+        return [str(cats[c]) for c in codes]
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    def plot(
+        self,
+        kind: str = "trajectories",
+        *,
+        subjects: list[str] | None = None,
+        max_subjects: int = 12,
+    ) -> Any:
+        """Draw the trajectories of subjects with events, or the Kaplan-Meier curve of the first
+        event; returns the matplotlib Figure (nothing is saved).
 
+        Parameters
+        ----------
+        kind : {"trajectories", "km"}
+            Small multiples of each subject's values with baselines, events, confirmations and
+            relapses marked; or the time to the first event of the analysed kind.
+        subjects : list of str, optional
+            Subjects to draw (default: the first ``max_subjects`` with an event).
+        max_subjects : int
+            How many subjects at most (a figure shows a dozen, whatever the cohort's size).
+
+        Returns
+        -------
+        matplotlib.figure.Figure or None
+            None when there is nothing to draw (no events, or no visits kept).
+        """
         from smoulder.clinical.plots import plot_trajectories
         from smoulder.clinical.survival import kaplan_meier, time_to_first_event
 
-        paths: dict[str, Path] = {}
-        kind = {"firstCDI": "CDI", "firstPIRA": "PIRA", "firstRAW": "RAW"}.get(
-            self.settings.event, "CDW"
-        )
-        tte = time_to_first_event(self.events, self.summary, kind=kind)
-        if len(tte):
-            km = kaplan_meier(tte, label=kind)
-            fig = km.plot()
-            paths["km_plot"] = Path(f"{stem}_km.png")
-            fig.savefig(paths["km_plot"], dpi=110, bbox_inches="tight")
-            plt.close(fig)
-        if self.visits is not None and len(self.events):
-            subjects = list(pd.unique(self.events["subject"].astype(str)))[:max_trajectory_plots]
-            vis = self.visits[self.visits["subject"].astype(str).isin(subjects)]
-            rel = self.relapses
-            fig = plot_trajectories(vis, self.events_for_output(), rel, subjects)
-            paths["trajectories_plot"] = Path(f"{stem}_trajectories.png")
-            fig.savefig(paths["trajectories_plot"], dpi=90, bbox_inches="tight")
-            plt.close(fig)
-        return paths
+        if kind == "km":
+            event_kind = {"firstCDI": "CDI", "firstPIRA": "PIRA", "firstRAW": "RAW"}.get(
+                self.settings.event, "CDW"
+            )
+            tte = time_to_first_event(self.events, self.summary, kind=event_kind)
+            return kaplan_meier(tte, label=event_kind).plot() if len(tte) else None
+        if kind != "trajectories":
+            raise ValueError(f"kind must be 'trajectories' or 'km' (got {kind!r})")
+        if self.visits is None or not len(self.events):
+            return None
+        chosen = subjects if subjects is not None else self.plotted_subjects(max_subjects)
+        vis = _rows_of(self.visits, chosen)
+        ev = _rows_of(self.events, chosen)
+        ev = ev.assign(subject=ev["subject"].astype(str))
+        rel = _rows_of(self.relapses, chosen) if self.relapses is not None else None
+        return plot_trajectories(vis, ev, rel, chosen)
+
+
+def _rows_of(table: pd.DataFrame, subjects: list[str]) -> pd.DataFrame:
+    """The rows of ``subjects`` (by category code when ids are categorical: no string copies)."""
+    col = table["subject"]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        wanted = col.cat.categories.get_indexer(pd.Index(subjects, dtype=object))
+        mask = np.isin(col.cat.codes.to_numpy(), wanted[wanted >= 0])
+    else:
+        mask = col.astype(str).isin(subjects).to_numpy()
+    return table.loc[mask]

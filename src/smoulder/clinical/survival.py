@@ -10,12 +10,24 @@ a log-rank p-value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from pydantic import field_validator
 
+from smoulder._params import Settings
+from smoulder._result import AnalysisResult
 from smoulder.exceptions import SettingsError
+
+__all__ = [
+    "KINDS",
+    "KMSettings",
+    "KMResult",
+    "time_to_first_event",
+    "kaplan_meier",
+    "cox_hazard_ratio",
+]
 
 KINDS = ("CDW", "CDI", "PIRA", "RAW", "undefined", "PIRMA")
 _YEAR = 365.25
@@ -112,17 +124,109 @@ def _groups_for(tte: pd.DataFrame, group: Any) -> pd.Series:
     return g.astype(str)
 
 
+class KMSettings(Settings):
+    """Settings of a Kaplan-Meier estimate.
+
+    Parameters
+    ----------
+    label : str
+        Name of the event (axis labels and the methods paragraph).
+    alpha : float
+        1 - the confidence level of the bands (0.05: 95 % bands).
+    """
+
+    section: ClassVar[str] = "kaplan_meier"
+
+    label: str = "event"
+    alpha: float = 0.05
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha(cls, v: float) -> float:
+        if not 0 < v < 1:
+            raise SettingsError(f"alpha must be between 0 and 1, e.g. 0.05 (got {v!r})")
+        return v
+
+
 @dataclass
-class KMResult:
-    """Kaplan–Meier estimates per group."""
+class KMResult(AnalysisResult):
+    """Kaplan–Meier estimates per group.
+
+    Attributes
+    ----------
+    fitters : dict
+        The lifelines fitter of each group.
+    table : DataFrame
+        The curves: ``group, time_days, at_risk, events, survival, ci_lower, ci_upper``.
+    label : str
+        Name of the event.
+    settings : KMSettings
+    version : str
+    """
+
+    pipeline: ClassVar[str] = "smoulder.pipelines.survival"
 
     fitters: dict[str, Any]
     table: pd.DataFrame
     label: str = "event"
     durations: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    settings: KMSettings = field(default_factory=KMSettings)
+    version: str = ""
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per group: subjects, events, median time to event (days; NaN when the curve
+        never falls to one half) and cumulative incidence at 1, 2 and 5 years."""
+        rows = []
+        for g, (d, e) in self.durations.items():
+            f = self.fitters[g]
+            median = float(f.median_survival_time_)
+            row: dict[str, Any] = {
+                "group": g,
+                "subjects": len(d),
+                "events": int(np.sum(e)),
+                "median_days": median if np.isfinite(median) else np.nan,
+            }
+            for years in (1, 2, 5):
+                surv = float(f.survival_function_at_times(years * _YEAR).iloc[0])
+                row[f"incidence_{years}y"] = 1 - surv
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``curve`` (every step with its band and numbers at risk) and ``summary``."""
+        return {"curve": self.table, "summary": self.summary}
+
+    def methods(self) -> str:
+        """A methods paragraph for the estimate."""
+        import lifelines
+
+        level = round(100 * (1 - self.settings.alpha))
+        groups = (
+            ""
+            if list(self.fitters) == ["all"]
+            else f" in each group ({', '.join(map(str, self.fitters))})"
+        )
+        return (
+            f"Time from the first visit to the first {self.label} was estimated{groups} with the "
+            f"Kaplan-Meier method (lifelines {lifelines.__version__}, via smoulder {self.version}), "
+            f"with {level} % confidence bands from the exponential Greenwood formula; subjects "
+            "without the event were censored at their last visit."
+        )
 
     def cumulative_incidence_at(self, days: float) -> pd.DataFrame:
-        """1 − S(t) at ``days`` per group, with its 95 % confidence interval."""
+        """1 − S(t) at ``days`` per group, with its confidence interval.
+
+        Parameters
+        ----------
+        days : float
+            Days from the first visit.
+
+        Returns
+        -------
+        DataFrame
+            ``group, days, incidence, ci_lower, ci_upper``.
+        """
         rows = []
         for g, f in self.fitters.items():
             s = float(f.survival_function_at_times(days).iloc[0])
@@ -141,7 +245,15 @@ class KMResult:
         return pd.DataFrame(rows)
 
     def plot(self, ax: Any = None, years: bool = True) -> Any:
-        """Step curves with confidence bands and numbers at risk; returns the Figure."""
+        """Step curves with confidence bands and numbers at risk; returns the Figure.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw (a new figure by default).
+        years : bool
+            Time axis in years (default) or days.
+        """
         import matplotlib
 
         matplotlib.use("Agg")
@@ -156,7 +268,7 @@ class KMResult:
         scale = _YEAR if years else 1.0
         shown = []
         for g, (d, e) in self.durations.items():
-            f = KaplanMeierFitter(label=str(g)).fit(d / scale, e)
+            f = KaplanMeierFitter(label=str(g), alpha=self.settings.alpha).fit(d / scale, e)
             f.plot_survival_function(ax=ax, ci_show=True)
             shown.append(f)
         ax.set_xlabel("Years from first visit" if years else "Days from first visit")
@@ -169,7 +281,13 @@ class KMResult:
         return fig
 
 
-def kaplan_meier(tte: pd.DataFrame, group: Any = None, label: str | None = None) -> KMResult:
+def kaplan_meier(
+    tte: pd.DataFrame,
+    group: Any = None,
+    label: str | None = None,
+    settings: KMSettings | None = None,
+    **options: Any,
+) -> KMResult:
     """Kaplan–Meier estimate of the time to first event, overall or per group.
 
     Parameters
@@ -179,17 +297,43 @@ def kaplan_meier(tte: pd.DataFrame, group: Any = None, label: str | None = None)
     group : DataFrame or Series, optional
         Subject to group (e.g. trial arm).
     label : str, optional
-        Name of the event for axis labels.
+        Name of the event for axis labels (the settings' ``label``).
+    settings : KMSettings, optional
+        ``options`` (``alpha=0.1``) override it.
+
+    Returns
+    -------
+    KMResult
+
+    Examples
+    --------
+    >>> tte = pd.DataFrame(
+    ...     {
+    ...         "subject": ["a", "b", "c", "d"],
+    ...         "duration_days": [100.0, 200.0, 300.0, 400.0],
+    ...         "event": [True, False, True, False],
+    ...     }
+    ... )
+    >>> km = kaplan_meier(tte, label="PIRA")
+    >>> km.table[["time_days", "at_risk", "survival"]].round(3).values.tolist()
+    [[0.0, 4.0, 1.0], [100.0, 4.0, 0.75], [200.0, 3.0, 0.75], [300.0, 2.0, 0.375], [400.0, 1.0, 0.375]]
+    >>> km.summary[["group", "subjects", "events", "median_days"]].to_dict("records")
+    [{'group': 'all', 'subjects': 4, 'events': 2, 'median_days': 300.0}]
     """
     from lifelines import KaplanMeierFitter
 
+    from smoulder import __version__
+
+    s = KMSettings.from_mapping(
+        settings.model_dump() if settings is not None else None, label=label, **options
+    )
     g = _groups_for(tte, group)
     fitters, durations, parts = {}, {}, []
     for name in sorted(g.unique()):
         m = (g == name).to_numpy()
         d = tte.loc[m, "duration_days"].to_numpy(dtype=float)
         e = tte.loc[m, "event"].to_numpy(dtype=bool)
-        f = KaplanMeierFitter(label=str(name)).fit(d, e)
+        f = KaplanMeierFitter(label=str(name), alpha=s.alpha).fit(d, e)
         fitters[name] = f
         durations[name] = (d, e)
         sf = f.survival_function_.iloc[:, 0]
@@ -211,8 +355,10 @@ def kaplan_meier(tte: pd.DataFrame, group: Any = None, label: str | None = None)
     return KMResult(
         fitters=fitters,
         table=pd.concat(parts, ignore_index=True),
-        label=label or "event",
+        label=s.label,
         durations=durations,
+        settings=s,
+        version=__version__,
     )
 
 
@@ -221,8 +367,38 @@ def cox_hazard_ratio(
 ) -> pd.DataFrame:
     """Hazard ratio of each group against ``reference`` (Cox model), with 95 % CI and log-rank p.
 
-    Returns one row per non-reference group: ``group, reference, hazard_ratio, ci_lower,
-    ci_upper, p_value, logrank_p, n, events``.
+    Parameters
+    ----------
+    tte : DataFrame
+        From :func:`time_to_first_event`.
+    groups : DataFrame
+        ``subject`` and ``group_col``.
+    group_col : str
+        The group column.
+    reference : str, optional
+        The reference level (default: the first in sorted order).
+
+    Returns
+    -------
+    DataFrame
+        One row per non-reference group: ``group, reference, hazard_ratio, ci_lower, ci_upper,
+        p_value, logrank_p, n, events``.
+
+    Examples
+    --------
+    >>> tte = pd.DataFrame(
+    ...     {
+    ...         "subject": list("abcdefgh"),
+    ...         "duration_days": [100.0, 200, 300, 400, 150, 250, 500, 600],
+    ...         "event": [True, True, True, False, True, False, False, False],
+    ...     }
+    ... )
+    >>> groups = pd.DataFrame({"subject": list("abcdefgh"), "arm": ["x"] * 4 + ["y"] * 4})
+    >>> hr = cox_hazard_ratio(tte, groups, "arm", reference="y")
+    >>> hr[["group", "reference", "n", "events"]].values.tolist()  # n, events: group x
+    [['x', 'y', 4, 3]]
+    >>> bool(hr.hazard_ratio.iloc[0] > 1)
+    True
     """
     from lifelines import CoxPHFitter
     from lifelines.statistics import logrank_test

@@ -25,22 +25,24 @@ last bit of a float and so decide a borderline event differently.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from numba import njit, prange
 
+from smoulder.clinical.choices import OUTCOMES
 from smoulder.exceptions import SettingsError
 
-OUTCOMES = ("edss", "t25fw", "nhpt", "sdmt", "custom")
 
-
-@njit(cache=True, parallel=True)
-def _edss_delta(b, half_from):
-    out = np.empty(b.shape[0])
-    for i in prange(b.shape[0]):
-        x = b[i]
-        out[i] = 1.5 if x == 0.0 else (1.0 if x < half_from else 0.5)
+def _edss_delta(b: np.ndarray, half_from: float) -> np.ndarray:
+    """1.5 from a baseline of 0, 1.0 below ``half_from``, 0.5 from it."""
+    out: np.ndarray = np.where(b == 0.0, 1.5, np.where(b < half_from, 1.0, 0.5))
     return out
+
+
+def _error(message: str, parameter: str, given: Any = None) -> SettingsError:
+    err = SettingsError(message)
+    err.parameter, err.given = parameter, given
+    return err
 
 
 #: Direction of worsening of the built-in outcomes: +1 higher is worse, -1 lower is worse.
@@ -90,9 +92,7 @@ class MinimalChange:
         """
         b = np.asarray(reference, dtype=np.float64)
         if self.outcome == "edss":
-            return _edss_delta(
-                np.ascontiguousarray(b).ravel(), float(self.edss_half_step_from)
-            ).reshape(b.shape)
+            return _edss_delta(b, float(self.edss_half_step_from))
         parts = []
         if self.min_change_pct is not None:
             parts.append(np.abs(b) / (100.0 / self.min_change_pct))
@@ -151,42 +151,77 @@ def minimal_change(
     edss_half_step_from : float
         See the module documentation.
 
+    Returns
+    -------
+    MinimalChange
+
     Raises
     ------
     SettingsError
         If a parameter is out of range or missing for ``custom``.
+
+    Examples
+    --------
+    >>> rule = minimal_change("edss")
+    >>> [float(rule.delta(b)) for b in (0.0, 3.0, 6.0)]
+    [1.5, 1.0, 0.5]
+    >>> float(minimal_change("sdmt").delta(50.0))
+    4.0
     """
     outcome = str(outcome).lower()
     if outcome not in OUTCOMES:
-        raise SettingsError(f"outcome must be one of {', '.join(OUTCOMES)}; got {outcome!r}")
+        raise _error(
+            f"outcome must be one of {', '.join(repr(o) for o in OUTCOMES)} (got {outcome!r})",
+            "outcome",
+            outcome,
+        )
     if combine not in ("min", "max"):
-        raise SettingsError(f"min_change_combine must be 'min' or 'max'; got {combine!r}")
+        raise _error(
+            f"min_change_combine must be one of 'min' or 'max' (got {combine!r})",
+            "min_change_combine",
+            combine,
+        )
     if not 0.5 <= edss_half_step_from <= 10:
-        raise SettingsError(
-            f"edss_half_step_from must be an EDSS value between 0.5 and 10; got {edss_half_step_from!r}"
+        raise _error(
+            "edss_half_step_from must be an EDSS value between 0.5 and 10 "
+            f"(got {edss_half_step_from!r})",
+            "edss_half_step_from",
+            edss_half_step_from,
         )
     for name, val in (("min_change", min_change), ("min_change_pct", min_change_pct)):
         if val is not None and not (np.isfinite(val) and val > 0):
-            raise SettingsError(f"{name} must be a positive number; got {val!r}")
+            raise _error(f"{name} must be a positive number (got {val!r})", name, val)
     if outcome == "custom":
         if direction not in ("increase", "decrease", 1, -1):
-            raise SettingsError(
-                "outcome 'custom' needs direction='increase' (higher is worse) or "
-                f"direction='decrease' (lower is worse); got {direction!r}"
+            raise _error(
+                "direction must be 'increase' (higher is worse) or 'decrease' (lower is worse) "
+                f"for outcome 'custom' (got {direction!r})",
+                "direction",
+                direction,
             )
         if min_change is None and min_change_pct is None:
-            raise SettingsError("outcome 'custom' needs min_change and/or min_change_pct")
+            raise _error(
+                "min_change and/or min_change_pct is needed for outcome 'custom' (got neither)",
+                "min_change",
+            )
         d = 1 if direction in ("increase", 1) else -1
         return MinimalChange(outcome, d, min_change, min_change_pct, combine, edss_half_step_from)
     d = DIRECTION[outcome]
     if direction is not None and direction not in (("increase", 1) if d > 0 else ("decrease", -1)):
-        raise SettingsError(
-            f"the direction of worsening of {outcome} is fixed "
-            f"({'increase' if d > 0 else 'decrease'}); got {direction!r}"
+        raise _error(
+            f"direction of worsening of {outcome} is fixed "
+            f"({'increase' if d > 0 else 'decrease'}) (got {direction!r})",
+            "direction",
+            direction,
         )
     if outcome == "edss":
         if min_change is not None or min_change_pct is not None:
-            raise SettingsError("EDSS thresholds are set by edss_half_step_from, not min_change")
+            raise _error(
+                "min_change and min_change_pct do not apply to EDSS: its thresholds are set by "
+                f"edss_half_step_from (got min_change={min_change!r}, "
+                f"min_change_pct={min_change_pct!r})",
+                "min_change" if min_change is not None else "min_change_pct",
+            )
         return MinimalChange("edss", 1, None, None, combine, edss_half_step_from)
     if min_change is None and min_change_pct is None:
         if outcome == "sdmt":

@@ -1,80 +1,21 @@
-"""Single-pass checks over large columns, compiled: no temporary arrays, first offender and count."""
+"""The compiled single-pass column checks; they live in :mod:`smoulder.schema._fastcheck`."""
 
-from __future__ import annotations
+from smoulder.schema._fastcheck import (
+    RULE_EDSS,
+    RULE_FINITE,
+    RULE_POSITIVE_TIME,
+    RULE_SDMT,
+    check_days,
+    check_values,
+    order_state,
+)
 
-import numpy as np
-from numba import njit
-
-# value rules
-RULE_EDSS, RULE_POSITIVE_TIME, RULE_SDMT, RULE_FINITE = 0, 1, 2, 3
-
-
-@njit(cache=True)
-def check_values(v, rule, limit):
-    """Return (first missing, n missing, first bad, n bad, first code-like, n code-like, n above ``limit``, n fractional)."""
-    first_nan = -1
-    n_nan = 0
-    first_bad = -1
-    n_bad = 0
-    first_code = -1
-    n_code = 0
-    n_high = 0
-    n_frac = 0
-    for i in range(v.shape[0]):
-        x = v[i]
-        if np.isnan(x):
-            if first_nan < 0:
-                first_nan = i
-            n_nan += 1
-            continue
-        bad = False
-        if rule == RULE_EDSS:
-            bad = x < 0.0 or x > 10.0 or x * 2.0 != np.round(x * 2.0)
-        elif rule == RULE_POSITIVE_TIME:
-            bad = x <= 0.0
-            if not bad and x >= 777.0:
-                if first_code < 0:
-                    first_code = i
-                n_code += 1
-            elif x > limit:
-                n_high += 1
-        elif rule == RULE_SDMT:
-            bad = x < 0.0 or x > 110.0
-            if x != np.floor(x):
-                n_frac += 1
-        else:
-            bad = not np.isfinite(x)
-        if bad:
-            if first_bad < 0:
-                first_bad = i
-            n_bad += 1
-    return first_nan, n_nan, first_bad, n_bad, first_code, n_code, n_high, n_frac
-
-
-@njit(cache=True)
-def check_days(days, lo, hi):
-    """First day outside [lo, hi] and the count of such days."""
-    first = -1
-    n = 0
-    for i in range(days.shape[0]):
-        d = days[i]
-        if d < lo or d > hi:
-            if first < 0:
-                first = i
-            n += 1
-    return first, n
-
-
-@njit(cache=True)
-def order_state(codes, days):
-    """(sorted by subject then day, any repeated subject-day) for arrays in file order."""
-    sorted_ = True
-    dup = False
-    for i in range(1, codes.shape[0]):
-        a = codes[i - 1]
-        b = codes[i]
-        if b < a or (b == a and days[i] < days[i - 1]):
-            sorted_ = False
-        elif b == a and days[i] == days[i - 1]:
-            dup = True
-    return sorted_, dup
+__all__ = [
+    "RULE_EDSS",
+    "RULE_FINITE",
+    "RULE_POSITIVE_TIME",
+    "RULE_SDMT",
+    "check_days",
+    "check_values",
+    "order_state",
+]

@@ -26,6 +26,7 @@ from smoulder.exceptions import SettingsError
 from smoulder.imaging import registration as reg
 from smoulder.imaging.lesions import FALLBACK_METHOD, fallback_segmentation, label_lesions
 from smoulder.imaging.prl import FEATURES, PRLModel, PRLResult, PRLSettings, detect_prl, train_model
+from smoulder.imaging.prl.features import COLUMN_DESCRIPTIONS as FEATURE_DESCRIPTIONS
 from smoulder.imaging.prl.qc import qc_html
 from smoulder.io import bids as bio
 from smoulder.io import nifti
@@ -57,17 +58,7 @@ COLUMN_DESCRIPTIONS = {
     "centroid_y_mm": {"Description": "Lesion centroid, world y (RAS)", "Units": "mm"},
     "centroid_z_mm": {"Description": "Lesion centroid, world z (RAS)", "Units": "mm"},
     "diameter_mm": {"Description": "Diameter of the sphere of equal volume", "Units": "mm"},
-    "rim_z": "Mean paramagnetic signal in the rim band minus the perilesional median, in local robust SDs",
-    "outer_z": "Mean signal in the shell just outside the lesion minus the perilesional median, in SDs",
-    "core_z": "Median signal of the lesion core minus the perilesional median, in SDs (n/a: no core)",
-    "rim_core_z": "Rim band mean minus core median, in SDs (n/a: no core)",
-    "rim_positive_fraction": "Fraction of rim-band voxels above the reference + 1 local SD",
-    "coverage_max": "Largest fraction of edge sectors showing the rim on one axial slice",
-    "coverage_mean": "Mean fraction of edge sectors showing the rim over evaluable axial slices",
-    "coverage_sustained": "Best, over runs of min_slices consecutive slices, of the run's smallest coverage",
-    "rim_slices": "Longest run of consecutive axial slices whose coverage reaches min_coverage",
-    "evaluable_slices": "Axial slices with enough edge sectors to judge coverage",
-    "slice_contrast_max": "Largest slice mean of the rim band minus the reference, in SDs",
+    **FEATURE_DESCRIPTIONS,
     "rim_score": "Rim score in [0, 1] (consensus: coverage_sustained; model: predicted probability)",
     "prl": "Paramagnetic rim lesion (rim_score >= threshold)",
     "classifier": "consensus rule or model:<name>",

@@ -9,7 +9,10 @@ The wording shows evidence; it never makes a diagnosis.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+
+from smoulder.report.verdict import ago, measure_name
 
 # minimal meaningful changes (domain reference section 1): T25FW/9HPT 20 %, SDMT 4 points
 TIMED_PCT = 20.0
@@ -40,8 +43,13 @@ def edss_minimal_change(baseline: float) -> float:
     return 1.0 if baseline < 6.0 else 0.5
 
 
-def changes_since_last_visit(tl: dict[str, Any]) -> list[str]:
-    """Sentences saying what changed since the previous clinic visit.
+def _age(date: str, today: dt.date | None) -> str:
+    return ago(dt.date.fromisoformat(date[:10]), today or dt.date.today())
+
+
+def changes_since_last_visit(tl: dict[str, Any], today: dt.date | None = None) -> list[str]:
+    """Sentences saying what changed since the previous clinic visit (dates of visits with their
+    age as of ``today``: a visit years ago is never just "the last visit").
 
     Examples
     --------
@@ -57,6 +65,8 @@ def changes_since_last_visit(tl: dict[str, Any]) -> list[str]:
     ...     "device_events": [],
     ...     "lifestyle": [],
     ... }
+    >>> changes_since_last_visit(tl, dt.date(2024, 8, 1))[0]
+    'Since the previous clinic visit on 2024-01-10 (last visit 2024-07-10, 3 weeks ago):'
     >>> changes_since_last_visit(tl)[1]
     'EDSS went up from 3 to 4 (+1); a rise this large from 3 counts as clinically meaningful if it is confirmed at a later visit.'
     """
@@ -68,12 +78,14 @@ def changes_since_last_visit(tl: dict[str, Any]) -> list[str]:
     out: list[str] = []
     if prev is None:
         out.append(
-            f"The only clinic visit on record is on {last['date']}; changes can be described after the next one."
+            f"The only clinic visit on record is on {last['date']} ({_age(last['date'], today)}); "
+            "changes can be described after the next one."
         )
         start = None
     else:
         out.append(
-            f"Since the previous clinic visit on {prev['date']} (last visit {last['date']}):"
+            f"Since the previous clinic visit on {prev['date']} (last visit {last['date']}, "
+            f"{_age(last['date'], today)}):"
         )
         start = prev["date"]
     end = last["date"]
@@ -164,9 +176,12 @@ def changes_since_last_visit(tl: dict[str, Any]) -> list[str]:
         out.append(
             f"MRI on {m['date']}: " + (", ".join(parts) if parts else "no results recorded") + "."
         )
+    told = set()
     for d in tl.get("device_events", []):
         when = d.get("detected_date") or d["onset_date"]
-        if _between(when, start, None):
+        # an imported decline that smoulder also found is one decline, said once
+        if _between(when, start, None) and (d["measure"], d["onset_date"]) not in told:
+            told.add((d["measure"], d["onset_date"]))
             out.append(_device_sentence(d))
     n_life = sum(1 for x in tl.get("lifestyle", []) if _between(x["date"], start, None))
     if n_life:
@@ -194,8 +209,9 @@ def _event_sentence(ev: dict[str, Any]) -> str:
 
 def _device_sentence(d: dict[str, Any]) -> str:
     change = f" ({d['change_pct']:+.0f} %)" if d.get("change_pct") is not None else ""
+    name = measure_name(d["measure"])
     return (
-        f"Your {d['measure'].replace('_', ' ')} measured at home declined in a sustained way from "
+        f"{name[0].upper()}{name[1:]} (phone or watch) declined in a sustained way from "
         f"{d['onset_date']}{change}."
     )
 
@@ -235,9 +251,9 @@ def signals(tl: dict[str, Any]) -> list[dict[str, str]]:
         out.append(
             {
                 "date": d["onset_date"],
-                "signal": f"sustained decline in {d['measure'].replace('_', ' ')}{ch}",
+                "signal": f"sustained decline in {measure_name(d['measure'])}{ch}",
                 "source": "phone/wearable"
-                + (" (smoulder.digital)" if d.get("source") != "import" else ""),
+                + (" (found by smoulder)" if d.get("source") != "import" else " (imported)"),
             }
         )
     return sorted(out, key=lambda s: s["date"])

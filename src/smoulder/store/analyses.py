@@ -44,9 +44,9 @@ _CHUNK = 500
 
 def default_progression_settings() -> Any:
     """The clinic default: every event, roving baseline, CDWs classified as PIRA/RAW."""
-    from smoulder.clinical.progression import make_settings
+    from smoulder.clinical.settings import ProgressionSettings
 
-    return make_settings(event="multiple", baseline="roving", classify_cdw=True)
+    return ProgressionSettings(event="multiple", baseline="roving", classify_cdw=True)
 
 
 def _chunks(ids: list[int]) -> Iterable[list[int]]:
@@ -147,8 +147,7 @@ def refresh_progression(
 
     Returns counts ``{"checked": n, "recomputed": m, "events": k}``.
     """
-    from smoulder.clinical.progression import run_validated
-    from smoulder.io.tables import validate_mri_activity, validate_relapses, validate_visits
+    from smoulder.pipelines import progression
 
     settings = settings if settings is not None else default_progression_settings()
     settings_json = settings.to_json()
@@ -183,23 +182,21 @@ def refresh_progression(
     events = pd.DataFrame()
     if len(vdf):
         vdf["date"] = pd.to_datetime(vdf["date"])
-        v, report = validate_visits(vdf, source="store", value_col="edss", outcome="edss")
-        known = v["subject"].cat.categories
         rdf = pd.DataFrame(
             [(str(p), d, e) for p, d, e in rel if p in stale_set],
             columns=["subject", "date", "end_date"],
         )
         rdf["date"] = pd.to_datetime(rdf["date"])
         rdf["end_date"] = pd.to_datetime(rdf["end_date"])
-        r, _ = validate_relapses(rdf, source="store", end_date_col="end_date", known_subjects=known)
         mdf = pd.DataFrame(
             [(str(p), d, a) for p, d, a in mri if p in stale_set and a is not None],
             columns=["subject", "date", "active"],
         )
         mdf["date"] = pd.to_datetime(mdf["date"])
         mdf["active"] = mdf["active"].astype(bool)
-        m, _ = validate_mri_activity(mdf, source="store", known_subjects=known)
-        res = run_validated(v, r, m, settings, ingest=report)
+        res = progression.run(
+            vdf, rdf, mdf, settings, value_col="edss", relapse_end_col="end_date", source="store"
+        )
         events = res.events
     for chunk in _chunks(stale):
         session.execute(delete(ProgressionEvent).where(ProgressionEvent.person_id.in_(chunk)))

@@ -11,11 +11,12 @@ Kinds and their columns (``subject`` is the clinic's id for a person):
 ============== ======================================================================
 kind           columns (optional ones in brackets)
 ============== ======================================================================
-people         subject, [name, sex, birth_year, clinician]
+people         subject, [name, sex, birth_year, clinician, disease_course (RRMS|SPMS|PPMS|CIS),
+               onset_year]
 visits         subject, date, [edss, t25fw, nhpt, sdmt] (at least one score per row)
 relapses       subject, date, [end_date]
 treatments     subject, drug, start_date, [stop_date]
-mri            subject, date, [active]
+mri            subject, date, [active, t2_lesions, new_enlarging, gd_enhancing]
 prl            [subject, date], label, [n_voxels, volume_mm3, centroid_{x,y,z}_mm, rim_score], prl
 sel            [subject, date], label, [volume_mm3, centroid_*_mm, expansion_pct_per_year,
                concentricity, constancy], sel (definite|possible|no)
@@ -189,7 +190,16 @@ _MODEL_FIELDS: dict[str, tuple[type, dict[str, str]]] = {
         Treatment,
         {"drug": "drug", "start_date": "start_date", "stop_date": "stop_date"},
     ),
-    "mri": (MriSession, {"date": "date", "active": "active"}),
+    "mri": (
+        MriSession,
+        {
+            "date": "date",
+            "active": "active",
+            "t2_lesions": "t2_lesions",
+            "new_enlarging": "new_enlarging",
+            "gd_enhancing": "gd_enhancing",
+        },
+    ),
     "devices": (
         DeviceMeasure,
         {"date": "date", "measure": "measure", "value": "value", "unit": "unit"},
@@ -351,6 +361,12 @@ def import_frame(
                 for col, attr in fields.items():
                     v = r.get(col)
                     row[attr] = ("" if v is None else v) if attr in _TEXT_DEFAULTS else v
+                if kind == "mri" and row["active"] is None:
+                    # activity follows from the counts when only they are given
+                    counts = [
+                        row[k] for k in ("new_enlarging", "gd_enhancing") if row[k] is not None
+                    ]
+                    row["active"] = sum(counts) > 0 if counts else None
                 rows.append(row)
             key_attrs = ("person_id",) + tuple(fields[k] for k in KEYS[kind] if k != "subject")
             report.person_ids |= _upsert(
@@ -404,20 +420,31 @@ def _import_people(
         session.scalars(select(Person.subject).where(Person.subject.in_(sorted(first_row))))
     )
     pids = _people(session, set(first_row), user, source, first_row, report)
-    rows: list[dict[str, Any]] = [
-        {
-            "id": pids[r["subject"]],
+    current_people = {
+        p.id: p
+        for p in session.scalars(
+            select(Person).where(Person.id.in_([pids[r["subject"]] for r in records]))
+        )
+    }
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        pid = pids[r["subject"]]
+        row = {
+            "id": pid,
             "name": r.get("name") or "",
             "sex": r["sex"].upper() if r.get("sex") else None,
             "birth_year": r.get("birth_year"),
+            "disease_course": r.get("disease_course"),
+            "onset_year": r.get("onset_year"),
         }
-        for r in records
-    ]
-    current = {
-        p.id: (p.name, p.sex, p.birth_year)
-        for p in session.scalars(select(Person).where(Person.id.in_([r["id"] for r in rows])))
-    }
-    changed = [r for r in rows if current[r["id"]] != (r["name"], r["sex"], r["birth_year"])]
+        # a file without one of these columns keeps what is stored (an empty cell clears it)
+        for col in ("name", "sex", "birth_year", "disease_course", "onset_year"):
+            if col not in r:
+                row[col] = getattr(current_people[pid], col)
+        rows.append(row)
+    fields = ("name", "sex", "birth_year", "disease_course", "onset_year")
+    current = {pid: tuple(getattr(p, f) for f in fields) for pid, p in current_people.items()}
+    changed = [r for r in rows if current[r["id"]] != tuple(r[f] for f in fields)]
     if changed:
         session.execute(update(Person), changed)
     report.inserted = sum(1 for r in records if r["subject"] not in known)

@@ -70,6 +70,9 @@ class Person(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     sex: Mapped[str | None] = mapped_column(String(8), nullable=True)
     birth_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # RRMS / SPMS / PPMS / CIS (smoulder.schema.disease_course) and the year symptoms began
+    disease_course: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    onset_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
     data_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -128,7 +131,9 @@ class Treatment(Base):
 
 
 class MriSession(Base):
-    """One MRI scan date; ``active`` = new/enlarging T2 or gadolinium-enhancing lesions."""
+    """One MRI scan date; ``active`` = new/enlarging T2 or gadolinium-enhancing lesions; the
+    lesion counts when the clinic recorded them (T2/FLAIR lesions, new or enlarging T2 lesions
+    since the previous scan, gadolinium-enhancing lesions)."""
 
     __tablename__ = "mri_sessions"
     __table_args__ = (UniqueConstraint("person_id", "date"),)
@@ -136,6 +141,9 @@ class MriSession(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     date: Mapped[dt.date] = mapped_column(Date)
     active: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    t2_lesions: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    new_enlarging: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gd_enhancing: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class LesionResult(Base):

@@ -15,7 +15,7 @@ Examples
 ... }
 >>> view = researcher_view(tl)
 >>> view["person"]
-{'key': 'P-ABCDEFGH', 'sex': None, 'birth_year': None}
+{'key': 'P-ABCDEFGH', 'sex': None, 'birth_year': None, 'disease_course': None, 'onset_year': None}
 >>> view["treatments"][0]["drug"], view["treatments"][0]["drug_class"]
 ('ocrelizumab', 'anti-CD20')
 """
@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from smoulder.schema.disease_course import COURSES
 from smoulder.schema.treatments import canonical_treatment
 
 Check = Callable[[Any], Any]
@@ -129,7 +130,13 @@ def _rows(spec: Mapping[str, Check]) -> Callable[[Any], list[dict[str, Any]]]:
     return apply
 
 
-PERSON: dict[str, Check] = {"key": _pseudonym, "sex": _choice("F", "M", "X"), "birth_year": _int}
+PERSON: dict[str, Check] = {
+    "key": _pseudonym,
+    "sex": _choice("F", "M", "X"),
+    "birth_year": _int,
+    "disease_course": _choice(*COURSES),
+    "onset_year": _int,
+}
 ASSESSMENT: dict[str, Check] = {
     "date": _date,
     "edss": _num,
@@ -150,6 +157,9 @@ LESION: dict[str, Check] = {
 MRI: dict[str, Check] = {
     "date": _date,
     "active": _bool,
+    "t2_lesions": _int,
+    "new_enlarging": _int,
+    "gd_enhancing": _int,
     "prl_rated": _bool,
     "n_prl": _int,
     "n_lesions": _int,
@@ -246,6 +256,38 @@ SECTIONS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _canonical_name(v: Any) -> str | None:
+    t = canonical_treatment(v)
+    return t.name if t is not None else None
+
+
+COHORT_ROW: dict[str, Check] = {
+    **PERSON,
+    "n_pira": _int,
+    "n_raw": _int,
+    "n_prl": _int,
+    "n_sel": _int,
+    "n_digital": _int,
+    "n_relapses": _int,
+    "last_edss": _num,
+    "last_visit": _date,
+    "visit_overdue": _bool,
+    "age": _int,
+    "treatment": _canonical_name,
+    "edss_trend": _rows({"date": _date, "edss": _num}),
+    "edss_change_2y": _num,
+}
+
+
+def researcher_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One cohort row as a researcher may see it: coded fields only (the current treatment as
+    the substance from the controlled list, or nothing)."""
+    out = {k: c(row.get(k)) for k, c in COHORT_ROW.items()}
+    out["name"] = None
+    out["subject"] = None
+    return out
+
+
 def researcher_view(timeline: dict[str, Any]) -> dict[str, Any]:
     """The time line with only allow-listed, coded fields (see the module docstring).
 
@@ -270,4 +312,4 @@ def researcher_person(person: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["researcher_view", "researcher_person", "SECTIONS"]
+__all__ = ["researcher_view", "researcher_person", "researcher_row", "SECTIONS", "COHORT_ROW"]

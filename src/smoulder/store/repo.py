@@ -16,7 +16,7 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Select, and_, asc, desc, func, insert, or_, select
+from sqlalchemy import Select, and_, insert, select
 from sqlalchemy.orm import Session
 
 from smoulder.store.models import (
@@ -30,7 +30,6 @@ from smoulder.store.models import (
     LifestyleEntry,
     MriSession,
     Person,
-    PersonSignals,
     ProgressionEvent,
     Relapse,
     Treatment,
@@ -38,20 +37,6 @@ from smoulder.store.models import (
     utcnow,
 )
 from smoulder.store.pseudonymise import researcher_person, researcher_view
-
-COHORT_SORTS = (
-    "pseudonym",
-    "name",
-    "n_pira",
-    "n_raw",
-    "n_prl",
-    "n_sel",
-    "n_digital",
-    "last_edss",
-    "last_visit",
-    "n_relapses",
-)
-COHORT_FILTERS = ("pira", "prl", "sel", "digital", "any")
 
 
 def pseudonymised(user: User) -> bool:
@@ -93,6 +78,8 @@ def person_public(person: Person, user: User) -> dict[str, Any]:
         "key": person.pseudonym,
         "sex": person.sex,
         "birth_year": person.birth_year,
+        "disease_course": person.disease_course,
+        "onset_year": person.onset_year,
     }
     if pseudonymised(user):
         return researcher_person(out)
@@ -155,7 +142,14 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
         )
     ]
     sessions = session.execute(
-        select(MriSession.id, MriSession.date, MriSession.active)
+        select(
+            MriSession.id,
+            MriSession.date,
+            MriSession.active,
+            MriSession.t2_lesions,
+            MriSession.new_enlarging,
+            MriSession.gd_enhancing,
+        )
         .where(MriSession.person_id == pid)
         .order_by(MriSession.date)
     ).all()
@@ -168,7 +162,7 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
         ):
             lesions_by_session[les.session_id].append(les)
     mri = []
-    for sid, date, active in sessions:
+    for sid, date, active, t2, new, gd in sessions:
         found = lesions_by_session.get(sid, [])
         prl_rated = [x for x in found if x.method == "prl"]
         sel_rated = [x for x in found if x.method == "sel"]
@@ -176,6 +170,9 @@ def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
             {
                 "date": _iso(date),
                 "active": active,
+                "t2_lesions": t2,
+                "new_enlarging": new,
+                "gd_enhancing": gd,
                 "prl_rated": bool(prl_rated),
                 "n_prl": sum(1 for x in prl_rated if x.prl),
                 "n_lesions": len(prl_rated),
@@ -316,84 +313,6 @@ def _drug_class(drug: str) -> str | None:
     return t.drug_class if t is not None else None
 
 
-def cohort(
-    session: Session,
-    user: User,
-    *,
-    sort: str = "n_pira",
-    descending: bool = True,
-    signal: str | None = None,
-    query: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> dict[str, Any]:
-    """One page of the cohort table (signals per person), sorted and filtered in the database.
-
-    ``signal`` keeps people with at least one PIRA event / PRL / definite SEL / digital worsening
-    event (``any``: at least one of these). ``query`` matches the pseudonym (and, for users who may
-    see them, the name or clinic id).
-    """
-    if sort not in COHORT_SORTS:
-        sort = "n_pira"
-    if sort == "name" and pseudonymised(user):
-        sort = "pseudonym"
-    base = visible_people(user).outerjoin(PersonSignals, PersonSignals.person_id == Person.id)
-    conds = []
-    if signal == "pira":
-        conds.append(PersonSignals.n_pira > 0)
-    elif signal == "prl":
-        conds.append(PersonSignals.n_prl > 0)
-    elif signal == "sel":
-        conds.append(PersonSignals.n_sel > 0)
-    elif signal == "digital":
-        conds.append(PersonSignals.n_digital > 0)
-    elif signal == "any":
-        conds.append(
-            or_(
-                PersonSignals.n_pira > 0,
-                PersonSignals.n_prl > 0,
-                PersonSignals.n_sel > 0,
-                PersonSignals.n_digital > 0,
-            )
-        )
-    if query:
-        q = query.strip()[:64]
-        like = f"%{q.replace('%', '').replace('_', '')}%"
-        fields = [Person.pseudonym.ilike(like)]
-        if not pseudonymised(user):
-            fields += [Person.name.ilike(like), Person.subject.ilike(like)]
-        conds.append(or_(*fields))
-    if conds:
-        base = base.where(*conds)
-    total = session.scalar(
-        select(func.count()).select_from(base.with_only_columns(Person.id).subquery())
-    )
-    col = {"pseudonym": Person.pseudonym, "name": Person.name}.get(sort) or getattr(
-        PersonSignals, sort
-    )
-    order = desc(col) if descending else asc(col)
-    page = base.with_only_columns(Person, PersonSignals).order_by(
-        order.nulls_last(), Person.pseudonym
-    )
-    rows = []
-    for person, sig in session.execute(page.limit(max(1, min(limit, 500))).offset(max(0, offset))):
-        item = person_public(person, user)
-        for k in ("n_pira", "n_raw", "n_prl", "n_sel", "n_digital", "n_relapses"):
-            item[k] = getattr(sig, k) if sig is not None else 0
-        item["last_edss"] = sig.last_edss if sig is not None else None
-        item["last_visit"] = _iso(sig.last_visit) if sig is not None else None
-        rows.append(item)
-    return {
-        "total": total,
-        "rows": rows,
-        "sort": sort,
-        "descending": descending,
-        "signal": signal,
-        "limit": limit,
-        "offset": offset,
-    }
-
-
 def audit(
     session: Session,
     user: User | None,
@@ -412,6 +331,101 @@ def audit(
             detail=detail[:2000],
         )
     )
+
+
+class AuditWriter:
+    """Audit entries of many concurrent requests committed together, none answered before its
+    own entry is committed.
+
+    Group commit: a request hands its entry over and waits. If no commit is running, it becomes
+    the leader: it takes every entry waiting so far and writes them in one transaction; entries
+    that arrive meanwhile wait for the next leader. So under load one commit carries many entries
+    (one fsync instead of many), and with a single client nothing waits longer than its own commit.
+    If a commit fails, every request of that batch gets the error (the caller answers 500 and the
+    view is not shown without its audit entry).
+    """
+
+    def __init__(self, store: Any) -> None:
+        import threading
+
+        from sqlalchemy.orm import sessionmaker
+
+        from smoulder.store.db import make_engine, sqlite_path
+
+        self.store = store
+        # its own connection: a leader never waits for the pool that its followers hold
+        shared = store.url.startswith("sqlite") and sqlite_path(store.url) is None
+        self._engine = (
+            store.engine if shared else make_engine(store.url, pool_size=1, max_overflow=0)
+        )
+        self._session = sessionmaker(self._engine)
+        self._cond = threading.Condition()
+        self._queue: list[dict[str, Any]] = []
+        self._open = 0  # the batch new entries join
+        self._done = -1  # the last batch written (or failed)
+        self._flushing = False
+        self._errors: dict[int, BaseException] = {}
+        self.commits = 0
+        self.entries = 0
+
+    def write(
+        self,
+        user: User | None,
+        action: str,
+        resource: str,
+        person: Person | int | None = None,
+        detail: str = "",
+    ) -> None:
+        """Record one entry and return once it is committed (raises if the commit failed)."""
+        entry = {
+            "user_id": user.id if user is not None else None,
+            "action": action[:20],
+            "resource": resource[:200],
+            "person_id": person.id if isinstance(person, Person) else person,
+            "detail": detail[:2000],
+            "at": utcnow(),
+        }
+        with self._cond:
+            mine = self._open
+            self._queue.append(entry)
+            while True:
+                if self._done >= mine:
+                    err = self._errors.get(mine)
+                    if err is not None:
+                        raise err
+                    return
+                if not self._flushing:
+                    self._flushing = True
+                    # every waiting entry joined batch ``lead``: all of them are written now
+                    batch, self._queue = self._queue, []
+                    lead = self._open
+                    self._open += 1
+                    break
+                self._cond.wait()
+        err = None
+        try:
+            with self._session() as s:
+                s.execute(insert(AuditEntry), batch)
+                s.commit()
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiter of the batch
+            err = exc
+        with self._cond:
+            self._flushing = False
+            self._done = lead
+            self.commits += 1
+            self.entries += len(batch)
+            if err is not None:
+                self._errors[lead] = err
+            for old in [k for k in self._errors if k < lead - 1000]:
+                del self._errors[old]
+            self._cond.notify_all()
+        if err is not None:
+            raise err
+
+    def dispose(self) -> None:
+        """Close the writer's own connection."""
+        if self._engine is not self.store.engine:
+            self._engine.dispose()
 
 
 def audit_import(
@@ -460,17 +474,33 @@ def person_id_of(session: Session, key: str) -> int | None:
 def audit_for_person(session: Session, person: Person, limit: int = 100) -> list[dict[str, Any]]:
     """Who looked at or changed this person's record, newest first."""
     q = (
-        select(AuditEntry.at, AuditEntry.action, AuditEntry.resource, User.username, User.role)
+        select(
+            AuditEntry.at,
+            AuditEntry.action,
+            AuditEntry.resource,
+            User.username,
+            User.role,
+            User.display_name,
+        )
         .outerjoin(User, User.id == AuditEntry.user_id)
         .where(AuditEntry.person_id == person.id)
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
         .limit(limit)
     )
     return [
-        {"at": a.isoformat(timespec="seconds"), "action": b, "resource": c, "user": d, "role": e}
-        for a, b, c, d, e in session.execute(q)
+        {
+            "at": a.isoformat(timespec="seconds"),
+            "action": b,
+            "resource": c,
+            "user": d,
+            "role": e,
+            "display_name": f or None,
+        }
+        for a, b, c, d, e, f in session.execute(q)
     ]
 
+
+from smoulder.store.cohort import COHORT_FILTERS, COHORT_SORTS, cohort  # noqa: E402
 
 __all__ = [
     "visible_people",
@@ -482,6 +512,7 @@ __all__ = [
     "cohort",
     "audit",
     "audit_import",
+    "AuditWriter",
     "audit_for_person",
     "person_id_of",
     "pseudonymised",

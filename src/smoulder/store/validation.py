@@ -202,6 +202,15 @@ def _subject(text: str) -> str:
     return t
 
 
+def _course(text: str) -> str:
+    from smoulder.schema.disease_course import COURSES, canonical_course
+
+    code = canonical_course(text)
+    if code is None:
+        raise _Bad("unknown disease course", " | ".join(COURSES))
+    return code
+
+
 def _label(text: str) -> int:
     return int(_number(1, 2**31 - 1, integer=True)(text))
 
@@ -228,6 +237,8 @@ SPECS: dict[str, list[_Col]] = {
         _Col("sex", _choice(("f", "m", "x"))),
         _Col("birth_year", _number(1900, dt.date.today().year, integer=True)),
         _Col("clinician", _text(80)),
+        _Col("disease_course", _course),
+        _Col("onset_year", _number(1900, dt.date.today().year, integer=True)),
     ],
     "visits": [
         _Col("subject", _subject, True),
@@ -248,7 +259,14 @@ SPECS: dict[str, list[_Col]] = {
         _Col("start_date", _date, True),
         _Col("stop_date", _date),
     ],
-    "mri": [_Col("subject", _subject, True), _Col("date", _date, True), _Col("active", _active)],
+    "mri": [
+        _Col("subject", _subject, True),
+        _Col("date", _date, True),
+        _Col("active", _active),
+        _Col("t2_lesions", _number(0, 100000, integer=True)),
+        _Col("new_enlarging", _number(0, 100000, integer=True)),
+        _Col("gd_enhancing", _number(0, 100000, integer=True)),
+    ],
     "prl": [
         _Col("subject", _subject, True),
         _Col("date", _date, True),
@@ -484,6 +502,21 @@ def _validate(
                     None,
                     "no score in this row",
                     "at least one of edss, t25fw, nhpt, sdmt",
+                )
+            )
+        if (
+            kind == "people"
+            and rec.get("onset_year") is not None
+            and rec.get("birth_year") is not None
+            and rec["onset_year"] < rec["birth_year"]
+        ):
+            problems.append(
+                RowError(
+                    row,
+                    "onset_year",
+                    str(rec["onset_year"]),
+                    "onset_year before birth_year",
+                    f"a year from {rec['birth_year']} (the birth year) on",
                 )
             )
         for start, stop in (

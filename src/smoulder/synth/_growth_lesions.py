@@ -89,9 +89,7 @@ class FrontLesion:
         pts = pts + self.shape.center[:, None]
         r, d = self.shape.polar(pts)
         inside = (r <= self.shape.rho(d)).reshape(n, n, n)
-        sd = (
-            ndimage.distance_transform_edt(~inside) - ndimage.distance_transform_edt(inside)
-        ) * h
+        sd = (ndimage.distance_transform_edt(~inside) - ndimage.distance_transform_edt(inside)) * h
         sp = self.speed(d)
         key = np.where(sd.ravel() <= 0, sd.ravel(), sd.ravel() / np.maximum(sp, 1e-9))
         key[(sd.ravel() > 0) & (sp <= 1e-9)] = np.inf

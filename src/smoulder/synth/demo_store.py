@@ -3,12 +3,19 @@
 Clinic visits, relapses and MRI activity come from :func:`smoulder.synth.simulate_cohort`; on top
 of them this module simulates, per person (all seeded):
 
-* **names** (fictional, from short lists) and clinic ids;
+* **names** (fictional, from short lists, first names that fit the recorded sex) and clinic ids;
+  a **disease course** (RRMS / SPMS / PPMS / CIS) and **year of onset** that fit the simulation;
+* **clinic scores** a neurologist would believe: EDSS at most 8.0 (never 10, death, followed by
+  9.5) and no timed walk from EDSS 7 on;
 * **treatments**: a first disease-modifying therapy some months after enrolment, sometimes a switch;
-* **per-lesion PRL results** on the last two MRI scans (more rim lesions in people with
-  relapse-independent drift) and **SEL results** on the last scan;
-* **device measures**: two years of daily step counts and weekly two-minute walk tests before
-  the last visit, with a sustained decline in most people with drift;
+* **MRI lesion counts** that only grow: T2 lesions, with new/enlarging and gadolinium-enhancing
+  lesions at the scans the simulator marks active;
+* **per-lesion PRL results** on the last two MRI scans, the same lesions on both (a rim lesion
+  keeps its rim; more rim lesions in people with relapse-independent drift) and **SEL results**
+  on the last scan;
+* **device measures**: three years of daily step counts and weekly two-minute walk tests up to
+  shortly after the last visit, with a sustained decline starting 9-15 months before the end in
+  most people with drift;
 * **lifestyle entries** every few months.
 
 Then the analyses run from the store (progression; digital worsening through ``smoulder.digital``
@@ -30,31 +37,38 @@ from smoulder.store.analyses import refresh
 from smoulder.store.importer import import_frame
 from smoulder.store.models import Person
 
-FIRST = [
+# fictional first names that fit the recorded sex (F / M)
+FEMALE = [
     "Ada",
-    "Ben",
     "Chloe",
-    "Dev",
     "Elena",
-    "Femi",
     "Greta",
-    "Hugo",
     "Ines",
-    "Jonas",
     "Kira",
-    "Luca",
     "Maya",
-    "Nils",
     "Olga",
-    "Pavel",
-    "Quinn",
     "Rosa",
-    "Sami",
     "Tara",
     "Uma",
+    "Yara",
+    "Nadia",
+    "Lena",
+    "Sofia",
+    "Hanna",
+]
+MALE = [
+    "Ben",
+    "Dev",
+    "Femi",
+    "Hugo",
+    "Jonas",
+    "Luca",
+    "Nils",
+    "Pavel",
+    "Sami",
     "Viktor",
     "Wen",
-    "Yara",
+    "Omar",
 ]
 LAST = [
     "Almeida",
@@ -103,32 +117,85 @@ def _iso(x: Any) -> str:
     return pd.Timestamp(x).strftime("%Y-%m-%d")
 
 
+# the simulator's settings for the demo (smoulder.synth.simulate_cohort): about 12 years of
+# six-monthly visits from 12 years ago, so most people have been seen within the last year and a
+# few have not (they show the overdue flags)
+DEMO_COHORT: dict[str, Any] = {"n_visits_mean": 24, "edss_rater_sd": 0.3}
+#: no EDSS above this in the demo (8.0: restricted to bed or chair; 10 is death)
+DEMO_EDSS_MAX = 8.0
+#: from this EDSS on nobody walks 25 feet (the timed walk is left empty)
+NO_WALK_EDSS = 7.0
+DEVICE_YEARS = 3
+
+
+def _believable_visits(v: pd.DataFrame) -> pd.DataFrame:
+    """Clinic scores a neurologist would believe: no EDSS above :data:`DEMO_EDSS_MAX` (the
+    simulator can reach 10, death, and go down again), no timed 25-foot walk from
+    :data:`NO_WALK_EDSS` on."""
+    v = v.copy()
+    v["edss"] = v["edss"].clip(upper=DEMO_EDSS_MAX)
+    v.loc[v["edss"] >= NO_WALK_EDSS, "t25fw"] = np.nan
+    return v
+
+
+def _course(prog: bool, n_relapses: int, last_edss: float, years: float) -> str:
+    """A disease course that fits the simulated person: progressive when the drift is there and
+    the EDSS is high, CIS for a short quiet follow-up, relapsing-remitting otherwise."""
+    if prog and n_relapses == 0 and last_edss >= 3.0:
+        return "PPMS"
+    if prog and last_edss >= 4.0:
+        return "SPMS"
+    if n_relapses <= 1 and years < 3 and last_edss < 2.5:
+        return "CIS"
+    return "RRMS"
+
+
+def _mri_counts(active: list[bool], rng: Any) -> list[tuple[int, int, int]]:
+    """T2 lesion counts that only grow (new lesions at active scans), with new/enlarging and
+    gadolinium-enhancing counts consistent with each scan's activity."""
+    t2 = int(rng.poisson(10)) + 3
+    out = []
+    for k, act in enumerate(active):
+        new = int(rng.poisson(1.5)) + 1 if act and k else 0
+        gd = int(rng.binomial(new, 0.5)) if act else 0
+        if act and k == 0:
+            gd = int(rng.integers(1, 3))
+        t2 += new
+        out.append((t2, new, gd))
+    return out
+
+
 def demo_tables(
     n_subjects: int = 40, seed: int = 7, today: dt.date | None = None
 ) -> dict[str, pd.DataFrame]:
-    """The demo clinic's tables, in the import formats (all text-free of real people)."""
+    """The demo clinic's tables, in the import formats (all text-free of real people).
+
+    Made to look like a clinic: names that fit the recorded sex, EDSS never above 8.0 (so never
+    10 followed by 9.5), T2 lesion counts that only grow with new lesions at active scans, the
+    same rim lesions from one scan to the next, and three years of phone data with a sustained
+    decline starting 9 to 15 months before the end in most people with relapse-independent drift.
+    """
     from smoulder.synth.clinical import simulate_cohort
 
     today = today or dt.date.today()
     rng = np.random.default_rng(seed)
     start = (pd.Timestamp(today) - pd.DateOffset(years=12)).strftime("%Y-%m-%d")
-    c = simulate_cohort(n_subjects, seed=seed, start_date=start)
+    c = simulate_cohort(n_subjects, seed=seed, start_date=start, **DEMO_COHORT)
     limit = pd.Timestamp(today)
-    visits = c.visits[c.visits["date"] <= limit].copy()
+    visits = _believable_visits(c.visits[c.visits["date"] <= limit])
     relapses = c.relapses[c.relapses["date"] <= limit].copy()
     mri = c.mri[c.mri["date"] <= limit].copy()
     subjects = [str(s) for s in c.subjects["subject"]]
     progressor = dict(zip(map(str, c.truth["subject"]), c.truth["true_progressor"], strict=True))
-    people = pd.DataFrame(
-        {
-            "subject": subjects,
-            "name": [
-                f"{FIRST[i % len(FIRST)]} {LAST[(i * 7) % len(LAST)]}" for i in range(len(subjects))
-            ],
-            "sex": [str(s) for s in c.subjects["sex"]],
-            "birth_year": [str(int(today.year - 12 - a)) for a in c.subjects["age_at_onset"]],
-        }
-    )
+    sexes = [str(x) for x in c.subjects["sex"]]
+    first_names = {"F": FEMALE, "M": MALE}
+    used: dict[str, int] = {"F": 0, "M": 0}
+    names = []
+    for i, sx in enumerate(sexes):
+        pool = first_names.get(sx, FEMALE + MALE)
+        names.append(f"{pool[used.get(sx, 0) % len(pool)]} {LAST[(i * 7) % len(LAST)]}")
+        used[sx] = used.get(sx, 0) + 1
+    birth = [int(today.year - 12 - a) for a in c.subjects["age_at_onset"]]
     v = visits.drop(columns=["unscheduled"]).astype({"subject": str})
     v["date"] = v["date"].map(_iso)
     r = relapses.astype({"subject": str})
@@ -136,10 +203,46 @@ def demo_tables(
     r["date"] = r["date"].map(_iso)
     m = mri.astype({"subject": str})
     m["date"] = m["date"].map(_iso)
-    m["active"] = m["active"].map(lambda x: "true" if x else "false")
 
     first_visit = v.groupby("subject")["date"].min()
     last_visit = v.groupby("subject")["date"].max()
+    last_edss = v.dropna(subset=["edss"]).groupby("subject")["edss"].last()
+    n_rel = r.groupby("subject").size()
+    courses, onsets = [], []
+    for s, by in zip(subjects, birth, strict=True):
+        years = (
+            (pd.Timestamp(last_visit[s]) - pd.Timestamp(first_visit[s])).days / 365.25
+            if s in first_visit
+            else 0.0
+        )
+        courses.append(
+            _course(bool(progressor[s]), int(n_rel.get(s, 0)), float(last_edss.get(s, 0.0)), years)
+        )
+        first_year = int(first_visit[s][:4]) if s in first_visit else today.year
+        onsets.append(str(max(by + 15, first_year - int(rng.integers(0, 9)))))
+    people = pd.DataFrame(
+        {
+            "subject": subjects,
+            "name": names,
+            "sex": sexes,
+            "birth_year": [str(b) for b in birth],
+            "disease_course": courses,
+            "onset_year": onsets,
+        }
+    )
+    counts = []
+    for s in subjects:
+        rows = m[m["subject"] == s].sort_values("date")
+        counts += _mri_counts([bool(a) for a in rows["active"]], rng)
+    m = m.sort_values(["subject", "date"]).reset_index(drop=True)
+    m["t2_lesions"] = [str(x[0]) for x in counts]
+    m["new_enlarging"] = [str(x[1]) for x in counts]
+    m["gd_enhancing"] = [str(x[2]) for x in counts]
+    m["active"] = m["active"].map(lambda x: "true" if x else "false")
+
+    t2_of = {
+        (a, b): int(t) for a, b, t in zip(m["subject"], m["date"], m["t2_lesions"], strict=True)
+    }
     treat, prl, sel, devices, life = [], [], [], [], []
     for s in subjects:
         if s not in first_visit:
@@ -158,11 +261,20 @@ def demo_tables(
                 treat.append((s, drug, _iso(t0), ""))
         scans = sorted(m.loc[m["subject"] == s, "date"])
         prog = bool(progressor[s])
+        # the same lesions on the last two scans (labels 1..T2 count); a rim lesion keeps its rim
+        rim: set[int] = set()
+        p_prl = 0.22 if prog else 0.04
         for k, scan in enumerate(scans[-2:]):
-            n_les = int(rng.poisson(9)) + 1
-            p_prl = 0.25 if prog else 0.04
+            n_les = min(t2_of[(s, scan)], 45)
             for label in range(1, n_les + 1):
-                is_prl = rng.random() < p_prl
+                if k == 0 or label not in rim:
+                    is_prl = rng.random() < (p_prl if k == 0 else p_prl / 8)
+                else:
+                    is_prl = rng.random() < 0.92
+                if is_prl:
+                    rim.add(label)
+                else:
+                    rim.discard(label)
                 vol = float(np.round(rng.lognormal(np.log(250 if is_prl else 90), 0.5), 1))
                 prl.append(
                     (
@@ -176,13 +288,13 @@ def demo_tables(
                         "true" if is_prl else "false",
                     )
                 )
-                if k == len(scans[-2:]) - 1:
+                if k == len(scans[-2:]) - 1 and len(scans) > 1:
                     u = rng.random()
                     cls = (
                         "definite"
-                        if u < (0.25 if prog else 0.04)
+                        if u < (0.07 if prog else 0.01)
                         else "possible"
-                        if u < (0.35 if prog else 0.1)
+                        if u < (0.14 if prog else 0.05)
                         else "no"
                     )
                     sel.append(
@@ -205,11 +317,12 @@ def demo_tables(
                             cls,
                         )
                     )
-        # device data: two years before the last visit
-        d0 = end - pd.Timedelta(days=728)
-        days = pd.date_range(d0, end, freq="D")
+        # device data: three years up to shortly after the last visit
+        d_end = min(end + pd.Timedelta(days=int(rng.integers(0, 60))), limit)
+        d0 = d_end - pd.Timedelta(days=round(DEVICE_YEARS * 365.25))
+        days = pd.date_range(d0, d_end, freq="D")
         decline = prog and rng.random() < 0.8
-        onset = end - pd.Timedelta(days=int(rng.integers(120, 300)))
+        onset = d_end - pd.Timedelta(days=int(rng.integers(270, 460)))
         factor = np.where(decline & (days >= onset), 0.78, 1.0)
         level = 6500 * rng.lognormal(0, 0.3)
         weekend = np.where(days.dayofweek >= 5, 0.8, 1.0)
@@ -217,7 +330,8 @@ def demo_tables(
         for d, val in zip(days, steps, strict=True):
             devices.append((s, _iso(d), "steps", float(int(val)), "count"))
         walk = 130 * rng.lognormal(0, 0.15)
-        for d, f in zip(days[::7], factor[::7], strict=True):
+        wfactor = np.where(decline & (days >= onset), 0.85, 1.0)
+        for d, f in zip(days[::7], wfactor[::7], strict=True):
             devices.append(
                 (
                     s,
@@ -229,7 +343,7 @@ def demo_tables(
             )
         # lifestyle: every ~4 months over the last two years
         smoke = ["never", "former", "current"][int(rng.choice(3, p=[0.6, 0.25, 0.15]))]
-        for d in pd.date_range(d0, end, freq="120D"):
+        for d in pd.date_range(d_end - pd.Timedelta(days=728), end, freq="120D"):
             life.append(
                 (
                     s,
@@ -249,7 +363,7 @@ def demo_tables(
         "visits": v,
         "relapses": r[["subject", "date", "end_date"]],
         "treatments": pd.DataFrame(treat, columns=["subject", "drug", "start_date", "stop_date"]),
-        "mri": m[["subject", "date", "active"]],
+        "mri": m[["subject", "date", "active", "t2_lesions", "new_enlarging", "gd_enhancing"]],
         "prl": pd.DataFrame(
             prl,
             columns=[

@@ -35,7 +35,9 @@ Example
 -------
 >>> from smoulder.synth.sel_growth_phantom import simulate_growth_phantom
 >>> ph = simulate_growth_phantom(seed=3, n_lesions=6)  # doctest: +SKIP
->>> ph.truth[["label", "kind", "pattern", "size_class", "true_expansion_pct_per_year"]]  # doctest: +SKIP
+>>> ph.truth[
+...     ["label", "kind", "pattern", "size_class", "true_expansion_pct_per_year"]
+... ]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -306,7 +308,9 @@ def _smooth_on_grid(
     lat = np.stack(np.meshgrid(*axes, indexing="ij"))
     xs = chain.smooth(aff[:3, :3] @ lat.reshape(3, -1) + aff[:3, 3:4]).reshape(3, *lat.shape[1:])
     # fractional lattice coordinates of every voxel
-    frac = [np.interp(np.arange(n), ax, np.arange(ax.size)) for n, ax in zip(shape, axes, strict=True)]
+    frac = [
+        np.interp(np.arange(n), ax, np.arange(ax.size)) for n, ax in zip(shape, axes, strict=True)
+    ]
     grid = np.stack(np.meshgrid(*frac, indexing="ij")).reshape(3, -1)
     return np.stack([ndimage.map_coordinates(xs[k], grid, order=1) for k in range(3)])
 
@@ -485,9 +489,9 @@ def simulate_growth_phantom(
         fls.append(_nifti(_scanner(fl, fbrain, rng, scan), faff))
         if vi == 0:
             labels0 = np.zeros(shape, np.int16)
-            for k, les in enumerate(specs):
-                cut = (pv[k] >= les.mask_threshold) & (labels0 == 0) & brain
-                labels0[cut] = k + 1
+            for li, les in enumerate(specs):
+                cut = (pv[li] >= les.mask_threshold) & (labels0 == 0) & brain
+                labels0[cut] = li + 1
             brain0 = brain.astype(np.uint8)
             base_aff, base_chain = aff, chain
     assert labels0 is not None and brain0 is not None

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from smoulder import __version__
 from smoulder.store.accounts import PasswordChecks
 from smoulder.store.db import Store
-from smoulder.store.repo import audit
+from smoulder.store.repo import AuditWriter, audit
 from smoulder.web.deps import LoginRequired, PayloadCache, Refused, login_url, render
 from smoulder.web.middleware import (
     AuthMiddleware,
@@ -93,6 +93,9 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
     )
     app.state.password_checks = PasswordChecks(settings.login_concurrency)
     app.state.payload_cache = PayloadCache(settings.cache_entries)
+    # each person's cohort-row extras (EDSS trend, current treatment) per data version and day
+    app.state.row_cache = PayloadCache(max(1000, 50 * settings.cache_entries))
+    app.state.audit = AuditWriter(store)
 
     from smoulder.web.routers import auth, cohort, health, imports, lifestyle, patients, reports
 

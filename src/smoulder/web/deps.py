@@ -19,6 +19,17 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.autoescape = True  # every template, whatever its suffix
 
 
+def _globals() -> None:
+    from smoulder.report.plain import long_date
+    from smoulder.schema.palette import colour
+    from smoulder.web.views import sparkline
+
+    TEMPLATES.env.globals.update(colour=colour, long_date=long_date, sparkline=sparkline)
+
+
+_globals()
+
+
 class Refused(HTTPException):
     """A refusal that goes to the audit trail (403, or 404 for a record the caller may not see);
     ``person_id`` files it on that record's own trail (never shown to the caller)."""
@@ -96,6 +107,25 @@ def render(
     return TEMPLATES.TemplateResponse(
         request, name, {"user": user, **ctx}, status_code=status_code, headers=headers
     )
+
+
+def record(
+    request: Request,
+    user: CurrentUser,
+    action: str,
+    resource: str,
+    person: Any = None,
+    detail: str = "",
+    db: Session | None = None,
+) -> None:
+    """Audit a view (read, list, export) through the app's group-commit writer: returns once the
+    entry is committed, so nothing is shown that is not on the audit trail. ``db``, when given,
+    is closed first (the view has read what it needs; its connection goes back to the pool
+    instead of being held while the entry is written)."""
+    pid = getattr(person, "id", person)
+    if db is not None:
+        db.close()
+    request.app.state.audit.write(user.as_user(), action, resource, pid, detail)
 
 
 def login_url(next_path: str) -> str:

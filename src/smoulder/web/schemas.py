@@ -95,6 +95,8 @@ class PersonPublic(_Public):
     key: str
     sex: str | None = None
     birth_year: int | None = None
+    disease_course: Literal["RRMS", "SPMS", "PPMS", "CIS"] | None = None
+    onset_year: int | None = None
     name: str | None = None
     subject: str | None = None
 
@@ -104,15 +106,28 @@ class PatientList(_Public):
     patients: list[PersonPublic]
 
 
+class TrendPoint(_Public):
+    date: str | None
+    edss: float | None
+
+
 class CohortRow(PersonPublic):
-    n_pira: int
-    n_raw: int
-    n_prl: int
-    n_sel: int
-    n_digital: int
-    n_relapses: int
+    """One person's row: signals, age, disease course, current treatment (the substance for
+    researchers), the EDSS of every visit (the trend mark) and its change over two years."""
+
+    n_pira: int | None
+    n_raw: int | None
+    n_prl: int | None
+    n_sel: int | None
+    n_digital: int | None
+    n_relapses: int | None
     last_edss: float | None = None
     last_visit: str | None = None
+    visit_overdue: bool | None = None
+    age: int | None = None
+    treatment: str | None = None
+    edss_trend: list[TrendPoint] = Field(default_factory=list)
+    edss_change_2y: float | None = None
 
 
 class CohortPage(_Public):
@@ -161,6 +176,9 @@ class LesionPublic(_Public):
 class MriPublic(_Public):
     date: str | None
     active: bool | None = None
+    t2_lesions: int | None = None
+    new_enlarging: int | None = None
+    gd_enhancing: int | None = None
     prl_rated: bool | None = None
     n_prl: int | None = None
     n_lesions: int | None = None
@@ -230,8 +248,62 @@ class SignalPublic(_Public):
     source: str
 
 
+class DatedPublic(_Public):
+    """A date with its age as of the day of the answer; ``overdue`` beyond 12 months."""
+
+    date: str
+    days: int
+    ago: str
+    overdue: bool
+
+
+class FlagPublic(_Public):
+    kind: Literal["no_visit", "visit_overdue", "no_scan", "scan_overdue"]
+    text: str
+
+
+class CurrentTreatmentPublic(_Public):
+    drug: str
+    drug_class: str | None = None
+    since: str
+
+
+class OverviewPublic(_Public):
+    """Who this is and how current the record is, as of ``as_of``."""
+
+    as_of: str
+    age: int | None = None
+    sex: str | None = None
+    disease_course: str | None = None
+    disease_course_name: str | None = None
+    onset_year: int | None = None
+    years_since_onset: int | None = None
+    first_visit: str | None = None
+    treatment: CurrentTreatmentPublic | None = None
+    last_visit: DatedPublic | None = None
+    previous_visit: DatedPublic | None = None
+    last_scan: DatedPublic | None = None
+    flags: list[FlagPublic]
+
+
+class VerdictSignalPublic(_Public):
+    """One of the four smouldering signals and its state now."""
+
+    key: Literal["worsening", "prl", "sel", "digital"]
+    title: str
+    state: Literal["present", "absent", "unknown"]
+    value: str
+    detail: str
+    since: str
+    new: bool
+    date: str | None = None
+    kind: str
+    evidence: str
+
+
 class TimelinePublic(_Public):
-    """One person's whole time line with the plain-language summary and the signal list."""
+    """One person's whole time line with the plain-language summary, the signal list, the
+    overview (ages of the last visit and scan, overdue flags) and the verdict (four signals)."""
 
     person: PersonPublic
     assessments: list[AssessmentPublic]
@@ -245,6 +317,8 @@ class TimelinePublic(_Public):
     analyses: list[AnalysisPublic]
     summary: list[str]
     signals: list[SignalPublic]
+    overview: OverviewPublic
+    verdict: list[VerdictSignalPublic]
 
 
 class AuditEntryPublic(_Public):
@@ -253,6 +327,7 @@ class AuditEntryPublic(_Public):
     resource: str
     user: str | None = None
     role: str | None = None
+    display_name: str | None = None
 
 
 class AuditTrail(_Public):
@@ -322,3 +397,15 @@ __all__ = [
     for n, v in list(globals().items())
     if isinstance(v, type) and issubclass(v, BaseModel) and v.__module__ == __name__ and n[0] != "_"
 ] + ["errors"]
+
+
+def whole_number(value: object) -> object:
+    """Refuse a query value that is not written as a whole number ("0.0", "1e3"): the documented
+    type is an integer, and a value in another form is a 422, not silently rounded."""
+    if isinstance(value, str) and not value.strip().isdigit():
+        raise ValueError("must be a whole number, such as 0 or 50")
+    return value
+
+
+#: put in ``Annotated[int, WHOLE, Query(...)]`` for integer query parameters
+WHOLE = BeforeValidator(whole_number)

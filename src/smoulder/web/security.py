@@ -23,7 +23,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from smoulder.store.models import LoginThrottle, User, WebSession, utcnow
@@ -86,6 +86,23 @@ def create_session(db: Any, user: User, hours: float) -> tuple[str, str]:
     return token, csrf
 
 
+_SESSION_QUERY = (
+    select(
+        User.id,
+        User.username,
+        User.role,
+        User.display_name,
+        User.person_id,
+        WebSession.csrf_token,
+        WebSession.expires_at,
+        WebSession.last_seen_at,
+        WebSession.created_at,
+    )
+    .join(WebSession, WebSession.user_id == User.id)
+    .where(WebSession.token_hash == bindparam("h"))
+)
+
+
 def lookup_session(store: Any, token: str | None, idle_minutes: float = 30.0) -> CurrentUser | None:
     """The user of a session token, or None when missing, unknown, expired or idle too long.
 
@@ -97,34 +114,21 @@ def lookup_session(store: Any, token: str | None, idle_minutes: float = 30.0) ->
     h = token_hash(token)
     now = utcnow()
     idle = dt.timedelta(minutes=idle_minutes)
-    with store.session() as db:
-        row = db.execute(
-            select(
-                User.id,
-                User.username,
-                User.role,
-                User.display_name,
-                User.person_id,
-                WebSession.csrf_token,
-                WebSession.expires_at,
-                WebSession.last_seen_at,
-                WebSession.created_at,
-            )
-            .join(WebSession, WebSession.user_id == User.id)
-            .where(WebSession.token_hash == h)
-        ).first()
+    # a plain connection, not an ORM session: this runs on every request
+    with store.engine.connect() as conn:
+        row = conn.execute(_SESSION_QUERY, {"h": h}).first()
         if row is None:
             return None
         last = row[7] or row[8]
         if row[6] < now or last + idle < now:
-            db.execute(delete(WebSession).where(WebSession.token_hash == h))
-            db.commit()
+            conn.execute(delete(WebSession).where(WebSession.token_hash == h))
+            conn.commit()
             return None
         if now - last > min(dt.timedelta(seconds=60), idle / 4):
-            db.execute(
+            conn.execute(
                 update(WebSession).where(WebSession.token_hash == h).values(last_seen_at=now)
             )
-            db.commit()
+            conn.commit()
     return CurrentUser(
         id=row[0],
         username=row[1],

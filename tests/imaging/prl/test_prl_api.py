@@ -38,7 +38,8 @@ def test_the_result_pattern(phantom_files):
     assert s.loc[0, "n_lesions"] == 8 and s.loc[0, "n_prl"] == result.n_prl
     assert s.loc[0, "lesion_volume_mm3"] == result.lesions["volume_mm3"].sum()
     assert set(result.tables()) == {"lesions", "summary"}
-    assert "on each of at least 3 consecutive axial slices" in result.methods()
+    assert "on each of at least 3 consecutive acquisition slices" in result.methods()
+    assert "normal to voxel axis k, the voxel axis closest to B0" in result.methods()
     ax = result.plot()
     assert ax.get_title() == f"{result.n_prl} of 8 lesions classified as PRL"
     assert len(ax.patches) == 8

@@ -62,7 +62,9 @@ def test_prl_command_writes_the_contracted_outputs(phantom, phantom_files, tmp_p
     assert side["Settings"]["classifier"] == "consensus" and "rim_score" in side
     methods = side["MethodsParagraph"]
     assert "3 of 8 lesions were classified as PRL" in methods
-    assert "at least 0.67 of the edge on each of at least 2 consecutive axial slices" in methods
+    assert (
+        "at least 0.67 of the edge on each of at least 2 consecutive acquisition slices" in methods
+    )
     html = (out / "qc.html").read_text()
     assert html.count("data:image/png;base64,") == 8
     assert "Lesion 1: <span class='yes'>PRL</span>" in html

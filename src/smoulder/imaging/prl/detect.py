@@ -12,12 +12,11 @@ from typing import Any
 import numpy as np
 
 from smoulder.exceptions import SettingsError
-from smoulder.imaging.dipole import tkd_inversion
+from smoulder.imaging.dipole import b0_direction, tkd_inversion
 from smoulder.imaging.lesions import lesion_geometry
 from smoulder.imaging.prl.features import (
     CONVENTION_WARN_BELOW,
     ConventionWarning,
-    axial_axis,
     convention_agreement,
     lesion_features,
     paramagnetic_signal,
@@ -119,14 +118,16 @@ def detect_prl(
     chi_est = None
     if input_kind == "phase" and (check_convention or st.phase_mode == "dipole-inversion"):
         # phase -> approximate susceptibility (radian-scaled) by thresholded k-space division,
-        # which undoes the orientation dependence of the dipole field
+        # which undoes the orientation dependence of the dipole field; B0 is the scanner's z axis
+        # (world z of the affine) expressed along the voxel axes, so oblique slices get their
+        # true kernel
         mask = (s != 0) if brain is None else np.asarray(brain, dtype=bool)
         chi_est = (
             tkd_inversion(
                 np.where(mask, s, 0.0),
                 zooms,
                 threshold=st.tkd_threshold,
-                b0_axis=axial_axis(grid),
+                b0_direction=b0_direction(affine),
             )
             * mask
         )
@@ -143,11 +144,9 @@ def detect_prl(
     geo = lesion_geometry(labels, affine)
     if chi_est is not None and st.phase_mode == "dipole-inversion":
         # the rim then shows as a paramagnetic band all round the lesion, as on QSM
-        feats = lesion_features(chi_est, labels, affine, st, brain, reference="max")
+        feats = lesion_features(chi_est, labels, affine, st, brain)
     else:
-        feats = lesion_features(
-            s, labels, affine, st, brain, reference="slice-core" if input_kind == "phase" else "max"
-        )
+        feats = lesion_features(s, labels, affine, st, brain)
     table = geo.merge(feats, on="label", how="left")
     threshold, classifier = apply_rule(table, st, input_kind=input_kind, model=model)
     table["classifier"] = classifier

@@ -17,7 +17,10 @@ import pandas as pd
 from scipy import ndimage
 
 from smoulder.exceptions import SettingsError
-from smoulder.imaging.dipole import tkd_inversion
+from smoulder.imaging.dipole import b0_direction, tkd_inversion
+from smoulder.imaging.prl.frame import acquisition_frame
+from smoulder.imaging.prl.mimics import central_vein, diffuse_evidence
+from smoulder.imaging.prl.sectors import LesionBox, sector_coverage
 from smoulder.imaging.prl.settings import PRLSettings
 from smoulder.schema.images import Volume
 
@@ -38,7 +41,43 @@ FEATURES = [
     "rim_slices",
     "evaluable_slices",
     "slice_contrast_max",
+    "edge_vein_sectors",
+    "central_vein_slices",
+    "central_vein_z",
+    "diffuse_z",
 ]
+
+#: Evidence columns a rater can check (not classifier inputs): per-slice coverage, the slices of
+#: the longest qualifying run, and the mimic flags.
+EVIDENCE = ["coverage_by_slice", "rim_slice_range", "central_vein", "diffuse", "edge_vein"]
+
+#: Descriptions of the feature and evidence columns (the pipeline writes them to the sidecar).
+COLUMN_DESCRIPTIONS: dict[str, object] = {
+    "rim_z": "Mean paramagnetic signal in the rim band minus the perilesional median, in local robust SDs",
+    "outer_z": "Mean signal in the shell just outside the lesion minus the perilesional median, in SDs",
+    "core_z": "Median signal of the lesion core minus the perilesional median, in SDs (n/a: no core)",
+    "rim_core_z": "Rim band mean minus core median, in SDs (n/a: no core)",
+    "rim_positive_fraction": "Fraction of rim-band voxels above the reference + 1 local SD",
+    "coverage_max": "Largest fraction of the edge showing the rim on one acquisition slice",
+    "coverage_mean": "Mean fraction of the edge showing the rim over evaluable acquisition slices",
+    "coverage_sustained": "Best, over runs of min_slices consecutive acquisition slices, of the run's smallest coverage",
+    "rim_slices": "Longest run of consecutive acquisition slices whose coverage reaches min_coverage",
+    "evaluable_slices": "Acquisition slices through the lesion's well-cut part with enough edge sectors to judge coverage",
+    "slice_contrast_max": "Largest slice mean of the rim band minus the reference, in SDs",
+    "edge_vein_sectors": "Edge sectors refused because the shell just outside the lesion was brighter than the rim band (a vein along the edge)",
+    "central_vein_slices": "Longest run of consecutive slices with a bright spot near the lesion centre at aligned positions",
+    "central_vein_z": "Median contrast of those central spots, in voxel-noise SDs",
+    "diffuse_z": "Median of the whole lesion minus the perilesional median, in local SDs",
+    "coverage_by_slice": (
+        "Coverage of the edge by the rim on each acquisition slice through the lesion, as "
+        "'slice:percent' (slice = 0-based voxel index along the slice axis; n/e = not evaluable: "
+        "a cap of the lesion or too few edge sectors)"
+    ),
+    "rim_slice_range": "Acquisition slices (0-based voxel indices) of the longest run reaching min_coverage (n/a: none)",
+    "central_vein": "A central vein is seen (a paramagnetic line through the core on >= cv_min_slices aligned slices); not counted as rim",
+    "diffuse": "The lesion is diffusely paramagnetic (its median and core exceed the perilesional white matter by >= diffuse_min_z SDs)",
+    "edge_vein": "A vein runs along the lesion edge (>= edge_vein_min_sectors sectors refused for a brighter shell outside)",
+}
 
 #: ``convention_agreement`` below this value triggers a :class:`ConventionWarning`.
 CONVENTION_WARN_BELOW = -0.25
@@ -89,6 +128,7 @@ def convention_agreement(
     brain: np.ndarray | None = None,
     chi: np.ndarray | None = None,
     b0_axis: int = 2,
+    b0_vector: np.ndarray | None = None,
 ) -> float:
     """How strongly the image's strongest sources are paramagnetic, for phase in its declared sign.
 
@@ -114,12 +154,14 @@ def convention_agreement(
     chi : numpy.ndarray, optional
         A susceptibility estimate already computed from ``signal``.
     b0_axis : int
-        Voxel axis along B0.
+        Voxel axis along B0 (when ``b0_vector`` is None).
+    b0_vector : numpy.ndarray, optional
+        B0 along the voxel axes (:func:`~smoulder.imaging.dipole.b0_direction` of the affine).
     """
     s = np.asarray(signal, dtype=np.float32)
     mask = (s != 0) if brain is None else np.asarray(brain, dtype=bool)
     if chi is None:
-        chi = tkd_inversion(np.where(mask, s, 0.0), zooms, b0_axis=b0_axis)
+        chi = tkd_inversion(np.where(mask, s, 0.0), zooms, b0_axis=b0_axis, b0_direction=b0_vector)
     inner = ndimage.binary_erosion(mask, iterations=3)
     v = chi[inner]
     if v.size < 1000:
@@ -161,8 +203,36 @@ def noise_level(signal: np.ndarray, mask: np.ndarray) -> float:
 
 
 def axial_axis(grid: Volume) -> int:
-    """Voxel axis closest to the world superior-inferior direction (B0 on an axial scanner)."""
-    return int(np.argmax(np.abs(np.asarray(grid.affine, float)[2, :3]) / grid.zooms))
+    """Voxel axis closest to B0 (world z): the slice axis of an axial 3-D acquisition."""
+    return int(np.argmax(np.abs(b0_direction(grid.affine))))
+
+
+def _upsample_inplane(
+    s: np.ndarray,
+    L: np.ndarray,
+    other: np.ndarray,
+    b: np.ndarray,
+    zooms: np.ndarray,
+    inplane: tuple[int, int],
+    target_mm: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """A lesion box interpolated within its slices to about ``target_mm`` (integer factors)."""
+    f = np.ones(3, int)
+    for j in inplane:
+        f[j] = max(1, int(np.ceil(zooms[j] / target_mm - 1e-6)))
+    if f.max() == 1:
+        return s, L, other, b, zooms, 1.0
+    coords = np.meshgrid(
+        *[(np.arange(n * k) + 0.5) / k - 0.5 for n, k in zip(s.shape, f, strict=True)],
+        indexing="ij",
+        sparse=False,
+    )
+    c = np.stack(coords)
+    up = ndimage.map_coordinates(s, c, order=1, mode="nearest").astype(np.float32)
+    lu = ndimage.map_coordinates(L.astype(np.float32), c, order=1, mode="nearest") >= 0.5
+    ou = ndimage.map_coordinates(other.astype(np.float32), c, order=0, mode="nearest") > 0.5
+    bu = ndimage.map_coordinates(b.astype(np.float32), c, order=0, mode="nearest") > 0.5
+    return up, lu, ou & ~lu, bu, zooms / f, 1.0 / float(f.prod())
 
 
 def lesion_features(
@@ -171,25 +241,18 @@ def lesion_features(
     affine: np.ndarray,
     settings: PRLSettings,
     brain: np.ndarray | None = None,
-    reference: str = "max",
 ) -> pd.DataFrame:
-    """Spatial rim features of every lesion.
+    """Spatial rim features and mimic evidence of every lesion.
 
-    For each lesion, in its bounding box: the distance to the edge inside
-    (``d_in``) and outside (``d_out``) in mm; the *rim band* (``d_in <=
-    rim_inner_mm``, plus ``d_out <= rim_outer_mm``), the *core* (deeper than
-    the rim band), the *outer shell* (``0 < d_out <= outer_width_mm``) and the
-    *perilesional white matter* (``gap < d_out <= gap + width``, other lesions
-    and voxels outside ``brain`` excluded). The local scale ``sd`` is the
-    robust SD (1.4826 MAD) of the perilesional signal, floored at half the
-    brain-wide robust SD. Then, per axial slice, the rim-band voxels are
-    grouped into ``n_sectors`` angular sectors around the slice's lesion
-    centroid; a sector shows the rim when its mean exceeds ``ref + k_sd *
-    sd / sqrt(n)`` (``n`` voxels in the sector) and more than half of its
-    voxels exceed ``ref``, with ``ref`` the larger of the perilesional and
-    core medians. Coverage of
-    a slice = positive sectors / occupied sectors (slices with fewer than
-    ``min_sectors`` occupied sectors are not evaluable).
+    For each lesion, in its bounding box: the distance to the edge inside (``d_in``) and outside
+    (``d_out``) in mm; the *rim band* (``d_in <= w``, ``w`` = ``rim_inner_mm`` but at most
+    ``band_max_fraction`` of the lesion's greatest depth and at least one voxel, plus ``d_out <=
+    rim_outer_mm``), the *core* (deeper than the band), the *outer shell* (``0 < d_out <=
+    outer_width_mm``) and the *perilesional white matter* (``gap < d_out <= gap + width``, other
+    lesions and voxels outside ``brain`` excluded). The local scale ``sd`` is the robust SD
+    (1.4826 MAD) of the perilesional signal, floored at half the brain-wide robust SD. Coverage
+    is measured on the acquisition's slices (:mod:`~smoulder.imaging.prl.sectors`), mimics by
+    :mod:`~smoulder.imaging.prl.mimics`.
 
     Parameters
     ----------
@@ -198,47 +261,39 @@ def lesion_features(
     labels : numpy.ndarray of int
         Lesion labels (0 = background).
     affine : numpy.ndarray
-        Voxel-to-world affine (mm); gives the voxel sizes and the axial axis.
+        Voxel-to-world affine (mm): voxel sizes, the slice axis and B0.
     settings : PRLSettings
         Band widths, sectors and thresholds.
     brain : numpy.ndarray of bool, optional
         Voxels that may serve as perilesional background (default: non-zero signal).
-    reference : {"max", "slice-core"}
-        ``max``: the larger of the perilesional and core medians; ``slice-core``: each slice's
-        own core median (raw phase, whose dipole pattern flips sign along B0).
 
     Returns
     -------
     pandas.DataFrame
-        One row per lesion: ``label`` and :data:`FEATURES`:
-        ``rim_z``/``outer_z``/``core_z`` (band means minus perilesional median,
-        in ``sd``), ``rim_core_z``, ``rim_positive_fraction`` (rim-band voxels
-        above ``ref + sd``), ``coverage_max``, ``coverage_mean`` (over
-        evaluable slices), ``coverage_sustained`` (the best, over runs of
-        ``min_slices`` consecutive evaluable slices, of the run's smallest
-        coverage), ``rim_slices`` (longest run of consecutive slices with
-        coverage >= ``min_coverage``), ``evaluable_slices``.
+        One row per lesion: ``label``, :data:`FEATURES` but ``diameter_mm`` (``rim_z``, ``outer_z``,
+        ``core_z``: band, shell and core minus the perilesional median, in ``sd``; ``rim_core_z``;
+        ``rim_positive_fraction``: band voxels above the reference + 1 sd; the coverage features of
+        :func:`~smoulder.imaging.prl.sectors.sector_coverage`; the mimic features) and
+        :data:`EVIDENCE`.
     """
     st = settings
     signal = np.asarray(signal, dtype=np.float32)
     labels = np.asarray(labels)
-    grid = Volume(labels, np.asarray(affine, dtype=float))
-    zooms = grid.zooms
+    frame = acquisition_frame(np.asarray(affine, dtype=float), st.slice_axis)
+    zooms = frame.zooms
     if brain is None:
         brain = signal != 0
-    global_sd = _robust_sd(signal[brain & (labels == 0)]) if brain.any() else float("nan")
-    noise_sd = (
-        noise_level(signal, brain & (labels == 0)) if reference == "slice-core" else float("nan")
-    )
-    ax = axial_axis(grid)
-    inplane = [a for a in range(3) if a != ax]
-    inner_w = max(st.rim_inner_mm, float(zooms.min())) + 1e-6
+    bg_all = brain & (labels == 0)
+    global_sd = _robust_sd(signal[bg_all]) if bg_all.any() else float("nan")
+    noise_sd = noise_level(signal, bg_all) if bg_all.any() else float("nan")
     outer_w = st.rim_outer_mm + 1e-6 if st.rim_outer_mm > 0 else 0.0
     margin_mm = (
         max(st.background_gap_mm + st.background_width_mm, st.outer_width_mm, st.rim_outer_mm) + 1.0
     )
     margin = np.ceil(margin_mm / zooms).astype(int)
     objs = ndimage.find_objects(labels)
+    # the sector test of the acquired in-plane resolution (fewer sectors on coarse grids)
+    st_sec = st.sector_settings(float(max(zooms[j] for j in frame.inplane)))
     rows = []
     for lab0, sl in enumerate(objs):
         if sl is None:
@@ -252,12 +307,22 @@ def lesion_features(
         other = (labels[box] > 0) & ~L
         s = signal[box]
         b = brain[box]
-        d_in = ndimage.distance_transform_edt(np.pad(L, 1), sampling=zooms)[1:-1, 1:-1, 1:-1]
-        d_out = ndimage.distance_transform_edt(~L, sampling=zooms)
+        bz = zooms
+        n_scale = 1.0
+        if st.feature_inplane_mm is not None:
+            s, L, other, b, bz, n_scale = _upsample_inplane(
+                s, L, other, b, zooms, frame.inplane, st.feature_inplane_mm
+            )
+        d_in = ndimage.distance_transform_edt(np.pad(L, 1), sampling=bz)[1:-1, 1:-1, 1:-1]
+        d_out = ndimage.distance_transform_edt(~L, sampling=bz)
+        depth = float(d_in.max()) if L.any() else 0.0
+        inplane_vox = float(max(zooms[j] for j in frame.inplane))  # acquired voxels
+        inner_w = max(min(st.rim_inner_mm, st.band_max_fraction * depth), inplane_vox) + 1e-6
         band = L & (d_in <= inner_w)
         if outer_w:
             band |= (~L) & (~other) & b & (d_out <= outer_w)
-        core = L & (d_in > inner_w)
+        # the core: deeper than the band and in the lesion's deep part (a thick rim is no core)
+        core = L & (d_in > inner_w) & (d_in >= st.core_depth_fraction * depth - 1e-6)
         outer = (~L) & (~other) & b & (d_out <= st.outer_width_mm + 1e-6)
         bg = (
             (~L)
@@ -268,20 +333,17 @@ def lesion_features(
         )
         bg_vals = s[bg]
         bg_med = float(np.median(bg_vals)) if bg_vals.size else 0.0
-        if np.isfinite(noise_sd):
-            sd = noise_sd
-        else:
-            sd = _robust_sd(bg_vals)
-            floor = 0.5 * global_sd if np.isfinite(global_sd) else 0.0
-            if not np.isfinite(sd) or sd < floor:
-                sd = floor
+        sd = _robust_sd(bg_vals)
+        floor = 0.5 * global_sd if np.isfinite(global_sd) else 0.0
+        if not np.isfinite(sd) or sd < floor:
+            sd = floor
         sd = max(sd, 1e-12)
         core_vals = s[core]
         core_med = float(np.median(core_vals)) if core_vals.size else float("nan")
         ref = bg_med if not np.isfinite(core_med) else max(bg_med, core_med)
         band_vals = s[band]
         rim_mean = float(band_vals.mean()) if band_vals.size else float("nan")
-        feats = {
+        feats: dict[str, object] = {
             "label": lab,
             "rim_z": (rim_mean - bg_med) / sd,
             "outer_z": (float(s[outer].mean()) - bg_med) / sd if outer.any() else float("nan"),
@@ -291,110 +353,37 @@ def lesion_features(
             if band_vals.size
             else 0.0,
         }
-        nzs = s.shape[ax]
-        if reference == "slice-core":
-            # phase: the rim's dipole pattern flips sign along B0 and the lesion's own field
-            # makes the surroundings uneven, so each slice is compared with its own core
-            ci = np.nonzero(core)
-            zc = ci[ax]
-            n_c = np.bincount(zc, minlength=nzs)
-            med = np.full(nzs, ref)
-            for z in np.flatnonzero(n_c >= 3):  # over slices of one lesion
-                med[z] = float(np.median(core_vals[zc == z]))
-            ref_z = med
-        else:
-            ref_z = np.full(nzs, ref)
-        feats.update(_coverage(s, L, band, ax, inplane, zooms, ref_z, sd, st))
+        lb = LesionBox(
+            s=s,
+            L=L,
+            band=band,
+            core=core,
+            shell=outer,
+            bg=bg,
+            ax=frame.slice_axis,
+            inplane=frame.inplane,
+            zooms=bz,
+            z0=int(box[frame.slice_axis].start),
+            core_ref=core_med,
+            bg_med=bg_med,
+            sd=sd,
+            noise_sd=noise_sd,
+            se_sd=noise_sd if st.sector_noise == "voxel" else sd,
+            n_scale=n_scale,
+        )
+        feats.update(sector_coverage(lb, st_sec))
+        feats.update(central_vein(lb, st))
+        feats.update(diffuse_evidence(lb, st))
+        feats["edge_vein"] = bool(int(feats["edge_vein_sectors"]) >= st.edge_vein_min_sectors)  # type: ignore[call-overload]
         rows.append(feats)
-    cols = ["label", *[f for f in FEATURES if f != "diameter_mm"]]
+    cols = ["label", *[f for f in FEATURES if f != "diameter_mm"], *EVIDENCE]
     return pd.DataFrame(rows, columns=cols)
-
-
-def _coverage(
-    s: np.ndarray,
-    L: np.ndarray,
-    band: np.ndarray,
-    ax: int,
-    inplane: list[int],
-    zooms: np.ndarray,
-    ref_z: np.ndarray,
-    sd: float,
-    st: PRLSettings,
-) -> dict[str, float]:
-    """Per-slice angular coverage of the rim band, vectorised with bincount over (slice, sector)."""
-    nz_slices = s.shape[ax]
-    li = np.nonzero(L)
-    z_l = li[ax]
-    n_l = np.bincount(z_l, minlength=nz_slices)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cu = np.bincount(z_l, weights=li[inplane[0]] * zooms[inplane[0]], minlength=nz_slices) / n_l
-        cv = np.bincount(z_l, weights=li[inplane[1]] * zooms[inplane[1]], minlength=nz_slices) / n_l
-    bi = np.nonzero(band)
-    z_b = bi[ax]
-    has_lesion = n_l[z_b] > 0
-    z_b = z_b[has_lesion]
-    u = bi[inplane[0]][has_lesion] * zooms[inplane[0]] - cu[z_b]
-    v = bi[inplane[1]][has_lesion] * zooms[inplane[1]] - cv[z_b]
-    vals = s[tuple(i[has_lesion] for i in bi)]
-    ns = int(st.n_sectors)
-    sector = np.floor((np.arctan2(v, u) + np.pi) / (2 * np.pi) * ns).astype(int) % ns
-    key = z_b * ns + sector
-    cnt = np.bincount(key, minlength=nz_slices * ns).reshape(nz_slices, ns)
-    tot = np.bincount(key, weights=vals, minlength=nz_slices * ns).reshape(nz_slices, ns)
-    occupied = cnt > 0
-    # a sector shows the rim when its mean exceeds the reference by k_sd standard errors
-    # (sd / sqrt(voxels in the sector)) and most of its voxels lie above the reference (its
-    # median does): a sector only grazed by a partial rim or a vein does not count
-    above = vals > ref_z[z_b]
-    n_above = np.bincount(key, weights=above.astype(np.float64), minlength=nz_slices * ns).reshape(
-        nz_slices, ns
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        excess = tot / cnt - ref_z[:, None]
-    positive = (
-        occupied & (n_above > 0.5 * cnt) & (excess > st.k_sd * sd / np.sqrt(np.maximum(cnt, 1)))
-    )
-    n_occ = occupied.sum(axis=1)
-    evaluable = n_occ >= int(st.min_sectors)
-    cov = np.where(evaluable, positive.sum(axis=1) / np.maximum(n_occ, 1), np.nan)
-    ev = cov[evaluable]
-    if ev.size == 0:
-        return {
-            "coverage_max": 0.0,
-            "coverage_mean": 0.0,
-            "coverage_sustained": 0.0,
-            "rim_slices": 0,
-            "evaluable_slices": 0,
-            "slice_contrast_max": 0.0,
-        }
-    n_band = cnt.sum(axis=1)
-    slice_mean = tot.sum(axis=1) / np.maximum(n_band, 1)
-    contrast = float(((slice_mean - ref_z) / sd)[evaluable].max())
-    # runs over consecutive slices: non-evaluable slices break a run
-    k = int(st.min_slices)
-    c0 = np.where(evaluable, cov, -1.0)
-    if nz_slices >= k:
-        win = np.lib.stride_tricks.sliding_window_view(c0, k).min(axis=1)
-        sustained = float(max(win.max(), 0.0))
-    else:
-        sustained = 0.0
-    hit = c0 >= st.min_coverage - 1e-9
-    longest = run = 0
-    for h in hit:  # over slices of one lesion (a handful), not voxels
-        run = run + 1 if h else 0
-        longest = max(longest, run)
-    return {
-        "coverage_max": float(ev.max()),
-        "coverage_mean": float(ev.mean()),
-        "coverage_sustained": sustained,
-        "rim_slices": int(longest),
-        "evaluable_slices": int(evaluable.sum()),
-        "slice_contrast_max": contrast,
-    }
 
 
 __all__ = [
     "FEATURES",
+    "EVIDENCE",
+    "COLUMN_DESCRIPTIONS",
     "CONVENTIONS",
     "INPUT_KINDS",
     "CONVENTION_WARN_BELOW",

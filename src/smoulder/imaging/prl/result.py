@@ -10,6 +10,7 @@ import pandas as pd
 
 from smoulder import __version__
 from smoulder._result import AnalysisResult
+from smoulder.imaging.prl.frame import acquisition_frame
 from smoulder.imaging.prl.settings import PRLSettings
 
 
@@ -133,14 +134,19 @@ class PRLResult(AnalysisResult):
                 f"Lesions were classified by a user-trained random forest ({self.classifier}) on these "
                 f"features at a probability threshold of {self.threshold:.2f}."
             )
+        frame = acquisition_frame(np.asarray(self.affine, dtype=float), st.slice_axis)
+        sec = st.sector_settings(float(max(frame.zooms[j] for j in frame.inplane)))
+        rule = rule.replace("consecutive axial slices", "consecutive acquisition slices")
         return (
             f"Paramagnetic rim lesions were detected with smoulder {self.version} from {source}. "
             f"Lesions ({len(self.lesions)}; mask: {self.segmentation}) were labelled and, per lesion, the "
             f"signal in a rim band ({st.rim_inner_mm} mm inside the edge) was compared with the lesion "
             f"core and perilesional white matter ({st.background_gap_mm}-"
-            f"{st.background_gap_mm + st.background_width_mm} mm outside). On each axial slice the "
-            f"edge was divided into {st.n_sectors} angular sectors; a sector showed the rim when its mean "
-            f"exceeded the reference (the larger of the core and perilesional medians) by {st.k_sd} "
+            f"{st.background_gap_mm + st.background_width_mm} mm outside). On each acquisition slice "
+            f"(normal to voxel axis {'ijk'[frame.slice_axis]}, the {frame.how}; B0 taken from the "
+            f"affine, {frame.obliquity_deg:.0f} degrees from the slice normal) the "
+            f"edge was divided into {sec.n_sectors} angular sectors; a sector showed the rim when its mean "
+            f"exceeded the reference (the larger of the core and perilesional medians) by {sec.k_sd} "
             f"standard errors and most of its voxels lay above the reference. {rule} "
             f"{self.n_prl} of {len(self.lesions)} lesions were classified as PRL."
         )

@@ -48,6 +48,67 @@ class PRLSettings(Settings):
         on the phase itself.
     tkd_threshold : float
         Threshold of the k-space division (0 to 1, exclusive).
+    slice_axis : {"auto", "i", "j", "k"}
+        The acquisition's slice axis, on whose slices the rim is judged: ``auto`` takes the
+        thickest voxel axis of a 2-D acquisition (at least 1.25 times the thinnest), otherwise
+        the voxel axis closest to B0 (world z).
+    background_reference : {"local", "lesion"}
+        Perilesional reference of a sector: the perilesional white matter in that direction
+        (the sector and its two neighbours; ``local``) or all around the lesion (``lesion``).
+    local_core : bool
+        Also require the band to exceed the lesion voxels deeper than it in the same direction.
+    reject_edge_veins : bool
+        Refuse a sector whose shell just outside the lesion is brighter than its band.
+    central_exclusion : float
+        Band voxels closer to the slice centroid than this fraction of the slice's equivalent
+        radius are left out of the sectors (a central vein is not a rim).
+    min_area_fraction : float
+        A slice is evaluable only where the lesion's cross-section is at least this fraction of
+        its largest (caps of a lesion are not rated).
+    min_excess_sd : float
+        A sector's mean must also exceed the reference by this many local SDs (an effect size,
+        so tiny offsets over many voxels do not count).
+    soft_sectors : float
+        Width (in standard errors) of a linear ramp around ``k_sd``: a sector counts fully at
+        ``k_sd + soft_sectors / 2``, not at all at ``k_sd - soft_sectors / 2`` (0: a hard step).
+    band_max_fraction : float
+        The rim band is at most this fraction of the lesion's greatest depth, so small lesions keep
+        a core (but at least one voxel).
+    core_depth_fraction : float
+        The core reference is the median of the lesion voxels deeper than the band and at least
+        this fraction of the lesion's greatest depth from the edge (a thick rim is not core).
+    min_above_fraction : float
+        A sector shows the rim only when more than this fraction of its voxels exceed the
+        reference.
+    cv_radius, cv_min_z, cv_min_slices : float, float, int
+        Central vein: a spot within ``cv_radius`` of the slice's equivalent radius from its centroid,
+        ``cv_min_z`` voxel-noise SDs above the reference, on ``cv_min_slices`` aligned slices.
+    diffuse_min_z : float
+        A lesion whose median and core both exceed the perilesional median by this many local
+        SDs is flagged diffusely paramagnetic.
+    slab_mm : float
+        Sector statistics of a slice pool the slices within a slab of about this thickness
+        centred on it (thin slices are noisy; 0: each slice alone). Coverage is still reported
+        per acquisition slice.
+    amplitude_fraction : float
+        A sector must also reach this fraction of the lesion's rim amplitude (the 75th
+        percentile of its sector excesses), so a strong rim's gaps are not filled by noise (0: off).
+    sector_noise : {"perilesional", "voxel"}
+        SD behind a sector's standard error: the robust SD of the perilesional signal (noise and
+        anatomy) or the voxel noise (from each voxel minus its neighbours' mean).
+    feature_inplane_mm : float or None
+        When the in-plane voxels are coarser, each lesion's box is interpolated (linearly, within
+        each slice; slices stay the acquisition's) to about this in-plane size for the features;
+        standard errors still count acquired voxels. None: native grid.
+    coarse_inplane_mm : float or None
+        At or above this in-plane voxel size (mm) the sector test uses ``coarse_n_sectors``,
+        ``coarse_min_sectors`` and ``coarse_k_sd`` instead of ``n_sectors``, ``min_sectors`` and
+        ``k_sd``: at 1.5-2 mm a lesion's edge holds too few voxels for 12 sectors (None: never).
+    coarse_n_sectors, coarse_min_sectors, coarse_k_sd : int, int, float
+        The sector test on coarse grids (chosen on phantom family A only; docs/prl.md).
+    edge_vein_min_sectors : int
+        A lesion is flagged as having a vein along its edge when at least this many sectors (over
+        its evaluable slices) were refused for a brighter shell outside.
 
     Examples
     --------
@@ -74,6 +135,30 @@ class PRLSettings(Settings):
     threshold: float | None = None
     phase_mode: Literal["dipole-inversion", "direct"] = "dipole-inversion"
     tkd_threshold: float = 0.2
+    slice_axis: Literal["auto", "i", "j", "k"] = "auto"
+    background_reference: Literal["local", "lesion"] = "local"
+    local_core: bool = False
+    reject_edge_veins: bool = True
+    central_exclusion: float = 0.35
+    min_area_fraction: float = 0.35
+    min_excess_sd: float = 0.0
+    soft_sectors: float = 0.0
+    band_max_fraction: float = 0.5
+    core_depth_fraction: float = 0.5
+    min_above_fraction: float = 0.5
+    cv_radius: float = 0.5
+    cv_min_z: float = 4.0
+    cv_min_slices: int = 2
+    diffuse_min_z: float = 2.0
+    edge_vein_min_sectors: int = 2
+    slab_mm: float = 0.0
+    amplitude_fraction: float = 0.0
+    sector_noise: Literal["perilesional", "voxel"] = "perilesional"
+    feature_inplane_mm: float | None = None
+    coarse_inplane_mm: float | None = 1.5
+    coarse_n_sectors: int = 8
+    coarse_min_sectors: int = 4
+    coarse_k_sd: float = 1.0
 
     @field_validator("rim_inner_mm", "background_width_mm", "outer_width_mm")
     @classmethod
@@ -117,6 +202,95 @@ class PRLSettings(Settings):
         if v < 1:
             raise SettingsError(f"min_slices must be >= 1 (got {v!r})")
         return v
+
+    @field_validator(
+        "central_exclusion",
+        "min_area_fraction",
+        "cv_radius",
+        "core_depth_fraction",
+        "min_above_fraction",
+    )
+    @classmethod
+    def _fraction(cls, v: float, info: ValidationInfo) -> float:
+        if not 0 <= v < 1:
+            raise SettingsError(f"{info.field_name} must be in [0, 1) (got {v!r})")
+        return v
+
+    @field_validator("band_max_fraction")
+    @classmethod
+    def _band_fraction(cls, v: float) -> float:
+        if not 0 < v <= 1:
+            raise SettingsError(f"band_max_fraction must be in (0, 1] (got {v!r})")
+        return v
+
+    @field_validator(
+        "min_excess_sd",
+        "soft_sectors",
+        "cv_min_z",
+        "diffuse_min_z",
+        "slab_mm",
+        "amplitude_fraction",
+    )
+    @classmethod
+    def _non_negative_sd(cls, v: float, info: ValidationInfo) -> float:
+        if not v >= 0:
+            raise SettingsError(f"{info.field_name} must be >= 0 (got {v!r})")
+        return v
+
+    @field_validator("cv_min_slices", "edge_vein_min_sectors")
+    @classmethod
+    def _at_least_one(cls, v: int, info: ValidationInfo) -> int:
+        if v < 1:
+            raise SettingsError(f"{info.field_name} must be >= 1 (got {v!r})")
+        return v
+
+    @field_validator("feature_inplane_mm", "coarse_inplane_mm")
+    @classmethod
+    def _feature_mm(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is not None and not v > 0:
+            raise SettingsError(f"{info.field_name} must be > 0 mm or None (got {v!r})")
+        return v
+
+    @field_validator("coarse_n_sectors")
+    @classmethod
+    def _coarse_sectors(cls, v: int) -> int:
+        if not 4 <= v <= 72:
+            raise SettingsError(f"coarse_n_sectors must be between 4 and 72 (got {v!r})")
+        return v
+
+    @field_validator("coarse_min_sectors")
+    @classmethod
+    def _coarse_min_sectors(cls, v: int, info: ValidationInfo) -> int:
+        n = info.data.get("coarse_n_sectors", 72)
+        if not 1 <= v <= n:
+            raise SettingsError(
+                f"coarse_min_sectors must be between 1 and coarse_n_sectors ({n}) (got {v!r})"
+            )
+        return v
+
+    @field_validator("coarse_k_sd")
+    @classmethod
+    def _coarse_k(cls, v: float) -> float:
+        if not v >= 0:
+            raise SettingsError(f"coarse_k_sd must be >= 0 (got {v!r})")
+        return v
+
+    def sector_settings(self, inplane_mm: float) -> PRLSettings:
+        """The settings of the sector test on a grid of this in-plane voxel size (mm).
+
+        Examples
+        --------
+        >>> st = PRLSettings()
+        >>> st.sector_settings(1.0).n_sectors, st.sector_settings(2.0).n_sectors
+        (12, 8)
+        """
+        if self.coarse_inplane_mm is None or inplane_mm < self.coarse_inplane_mm - 1e-6:
+            return self
+        return self.replace(
+            n_sectors=self.coarse_n_sectors,
+            min_sectors=self.coarse_min_sectors,
+            k_sd=self.coarse_k_sd,
+        )
 
     @field_validator("tkd_threshold")
     @classmethod

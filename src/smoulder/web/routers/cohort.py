@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from smoulder.store.cohort import (
+    COURSE_FILTERS,
+    TREATMENT_FILTERS,
+    treatment_options,
+)
 from smoulder.store.models import Person
-from smoulder.store.repo import COHORT_FILTERS, COHORT_SORTS, audit, cohort
-from smoulder.web.deps import DB, ApiUser, PageUser, optional_user, render
-from smoulder.web.schemas import CohortPage, errors
+from smoulder.store.repo import COHORT_FILTERS, COHORT_SORTS, cohort
+from smoulder.web import views
+from smoulder.web.deps import DB, ApiUser, PageUser, optional_user, record, render
+from smoulder.web.schemas import WHOLE, CohortPage, errors
 
 router = APIRouter(tags=["cohort"])
 MAX_OFFSET = 10**9
@@ -33,6 +39,29 @@ SignalQ = Annotated[Signal | None, Query(description="keep people with this sign
 SearchQ = Annotated[
     str | None, Query(max_length=64, description="pseudonym (names for clinicians)")
 ]
+TreatmentName = Literal.__getitem__((*TREATMENT_FILTERS, ""))  # type: ignore[attr-defined]
+CourseName = Literal["RRMS", "SPMS", "PPMS", "CIS", "unknown", ""]
+assert set(get_args(CourseName)) == {*COURSE_FILTERS, ""}
+TreatmentQ = Annotated[
+    TreatmentName | None,  # type: ignore[valid-type]
+    Query(description="current treatment: a substance from the controlled list, none or other"),
+]
+CourseQ = Annotated[CourseName | None, Query(description="disease course (unknown: not recorded)")]
+AgeQ = Annotated[
+    int | None, WHOLE, Query(ge=0, le=130, description="age in years (from the birth year)")
+]
+AgeText = Annotated[str | None, Query(pattern=r"^(\d{1,3})?$", description="age in years or empty")]
+
+
+def _filters(
+    treatment: str | None, course: str | None, age_min: int | None, age_max: int | None
+) -> dict[str, Any]:
+    return {
+        "treatment": treatment or None,
+        "course": course or None,
+        "age_min": age_min,
+        "age_max": age_max,
+    }
 
 
 def _signal(signal: str | None) -> str | None:
@@ -41,18 +70,25 @@ def _signal(signal: str | None) -> str | None:
 
 @router.get("/api/cohort", response_model=CohortPage, responses=errors(401, 422))
 def cohort_api(
+    request: Request,
     db: DB,
     user: ApiUser,
     sort: SortQ = "n_pira",
     desc: bool = True,
     signal: SignalQ = None,
     q: SearchQ = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    treatment: TreatmentQ = None,
+    course: CourseQ = None,
+    age_min: AgeQ = None,
+    age_max: AgeQ = None,
+    limit: Annotated[int, WHOLE, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, WHOLE, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict:
     """Signals per person (PIRA and RAW events, PRLs and definite SELs on the latest scan, digital
-    worsening (measures), last EDSS). ``sort`` one of the column names, ``signal`` one of
-    pira | prl | sel | digital | any, ``q`` searches the pseudonym (and names for clinicians)."""
+    worsening (measures), last EDSS), with age, disease course, current treatment and the EDSS
+    trend. ``sort`` one of the column names, ``signal`` one of pira | prl | sel | digital | any,
+    ``treatment`` a substance (or none | other), ``course`` RRMS | SPMS | PPMS | CIS | unknown,
+    ``age_min``/``age_max`` in years, ``q`` searches the pseudonym (and names for clinicians)."""
     out = cohort(
         db,
         user.as_user(),
@@ -62,9 +98,11 @@ def cohort_api(
         query=q,
         limit=limit,
         offset=offset,
+        **_filters(treatment, course, age_min, age_max),
+        today=views.today(),
+        cache=request.app.state.row_cache,
     )
-    audit(db, user.as_user(), "list", "api cohort", None, f"{len(out['rows'])} rows")
-    db.commit()
+    record(request, user, "list", "api cohort", None, f"{len(out['rows'])} rows", db=db)
     return out
 
 
@@ -77,15 +115,22 @@ def cohort_api(
     },
 )
 def cohort_csv(
+    request: Request,
     db: DB,
     user: ApiUser,
     sort: SortQ = "n_pira",
     desc: bool = True,
     signal: SignalQ = None,
     q: SearchQ = None,
+    treatment: TreatmentQ = None,
+    course: CourseQ = None,
+    age_min: AgeQ = None,
+    age_max: AgeQ = None,
 ) -> Response:
-    """The whole (filtered) cohort table as CSV: pseudonym, signals, last EDSS and visit; names and clinic
-    ids only for clinicians."""
+    """The whole (filtered) cohort table as CSV, with the page's columns: pseudonym, age, disease
+    course, current treatment, EDSS change over two years and the EDSS of every visit, signals,
+    last EDSS and visit (and whether a visit is overdue); names and clinic ids only for
+    clinicians."""
     import csv
     import io
 
@@ -102,6 +147,9 @@ def cohort_csv(
             query=q,
             limit=500,
             offset=offset,
+            **_filters(treatment, course, age_min, age_max),
+            today=views.today(),
+            cache=request.app.state.row_cache,
         )
         rows += page["rows"]
         offset += 500
@@ -111,6 +159,11 @@ def cohort_csv(
         ["key"]
         + ([] if u.role == "researcher" else ["name", "subject"])
         + [
+            "age",
+            "disease_course",
+            "treatment",
+            "edss_change_2y",
+            "edss_trend",
             "n_pira",
             "n_raw",
             "n_prl",
@@ -119,15 +172,22 @@ def cohort_csv(
             "n_relapses",
             "last_edss",
             "last_visit",
+            "visit_overdue",
         ]
     )
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
+        r = {
+            **r,
+            "edss_trend": " ".join(
+                f"{p['edss']:g}" for p in r["edss_trend"] if p["edss"] is not None
+            ),
+            "visit_overdue": "yes" if r.get("visit_overdue") else "no",
+        }
         w.writerow({k: ("" if r.get(k) is None else _cell(r[k])) for k in cols})
-    audit(db, u, "export", "cohort csv", None, f"{len(rows)} rows")
-    db.commit()
+    record(request, user, "export", "cohort csv", None, f"{len(rows)} rows", db=db)
     return Response(
         buf.getvalue(),
         media_type="text/csv",
@@ -163,9 +223,17 @@ def cohort_page(
     desc: bool = True,
     signal: SignalQ = None,
     q: SearchQ = None,
-    page: Annotated[int, Query(ge=1, le=MAX_OFFSET // 50)] = 1,
+    treatment: TreatmentQ = None,
+    course: CourseQ = None,
+    age_min: AgeText = None,
+    age_max: AgeText = None,
+    page: Annotated[int, WHOLE, Query(ge=1, le=MAX_OFFSET // 50)] = 1,
 ):
     size = 50
+    # the form sends empty boxes as empty text
+    filters = _filters(
+        treatment, course, int(age_min) if age_min else None, int(age_max) if age_max else None
+    )
     out = cohort(
         db,
         user.as_user(),
@@ -175,9 +243,12 @@ def cohort_page(
         query=q,
         limit=size,
         offset=(page - 1) * size,
+        **filters,
+        today=views.today(),
+        cache=request.app.state.row_cache,
     )
-    audit(db, user.as_user(), "list", "cohort page", None, f"{len(out['rows'])} rows")
-    db.commit()
+    options = treatment_options(db, user.as_user())
+    record(request, user, "list", "cohort page", None, f"{len(out['rows'])} rows", db=db)
     pages = max(1, -(-out["total"] // size))
     return render(
         request,
@@ -190,4 +261,22 @@ def cohort_page(
         page=page,
         pages=pages,
         pseudo=user.role == "researcher",
+        chosen=filters,
+        treatments=options,
+        courses=COURSE_FILTERS,
+        query=_query_string(sort, desc, signal, q, filters),
     )
+
+
+def _query_string(
+    sort: str, desc: bool, signal: str | None, q: str | None, filters: dict[str, Any]
+) -> str:
+    """The page's filters as a query string (for sorting links, pages and the CSV download)."""
+    from urllib.parse import urlencode
+
+    values = {
+        "signal": signal or "",
+        "q": q or "",
+        **{k: ("" if v is None else v) for k, v in filters.items()},
+    }
+    return urlencode({k: v for k, v in values.items() if v != ""})

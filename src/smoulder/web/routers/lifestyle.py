@@ -14,9 +14,19 @@ from pydantic import ValidationError
 
 from smoulder.store.importer import DIETS, SMOKING, ImportFailed, import_frame
 from smoulder.store.repo import audit, can_edit, label_of
-from smoulder.web.deps import DB, ApiUser, ApiWriter, PageUser, Refused, render, require_csrf
+from smoulder.web.deps import (
+    DB,
+    ApiUser,
+    ApiWriter,
+    PageUser,
+    Refused,
+    record,
+    render,
+    require_csrf,
+)
 from smoulder.web.schemas import LifestyleCreate, LifestyleList, LifestyleSaved, errors
 from smoulder.web.views import visible_or_404
+from smoulder.web.words import form_error
 
 router = APIRouter(tags=["lifestyle"])
 Key = Annotated[str, Path(max_length=32, description="the person's pseudonym")]
@@ -80,7 +90,9 @@ async def lifestyle_submit(key: Key, request: Request, db: DB, user: PageUser):
     require_csrf(user, str(form.get("csrf_token", "")))
     person = _editable(db, user, key)
     values = {k: str(form.get(k, ""))[:4000] for k in FIELDS}
-    errors = _save(db, user.as_user(), person, values)
+    problems = _save(db, user.as_user(), person, values)
+    # in words a person can act on ("Sleep must be between 0 and 24 hours a night.")
+    errors = {k: form_error(k, v) for k, v in problems.items()}
     if errors:
         return render(
             request,
@@ -108,8 +120,7 @@ def lifestyle_list(key: Key, request: Request, db: DB, user: ApiUser) -> dict:
 
     person = visible_or_404(db, user, key)
     tl, _ = person_payload(request, db, person, user)
-    audit(db, user.as_user(), "view", "api lifestyle", person)
-    db.commit()
+    record(request, user, "view", "api lifestyle", person, db=db)
     return {"key": person.pseudonym, "entries": tl["lifestyle"]}
 
 

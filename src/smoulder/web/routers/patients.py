@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from smoulder.store.repo import (
-    audit,
     audit_for_person,
     label_of,
     person_public,
     visible_people,
 )
-from smoulder.web.deps import DB, ApiUser, PageUser, Refused, render
-from smoulder.web.schemas import AuditTrail, PatientList, TimelinePublic, errors
+from smoulder.web.deps import DB, ApiUser, PageUser, Refused, record, render
+from smoulder.web.schemas import WHOLE, AuditTrail, PatientList, TimelinePublic, errors
 from smoulder.web.views import person_body, person_payload, visible_or_404
+from smoulder.web.words import access_words
 
 router = APIRouter(tags=["patients"])
 Key = Annotated[str, Path(max_length=32, description="the person's pseudonym, e.g. P-7K3QX9AD")]
@@ -25,18 +25,18 @@ Key = Annotated[str, Path(max_length=32, description="the person's pseudonym, e.
 
 @router.get("/api/patients", response_model=PatientList, responses=errors(401, 422))
 def list_patients(
+    request: Request,
     db: DB,
     user: ApiUser,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, WHOLE, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, WHOLE, Query(ge=0, le=10**9)] = 0,
 ) -> dict:
     """The people the caller may see (pseudonymised for researchers), by pseudonym."""
     u = user.as_user()
     q = visible_people(u)
     total = db.scalar(select(func.count()).select_from(q.subquery()))
     rows = db.scalars(q.order_by("pseudonym").limit(limit).offset(offset)).all()
-    audit(db, u, "list", "api patients", None, f"{len(rows)} people")
-    db.commit()
+    record(request, user, "list", "api patients", None, f"{len(rows)} people", db=db)
     return {"total": total, "patients": [person_public(p, u) for p in rows]}
 
 
@@ -46,44 +46,54 @@ def get_patient(key: Key, request: Request, db: DB, user: ApiUser) -> Response:
     analyses (settings and version), and a plain-language summary of what changed since the last visit."""
     person = visible_or_404(db, user, key)
     _, text = person_payload(request, db, person, user)
-    audit(db, user.as_user(), "view", "api person", person)
-    db.commit()
+    record(request, user, "view", "api person", person, db=db)
     return Response(text, media_type="application/json")
 
 
 @router.get(
     "/api/patients/{key}/audit", response_model=AuditTrail, responses=errors(401, 403, 404, 422)
 )
-def patient_audit(key: Key, db: DB, user: ApiUser) -> dict:
+def patient_audit(key: Key, request: Request, db: DB, user: ApiUser) -> dict:
     """Who viewed or changed this record, and refused attempts at it (the person themself and
     their clinicians)."""
     person = visible_or_404(db, user, key)
     u = user.as_user()
     if u.role == "researcher":
         raise Refused(403, "researchers do not see audit trails", person.id)
-    audit(db, u, "view", "api audit", person)
-    db.commit()
+    record(request, user, "view", "api audit", person, db=db)
     return {"key": person.pseudonym, "entries": audit_for_person(db, person)}
 
 
+SAVED = {"lifestyle": "Your lifestyle log entry is on the record."}
+
+
 @router.get("/patients/{key}", include_in_schema=False)
-def person_page(key: Key, request: Request, db: DB, user: PageUser):
+def person_page(
+    key: Key,
+    request: Request,
+    db: DB,
+    user: PageUser,
+    saved: Annotated[Literal["lifestyle"] | None, Query()] = None,
+):
     person = visible_or_404(db, user, key)
     u = user.as_user()
-    # whoever may see a record may add to it, except researchers (clinicians see only their
-    # patients, a person only their own record)
+    own = u.role == "patient"
     tl, body = person_body(request, db, person, user)
-    trail = audit_for_person(db, person, 8) if u.role != "researcher" else []
-    audit(db, u, "view", "person page", person)
-    db.commit()
+    trail = (
+        [access_words(e, own, u.username) for e in audit_for_person(db, person, 8)]
+        if u.role != "researcher"
+        else []
+    )
+    record(request, user, "view", "person page", person, db=db)
     return render(
         request,
         "person.html",
         user,
         tl=tl,
         body=body,
-        title=label_of(person, u),
+        title="Your record" if own else label_of(person, u),
         key=person.pseudonym,
-        editable=u.role in ("clinician", "patient"),
+        own=own,
         trail=trail,
+        saved=SAVED.get(saved or ""),
     )

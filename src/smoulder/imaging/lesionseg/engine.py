@@ -1,0 +1,166 @@
+"""``segment_lesions``: FLAIR (+ T1) in, labelled lesions and a per-lesion table out."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy import ndimage
+
+from smoulder import __version__
+from smoulder.imaging.lesionseg.detect import detect, label, lesion_table, location_classes
+from smoulder.imaging.lesionseg.images import Priors, TemplateLike, as_image
+from smoulder.imaging.lesionseg.prepare import Prepared, prepare
+from smoulder.imaging.lesionseg.result import LesionSegResult
+from smoulder.imaging.lesionseg.settings import LesionSegSettings
+
+__all__ = ["segment_lesions", "subject_regions", "run_detection"]
+
+
+def _bbox(mask: np.ndarray, margin: int = 3) -> tuple[slice, ...]:
+    idx = np.argwhere(mask)
+    if idx.size == 0:
+        return tuple(slice(0, n) for n in mask.shape)
+    lo = np.maximum(idx.min(0) - margin, 0)
+    hi = np.minimum(idx.max(0) + margin + 1, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+
+
+def subject_regions(p: Prepared) -> dict[str, np.ndarray]:
+    """Ventricles and cortex of this subject: tissue classes inside the registered regions."""
+    zooms = p.zooms
+    bb = _bbox(p.brain, margin=8)
+    pc, pg = p.posteriors["csf"][bb], p.posteriors["gm"][bb]
+    brain = p.brain[bb]
+    near_v = ndimage.distance_transform_edt(p.priors.ventricles[bb] < 0.3, sampling=zooms) <= 6.0
+    vent = brain & (pc > 0.5) & near_v
+    lab, n = ndimage.label(vent)
+    if n:
+        sizes = np.bincount(lab.ravel()) * float(np.prod(zooms))
+        sizes[0] = 0
+        vent = np.isin(lab, np.flatnonzero(sizes >= 200.0))
+    cortex = brain & (pg > 0.5) & (p.priors.cortex[bb] > 0.25)
+    out = {}
+    for name, arr in (("ventricles", vent), ("cortex", cortex)):
+        full = np.zeros(p.brain.shape, bool)
+        full[bb] = arr
+        out[name] = full
+    out["infratentorial"] = p.priors.infratentorial > 0.5
+    return out
+
+
+def run_detection(p: Prepared, s: LesionSegSettings) -> tuple[np.ndarray, dict[str, int]]:
+    """The detection stage alone (on prepared maps): labels and step counts.
+
+    Runs inside the brain's bounding box (a clinical field of view with a neck is mostly not
+    brain) and pastes the result back on the full grid.
+    """
+    regions = subject_regions(p)
+    bb = _bbox(p.brain)
+    # in the brainstem and cerebellum T1 and FLAIR separate white from grey matter poorly:
+    # there the registered white-matter prior counts as white matter too
+    wm_extra = (p.priors.infratentorial[bb] > 0.5) & (p.priors.wm[bb] >= 0.25)
+    mask, counts = detect(
+        p.z[bb],
+        p.zg[bb],
+        p.posteriors["wm"][bb],
+        p.posteriors["csf"][bb],
+        p.brain[bb],
+        p.zooms,
+        s,
+        wm_extra=wm_extra,
+        contrast=p.contrast[bb],
+        infratentorial=regions["infratentorial"][bb],
+        ventricles=regions["ventricles"][bb],
+    )
+    full = np.zeros(p.brain.shape, bool)
+    full[bb] = mask
+    return label(full, s.connectivity), counts
+
+
+def segment_lesions(
+    flair: object,
+    *,
+    t1: object | None = None,
+    brain_mask: np.ndarray | None = None,
+    template: TemplateLike | None = None,
+    priors: Priors | None = None,
+    settings: LesionSegSettings | None = None,
+) -> LesionSegResult:
+    """Segment white-matter lesions on a FLAIR image (optionally helped by a T1).
+
+    Parameters
+    ----------
+    flair : image-like
+        Any object with ``data`` (3-D array) and ``affine`` (4 x 4, RAS mm): the output grid.
+        Native clinical scans are fine: thick slices, bias, skull and neck.
+    t1 : image-like, optional
+        A T1-weighted image of the same session; registered rigidly to the FLAIR when its grid
+        differs. It gives the tissue classes (better white matter than FLAIR alone).
+    brain_mask : numpy.ndarray of bool, optional
+        The brain on the FLAIR grid; without it the brain comes from the registered template.
+    template : template-like, optional
+        The MNI152 template (:func:`smoulder.io.templates.load_mni152`), registered to find brain,
+        tissue priors and the anatomical regions. Needed unless ``priors`` are given.
+    priors : Priors, optional
+        Tissue priors and regions already on the FLAIR grid (skips the registration).
+    settings : LesionSegSettings, optional
+        Every parameter (defaults in docs/lesions.md).
+
+    Returns
+    -------
+    LesionSegResult
+        ``labels`` (int32 on the FLAIR grid), the per-lesion ``summary`` table and the
+        intermediate maps needed for the QC page.
+
+    Examples
+    --------
+    >>> from smoulder.io.templates import load_mni152  # doctest: +SKIP
+    >>> res = segment_lesions(flair, t1=t1, template=load_mni152())  # doctest: +SKIP
+    >>> res.summary[["label", "volume_mm3", "location"]]  # doctest: +SKIP
+    """
+    s = settings or LesionSegSettings()
+    f = as_image(flair, "FLAIR", "--flair")
+    t = as_image(t1, "T1", "--t1") if t1 is not None else None
+    if brain_mask is not None:
+        bm = np.asarray(getattr(brain_mask, "data", brain_mask))
+        if bm.shape != f.shape:
+            from smoulder.exceptions import InputDataError
+
+            raise InputDataError(
+                f"brain mask has shape {bm.shape}, the FLAIR {f.shape}",
+                file=str(getattr(brain_mask, "source", "brain mask")),
+                expected="a brain mask on the FLAIR grid for --brain-mask",
+            )
+        brain_mask = bm > 0
+    if template is None and priors is None:
+        raise ValueError("segment_lesions needs template= (the MNI152 template) or priors=")
+    t0 = time.perf_counter()
+    p = prepare(f, t1=t, brain_mask=brain_mask, template=template, priors=priors, settings=s)
+    labels, counts = run_detection(p, s)
+    regions = subject_regions(p)
+    locs = location_classes(
+        labels,
+        p.zooms,
+        ventricles=regions["ventricles"],
+        cortex=regions["cortex"],
+        infratentorial=regions["infratentorial"],
+        periventricular_mm=s.periventricular_mm,
+        juxtacortical_mm=s.juxtacortical_mm,
+    )
+    table = lesion_table(labels, p.affine, locs, p.z)
+    return LesionSegResult(
+        settings=s,
+        version=__version__,
+        labels=labels,
+        affine=p.affine,
+        zooms=(float(p.zooms[0]), float(p.zooms[1]), float(p.zooms[2])),
+        lesions=table,
+        brain_mask=p.brain,
+        flair=p.flair,
+        counts=counts,
+        notes=p.notes,
+        used_t1=p.t1 is not None,
+        brain_mask_given=brain_mask is not None,
+        seconds=time.perf_counter() - t0,
+    )

@@ -1,0 +1,114 @@
+"""Settings of the lesion segmentation (every parameter, with its default and meaning)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import field_validator
+
+from smoulder._params import Settings
+from smoulder.exceptions import SettingsError
+
+__all__ = ["LesionSegSettings"]
+
+
+class LesionSegSettings(Settings):
+    """Parameters of :func:`smoulder.imaging.lesionseg.segment_lesions` (see docs/lesions.md).
+
+    Preprocessing
+        ``n4`` bias-field correction; ``registration`` of the MNI152 template (``"syn"``: affine
+        then SyN; ``"affine"``: affine only) at ``registration_mm``; ``seed`` of the metric
+        sampling (results are deterministic for a seed).
+    Tissue model
+        ``tissue_iterations`` of the EM fit of CSF / grey / white matter with the registered
+        priors; ``nawm_sigma_mm``: scale (Gaussian SD) of the local normal-appearing white matter
+        reference that FLAIR is normalised to; ``smooth_mm``: Gaussian SD of the denoising of
+        FLAIR before detection (in-plane and through-plane in mm, so thick slices are barely
+        smoothed across slices).
+    Detection (z = FLAIR in local NAWM standard deviations; zg = FLAIR in local cortical grey
+    matter standard deviations)
+        ``z_seed`` and ``zg_seed``: a seed is brighter than white matter by ``z_seed`` and than
+        cortex by ``zg_seed``; ``min_seed_voxels``: seeds smaller than this are dropped unless
+        ``z_strong``; ``z_grow``: lesions grow into connected voxels above this z and above
+        ``grow_fraction`` of their seed's peak (a half-maximum edge for 0.5) and, in grey-matter-
+        like voxels, above ``zg_grow``; ``wm_fraction``: the share of white matter (smoothed over
+        ``wm_sigma_mm``) a voxel's surroundings must hold for a lesion to be found there (keeps
+        detection out of cortex); ``edge_margin_mm``: distance from the brain's edge;
+        ``min_lesion_voxels``: smallest lesion reported (3 keeps 3-voxel lesions).
+    Location classes (McDonald/MAGNIMS)
+        ``periventricular_mm``: lesion within this distance of the lateral ventricles;
+        ``juxtacortical_mm``: within this distance of cortex; infratentorial from the registered
+        template's brainstem/cerebellum region; the rest deep white matter.
+    """
+
+    section = "lesions"
+
+    n4: bool = True
+    registration: Literal["syn", "affine"] = "syn"
+    registration_mm: float = 3.0
+    seed: int = 1
+    tissue_iterations: int = 12
+    nawm_sigma_mm: float = 6.0
+    smooth_mm: float = 0.5
+    z_seed: float = 5.0
+    zg_seed: float = 2.5
+    deep_fraction: float = 0.8
+    z_strong: float = 12.0
+    min_seed_voxels: int = 2
+    z_grow: float = 3.0
+    grow_fraction: float = 0.4
+    zg_grow: float = 0.0
+    wm_fraction: float = 0.45
+    wm_sigma_mm: float = 2.5
+    edge_margin_mm: float = 2.0
+    min_lesion_voxels: int = 3
+    shell_mm: float = 2.0
+    shell_wm_min: float = 0.7
+    shell_counts_csf: bool = True
+    zg_keep: float = 6.0
+    lining_mm: float = 2.0
+    infratentorial_z_extra: float = 2.0
+    connectivity: Literal[6, 18, 26] = 26
+    periventricular_mm: float = 3.0
+    juxtacortical_mm: float = 2.0
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int) -> int:
+        if v < 1:
+            raise SettingsError(
+                f"seed must be a whole number >= 1 (0 makes ANTs seed from the clock; got {v})"
+            )
+        return v
+
+    @field_validator("registration_mm", "nawm_sigma_mm", "wm_sigma_mm")
+    @classmethod
+    def _positive(cls, v: float, info: object) -> float:
+        name = getattr(info, "field_name", "value")
+        if not v > 0:
+            raise SettingsError(f"{name} must be > 0 mm (got {v})")
+        return v
+
+    @field_validator("smooth_mm", "edge_margin_mm", "periventricular_mm", "juxtacortical_mm")
+    @classmethod
+    def _non_negative(cls, v: float, info: object) -> float:
+        name = getattr(info, "field_name", "value")
+        if v < 0:
+            raise SettingsError(f"{name} must be >= 0 mm (got {v})")
+        return v
+
+    @field_validator("grow_fraction", "wm_fraction")
+    @classmethod
+    def _fraction(cls, v: float, info: object) -> float:
+        name = getattr(info, "field_name", "value")
+        if not 0 <= v <= 1:
+            raise SettingsError(f"{name} must be between 0 and 1 (got {v})")
+        return v
+
+    @field_validator("min_seed_voxels", "min_lesion_voxels", "tissue_iterations")
+    @classmethod
+    def _count(cls, v: int, info: object) -> int:
+        name = getattr(info, "field_name", "value")
+        if v < 1:
+            raise SettingsError(f"{name} must be >= 1 (got {v})")
+        return v

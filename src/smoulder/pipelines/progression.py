@@ -1,0 +1,392 @@
+"""The progression pipeline: visits, relapses and MRI activity (files or DataFrames) -> checks ->
+the engine -> events, summary, settings, report and figures.
+
+The command line (``smoulder progression``), the store, the demo and the Python API all run a
+progression analysis through :func:`run`; :func:`write` writes a result (also what
+``ProgressionResult.write`` calls).
+
+Examples
+--------
+>>> import pandas as pd
+>>> from smoulder.pipelines import progression
+>>> v = pd.DataFrame(
+...     {
+...         "subject": ["a"] * 4,
+...         "date": ["2020-01-01", "2020-07-01", "2021-01-01", "2021-07-01"],
+...         "edss": [2.0, 3.0, 3.0, 3.0],
+...     }
+... )
+>>> res = progression.run(v, value_col="edss", event="multiple")
+>>> res.counts()["cdw_events"]
+1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from smoulder.clinical.result import ProgressionResult
+from smoulder.clinical.settings import ProgressionSettings
+from smoulder.pipelines._clinical import Progress, check_inputs, settings_from, staged, step
+
+__all__ = ["run", "write", "planned_outputs", "INPUT_LABELS"]
+
+#: How the Python API names the inputs in messages (the command line passes its flags).
+INPUT_LABELS = {
+    "visits": "visits",
+    "relapses": "relapses",
+    "mri_activity": "mri_activity",
+    "groups": "groups",
+    "settings": "settings",
+    "out": "out",
+}
+
+
+def planned_outputs(
+    out: Path,
+    *,
+    plots: bool,
+    group_col: str | None = None,
+    unconfirmed: bool = False,
+) -> list[Path]:
+    """Every file a run with ``out`` may write: the events file first, then those beside it."""
+    stem = out.with_suffix("")
+    names = [
+        f"{stem}_summary{out.suffix}",
+        f"{stem}_settings.toml",
+        f"{stem}_settings.json",
+        f"{stem}_report.md",
+    ]
+    if unconfirmed:
+        names.append(f"{stem}_unconfirmed{out.suffix}")
+    if plots:
+        names += [f"{stem}_km.png", f"{stem}_trajectories.png"]
+    if group_col is not None:
+        names.append(f"{stem}_hazard_ratio_{group_col}.csv")
+        if plots:
+            names.append(f"{stem}_km_by_{group_col}.png")
+    return [out, *(Path(n) for n in names)]
+
+
+def run(
+    visits: str | Path | pd.DataFrame,
+    relapses: str | Path | pd.DataFrame | None = None,
+    mri_activity: str | Path | pd.DataFrame | None = None,
+    settings: ProgressionSettings | Mapping[str, Any] | str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    subject_col: str = "subject",
+    date_col: str = "date",
+    value_col: str | None = None,
+    validconf_col: str | None = None,
+    valuedelta_col: str | None = None,
+    relapse_date_col: str | None = None,
+    relapse_end_col: str | None = None,
+    mri_date_col: str | None = None,
+    mri_active_col: str = "active",
+    on_duplicate: str = "error",
+    on_missing: str = "error",
+    sep: str | None = None,
+    date_format: str = "iso",
+    future_dates: Any = "warn",
+    groups: str | Path | pd.DataFrame | None = None,
+    group_col: str = "arm",
+    reference_group: str | None = None,
+    plots: bool = True,
+    max_trajectory_plots: int = 12,
+    return_unconfirmed: bool = False,
+    labels: Mapping[str, str] | None = None,
+    source: str | None = None,
+    progress: Progress | None = None,
+    **overrides: Any,
+) -> ProgressionResult:
+    """Run a progression analysis from files or DataFrames; write its files when ``out`` is given.
+
+    Parameters
+    ----------
+    visits, relapses, mri_activity : path or DataFrame
+        The tables (CSV, TSV or Parquet files, or DataFrames); relapses and MRI optional.
+    settings : ProgressionSettings, mapping or path, optional
+        The analysis options, or a settings file written beside an earlier output;
+        ``overrides`` (keyword options such as ``event="multiple"``) win over it.
+    out : path, optional
+        The events file (``.csv``, ``.tsv`` or ``.parquet``); the summary, settings, report and
+        figures are written beside it, all or nothing, never over an input.
+    subject_col, date_col, value_col, validconf_col, valuedelta_col : str
+        Visits columns (``value_col`` defaults to the outcome's name).
+    relapse_date_col, relapse_end_col, mri_date_col, mri_active_col : str
+        Relapse and MRI columns.
+    on_duplicate, on_missing, sep, date_format, future_dates
+        Reading rules (see :mod:`smoulder.schema.tables`).
+    groups : path or DataFrame, optional
+        Subject and group (e.g. trial arm): Kaplan-Meier per group and Cox hazard ratios.
+    group_col, reference_group : str
+        The group column and the reference level of the hazard ratios.
+    plots : bool
+        Write the Kaplan-Meier and trajectory figures.
+    max_trajectory_plots : int
+        Subjects in the trajectory figure.
+    return_unconfirmed : bool
+        Also report every change that was never confirmed (``<stem>_unconfirmed``).
+    labels : mapping, optional
+        How messages name the inputs (the command line passes its flags).
+    source : str, optional
+        How messages name tables given as DataFrames (``store``; default ``<visits>``, ...).
+    progress : callable, optional
+        Told what happens before each step.
+
+    Returns
+    -------
+    ProgressionResult
+        With ``files`` (name -> path) when ``out`` was given.
+    """
+    from smoulder.clinical.progression import run_validated
+    from smoulder.io.tables import read_inputs
+
+    names = {**INPUT_LABELS, **(labels or {})}
+    inputs = check_inputs(
+        {
+            "visits": visits,
+            "relapses": relapses,
+            "mri_activity": mri_activity,
+            "groups": groups,
+            "settings": settings if isinstance(settings, (str, Path)) else None,
+        },
+        names,
+    )
+    s = settings_from(ProgressionSettings, settings, **overrides)
+    out_path = Path(out) if out is not None else None
+    outputs = (
+        planned_outputs(
+            out_path,
+            plots=plots,
+            group_col=group_col if groups is not None else None,
+            unconfirmed=return_unconfirmed,
+        )
+        if out_path is not None
+        else []
+    )
+    with staged(out_path, outputs, inputs, flag=names.get("out", "--out")) as stage:
+        step(progress, "reading and checking the visits")
+        got = read_inputs(
+            visits,
+            relapses,
+            mri_activity,
+            sep=sep,
+            subject_col=subject_col,
+            source=source,
+            date_col=date_col,
+            value_col=value_col or s.outcome,
+            outcome=s.outcome,
+            validconf_col=validconf_col,
+            valuedelta_col=valuedelta_col,
+            relapse_date_col=relapse_date_col,
+            relapse_end_col=relapse_end_col,
+            mri_date_col=mri_date_col,
+            mri_active_col=mri_active_col,
+            on_duplicate=on_duplicate,
+            on_missing=on_missing,
+            future_dates=future_dates,
+            date_format=date_format,
+        )
+        from smoulder.clinical._kernel import needs_compiling
+
+        first = " (compiling the engine first: first run on this machine only, about 20 s)"
+        step(progress, f"scanning {len(got.visits):,} visits{first if needs_compiling() else ''}")
+        result = run_validated(
+            got.visits,
+            got.relapses,
+            got.mri_activity,
+            s,
+            ingest=got.report,
+            return_unconfirmed=return_unconfirmed,
+        )
+        if stage is not None and out_path is not None:
+            written = _write_files(
+                result,
+                stage.path(out_path),
+                plots=plots,
+                max_trajectory_plots=max_trajectory_plots,
+                date_format=date_format,
+                progress=progress,
+            )
+            if groups is not None:
+                step(progress, "comparing groups")
+                written.update(
+                    _group_comparison(
+                        result,
+                        groups,
+                        stage.path(out_path),
+                        subject_col=subject_col,
+                        group_col=group_col,
+                        reference_group=reference_group,
+                        plots=plots,
+                        sep=sep,
+                        label=names["groups"],
+                    )
+                )
+    if out_path is not None:
+        result.files = {k: out_path.parent / v.name for k, v in written.items()}
+    return result
+
+
+def write(
+    result: ProgressionResult,
+    out: str | Path,
+    *,
+    plots: bool = True,
+    max_trajectory_plots: int = 12,
+    date_format: str = "iso",
+) -> dict[str, Path]:
+    """Write a result's files next to ``out`` (the events file), all or nothing.
+
+    ``<stem>_summary``, ``<stem>_settings.toml`` / ``.json``, ``<stem>_report.md``, with
+    ``return_unconfirmed`` ``<stem>_unconfirmed``, and with ``plots`` ``<stem>_km.png`` and
+    ``<stem>_trajectories.png``. With ``date_format="day"`` the tables give day numbers.
+    """
+    out = Path(out)
+    outputs = planned_outputs(out, plots=plots, unconfirmed=result.unconfirmed is not None)
+    with staged(out, outputs, flag="out") as stage:
+        written = _write_files(
+            result,
+            stage.path(out),
+            plots=plots,
+            max_trajectory_plots=max_trajectory_plots,
+            date_format=date_format,
+        )
+    return {k: out.parent / v.name for k, v in written.items()}
+
+
+def _write_files(
+    result: ProgressionResult,
+    out: Path,
+    *,
+    plots: bool,
+    max_trajectory_plots: int,
+    date_format: str,
+    progress: Progress | None = None,
+) -> dict[str, Path]:
+    """Every file of a result at ``out`` (a path inside the staging folder)."""
+    from smoulder.io.tables import write_table
+
+    shown = result
+    if date_format == "day":
+        from smoulder.schema.dates import to_day_numbers
+
+        shown = dataclasses.replace(
+            result,
+            events=to_day_numbers(result.events),
+            summary=to_day_numbers(result.summary),
+            unconfirmed=(
+                to_day_numbers(result.unconfirmed) if result.unconfirmed is not None else None
+            ),
+        )
+    stem = out.with_suffix("")
+    step(progress, f"writing {len(result.events):,} events and {len(result.summary):,} subjects")
+    paths: dict[str, Path] = {"events": out}
+    write_table(shown.events_for_output(), out)
+    paths["summary"] = Path(f"{stem}_summary{out.suffix}")
+    write_table(shown.summary_for_output(), paths["summary"])
+    if shown.unconfirmed is not None:
+        paths["unconfirmed"] = Path(f"{stem}_unconfirmed{out.suffix}")
+        unconf = shown.unconfirmed.assign(subject=shown.unconfirmed["subject"].astype(str))
+        write_table(unconf, paths["unconfirmed"])
+    paths["settings"] = Path(f"{stem}_settings.toml")
+    paths["settings"].write_text(result.settings.to_toml(), encoding="utf-8")
+    paths["settings_json"] = Path(f"{stem}_settings.json")
+    meta: dict[str, Any] = {
+        "smoulder_version": result.version,
+        "settings": result.settings.to_dict(),
+        "counts": result.counts(),
+    }
+    if result.ingest is not None and hasattr(result.ingest, "to_dict"):
+        meta["input"] = result.ingest.to_dict()
+    paths["settings_json"].write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    paths["report"] = Path(f"{stem}_report.md")
+    paths["report"].write_text(result.report_text(), encoding="utf-8")
+    if plots:
+        step(progress, "drawing the figures")
+        # day numbers: the time-to-event curve only, trajectories would show made-up dates
+        drawn = result if date_format != "day" else dataclasses.replace(result, visits=None)
+        paths.update(_write_plots(drawn, stem, max_trajectory_plots=max_trajectory_plots))
+    return paths
+
+
+def _write_plots(
+    result: ProgressionResult, stem: Path, *, max_trajectory_plots: int = 12
+) -> dict[str, Path]:
+    """The Kaplan-Meier curve of the first event and the trajectories of subjects with events."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths: dict[str, Path] = {}
+    fig = result.plot("km")
+    if fig is not None:
+        paths["km_plot"] = Path(f"{stem}_km.png")
+        fig.savefig(paths["km_plot"], dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    fig = result.plot("trajectories", max_subjects=max_trajectory_plots)
+    if fig is not None:
+        paths["trajectories_plot"] = Path(f"{stem}_trajectories.png")
+        fig.savefig(paths["trajectories_plot"], dpi=90, bbox_inches="tight")
+        plt.close(fig)
+    return paths
+
+
+def _group_comparison(
+    result: ProgressionResult,
+    groups: str | Path | pd.DataFrame,
+    out: Path,
+    *,
+    subject_col: str,
+    group_col: str,
+    reference_group: str | None,
+    plots: bool,
+    sep: str | None,
+    label: str,
+) -> dict[str, Path]:
+    """Kaplan-Meier curves per group and hazard ratios against the reference group."""
+    from smoulder.clinical.survival import cox_hazard_ratio, kaplan_meier, time_to_first_event
+    from smoulder.exceptions import ColumnNotFoundError
+    from smoulder.io.tables import read_table, write_table
+
+    table = groups if isinstance(groups, pd.DataFrame) else read_table(groups, sep=sep)
+    source = str(groups) if not isinstance(groups, pd.DataFrame) else label
+    for col in (subject_col, group_col):
+        if col not in table.columns:
+            raise ColumnNotFoundError(
+                f"missing column '{col}'; columns found: {', '.join(map(str, table.columns[:30]))}",
+                file=source,
+                column=col,
+            )
+    g = table[[subject_col, group_col]].rename(columns={subject_col: "subject"})
+    g["subject"] = g["subject"].astype(str).str.strip()
+    kind = {"firstCDI": "CDI", "firstPIRA": "PIRA", "firstRAW": "RAW"}.get(
+        result.settings.event, "CDW"
+    )
+    tte = time_to_first_event(result.events, result.summary, kind=kind)
+    stem = out.with_suffix("")
+    paths: dict[str, Path] = {}
+    km = kaplan_meier(tte, group=g, label=kind)
+    if plots:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig = km.plot()
+        paths["km_by_group_plot"] = Path(f"{stem}_km_by_{group_col}.png")
+        fig.savefig(paths["km_by_group_plot"], dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    hr = cox_hazard_ratio(tte, g, group_col, reference=reference_group)
+    paths["hazard_ratios"] = Path(f"{stem}_hazard_ratio_{group_col}.csv")
+    write_table(hr, paths["hazard_ratios"])
+    return paths

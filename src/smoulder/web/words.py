@@ -1,0 +1,118 @@
+"""What the pages say in words: the access list of a record, the lifestyle form's errors.
+
+Examples
+--------
+>>> form_error("sleep_hours")
+'Sleep must be between 0 and 24 hours a night.'
+>>> e = {
+...     "at": "2024-03-03T14:05:00",
+...     "action": "view",
+...     "resource": "person page",
+...     "user": "dr.demo",
+...     "role": "clinician",
+...     "display_name": "Dr Demo",
+... }
+>>> access_words(e, own=True)["text"]
+'Dr Demo (clinician) opened your record'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from smoulder.report.plain import MONTHS
+
+FORM_ERRORS = {
+    "date": "Date must be a real day between 1 January 1900 and today, for example 2024-05-01.",
+    "exercise_min_week": "Exercise must be a whole number of minutes a week, from 0 to 10,080.",
+    "diet": "Diet must be one of: healthy, mixed, unhealthy (or left empty).",
+    "smoking": "Smoking must be one of: never, former, current (or left empty).",
+    "alcohol_units_week": "Alcohol must be between 0 and 300 units a week.",
+    "sleep_hours": "Sleep must be between 0 and 24 hours a night.",
+    "medications": "Medications must be ordinary text of at most 2,000 characters.",
+    "comorbidities": "Other health problems must be ordinary text of at most 2,000 characters.",
+    "notes": "Notes must be ordinary text of at most 2,000 characters.",
+}
+FIELD_NAMES = {
+    "date": "Date",
+    "exercise_min_week": "Exercise",
+    "diet": "Diet",
+    "smoking": "Smoking",
+    "alcohol_units_week": "Alcohol",
+    "sleep_hours": "Sleep",
+    "medications": "Medications",
+    "comorbidities": "Other health problems",
+    "notes": "Notes",
+}
+
+
+def form_error(column: str, message: str = "") -> str:
+    """The lifestyle form's error for one field, as a sentence a person can act on."""
+    if column in FORM_ERRORS:
+        if column == "date" and "future" in message:
+            return "Date cannot be in the future."
+        return FORM_ERRORS[column]
+    return f"Please check this entry: {message}" if message else "Please check this entry."
+
+
+_ACTIONS_OWN = {
+    ("view", "person page"): "opened your record",
+    ("view", "api person"): "read your record through the app's interface",
+    ("view", "api audit"): "looked at this list",
+    ("view", "api lifestyle"): "read your lifestyle log",
+    ("create", "lifestyle entry"): "added a lifestyle log entry",
+    ("export", "report pdf"): "downloaded a summary of your record (PDF)",
+    ("export", "report html"): "opened a summary of your record",
+}
+
+
+def _action(action: str, resource: str, own: bool) -> str:
+    text = _ACTIONS_OWN.get((action, resource))
+    if text is None:
+        if action == "change" and resource.startswith("import "):
+            kind = resource.split(" ", 1)[1].replace("_", " ")
+            text = f"added {kind} to your record" if own else f"imported {kind}"
+        elif action == "denied":
+            text = "was refused access to your record" if own else "was refused access"
+        elif action == "export":
+            text = "downloaded a report"
+        else:
+            text = "looked at your record"
+    if not own:
+        text = (
+            text.replace("your record", "the record")
+            .replace("your lifestyle", "the lifestyle")
+            .replace("this list", "this list")
+        )
+    return text
+
+
+def when_utc(at: str) -> str:
+    """``2024-03-03T14:05:00`` (UTC) as ``3 March 2024, 14:05 UTC`` (the page's script shows it
+    in the reader's local time)."""
+    t = dt.datetime.fromisoformat(at)
+    return f"{t.day} {MONTHS[t.month - 1]} {t.year}, {t:%H:%M} UTC"
+
+
+def access_words(entry: dict[str, Any], own: bool, me: str | None = None) -> dict[str, str]:
+    """One audit entry as a line of the access list: who, what, when (UTC, converted to the
+    reader's local time by the page's script)."""
+    role = entry.get("role")
+    if entry.get("user") is None:
+        who = "the clinic's data import (command line)"
+    elif me is not None and entry.get("user") == me:
+        who = "You"
+    elif role == "researcher":
+        who = "A researcher (without your name)"
+    else:
+        name = entry.get("display_name") or entry.get("user")
+        who = f"{name} ({role})" if role else str(name)
+    return {
+        "at": entry["at"],
+        "when": when_utc(entry["at"]),
+        "text": f"{who} {_action(entry['action'], entry['resource'], own)}",
+    }
+
+
+__all__ = ["form_error", "access_words", "when_utc", "FORM_ERRORS", "FIELD_NAMES"]

@@ -1,0 +1,275 @@
+"""What each reader notices, in Debian's chromium (never a downloaded browser), at 1440x900 and
+390x844: the verdict panel above the fold names all four signals; no page scrolls sideways on a
+phone; the person with MS sees no bare codes; a stale record shows the last-visit marker and the
+overdue flags. Every page is screenshotted to ``tests/web/_screenshots/`` (written by the run,
+ignored by git) so a person can look at them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("SMOULDER_CHROMIUM", "/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"chromium not found at {CHROMIUM} (set SMOULDER_CHROMIUM; .ci/run installs it)",
+    ),
+]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).parent / "_screenshots"
+SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
+ROLES = {"clinician": "dr.a", "researcher": "res", "patient": "alice"}
+TITLES = {
+    "clinician": [
+        "Confirmed worsening",
+        "Rim lesions (PRL)",
+        "Slowly expanding lesions (SEL)",
+        "Phone and wearable",
+    ],
+    "patient": [
+        "Your disability score",
+        "Rim lesions on MRI",
+        "Slowly growing lesions on MRI",
+        "Your phone and watch",
+    ],
+}
+TITLES["researcher"] = TITLES["clinician"]
+#: the test clinic's last visit is 2021-02-04: on this day the record is more than 12 months old
+STALE_DAY = dt.date(2023, 6, 1)
+ERRORS: dict[int, list[str]] = {}
+BARE = ("CDI", "9HPT", "T25FW", "SDMT", "PRL", "SEL", "RAW", "CDW", "smoulder.digital")
+
+
+def shots() -> Path:
+    SHOTS.mkdir(exist_ok=True)
+    (SHOTS / ".gitignore").write_text("*\n")  # the run's own output, never committed
+    return SHOTS
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def open_as(browser, base: str, username: str, size: str, tz: str = "Europe/Berlin"):
+    w, h = SIZES[size]
+    ctx = browser.new_context(
+        viewport={"width": w, "height": h},
+        is_mobile=size == "phone",
+        has_touch=size == "phone",
+        timezone_id=tz,
+        locale="en-GB",
+    )
+    page = ctx.new_page()
+    errors: list[str] = []
+    ERRORS[id(page)] = errors
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    return ctx, page
+
+
+def no_sideways_scroll(page, width: int) -> None:
+    wide = page.evaluate("[document.documentElement.scrollWidth, document.body.scrollWidth]")
+    assert max(wide) <= width, f"the page is {max(wide)} px wide on a {width} px screen"
+
+
+def bare_codes(text: str, pseudonym: str) -> list[str]:
+    from smoulder.report.plain import EDSS_WORDS, PIRA_WORDS
+
+    text = text.replace(EDSS_WORDS, "").replace(PIRA_WORDS, "")
+    found = [c for c in BARE if re.search(rf"(?<![\w.]){re.escape(c)}(?![\w])", text)]
+    found += [c for c in ("EDSS", "PIRA") if re.search(rf"\b{c}\b", text)]
+    return found + ([pseudonym] if pseudonym in text else [])
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("role", list(ROLES))
+def test_person_page_answers_first_and_tells_the_truth(
+    live_server, browser, frozen_today, role, size
+):
+    base, keys = live_server
+    frozen_today["value"] = STALE_DAY
+    key = keys["MRN-1001"]
+    w, h = SIZES[size]
+    ctx, page = open_as(browser, base, ROLES[role], size)
+    page.goto(f"{base}/patients/{key}")
+    page.wait_for_selector("#timeline .main-svg")
+    page.wait_for_selector("#device-plot .main-svg")
+    out = shots()
+    page.screenshot(path=str(out / f"person-{role}-{size}-fold.png"))
+    page.screenshot(path=str(out / f"person-{role}-{size}-full.png"), full_page=True)
+
+    # the verdict panel, above the fold, names all four signals
+    titles = page.locator("#verdict article h3").all_inner_texts()
+    assert titles == TITLES[role]
+    for k in ("worsening", "prl", "sel", "digital"):
+        box = page.locator(f"#signal-{k} h3").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= h, (k, box)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= w, (k, box)
+    # before the time line
+    assert (
+        page.locator("#verdict").bounding_box()["y"] < page.locator("#timeline").bounding_box()["y"]
+    )
+    no_sideways_scroll(page, w)
+
+    # the stale record: overdue flags, and the last visit marked on both charts and explained
+    svg_text = " ".join(page.locator("#timeline svg text").all_text_contents())
+    device_text = " ".join(page.locator("#device-plot svg text").all_text_contents())
+    if role == "patient":
+        about = page.inner_text("#about")
+        assert "4 February 2021 (2 years 3 months ago). That is more than a year ago" in about
+        assert (
+            "your last visit 2021-02-04" in svg_text and "your last visit 2021-02-04" in device_text
+        )
+        assert "your last visit" in page.inner_text("#legend")
+    else:
+        flags = page.locator("#flags li").all_inner_texts()
+        assert flags == [
+            "Last clinic visit 2021-02-04, 2 years 3 months ago: overdue (more than 12 months); "
+            "the scores below may be out of date.",
+            "Last MRI 2021-01-20, 2 years 4 months ago: overdue (more than 12 months); the MRI "
+            "signals may be out of date.",
+        ]
+        box = page.locator("#flags").bounding_box()
+        assert box["y"] + box["height"] <= h  # seen before anything else
+        assert "last visit 2021-02-04" in svg_text and "last visit 2021-02-04" in device_text
+        # the data end more than a year before the day of the page: said, not squeezed away
+        assert "no data after" in svg_text
+        legend = page.inner_text("#legend")
+        for mark in (
+            "relapse",
+            "treatment",
+            "EDSS",
+            "PIRA",
+            "RAW",
+            "T25FW",
+            "9HPT",
+            "PRL",
+            "last visit",
+        ):
+            assert mark in legend, mark
+        # one lane per unit: no shared "SDMT / s" axis any more (a phone breaks a long title
+        # into two lines, so the words are checked, not the spaces between the lines)
+        assert "SDMT (points)" in svg_text and "SDMT / s" not in svg_text
+        assert "T25FW, 9HPT" in svg_text and "(% of first visit" in svg_text
+    # every lane title fits inside its chart (regression: cut at the right edge on a phone)
+    for chart in ("#timeline", "#device-plot"):
+        right = page.locator(f"{chart} .main-svg").first.bounding_box()
+        for i in range(page.locator(f"{chart} .annotation-text").count()):
+            b = page.locator(f"{chart} .annotation-text").nth(i).bounding_box()
+            assert (
+                b["x"] >= right["x"] - 1 and b["x"] + b["width"] <= right["x"] + right["width"] + 1
+            ), (
+                chart,
+                page.locator(f"{chart} .annotation-text").nth(i).text_content(),
+            )
+    # a table's column names stand over their columns (regression: the form layout of class
+    # "stack" made each table a column of blocks on a wide screen)
+    if size == "desktop":
+        for table in ("#events", "#mri"):
+            head = page.locator(f"{table} thead th").all()
+            cells = page.locator(f"{table} tbody tr").first.locator("td").all()
+            assert [round(h.bounding_box()["x"]) for h in head] == [
+                round(c.bounding_box()["x"]) for c in cells
+            ], table
+    # no toolbar over the data, on any screen
+    assert page.locator("#timeline .modebar").count() == 0
+
+    text = page.inner_text("body")
+    if role == "patient":
+        assert bare_codes(text + " " + svg_text + " " + device_text, key) == []
+        assert "Who has looked at your record" in text
+    if role == "researcher":
+        assert "Alice" not in text and "MRN-1001" not in text
+    assert ERRORS[id(page)] == []
+    ctx.close()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_other_pages_fit_the_screen(live_server, browser, size):
+    base, keys = live_server
+    w, _ = SIZES[size]
+    out = shots()
+    for role in ("clinician", "researcher"):
+        ctx, page = open_as(browser, base, ROLES[role], size)
+        page.goto(f"{base}/cohort")
+        page.wait_for_selector("#cohort-table")
+        page.screenshot(path=str(out / f"cohort-{role}-{size}.png"), full_page=True)
+        no_sideways_scroll(page, w)
+        # the trend mark of every person, and the filters by treatment, course and age
+        assert page.locator("#cohort-table svg.spark").count() >= 2
+        for name in ("treatment", "course", "age_min", "age_max"):
+            assert page.locator(f"#cohort-filters [name={name}]").count() == 1
+        page.select_option("select[name=course]", "unknown")
+        page.click("#cohort-filters button[type=submit]")
+        page.wait_for_selector("#cohort-table")
+        assert "course=unknown" in page.url
+        assert "course=unknown" in page.get_attribute("#cohort-csv", "href")
+        ctx.close()
+    for role in ("clinician", "patient"):
+        ctx, page = open_as(browser, base, ROLES[role], size)
+        page.goto(f"{base}/patients/{keys['MRN-1001']}/lifestyle")
+        page.screenshot(path=str(out / f"lifestyle-{role}-{size}.png"), full_page=True)
+        no_sideways_scroll(page, w)
+        ctx.close()
+
+
+def test_the_person_with_ms_gets_errors_in_words_a_saved_note_and_local_times(live_server, browser):
+    base, keys = live_server
+    key = keys["MRN-1001"]
+    ctx, page = open_as(browser, base, "alice", "phone", tz="Europe/Berlin")
+    page.goto(f"{base}/patients/{key}/lifestyle")
+    page.fill("input[name=date]", "2021-02-20")
+    page.fill("input[name=sleep_hours]", "25")
+    # the browser would stop this itself; the server must also say it in words
+    page.evaluate("document.getElementById('lifestyle-form').noValidate = true")
+    page.click("#lifestyle-form button[type=submit]")
+    page.wait_for_selector("#form-errors")
+    out = shots()
+    page.screenshot(path=str(out / "lifestyle-patient-phone-error.png"), full_page=True)
+    assert "Sleep must be between 0 and 24 hours a night." in page.inner_text("#form-errors")
+    assert "sleep_hours" not in page.inner_text("#form-errors")
+    assert page.get_attribute("input[name=sleep_hours]", "aria-invalid") == "true"
+    page.fill("input[name=sleep_hours]", "7.5")
+    page.click("#lifestyle-form button[type=submit]")
+    page.wait_for_url(f"{base}/patients/{key}?saved=lifestyle")
+    saved = page.locator("#saved")
+    assert saved.is_visible() and "Saved" in saved.inner_text()
+    box = saved.bounding_box()
+    assert box["y"] + box["height"] <= 844
+    page.screenshot(path=str(out / "person-patient-phone-saved.png"))
+    # the access list in words and in the reader's local time (Berlin: UTC+1 in winter)
+    item = page.locator("#trail li").first
+    stamp = item.locator("time").get_attribute("datetime")
+    utc = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    shown = item.locator("time").inner_text()
+    from zoneinfo import ZoneInfo
+
+    local = utc.astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"{local:%H}:{local:%M}" in shown and "UTC" not in shown, (stamp, shown)
+    assert "Europe/Berlin" in page.inner_text("#access")
+    assert re.search(r"You (opened|added)", page.inner_text("#trail"))
+    ctx.close()
