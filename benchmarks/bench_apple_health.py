@@ -40,6 +40,8 @@ OURS = textwrap.dedent("""
     df[df.measure == "wear_hours"].set_index("date")[["value"]].to_parquet(sys.argv[2] + ".wear.parquet")
     steps.to_frame().to_parquet(sys.argv[2] + ".steps.parquet")
     sleep.to_frame().to_parquet(sys.argv[2] + ".sleep.parquet")
+    dist = df[df.measure == "walking_distance"].set_index("date")["value"]
+    dist.to_frame().to_parquet(sys.argv[2] + ".distance.parquet")
     print(json.dumps({"seconds": dt, "cpu": cpu, "rows_read": rep.rows_read, "rows_out": len(df),
                       "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """)
@@ -143,10 +145,14 @@ def main() -> None:
     dw = (wear - big.daily_wear_hours.reindex(wear.index).fillna(0)).abs()
     ds = (steps - big.daily_steps.reindex(steps.index)).abs()
     dl = (sleep - big.nightly_sleep.reindex(sleep.index)).abs()
+    dist = pd.read_parquet(tmp / "export.xml.distance.parquet")["value"]
+    dd = (dist - big.daily_walking_distance.reindex(dist.index)).abs()
     print(
         f"ground truth: steps on {len(steps):,} of {len(big.daily_steps):,} days, largest difference {ds.max():g}; "
         f"sleep on {len(sleep):,} of {len(big.nightly_sleep):,} nights, largest difference {dl.max():.2g} h; "
-        f"wear hours on {len(wear):,} days, largest difference {dw.max():g} h"
+        f"wear hours on {len(wear):,} days, largest difference {dw.max():g} h; walking distance on "
+        f"{len(dist):,} of {len(big.daily_walking_distance):,} days, largest difference "
+        f"{dd.max() if len(dd) else float('nan'):.2g} m"
     )
 
     small = write_apple_health_export(tmp / "export_1y.xml", years=1, seed=args.seed)

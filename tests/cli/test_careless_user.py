@@ -465,7 +465,12 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     (
         "f-unknown-code",
         [*FH, "{d}/unknown_code.json", "--out", "{d}/o.csv"],
-        ["entry[0]", "--keep-valid"],
+        ["no measures found", "codes not read: http://loinc.org|1234-5"],
+    ),
+    (
+        "f-unknown-code-strict",
+        [*FH, "{d}/unknown_code.json", "--strict", "--out", "{d}/o.csv"],
+        ["entry[0].resource.code.coding", "without --strict"],
     ),
     ("f-binary", [*FH, "{d}/binary.json", "--out", "{d}/o.csv"], ["binary.json", "utf-8"]),
     ("f-out-is-input", [*FH, "{d}/bundle.json", "--out", "{d}/bundle.json"], ["'.json'"]),

@@ -121,6 +121,7 @@ def test_detect_bad_input_names_row_and_column_and_writes_nothing(tmp_path, caps
     assert "alpha" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_apple_health_export_to_events(tmp_path):
     """Import a simulated 2-year Apple Health export whose walking declines by 25 % from
     2016-01-01 (phone and watch overlapping, trips across time zones), then detect: the

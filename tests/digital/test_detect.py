@@ -167,9 +167,9 @@ def test_several_methods_and_summary():
 
 def test_settings_and_input_errors():
     with pytest.raises(SettingsError, match="alpha"):
-        DetectSettings.make(alpha=0.7)
+        DetectSettings(alpha=0.7)
     with pytest.raises(SettingsError, match="methods"):
-        DetectSettings.make(methods=("magic",))
+        DetectSettings(methods=("magic",))
     with pytest.raises(SettingsError, match="did you mean steps"):
         detect(weekly_tests([1, 2, 3], measure="step"))
     with pytest.raises(ColumnNotFoundError, match="value"):
@@ -184,4 +184,4 @@ def test_result_writes_events_settings_and_weekly(tmp_path):
     meta = paths["settings"].read_text()
     assert '"min_sustained": 12' in meta and "decision_limits" in meta
     assert len(pd.read_csv(paths["weekly"])) == 52
-    assert "prospective change-point scan" in res.methods_paragraph()
+    assert "prospective change-point scan" in res.methods()

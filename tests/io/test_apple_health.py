@@ -493,6 +493,30 @@ def test_zip_and_xml_give_the_same_table_and_progress_reaches_the_end(tmp_path):
     assert a.equals(c)
 
 
+def test_the_clinical_document_beside_export_xml_is_said_to_be_not_read(tmp_path):
+    """Every export.zip holds export_cda.xml too: the report says it is not read."""
+    xml = export(tmp_path, OVERLAP)
+    cda = '<?xml version="1.0"?>\n<ClinicalDocument xmlns="urn:hl7-org:v3"/>\n'
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("apple_health_export/export_cda.xml", cda)  # before export.xml
+        zf.write(xml, "apple_health_export/export.xml")
+    note = "export_cda.xml (the clinical document) not read: the records are read from export.xml"
+    a, plain = read_apple_health(xml, subject="s1")
+    b, zipped = read_apple_health(z, subject="s1")
+    assert a.equals(b)
+    assert note not in plain.reasons and zipped.reasons[note] == 1
+    assert note in str(zipped)
+    folder = tmp_path / "unzipped"
+    with zipfile.ZipFile(z) as zf:
+        zf.extractall(folder)
+    c, unzipped = read_apple_health(folder, subject="s1")
+    assert a.equals(c) and unzipped.reasons[note] == 1
+    # the clinical document alone is named, never a traceback
+    with pytest.raises(InputDataError, match="root element is <ClinicalDocument>"):
+        read_apple_health(folder / "apple_health_export" / "export_cda.xml", subject="s1")
+
+
 def test_damaged_and_incomplete_archives(tmp_path):
     xml = export(
         tmp_path,
@@ -549,6 +573,9 @@ def test_simulated_export_gives_back_its_ground_truth(tmp_path):
     wear = df[df["measure"] == "wear_hours"].set_index("date")["value"]
     assert (wear == info.daily_wear_hours.reindex(wear.index).fillna(0)).all()
     assert (wear == 0).sum() > 0 and wear.max() <= 24  # some days without the watch
+    dist = df[df["measure"] == "walking_distance"].set_index("date")["value"]
+    truth = info.daily_walking_distance.reindex(dist.index)
+    assert len(dist) == len(info.daily_walking_distance) and np.allclose(dist, truth)
     assert report.rows_read == info.n_catalogue_records and report.rows_rejected == 0
     # phone and watch overlapped, and several offsets (+0100, +0200 and a trip) were seen
     assert (
@@ -687,3 +714,156 @@ def test_impossible_night_of_sleep_names_the_date(tmp_path):
     df, report = read_apple_health(p, subject="s1", on_error="keep-valid")
     assert "sleep_hours" not in set(df["measure"]) and daily(df, "steps") == {"2021-05-03": 600.0}
     assert report.reasons["days left out: impossible daily total"] == 1
+
+
+# ------------------------------------------------------------------ exports of other iOS versions
+# Written by hand to mimic the quirks of exports nobody here wrote: iOS 8 wrote compact dates
+# (``20150618090000+0200``), named the source ``source`` rather than ``sourceName`` and put the
+# metadata of some apps into attributes whose names hold spaces (not well-formed XML); phones set
+# to US units write mi, mi/hr, in and lb.
+IOS8 = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE HealthData [
+<!ELEMENT HealthData (ExportDate,Me,(Record|Correlation|Workout)*)>
+<!ATTLIST HealthData locale CDATA #REQUIRED>
+<!ELEMENT ExportDate EMPTY>
+<!ATTLIST ExportDate value CDATA #REQUIRED>
+<!ELEMENT Me EMPTY>
+<!ELEMENT Record EMPTY>
+]>
+<HealthData locale="de_DE">
+ <ExportDate value="20150620101500+0200"/>
+ <Me HKCharacteristicTypeIdentifierDateOfBirth="19800101"/>
+ <Record type="HKQuantityTypeIdentifierStepCount" source="Jos iPhone" unit="count" creationDate="20150618092000+0200" startDate="20150618090000+0200" endDate="20150618091000+0200" value="420"/>
+ <Record type="HKQuantityTypeIdentifierStepCount" source="Jos iPhone" unit="count" creationDate="20150619010000+0200" startDate="20150618233000+0200" endDate="20150619003000+0200" value="100"/>
+ <Record type="HKQuantityTypeIdentifierBodyMass" source="ScaleMate" unit="lb" creationDate="20150619071600+0200" startDate="20150619071500+0200" endDate="20150619071500+0200" ScaleMate App Version="3.1" HKWasUserEntered="0" Scale Serial Number="xx12" value="160"/>
+ <Record type="HKQuantityTypeIdentifierStepCount" source="Jos iPhone" unit="count" creationDate="20150621091000+0200" startDate="20150621090000+0200" endDate="20150621091000+0200" value="50"/>
+</HealthData>
+"""
+
+
+def test_an_ios8_export_with_compact_dates_source_and_spaced_attribute_names(tmp_path):
+    p = tmp_path / "export.xml"
+    p.write_text(IOS8, encoding="utf-8")
+    df, report = read_apple_health(p, "s8")
+    # 420 steps at 09:00; the 23:30-00:30 record gives half of its 100 to each day; 160 lb =
+    # 160 * 0.45359237 kg; the record of 21 June is after the export date (20 June): left out
+    assert daily(df, "steps") == {"2015-06-18": 470.0, "2015-06-19": 50.0}
+    assert daily(df, "body_weight") == {"2015-06-19": round(160 * 0.45359237, 6)}
+    assert (
+        report.reasons[
+            "attribute names with spaces repaired (iOS 8 exports with metadata from some apps)"
+        ]
+        == 2
+    )
+    assert report.reasons["records dated after the export date (2015-06-20) left out"] == 1
+    assert "the export has no ExportDate" not in " ".join(report.warnings)
+
+
+def test_us_units_are_converted(tmp_path):
+    day = "2021-05-03 {} +0200"
+    p = export(
+        tmp_path,
+        [
+            rec(
+                T + "WalkingSpeed",
+                day.format("10:00:00"),
+                day.format("10:01:00"),
+                2.5,
+                PHONE,
+                "mi/hr",
+            ),
+            rec(
+                T + "WalkingStepLength",
+                day.format("10:00:00"),
+                day.format("10:01:00"),
+                26,
+                PHONE,
+                "in",
+            ),
+            rec(
+                T + "DistanceWalkingRunning",
+                day.format("11:00:00"),
+                day.format("11:30:00"),
+                1.25,
+                PHONE,
+                "mi",
+            ),
+            rec(T + "BodyMass", day.format("07:00:00"), day.format("07:00:00"), 150, "Scale", "lb"),
+        ],
+    )
+    df, _ = read_apple_health(p, "us")
+    # 2.5 mi/h = 2.5 * 0.44704 m/s; 26 in = 0.6604 m; 1.25 mi = 2011.68 m; 150 lb = 68.0388555 kg
+    assert daily(df, "walking_speed") == {"2021-05-03": round(2.5 * 0.44704, 6)}
+    assert daily(df, "step_length") == {"2021-05-03": 0.6604}
+    assert daily(df, "walking_distance") == {"2021-05-03": 2011.68}
+    assert daily(df, "body_weight") == {"2021-05-03": round(150 * 0.45359237, 6)}
+
+
+def test_a_decimal_comma_is_named_not_called_a_missing_value(tmp_path):
+    p = export(
+        tmp_path,
+        [
+            rec(
+                T + "WalkingSpeed",
+                "2021-05-03 10:00:00 +0200",
+                "2021-05-03 10:01:00 +0200",
+                "1,25",
+                PHONE,
+                "m/s",
+            )
+        ],
+    )
+    with pytest.raises(InputDataError) as e:
+        read_apple_health(p, "s1")
+    msg = str(e.value)
+    assert f"line {FIRST}" in msg and "decimal comma" in msg and "'1,25'" in msg
+
+
+def test_no_usable_records_says_why_by_type_and_reason(tmp_path):
+    day = "2021-{} +0200"
+    p = export(
+        tmp_path,
+        [
+            rec(
+                T + "ActiveEnergyBurned",
+                day.format("05-03 10:00:00"),
+                day.format("05-03 10:05:00"),
+                3,
+                WATCH,
+                "kcal",
+            ),
+            rec(
+                T + "ActiveEnergyBurned",
+                day.format("05-03 11:00:00"),
+                day.format("05-03 11:05:00"),
+                4,
+                WATCH,
+                "kcal",
+            ),
+            steps(day.format("07-05 10:00:00"), day.format("07-05 10:05:00"), 300),
+            rec(
+                "HKCategoryTypeIdentifierSleepAnalysis",
+                day.format("05-03 23:00:00"),
+                "2021-05-04 07:00:00 +0200",
+                "HKCategoryValueSleepAnalysisInBed",
+                PHONE,
+                None,
+            ),
+            rec(
+                T + "WalkingSpeed",
+                day.format("05-03 10:00:00"),
+                day.format("05-03 10:01:00"),
+                25,
+                PHONE,
+                "m/s",
+            ),
+        ],
+    )
+    with pytest.raises(InputDataError) as e:
+        read_apple_health(p, "s1", on_error="keep-valid", wear_sources=None)
+    msg = str(e.value)
+    assert "no usable records: 5 records, none usable: " in msg
+    assert "HKQuantityTypeIdentifierStepCount: 1 dated after the export date (2021-07-01)" in msg
+    assert "HKCategoryTypeIdentifierSleepAnalysis: 1 in bed or awake, not asleep" in msg
+    assert "HKQuantityTypeIdentifierWalkingSpeed: 1 impossible value" in msg
+    assert "types smoulder does not read: HKQuantityTypeIdentifierActiveEnergyBurned (2)" in msg

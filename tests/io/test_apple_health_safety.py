@@ -97,7 +97,9 @@ def test_the_clinical_document_and_empty_exports_are_named_not_empty_tables(tmp_
     ):
         read_apple_health(cda, "s1")
     empty = tmp_path / "export.xml"
-    empty.write_text(doc(' <Record type="HKQuantityTypeIdentifierBodyMass" value="70"/>\n'))
+    empty.write_text(
+        doc(' <Record type="HKQuantityTypeIdentifierActiveEnergyBurned" value="70"/>\n')
+    )
     with pytest.raises(InputDataError, match="no usable records"):
         read_apple_health(empty, "s1")
 

@@ -236,3 +236,20 @@ def test_daily_rules_last_and_even_median():
         "steps",
         "two_minute_walk",
     ]  # sorted by subject, date, measure
+
+
+def test_an_upload_is_named_by_its_own_name_in_the_report_and_in_errors():
+    """The report of read_measures_bytes named the temporary file it was copied to."""
+    from smoulder.io.measures import read_measures_bytes
+
+    data = b"subject,date,measure,value,unit\np1,2021-03-01,steps,5000,count\n"
+    df, report = read_measures_bytes(data, "from the phone.csv")
+    assert df["value"].tolist() == [5000.0]
+    assert report.source == "from the phone.csv"
+    assert str(report).startswith("from the phone.csv: 1 rows read")
+    future = b"subject,date,measure,value,unit\np1,2150-03-01,steps,5000,count\n"
+    _, report = read_measures_bytes(future, "from the phone.csv")
+    assert report.warnings and all("smoulder-upload" not in w for w in report.warnings)
+    with pytest.raises(InputDataError, match=r"from the phone\.csv, row 2") as e:
+        read_measures_bytes(data.replace(b"5000", b"-5"), "from the phone.csv")
+    assert "smoulder-upload" not in str(e.value)

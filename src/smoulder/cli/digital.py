@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from smoulder.cli.digital_import import add_future_dates, register_export, register_import
 
@@ -43,10 +44,26 @@ def _help(p: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _register_detect(dsub: argparse._SubParsersAction) -> None:
-    from smoulder.digital.detect import METHODS, DetectSettings
+#: The detectors (:data:`smoulder.digital.settings.METHODS`; a test keeps the two equal).
+METHODS = ("changepoint", "cusum", "rolling", "consecutive")
 
-    d = DetectSettings()
+#: Settings parameter -> command-line flag, so that settings errors name the flag.
+FLAGS = {
+    "methods": "--method",
+    "alpha": "--alpha",
+    "min_sustained": "--min-sustained",
+    "min_baseline": "--min-baseline",
+    "min_change_pct": "--min-change-pct",
+    "min_wear_hours": "--min-wear-hours",
+    "min_valid_days": "--min-valid-days",
+    "practice": "--practice",
+    "max_plots": "--max-plots",
+}
+
+
+def _register_detect(dsub: argparse._SubParsersAction) -> None:
+    # every settings flag defaults to None (the settings' own default, stated in the help and
+    # checked against DetectSettings by a test), so --help needs no heavy import
     p = dsub.add_parser(
         "detect",
         help="detect sustained worsening in a long table of measures",
@@ -66,7 +83,7 @@ def _register_detect(dsub: argparse._SubParsersAction) -> None:
         "--method",
         nargs="+",
         choices=METHODS,
-        default=list(d.methods),
+        default=None,
         help="detectors to run (default: changepoint)",
     )
     p.add_argument(
@@ -95,33 +112,43 @@ def _register_detect(dsub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--alpha",
         type=float,
-        default=d.alpha,
-        help="false-alarm probability per 52 weeks of stable data (default %(default)s)",
+        default=None,
+        help="false-alarm probability per 52 weeks of stable data (default 0.05)",
     )
     p.add_argument(
         "--min-sustained",
         type=int,
-        default=d.min_sustained,
-        help="weeks a change must last (default %(default)s)",
+        default=None,
+        help="weeks a change must last (default 12)",
     )
     p.add_argument(
         "--min-baseline",
         type=int,
-        default=d.min_baseline,
-        help="weeks of baseline needed (default %(default)s)",
+        default=None,
+        help="weeks of baseline needed (default 8)",
     )
     p.add_argument(
         "--min-change-pct",
         type=float,
-        default=d.min_change_pct,
-        help="smallest change reported for ratio measures, %% (default %(default)s)",
+        default=None,
+        help="smallest change reported for ratio measures, %% (default 5)",
     )
-    p.add_argument("--min-wear-hours", type=float, default=d.min_wear_hours)
-    p.add_argument("--min-valid-days", type=int, default=d.min_valid_days)
+    p.add_argument(
+        "--min-wear-hours",
+        type=float,
+        default=None,
+        help="hours of wear a day of steps needs, when wear time is known (default 10)",
+    )
+    p.add_argument(
+        "--min-valid-days",
+        type=int,
+        default=None,
+        help="valid days a week of a passive stream needs (default 4)",
+    )
     p.add_argument(
         "--practice",
         choices=["detect", "none"],
-        default=d.practice,
+        default=None,
         help="find and leave out the learning phase of home tests (default detect)",
     )
     p.add_argument(
@@ -136,7 +163,7 @@ def _register_detect(dsub: argparse._SubParsersAction) -> None:
         default=None,
         help="folder for one plot per person and measure with an event",
     )
-    p.add_argument("--max-plots", type=int, default=50)
+    p.add_argument("--max-plots", type=int, default=50, help="the most plots written (default 50)")
     p.add_argument(
         "--sep",
         default=None,
@@ -148,94 +175,97 @@ def _register_detect(dsub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_detect)
 
 
-def planned_detect_outputs(out: Path) -> list[Path]:
-    """Every table ``digital detect --out OUT`` writes beside OUT."""
-    stem = out.with_suffix("")
-    return [
-        Path(f"{stem}_settings.json"),
-        Path(f"{stem}_weekly{out.suffix}"),
-        Path(f"{stem}_gaps{out.suffix}"),
-    ]
+def restate(exc: Exception, flags: dict[str, str] = FLAGS) -> Exception:
+    """A settings error in the user's words: the parameter that starts it becomes its flag.
+
+    Parameters
+    ----------
+    exc : SettingsError
+        The error the settings raised (``alpha must be ... (got 0.7)``).
+    flags : dict
+        Parameter name -> flag.
+
+    Returns
+    -------
+    SettingsError
+        ``--alpha must be ... (got 0.7)``; the same error when the parameter has no flag.
+    """
+    from smoulder.exceptions import SettingsError
+
+    name = str(getattr(exc, "parameter", None) or "")
+    msg = str(exc)
+    if name not in flags or not msg.startswith(name):
+        return exc
+    out = SettingsError(flags[name] + msg[len(name) :])
+    out.parameter, out.given = getattr(exc, "parameter", None), getattr(exc, "given", None)
+    return out
+
+
+def detect_settings_from_args(ns: argparse.Namespace) -> Any:
+    """:class:`~smoulder.digital.settings.DetectSettings` from the flags (errors name the flag)."""
+    from smoulder.digital.settings import DetectSettings
+    from smoulder.exceptions import SettingsError
+
+    try:
+        return DetectSettings.from_mapping(
+            None,
+            methods=tuple(ns.method) if ns.method else None,
+            alpha=ns.alpha,
+            min_sustained=ns.min_sustained,
+            min_baseline=ns.min_baseline,
+            min_change_pct=ns.min_change_pct,
+            min_wear_hours=ns.min_wear_hours,
+            min_valid_days=ns.min_valid_days,
+            practice=ns.practice,
+        )
+    except SettingsError as exc:
+        raise restate(exc) from None
 
 
 def run_detect(ns: argparse.Namespace) -> int:
-    from smoulder.digital.detect import DetectSettings, detect
+    """Run ``smoulder digital detect`` through :func:`smoulder.pipelines.digital.run`."""
     from smoulder.exceptions import SettingsError
-    from smoulder.io.delimited import parse_sep
-    from smoulder.io.measures import read_measures
-    from smoulder.io.outputs import JSON_SUFFIXES, TABLE_SUFFIXES, OutputPlan, check_input_file
-    from smoulder.io.tables import read_relapses
 
     if ns.max_plots < 0:
         raise SettingsError(f"--max-plots must be 0 or more (got {ns.max_plots})")
-    settings = DetectSettings.make(
-        methods=tuple(ns.method),
-        alpha=ns.alpha,
-        min_sustained=ns.min_sustained,
-        min_baseline=ns.min_baseline,
-        min_change_pct=ns.min_change_pct,
-        min_wear_hours=ns.min_wear_hours,
-        min_valid_days=ns.min_valid_days,
-        practice=ns.practice,
+    settings = detect_settings_from_args(ns)
+    from smoulder.io.delimited import parse_sep
+    from smoulder.pipelines import digital as pipeline
+
+    options = dict(
+        settings=settings,
+        relapses=ns.relapses,
+        only_measures=ns.measure,
+        out=ns.out,
+        fhir_out=ns.fhir_out,
+        plots=ns.plots,
+        max_plots=ns.max_plots,
+        subject_col=ns.subject_col,
+        date_col=ns.date_col,
+        measure_col=ns.measure_col,
+        value_col=ns.value_col,
+        on_duplicate=ns.on_duplicate,
+        future_dates=ns.future_dates,
+        sep=parse_sep(ns.sep),
     )
-    inputs = {"measures": ns.measures, "--relapses": ns.relapses}
-    for flag, path in inputs.items():
-        if path is not None:
-            check_input_file(path, flag)
-    plan = OutputPlan(inputs).add(ns.out, "--out", suffixes=TABLE_SUFFIXES)
-    for path in planned_detect_outputs(ns.out):
-        plan.add(path, "--out")
-    plan.add(ns.fhir_out, "--fhir-out", suffixes=JSON_SUFFIXES).add_dir(ns.plots, "--plots")
-    sep = parse_sep(ns.sep)
-    with plan.staged() as stage:
-        df, report = read_measures(
-            ns.measures,
-            subject_col=ns.subject_col,
-            date_col=ns.date_col,
-            measure_col=ns.measure_col,
-            value_col=ns.value_col,
-            on_duplicate=ns.on_duplicate,
-            future_dates=ns.future_dates,
-            sep=sep,
-        )
-        if ns.measure:
-            from smoulder.digital.catalogue import get_measure
+    show = not ns.quiet and not ns.json and sys.stderr.isatty()
+    if show:
+        from rich.progress import Progress
 
-            for name in ns.measure:
-                get_measure(name)
-            df = df[df["measure"].isin(ns.measure)]
-        relapses = None
-        if ns.relapses is not None:
-            relapses, _ = read_relapses(ns.relapses, future_dates=ns.future_dates, sep=sep)
-        show = not ns.quiet and not ns.json and sys.stderr.isatty()
-        if show:
-            from rich.progress import Progress
-
-            with Progress(transient=True) as bar:
-                task = bar.add_task("detecting", total=None)
-                res = detect(
-                    df,
-                    settings,
-                    relapses=relapses,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )
-        else:
-            res = detect(df, settings, relapses=relapses)
-        written = res.write(stage.path(ns.out))
-        meta = json.loads(written["settings"].read_text())
-        meta["input"] = report.to_dict()
-        written["settings"].write_text(json.dumps(meta, indent=2, default=str))
-        paths = {k: ns.out.parent / v.name for k, v in written.items()}
-        if ns.fhir_out is not None:
-            from smoulder.io.fhir import events_to_bundle, write_bundle
-
-            write_bundle(events_to_bundle(res.events), stage.path(ns.fhir_out))
-            paths["fhir"] = ns.fhir_out
-        if ns.plots is not None:
-            staged = stage.dir(ns.plots)
-            for k, v in _write_plots(res, staged, relapses, ns.max_plots).items():
-                paths[k] = ns.plots / v.relative_to(staged)
+        with Progress(transient=True) as bar:
+            task = bar.add_task("detecting", total=None)
+            res = pipeline.run(
+                ns.measures,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                **options,
+            )
+    else:
+        res = pipeline.run(ns.measures, **options)
+    paths = pipeline.output_paths(
+        res, ns.out, fhir_out=ns.fhir_out, plots=ns.plots, max_plots=ns.max_plots
+    )
     ev = res.events
+    report = res.inputs or {}
     summary = {
         "events": int(len(ev)),
         "people_with_events": int(ev["subject"].nunique()) if len(ev) else 0,
@@ -246,12 +276,12 @@ def run_detect(ns: argparse.Namespace) -> int:
         "gaps": int(len(res.gaps)),
         "decision_limits": res.limits,
         "outputs": {k: str(v) for k, v in paths.items()},
-        "input": report.to_dict(),
+        "input": report,
     }
     if ns.json:
         print(json.dumps(summary, indent=2))
     elif not ns.quiet:
-        for w in report.warnings:
+        for w in report.get("warnings", []):
             print(f"warning: {w}", file=sys.stderr)
         print(
             f"{summary['series']} series of {summary['people']} people: "
@@ -264,34 +294,9 @@ def run_detect(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _write_plots(res, folder: Path, relapses, limit: int) -> dict[str, Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    folder.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Path] = {}
-    pairs = res.events[["subject", "measure"]].drop_duplicates().head(limit)
-    for i, (subject, measure) in enumerate(pairs.itertuples(index=False), start=1):
-        ax = res.plot(subject, measure, relapses=relapses)
-        # file names use a running number, not the subject id
-        path = folder / f"series_{i:04d}_{measure}.png"
-        ax.figure.tight_layout()
-        ax.figure.savefig(path, dpi=110)
-        plt.close(ax.figure)
-        out[f"plot_{i}"] = path
-    if len(pairs):
-        index = folder / "plots_index.csv"
-        pairs.assign(
-            plot=[f"series_{i:04d}_{m}.png" for i, m in enumerate(pairs["measure"], start=1)]
-        ).to_csv(index, index=False)
-        out["plots_index"] = index
-    return out
-
-
 def run_measures(ns: argparse.Namespace) -> int:
-    from smoulder.digital.catalogue import MEASURES
+    """Run ``smoulder digital measures``: the catalogue, as a table or JSON."""
+    from smoulder.schema.catalogue import MEASURES
 
     rows = [
         {
@@ -302,6 +307,7 @@ def run_measures(ns: argparse.Namespace) -> int:
             "sdc": m.sdc,
             "practice_effect": m.practice_effect,
             "loinc": m.loinc,
+            "loinc_also": list(m.loinc_also),
             "description": m.description,
         }
         for m in MEASURES.values()

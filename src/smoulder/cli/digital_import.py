@@ -23,9 +23,10 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = [
     "register_import",
@@ -110,17 +111,33 @@ def register_import(digital_sub: argparse._SubParsersAction) -> argparse.Argumen
 
     f = sub.add_parser(
         "fhir",
-        help="FHIR R4 Bundle of Observations / QuestionnaireResponses (JSON)",
-        description="Read Observations (catalogue LOINC or smoulder codes) and PRO totals.",
+        help="FHIR R4 Bundle or bulk data (NDJSON) of Observations / QuestionnaireResponses",
+        description="Read Observations of the catalogue's LOINC or smoulder codes and PRO totals "
+        "from a Bundle of any type (an EHR or Synthea export, a searchset, a transaction) or "
+        "bulk data; Observations of other codes are left out and counted by code.",
     )
-    f.add_argument("bundle", type=Path, help="Bundle JSON file")
+    f.add_argument("bundle", type=Path, help="Bundle JSON file, or bulk data (.ndjson)")
     f.add_argument(
         "--subject", default=None, help="subject id for every row (default: from each resource)"
     )
     f.add_argument(
+        "--patient-identifier",
+        default=None,
+        metavar="SYSTEM",
+        help="identifier system of the file's Patient resources that gives the subject id "
+        "(default: the medical record number, else the first identifier that is not a social "
+        "security, licence, passport or tax number, else Patient.id)",
+    )
+    f.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse the file at the first Observation smoulder does not read (a code outside "
+        "the catalogue, no value, no date) instead of leaving it out and counting it",
+    )
+    f.add_argument(
         "--keep-valid",
         action="store_true",
-        help="leave invalid resources and unknown codes out (counted) instead of stopping",
+        help="leave invalid resources out (counted) instead of stopping",
     )
     f.add_argument(
         "--on-duplicate", choices=["error", "first", "last", "max", "min", "mean"], default="error"
@@ -288,6 +305,8 @@ def run_fhir(ns: argparse.Namespace) -> int:
         df, report = read_fhir_file(
             ns.bundle,
             subject=ns.subject,
+            strict=ns.strict,
+            patient_identifier=ns.patient_identifier,
             on_error="keep-valid" if ns.keep_valid else "raise",
             on_duplicate=ns.on_duplicate,
             timezone=ns.timezone,
@@ -375,6 +394,8 @@ def run_export_fhir(ns: argparse.Namespace) -> int:
 
 def _read_events_table(path: Path) -> pd.DataFrame:
     """The events table of ``smoulder digital detect`` with its date columns as dates."""
+    import pandas as pd
+
     from smoulder.exceptions import InputDataError
     from smoulder.io.tables import read_table
 

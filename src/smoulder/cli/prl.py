@@ -305,10 +305,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     """``smoulder prl``: one subject through :func:`smoulder.pipelines.prl.run`."""
-    from smoulder.pipelines import prl
-
     if ns.flair is None or ns.out is None or (ns.phase is None and ns.qsm is None):
         raise SettingsError("smoulder prl needs --flair, one of --phase or --qsm, and --out")
+    from smoulder.pipelines import prl
+
     settings = rim_settings_from_args(ns)
     raw_settings = raw_phase_settings_from_args(ns)
     if ns.raw_phase and ns.phase is None:

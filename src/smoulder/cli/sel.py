@@ -243,13 +243,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     """``smoulder sel``: one subject through :func:`smoulder.pipelines.sel.run`."""
-    from smoulder.pipelines import sel
-
     missing = [
         f"--{k}" for k in ("t1", "flair", "dates", "lesions", "out") if getattr(ns, k) is None
     ]
     if missing:
         raise SettingsError(f"smoulder sel needs {', '.join(missing)}; see smoulder sel --help")
+    from smoulder.pipelines import sel
+
     settings = sel_settings_from_args(ns)
     t0 = time.perf_counter()
     result = sel.run(

@@ -37,45 +37,18 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 import pandas as pd
 
-from smoulder.digital.catalogue import get_measure
-from smoulder.exceptions import SettingsError
+from smoulder.digital.settings import AggregationSettings
+from smoulder.schema.catalogue import get_measure
 
 __all__ = ["AggregationSettings", "daily", "weekly"]
 
 WEAR_MEASURE = "wear_hours"
 # daily totals that only count while the wearable is worn; gait measures from the phone and
 # sleep do not depend on the watch's daytime wear
-WEAR_DEPENDENT = frozenset({"steps", "flights_climbed"})
-
-
-@dataclass(frozen=True)
-class AggregationSettings:
-    """Wear and missingness rules for :func:`daily` and :func:`weekly`."""
-
-    min_wear_hours: float = 10.0
-    min_steps_per_day: float = 500.0
-    min_valid_days: int = 4
-    remove_weekly_rhythm: bool = True
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.min_wear_hours <= 24:
-            raise SettingsError(
-                f"min_wear_hours must be between 0 and 24 (got {self.min_wear_hours!r})"
-            )
-        if self.min_steps_per_day < 0:
-            raise SettingsError(f"min_steps_per_day must be >= 0 (got {self.min_steps_per_day!r})")
-        if not 1 <= self.min_valid_days <= 7:
-            raise SettingsError(
-                f"min_valid_days must be an integer from 1 to 7 (got {self.min_valid_days!r})"
-            )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+WEAR_DEPENDENT = frozenset({"steps", "flights_climbed", "walking_distance"})
 
 
 _DAILY_FUNCS = {
@@ -153,6 +126,13 @@ def _week_start(dates: pd.Series) -> pd.Series:
 
 def weekly(measures: pd.DataFrame, settings: AggregationSettings | None = None) -> pd.DataFrame:
     """Summarise each subject's measures by ISO week (weeks start on Monday).
+
+    Parameters
+    ----------
+    measures : DataFrame
+        Long table with columns ``subject, date, measure, value`` (see :func:`daily`).
+    settings : AggregationSettings, optional
+        Wear and missingness rules (default: all defaults).
 
     Returns
     -------

@@ -55,7 +55,19 @@ CALIBRATION_LENGTH = 52
 
 
 class Event(NamedTuple):
-    """One detected sustained worsening, in observation indices of the analysed series."""
+    """One detected sustained worsening, in observation indices of the analysed series.
+
+    Attributes
+    ----------
+    onset : int
+        First observation of the worse level.
+    detected : int
+        Observation at which the rule fired.
+    base_lo : int
+        First baseline observation (the baseline is ``base_lo .. onset - 1``).
+    z : float
+        Strength of evidence (method-specific).
+    """
 
     onset: int  # first observation of the worse level
     detected: int  # observation at which the rule fired
@@ -64,7 +76,26 @@ class Event(NamedTuple):
 
 
 def robust_sd(w: np.ndarray, floor: float = 0.0) -> float:
-    """Noise SD from the median absolute week-to-week difference (robust to steps and spikes)."""
+    """Noise SD from the median absolute week-to-week difference (robust to steps and spikes).
+
+    Parameters
+    ----------
+    w : array
+        One weekly series.
+    floor : float
+        The smallest SD returned.
+
+    Returns
+    -------
+    float
+        ``median(|diff(w)|) / (0.6745 * sqrt(2))``, at least ``floor``; NaN (or ``floor``) for
+        fewer than three values.
+
+    Examples
+    --------
+    >>> round(float(robust_sd(np.array([1.0, 2.0, 1.0, 2.0, 1.0]))), 3)
+    1.048
+    """
     if w.size < 3:
         return max(floor, float("nan"))
     s = float(np.median(np.abs(np.diff(w)))) / _MAD_DIFF
@@ -168,7 +199,35 @@ def changepoint_scan(
     min_shift: float = 0.0,
     sd_floor: float = 1e-9,
 ) -> list[Event]:
-    """Prospective change-point scan (see the module docstring); returns events in order."""
+    """Prospective change-point scan (see the module docstring).
+
+    Parameters
+    ----------
+    w : array
+        Weekly levels on the judging scale, larger is worse.
+    h : float
+        Decision limit (:func:`changepoint_threshold`).
+    min_baseline, max_baseline : int
+        Fewest and most baseline weeks before a candidate onset.
+    min_sustained : int
+        Weeks since onset needed before a change counts.
+    max_post : int
+        Onsets are looked for within this many weeks before the current week.
+    clip : float
+        Weeks since onset count at most this many noise SDs above the baseline mean.
+    recent_z, max_drift_z : float
+        Both halves of the weeks since onset at least ``recent_z`` SDs worse; the halves
+        differing by at most ``max_drift_z`` SDs.
+    min_shift : float
+        Smallest change (plain means) that counts.
+    sd_floor : float
+        Smallest noise SD used.
+
+    Returns
+    -------
+    list of Event
+        In the order detected; after each event the baseline moves to the new level.
+    """
     w = np.asarray(w, dtype=float)
     n = w.size
     events: list[Event] = []
@@ -222,6 +281,24 @@ def changepoint_threshold(
     Simulates ``sims`` stable series of iid Gaussian noise (the statistic does not depend on the
     person's level or noise SD) and returns the ``1 - alpha`` quantile of the largest statistic
     that also passes the sustained-change checks. Deterministic from ``seed``; cached.
+
+    Parameters
+    ----------
+    alpha : float
+        False-alarm probability per ``length`` weeks.
+    min_baseline, max_baseline, min_sustained, max_post, clip, recent_z, max_drift_z
+        As for :func:`changepoint_scan`.
+    sims : int
+        Simulated stable series.
+    seed : int
+        Seed of the simulation.
+    length : int
+        Weeks per simulated series.
+
+    Returns
+    -------
+    float
+        The limit (at least 0).
     """
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((sims, length))
@@ -261,7 +338,28 @@ def cusum_scan(
     min_shift: float = 0.0,
     sd_floor: float = 1e-9,
 ) -> list[Event]:
-    """One-sided standardised CUSUM with re-baselining after each event."""
+    """One-sided standardised CUSUM with re-baselining after each event.
+
+    Parameters
+    ----------
+    w : array
+        Weekly levels on the judging scale, larger is worse.
+    h : float
+        Decision limit (:func:`cusum_threshold`).
+    k : float
+        Reference value in noise SDs.
+    min_baseline : int
+        Weeks whose mean is the reference level.
+    min_shift : float
+        Smallest change (mean since onset minus baseline mean) that counts.
+    sd_floor : float
+        Smallest noise SD used.
+
+    Returns
+    -------
+    list of Event
+        In the order detected; ``z`` is the CUSUM value at detection.
+    """
     w = np.asarray(w, dtype=float)
     n = w.size
     sd = _running_sd(w, sd_floor)
@@ -299,7 +397,24 @@ def cusum_threshold(
     seed: int = 0,
     length: int = CALIBRATION_LENGTH,
 ) -> float:
-    """CUSUM decision limit for false-alarm probability ``alpha`` per ``length`` stable weeks."""
+    """CUSUM decision limit for false-alarm probability ``alpha`` per ``length`` stable weeks.
+
+    Parameters
+    ----------
+    alpha : float
+        False-alarm probability per ``length`` weeks.
+    k : float
+        Reference value in noise SDs.
+    min_baseline : int
+        Weeks whose mean is the reference level.
+    sims, seed, length : int
+        Simulated stable series, their seed and their length in weeks.
+
+    Returns
+    -------
+    float
+        The ``1 - alpha`` quantile of the largest CUSUM value of the simulated series.
+    """
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((sims, length))
     d = np.abs(np.diff(x, axis=1))
@@ -329,8 +444,25 @@ def rolling_scan(
 ) -> list[Event]:
     """Confirmed worsening of the rolling median (the digital analogue of CDW).
 
-    ``weeks`` are the week numbers of the observations (gaps allowed); ``threshold`` is the
-    minimal worsening on the judging scale.
+    Parameters
+    ----------
+    w : array
+        Weekly levels on the judging scale, larger is worse.
+    weeks : array of int
+        Week numbers of the observations (gaps allowed).
+    threshold : float
+        Minimal worsening on the judging scale.
+    min_baseline : int
+        Tests whose median is the first baseline.
+    window : int
+        Tests in the rolling median.
+    confirm_weeks : int
+        The worsening must still hold at least this many weeks later.
+
+    Returns
+    -------
+    list of Event
+        ``z`` is the confirmed worsening on the judging scale.
     """
     w = np.asarray(w, dtype=float)
     n = w.size
@@ -360,7 +492,24 @@ def rolling_scan(
 def consecutive_scan(
     w: np.ndarray, threshold: float, *, n_consecutive: int = 2, min_baseline: int = 8
 ) -> list[Event]:
-    """``n_consecutive`` tests in a row each worse than the baseline mean by ``threshold``."""
+    """``n_consecutive`` tests in a row each worse than the baseline mean by ``threshold``.
+
+    Parameters
+    ----------
+    w : array
+        Weekly levels on the judging scale, larger is worse.
+    threshold : float
+        Minimal worsening of each test on the judging scale.
+    n_consecutive : int
+        Tests in a row.
+    min_baseline : int
+        Tests whose mean is the baseline.
+
+    Returns
+    -------
+    list of Event
+        At most one: the first such run.
+    """
     w = np.asarray(w, dtype=float)
     events: list[Event] = []
     if w.size <= min_baseline:

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from smoulder.digital.catalogue import get_measure
 from smoulder.exceptions import SettingsError
+from smoulder.schema.catalogue import get_measure
 
 if TYPE_CHECKING:  # pragma: no cover
-    from smoulder.digital.detect import DetectionResult
+    from smoulder.digital.result import DetectionResult
 
 __all__ = ["plot_series"]
 

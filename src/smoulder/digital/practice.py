@@ -92,6 +92,11 @@ def learning_phase(
         Significance needed to declare a learning effect.
     min_tests : int
         Below this many tests no learning effect is looked for.
+
+    Returns
+    -------
+    LearningFit
+        Whether a learning effect was found, where the phase ends, gain, time constant, p-value.
     """
     y = np.asarray(y, dtype=float)[:fit_tests]
     n = y.size

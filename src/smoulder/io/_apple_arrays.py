@@ -65,40 +65,54 @@ def days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     return era * 146097 + doe - 719468
 
 
-DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 21, 22, 23, 24])
-SEPS = {
-    4: ord("-"),
-    7: ord("-"),
-    10: ord(" "),
-    13: ord(":"),
-    16: ord(":"),
-    19: ord(" "),
-    25: ord("\n"),
-}
 DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
-def parse_apple_dates(strs: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parse Apple dates ``YYYY-MM-DD hh:mm:ss +hhmm``: local seconds, offset seconds, ok flags."""
+class _Layout:
+    """Where the 18 digits (year 4, month, day, hour, minute, second, offset hours and minutes),
+    the separators and the offset's sign stand in one date format."""
+
+    def __init__(self, width: int, digits: list[int], seps: dict[int, int], sign: int) -> None:
+        self.width, self.sign = width, sign
+        self.digits = np.array(digits)
+        self.seps = seps
+
+
+#: ``2021-03-28 01:30:00 +0100``: every export since iOS 9
+LONG = _Layout(
+    25,
+    [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 21, 22, 23, 24],
+    {4: ord("-"), 7: ord("-"), 10: ord(" "), 13: ord(":"), 16: ord(":"), 19: ord(" ")},
+    20,
+)
+#: ``20140104084300-0800``: iOS 8 exports
+COMPACT = _Layout(19, [*range(14), 15, 16, 17, 18], {}, 14)
+
+
+def _rows(strs: list[Any], width: int) -> np.ndarray:
+    """The strings as an ``(n, width + 1)`` byte array (a newline after each); a string of
+    another length or not ASCII becomes a row of zeros (not a date)."""
     n = len(strs)
-    a: np.ndarray | None = None
     try:
         buf = ("\n".join(strs) + "\n").encode("ascii")
-        if len(buf) == 26 * n:
-            a = np.frombuffer(buf, dtype=np.uint8).reshape(n, 26)
+        if len(buf) == (width + 1) * n:
+            return np.frombuffer(buf, dtype=np.uint8).reshape(n, width + 1)
     except (TypeError, UnicodeEncodeError):
-        a = None
-    if a is None:
-        a = np.zeros((n, 26), dtype=np.uint8)
-        for i, s in enumerate(strs):
-            if isinstance(s, str) and len(s) == 25 and s.isascii():
-                a[i, :25] = np.frombuffer(s.encode("ascii"), dtype=np.uint8)
-                a[i, 25] = 10
-    ok = np.ones(n, dtype=bool)
-    for pos, ch in SEPS.items():
+        pass
+    a = np.zeros((n, width + 1), dtype=np.uint8)
+    for i, s in enumerate(strs):
+        if isinstance(s, str) and len(s) == width and s.isascii():
+            a[i, :width] = np.frombuffer(s.encode("ascii"), dtype=np.uint8)
+            a[i, width] = 10
+    return a
+
+
+def _parse(a: np.ndarray, lay: _Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ok = a[:, lay.width] == 10
+    for pos, ch in lay.seps.items():
         ok &= a[:, pos] == ch
-    ok &= (a[:, 20] == ord("+")) | (a[:, 20] == ord("-"))
-    d = a[:, DIGITS].astype(np.int64) - 48
+    ok &= (a[:, lay.sign] == ord("+")) | (a[:, lay.sign] == ord("-"))
+    d = a[:, lay.digits].astype(np.int64) - 48
     ok &= ((d >= 0) & (d <= 9)).all(axis=1)
     d = np.where(ok[:, None], d, 0)
     year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
@@ -124,7 +138,44 @@ def parse_apple_dates(strs: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     ok &= (oh <= 14) & (om <= 59) & (year >= 1900)
     days = days_from_civil(year, mclip, np.where(ok, day, 1))
     local = days * 86400 + hh * 3600 + mi * 60 + ss
-    off = np.where(a[:, 20] == ord("-"), -1, 1) * (oh * 3600 + om * 60)
+    off = np.where(a[:, lay.sign] == ord("-"), -1, 1) * (oh * 3600 + om * 60)
+    return local, off, ok
+
+
+def parse_apple_dates(strs: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse Apple dates: local seconds, offset seconds and ok flags, vectorised.
+
+    ``2021-03-28 01:30:00 +0100`` (every export since iOS 9) and the compact
+    ``20140104084300-0800`` of iOS 8 exports; both may appear in one list.
+
+    Parameters
+    ----------
+    strs : list of str
+        The attribute values (``None`` or anything else is not a date).
+
+    Returns
+    -------
+    local, offset : array of int64
+        Seconds since 1970-01-01 on the local clock, and the UTC offset in seconds.
+    ok : array of bool
+        Which strings were dates.
+
+    Examples
+    --------
+    >>> local, off, ok = parse_apple_dates(["2014-01-04 08:43:00 -0800", "20140104084300-0800"])
+    >>> local.tolist() == [local[0]] * 2, off.tolist(), ok.tolist()
+    (True, [-28800, -28800], [True, True])
+    """
+    n = len(strs)
+    local, off, ok = _parse(_rows(strs, LONG.width), LONG)
+    if ok.all() or n == 0:
+        return local, off, ok
+    rest = np.flatnonzero(~ok)
+    sub = [strs[i] for i in rest.tolist()]
+    if not any(isinstance(s, str) and len(s) == COMPACT.width for s in sub):
+        return local, off, ok
+    loc2, off2, ok2 = _parse(_rows(sub, COMPACT.width), COMPACT)
+    local[rest], off[rest], ok[rest] = loc2, off2, ok2
     return local, off, ok
 
 

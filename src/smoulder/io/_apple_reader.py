@@ -11,33 +11,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from smoulder.digital.catalogue import MEASURES, Measure
 from smoulder.exceptions import InputDataError
 from smoulder.io._apple_arrays import SeenSet, mix64, parse_apple_dates
+from smoulder.io._apple_reduce import (
+    reduce_additive,
+    reduce_sleep,
+)
 from smoulder.io.ingest import IngestReport
+from smoulder.schema.catalogue import MEASURES, Measure
 from smoulder.schema.dates import DateRule
 
 SLEEP_TYPE = "HKCategoryTypeIdentifierSleepAnalysis"
 HEART_RATE_TYPE = "HKQuantityTypeIdentifierHeartRate"
 DEFAULT_WEAR_SOURCES = ("Watch",)
-ASLEEP_VALUES = frozenset(
-    {
-        "HKCategoryValueSleepAnalysisAsleep",
-        "HKCategoryValueSleepAnalysisAsleepUnspecified",
-        "HKCategoryValueSleepAnalysisAsleepCore",
-        "HKCategoryValueSleepAnalysisAsleepDeep",
-        "HKCategoryValueSleepAnalysisAsleepREM",
-    }
-)
-NOT_ASLEEP_VALUES = frozenset(
-    {"HKCategoryValueSleepAnalysisInBed", "HKCategoryValueSleepAnalysisAwake"}
-)
 DEFAULT_SOURCE_PRIORITY = ("Watch", "iPhone")
 #: HealthKit percentages are fractions 0-1: unit "%" means "fraction" for these measures
 _PERCENT_AS_FRACTION = frozenset({"walking_asymmetry", "double_support"})
 _MAX_RECORD_SECONDS = 31 * 86400
 #: the name and model fields of a record's device string (``<<HKDevice: ...>, name:Apple Watch, ...>``)
 _DEVICE_FIELD = re.compile(r"(?:^|[,\s])(?:name|model):([^,>]*)")
+#: a number written with a decimal comma (``0,5``): not what the Health app writes
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
 
 #: Apple record type -> catalogue measure
 APPLE_TYPES: dict[str, Measure] = {t: m for m in MEASURES.values() for t in m.apple_types}
@@ -98,7 +92,11 @@ class _Reader:
         self.units: dict[str | None, int] = {}
         self.factors: dict[tuple[int, int], float] = {}
         self.buf: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
-        self.other_records = 0
+        self.other_types: dict[str | None, int] = {}  # records of types smoulder does not read
+        #: (record type, reason) -> records that could not be used, for the report and for
+        #: the message of an export without usable records
+        self.unusable: dict[tuple[str, str], int] = {}
+        self.hr_not_worn = 0
         self.type_counts = np.zeros(len(self.type_names), dtype=np.int64)
         self.offsets: dict[int, int] = {}
         self.seen = SeenSet()
@@ -120,17 +118,22 @@ class _Reader:
         hr = self.hr_code
         w_s, w_st = (x.append for x in self.wear_buf)
         devices, no_device = self.devices, self.no_device
+        other = self.other_types
+        other_get = other.get
 
         def start(name: str, attrs: dict[str, str]) -> None:
             if name != "Record":
                 if state.root is None or name == "ExportDate":
                     state.element(name, attrs)
                 return
-            code = codes_get(attrs.get("type"))  # type: ignore[arg-type]
+            t = attrs.get("type")
+            code = codes_get(t)  # type: ignore[arg-type]
             if code is None:
-                state.other_records += 1
+                other[t] = other_get(t, 0) + 1
                 return
-            sn = attrs.get("sourceName", "")
+            sn = attrs.get("sourceName")
+            if sn is None:  # iOS 8 exports name the source "source"
+                sn = attrs.get("source", "")
             sid = src_get(sn)
             if sid is None:
                 sid = sources[sn] = len(sources)
@@ -178,6 +181,10 @@ class _Reader:
                 self.export_date = value
                 self.export_day = int(local[0] // 86400)
 
+    def export_iso(self) -> str:
+        """The export's own date as ``YYYY-MM-DD`` (whatever format the export wrote it in)."""
+        return str(np.datetime64(self.export_day, "D")) if self.export_day is not None else "?"
+
     def pending(self) -> int:
         return len(self.buf[0]) + len(self.wear_buf[0])
 
@@ -208,7 +215,19 @@ class _Reader:
                 expected=expected + "; or --keep-valid to leave bad records out",
             )
         self.report.add(f"records left out: {reason}", len(bad), rejected=True)
+        self.note_unusable(codes[bad], reason)
         return ~mask
+
+    def note_unusable(self, codes: np.ndarray, reason: str) -> None:
+        """Count records that could not be used, by type and reason."""
+        for c, k in zip(*np.unique(codes, return_counts=True), strict=True):
+            key = (self.type_names[int(c)], reason)
+            self.unusable[key] = self.unusable.get(key, 0) + int(k)
+
+    @property
+    def other_records(self) -> int:
+        """Records of types smoulder does not read."""
+        return sum(self.other_types.values())
 
     # ---------------------------------------------------------------- chunks
     def flush(self) -> None:
@@ -277,8 +296,30 @@ class _Reader:
             value = np.array([vals[i] for i in qi], dtype=np.float64)
         except (TypeError, ValueError):
             value = np.array([_float(vals[i]) for i in qi], dtype=np.float64)
+        nan = ~np.isfinite(value)
+        comma = (
+            nan
+            & np.array(
+                [
+                    isinstance(vals[i], str) and _DECIMAL_COMMA.fullmatch(vals[i]) is not None
+                    for i in qi
+                ]
+            )
+            if nan.any()
+            else nan
+        )
         qkeep = self._bad(
-            ~np.isfinite(value),
+            comma,
+            lines[qi],
+            code[qi],
+            "a decimal comma (the Health app writes 0.5, never 0,5: was the file rewritten by "
+            "another program?)",
+            "value",
+            lambda i: vals[qi[i]],
+            "a number with a decimal point, as in the export.xml the Health app writes",
+        )
+        qkeep &= self._bad(
+            nan & ~comma,
             lines[qi],
             code[qi],
             "missing or non-numeric value",
@@ -357,11 +398,9 @@ class _Reader:
         if self.export_day is not None:
             after = keep & (day > self.export_day)
             if after.any():
-                self.report.add(
-                    f"records dated after the export date ({str(self.export_date)[:10]}) left out",
-                    int(after.sum()),
-                    rejected=True,
-                )
+                reason = f"dated after the export date ({self.export_iso()})"
+                self.report.add(f"records {reason} left out", int(after.sum()), rejected=True)
+                self.note_unusable(code[after], reason)
                 out &= ~after
         lo, hi, last_ok = self.rule.bounds()
         impossible = keep & out & ((day < lo) | (day > hi))
@@ -393,6 +432,7 @@ class _Reader:
                 self.rule.future_reason("records"), n_future, rejected=self.rule.future == "drop"
             )
             if self.rule.future == "drop":
+                self.note_unusable(code[future], "dated after today (--future-dates drop)")
                 out &= ~future
             else:
                 self.future_kept += n_future
@@ -415,6 +455,7 @@ class _Reader:
             "heart-rate records with an unparseable date (not used for wear time)", int((~ok).sum())
         )
         keep = ok & worn_src[sid]
+        self.hr_not_worn += int((ok & ~worn_src[sid]).sum())
         if self.export_day is not None:
             after = keep & (np.floor_divide(local, 86400) > self.export_day)
             self.report.add(
@@ -447,97 +488,11 @@ class _Reader:
             )
             return float("nan")
 
-    def _additive(
-        self,
-        qi: np.ndarray,
-        c: np.ndarray,
-        s: np.ndarray,
-        value: np.ndarray,
-        ls: np.ndarray,
-        us: np.ndarray,
-        ue: np.ndarray,
-        os_: np.ndarray,
-    ) -> None:
-        lstart = ls[qi]
-        dur = ue[qi] - us[qi]
-        lend = lstart + dur
-        first = np.floor_divide(lstart, 3600)
-        last = np.where(dur > 0, np.floor_divide(lend - 1, 3600), first)
-        nb = last - first + 1
-        midnight = (dur > 0) & (np.floor_divide(lstart, 86400) != np.floor_divide(lend - 1, 86400))
-        self.report.add(
-            "records across midnight split between days in proportion to time",
-            int(midnight.sum()),
-            corrected=True,
-        )
-        idx = np.repeat(np.arange(len(qi)), nb)
-        k = np.arange(len(idx)) - np.repeat(np.cumsum(nb) - nb, nb)
-        bs = (first[idx] + k) * 3600
-        ov = np.minimum(bs + 3600, lend[idx]) - np.maximum(bs, lstart[idx])
-        d = dur[idx]
-        share = np.where(d > 0, ov / np.where(d > 0, d, 1), 1.0)
-        part = pd.DataFrame(
-            {
-                "code": c[idx].astype(np.int16),
-                "sid": s[idx].astype(np.int32),
-                "ubin": bs - os_[qi][idx],
-                "day": np.floor_divide(bs, 86400),
-                "value": value[idx] * share,
-            }
-        )
-        self.add_parts.append(
-            part.groupby(["code", "sid", "ubin", "day"], sort=False, as_index=False)["value"].sum()
-        )
+    def _additive(self, *args: Any) -> None:
+        reduce_additive(self, *args)
 
-    def _sleep(
-        self,
-        si: np.ndarray,
-        code: np.ndarray,
-        sid: np.ndarray,
-        us: np.ndarray,
-        ue: np.ndarray,
-        le: np.ndarray,
-        lines: np.ndarray,
-        vals: list[Any],
-    ) -> None:
-        cats = np.array([vals[i] for i in si], dtype=object)
-        asleep = np.array([v in ASLEEP_VALUES for v in cats], dtype=bool)
-        other = np.array([v in NOT_ASLEEP_VALUES for v in cats], dtype=bool)
-        unknown = ~asleep & ~other
-        keep = self._bad(
-            unknown,
-            lines[si],
-            code[si],
-            "unknown sleep category",
-            "value",
-            lambda i: cats[i],
-            "one of " + ", ".join(sorted(ASLEEP_VALUES | NOT_ASLEEP_VALUES)),
-        )
-        self.report.add(
-            "sleep records in bed or awake (not counted as sleep)", int(other.sum()), corrected=True
-        )
-        si = si[asleep & keep]
-        if not len(si):
-            return
-        h = mix64(
-            us[si].astype(np.uint64)
-            ^ mix64(ue[si].astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
-        )
-        h = mix64(h ^ (code[si].astype(np.uint64) << np.uint64(32)) ^ sid[si].astype(np.uint64))
-        dup = self.seen.duplicates(h)
-        if dup.any():
-            self.report.add("identical duplicate records merged", int(dup.sum()), corrected=True)
-            si = si[~dup]
-        part = pd.DataFrame(
-            {
-                "sid": sid[si].astype(np.int32),
-                "night": np.floor_divide(le[si] + self.sleep_shift, 86400),
-                "value": (ue[si] - us[si]) / 3600.0,
-            }
-        )
-        self.sleep_parts.append(
-            part.groupby(["sid", "night"], sort=False, as_index=False)["value"].sum()
-        )
+    def _sleep(self, *args: Any) -> None:
+        reduce_sleep(self, *args)
 
     # ---------------------------------------------------------------- result
     def source_texts(self) -> list[str]:

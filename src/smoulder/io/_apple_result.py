@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from smoulder.digital.catalogue import MEASURES
 from smoulder.exceptions import InputDataError
 from smoulder.io._apple_arrays import fmt_offset
+from smoulder.schema.catalogue import MEASURES
 
 if TYPE_CHECKING:
     from smoulder.io._apple_reader import _Reader

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import queue
+import re
 import threading
 import xml.parsers.expat
 import zipfile
@@ -41,6 +42,26 @@ _EXPECTED_EXPORT = (
 
 #: a function opening a fresh stream of the export.xml: (stream, uncompressed size, display name)
 Opener = Callable[[], tuple[IO[bytes], int, str]]
+#: what the report says of the clinical document found beside export.xml (it is never read)
+CDA_NOT_READ = (
+    "export_cda.xml (the clinical document) not read: the records are read from export.xml"
+)
+
+
+class _Opener:
+    """An :data:`Opener` that also knows which files of the export it leaves unread."""
+
+    def __init__(self, fn: Opener, not_read: tuple[str, ...] = ()) -> None:
+        self.fn = fn
+        self.not_read = not_read
+
+    def __call__(self) -> tuple[IO[bytes], int, str]:
+        return self.fn()
+
+
+def files_not_read(opener: Opener) -> tuple[str, ...]:
+    """Files of the export beside export.xml that are not read (export_cda.xml)."""
+    return opener.not_read if isinstance(opener, _Opener) else ()
 
 
 def export_opener(path: Path, max_xml_bytes: int = MAX_XML_BYTES) -> Opener:
@@ -56,6 +77,8 @@ def export_opener(path: Path, max_xml_bytes: int = MAX_XML_BYTES) -> Opener:
                 "no export.xml in this folder", file=str(path), expected=_EXPECTED_EXPORT
             )
         path = found[0]
+        if (path.parent / "export_cda.xml").is_file():
+            return _Opener(export_opener(path, max_xml_bytes), ("export_cda.xml",))
     if not path.exists():
         raise InputDataError("file not found", file=str(path), expected=_EXPECTED_EXPORT)
     with open(path, "rb") as f:
@@ -99,6 +122,11 @@ def _zip_opener(source: Path | bytes, name: str, max_xml_bytes: int) -> Opener:
 
     with open_zip() as zf:
         info = _zip_member(zf, name, max_xml_bytes)
+        cda = tuple(
+            i.filename
+            for i in zf.infolist()
+            if i.filename.lower().rsplit("/", 1)[-1] == "export_cda.xml"
+        )
     member = info.filename
 
     def opener() -> tuple[IO[bytes], int, str]:
@@ -114,7 +142,7 @@ def _zip_opener(source: Path | bytes, name: str, max_xml_bytes: int) -> Opener:
             ) from None
         return stream, info.file_size, f"{name}:{member}"
 
-    return opener
+    return _Opener(opener, cda)
 
 
 def _zip_member(zf: zipfile.ZipFile, name: str, max_xml_bytes: int) -> zipfile.ZipInfo:
@@ -234,6 +262,44 @@ class _ControlCharacters(Exception):
     """The XML holds control characters that XML 1.0 forbids: read again with them replaced."""
 
 
+class _SpacedAttributes(Exception):
+    """Attribute names with spaces (iOS 8 exports with metadata from some apps, e.g. Withings'
+    ``Health Mate App Version="2.6.0"``): read again with the spaces replaced by ``_``."""
+
+
+#: an attribute name with spaces after the closing quote of the previous attribute; a double
+#: quote cannot occur inside a double-quoted value, so ``" words with spaces="`` is always a name
+_SPACED_NAME = re.compile(rb'"(\s+)([A-Za-z_][\w.\-]*(?: +[\w.\-]+)+)(=")')
+
+
+def repair_spaced_names(block: bytes) -> tuple[bytes, int]:
+    """Replace the spaces inside attribute names by ``_`` (same length: lines stay true).
+
+    Parameters
+    ----------
+    block : bytes
+        XML that ends at the end of a tag (elements never split).
+
+    Returns
+    -------
+    bytes, int
+        The repaired XML and the number of names repaired.
+
+    Examples
+    --------
+    >>> repair_spaced_names(b'<Record source="W" Health Mate App Version="2.6.0" value="1"/>')
+    (b'<Record source="W" Health_Mate_App_Version="2.6.0" value="1"/>', 1)
+    """
+    n = 0
+
+    def fix(m: re.Match[bytes]) -> bytes:
+        nonlocal n
+        n += 1
+        return b'"' + m.group(1) + m.group(2).replace(b" ", b"_") + m.group(3)
+
+    return _SPACED_NAME.sub(fix, block), n
+
+
 def _prefetch(stream: IO[bytes], size: int, depth: int = 4) -> Generator[bytes, None, None]:
     """Blocks of ``stream`` read (and unzipped) by a helper thread while the caller parses.
 
@@ -285,8 +351,11 @@ def _parse(
     total: int,
     progress: ProgressCallback | None,
     on_error: str,
-    sanitize: bool,
+    fixes: frozenset[str] = frozenset(),
 ) -> None:
+    """Parse the export into ``reader``; ``fixes`` are the repairs of a second read
+    (``"control"``: control characters replaced; ``"names"``: spaced attribute names)."""
+    sanitize, repair = "control" in fixes, "names" in fixes
     parser = secure_parser()
     reader.parser = parser
     parser.StartElementHandler = reader.handler()
@@ -294,6 +363,8 @@ def _parse(
     head: bytes | None = b""
     block = b""
     since_gt = 0  # bytes since the last '>': the element or attribute being read
+    carry = b""  # repair mode: the bytes after the last '>' wait for the next block
+    repaired = 0
     blocks = _prefetch(stream, _BLOCK)
     try:
         with stream, contextlib.closing(blocks):
@@ -325,12 +396,19 @@ def _parse(
                             corrected=True,
                         )
                         block = clean
-                if not block:
-                    parser.Parse(b"", True)
+                if repair:
+                    block, carry = carry + block, b""
+                    if n:  # not the end: hold back an unfinished tag
+                        cut = block.rfind(b">") + 1
+                        block, carry = block[:cut], block[cut:]
+                    block, k = repair_spaced_names(block)
+                    repaired += k
+                if not block and not n:
+                    _finish(reader, parser, repaired)
                     break
                 j = block.rfind(b">")
                 since_gt = since_gt + len(block) if j < 0 else len(block) - j - 1
-                if since_gt > MAX_ELEMENT_BYTES:
+                if max(since_gt, len(carry)) > MAX_ELEMENT_BYTES:
                     raise InputDataError(
                         f"an XML element or attribute is longer than "
                         f"{MAX_ELEMENT_BYTES >> 20} MiB (after line {parser.CurrentLineNumber})",
@@ -344,6 +422,9 @@ def _parse(
                     reader.flush()
                 if progress is not None:
                     progress(done, total)
+                if not n:  # the last bytes were held back (a header, or an unfinished tag)
+                    _finish(reader, parser, repaired)
+                    break
     except _Refused as exc:
         raise InputDataError(
             f"{exc} (line {parser.CurrentLineNumber}); nothing was imported",
@@ -380,10 +461,22 @@ def _parse(
             and len(block.translate(None, CTRL)) != len(block)
         ):
             raise _ControlCharacters from None
+        if not repair and exc.code == invalid_token and _SPACED_NAME.search(block):
+            raise _SpacedAttributes from None
         what = xml.parsers.expat.ErrorString(exc.code) if exc.code else str(exc)
         _broken(
             reader, f"malformed or truncated XML: {what}", (exc.lineno, exc.offset + 1), on_error
         )
+
+
+def _finish(reader: _Reader, parser: xml.parsers.expat.XMLParserType, repaired: int) -> None:
+    if repaired:
+        reader.report.add(
+            "attribute names with spaces repaired (iOS 8 exports with metadata from some apps)",
+            repaired,
+            corrected=True,
+        )
+    parser.Parse(b"", True)
 
 
 def _broken(reader: _Reader, message: str, where: tuple[int, int] | None, on_error: str) -> None:

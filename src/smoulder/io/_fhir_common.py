@@ -12,8 +12,8 @@ import json
 import re
 from typing import Any
 
-from smoulder.digital.catalogue import MEASURES, Measure
 from smoulder.exceptions import InputDataError
+from smoulder.schema.catalogue import MEASURES, Measure
 
 FHIR_VERSION_NOTE = (
     "FHIR R4 data validated with the fhir.resources R4B models (the closest to R4 it ships)"
@@ -27,8 +27,13 @@ QUESTIONNAIRE_BASE = "https://smoulder.dev/fhir/Questionnaire/"
 _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 _ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
-#: LOINC code -> catalogue measure (only codes held in the catalogue, known with certainty)
-LOINC_TO_MEASURE: dict[str, str] = {m.loinc: m.name for m in MEASURES.values() if m.loinc}
+#: LOINC code -> catalogue measure: ``Measure.loinc`` (written and read) and ``Measure.loinc_also``
+#: (read only); each checked against LOINC's own name (docs/fhir.md lists them)
+LOINC_TO_MEASURE: dict[str, str] = {
+    code: m.name
+    for m in MEASURES.values()
+    for code in ((m.loinc,) if m.loinc else ()) + m.loinc_also
+}
 #: UCUM spellings -> catalogue unit spellings (None: the canonical unit)
 _UCUM_IN: dict[str, str | None] = {
     "/d": None,
@@ -46,6 +51,12 @@ _UCUM_IN: dict[str, str | None] = {
     "[in_i]": "in",
     "[ft_i]": "ft",
     "[yd_i]": "yd",
+    "[mi_i]": "mi",
+    "[lb_av]": "lb",
+    "[oz_av]": "oz",
+    "[stone_av]": "st",
+    "{beats}/min": "/min",
+    "{beat}/min": "/min",
     "deg/s": "deg/s",
 }
 _UCUM_OUT: dict[str, str] = {
@@ -58,6 +69,9 @@ _UCUM_OUT: dict[str, str] = {
     "m/s2": "m/s2",
     "score": "{score}",
     "count": "{count}",
+    "kg": "kg",
+    "/min": "/min",
+    "s": "s",
 }
 _SKIP_OBS = {"entered-in-error", "cancelled"}
 _QR_OK = {"completed", "amended"}
@@ -259,7 +273,14 @@ def load_ndjson(text: str, source: str) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "collection", "entry": entries, "_ndjson": True}
 
 
-def _entries(obj: dict[str, Any], source: str) -> list[tuple[str, dict[str, Any]]]:
+def _entries(
+    obj: dict[str, Any], source: str, *, skipped: list[str] | None = None
+) -> list[tuple[str, dict[str, Any], str | None]]:
+    """``(JSON path, resource, fullUrl)`` of every entry of a Bundle (or the one resource).
+
+    Entries without a resource (the requests of a transaction that deletes, the responses of a
+    batch) are left out; with ``skipped`` their paths are appended to it, else they are an error.
+    """
     rtype = obj.get("resourceType")
     if rtype == "Bundle":
         entries = obj.get("entry") or []
@@ -269,6 +290,10 @@ def _entries(obj: dict[str, Any], source: str) -> list[tuple[str, dict[str, Any]
             )
         out = []
         for i, e in enumerate(entries):
+            if isinstance(e, dict) and not isinstance(e.get("resource"), dict):
+                if skipped is not None and "resource" not in e:
+                    skipped.append(f"entry[{i}]")
+                    continue
             if not isinstance(e, dict) or not isinstance(e.get("resource"), dict):
                 raise InputDataError(
                     "bundle entry without a resource",
@@ -276,10 +301,11 @@ def _entries(obj: dict[str, Any], source: str) -> list[tuple[str, dict[str, Any]
                     expected="an object with a 'resource'",
                 )
             where = f"line {e['_line']}: resource" if "_line" in e else f"entry[{i}].resource"
-            out.append((where, e["resource"]))
+            url = e.get("fullUrl")
+            out.append((where, e["resource"], url if isinstance(url, str) else None))
         return out
     if isinstance(rtype, str):
-        return [("", obj)]
+        return [("", obj, None)]
     raise InputDataError(
         "no resourceType", file=source, expected="a FHIR Bundle or resource in JSON"
     )

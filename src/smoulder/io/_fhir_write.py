@@ -14,7 +14,6 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from smoulder.digital.catalogue import MEASURES, Measure
 from smoulder.exceptions import InputDataError
 from smoulder.io._fhir_common import (
     _ABSENT,
@@ -35,6 +34,7 @@ from smoulder.io._fhir_common import (
     parse_json_text,
     require_resource,
 )
+from smoulder.schema.catalogue import MEASURES, Measure
 
 __all__ = [
     "measures_to_bundle",
@@ -176,6 +176,11 @@ def events_to_bundle(events: pd.DataFrame, *, validate: bool = True) -> dict[str
         change_pct``.
     validate : bool
         Validate the bundle with fhir.resources before returning it.
+
+    Returns
+    -------
+    dict
+        The Bundle (type collection), ready for ``json.dump``.
     """
     need = (*_EVENT_CORE, "baseline_value", "current_value", "change_pct")
     for c in need:
@@ -253,7 +258,18 @@ def events_to_bundle(events: pd.DataFrame, *, validate: bool = True) -> dict[str
 
 
 def read_events_bundle_file(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read an events bundle (written by :func:`events_to_bundle`) from a JSON file."""
+    """Read an events bundle (written by :func:`events_to_bundle`) from a JSON file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The ``.json`` file (``smoulder digital export fhir --events``).
+
+    Returns
+    -------
+    DataFrame
+        The events table, as :func:`read_events_bundle` gives it.
+    """
     from smoulder.io.outputs import check_input_file
 
     p = check_input_file(path, "FHIR file", expected="a FHIR Bundle in JSON")
@@ -263,9 +279,22 @@ def read_events_bundle_file(path: str | os.PathLike[str]) -> pd.DataFrame:
 def read_events_bundle_bytes(
     data: bytes | bytearray | memoryview | IO[bytes], name: str = "upload.json"
 ) -> pd.DataFrame:
-    """Read an events bundle given as bytes (or an open binary file); ``name`` is for messages."""
-    if hasattr(data, "read"):
-        data = data.read()  # type: ignore[union-attr]
+    """Read an events bundle given as bytes (or an open binary file).
+
+    Parameters
+    ----------
+    data : bytes or binary file
+        The content (an upload): data, never a file name.
+    name : str
+        The file name it came with, for messages.
+
+    Returns
+    -------
+    DataFrame
+        The events table, as :func:`read_events_bundle` gives it.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)) and hasattr(data, "read"):
+        data = data.read()
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"FHIR content must be bytes or a binary file, not {type(data).__name__}")
     text = decode_json_bytes(bytes(data), name)
@@ -277,8 +306,21 @@ def read_events_bundle_bytes(
 def read_events_bundle(data: os.PathLike[str] | dict[str, Any]) -> pd.DataFrame:
     """Read a bundle written by :func:`events_to_bundle` back into the events table.
 
-    ``data`` is a ``Path`` or a parsed ``dict`` (a ``str`` is refused, not guessed). Columns:
-    ``subject, measure, onset_date, detected_date``, then the components in their order.
+    Parameters
+    ----------
+    data : PathLike or dict
+        A ``Path`` to the JSON file or the parsed Bundle (a ``str`` is refused, not guessed:
+        use :func:`read_events_bundle_file` or :func:`read_events_bundle_bytes`).
+
+    Returns
+    -------
+    DataFrame
+        ``subject, measure, onset_date, detected_date``, then the components in their order.
+
+    Raises
+    ------
+    InputDataError
+        Naming the JSON path of an event that is not one smoulder wrote.
     """
     if isinstance(data, (str, bytes, bytearray)):
         raise TypeError(
@@ -296,7 +338,7 @@ def _read_events(obj: dict[str, Any], source: str) -> pd.DataFrame:
     records: list[dict[str, Any]] = []
     columns: list[str] = list(_EVENT_CORE)
     kinds: dict[str, str] = {}
-    for where, res in _entries(obj, source):
+    for where, res, _url in _entries(obj, source):
         codes = [(c.get("system"), c.get("code")) for c in codings(res.get("code"))]
         if (EVENT_SYSTEM, "sustained-worsening") not in codes:
             continue
@@ -360,7 +402,15 @@ def _read_events(obj: dict[str, Any], source: str) -> pd.DataFrame:
 
 
 def write_bundle(bundle: dict[str, Any], path: str | Path) -> None:
-    """Write a bundle as JSON (UTF-8, indented)."""
+    """Write a bundle as JSON (UTF-8, indented).
+
+    Parameters
+    ----------
+    bundle : dict
+        A Bundle from :func:`measures_to_bundle` or :func:`events_to_bundle`.
+    path : str or Path
+        The ``.json`` file to write (its folder is made if needed).
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(bundle, indent=1, ensure_ascii=False), encoding="utf-8")

@@ -55,10 +55,27 @@ Rules (documented in ``docs/digital_import.md``):
 
 Examples
 --------
->>> from smoulder.io.apple_health import read_apple_health
+>>> from smoulder.io.apple_health import read_apple_health, read_apple_health_bytes
 >>> df, report = read_apple_health("export.zip", subject="p01")  # doctest: +SKIP
->>> df.columns.tolist()  # doctest: +SKIP
-['subject', 'date', 'measure', 'value', 'unit']
+
+The same from the bytes of a (tiny) export.xml:
+
+>>> xml = (
+...     b'<?xml version="1.0"?>\\n<HealthData locale="en_GB">\\n'
+...     b' <ExportDate value="2021-07-01 10:00:00 +0200"/>\\n'
+...     b' <Record type="HKQuantityTypeIdentifierStepCount" sourceName="Watch" unit="count"'
+...     b' startDate="2021-06-30 09:00:00 +0200" endDate="2021-06-30 09:10:00 +0200"'
+...     b' value="800"/>\\n'
+...     b' <Record type="HKQuantityTypeIdentifierStepCount" sourceName="Watch" unit="count"'
+...     b' startDate="2021-07-03 09:00:00 +0200" endDate="2021-07-03 09:10:00 +0200"'
+...     b' value="900"/>\\n'
+...     b"</HealthData>\\n"
+... )
+>>> df, report = read_apple_health_bytes(xml, "p01", name="export.xml")
+>>> df[["subject", "measure", "value", "unit"]].values.tolist()
+[['p01', 'steps', 800.0, 'count']]
+>>> report.reasons["records dated after the export date (2021-07-01) left out"]
+1
 """
 
 from __future__ import annotations
@@ -73,19 +90,22 @@ import pandas as pd
 from smoulder.exceptions import InputDataError, SettingsError
 from smoulder.io._apple_reader import (
     APPLE_TYPES,
-    ASLEEP_VALUES,
     DEFAULT_SOURCE_PRIORITY,
     DEFAULT_WEAR_SOURCES,
     ProgressCallback,
     _Reader,
 )
+from smoulder.io._apple_reduce import ASLEEP_VALUES
 from smoulder.io._apple_xml import (
+    CDA_NOT_READ,
     MAX_XML_BYTES,
     Opener,
     _ControlCharacters,
     _parse,
+    _SpacedAttributes,
     export_bytes_opener,
     export_opener,
+    files_not_read,
 )
 from smoulder.io.ingest import IngestReport
 from smoulder.schema.dates import DateRule
@@ -209,9 +229,14 @@ def read_apple_health_bytes(
         The largest export.xml accepted (uncompressed); a web upload should pass a bound.
     options
         As for :func:`read_apple_health`.
+
+    Returns
+    -------
+    DataFrame, IngestReport
+        As for :func:`read_apple_health`.
     """
-    if hasattr(data, "read"):
-        data = data.read()  # type: ignore[union-attr]
+    if not isinstance(data, (bytes, bytearray, memoryview)) and hasattr(data, "read"):
+        data = data.read()
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(
             f"read_apple_health_bytes takes bytes or a binary file, not {type(data).__name__}"
@@ -245,7 +270,8 @@ def _read(
         )
     priority = tuple(DEFAULT_SOURCE_PRIORITY if source_priority is None else source_priority)
     rule = future_dates if isinstance(future_dates, DateRule) else DateRule(future_dates)
-    for sanitize in (False, True):
+    fixes: frozenset[str] = frozenset()
+    while True:
         stream, total, name = opener()
         reader = _Reader(
             name,
@@ -259,15 +285,20 @@ def _read(
             rule,
         )
         try:
-            _parse(reader, stream, total, progress, on_error, sanitize)
-        except _ControlCharacters:
-            continue  # read again, replacing control characters (rare: they break the XML)
+            _parse(reader, stream, total, progress, on_error, fixes)
+        except _ControlCharacters:  # rare: they break the XML; read again, replacing them
+            fixes = fixes | {"control"}
+            continue
+        except _SpacedAttributes:  # iOS 8 metadata attributes; read again, repairing them
+            fixes = fixes | {"names"}
+            continue
         break
     reader.flush()
     if progress is not None:
         progress(total, total)
     df = reader.result()
     report = reader.report
+    report.add(CDA_NOT_READ, len(files_not_read(opener)))
     if reader.export_date is None:
         report.warnings.append(
             "the export has no ExportDate: records could not be checked against it"
@@ -275,11 +306,34 @@ def _read(
     if reader.future_kept:
         report.warnings.append(rule.future_warning(reader.future_kept, "records", name))
     if not len(df):
-        why = "; ".join(f"{k}: {v:,}" for k, v in report.reasons.items()) or "no records at all"
         raise InputDataError(
-            f"no usable records ({report.rows_read:,} records of the types smoulder reads; {why})",
+            "no usable records: " + _why_unusable(reader),
             file=name,
             expected="an Apple Health export with step, walking, sleep or other records of the "
             "measures catalogue (smoulder digital measures)",
         )
     return df, report
+
+
+def _why_unusable(r: _Reader) -> str:
+    """Why an export gave no usable record, by record type and reason (most records first)."""
+    parts = [
+        f"{t}: {n:,} {reason}"
+        for (t, reason), n in sorted(r.unusable.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    if r.hr_records:
+        worn = (
+            f"{r.hr_not_worn:,} from no worn device (--wear-sources)" if r.hr_not_worn else "none"
+        )
+        parts.append(
+            f"HKQuantityTypeIdentifierHeartRate: {r.hr_records:,} read for wear time only ({worn})"
+        )
+    others = sorted(r.other_types.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    if others:
+        shown = ", ".join(f"{t} ({n:,})" for t, n in others[:5])
+        more = f" and {len(others) - 5} more types" if len(others) > 5 else ""
+        parts.append(f"types smoulder does not read: {shown}{more}")
+    if not parts:
+        return "the export holds no records at all"
+    total = r.report.rows_read + r.hr_records + r.other_records
+    return f"{total:,} records, none usable: " + "; ".join(parts)

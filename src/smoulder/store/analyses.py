@@ -3,9 +3,10 @@
 * **progression**: confirmed EDSS worsening classified as PIRA/RAW (``smoulder.clinical``), per
   person; a hash of each person's visits, relapses, MRI activity, the settings and the package
   version decides whether the stored events are still current.
-* **digital**: sustained worsening in device measures via ``smoulder.digital.detect`` when that
-  module is installed (imported lazily; without it the run is recorded as unavailable with a clear
-  message, and imported device events are still shown).
+* **digital**: sustained worsening in device measures through the digital pipeline
+  (:func:`smoulder.pipelines.digital.run`: validation, detection), default settings; a hash of
+  each person's measures, the settings and the version decides whether the stored events are
+  still current. Imported device events are kept beside the computed ones.
 * **signals**: the per-person summary the cohort view sorts and filters on (PIRA, RAW, PRL count
   on the latest scan, definite SELs, measures with digital worsening, last EDSS).
 """
@@ -231,26 +232,24 @@ def refresh_progression(
     return {"checked": len(ids), "recomputed": len(stale), "events": len(rows)}
 
 
-def digital_available() -> tuple[bool, str]:
-    """Whether ``smoulder.digital.detect`` can be used, and why not."""
-    try:
-        from smoulder import digital  # noqa: F401
-    except ImportError as exc:
-        return (
-            False,
-            f"digital analysis unavailable: smoulder.digital could not be imported ({exc})",
-        )
-    if not hasattr(digital, "detect"):
-        return False, "digital analysis unavailable: smoulder.digital has no detect() function"
-    return True, ""
-
-
 def refresh_digital(session: Session, person_ids: Iterable[int] | None = None) -> dict[str, Any]:
-    """Detect sustained worsening in device measures with ``smoulder.digital`` (if installed).
+    """Detect sustained worsening in device measures through :mod:`smoulder.pipelines.digital`.
 
+    The stored measures of people whose measures (or the settings, or the smoulder version)
+    changed are validated and analysed by the digital pipeline with its default settings.
     Computed events replace earlier computed ones (``source='smoulder.digital'``); imported events
-    are kept. Returns counts and, when the module is missing or fails, a ``message``.
+    are kept. Measures outside the catalogue are not analysed and named in ``message``; stored
+    values the pipeline refuses are recorded as a failed run with the reason.
+
+    Returns
+    -------
+    dict
+        ``{"checked": n, "recomputed": m, "events": k, "message": str}``.
     """
+    from smoulder.exceptions import SmoulderError
+    from smoulder.pipelines import digital as pipeline
+    from smoulder.schema.catalogue import MEASURES
+
     ids = _all_ids(session, person_ids)
     meas = _rows(
         session,
@@ -263,12 +262,8 @@ def refresh_digital(session: Session, person_ids: Iterable[int] | None = None) -
     for r in meas:
         groups[r[0]].append(r[1:])
     with_data = [pid for pid in ids if pid in groups]
-    ok, message = digital_available()
-    if not ok:
-        return {"checked": len(ids), "recomputed": 0, "events": 0, "message": message}
-    from smoulder import digital
-
-    settings_json = json.dumps({"module": DIGITAL_SOURCE, "settings": "defaults"})
+    settings = pipeline.resolve_settings()
+    settings_json = json.dumps({"module": DIGITAL_SOURCE, "settings": settings.to_dict()})
     hashes = _hashes(groups, settings_json + __version__, with_data)
     stale = _stale(session, "digital", hashes)
     if not stale:
@@ -279,26 +274,13 @@ def refresh_digital(session: Session, person_ids: Iterable[int] | None = None) -
         columns=["subject", "date", "measure", "value", "unit"],
     )
     df["date"] = pd.to_datetime(df["date"])
-    skipped: list[str] = []
+    skipped = sorted(set(df["measure"]) - set(MEASURES))
+    df = df[df["measure"].isin(list(MEASURES))].reset_index(drop=True)
+    ev = pd.DataFrame(columns=["subject", "measure", "onset_date"])
     try:
-        names = set(digital.measure_names()) if hasattr(digital, "measure_names") else None
-        if names is not None:
-            skipped = sorted(set(df["measure"]) - names)
-            df = df[df["measure"].isin(names)]
-        try:
-            from smoulder.io import measures as io_measures
-        except ImportError:  # pragma: no cover - older digital pillar
-            io_measures = None  # type: ignore[assignment]
-        if io_measures is not None and len(df):
-            df, _ = io_measures.validate_measures(df.reset_index(drop=True), source="store")
-        result = digital.detect(df)
-        ev = result.events
-        settings = getattr(result, "settings", None)
-        if settings is not None:
-            settings_json = json.dumps(
-                {"module": DIGITAL_SOURCE, "settings": _jsonable(settings)}, default=str
-            )
-    except Exception as exc:  # noqa: BLE001 - a failing optional engine must not take the store down
+        if len(df):
+            ev = pipeline.run(df, settings=settings, source="store").events
+    except SmoulderError as exc:
         msg = f"digital analysis failed: {type(exc).__name__}: {str(exc)[:200]}"
         _replace_runs(session, "digital", stale, hashes, settings_json, status="error", message=msg)
         return {"checked": len(ids), "recomputed": 0, "events": 0, "message": msg}
@@ -341,15 +323,6 @@ def refresh_digital(session: Session, person_ids: Iterable[int] | None = None) -
         else ""
     )
     return {"checked": len(ids), "recomputed": len(stale), "events": len(uniq), "message": message}
-
-
-def _jsonable(settings: Any) -> Any:
-    for attr in ("model_dump", "to_dict", "_asdict"):
-        if hasattr(settings, attr):
-            return getattr(settings, attr)()
-    if hasattr(settings, "__dict__"):
-        return dict(vars(settings))
-    return str(settings)
 
 
 def refresh_signals(session: Session, person_ids: Iterable[int] | None = None) -> int:
@@ -448,7 +421,6 @@ __all__ = [
     "refresh_progression",
     "refresh_digital",
     "refresh_signals",
-    "digital_available",
     "default_progression_settings",
     "DIGITAL_SOURCE",
 ]

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from smoulder.digital.catalogue import get_measure
+from smoulder.schema.catalogue import get_measure
 
 __all__ = ["simulate_weekly_tests", "simulate_daily_steps"]
 
