@@ -118,7 +118,6 @@ def test_only_the_result_base_calls_up_into_the_pipelines():
     assert [c.split(":")[0] for c in callers] in ([], ["_result.py"])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 in progress: nine modules to split")
 def test_no_module_is_longer_than_600_lines():
     long = {
         str(f.relative_to(SRC)): n

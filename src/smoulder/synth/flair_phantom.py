@@ -41,6 +41,7 @@ from scipy import ndimage
 
 from smoulder._params import Settings
 from smoulder.exceptions import SettingsError
+from smoulder.synth import _flair_acquire as acq
 from smoulder.synth import _flair_anatomy as anat
 
 __all__ = [
@@ -269,22 +270,22 @@ def simulate_flair_phantom(
         rotation_deg=[float(a) for a in angles],
         shift_mm=[float(x) for x in shift],
     )
-    grid = anat.native_grid(space, zooms, angles, shift, use_head)
-    images = anat.resample_native(
+    grid = acq.native_grid(space, zooms, angles, shift, use_head)
+    images = acq.resample_native(
         space,
         grid,
         {"flair": flair, "t1": t1, "brain": tissue["brain"], "lesion": lesion_frac},
         zooms,
     )
-    labels_native = anat.resample_labels(space, grid, lesion_id, lesion_frac, zooms)
+    labels_native = acq.resample_labels(space, grid, lesion_id, lesion_frac, zooms)
     # lesion labels only where the fraction of lesion in the voxel is >= 0.5
     lab = np.where(images["lesion"] >= 0.5, labels_native, 0).astype(np.int32)
     lab, truth = _relabel(lab, drawn, zooms)
     bias_pp = _u(rng, s.bias_amplitude)
     snr = _u(rng, s.snr)
     p.update(bias_peak_to_peak=bias_pp, snr=snr)
-    fl = anat.acquire(images["flair"], grid.shape, bias_pp, snr, rng)
-    t1n = anat.acquire(images["t1"], grid.shape, 0.6 * bias_pp, 1.5 * snr, rng)
+    fl = acq.acquire(images["flair"], grid.shape, bias_pp, snr, rng)
+    t1n = acq.acquire(images["t1"], grid.shape, 0.6 * bias_pp, 1.5 * snr, rng)
     return FlairPhantom(
         flair=fl,
         t1=t1n,
@@ -354,7 +355,7 @@ def degrade_to_clinical(
     if contrast not in ("flair", "t1"):
         raise SettingsError(f"contrast must be 'flair' or 't1' (got {contrast!r})")
     rng = np.random.default_rng(seed)
-    return anat.degrade(
+    return acq.degrade(
         np.asarray(image, np.float32),
         np.asarray(affine, float),
         rng=rng,
