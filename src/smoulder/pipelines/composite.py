@@ -35,7 +35,18 @@ __all__ = ["run", "write", "planned_outputs"]
 
 
 def planned_outputs(out: Path) -> list[Path]:
-    """The events file, then the summary and settings beside it."""
+    """The events file, then the summary and settings beside it.
+
+    Parameters
+    ----------
+    out : Path
+        The events file; the others are named after its stem.
+
+    Returns
+    -------
+    list of Path
+        ``out``, ``<stem>_summary``, ``<stem>_settings.toml`` and ``<stem>_settings.json``.
+    """
     stem = out.with_suffix("")
     return [
         out,
@@ -153,7 +164,27 @@ def run(
 
 
 def write(result: CompositeResult, out: str | Path, *, date_format: str = "iso") -> dict[str, Path]:
-    """Write the composite's events, summary and settings next to ``out``, all or nothing."""
+    """Write the composite's events, summary and settings next to ``out``, all or nothing.
+
+    Parameters
+    ----------
+    result : CompositeResult
+        What :func:`run` returned.
+    out : path
+        The events file (``.csv``, ``.tsv`` or ``.parquet``).
+    date_format : {"iso", "day"}
+        Dates in the tables as ISO dates or as day numbers.
+
+    Returns
+    -------
+    dict of str to Path
+        The written files: ``events``, ``summary``, ``settings`` and ``settings_json``.
+
+    Raises
+    ------
+    OutputError
+        An output that cannot be written or has the wrong suffix (nothing is then written).
+    """
     out = Path(out)
     with staged(out, planned_outputs(out), flag="out") as stage:
         written = _write_files(result, stage.path(out), date_format=date_format)

@@ -32,7 +32,18 @@ __all__ = ["run", "write", "planned_outputs"]
 
 
 def planned_outputs(out: Path) -> list[Path]:
-    """The table, then its settings beside it."""
+    """The table, then its settings beside it.
+
+    Parameters
+    ----------
+    out : Path
+        The per-subject table; the settings are named after its stem.
+
+    Returns
+    -------
+    list of Path
+        ``out``, ``<stem>_settings.toml`` and ``<stem>_settings.json``.
+    """
     stem = out.with_suffix("")
     return [out, Path(f"{stem}_settings.toml"), Path(f"{stem}_settings.json")]
 
@@ -120,7 +131,27 @@ def run(
 
 
 def write(result: MilestoneResult, out: str | Path, *, date_format: str = "iso") -> dict[str, Path]:
-    """Write the per-subject table and its settings next to ``out``, all or nothing."""
+    """Write the per-subject table and its settings next to ``out``, all or nothing.
+
+    Parameters
+    ----------
+    result : MilestoneResult
+        What :func:`run` returned.
+    out : path
+        The per-subject table (``.csv``, ``.tsv`` or ``.parquet``).
+    date_format : {"iso", "day"}
+        Dates in the table as ISO dates or as day numbers.
+
+    Returns
+    -------
+    dict of str to Path
+        The written files: ``milestone``, ``settings`` and ``settings_json``.
+
+    Raises
+    ------
+    OutputError
+        An output that cannot be written or has the wrong suffix (nothing is then written).
+    """
     out = Path(out)
     with staged(out, planned_outputs(out), flag="out") as stage:
         written = _write_files(result, stage.path(out), date_format=date_format)

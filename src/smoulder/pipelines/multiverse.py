@@ -58,7 +58,25 @@ def _cell(text: Any) -> Any:
 
 
 def load_grid(path: str | Path) -> dict[str, Any]:
-    """The ``[multiverse]`` mapping of a TOML grid, or definitions from a CSV grid."""
+    """The ``[multiverse]`` mapping of a TOML grid, or definitions from a CSV grid.
+
+    Parameters
+    ----------
+    path : path
+        A ``.toml`` file (its ``[multiverse]`` table, or the whole file without one) or a CSV
+        with one definition per row (see the module docstring).
+
+    Returns
+    -------
+    dict
+        The mapping :class:`~smoulder.clinical.multiverse.MultiverseSettings` reads; for a CSV
+        ``{"definitions": [...]}``, each named by its ``name`` column or ``row <n>``.
+
+    Raises
+    ------
+    InputDataError
+        A missing file, invalid TOML, a ``multiverse`` that is not a table, or a CSV without rows.
+    """
     p = Path(path)
     if not p.exists():
         raise InputDataError("grid file not found", file=str(p))
@@ -118,9 +136,47 @@ def run(
 ) -> MultiverseResult:
     """Validate the tables, run every definition of the grid and write when ``out`` is set.
 
-    ``overrides`` are :class:`~smoulder.clinical.multiverse.MultiverseSettings` fields
-    (e.g. ``persistence_min_follow_up_days``). ``workers`` defaults to the number of cores (at
-    most 4, and one per 20 definitions).
+    Parameters
+    ----------
+    visits : path or DataFrame
+        Visits (CSV, TSV or Parquet file, or a DataFrame).
+    relapses : path or DataFrame, optional
+        Relapse onsets.
+    subject_col, date_col, value_col : str
+        Visits columns (``subject_col`` also names the subject in the relapses).
+    relapse_date_col : str, optional
+        The relapses' date column (default: ``date_col``).
+    on_duplicate : str
+        What to do with duplicate visits (see :mod:`smoulder.schema.tables`).
+    grid : path, mapping or MultiverseSettings, optional
+        The definitions (a TOML or CSV grid file, see :func:`load_grid`); default: Müller et
+        al.'s 360 definitions.
+    workers : int, optional
+        Processes to spread the definitions over; default: the number of cores (at most 4,
+        and one per 20 definitions). Results do not depend on it.
+    out : path, optional
+        The per-definition table; the settings, methods and figure are written beside it.
+    plots : bool
+        Write the specification-curve figure.
+    progress : callable, optional
+        Called with (definitions done, definitions in all) as the run goes.
+    **overrides
+        :class:`~smoulder.clinical.multiverse.MultiverseSettings` fields
+        (e.g. ``persistence_min_follow_up_days``).
+
+    Returns
+    -------
+    MultiverseResult
+        One row per definition, the grid's dimensions and the settings.
+
+    Raises
+    ------
+    SettingsError
+        An invalid grid or definition, or ``workers`` below 1.
+    InputDataError
+        A bad grid file, or a missing column or bad value in a table.
+    OutputError
+        An ``out`` that cannot be written or would overwrite an input (checked before any work).
     """
     from smoulder.io.tables import validate_relapses, validate_visits
 
@@ -204,7 +260,29 @@ def write(
     plots: bool = True,
     inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write the per-definition table, the grid as it ran, the methods paragraph and figure."""
+    """Write the per-definition table, the grid as it ran, the methods paragraph and figure.
+
+    Parameters
+    ----------
+    result : MultiverseResult
+        What :func:`run` returned.
+    out : path
+        The per-definition table (``.csv``, ``.tsv`` or ``.parquet``).
+    plots : bool
+        Write the specification-curve figure (``<stem>.png``).
+    inputs : mapping of str to path, optional
+        The files read (flag -> path), which no output may overwrite.
+
+    Returns
+    -------
+    dict of str to Path
+        ``multiverse``, ``settings``, ``methods`` and, with ``plots``, ``plot``.
+
+    Raises
+    ------
+    OutputError
+        An output that cannot be written or would overwrite an input (nothing is then written).
+    """
     from smoulder.io.tables import write_table
 
     out = check_output_path(out, inputs=inputs)

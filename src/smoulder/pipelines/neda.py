@@ -107,7 +107,54 @@ def run(
     plots: bool = True,
     **overrides: Any,
 ) -> NEDAResult:
-    """Validate the tables, assess NEDA (and treatment epochs) and write when ``out`` is set."""
+    """Validate the tables, assess NEDA (and treatment epochs) and write when ``out`` is set.
+
+    Parameters
+    ----------
+    visits : path or DataFrame
+        Visits with subject, date and EDSS (CSV, TSV or Parquet file, or a DataFrame).
+    relapses, mri : path or DataFrame, optional
+        Relapse onsets; MRI scans with an activity column (and brain volume for NEDA-4).
+    treatments : path or DataFrame, optional
+        Treatment courses (subject, drug, start, stop): treatment epochs and rates by drug.
+        Courses of subjects without visits are ignored (with a note).
+    periods_table : path or DataFrame, optional
+        Custom periods (``subject``, ``period``, ``start``, ``end``; ISO dates).
+    subject_col, date_col, edss_col : str
+        Visits columns (``subject_col`` also names the subject in the other tables).
+    relapse_date_col, mri_date_col : str, optional
+        Date columns of the relapses and MRI tables (default: ``date_col``).
+    mri_active_col : str
+        The MRI activity column.
+    volume_col : str, optional
+        The MRI brain volume column (positive numbers, empty when not measured), for NEDA-4.
+    drug_col, start_col, stop_col, class_col : str
+        Treatments columns (``stop_col`` None: no stop column; ``class_col``: own drug classes).
+    on_duplicate : str
+        What to do with duplicate visits (see :mod:`smoulder.schema.tables`).
+    settings : NEDASettings or mapping, optional
+        NEDA options; ``overrides`` (keyword options) win over them.
+    epoch_settings : EpochSettings or mapping, optional
+        Treatment epoch options.
+    out : path, optional
+        The per-period table; the other files are written beside it (see the module docstring).
+    plots : bool
+        Write the figures.
+
+    Returns
+    -------
+    NEDAResult
+        Periods, persons and summary tables (and the treatment epochs when given).
+
+    Raises
+    ------
+    InputDataError
+        A missing column or a bad value in a table, naming the file, row and column.
+    SettingsError
+        Invalid settings.
+    OutputError
+        An ``out`` that cannot be written or would overwrite an input (checked before any work).
+    """
     from smoulder.io.tables import validate_mri_activity, validate_relapses, validate_visits
     from smoulder.schema.treatments import validate_treatments
 
@@ -179,7 +226,30 @@ def write(
     plots: bool = True,
     inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write the tables, settings, methods paragraph and figures next to ``out``."""
+    """Write the tables, settings, methods paragraph and figures next to ``out``.
+
+    Parameters
+    ----------
+    result : NEDAResult or EpochResult
+        What :func:`run` returned, or a treatment epochs result alone (its tables are then
+        written as ``<stem>_<table>``, with ``<stem>_rates.png``).
+    out : path
+        The per-period table (``.csv``, ``.tsv`` or ``.parquet``).
+    plots : bool
+        Write the figures.
+    inputs : mapping of str to path, optional
+        The files read (flag -> path), which no output may overwrite.
+
+    Returns
+    -------
+    dict of str to Path
+        The written files by file stem (tables and figures), ``settings`` and ``methods``.
+
+    Raises
+    ------
+    OutputError
+        An output that cannot be written or would overwrite an input (nothing is then written).
+    """
     import matplotlib
 
     matplotlib.use("Agg")

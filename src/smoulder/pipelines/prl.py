@@ -80,9 +80,18 @@ def plan_outputs(
 ) -> dict[str, Path]:
     """Every output path of a run, decided before any work.
 
-    ``names`` may rename any of the keys ``table, dseg, prl_mask, qc`` (BIDS naming; an absolute
-    name is used as is), and ``local_field`` with ``raw_phase`` (the local field recovered from
-    raw phase, in ppm, on the phase grid). The table's JSON sidecar goes beside it.
+    Parameters
+    ----------
+    out_dir : path
+    names : mapping of str to str, optional
+        New names of the keys ``table, dseg, prl_mask, qc`` (BIDS naming; an absolute name is
+        used as is), and ``local_field`` with ``raw_phase`` (the local field recovered from
+        raw phase, in ppm, on the phase grid).
+
+    Returns
+    -------
+    dict of str to Path
+        The outputs by key; the table's JSON sidecar goes beside the table.
     """
     out = Path(out_dir)
     base = {**OUTPUT_NAMES, **(RAW_PHASE_OUTPUT_NAMES if raw_phase else {})}
@@ -93,7 +102,23 @@ def plan_outputs(
 def resolve_settings(
     settings: PRLSettings | Mapping[str, Any] | None = None, **overrides: Any
 ) -> PRLSettings:
-    """Settings from an object or a mapping (e.g. a TOML table) plus overrides (None ignored)."""
+    """Settings from an object or a mapping (e.g. a TOML table) plus overrides (None ignored).
+
+    Parameters
+    ----------
+    settings : PRLSettings or mapping, optional
+    **overrides
+        Single settings (``threshold=0.6``) that win over ``settings``.
+
+    Returns
+    -------
+    PRLSettings
+
+    Raises
+    ------
+    SettingsError
+        An unknown setting or an invalid value.
+    """
     if isinstance(settings, PRLSettings):
         changes = {k: v for k, v in overrides.items() if v is not None}
         return settings.replace(**changes) if changes else settings
@@ -101,7 +126,21 @@ def resolve_settings(
 
 
 def load_model(path: str | Path) -> PRLModel:
-    """Read and check a model file written by :func:`train` (only load files you trust)."""
+    """Read and check a model file written by :func:`train` (only load files you trust).
+
+    Parameters
+    ----------
+    path : path
+
+    Returns
+    -------
+    PRLModel
+
+    Raises
+    ------
+    InputDataError
+        A missing or unreadable file, or one that holds no valid model.
+    """
     return PRLModel.from_payload(model_files.read_model_file(path), str(path))
 
 
@@ -176,6 +215,15 @@ def run(
     Returns
     -------
     PRLResult
+
+    Raises
+    ------
+    SettingsError
+        Not exactly one of ``phase``/``qsm``, an unknown ``register`` or setting, ...
+    InputDataError
+        A bad image or model file, grids differing with ``register="none"``, phase not radians.
+    OutputError
+        An output that would overwrite an input or cannot be written (nothing is written).
 
     Examples
     --------
@@ -325,8 +373,17 @@ def sidecar(
 ) -> dict[str, Any]:
     """The lesions table's JSON sidecar: column descriptions, settings, version, warnings, methods.
 
-    With ``raw_phase`` the raw-phase steps are in the methods paragraph and under ``RawPhase``;
-    ``acquisition`` (the allow-listed sidecar fields of DICOM/NIfTI inputs) under ``Acquisition``.
+    Parameters
+    ----------
+    result : PRLResult
+    raw_phase : RawPhaseResult, optional
+        Raw-phase steps: in the methods paragraph and under ``RawPhase``.
+    acquisition : mapping, optional
+        Allow-listed sidecar fields of DICOM/NIfTI inputs: under ``Acquisition``.
+
+    Returns
+    -------
+    dict
     """
     cols = {c: COLUMN_DESCRIPTIONS.get(c, c) for c in result.lesions.columns}
     methods = result.methods()
@@ -363,6 +420,29 @@ def write(
     and ``qc.html``, on the grid of the result; ``names`` renames them (see :func:`plan_outputs`).
     With ``raw_phase`` also ``local_field_ppm.nii.gz`` on the phase grid. Every file is written
     all or nothing, and none may be one of the ``inputs`` (flag -> path).
+
+    Parameters
+    ----------
+    result : PRLResult
+    out : path
+        The output folder (created if missing).
+    names, title, inputs : mapping, str, mapping
+        Output names by key, QC page title, the files read.
+    raw_phase : RawPhaseResult, optional
+        Raw-phase steps: in the sidecar, and the local field written.
+    acquisition : mapping, optional
+        Acquisition fields of the inputs, for the sidecar.
+
+    Returns
+    -------
+    dict of str to Path
+
+    Raises
+    ------
+    InputDataError
+        ``out`` exists and is not a folder.
+    OutputError
+        An output would overwrite an input or cannot be written (nothing is written).
     """
     paths = plan_outputs(out, names, raw_phase=raw_phase is not None)
     bio.check_out_dir(out)
@@ -391,7 +471,26 @@ def train(
 ) -> tuple[PRLModel, int]:
     """Fit the classifier on rated lesions tables and write the model file.
 
-    Returns the model and the number of rated lesions it was trained on.
+    Parameters
+    ----------
+    tables : sequence of path
+        Lesions tables (as :func:`write` writes them) with a ``rating_col`` column.
+    out : path
+        The model file to write.
+    name : str, optional
+        The model's name (default: the stem of ``out``).
+    threshold, seed, demo : float, int, bool
+        Probability from which a lesion is a PRL; seed of the fit; mark as a demo model.
+
+    Returns
+    -------
+    tuple of (PRLModel, int)
+        The model and the number of rated lesions it was trained on.
+
+    Raises
+    ------
+    InputDataError
+        A table unreadable, without a feature or rating column, or with bad ratings.
     """
     table, y = model_files.read_rated_tables(tables, features=FEATURES, rating_col=rating_col)
     model = train_model(
@@ -419,10 +518,26 @@ def prepare_susceptibility(
 ) -> tuple[img.Volume, img.Volume | None, RawPhaseResult | None]:
     """The phase or QSM image the PRL steps read, on its own grid.
 
-    Returns the image (for raw phase: the local phase recovered from it), the magnitude read
-    with raw phase (``None`` otherwise; it also serves ``register="rigid"``) and the
-    :class:`~smoulder.imaging.phase.RawPhaseResult` (``None`` without ``raw_phase``). The
-    raw-phase steps' notes are issued as warnings.
+    Parameters
+    ----------
+    scan : ScannerInputs
+        Reads NIfTI and DICOM and keeps their acquisition fields.
+    phase, qsm, magnitude, raw_phase, raw_phase_settings, phase_convention, phase_series, magnitude_series
+        As in :func:`run` (one of ``phase`` and ``qsm``, checked by the caller).
+
+    Returns
+    -------
+    tuple of (Volume, Volume or None, RawPhaseResult or None)
+        The image (for raw phase: the local phase recovered from it), the magnitude read
+        with raw phase (it also serves ``register="rigid"``) and the raw-phase result. The
+        raw-phase steps' notes are issued as warnings.
+
+    Raises
+    ------
+    SettingsError
+        DICOM phase without ``raw_phase``.
+    InputDataError
+        An unreadable image, or raw phase that cannot be processed.
     """
     if qsm is not None:
         return scan.load(qsm, "--qsm"), None, None
@@ -456,7 +571,18 @@ def dicom_file(path: str | Path) -> bool:
 
 
 def check_processed_phase(vol: img.Volume) -> None:
-    """:func:`~smoulder.schema.images.check_phase_units`, pointing raw phase to ``--raw-phase``."""
+    """:func:`~smoulder.schema.images.check_phase_units`, pointing raw phase to ``--raw-phase``.
+
+    Parameters
+    ----------
+    vol : Volume
+        The phase image.
+
+    Raises
+    ------
+    InputDataError
+        Phase all zero or not in radians (whole numbers within -4096..4095: raw phase).
+    """
     from smoulder.exceptions import InputDataError
 
     try:
@@ -475,7 +601,21 @@ def check_processed_phase(vol: img.Volume) -> None:
 
 
 def raw_phase_notes(result: PRLResult, valid: np.ndarray, max_outside: float = 0.2) -> list[str]:
-    """Warnings for lesions lying partly where the local field from raw phase is not valid."""
+    """Warnings for lesions lying partly where the local field from raw phase is not valid.
+
+    Parameters
+    ----------
+    result : PRLResult
+    valid : ndarray of bool
+        Where the local field is valid, on the labels' grid.
+    max_outside : float
+        Fraction of a lesion allowed outside ``valid``.
+
+    Returns
+    -------
+    list of str
+        One warning naming the lesions, or none.
+    """
     labels = result.labels
     if labels.max() == 0:
         return []
@@ -494,7 +634,14 @@ def raw_phase_notes(result: PRLResult, valid: np.ndarray, max_outside: float = 0
 
 
 def write_local_field(path: str | Path, raw: RawPhaseResult) -> None:
-    """Write the local field (ppm, paramagnetic positive, 0 outside its mask) on the phase grid."""
+    """Write the local field (ppm, paramagnetic positive, 0 outside its mask) on the phase grid.
+
+    Parameters
+    ----------
+    path : path
+        The NIfTI file (float32).
+    raw : RawPhaseResult
+    """
     grid = img.Volume(raw.local_field_ppm, np.asarray(raw.affine))
     nifti.save_volume(path, grid, raw.local_field_ppm, np.float32)
 

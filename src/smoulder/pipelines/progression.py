@@ -55,7 +55,24 @@ def planned_outputs(
     group_col: str | None = None,
     unconfirmed: bool = False,
 ) -> list[Path]:
-    """Every file a run with ``out`` may write: the events file first, then those beside it."""
+    """Every file a run with ``out`` may write: the events file first, then those beside it.
+
+    Parameters
+    ----------
+    out : Path
+        The events file; the others are named after its stem.
+    plots : bool
+        Include the Kaplan-Meier and trajectory figures.
+    group_col : str, optional
+        The group column when groups are compared (hazard ratios, and a figure with ``plots``).
+    unconfirmed : bool
+        Include the table of unconfirmed changes.
+
+    Returns
+    -------
+    list of Path
+        ``out``, the summary, settings (TOML and JSON) and report, then the optional files.
+    """
     stem = out.with_suffix("")
     names = [
         f"{stem}_summary{out.suffix}",
@@ -249,6 +266,31 @@ def write(
     ``<stem>_summary``, ``<stem>_settings.toml`` / ``.json``, ``<stem>_report.md``, with
     ``return_unconfirmed`` ``<stem>_unconfirmed``, and with ``plots`` ``<stem>_km.png`` and
     ``<stem>_trajectories.png``. With ``date_format="day"`` the tables give day numbers.
+
+    Parameters
+    ----------
+    result : ProgressionResult
+        What :func:`run` returned.
+    out : path
+        The events file (``.csv``, ``.tsv`` or ``.parquet``).
+    plots : bool
+        Write the Kaplan-Meier and trajectory figures.
+    max_trajectory_plots : int
+        Subjects in the trajectory figure.
+    date_format : {"iso", "day"}
+        Dates in the tables as ISO dates or as day numbers (the trajectory figure is then
+        left out).
+
+    Returns
+    -------
+    dict of str to Path
+        The written files by key (``events``, ``summary``, ``settings``, ``settings_json``,
+        ``report``, ...).
+
+    Raises
+    ------
+    OutputError
+        An output that cannot be written or has the wrong suffix (nothing is then written).
     """
     out = Path(out)
     outputs = planned_outputs(out, plots=plots, unconfirmed=result.unconfirmed is not None)

@@ -96,10 +96,24 @@ def plan_outputs(
 ) -> dict[str, Any]:
     """Every output path of a run, decided before any work (``jacobian``: a list, one per follow-up).
 
-    ``names`` may rename ``table, summary, sel_mask, expansion, qc`` and ``jacobian`` (a pattern
-    with ``{i}``, the follow-up number from 1, and ``{label}``, the matching entry of
-    ``jacobian_labels``, e.g. a BIDS session). An absolute name is used as is. The tables' JSON
-    sidecars go beside them (``.tsv`` -> ``.json``).
+    Parameters
+    ----------
+    out_dir : path
+        The output folder (neither created nor checked here).
+    n_followups : int
+        Number of follow-up time points (one Jacobian map each).
+    names : mapping of str to str, optional
+        New names of ``table, summary, sel_mask, expansion, qc`` and ``jacobian`` (a pattern
+        with ``{i}``, the follow-up number from 1, and ``{label}``). An absolute name is used
+        as is.
+    jacobian_labels : sequence of str, optional
+        One label per follow-up for ``{label}`` (e.g. a BIDS session); default: the number.
+
+    Returns
+    -------
+    dict
+        Path by key, and under ``jacobian`` a list of paths. The tables' JSON sidecars go
+        beside them (``.tsv`` -> ``.json``).
     """
     out = Path(out_dir)
     n = {**OUTPUT_NAMES, **(names or {})}
@@ -114,7 +128,24 @@ def plan_outputs(
 def resolve_settings(
     settings: SELSettings | Mapping[str, Any] | None = None, **overrides: Any
 ) -> SELSettings:
-    """Settings from an object or a mapping (e.g. a TOML table) plus overrides (None ignored)."""
+    """Settings from an object or a mapping (e.g. a TOML table) plus overrides (None ignored).
+
+    Parameters
+    ----------
+    settings : SELSettings or mapping, optional
+        The base settings (a mapping may nest them under their section); None: the defaults.
+    **overrides
+        Single settings that win over ``settings``.
+
+    Returns
+    -------
+    SELSettings
+
+    Raises
+    ------
+    SettingsError
+        An unknown setting or an invalid value.
+    """
     if isinstance(settings, SELSettings):
         changes = {k: v for k, v in overrides.items() if v is not None}
         return settings.replace(**changes) if changes else settings
@@ -259,6 +290,33 @@ def write(
     """Write every output of a result and return the paths by key (see :func:`plan_outputs`).
 
     Every file is written all or nothing, and none may be one of the ``inputs`` (flag -> path).
+
+    Parameters
+    ----------
+    result : SELResult
+        What :func:`run` returned.
+    out : path
+        The output folder (created if missing).
+    names : mapping of str to str, optional
+        Output file names by key (see :func:`plan_outputs`).
+    jacobian_labels : sequence of str, optional
+        Labels of the follow-ups in the Jacobian file names.
+    title : str
+        Title of the QC page.
+    inputs : mapping of str to path, optional
+        The files read (flag -> path), which no output may overwrite.
+
+    Returns
+    -------
+    dict
+        The paths by key, as :func:`plan_outputs` gives them.
+
+    Raises
+    ------
+    InputDataError
+        ``out`` exists and is not a folder.
+    OutputError
+        An output would overwrite an input or cannot be written (nothing is then written).
     """
     paths = plan_outputs(out, len(result.jacobian), names, jacobian_labels)
     bio.check_out_dir(out)

@@ -23,14 +23,47 @@ __all__ = ["write", "planned_outputs"]
 
 
 def planned_outputs(out: Path, *, plots: bool = True) -> list[Path]:
-    """The curve table, its summary and (with ``plots``) the figure."""
+    """The curve table, its summary and (with ``plots``) the figure.
+
+    Parameters
+    ----------
+    out : Path
+        The curve table; the others are named after its stem.
+    plots : bool
+        Include the figure (``<stem>.png``).
+
+    Returns
+    -------
+    list of Path
+        ``out``, ``<stem>_summary`` and maybe ``<stem>.png``.
+    """
     stem = out.with_suffix("")
     paths = [out, Path(f"{stem}_summary{out.suffix}")]
     return paths + ([Path(f"{stem}.png")] if plots else [])
 
 
 def write(result: KMResult, out: str | Path, *, plots: bool = True) -> dict[str, Path]:
-    """Write ``result`` next to ``out`` (the curve table), all or nothing."""
+    """Write ``result`` next to ``out`` (the curve table), all or nothing.
+
+    Parameters
+    ----------
+    result : KMResult
+        A Kaplan-Meier result (its curve table, summary and figure are written).
+    out : path
+        The curve table (``.csv``, ``.tsv`` or ``.parquet``).
+    plots : bool
+        Also draw the curve (``<stem>.png``).
+
+    Returns
+    -------
+    dict of str to Path
+        The written files: ``curve``, ``summary`` and, with ``plots``, ``plot``.
+
+    Raises
+    ------
+    OutputError
+        An output that cannot be written or has the wrong suffix (nothing is then written).
+    """
     from smoulder.io.tables import write_table
 
     out = Path(out)

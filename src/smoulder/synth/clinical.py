@@ -241,7 +241,28 @@ def simulate_cohort(
 
 
 def write_cohort(cohort: Cohort, directory: str | Path, fmt: str = "csv") -> dict[str, Path]:
-    """Write the observed tables (ISO dates) as CSV or Parquet; return their paths."""
+    """Write the observed tables (ISO dates) as CSV or Parquet; return their paths.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        A simulated cohort; its ``visits``, ``relapses``, ``mri`` and ``subjects`` are written
+        (the ``truth`` table is not).
+    directory : path
+        Folder to write into (created if missing); existing files of the same name are replaced.
+    fmt : {"csv", "parquet"}
+        File format (``<table>.csv`` or ``<table>.parquet``).
+
+    Returns
+    -------
+    dict of str to Path
+        The path of each table by name (``visits``, ``relapses``, ``mri``, ``subjects``).
+
+    Raises
+    ------
+    ValueError
+        ``fmt`` is neither ``"csv"`` nor ``"parquet"``.
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq

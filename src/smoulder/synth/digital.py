@@ -210,10 +210,47 @@ def simulate_daily_steps(
     :func:`simulate_weekly_tests`, with ``day_cv`` the day-to-day noise and ``week_sd`` a
     week-to-week wobble of the person's level.
 
+    Parameters
+    ----------
+    n_subjects : int
+        Number of people.
+    weeks : int
+        Weeks of follow-up (days start on a Monday).
+    level : float
+        Median personal level in steps per day; people vary log-normally by ``between_sd``.
+    between_sd : float
+        SD of the log personal level between people.
+    day_cv : float
+        Day-to-day noise (SD on the log scale).
+    week_sd : float
+        Week-to-week wobble of the person's level (SD on the log scale).
+    weekend_factor : (float, float)
+        Range of the person's weekend level relative to weekdays, drawn uniformly per person.
+    nonwear_prob : float
+        Probability that a day is a non-wear day (0 to 299 steps).
+    holiday_rate : float
+        Holidays without the watch per person per year (Poisson, 5 to 14 days each, no rows).
+    decline_share : float
+        Share of people with a sustained decline.
+    decline_pct : float
+        Size of the sustained decline in % of the level.
+    onset_week : int or (int, int)
+        Week of onset, or a range drawn uniformly.
+    dip_rate : float
+        Transient dips per person per year (Poisson).
+    dip_weeks, dip_depth : tuple
+        Length range in weeks and depth range (fraction) of a dip.
+    seed : int
+        Seed of the random generator.
+
     Returns
     -------
-    data, truth : DataFrame
-        Long table ``subject, date, measure, value, unit`` and the ground truth.
+    data : DataFrame
+        Long table ``subject, date, measure, value, unit`` (one row per day worn or not,
+        none on holidays).
+    truth : DataFrame
+        ``subject, measure, declining, onset_week, onset_date, decline_pct, n_dips, dips,
+        holidays``.
     """
     m = get_measure("steps")
     rng = np.random.default_rng(seed)
