@@ -43,6 +43,25 @@ def read_manifest(path: str | Path) -> list[SubjectJob]:
     Rows of one subject may come in any order; they are sorted by date. Each subject
     needs at least two time points with distinct dates and exactly one lesion mask, on
     its earliest row.
+
+    Parameters
+    ----------
+    path : path
+        A TSV or CSV manifest with columns ``subject, date, t1, flair, lesions`` and optionally
+        ``brain_mask`` (taken from the earliest row); relative image paths are relative to the
+        manifest's folder.
+
+    Returns
+    -------
+    list of SubjectJob
+        One job per subject, sorted by subject label, with the images and ISO dates in time
+        order (the image files themselves are not checked here).
+
+    Raises
+    ------
+    InputDataError
+        A missing column, an empty value, a date that is not ISO, a subject with one time point
+        or two rows on one date, or a lesion mask missing or not on the earliest row.
     """
     p = Path(path)
     df = read_text_table(

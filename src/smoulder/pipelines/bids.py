@@ -68,6 +68,19 @@ def run_participant(
         Further arguments of :func:`smoulder.pipelines.prl.run` (settings, model, ...).
     progress : callable, optional
         Called as ``progress(done, total, prefix)`` after each subject/session.
+
+    Returns
+    -------
+    list of dict
+        One summary per subject/session: ``participant_id``, ``session_id``, ``n_lesions``,
+        ``n_prl``, ``susceptibility``, ``segmentation`` and ``warnings`` (their number).
+
+    Raises
+    ------
+    InputDataError
+        Inputs missing from the dataset, a bad image, or an ``out_dir`` that is a file.
+    SettingsError
+        Invalid options in ``run_kwargs``.
     """
     inputs = bio.find_inputs(
         bids_dir,
@@ -109,7 +122,25 @@ def run_participant(
 
 
 def run_group(out_dir: str | Path) -> dict[str, Path]:
-    """Collect every subject's PRL lesions table into one group table and a per-subject summary."""
+    """Collect every subject's PRL lesions table into one group table and a per-subject summary.
+
+    Parameters
+    ----------
+    out_dir : path
+        The derivatives folder written at participant level (the group files go there too).
+
+    Returns
+    -------
+    dict of str to Path
+        ``stats`` (``group_desc-lesions_stats.tsv``, every lesion) and ``summary``
+        (``group_desc-prl_summary.tsv``, one row per subject/session with lesion and PRL counts
+        and the total lesion volume).
+
+    Raises
+    ------
+    InputDataError
+        No participant results found in ``out_dir``.
+    """
     out = Path(out_dir)
     files = sorted(out.glob("sub-*/**/*_desc-lesions_stats.tsv"))
     if not files:
@@ -178,6 +209,12 @@ def run_sel_participant(
     derivatives : list of path, optional
         Derivatives datasets holding lesion or brain masks.
     settings : SELSettings, optional
+
+    Returns
+    -------
+    dict
+        ``participant_id``, ``sessions``, ``dates``, ``n_lesions``, ``n_definite``,
+        ``n_possible`` and ``outputs`` (the path of every output by key).
     """
     li = bio.find_longitudinal_inputs(
         bids_dir, participant_label, sessions=sessions, derivatives=derivatives
@@ -228,7 +265,34 @@ def run_sel_participants(
     settings: SELSettings | None = None,
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """:func:`run_sel_participant` for each listed participant (default: every subject with >= 2 sessions)."""
+    """:func:`run_sel_participant` for each listed participant (default: every subject with >= 2 sessions).
+
+    Parameters
+    ----------
+    bids_dir : path
+        Root of the raw BIDS dataset.
+    out_dir : path
+        Root of the derivatives dataset to write.
+    participant_labels : list of str, optional
+        Subjects to process (with or without ``sub-``); each uses all its sessions.
+    derivatives : list of path, optional
+        Derivatives datasets holding lesion or brain masks.
+    settings : SELSettings, optional
+        The SEL settings of every subject.
+    progress : callable, optional
+        Called as ``progress(done, total, "sub-<label>")`` after each subject.
+
+    Returns
+    -------
+    list of dict
+        One summary per subject, as :func:`run_sel_participant` returns it.
+
+    Raises
+    ------
+    InputDataError
+        A subject's inputs missing or bad, or an ``out_dir`` that is a file; subjects before it
+        are already written.
+    """
     if participant_labels:
         labels = [lab.removeprefix("sub-") for lab in participant_labels]
     else:
@@ -245,7 +309,23 @@ def run_sel_participants(
 
 def run_sel_group(out_dir: str | Path) -> dict[str, Path]:
     """Collect every subject's SEL tables into ``group_desc-sel_stats.tsv`` (one row per lesion) and
-    ``group_desc-selsummary_stats.tsv`` (one row per subject)."""
+    ``group_desc-selsummary_stats.tsv`` (one row per subject).
+
+    Parameters
+    ----------
+    out_dir : path
+        The derivatives folder written at participant level (the group files go there too).
+
+    Returns
+    -------
+    dict of str to Path
+        ``stats`` and ``summary``, the two group tables.
+
+    Raises
+    ------
+    InputDataError
+        No SEL participant results found in ``out_dir``.
+    """
     out = Path(out_dir)
     files = sorted(out.glob("sub-*/**/*_desc-sel_stats.tsv"))
     if not files:

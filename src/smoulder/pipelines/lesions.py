@@ -59,7 +59,27 @@ COLUMN_DESCRIPTIONS = {
 def read_image(path: str | Path, flag: str, what: str = "image", *, signal: bool = True) -> Volume:
     """Read a 3-D NIfTI image with :func:`smoulder.io.nifti.load_volume`; with ``signal``, refuse a constant one.
 
-    Errors name the file, the flag it was given for and the expected form.
+    Parameters
+    ----------
+    path : path
+        The NIfTI file.
+    flag : str
+        The flag the image was given for, named in errors (``"--flair"``).
+    what : str
+        What the image is, in messages (``"FLAIR"``, ``"brain mask"``).
+    signal : bool
+        Refuse an image whose voxels all hold the same value.
+
+    Returns
+    -------
+    Volume
+        The image's data, affine and voxel sizes.
+
+    Raises
+    ------
+    InputDataError
+        An unreadable, non-3-D or constant image, naming the file, the flag and the expected
+        form.
     """
     try:
         vol = nifti.load_volume(path)
@@ -121,6 +141,19 @@ def run(
         Output directory (created); the files of :data:`OUTPUT_NAMES` are written there.
     settings : LesionSegSettings, optional
         Parameters; ``overrides`` change single ones (``None`` values are ignored).
+
+    Returns
+    -------
+    LesionSegResult
+        The lesion labels and table, the brain mask, settings and counts.
+
+    Raises
+    ------
+    InputDataError
+        A bad image, a T1 over another head, a brain mask off the FLAIR grid, not binary or too
+        small, or an ``out`` that is a file.
+    OutputError
+        An output that would overwrite an input or cannot be written (checked before any work).
     """
     from smoulder.io.templates import load_mni152
 
@@ -184,8 +217,28 @@ def sidecar(res: LesionSegResult) -> dict[str, Any]:
 def write(res: LesionSegResult, out: str | Path, **options: Any) -> dict[str, Path]:
     """Write every output of ``res`` into ``out``, all or nothing; return the paths by name.
 
-    ``names`` (an option) renames any of the keys of :data:`OUTPUT_NAMES`. Outputs that are
-    inputs of the run are refused (:func:`smoulder.pipelines._files.output_plan`).
+    Parameters
+    ----------
+    res : LesionSegResult
+        What :func:`run` returned.
+    out : path
+        The output folder (created if missing).
+    **options
+        ``names``: a mapping renaming any of the keys of :data:`OUTPUT_NAMES`; other options
+        are ignored.
+
+    Returns
+    -------
+    dict of str to Path
+        The path of every output by the keys of :data:`OUTPUT_NAMES`.
+
+    Raises
+    ------
+    InputDataError
+        ``out`` exists and is not a folder.
+    OutputError
+        An output that is an input of the run (:func:`smoulder.pipelines._files.output_plan`)
+        or cannot be written; nothing is then written.
     """
     from smoulder.imaging.lesionseg.qc import qc_html
 

@@ -40,7 +40,21 @@ DONE_FILE = "sel_done.json"
 
 
 def job_hash(job: SubjectJob, settings: SELSettings) -> str:
-    """Hash of the settings, the package version and the inputs (paths, sizes, modification times)."""
+    """Hash of the settings, the package version and the inputs (paths, sizes, modification times).
+
+    Parameters
+    ----------
+    job : SubjectJob
+        One subject's inputs; a file that cannot be read is hashed as missing.
+    settings : SELSettings
+        The settings the subject runs with.
+
+    Returns
+    -------
+    str
+        The SHA-256 hex digest; it changes when a setting, the version, a date or an input
+        file's size or modification time (whole seconds) changes.
+    """
     files = [*job.t1, *job.flair, job.lesions] + ([job.brain_mask] if job.brain_mask else [])
     stats = []
     for f in files:
@@ -62,7 +76,21 @@ def job_hash(job: SubjectJob, settings: SELSettings) -> str:
 
 
 def is_done(out_dir: Path, digest: str) -> bool:
-    """True when ``out_dir`` holds a finished run with this hash."""
+    """True when ``out_dir`` holds a finished run with this hash.
+
+    Parameters
+    ----------
+    out_dir : Path
+        A subject's output folder.
+    digest : str
+        The hash of the run (see :func:`job_hash`).
+
+    Returns
+    -------
+    bool
+        Whether ``sel_done.json`` exists there and holds ``digest`` (False for an unreadable
+        file).
+    """
     f = out_dir / DONE_FILE
     if not f.exists():
         return False
@@ -75,7 +103,26 @@ def is_done(out_dir: Path, digest: str) -> bool:
 def process_subject(
     job: SubjectJob, out_dir: str, settings: dict[str, Any], digest: str
 ) -> dict[str, Any]:
-    """Run one subject file to file (executed on a dask worker); never raises for bad input."""
+    """Run one subject file to file (executed on a dask worker); never raises for bad input.
+
+    Parameters
+    ----------
+    job : SubjectJob
+        The subject's images, dates and lesion mask.
+    out_dir : str
+        The subject's output folder (the files of :func:`smoulder.pipelines.sel.run`).
+    settings : dict
+        The SEL settings as a plain mapping (sent to the worker).
+    digest : str
+        The hash written to ``sel_done.json`` when the subject finishes (see :func:`job_hash`).
+
+    Returns
+    -------
+    dict
+        ``subject``, ``status`` (``computed`` or ``failed``), ``error`` (the message of a
+        smoulder error, else empty), ``seconds`` and, when computed, ``n_lesions``,
+        ``n_definite``, ``n_possible`` and ``definite_volume_mm3``.
+    """
     from smoulder.pipelines import sel
 
     t0 = time.perf_counter()

@@ -36,7 +36,27 @@ def fs_columns(
     fs_cols: Sequence[str | None] | Mapping[str, str] | None, ambulation_col: str | None
 ) -> dict[str, str]:
     """System -> column from ``--fs-cols`` (the seven systems in MSoutcomes' order; ``none`` or
-    ``-`` for a system not recorded) and ``--ambulation-col``."""
+    ``-`` for a system not recorded) and ``--ambulation-col``.
+
+    Parameters
+    ----------
+    fs_cols : sequence of str or None, mapping of str to str, or None
+        Up to seven columns, in MSoutcomes' order (pyramidal, cerebellar, brainstem, sensory,
+        bowel/bladder, visual, cerebral; None, ``""``, ``-``, ``none`` or ``na``: not
+        recorded), or a mapping system -> column taken as it is.
+    ambulation_col : str, optional
+        The ambulation score column.
+
+    Returns
+    -------
+    dict of str to str
+        Column by system name (``ambulation`` included when given).
+
+    Raises
+    ------
+    InputDataError
+        More than seven columns in ``fs_cols``.
+    """
     out: dict[str, str] = {}
     if isinstance(fs_cols, Mapping):
         out.update({str(k): str(v) for k, v in fs_cols.items()})
@@ -86,8 +106,48 @@ def run(
 ) -> SPMSResult:
     """Validate the tables, identify SPMS conversion and write the outputs when ``out`` is set.
 
-    Parameters mirror the command line (``smoulder spms --help``); ``overrides`` are
-    :class:`~smoulder.clinical.spms.SPMSSettings` fields.
+    Parameters mirror the command line (``smoulder spms --help``).
+
+    Parameters
+    ----------
+    visits : path or DataFrame
+        Visits with EDSS and functional-system scores (CSV, TSV or Parquet file, or a
+        DataFrame); visits without an EDSS are left out (said in the notes).
+    relapses : path or DataFrame, optional
+        Relapse onsets.
+    subject_col, date_col, edss_col : str
+        Visits columns.
+    fs_cols, ambulation_col
+        The functional-system and ambulation columns (see :func:`fs_columns`).
+    days_since_relapse_col : str, optional
+        A visits column of days since the most recent relapse (empty if none).
+    relapse_subject_col, relapse_date_col : str, optional
+        Relapses columns (default: ``subject_col`` and ``date_col``).
+    ambulation_scale : {"neurostatus", "imed"}
+        The scale of the ambulation scores.
+    on_duplicate : str
+        What to do with duplicate visits (see :mod:`smoulder.schema.tables`).
+    settings : SPMSSettings or mapping, optional
+        The rule's options; ``overrides`` (:class:`~smoulder.clinical.spms.SPMSSettings`
+        fields as keywords) win over them.
+    out : path, optional
+        The per-subject table (``.csv`` or ``.parquet``); the other files go beside it.
+    plots : bool
+        Write the cumulative conversion curve.
+
+    Returns
+    -------
+    SPMSResult
+        The per-subject table, the audit trail of every step, settings and notes.
+
+    Raises
+    ------
+    InputDataError
+        A missing column or a bad value in a table, naming the file, row and column.
+    SettingsError
+        Invalid settings.
+    OutputError
+        An ``out`` that cannot be written or would overwrite an input (checked before any work).
     """
     from smoulder.io.tables import validate_relapses, validate_visits
 
@@ -191,7 +251,30 @@ def write(
     plots: bool = True,
     inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write the per-subject table, settings, methods paragraph and figure next to ``out``."""
+    """Write the per-subject table, settings, methods paragraph and figure next to ``out``.
+
+    Parameters
+    ----------
+    result : SPMSResult
+        What :func:`run` returned.
+    out : path
+        The per-subject table (``.csv``, ``.tsv`` or ``.parquet``).
+    plots : bool
+        Write the cumulative conversion curve (``<stem>.png``).
+    inputs : mapping of str to path, optional
+        The files read (flag -> path), which no output may overwrite.
+
+    Returns
+    -------
+    dict of str to Path
+        ``spms``, ``steps``, ``settings``, ``settings_json``, ``methods`` and, with ``plots``,
+        ``plot``.
+
+    Raises
+    ------
+    OutputError
+        An output that cannot be written or would overwrite an input (nothing is then written).
+    """
     from smoulder.io.tables import write_table
 
     out = check_output_path(out, inputs=inputs)
