@@ -80,7 +80,7 @@ def run_participant(
     InputDataError
         Inputs missing from the dataset, a bad image, or an ``out_dir`` that is a file.
     SettingsError
-        Invalid options in ``run_kwargs``.
+        An unknown ``susceptibility``, or invalid options in ``run_kwargs``.
     """
     inputs = bio.find_inputs(
         bids_dir,

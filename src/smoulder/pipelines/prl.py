@@ -1,19 +1,8 @@
 """The PRL pipeline: files in, checked, aligned, labelled, analysed, written.
 
 Used by ``smoulder prl``, the BIDS App (:mod:`smoulder.pipelines.bids`) and the Python API alike:
-
-:func:`run`
-    reads and checks the images (:mod:`smoulder.io.nifti`, :mod:`smoulder.schema.images`), aligns
-    them when asked (:mod:`smoulder.imaging.registration`), labels the lesions, runs the engine
-    (:func:`smoulder.imaging.prl.detect_prl`) and, when ``out`` is given, writes the outputs;
-:func:`write`
-    writes ``lesions.tsv`` (+ JSON sidecar), ``lesions_dseg.nii.gz``, ``prl_mask.nii.gz`` and
-    ``qc.html`` (names changeable, see :func:`plan_outputs`);
-:func:`prepare_susceptibility`
-    reads the phase or QSM image: NIfTI or DICOM (:mod:`smoulder.pipelines._scanner`), and raw
-    scanner phase through :func:`smoulder.imaging.phase.process_raw_phase` (docs/raw_phase.md);
-:func:`train` and :func:`load_model`
-    fit a classifier on rated lesions tables and read a model file back.
+:func:`run` (read, check, align, label, :func:`smoulder.imaging.prl.detect_prl`), :func:`write`,
+:func:`prepare_susceptibility` (NIfTI, DICOM, raw phase: docs/raw_phase.md), :func:`train`.
 """
 
 from __future__ import annotations
@@ -84,14 +73,13 @@ def plan_outputs(
     ----------
     out_dir : path
     names : mapping of str to str, optional
-        New names of the keys ``table, dseg, prl_mask, qc`` (BIDS naming; an absolute name is
-        used as is), and ``local_field`` with ``raw_phase`` (the local field recovered from
-        raw phase, in ppm, on the phase grid).
+        New names of ``table, dseg, prl_mask, qc`` (BIDS naming; an absolute name is used as is)
+        and, with ``raw_phase``, of ``local_field``. The table's JSON sidecar goes beside it.
+    raw_phase : bool
 
     Returns
     -------
     dict of str to Path
-        The outputs by key; the table's JSON sidecar goes beside the table.
     """
     out = Path(out_dir)
     base = {**OUTPUT_NAMES, **(RAW_PHASE_OUTPUT_NAMES if raw_phase else {})}
@@ -108,16 +96,11 @@ def resolve_settings(
     ----------
     settings : PRLSettings or mapping, optional
     **overrides
-        Single settings (``threshold=0.6``) that win over ``settings``.
+        Single settings, winning over ``settings`` (invalid ones: :class:`SettingsError`).
 
     Returns
     -------
     PRLSettings
-
-    Raises
-    ------
-    SettingsError
-        An unknown setting or an invalid value.
     """
     if isinstance(settings, PRLSettings):
         changes = {k: v for k, v in overrides.items() if v is not None}
@@ -131,15 +114,11 @@ def load_model(path: str | Path) -> PRLModel:
     Parameters
     ----------
     path : path
+        The model file (missing, unreadable or holding no valid model: :class:`InputDataError`).
 
     Returns
     -------
     PRLModel
-
-    Raises
-    ------
-    InputDataError
-        A missing or unreadable file, or one that holds no valid model.
     """
     return PRLModel.from_payload(model_files.read_model_file(path), str(path))
 
@@ -216,19 +195,9 @@ def run(
     -------
     PRLResult
 
-    Raises
-    ------
-    SettingsError
-        Not exactly one of ``phase``/``qsm``, an unknown ``register`` or setting, ...
-    InputDataError
-        A bad image or model file, grids differing with ``register="none"``, phase not radians.
-    OutputError
-        An output that would overwrite an input or cannot be written (nothing is written).
-
     Examples
     --------
-    A tiny head (32 voxels of 1 mm a side) with one lesion whose outer 2 mm are paramagnetic on
-    QSM, written as NIfTI files and run file to file:
+    A tiny head (32 voxels of 1 mm) with one lesion whose outer 2 mm are paramagnetic on QSM:
 
     >>> import pathlib, tempfile
     >>> import nibabel as nib
@@ -376,10 +345,9 @@ def sidecar(
     Parameters
     ----------
     result : PRLResult
-    raw_phase : RawPhaseResult, optional
-        Raw-phase steps: in the methods paragraph and under ``RawPhase``.
-    acquisition : mapping, optional
-        Allow-listed sidecar fields of DICOM/NIfTI inputs: under ``Acquisition``.
+    raw_phase, acquisition : RawPhaseResult, mapping, optional
+        Raw-phase steps (in the methods paragraph and under ``RawPhase``); allow-listed sidecar
+        fields of DICOM/NIfTI inputs (under ``Acquisition``).
 
     Returns
     -------
@@ -416,33 +384,22 @@ def write(
 ) -> dict[str, Path]:
     """Write a result's files and return their paths by key.
 
-    ``lesions.tsv`` (+ ``lesions.json``), ``lesions_dseg.nii.gz`` (labels), ``prl_mask.nii.gz``
-    and ``qc.html``, on the grid of the result; ``names`` renames them (see :func:`plan_outputs`).
-    With ``raw_phase`` also ``local_field_ppm.nii.gz`` on the phase grid. Every file is written
-    all or nothing, and none may be one of the ``inputs`` (flag -> path).
-
     Parameters
     ----------
     result : PRLResult
     out : path
-        The output folder (created if missing).
-    names, title, inputs : mapping, str, mapping
-        Output names by key, QC page title, the files read.
-    raw_phase : RawPhaseResult, optional
-        Raw-phase steps: in the sidecar, and the local field written.
-    acquisition : mapping, optional
-        Acquisition fields of the inputs, for the sidecar.
+        The folder (created; a file there: :class:`InputDataError`) of ``lesions.tsv`` (+ JSON),
+        ``lesions_dseg.nii.gz``, ``prl_mask.nii.gz``, ``qc.html``, written all or nothing.
+    names, title : mapping, str
+        Output names by key (see :func:`plan_outputs`) and the QC page's title.
+    inputs : mapping of str to path, optional
+        The files read (flag -> path), which no output may be (:class:`OutputError`).
+    raw_phase, acquisition
+        As in :func:`sidecar`; with ``raw_phase`` also ``local_field_ppm.nii.gz``.
 
     Returns
     -------
     dict of str to Path
-
-    Raises
-    ------
-    InputDataError
-        ``out`` exists and is not a folder.
-    OutputError
-        An output would overwrite an input or cannot be written (nothing is written).
     """
     paths = plan_outputs(out, names, raw_phase=raw_phase is not None)
     bio.check_out_dir(out)
@@ -476,21 +433,17 @@ def train(
     tables : sequence of path
         Lesions tables (as :func:`write` writes them) with a ``rating_col`` column.
     out : path
-        The model file to write.
-    name : str, optional
-        The model's name (default: the stem of ``out``).
+        The model file.
+    rating_col, name : str
+        The ratings column; the model's name (default: the stem of ``out``).
     threshold, seed, demo : float, int, bool
         Probability from which a lesion is a PRL; seed of the fit; mark as a demo model.
 
     Returns
     -------
     tuple of (PRLModel, int)
-        The model and the number of rated lesions it was trained on.
-
-    Raises
-    ------
-    InputDataError
-        A table unreadable, without a feature or rating column, or with bad ratings.
+        The model and the number of rated lesions it was trained on (a table unreadable,
+        without a feature or rating column, or with bad ratings: :class:`InputDataError`).
     """
     table, y = model_files.read_rated_tables(tables, features=FEATURES, rating_col=rating_col)
     model = train_model(
@@ -521,23 +474,14 @@ def prepare_susceptibility(
     Parameters
     ----------
     scan : ScannerInputs
-        Reads NIfTI and DICOM and keeps their acquisition fields.
     phase, qsm, magnitude, raw_phase, raw_phase_settings, phase_convention, phase_series, magnitude_series
-        As in :func:`run` (one of ``phase`` and ``qsm``, checked by the caller).
+        As in :func:`run` (DICOM phase without ``raw_phase``: :class:`SettingsError`).
 
     Returns
     -------
     tuple of (Volume, Volume or None, RawPhaseResult or None)
-        The image (for raw phase: the local phase recovered from it), the magnitude read
-        with raw phase (it also serves ``register="rigid"``) and the raw-phase result. The
-        raw-phase steps' notes are issued as warnings.
-
-    Raises
-    ------
-    SettingsError
-        DICOM phase without ``raw_phase``.
-    InputDataError
-        An unreadable image, or raw phase that cannot be processed.
+        The image (raw phase: the local phase from it), the magnitude read with raw phase (it
+        also serves ``register="rigid"``) and the raw-phase result; notes issued as warnings.
     """
     if qsm is not None:
         return scan.load(qsm, "--qsm"), None, None
@@ -576,12 +520,7 @@ def check_processed_phase(vol: img.Volume) -> None:
     Parameters
     ----------
     vol : Volume
-        The phase image.
-
-    Raises
-    ------
-    InputDataError
-        Phase all zero or not in radians (whole numbers within -4096..4095: raw phase).
+        Phase all zero or not in radians raises :class:`InputDataError` (raw phase named so).
     """
     from smoulder.exceptions import InputDataError
 
@@ -606,15 +545,12 @@ def raw_phase_notes(result: PRLResult, valid: np.ndarray, max_outside: float = 0
     Parameters
     ----------
     result : PRLResult
-    valid : ndarray of bool
-        Where the local field is valid, on the labels' grid.
-    max_outside : float
-        Fraction of a lesion allowed outside ``valid``.
+    valid, max_outside : ndarray of bool, float
+        Where the local field is valid; the share of a lesion allowed outside it.
 
     Returns
     -------
     list of str
-        One warning naming the lesions, or none.
     """
     labels = result.labels
     if labels.max() == 0:
@@ -638,9 +574,7 @@ def write_local_field(path: str | Path, raw: RawPhaseResult) -> None:
 
     Parameters
     ----------
-    path : path
-        The NIfTI file (float32).
-    raw : RawPhaseResult
+    path, raw : path, RawPhaseResult
     """
     grid = img.Volume(raw.local_field_ppm, np.asarray(raw.affine))
     nifti.save_volume(path, grid, raw.local_field_ppm, np.float32)
