@@ -60,8 +60,9 @@ def read_manifest(path: str | Path) -> list[SubjectJob]:
     Raises
     ------
     InputDataError
-        A missing column, an empty value, a date that is not ISO, a subject with one time point
-        or two rows on one date, or a lesion mask missing or not on the earliest row.
+        A missing or unreadable file, a missing column, an empty value, a date that is not ISO,
+        a subject with one time point or two rows on one date, or a lesion mask missing or not
+        on the earliest row.
     """
     p = Path(path)
     df = read_text_table(

@@ -149,6 +149,8 @@ def run(
 
     Raises
     ------
+    SettingsError
+        An invalid value in ``overrides``.
     InputDataError
         A bad image, a T1 over another head, a brain mask off the FLAIR grid, not binary or too
         small, or an ``out`` that is a file.

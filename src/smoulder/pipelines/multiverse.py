@@ -70,7 +70,8 @@ def load_grid(path: str | Path) -> dict[str, Any]:
     -------
     dict
         The mapping :class:`~smoulder.clinical.multiverse.MultiverseSettings` reads; for a CSV
-        ``{"definitions": [...]}``, each named by its ``name`` column or ``row <n>``.
+        ``{"definitions": [...]}``, each named by its ``name`` (or ``definition``) column, else
+        ``row <n>``.
 
     Raises
     ------

@@ -234,7 +234,8 @@ def write(
         What :func:`run` returned, or a treatment epochs result alone (its tables are then
         written as ``<stem>_<table>``, with ``<stem>_rates.png``).
     out : path
-        The per-period table (``.csv``, ``.tsv`` or ``.parquet``).
+        The per-period table (``.csv``, ``.tsv`` or ``.parquet``; not written for an
+        EpochResult); its stem names the other files.
     plots : bool
         Write the figures.
     inputs : mapping of str to path, optional

@@ -388,7 +388,7 @@ def write(
     ----------
     result : PRLResult
     out : path
-        The folder (created; a file there: :class:`InputDataError`) of ``lesions.tsv`` (+ JSON),
+        The folder (created; a file: :class:`InputDataError`) of ``lesions.tsv`` (+ JSON),
         ``lesions_dseg.nii.gz``, ``prl_mask.nii.gz``, ``qc.html``, written all or nothing.
     names, title : mapping, str
         Output names by key (see :func:`plan_outputs`) and the QC page's title.

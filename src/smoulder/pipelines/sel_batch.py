@@ -45,7 +45,8 @@ def job_hash(job: SubjectJob, settings: SELSettings) -> str:
     Parameters
     ----------
     job : SubjectJob
-        One subject's inputs; a file that cannot be read is hashed as missing.
+        One subject's inputs; a file that does not exist (cannot be stat-ed) is hashed as
+        missing.
     settings : SELSettings
         The settings the subject runs with.
 

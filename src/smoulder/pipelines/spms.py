@@ -131,7 +131,7 @@ def run(
         The rule's options; ``overrides`` (:class:`~smoulder.clinical.spms.SPMSSettings`
         fields as keywords) win over them.
     out : path, optional
-        The per-subject table (``.csv`` or ``.parquet``); the other files go beside it.
+        The per-subject table (``.csv``, ``.tsv`` or ``.parquet``); the other files go beside it.
     plots : bool
         Write the cumulative conversion curve.
 
