@@ -441,10 +441,10 @@ def fill_demo_store(
                 out.counts[kind] = rep.inserted
             out.analysis = refresh(s)
             doc1 = create_user(
-                s, "dr.demo", password, "clinician", display_name="Dr Demo (neurologist)"
+                s, "dr.demo", password, "clinician", display_name="Dr Demo"
             )
             doc2 = create_user(
-                s, "dr.other", password, "clinician", display_name="Dr Other (neurologist)"
+                s, "dr.other", password, "clinician", display_name="Dr Other"
             )
             create_user(s, "researcher", password, "researcher", display_name="Demo researcher")
             people = s.query(Person).order_by(Person.subject).all()
