@@ -135,6 +135,40 @@ def test_store_import_needs_a_database_and_says_where_it_wrote(tmp_path, capsys,
     assert "created a new database" not in capsys.readouterr().out
 
 
+def test_a_failed_import_into_a_new_database_leaves_no_database(tmp_path, capsys):
+    # a FHIR bundle with nothing smoulder reads, and a visits table with an impossible EDSS
+    bundle = tmp_path / "bad.json"
+    bundle.write_text(
+        '{"resourceType": "Bundle", "type": "collection", '
+        '"entry": [{"resource": {"resourceType": "Observation"}}]}'
+    )
+    visits = tmp_path / "visits.csv"
+    visits.write_text("subject,date,edss\nQ1,2021-01-01,12.0\n")
+    for kind, path in (("fhir", bundle), ("visits", visits)):
+        db = tmp_path / f"{kind}.sqlite"
+        assert main(["store-import", kind, str(path), "--database", str(db)]) == 2
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err and path.name in captured.err
+        assert "created a new database" not in captured.out
+        assert not db.exists(), f"{kind}: a failed import left {db.name} behind"
+        assert not list(tmp_path.glob(f"{kind}.sqlite*"))
+    # an existing database stays (with what it held) when a later import fails
+    good = tmp_path / "good.csv"
+    good.write_text("subject,date,edss\nQ1,2021-01-01,2.0\n")
+    db = tmp_path / "clinic.sqlite"
+    assert main(["store-import", "visits", str(good), "--database", str(db)]) == 0
+    assert main(["store-import", "visits", str(visits), "--database", str(db)]) == 2
+    assert db.exists()
+    store = Store(f"sqlite:///{db}")
+    try:
+        from smoulder.store.models import Assessment
+
+        with store.session() as s:
+            assert s.scalar(select(func.count()).select_from(Assessment)) == 1
+    finally:
+        store.dispose()
+
+
 def test_a_missing_or_foreign_database_is_a_message_not_a_traceback(tmp_path, capsys):
     not_sqlite = tmp_path / "notes.csv"
     not_sqlite.write_text("this is not a database\n" * 100)

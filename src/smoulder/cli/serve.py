@@ -323,15 +323,20 @@ def run_user_add(ns: argparse.Namespace) -> int:
 
 
 def run_store_import(ns: argparse.Namespace) -> int:
+    from smoulder.store import Store
+    from smoulder.store.db import check_database, sqlite_path
     from smoulder.store.importer import ImportFailed
     from smoulder.store.service import import_file_into
 
     url = _url(ns.database, "store-import")
-    store = _open(url, must_exist=False)
+    new = check_database(url, must_exist=False)
+    store = Store(url)
+    done = False
     try:
         report, analysis = import_file_into(
             store, ns.kind, ns.file, subject=ns.subject, session_date=ns.session_date
         )
+        done = True
     except ImportFailed as exc:
         print(
             f"smoulder store-import: {exc.total} problem(s) in {ns.file.name}; nothing was imported:",
@@ -342,6 +347,13 @@ def run_store_import(ns: argparse.Namespace) -> int:
         return 2
     finally:
         store.dispose()
+        db_file = sqlite_path(url) if new else None
+        if db_file is not None and not done:
+            # a failed import into a database this command made leaves no database behind
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(str(db_file) + suffix).unlink(missing_ok=True)
+    if new:
+        print(f"created a new database at {sqlite_path(url).resolve()}")  # type: ignore[union-attr]
     print(report)
     msg = analysis.get("digital", {}).get("message") if analysis else ""
     if msg:
