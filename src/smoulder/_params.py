@@ -56,6 +56,43 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def json_text(data: Any, indent: int | None = 2) -> str:
+    """Strict JSON (RFC 8259) that R's jsonlite and JavaScript read as they are.
+
+    JSON has no infinity: an infinite number (``--require-sust-days inf``) is written as the string
+    ``"inf"`` (which the settings classes read back as infinity), ``-inf`` as ``"-inf"`` and NaN
+    as ``null``. Values JSON does not know (dates, paths) are written as their text.
+
+    Parameters
+    ----------
+    data : Any
+        Plain Python data (dicts, lists, numbers, strings).
+    indent : int or None
+        Indentation, as for :func:`json.dumps`.
+
+    Returns
+    -------
+    str
+        The JSON text.
+
+    Examples
+    --------
+    >>> json_text({"require_sust_days": float("inf"), "conf_days": [84.0]}, indent=None)
+    '{"require_sust_days": "inf", "conf_days": [84.0]}'
+    """
+    return json.dumps(_json_safe(data), indent=indent, default=str, allow_nan=False)
+
+
 def settings_error(exc: ValidationError, model: type[BaseModel]) -> SettingsError:
     """Translate a pydantic :class:`ValidationError` into one :class:`SettingsError`.
 
@@ -178,8 +215,8 @@ class Settings(BaseModel):
         return tomli_w.dumps({self.section: self.to_dict()})
 
     def to_json(self) -> str:
-        """JSON text (``Infinity`` for an infinite number of days)."""
-        return json.dumps(self.to_dict(), indent=2)
+        """Strict JSON text (an infinite number of days is the string ``"inf"``; see :func:`json_text`)."""
+        return json_text(self.to_dict())
 
     def describe(self) -> str:
         """One line per parameter that differs from its default, for logs and reports."""

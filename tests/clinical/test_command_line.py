@@ -4,6 +4,7 @@ settings errors name the flag that gave the value."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -119,3 +120,29 @@ def test_the_milestone_flag_is_named(tmp_path, capsys):
     assert rc == 2
     assert "--milestone 6.3 is not a possible EDSS value" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+def _strict(text):
+    """json.loads that refuses the non-standard constants (Infinity, NaN) R and browsers reject."""
+
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_settings_json_is_strict_json_and_reruns_with_an_infinite_duration(tmp_path):
+    from smoulder.cli import main
+    from smoulder.clinical.settings import ProgressionSettings
+
+    out = tmp_path / "o.csv"
+    rc = main(
+        ["progression", str(_visits(tmp_path)), "--value-col", "edss",
+         "--require-sust-days", "inf", "--no-plots", "--out", str(out)]
+    )  # fmt: skip
+    assert rc == 0
+    doc = _strict((tmp_path / "o_settings.json").read_text())
+    assert doc["settings"]["require_sust_days"] == "inf"
+    again = ProgressionSettings.from_mapping(doc["settings"])
+    assert again.require_sust_days == math.inf
+    assert ProgressionSettings.from_json(again.to_json()) == again

@@ -20,13 +20,13 @@ Examples
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from smoulder._params import json_text
 from smoulder.clinical.composite import CompositeResult, CompositeSettings
 from smoulder.exceptions import SettingsError
 from smoulder.pipelines._clinical import Progress, check_inputs, settings_from, staged, step
@@ -213,5 +213,5 @@ def _write_files(result: CompositeResult, out: Path, *, date_format: str) -> dic
         "subjects": int(len(result.summary)),
         "subjects_with_event": int(result.summary["event"].sum()),
     }
-    paths["settings_json"].write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    paths["settings_json"].write_text(json_text(meta), encoding="utf-8")
     return paths

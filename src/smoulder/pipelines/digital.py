@@ -32,7 +32,6 @@ True
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 
 import pandas as pd
 
+from smoulder._params import json_text
 from smoulder.digital import DetectionResult, DetectSettings, detect, resolve_settings
 from smoulder.io.outputs import JSON_SUFFIXES, TABLE_SUFFIXES, OutputPlan, Staging
 from smoulder.schema.catalogue import get_measure
@@ -364,9 +364,7 @@ def _write_files(
         max_plots=max_plots,
     )
     write_table(result.events, stage.path(paths["events"]))
-    stage.path(paths["settings"]).write_text(
-        json.dumps(settings_document(result), indent=2, default=str)
-    )
+    stage.path(paths["settings"]).write_text(json_text(settings_document(result)))
     if weekly_table:
         write_table(result.weekly, stage.path(paths["weekly"]))
         write_table(result.gaps, stage.path(paths["gaps"]))

@@ -18,13 +18,13 @@ Examples
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from smoulder._params import json_text
 from smoulder.clinical.milestones import MilestoneResult, MilestoneSettings
 from smoulder.pipelines._clinical import Progress, check_inputs, settings_from, staged, step
 
@@ -175,5 +175,5 @@ def _write_files(result: MilestoneResult, out: Path, *, date_format: str) -> dic
         "subjects": int(len(result.summary)),
         "reached": int(result.summary["reached"].sum()),
     }
-    paths["settings_json"].write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    paths["settings_json"].write_text(json_text(meta), encoding="utf-8")
     return paths

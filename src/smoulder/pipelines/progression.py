@@ -24,13 +24,13 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from smoulder._params import json_text
 from smoulder.clinical.result import ProgressionResult
 from smoulder.clinical.settings import ProgressionSettings
 from smoulder.pipelines._clinical import Progress, check_inputs, settings_from, staged, step
@@ -349,7 +349,7 @@ def _write_files(
     }
     if result.ingest is not None and hasattr(result.ingest, "to_dict"):
         meta["input"] = result.ingest.to_dict()
-    paths["settings_json"].write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    paths["settings_json"].write_text(json_text(meta), encoding="utf-8")
     paths["report"] = Path(f"{stem}_report.md")
     paths["report"].write_text(result.report_text(), encoding="utf-8")
     if plots:

@@ -440,12 +440,8 @@ def fill_demo_store(
                 rep = import_frame(s, kind, tables[kind].astype(str), source=f"demo {kind}")
                 out.counts[kind] = rep.inserted
             out.analysis = refresh(s)
-            doc1 = create_user(
-                s, "dr.demo", password, "clinician", display_name="Dr Demo"
-            )
-            doc2 = create_user(
-                s, "dr.other", password, "clinician", display_name="Dr Other"
-            )
+            doc1 = create_user(s, "dr.demo", password, "clinician", display_name="Dr Demo")
+            doc2 = create_user(s, "dr.other", password, "clinician", display_name="Dr Other")
             create_user(s, "researcher", password, "researcher", display_name="Demo researcher")
             people = s.query(Person).order_by(Person.subject).all()
             for i, p in enumerate(people):
