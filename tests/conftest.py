@@ -10,6 +10,11 @@ import pytest
 
 PG_URL = os.environ.get("SMOULDER_TEST_POSTGRES_URL")
 
+# ITK reads its thread count once per process, when ANTs first runs: a registration's `threads`
+# setting cannot lower it afterwards, and several threads make registrations differ from run to
+# run. The tests compare registrations with each other, so they run ITK on one thread throughout.
+os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
+
 
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[Callable[[], str]]:
