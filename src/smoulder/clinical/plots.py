@@ -169,3 +169,114 @@ def plot_event_counts(summary: pd.DataFrame) -> Any:
         ax.text(i, val, str(val), ha="center", va="bottom", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _km_colours(km: Any) -> list[str]:
+    """One colour per curve: the event kind's colour for one curve, the palette's cycle for
+    groups (colour-blind safe; each group also gets its own line style)."""
+    from smoulder.schema.palette import DEVICE_CYCLE, MARKS, colour
+
+    if len(km.durations) == 1:
+        return [colour(km.label) if km.label in MARKS else "#332288"]
+    order = (1, 3, 0, 4, 6, 5, 2)  # blue, orange, teal, magenta, ...: far apart in hue first
+    return [DEVICE_CYCLE[order[k % len(order)]] for k in range(len(km.durations))]
+
+
+def plot_km(km: Any, ax: Any = None, years: bool = True, annotation: str | None = None) -> Any:
+    """Kaplan-Meier curves of a :class:`~smoulder.clinical.survival.KMResult`, as published.
+
+    Step curves with censoring ticks, confidence bands drawn light with outlines (readable where
+    they overlap), each curve stopped where fewer than ``km.settings.min_at_risk`` subjects
+    remain at risk, a number-at-risk table under the axis at the tick times, an optional
+    ``annotation`` (hazard ratio, log-rank p) and a caption saying how the curves were cut.
+    Costs the number of distinct times, not a drawing per subject.
+    """
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    scale = 365.25 if years else 1.0
+    min_risk = int(km.settings.min_at_risk)
+    level = round(100 * (1 - km.settings.alpha))
+    groups = list(km.durations)
+    if ax is None:
+        fig = plt.figure(figsize=(7.2, 5.0 + 0.22 * len(groups)))
+        grid = fig.add_gridspec(2, 1, height_ratios=[4.2, 0.35 + 0.3 * len(groups)], hspace=0.3)
+        ax = fig.add_subplot(grid[0])
+        table_ax = fig.add_subplot(grid[1], sharex=ax)
+    else:
+        fig, table_ax = ax.figure, None
+    styles = ["-", "--", "-.", ":"]
+    ends = []
+    for k, (g, colour_) in enumerate(zip(groups, _km_colours(km), strict=True)):
+        f = km.fitters[g]
+        d, e = km.durations[g]
+        t = f.survival_function_.index.to_numpy(dtype=float)
+        sv = f.survival_function_.iloc[:, 0].to_numpy()
+        ci = f.confidence_interval_survival_function_
+        lo, hi = ci.iloc[:, 0].to_numpy(), ci.iloc[:, 1].to_numpy()
+        at_risk = np.searchsorted(np.sort(d), t, side="left")
+        at_risk = len(d) - at_risk  # subjects still followed at t (duration >= t)
+        keep = at_risk >= min_risk
+        if not keep.any():
+            continue
+        t, sv, lo, hi = t[keep] / scale, sv[keep], lo[keep], hi[keep]
+        ends.append(t[-1])
+        name = "all subjects" if g == "all" else str(g)
+        ax.fill_between(t, lo, hi, step="post", color=colour_, alpha=0.12, lw=0)
+        for edge in (lo, hi):
+            ax.step(t, edge, where="post", color=colour_, lw=0.6, alpha=0.7)
+        ax.step(t, sv, where="post", color=colour_, lw=1.8, ls=styles[k % 4], label=f"{name}")
+        cens = np.unique(d[~e.astype(bool)]) / scale
+        cens = cens[cens <= t[-1]]
+        if len(cens):
+            y = sv[np.searchsorted(t, cens, side="right") - 1]
+            ax.plot(cens, y, ls="none", marker="|", ms=6, mew=1.0, color=colour_)
+    ax.plot([], [], ls="none", marker="|", ms=6, color="#555555", label="censored")
+    ax.set_ylabel(f"Proportion free of {km.label}")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(left=0, right=max(ends) * 1.02 if ends else None)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=years, min_n_ticks=3))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left", title=f"shaded: {level} % CI", title_fontsize=7)
+    if annotation:
+        ax.text(
+            0.98,
+            0.97,
+            annotation,
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=9,
+            bbox={"facecolor": "white", "edgecolor": "#bbbbbb", "alpha": 0.9},
+        )
+    xlabel = "Years from first visit" if years else "Days from first visit"
+    caption = f"Curves stop where fewer than {min_risk} subjects remain at risk."
+    if table_ax is None:
+        ax.set_xlabel(xlabel)
+        ax.set_title(caption, fontsize=8, loc="left")
+        return fig
+    ax.tick_params(labelbottom=True)
+    ax.set_xlabel(xlabel)
+    fig.canvas.draw()
+    ticks = [x for x in ax.get_xticks() if ax.get_xlim()[0] <= x <= ax.get_xlim()[1]]
+    table_ax.set_ylim(-0.5, len(groups) - 0.5)
+    table_ax.axis("off")
+    table_ax.set_title("Number at risk", fontsize=8, loc="left")
+    for k, g in enumerate(groups):
+        d = np.sort(km.durations[g][0]) / scale
+        row = len(groups) - 1 - k
+        name = "all subjects" if g == "all" else str(g)
+        table_ax.text(
+            -0.07,
+            row,
+            name,
+            transform=table_ax.get_yaxis_transform(),
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
+        for x in ticks:
+            n = len(d) - int(np.searchsorted(d, x, side="left"))
+            table_ax.text(x, row, f"{n:,}", ha="center", va="center", fontsize=8)
+    fig.text(0.01, 0.02, caption, fontsize=7.5, color="#444444", ha="left", va="bottom")
+    return fig
