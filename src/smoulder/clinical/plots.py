@@ -7,13 +7,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from smoulder.schema.palette import MARKS
+
 COLORS = {
-    "PIRA": "#7b3294",
-    "RAW": "#e66101",
-    "undefined": "#7f7f7f",
-    "CDI": "#1a9641",
+    "PIRA": MARKS["PIRA"].colour,
+    "RAW": MARKS["RAW"].colour,
+    "undefined": MARKS["undefined"].colour,
+    "CDI": MARKS["CDI"].colour,
     "CDW": "#404040",
 }
+_VISITS = MARKS["edss"].colour
+_RELAPSE = MARKS["relapse"].colour
 
 
 def _pyplot():
@@ -31,6 +35,15 @@ def _label(ev: Any) -> str:
     return ev.cdw_type if isinstance(ev.cdw_type, str) and ev.cdw_type else "CDW"
 
 
+def _edss_axis(ax: Any) -> None:
+    """The EDSS scale on every panel: 0 to 10, a grid line at each 0.5 step."""
+    ax.set_ylim(-0.3, 10.3)
+    ax.set_yticks(np.arange(0, 10.5, 2))
+    ax.set_yticks(np.arange(0, 10.5, 0.5), minor=True)
+    ax.grid(which="minor", axis="y", alpha=0.12)
+    ax.grid(which="major", alpha=0.3)
+
+
 def plot_trajectory(
     visits: pd.DataFrame,
     events: pd.DataFrame,
@@ -38,11 +51,14 @@ def plot_trajectory(
     outcome_label: str = "EDSS",
     ax: Any = None,
     title: str | None = None,
+    legend: bool = True,
 ) -> Any:
     """One subject's values over time with baselines, events, confirmations and relapses marked.
 
     Returns the matplotlib Figure. Copes with one visit, no events, no relapses
-    and events without a confirmation (imputed at the last visit).
+    and events without a confirmation (imputed at the last visit). EDSS is drawn on its whole
+    scale (0-10, grid at 0.5 steps) so that panels compare; ``legend=False`` leaves the legend
+    to the caller (:func:`plot_trajectories` draws one for the figure).
     """
     plt = _pyplot()
     if ax is None:
@@ -54,27 +70,40 @@ def plot_trajectory(
         pd.to_datetime(v["date"]),
         v["value"],
         "-o",
-        color="#2b8cbe",
+        color=_VISITS,
         ms=3.5,
         lw=1.2,
         label=outcome_label,
     )
     if relapses is not None and len(relapses):
-        for i, d in enumerate(pd.to_datetime(relapses["date"])):
-            ax.axvspan(
-                d,
-                d + pd.Timedelta(days=30),
-                color="#d7191c",
-                alpha=0.15,
-                lw=0,
-                label="relapse (30 days)" if i == 0 else None,
-            )
-    seen = set()
+        onsets = pd.to_datetime(relapses["date"])
+        for d in onsets:
+            ax.axvspan(d, d + pd.Timedelta(days=30), color=_RELAPSE, alpha=0.15, lw=0)
+        ax.plot(
+            onsets,
+            np.full(len(onsets), 0.96),
+            ls="none",
+            marker="*",
+            ms=8,
+            color=_RELAPSE,
+            transform=ax.get_xaxis_transform(),
+            gid="relapse",
+        )
     for ev in events.itertuples():
         name = _label(ev)
         color = COLORS.get(name, "#404040")
         ax.hlines(
             ev.baseline_value, ev.baseline_date, ev.event_date, colors=color, linestyles=":", lw=1.2
+        )
+        ax.plot(
+            [ev.baseline_date],
+            [ev.baseline_value],
+            marker="o",
+            mfc="white",
+            mec=color,
+            ms=6,
+            ls="none",
+            gid="baseline",
         )
         ax.plot(
             [ev.event_date],
@@ -83,10 +112,8 @@ def plot_trajectory(
             ms=10,
             color=color,
             ls="none",
-            label=name if name not in seen else None,
             gid="event",
         )
-        seen.add(name)
         ax.annotate(
             name,
             (ev.event_date, ev.event_value),
@@ -111,13 +138,65 @@ def plot_trajectory(
                 ms=5,
                 color=color,
                 ls="none",
+                gid="confirmation",
             )
     ax.set_ylabel(outcome_label)
+    if outcome_label == "EDSS":
+        _edss_axis(ax)
+    else:
+        ax.grid(alpha=0.3)
     if title:
         ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    if legend:
+        ax.legend(handles=legend_handles(outcome_label), fontsize=7, loc="upper left")
     return fig
+
+
+def legend_handles(outcome_label: str = "EDSS") -> list[Any]:
+    """One legend entry for every mark a trajectory panel may show."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    def mk(**kw: Any) -> Any:
+        return Line2D([], [], **kw)
+
+    return [
+        mk(color=_VISITS, marker="o", ms=4, lw=1.2, label=f"{outcome_label} at a visit"),
+        mk(
+            color="#404040",
+            marker="o",
+            mfc="white",
+            ms=6,
+            ls=":",
+            label="baseline (dotted: its level)",
+        ),
+        mk(color=COLORS["PIRA"], marker="^", ms=8, ls="none", label="PIRA (worsening, no relapse)"),
+        mk(
+            color=COLORS["RAW"],
+            marker="^",
+            ms=8,
+            ls="none",
+            label="RAW (worsening after a relapse)",
+        ),
+        mk(
+            color=COLORS["undefined"],
+            marker="^",
+            ms=8,
+            ls="none",
+            label="worsening, cause undefined",
+        ),
+        mk(color=COLORS["CDI"], marker="v", ms=8, ls="none", label="improvement (CDI)"),
+        mk(
+            color="#404040",
+            marker="s",
+            ms=5,
+            ls="--",
+            lw=1,
+            label="confirmation (dashed from its event)",
+        ),
+        mk(color=_RELAPSE, marker="*", ms=8, ls="none", label="relapse onset"),
+        Patch(color=_RELAPSE, alpha=0.15, label="30 days after a relapse"),
+    ]
 
 
 def plot_trajectories(
@@ -127,13 +206,21 @@ def plot_trajectories(
     subjects: list[str],
     ncols: int = 3,
     outcome_label: str = "EDSS",
+    total: int | None = None,
 ) -> Any:
-    """Small multiples of :func:`plot_trajectory`, one panel per subject."""
+    """Small multiples of :func:`plot_trajectory`, one panel per subject, on one y scale.
+
+    ``total`` is how many subjects had an event: the figure then says "n of N subjects with an
+    event shown". One legend for the figure explains every mark. The cost is that of the
+    ``subjects`` drawn, whatever the cohort's size.
+    """
     plt = _pyplot()
     n = max(1, len(subjects))
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.0 * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(5.2 * ncols, 3.0 * nrows + 1.4), squeeze=False, sharey=True
+    )
     vs = visits.assign(subject=visits["subject"].astype(str))
     es = events.assign(subject=events["subject"].astype(str))
     rs = relapses.assign(subject=relapses["subject"].astype(str)) if relapses is not None else None
@@ -146,10 +233,26 @@ def plot_trajectories(
             outcome_label,
             ax=ax,
             title=str(s),
+            legend=False,
         )
+        ax.tick_params(labelleft=True)
     for k in range(len(subjects), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
-    fig.tight_layout()
+    shown = len(subjects)
+    heading = (
+        f"{shown} of {total} subjects with an event shown"
+        if total is not None
+        else f"{shown} subjects shown"
+    )
+    fig.suptitle(heading, fontsize=11, x=0.01, ha="left")
+    fig.legend(
+        handles=legend_handles(outcome_label),
+        loc="lower center",
+        ncol=min(5, 2 * ncols),
+        fontsize=8,
+        frameon=False,
+    )
+    fig.tight_layout(rect=(0, 1.1 / (3.0 * nrows + 1.4), 1, 0.97))
     return fig
 
 

@@ -348,7 +348,11 @@ class ProgressionResult(AnalysisResult):
         ev = _rows_of(self.events, chosen)
         ev = ev.assign(subject=ev["subject"].astype(str))
         rel = _rows_of(self.relapses, chosen) if self.relapses is not None else None
-        return plot_trajectories(vis, ev, rel, chosen)
+        label = {"edss": "EDSS", "t25fw": "T25FW", "nhpt": "9HPT", "sdmt": "SDMT"}.get(
+            self.settings.outcome, "value"
+        )
+        total = int(self.events["subject"].nunique())
+        return plot_trajectories(vis, ev, rel, chosen, outcome_label=label, total=total)
 
 
 def _rows_of(table: pd.DataFrame, subjects: list[str]) -> pd.DataFrame:
