@@ -148,21 +148,32 @@ def plot_trajectory(
     if title:
         ax.set_title(title, fontsize=10)
     if legend:
-        ax.legend(handles=legend_handles(outcome_label), fontsize=7, loc="upper left")
+        kinds = {_label(ev) for ev in events.itertuples()}
+        ax.legend(handles=legend_handles(outcome_label, kinds), fontsize=7, loc="upper left")
     return fig
 
 
-def legend_handles(outcome_label: str = "EDSS") -> list[Any]:
-    """One legend entry for every mark a trajectory panel may show."""
+def legend_handles(outcome_label: str = "EDSS", kinds: Any = None) -> list[Any]:
+    """One legend entry for every mark a trajectory panel may show (event entries for the
+    ``kinds`` drawn only, e.g. ``{"PIRA", "RAW"}``; all of them by default)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    def mk(**kw: Any) -> Any:
-        return Line2D([], [], **kw)
-
+    events = {
+        "PIRA": ("^", "PIRA (worsening, no relapse)"),
+        "RAW": ("^", "RAW (worsening after a relapse)"),
+        "undefined": ("^", "worsening, cause undefined"),
+        "CDW": ("^", "confirmed worsening (CDW)"),
+        "CDI": ("v", "improvement (CDI)"),
+    }
+    shown = [k for k in events if kinds is None or k in kinds]
     return [
-        mk(color=_VISITS, marker="o", ms=4, lw=1.2, label=f"{outcome_label} at a visit"),
-        mk(
+        Line2D(
+            [], [], color=_VISITS, marker="o", ms=4, lw=1.2, label=f"{outcome_label} at a visit"
+        ),
+        Line2D(
+            [],
+            [],
             color="#404040",
             marker="o",
             mfc="white",
@@ -170,23 +181,15 @@ def legend_handles(outcome_label: str = "EDSS") -> list[Any]:
             ls=":",
             label="baseline (dotted: its level)",
         ),
-        mk(color=COLORS["PIRA"], marker="^", ms=8, ls="none", label="PIRA (worsening, no relapse)"),
-        mk(
-            color=COLORS["RAW"],
-            marker="^",
-            ms=8,
-            ls="none",
-            label="RAW (worsening after a relapse)",
+        *(
+            Line2D(
+                [], [], color=COLORS[k], marker=events[k][0], ms=8, ls="none", label=events[k][1]
+            )
+            for k in shown
         ),
-        mk(
-            color=COLORS["undefined"],
-            marker="^",
-            ms=8,
-            ls="none",
-            label="worsening, cause undefined",
-        ),
-        mk(color=COLORS["CDI"], marker="v", ms=8, ls="none", label="improvement (CDI)"),
-        mk(
+        Line2D(
+            [],
+            [],
             color="#404040",
             marker="s",
             ms=5,
@@ -194,7 +197,7 @@ def legend_handles(outcome_label: str = "EDSS") -> list[Any]:
             lw=1,
             label="confirmation (dashed from its event)",
         ),
-        mk(color=_RELAPSE, marker="*", ms=8, ls="none", label="relapse onset"),
+        Line2D([], [], color=_RELAPSE, marker="*", ms=8, ls="none", label="relapse onset"),
         Patch(color=_RELAPSE, alpha=0.15, label="30 days after a relapse"),
     ]
 
@@ -219,7 +222,7 @@ def plot_trajectories(
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(5.2 * ncols, 3.0 * nrows + 1.4), squeeze=False, sharey=True
+        nrows, ncols, figsize=(5.2 * ncols, 3.0 * nrows + 0.9), squeeze=False, sharey=True
     )
     vs = visits.assign(subject=visits["subject"].astype(str))
     es = events.assign(subject=events["subject"].astype(str))
@@ -245,14 +248,15 @@ def plot_trajectories(
         else f"{shown} subjects shown"
     )
     fig.suptitle(heading, fontsize=11, x=0.01, ha="left")
+    kinds = {_label(ev) for ev in es[es.subject.isin(subjects)].itertuples()}
     fig.legend(
-        handles=legend_handles(outcome_label),
+        handles=legend_handles(outcome_label, kinds),
         loc="lower center",
         ncol=min(5, 2 * ncols),
         fontsize=8,
         frameon=False,
     )
-    fig.tight_layout(rect=(0, 1.1 / (3.0 * nrows + 1.4), 1, 0.97))
+    fig.tight_layout(rect=(0, 0.7 / (3.0 * nrows + 0.9), 1, 1 - 0.35 / (3.0 * nrows + 0.9)))
     return fig
 
 
