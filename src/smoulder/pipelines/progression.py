@@ -485,7 +485,9 @@ def group_report(km: Any, hr: pd.DataFrame, group_col: str, lines: list[str]) ->
     """
     out = ["", f"## Groups ({group_col})", ""]
     for row in km.summary.itertuples():
-        out.append(f"- {row.group}: {row.subjects:,} subjects, {row.events:,} with the event")
+        out.append(
+            f"- {row.group}: {row.subjects:,} subjects, {row.events:,} with a first {km.label}"
+        )
     out.append("")
     out += [f"- {line}" for line in lines]
     out += [
