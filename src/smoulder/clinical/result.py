@@ -64,8 +64,107 @@ _OUTCOME_LABEL = {
 }
 
 
-def _fmt_days(x: float) -> str:
-    return "no upper limit" if np.isinf(x) else f"{x:g}"
+def confirmation_window_words(days: float, lo: float, hi: float) -> str:
+    """One confirmation window in words a reader can check against the settings.
+
+    Examples
+    --------
+    >>> confirmation_window_words(84, 77, 814.5)
+    'at a visit 84 days after the event, give or take: a visit from 77 days (84 - 7) to 814.5 days (84 + 730.5) after the event was accepted'
+    >>> confirmation_window_words(84, 77, float("inf"))
+    'at a visit 84 days after the event, give or take: a visit 77 days (84 - 7) or more after the event was accepted'
+    """
+    head = f"at a visit {days:g} days after the event, give or take: a visit "
+    low = f"{lo:g} days ({days:g} - {days - lo:g})"
+    if np.isinf(hi):
+        return head + f"{low} or more after the event was accepted"
+    return (
+        head + f"from {low} to {hi:g} days ({days:g} + {hi - days:g}) after the event was accepted"
+    )
+
+
+def _relapse_free_windows(ri: dict[str, Any]) -> list[str]:
+    """The relapse-free windows of ``relapse_indep`` in words ("from 90 days before to 30 days
+    after the event"); an open end (None) joins a window to the next checkpoint's."""
+    names = {
+        "prec": "the baseline" if ri["prec_type"] == "baseline" else "the visit before the event",
+        "event": "the event",
+        "conf": "the confirmation",
+    }
+    segments: list[tuple[tuple[Any, str], tuple[Any, str]]] = []
+    open_start: tuple[Any, str] | None = None
+    for key in ("prec", "event", "conf"):
+        a, b = ri[key]
+        if a == 0 and b == 0:
+            continue
+        start = open_start if (a is None and open_start is not None) else (a, names[key])
+        if b is None:
+            open_start = start
+            continue
+        segments.append((start, (b, names[key])))
+        open_start = None
+    if open_start is not None:
+        segments.append((open_start, (None, "the confirmation")))
+    out = []
+    for (a, at), (b, bt) in segments:
+        if at == bt and a not in (None, 0) and b not in (None, 0):
+            out.append(f"from {a:g} days before to {b:g} days after {at}")
+        elif at == bt and a == 0 and b not in (None, 0):
+            out.append(f"in the {b:g} days after {at}")
+        elif at == bt and b == 0 and a not in (None, 0):
+            out.append(f"in the {a:g} days before {at}")
+        else:
+            first = "any time before" if a is None else at if a == 0 else f"{a:g} days before {at}"
+            last = (
+                f"any time after {bt}" if b is None else bt if b == 0 else f"{b:g} days after {bt}"
+            )
+            out.append(f"from {first} to {last}")
+    return out
+
+
+def relapse_rule_sentences(s: ProgressionSettings) -> list[str]:
+    """How relapses entered the analysis, one short sentence per rule.
+
+    Examples
+    --------
+    >>> from smoulder.clinical import make_settings
+    >>> s = make_settings(pira_definition="mueller2023")
+    >>> for line in relapse_rule_sentences(s):
+    ...     print(line)
+    Baseline and confirmation visits within 30 days after a relapse onset were not used.
+    A worsening was relapse-associated (RAW) when its event visit fell within 90 days after a relapse onset.
+    A worsening was PIRA when no relapse began from 90 days before to 30 days after the event, nor from 90 days before to 30 days after the confirmation.
+    The remaining worsening events were left undefined.
+    """
+    bl, conf = s.relapse_to_bl[0], s.relapse_to_conf[0]
+    if bl == conf:
+        out = [
+            f"Baseline and confirmation visits within {bl:g} days after a relapse onset were not used."
+        ]
+    else:
+        out = [
+            f"Baseline visits within {bl:g} days after a relapse onset were not used, nor "
+            f"confirmation visits within {conf:g} days after one."
+        ]
+    if s.relapse_to_event[0]:
+        out.append(
+            f"Event visits within {s.relapse_to_event[0]:g} days after a relapse onset were ignored."
+        )
+    if s.relapse_rebl:
+        out.append("The baseline was re-set after each relapse.")
+    if s.rawpira:
+        out.append(
+            "A worsening was relapse-associated (RAW) when its event visit fell within "
+            f"{s.relapse_assoc[0]:g} days after a relapse onset."
+        )
+        windows = _relapse_free_windows(s.relapse_indep)
+        out.append(
+            "A worsening was PIRA when no relapse began "
+            + (", nor ".join(windows) if windows else "at any time")
+            + "."
+        )
+        out.append("The remaining worsening events were left undefined.")
+    return out
 
 
 def shadow_properties(cls: type) -> type:
@@ -157,8 +256,8 @@ class ProgressionResult(AnalysisResult):
         s = self.settings
         mc = s.minimal_change()
         out = _OUTCOME_LABEL[s.outcome]
-        windows = ", ".join(
-            f"{c:g} days (accepted from {lo:g} to {_fmt_days(hi)} days after the event)"
+        windows = ", and ".join(
+            confirmation_window_words(c, lo, hi)
             for c, (lo, hi) in zip(s.conf_days, s.windows(), strict=True)
         )
         which = {
@@ -186,11 +285,11 @@ class ProgressionResult(AnalysisResult):
             )
             + ".",
             f"A meaningful change was {mc.describe()}.",
-            f"Changes had to be confirmed after {windows}"
+            f"Changes had to be confirmed {windows}. The change had to hold "
             + (
-                ", at every intermediate visit"
+                "at every visit between the event and the confirmation"
                 if s.check_intermediate
-                else ", at the confirmation visit only"
+                else "at the confirmation visit (visits in between were not checked)"
             )
             + ".",
         ]
@@ -204,40 +303,8 @@ class ProgressionResult(AnalysisResult):
                 )
                 + "."
             )
-        txt.append(
-            f"Baseline visits within {s.relapse_to_bl[0]:g} days after a relapse onset and confirmation visits "
-            f"within {s.relapse_to_conf[0]:g} days after a relapse onset were not used"
-            + (
-                f"; event visits within {s.relapse_to_event[0]:g} days after a relapse were ignored"
-                if s.relapse_to_event[0]
-                else ""
-            )
-            + (" and the baseline was reset after each relapse" if s.relapse_rebl else "")
-            + "."
-        )
+        txt += relapse_rule_sentences(s)
         if s.rawpira:
-            ri = s.relapse_indep
-            parts = []
-            for key, name in (
-                (
-                    "prec",
-                    "the baseline" if ri["prec_type"] == "baseline" else "the preceding visit",
-                ),
-                ("event", "the event"),
-                ("conf", "the confirmation"),
-            ):
-                a, b = ri[key]
-                if a is None or b is None:
-                    continue
-                if a == 0 and b == 0:
-                    continue
-                parts.append(f"from {a:g} days before to {b:g} days after {name}")
-            txt.append(
-                f"Worsening events were classified as relapse-associated (RAW) when the event visit fell within "
-                f"{s.relapse_assoc[0]:g} days after a relapse onset, and as PIRA when no relapse occurred "
-                + ("; ".join(parts) if parts else "in the defined windows")
-                + "; the remaining events were undefined."
-            )
             if self.mri_activity is not None:
                 txt.append(
                     "PIRA events with no new/enlarging T2 or gadolinium-enhancing lesions on scans in the same "
@@ -348,7 +415,11 @@ class ProgressionResult(AnalysisResult):
         ev = _rows_of(self.events, chosen)
         ev = ev.assign(subject=ev["subject"].astype(str))
         rel = _rows_of(self.relapses, chosen) if self.relapses is not None else None
-        return plot_trajectories(vis, ev, rel, chosen)
+        label = {"edss": "EDSS", "t25fw": "T25FW", "nhpt": "9HPT", "sdmt": "SDMT"}.get(
+            self.settings.outcome, "value"
+        )
+        total = int(self.events["subject"].nunique())
+        return plot_trajectories(vis, ev, rel, chosen, outcome_label=label, total=total)
 
 
 def _rows_of(table: pd.DataFrame, subjects: list[str]) -> pd.DataFrame:

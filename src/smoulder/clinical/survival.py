@@ -27,6 +27,8 @@ __all__ = [
     "time_to_first_event",
     "kaplan_meier",
     "cox_hazard_ratio",
+    "hazard_ratio_text",
+    "format_p",
 ]
 
 KINDS = ("CDW", "CDI", "PIRA", "RAW", "undefined", "PIRMA")
@@ -133,12 +135,25 @@ class KMSettings(Settings):
         Name of the event (axis labels and the methods paragraph).
     alpha : float
         1 - the confidence level of the bands (0.05: 95 % bands).
+    min_at_risk : int
+        Figures stop each curve where fewer than this many subjects remain at risk (the
+        estimate there rests on too few subjects to be read); the tables keep every step.
     """
 
     section: ClassVar[str] = "kaplan_meier"
 
     label: str = "event"
     alpha: float = 0.05
+    min_at_risk: int = 10
+
+    @field_validator("min_at_risk")
+    @classmethod
+    def _min_at_risk(cls, v: int) -> int:
+        if v < 1:
+            raise SettingsError(
+                f"min_at_risk must be a whole number of at least 1, e.g. 10 (got {v!r})"
+            )
+        return v
 
     @field_validator("alpha")
     @classmethod
@@ -244,8 +259,10 @@ class KMResult(AnalysisResult):
             )
         return pd.DataFrame(rows)
 
-    def plot(self, ax: Any = None, years: bool = True) -> Any:
-        """Step curves with confidence bands and numbers at risk; returns the Figure.
+    def plot(self, ax: Any = None, years: bool = True, annotation: str | None = None) -> Any:
+        """Step curves with censoring ticks, outlined confidence bands and a number-at-risk table
+        at regular times; each curve stops where fewer than ``settings.min_at_risk`` subjects
+        remain at risk (said in the caption). Returns the Figure.
 
         Parameters
         ----------
@@ -253,32 +270,13 @@ class KMResult(AnalysisResult):
             Where to draw (a new figure by default).
         years : bool
             Time axis in years (default) or days.
+        annotation : str, optional
+            A line written on the figure, e.g. the hazard ratio and log-rank p of
+            :func:`hazard_ratio_text`.
         """
-        import matplotlib
+        from smoulder.clinical.plots import plot_km
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from lifelines import KaplanMeierFitter
-        from lifelines.plotting import add_at_risk_counts
-
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(7, 4.8))
-        else:
-            fig = ax.figure
-        scale = _YEAR if years else 1.0
-        shown = []
-        for g, (d, e) in self.durations.items():
-            f = KaplanMeierFitter(label=str(g), alpha=self.settings.alpha).fit(d / scale, e)
-            f.plot_survival_function(ax=ax, ci_show=True)
-            shown.append(f)
-        ax.set_xlabel("Years from first visit" if years else "Days from first visit")
-        ax.set_ylabel(f"Proportion free of {self.label}")
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-        if shown:
-            add_at_risk_counts(*shown, ax=ax, rows_to_show=["At risk"])
-        fig.tight_layout()
-        return fig
+        return plot_km(self, ax=ax, years=years, annotation=annotation)
 
 
 def kaplan_meier(
@@ -440,3 +438,36 @@ def cox_hazard_ratio(
             }
         )
     return pd.DataFrame(rows)
+
+
+def format_p(p: float) -> str:
+    """A p-value as a reader expects it: ``= 0.003``, ``= 0.04``, ``< 0.001``.
+
+    Examples
+    --------
+    >>> format_p(0.0031), format_p(0.0412), format_p(0.27), format_p(0.00002)
+    ('= 0.003', '= 0.04', '= 0.27', '< 0.001')
+    """
+    if not np.isfinite(p):
+        return "not computed"
+    if p < 0.001:
+        return "< 0.001"
+    if p < 0.01:
+        return f"= {p:.3f}"
+    return f"= {p:.2f}"
+
+
+def hazard_ratio_text(row: Any) -> str:
+    """One row of :func:`cox_hazard_ratio` as a sentence fragment.
+
+    Examples
+    --------
+    >>> hazard_ratio_text(
+    ...     {"hazard_ratio": 0.6234, "ci_lower": 0.451, "ci_upper": 0.8477, "logrank_p": 0.00312}
+    ... )
+    'HR 0.62 (95 % CI 0.45-0.85), log-rank p = 0.003'
+    """
+    return (
+        f"HR {row['hazard_ratio']:.2f} (95 % CI {row['ci_lower']:.2f}-{row['ci_upper']:.2f}), "
+        f"log-rank p {format_p(float(row['logrank_p']))}"
+    )

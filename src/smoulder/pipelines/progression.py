@@ -48,6 +48,36 @@ INPUT_LABELS = {
 }
 
 
+#: every figure is written in each of these formats (PNG for screens, SVG and PDF for papers)
+FIGURE_FORMATS = ("png", "svg", "pdf")
+#: resolution of the PNG (and of anything rasterised in the PDF)
+FIGURE_DPI = 300
+
+
+def save_figure(fig: Any, base: str | Path) -> dict[str, Path]:
+    """Write ``fig`` as ``<base>.png``, ``.svg`` and ``.pdf`` at 300 dpi and close it.
+
+    Returns the path of each format by its suffix (``png``, ``svg``, ``pdf``).
+    """
+    import matplotlib.pyplot as plt
+
+    paths = {}
+    try:
+        for ext in FIGURE_FORMATS:
+            paths[ext] = Path(f"{base}.{ext}")
+            # no date stamped in: the same figure gives the same SVG/PDF bytes on every run
+            meta = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(ext)
+            fig.savefig(paths[ext], dpi=FIGURE_DPI, bbox_inches="tight", metadata=meta)
+    finally:
+        plt.close(fig)
+    return paths
+
+
+def _figure_paths(key: str, written: dict[str, Path]) -> dict[str, Path]:
+    """``km_plot`` (the PNG, as before), ``km_plot_svg``, ``km_plot_pdf``."""
+    return {(key if ext == "png" else f"{key}_{ext}"): p for ext, p in written.items()}
+
+
 def planned_outputs(
     out: Path,
     *,
@@ -83,11 +113,11 @@ def planned_outputs(
     if unconfirmed:
         names.append(f"{stem}_unconfirmed{out.suffix}")
     if plots:
-        names += [f"{stem}_km.png", f"{stem}_trajectories.png"]
+        names += [f"{stem}_{fig}.{ext}" for fig in ("km", "trajectories") for ext in FIGURE_FORMATS]
     if group_col is not None:
         names.append(f"{stem}_hazard_ratio_{group_col}.csv")
         if plots:
-            names.append(f"{stem}_km_by_{group_col}.png")
+            names += [f"{stem}_km_by_{group_col}.{ext}" for ext in FIGURE_FORMATS]
     return [out, *(Path(n) for n in names)]
 
 
@@ -363,23 +393,19 @@ def _write_files(
 def _write_plots(
     result: ProgressionResult, stem: Path, *, max_trajectory_plots: int = 12
 ) -> dict[str, Path]:
-    """The Kaplan-Meier curve of the first event and the trajectories of subjects with events."""
+    """The Kaplan-Meier curve of the first event and the trajectories of subjects with events,
+    each as PNG, SVG and PDF."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     paths: dict[str, Path] = {}
     fig = result.plot("km")
     if fig is not None:
-        paths["km_plot"] = Path(f"{stem}_km.png")
-        fig.savefig(paths["km_plot"], dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        paths.update(_figure_paths("km_plot", save_figure(fig, f"{stem}_km")))
     fig = result.plot("trajectories", max_subjects=max_trajectory_plots)
     if fig is not None:
-        paths["trajectories_plot"] = Path(f"{stem}_trajectories.png")
-        fig.savefig(paths["trajectories_plot"], dpi=90, bbox_inches="tight")
-        plt.close(fig)
+        paths.update(_figure_paths("trajectories_plot", save_figure(fig, f"{stem}_trajectories")))
     return paths
 
 
@@ -396,7 +422,12 @@ def _group_comparison(
     label: str,
 ) -> dict[str, Path]:
     """Kaplan-Meier curves per group and hazard ratios against the reference group."""
-    from smoulder.clinical.survival import cox_hazard_ratio, kaplan_meier, time_to_first_event
+    from smoulder.clinical.survival import (
+        cox_hazard_ratio,
+        hazard_ratio_text,
+        kaplan_meier,
+        time_to_first_event,
+    )
     from smoulder.exceptions import ColumnNotFoundError
     from smoulder.io.tables import read_table, write_table
 
@@ -418,17 +449,53 @@ def _group_comparison(
     stem = out.with_suffix("")
     paths: dict[str, Path] = {}
     km = kaplan_meier(tte, group=g, label=kind)
+    hr = cox_hazard_ratio(tte, g, group_col, reference=reference_group)
+    lines = [
+        f"{r.group} vs {r.reference}: {hazard_ratio_text(r._asdict())}" for r in hr.itertuples()
+    ]
     if plots:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig = km.plot()
-        paths["km_by_group_plot"] = Path(f"{stem}_km_by_{group_col}.png")
-        fig.savefig(paths["km_by_group_plot"], dpi=110, bbox_inches="tight")
-        plt.close(fig)
-    hr = cox_hazard_ratio(tte, g, group_col, reference=reference_group)
+        fig = km.plot(annotation="\n".join(lines) or None)
+        written = save_figure(fig, f"{stem}_km_by_{group_col}")
+        paths.update(_figure_paths("km_by_group_plot", written))
     paths["hazard_ratios"] = Path(f"{stem}_hazard_ratio_{group_col}.csv")
     write_table(hr, paths["hazard_ratios"])
+    report = Path(f"{stem}_report.md")
+    if report.exists():
+        with report.open("a", encoding="utf-8") as fh:
+            fh.write(group_report(km, hr, group_col, lines))
     return paths
+
+
+def group_report(km: Any, hr: pd.DataFrame, group_col: str, lines: list[str]) -> str:
+    """The report's section on the groups: hazard ratios with 95 % CI and log-rank p.
+
+    Parameters
+    ----------
+    km : KMResult
+        The curves per group (subjects and events of each).
+    hr : DataFrame
+        From :func:`smoulder.clinical.survival.cox_hazard_ratio`.
+    group_col : str
+        The group column (named in the heading).
+    lines : list of str
+        :func:`~smoulder.clinical.survival.hazard_ratio_text` of each row of ``hr``.
+    """
+    out = ["", f"## Groups ({group_col})", ""]
+    for row in km.summary.itertuples():
+        out.append(
+            f"- {row.group}: {row.subjects:,} subjects, {row.events:,} with a first {km.label}"
+        )
+    out.append("")
+    out += [f"- {line}" for line in lines]
+    out += [
+        "",
+        "Hazard ratios are from a Cox proportional-hazards model of each group against the "
+        "reference group, with the 95 % confidence interval; p is the log-rank test's. "
+        f"The figure's curves stop where fewer than {km.settings.min_at_risk} subjects remain "
+        "at risk.",
+        "",
+    ]
+    return "\n".join(out)
