@@ -243,6 +243,22 @@ def test_clinician_summary_is_one_page_with_the_header_verdict_and_figure(tmp_pa
 
 
 @needs_poppler
+def test_signal_boxes_grow_to_hold_their_text_instead_of_cutting_it(tmp_path):
+    # a signal with a long "since the last visit" sentence: its last words must reach the page
+    report = build_report(timeline(), "P-TEST0001", DAY, record_version=7)
+    long = (
+        "Began before the last visit (2023-01-12, 3 months ago); still shown while the data stay "
+        "low, and checked again at every import of new data from the phone and the watch zebra."
+    )
+    for v in report.verdict:
+        v["since"] = long
+    pdf = render_pdf(report)
+    assert len(_pages(pdf, tmp_path, "long")) == 1
+    text = " ".join(_text(pdf, tmp_path, "long").split())
+    assert text.count("watch zebra.") == 4, "a box cut its text"
+
+
+@needs_poppler
 def test_patient_version_from_the_same_snapshot_in_plain_words(tmp_path):
     tl = timeline()
     clinician = render_pdf(build_report(tl, "Dana", DAY, record_version=7))

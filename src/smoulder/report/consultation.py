@@ -278,8 +278,19 @@ class _Sheet:
 
 
 def _cards(sheet: _Sheet, cards: list[tuple[str, str, str, list[str], str]], h: float) -> None:
-    """Four boxes in two rows: title, value (coloured), lines, colour of the top bar."""
+    """Four boxes in two rows: title, value (coloured), lines, colour of the top bar.
+
+    ``h`` is the least height of a box; boxes grow to hold their lines.
+    """
     w, gap, x0 = 3.5, 0.1, 0.6
+    step = 8 * 1.32 / 72
+    # boxes grow to hold their text (up to 1.9 in; only text beyond that is cut with "…")
+    head = 0.12 + (9 + 11.5) * 1.32 / 72 + 0.02 + 0.06
+    need = max(
+        (head + sum(len(_wrap(t, w - 0.2, 8)) * step + 0.02 for t in c[3]) for c in cards),
+        default=h,
+    )
+    h = min(max(h, need), 1.9)
     top = sheet.y
     for i, (title, value, colour_, lines, _key) in enumerate(cards):
         x = x0 + (i % 2) * (w + gap)
@@ -288,7 +299,6 @@ def _cards(sheet: _Sheet, cards: list[tuple[str, str, str, list[str], str]], h: 
         sheet.y = y + 0.12
         sheet.text(title, 9, "bold", x=x + 0.1, width=w - 0.2, gap=0)
         sheet.text(value, 11.5, "bold", x=x + 0.1, width=w - 0.2, color=colour_, gap=0.02)
-        step = 8 * 1.32 / 72
         left = int((y + h - 0.06 - sheet.y) / step)  # lines that still fit in the box
         for line in lines:
             wrapped = _wrap(line, w - 0.2, 8)
