@@ -252,7 +252,9 @@ def run_validated(
         ).all():
             subj = subj.cat.remove_unused_categories()
         codes = subj.cat.codes.to_numpy().astype(np.int64)
-        categories = pd.Index(subj.cat.categories.astype(str))
+        categories = subj.cat.categories
+        if categories.dtype != object or categories.inferred_type != "string":
+            categories = pd.Index(categories.astype(str))
     else:
         codes, uniq = pd.factorize(subj.astype(str), sort=True)
         codes = codes.astype(np.int64)
@@ -377,7 +379,11 @@ def run_validated(
     nevent = within + 1
     pirma = pd.array(np.where(o_pirma_e == Pirma.YES, True, False), dtype="boolean")
     pirma[o_pirma_e == Pirma.UNKNOWN] = pd.NA
-    subject_dtype = pd.CategoricalDtype(categories)
+    subject_dtype = (
+        subj.dtype
+        if isinstance(subj.dtype, pd.CategoricalDtype) and subj.dtype.categories is categories
+        else pd.CategoricalDtype(categories)
+    )
     events = pd.DataFrame(
         {
             "subject": pd.Categorical.from_codes(ev_sub, dtype=subject_dtype, validate=False),

@@ -349,14 +349,14 @@ def _dated_events(
     df = pd.DataFrame({"subject": subj, "date": dates.astype("datetime64[s]"), "row": rows})
     if known_subjects is not None:
         known = _as_str_index(known_subjects)
-        position = known.get_indexer(_as_str_index(subj.categories))
+        position = _positions(known, _as_str_index(subj.categories))
         codes = np.asarray(subj.codes)
         unknown = position[codes] < 0
-        if known.is_unique and known.is_monotonic_increasing:
+        if known.is_monotonic_increasing and known.is_unique:
             # express the ids in the visits table's categories: the engine then needs no lookup
             df["subject"] = pd.Categorical.from_codes(
                 np.where(unknown, -1, position[codes]).astype(np.int32),
-                dtype=pd.CategoricalDtype(known),
+                dtype=_known_dtype(known_subjects, known),
                 validate=False,
             )
         if unknown.any():
@@ -459,6 +459,35 @@ def validate_relapses(
     return df[["subject", "date", "end_date", "row"]], report
 
 
+def _positions(known: pd.Index, ids: pd.Index) -> np.ndarray:
+    """Where each of ``ids`` is in ``known`` (-1: not there), hashed by Arrow (a million ids in a
+    fraction of a second; pandas' hash table of Python strings costs several times more)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = pc.index_in(
+            pa.array(ids.to_numpy(), type=pa.string()),
+            value_set=pa.array(known.to_numpy(), type=pa.string()),
+        )
+        return np.asarray(found.fill_null(-1)).astype(np.int64)
+    except (ImportError, TypeError, ValueError):  # ids that are not all text
+        out: np.ndarray = known.get_indexer(ids)
+        return out
+
+
+def _known_dtype(known_subjects: Any, known: pd.Index) -> pd.CategoricalDtype:
+    """The visits table's categorical dtype for ``known`` (unique and sorted, checked)."""
+    dtype = getattr(known_subjects, "dtype", None)
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.categories is known:
+        return dtype
+    fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    if fast is not None:
+        out: pd.CategoricalDtype = fast(known, False)
+        return out
+    return pd.CategoricalDtype(known)
+
+
 def _as_str_index(values: Any) -> pd.Index:
     """An Index of ids as strings, reusing ``values`` when it already is one (and its hash table)."""
     if isinstance(values, pd.Index) and values.dtype == object:
@@ -475,12 +504,18 @@ def _sorted_unique_events(df: pd.DataFrame, report: IngestReport, reason: str) -
     )
     if codes is None:
         df = df.sort_values(["subject", "date"], kind="stable")
+        dup = df.duplicated(["subject", "date"]).to_numpy() if len(df) else np.zeros(0, bool)
     else:
         days = df["date"].to_numpy().view(np.int64)
-        is_sorted, _ = F.order_state(codes, days)
+        is_sorted, has_dup = F.order_state(codes, days)
         if not is_sorted:
-            df = df.iloc[np.lexsort((days, codes))]
-    dup = df.duplicated(["subject", "date"]).to_numpy() if len(df) else np.zeros(0, dtype=bool)
+            order = np.lexsort((days, codes))  # stable: the first of repeats stays first
+            df = df.iloc[order]
+            codes, days = codes[order], days[order]
+        # sorted: a repeat of (subject, date) is the row after its first
+        dup = np.zeros(len(df), dtype=bool)
+        if len(df) > 1 and (has_dup or not is_sorted):
+            dup[1:] = (codes[1:] == codes[:-1]) & (days[1:] == days[:-1])
     if dup.any():
         report.add(reason, int(dup.sum()), corrected=True)
         df = df.loc[~dup]
