@@ -118,6 +118,8 @@ def _kind(t: pa.DataType) -> str:
         return "floating"
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         return "date"
+    if pa.types.is_null(t):  # a column without a value (an empty file written by pandas)
+        return "null"
     return str(t)
 
 
@@ -211,7 +213,9 @@ def _same_columns(name: str, kinds: dict[str, str], first_name: str, first: dict
                 file=name,
                 expected="every file of the dataset with the same columns",
             )
-        if kinds[col] != kind:
+        if kind == "null":  # learn the type from the first file that has values
+            first[col] = kinds[col]
+        elif kinds[col] not in (kind, "null"):
             raise InputDataError(
                 f"mixed schemas: column '{col}' is {kinds[col]} here and {kind} in {first_name}",
                 file=name,
@@ -236,8 +240,9 @@ def read_piece(
 
     hive = dict(piece.hive)
     try:
-        pf = pq.ParquetFile(piece.path, read_dictionary=[subject_col] if subject_col else None)
-        names = pf.schema_arrow.names
+        names = pq.read_schema(piece.path).names
+        wanted = [subject_col] if subject_col in names else None
+        pf = pq.ParquetFile(piece.path, read_dictionary=wanted)
         cols = [c for c in (columns or names) if c in names]
         if piece.row_group is None:
             table = pf.read(columns=cols)

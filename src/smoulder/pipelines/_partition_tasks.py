@@ -103,7 +103,7 @@ def _validate_partition(
     o = dict(opts)
     subject_col, source = o.pop("subject_col"), o.pop("source")
     table, pieces, rows = _read_partition(spec, o.pop("columns"), subject_col)
-    if table is None:
+    if table is None or not table.num_rows:
         return None, [[], [], []]
     dates = {"future_dates": o["future_dates"], "date_format": o["date_format"]}
     try:

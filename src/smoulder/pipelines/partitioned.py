@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tempfile
@@ -92,6 +93,8 @@ def cluster_client(
             threads_per_worker=1,
             processes=processes,
             dashboard_address=None,
+            # a bad row is the user's error, returned to the client as one line: no worker logs
+            silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster) as c,
     ):
@@ -197,6 +200,15 @@ def _split(
     return out
 
 
+def _elsewhere(names: pd.Index, home: np.ndarray) -> np.ndarray:
+    """A partition with visits for the relapses and scans of subjects without any (there they
+    are left out and counted, as on one machine)."""
+    alive = np.unique(home)
+    if not len(alive):
+        return np.zeros(len(names), dtype=np.int64)
+    return alive[D.subject_buckets(names, len(alive))]
+
+
 def _check_out(out: Path, outputs: list[Path], root: Path, inputs: dict[str, Any]) -> None:
     from smoulder.io.outputs import OutputError, OutputPlan
 
@@ -268,7 +280,7 @@ def run(
     partitions : int, optional
         Repartition into this many parts by the hash of the subject id, whatever the files
         hold. Default: the files (or row groups) when their subjects are disjoint, else as many
-        hash partitions as files.
+        hash partitions as files, at most four per worker thread.
     scratch_dir : path, optional
         Where repartitioned rows are written (a folder every worker sees; default the system's
         temporary folder); removed at the end.
@@ -349,9 +361,10 @@ def run(
 
                 def where(names: pd.Index) -> np.ndarray:
                     at = every.get_indexer(names)
-                    return np.where(at >= 0, home[np.maximum(at, 0)], D.subject_buckets(names, n))
+                    return np.where(at >= 0, home[np.maximum(at, 0)], _elsewhere(names, home))
             else:
-                n = max(1, partitions or len(layout.pieces))
+                threads = sum(c.nthreads().values()) or 1
+                n = max(1, partitions or min(len(layout.pieces), 4 * threads))
                 step(progress, f"repartitioning {layout.rows:,} rows into {n:,} by subject")
                 scratch = tempfile.mkdtemp(prefix="smoulder-partitions-", dir=scratch_dir)
                 c.gather(
@@ -368,8 +381,12 @@ def run(
                 )
                 specs = [("bucket", str(Path(scratch) / f"part-{k:05d}")) for k in range(n)]
 
+                distinct = pd.Index(every.unique())
+                home = D.subject_buckets(distinct, n)
+
                 def where(names: pd.Index) -> np.ndarray:
-                    return D.subject_buckets(names, n)
+                    at = distinct.get_indexer(names)
+                    return np.where(at >= 0, D.subject_buckets(names, n), _elsewhere(names, home))
 
             step(progress, f"checking and scanning {n:,} partitions on the cluster")
             validated = c.map(
