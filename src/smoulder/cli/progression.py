@@ -411,6 +411,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-plots", action="store_true", help="skip the Kaplan-Meier and trajectory plots"
     )
     add_run_arguments(p)
+    # --- partitioned datasets on dask.distributed (issue 13): smoulder.cli.progression_partitioned
+    from smoulder.cli import progression_partitioned
+
+    progression_partitioned.add_arguments(p)
+    # ---
     p.set_defaults(func=run)
 
 
@@ -429,6 +434,13 @@ def run(ns: argparse.Namespace) -> int:
     from smoulder.pipelines import progression
     from smoulder.pipelines._clinical import check_inputs
 
+    # --- partitioned datasets on dask.distributed (issue 13)
+    from smoulder.cli import progression_partitioned
+
+    progression_partitioned.check_flags(ns)
+    if ns.partitioned:
+        return progression_partitioned.run(ns)
+    # ---
     t0 = time.perf_counter()
     # inputs first (a missing --settings file is named as such), then the options they give
     check_inputs(
