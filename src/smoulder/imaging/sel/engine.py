@@ -168,6 +168,7 @@ def _flair_on_t1(t1: Volume, flair: Volume, s: SELSettings) -> tuple[Volume, np.
             metric="mattes",
             seed=s.seed,
             threads=s.threads,
+            finest=s.linear_finest_shrink,
         )
     else:
         tx = np.eye(4)
@@ -309,6 +310,7 @@ def detect_sel(
                 metric=s.rigid_metric,
                 seed=s.seed,
                 threads=s.threads,
+                finest=s.linear_finest_shrink,
             )
         )
     clock.lap("rigid")

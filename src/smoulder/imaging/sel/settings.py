@@ -27,6 +27,10 @@ class SELSettings(Settings):
         it is.
     rigid_metric : str
         ANTs metric of the rigid step (``mattes`` mutual information).
+    linear_finest_shrink : int
+        Finest shrink factor of the rigid registrations (FLAIR to T1, follow-up to baseline): 2
+        (default) stops at half resolution, since the affine stage before SyN refines the
+        alignment at full resolution; 1 adds ANTs' full-resolution level.
     syn_metric, syn_radius : str, int
         SyN similarity and its neighbourhood radius in voxels (``CC``) or bins (``mattes``).
     syn_iterations : tuple of int
@@ -110,6 +114,7 @@ class SELSettings(Settings):
     contrast: Literal["flair", "t1", "both"] = "flair"
     flair_to_t1: Literal["rigid", "resample"] = "rigid"
     rigid_metric: str = "mattes"
+    linear_finest_shrink: int = 2
     syn_metric: Literal["CC", "mattes", "meansquares"] = "CC"
     syn_radius: int = 2
     syn_iterations: tuple[int, ...] = (40, 20, 10)
@@ -202,6 +207,13 @@ class SELSettings(Settings):
     def _non_negative(cls, v: float, info: ValidationInfo) -> float:
         if not v >= 0:
             raise SettingsError(f"{info.field_name} must be >= 0 (got {v!r})")
+        return v
+
+    @field_validator("linear_finest_shrink")
+    @classmethod
+    def _finest(cls, v: int) -> int:
+        if v not in (1, 2, 4):
+            raise SettingsError(f"linear_finest_shrink must be 1, 2 or 4 (got {v!r})")
         return v
 
     @field_validator("min_voxels")
