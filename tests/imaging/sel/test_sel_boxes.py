@@ -86,3 +86,23 @@ def test_syn_in_a_box_reads_a_growing_ball_as_whole_head_syn_does():
     # the warped follow-up matches the baseline about the lesion better than before registration
     near = lesion | (ndimage.binary_dilation(lesion, iterations=3))
     assert np.abs(box["warped"][0] - fixed)[near].mean() < 0.6 * np.abs(moving - fixed)[near].mean()
+
+
+def test_rigid_schedule_can_stop_at_half_resolution_but_never_drops_every_level():
+    from smoulder.imaging.registration import _levels
+
+    assert [lv[0] for lv in _levels((140, 170, 100))] == [6, 4, 2, 1]
+    assert [lv[0] for lv in _levels((140, 170, 100), finest=2)] == [6, 4, 2]
+    # a small image keeps only full resolution: the schedule is left as it is
+    assert [lv[0] for lv in _levels((16, 16, 16), finest=2)] == [1]
+
+
+def test_settings_name_the_new_fields_when_wrong():
+    from smoulder.exceptions import SettingsError
+    from smoulder.imaging.sel import SELSettings
+
+    with pytest.raises(SettingsError, match="linear_finest_shrink must be 1, 2 or 4"):
+        SELSettings(linear_finest_shrink=3)
+    with pytest.raises(SettingsError, match="syn_margin_mm must be >= 0"):
+        SELSettings(syn_margin_mm=-1)
+    assert SELSettings().syn_region == "lesions"
