@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -47,10 +49,11 @@ from scipy import ndimage
 from smoulder import __version__
 from smoulder.exceptions import InputDataError, SettingsError
 from smoulder.imaging import registration as sr
+from smoulder.imaging.sel.boxes import lesion_boxes, syn_register_boxes
 from smoulder.imaging.sel.result import SELResult
 from smoulder.imaging.sel.scores import log_fit_pct, score_lesions, seeded_candidates
 from smoulder.imaging.sel.settings import SELSettings
-from smoulder.imaging.sel.volume import excess_signal
+from smoulder.imaging.sel.volume import excess_signal, ring_jacobian
 from smoulder.schema.images import Volume, check_has_signal, check_overlap, same_grid
 
 
@@ -165,6 +168,7 @@ def _flair_on_t1(t1: Volume, flair: Volume, s: SELSettings) -> tuple[Volume, np.
             metric="mattes",
             seed=s.seed,
             threads=s.threads,
+            finest=s.linear_finest_shrink,
         )
     else:
         tx = np.eye(4)
@@ -306,6 +310,7 @@ def detect_sel(
                 metric=s.rigid_metric,
                 seed=s.seed,
                 threads=s.threads,
+                finest=s.linear_finest_shrink,
             )
         )
     clock.lap("rigid")
@@ -361,8 +366,20 @@ def detect_sel(
     clock.lap("halfway_resampling")
     # 2. SyN of each follow-up onto the baseline in the halfway space
     jac, disp, warped_t1, sim_syn, folding, glob_aff = [], [], [ref_t1[0]], [1.0], [], []
+    if s.syn_region == "lesions":
+        boxes = lesion_boxes(labels_ref, zooms, s.syn_margin_mm)
+        in_boxes = np.zeros(shape, bool)
+        for b in boxes:
+            in_boxes[b] = True
+    else:
+        in_boxes = np.ones(shape, bool)
     for i in range(1, n):
-        out = sr.syn_register(
+        register: Any = (
+            partial(syn_register_boxes, boxes=boxes)
+            if s.syn_region == "lesions"
+            else sr.syn_register
+        )
+        out = register(
             [c[0] for c in ref],
             [c[i] for c in ref],
             aff,
@@ -383,7 +400,7 @@ def detect_sel(
         disp.append(out["displacement"])
         warped_t1.append(out["warped_extra"][0])
         sim_syn.append(_structural_similarity(ref[0][0], out["warped"][0], support, zooms))
-        fold = float((out["jacobian"][brain_ref] <= 0).mean())
+        fold = float((out["jacobian"][brain_ref & in_boxes] <= 0).mean())
         folding.append(fold)
         if fold > 0:
             warnings.append(
@@ -401,9 +418,9 @@ def detect_sel(
         if s.brain_erosion_mm > 0
         else support
     )
-    core &= ~lesion_any
+    core &= ~lesion_any & in_boxes
     if core.sum() < 100:
-        core = support & ~lesion_any
+        core = support & ~lesion_any & in_boxes
     glob = {
         "affine": glob_aff,
         "brain-mean": [float(j[core].mean()) for j in jac],
@@ -426,11 +443,26 @@ def detect_sel(
         k: np.where(v[0] > 0, v[1:] / v[0], np.nan) / np.asarray(glob, float)
         for k, v in signal.items()
     }
+    dark = np.zeros(shape, bool)
+    for img in ref_fl:
+        dark |= img < s.dark_share
+    ring_ratios = ring_jacobian(
+        jc,
+        labels_ref,
+        support,
+        zooms,
+        margin_mm=s.ring_margin_mm,
+        growth_share=s.ring_growth_share,
+        exclude=dark,
+    )
+    measured = {"signal": signal_ratios, "ring": ring_ratios}.get(s.expansion_measure)
+    if measured is None:
+        measured = {k: np.array([float(j[labels_ref == k].mean()) for j in jc]) for k in signal}
     growing = []
     if s.lesion_seed_pct_per_year is not None:
         growing = [
             k
-            for k, r in signal_ratios.items()
+            for k, r in measured.items()
             if np.isfinite(r).all() and log_fit_pct(t_fu, r) >= s.lesion_seed_pct_per_year
         ]
 
@@ -442,7 +474,18 @@ def detect_sel(
 
     # 6. per-lesion scores and classes
     table = score_lesions(
-        lesions.data, labels_ref, cand, jc, disp, warped_t1, brain_ref, yrs, aff, s, signal_ratios
+        lesions.data,
+        labels_ref,
+        cand,
+        jc,
+        disp,
+        warped_t1,
+        brain_ref,
+        yrs,
+        aff,
+        s,
+        signal_ratios,
+        ring_ratios,
     )
 
     clock.lap("measures_and_scores")
@@ -474,6 +517,7 @@ def detect_sel(
         "halfway_matrix": m.tolist(),
         "rigid_transforms": [t.tolist() for t in tx],
         "flair_to_t1": [None if t is None else t.tolist() for t in flair_tx],
+        "syn_share_of_grid": float(in_boxes.mean()),
         "version": __version__,
     }
     clock.lap("maps_to_baseline")

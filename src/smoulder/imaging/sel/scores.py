@@ -135,6 +135,7 @@ def score_lesions(
     aff: np.ndarray,
     s: SELSettings,
     signal_ratios: Mapping[int, np.ndarray] | None = None,
+    ring_ratios: Mapping[int, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Per-lesion scores and classes of a registered series (all arrays in the halfway space).
 
@@ -160,6 +161,9 @@ def score_lesions(
     signal_ratios : mapping, optional
         Label -> atrophy-corrected excess-signal ratio of every follow-up to baseline
         (:func:`smoulder.imaging.sel.volume.excess_signal`).
+    ring_ratios : mapping, optional
+        Label -> volume ratio from the Jacobian over the lesion and its grown edge
+        (:func:`smoulder.imaging.sel.volume.ring_jacobian`).
 
     Returns
     -------
@@ -202,8 +206,14 @@ def score_lesions(
         row["signal_expansion_pct_per_year"] = (
             log_fit_pct(t_fu, np.asarray(sig)) if sig is not None else float("nan")
         )
+        ring = None if ring_ratios is None else ring_ratios.get(lab)
+        row["ring_expansion_pct_per_year"] = (
+            log_fit_pct(t_fu, np.asarray(ring)) if ring is not None else float("nan")
+        )
         if s.expansion_measure == "signal" and sig is not None and np.isfinite(sig).all():
             ratios = np.asarray(sig, float)
+        elif s.expansion_measure == "ring" and ring is not None and np.isfinite(ring).all():
+            ratios = np.asarray(ring, float)
         row["expansion_pct_per_year"] = log_fit_pct(t_fu, ratios)
         row["volume_change_pct"] = float((ratios[-1] - 1.0) * 100.0)
         sub_aff = aff.copy()
@@ -247,6 +257,7 @@ def score_lesions(
         "expansion_pct_per_year",
         "jacobian_expansion_pct_per_year",
         "signal_expansion_pct_per_year",
+        "ring_expansion_pct_per_year",
         "volume_change_pct",
         "concentricity",
         "constancy",

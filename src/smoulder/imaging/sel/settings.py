@@ -27,10 +27,20 @@ class SELSettings(Settings):
         it is.
     rigid_metric : str
         ANTs metric of the rigid step (``mattes`` mutual information).
+    linear_finest_shrink : int
+        Finest shrink factor of the rigid registrations (FLAIR to T1, follow-up to baseline): 2
+        (default) stops at half resolution, since the affine stage before SyN refines the
+        alignment at full resolution; 1 adds ANTs' full-resolution level.
     syn_metric, syn_radius : str, int
         SyN similarity and its neighbourhood radius in voxels (``CC``) or bins (``mattes``).
     syn_iterations : tuple of int
         SyN iterations per level, coarse to fine.
+    syn_region : {"lesions", "head"}
+        Where SyN runs: ``lesions`` (default) inside boxes about the lesions (each lesion's
+        bounding box grown by ``syn_margin_mm``, overlapping boxes merged), a fraction of the
+        time of ``head`` (the whole grid); the affine stage always sees the whole images.
+    syn_margin_mm : float
+        Margin of the SyN boxes about each lesion (mm).
     grad_step, flow_sigma, total_sigma : float
         SyN gradient step and Gaussian regularisation (voxels) of the update and total fields.
     min_similarity : float
@@ -49,12 +59,18 @@ class SELSettings(Settings):
         ``none`` keeps the total Jacobian.
     brain_erosion_mm : float
         Erosion of the brain mask before the atrophy mean (avoids the brain edge).
-    expansion_measure : {"jacobian", "signal"}
-        What ``expansion_pct_per_year`` reports: ``jacobian`` (default) the Jacobian integrated
-        over the baseline lesion (Elliott 2019); ``signal`` the change of the lesion's excess
-        FLAIR signal over the lesion and its grown edge (:mod:`smoulder.imaging.sel.volume`).
-        Both are written (``jacobian_expansion_pct_per_year``, ``signal_expansion_pct_per_year``);
-        neither holds 0.9-1.1 on every phantom family yet (figures in docs/sel.md).
+    expansion_measure : {"jacobian", "signal", "ring"}
+        What ``expansion_pct_per_year`` reports: ``jacobian`` the Jacobian integrated over the
+        baseline lesion (Elliott 2019); ``signal`` the change of the lesion's excess FLAIR signal
+        over the lesion and its grown edge; ``ring`` the Jacobian integrated over the lesion and
+        its grown edge (:mod:`smoulder.imaging.sel.volume`). All three are written
+        (``jacobian_``, ``signal_``, ``ring_expansion_pct_per_year``); figures in docs/sel.md.
+    ring_margin_mm, ring_growth_share : float
+        Reach of the ``ring`` measure beyond the baseline lesion: ``ring_margin_mm`` plus
+        ``ring_growth_share`` times the lesion's equivalent radius.
+    dark_share : float
+        Voxels darker than this share of the median FLAIR at any visit (CSF) are left out of the
+        ``ring`` region.
     edge_margin_mm, edge_growth_share : float
         Reach of the signal measure beyond the baseline lesion: ``edge_margin_mm`` plus
         ``edge_growth_share`` times the lesion's equivalent radius.
@@ -98,9 +114,12 @@ class SELSettings(Settings):
     contrast: Literal["flair", "t1", "both"] = "flair"
     flair_to_t1: Literal["rigid", "resample"] = "rigid"
     rigid_metric: str = "mattes"
+    linear_finest_shrink: int = 2
     syn_metric: Literal["CC", "mattes", "meansquares"] = "CC"
     syn_radius: int = 2
     syn_iterations: tuple[int, ...] = (40, 20, 10)
+    syn_region: Literal["lesions", "head"] = "lesions"
+    syn_margin_mm: float = 15.0
     grad_step: float = 0.4
     flow_sigma: float = 2.0
     total_sigma: float = 0.0
@@ -109,9 +128,12 @@ class SELSettings(Settings):
     threads: int | None = None
     atrophy_correction: Literal["affine", "brain-mean", "none"] = "affine"
     brain_erosion_mm: float = 4.0
-    expansion_measure: Literal["jacobian", "signal"] = "jacobian"
+    expansion_measure: Literal["jacobian", "signal", "ring"] = "jacobian"
     edge_margin_mm: float = 3.0
     edge_growth_share: float = 0.25
+    ring_margin_mm: float = 4.0
+    ring_growth_share: float = 0.5
+    dark_share: float = 0.6
     seed_pct_per_year: float = 12.5
     lesion_seed_pct_per_year: float | None = None
     growth_pct_per_year: float = 4.0
@@ -173,11 +195,25 @@ class SELSettings(Settings):
             )
         return v
 
-    @field_validator("edge_margin_mm", "edge_growth_share")
+    @field_validator(
+        "edge_margin_mm",
+        "edge_growth_share",
+        "syn_margin_mm",
+        "ring_margin_mm",
+        "ring_growth_share",
+        "dark_share",
+    )
     @classmethod
     def _non_negative(cls, v: float, info: ValidationInfo) -> float:
         if not v >= 0:
             raise SettingsError(f"{info.field_name} must be >= 0 (got {v!r})")
+        return v
+
+    @field_validator("linear_finest_shrink")
+    @classmethod
+    def _finest(cls, v: int) -> int:
+        if v not in (1, 2, 4):
+            raise SettingsError(f"linear_finest_shrink must be 1, 2 or 4 (got {v!r})")
         return v
 
     @field_validator("min_voxels")

@@ -140,4 +140,90 @@ def contrast_factors(cores: dict[int, np.ndarray]) -> np.ndarray | None:
     return np.median(np.array(rows), axis=0)
 
 
-__all__ = ["excess_signal", "contrast_factors"]
+def ring_jacobian(
+    jacobians: Sequence[np.ndarray],
+    labels: np.ndarray,
+    brain: np.ndarray,
+    zooms: np.ndarray,
+    *,
+    margin_mm: float = 4.0,
+    growth_share: float = 0.5,
+    exclude: np.ndarray | None = None,
+) -> dict[int, np.ndarray]:
+    """Lesion volume ratio from the Jacobian integrated over the lesion and its grown edge.
+
+    For lesion ``k`` with ``n_k`` voxels and region ``R_k`` (the lesion and the voxels nearer to
+    it than to any other lesion, within ``margin_mm + growth_share * r_k``, in ``brain`` and not
+    in ``exclude``), the ratio at a follow-up with Jacobian ``J`` is
+
+        1 + sum over R_k of (J - 1) / n_k,
+
+    the volume the region gains, given to the lesion. ``sum_R J`` is the volume of the region's
+    image, set by where its outer boundary goes, not by how the registration spreads the change
+    inside it: a smooth deformation that spreads a small lesion's growth over its surroundings
+    is read in full, provided the surroundings themselves keep their volume.
+
+    Parameters
+    ----------
+    jacobians : sequence of numpy.ndarray
+        Atrophy-corrected Jacobian determinant of each follow-up (one grid).
+    labels : numpy.ndarray of int
+        Baseline lesion labels on that grid.
+    brain : numpy.ndarray of bool
+        Brain voxels.
+    zooms : numpy.ndarray
+        Voxel size (mm).
+    margin_mm, growth_share : float
+        Reach of the region beyond the lesion.
+    exclude : numpy.ndarray of bool, optional
+        Voxels never counted (e.g. CSF, whose volume changes with atrophy).
+
+    Returns
+    -------
+    dict
+        Label -> volume ratio of every follow-up.
+
+    Examples
+    --------
+    A deformation that adds 10 voxels of volume to lesion 1 but spreads it over 30 voxels of its
+    edge (J = 1 + 1/3 there) reads 1 + 10 / n:
+
+    >>> lab = np.zeros((20, 20, 20), int)
+    >>> lab[8:12, 8:12, 8:12] = 1
+    >>> j = np.ones(lab.shape)
+    >>> j[6, 6:12, 6:11] = 1 + 1 / 3
+    >>> round(float(ring_jacobian([j], lab, lab >= 0, np.ones(3))[1][0]), 4), 1 + 10 / 64
+    (1.1562, 1.15625)
+    """
+    z = np.asarray(zooms, float)
+    lab = np.asarray(labels)
+    inside = lab > 0
+    out: dict[int, np.ndarray] = {}
+    if not inside.any():
+        return out
+    dist, idx = ndimage.distance_transform_edt(~inside, sampling=z, return_indices=True)
+    nearest = lab[tuple(idx)]
+    usable = np.asarray(brain, bool) if exclude is None else np.asarray(brain, bool) & ~exclude
+    voxel_mm3 = float(np.prod(z))
+    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+        if sl is None:
+            continue
+        n_vox = int((lab[sl] == k).sum())
+        radius = (3.0 * n_vox * voxel_mm3 / (4.0 * np.pi)) ** (1.0 / 3.0)
+        reach = margin_mm + growth_share * radius
+        pad = np.ceil((reach + 1.0) / z).astype(int)
+        box = tuple(
+            slice(max(a.start - p, 0), min(a.stop + p, n))
+            for a, p, n in zip(sl, pad, lab.shape, strict=True)
+        )
+        region = (nearest[box] == k) & (dist[box] <= reach) & (usable[box] | (lab[box] == k))
+        out[k] = np.array(
+            [
+                1.0 + float((np.asarray(j[box], np.float64)[region] - 1.0).sum()) / n_vox
+                for j in jacobians
+            ]
+        )
+    return out
+
+
+__all__ = ["excess_signal", "contrast_factors", "ring_jacobian"]
