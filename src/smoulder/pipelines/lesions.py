@@ -28,6 +28,7 @@ import numpy as np
 
 from smoulder.exceptions import InputDataError
 from smoulder.imaging.lesionseg import LesionSegResult, LesionSegSettings, segment_lesions
+from smoulder.imaging.lesionseg.register import RegistrationFailed
 from smoulder.io import bids as bio
 from smoulder.io import nifti
 from smoulder.pipelines._files import atomic_outputs, output_plan
@@ -179,7 +180,15 @@ def run(
     mask = None
     if brain_mask is not None:
         mask = _check_mask(read_image(brain_mask, "--brain-mask", "brain mask", signal=False), f)
-    res = segment_lesions(f, t1=t, brain_mask=mask, template=load_mni152(), settings=s)
+    try:
+        res = segment_lesions(f, t1=t, brain_mask=mask, template=load_mni152(), settings=s)
+    except RegistrationFailed as exc:
+        raise InputDataError(
+            str(exc),
+            file=str(t1 if t is not None else flair),
+            expected="a head the template can be placed on; give --brain-mask MASK.nii.gz "
+            "(a brain mask on the FLAIR grid, e.g. from the T1 with a tool you trust)",
+        ) from None
     res.inputs = {
         "flair": str(flair),
         "t1": str(t1) if t1 is not None else None,

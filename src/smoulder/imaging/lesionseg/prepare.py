@@ -10,6 +10,7 @@ from scipy import ndimage
 from smoulder.imaging.lesionseg.images import Priors, TemplateLike
 from smoulder.imaging.lesionseg.register import (
     brain_center_guess,
+    foreground_threshold,
     n4_correct,
     register_template,
     rigid_to,
@@ -18,6 +19,11 @@ from smoulder.imaging.lesionseg.settings import LesionSegSettings
 from smoulder.schema.images import Volume
 
 __all__ = ["Prepared", "prepare", "template_regions", "tissue_em", "local_stats", "head_mask"]
+
+#: Share of exact zeros above which an image may be skull-stripped (see :func:`stripped_brain`).
+STRIPPED_ZERO_SHARE = 0.3
+#: Volume (litres) of the non-zero part of a skull-stripped adult brain.
+STRIPPED_LITRES = (0.7, 2.2)
 
 #: FLAIR-like contrast given to the template (white matter = 1) when no T1 is given.
 FLAIR_TEMPLATE = {"csf": 0.3, "gm": 1.2, "wm": 1.0}
@@ -47,14 +53,39 @@ def head_mask(data: np.ndarray, zooms: np.ndarray) -> np.ndarray:
     pos = d[d > 0]
     if pos.size == 0:
         return np.zeros(d.shape, bool)
-    thr = 0.15 * float(np.median(pos[pos >= np.median(pos)]))
-    fg = d > thr
+    fg = d > foreground_threshold(d)
     lab, n = ndimage.label(fg)
     if n > 1:
         sizes = np.bincount(lab.ravel())
         sizes[0] = 0
         fg = lab == int(np.argmax(sizes))
     return np.asarray(ndimage.binary_fill_holes(fg))
+
+
+def stripped_brain(data: np.ndarray, zooms: np.ndarray) -> np.ndarray | None:
+    """The brain of an already skull-stripped image (exact zeros outside it), else ``None``.
+
+    An image counts as skull-stripped when at least :data:`STRIPPED_ZERO_SHARE` of its voxels are
+    exactly zero, its largest non-zero part (holes filled) has a brain's volume
+    (:data:`STRIPPED_LITRES`), and hardly any non-zero voxel lies outside that part. A scanner
+    image has noise in its background and fails the first test.
+    """
+    d = np.asarray(data)
+    nz = d != 0
+    if 1.0 - float(nz.mean()) < STRIPPED_ZERO_SHARE:
+        return None
+    lab, n = ndimage.label(nz)
+    if n == 0:
+        return None
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    part = lab == int(np.argmax(sizes))
+    outside = int(nz.sum() - part.sum())
+    part = np.asarray(ndimage.binary_fill_holes(part))
+    litres = float(part.sum()) * float(np.prod(zooms)) / 1e6
+    if not STRIPPED_LITRES[0] <= litres <= STRIPPED_LITRES[1] or outside > 0.01 * part.sum():
+        return None
+    return part
 
 
 def template_regions(tpl: TemplateLike) -> dict[str, np.ndarray]:
@@ -93,6 +124,7 @@ def _priors_from_template(
     *,
     use_t1: bool,
     fixed_mask: np.ndarray | None,
+    head: np.ndarray | None = None,
 ) -> Priors:
     if use_t1:
         moving = np.asarray(tpl.t1, np.float32)
@@ -121,6 +153,7 @@ def _priors_from_template(
         transform=s.registration,
         resolution_mm=s.registration_mm,
         fixed_mask=fixed_mask,
+        head_mask=head,
         center_guess=center,
         seed=s.seed,
     )
@@ -129,8 +162,14 @@ def _priors_from_template(
         f"{getattr(tpl, 'name', 'template')} registered to the "
         f"{'T1' if use_t1 else 'FLAIR'} ({'affine + SyN' if s.registration == 'syn' else 'affine'}, "
         f"{s.registration_mm:g} mm; mutual information {w.metric_affine:.3f}; start: "
-        f"{w.start})"
+        f"{w.start}, best of {w.n_starts} starting poses)"
     ]
+    if w.check is not None:
+        notes.append(
+            f"registered brain {w.check.litres:.2f} L, {w.check.inside:.0%} inside the "
+            f"{'given brain mask' if fixed_mask is not None else 'head'}"
+            + ("" if w.check.ok else " (outside the plausible range: check the QC page)")
+        )
     return Priors(
         wm=im["wm"],
         gm=im["gm"],
@@ -298,6 +337,15 @@ def prepare(
             notes.append(
                 "T1 registered rigidly to the FLAIR (mutual information) and resampled onto its grid"
             )
+    stripped = False
+    if brain_mask is None:
+        found = stripped_brain(f, zooms)
+        if found is not None:
+            brain_mask, stripped = found, True
+            notes.append(
+                f"the FLAIR is already skull-stripped (zeros outside {found.sum() * np.prod(zooms) / 1e6:.2f} L): "
+                "its non-zero part is the brain"
+            )
     head = head_mask(f, zooms) if brain_mask is None else np.asarray(brain_mask, bool)
     if s.n4:
         f, _ = n4_correct(f, aff, mask=head)
@@ -311,12 +359,19 @@ def prepare(
             raise ValueError("segment_lesions needs a template (or priors) to find white matter")
         contrast = t1_on if t1_on is not None else f
         priors = _priors_from_template(
-            contrast, aff, template, s, use_t1=t1_on is not None, fixed_mask=brain_mask
+            contrast,
+            aff,
+            template,
+            s,
+            use_t1=t1_on is not None,
+            fixed_mask=brain_mask,
+            head=head if t1_on is None or brain_mask is not None else head_mask(t1_on, zooms),
         )
     notes.extend(priors.notes)
     if brain_mask is not None:
         brain = np.asarray(brain_mask, bool)
-        notes.append("brain mask given")
+        if not stripped:
+            notes.append("brain mask given")
     else:
         brain = (priors.brain > 0.5) & head
         brain = np.asarray(ndimage.binary_fill_holes(brain))

@@ -23,15 +23,20 @@ def zooms_of(affine: np.ndarray) -> np.ndarray:
     return Volume(np.zeros((1, 1, 1), np.float32), np.asarray(affine, float)).zooms
 
 
-def to_ants(data: np.ndarray, affine: np.ndarray, shift_mm: np.ndarray | None = None) -> Any:
-    """An antspyx image of ``data`` placed by ``affine`` (RAS), optionally shifted by ``shift_mm``.
+def to_ants(data: np.ndarray, affine: np.ndarray, pose: np.ndarray | None = None) -> Any:
+    """An antspyx image of ``data`` placed by ``affine`` (RAS), optionally moved by ``pose``.
 
-    A thin use of :func:`smoulder.imaging.registration.ants_image`; the shift moves the image in
-    world space (a pure translation carried in its origin).
+    A thin use of :func:`smoulder.imaging.registration.ants_image`. ``pose`` moves the image in
+    world space: a 3-vector is a translation (mm), a 4 x 4 matrix a world transform applied before
+    the affine (``pose @ affine``), carried in the image's origin and direction.
     """
     a = np.array(affine, dtype=float)
-    if shift_mm is not None:
-        a[:3, 3] += np.asarray(shift_mm, float)
+    if pose is not None:
+        p = np.asarray(pose, float)
+        if p.shape == (4, 4):
+            a = p @ a
+        else:
+            a[:3, 3] += p
     return ants_image(Volume(np.asarray(data, np.float32), a))
 
 
@@ -95,12 +100,33 @@ def n4_correct(
     return (d / field).astype(np.float32), field
 
 
+def foreground_threshold(data: np.ndarray) -> float:
+    """Intensity separating the head from the background (noise) of a scanner image.
+
+    Otsu's threshold (maximal between-class variance) of the positive voxels, clipped at their
+    99.5th percentile so a few very bright voxels do not move it. A fraction of the median of the
+    brighter half, as used before, falls inside the noise when the background fills most of the
+    field of view (a large field of view with a neck): then the "head" was the whole image.
+    """
+    from skimage.filters import threshold_otsu
+
+    d = np.asarray(data, np.float32)
+    pos = d[d > 0]
+    if pos.size < 2:
+        return 0.0
+    hi = float(np.percentile(pos, 99.5))
+    v = np.clip(pos, None, hi)
+    if float(v.max()) <= float(v.min()):
+        return float(v.min()) * 0.5
+    return float(threshold_otsu(v))
+
+
 def brain_center_guess(
     data: np.ndarray, affine: np.ndarray, *, depth_mm: float = 70.0
 ) -> np.ndarray:
     """Where the brain's centre probably is (world mm), even with a neck in the field of view.
 
-    The head is the foreground (voxels above a fifth of the median of the bright half). The top of
+    The head is the foreground (voxels above :func:`foreground_threshold`). The top of
     the head is its most superior voxel along world S; the brain centre of an adult lies about
     ``depth_mm`` below it (MNI152: vertex of the scalp ~ z = +80 mm, brain centre of mass ~ z = +10
     mm). Left-right and front-back come from the head's centre in the slab 20-60 mm below the top.
@@ -111,8 +137,7 @@ def brain_center_guess(
     pos = d[d > 0]
     if pos.size == 0:
         return np.asarray(affine, float)[:3, 3]
-    thr = 0.2 * float(np.median(pos[pos >= np.median(pos)]))
-    fg = ndimage.binary_opening(d > thr, iterations=1)
+    fg = ndimage.binary_opening(d > foreground_threshold(d), iterations=1)
     lab, n = ndimage.label(fg)
     if n > 1:
         sizes = np.bincount(lab.ravel())
@@ -137,6 +162,8 @@ class Warped:
     metric_affine: float
     transform: str
     start: str
+    check: StartCheck | None = None
+    n_starts: int = 1
 
 
 def _resample_iso(img: Any, mm: float) -> Any:
@@ -159,10 +186,131 @@ def _cleanup(files: list[str]) -> None:
 
 def _foreground_com(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
     d = np.asarray(data, np.float32)
-    pos = d[d > 0]
-    thr = 0.2 * float(np.median(pos)) if pos.size else 0.0
-    c = np.asarray(ndimage.center_of_mass(d > thr), float)
+    c = np.asarray(ndimage.center_of_mass(d > foreground_threshold(d)), float)
     return np.asarray(affine, float)[:3, :3] @ c + np.asarray(affine, float)[:3, 3]
+
+
+#: Plausible volume (litres) of the template's brain mask once registered to an adult head.
+BRAIN_LITRES = (0.9, 2.1)
+#: Share of the registered brain that must lie inside the subject's head (or stripped brain).
+INSIDE_MIN = 0.85
+
+
+@dataclass
+class StartCheck:
+    """How one starting pose ended after the affine stage."""
+
+    name: str
+    metric: float
+    inside: float
+    litres: float
+
+    @property
+    def ok(self) -> bool:
+        """The registered brain lies inside the head and has a plausible volume."""
+        return self.inside >= INSIDE_MIN and BRAIN_LITRES[0] <= self.litres <= BRAIN_LITRES[1]
+
+    def describe(self) -> str:
+        """One line: start, metric, share inside the head, volume."""
+        return (
+            f"{self.name}: mutual information {self.metric:.3f}, {self.inside:.0%} of the brain "
+            f"inside the head, {self.litres:.2f} L"
+        )
+
+
+def _rotation(deg: tuple[float, float, float]) -> np.ndarray:
+    ax, ay, az = np.deg2rad(deg)
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def start_poses(
+    centres: dict[str, np.ndarray],
+    template_centre: np.ndarray,
+    *,
+    shifts_mm: tuple[float, ...] = (-15.0, 15.0),
+    angles_deg: tuple[float, ...] = (-15.0, 15.0),
+) -> dict[str, np.ndarray]:
+    """Starting poses of the template: 4 x 4 world transforms applied to its affine.
+
+    Each places the template's brain centre on a subject centre (``centres``), plus, around each,
+    shifts of ``shifts_mm`` along world S (the brain's height in a head with a neck is the least
+    certain) and rotations of ``angles_deg`` about the left-right axis (nodding, the commonest
+    tilt), about the brain centre.
+    """
+    out: dict[str, np.ndarray] = {}
+    tc = np.asarray(template_centre, float)
+
+    def pose(c: np.ndarray, rot: tuple[float, float, float]) -> np.ndarray:
+        m = np.eye(4)
+        r = _rotation(rot)
+        m[:3, :3] = r
+        m[:3, 3] = np.asarray(c, float) - r @ tc
+        return m
+
+    for name, c in centres.items():
+        out[name] = pose(c, (0.0, 0.0, 0.0))
+    for name, c in centres.items():
+        for dz in shifts_mm:
+            out[f"{name} {dz:+g} mm S"] = pose(np.asarray(c, float) + [0, 0, dz], (0, 0, 0))
+        for a in angles_deg:
+            out[f"{name} pitch {a:+g} deg"] = pose(c, (a, 0.0, 0.0))
+    return out
+
+
+def _affine(f_low: Any, m_img: Any, fm_img: Any, mm_img: Any, *, coarse: bool, init: Any) -> Any:
+    import ants
+
+    return ants.registration(
+        fixed=f_low,
+        moving=m_img,
+        type_of_transform="Affine",
+        initial_transform=init,
+        mask=fm_img,
+        moving_mask=mm_img,
+        mask_all_stages=True,
+        aff_metric="mattes",
+        aff_iterations=(200, 100) if coarse else (1000, 500, 250, 0),
+        aff_shrink_factors=(8, 4) if coarse else (6, 4, 2, 1),
+        aff_smoothing_sigmas=(4, 2) if coarse else (3, 2, 1, 0),
+        verbose=False,
+    )
+
+
+def _check(
+    name: str, f_low: Any, aff: dict[str, Any], b_img: Any, head_low: np.ndarray, mm_img: Any
+) -> StartCheck:
+    """The brain check of one affine result (on the registration grid)."""
+    import ants
+
+    tx = list(aff["fwdtransforms"])
+    w = ants.apply_transforms(f_low, b_img, tx, interpolator="nearestNeighbor").numpy() > 0.5
+    region = ants.apply_transforms(f_low, mm_img, tx, interpolator="nearestNeighbor")
+    metric = float(
+        ants.image_similarity(
+            f_low, aff["warpedmovout"], metric_type="MattesMutualInformation", fixed_mask=region
+        )
+    )
+    n = int(w.sum())
+    inside = float((w & head_low).sum() / n) if n else 0.0
+    litres = n * float(np.prod(f_low.spacing)) / 1e6
+    return StartCheck(name=name, metric=metric, inside=inside, litres=litres)
+
+
+class RegistrationFailed(ValueError):
+    """No starting pose gave a registered brain inside the head with a plausible volume."""
+
+    def __init__(self, checks: list[StartCheck]) -> None:
+        self.checks = checks
+        best = max(checks, key=lambda c: (min(c.inside / INSIDE_MIN, 1.0), -c.metric))
+        super().__init__(
+            f"the MNI152 template could not be placed on this head: none of {len(checks)} "
+            f"starting poses gave a brain inside the head with a plausible volume "
+            f"({BRAIN_LITRES[0]:g}-{BRAIN_LITRES[1]:g} L, >= {INSIDE_MIN:.0%} inside); the best "
+            f"was {best.describe()}"
+        )
 
 
 def _register_template(
@@ -177,8 +325,11 @@ def _register_template(
     resolution_mm: float = 2.0,
     syn_metric: str = "mattes",
     fixed_mask: np.ndarray | None = None,
+    head_mask: np.ndarray | None = None,
     center_guess: np.ndarray | None = None,
     syn_iterations: tuple[int, ...] = (40, 20, 0),
+    refine: int = 2,
+    grid: bool = True,
 ) -> Warped:
     """The body of :func:`register_template` (inside its ANTs seed)."""
     import ants
@@ -186,11 +337,16 @@ def _register_template(
     m_mask = np.asarray(moving_mask, bool)
     t_com = np.asarray(ndimage.center_of_mass(m_mask), float)
     t_com_w = moving_affine[:3, :3] @ t_com + moving_affine[:3, 3]
-    starts: dict[str, np.ndarray] = {}
+    centres: dict[str, np.ndarray] = {}
     if center_guess is not None:
-        starts["top of head"] = np.asarray(center_guess, float) - t_com_w
+        centres["top of head"] = np.asarray(center_guess, float)
     src = fixed if fixed_mask is None else np.where(fixed_mask, fixed, 0)
-    starts["centre of mass"] = _foreground_com(src, fixed_affine) - t_com_w
+    centres["centre of mass"] = _foreground_com(src, fixed_affine)
+    poses = (
+        start_poses(centres, t_com_w)
+        if grid
+        else start_poses(centres, t_com_w, shifts_mm=(), angles_deg=())
+    )
     f_img = to_ants(fixed, fixed_affine)
     f_low = _resample_iso(f_img, resolution_mm)
     dil = ndimage.binary_dilation(m_mask, iterations=int(round(6 / zooms_of(moving_affine).min())))
@@ -198,45 +354,58 @@ def _register_template(
     if fixed_mask is not None:
         fm = ndimage.binary_dilation(fixed_mask, iterations=2).astype(np.float32)
         fm_img = _resample_iso(to_ants(fm, fixed_affine), resolution_mm).threshold_image(0.5, 1e9)
+    head = fixed_mask if head_mask is None else head_mask
+    if head is None:
+        head = np.ones(np.shape(fixed), bool)
+    # the head on the registration grid, a voxel of slack at its edge
+    head_img = ants.resample_image_to_target(
+        to_ants(np.asarray(head, np.float32), fixed_affine), f_low, interp_type="linear"
+    )
+    head_low = ndimage.binary_dilation(head_img.numpy() > 0.5, iterations=1)
     files: list[str] = []
-    try:
-        best: tuple[float, str, Any, Any, list[str]] | None = None
-        for name, shift in starts.items():
-            m_img = _resample_iso(to_ants(moving, moving_affine, shift), resolution_mm)
+    imgs: dict[str, tuple[Any, Any, Any]] = {}
+
+    def images(name: str) -> tuple[Any, Any, Any]:
+        if name not in imgs:
+            pose = poses[name]
+            m_img = _resample_iso(to_ants(moving, moving_affine, pose), resolution_mm)
             mm_img = _resample_iso(
-                to_ants(dil.astype(np.float32), moving_affine, shift), resolution_mm
+                to_ants(dil.astype(np.float32), moving_affine, pose), resolution_mm
             )
-            mm_img = mm_img.threshold_image(0.5, 1e9)
-            aff = ants.registration(
-                fixed=f_low,
-                moving=m_img,
-                type_of_transform="Affine",
-                initial_transform="Identity",
-                mask=fm_img,
-                moving_mask=mm_img,
-                mask_all_stages=True,
-                aff_metric="mattes",
-                aff_iterations=(1000, 500, 250, 0),
-                aff_shrink_factors=(6, 4, 2, 1),
-                aff_smoothing_sigmas=(3, 2, 1, 0),
-                verbose=False,
+            b_img = _resample_iso(
+                to_ants(m_mask.astype(np.float32), moving_affine, pose), resolution_mm
+            )
+            imgs[name] = (m_img, mm_img.threshold_image(0.5, 1e9), b_img)
+        return imgs[name]
+
+    try:
+        coarse: list[tuple[StartCheck, Any]] = []
+        for name in poses:
+            m_img, mm_img, b_img = images(name)
+            aff = _affine(f_low, m_img, fm_img, mm_img, coarse=True, init="Identity")
+            files += list(aff["fwdtransforms"]) + list(aff["invtransforms"])
+            coarse.append((_check(name, f_low, aff, b_img, head_low, mm_img), aff))
+        # refine the best few: passing starts first, by mutual information
+        coarse.sort(key=lambda c: (not c[0].ok, c[0].metric))
+        checks: list[StartCheck] = []
+        best: tuple[StartCheck, list[str]] | None = None
+        for chk0, aff0 in coarse[: max(1, refine)]:
+            m_img, mm_img, b_img = images(chk0.name)
+            aff = _affine(
+                f_low, m_img, fm_img, mm_img, coarse=False, init=list(aff0["fwdtransforms"])[0]
             )
             files += list(aff["fwdtransforms"]) + list(aff["invtransforms"])
-            tx = list(aff["fwdtransforms"])
-            region = ants.apply_transforms(f_low, mm_img, tx, interpolator="nearestNeighbor")
-            metric = float(
-                ants.image_similarity(
-                    f_low,
-                    aff["warpedmovout"],
-                    metric_type="MattesMutualInformation",
-                    fixed_mask=region,
-                )
-            )
-            if best is None or metric < best[0]:
-                best = (metric, name, m_img, mm_img, tx)
+            chk = _check(chk0.name, f_low, aff, b_img, head_low, mm_img)
+            checks.append(chk)
+            if best is None or (chk.ok, -chk.metric) > (best[0].ok, -best[0].metric):
+                best = (chk, list(aff["fwdtransforms"]))
         assert best is not None
-        metric, start, m_img, mm_img, tx = best
-        shift = starts[start]
+        if not best[0].ok and fixed_mask is None:
+            raise RegistrationFailed([c for c, _ in coarse] + checks)
+        chk, tx = best
+        start = chk.name
+        m_img, mm_img, _ = images(start)
+        pose = poses[start]
         if transform == "syn":
             syn = ants.registration(
                 fixed=f_low,
@@ -258,7 +427,7 @@ def _register_template(
             # priors are smooth at that scale, and this costs a fraction of a full-grid warp
             w = ants.apply_transforms(
                 fixed=f_low,
-                moving=to_ants(np.asarray(arr, np.float32), moving_affine, shift),
+                moving=to_ants(np.asarray(arr, np.float32), moving_affine, pose),
                 transformlist=tx,
                 interpolator="linear",
             )
@@ -266,7 +435,14 @@ def _register_template(
             out[name] = np.asarray(w.numpy(), dtype=np.float32)
     finally:
         _cleanup(files)
-    return Warped(images=out, metric_affine=metric, transform=transform, start=start)
+    return Warped(
+        images=out,
+        metric_affine=chk.metric,
+        transform=transform,
+        start=start,
+        check=chk,
+        n_starts=len(poses),
+    )
 
 
 def register_template(
@@ -329,6 +505,10 @@ __all__ = [
     "to_ants",
     "n4_correct",
     "brain_center_guess",
+    "foreground_threshold",
+    "start_poses",
+    "StartCheck",
+    "RegistrationFailed",
     "register_template",
     "rigid_to",
     "Warped",
