@@ -368,6 +368,9 @@ def audit(
     )
 
 
+_AUDIT_INSERT = AuditEntry.__table__.insert()
+
+
 class AuditWriter:
     """Audit entries of many concurrent requests committed together, none answered before its
     own entry is committed.
@@ -383,8 +386,6 @@ class AuditWriter:
     def __init__(self, store: Any) -> None:
         import threading
 
-        from sqlalchemy.orm import sessionmaker
-
         from smoulder.store.db import make_engine, sqlite_path
 
         self.store = store
@@ -393,7 +394,8 @@ class AuditWriter:
         self._engine = (
             store.engine if shared else make_engine(store.url, pool_size=1, max_overflow=0)
         )
-        self._session = sessionmaker(self._engine)
+        # a plain connection, not an ORM session: an executemany of the batch, then a commit
+        self._session = self._engine.connect
         self._cond = threading.Condition()
         self._queue: list[dict[str, Any]] = []
         self._open = 0  # the batch new entries join
@@ -440,7 +442,7 @@ class AuditWriter:
         err = None
         try:
             with self._session() as s:
-                s.execute(insert(AuditEntry), batch)
+                s.execute(_AUDIT_INSERT, batch)
                 s.commit()
         except BaseException as exc:  # noqa: BLE001 - handed to every waiter of the batch
             err = exc

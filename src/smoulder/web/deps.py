@@ -18,6 +18,9 @@ from smoulder.web.security import CurrentUser, csrf_ok
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.autoescape = True  # every template, whatever its suffix
+# compiled once per process: no look at the files' times on every page (Jinja's default checks
+# each template's mtime at every render); a changed template needs a restart, as code does
+TEMPLATES.env.auto_reload = False
 
 
 def _globals() -> None:

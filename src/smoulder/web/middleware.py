@@ -88,6 +88,7 @@ class HeadersMiddleware:
     def __init__(self, app: Any, hsts: bool = False) -> None:
         self.app = app
         self.extra = [*SECURITY_HEADERS, *([HSTS] if hsts else [])]
+        self.names = frozenset(h for h, _ in self.extra)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -103,7 +104,7 @@ class HeadersMiddleware:
                 headers = [
                     (k, v)
                     for k, v in message.get("headers", [])
-                    if k.lower() not in {h for h, _ in self.extra}
+                    if k.lower() not in self.names
                 ]
                 headers.extend(self.extra)
                 if not static and not any(k.lower() == b"cache-control" for k, _ in headers):
