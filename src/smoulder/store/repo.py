@@ -524,7 +524,9 @@ _TRAIL = (  # built once: the person page reads it on every view
 )
 
 
-def audit_for_person(session: Connection | Session, person: Person, limit: int = 100) -> list[dict[str, Any]]:
+def audit_for_person(
+    session: Connection | Session, person: Person, limit: int = 100
+) -> list[dict[str, Any]]:
     """Who looked at or changed this person's record, newest first."""
     return [
         {

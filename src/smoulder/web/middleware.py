@@ -102,9 +102,7 @@ class HeadersMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 headers = [
-                    (k, v)
-                    for k, v in message.get("headers", [])
-                    if k.lower() not in self.names
+                    (k, v) for k, v in message.get("headers", []) if k.lower() not in self.names
                 ]
                 headers.extend(self.extra)
                 if not static and not any(k.lower() == b"cache-control" for k, _ in headers):
