@@ -3,19 +3,28 @@
 What the issue measured (issue 15, "Fast under a clinic's load"): ``smoulder serve --demo`` (one
 worker, SQLite), the load client on the same 2 cores. Because client and server share the cores,
 the figure that travels between machines is the *ratio* of a page's throughput to that of
-``GET /api/health`` (the cheapest answer through the same middlewares) measured in the same run.
+``GET /api/health`` (the cheapest answer through the same middlewares, with the same session
+cookie) measured in the same run. Beside it, the server's own CPU time per request (read from
+``/proc`` for the server and its worker processes): it does not depend on what else the machine
+runs as much as requests/s do.
 
 Scenarios: ``/api/health``, the person page, its JSON and the cohort page with 20 concurrent
 clients; the person page with 4. Every view of a person writes an audit row (batched by the audit
-writer: each request still waits until its row is committed). Optionally the same on PostgreSQL
-with several worker processes (``--postgres URL --workers N``; the URL is an account that may
-create databases: a throw-away database is made and dropped).
+writer: each request still waits until its row is committed). ``--repeat N`` runs the scenarios N
+times on the same server and prints the medians.
+
+PostgreSQL with several worker processes (each a real ``smoulder serve --workers N`` process):
+``--database URL`` names a database the account owns (made if missing, e.g.
+``postgresql+psycopg://smoulder_ci:smoulder_ci@127.0.0.1:5432/smoulder_bench_web``; its ``public``
+schema is emptied and filled with the demo clinic), or ``--postgres URL`` an account that may create
+databases (a throw-away database is made and dropped). ``--workers 2 4`` measures each count.
 
 The client is a plain keep-alive HTTP/1.1 client (``http.client``) per thread, so that it takes as
 little of the shared CPU as possible. Prints the figures beside those the issue gives for today; it
 is not a pass/fail test.
 
-Run: ``.venv/bin/python benchmarks/bench_web.py [--seconds 15] [--postgres URL --workers 2]``
+Run: ``.venv/bin/python benchmarks/bench_web.py [--seconds 15] [--repeat 3]
+[--database postgresql+psycopg://.../smoulder_bench_web --workers 2 4] [--skip-sqlite]``
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,6 +80,36 @@ def wait_up(port: int, proc: subprocess.Popen, seconds: float = 900) -> None:
             pass
         time.sleep(0.5)
     raise SystemExit("the server did not answer /api/health")
+
+
+def tree_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of a process and its children so far (Linux ``/proc``)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def stat(p: int) -> tuple[int, float] | None:
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return int(f[1]), (int(f[11]) + int(f[12])) / tick
+
+    if not Path("/proc").is_dir():
+        return None
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            st = stat(int(d.name))
+            if st is not None:
+                parents[int(d.name)], cpu[int(d.name)] = st
+    if pid not in cpu:
+        return None
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += cpu.get(p, 0.0)
+        todo.extend(c for c, pp in parents.items() if pp == p)
+    return total
 
 
 def request(conn: http.client.HTTPConnection, method: str, path: str, headers: dict, body=None):
@@ -149,41 +189,72 @@ def load(port: int, auth: dict, path: str, clients: int, seconds: float) -> dict
     }
 
 
-def run_scenarios(port: int, seconds: float, label: str) -> dict:
+PLAN = [
+    ("health20", "/api/health", 20, "GET /api/health"),
+    ("page20", "/patients/{key}", 20, "person page (HTML)"),
+    ("json20", "/api/patients/{key}", 20, "person JSON"),
+    ("cohort20", "/cohort", 20, "cohort page"),
+    ("page4", "/patients/{key}", 4, "person page (HTML)"),
+]
+
+
+def run_scenarios(port: int, pid: int, seconds: float, label: str, repeat: int = 1) -> dict:
+    """Every scenario ``repeat`` times (each after a short warm-up); print each run and, when
+    repeated, the medians. Returns the medians by scenario."""
     auth = sign_in(port, "dr.demo")
     key = person_key(port, auth)
-    plan = [
-        ("health20", "/api/health", 20, "GET /api/health"),
-        ("page20", f"/patients/{key}", 20, "person page (HTML)"),
-        ("json20", f"/api/patients/{key}", 20, "person JSON"),
-        ("cohort20", "/cohort", 20, "cohort page"),
-        ("page4", f"/patients/{key}", 4, "person page (HTML)"),
-    ]
-    out = {}
-    print(f"\n{label}")
+    runs: dict[str, list[dict]] = {name: [] for name, *_ in PLAN}
+    for i in range(repeat):
+        print(f"\n{label}" + (f", run {i + 1} of {repeat}" if repeat > 1 else ""), flush=True)
+        print(HEADER)
+        for name, path, clients, text in PLAN:
+            path = path.format(key=key)
+            load(port, auth, path, clients, min(3.0, seconds / 3))  # warm-up
+            c0 = tree_cpu(pid)
+            res = load(port, auth, path, clients, seconds)
+            c1 = tree_cpu(pid)
+            res["cpu_ms"] = (
+                1000 * (c1 - c0) / max(res["n"], 1) if c0 is not None and c1 is not None else None
+            )
+            res["ratio"] = res["rps"] / (
+                runs["health20"][-1]["rps"] if runs["health20"] else res["rps"]
+            )
+            runs[name].append(res)
+            print(row(text, clients, res, name), flush=True)
+    med = {
+        name: {
+            k: statistics.median(r[k] for r in rs) if rs[0][k] is not None else None
+            for k in ("rps", "p50", "p95", "ratio", "cpu_ms", "errors")
+        }
+        for name, rs in runs.items()
+    }
+    if repeat > 1:
+        print(f"\n{label}: medians of {repeat} runs")
+        print(HEADER)
+        for name, _, clients, text in PLAN:
+            print(row(text, clients, med[name], name))
     print(
-        f"{'scenario':24s} {'clients':>7s} {'req/s':>7s} {'p50 ms':>7s} {'p95 ms':>7s} "
-        f"{'x health':>8s} {'errors':>6s}   today (issue): req/s, p95, x health"
+        f"target: person page >= 0.60 x health at 20 clients (measured {med['page20']['ratio']:.2f}; "
+        f"today 0.42 in the issue, 61/154 = 0.40), p95 <= 100 ms at 4 clients (measured {med['page4']['p95']:.0f} ms; today 69 ms)"
     )
-    for name, path, clients, text in plan:
-        load(port, auth, path, clients, min(3.0, seconds / 3))  # warm-up
-        res = load(port, auth, path, clients, seconds)
-        out[name] = res
-        ratio = res["rps"] / out["health20"]["rps"]
-        t_rps, t_p95 = TODAY[name]
-        today = f"{t_rps:5.0f}/s" + (f", p95 {t_p95:4.0f} ms" if t_p95 else "")
-        today += f", {t_rps / TODAY['health20'][0]:.2f}"
-        print(
-            f"{text:24s} {clients:7d} {res['rps']:7.1f} {res['p50']:7.1f} {res['p95']:7.1f} "
-            f"{ratio:8.2f} {res['errors']:6d}   {today}",
-            flush=True,
-        )
-    page = out["page20"]["rps"] / out["health20"]["rps"]
-    print(
-        f"target: person page >= 0.60 x health at 20 clients (measured {page:.2f}; today 0.42), "
-        f"p95 <= 100 ms at 4 clients (measured {out['page4']['p95']:.0f} ms; today 69 ms)"
+    return med
+
+
+HEADER = (
+    f"{'scenario':20s} {'clients':>7s} {'req/s':>7s} {'p50 ms':>7s} {'p95 ms':>7s} "
+    f"{'x health':>8s} {'cpu ms/req':>10s} {'errors':>6s}   today (issue): req/s, p95, x health"
+)
+
+
+def row(text: str, clients: int, res: dict, name: str) -> str:
+    t_rps, t_p95 = TODAY[name]
+    today = f"{t_rps:5.0f}/s" + (f", p95 {t_p95:4.0f} ms" if t_p95 else "")
+    today += f", {t_rps / TODAY['health20'][0]:.2f}"
+    cpu = f"{res['cpu_ms']:10.2f}" if res.get("cpu_ms") is not None else f"{'-':>10s}"
+    return (
+        f"{text:20s} {clients:7d} {res['rps']:7.1f} {res['p50']:7.1f} {res['p95']:7.1f} "
+        f"{res['ratio']:8.2f} {cpu} {res['errors']:6.0f}   {today}"
     )
-    return out
 
 
 def serve(args: list[str], env: dict | None = None) -> tuple[subprocess.Popen, int]:
@@ -205,7 +276,7 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def sqlite_demo(seconds: float, people: int) -> None:
+def sqlite_demo(seconds: float, people: int, repeat: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="smoulder-bench-web-"))
     try:
         t0 = time.perf_counter()
@@ -213,19 +284,80 @@ def sqlite_demo(seconds: float, people: int) -> None:
         try:
             wait_up(port, proc)
             print(f"smoulder serve --demo ready in {time.perf_counter() - t0:.0f} s", flush=True)
-            run_scenarios(port, seconds, "smoulder serve --demo: 1 worker, SQLite")
+            return run_scenarios(
+                port, proc.pid, seconds, "smoulder serve --demo: 1 worker, SQLite", repeat
+            )
         finally:
             stop(proc)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def postgres_demo(admin_url: str, workers: int, seconds: float, people: int) -> None:
+def _fill(url: str, people: int) -> None:
+    from smoulder.store import Store
+    from smoulder.synth.demo_store import fill_demo_store
+
+    t0 = time.perf_counter()
+    store = Store(url)
+    try:
+        fill_demo_store(store, n_subjects=people)
+    finally:
+        store.dispose()
+    print(f"demo clinic of {people} people written in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def own_database(url: str) -> str:
+    """Make the database of ``url`` if it is missing (the account must be allowed to), empty its
+    ``public`` schema (the account must own the database) and return the URL."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from smoulder.store import Store
-    from smoulder.synth.demo_store import fill_demo_store
+    u = make_url(url)
+    name = u.database
+    if not name or not name.replace("_", "").isalnum():
+        raise SystemExit(
+            f"--database needs a plain database name (letters, digits, _); got {name!r}"
+        )
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if (
+                conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+                is None
+            ):
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    eng = create_engine(u, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        eng.dispose()
+    return u.render_as_string(hide_password=False)
+
+
+def postgres_runs(url: str, workers: list[int], seconds: float, people: int, repeat: int) -> dict:
+    _fill(url, people)
+    out = {}
+    for n in workers:
+        proc, port = serve(["--database", url, "--workers", str(n)])
+        try:
+            wait_up(port, proc, 120)
+            out[n] = run_scenarios(
+                port, proc.pid, seconds, f"smoulder serve --workers {n}: PostgreSQL", repeat
+            )
+        finally:
+            stop(proc)
+    return out
+
+
+def postgres_throwaway(
+    admin_url: str, workers: list[int], seconds: float, people: int, repeat: int
+) -> dict:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
 
     base = make_url(admin_url)
     name = f"smoulder_bench_{uuid.uuid4().hex[:10]}"
@@ -234,15 +366,7 @@ def postgres_demo(admin_url: str, workers: int, seconds: float, people: int) -> 
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = base.set(database=name).render_as_string(hide_password=False)
     try:
-        store = Store(url)
-        fill_demo_store(store, n_subjects=people)
-        store.dispose()
-        proc, port = serve(["--database", url, "--workers", str(workers)])
-        try:
-            wait_up(port, proc, 120)
-            run_scenarios(port, seconds, f"smoulder serve --workers {workers}: PostgreSQL")
-        finally:
-            stop(proc)
+        return postgres_runs(url, workers, seconds, people, repeat)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -252,22 +376,35 @@ def postgres_demo(admin_url: str, workers: int, seconds: float, people: int) -> 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=15.0, help="measured seconds per scenario")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of every scenario (medians)")
     ap.add_argument("--people", type=int, default=40, help="demo people (as serve --demo-people)")
     ap.add_argument(
-        "--postgres",
-        default=os.environ.get("SMOULDER_TEST_POSTGRES_URL"),
-        help="PostgreSQL URL of an account that may create databases (default "
-        "SMOULDER_TEST_POSTGRES_URL); empty to skip",
+        "--database",
+        default="",
+        help="PostgreSQL URL of a database this account owns (made if missing; emptied and "
+        "filled with the demo clinic), e.g. postgresql+psycopg://u:pw@host/smoulder_bench_web",
     )
-    ap.add_argument("--workers", type=int, default=2, help="worker processes on PostgreSQL")
+    ap.add_argument(
+        "--postgres",
+        default="",
+        help="instead of --database: URL of an account that may create databases (a throw-away "
+        "database is made and dropped)",
+    )
+    ap.add_argument(
+        "--workers", type=int, nargs="+", default=[2], help="worker processes on PostgreSQL"
+    )
     ap.add_argument("--skip-sqlite", action="store_true")
     a = ap.parse_args()
+    if a.database and not a.database.startswith("postgresql"):
+        raise SystemExit("--database must be a postgresql+psycopg:// URL")
     print(f"bench_web {dt.date.today()}; load average {os.getloadavg()[0]:.1f} at the start")
     if not a.skip_sqlite:
-        sqlite_demo(a.seconds, a.people)
-    if a.postgres:
-        postgres_demo(a.postgres, a.workers, a.seconds, a.people)
-    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+        sqlite_demo(a.seconds, a.people, a.repeat)
+    if a.database:
+        postgres_runs(own_database(a.database), a.workers, a.seconds, a.people, a.repeat)
+    elif a.postgres:
+        postgres_throwaway(a.postgres, a.workers, a.seconds, a.people, a.repeat)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end (1-minute; 2 cores)")
     return 0
 
 

@@ -16,7 +16,7 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Select, and_, insert, select
+from sqlalchemy import Connection, Select, and_, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from smoulder.store.models import (
@@ -61,6 +61,41 @@ def find_visible(session: Session, user: User, key: str) -> Person | None:
     if not isinstance(key, str) or len(key) > 32:
         return None
     return session.scalars(visible_people(user).where(Person.pseudonym == key)).first()
+
+
+# The same rule as :func:`visible_people`, as statements built once (a person page runs one on
+# every view; building a SELECT costs more than running it). Keep the two in step: the tests
+# compare them for every role.
+_PEOPLE = Person.__table__
+_BY_KEY = select(_PEOPLE).where(_PEOPLE.c.pseudonym == bindparam("k"))
+_VISIBLE_BY_KEY = {
+    "clinician": _BY_KEY.join_from(
+        _PEOPLE,
+        CareLink.__table__,
+        and_(CareLink.person_id == _PEOPLE.c.id, CareLink.user_id == bindparam("u")),
+    ),
+    "patient": _BY_KEY.where(_PEOPLE.c.id == bindparam("u")),
+    "researcher": _BY_KEY,
+}
+
+
+def find_visible_row(conn: Connection | Session, user: User, key: str) -> Person | None:
+    """:func:`find_visible` for read-only views: the person as a detached ``Person`` (not in
+    any session; do not change it), read with a statement built once.
+
+    The same access rule as :func:`visible_people`: a clinician's list, a patient's own record,
+    everyone for a researcher, nobody for any other role.
+    """
+    if not isinstance(key, str) or len(key) > 32:
+        return None
+    q = _VISIBLE_BY_KEY.get(user.role)
+    if q is None:
+        return None
+    u = user.person_id if user.role == "patient" else user.id
+    if user.role == "patient" and u is None:
+        return None
+    row = conn.execute(q, {"k": key, "u": u}).first()
+    return None if row is None else Person(**row._asdict())
 
 
 def can_edit(user: User, person: Person, session: Session) -> bool:
@@ -333,6 +368,9 @@ def audit(
     )
 
 
+_AUDIT_INSERT = AuditEntry.__table__.insert()
+
+
 class AuditWriter:
     """Audit entries of many concurrent requests committed together, none answered before its
     own entry is committed.
@@ -348,8 +386,6 @@ class AuditWriter:
     def __init__(self, store: Any) -> None:
         import threading
 
-        from sqlalchemy.orm import sessionmaker
-
         from smoulder.store.db import make_engine, sqlite_path
 
         self.store = store
@@ -358,7 +394,8 @@ class AuditWriter:
         self._engine = (
             store.engine if shared else make_engine(store.url, pool_size=1, max_overflow=0)
         )
-        self._session = sessionmaker(self._engine)
+        # a plain connection, not an ORM session: an executemany of the batch, then a commit
+        self._session = self._engine.connect
         self._cond = threading.Condition()
         self._queue: list[dict[str, Any]] = []
         self._open = 0  # the batch new entries join
@@ -405,7 +442,7 @@ class AuditWriter:
         err = None
         try:
             with self._session() as s:
-                s.execute(insert(AuditEntry), batch)
+                s.execute(_AUDIT_INSERT, batch)
                 s.commit()
         except BaseException as exc:  # noqa: BLE001 - handed to every waiter of the batch
             err = exc
@@ -463,7 +500,7 @@ def audit_import(
         )
 
 
-def person_id_of(session: Session, key: str) -> int | None:
+def person_id_of(session: Connection | Session, key: str) -> int | None:
     """The id of the person with pseudonym ``key`` whoever may see them (to file a refusal on
     that record's own trail; never shown to the caller)."""
     if not isinstance(key, str) or len(key) > 32:
@@ -471,22 +508,26 @@ def person_id_of(session: Session, key: str) -> int | None:
     return session.scalar(select(Person.id).where(Person.pseudonym == key))
 
 
-def audit_for_person(session: Session, person: Person, limit: int = 100) -> list[dict[str, Any]]:
-    """Who looked at or changed this person's record, newest first."""
-    q = (
-        select(
-            AuditEntry.at,
-            AuditEntry.action,
-            AuditEntry.resource,
-            User.username,
-            User.role,
-            User.display_name,
-        )
-        .outerjoin(User, User.id == AuditEntry.user_id)
-        .where(AuditEntry.person_id == person.id)
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-        .limit(limit)
+_TRAIL = (  # built once: the person page reads it on every view
+    select(
+        AuditEntry.at,
+        AuditEntry.action,
+        AuditEntry.resource,
+        User.username,
+        User.role,
+        User.display_name,
     )
+    .outerjoin(User, User.id == AuditEntry.user_id)
+    .where(AuditEntry.person_id == bindparam("p"))
+    .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    .limit(bindparam("n"))
+)
+
+
+def audit_for_person(
+    session: Connection | Session, person: Person, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Who looked at or changed this person's record, newest first."""
     return [
         {
             "at": a.isoformat(timespec="seconds"),
@@ -496,7 +537,7 @@ def audit_for_person(session: Session, person: Person, limit: int = 100) -> list
             "role": e,
             "display_name": f or None,
         }
-        for a, b, c, d, e, f in session.execute(q)
+        for a, b, c, d, e, f in session.execute(_TRAIL, {"p": person.id, "n": limit})
     ]
 
 
@@ -505,6 +546,7 @@ from smoulder.store.cohort import COHORT_FILTERS, COHORT_SORTS, cohort  # noqa: 
 __all__ = [
     "visible_people",
     "find_visible",
+    "find_visible_row",
     "can_edit",
     "person_public",
     "label_of",

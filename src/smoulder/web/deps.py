@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from threading import Lock
 from typing import Annotated, Any
@@ -12,11 +12,15 @@ from urllib.parse import quote
 from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from smoulder.web.security import CurrentUser, csrf_ok
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.autoescape = True  # every template, whatever its suffix
+# compiled once per process: no look at the files' times on every page (Jinja's default checks
+# each template's mtime at every render); a changed template needs a restart, as code does
+TEMPLATES.env.auto_reload = False
 
 
 def _globals() -> None:
@@ -46,9 +50,22 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    with request.app.state.store.session() as session:
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """An ORM session for the request, closed at its end.
+
+    ``async`` so that FastAPI runs it on the event loop instead of handing it to the thread pool
+    twice (on entry and exit): a session connects only when first used, so opening it costs
+    nothing; closing one that holds a connection (a rollback, a network round trip on
+    PostgreSQL) goes to the thread pool, closing an unused one is done at once.
+    """
+    session = request.app.state.store.session()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 def api_user(request: Request) -> CurrentUser:
@@ -69,9 +86,19 @@ def optional_user(request: Request) -> CurrentUser | None:
     return request.scope.get("state", {}).get("user")
 
 
+# As dependencies they are ``async``: they only read what the middleware resolved, and FastAPI
+# runs a sync dependency in the thread pool (a round trip between threads on every request).
+async def _api_user(request: Request) -> CurrentUser:
+    return api_user(request)
+
+
+async def _page_user(request: Request) -> CurrentUser:
+    return page_user(request)
+
+
 DB = Annotated[Session, Depends(get_db)]
-ApiUser = Annotated[CurrentUser, Depends(api_user)]
-PageUser = Annotated[CurrentUser, Depends(page_user)]
+ApiUser = Annotated[CurrentUser, Depends(_api_user)]
+PageUser = Annotated[CurrentUser, Depends(_page_user)]
 
 
 def client_addr(request: Request) -> str:
@@ -87,7 +114,7 @@ def require_csrf(user: CurrentUser, token: str | None) -> None:
         )
 
 
-def api_csrf(request: Request, user: ApiUser) -> CurrentUser:
+async def api_csrf(request: Request, user: ApiUser) -> CurrentUser:
     """For JSON writes: the session's CSRF token must come in the ``X-CSRF-Token`` header."""
     require_csrf(user, request.headers.get("x-csrf-token"))
     return user

@@ -88,6 +88,7 @@ class HeadersMiddleware:
     def __init__(self, app: Any, hsts: bool = False) -> None:
         self.app = app
         self.extra = [*SECURITY_HEADERS, *([HSTS] if hsts else [])]
+        self.names = frozenset(h for h, _ in self.extra)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -101,9 +102,7 @@ class HeadersMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 headers = [
-                    (k, v)
-                    for k, v in message.get("headers", [])
-                    if k.lower() not in {h for h, _ in self.extra}
+                    (k, v) for k, v in message.get("headers", []) if k.lower() not in self.names
                 ]
                 headers.extend(self.extra)
                 if not static and not any(k.lower() == b"cache-control" for k, _ in headers):

@@ -28,7 +28,13 @@ from smoulder.report.summary import changes_since_last_visit, signals
 from smoulder.report.verdict import digital_declines, measure_name, overview, verdict
 from smoulder.schema.palette import as_dict, mark
 from smoulder.store.models import Person
-from smoulder.store.repo import find_visible, person_id_of, pseudonymised, timeline
+from smoulder.store.repo import (
+    find_visible,
+    find_visible_row,
+    person_id_of,
+    pseudonymised,
+    timeline,
+)
 from smoulder.web.security import CurrentUser
 
 
@@ -44,6 +50,17 @@ def visible_or_404(db: Session, user: CurrentUser, key: str) -> Person:
     person = find_visible(db, user.as_user(), key)
     if person is None:
         raise Refused(404, "no such person in your records", person_id_of(db, key))
+    return person
+
+
+def viewable_or_404(conn: Any, user: CurrentUser, key: str) -> Person:
+    """:func:`visible_or_404` for read-only views (a detached ``Person``; the same rule, the
+    same 404): ``conn`` is a plain connection, cheaper than an ORM session."""
+    from smoulder.web.deps import Refused
+
+    person = find_visible_row(conn, user.as_user(), key)
+    if person is None:
+        raise Refused(404, "no such person in your records", person_id_of(conn, key))
     return person
 
 

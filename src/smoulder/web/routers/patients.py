@@ -16,7 +16,7 @@ from smoulder.store.repo import (
 )
 from smoulder.web.deps import DB, ApiUser, PageUser, Refused, record, render
 from smoulder.web.schemas import WHOLE, AuditTrail, PatientList, TimelinePublic, errors
-from smoulder.web.views import person_body, person_payload, visible_or_404
+from smoulder.web.views import person_body, person_payload, viewable_or_404, visible_or_404
 from smoulder.web.words import access_words
 
 router = APIRouter(tags=["patients"])
@@ -44,7 +44,8 @@ def list_patients(
 def get_patient(key: Key, request: Request, db: DB, user: ApiUser) -> Response:
     """One person's whole time line: visits, events, relapses, treatments, MRI, devices, lifestyle,
     analyses (settings and version), and a plain-language summary of what changed since the last visit."""
-    person = visible_or_404(db, user, key)
+    with request.app.state.store.engine.connect() as conn:
+        person = viewable_or_404(conn, user, key)
     _, text = person_payload(request, db, person, user)
     record(request, user, "view", "api person", person, db=db)
     return Response(text, media_type="application/json")
@@ -75,15 +76,15 @@ def person_page(
     user: PageUser,
     saved: Annotated[Literal["lifestyle"] | None, Query()] = None,
 ):
-    person = visible_or_404(db, user, key)
     u = user.as_user()
     own = u.role == "patient"
+    # one plain connection for who may see whom and the access list (read before this view's
+    # own entry); the ORM session is used only when the cached view is out of date
+    with request.app.state.store.engine.connect() as conn:
+        person = viewable_or_404(conn, user, key)
+        seen = audit_for_person(conn, person, 8) if u.role != "researcher" else []
     tl, body = person_body(request, db, person, user)
-    trail = (
-        [access_words(e, own, u.username) for e in audit_for_person(db, person, 8)]
-        if u.role != "researcher"
-        else []
-    )
+    trail = [access_words(e, own, u.username) for e in seen]
     record(request, user, "view", "person page", person, db=db)
     return render(
         request,
