@@ -125,7 +125,7 @@ def header_lines(report: ConsultationReport) -> list[str]:
         else "disease course not recorded"
     )
     if ov.get("onset_year"):
-        who.append(f"onset {ov['onset_year']} ({ov['years_since_onset']} years)")
+        who.append(f"onset {ov['onset_year']} ({ov['years_since_onset']}\u00a0years)")
     t = ov.get("treatment")
     who.append(f"on {t['drug']} since {t['since']}" if t else "no current treatment on record")
     when = []

@@ -119,7 +119,7 @@ def changes_since_last_visit(tl: dict[str, Any], today: dt.date | None = None) -
                 continue
             pct = 100.0 * (c[key] - p[key]) / p[key]
             if abs(pct) < 0.5:
-                out.append(f"{what} took about the same time ({_fmt(c[key])} s).")
+                out.append(f"{what} took about the same time ({_fmt(c[key])}\u00a0s).")
                 continue
             word = "slower" if pct > 0 else "faster"
             flag = (
@@ -128,7 +128,7 @@ def changes_since_last_visit(tl: dict[str, Any], today: dt.date | None = None) -
                 else ""
             )
             out.append(
-                f"{what} took {_fmt(c[key])} s, {abs(pct):.0f} % {word} than before ({_fmt(p[key])} s){flag}."
+                f"{what} took {_fmt(c[key])}\u00a0s, {abs(pct):.0f}\u00a0% {word} than before ({_fmt(p[key])}\u00a0s){flag}."
             )
         p, c = _last_two(visits, "sdmt")
         if p is not None and c is not None and c["date"] == end:
@@ -208,7 +208,7 @@ def _event_sentence(ev: dict[str, Any]) -> str:
 
 
 def _device_sentence(d: dict[str, Any]) -> str:
-    change = f" ({d['change_pct']:+.0f} %)" if d.get("change_pct") is not None else ""
+    change = f" ({d['change_pct']:+.0f}\u00a0%)" if d.get("change_pct") is not None else ""
     name = measure_name(d["measure"])
     return (
         f"{name[0].upper()}{name[1:]} (phone or watch) declined in a sustained way from "
@@ -247,7 +247,7 @@ def signals(tl: dict[str, Any]) -> list[dict[str, str]]:
                 }
             )
     for d in tl.get("device_events", []):
-        ch = f" {d['change_pct']:+.0f} %" if d.get("change_pct") is not None else ""
+        ch = f" {d['change_pct']:+.0f}\u00a0%" if d.get("change_pct") is not None else ""
         out.append(
             {
                 "date": d["onset_date"],
@@ -269,7 +269,7 @@ def lifestyle_summary(tl: dict[str, Any]) -> list[str]:
     x = entries[-1]
     out = [f"Latest entry ({x['date']}, {len(entries)} in total):"]
     if x.get("exercise_min_week") is not None:
-        out.append(f"exercise about {x['exercise_min_week']} minutes a week")
+        out.append(f"exercise about {x['exercise_min_week']}\u00a0minutes a week")
     if x.get("diet"):
         out.append(f"diet: {x['diet']}")
     if x.get("smoking"):
@@ -277,7 +277,7 @@ def lifestyle_summary(tl: dict[str, Any]) -> list[str]:
     if x.get("alcohol_units_week") is not None:
         out.append(f"alcohol about {_fmt(x['alcohol_units_week'])} units a week")
     if x.get("sleep_hours") is not None:
-        out.append(f"sleep about {_fmt(x['sleep_hours'])} hours a night")
+        out.append(f"sleep about {_fmt(x['sleep_hours'])}\u00a0hours a night")
     if x.get("medications"):
         out.append(f"medications: {x['medications']}")
     if x.get("comorbidities"):
