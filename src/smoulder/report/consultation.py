@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +126,7 @@ def header_lines(report: ConsultationReport) -> list[str]:
         else "disease course not recorded"
     )
     if ov.get("onset_year"):
-        who.append(f"onset {ov['onset_year']} ({ov['years_since_onset']}\u00a0years)")
+        who.append(f"onset {ov['onset_year']} ({ov['years_since_onset']} years)")
     t = ov.get("treatment")
     who.append(f"on {t['drug']} since {t['since']}" if t else "no current treatment on record")
     when = []
@@ -168,6 +169,7 @@ def render_html(report: ConsultationReport) -> str:
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
     env.globals.update(colour=colour, long_date=long_date)
+    env.filters["nb"] = keep_units  # a number and its unit never wrap apart
     png = base64.b64encode(figure_png(report.timeline, plain=report.audience == "patient")).decode()
     name = "patient.html" if report.audience == "patient" else "consultation.html"
     return env.get_template(name).render(
@@ -176,9 +178,32 @@ def render_html(report: ConsultationReport) -> str:
 
 
 # --------------------------------------------------------------------------- PDF
+#: the space between a number and its unit ("-23 %", "7.5 s", "3 months"): never a line break
+_NUMBER_UNIT = re.compile(
+    r"(?<=\d) (?=(?:%|s\b|days?\b|weeks?\b|months?\b|years?\b|points?\b|seconds?\b"
+    r"|minutes?\b|hours?\b|units?\b|m\b|mm))"
+)
+
+
+def keep_units(text: str) -> str:
+    """``text`` with a no-break space between each number and its unit.
+
+    Examples
+    --------
+    >>> keep_units(
+    ...     "walk -23 % in 7.5 s, 3 months ago"
+    ... ) == "walk -23\u00a0% in 7.5\u00a0s, 3\u00a0months ago"
+    True
+    """
+    return _NUMBER_UNIT.sub("\u00a0", str(text))
+
+
 def _wrap(text: str, width_in: float, size: float) -> list[str]:
     chars = max(20, int(width_in * 72 / (0.56 * size)))
-    return textwrap.wrap(text, chars) or [""]
+    # textwrap breaks only at ordinary spaces: the glued pairs stay on one line, then read as
+    # ordinary spaces again (the PDF's text is found as it is written)
+    lines = textwrap.wrap(keep_units(text), chars) or [""]
+    return [line.replace("\u00a0", " ") for line in lines]
 
 
 class _Sheet:

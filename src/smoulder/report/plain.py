@@ -261,7 +261,7 @@ def _digital(tl: dict[str, Any], today: dt.date) -> dict[str, str]:
     for x in declines:
         what = measure_words(x["measure"])
         pct = x.get("change_pct")
-        drop = f"dropped by {abs(pct):.0f}\u00a0%" if isinstance(pct, int | float) else "dropped"
+        drop = f"dropped by {abs(pct):.0f} %" if isinstance(pct, int | float) else "dropped"
         s = f"{what[0].upper()}{what[1:]} {drop} from {month_year(x['onset_date'])}"
         now = x.get("now_pct")
         if (
@@ -355,7 +355,7 @@ def plain_changes(tl: dict[str, Any], today: dt.date | None = None) -> list[str]
         else:
             word = "slower" if pct > 0 else "faster"
             out.append(
-                f"{what} got {word} by {abs(pct):.0f}\u00a0%: {_n(b)}\u00a0seconds, after {_n(a)}\u00a0seconds."
+                f"{what} got {word} by {abs(pct):.0f} %: {_n(b)} seconds, after {_n(a)} seconds."
             )
     p = pair("sdmt")
     if p:
@@ -436,7 +436,7 @@ def plain_lifestyle(tl: dict[str, Any]) -> list[str]:
     x = entries[-1]
     parts = []
     if x.get("exercise_min_week") is not None:
-        parts.append(f"exercise about {x['exercise_min_week']}\u00a0minutes a week")
+        parts.append(f"exercise about {x['exercise_min_week']} minutes a week")
     if x.get("diet"):
         parts.append(f"a {x['diet']} diet")
     if x.get("smoking"):
@@ -450,7 +450,7 @@ def plain_lifestyle(tl: dict[str, Any]) -> list[str]:
     if x.get("alcohol_units_week") is not None:
         parts.append(f"about {_n(x['alcohol_units_week'])} units of alcohol a week")
     if x.get("sleep_hours") is not None:
-        parts.append(f"about {_n(x['sleep_hours'])}\u00a0hours of sleep a night")
+        parts.append(f"about {_n(x['sleep_hours'])} hours of sleep a night")
     out = [
         f"Your latest entry, on {long_date(x['date'])} ({_plural(len(entries), 'entry', 'entries')} in all): "
         + (", ".join(parts) if parts else "nothing filled in")

@@ -21,6 +21,11 @@ SDMT_POINTS = 4.0
 UNLISTED_DRUG = "a treatment not on the controlled list"
 
 
+def _many(n: int, noun: str) -> str:
+    """``1 relapse``, ``2 relapses``: a count with its noun, never "relapse(s)"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}" if float(x).is_integer() else f"{x:.1f}"
 
@@ -119,7 +124,7 @@ def changes_since_last_visit(tl: dict[str, Any], today: dt.date | None = None) -
                 continue
             pct = 100.0 * (c[key] - p[key]) / p[key]
             if abs(pct) < 0.5:
-                out.append(f"{what} took about the same time ({_fmt(c[key])}\u00a0s).")
+                out.append(f"{what} took about the same time ({_fmt(c[key])} s).")
                 continue
             word = "slower" if pct > 0 else "faster"
             flag = (
@@ -128,7 +133,7 @@ def changes_since_last_visit(tl: dict[str, Any], today: dt.date | None = None) -
                 else ""
             )
             out.append(
-                f"{what} took {_fmt(c[key])}\u00a0s, {abs(pct):.0f}\u00a0% {word} than before ({_fmt(p[key])}\u00a0s){flag}."
+                f"{what} took {_fmt(c[key])} s, {abs(pct):.0f} % {word} than before ({_fmt(p[key])} s){flag}."
             )
         p, c = _last_two(visits, "sdmt")
         if p is not None and c is not None and c["date"] == end:
@@ -152,7 +157,9 @@ def changes_since_last_visit(tl: dict[str, Any], today: dt.date | None = None) -
         out.append(_event_sentence(ev))
     rel = [r for r in tl.get("relapses", []) if _between(r["onset"], start, None)]
     if rel:
-        out.append(f"{len(rel)} relapse(s) began: " + ", ".join(r["onset"] for r in rel) + ".")
+        out.append(
+            f"{_many(len(rel), 'relapse')} began: " + ", ".join(r["onset"] for r in rel) + "."
+        )
     elif prev is not None:
         out.append("No relapse was recorded.")
     for t in tl.get("treatments", []):
@@ -170,9 +177,9 @@ def changes_since_last_visit(tl: dict[str, Any], today: dt.date | None = None) -
         elif m.get("active") is False:
             parts.append("no new activity")
         if m.get("prl_rated"):
-            parts.append(f"{m['n_prl']} paramagnetic rim lesion(s)")
+            parts.append(_many(m["n_prl"], "paramagnetic rim lesion"))
         if m.get("sel_rated"):
-            parts.append(f"{m['n_sel_definite']} slowly expanding lesion(s)")
+            parts.append(_many(m["n_sel_definite"], "slowly expanding lesion"))
         out.append(
             f"MRI on {m['date']}: " + (", ".join(parts) if parts else "no results recorded") + "."
         )
@@ -208,7 +215,7 @@ def _event_sentence(ev: dict[str, Any]) -> str:
 
 
 def _device_sentence(d: dict[str, Any]) -> str:
-    change = f" ({d['change_pct']:+.0f}\u00a0%)" if d.get("change_pct") is not None else ""
+    change = f" ({d['change_pct']:+.0f} %)" if d.get("change_pct") is not None else ""
     name = measure_name(d["measure"])
     return (
         f"{name[0].upper()}{name[1:]} (phone or watch) declined in a sustained way from "
@@ -234,7 +241,7 @@ def signals(tl: dict[str, Any]) -> list[dict[str, str]]:
             out.append(
                 {
                     "date": m["date"],
-                    "signal": f"{m['n_prl']} paramagnetic rim lesion(s)",
+                    "signal": _many(m["n_prl"], "paramagnetic rim lesion"),
                     "source": "susceptibility MRI (PRL analysis)",
                 }
             )
@@ -242,12 +249,12 @@ def signals(tl: dict[str, Any]) -> list[dict[str, str]]:
             out.append(
                 {
                     "date": m["date"],
-                    "signal": f"{m['n_sel_definite']} slowly expanding lesion(s)",
+                    "signal": _many(m["n_sel_definite"], "slowly expanding lesion"),
                     "source": "serial MRI (SEL analysis)",
                 }
             )
     for d in tl.get("device_events", []):
-        ch = f" {d['change_pct']:+.0f}\u00a0%" if d.get("change_pct") is not None else ""
+        ch = f" {d['change_pct']:+.0f} %" if d.get("change_pct") is not None else ""
         out.append(
             {
                 "date": d["onset_date"],
@@ -269,7 +276,7 @@ def lifestyle_summary(tl: dict[str, Any]) -> list[str]:
     x = entries[-1]
     out = [f"Latest entry ({x['date']}, {len(entries)} in total):"]
     if x.get("exercise_min_week") is not None:
-        out.append(f"exercise about {x['exercise_min_week']}\u00a0minutes a week")
+        out.append(f"exercise about {x['exercise_min_week']} minutes a week")
     if x.get("diet"):
         out.append(f"diet: {x['diet']}")
     if x.get("smoking"):
@@ -277,7 +284,7 @@ def lifestyle_summary(tl: dict[str, Any]) -> list[str]:
     if x.get("alcohol_units_week") is not None:
         out.append(f"alcohol about {_fmt(x['alcohol_units_week'])} units a week")
     if x.get("sleep_hours") is not None:
-        out.append(f"sleep about {_fmt(x['sleep_hours'])}\u00a0hours a night")
+        out.append(f"sleep about {_fmt(x['sleep_hours'])} hours a night")
     if x.get("medications"):
         out.append(f"medications: {x['medications']}")
     if x.get("comorbidities"):

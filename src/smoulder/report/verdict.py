@@ -73,15 +73,15 @@ def ago(date: dt.date, today: dt.date) -> str:
     if days == 1:
         return "yesterday"
     if days < 14:
-        return f"{days}\u00a0days ago"
+        return f"{days} days ago"
     months = months_between(date, today)
     if months < 2:
-        return f"{days // 7}\u00a0weeks ago"
+        return f"{days // 7} weeks ago"
     if months < 12:
-        return f"{months}\u00a0months ago"
+        return f"{months} months ago"
     years, rest = divmod(months, 12)
-    y = f"{years}\u00a0year{'s' if years > 1 else ''}"
-    return y + (f" {rest}\u00a0month{'s' if rest > 1 else ''}" if rest else "") + " ago"
+    y = f"{years} year{'s' if years > 1 else ''}"
+    return y + (f" {rest} month{'s' if rest > 1 else ''}" if rest else "") + " ago"
 
 
 def _dated(date: dt.date | None, today: dt.date) -> dict[str, Any] | None:
@@ -432,14 +432,10 @@ def _digital(tl: dict[str, Any], today: dt.date, last: dt.date | None) -> dict[s
         )
     parts = []
     for x in declines:
-        ch = (
-            f" {x['change_pct']:+.0f}\u00a0%"
-            if isinstance(x.get("change_pct"), int | float)
-            else ""
-        )
+        ch = f" {x['change_pct']:+.0f} %" if isinstance(x.get("change_pct"), int | float) else ""
         s = f"{x['name']}{ch} from {x['onset_date']}"
         if x["now_pct"] is not None:
-            s += f" (now {x['now_pct']:+.0f}\u00a0%)"
+            s += f" (now {x['now_pct']:+.0f} %)"
         parts.append(s)
     ends = [_d(x["last_data"]) for x in declines if x.get("last_data")]
     end = max((e for e in ends if e is not None), default=None)
@@ -456,7 +452,7 @@ def _digital(tl: dict[str, Any], today: dt.date, last: dt.date | None) -> dict[s
             "still shown while the data stay low."
         )
     value = (
-        f"{latest['name']} {latest['change_pct']:+.0f}\u00a0%"
+        f"{latest['name']} {latest['change_pct']:+.0f} %"
         if len(declines) == 1 and isinstance(latest.get("change_pct"), int | float)
         else f"{len(declines)} measure{'s' if len(declines) > 1 else ''}"
     )

@@ -158,7 +158,9 @@
     // found, are said in words under the chart instead of an empty lane of zeros
     var recorded = mri.filter(function (m) { return m.new_enlarging !== null || m.gd_enhancing !== null || m.active === true || m.active === false; });
     var anyActivity = recorded.some(function (m) { return (m.new_enlarging || 0) > 0 || (m.gd_enhancing || 0) > 0 || m.active === true; });
-    if (anyActivity) { lanes.add("activity", counted ? "New/enlarging T2 · Gd+ (count)" : "MRI activity (new/enlarging or Gd+)", 60, counts("new_enlarging", "gd_enhancing")); }
+    // without counts the scans say only "active or not": one row of marks, no count axis
+    var yesNo = {range: [-1, 1], showticklabels: false, showgrid: false, zeroline: false};
+    if (anyActivity) { lanes.add("activity", counted ? "New/enlarging T2 · Gd+ (count)" : "MRI activity (active or not; counts not recorded)", counted ? 60 : 30, counted ? counts("new_enlarging", "gd_enhancing") : yesNo); }
     activityNote(el, mri, recorded, anyActivity, plain);
     if (rated("n_prl").length) { lanes.add("prl", "PRL (rim lesions, count)", 55, counts("n_prl")); }
     if (rated("n_sel").length) { lanes.add("sel", "SEL (definite, count)", 55, counts("n_sel")); }
@@ -223,7 +225,7 @@
       mriTrace("activity", withCounts.filter(function (m) { return m.new_enlarging !== null; }), function (m) { return m.new_enlarging; }, "new_enlarging", function (m) { return m.new_enlarging + " new/enlarging T2"; });
       mriTrace("activity", withCounts.filter(function (m) { return m.gd_enhancing !== null; }), function (m) { return m.gd_enhancing; }, "gd_enhancing", function (m) { return m.gd_enhancing + " Gd+"; });
       mriTrace("activity", quiet, function () { return 0; }, "mri_quiet", function () { return "no activity"; });
-      mriTrace("activity", active, function () { return 1; }, "mri_active", function () { return "activity (no counts)"; });
+      mriTrace("activity", active, function () { return counted ? 1 : 0; }, "mri_active", function () { return "activity (no counts)"; });
       traces.forEach(function (t) { if (t.yaxis === ids.activity && t.marker.symbol !== sym("new_enlarging") && t.marker.symbol !== sym("gd_enhancing")) { t.mode = "markers"; } });
     }
     if (ids.prl) { mriTrace("prl", rated("n_prl"), function (m) { return m.n_prl; }, "PRL", function (m) { return m.n_prl + " PRL of " + m.n_lesions + " lesions"; }); }
