@@ -290,3 +290,14 @@ def test_a_number_and_its_unit_are_never_wrapped_apart():
     assert textwrap.wrap(text, 25)[1].startswith("%")
     lines = _wrap(text, 2.0, 10)
     assert lines == ["aaaa bbbb cccc ddddd", "-23 % eeee, 7.5 s"]
+
+
+@needs_poppler
+def test_the_figure_ends_at_the_snapshots_day_not_the_clocks(tmp_path):
+    # an open treatment runs "to now": now is the snapshot's day (2023-05-01); drawn to the day
+    # the PDF is made, the data were squeezed into the first quarter of a time axis to 2027
+    for audience in ("clinician", "patient"):
+        pdf = render_pdf(build_report(timeline(), "P-TEST0001", DAY, audience=audience))
+        text = _text(pdf, tmp_path, audience)
+        assert "2023-05" in text and "2022-01" in text
+        assert not any(str(y) in text for y in range(2024, 2031)), audience

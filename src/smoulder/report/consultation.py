@@ -139,13 +139,15 @@ def header_lines(report: ConsultationReport) -> list[str]:
 
 
 # --------------------------------------------------------------------------- figures
-def figure_png(tl: dict[str, Any], dpi: int = 130, plain: bool = False) -> bytes:
+def figure_png(
+    tl: dict[str, Any], dpi: int = 130, plain: bool = False, today: dt.date | None = None
+) -> bytes:
     """The key figure as PNG bytes."""
     import matplotlib.pyplot as plt
 
     from smoulder.report.figure import key_figure
 
-    fig = key_figure(tl, plain=plain)
+    fig = key_figure(tl, plain=plain, today=today)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
@@ -170,7 +172,10 @@ def render_html(report: ConsultationReport) -> str:
     )
     env.globals.update(colour=colour, long_date=long_date)
     env.filters["nb"] = keep_units  # a number and its unit never wrap apart
-    png = base64.b64encode(figure_png(report.timeline, plain=report.audience == "patient")).decode()
+    day = dt.date.fromisoformat(report.generated)  # the snapshot's day, not the clock's
+    png = base64.b64encode(
+        figure_png(report.timeline, plain=report.audience == "patient", today=day)
+    ).decode()
     name = "patient.html" if report.audience == "patient" else "consultation.html"
     return env.get_template(name).render(
         r=report, png=png, disclaimer=DISCLAIMER, header=header_lines(report)
@@ -375,7 +380,9 @@ def _clinician_page(pdf: Any, report: ConsultationReport) -> None:
         )
     # the figure takes the rest of the page
     fig_h = max(fig_h, A4[1] - s.y - 0.15 - 0.45)
-    draw_key_figure(s.fig, (0.5, 0.45, 7.3, fig_h), report.timeline)
+    # an open treatment runs to the snapshot's day, not to the day the PDF is made
+    day = dt.date.fromisoformat(report.generated)
+    draw_key_figure(s.fig, (0.5, 0.45, 7.3, fig_h), report.timeline, today=day)
     s.finish()
 
 
@@ -413,7 +420,13 @@ def _patient_pages(pdf: Any, report: ConsultationReport) -> None:
     s.y += 0.15
     s.need(fig_h + 0.5)
     s.text("Your results over time", 14, "bold", gap=0.06)
-    draw_key_figure(s.fig, (0.5, A4[1] - s.y - fig_h, 7.3, fig_h), report.timeline, plain=True)
+    draw_key_figure(
+        s.fig,
+        (0.5, A4[1] - s.y - fig_h, 7.3, fig_h),
+        report.timeline,
+        plain=True,
+        today=dt.date.fromisoformat(report.generated),
+    )
     s.finish()
 
 
