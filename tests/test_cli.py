@@ -211,6 +211,8 @@ def test_demo_writes_everything(tmp_path):
         "edss_events_km.png",
         "composite_events.csv",
         "composite_km_by_arm.png",
+        "composite_km_by_arm.svg",
+        "composite_km_by_arm.pdf",
         "composite_hazard_ratio.csv",
         "milestone_edss6.csv",
         "demo_report.md",

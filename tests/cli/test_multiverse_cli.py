@@ -28,7 +28,7 @@ def test_a_csv_grid_of_definitions(files, tmp_path):
     t = pd.read_csv(out)
     assert t["definition"].tolist() == ["short", "strict"]
     assert (t["n_pira"] <= t["n_cdw"]).all() and t.loc[1, "n_pira"] <= t.loc[0, "n_pira"] + 50
-    for name in ("mv_settings.toml", "mv_methods.txt", "mv.png"):
+    for name in ("mv_settings.toml", "mv_methods.txt", "mv.png", "mv.svg", "mv.pdf"):
         assert (out.parent / name).stat().st_size > 0
     assert '"open"' in (out.parent / "mv_settings.toml").read_text()
 

@@ -52,7 +52,7 @@ def test_the_contract_of_the_issue(tmp_path, capsys):
         t.loc[0, "baseline_date"] == "2015-01-01" and t.loc[0, "confirmation_date"] == "2015-12-27"
     )
     for name in ("spms_steps.csv", "spms_settings.toml", "spms_settings.json", "spms_methods.txt",
-                 "spms.png"):  # fmt: skip
+                 "spms.png", "spms.svg", "spms.pdf"):  # fmt: skip
         assert (out.parent / name).stat().st_size > 0, name
     methods = (out.parent / "spms_methods.txt").read_text()
     assert "1 of 2 subjects met the definition" in methods

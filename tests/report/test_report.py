@@ -116,9 +116,9 @@ def test_changes_since_last_visit_worked_by_hand():
         "confirmed).",
         "A worsening of EDSS from 2 to 3 on 2023-01-12, confirmed on 2023-04-20, happened shortly after a relapse "
         "(RAW, relapse-associated worsening).",
-        "1 relapse(s) began: 2022-09-01.",
+        "1 relapse began: 2022-09-01.",
         "Treatment with natalizumab started on 2022-10-15.",
-        "MRI on 2022-12-01: no new activity, 4 paramagnetic rim lesion(s), 2 slowly expanding lesion(s).",
+        "MRI on 2022-12-01: no new activity, 4 paramagnetic rim lesions, 2 slowly expanding lesions.",
         # the clinician's page does not speak to the person ("Your ...")
         "Step count (phone or watch) declined in a sustained way from 2022-11-07 (-25 %).",
         "1 lifestyle log entry added.",
@@ -140,8 +140,8 @@ def test_signals_are_dated_with_their_source_and_questions_follow_the_record():
     sig = signals(timeline())
     assert [(s["date"], s["signal"]) for s in sig] == [
         ("2022-11-07", "sustained decline in step count -25 %"),
-        ("2022-12-01", "4 paramagnetic rim lesion(s)"),
-        ("2022-12-01", "2 slowly expanding lesion(s)"),
+        ("2022-12-01", "4 paramagnetic rim lesions"),
+        ("2022-12-01", "2 slowly expanding lesions"),
         ("2023-01-12", "RAW (EDSS 2 to 3)"),
     ]
     assert sig[0]["source"] == "phone/wearable (imported)"
@@ -179,9 +179,10 @@ def _pages(pdf: bytes, tmp_path, name: str, dpi: int = 40) -> list:
 def _text(pdf: bytes, tmp_path, name: str) -> str:
     path = tmp_path / f"{name}.pdf"
     path.write_bytes(pdf)
-    return subprocess.run(
+    text = subprocess.run(
         ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
     ).stdout
+    return text.replace("\u00a0", " ")  # numbers and units are joined by no-break spaces
 
 
 def _font_sizes(pdf: bytes) -> set[float]:
@@ -277,3 +278,26 @@ def test_patient_version_from_the_same_snapshot_in_plain_words(tmp_path):
         assert code not in flat, code
     assert min(_font_sizes(patient)) >= 8.0
     assert len(_pages(patient, tmp_path, "patient")) >= 1
+
+
+def test_a_number_and_its_unit_are_never_wrapped_apart():
+    import textwrap
+
+    from smoulder.report.consultation import _wrap
+
+    text = "aaaa bbbb cccc ddddd -23 % eeee, 7.5 s"
+    # 2 inches at 10 pt hold 25 characters: plain wrapping leaves "%" alone on the next line
+    assert textwrap.wrap(text, 25)[1].startswith("%")
+    lines = _wrap(text, 2.0, 10)
+    assert lines == ["aaaa bbbb cccc ddddd", "-23 % eeee, 7.5 s"]
+
+
+@needs_poppler
+def test_the_figure_ends_at_the_snapshots_day_not_the_clocks(tmp_path):
+    # an open treatment runs "to now": now is the snapshot's day (2023-05-01); drawn to the day
+    # the PDF is made, the data were squeezed into the first quarter of a time axis to 2027
+    for audience in ("clinician", "patient"):
+        pdf = render_pdf(build_report(timeline(), "P-TEST0001", DAY, audience=audience))
+        text = _text(pdf, tmp_path, audience)
+        assert "2023-05" in text and "2022-01" in text
+        assert not any(str(y) in text for y in range(2024, 2031)), audience

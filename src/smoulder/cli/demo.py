@@ -25,24 +25,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=Path("smoulder-demo-output"),
         help="output folder (filled all or nothing; files of an earlier run are replaced)",
     )
+    from smoulder.cli.progression import add_km_arguments
+
+    add_km_arguments(p)
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=run)
 
 
-def run_demo(out: Path, progress: Any = None) -> dict[str, Path]:
-    """Run every clinical analysis on the bundled demo files; return the written paths."""
+def run_demo(out: Path, progress: Any = None, km_min_at_risk: int = 10) -> dict[str, Path]:
+    """Run every clinical analysis on the bundled demo files; return the written paths.
+
+    ``km_min_at_risk``: the Kaplan-Meier figures stop each curve where fewer than this many
+    people remain at risk.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from smoulder.clinical.composite import composite_cdw
     from smoulder.clinical.milestones import confirmed_milestone
     from smoulder.clinical.progression import run_validated
     from smoulder.clinical.settings import ProgressionSettings
-    from smoulder.clinical.survival import cox_hazard_ratio, kaplan_meier
+    from smoulder.clinical.survival import cox_hazard_ratio, hazard_ratio_text, kaplan_meier
     from smoulder.io.tables import read_columns, read_inputs, read_table, write_table
     from smoulder.pipelines import progression
+    from smoulder.pipelines._files import figure_paths, save_figure
 
     out.mkdir(parents=True, exist_ok=True)
     data = resources.files("smoulder.data")
@@ -75,7 +82,9 @@ def run_demo(out: Path, progress: Any = None) -> dict[str, Path]:
     if progress is not None:
         progress("scanning EDSS (the first run on a machine compiles the scan)")
     edss = run_validated(per_outcome["edss"], relapses, mri, settings, ingest=report)
-    for k, v in progression.write(edss, out / "edss_events.csv").items():
+    for k, v in progression.write(
+        edss, out / "edss_events.csv", km_min_at_risk=km_min_at_risk
+    ).items():
         paths[f"edss_{k}"] = v
 
     if progress is not None:
@@ -92,12 +101,14 @@ def run_demo(out: Path, progress: Any = None) -> dict[str, Path]:
         ["subject", "duration_days", "event"]
     ]
     groups = subjects[["subject", "arm"]].astype({"subject": str})
-    km = kaplan_meier(tte, group=groups, label="composite CDW")
-    fig = km.plot()
-    paths["composite_km_plot"] = out / "composite_km_by_arm.png"
-    fig.savefig(paths["composite_km_plot"], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    km = kaplan_meier(tte, group=groups, label="composite CDW", min_at_risk=km_min_at_risk)
     hr = cox_hazard_ratio(tte, groups, "arm", reference="placebo")
+    hr_lines = [
+        f"{r.group} vs {r.reference}: {hazard_ratio_text(r._asdict())}" for r in hr.itertuples()
+    ]
+    fig = km.plot(annotation="\n".join(hr_lines) or None)
+    written = save_figure(fig, out / "composite_km_by_arm")
+    paths.update(figure_paths("composite_km_plot", written))
     write_table(hr, out / "composite_hazard_ratio.csv")
     paths["composite_hazard_ratio"] = out / "composite_hazard_ratio.csv"
 
@@ -122,6 +133,10 @@ def run_demo(out: Path, progress: Any = None) -> dict[str, Path]:
             f"- composite CDW, {row['group']} vs {row['reference']}: hazard ratio {row['hazard_ratio']:.2f} "
             f"(95 % CI {row['ci_lower']:.2f} to {row['ci_upper']:.2f})"
         )
+    lines.append(
+        f"- the Kaplan-Meier figures stop each curve where fewer than {km_min_at_risk} people "
+        f"remain at risk (--km-min-at-risk {km_min_at_risk})"
+    )
     lines += ["", "## Methods (EDSS analysis)", "", edss.methods(), ""]
     paths["demo_report"] = out / "demo_report.md"
     paths["demo_report"].write_text("\n".join(lines), encoding="utf-8")
@@ -135,7 +150,10 @@ def run(ns: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with OutputPlan().add_dir(ns.out, "--out").staged() as stage, progress_display(ns) as progress:
         staged = stage.dir(ns.out)
-        paths = {k: ns.out / p.relative_to(staged) for k, p in run_demo(staged, progress).items()}
+        paths = {
+            k: ns.out / p.relative_to(staged)
+            for k, p in run_demo(staged, progress, ns.km_min_at_risk).items()
+        }
     if ns.quiet:
         return 0
     print(f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {ns.out}/:")

@@ -331,6 +331,30 @@ def reading_options(ns: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of subjects, e.g. 10, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 subject, got {text!r}")
+    return value
+
+
+def add_km_arguments(p: argparse.ArgumentParser) -> None:
+    """``--km-min-at-risk N``: where the Kaplan-Meier figures stop (every command drawing one)."""
+    p.add_argument(
+        "--km-min-at-risk",
+        type=_at_least_one,
+        default=10,
+        metavar="N",
+        help="Kaplan-Meier figures stop each curve where fewer than N subjects remain at risk "
+        "(default 10; said in the caption, the report and the settings JSON)",
+    )
+
+
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """``--quiet`` (no progress, no summary line) and ``--json`` (counts for scripts)."""
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -410,6 +434,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-plots", action="store_true", help="skip the Kaplan-Meier and trajectory plots"
     )
+    add_km_arguments(p)
     add_run_arguments(p)
     # --- partitioned datasets on dask.distributed (issue 13): smoulder.cli.progression_partitioned
     from smoulder.cli import progression_partitioned
@@ -427,6 +452,7 @@ LABELS = {
     "groups": "--groups",
     "settings": "--settings",
     "out": "--out",
+    "km_min_at_risk": "--km-min-at-risk",
 }
 
 
@@ -477,6 +503,7 @@ def run(ns: argparse.Namespace) -> int:
             group_col=ns.group_col,
             reference_group=ns.reference_group,
             plots=not ns.no_plots,
+            km_min_at_risk=ns.km_min_at_risk,
             return_unconfirmed=ns.return_unconfirmed,
             labels=LABELS,
             progress=progress,

@@ -428,6 +428,8 @@ class MultiverseResult(AnalysisResult):
         incidence, over a matrix of the options each definition uses."""
         import matplotlib.pyplot as plt
 
+        from smoulder.schema.palette import colour
+
         t = self.table.sort_values("pira_per_10py").reset_index(drop=True)
         dims = [d for d in self.dimensions if d in t and t[d].nunique() > 1]
         n_opt = sum(t[d].nunique() for d in dims)
@@ -436,8 +438,10 @@ class MultiverseResult(AnalysisResult):
         gs = fig.add_gridspec(3, 1, height_ratios=[3, 1.6, max(1.0, 0.3 * n_opt)], hspace=0.08)
         ax1, ax2, ax3 = (fig.add_subplot(gs[i]) for i in range(3))
         x = np.arange(len(t))
-        ax1.fill_between(x, t["pira_ci_low"], t["pira_ci_high"], color="#b3412c", alpha=0.2, lw=0)
-        ax1.plot(x, t["pira_per_10py"], ".", color="#b3412c", ms=3)
+        ax1.fill_between(
+            x, t["pira_ci_low"], t["pira_ci_high"], color=colour("PIRA"), alpha=0.2, lw=0
+        )
+        ax1.plot(x, t["pira_per_10py"], ".", color=colour("PIRA"), ms=3)
         ax1.set_ylabel("PIRA per 10 person-years")
         ax1.set_title(f"PIRA under {len(t)} definitions")
         ax2.plot(x, t["persistence"], ".", color="#2c6db3", ms=3)

@@ -378,6 +378,7 @@ class ProgressionResult(AnalysisResult):
         *,
         subjects: list[str] | None = None,
         max_subjects: int = 12,
+        min_at_risk: int = 10,
     ) -> Any:
         """Draw the trajectories of subjects with events, or the Kaplan-Meier curve of the first
         event; returns the matplotlib Figure (nothing is saved).
@@ -391,6 +392,8 @@ class ProgressionResult(AnalysisResult):
             Subjects to draw (default: the first ``max_subjects`` with an event).
         max_subjects : int
             How many subjects at most (a figure shows a dozen, whatever the cohort's size).
+        min_at_risk : int
+            ``"km"``: each curve stops where fewer than this many subjects remain at risk.
 
         Returns
         -------
@@ -405,7 +408,8 @@ class ProgressionResult(AnalysisResult):
                 self.settings.event, "CDW"
             )
             tte = time_to_first_event(self.events, self.summary, kind=event_kind)
-            return kaplan_meier(tte, label=event_kind).plot() if len(tte) else None
+            km = kaplan_meier(tte, label=event_kind, min_at_risk=min_at_risk) if len(tte) else None
+            return km.plot() if km is not None else None
         if kind != "trajectories":
             raise ValueError(f"kind must be 'trajectories' or 'km' (got {kind!r})")
         if self.visits is None or not len(self.events):

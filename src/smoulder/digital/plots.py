@@ -9,6 +9,7 @@ import pandas as pd
 
 from smoulder.exceptions import SettingsError
 from smoulder.schema.catalogue import get_measure
+from smoulder.schema.palette import colour
 
 if TYPE_CHECKING:  # pragma: no cover
     from smoulder.digital.result import DetectionResult
@@ -33,7 +34,7 @@ def plot_series(
     subject, measure : str
         Which series to draw.
     relapses : DataFrame, optional
-        ``subject, date`` of relapse onsets, drawn as red ticks.
+        ``subject, date`` of relapse onsets, drawn in the palette's relapse colour.
     method : str, optional
         Only events of this method (default: all).
     ax : matplotlib Axes, optional
@@ -49,10 +50,12 @@ def plot_series(
     if g.empty:
         raise SettingsError(f"no weekly data for this subject and measure '{measure}'")
     m = get_measure(measure)
+    # the palette's colours: the same as on the person page and in the PDF report
+    line, base, decline = colour(measure), colour("device_baseline"), colour("digital_decline")
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 3.6))
     for role, style in (
-        ("analysed", dict(color="#1f4e79", marker="o", ms=3.5, lw=0.8)),
+        ("analysed", dict(color=line, marker="o", ms=3.5, lw=0.8)),
         (
             "learning",
             dict(color="#9aa5b1", marker="o", ms=3.5, lw=0, label="learning phase (left out)"),
@@ -72,34 +75,36 @@ def plot_series(
         ax.axvspan(
             row.baseline_start,
             row.baseline_end + pd.Timedelta(days=6),
-            color="#2e8b57",
+            color=base,
             alpha=0.10,
             label="baseline" if i == 0 else None,
         )
-        ax.hlines(row.baseline_value, row.baseline_start, row.baseline_end, color="#2e8b57")
-        ax.hlines(row.current_value, row.evidence_start, row.evidence_end, color="#c0392b")
+        ax.hlines(row.baseline_value, row.baseline_start, row.baseline_end, color=base)
+        ax.hlines(row.current_value, row.evidence_start, row.evidence_end, color=decline)
         ax.axvline(
             row.onset_date,
-            color="#c0392b",
+            color=decline,
             ls="--",
             lw=1,
             label="estimated onset" if i == 0 else None,
         )
         ax.axvline(
-            row.detected_date, color="#c0392b", ls=":", lw=1, label="detected" if i == 0 else None
+            row.detected_date, color=decline, ls=":", lw=1, label="detected" if i == 0 else None
         )
         ax.annotate(
-            f"{row.change_pct:+.0f} %",
+            f"{row.change_pct:+.0f}\u00a0%",
             (row.detected_date, row.current_value),
             textcoords="offset points",
             xytext=(4, -12),
-            color="#c0392b",
+            color=decline,
             fontsize=8,
         )
     if relapses is not None and not relapses.empty:
         r = relapses[relapses["subject"].astype(str) == str(subject)]
         for i, d in enumerate(pd.to_datetime(r["date"])):
-            ax.axvline(d, color="#e67e22", lw=2, alpha=0.6, label="relapse" if i == 0 else None)
+            ax.axvline(
+                d, color=colour("relapse"), lw=2, alpha=0.6, label="relapse" if i == 0 else None
+            )
     gaps = result.gaps
     gaps = gaps[(gaps["subject"].astype(str) == str(subject)) & (gaps["measure"] == measure)]
     for i, row in enumerate(gaps.itertuples(index=False)):

@@ -6,7 +6,7 @@ on any error nothing is left behind)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,25 @@ import pandas as pd
 from smoulder.exceptions import SettingsError
 from smoulder.io.outputs import TABLE_SUFFIXES, OutputPlan, Staging
 
-__all__ = ["atomic_outputs", "output_plan", "load_table", "check_output_path", "settings_from"]
+__all__ = [
+    "atomic_outputs",
+    "output_plan",
+    "load_table",
+    "check_output_path",
+    "settings_from",
+    "FIGURE_FORMATS",
+    "FIGURE_DPI",
+    "save_figure",
+    "figure_paths",
+    "write_beside",
+    "methods_text",
+    "draw_into",
+]
+
+#: every figure is written in each of these formats (PNG for screens, SVG and PDF for papers)
+FIGURE_FORMATS = ("png", "svg", "pdf")
+#: resolution of the PNG (and of anything rasterised in the PDF)
+FIGURE_DPI = 300
 
 
 def _file_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Path]:
@@ -84,3 +102,75 @@ def settings_from(cls: Any, settings: Any, overrides: dict[str, Any]) -> Any:
     raise SettingsError(
         f"settings must be {cls.__name__} or a mapping (got {type(settings).__name__})"
     )
+
+
+def save_figure(fig: Any, base: str | Path) -> dict[str, Path]:
+    """Write ``fig`` as ``<base>.png``, ``.svg`` and ``.pdf`` at 300 dpi and close it.
+
+    Call it inside a staging (``base`` a staged path) so that the three are written all or
+    nothing. Returns the path of each format by its suffix (``png``, ``svg``, ``pdf``).
+    """
+    import matplotlib.pyplot as plt
+
+    paths = {}
+    try:
+        for ext in FIGURE_FORMATS:
+            paths[ext] = Path(f"{base}.{ext}")
+            # no date stamped in: the same figure gives the same SVG/PDF bytes on every run
+            meta = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(ext)
+            fig.savefig(paths[ext], dpi=FIGURE_DPI, bbox_inches="tight", metadata=meta)
+    finally:
+        plt.close(fig)
+    return paths
+
+
+def figure_paths(key: str, written: Mapping[str, Path]) -> dict[str, Path]:
+    """``key`` for the PNG (as before), ``key_svg`` and ``key_pdf`` for the others."""
+    return {(key if ext == "png" else f"{key}_{ext}"): p for ext, p in written.items()}
+
+
+def write_beside(
+    out: str | Path,
+    planned: list[Path],
+    write_files: Callable[[Path], Mapping[str, Path]],
+) -> dict[str, Path]:
+    """Write a result's files beside ``out`` (the first of ``planned``), all or nothing.
+
+    ``write_files`` gets the staged path of ``out`` and returns the files it wrote (key ->
+    staged path); the answer names the same files where they land, beside ``out``. The closing
+    lines every table pipeline's ``write`` shares.
+    """
+    from smoulder.pipelines._clinical import staged
+
+    out = Path(out)
+    with staged(out, planned, flag="out") as stage:
+        written = write_files(stage.path(out))
+    return landed(out, written)
+
+
+def landed(out: Path, written: Mapping[str, Path]) -> dict[str, Path]:
+    """The staged files of ``written`` where they land: beside ``out``, under the same names."""
+    return {k: out.parent / v.name for k, v in written.items()}
+
+
+def methods_text(methods: str, notes: Iterable[str]) -> str:
+    """A methods paragraph and, when there are any, the notes on the input as a list."""
+    notes = list(notes)
+    text = methods + "\n"
+    if notes:
+        text += "\nNotes on the input:\n" + "".join(f"- {n}\n" for n in notes)
+    return text
+
+
+def draw_into(stage: Staging, base: Path, draw: Callable[[], Any]) -> dict[str, Path]:
+    """Draw a figure (``draw()`` returns it) and save it in ``stage`` as ``<base>.png/.svg/.pdf``.
+
+    Returns the final paths by format (``png``, ``svg``, ``pdf``), as :func:`save_figure`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = draw()
+    staged_base = stage.path(Path(f"{base}.png")).with_suffix("")
+    written = save_figure(fig, staged_base)
+    return {ext: Path(f"{base}.{ext}") for ext in written}

@@ -30,6 +30,7 @@ from smoulder._params import json_text
 from smoulder.clinical.composite import CompositeResult, CompositeSettings
 from smoulder.exceptions import SettingsError
 from smoulder.pipelines._clinical import Progress, check_inputs, settings_from, staged, step
+from smoulder.pipelines._files import landed, write_beside
 
 __all__ = ["run", "write", "planned_outputs"]
 
@@ -159,7 +160,7 @@ def run(
         if stage is not None and out_path is not None:
             written = _write_files(result, stage.path(out_path), date_format=date_format)
     if out_path is not None:
-        result.files = {k: out_path.parent / v.name for k, v in written.items()}
+        result.files = landed(out_path, written)
     return result
 
 
@@ -186,9 +187,9 @@ def write(result: CompositeResult, out: str | Path, *, date_format: str = "iso")
         An output that cannot be written or has the wrong suffix (nothing is then written).
     """
     out = Path(out)
-    with staged(out, planned_outputs(out), flag="out") as stage:
-        written = _write_files(result, stage.path(out), date_format=date_format)
-    return {k: out.parent / v.name for k, v in written.items()}
+    return write_beside(
+        out, planned_outputs(out), lambda at: _write_files(result, at, date_format=date_format)
+    )
 
 
 def _write_files(result: CompositeResult, out: Path, *, date_format: str) -> dict[str, Path]:

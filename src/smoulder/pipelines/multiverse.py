@@ -8,7 +8,7 @@ run. Definitions are spread over ``workers`` processes (each runs the compiled s
 thread); results are identical for any number of workers.
 
 Outputs next to ``out`` (the per-definition table): ``<stem>_settings.toml`` (the whole grid,
-as it ran), ``<stem>_methods.txt`` and the specification-curve figure ``<stem>.png``.
+as it ran), ``<stem>_methods.txt`` and the specification-curve figure ``<stem>.png`` (also ``.svg`` and ``.pdf``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,15 @@ from smoulder.clinical.multiverse import (
     run_multiverse,
 )
 from smoulder.exceptions import InputDataError, SettingsError
-from smoulder.pipelines._files import atomic_outputs, check_output_path, load_table
+from smoulder.pipelines._files import (
+    FIGURE_FORMATS,
+    atomic_outputs,
+    check_output_path,
+    draw_into,
+    figure_paths,
+    load_table,
+    methods_text,
+)
 
 __all__ = ["run", "write", "load_grid"]
 
@@ -270,14 +278,14 @@ def write(
     out : path
         The per-definition table (``.csv``, ``.tsv`` or ``.parquet``).
     plots : bool
-        Write the specification-curve figure (``<stem>.png``).
+        Write the specification-curve figure (``<stem>.png``, ``.svg`` and ``.pdf``, 300 dpi).
     inputs : mapping of str to path, optional
         The files read (flag -> path), which no output may overwrite.
 
     Returns
     -------
     dict of str to Path
-        ``multiverse``, ``settings``, ``methods`` and, with ``plots``, ``plot``.
+        ``multiverse``, ``settings``, ``methods`` and, with ``plots``, ``plot`` (the PNG), ``plot_svg`` and ``plot_pdf``.
 
     Raises
     ------
@@ -294,7 +302,7 @@ def write(
         "methods": Path(f"{stem}_methods.txt"),
     }
     if plots:
-        paths["plot"] = Path(f"{stem}.png")
+        paths.update(figure_paths("plot", {e: Path(f"{stem}.{e}") for e in FIGURE_FORMATS}))
     with atomic_outputs(paths.values(), inputs) as files:
         write_table(result.table, files.path(out))
         files.path(paths["settings"]).write_text(
@@ -302,17 +310,9 @@ def write(
             + result.settings.to_toml(),
             "utf-8",
         )
-        text = result.methods() + "\n"
-        if result.notes:
-            text += "\nNotes on the input:\n" + "".join(f"- {n}\n" for n in result.notes)
-        files.path(paths["methods"]).write_text(text, "utf-8")
+        files.path(paths["methods"]).write_text(
+            methods_text(result.methods(), result.notes), "utf-8"
+        )
         if plots:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            fig = result.plot()
-            fig.savefig(files.path(paths["plot"]), dpi=110, bbox_inches="tight")
-            plt.close(fig)
+            draw_into(files, stem, result.plot)
     return paths

@@ -33,9 +33,19 @@ import pandas as pd
 from smoulder._params import json_text
 from smoulder.clinical.result import ProgressionResult
 from smoulder.clinical.settings import ProgressionSettings
+from smoulder.exceptions import SettingsError
 from smoulder.pipelines._clinical import Progress, check_inputs, settings_from, staged, step
+from smoulder.pipelines._files import FIGURE_DPI, FIGURE_FORMATS, figure_paths, save_figure
 
-__all__ = ["run", "write", "planned_outputs", "INPUT_LABELS"]
+__all__ = [
+    "run",
+    "write",
+    "planned_outputs",
+    "INPUT_LABELS",
+    "FIGURE_DPI",
+    "FIGURE_FORMATS",
+    "save_figure",
+]
 
 #: How the Python API names the inputs in messages (the command line passes its flags).
 INPUT_LABELS = {
@@ -48,34 +58,8 @@ INPUT_LABELS = {
 }
 
 
-#: every figure is written in each of these formats (PNG for screens, SVG and PDF for papers)
-FIGURE_FORMATS = ("png", "svg", "pdf")
-#: resolution of the PNG (and of anything rasterised in the PDF)
-FIGURE_DPI = 300
-
-
-def save_figure(fig: Any, base: str | Path) -> dict[str, Path]:
-    """Write ``fig`` as ``<base>.png``, ``.svg`` and ``.pdf`` at 300 dpi and close it.
-
-    Returns the path of each format by its suffix (``png``, ``svg``, ``pdf``).
-    """
-    import matplotlib.pyplot as plt
-
-    paths = {}
-    try:
-        for ext in FIGURE_FORMATS:
-            paths[ext] = Path(f"{base}.{ext}")
-            # no date stamped in: the same figure gives the same SVG/PDF bytes on every run
-            meta = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(ext)
-            fig.savefig(paths[ext], dpi=FIGURE_DPI, bbox_inches="tight", metadata=meta)
-    finally:
-        plt.close(fig)
-    return paths
-
-
-def _figure_paths(key: str, written: dict[str, Path]) -> dict[str, Path]:
-    """``km_plot`` (the PNG, as before), ``km_plot_svg``, ``km_plot_pdf``."""
-    return {(key if ext == "png" else f"{key}_{ext}"): p for ext, p in written.items()}
+# the figure helpers are shared with the other pipelines (kept importable from here)
+_figure_paths = figure_paths
 
 
 def planned_outputs(
@@ -147,6 +131,7 @@ def run(
     reference_group: str | None = None,
     plots: bool = True,
     max_trajectory_plots: int = 12,
+    km_min_at_risk: int = 10,
     return_unconfirmed: bool = False,
     labels: Mapping[str, str] | None = None,
     source: str | None = None,
@@ -179,6 +164,9 @@ def run(
         Write the Kaplan-Meier and trajectory figures.
     max_trajectory_plots : int
         Subjects in the trajectory figure.
+    km_min_at_risk : int
+        The Kaplan-Meier figures stop each curve where fewer than this many subjects remain at
+        risk (default 10; said in the caption, the report and the settings JSON).
     return_unconfirmed : bool
         Also report every change that was never confirmed (``<stem>_unconfirmed``).
     labels : mapping, optional
@@ -208,6 +196,7 @@ def run(
         names,
     )
     s = settings_from(ProgressionSettings, settings, **overrides)
+    _check_min_at_risk(km_min_at_risk, names.get("km_min_at_risk", "km_min_at_risk"))
     out_path = Path(out) if out is not None else None
     outputs = (
         planned_outputs(
@@ -262,6 +251,7 @@ def run(
                 max_trajectory_plots=max_trajectory_plots,
                 date_format=date_format,
                 progress=progress,
+                km_min_at_risk=km_min_at_risk,
             )
             if groups is not None:
                 step(progress, "comparing groups")
@@ -276,6 +266,7 @@ def run(
                         plots=plots,
                         sep=sep,
                         label=names["groups"],
+                        km_min_at_risk=km_min_at_risk,
                     )
                 )
     if out_path is not None:
@@ -290,6 +281,7 @@ def write(
     plots: bool = True,
     max_trajectory_plots: int = 12,
     date_format: str = "iso",
+    km_min_at_risk: int = 10,
 ) -> dict[str, Path]:
     """Write a result's files next to ``out`` (the events file), all or nothing.
 
@@ -310,6 +302,8 @@ def write(
     date_format : {"iso", "day"}
         Dates in the tables as ISO dates or as day numbers (the trajectory figure is then
         left out).
+    km_min_at_risk : int
+        The Kaplan-Meier figure stops where fewer than this many subjects remain at risk.
 
     Returns
     -------
@@ -322,6 +316,7 @@ def write(
     OutputError
         An output that cannot be written or has the wrong suffix (nothing is then written).
     """
+    _check_min_at_risk(km_min_at_risk, "km_min_at_risk")
     out = Path(out)
     outputs = planned_outputs(out, plots=plots, unconfirmed=result.unconfirmed is not None)
     with staged(out, outputs, flag="out") as stage:
@@ -331,8 +326,17 @@ def write(
             plots=plots,
             max_trajectory_plots=max_trajectory_plots,
             date_format=date_format,
+            km_min_at_risk=km_min_at_risk,
         )
     return {k: out.parent / v.name for k, v in written.items()}
+
+
+def _check_min_at_risk(value: Any, flag: str) -> None:
+    """Refuse a cut-off that is not a whole number of at least 1, naming ``flag``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SettingsError(
+            f"{flag} must be a whole number of subjects of at least 1, e.g. 10 (got {value!r})"
+        )
 
 
 def _write_files(
@@ -343,6 +347,7 @@ def _write_files(
     max_trajectory_plots: int,
     date_format: str,
     progress: Progress | None = None,
+    km_min_at_risk: int = 10,
 ) -> dict[str, Path]:
     """Every file of a result at ``out`` (a path inside the staging folder)."""
     from smoulder.io.tables import write_table
@@ -379,19 +384,43 @@ def _write_files(
     }
     if result.ingest is not None and hasattr(result.ingest, "to_dict"):
         meta["input"] = result.ingest.to_dict()
+    if plots:
+        meta["figures"] = {"km_min_at_risk": km_min_at_risk}
     paths["settings_json"].write_text(json_text(meta), encoding="utf-8")
     paths["report"] = Path(f"{stem}_report.md")
-    paths["report"].write_text(result.report_text(), encoding="utf-8")
+    report = result.report_text()
+    if plots:
+        report = report.rstrip("\n") + "\n\n" + km_cut_sentence(km_min_at_risk) + "\n"
+    paths["report"].write_text(report, encoding="utf-8")
     if plots:
         step(progress, "drawing the figures")
         # day numbers: the time-to-event curve only, trajectories would show made-up dates
         drawn = result if date_format != "day" else dataclasses.replace(result, visits=None)
-        paths.update(_write_plots(drawn, stem, max_trajectory_plots=max_trajectory_plots))
+        paths.update(
+            _write_plots(
+                drawn,
+                stem,
+                max_trajectory_plots=max_trajectory_plots,
+                km_min_at_risk=km_min_at_risk,
+            )
+        )
     return paths
 
 
+def km_cut_sentence(min_at_risk: int) -> str:
+    """The report's sentence on where the Kaplan-Meier figures stop (``km_min_at_risk``)."""
+    return (
+        f"The Kaplan-Meier figures stop each curve where fewer than {min_at_risk} subjects "
+        f"remain at risk (km_min_at_risk = {min_at_risk}); the counts above use every subject."
+    )
+
+
 def _write_plots(
-    result: ProgressionResult, stem: Path, *, max_trajectory_plots: int = 12
+    result: ProgressionResult,
+    stem: Path,
+    *,
+    max_trajectory_plots: int = 12,
+    km_min_at_risk: int = 10,
 ) -> dict[str, Path]:
     """The Kaplan-Meier curve of the first event and the trajectories of subjects with events,
     each as PNG, SVG and PDF."""
@@ -400,7 +429,7 @@ def _write_plots(
     matplotlib.use("Agg")
 
     paths: dict[str, Path] = {}
-    fig = result.plot("km")
+    fig = result.plot("km", min_at_risk=km_min_at_risk)
     if fig is not None:
         paths.update(_figure_paths("km_plot", save_figure(fig, f"{stem}_km")))
     fig = result.plot("trajectories", max_subjects=max_trajectory_plots)
@@ -420,6 +449,7 @@ def _group_comparison(
     plots: bool,
     sep: str | None,
     label: str,
+    km_min_at_risk: int = 10,
 ) -> dict[str, Path]:
     """Kaplan-Meier curves per group and hazard ratios against the reference group."""
     from smoulder.clinical.survival import (
@@ -448,7 +478,7 @@ def _group_comparison(
     tte = time_to_first_event(result.events, result.summary, kind=kind)
     stem = out.with_suffix("")
     paths: dict[str, Path] = {}
-    km = kaplan_meier(tte, group=g, label=kind)
+    km = kaplan_meier(tte, group=g, label=kind, min_at_risk=km_min_at_risk)
     hr = cox_hazard_ratio(tte, g, group_col, reference=reference_group)
     lines = [
         f"{r.group} vs {r.reference}: {hazard_ratio_text(r._asdict())}" for r in hr.itertuples()

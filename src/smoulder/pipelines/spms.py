@@ -9,7 +9,7 @@ in the notes), as ``spmsDx`` does.
 Outputs (``out`` is the table, ``.csv`` or ``.parquet``): the per-subject table, the audit
 trail of every step the rule took (``<stem>_steps``), the settings
 (``<stem>_settings.toml`` and ``.json``), the methods paragraph (``<stem>_methods.txt``) and,
-unless ``plots=False``, the cumulative conversion curve (``<stem>.png``). All are written to
+unless ``plots=False``, the cumulative conversion curve (``<stem>.png``, ``.svg``, ``.pdf``). All are written to
 temporary names and renamed into place together.
 """
 
@@ -24,7 +24,16 @@ import pandas as pd
 
 from smoulder.clinical.spms import SPMSResult, SPMSSettings, assess_spms
 from smoulder.exceptions import ColumnNotFoundError, InputDataError
-from smoulder.pipelines._files import atomic_outputs, check_output_path, load_table, settings_from
+from smoulder.pipelines._files import (
+    FIGURE_FORMATS,
+    atomic_outputs,
+    check_output_path,
+    draw_into,
+    figure_paths,
+    load_table,
+    methods_text,
+    settings_from,
+)
 from smoulder.schema.functional_systems import FS_NAMES, validate_functional_systems
 
 __all__ = ["run", "write", "fs_columns"]
@@ -260,7 +269,7 @@ def write(
     out : path
         The per-subject table (``.csv``, ``.tsv`` or ``.parquet``).
     plots : bool
-        Write the cumulative conversion curve (``<stem>.png``).
+        Write the cumulative conversion curve (``<stem>.png``, ``.svg`` and ``.pdf``, 300 dpi).
     inputs : mapping of str to path, optional
         The files read (flag -> path), which no output may overwrite.
 
@@ -268,7 +277,7 @@ def write(
     -------
     dict of str to Path
         ``spms``, ``steps``, ``settings``, ``settings_json``, ``methods`` and, with ``plots``,
-        ``plot``.
+        ``plot`` (the PNG), ``plot_svg`` and ``plot_pdf``.
 
     Raises
     ------
@@ -287,26 +296,26 @@ def write(
         "methods": Path(f"{stem}_methods.txt"),
     }
     if plots:
-        paths["plot"] = Path(f"{stem}.png")
+        paths.update(figure_paths("plot", {e: Path(f"{stem}.{e}") for e in FIGURE_FORMATS}))
     with atomic_outputs(paths.values(), inputs) as files:
         write_table(result.summary, files.path(out))
         write_table(result.steps, files.path(paths["steps"]))
         header = f"# smoulder {result.version}: SPMS conversion (Lorscheider 2016, CORe rule)\n"
         files.path(paths["settings"]).write_text(header + result.settings.to_toml(), "utf-8")
         files.path(paths["settings_json"]).write_text(result.settings.to_json() + "\n", "utf-8")
-        text = result.methods() + "\n"
-        if result.notes:
-            text += "\nNotes on the input:\n" + "".join(f"- {n}\n" for n in result.notes)
-        files.path(paths["methods"]).write_text(text, "utf-8")
+        files.path(paths["methods"]).write_text(
+            methods_text(result.methods(), result.notes), "utf-8"
+        )
         if plots:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            fig, ax = plt.subplots(figsize=(6.4, 4.2))
-            result.plot(ax=ax)
-            fig.tight_layout()
-            fig.savefig(files.path(paths["plot"]), dpi=120)
-            plt.close(fig)
+            draw_into(files, stem, lambda: _conversion_figure(result))
     return paths
+
+
+def _conversion_figure(result: SPMSResult) -> Any:
+    """The cumulative conversion curve on a figure of its own."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    result.plot(ax=ax)
+    fig.tight_layout()
+    return fig

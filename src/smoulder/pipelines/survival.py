@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from smoulder.clinical.survival import KMResult
-from smoulder.pipelines._clinical import staged
+from smoulder.pipelines._files import FIGURE_FORMATS, figure_paths, save_figure, write_beside
 
 __all__ = ["write", "planned_outputs"]
 
@@ -30,16 +30,16 @@ def planned_outputs(out: Path, *, plots: bool = True) -> list[Path]:
     out : Path
         The curve table; the others are named after its stem.
     plots : bool
-        Include the figure (``<stem>.png``).
+        Include the figure (``<stem>.png``, ``.svg`` and ``.pdf``).
 
     Returns
     -------
     list of Path
-        ``out``, ``<stem>_summary`` and maybe ``<stem>.png``.
+        ``out``, ``<stem>_summary`` and maybe the figure's three files.
     """
     stem = out.with_suffix("")
     paths = [out, Path(f"{stem}_summary{out.suffix}")]
-    return paths + ([Path(f"{stem}.png")] if plots else [])
+    return paths + ([Path(f"{stem}.{ext}") for ext in FIGURE_FORMATS] if plots else [])
 
 
 def write(result: KMResult, out: str | Path, *, plots: bool = True) -> dict[str, Path]:
@@ -52,12 +52,15 @@ def write(result: KMResult, out: str | Path, *, plots: bool = True) -> dict[str,
     out : path
         The curve table (``.csv``, ``.tsv`` or ``.parquet``).
     plots : bool
-        Also draw the curve (``<stem>.png``).
+        Also draw the curve as published (censoring ticks, number at risk, outlined bands,
+        cut where fewer than ``result.settings.min_at_risk`` remain at risk) in
+        ``<stem>.png``, ``.svg`` and ``.pdf`` at 300 dpi.
 
     Returns
     -------
     dict of str to Path
-        The written files: ``curve``, ``summary`` and, with ``plots``, ``plot``.
+        The written files: ``curve``, ``summary`` and, with ``plots``, ``plot`` (the PNG),
+        ``plot_svg`` and ``plot_pdf``.
 
     Raises
     ------
@@ -68,18 +71,16 @@ def write(result: KMResult, out: str | Path, *, plots: bool = True) -> dict[str,
 
     out = Path(out)
     planned = planned_outputs(out, plots=plots)
-    with staged(out, planned, flag="out") as stage:
-        staged_paths = [stage.path(p) for p in planned]
-        write_table(result.table, staged_paths[0])
-        write_table(result.summary, staged_paths[1])
+
+    def write_files(at: Path) -> dict[str, Path]:
+        paths = {"curve": at, "summary": Path(f"{at.with_suffix('')}_summary{at.suffix}")}
+        write_table(result.table, paths["curve"])
+        write_table(result.summary, paths["summary"])
         if plots:
             import matplotlib
 
             matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            paths.update(figure_paths("plot", save_figure(result.plot(), at.with_suffix(""))))
+        return paths
 
-            fig = result.plot()
-            fig.savefig(staged_paths[2], dpi=110, bbox_inches="tight")
-            plt.close(fig)
-    names = ["curve", "summary", "plot"]
-    return dict(zip(names, planned, strict=False))
+    return write_beside(out, planned, write_files)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,13 +139,15 @@ def header_lines(report: ConsultationReport) -> list[str]:
 
 
 # --------------------------------------------------------------------------- figures
-def figure_png(tl: dict[str, Any], dpi: int = 130, plain: bool = False) -> bytes:
+def figure_png(
+    tl: dict[str, Any], dpi: int = 130, plain: bool = False, today: dt.date | None = None
+) -> bytes:
     """The key figure as PNG bytes."""
     import matplotlib.pyplot as plt
 
     from smoulder.report.figure import key_figure
 
-    fig = key_figure(tl, plain=plain)
+    fig = key_figure(tl, plain=plain, today=today)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
@@ -168,7 +171,11 @@ def render_html(report: ConsultationReport) -> str:
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
     env.globals.update(colour=colour, long_date=long_date)
-    png = base64.b64encode(figure_png(report.timeline, plain=report.audience == "patient")).decode()
+    env.filters["nb"] = keep_units  # a number and its unit never wrap apart
+    day = dt.date.fromisoformat(report.generated)  # the snapshot's day, not the clock's
+    png = base64.b64encode(
+        figure_png(report.timeline, plain=report.audience == "patient", today=day)
+    ).decode()
     name = "patient.html" if report.audience == "patient" else "consultation.html"
     return env.get_template(name).render(
         r=report, png=png, disclaimer=DISCLAIMER, header=header_lines(report)
@@ -176,9 +183,32 @@ def render_html(report: ConsultationReport) -> str:
 
 
 # --------------------------------------------------------------------------- PDF
+#: the space between a number and its unit ("-23 %", "7.5 s", "3 months"): never a line break
+_NUMBER_UNIT = re.compile(
+    r"(?<=\d) (?=(?:%|s\b|days?\b|weeks?\b|months?\b|years?\b|points?\b|seconds?\b"
+    r"|minutes?\b|hours?\b|units?\b|m\b|mm))"
+)
+
+
+def keep_units(text: str) -> str:
+    """``text`` with a no-break space between each number and its unit.
+
+    Examples
+    --------
+    >>> keep_units(
+    ...     "walk -23 % in 7.5 s, 3 months ago"
+    ... ) == "walk -23\u00a0% in 7.5\u00a0s, 3\u00a0months ago"
+    True
+    """
+    return _NUMBER_UNIT.sub("\u00a0", str(text))
+
+
 def _wrap(text: str, width_in: float, size: float) -> list[str]:
     chars = max(20, int(width_in * 72 / (0.56 * size)))
-    return textwrap.wrap(text, chars) or [""]
+    # textwrap breaks only at ordinary spaces: the glued pairs stay on one line, then read as
+    # ordinary spaces again (the PDF's text is found as it is written)
+    lines = textwrap.wrap(keep_units(text), chars) or [""]
+    return [line.replace("\u00a0", " ") for line in lines]
 
 
 class _Sheet:
@@ -350,7 +380,9 @@ def _clinician_page(pdf: Any, report: ConsultationReport) -> None:
         )
     # the figure takes the rest of the page
     fig_h = max(fig_h, A4[1] - s.y - 0.15 - 0.45)
-    draw_key_figure(s.fig, (0.5, 0.45, 7.3, fig_h), report.timeline)
+    # an open treatment runs to the snapshot's day, not to the day the PDF is made
+    day = dt.date.fromisoformat(report.generated)
+    draw_key_figure(s.fig, (0.5, 0.45, 7.3, fig_h), report.timeline, today=day)
     s.finish()
 
 
@@ -388,7 +420,13 @@ def _patient_pages(pdf: Any, report: ConsultationReport) -> None:
     s.y += 0.15
     s.need(fig_h + 0.5)
     s.text("Your results over time", 14, "bold", gap=0.06)
-    draw_key_figure(s.fig, (0.5, A4[1] - s.y - fig_h, 7.3, fig_h), report.timeline, plain=True)
+    draw_key_figure(
+        s.fig,
+        (0.5, A4[1] - s.y - fig_h, 7.3, fig_h),
+        report.timeline,
+        plain=True,
+        today=dt.date.fromisoformat(report.generated),
+    )
     s.finish()
 
 

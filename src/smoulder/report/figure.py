@@ -252,7 +252,9 @@ def draw_key_figure(
             "band",
             Patch(
                 color=mark("meaningful_band").colour,
-                label="within 20 % (normal ups and downs)" if plain else "±20 % of first visit",
+                label="within 20\u00a0% (normal ups and downs)"
+                if plain
+                else "±20\u00a0% of first visit",
             ),
         )
         for key, words in (("t25fw", "25-foot walk"), ("nhpt", "peg test (hands)")):

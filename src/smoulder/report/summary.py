@@ -21,6 +21,11 @@ SDMT_POINTS = 4.0
 UNLISTED_DRUG = "a treatment not on the controlled list"
 
 
+def _many(n: int, noun: str) -> str:
+    """``1 relapse``, ``2 relapses``: a count with its noun, never "relapse(s)"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}" if float(x).is_integer() else f"{x:.1f}"
 
@@ -152,7 +157,9 @@ def changes_since_last_visit(tl: dict[str, Any], today: dt.date | None = None) -
         out.append(_event_sentence(ev))
     rel = [r for r in tl.get("relapses", []) if _between(r["onset"], start, None)]
     if rel:
-        out.append(f"{len(rel)} relapse(s) began: " + ", ".join(r["onset"] for r in rel) + ".")
+        out.append(
+            f"{_many(len(rel), 'relapse')} began: " + ", ".join(r["onset"] for r in rel) + "."
+        )
     elif prev is not None:
         out.append("No relapse was recorded.")
     for t in tl.get("treatments", []):
@@ -170,9 +177,9 @@ def changes_since_last_visit(tl: dict[str, Any], today: dt.date | None = None) -
         elif m.get("active") is False:
             parts.append("no new activity")
         if m.get("prl_rated"):
-            parts.append(f"{m['n_prl']} paramagnetic rim lesion(s)")
+            parts.append(_many(m["n_prl"], "paramagnetic rim lesion"))
         if m.get("sel_rated"):
-            parts.append(f"{m['n_sel_definite']} slowly expanding lesion(s)")
+            parts.append(_many(m["n_sel_definite"], "slowly expanding lesion"))
         out.append(
             f"MRI on {m['date']}: " + (", ".join(parts) if parts else "no results recorded") + "."
         )
@@ -234,7 +241,7 @@ def signals(tl: dict[str, Any]) -> list[dict[str, str]]:
             out.append(
                 {
                     "date": m["date"],
-                    "signal": f"{m['n_prl']} paramagnetic rim lesion(s)",
+                    "signal": _many(m["n_prl"], "paramagnetic rim lesion"),
                     "source": "susceptibility MRI (PRL analysis)",
                 }
             )
@@ -242,7 +249,7 @@ def signals(tl: dict[str, Any]) -> list[dict[str, str]]:
             out.append(
                 {
                     "date": m["date"],
-                    "signal": f"{m['n_sel_definite']} slowly expanding lesion(s)",
+                    "signal": _many(m["n_sel_definite"], "slowly expanding lesion"),
                     "source": "serial MRI (SEL analysis)",
                 }
             )

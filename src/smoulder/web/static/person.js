@@ -88,6 +88,26 @@
     }
   }
 
+  function activityNote(el, mri, recorded, anyActivity, plain) {
+    var old = document.getElementById("mri-activity-note");
+    if (old) { old.remove(); }
+    if (!mri.length || anyActivity) { return; }
+    var dates = recorded.map(function (m) { return m.date; }).sort();
+    var text;
+    if (!recorded.length) {
+      text = plain ? "Your scans do not record whether there were new or active lesions." : "No MRI activity recorded on the " + mri.length + (mri.length === 1 ? " scan" : " scans") + " (new/enlarging or Gd+ not reported).";
+    } else {
+      var n = recorded.length + (recorded.length === 1 ? " scan" : " scans");
+      var when = dates.length > 1 ? " (" + dates[0] + " to " + dates[dates.length - 1] + ")" : " (" + dates[0] + ")";
+      text = plain ? "No new or active lesions on your " + n + when + "." : "No new/enlarging or Gd+ lesions on the " + n + " with activity recorded" + when + ".";
+    }
+    var p = document.createElement("p");
+    p.id = "mri-activity-note";
+    p.className = "lane-note";
+    p.textContent = text;
+    el.parentNode.insertBefore(p, el.nextSibling);
+  }
+
   function clinic(el, d, phone) {
     var P = d.palette, L = d.labels || {}, plain = d.mode === "plain";
     function c(k) { return (P[k] || {}).colour || "#444"; }
@@ -123,7 +143,7 @@
     if (s[0].length && !plain) { lanes.add("sdmt", "SDMT (points)", 90, {}); }
     var w = col("t25fw"), p = col("nhpt");
     if (w[0].length || p[0].length) {
-      lanes.add("tests", plain ? "Walking and hand tests (% of your first visit; higher is slower)" : "T25FW, 9HPT (% of first visit; higher is slower)", 110, {ticksuffix: " %"});
+      lanes.add("tests", plain ? "Walking and hand tests (% of your first visit; higher is slower)" : "T25FW, 9HPT (% of first visit; higher is slower)", 110, {ticksuffix: "\u00a0%"});
     }
     var mri = d.mri || [];
     var hasT2 = mri.some(function (m) { return m.t2_lesions !== null; });
@@ -134,7 +154,14 @@
     }
     if (hasT2) { lanes.add("t2", "T2 lesions (count)", 70, {rangemode: "tozero", nticks: 4}); }
     var counted = mri.some(function (m) { return m.new_enlarging !== null || m.gd_enhancing !== null; });
-    if (mri.length) { lanes.add("activity", counted ? "New/enlarging T2 · Gd+ (count)" : "MRI activity (new/enlarging or Gd+)", 60, counts("new_enlarging", "gd_enhancing")); }
+    // a lane only where there is activity to see: scans with no activity recorded, or with none
+    // found, are said in words under the chart instead of an empty lane of zeros
+    var recorded = mri.filter(function (m) { return m.new_enlarging !== null || m.gd_enhancing !== null || m.active === true || m.active === false; });
+    var anyActivity = recorded.some(function (m) { return (m.new_enlarging || 0) > 0 || (m.gd_enhancing || 0) > 0 || m.active === true; });
+    // without counts the scans say only "active or not": one row of marks, no count axis
+    var yesNo = {range: [-1, 1], showticklabels: false, showgrid: false, zeroline: false};
+    if (anyActivity) { lanes.add("activity", counted ? "New/enlarging T2 · Gd+ (count)" : "MRI activity (active or not; counts not recorded)", counted ? 60 : 30, counted ? counts("new_enlarging", "gd_enhancing") : yesNo); }
+    activityNote(el, mri, recorded, anyActivity, plain);
     if (rated("n_prl").length) { lanes.add("prl", "PRL (rim lesions, count)", 55, counts("n_prl")); }
     if (rated("n_sel").length) { lanes.add("sel", "SEL (definite, count)", 55, counts("n_sel")); }
     if (!lanes.lanes.length) { el.textContent = "No clinic data to draw."; return; }
@@ -173,7 +200,7 @@
         var base = z[1][1][0];
         traces.push({x: z[1][0], y: z[1][1].map(function (v) { return 100 * v / base; }), yaxis: ids.tests, mode: "lines+markers",
           line: {color: c(z[0])}, marker: {symbol: sym(z[0]), size: 7, color: c(z[0])}, hoverinfo: "text",
-          text: z[1][1].map(function (v, i) { return z[2] + " " + v + " s (" + Math.round(100 * v / base) + " % of " + base + " s) on " + z[1][0][i]; })});
+          text: z[1][1].map(function (v, i) { return z[2] + " " + v + "\u00a0s (" + Math.round(100 * v / base) + "\u00a0% of " + base + "\u00a0s) on " + z[1][0][i]; })});
       });
     }
     function mriTrace(lane, list, value, kind, extra) {
@@ -198,7 +225,7 @@
       mriTrace("activity", withCounts.filter(function (m) { return m.new_enlarging !== null; }), function (m) { return m.new_enlarging; }, "new_enlarging", function (m) { return m.new_enlarging + " new/enlarging T2"; });
       mriTrace("activity", withCounts.filter(function (m) { return m.gd_enhancing !== null; }), function (m) { return m.gd_enhancing; }, "gd_enhancing", function (m) { return m.gd_enhancing + " Gd+"; });
       mriTrace("activity", quiet, function () { return 0; }, "mri_quiet", function () { return "no activity"; });
-      mriTrace("activity", active, function () { return 1; }, "mri_active", function () { return "activity (no counts)"; });
+      mriTrace("activity", active, function () { return counted ? 1 : 0; }, "mri_active", function () { return "activity (no counts)"; });
       traces.forEach(function (t) { if (t.yaxis === ids.activity && t.marker.symbol !== sym("new_enlarging") && t.marker.symbol !== sym("gd_enhancing")) { t.mode = "markers"; } });
     }
     if (ids.prl) { mriTrace("prl", rated("n_prl"), function (m) { return m.n_prl; }, "PRL", function (m) { return m.n_prl + " PRL of " + m.n_lesions + " lesions"; }); }
@@ -255,7 +282,7 @@
           traces.push({x: [x.onset_date], y: [x.onset_value], yaxis: ids[m], mode: "markers",
             marker: {symbol: sym("digital_decline"), size: 16, color: c("digital_decline"), line: {width: 3, color: c("digital_decline")}},
             hoverinfo: "text", text: (plain ? "a lasting drop began " : "sustained decline from ") + x.onset_date +
-              (x.change_pct !== null ? " (" + Math.round(x.change_pct) + " %)" : "")});
+              (x.change_pct !== null ? " (" + Math.round(x.change_pct) + "\u00a0%)" : "")});
         }
       });
     });
