@@ -94,6 +94,9 @@ class ActivityPhantom:
     truth : pandas.DataFrame
         One row per lesion: ``label, kind, shape, center_x_mm, center_y_mm, center_z_mm`` (baseline
         scanner space), ``radius_mm, volume_v1_mm3, volume_v2_mm3, growth_pct, contrast``.
+    to_followup : numpy.ndarray
+        4x4 world transform (pose change and atrophy) taking a baseline point to the follow-up
+        scanner point of the same anatomy.
     settings : dict
         The settings that made the phantom.
     """
@@ -102,7 +105,7 @@ class ActivityPhantom:
     lesions: Any
     dates: list[str]
     truth: pd.DataFrame
-    rigid: np.ndarray
+    to_followup: np.ndarray
     settings: dict = field(default_factory=dict)
 
     @property
@@ -274,6 +277,7 @@ def simulate_activity_pair(
         scl[:3, :3] *= s
         scl[:3, 3] = brain_center - s * brain_center
         fwd = (rig2 if visit else np.eye(4)) @ scl
+        to_followup = fwd
         inv = np.linalg.inv(fwd)
         anat = inv[:3, :3] @ world + inv[:3, 3:4]
         tis = tissues_at(anat)
@@ -342,6 +346,6 @@ def simulate_activity_pair(
         lesions=_nifti(labels0, affine, np.int16),
         dates=dates,
         truth=truth,
-        rigid=rig2,
+        to_followup=to_followup,
         settings=settings,
     )

@@ -279,7 +279,7 @@ def detect_activity(
     centre = float(np.median(vals))
     sd = float(1.4826 * np.median(np.abs(vals - centre)))
     sd = max(sd, 1e-6)
-    z = ((diff - centre) / sd).astype(np.float32)
+    z = np.where(brain, (diff - centre) / sd, 0.0).astype(np.float32)
     hyper = n2 >= s.min_followup_ratio
     grow = inner & hyper & (z >= s.z_grow)
     seeds = grow & (z >= s.z_seed)

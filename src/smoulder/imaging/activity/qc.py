@@ -2,7 +2,8 @@
 
 Rendered with matplotlib into PNG bytes in memory (the pipeline writes them). Columns: baseline
 FLAIR, follow-up FLAIR (both in the halfway space, one fixed window), the difference in noise SDs
-(fixed window -10..10); rows: the three voxel planes through the change's centre. The change is
+(fixed window -10..10); rows: the three voxel planes through the change's centre, each edge
+labelled with the direction it points to (R, A, S... from the affine). The change is
 outlined in yellow, the baseline lesion (for an enlarging one) in cyan; a 10 mm scale bar sits in
 the first panel.
 """
@@ -35,6 +36,7 @@ def change_png(
     zooms: np.ndarray,
     title: str,
     *,
+    codes: str = "RAS",
     field_mm: float = 40.0,
 ) -> bytes:
     """PNG bytes of the QC figure of one change (``change`` a boolean mask in the halfway space)."""
@@ -75,6 +77,14 @@ def change_png(
                 ax.contour(b.astype(float), levels=[0.5], colors="cyan", linewidths=0.8)
             ax.set_xticks([])
             ax.set_yticks([])
+            ax.text(
+                0.98, 0.5, codes[others[0]], transform=ax.transAxes, color="white",
+                ha="right", va="center", fontsize=8,
+            )
+            ax.text(
+                0.5, 0.98, codes[others[1]], transform=ax.transAxes, color="white",
+                ha="center", va="top", fontsize=8,
+            )
             if col == 0:
                 ax.set_ylabel(_PLANES[axis])
                 n_vox = 10.0 / float(zooms[others[0]])
