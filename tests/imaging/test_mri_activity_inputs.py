@@ -15,7 +15,10 @@ from smoulder.imaging.activity.engine import _regions
 def _nii(path, data, affine=None):
     import nibabel as nib
 
-    nib.save(nib.Nifti1Image(np.asarray(data, np.float32), np.eye(4) if affine is None else affine), str(path))
+    nib.save(
+        nib.Nifti1Image(np.asarray(data, np.float32), np.eye(4) if affine is None else affine),
+        str(path),
+    )
     return path
 
 
@@ -37,7 +40,15 @@ def _cli(capsys, *args):
 def test_four_d_image_is_refused_naming_the_file(tmp_path, pair, capsys):
     four = _nii(tmp_path / "sub-07_4d.nii.gz", np.ones((8, 8, 8, 3)))
     code, err = _cli(
-        capsys, "--flair", pair[0], four, "--dates", "2020-01-01", "2021-01-01", "--out", tmp_path / "o"
+        capsys,
+        "--flair",
+        pair[0],
+        four,
+        "--dates",
+        "2020-01-01",
+        "2021-01-01",
+        "--out",
+        tmp_path / "o",
     )
     assert code == 2 and "sub-07_4d.nii.gz" in err and "not 3-D" in err and "--flair" in err
     assert not (tmp_path / "o").exists()
@@ -54,14 +65,22 @@ def test_dates_out_of_order_are_refused(tmp_path, pair, capsys):
 def test_missing_file_is_named(tmp_path, pair, capsys):
     code, err = _cli(
         capsys,
-        "--flair", pair[0], tmp_path / "nope.nii.gz",
-        "--dates", "2020-01-01", "2021-01-01", "--out", tmp_path / "o",
+        "--flair",
+        pair[0],
+        tmp_path / "nope.nii.gz",
+        "--dates",
+        "2020-01-01",
+        "2021-01-01",
+        "--out",
+        tmp_path / "o",
     )
     assert code == 2 and "nope.nii.gz" in err and "file not found" in err
 
 
 def test_wrong_counts_of_flairs_and_dates(tmp_path, pair, capsys):
-    code, err = _cli(capsys, "--flair", pair[0], "--dates", "2020-01-01", "2021-01-01", "--out", tmp_path)
+    code, err = _cli(
+        capsys, "--flair", pair[0], "--dates", "2020-01-01", "2021-01-01", "--out", tmp_path
+    )
     assert code == 2 and "two images" in err
     code, err = _cli(capsys, "--flair", *pair, "--dates", "2020-01-01", "--out", tmp_path)
     assert code == 2 and "two ISO dates" in err
@@ -86,7 +105,16 @@ def test_subject_from_bids_name_or_refused(tmp_path):
 
 def test_settings_errors_name_the_flag(tmp_path, pair, capsys):
     code, err = _cli(
-        capsys, "--flair", *pair, "--dates", "2020-01-01", "2021-01-01", "--seed", "0", "--out", tmp_path / "o"
+        capsys,
+        "--flair",
+        *pair,
+        "--dates",
+        "2020-01-01",
+        "2021-01-01",
+        "--seed",
+        "0",
+        "--out",
+        tmp_path / "o",
     )
     assert code == 2 and "--seed" in err
     with pytest.raises(SettingsError, match="enlarging_pct"):
@@ -139,7 +167,11 @@ def test_classification_new_enlarging_and_below_threshold():
         changes, lab, nearest, dist, vols, n1, n2, z, np.ones(shape, bool), zooms, s
     )
     kinds = [(r["kind"], r["baseline_label"], r["counted"]) for r in rows]
-    assert kinds == [("new", None, True), ("enlarging", 1, True), ("growing_below_threshold", 2, False)]
+    assert kinds == [
+        ("new", None, True),
+        ("enlarging", 1, True),
+        ("growing_below_threshold", 2, False),
+    ]
     assert [r["change"] for r in rows] == [1, 2, 3]
     assert rows[0]["n_voxels"] == int(far.sum())
     assert rows[1]["growth_pct"] == pytest.approx(100 * (grown1.sum() / big.sum() - 1), abs=1)

@@ -28,10 +28,14 @@ def _run(ph, tmp, name):
     code = main(
         [
             "mri-activity",
-            "--flair", *files["flair"],
-            "--dates", *ph.dates,
-            "--lesions", files["lesions"],
-            "--out", str(out),
+            "--flair",
+            *files["flair"],
+            "--dates",
+            *ph.dates,
+            "--lesions",
+            files["lesions"],
+            "--out",
+            str(out),
             "--quiet",
         ]
     )
@@ -80,7 +84,9 @@ def test_planted_new_and_enlarging_lesions_are_found(active):
     assert not quiet_labels & set(counted["baseline_label"].dropna().astype(int))
     # each new lesion lies where one was planted (centres moved into the follow-up's space)
     new = truth[truth["kind"] == "new"]
-    centres = (ph.to_followup[:3, :3] @ new[["center_x_mm", "center_y_mm", "center_z_mm"]].to_numpy().T).T
+    centres = (
+        ph.to_followup[:3, :3] @ new[["center_x_mm", "center_y_mm", "center_z_mm"]].to_numpy().T
+    ).T
     centres += ph.to_followup[:3, 3]
     for _, r in counted[counted["kind"] == "new"].iterrows():
         c = r[["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]].to_numpy(float)
@@ -112,16 +118,28 @@ def test_written_tables_give_pirma_and_pira_in_progression(active, quiet, tmp_pa
         # EDSS 2.0 -> 3.0 twenty days before the follow-up scan, confirmed 100 days later, no
         # relapse: PIRA; the scan lies within the event's window (90 days before, 30 after)
         for days, edss in ((-120, 2.0), (-20, 3.0), (80, 3.0)):
-            rows.append({"subject": sid, "date": (d2 + dt.timedelta(days=days)).isoformat(), "edss": edss})
+            rows.append(
+                {"subject": sid, "date": (d2 + dt.timedelta(days=days)).isoformat(), "edss": edss}
+            )
     pd.DataFrame(rows).to_csv(tmp_path / "visits.csv", index=False)
     pd.concat(mri).to_csv(tmp_path / "mri.tsv", sep="\t", index=False)
     out = tmp_path / "events.csv"
     code = main(
         [
-            "progression", str(tmp_path / "visits.csv"),
-            "--mri-activity", str(tmp_path / "mri.tsv"),
-            "--classify-cdw", "--conf-days", "84", "--conf-tol-days", "7", "730.5",
-            "--out", str(out), "--no-plots", "--quiet",
+            "progression",
+            str(tmp_path / "visits.csv"),
+            "--mri-activity",
+            str(tmp_path / "mri.tsv"),
+            "--classify-cdw",
+            "--conf-days",
+            "84",
+            "--conf-tol-days",
+            "7",
+            "730.5",
+            "--out",
+            str(out),
+            "--no-plots",
+            "--quiet",
         ]
     )
     assert code == 0

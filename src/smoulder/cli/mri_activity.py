@@ -36,7 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
-        "--flair", type=Path, nargs="+", metavar="FLAIR", help="baseline and follow-up FLAIR (NIfTI)"
+        "--flair",
+        type=Path,
+        nargs="+",
+        metavar="FLAIR",
+        help="baseline and follow-up FLAIR (NIfTI)",
     )
     p.add_argument("--dates", nargs="+", metavar="DATE", help="the two scan dates (YYYY-MM-DD)")
     p.add_argument(
@@ -46,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "smoulder lesions)",
     )
     p.add_argument("--brain-mask", type=Path, help="brain mask on the baseline FLAIR's grid")
-    p.add_argument("--subject", help="subject id in the table (default: sub-<label> of the file names)")
+    p.add_argument(
+        "--subject", help="subject id in the table (default: sub-<label> of the file names)"
+    )
     p.add_argument("--out", type=Path, help="output directory")
     p.add_argument("--settings", type=Path, help="TOML file with an [mri_activity] table")
     p.add_argument(
@@ -57,9 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=None, help="ANTs random seed, >= 1 (default 1)")
     p.add_argument("--no-n4", action="store_true", help="skip N4 bias-field correction")
-    p.add_argument("--z-seed", type=float, default=None, help="seed threshold, noise SDs (default 5)")
-    p.add_argument("--z-grow", type=float, default=None, help="growth threshold, noise SDs (default 3)")
-    p.add_argument("--min-voxels", type=int, default=None, help="smallest change in voxels (default 3)")
+    p.add_argument(
+        "--z-seed", type=float, default=None, help="seed threshold, noise SDs (default 5)"
+    )
+    p.add_argument(
+        "--z-grow", type=float, default=None, help="growth threshold, noise SDs (default 3)"
+    )
+    p.add_argument(
+        "--min-voxels", type=int, default=None, help="smallest change in voxels (default 3)"
+    )
     p.add_argument(
         "--min-volume-mm3", type=float, default=None, help="smallest change in mm3 (default 10)"
     )

@@ -166,14 +166,16 @@ def run(
         from smoulder.imaging.lesionseg import segment_lesions
         from smoulder.io.templates import load_mni152
 
-        seg = segment_lesions(f1, brain_mask=None if bm is None else bm.data > 0, template=load_mni152())
+        seg = segment_lesions(
+            f1, brain_mask=None if bm is None else bm.data > 0, template=load_mni152()
+        )
         les = f1.like(np.asarray(seg.labels, np.int32), source="<smoulder lesions>")
         if bm is None:
-            bm = f1.like(np.asarray(seg.brain_mask, np.uint8), source="<smoulder lesions brain mask>")
+            bm = f1.like(
+                np.asarray(seg.brain_mask, np.uint8), source="<smoulder lesions brain mask>"
+            )
         notes.append(f"baseline lesions segmented by smoulder lesions: {seg.n_lesions}")
-    res = detect_activity(
-        f1, f2, list(dates), lesions=les, brain_mask=bm, subject=sid, settings=s
-    )
+    res = detect_activity(f1, f2, list(dates), lesions=les, brain_mask=bm, subject=sid, settings=s)
     res.lesions_given = lesions is not None
     res.notes.extend(notes)
     res.inputs = {
@@ -272,10 +274,21 @@ def write(res: ActivityResult, out: str | Path, **options: Any) -> dict[str, Pat
             title = (
                 f"{res.subject} {res.dates[0]} -> {res.dates[1]}: change {i}, {r['kind']}, "
                 f"{r['volume_mm3']:.0f} mm3"
-                + (f", lesion {r['baseline_label']} grew {r['growth_pct']} %" if base is not None else "")
+                + (
+                    f", lesion {r['baseline_label']} grew {r['growth_pct']} %"
+                    if base is not None
+                    else ""
+                )
             )
             png = change_png(
-                n1, n2, res.z, res.change_labels == i, base, zooms, title, codes=img.axis_codes(res.affine)
+                n1,
+                n2,
+                res.z,
+                res.change_labels == i,
+                base,
+                zooms,
+                title,
+                codes=img.axis_codes(res.affine),
             )
             p = stage.path(paths[f"qc_{i}"])
             p.parent.mkdir(parents=True, exist_ok=True)

@@ -146,7 +146,9 @@ def _draw(rng: np.random.Generator, v: Any) -> Any:
     return v
 
 
-def _parts(rng: np.random.Generator, r: float, shape: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _parts(
+    rng: np.random.Generator, r: float, shape: str
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(offset, axes, rotation) of the ellipsoids making one lesion of equivalent radius ~``r``."""
     rot = Rotation.random(random_state=int(rng.integers(2**31))).as_matrix()
     axes = r * rng.uniform(0.75, 1.3, 3)
@@ -235,16 +237,20 @@ def simulate_activity_pair(
             g = _draw(rng, cfg["growth_pct"])
         elif kind == "shrinking":
             g = -_draw(rng, cfg["shrink_pct"])
-        reach = r * 1.4 * max(1.0, (1 + g / 100.0) ** (1 / 3))
-        cand = np.flatnonzero(((edge >= 10.0 + reach) & (wm_core >= 0.4 * r)).ravel())
         center = None
-        for _ in range(400):
-            if cand.size == 0:
+        for _shrink in range(5):  # a crowded box: try smaller before giving up
+            reach = r * 1.4 * max(1.0, (1 + g / 100.0) ** (1 / 3))
+            cand = np.flatnonzero(((edge >= 10.0 + reach) & (wm_core >= 0.4 * r)).ravel())
+            for _ in range(400):
+                if cand.size == 0:
+                    break
+                c = world[:, rng.choice(cand)] + rng.uniform(-0.5, 0.5, 3) * vs
+                if all(np.linalg.norm(c - pc) >= reach + pr + 4.0 for pc, pr in placed):
+                    center = c
+                    break
+            if center is not None:
                 break
-            c = world[:, rng.choice(cand)] + rng.uniform(-0.5, 0.5, 3) * vs
-            if all(np.linalg.norm(c - pc) >= reach + pr + 4.0 for pc, pr in placed):
-                center = c
-                break
+            r *= 0.85
         if center is None:
             raise ValueError(f"could not place lesion {i + 1} of {len(kinds)} ({kind}, {r:.1f} mm)")
         placed.append((center, reach))
@@ -316,7 +322,10 @@ def simulate_activity_pair(
         imgs.append(_nifti(np.where(brain, np.abs(out), 0.0).astype(np.float32) * 100.0, affine))
 
     start = _dt.date.fromisoformat(start_date)
-    dates = [start.isoformat(), (start + _dt.timedelta(days=round(interval_years * 365.25))).isoformat()]
+    dates = [
+        start.isoformat(),
+        (start + _dt.timedelta(days=round(interval_years * 365.25))).isoformat(),
+    ]
     truth = pd.DataFrame(
         {
             "label": [les["label"] for les in lesions],

@@ -34,6 +34,7 @@ from scipy import ndimage
 from smoulder import __version__
 from smoulder.exceptions import InputDataError
 from smoulder.imaging import registration as sr
+from smoulder.imaging.activity.classify import classify_changes
 from smoulder.imaging.activity.result import ActivityResult
 from smoulder.imaging.activity.settings import ActivitySettings
 from smoulder.schema.images import Volume, check_has_signal, check_overlap, parse_dates
@@ -93,7 +94,9 @@ def halfway_pair(
     a1 = sr.resample(f1.data, f1.affine, shape, f1.affine, m_inv)
     a2 = sr.resample(f2.data, f2.affine, shape, f1.affine, tx @ m_inv)
     fov1 = sr.resample(np.ones(f1.shape, np.uint8), f1.affine, shape, f1.affine, m_inv, order=0)
-    fov2 = sr.resample(np.ones(f2.shape, np.uint8), f2.affine, shape, f1.affine, tx @ m_inv, order=0)
+    fov2 = sr.resample(
+        np.ones(f2.shape, np.uint8), f2.affine, shape, f1.affine, tx @ m_inv, order=0
+    )
     support = (fov1 > 0) & (fov2 > 0)
     return a1, a2, support, tx, m
 
@@ -234,7 +237,9 @@ def detect_activity(
     m_inv = np.linalg.inv(m)
     shape = flair1.shape
     if lab0 is not None:
-        lab = sr.resample(lab0, flair1.affine, shape, flair1.affine, m_inv, order=0).astype(np.int32)
+        lab = sr.resample(lab0, flair1.affine, shape, flair1.affine, m_inv, order=0).astype(
+            np.int32
+        )
         if lab.max() > 0 and np.unique(lab0).size == 2:  # a binary mask: one label per component
             lab, _ = ndimage.label(lab > 0, structure=np.ones((3, 3, 3)))
     else:
@@ -297,16 +302,14 @@ def detect_activity(
         changes[comp == c] = i
     seconds["change"] = time.perf_counter() - t1
 
-    from smoulder.imaging.activity.classify import classify_changes
-
     rows, change_ids = classify_changes(
         changes, lab, nearest, dist, base_vols, n1, n2, z, brain, zooms, s
     )
     # centroids in the follow-up scanner space: halfway point x is follow-up point T M^-1 x
     to_v2 = tx @ m_inv
     for r in rows:
-        c = np.asarray(r.pop("_centroid_vox"), float)
-        w = flair1.affine[:3, :3] @ c + flair1.affine[:3, 3]
+        cv = np.asarray(r.pop("_centroid_vox"), float)
+        w = flair1.affine[:3, :3] @ cv + flair1.affine[:3, 3]
         p = to_v2[:3, :3] @ w + to_v2[:3, 3]
         r["centroid_x_mm"], r["centroid_y_mm"], r["centroid_z_mm"] = (round(float(v), 2) for v in p)
     seconds["total"] = time.perf_counter() - t0

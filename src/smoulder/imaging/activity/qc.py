@@ -78,12 +78,24 @@ def change_png(
             ax.set_xticks([])
             ax.set_yticks([])
             ax.text(
-                0.98, 0.5, codes[others[0]], transform=ax.transAxes, color="white",
-                ha="right", va="center", fontsize=8,
+                0.98,
+                0.5,
+                codes[others[0]],
+                transform=ax.transAxes,
+                color="white",
+                ha="right",
+                va="center",
+                fontsize=8,
             )
             ax.text(
-                0.5, 0.98, codes[others[1]], transform=ax.transAxes, color="white",
-                ha="center", va="top", fontsize=8,
+                0.5,
+                0.98,
+                codes[others[1]],
+                transform=ax.transAxes,
+                color="white",
+                ha="center",
+                va="top",
+                fontsize=8,
             )
             if col == 0:
                 ax.set_ylabel(_PLANES[axis])

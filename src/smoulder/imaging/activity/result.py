@@ -149,7 +149,11 @@ class ActivityResult(AnalysisResult):
             "baseline with ANTs (Mattes mutual information) and both scans were resampled half way "
             "(log-Euclidean mean of the two positions, trilinear) on the baseline grid; structural "
             f"correlation after alignment {self.similarity:.3f}. "
-            + ("Each scan was N4 bias-corrected, " if s.n4 else "Without bias correction, each scan was ")
+            + (
+                "Each scan was N4 bias-corrected, "
+                if s.n4
+                else "Without bias correction, each scan was "
+            )
             + f"divided by its {s.nawm_percentile:g}th brain percentile outside lesions"
             + (
                 f", and the follow-up by the smooth residual ratio between the visits (Gaussian {s.bias_sigma_mm:g} mm). "
