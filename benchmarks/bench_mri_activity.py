@@ -20,7 +20,7 @@ pair by step (registration, bias correction, change), with the load average besi
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_mri_activity.py [--pairs 20] [--family heldout] [--seed0 1000]
+    .venv/bin/python benchmarks/bench_mri_activity.py [--pairs 20] [--family heldout] [--seed0 1000] [--save rows.tsv]
 
 Figures, not a pass/fail test.
 """
@@ -85,6 +85,7 @@ def main() -> None:
     ap.add_argument("--family", default="heldout", choices=["heldout", "tuning"])
     ap.add_argument("--seed0", type=int, default=1000)
     ap.add_argument("--no-n4", action="store_true")
+    ap.add_argument("--save", default=None, help="write the per-pair rows to this TSV")
     args = ap.parse_args()
 
     from smoulder.imaging.activity import ActivitySettings, detect_activity
@@ -117,6 +118,8 @@ def main() -> None:
         )
     df = pd.DataFrame(rows)
     t = pd.DataFrame(secs)
+    if args.save:
+        pd.concat([df, t], axis=1).to_csv(args.save, sep="\t", index=False)
     new_sens = df["new_found"].sum() / max(df["new_planted"].sum(), 1)
     enl_sens = df["enl_found"].sum() / max(df["enl_planted"].sum(), 1)
     ratios = [r for rs in df["growth_ratios"] for r in rs]
