@@ -46,6 +46,7 @@ def build_parser(args: list[str] | None = None) -> argparse.ArgumentParser:
         digital,
         interop,
         lesions,
+        mri_activity,
         multiverse,
         neda,
         prl,
@@ -60,6 +61,7 @@ def build_parser(args: list[str] | None = None) -> argparse.ArgumentParser:
     demo.register(sub)
     prl.register(sub)
     lesions.register(sub)
+    mri_activity.register(sub)
     sel.register(sub)
     bids.register(sub)
     digital.register(sub)
