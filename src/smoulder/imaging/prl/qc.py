@@ -331,9 +331,10 @@ def call_in_words(row: Any, result: PRLResult) -> str:
             share = [r / max(n, 1) for r, n in counts] or [0.0]
             per = f"{min(share):.0%} to {max(share):.0%} of the sectors on slices {first} to {first + run - 1}"
             where = ""
+        what = f"{_number(run)} consecutive slices" if run > 1 else "only one slice"
+        verb = "reach" if run > 1 else "reaches"
         parts.append(
-            f"Rim on {per}: {_number(run)} consecutive slice{'s' if run > 1 else ''}"
-            f"{' ' + where if where else ''} reach{'es' if run == 1 else ''} {need_text} of the "
+            f"Rim on {per}: {what}{' ' + where if where else ''} {verb} {need_text} of the "
             f"edge (the rule needs {_number(int(st.min_slices))})."
         )
     else:
