@@ -57,8 +57,8 @@ _CSS = """
 *{box-sizing:border-box}body{font-family:system-ui,sans-serif;margin:0;padding:0 12px 90px;
 max-width:1180px;color:#111;line-height:1.4}h1{font-size:1.35em}h2{font-size:1.15em;margin:0 0 .3em}
 .about,.lesion{border-top:2px solid #ccc;padding:.6em 0}.warn{background:#fff3cd;padding:.5em;
-border:1px solid #e0c060}table{border-collapse:collapse;width:100%;max-width:640px}
-td,th{padding:4px 5px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+border:1px solid #e0c060}table{border-collapse:collapse;width:100%;max-width:640px;table-layout:fixed}
+td,th{padding:4px 5px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 .strip{display:flex;flex-wrap:wrap;gap:10px}.slice{margin:0;border:1px solid #ccc;padding:4px;
 width:372px;max-width:100%}.slice figcaption{font-size:.9em}.pair{display:grid;
 grid-template-columns:1fr 1fr;gap:4px}.panel{position:relative;line-height:0}
@@ -69,8 +69,8 @@ grid-template-columns:1fr 1fr;gap:4px}.panel{position:relative;line-height:0}
 .o.l{left:3px;top:50%;transform:translateY(-50%)}.o.r{right:3px;top:50%;transform:translateY(-50%)}
 .ptitle{font-size:.8em;line-height:1.2;padding:2px 0}.rim{color:#c00;font-weight:bold}
 .key span{display:inline-block;width:1em;height:.8em;margin:0 .2em 0 .6em;vertical-align:middle}
-fieldset{border:1px solid #aaa;margin:.6em 0;padding:.5em;max-width:640px}
-.choices{display:flex;flex-wrap:wrap;gap:8px}.choices label{flex:1 1 30%;min-width:96px;
+fieldset{min-width:0;border:1px solid #aaa;margin:.6em 0;padding:.5em;max-width:640px}
+.choices{display:flex;flex-wrap:wrap;gap:8px}.choices label{flex:1 1 30%;min-width:88px;
 min-height:44px;border:1px solid #666;border-radius:6px;display:flex;align-items:center;
 justify-content:center;gap:.3em;font-size:1em;cursor:pointer;padding:4px}
 .choices input:checked+span{font-weight:bold}.choices label:has(input:checked){background:#dbeafe;
