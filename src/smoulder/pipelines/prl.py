@@ -20,12 +20,12 @@ from smoulder.imaging.lesions import FALLBACK_METHOD, fallback_segmentation, lab
 from smoulder.imaging.phase import RawPhaseResult, RawPhaseSettings
 from smoulder.imaging.prl import FEATURES, PRLModel, PRLResult, PRLSettings, detect_prl, train_model
 from smoulder.imaging.prl.features import COLUMN_DESCRIPTIONS as FEATURE_DESCRIPTIONS
-from smoulder.imaging.prl.qc import qc_html
 from smoulder.io import bids as bio
 from smoulder.io import nifti
 from smoulder.io import prl_model as model_files
 from smoulder.pipelines import _scanner
 from smoulder.pipelines._files import atomic_outputs, output_plan
+from smoulder.pipelines._prl_review import read_rated, review_html
 from smoulder.schema import images as img
 
 REGISTER_CHOICES = ("none", "resample", "rigid")
@@ -412,7 +412,7 @@ def write(
         nifti.save_volume(stage.path(paths["dseg"]), grid, result.labels, np.int32)
         mask = result.prl_mask.astype(np.uint8)
         nifti.save_volume(stage.path(paths["prl_mask"]), grid, mask, np.uint8)
-        bio.write_text(stage.path(paths["qc"]), qc_html(result, title=title))
+        bio.write_text(stage.path(paths["qc"]), review_html(result, title=title))
     return paths
 
 
@@ -431,7 +431,7 @@ def train(
     Parameters
     ----------
     tables : sequence of path
-        Lesions tables (as :func:`write` writes them) with a ``rating_col`` column.
+        Ratings TSVs saved by the QC page, or lesions tables with a ``rating_col`` column.
     out : path
         The model file.
     rating_col, name : str
@@ -445,7 +445,7 @@ def train(
         The model and the number of rated lesions it was trained on (a table unreadable,
         without a feature or rating column, or with bad ratings: :class:`InputDataError`).
     """
-    table, y = model_files.read_rated_tables(tables, features=FEATURES, rating_col=rating_col)
+    table, y = read_rated(tables, features=FEATURES, rating_col=rating_col)
     model = train_model(
         table, y, name=name or Path(out).stem, threshold=threshold, seed=seed, demo=demo
     )

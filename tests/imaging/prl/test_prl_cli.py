@@ -66,8 +66,8 @@ def test_prl_command_writes_the_contracted_outputs(phantom, phantom_files, tmp_p
         "at least 0.67 of the edge on each of at least 2 consecutive acquisition slices" in methods
     )
     html = (out / "qc.html").read_text()
-    assert html.count("data:image/png;base64,") == 8
-    assert "Lesion 1: <span class='yes'>PRL</span>" in html
+    assert html.count("<section class='lesion'") == 8
+    assert "Lesion 1: <span class='rim'>PRL</span>" in html
     assert "<h2>Methods</h2>" in html and html.count("href='#lesion-") == 8
 
 
@@ -301,29 +301,6 @@ def test_rigid_registration_with_a_magnitude_image(phantom, phantom_files, tmp_p
         )
         == 2
     )
-
-
-def test_montage_has_three_planes_and_outlines_only_the_flair(phantom):
-    from smoulder.imaging.prl.qc import lesion_montage
-    from smoulder.imaging.qc import PANEL
-
-    lab = np.asarray(phantom.lesions.dataobj).astype(int)
-    img = lesion_montage(
-        np.asarray(phantom.flair.dataobj),
-        np.asarray(phantom.qsm.dataobj),
-        lab,
-        1,
-        np.array([1.0, 1.0, 1.0]),
-        susc_display=(-0.1, 0.1),
-        flair_display=(0.0, 1.0),
-    )
-    assert img.shape == (2 * PANEL, 3 * PANEL, 3)
-    yellow = (img[..., 0] == 1.0) & (img[..., 2] == 0.0)
-    top, bottom = yellow[:PANEL], yellow[PANEL:]
-    assert all(
-        top[:, i * PANEL : (i + 1) * PANEL].sum() > 10 for i in range(3)
-    )  # an outline in every plane
-    assert bottom.sum() == 0
 
 
 def test_an_all_zero_flair_or_magnitude_is_refused(phantom, phantom_files, tmp_path, capsys):

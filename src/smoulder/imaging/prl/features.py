@@ -49,7 +49,14 @@ FEATURES = [
 
 #: Evidence columns a rater can check (not classifier inputs): per-slice coverage, the slices of
 #: the longest qualifying run, and the mimic flags.
-EVIDENCE = ["coverage_by_slice", "rim_slice_range", "central_vein", "diffuse", "edge_vein"]
+EVIDENCE = [
+    "coverage_by_slice",
+    "rim_sectors_by_slice",
+    "rim_slice_range",
+    "central_vein",
+    "diffuse",
+    "edge_vein",
+]
 
 #: Descriptions of the feature and evidence columns (the pipeline writes them to the sidecar).
 COLUMN_DESCRIPTIONS: dict[str, object] = {
@@ -72,6 +79,12 @@ COLUMN_DESCRIPTIONS: dict[str, object] = {
         "Coverage of the edge by the rim on each acquisition slice through the lesion, as "
         "'slice:percent' (slice = 0-based voxel index along the slice axis; n/e = not evaluable: "
         "a cap of the lesion or too few edge sectors)"
+    ),
+    "rim_sectors_by_slice": (
+        "Which edge sectors count as rim on each acquisition slice, as 'slice:code' with one "
+        "character per angular sector (R rim, . no rim, v refused: a vein along the edge, - no "
+        "rim-band voxels); sector k spans angles -180 + k x 360/n degrees from the first in-plane "
+        "voxel axis towards the second, around the slice's lesion centroid"
     ),
     "rim_slice_range": "Acquisition slices (0-based voxel indices) of the longest run reaching min_coverage (n/a: none)",
     "central_vein": "A central vein is seen (a paramagnetic line through the core on >= cv_min_slices aligned slices); not counted as rim",

@@ -123,7 +123,8 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
         ``rim_slices`` (longest run of consecutive slices reaching ``min_coverage``),
         ``evaluable_slices``, ``slice_contrast_max``, ``edge_vein_sectors`` (sectors refused because
         the shell outside the lesion was brighter than the band), and the evidence strings
-        ``coverage_by_slice`` and ``rim_slice_range`` (voxel indices along the slice axis).
+        ``coverage_by_slice``, ``rim_sectors_by_slice`` and ``rim_slice_range`` (voxel indices
+        along the slice axis).
     """
     s = box.s
     ns = int(st.n_sectors)
@@ -234,6 +235,12 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
     out["coverage_by_slice"] = " ".join(
         f"{box.z0 + z}:{cov[z] * 100:.0f}%" if evaluable[z] else f"{box.z0 + z}:n/e" for z in zs
     )
+    # which sectors count as rim, per slice (drawn on the QC page): R rim, . no rim,
+    # v refused for a vein along the edge, - no rim-band voxels
+    code = np.where(occupied, ".", "-")
+    code = np.where(outside & occupied, "v", code)
+    code = np.where(occupied & (w >= 0.5), "R", code)
+    out["rim_sectors_by_slice"] = " ".join(f"{box.z0 + z}:{''.join(code[z])}" for z in zs)
     if ev.size == 0:
         return out
     n_band = cnt.sum(axis=1)
