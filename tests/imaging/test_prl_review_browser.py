@@ -74,7 +74,10 @@ def test_rate_on_a_phone_save_and_train(review, browser, tmp_path, capsys):
     }  # agree keeps the automatic call, disagree reverses it
     assert set(expected.values()) == {True, False}
     ctx = browser.new_context(
-        accept_downloads=True, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+        accept_downloads=True,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
     )
     page = ctx.new_page()
     errors: list[str] = []
@@ -110,9 +113,10 @@ def test_rate_on_a_phone_save_and_train(review, browser, tmp_path, capsys):
     tsv = tmp_path / "prl_ratings.tsv"
     info.value.save_as(tsv)
     saved = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False)
-    assert saved["lesion"].astype(int).tolist() == table.sort_values(
-        ["rim_score", "label"], ascending=[False, True]
-    )["label"].tolist()
+    assert (
+        saved["lesion"].astype(int).tolist()
+        == table.sort_values(["rim_score", "label"], ascending=[False, True])["label"].tolist()
+    )
     row2 = saved.set_index("lesion").loc["2"]
     assert row2["comment"] == "a vein running along the edge" and row2["rater"] == "AB"
     model = tmp_path / "m.joblib"

@@ -7,7 +7,7 @@
 - :mod:`~smoulder.imaging.prl.classifier`: the trainable random forest (:class:`PRLModel`);
 - :mod:`~smoulder.imaging.prl.detect`: :func:`detect_prl`, the engine's entry point;
 - :mod:`~smoulder.imaging.prl.result`: :class:`PRLResult`;
-- :mod:`~smoulder.imaging.prl.qc`: the QC page as an HTML string.
+- :mod:`~smoulder.imaging.prl.qc`: what the review page shows, as arrays and words.
 
 Files are read and written by :mod:`smoulder.pipelines.prl`.
 """

@@ -325,7 +325,9 @@ def call_in_words(row: Any, result: PRLResult) -> str:
         zs = [z for z in range(first, first + run) if z in codes]
         counts = [(codes[z].count("R"), len(codes[z]) - codes[z].count("-")) for z in zs]
         if run <= 3:
-            per = "; ".join(f"{r} of {n} sectors on slice {z}" for z, (r, n) in zip(zs, counts))
+            per = "; ".join(
+                f"{r} of {n} sectors on slice {z}" for z, (r, n) in zip(zs, counts, strict=True)
+            )
             where = f"({_slices_text(first, run)})"
         else:
             share = [r / max(n, 1) for r, n in counts] or [0.0]
