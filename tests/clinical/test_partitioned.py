@@ -117,7 +117,7 @@ def test_one_file_of_row_groups(cohort, client, tmp_path):
 
 
 def test_hive_partitions_by_subject_keep_ids_as_written(client, tmp_path):
-    c = simulate_cohort(30, seed=2)
+    c = simulate_cohort(12, seed=2)
     v = c.visits.assign(subject="0" + c.visits["subject"].astype(str).str[-3:])  # "0001"...
     v[["subject", "date", "edss"]].to_parquet(tmp_path / "flat.parquet", index=False)
     table = pa.Table.from_pandas(v[["subject", "date", "edss"]], preserve_index=False)

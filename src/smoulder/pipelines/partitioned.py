@@ -389,11 +389,16 @@ def run(
                     return np.where(at >= 0, D.subject_buckets(names, n), _elsewhere(names, home))
 
             step(progress, f"checking and scanning {n:,} partitions on the cluster")
+            # the relapses and scans of each partition go to the cluster once, not in the graph
+            sides = [
+                c.scatter(_split(t, subject_col, where, n)) if t is not None else [None] * n
+                for t in (rel, mri)
+            ]
             validated = c.map(
                 _validate_partition,
                 specs,
-                _split(rel, subject_col, where, n),
-                _split(mri, subject_col, where, n),
+                sides[0],
+                sides[1],
                 labels=labels,
                 opts=opts,
                 pure=False,
