@@ -92,7 +92,7 @@ def cluster_client(
             n_workers=max(1, n_workers or 2),
             threads_per_worker=1,
             processes=processes,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port (None still tries 8787)
             # a bad row is the user's error, returned to the client as one line: no worker logs
             silence_logs=logging.CRITICAL,
         ) as cluster,
