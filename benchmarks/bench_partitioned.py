@@ -84,6 +84,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peak_rss_mb_proc() -> float:
+    """The peak resident memory of this process (VmHWM: ru_maxrss survives the exec of a
+    spawned worker, so it would give the client's peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def same(a: progression.ProgressionResult, b: progression.ProgressionResult) -> bool:
     try:
         pd.testing.assert_frame_equal(a.events, b.events)
@@ -116,7 +125,7 @@ def bench(n: int, files: int, seed: int, workers: list[int]) -> None:
                     folder, rel, client=client, plots=False, out=tmp / f"w{w}_{k}" / "e.parquet"
                 )
                 times.append(time.perf_counter() - t0)
-            rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            rss = client.run(peak_rss_mb_proc)
         mem = ", ".join(f"{v:,.0f}" for v in rss.values())
         print(
             f"  {w} worker{'s' if w > 1 else ' '} x 1 thread: start-up {t_up:5.1f} s, first run "
