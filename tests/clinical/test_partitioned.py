@@ -116,8 +116,9 @@ def test_one_file_of_row_groups(cohort, client, tmp_path):
     assert_same(single(d / "visits.parquet", d), many)
 
 
+@pytest.mark.slow  # one partition per subject (or year): many small tasks
 def test_hive_partitions_by_subject_keep_ids_as_written(client, tmp_path):
-    c = simulate_cohort(30, seed=2)
+    c = simulate_cohort(12, seed=2)
     v = c.visits.assign(subject="0" + c.visits["subject"].astype(str).str[-3:])  # "0001"...
     v[["subject", "date", "edss"]].to_parquet(tmp_path / "flat.parquet", index=False)
     table = pa.Table.from_pandas(v[["subject", "date", "edss"]], preserve_index=False)
@@ -136,6 +137,7 @@ def test_hive_partitions_by_subject_keep_ids_as_written(client, tmp_path):
     assert many.summary["subject"].astype(str).iloc[0] == "0001"
 
 
+@pytest.mark.slow  # one partition per subject (or year): many small tasks
 def test_hive_partitions_by_year_are_repartitioned(cohort, client, tmp_path):
     v, d = cohort
     table = pa.Table.from_pandas(v.assign(year=v["date"].dt.year), preserve_index=False)

@@ -457,11 +457,10 @@ LABELS = {
 
 
 def run(ns: argparse.Namespace) -> int:
-    from smoulder.pipelines import progression
-    from smoulder.pipelines._clinical import check_inputs
-
     # --- partitioned datasets on dask.distributed (issue 13)
     from smoulder.cli import progression_partitioned
+    from smoulder.pipelines import progression
+    from smoulder.pipelines._clinical import check_inputs
 
     progression_partitioned.check_flags(ns)
     if ns.partitioned:

@@ -92,7 +92,7 @@ def cluster_client(
             n_workers=max(1, n_workers or 2),
             threads_per_worker=1,
             processes=processes,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port (None still tries 8787)
             # a bad row is the user's error, returned to the client as one line: no worker logs
             silence_logs=logging.CRITICAL,
         ) as cluster,
@@ -389,11 +389,16 @@ def run(
                     return np.where(at >= 0, D.subject_buckets(names, n), _elsewhere(names, home))
 
             step(progress, f"checking and scanning {n:,} partitions on the cluster")
+            # the relapses and scans of each partition go to the cluster once, not in the graph
+            sides = [
+                c.scatter(_split(t, subject_col, where, n)) if t is not None else [None] * n
+                for t in (rel, mri)
+            ]
             validated = c.map(
                 _validate_partition,
                 specs,
-                _split(rel, subject_col, where, n),
-                _split(mri, subject_col, where, n),
+                sides[0],
+                sides[1],
                 labels=labels,
                 opts=opts,
                 pure=False,
