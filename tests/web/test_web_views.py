@@ -113,9 +113,7 @@ def test_person_view_has_every_source_on_one_time_line_and_a_plain_summary(clini
         for x in s
     )
     assert not any("RAW" in x for x in s)  # the RAW event was confirmed before the previous visit
-    assert (
-        "MRI on 2021-01-20: new or enlarging lesions (activity), 1 paramagnetic rim lesion." in s
-    )
+    assert "MRI on 2021-01-20: new or enlarging lesions (activity), 1 paramagnetic rim lesion." in s
     page = c.get(f"/patients/{keys['MRN-1001']}").text
     assert 'src="/static/plotly.min.js"' in page and 'id="timeline"' in page
     assert "EDSS stayed at 4." in page
