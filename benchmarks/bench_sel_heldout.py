@@ -37,9 +37,11 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 MEASURES = {
     "signal_expansion_pct_per_year": "signal (lesion and grown edge)",
+    "signal_cc_expansion_pct_per_year": "signal, per-visit lesion contrast removed (offline)",
     "jacobian_expansion_pct_per_year": "jacobian over lesion",
     "ring_expansion_pct_per_year": "jacobian over lesion and grown edge",
 }
+FALSE = ("stable", "shrinking", "new_beside_old")
 KINDS = [
     "expanding",
     "stable",
@@ -72,8 +74,61 @@ def run_subject(
     )
     sec = time.perf_counter() - t0
     t = res.lesions.merge(ph.truth, on="label")
+    t = t.merge(variants(res), on="label", how="left")
     t["subject"] = seed
     return {"table": t, "seconds": sec, "steps": res.details.get("seconds", {})}
+
+
+def variants(res) -> pd.DataFrame:
+    """Offline variants from the halfway-space images of one run (no new registration).
+
+    ``signal_cc``: the excess-signal measure divided by each visit's lesion contrast (median over
+    the lesions' cores, :func:`smoulder.imaging.sel.volume.contrast_factors`). ``seed_P``: would
+    lesion-level seeding at ``P`` %/year of the signal measure give the lesion a candidate
+    (``growth_pct_per_year`` voxels of the last expansion map, at least ``min_voxels``).
+    """
+    from smoulder.imaging.sel import seeded_candidates
+    from smoulder.imaging.sel.scores import log_fit_pct
+    from smoulder.imaging.sel.volume import contrast_factors, excess_signal
+    from smoulder.schema.images import Volume
+
+    hw = res.halfway
+    st = res.settings
+    zooms = Volume(hw["labels"], res.affine).zooms
+    brain = np.logical_and.reduce([f > 0 for f in hw["flair"]])
+    cores: dict[int, np.ndarray] = {}
+    sig = excess_signal(
+        hw["flair"],
+        hw["labels"],
+        brain,
+        zooms,
+        margin_mm=st.edge_margin_mm,
+        growth_share=st.edge_growth_share,
+        cores=cores,
+    )
+    cf = contrast_factors(cores)
+    glob = np.asarray(res.details["global_jacobian"], float)
+    yrs = np.asarray(res.details["years"], float)
+    rows = []
+    for k, v in sig.items():
+        r = v[1:] / v[0] / glob if v[0] > 0 else np.full(len(glob), np.nan)
+        row = {"label": k, "signal_cc_expansion_pct_per_year": float("nan")}
+        if cf is not None:
+            row["signal_cc_expansion_pct_per_year"] = log_fit_pct(yrs[1:], r / cf[1:])
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    measured = res.lesions.set_index("label")["signal_expansion_pct_per_year"]
+    for p in (2.0, 3.0, 4.0, 5.0):
+        grow = [int(k) for k, v in measured.items() if np.isfinite(v) and v >= p]
+        cand = seeded_candidates(hw["expansion"], hw["labels"], st, grow)
+        has = set(np.unique(cand[cand > 0]).tolist())
+        out[f"seed_{p:g}"] = out["label"].isin(has)
+    return out
+
+
+def would_be_definite(t: pd.DataFrame, col: str) -> pd.Series:
+    """Definite under lesion-level seeding (candidate from ``col``), concentric and constant."""
+    return t[col] & (t["concentricity"] >= 0.75) & (t["constancy"] >= 1.0)
 
 
 def report(name: str, runs: list[dict]) -> None:
@@ -96,9 +151,19 @@ def report(name: str, runs: list[dict]) -> None:
         f"{float((slow['sel'] == 'definite').mean()) if len(slow) else float('nan'):.2f} "
         f"(4-10 %/year, n={len(slow)})"
     )
-    for k in ("stable", "shrinking", "new_beside_old", "one_sided"):
+    for k in (*FALSE, "one_sided"):
         sub = t[t["kind"] == k]
         print(f"definite calls on {k}: {int((sub['sel'] == 'definite').sum())} of {len(sub)}")
+    for p in (2, 3, 4, 5):
+        d = would_be_definite(t, f"seed_{p}")
+        ex = d[t["kind"] == "expanding"]
+        sl = d[(t["kind"] == "expanding") & t["true_expansion_pct_per_year"].between(4.0, 10.0)]
+        fp = {k: f"{int(d[t['kind'] == k].sum())}/{int((t['kind'] == k).sum())}" for k in FALSE}
+        print(
+            f"offline: lesion seeding at {p} %/year (signal): definite sensitivity "
+            f"{ex.mean():.2f}, slow {sl.mean() if len(sl) else float('nan'):.2f} (n={len(sl)}); "
+            f"false definite {fp}"
+        )
     steps: dict[str, float] = {}
     for r in runs:
         for k, v in r["steps"].items():
@@ -115,6 +180,7 @@ def report(name: str, runs: list[dict]) -> None:
         "signal_expansion_pct_per_year",
         "jacobian_expansion_pct_per_year",
         "ring_expansion_pct_per_year",
+        "signal_cc_expansion_pct_per_year",
         "concentricity",
         "constancy",
         "sel",

@@ -105,4 +105,13 @@ def test_settings_name_the_new_fields_when_wrong():
         SELSettings(linear_finest_shrink=3)
     with pytest.raises(SettingsError, match="syn_margin_mm must be >= 0"):
         SELSettings(syn_margin_mm=-1)
-    assert SELSettings().syn_region == "lesions"
+    # validated behaviour stays the default until the full benchmarks have run
+    assert SELSettings().syn_region == "head" and SELSettings().linear_finest_shrink == 1
+
+
+def test_small_boxes_are_widened_about_their_centre_to_the_smallest_side():
+    lab = np.zeros((60, 60, 10), int)
+    lab[30:32, 30:32, 4:6] = 1
+    (box,) = lesion_boxes(lab, np.ones(3), 2.0, min_side=20)
+    # 2 + 2 x 2 = 6 voxels widened to 20 about the lesion; z is clipped to the grid's 10
+    assert [(b.start, b.stop) for b in box] == [(21, 41), (21, 41), (0, 10)]

@@ -27,13 +27,14 @@ from smoulder.schema.images import Volume
 
 
 def lesion_boxes(
-    labels: np.ndarray, zooms: np.ndarray, margin_mm: float
+    labels: np.ndarray, zooms: np.ndarray, margin_mm: float, *, min_side: int = 0
 ) -> list[tuple[slice, slice, slice]]:
     """Boxes about the lesions (each lesion's bounding box grown by ``margin_mm``), merged.
 
     Boxes that overlap are replaced by their common bounding box until none overlap, so every
     lesion and its surroundings lie inside exactly one box, at least ``margin_mm`` from its
-    faces (where the grid allows).
+    faces (where the grid allows). A box is widened about its centre to at least ``min_side``
+    voxels along every axis (SyN's coarsest level needs about 10 voxels a side).
 
     Examples
     --------
@@ -52,12 +53,14 @@ def lesion_boxes(
     for sl in ndimage.find_objects(np.asarray(labels).astype(np.int32)):
         if sl is None:
             continue
-        boxes.append(
-            [
-                (max(int(a.start - p), 0), min(int(a.stop + p), n))
-                for a, p, n in zip(sl, pad, shape, strict=True)
-            ]
-        )
+        box = []
+        for a, p, n in zip(sl, pad, shape, strict=True):
+            lo, hi = int(a.start - p), int(a.stop + p)
+            short = min_side - (hi - lo)
+            if short > 0:
+                lo, hi = lo - short // 2, hi + short - short // 2
+            box.append((max(lo, 0), min(hi, n)))
+        boxes.append(box)
     merged = True
     while merged:
         merged = False

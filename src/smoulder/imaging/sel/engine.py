@@ -367,7 +367,9 @@ def detect_sel(
     # 2. SyN of each follow-up onto the baseline in the halfway space
     jac, disp, warped_t1, sim_syn, folding, glob_aff = [], [], [ref_t1[0]], [1.0], [], []
     if s.syn_region == "lesions":
-        boxes = lesion_boxes(labels_ref, zooms, s.syn_margin_mm)
+        # SyN's coarsest level (shrink 2^(levels-1)) keeps >= 10 voxels a side
+        side = 10 * 2 ** (len(s.syn_iterations) - 1)
+        boxes = lesion_boxes(labels_ref, zooms, s.syn_margin_mm, min_side=side)
         in_boxes = np.zeros(shape, bool)
         for b in boxes:
             in_boxes[b] = True

@@ -28,17 +28,19 @@ class SELSettings(Settings):
     rigid_metric : str
         ANTs metric of the rigid step (``mattes`` mutual information).
     linear_finest_shrink : int
-        Finest shrink factor of the rigid registrations (FLAIR to T1, follow-up to baseline): 2
-        (default) stops at half resolution, since the affine stage before SyN refines the
-        alignment at full resolution; 1 adds ANTs' full-resolution level.
+        Finest shrink factor of the rigid registrations (FLAIR to T1, follow-up to baseline): 1
+        (default) includes ANTs' full-resolution level; 2 stops at half resolution (faster on
+        1 mm scans; the affine stage before SyN refines the alignment at full resolution; not
+        yet validated on the full benchmarks).
     syn_metric, syn_radius : str, int
         SyN similarity and its neighbourhood radius in voxels (``CC``) or bins (``mattes``).
     syn_iterations : tuple of int
         SyN iterations per level, coarse to fine.
     syn_region : {"lesions", "head"}
-        Where SyN runs: ``lesions`` (default) inside boxes about the lesions (each lesion's
-        bounding box grown by ``syn_margin_mm``, overlapping boxes merged), a fraction of the
-        time of ``head`` (the whole grid); the affine stage always sees the whole images.
+        Where SyN runs: ``head`` (default) the whole grid; ``lesions`` only inside boxes about
+        the lesions (each lesion's bounding box grown by ``syn_margin_mm``, overlapping boxes
+        merged), a fraction of the time on a 1 mm head, not yet validated on the full
+        benchmarks; the affine stage always sees the whole images.
     syn_margin_mm : float
         Margin of the SyN boxes about each lesion (mm).
     grad_step, flow_sigma, total_sigma : float
@@ -114,11 +116,11 @@ class SELSettings(Settings):
     contrast: Literal["flair", "t1", "both"] = "flair"
     flair_to_t1: Literal["rigid", "resample"] = "rigid"
     rigid_metric: str = "mattes"
-    linear_finest_shrink: int = 2
+    linear_finest_shrink: int = 1
     syn_metric: Literal["CC", "mattes", "meansquares"] = "CC"
     syn_radius: int = 2
     syn_iterations: tuple[int, ...] = (40, 20, 10)
-    syn_region: Literal["lesions", "head"] = "lesions"
+    syn_region: Literal["lesions", "head"] = "head"
     syn_margin_mm: float = 15.0
     grad_step: float = 0.4
     flow_sigma: float = 2.0
