@@ -140,9 +140,7 @@ def _id_runs(arr: Any) -> tuple[pa.Array, np.ndarray]:
             change = idx[1:] != idx[:-1]
         else:
             chunk = chunk.cast(pa.string())
-            change = ~np.asarray(
-                pc.equal(chunk.slice(1), chunk.slice(0, n - 1)).fill_null(False)
-            )
+            change = ~np.asarray(pc.equal(chunk.slice(1), chunk.slice(0, n - 1)).fill_null(False))
         starts = np.empty(int(change.sum()) + 1, dtype=np.int64)
         starts[0] = 0
         starts[1:] = np.flatnonzero(change) + 1
