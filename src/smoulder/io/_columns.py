@@ -316,6 +316,18 @@ class ArrowColumns:
         out: np.ndarray = self.table.column(name).to_pandas().to_numpy()
         return out
 
+    def positions(self, known: pd.Index, ids: pd.Index) -> np.ndarray | None:
+        """Where each of ``ids`` is in ``known`` (-1: not there), hashed by Arrow; None when
+        the ids are not all text (the caller then asks pandas)."""
+        try:
+            found = pc.index_in(
+                pa.array(ids.to_numpy(), type=pa.string()),
+                value_set=pa.array(known.to_numpy(), type=pa.string()),
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            return None
+        return np.asarray(found.fill_null(-1)).astype(np.int64)
+
     def take(self, idx: np.ndarray) -> ArrowColumns:
         keep = np.zeros(self.n_rows, dtype=bool)
         keep[idx] = True
