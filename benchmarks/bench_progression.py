@@ -10,6 +10,9 @@ the same subjects.
 Part 2 (figures): the command on ``--figures`` subjects (default 100,000) with its default
 figures and with ``--no-plots``, each in a fresh process.
 
+Part 0 (first run): ``smoulder progression`` on ``--first-run`` subjects with an empty numba
+cache (a new machine: the engine is compiled), then again with the cache it left.
+
 Part 3 (registry scale): 1,000,000 subjects x ~20 visits, written once as CSV and Parquet to
 benchmarks/data/, then ``smoulder progression`` end to end from file to file (read, validate,
 scan, write events + summary), with the time of a bare pyarrow read of the same file as the floor,
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -128,7 +132,7 @@ def peer_comparison(n_subjects: int, peer_subjects: int, seed: int) -> None:
     )
 
 
-def cli_run(args: list[str]) -> tuple[float, float]:
+def cli_run(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Run ``smoulder progression ARGS`` in a fresh process; (wall seconds, peak RSS in GB)."""
     code = (
         "import resource,runpy,sys,time;sys.argv="
@@ -138,12 +142,42 @@ def cli_run(args: list[str]) -> tuple[float, float]:
         "print('ELAPSED',time.perf_counter()-t,'RSS',resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     last = proc.stdout.strip().splitlines()[-1].split()
     return wall, int(last[3]) / 1e6
+
+
+def first_run(n_subjects: int, seed: int) -> None:
+    """The command on a new machine: an empty numba cache (the engine is compiled), then again."""
+    tmp = Path(tempfile.mkdtemp(prefix="smoulder-first-"))
+    cohort = simulate_cohort(n_subjects, seed=seed)
+    cohort.visits = cohort.visits[["subject", "date", "edss"]]
+    cohort.relapses = cohort.relapses[["subject", "date"]]
+    paths = write_cohort(cohort, tmp / "in", fmt="csv")
+    base = [str(paths["visits"]), "--relapses", str(paths["relapses"]), "--value-col", "edss"]
+    env = {"NUMBA_CACHE_DIR": str(tmp / "numba-cache")}
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    first, _ = cli_run([*base, "--no-plots", "--out", str(tmp / "a" / "e.csv")], env)
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    warm, _ = cli_run([*base, "--no-plots", "--out", str(tmp / "b" / "e.csv")], env)
+    cpu2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def cpu(a: resource.struct_rusage, b: resource.struct_rusage) -> float:
+        return (b.ru_utime - a.ru_utime) + (b.ru_stime - a.ru_stime)
+
+    print(
+        f"first run on a new machine (empty numba cache), {n_subjects} subjects, --no-plots: "
+        f"{first:.1f} s ({cpu(cpu0, cpu1):.1f} s CPU); the second run {warm:.1f} s "
+        f"({cpu(cpu1, cpu2):.1f} s CPU)"
+    )
 
 
 def figures(n_subjects: int, seed: int) -> None:
@@ -249,7 +283,12 @@ def main() -> int:
     ap.add_argument(
         "--figures", type=int, default=100_000, help="subjects for the figure cost (0 to skip)"
     )
+    ap.add_argument(
+        "--first-run", type=int, default=60, help="subjects for the first-run time (0 to skip)"
+    )
     args = ap.parse_args()
+    if args.first_run:
+        first_run(args.first_run, args.seed)
     peer_comparison(args.subjects, args.peer_subjects, args.seed)
     if args.figures:
         figures(args.figures, args.seed)

@@ -140,9 +140,7 @@ def _id_runs(arr: Any) -> tuple[pa.Array, np.ndarray]:
             change = idx[1:] != idx[:-1]
         else:
             chunk = chunk.cast(pa.string())
-            change = ~np.asarray(
-                pc.equal(chunk.slice(1), chunk.slice(0, n - 1)).fill_null(False)
-            )
+            change = ~np.asarray(pc.equal(chunk.slice(1), chunk.slice(0, n - 1)).fill_null(False))
         starts = np.empty(int(change.sum()) + 1, dtype=np.int64)
         starts[0] = 0
         starts[1:] = np.flatnonzero(change) + 1
@@ -317,6 +315,18 @@ class ArrowColumns:
     def values(self, name: str) -> np.ndarray:
         out: np.ndarray = self.table.column(name).to_pandas().to_numpy()
         return out
+
+    def positions(self, known: pd.Index, ids: pd.Index) -> np.ndarray | None:
+        """Where each of ``ids`` is in ``known`` (-1: not there), hashed by Arrow; None when
+        the ids are not all text (the caller then asks pandas)."""
+        try:
+            found = pc.index_in(
+                pa.array(ids.to_numpy(), type=pa.string()),
+                value_set=pa.array(known.to_numpy(), type=pa.string()),
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            return None
+        return np.asarray(found.fill_null(-1)).astype(np.int64)
 
     def take(self, idx: np.ndarray) -> ArrowColumns:
         keep = np.zeros(self.n_rows, dtype=bool)

@@ -65,9 +65,20 @@ def check_days(days, lo, hi):
     return first, n
 
 
-@njit(cache=True)
-def order_state(codes, days):
-    """(sorted by subject then day, any repeated subject-day) for arrays in file order."""
+def order_state(codes: np.ndarray, days: np.ndarray) -> tuple[bool, bool]:
+    """(sorted by subject then day, any repeated subject-day) for arrays in file order.
+
+    Codes of any integer type and days as integers or whole floats; both are given to the compiled
+    pass as int64 and float64, so that it is compiled once on a new machine, not once per type.
+    """
+    c = np.ascontiguousarray(codes, dtype=np.int64)
+    d = np.ascontiguousarray(days, dtype=np.float64)
+    sorted_, dup = _order_state(c, d)
+    return bool(sorted_), bool(dup)
+
+
+@njit("Tuple((b1, b1))(int64[::1], float64[::1])", cache=True)
+def _order_state(codes, days):  # pragma: no cover - compiled
     sorted_ = True
     dup = False
     for i in range(1, codes.shape[0]):
