@@ -168,7 +168,7 @@ def _priors_from_template(
     if w.check is not None:
         notes.append(
             f"registered brain {w.check.litres:.2f} L, {w.check.inside:.0%} inside the "
-            f"{'given brain mask' if fixed_mask is not None else 'head'}"
+            f"{'brain mask' if fixed_mask is not None else 'head'}"
             + ("" if w.check.ok else " (outside the plausible range: check the QC page)")
         )
     return Priors(
