@@ -25,7 +25,8 @@ Methods: "today" is smoulder's previous fallback (global FLAIR threshold + 3-D o
 Metrics: GT lesions are 26-connected components of the reference mask (the dataset README counts
 49 lesions with 6-connectivity; both are printed for (a)); a GT lesion is detected when any of
 its voxels is segmented; a segmented lesion is a false discovery when none of its voxels is in
-the reference. Sizes are GT voxels on the evaluated grid. Time: wall and CPU seconds of one run in
+the reference. "brain" is the Dice of the brain mask used with the phantom's true brain ("refused":
+the template could not be placed and the run stopped with a message). Sizes are GT voxels on the evaluated grid. Time: wall and CPU seconds of one run in
 a fresh process (ITK threads = --threads), peak resident memory of that process.
 """
 
@@ -94,6 +95,7 @@ def _run_case(case: dict[str, Any]) -> dict[str, Any]:
     from smoulder.pipelines import lesions as pipeline
 
     gt, _ = _load(Path(case["gt"]))
+    brain_dice = float("nan")
     t0, c0 = time.perf_counter(), time.process_time()
     if case["method"] == "today":
         f, aff = _load(Path(case["flair"]))
@@ -101,9 +103,21 @@ def _run_case(case: dict[str, Any]) -> dict[str, Any]:
         pred = fallback_segmentation(f, zooms)
         brain_ml = float("nan")
     else:
-        res = pipeline.run(case["flair"], t1=case.get("t1"), out=case.get("out"))
-        pred = res.labels
-        brain_ml = res.brain_volume_ml
+        from smoulder.exceptions import InputDataError
+
+        try:
+            res = pipeline.run(case["flair"], t1=case.get("t1"), out=case.get("out"))
+        except InputDataError as exc:  # a refused registration: no lesions, and say so
+            print(f"  refused: {case['dataset']}: {exc}", file=sys.stderr, flush=True)
+            res = None
+        pred = res.labels if res is not None else np.zeros(gt.shape, np.int32)
+        brain_ml = res.brain_volume_ml if res is not None else float("nan")
+        truth_brain = Path(case["gt"]).with_name("brainmask.nii.gz")
+        if res is not None and truth_brain.exists():
+            tb = _load(truth_brain)[0] > 0
+            brain_dice = 2 * float((tb & res.brain_mask).sum()) / (tb.sum() + res.brain_mask.sum())
+        elif res is None:
+            brain_dice = float("nan")
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     m = evaluate(pred, gt)
     m6 = evaluate(pred, gt, connectivity=1)
@@ -117,6 +131,8 @@ def _run_case(case: dict[str, Any]) -> dict[str, Any]:
         "cpu_seconds": cpu,
         "peak_mb": rss_mb,
         "brain_ml": brain_ml,
+        "brain_dice": brain_dice,
+        "refused": case["method"] != "today" and brain_ml != brain_ml,
     }
 
 
@@ -163,12 +179,12 @@ def make_degraded(workdir: Path) -> dict[str, Path]:
     return out
 
 
-def make_phantom(workdir: Path, seed: int) -> dict[str, Path]:
-    from smoulder.synth.flair_phantom import FAMILY_B, simulate_flair_phantom
+def make_phantom(workdir: Path, seed: int, family: str = "B") -> dict[str, Path]:
+    from smoulder.synth.flair_phantom import FAMILY_A, FAMILY_B, simulate_flair_phantom
 
-    d = workdir / f"familyB_{seed}"
+    d = workdir / f"family{family}_{seed}"
     if not (d / "flair.nii.gz").exists():
-        simulate_flair_phantom(seed, FAMILY_B).save(str(d))
+        simulate_flair_phantom(seed, FAMILY_A if family == "A" else FAMILY_B).save(str(d))
     return {"flair": d / "flair.nii.gz", "t1": d / "t1.nii.gz", "gold": d / "lesions.nii.gz"}
 
 
@@ -182,7 +198,7 @@ def report(rows: list[dict[str, Any]]) -> None:
         + "  ".join(f"found {n:<6}" for n, *_ in SIZES)
         + "  "
         + "  ".join(f"false {n:<6}" for n, *_ in SIZES)
-        + f"  {'wall s':>6} {'cpu s':>6} {'MB':>6}"
+        + f"  {'wall s':>6} {'cpu s':>6} {'MB':>6} {'brain':>6}"
     )
     print(head)
     print("-" * len(head))
@@ -194,6 +210,7 @@ def report(rows: list[dict[str, Any]]) -> None:
             + "  "
             + "  ".join(f"{_fmt_pair(r['false ' + n]):<12}" for n, *_ in SIZES)
             + f"  {r['seconds']:6.0f} {r['cpu_seconds']:6.0f} {r['peak_mb']:6.0f}"
+            + ("  refused" if r.get("refused") else f" {r.get('brain_dice', float('nan')):6.2f}")
         )
 
 
@@ -222,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         "--phantoms", type=int, default=6, help="held-out family-B phantoms (default 6)"
     )
     ap.add_argument(
-        "--first-seed", type=int, default=100000, help="first family-B seed (default 100000)"
+        "--first-seed", type=int, default=None, help="first seed (default 100000 for B, 0 for A)"
+    )
+    ap.add_argument(
+        "--family", choices=["A", "B"], default="B", help="phantom family (A: the tuning family)"
     )
     ap.add_argument("--threads", type=int, default=2, help="ITK threads per run (default 2)")
     ap.add_argument(
@@ -264,9 +284,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             add("(b) patient07 clinical 4 mm+head", make_degraded(work))
     if ns.only in ("phantoms", "all"):
+        first = ns.first_seed if ns.first_seed is not None else (0 if ns.family == "A" else 100000)
         for k in range(ns.phantoms):
-            seed = ns.first_seed + k
-            add(f"(c) family B seed {seed}", make_phantom(work, seed))
+            seed = first + k
+            add(f"(c) family {ns.family} seed {seed}", make_phantom(work, seed, ns.family))
     rows = []
     with ProcessPoolExecutor(max_workers=1, max_tasks_per_child=1) as ex:
         for r in ex.map(_run_case, cases):

@@ -104,3 +104,27 @@ def test_a_scanner_image_with_noise_around_the_head_is_not_skull_stripped():
     d2 = np.where(brain, 100.0, 0.0).astype(np.float32)
     d2[::3, ::3, :2] = 5.0
     assert stripped_brain(d2, np.array([4.0, 4.0, 4.0])) is None
+
+
+def test_a_failed_placement_stops_the_run_with_a_message_suggesting_brain_mask(
+    tmp_path, monkeypatch
+):
+    import nibabel as nib
+
+    from smoulder.exceptions import InputDataError
+    from smoulder.pipelines import lesions as pipeline
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "flair.nii.gz"
+    nib.save(nib.Nifti1Image(rng.uniform(1, 2, (12, 12, 12)).astype(np.float32), np.eye(4)), path)
+
+    def fail(*a, **k):
+        raise RegistrationFailed([StartCheck("top of head", -0.1, 0.4, 0.5)])
+
+    monkeypatch.setattr(pipeline, "segment_lesions", fail)
+    with pytest.raises(InputDataError) as e:
+        pipeline.run(path, out=tmp_path / "out")
+    msg = str(e.value)
+    assert "--brain-mask" in msg and str(path) in msg and "40% of the brain inside" in msg
+    assert "\n" not in msg
+    assert not (tmp_path / "out" / "lesions_dseg.nii.gz").exists()

@@ -66,3 +66,26 @@ def test_label_stat_by_hand():
     assert label_stat(values, labels, 3, "min")[1:].tolist() == [1.0, -2.0, 5.0]
     assert label_stat(values, labels, 3, "sum")[1:].tolist() == [4.0, 8.0, 5.0]
     assert np.allclose(label_stat(values, labels, 3, "mean")[1:], [2.0, 8.0 / 3.0, 5.0])
+
+
+def test_a_weak_small_lesion_counts_when_it_spans_two_slices_and_is_not_bright_on_t1():
+    z, pw, pc, brain, _ = _maps()
+    s = S.replace(z_seed_low=3.5)
+    weak = 0.5 * (S.z_seed + 3.5)  # between the two seed thresholds
+    z[15:17, 15:17, 12] = weak  # 4 voxels on one slice (axis 2): not confirmed
+    z[20:22, 20:22, 20:22] = weak  # 8 voxels on two consecutive slices: confirmed
+    z[15:17, 22:24, 22:24] = weak  # the same shape, but bright on T1 (a vessel, not a lesion)
+    t1 = np.ones(z.shape, np.float32)
+    t1[15:17, 22:24, 22:24] = 1.3
+    zg = 0.5 * z
+    mask, counts = detect(z, zg, pw, pc, brain, ZOOMS, s, t1_ratio=t1)
+    assert mask[20:22, 20:22, 20:22].all() and mask.sum() == 8
+    assert counts["low_seed_regions"] == 1
+    # with the default settings (no low seed) neither is found; without a T1 the bright one is
+    assert not detect(z, zg, pw, pc, brain, ZOOMS, S)[0].any()
+    no_t1, _ = detect(z, zg, pw, pc, brain, ZOOMS, s)
+    assert no_t1[15:17, 22:24, 22:24].all() and no_t1.sum() == 16
+    # on 4 mm slices along axis 0 the "slices" are that axis: the one-slice-in-z blob spans two
+    thick = np.array([4.0, 1.0, 1.0])
+    m4, _ = detect(z, zg, pw, pc, brain, thick, s, t1_ratio=t1)
+    assert m4[15:17, 15:17, 12].all()

@@ -65,6 +65,7 @@ def detect(
     contrast: np.ndarray | None = None,
     infratentorial: np.ndarray | None = None,
     ventricles: np.ndarray | None = None,
+    t1_ratio: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Binary lesion mask: seeds at high z, grown at lower z inside white matter's surroundings.
 
@@ -77,6 +78,11 @@ def detect(
     2. *Seeds*: voxels with ``z >= z_seed`` and ``zg >= zg_seed`` (brighter than white matter and
        than cortex); a seed region needs ``min_seed_voxels`` voxels unless its peak reaches
        ``z_strong``. A seed may be a single voxel: there is no morphological opening.
+       *Small-lesion seeds*: where ``z_seed_low < z_seed``, weaker seed regions
+       (``z >= z_seed_low``) count too when they are confirmed on ``low_seed_slices`` consecutive
+       slices of the acquisition (the axis with the thickest voxels) and, with a T1
+       (``t1_ratio``: T1 over its local white matter), are not brighter than white matter on it
+       (``t1_ratio <= t1_max_ratio`` at their median): lesions are hypo- or isointense on T1.
     3. *Growth*: each seed floods (watershed on -z) the connected voxels with ``z >= z_grow``
        (grey-matter-like voxels only where they are also brighter than cortex, ``zg >= zg_grow``);
        of its basin it keeps the voxels whose unsmoothed ``contrast`` to white matter is at least
@@ -109,15 +115,43 @@ def detect(
     if infratentorial is not None:
         # brainstem and cerebellum are brighter and more variable on FLAIR: stronger seeds there
         z_need = np.where(infratentorial, s.z_seed + s.infratentorial_z_extra, s.z_seed)
-    seeds = region & (z >= z_need) & ((zg >= s.zg_seed) | (surround >= s.deep_fraction))
+    where_ok = region & ((zg >= s.zg_seed) | (surround >= s.deep_fraction))
+    seeds = where_ok & (z >= z_need)
+    n_low = 0
+    if s.z_seed_low < s.z_seed:
+        low = where_ok & (z >= np.asarray(z_need) - (s.z_seed - s.z_seed_low)) & ~seeds
+        ml, nl = ndimage.label(low | seeds, structure=st)
+        if nl:
+            axis = int(np.argmax(zooms)) if float(np.ptp(zooms)) > 1e-3 else 2
+            ok_low = np.zeros(nl + 1, bool)
+            objs = ndimage.find_objects(ml)
+            for i, sl in enumerate(objs, start=1):
+                if sl is None:
+                    continue
+                part = ml[sl] == i
+                ok_low[i] = int(part.any(axis=tuple(a for a in range(3) if a != axis)).sum()) >= (
+                    s.low_seed_slices
+                )
+            if t1_ratio is not None:
+                med = label_stat(np.asarray(t1_ratio, np.float32), ml, nl, "mean")
+                ok_low &= med <= s.t1_max_ratio
+            had = np.zeros(nl + 1, bool)
+            had[np.unique(ml[seeds])] = True
+            ok_low &= ~had
+            ok_low[0] = False
+            n_low = int(ok_low.sum())
+            seeds = seeds | (ok_low[ml] & low)
     mk, n_seed = ndimage.label(seeds, structure=st)
-    counts = {"seed_regions": int(n_seed)}
+    counts = {"seed_regions": int(n_seed), "low_seed_regions": n_low}
     if n_seed == 0:
         counts.update(seeds_kept=0, lesions=0)
         return np.zeros(z.shape, bool), counts
     size = label_stat(np.ones(z.shape, np.float32), mk, n_seed, "sum")[1:]
     peak = label_stat(z, mk, n_seed, "max")[1:]
     ok = (size >= s.min_seed_voxels) | (peak >= s.z_strong)
+    if n_low:
+        # a confirmed low seed spans two slices already: its size test is passed
+        ok |= peak < float(s.z_seed)
     lut = np.zeros(n_seed + 1, np.int32)
     lut[1:][ok] = np.arange(1, int(ok.sum()) + 1)
     markers = lut[mk]

@@ -72,6 +72,7 @@ def run_detection(p: Prepared, s: LesionSegSettings) -> tuple[np.ndarray, dict[s
         contrast=p.contrast[bb],
         infratentorial=regions["infratentorial"][bb],
         ventricles=regions["ventricles"][bb],
+        t1_ratio=None if p.t1_ratio is None else p.t1_ratio[bb],
     )
     full = np.zeros(p.brain.shape, bool)
     full[bb] = mask

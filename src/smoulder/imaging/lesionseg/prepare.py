@@ -45,6 +45,7 @@ class Prepared:
     contrast: np.ndarray
     nawm_sd: float
     notes: list[str] = field(default_factory=list)
+    t1_ratio: np.ndarray | None = None
 
 
 def head_mask(data: np.ndarray, zooms: np.ndarray) -> np.ndarray:
@@ -167,7 +168,7 @@ def _priors_from_template(
     if w.check is not None:
         notes.append(
             f"registered brain {w.check.litres:.2f} L, {w.check.inside:.0%} inside the "
-            f"{'given brain mask' if fixed_mask is not None else 'head'}"
+            f"{'brain mask' if fixed_mask is not None else 'head'}"
             + ("" if w.check.ok else " (outside the plausible range: check the QC page)")
         )
     return Priors(
@@ -399,6 +400,11 @@ def prepare(
     zg = np.where(brain, zg, 0).astype(np.float32)
     # unsmoothed contrast to the local white matter: the lesion's edge is drawn on it
     contrast = np.where(brain, (f - mu_w) / np.maximum(mu_w, 1e-6), 0).astype(np.float32)
+    t1_ratio = None
+    if t1_on is not None:
+        # T1 over its local normal-appearing white matter (lesions are hypo- or isointense)
+        mu_t1, _ = _blend_local(chan_s, nawm, s.nawm_sigma_mm, zooms)
+        t1_ratio = np.where(brain, chan_s / np.maximum(mu_t1, 1e-6), 0).astype(np.float32)
     notes.append(
         f"tissue classes by EM on the {'T1' if t1_on is not None else 'FLAIR'} with the registered priors "
         f"(means {', '.join(f'{m:.3g}' for m in mu)})"
@@ -416,4 +422,5 @@ def prepare(
         contrast=contrast,
         nawm_sd=gsd,
         notes=notes,
+        t1_ratio=t1_ratio,
     )

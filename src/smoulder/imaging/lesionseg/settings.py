@@ -29,7 +29,9 @@ class LesionSegSettings(Settings):
     matter standard deviations)
         ``z_seed`` and ``zg_seed``: a seed is brighter than white matter by ``z_seed`` and than
         cortex by ``zg_seed``; ``min_seed_voxels``: seeds smaller than this are dropped unless
-        ``z_strong``; ``z_grow``: lesions grow into connected voxels above this z and above
+        ``z_strong``; ``z_seed_low`` (< ``z_seed`` to use it): a weaker seed for small lesions,
+        kept when confirmed on ``low_seed_slices`` consecutive slices and, with a T1, not brighter
+        on T1 than ``t1_max_ratio`` times the local white matter; ``z_grow``: lesions grow into connected voxels above this z and above
         ``grow_fraction`` of their seed's peak (a half-maximum edge for 0.5) and, in grey-matter-
         like voxels, above ``zg_grow``; ``wm_fraction``: the share of white matter (smoothed over
         ``wm_sigma_mm``) a voxel's surroundings must hold for a lesion to be found there (keeps
@@ -54,6 +56,9 @@ class LesionSegSettings(Settings):
     zg_seed: float = 2.5
     deep_fraction: float = 0.8
     z_strong: float = 12.0
+    z_seed_low: float = 5.0
+    low_seed_slices: int = 2
+    t1_max_ratio: float = 1.0
     min_seed_voxels: int = 2
     z_grow: float = 3.0
     grow_fraction: float = 0.4
