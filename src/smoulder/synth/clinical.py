@@ -76,7 +76,42 @@ def simulate_cohort(
 ) -> Cohort:
     """Simulate a cohort with known relapse-independent drift and relapses.
 
-    Parameters are described in the module documentation. Deterministic for a given ``seed``.
+    The model is described in the module documentation. Deterministic for a given ``seed``.
+
+    Parameters
+    ----------
+    n_subjects : int
+        Number of people in the cohort.
+    seed : int
+        Seed of the random generator; the same seed gives the same cohort.
+    n_visits_mean : float
+        Mean number of scheduled visits per person (normal, sd 3, at least 1).
+    visit_interval_days : float
+        Days between scheduled visits (each jittered by up to 30 days).
+    unscheduled_rate : float
+        Probability that a relapse brings an unscheduled visit 7-40 days after its onset.
+    pira_drift_per_year : tuple of float
+        Range (low, high) of the relapse-independent EDSS drift of a progressor, in EDSS points
+        per year (drawn uniformly).
+    frac_progressors : float
+        Share of people with relapse-independent drift (0-1).
+    relapse_rate_per_year : float
+        Mean relapse rate per person-year before the treatment effect (gamma frailty, mean 1).
+    relapse_recovery : tuple of float
+        Range of the share of a relapse's EDSS bump that is recovered (1 = full recovery).
+    edss_rater_sd : float
+        Standard deviation of the rater's error on the EDSS before rounding to the 0.5 grid.
+    start_date : str
+        ISO date from which enrolment is spread over three years.
+    arms : tuple of str
+        Names of the randomised arms; the last one is the active arm.
+    active_effect : float
+        Multiplier of drift and relapse rate in the active arm (1 = no effect).
+
+    Returns
+    -------
+    Cohort
+        Visits, relapses, MRI, subjects and the ground truth (drift per year, progressor or not).
 
     Examples
     --------
@@ -299,7 +334,21 @@ def write_cohort(cohort: Cohort, directory: str | Path, fmt: str = "csv") -> dic
 
 
 def load_demo() -> Cohort:
-    """The bundled demo cohort (60 subjects) as a :class:`Cohort` (truth columns from the subjects table)."""
+    """The bundled demo cohort (60 subjects) as a :class:`Cohort`.
+
+    Returns
+    -------
+    Cohort
+        The demo's visits, relapses, MRI and subjects tables as shipped in ``smoulder.data``,
+        with dates parsed, and the truth (``true_drift_per_year``, ``true_progressor``) taken
+        from the subjects table.
+
+    Examples
+    --------
+    >>> demo = load_demo()
+    >>> demo.subjects["subject"].nunique()
+    60
+    """
     from importlib import resources
 
     base = resources.files("smoulder.data")
