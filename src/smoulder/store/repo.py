@@ -368,7 +368,7 @@ def audit(
     )
 
 
-_AUDIT_INSERT = AuditEntry.__table__.insert()
+_AUDIT_INSERT = insert(AuditEntry)  # run on a plain connection: a Core executemany
 
 
 class AuditWriter:
