@@ -328,6 +328,46 @@ def rigid_register(
     ), mat
 
 
+def syn_only(
+    source: str,
+    fixed: Sequence[Any],
+    moving: Sequence[Any],
+    initial: str,
+    *,
+    metric: str,
+    radius: int,
+    iterations: Sequence[int],
+    grad_step: float,
+    flow_sigma: float,
+    total_sigma: float,
+    mask: Any = None,
+) -> dict[str, Any]:
+    """ANTs' SyN stage alone, started from the affine transform file ``initial``.
+
+    ``fixed`` and ``moving`` are ANTs images of the same contrasts in the same order: the first
+    pair drives the metric, the others are added with equal weight (multivariate SyN).
+    """
+    extras = None
+    if len(fixed) > 1:
+        extras = [[metric, f, m, 1.0, radius] for f, m in zip(fixed[1:], moving[1:], strict=True)]
+    return _registration(
+        source,
+        fixed=fixed[0],
+        moving=moving[0],
+        type_of_transform="SyNOnly",
+        syn_metric=metric,
+        initial_transform=[initial],
+        syn_sampling=radius,
+        reg_iterations=tuple(iterations),
+        grad_step=grad_step,
+        flow_sigma=flow_sigma,
+        total_sigma=total_sigma,
+        multivariate_extras=extras,
+        mask=mask,
+        verbose=False,
+    )
+
+
 def syn_register(
     fixed: Sequence[np.ndarray],
     moving: Sequence[np.ndarray],
@@ -394,9 +434,6 @@ def syn_register(
     grid = Volume(np.asarray(fixed[0]), np.asarray(affine, float))
     fx = [ants_image(grid.like(f)) for f in fixed]
     mv = [ants_image(grid.like(m)) for m in moving]
-    extras = None
-    if len(fx) > 1:
-        extras = [[metric, f, m, 1.0, radius] for f, m in zip(fx[1:], mv[1:], strict=True)]
     amask = ants_image(grid.like(np.asarray(mask, np.float32))) if mask is not None else None
     with ants_determinism(seed, threads):
         lin = _linear(
@@ -410,21 +447,18 @@ def syn_register(
         try:
             aff_file = lin["fwdtransforms"][0]
             aff_ras = _itk_affine_to_ras(aff_file)
-            reg = _registration(
+            reg = syn_only(
                 source,
-                fixed=fx[0],
-                moving=mv[0],
-                type_of_transform="SyNOnly",
-                syn_metric=metric,
-                initial_transform=[aff_file],
-                syn_sampling=radius,
-                reg_iterations=tuple(iterations),
+                fx,
+                mv,
+                aff_file,
+                metric=metric,
+                radius=radius,
+                iterations=iterations,
                 grad_step=grad_step,
                 flow_sigma=flow_sigma,
                 total_sigma=total_sigma,
-                multivariate_extras=extras,
                 mask=amask,
-                verbose=False,
             )
             warp = [p for p in reg["fwdtransforms"] if p.endswith("Warp.nii.gz")]
             jac = ants.create_jacobian_determinant_image(fx[0], warp[0], do_log=False).numpy()
@@ -477,6 +511,7 @@ __all__ = [
     "halfway_matrix",
     "resample",
     "resample_to",
+    "syn_only",
     "syn_register",
     "correlation",
 ]

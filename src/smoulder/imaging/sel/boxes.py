@@ -18,10 +18,10 @@ from scipy import ndimage
 from smoulder.imaging.registration import (
     _itk_affine_to_ras,
     _linear,
-    _registration,
     _remove_outputs,
     ants_determinism,
     ants_image,
+    syn_only,
 )
 from smoulder.schema.images import Volume
 
@@ -160,26 +160,18 @@ def syn_register_boxes(
                 fx = [_crop(f, box, aff) for f in fixed]
                 mv = [_crop(m, mbox, aff) for m in moving]
                 crop_mask = None if mask is None else _crop(np.asarray(mask, np.float32), box, aff)
-                extras = None
-                if len(fx) > 1:
-                    extras = [
-                        [metric, f, m, 1.0, radius] for f, m in zip(fx[1:], mv[1:], strict=True)
-                    ]
-                reg = _registration(
+                reg = syn_only(
                     source,
-                    fixed=fx[0],
-                    moving=mv[0],
-                    type_of_transform="SyNOnly",
-                    syn_metric=metric,
-                    initial_transform=[aff_file],
-                    syn_sampling=radius,
-                    reg_iterations=tuple(iterations),
+                    fx,
+                    mv,
+                    aff_file,
+                    metric=metric,
+                    radius=radius,
+                    iterations=iterations,
                     grad_step=grad_step,
                     flow_sigma=flow_sigma,
                     total_sigma=total_sigma,
-                    multivariate_extras=extras,
                     mask=crop_mask,
-                    verbose=False,
                 )
                 regs.append(reg)
                 warp = [p for p in reg["fwdtransforms"] if p.endswith("Warp.nii.gz")]
