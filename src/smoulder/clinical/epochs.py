@@ -179,6 +179,8 @@ def treatment_epochs(
             "course_start", "lag",
         ],
     )  # fmt: skip
+    for col in ("start", "end", "course_start"):  # datetime also when there are no rows
+        out[col] = pd.to_datetime(out[col])
     out["course_start"] = out["course_start"].where(out["course_start"] > pd.Timestamp("1700"))
     out["person_years"] = (out["end"] - out["start"]).dt.days / 365.25
     return out
