@@ -272,8 +272,8 @@ def write(res: ActivityResult, out: str | Path, **options: Any) -> dict[str, Pat
             i = int(r["change"])
             base = res.baseline_labels == r["baseline_label"] if r["baseline_label"] else None
             title = (
-                f"{res.subject} {res.dates[0]} -> {res.dates[1]}: change {i}, {r['kind']}, "
-                f"{r['volume_mm3']:.0f} mm3"
+                f"{res.subject} {res.dates[0]} → {res.dates[1]}: change {i}, {r['kind']}, "
+                f"{r['volume_mm3']:.0f} mm³"
                 + (
                     f", lesion {r['baseline_label']} grew {r['growth_pct']} %"
                     if base is not None

@@ -3,9 +3,11 @@
 Rendered with matplotlib into PNG bytes in memory (the pipeline writes them). Columns: baseline
 FLAIR, follow-up FLAIR (both in the halfway space, one fixed window), the difference in noise SDs
 (fixed window -10..10); rows: the three voxel planes through the change's centre, each edge
-labelled with the direction it points to (R, A, S... from the affine). The change is
-outlined in yellow, the baseline lesion (for an enlarging one) in cyan; a 10 mm scale bar sits in
-the first panel.
+labelled with the direction it points to (R, A, S... from the affine). The planes are shown in
+the radiological convention, as on the PRL review page: patient right on the viewer's left of
+axial and coronal planes, anterior on the left of sagittal ones, superior (or anterior) at the
+top. The change is outlined in yellow, the baseline lesion (for an enlarging one) in cyan; a 10 mm
+scale bar sits in the first panel.
 """
 
 from __future__ import annotations
@@ -16,9 +18,32 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["change_png"]
+__all__ = ["change_png", "screen_flips"]
 
 _PLANES = ("sagittal", "coronal", "axial")
+_OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
+
+
+def screen_flips(h_code: str, v_code: str) -> tuple[bool, bool]:
+    """Whether to reverse the horizontal and vertical voxel axes of a plane on screen.
+
+    ``h_code`` and ``v_code`` are the world directions the two in-plane voxel axes point to
+    (letters of :func:`~smoulder.schema.images.axis_codes`). Radiological convention: patient
+    right (and, in a sagittal plane, anterior) to the viewer's left; superior, else anterior,
+    up.
+
+    Examples
+    --------
+    >>> screen_flips("R", "A")  # axial plane of a RAS image: R goes to the left
+    (True, False)
+    >>> screen_flips("A", "S")  # sagittal: anterior to the left, superior up
+    (True, False)
+    >>> screen_flips("L", "P")  # axial plane of an LPS image: posterior must go down
+    (False, True)
+    """
+    flip_h = h_code in ("R", "A", "I")
+    flip_v = v_code in ("L", "P", "I")
+    return flip_h, flip_v
 
 
 def _slice(a: np.ndarray, axis: int, idx: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -56,14 +81,25 @@ def change_png(
     for row, axis in enumerate((2, 1, 0)):
         others = [a for a in range(3) if a != axis]
         aspect = float(zooms[others[1]] / zooms[others[0]])
-        m = _slice(change, axis, c[axis], lo, hi)
-        b = _slice(baseline, axis, c[axis], lo, hi) if baseline is not None else None
+        flip_h, flip_v = screen_flips(codes[others[0]], codes[others[1]])
+
+        def view(
+            a: np.ndarray, axis: int = axis, fh: bool = flip_h, fv: bool = flip_v
+        ) -> np.ndarray:
+            out = _slice(a, axis, c[axis], lo, hi)
+            out = out[:, ::-1] if fh else out
+            return out[::-1, :] if fv else out
+
+        right = _OPPOSITE[codes[others[0]]] if flip_h else codes[others[0]]
+        top = _OPPOSITE[codes[others[1]]] if flip_v else codes[others[1]]
+        m = view(change)
+        b = view(baseline) if baseline is not None else None
         for col, (img, vmin, vmax, cmap) in enumerate(
             ((n1, 0.0, 2.2, "gray"), (n2, 0.0, 2.2, "gray"), (z, -10.0, 10.0, "RdBu_r"))
         ):
             ax = axes[row, col]
             ax.imshow(
-                _slice(img, axis, c[axis], lo, hi),
+                view(img),
                 cmap=cmap,
                 vmin=vmin,
                 vmax=vmax,
@@ -77,26 +113,22 @@ def change_png(
                 ax.contour(b.astype(float), levels=[0.5], colors="cyan", linewidths=0.8)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.text(
-                0.98,
-                0.5,
-                codes[others[0]],
-                transform=ax.transAxes,
-                color="white",
-                ha="right",
-                va="center",
-                fontsize=8,
-            )
-            ax.text(
-                0.5,
-                0.98,
-                codes[others[1]],
-                transform=ax.transAxes,
-                color="white",
-                ha="center",
-                va="top",
-                fontsize=8,
-            )
+            for x, y, letter, ha, va in (
+                (0.98, 0.5, right, "right", "center"),
+                (0.02, 0.5, _OPPOSITE[right], "left", "center"),
+                (0.5, 0.98, top, "center", "top"),
+                (0.5, 0.02, _OPPOSITE[top], "center", "bottom"),
+            ):
+                ax.text(
+                    x,
+                    y,
+                    letter,
+                    transform=ax.transAxes,
+                    color="black" if col == 2 else "white",  # the difference map is white at 0
+                    ha=ha,
+                    va=va,
+                    fontsize=8,
+                )
             if col == 0:
                 ax.set_ylabel(_PLANES[axis])
                 n_vox = 10.0 / float(zooms[others[0]])
