@@ -4,7 +4,8 @@ What the issue measured (issue 15, "Fast under a clinic's load"): ``smoulder ser
 worker, SQLite), the load client on the same 2 cores. Because client and server share the cores,
 the figure that travels between machines is the *ratio* of a page's throughput to that of
 ``GET /api/health`` (the cheapest answer through the same middlewares, with the same session
-cookie) measured in the same run. Beside it, the server's own CPU time per request (read from
+cookie) measured in the same run, right before each scenario (the machine's load changes within a
+run). ``cpu x`` is the server's CPU per request against that of the same health reference. Beside it, the server's own CPU time per request (read from
 ``/proc`` for the server and its worker processes): it does not depend on what else the machine
 runs as much as requests/s do.
 
@@ -198,6 +199,17 @@ PLAN = [
 ]
 
 
+def measure(port: int, pid: int, auth: dict, path: str, clients: int, seconds: float) -> dict:
+    """One load of ``path`` with the server's CPU ms per request."""
+    c0 = tree_cpu(pid)
+    res = load(port, auth, path, clients, seconds)
+    c1 = tree_cpu(pid)
+    res["cpu_ms"] = (
+        1000 * (c1 - c0) / max(res["n"], 1) if c0 is not None and c1 is not None else None
+    )
+    return res
+
+
 def run_scenarios(port: int, pid: int, seconds: float, label: str, repeat: int = 1) -> dict:
     """Every scenario ``repeat`` times (each after a short warm-up); print each run and, when
     repeated, the medians. Returns the medians by scenario."""
@@ -209,21 +221,24 @@ def run_scenarios(port: int, pid: int, seconds: float, label: str, repeat: int =
         print(HEADER)
         for name, path, clients, text in PLAN:
             path = path.format(key=key)
+            if name != "health20":
+                # a /api/health reference right before each scenario: the machine is shared,
+                # and its load changes within one run
+                ref = measure(port, pid, auth, "/api/health", 20, seconds / 2)
             load(port, auth, path, clients, min(3.0, seconds / 3))  # warm-up
-            c0 = tree_cpu(pid)
-            res = load(port, auth, path, clients, seconds)
-            c1 = tree_cpu(pid)
-            res["cpu_ms"] = (
-                1000 * (c1 - c0) / max(res["n"], 1) if c0 is not None and c1 is not None else None
-            )
+            res = measure(port, pid, auth, path, clients, seconds)
+            if name == "health20":
+                ref = res
             runs[name].append(res)
-            # against this run's /api/health (the first scenario of every run)
-            res["ratio"] = res["rps"] / runs["health20"][-1]["rps"]
+            res["ratio"] = res["rps"] / ref["rps"]
+            res["cpu_x"] = (
+                res["cpu_ms"] / ref["cpu_ms"] if res["cpu_ms"] and ref["cpu_ms"] else None
+            )
             print(row(text, clients, res, name), flush=True)
     med = {
         name: {
             k: statistics.median(r[k] for r in rs) if rs[0][k] is not None else None
-            for k in ("rps", "p50", "p95", "ratio", "cpu_ms", "errors")
+            for k in ("rps", "p50", "p95", "ratio", "cpu_ms", "cpu_x", "errors")
         }
         for name, rs in runs.items()
     }
@@ -241,7 +256,7 @@ def run_scenarios(port: int, pid: int, seconds: float, label: str, repeat: int =
 
 HEADER = (
     f"{'scenario':20s} {'clients':>7s} {'req/s':>7s} {'p50 ms':>7s} {'p95 ms':>7s} "
-    f"{'x health':>8s} {'cpu ms/req':>10s} {'errors':>6s}   today (issue): req/s, p95, x health"
+    f"{'x health':>8s} {'cpu ms/req':>10s} {'cpu x':>5s} {'errors':>6s}   today (issue): req/s, p95, x health"
 )
 
 
@@ -250,6 +265,7 @@ def row(text: str, clients: int, res: dict, name: str) -> str:
     today = f"{t_rps:5.0f}/s" + (f", p95 {t_p95:4.0f} ms" if t_p95 else "")
     today += f", {t_rps / TODAY['health20'][0]:.2f}"
     cpu = f"{res['cpu_ms']:10.2f}" if res.get("cpu_ms") is not None else f"{'-':>10s}"
+    cpu += f" {res['cpu_x']:5.2f}" if res.get("cpu_x") is not None else f" {'-':>5s}"
     return (
         f"{text:20s} {clients:7d} {res['rps']:7.1f} {res['p50']:7.1f} {res['p95']:7.1f} "
         f"{res['ratio']:8.2f} {cpu} {res['errors']:6.0f}   {today}"

@@ -46,3 +46,32 @@ def fresh_postgres_url() -> Iterator[Callable[[], str]]:
             for name in made:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+#: Debian's chromium (never a browser downloaded by Playwright); ``.ci/run`` installs it
+CHROMIUM = os.environ.get("SMOULDER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """A headless chromium for the browser tests (skipped where it is not installed)."""
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            f"chromium not found at {CHROMIUM} (set SMOULDER_CHROMIUM; .ci/run installs it)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

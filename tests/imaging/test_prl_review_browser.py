@@ -6,7 +6,6 @@ downloaded TSV into the labels the taps mean. Screenshots at 1440x900 and 390x84
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -14,22 +13,7 @@ import pytest
 
 from smoulder.cli import main
 
-CHROMIUM = os.environ.get("SMOULDER_CHROMIUM", "/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"chromium not found at {CHROMIUM} (set SMOULDER_CHROMIUM; .ci/run installs it)",
-    ),
-]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+pytestmark = pytest.mark.slow  # chromium: the shared ``browser`` fixture (tests/conftest.py)
 SHOTS = Path(__file__).parent / "_screenshots"
 
 
@@ -52,16 +36,6 @@ def review(phantom_files, tmp_path_factory):
     )
     assert code == 0
     return out
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def test_rate_on_a_phone_save_and_train(review, browser, tmp_path, capsys):

@@ -3,34 +3,7 @@ person, see the events on the time line, log a lifestyle entry, download the rep
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
-
-CHROMIUM = os.environ.get("SMOULDER_CHROMIUM", "/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason=f"chromium not found at {CHROMIUM} (set SMOULDER_CHROMIUM; .ci/run installs it)",
-)
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+# chromium: the shared ``browser`` fixture (tests/conftest.py), skipped where it is missing
 
 
 def test_clinician_journey(live_server, browser, tmp_path):

@@ -7,28 +7,14 @@ ignored by git) so a person can look at them."""
 from __future__ import annotations
 
 import datetime as dt
-import os
+import io
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-CHROMIUM = os.environ.get("SMOULDER_CHROMIUM", "/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"chromium not found at {CHROMIUM} (set SMOULDER_CHROMIUM; .ci/run installs it)",
-    ),
-]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+pytestmark = pytest.mark.slow  # chromium: the shared ``browser`` fixture (tests/conftest.py)
 SHOTS = Path(__file__).parent / "_screenshots"
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
 ROLES = {"clinician": "dr.a", "researcher": "res", "patient": "alice"}
@@ -57,16 +43,6 @@ def shots() -> Path:
     SHOTS.mkdir(exist_ok=True)
     (SHOTS / ".gitignore").write_text("*\n")  # the run's own output, never committed
     return SHOTS
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def open_as(browser, base: str, username: str, size: str, tz: str = "Europe/Berlin"):
@@ -139,7 +115,7 @@ def test_person_page_answers_first_and_tells_the_truth(
     svg_text = " ".join(page.locator("#timeline svg text").all_text_contents())
     device_text = " ".join(page.locator("#device-plot svg text").all_text_contents())
     if role == "patient":
-        about = page.inner_text("#about")
+        about = page.inner_text("#about").replace("\u00a0", " ")  # no-break spaces: shown as spaces
         assert "4 February 2021 (2 years 3 months ago). That is more than a year ago" in about
         assert (
             "your last visit 2021-02-04" in svg_text and "your last visit 2021-02-04" in device_text
@@ -147,7 +123,9 @@ def test_person_page_answers_first_and_tells_the_truth(
         assert "your last visit" in page.inner_text("#legend")
     else:
         flags = page.locator("#flags li").all_inner_texts()
-        assert flags == [
+        # a duration never breaks across lines: no-break spaces inside it
+        assert "2\u00a0years\u00a03\u00a0months ago" in flags[0]
+        assert [f.replace("\u00a0", " ") for f in flags] == [
             "Last clinic visit 2021-02-04, 2 years 3 months ago: overdue (more than 12 months); "
             "the scores below may be out of date.",
             "Last MRI 2021-01-20, 2 years 4 months ago: overdue (more than 12 months); the MRI "
@@ -272,4 +250,42 @@ def test_the_person_with_ms_gets_errors_in_words_a_saved_note_and_local_times(li
     assert f"{local:%H}:{local:%M}" in shown and "UTC" not in shown, (stamp, shown)
     assert "Europe/Berlin" in page.inner_text("#access")
     assert re.search(r"You (opened|added)", page.inner_text("#trail"))
+    ctx.close()
+
+
+def test_no_mri_activity_is_said_under_the_time_line(live_server, browser, tmp_path):
+    """Bob's two scans both record no activity: no activity lane, and one sentence under the
+    chart that says so with the scans' dates."""
+    from smoulder.store import Store, import_into
+
+    base, keys = live_server
+    # the live server's own database file (tests/web/conftest.py: live_server)
+    store = Store(f"sqlite:///{tmp_path / 'live.sqlite'}")
+    try:
+        import_into(
+            store,
+            "mri",
+            pd.read_csv(
+                io.StringIO("subject,date,active\nMRN-1002,2020-03-01,no\nMRN-1002,2020-09-01,no\n")
+            ),
+        )
+    finally:
+        store.dispose()
+    ctx, page = open_as(browser, base, ROLES["clinician"], "desktop")
+    page.goto(f"{base}/patients/{keys['MRN-1002']}")
+    page.wait_for_selector("#timeline .main-svg")
+    page.screenshot(path=str(shots() / "person-no-mri-activity.png"), full_page=True)
+    note = page.locator("#mri-activity-note")
+    assert note.inner_text() == (
+        "No new/enlarging or Gd+ lesions on the 2 scans with activity recorded "
+        "(2020-03-01 to 2020-09-01)."
+    )
+    # right under the chart, before its legend
+    assert (
+        page.evaluate("document.getElementById('timeline').nextElementSibling.id")
+        == "mri-activity-note"
+    )
+    # and no activity lane among the chart's lane titles
+    assert "MRI activity" not in page.locator("#timeline").inner_text()
+    assert not ERRORS[id(page)]
     ctx.close()

@@ -26,9 +26,18 @@ TEMPLATES.env.auto_reload = False
 def _globals() -> None:
     from smoulder.report.plain import long_date
     from smoulder.schema.palette import colour
+    from smoulder.web import views
     from smoulder.web.views import sparkline
+    from smoulder.web.words import age_of, keep_together
 
-    TEMPLATES.env.globals.update(colour=colour, long_date=long_date, sparkline=sparkline)
+    TEMPLATES.env.globals.update(
+        colour=colour,
+        long_date=long_date,
+        sparkline=sparkline,
+        # the day looked up at each call (tests move it), as the cohort's overdue flags do
+        age_of=lambda date: age_of(date, views.today()),
+    )
+    TEMPLATES.env.filters["keep_together"] = keep_together
 
 
 _globals()

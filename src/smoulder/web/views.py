@@ -139,11 +139,17 @@ def plot_data(tl: dict[str, Any], plain: bool = False) -> dict[str, Any]:
         pairs = [
             (d, v) for d, v in zip(s.get("dates") or [], s.get("values") or [], strict=False) if d
         ]
-        at = next((v for d, v in pairs if d >= x["onset_date"]), None)
+        first = next(((d, v) for d, v in pairs if d >= x["onset_date"]), None)
+        # an onset after the last plotted value is marked on the last value (and says so), so
+        # that it is never silently left off the chart
+        late = first is None and bool(pairs)
+        mark_date, at = first if first is not None else (pairs[-1] if pairs else (None, None))
         declines.append(
             {
                 "measure": x["measure"],
                 "onset_date": x["onset_date"],
+                "mark_date": mark_date if late else x["onset_date"],
+                "after_last_point": late,
                 "detected_date": x["detected_date"],
                 "baseline_value": x["baseline_value"],
                 "onset_value": at,
@@ -309,6 +315,11 @@ def person_body(
             "key": person.pseudonym,
             "legend": legend(plot),
             "payload_script": script_json(json.dumps(plot, separators=(",", ":"))),
+            "late_declines": [
+                {**x, "name": plot["measure_names"].get(x["measure"], x["measure"])}
+                for x in plot["declines"]
+                if x["after_last_point"]
+            ],
         }
         if own:
             ctx.update(

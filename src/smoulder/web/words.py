@@ -19,7 +19,10 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
+
+from markupsafe import Markup
 
 from smoulder.report.plain import MONTHS
 
@@ -116,3 +119,46 @@ def access_words(entry: dict[str, Any], own: bool, me: str | None = None) -> dic
 
 
 __all__ = ["form_error", "access_words", "when_utc", "FORM_ERRORS", "FIELD_NAMES"]
+
+
+# a number and its unit ("3 months", "-23 %"), and the parts of a duration ("2 years 3 months"):
+# no line break inside, wherever a page shows them (the data stay plain)
+_UNIT = re.compile(
+    r"(?<=\d) (?=(?:%|s\b|days?\b|weeks?\b|months?\b|years?\b|points?\b|seconds?\b"
+    r"|minutes?\b|hours?\b|units?\b))"
+)
+_DURATION = re.compile(r"\b(years?|months?) (?=\d+\u00a0(?:months?|weeks?|days?)\b)")
+NBSP = "\u00a0"
+
+
+def keep_together(text: Any) -> Any:
+    """``text`` with no-break spaces inside number + unit and inside a duration.
+
+    Markup stays Markup (only spaces change, so escaped text stays escaped).
+
+    Examples
+    --------
+    >>> keep_together("last visit 2 years 3 months ago") == (
+    ...     "last visit 2\u00a0years\u00a03\u00a0months ago"
+    ... )
+    True
+    >>> keep_together("walk -23 % slower") == "walk -23\u00a0% slower"
+    True
+    """
+    if text is None:
+        return ""
+    out = _DURATION.sub(r"\1" + NBSP, _UNIT.sub(NBSP, str(text)).replace(" %", NBSP + "%"))
+    return Markup(out) if isinstance(text, Markup) else out
+
+
+def age_of(date: str | None, today: dt.date) -> str:
+    """How long ago an ISO date was ("14 months ago"; empty for no date), no-break spaced.
+
+    >>> age_of("2024-01-15", dt.date(2025, 3, 20)) == "1\u00a0year\u00a02\u00a0months ago"
+    True
+    """
+    from smoulder.report.verdict import ago
+
+    if not date:
+        return ""
+    return keep_together(ago(dt.date.fromisoformat(date[:10]), today))

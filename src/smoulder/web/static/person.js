@@ -279,10 +279,11 @@
         s.dates.forEach(function (dd, i) { if (dd && dd >= x.onset_date && s.values[i] !== null) { after.x.push(dd); after.y.push(s.values[i]); } });
         traces.push({x: after.x, y: after.y, yaxis: ids[m], mode: "lines", line: {color: c("digital_decline"), width: 2.5}, hoverinfo: "skip"});
         if (x.onset_value !== null) {
-          traces.push({x: [x.onset_date], y: [x.onset_value], yaxis: ids[m], mode: "markers",
+          traces.push({x: [x.mark_date || x.onset_date], y: [x.onset_value], yaxis: ids[m], mode: "markers",
             marker: {symbol: sym("digital_decline"), size: 16, color: c("digital_decline"), line: {width: 3, color: c("digital_decline")}},
             hoverinfo: "text", text: (plain ? "a lasting drop began " : "sustained decline from ") + x.onset_date +
-              (x.change_pct !== null ? " (" + Math.round(x.change_pct) + "\u00a0%)" : "")});
+              (x.change_pct !== null ? " (" + Math.round(x.change_pct) + "\u00a0%)" : "") +
+              (x.after_last_point ? (plain ? ", after your last weekly value (marked on it)" : ", after the last weekly value (marked on it)") : "")});
         }
       });
     });
