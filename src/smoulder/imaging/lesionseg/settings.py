@@ -72,6 +72,9 @@ class LesionSegSettings(Settings):
     shell_counts_csf: bool = True
     zg_keep: float = 6.0
     lining_mm: float = 2.0
+    band_radius_mm: float = 0.0
+    band_near_mm: float = 3.0
+    band_length_mm: float = 8.0
     infratentorial_z_extra: float = 2.0
     connectivity: Literal[6, 18, 26] = 26
     periventricular_mm: float = 3.0
