@@ -26,6 +26,7 @@ __all__ = [
     "AutoLesions",
     "segment_flair",
     "write_labels",
+    "segment_to_file",
 ]
 
 #: The ``segmentation`` recorded when the engine made the lesions.
@@ -124,3 +125,15 @@ def write_labels(path: str | Path, flair: Volume, labels: np.ndarray) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     nifti.save_volume(p, flair, np.asarray(labels), np.int16)
     return p
+
+
+def segment_to_file(
+    flair: str | Path, path: str | Path, *, t1: str | Path | None = None
+) -> tuple[Path, AutoLesions]:
+    """Segment the FLAIR file (helped by ``t1``), write the labels to ``path``; return both."""
+    from smoulder.io import nifti
+
+    fl = nifti.load_volume(flair)
+    tv = nifti.load_volume(t1) if t1 is not None else None
+    auto = segment_flair(fl, t1=tv, mask_name=Path(path).name)
+    return write_labels(path, fl, auto.labels), auto
