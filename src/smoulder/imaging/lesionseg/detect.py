@@ -167,7 +167,9 @@ def detect(
     edge_map = z if contrast is None else contrast
     peaks = np.zeros(n_kept + 1, np.float32)
     peaks[:] = label_stat(edge_map, basins, n_kept, "max")
-    keep = (basins > 0) & (edge_map >= s.grow_fraction * peaks[basins])
+    floor = float(s.grow_contrast_min) if contrast is not None else -np.inf
+    keep = (basins > 0) & (edge_map >= np.maximum(s.grow_fraction * peaks[basins], floor))
+    # a seed voxel was judged by its z already: the contrast floor applies to growth only
     keep |= (markers > 0) & (edge_map >= s.grow_fraction * peaks[markers])
     lab, n = ndimage.label(keep, structure=st)
     if n == 0:

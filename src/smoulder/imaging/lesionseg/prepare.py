@@ -398,6 +398,16 @@ def prepare(
     fs = ndimage.gaussian_filter(f, sig) if s.smooth_mm > 0 else f
     erode = ndimage.binary_erosion(pw > 0.5, iterations=1)
     nawm = brain & (pw > 0.9) & erode
+    if s.infratentorial_prior_wm > 0:
+        # brainstem and cerebellar white matter: FLAIR (and often T1) class it poorly, so the
+        # local reference there is the registered white-matter prior (not CSF); without it the
+        # reference comes from the cerebrum and the whole pons looks hyperintense
+        nawm |= (
+            brain
+            & (priors.infratentorial > 0.5)
+            & (priors.wm >= s.infratentorial_prior_wm)
+            & (pc < 0.2)
+        )
     if nawm.sum() < 50:
         nawm = brain & (pw > 0.5)
     mu_w, sd_w = _blend_local(fs, nawm, s.nawm_sigma_mm, zooms)

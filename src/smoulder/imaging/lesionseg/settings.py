@@ -72,10 +72,12 @@ class LesionSegSettings(Settings):
     shell_counts_csf: bool = True
     zg_keep: float = 6.0
     lining_mm: float = 2.0
-    band_radius_mm: float = 0.0
+    band_radius_mm: float = 1.0
+    grow_contrast_min: float = 0.2
     band_near_mm: float = 3.0
     band_length_mm: float = 8.0
     infratentorial_z_extra: float = 2.0
+    infratentorial_prior_wm: float = 0.5
     connectivity: Literal[6, 18, 26] = 26
     periventricular_mm: float = 3.0
     juxtacortical_mm: float = 2.0
