@@ -45,7 +45,6 @@ from typing import Any
 import numpy as np
 
 
-
 def _find_real() -> Path:
     """``../shared/realdata/lesjak2017-patient07`` beside the repository (or a worktree's main)."""
     env = os.environ.get("SMOULDER_REALDATA")
@@ -55,7 +54,9 @@ def _find_real() -> Path:
         cand = parent / "shared" / "realdata" / "lesjak2017-patient07"
         if cand.exists():
             return cand
-    return Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "lesjak2017-patient07"
+    return (
+        Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "lesjak2017-patient07"
+    )
 
 
 REAL = _find_real()

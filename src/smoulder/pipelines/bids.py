@@ -230,7 +230,8 @@ def run_sel_participant(
         out / "dataset_description.json",
         bio.dataset_description(bids_dir, *bio.SEL_DESCRIPTION),
     )
-    lesions, auto = li.lesions, None
+    lesions: str | Path | None = li.lesions
+    auto = None
     if lesions is None:  # no lesion mask: the first FLAIR segmented by smoulder lesions
         lesions, auto = segment_to_file(
             li.flair[0], anat / f"{li.prefix}_desc-autolesions_dseg.nii.gz", t1=li.t1[0]
