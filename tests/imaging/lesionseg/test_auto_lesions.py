@@ -27,7 +27,12 @@ def test_prl_without_a_mask_uses_smoulder_lesions_on_a_whole_brain(tmp_path):
     used = np.asarray(nib.load(out / "lesions_dseg.nii.gz").dataobj)
     truth = np.asarray(ph.lesions)
     found = [lab for lab in np.unique(truth[truth > 0]) if (used[truth == lab] > 0).any()]
-    # most of the phantom's lesions are in the mask PRL analysed (the fallback found few)
-    assert len(found) >= 0.6 * len(np.unique(truth[truth > 0]))
+    # FLAIR-only lesion sensitivity on phantoms is 0.3-0.5 (docs/lesions.md, round 3): a quarter
+    # of the true lesions at least must be in the mask PRL analysed
+    assert len(found) >= 0.25 * len(np.unique(truth[truth > 0]))
     table = pd.read_csv(out / "lesions.tsv", sep="\t")
     assert (table["segmentation"] == AUTO_METHOD).all()
+    # the table analyses exactly the written labels, as many as the warning says
+    n_used = len(np.unique(used[used > 0]))
+    assert len(table) == n_used
+    assert any(w.startswith(f"no lesion mask was given: {n_used} lesions") for w in res.warnings)
