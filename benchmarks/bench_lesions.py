@@ -44,7 +44,22 @@ from typing import Any
 
 import numpy as np
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "lesjak2017-patient07"
+
+def _find_real() -> Path:
+    """``../shared/realdata/lesjak2017-patient07`` beside the repository (or a worktree's main)."""
+    env = os.environ.get("SMOULDER_REALDATA")
+    if env:
+        return Path(env) / "lesjak2017-patient07"
+    for parent in Path(__file__).resolve().parents[1:4]:
+        cand = parent / "shared" / "realdata" / "lesjak2017-patient07"
+        if cand.exists():
+            return cand
+    return (
+        Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "lesjak2017-patient07"
+    )
+
+
+REAL = _find_real()
 SIZES = (("<=10", 1, 10), ("11-100", 11, 100), (">100", 101, 10**12))
 CITATION = "Lesjak et al., Neuroinformatics 2017, doi:10.1007/s12021-017-9348-7 (CC-BY)"
 

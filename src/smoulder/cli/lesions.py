@@ -9,6 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from smoulder.cli._imaging_args import (
+    add_common_flags,
+    add_report_flags,
+    common_overrides,
+    settings_from_args,
+)
+
 #: command-line flag of each settings parameter that has one (errors name the flag)
 FLAGS = {
     "n4": "--no-n4",
@@ -41,8 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="binary brain mask on the FLAIR grid (default: from the MNI152 template)",
     )
     p.add_argument("--out", type=Path, help="output directory")
-    p.add_argument("--settings", type=Path, help="TOML file with a [lesions] table of parameters")
-    p.add_argument("--no-n4", action="store_true", help="skip N4 bias-field correction")
+    add_common_flags(
+        p,
+        table="lesions",
+        seed_help="random seed of the registration, >= 1 (default 1)",
+        z_seed_help="seed brightness, SD above white matter (default 5)",
+        z_grow_help="growth brightness, SD above white matter (default 3)",
+    )
     p.add_argument(
         "--registration",
         choices=["syn", "affine"],
@@ -50,69 +62,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="template registration: affine + SyN (default) or affine only (faster, coarser priors)",
     )
     p.add_argument(
-        "--seed", type=int, default=None, help="random seed of the registration, >= 1 (default 1)"
-    )
-    p.add_argument(
-        "--z-seed",
-        type=float,
-        default=None,
-        help="seed brightness, SD above white matter (default 5)",
-    )
-    p.add_argument(
-        "--z-grow",
-        type=float,
-        default=None,
-        help="growth brightness, SD above white matter (default 3)",
-    )
-    p.add_argument(
         "--min-lesion-voxels",
         type=int,
         default=None,
         help="smallest lesion reported, in voxels (default 3)",
     )
-    p.add_argument("--quiet", action="store_true", help="print nothing on success")
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    add_report_flags(p)
     p.set_defaults(func=run)
 
 
 def _settings(ns: argparse.Namespace) -> Any:
-    from smoulder.exceptions import InputDataError, SettingsError
     from smoulder.imaging.lesionseg import LesionSegSettings
 
-    data: dict[str, Any] = {}
-    if ns.settings is not None:
-        try:
-            text = Path(ns.settings).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputDataError(
-                f"cannot read settings ({exc.strerror})",
-                file=str(ns.settings),
-                expected="a TOML file for --settings",
-            ) from None
-        try:
-            return LesionSegSettings.from_toml(text).replace(
-                **{k: v for k, v in _overrides(ns).items() if v is not None}
-            )
-        except SettingsError as exc:
-            raise SettingsError(f"{ns.settings}: {exc}") from None
-    try:
-        return LesionSegSettings.from_mapping(data, **_overrides(ns))
-    except SettingsError as exc:
-        flag = FLAGS.get(str(getattr(exc, "parameter", "")))
-        if flag:
-            raise SettingsError(f"{flag}: {exc}") from None
-        raise
+    return settings_from_args(LesionSegSettings, ns.settings, _overrides(ns), FLAGS)
 
 
 def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "n4": False if ns.no_n4 else None,
-        "registration": ns.registration,
-        "seed": ns.seed,
-        "z_seed": ns.z_seed,
-        "z_grow": ns.z_grow,
-        "min_lesion_voxels": ns.min_lesion_voxels,
-    }
+    return {**common_overrides(ns), "min_lesion_voxels": ns.min_lesion_voxels}
 
 
 def run(ns: argparse.Namespace) -> int:

@@ -9,6 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from smoulder.cli._imaging_args import (
+    add_common_flags,
+    add_report_flags,
+    common_overrides,
+    settings_from_args,
+)
+
 #: command-line flag of each settings parameter that has one (errors name the flag)
 FLAGS = {
     "registration": "--registration",
@@ -54,20 +61,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--subject", help="subject id in the table (default: sub-<label> of the file names)"
     )
     p.add_argument("--out", type=Path, help="output directory")
-    p.add_argument("--settings", type=Path, help="TOML file with an [mri_activity] table")
+    add_common_flags(
+        p,
+        table="mri_activity",
+        seed_help="ANTs random seed, >= 1 (default 1)",
+        z_seed_help="seed threshold, noise SDs (default 5)",
+        z_grow_help="growth threshold, noise SDs (default 3)",
+    )
     p.add_argument(
         "--registration",
         choices=["rigid", "affine"],
         default=None,
         help="follow-up to baseline: rigid (default) or affine",
-    )
-    p.add_argument("--seed", type=int, default=None, help="ANTs random seed, >= 1 (default 1)")
-    p.add_argument("--no-n4", action="store_true", help="skip N4 bias-field correction")
-    p.add_argument(
-        "--z-seed", type=float, default=None, help="seed threshold, noise SDs (default 5)"
-    )
-    p.add_argument(
-        "--z-grow", type=float, default=None, help="growth threshold, noise SDs (default 3)"
     )
     p.add_argument(
         "--min-voxels", type=int, default=None, help="smallest change in voxels (default 3)"
@@ -87,18 +92,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="structural correlation below which the pair is refused (default 0.5)",
     )
-    p.add_argument("--quiet", action="store_true", help="print nothing on success")
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    add_report_flags(p)
     p.set_defaults(func=run)
 
 
 def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
     return {
-        "registration": ns.registration,
-        "seed": ns.seed,
-        "n4": False if ns.no_n4 else None,
-        "z_seed": ns.z_seed,
-        "z_grow": ns.z_grow,
+        **common_overrides(ns),
         "min_voxels": ns.min_voxels,
         "min_volume_mm3": ns.min_volume_mm3,
         "enlarging_pct": ns.enlarging_pct,
@@ -107,27 +107,9 @@ def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def _settings(ns: argparse.Namespace) -> Any:
-    from smoulder.exceptions import InputDataError, SettingsError
     from smoulder.imaging.activity import ActivitySettings
 
-    over = {k: v for k, v in _overrides(ns).items() if v is not None}
-    try:
-        if ns.settings is not None:
-            try:
-                text = Path(ns.settings).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise InputDataError(
-                    f"cannot read settings ({exc.strerror})",
-                    file=str(ns.settings),
-                    expected="a TOML file for --settings",
-                ) from None
-            return ActivitySettings.from_toml(text).replace(**over)
-        return ActivitySettings.from_mapping({}, **over)
-    except SettingsError as exc:
-        flag = FLAGS.get(str(getattr(exc, "parameter", "")))
-        if flag:
-            raise SettingsError(f"{flag}: {exc}") from None
-        raise
+    return settings_from_args(ActivitySettings, ns.settings, _overrides(ns), FLAGS)
 
 
 def run(ns: argparse.Namespace) -> int:

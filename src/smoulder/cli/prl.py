@@ -255,7 +255,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--lesions",
         type=Path,
-        help="lesion mask, binary or labelled; without it a FLAIR-threshold FALLBACK is used",
+        help="lesion mask, binary or labelled; without it the FLAIR is segmented by 'smoulder "
+        "lesions' (a FLAIR-threshold FALLBACK on less than a whole brain), written to "
+        "OUT/lesions_dseg.nii.gz",
     )
     p.add_argument(
         "--no-split", action="store_true", help="do not split confluent lesions of a binary mask"

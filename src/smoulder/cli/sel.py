@@ -208,7 +208,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--lesions",
         type=Path,
-        help="baseline lesion mask (binary or labelled) on the first T1's or first FLAIR's grid",
+        help="baseline lesion mask (binary or labelled) on the first T1's or first FLAIR's grid "
+        "(default: the first FLAIR segmented by 'smoulder lesions', written to "
+        "OUT/lesions_auto_dseg.nii.gz)",
     )
     p.add_argument("--brain-mask", type=Path, help="baseline brain mask (default: non-zero voxels)")
     p.add_argument("--out", type=Path, help="output directory")
@@ -243,9 +245,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     """``smoulder sel``: one subject through :func:`smoulder.pipelines.sel.run`."""
-    missing = [
-        f"--{k}" for k in ("t1", "flair", "dates", "lesions", "out") if getattr(ns, k) is None
-    ]
+    missing = [f"--{k}" for k in ("t1", "flair", "dates", "out") if getattr(ns, k) is None]
     if missing:
         raise SettingsError(f"smoulder sel needs {', '.join(missing)}; see smoulder sel --help")
     from smoulder.pipelines import sel

@@ -203,7 +203,7 @@ class LongitudinalInputs:
     dates: list[str]
     t1: list[str]
     flair: list[str]
-    lesions: str
+    lesions: str | None
     brain_mask: str | None = None
 
     @property
@@ -312,13 +312,8 @@ def find_longitudinal_inputs(
         if x.entities.get("suffix") in ("mask", "dseg")
         and any("lesion" in str(x.entities.get(k, "")).lower() for k in ("label", "desc"))
     ]
+    # no lesion mask: SEL segments the first FLAIR itself (smoulder.pipelines._auto_lesions)
     lesions = one_file(masks, "lesion mask", f"sub-{sub} ses-{first}")
-    if lesions is None:
-        raise InputDataError(
-            f"no lesion mask for the first session of sub-{sub} (ses-{first})",
-            file=str(root),
-            expected=f"sub-{sub}_ses-{first}_label-lesion_mask.nii.gz (raw or --derivatives)",
-        )
     brains = [
         x
         for x in lay.get(**q)

@@ -33,6 +33,7 @@ from smoulder.imaging.sel import SELSettings
 from smoulder.io import bids as bio
 from smoulder.pipelines import prl as prl_pipeline
 from smoulder.pipelines import sel as sel_pipeline
+from smoulder.pipelines._auto_lesions import segment_to_file
 
 Progress = Callable[[int, int, str], None]
 
@@ -229,9 +230,17 @@ def run_sel_participant(
         out / "dataset_description.json",
         bio.dataset_description(bids_dir, *bio.SEL_DESCRIPTION),
     )
+    lesions: str | Path | None = li.lesions
+    auto = None
+    if lesions is None:  # no lesion mask: the first FLAIR segmented by smoulder lesions
+        lesions, auto = segment_to_file(
+            li.flair[0], anat / f"{li.prefix}_desc-autolesions_dseg.nii.gz", t1=li.t1[0]
+        )
     result = sel_pipeline.run(
-        li.t1, li.flair, li.dates, li.lesions, brain_mask=li.brain_mask, settings=settings
+        li.t1, li.flair, li.dates, lesions, brain_mask=li.brain_mask, settings=settings
     )
+    if auto is not None:
+        result.warnings.append(auto.message)
     table = result.lesions
     table.insert(0, "participant_id", f"sub-{li.subject}")
     table.insert(1, "session_id", f"ses-{li.sessions[0]}")

@@ -16,7 +16,7 @@ import numpy as np
 
 from smoulder.exceptions import SettingsError
 from smoulder.imaging import registration as reg
-from smoulder.imaging.lesions import FALLBACK_METHOD, fallback_segmentation, label_lesions
+from smoulder.imaging.lesions import label_lesions
 from smoulder.imaging.phase import RawPhaseResult, RawPhaseSettings
 from smoulder.imaging.prl import FEATURES, PRLModel, PRLResult, PRLSettings, detect_prl, train_model
 from smoulder.imaging.prl.features import COLUMN_DESCRIPTIONS as FEATURE_DESCRIPTIONS
@@ -24,6 +24,7 @@ from smoulder.io import bids as bio
 from smoulder.io import nifti
 from smoulder.io import prl_model as model_files
 from smoulder.pipelines import _scanner
+from smoulder.pipelines._auto_lesions import segment_flair
 from smoulder.pipelines._files import atomic_outputs, output_plan
 from smoulder.pipelines._prl_review import read_rated, review_html
 from smoulder.schema import images as img
@@ -60,7 +61,7 @@ COLUMN_DESCRIPTIONS = {
     "prl": "Paramagnetic rim lesion (rim_score >= threshold)",
     "classifier": "consensus rule or model:<name>",
     "input": "phase or qsm",
-    "segmentation": "Source of the lesion mask (user mask or the labelled fallback)",
+    "segmentation": "Source of the lesion mask (user mask, smoulder lesions, or the labelled fallback)",
 }
 
 
@@ -156,8 +157,9 @@ def run(
         Exactly one: unwrapped, high-pass-filtered phase in radians, or QSM; with
         ``raw_phase``, phase as the scanner writes it.
     lesions : path, optional
-        Lesion mask (binary or labelled) on the FLAIR grid; without it a labelled FLAIR-threshold
-        fallback runs and every output says so.
+        Lesion mask (binary or labelled) on the FLAIR grid; without it the FLAIR is segmented by
+        ``smoulder lesions`` (:mod:`smoulder.pipelines._auto_lesions`; the FLAIR-threshold
+        fallback when it covers less than a whole brain) and every output says so.
     phase_convention : {"paramagnetic-negative", "paramagnetic-positive"}
         Sign of paramagnetic tissue in the phase.
     qsm_units : {"ppm", "ppb"}
@@ -294,11 +296,10 @@ def run(
             img.check_same_grid(fl, lv, "lesion mask")
             labels, _ = label_lesions(lv.data, fl.zooms, split=split_confluent)
             seg = "user mask"
-        else:
-            labels, _ = label_lesions(
-                fallback_segmentation(fl.data, fl.zooms), fl.zooms, split=split_confluent
-            )
-            seg = FALLBACK_METHOD
+        else:  # no mask: the smoulder lesions engine (or the fallback on a partial FOV)
+            auto = segment_flair(fl, mask_name=OUTPUT_NAMES["dseg"])
+            labels, _ = label_lesions(auto.labels, fl.zooms, split=split_confluent)
+            seg = auto.method
         result = detect_prl(
             np.asarray(data, dtype=np.float32),
             labels,
@@ -315,8 +316,8 @@ def run(
         msg = str(w.message)
         if msg not in result.warnings:
             result.warnings.append(msg)
-    if seg == FALLBACK_METHOD:
-        result.warnings.append("no lesion mask was given: lesions come from the " + FALLBACK_METHOD)
+    if lesions is None:
+        result.warnings.append(auto.message)
     if raw is not None:
         result.warnings.extend(
             w for w in raw_phase_notes(result, brain) if w not in result.warnings

@@ -28,6 +28,7 @@ from smoulder.imaging.sel import SELResult, SELSettings, detect_sel
 from smoulder.imaging.sel.qc import qc_html
 from smoulder.io import bids as bio
 from smoulder.io import nifti
+from smoulder.pipelines._auto_lesions import AUTO_MASK_NAME, segment_flair, write_labels
 from smoulder.pipelines._files import atomic_outputs, output_plan
 from smoulder.pipelines._scanner import ScannerInputs
 from smoulder.schema import images as img
@@ -156,7 +157,7 @@ def run(
     t1: Sequence[str | Path],
     flair: Sequence[str | Path],
     dates: Sequence[Any],
-    lesions: str | Path,
+    lesions: str | Path | None,
     *,
     brain_mask: str | Path | None = None,
     settings: SELSettings | Mapping[str, Any] | None = None,
@@ -176,8 +177,10 @@ def run(
         and field of view. Any image may be a DICOM folder instead (converted with dcm2niix).
     dates : sequence
         ISO date (``YYYY-MM-DD``) of each time point, same order, strictly increasing.
-    lesions : path
-        Baseline lesion mask (binary or labelled) on the first T1's or the first FLAIR's grid.
+    lesions : path or None
+        Baseline lesion mask (binary or labelled) on the first T1's or the first FLAIR's grid;
+        ``None``: the first FLAIR is segmented by ``smoulder lesions`` (with the first T1), a
+        warning says so and the labels used are written to ``out/lesions_auto_dseg.nii.gz``.
     brain_mask : path, optional
         Baseline brain mask (default: voxels where the baseline images are non-zero).
     settings : SELSettings or mapping, optional
@@ -249,13 +252,21 @@ def run(
     with ScannerInputs() as scan:  # NIfTI files or DICOM folders (converted, then removed)
         t1v = [scan.load(p, f"--t1 #{i + 1}") for i, p in enumerate(t1)]
         flv = [scan.load(p, f"--flair #{i + 1}") for i, p in enumerate(flair)]
-        lv = scan.load(lesions, "--lesions", labels=True)
+        lv = None if lesions is None else scan.load(lesions, "--lesions", labels=True)
         bv = None if brain_mask is None else scan.load(brain_mask, "--brain-mask", labels=True)
+    auto = None
+    if lv is None:  # no mask: the baseline FLAIR segmented by smoulder lesions
+        auto = segment_flair(flv[0], t1=t1v[0])
+        lv = flv[0].like(auto.labels, source="<smoulder lesions>")
     labels, _ = label_lesions(lv.data, lv.zooms, split=False)
     lab = img.Volume(labels, lv.affine, lv.source)
     result = detect_sel(t1v, flv, [float(y) for y in years], lab, brain=bv, settings=st, dates=iso)
+    if auto is not None:
+        result.warnings.append(auto.message)
     if out is not None:
         write(result, out, names=names, jacobian_labels=jacobian_labels, title=title, inputs=inputs)
+        if auto is not None:
+            write_labels(Path(out) / AUTO_MASK_NAME, flv[0], auto.labels)
     return result
 
 

@@ -91,8 +91,8 @@ def test_missing_dates_and_single_sessions_are_refused(longitudinal_bids, tmp_pa
     raw, les, _ = longitudinal_bids
     with pytest.raises(InputDataError, match="at least two sessions"):
         find_longitudinal_inputs(raw, "01", sessions=["base"], derivatives=[les])
-    with pytest.raises(InputDataError, match="no lesion mask for the first session"):
-        find_longitudinal_inputs(raw, "01")
+    # no lesion mask is no longer refused: SEL segments the first FLAIR (test_sel_auto_lesions)
+    assert find_longitudinal_inputs(raw, "01").lesions is None
     import shutil
 
     copy = tmp_path / "raw"

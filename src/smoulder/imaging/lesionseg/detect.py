@@ -167,7 +167,9 @@ def detect(
     edge_map = z if contrast is None else contrast
     peaks = np.zeros(n_kept + 1, np.float32)
     peaks[:] = label_stat(edge_map, basins, n_kept, "max")
-    keep = (basins > 0) & (edge_map >= s.grow_fraction * peaks[basins])
+    floor = float(s.grow_contrast_min) if contrast is not None else -np.inf
+    keep = (basins > 0) & (edge_map >= np.maximum(s.grow_fraction * peaks[basins], floor))
+    # a seed voxel was judged by its z already: the contrast floor applies to growth only
     keep |= (markers > 0) & (edge_map >= s.grow_fraction * peaks[markers])
     lab, n = ndimage.label(keep, structure=st)
     if n == 0:
@@ -192,9 +194,47 @@ def detect(
         lining = (far <= s.lining_mm) & (wall >= 0.5)
         good &= ~lining | (zg_peak >= s.zg_keep)
         counts["lining_dropped"] = int((lining[1:] & (sizes[1:] >= s.min_lesion_voxels)).sum())
+        if s.band_radius_mm > 0:
+            # a thin band along the ventricle wall (ependymal lining, a septum or a thin cap):
+            # at most 2 * band_radius_mm thick, elongated, mostly within band_near_mm of the
+            # ventricles; an ovoid periventricular lesion is thicker than it is near the wall
+            band = thin_bands(
+                lab, n, d_v, zooms, s.band_radius_mm, s.band_near_mm, s.band_length_mm
+            )
+            band &= sizes >= s.min_lesion_voxels
+            counts["band_dropped"] = int((band[1:] & good[1:]).sum())
+            good &= ~band
     good[0] = False
     counts["lesions"] = int(good.sum())
     return good[lab], counts
+
+
+def thin_bands(
+    lab: np.ndarray,
+    n: int,
+    d_v: np.ndarray,
+    zooms: np.ndarray,
+    radius_mm: float,
+    near_mm: float,
+    length_mm: float,
+) -> np.ndarray:
+    """Labels 0..n that are thin bands along the ventricles (index 0 unused, False).
+
+    A band's inscribed radius (largest in-lesion distance to its edge, mm) is at most
+    ``radius_mm``, at least half of its voxels lie within ``near_mm`` of the ventricles
+    (``d_v``: distance to them in mm), and its bounding box is at least ``length_mm`` long.
+    """
+    zooms = np.asarray(zooms, float)
+    inside = ndimage.distance_transform_edt(np.pad(lab > 0, 1), sampling=zooms)[1:-1, 1:-1, 1:-1]
+    radius = label_stat(inside, lab, n, "max")
+    near = label_stat((np.asarray(d_v) <= near_mm).astype(np.float32), lab, n, "mean")
+    length = np.zeros(n + 1)
+    for i, sl in enumerate(ndimage.find_objects(lab), start=1):
+        if sl is not None:
+            length[i] = max((b.stop - b.start) * float(z) for b, z in zip(sl, zooms, strict=True))
+    out = (radius <= radius_mm + 1e-6) & (near >= 0.5) & (length >= length_mm)
+    out[0] = False
+    return out
 
 
 def shell_share(

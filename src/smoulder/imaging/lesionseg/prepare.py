@@ -25,6 +25,9 @@ STRIPPED_ZERO_SHARE = 0.3
 #: Volume (litres) of the non-zero part of a skull-stripped adult brain.
 STRIPPED_LITRES = (0.7, 2.2)
 
+#: Foreground parts at least this share of the largest belong to the head (:func:`head_mask`).
+HEAD_PART_SHARE = 0.05
+
 #: FLAIR-like contrast given to the template (white matter = 1) when no T1 is given.
 FLAIR_TEMPLATE = {"csf": 0.3, "gm": 1.2, "wm": 1.0}
 
@@ -57,10 +60,20 @@ def head_mask(data: np.ndarray, zooms: np.ndarray) -> np.ndarray:
     fg = d > foreground_threshold(d)
     lab, n = ndimage.label(fg)
     if n > 1:
+        # every large part: on a head with a dark skull the brain is one part and scalp, face
+        # and neck another (keeping only the largest dropped the brain)
         sizes = np.bincount(lab.ravel())
         sizes[0] = 0
-        fg = lab == int(np.argmax(sizes))
-    return np.asarray(ndimage.binary_fill_holes(fg))
+        fg = np.isin(lab, np.flatnonzero(sizes >= HEAD_PART_SHARE * sizes.max()))
+    filled = np.asarray(ndimage.binary_fill_holes(fg))
+    # a scalp open towards the neck or the field of view encloses nothing in 3-D; in most
+    # slices through the head it still does: fill each slice's holes along every axis
+    for ax in range(3):
+        moved = np.moveaxis(filled, ax, 0)
+        for k in range(moved.shape[0]):
+            if moved[k].any():
+                moved[k] = ndimage.binary_fill_holes(moved[k])
+    return filled
 
 
 def stripped_brain(data: np.ndarray, zooms: np.ndarray) -> np.ndarray | None:
@@ -385,6 +398,16 @@ def prepare(
     fs = ndimage.gaussian_filter(f, sig) if s.smooth_mm > 0 else f
     erode = ndimage.binary_erosion(pw > 0.5, iterations=1)
     nawm = brain & (pw > 0.9) & erode
+    if s.infratentorial_prior_wm > 0:
+        # brainstem and cerebellar white matter: FLAIR (and often T1) class it poorly, so the
+        # local reference there is the registered white-matter prior (not CSF); without it the
+        # reference comes from the cerebrum and the whole pons looks hyperintense
+        nawm |= (
+            brain
+            & (priors.infratentorial > 0.5)
+            & (priors.wm >= s.infratentorial_prior_wm)
+            & (pc < 0.2)
+        )
     if nawm.sum() < 50:
         nawm = brain & (pw > 0.5)
     mu_w, sd_w = _blend_local(fs, nawm, s.nawm_sigma_mm, zooms)

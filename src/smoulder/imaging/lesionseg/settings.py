@@ -36,7 +36,11 @@ class LesionSegSettings(Settings):
         like voxels, above ``zg_grow``; ``wm_fraction``: the share of white matter (smoothed over
         ``wm_sigma_mm``) a voxel's surroundings must hold for a lesion to be found there (keeps
         detection out of cortex); ``edge_margin_mm``: distance from the brain's edge;
-        ``min_lesion_voxels``: smallest lesion reported (3 keeps 3-voxel lesions).
+        ``min_lesion_voxels``: smallest lesion reported (3 keeps 3-voxel lesions);
+        ``grow_contrast_min``: growth stops below this contrast to the local white matter (seed
+        voxels exempt); ``band_radius_mm`` (0: off), ``band_near_mm``, ``band_length_mm``: thin
+        elongated bands along the ventricles are dropped; ``infratentorial_prior_wm``: in the
+        brainstem/cerebellum the NAWM reference includes voxels with this registered WM prior.
     Location classes (McDonald/MAGNIMS)
         ``periventricular_mm``: lesion within this distance of the lateral ventricles;
         ``juxtacortical_mm``: within this distance of cortex; infratentorial from the registered
@@ -72,7 +76,12 @@ class LesionSegSettings(Settings):
     shell_counts_csf: bool = True
     zg_keep: float = 6.0
     lining_mm: float = 2.0
+    band_radius_mm: float = 1.0
+    grow_contrast_min: float = 0.2
+    band_near_mm: float = 3.0
+    band_length_mm: float = 8.0
     infratentorial_z_extra: float = 2.0
+    infratentorial_prior_wm: float = 0.5
     connectivity: Literal[6, 18, 26] = 26
     periventricular_mm: float = 3.0
     juxtacortical_mm: float = 2.0
