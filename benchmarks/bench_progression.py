@@ -276,7 +276,9 @@ def registry(n_subjects: int, seed: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--subjects", type=int, default=10_000)
+    ap.add_argument(
+        "--subjects", type=int, default=10_000, help="peer-comparison cohort (0 to skip)"
+    )
     ap.add_argument("--peer-subjects", type=int, default=2_000)
     ap.add_argument("--registry", type=int, default=1_000_000, help="0 to skip")
     ap.add_argument("--seed", type=int, default=11)
@@ -289,7 +291,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.first_run:
         first_run(args.first_run, args.seed)
-    peer_comparison(args.subjects, args.peer_subjects, args.seed)
+    if args.subjects:
+        peer_comparison(args.subjects, args.peer_subjects, args.seed)
     if args.figures:
         figures(args.figures, args.seed)
     if args.registry:
