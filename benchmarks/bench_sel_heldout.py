@@ -68,15 +68,21 @@ def run_subject(
         expansion_pct_per_year=(4.0, 10.0) if slow else (3.0, 40.0),
     )
     f = ph.save(str(out / f"in_{seed}"))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = sel.run(
         f["t1"], f["flair"], f["dates"], f["lesions"], out=out / f"out_{seed}", **overrides
     )
-    sec = time.perf_counter() - t0
+    sec, cpu = time.perf_counter() - t0, time.process_time() - c0
     t = res.lesions.merge(ph.truth, on="label")
     t = t.merge(variants(res), on="label", how="left")
     t["subject"] = seed
-    return {"table": t, "seconds": sec, "steps": res.details.get("seconds", {})}
+    return {
+        "table": t,
+        "seconds": sec,
+        "cpu": cpu,
+        "steps": res.details.get("seconds", {}),
+        "cpu_steps": res.details.get("cpu_seconds", {}),
+    }
 
 
 def variants(res) -> pd.DataFrame:
@@ -165,11 +171,18 @@ def report(name: str, runs: list[dict]) -> None:
             f"false definite {fp}"
         )
     steps: dict[str, float] = {}
+    cpu_steps: dict[str, float] = {}
     for r in runs:
         for k, v in r["steps"].items():
-            steps[k] = steps.get(k, 0.0) + v
+            steps[k] = round(steps.get(k, 0.0) + v, 1)
+        for k, v in r["cpu_steps"].items():
+            cpu_steps[k] = round(cpu_steps.get(k, 0.0) + v, 1)
     total = sum(r["seconds"] for r in runs)
-    print(f"seconds per subject {total / len(runs):.0f}; by step (summed): {json.dumps(steps)}")
+    cpu = sum(r["cpu"] for r in runs)
+    print(
+        f"per subject (file to file): {total / len(runs):.0f} s wall, {cpu / len(runs):.0f} s CPU; "
+        f"engine by step (summed): wall {json.dumps(steps)}; CPU {json.dumps(cpu_steps)}"
+    )
     cols = [
         "subject",
         "label",

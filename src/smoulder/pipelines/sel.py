@@ -337,7 +337,12 @@ def write(
     with atomic_outputs(_flat(paths), inputs) as st:
         bio.write_tsv(result.lesions, st.path(paths["table"]), {**cols, **meta})
         # step timings stay out of the files, so two runs write identical outputs
-        details = {**meta, "Details": {k: v for k, v in result.details.items() if k != "seconds"}}
+        details = {
+            **meta,
+            "Details": {
+                k: v for k, v in result.details.items() if k not in ("seconds", "cpu_seconds")
+            },
+        }
         bio.write_tsv(result.summary, st.path(paths["summary"]), details)
         sel_mask = result.sel_mask.astype(np.uint8)
         nifti.save_volume(st.path(paths["sel_mask"]), base, sel_mask, np.uint8)

@@ -58,16 +58,23 @@ from smoulder.schema.images import Volume, check_has_signal, check_overlap, same
 
 
 class _Clock:
-    """Wall-clock seconds of each step (reported in the summary JSON: where the time goes)."""
+    """Wall-clock and CPU seconds of each step (``details["seconds"]``, ``details["cpu_seconds"]``).
+
+    CPU seconds are the process's, summed over its threads (ITK's included): on a shared machine
+    they are what a step costs, whatever the load.
+    """
 
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self._t = time.perf_counter()
+        self._c = time.process_time()
 
     def lap(self, name: str) -> None:
-        now = time.perf_counter()
+        now, cnow = time.perf_counter(), time.process_time()
         self.laps[name] = round(self.laps.get(name, 0.0) + now - self._t, 3)
-        self._t = now
+        self.cpu[name] = round(self.cpu.get(name, 0.0) + cnow - self._c, 3)
+        self._t, self._c = now, cnow
 
 
 def _check_inputs(
@@ -524,6 +531,7 @@ def detect_sel(
     }
     clock.lap("maps_to_baseline")
     details["seconds"] = clock.laps
+    details["cpu_seconds"] = clock.cpu
     halfway = {
         "t1": ref_t1,
         "flair": ref_fl,
