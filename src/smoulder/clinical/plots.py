@@ -1,4 +1,13 @@
-"""Plots of disability courses: one subject's trajectory with its events, small multiples, counts."""
+"""Plots of disability courses: one subject's trajectory with its events, small multiples, counts,
+and Kaplan-Meier curves with their number-at-risk table.
+
+Figures cost what they show, not the cohort's size, and are placed without drawing them: every
+axes gets its position from known sizes (inches and points, for fonts of known size), every tick
+is fixed in advance (years on the time axes, EDSS steps, the Kaplan-Meier times), and the EDSS
+grid is one line collection. Saving then draws each figure once per format and nothing else
+(:func:`smoulder.pipelines._files.save_figure`). The figures are a page wide (7.2 inches:
+2,160 pixels at 300 dpi) and no label is smaller than 7.5 points.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from smoulder.clinical._layout import (
+    _PT,
+    PAGE_WIDTH,
+    axes_at,
+    fixed_labels,
+    new_figure,
+    text_width,
+)
 from smoulder.schema.palette import MARKS
 
 COLORS = {
@@ -19,14 +36,7 @@ COLORS = {
 _VISITS = MARKS["edss"].colour
 _RELAPSE = MARKS["relapse"].colour
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+_TICK = 8.0  # tick labels (points)
 
 
 def _label(ev: Any) -> str:
@@ -35,13 +45,82 @@ def _label(ev: Any) -> str:
     return ev.cdw_type if isinstance(ev.cdw_type, str) and ev.cdw_type else "CDW"
 
 
+def _days(values: Any) -> np.ndarray:
+    """Dates as matplotlib's date numbers (floats), for plotting without unit conversions."""
+    from matplotlib.dates import date2num
+
+    return np.asarray(
+        date2num(pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[ns]")), dtype=float
+    )
+
+
+def date_ticks(lo: float, hi: float, max_ticks: int = 5) -> tuple[list[float], list[str]]:
+    """Ticks for a time axis from ``lo`` to ``hi`` (matplotlib date numbers): the first of January
+    every 1, 2, 5 or 10 years, or of a month every 1, 3 or 6 months for short spans, at most
+    ``max_ticks`` of them (years labelled ``2019``, months ``Jul 2019``). No drawing needed.
+
+    Examples
+    --------
+    >>> from matplotlib.dates import date2num
+    >>> import numpy as np
+    >>> lo, hi = date2num(np.datetime64("2005-03-01")), date2num(np.datetime64("2013-02-01"))
+    >>> date_ticks(lo, hi)[1]
+    ['2006', '2008', '2010', '2012']
+    >>> date_ticks(lo, lo + 400)[1]
+    ['Jul 2005', 'Jan 2006']
+    """
+    from matplotlib.dates import date2num, num2date
+
+    a, b = num2date(lo), num2date(hi)
+    first = a.year * 12 + a.month - 1  # months since year 0
+    last = b.year * 12 + b.month - 1
+    for step in (1, 3, 6, 12, 24, 60, 120, 240, 600):
+        start = -(-first // step) * step
+        stamps = [
+            np.datetime64(f"{m // 12:04d}-{m % 12 + 1:02d}-01")
+            for m in range(start, last + 1, step)
+        ]
+        keep = [(float(date2num(x)), x) for x in stamps if lo <= float(date2num(x)) <= hi]
+        # month labels ("Jul 2019") are twice as wide as years: at most 3 of them
+        if len(keep) <= (min(3, max_ticks) if step < 12 else max_ticks) or step == 600:
+            fmt = (lambda x: str(x.astype(object).year)) if step >= 12 else _month_label
+            return [p for p, _ in keep], [fmt(x) for _, x in keep]
+    return [], []  # pragma: no cover - the last step always returns
+
+
+def _month_label(stamp: np.datetime64) -> str:
+    d = stamp.astype(object)
+    return f"{d:%b} {d.year}"
+
+
 def _edss_axis(ax: Any) -> None:
-    """The EDSS scale on every panel: 0 to 10, a grid line at each 0.5 step."""
+    """The EDSS scale on every panel: 0 to 10, labelled every 2, a grid line at each 0.5 step
+    (one line collection, not a tick object per step)."""
+    from matplotlib.collections import LineCollection
+
     ax.set_ylim(-0.3, 10.3)
     ax.set_yticks(np.arange(0, 10.5, 2))
-    ax.set_yticks(np.arange(0, 10.5, 0.5), minor=True)
-    ax.grid(which="minor", axis="y", alpha=0.12)
     ax.grid(which="major", alpha=0.3)
+    steps = [y for y in np.arange(0, 10.5, 0.5) if y % 2]
+    grid = LineCollection(
+        [np.array([(0.0, y), (1.0, y)]) for y in steps],
+        colors="#000000",
+        alpha=0.12,
+        linewidths=0.6,
+        transform=ax.get_yaxis_transform(),
+        zorder=0.5,
+        gid="edss-grid",
+    )
+    ax.add_collection(grid, autolim=False)
+
+
+def edss_grid_steps(ax: Any) -> list[float]:
+    """The EDSS values with a grid line on a panel (labelled ticks and the 0.5 steps between)."""
+    steps = [float(y) for y in ax.get_yticks()]
+    for c in ax.collections:
+        if c.get_gid() == "edss-grid":
+            steps += [float(seg[0][1]) for seg in c.get_segments()]
+    return sorted(steps)
 
 
 def plot_trajectory(
@@ -52,33 +131,33 @@ def plot_trajectory(
     ax: Any = None,
     title: str | None = None,
     legend: bool = True,
+    ylim: tuple[float, float] | None = None,
 ) -> Any:
     """One subject's values over time with baselines, events, confirmations and relapses marked.
 
     Returns the matplotlib Figure. Copes with one visit, no events, no relapses
     and events without a confirmation (imputed at the last visit). EDSS is drawn on its whole
-    scale (0-10, grid at 0.5 steps) so that panels compare; ``legend=False`` leaves the legend
-    to the caller (:func:`plot_trajectories` draws one for the figure).
+    scale (0-10, grid at 0.5 steps) so that panels compare (other outcomes on ``ylim`` when
+    given); ``legend=False`` leaves the legend to the caller (:func:`plot_trajectories` draws
+    one for the figure). The time axis is labelled in years (months for short follow-up).
     """
-    plt = _pyplot()
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 3.6))
+        fig = new_figure(PAGE_WIDTH, 3.4)
+        ax = axes_at(fig, 0.62, 0.4, PAGE_WIDTH - 0.8, 3.4 - 0.4 - 0.32)
+        fixed_labels(ax, 0.34, 0.3)
     else:
         fig = ax.figure
+    ax.xaxis.axis_date()  # dates added later by a caller are converted
+    ax.tick_params(labelsize=_TICK)
     v = visits.sort_values("date")
-    ax.plot(
-        pd.to_datetime(v["date"]),
-        v["value"],
-        "-o",
-        color=_VISITS,
-        ms=3.5,
-        lw=1.2,
-        label=outcome_label,
-    )
+    vx = _days(v["date"])
+    ax.plot(vx, v["value"].to_numpy(), "-o", color=_VISITS, ms=3.5, lw=1.2, label=outcome_label)
+    xs = [vx]
     if relapses is not None and len(relapses):
-        onsets = pd.to_datetime(relapses["date"])
+        onsets = _days(relapses["date"])
+        xs.append(onsets)
         for d in onsets:
-            ax.axvspan(d, d + pd.Timedelta(days=30), color=_RELAPSE, alpha=0.15, lw=0)
+            ax.axvspan(d, d + 30.0, color=_RELAPSE, alpha=0.15, lw=0)
         ax.plot(
             onsets,
             np.full(len(onsets), 0.96),
@@ -89,67 +168,49 @@ def plot_trajectory(
             transform=ax.get_xaxis_transform(),
             gid="relapse",
         )
+    top = ylim[1] if ylim is not None else (10.3 if outcome_label == "EDSS" else np.inf)
     for ev in events.itertuples():
         name = _label(ev)
         color = COLORS.get(name, "#404040")
-        ax.hlines(
-            ev.baseline_value, ev.baseline_date, ev.event_date, colors=color, linestyles=":", lw=1.2
-        )
-        ax.plot(
-            [ev.baseline_date],
-            [ev.baseline_value],
-            marker="o",
-            mfc="white",
-            mec=color,
-            ms=6,
-            ls="none",
-            gid="baseline",
-        )
-        ax.plot(
-            [ev.event_date],
-            [ev.event_value],
-            marker="^" if ev.event_type == "CDW" else "v",
-            ms=10,
-            color=color,
-            ls="none",
-            gid="event",
-        )
+        bx, ex = _days([ev.baseline_date, ev.event_date])
+        ax.hlines(ev.baseline_value, bx, ex, colors=color, linestyles=":", lw=1.2)
+        ax.plot([bx], [ev.baseline_value], marker="o", mfc="white", mec=color, ms=6, ls="none",
+                gid="baseline")  # fmt: skip
+        ax.plot([ex], [ev.event_value], marker="^" if ev.event_type == "CDW" else "v", ms=10,
+                color=color, ls="none", gid="event")  # fmt: skip
+        high = ev.event_value >= top - 1.8  # near the top: the label goes below the mark
         ax.annotate(
             name,
-            (ev.event_date, ev.event_value),
+            (ex, ev.event_value),
             textcoords="offset points",
-            xytext=(0, 9),
+            xytext=(0, -9 if high else 9),
             ha="center",
+            va="top" if high else "baseline",
             fontsize=8,
             color=color,
         )
         if not pd.isna(ev.confirmation_date):
-            ax.plot(
-                [ev.event_date, ev.confirmation_date],
-                [ev.event_value, ev.confirmation_value],
-                "--",
-                color=color,
-                lw=1,
-            )
-            ax.plot(
-                [ev.confirmation_date],
-                [ev.confirmation_value],
-                marker="s",
-                ms=5,
-                color=color,
-                ls="none",
-                gid="confirmation",
-            )
-    ax.set_ylabel(outcome_label)
+            (cx,) = _days([ev.confirmation_date])
+            ax.plot([ex, cx], [ev.event_value, ev.confirmation_value], "--", color=color, lw=1)
+            ax.plot([cx], [ev.confirmation_value], marker="s", ms=5, color=color, ls="none",
+                    gid="confirmation")  # fmt: skip
+    ax.set_ylabel(outcome_label, fontsize=8.5)
     if outcome_label == "EDSS":
         _edss_axis(ax)
     else:
+        if ylim is not None:
+            ax.set_ylim(*ylim)
         ax.grid(alpha=0.3)
+    lo, hi = float(min(x.min() for x in xs)), float(max(x.max() for x in xs))
+    pad = max(0.05 * (hi - lo), 60.0)
+    ax.set_xlim(lo - pad, hi + pad)
+    ticks, labels = date_ticks(lo - pad, hi + pad)
+    ax.set_xticks(ticks, labels)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=9, y=1.0, pad=3)
     if legend:
         kinds = {_label(ev) for ev in events.itertuples()}
-        ax.legend(handles=legend_handles(outcome_label, kinds), fontsize=7, loc="upper left")
+        ax.legend(handles=legend_handles(outcome_label, kinds), fontsize=7.5, loc="upper left")
     return fig
 
 
@@ -167,6 +228,7 @@ def legend_handles(outcome_label: str = "EDSS", kinds: Any = None) -> list[Any]:
         "CDI": ("v", "improvement (CDI)"),
     }
     shown = [k for k in events if kinds is None or k in kinds]
+    grey = "#404040"
     return [
         Line2D(
             [], [], color=_VISITS, marker="o", ms=4, lw=1.2, label=f"{outcome_label} at a visit"
@@ -174,32 +236,38 @@ def legend_handles(outcome_label: str = "EDSS", kinds: Any = None) -> list[Any]:
         Line2D(
             [],
             [],
-            color="#404040",
+            color=grey,
             marker="o",
             mfc="white",
             ms=6,
             ls=":",
             label="baseline (dotted: its level)",
-        ),
+        ),  # fmt: skip
         *(
             Line2D(
                 [], [], color=COLORS[k], marker=events[k][0], ms=8, ls="none", label=events[k][1]
-            )
+            )  # fmt: skip
             for k in shown
         ),
         Line2D(
             [],
             [],
-            color="#404040",
+            color=grey,
             marker="s",
             ms=5,
             ls="--",
             lw=1,
             label="confirmation (dashed from its event)",
-        ),
+        ),  # fmt: skip
         Line2D([], [], color=_RELAPSE, marker="*", ms=8, ls="none", label="relapse onset"),
         Patch(color=_RELAPSE, alpha=0.15, label="30 days after a relapse"),
     ]
+
+
+def _legend_columns(labels: list[str], width: float, size: float) -> int:
+    """How many legend columns of ``labels`` at ``size`` points fit in ``width`` inches."""
+    col = max(text_width(t, size) for t in labels) + (2.0 + 0.8 + 2.0) * size * _PT
+    return max(1, min(len(labels), int(width // col)))
 
 
 def plot_trajectories(
@@ -214,21 +282,42 @@ def plot_trajectories(
     """Small multiples of :func:`plot_trajectory`, one panel per subject, on one y scale.
 
     ``total`` is how many subjects had an event: the figure then says "n of N subjects with an
-    event shown". One legend for the figure explains every mark. The cost is that of the
-    ``subjects`` drawn, whatever the cohort's size.
+    event shown". One legend for the figure explains every mark. The figure is a page wide
+    (panels 1.45 inches high); the cost is that of the ``subjects`` drawn, whatever the
+    cohort's size.
     """
-    plt = _pyplot()
     n = max(1, len(subjects))
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(5.2 * ncols, 3.0 * nrows + 0.9), squeeze=False, sharey=True
-    )
     vs = visits.assign(subject=visits["subject"].astype(str))
     es = events.assign(subject=events["subject"].astype(str))
     rs = relapses.assign(subject=relapses["subject"].astype(str)) if relapses is not None else None
+    kinds = {_label(ev) for ev in es[es.subject.isin(subjects)].itertuples()}
+    handles = legend_handles(outcome_label, kinds)
+    labels = [h.get_label() for h in handles]
+    # the layout, in inches: margins, a gutter left of each panel for its tick labels (and the
+    # outcome's name on the first column), a title above each panel, dates below it
+    margin, gutter, first_gutter = 0.1, 0.3, 0.5
+    panel_w = (PAGE_WIDTH - 2 * margin - first_gutter - (ncols - 1) * gutter) / ncols
+    panel_h, title_h, dates_h, row_gap = 1.45, 0.2, 0.22, 0.1
+    row_h = title_h + panel_h + dates_h + row_gap
+    head_h = 0.32
+    leg_cols = _legend_columns(labels, PAGE_WIDTH - 2 * margin, 8)
+    leg_h = int(np.ceil(len(labels) / leg_cols)) * 12 * 1.05 * _PT + 0.16
+    height = head_h + nrows * row_h + leg_h
+    fig = new_figure(PAGE_WIDTH, height)
+    ylim = None
+    if outcome_label != "EDSS" and len(vs):
+        vals = vs["value"].to_numpy(dtype=float)
+        lo, hi = float(np.nanmin(vals)), float(np.nanmax(vals))
+        span = max(hi - lo, 1e-9)
+        ylim = (lo - 0.08 * span, hi + 0.08 * span)
     for k, s in enumerate(subjects):
-        ax = axes[k // ncols][k % ncols]
+        r, c = divmod(k, ncols)
+        left = margin + first_gutter + c * (panel_w + gutter)
+        bottom = height - head_h - r * row_h - title_h - panel_h
+        ax = axes_at(fig, left, bottom, panel_w, panel_h)
+        fixed_labels(ax, 0.27, 0.2)
         plot_trajectory(
             vs[vs.subject == s],
             es[es.subject == s],
@@ -237,153 +326,60 @@ def plot_trajectories(
             ax=ax,
             title=str(s),
             legend=False,
+            ylim=ylim,
         )
-        ax.tick_params(labelleft=True)
-    for k in range(len(subjects), nrows * ncols):
-        axes[k // ncols][k % ncols].set_visible(False)
+        if c:
+            ax.set_ylabel("")
     shown = len(subjects)
     heading = (
-        f"{shown} of {total} subjects with an event shown"
+        f"{shown} of {total:,} subjects with an event shown"
         if total is not None
         else f"{shown} subjects shown"
     )
-    fig.suptitle(heading, fontsize=11, x=0.01, ha="left")
-    kinds = {_label(ev) for ev in es[es.subject.isin(subjects)].itertuples()}
+    fig.suptitle(heading, fontsize=10, x=margin / PAGE_WIDTH, y=1 - 0.08 / height, ha="left",
+                 va="top")  # fmt: skip
     fig.legend(
-        handles=legend_handles(outcome_label, kinds),
+        handles=handles,
         loc="lower center",
-        ncol=min(5, 2 * ncols),
+        bbox_to_anchor=(0.5, 0.04 / height),
+        ncol=leg_cols,
         fontsize=8,
         frameon=False,
     )
-    fig.tight_layout(rect=(0, 0.7 / (3.0 * nrows + 0.9), 1, 1 - 0.35 / (3.0 * nrows + 0.9)))
     return fig
 
 
 def plot_event_counts(summary: pd.DataFrame) -> Any:
     """Bar chart of the number of subjects with at least one PIRA, RAW, undefined CDW and CDI."""
-    plt = _pyplot()
     counts = {
         "PIRA": int((summary["n_pira"] > 0).sum()),
         "RAW": int((summary["n_raw"] > 0).sum()),
         "undefined": int((summary["n_undefined"] > 0).sum()),
         "CDI": int((summary["n_cdi"] > 0).sum()),
     }
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = new_figure(5.0, 3.2)
+    ax = axes_at(fig, 0.75, 0.45, 4.05, 2.6)
+    fixed_labels(ax, 0.5, 0.3)
     ax.bar(list(counts), list(counts.values()), color=[COLORS[k] for k in counts])
     ax.set_ylabel("Subjects with ≥ 1 event")
+    top = max(counts.values())
+    ax.set_ylim(0, max(1.0, top * 1.12))
     for i, val in enumerate(counts.values()):
-        ax.text(i, val, str(val), ha="center", va="bottom", fontsize=9)
-    fig.tight_layout()
+        ax.text(i, val, f"{val:,}", ha="center", va="bottom", fontsize=9)
     return fig
 
 
-def _km_colours(km: Any) -> list[str]:
-    """One colour per curve: the event kind's colour for one curve, the palette's cycle for
-    groups (colour-blind safe; each group also gets its own line style)."""
-    from smoulder.schema.palette import DEVICE_CYCLE, MARKS, colour
+from smoulder.clinical._km_plot import plot_km  # noqa: E402  (importable from here)
 
-    if len(km.durations) == 1:
-        return [colour(km.label) if km.label in MARKS else "#332288"]
-    order = (1, 3, 0, 4, 6, 5, 2)  # blue, orange, teal, magenta, ...: far apart in hue first
-    return [DEVICE_CYCLE[order[k % len(order)]] for k in range(len(km.durations))]
-
-
-def plot_km(km: Any, ax: Any = None, years: bool = True, annotation: str | None = None) -> Any:
-    """Kaplan-Meier curves of a :class:`~smoulder.clinical.survival.KMResult`, as published.
-
-    Step curves with censoring ticks, confidence bands drawn light with outlines (readable where
-    they overlap), each curve stopped where fewer than ``km.settings.min_at_risk`` subjects
-    remain at risk, a number-at-risk table under the axis at the tick times, an optional
-    ``annotation`` (hazard ratio, log-rank p) and a caption saying how the curves were cut.
-    Costs the number of distinct times, not a drawing per subject.
-    """
-    plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
-
-    scale = 365.25 if years else 1.0
-    min_risk = int(km.settings.min_at_risk)
-    level = round(100 * (1 - km.settings.alpha))
-    groups = list(km.durations)
-    if ax is None:
-        fig = plt.figure(figsize=(7.2, 5.0 + 0.22 * len(groups)))
-        grid = fig.add_gridspec(2, 1, height_ratios=[4.2, 0.35 + 0.3 * len(groups)], hspace=0.3)
-        ax = fig.add_subplot(grid[0])
-        table_ax = fig.add_subplot(grid[1], sharex=ax)
-    else:
-        fig, table_ax = ax.figure, None
-    styles = ["-", "--", "-.", ":"]
-    ends = []
-    for k, (g, colour_) in enumerate(zip(groups, _km_colours(km), strict=True)):
-        f = km.fitters[g]
-        d, e = km.durations[g]
-        t = f.survival_function_.index.to_numpy(dtype=float)
-        sv = f.survival_function_.iloc[:, 0].to_numpy()
-        ci = f.confidence_interval_survival_function_
-        lo, hi = ci.iloc[:, 0].to_numpy(), ci.iloc[:, 1].to_numpy()
-        at_risk = np.searchsorted(np.sort(d), t, side="left")
-        at_risk = len(d) - at_risk  # subjects still followed at t (duration >= t)
-        keep = at_risk >= min_risk
-        if not keep.any():
-            continue
-        t, sv, lo, hi = t[keep] / scale, sv[keep], lo[keep], hi[keep]
-        ends.append(t[-1])
-        name = "all subjects" if g == "all" else str(g)
-        ax.fill_between(t, lo, hi, step="post", color=colour_, alpha=0.12, lw=0)
-        for edge in (lo, hi):
-            ax.step(t, edge, where="post", color=colour_, lw=0.6, alpha=0.7)
-        ax.step(t, sv, where="post", color=colour_, lw=1.8, ls=styles[k % 4], label=f"{name}")
-        cens = np.unique(d[~e.astype(bool)]) / scale
-        cens = cens[cens <= t[-1]]
-        if len(cens):
-            y = sv[np.searchsorted(t, cens, side="right") - 1]
-            ax.plot(cens, y, ls="none", marker="|", ms=6, mew=1.0, color=colour_)
-    ax.plot([], [], ls="none", marker="|", ms=6, color="#555555", label="censored")
-    ax.set_ylabel(f"Proportion free of {km.label}")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlim(left=0, right=max(ends) * 1.02 if ends else None)
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=years, min_n_ticks=3))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left", title=f"shaded: {level} % CI", title_fontsize=7)
-    if annotation:
-        ax.text(
-            0.98,
-            0.97,
-            annotation,
-            transform=ax.transAxes,
-            ha="right",
-            va="top",
-            fontsize=9,
-            bbox={"facecolor": "white", "edgecolor": "#bbbbbb", "alpha": 0.9},
-        )
-    xlabel = "Years from first visit" if years else "Days from first visit"
-    caption = f"Curves stop where fewer than {min_risk} subjects remain at risk."
-    if table_ax is None:
-        ax.set_xlabel(xlabel)
-        ax.set_title(caption, fontsize=8, loc="left")
-        return fig
-    ax.tick_params(labelbottom=True)
-    ax.set_xlabel(xlabel)
-    fig.canvas.draw()
-    ticks = [x for x in ax.get_xticks() if ax.get_xlim()[0] <= x <= ax.get_xlim()[1]]
-    table_ax.set_ylim(-0.5, len(groups) - 0.5)
-    table_ax.axis("off")
-    table_ax.set_title("Number at risk", fontsize=8, loc="left")
-    for k, g in enumerate(groups):
-        d = np.sort(km.durations[g][0]) / scale
-        row = len(groups) - 1 - k
-        name = "all subjects" if g == "all" else str(g)
-        table_ax.text(
-            -0.07,
-            row,
-            name,
-            transform=table_ax.get_yaxis_transform(),
-            ha="right",
-            va="center",
-            fontsize=8,
-        )
-        for x in ticks:
-            n = len(d) - int(np.searchsorted(d, x, side="left"))
-            table_ax.text(x, row, f"{n:,}", ha="center", va="center", fontsize=8)
-    fig.text(0.01, 0.02, caption, fontsize=7.5, color="#444444", ha="left", va="bottom")
-    return fig
+__all__ = [
+    "COLORS",
+    "PAGE_WIDTH",
+    "date_ticks",
+    "edss_grid_steps",
+    "legend_handles",
+    "new_figure",
+    "plot_event_counts",
+    "plot_km",
+    "plot_trajectories",
+    "plot_trajectory",
+]

@@ -1,10 +1,15 @@
-"""Time to first event, Kaplan–Meier curves and Cox hazard ratios (lifelines).
+"""Time to first event, Kaplan–Meier curves and Cox hazard ratios.
 
 The tables here are what trial reports show: for each subject the time to the
 first event of a kind (or to the end of follow-up when censored), Kaplan–Meier
 curves per group with confidence bands and numbers at risk, and the hazard
 ratio of each group against a reference with its 95 % confidence interval and
 a log-rank p-value.
+
+The Kaplan-Meier estimate is computed here (product-limit estimate, Greenwood variance,
+exponential Greenwood bands: the numbers lifelines gives, checked against it in the tests), so
+that the default figures of ``smoulder progression`` need not import lifelines; the Cox model and
+the log-rank test of the group comparison are lifelines'.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ __all__ = [
     "KMResult",
     "time_to_first_event",
     "kaplan_meier",
+    "km_estimate",
     "cox_hazard_ratio",
     "hazard_ratio_text",
     "format_p",
@@ -169,19 +175,22 @@ class KMResult(AnalysisResult):
 
     Attributes
     ----------
-    fitters : dict
-        The lifelines fitter of each group.
     table : DataFrame
-        The curves: ``group, time_days, at_risk, events, survival, ci_lower, ci_upper``.
+        The curves: ``group, time_days, at_risk, events, survival, ci_lower, ci_upper``, one
+        row per distinct time (time 0 first) of each group.
     label : str
         Name of the event.
+    durations : dict
+        The durations (days) and event flags of each group.
     settings : KMSettings
     version : str
+    fitters : dict
+        A lifelines ``KaplanMeierFitter`` per group, fitted when first asked for (the same
+        estimate; lifelines is imported only then).
     """
 
     pipeline: ClassVar[str] = "smoulder.pipelines.survival"
 
-    fitters: dict[str, Any]
     table: pd.DataFrame
     label: str = "event"
     durations: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
@@ -189,22 +198,41 @@ class KMResult(AnalysisResult):
     version: str = ""
 
     @property
+    def fitters(self) -> dict[str, Any]:
+        """A fitted lifelines ``KaplanMeierFitter`` per group (imports lifelines)."""
+        from lifelines import KaplanMeierFitter
+
+        return {
+            g: KaplanMeierFitter(label=str(g), alpha=self.settings.alpha).fit(d, e)
+            for g, (d, e) in self.durations.items()
+        }
+
+    def _curve(self, group: str) -> pd.DataFrame:
+        return self.table[self.table["group"] == group]
+
+    def survival_at(self, group: str, days: float) -> float:
+        """S(``days``) of ``group``: the estimate at the last time at or before ``days``."""
+        c = self._curve(group)
+        k = int(np.searchsorted(c["time_days"].to_numpy(), days, side="right")) - 1
+        return float(c["survival"].iloc[k]) if k >= 0 else 1.0
+
+    @property
     def summary(self) -> pd.DataFrame:
         """One row per group: subjects, events, median time to event (days; NaN when the curve
         never falls to one half) and cumulative incidence at 1, 2 and 5 years."""
         rows = []
         for g, (d, e) in self.durations.items():
-            f = self.fitters[g]
-            median = float(f.median_survival_time_)
+            c = self._curve(g)
+            sv = c["survival"].to_numpy()
+            below = np.flatnonzero(sv <= 0.5)  # the first time S falls to one half or below
             row: dict[str, Any] = {
                 "group": g,
                 "subjects": len(d),
                 "events": int(np.sum(e)),
-                "median_days": median if np.isfinite(median) else np.nan,
+                "median_days": float(c["time_days"].iloc[below[0]]) if len(below) else np.nan,
             }
             for years in (1, 2, 5):
-                surv = float(f.survival_function_at_times(years * _YEAR).iloc[0])
-                row[f"incidence_{years}y"] = 1 - surv
+                row[f"incidence_{years}y"] = 1 - self.survival_at(g, years * _YEAR)
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -214,17 +242,15 @@ class KMResult(AnalysisResult):
 
     def methods(self) -> str:
         """A methods paragraph for the estimate."""
-        import lifelines
-
         level = round(100 * (1 - self.settings.alpha))
         groups = (
             ""
-            if list(self.fitters) == ["all"]
-            else f" in each group ({', '.join(map(str, self.fitters))})"
+            if list(self.durations) == ["all"]
+            else f" in each group ({', '.join(map(str, self.durations))})"
         )
         return (
             f"Time from the first visit to the first {self.label} was estimated{groups} with the "
-            f"Kaplan-Meier method (lifelines {lifelines.__version__}, via smoulder {self.version}), "
+            f"Kaplan-Meier method (smoulder {self.version}), "
             f"with {level} % confidence bands from the exponential Greenwood formula; subjects "
             "without the event were censored at their last visit."
         )
@@ -243,11 +269,11 @@ class KMResult(AnalysisResult):
             ``group, days, incidence, ci_lower, ci_upper``.
         """
         rows = []
-        for g, f in self.fitters.items():
-            s = float(f.survival_function_at_times(days).iloc[0])
-            ci = f.confidence_interval_survival_function_
-            idx = ci.index[ci.index <= days]
-            lo, hi = ci.loc[idx[-1]].to_numpy() if len(idx) else (1.0, 1.0)
+        for g in self.durations:
+            c = self._curve(g)
+            k = int(np.searchsorted(c["time_days"].to_numpy(), days, side="right")) - 1
+            s = float(c["survival"].iloc[k]) if k >= 0 else 1.0
+            lo, hi = (c["ci_lower"].iloc[k], c["ci_upper"].iloc[k]) if k >= 0 else (1.0, 1.0)
             rows.append(
                 {
                     "group": g,
@@ -318,46 +344,74 @@ def kaplan_meier(
     >>> km.summary[["group", "subjects", "events", "median_days"]].to_dict("records")
     [{'group': 'all', 'subjects': 4, 'events': 2, 'median_days': 300.0}]
     """
-    from lifelines import KaplanMeierFitter
-
     from smoulder import __version__
 
     s = KMSettings.from_mapping(
         settings.model_dump() if settings is not None else None, label=label, **options
     )
     g = _groups_for(tte, group)
-    fitters, durations, parts = {}, {}, []
+    durations, parts = {}, []
     for name in sorted(g.unique()):
         m = (g == name).to_numpy()
         d = tte.loc[m, "duration_days"].to_numpy(dtype=float)
         e = tte.loc[m, "event"].to_numpy(dtype=bool)
-        f = KaplanMeierFitter(label=str(name), alpha=s.alpha).fit(d, e)
-        fitters[name] = f
         durations[name] = (d, e)
-        sf = f.survival_function_.iloc[:, 0]
-        ci = f.confidence_interval_survival_function_
-        et = f.event_table
-        parts.append(
-            pd.DataFrame(
-                {
-                    "group": name,
-                    "time_days": sf.index.to_numpy(dtype=float),
-                    "at_risk": et["at_risk"].reindex(sf.index).to_numpy(),
-                    "events": et["observed"].reindex(sf.index).to_numpy(),
-                    "survival": sf.to_numpy(),
-                    "ci_lower": ci.iloc[:, 0].to_numpy(),
-                    "ci_upper": ci.iloc[:, 1].to_numpy(),
-                }
-            )
-        )
+        parts.append(pd.DataFrame({"group": name, **km_estimate(d, e, s.alpha)}))
     return KMResult(
-        fitters=fitters,
         table=pd.concat(parts, ignore_index=True),
         label=s.label,
         durations=durations,
         settings=s,
         version=__version__,
     )
+
+
+def km_estimate(durations: np.ndarray, events: np.ndarray, alpha: float = 0.05) -> dict[str, Any]:
+    """The Kaplan-Meier (product-limit) estimate of right-censored ``durations``.
+
+    At each distinct time t (and at time 0), with n subjects still followed (duration >= t) and
+    d events at t: S(t) = prod (1 - d / n), the Greenwood sum V(t) = sum d / (n (n - d)) (steps
+    where n = d add nothing), and the exponential Greenwood band
+    exp(-exp(log(-log S) -/+ z sqrt(V) / log S)), 1 where S = 1 (lifelines' formulas).
+
+    Returns
+    -------
+    dict of arrays
+        ``time_days, at_risk, events, survival, ci_lower, ci_upper``.
+
+    Examples
+    --------
+    >>> out = km_estimate(np.array([100.0, 150, 200, 300, 300]), np.array([1, 0, 1, 0, 0], bool))
+    >>> out["time_days"].tolist(), out["at_risk"].tolist(), out["survival"].round(4).tolist()
+    ([0.0, 100.0, 150.0, 200.0, 300.0], [5, 5, 4, 3, 2], [1.0, 0.8, 0.8, 0.5333, 0.5333])
+    """
+    from statistics import NormalDist
+
+    d = np.asarray(durations, dtype=float)
+    e = np.asarray(events, dtype=bool)
+    times, inverse = np.unique(np.concatenate([[min(0.0, d.min() if len(d) else 0.0)], d]),
+                               return_inverse=True)  # fmt: skip
+    idx = inverse[1:]
+    removed = np.bincount(idx, minlength=len(times))
+    died = np.bincount(idx, weights=e, minlength=len(times))
+    n = len(d) - np.concatenate([[0], np.cumsum(removed)[:-1]])  # followed at each time
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_s = np.cumsum(np.log(n - died) - np.log(n))
+        step = np.where(n > died, died / (n * (n - died)), 0.0)
+        var = np.cumsum(step)
+        surv = np.exp(log_s)
+        z = NormalDist().inv_cdf(1 - alpha / 2)
+        v = log_s
+        lower = np.exp(-np.exp(np.log(-v) - z * np.sqrt(var) / v))
+        upper = np.exp(-np.exp(np.log(-v) + z * np.sqrt(var) / v))
+    return {
+        "time_days": times,
+        "at_risk": n.astype(np.int64),
+        "events": died.astype(np.int64),
+        "survival": surv,
+        "ci_lower": np.nan_to_num(lower, nan=1.0),
+        "ci_upper": np.nan_to_num(upper, nan=1.0),
+    }
 
 
 def cox_hazard_ratio(
