@@ -7,8 +7,11 @@ throughput, the ratio and the agreement of the events. pymsprog is slow (~2-3 ms
 so ``--peer-subjects`` limits how many subjects it gets; the per-subject ratio is computed on
 the same subjects.
 
-Part 2 (figures): the command on ``--figures`` subjects (default 100,000) with its default
-figures and with ``--no-plots``, each in a fresh process.
+Part 2 (figures): the command on each of ``--figures`` cohort sizes (default 10,000 and
+100,000 subjects) with its default figures and with ``--no-plots``, each in a fresh process (wall
+and CPU seconds): the figures' cost, the file-to-file throughput against pymsprog's time per
+subject (from part 1, else measured on 1,000 subjects, else the last measured 3.211 ms, said so)
+and the marginal throughput between the two sizes (start-up excluded).
 
 Part 0 (first run): ``smoulder progression`` on ``--first-run`` subjects with an empty numba
 cache (a new machine: the engine is compiled), then again with the cache it left.
@@ -21,7 +24,7 @@ and the peak resident memory of that process.
 Usage::
 
     python benchmarks/bench_progression.py [--subjects 10000] [--peer-subjects 2000]
-        [--figures 100000] [--registry 1000000]
+        [--figures 10000 100000] [--registry 1000000] [--first-run 60]
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ from smoulder.synth import simulate_cohort, write_cohort  # noqa: E402
 PEER_OPTS = {"event": "multiple", "baseline": "roving", "RAW_PIRA": True}
 
 
-def peer_comparison(n_subjects: int, peer_subjects: int, seed: int) -> None:
+def peer_comparison(n_subjects: int, peer_subjects: int, seed: int) -> float:
+    """Part 1; returns pymsprog's milliseconds per subject."""
     py = (
         subprocess.run(
             [str(HERE / "setup_pymsprog.sh")], capture_output=True, text=True, check=True
@@ -130,6 +134,7 @@ def peer_comparison(n_subjects: int, peer_subjects: int, seed: int) -> None:
         f"agreement on the {p_n:,} shared subjects: pymsprog {len(pk):,} events, smoulder {len(ok):,}, "
         f"identical {agree:,}; subjects with any difference: {len(bad)}"
     )
+    return 1e3 * p_sec / p_n
 
 
 def cli_run(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -180,22 +185,101 @@ def first_run(n_subjects: int, seed: int) -> None:
     )
 
 
-def figures(n_subjects: int, seed: int) -> None:
-    """The command on ``n_subjects`` with its default figures and with ``--no-plots``."""
-    tmp = Path(tempfile.mkdtemp(prefix="smoulder-fig-"))
-    cohort = simulate_cohort(n_subjects, seed=seed)
-    cohort.visits = cohort.visits[["subject", "date", "edss"]]
-    cohort.relapses = cohort.relapses[["subject", "date"]]
-    paths = write_cohort(cohort, tmp / "in", fmt="parquet")
-    base = [str(paths["visits"]), "--relapses", str(paths["relapses"]), "--value-col", "edss"]
-    cli_run([*base, "--no-plots", "--out", str(tmp / "warm" / "e.csv")])  # load the kernel cache
-    with_fig, _ = cli_run([*base, "--out", str(tmp / "fig" / "e.csv")])
-    without, _ = cli_run([*base, "--no-plots", "--out", str(tmp / "nofig" / "e.csv")])
+#: pymsprog 1.0.7's time per subject measured last (10,000 subjects, this machine), used when
+#: pymsprog cannot be run here (benchmarks/setup_pymsprog.sh installs it from PyPI)
+PYMSPROG_MS_MEASURED = 3.211
+
+
+def _cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def pymsprog_ms_per_subject(seed: int, n_subjects: int = 1_000) -> tuple[float, str]:
+    """pymsprog's milliseconds per subject on a simulated cohort, or the last measured value."""
+    try:
+        py = (
+            subprocess.run(
+                [str(HERE / "setup_pymsprog.sh")],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=900,
+            )  # fmt: skip
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        cohort = simulate_cohort(n_subjects, seed=seed)
+        tmp = Path(tempfile.mkdtemp(prefix="smoulder-peer-"))
+        cohort.visits[["subject", "date", "edss"]].to_csv(
+            tmp / "v.csv", index=False, date_format="%Y-%m-%d"
+        )
+        cohort.relapses[["subject", "date"]].to_csv(
+            tmp / "r.csv", index=False, date_format="%Y-%m-%d"
+        )
+        job = {"visits": str(tmp / "v.csv"), "relapses": str(tmp / "r.csv"),
+               "options": PEER_OPTS, "out": str(tmp / "p.csv"), "value_col": "edss",
+               "outcome": "edss", "n_subjects": n_subjects}  # fmt: skip
+        (tmp / "job.json").write_text(json.dumps(job))
+        proc = subprocess.run(
+            [py, str(HERE / "_pymsprog_runner.py"), str(tmp / "job.json")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        ms = 1e3 * info["seconds"] / info["n_subjects"]
+        return ms, f"measured now on {info['n_subjects']:,} subjects"
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, IndexError) as exc:
+        why = str(exc).strip().splitlines()[-1][:120] if str(exc).strip() else type(exc).__name__
+        return PYMSPROG_MS_MEASURED, f"the last measured value: pymsprog could not run here ({why})"
+
+
+def figures(sizes: list[int], seed: int, pymsprog_ms: float | None = None) -> None:
+    """The command, file to file with its defaults, on each of ``sizes`` subjects with its default
+    figures and with ``--no-plots`` (fresh processes; wall and CPU seconds, best of two), the
+    figures' cost, the throughput against pymsprog's per subject and the marginal throughput
+    (the slope between the two largest sizes: what each further subject costs, start-up
+    excluded)."""
+    peer = f"{pymsprog_ms:.3f} ms per subject, measured above" if pymsprog_ms else ""
+    if pymsprog_ms is None:
+        pymsprog_ms, how = pymsprog_ms_per_subject(seed)
+        peer = f"{pymsprog_ms:.3f} ms per subject, {how}"
     print(
-        f"figures: {n_subjects:,} subjects, defaults, file to file: {with_fig:.2f} s with the default "
-        f"figures (a dozen trajectories, one KM curve), {without:.2f} s with --no-plots "
-        f"(figures {with_fig - without:.2f} s)"
+        f"figures: pymsprog 1.0.7 {peer}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
+    walls: dict[int, tuple[float, float]] = {}
+    for n in sizes:
+        tmp = Path(tempfile.mkdtemp(prefix="smoulder-fig-"))
+        cohort = simulate_cohort(n, seed=seed)
+        cohort.visits = cohort.visits[["subject", "date", "edss"]]
+        cohort.relapses = cohort.relapses[["subject", "date"]]
+        paths = write_cohort(cohort, tmp / "in", fmt="parquet")
+        base = [str(paths["visits"]), "--relapses", str(paths["relapses"]), "--value-col", "edss"]
+        cli_run([*base, "--no-plots", "--out", str(tmp / "warm" / "e.csv")])  # the kernel cache
+        best: dict[str, tuple[float, float]] = {}
+        for rep in range(2):
+            for key, extra in (("fig", []), ("nofig", ["--no-plots"])):
+                c0 = _cpu_children()
+                wall, _ = cli_run([*base, *extra, "--out", str(tmp / f"{key}{rep}" / "e.csv")])
+                cpu = _cpu_children() - c0
+                if key not in best or wall < best[key][0]:
+                    best[key] = (wall, cpu)
+        (fw, fc), (nw, nc) = best["fig"], best["nofig"]
+        walls[n] = (fw, nw)
+        print(
+            f"  {n:>9,} subjects: {fw:6.2f} s ({fc:6.2f} s CPU) with the default figures, "
+            f"{nw:6.2f} s ({nc:6.2f} s CPU) with --no-plots: the figures cost {fw - nw:5.2f} s "
+            f"({fc - nc:5.2f} s CPU); file to file {pymsprog_ms * n / 1e3 / fw:,.0f}x pymsprog's "
+            f"throughput with the figures, {pymsprog_ms * n / 1e3 / nw:,.0f}x without"
+        )
+    if len(sizes) >= 2:
+        a, b = sorted(sizes)[-2:]
+        for k, what in ((0, "with the figures"), (1, "with --no-plots")):
+            slope_ms = 1e3 * (walls[b][k] - walls[a][k]) / (b - a)
+            if slope_ms > 0:
+                print(
+                    f"  marginal {what}, {a:,} to {b:,} subjects: {slope_ms * 1e3:.1f} us per "
+                    f"further subject = {pymsprog_ms / slope_ms:,.0f}x pymsprog's per subject"
+                )
 
 
 def registry(n_subjects: int, seed: int) -> None:
@@ -283,7 +367,11 @@ def main() -> int:
     ap.add_argument("--registry", type=int, default=1_000_000, help="0 to skip")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument(
-        "--figures", type=int, default=100_000, help="subjects for the figure cost (0 to skip)"
+        "--figures",
+        type=int,
+        nargs="*",
+        default=[10_000, 100_000],
+        help="cohort sizes for the figure cost and the marginal throughput (none to skip)",
     )
     ap.add_argument(
         "--first-run", type=int, default=60, help="subjects for the first-run time (0 to skip)"
@@ -291,10 +379,11 @@ def main() -> int:
     args = ap.parse_args()
     if args.first_run:
         first_run(args.first_run, args.seed)
+    peer_ms = None
     if args.subjects:
-        peer_comparison(args.subjects, args.peer_subjects, args.seed)
+        peer_ms = peer_comparison(args.subjects, args.peer_subjects, args.seed)
     if args.figures:
-        figures(args.figures, args.seed)
+        figures(args.figures, args.seed, peer_ms)
     if args.registry:
         registry(args.registry, args.seed)
     return 0

@@ -67,7 +67,7 @@ def plot_km(km: Any, ax: Any = None, years: bool = True, annotation: str | None 
         # group, the caption; the left margin fits the longest group name of the table
         half = text_width(f"{max(len(km.durations[g][0]) for g in groups):,}", 8) / 2 + 0.08
         left = max(0.75, max(text_width(nm, 8) for nm in names) + half + 0.12)
-        main_h, under, title_h, row_h, caption_h = 3.5, 0.52, 0.24, 0.19, 0.3
+        main_h, under, title_h, row_h, caption_h = 3.5, 0.46, 0.24, 0.19, 0.3
         height = 0.15 + main_h + under + title_h + row_h * len(groups) + caption_h
         fig = new_figure(PAGE_WIDTH, height)
         width = PAGE_WIDTH - left - 0.25
@@ -112,7 +112,7 @@ def plot_km(km: Any, ax: Any = None, years: bool = True, annotation: str | None 
     ticks = km_ticks(right, years)
     ax.set_xticks(ticks, [_tick_label(x) for x in ticks])
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left", title=f"shaded: {level} % CI", title_fontsize=7.5)
+    ax.legend(fontsize=8, loc="lower left", title=f"shaded: {level} % CI", title_fontsize=8)
     if annotation:
         ax.text(0.98, 0.97, annotation, transform=ax.transAxes, ha="right", va="top", fontsize=9,
                 bbox={"facecolor": "white", "edgecolor": "#bbbbbb", "alpha": 0.9})  # fmt: skip
@@ -134,6 +134,6 @@ def plot_km(km: Any, ax: Any = None, years: bool = True, annotation: str | None 
         for x in ticks:
             n = len(d) - int(np.searchsorted(d, x, side="left"))
             table_ax.text(x, row, f"{n:,}", ha="center", va="center", fontsize=8)
-    fig.text(0.1 / PAGE_WIDTH, 0.08 / fig.get_size_inches()[1], caption, fontsize=7.5,
+    fig.text(0.1 / PAGE_WIDTH, 0.08 / fig.get_size_inches()[1], caption, fontsize=8,
              color="#444444", ha="left", va="bottom")  # fmt: skip
     return fig

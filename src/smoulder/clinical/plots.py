@@ -6,7 +6,7 @@ axes gets its position from known sizes (inches and points, for fonts of known s
 is fixed in advance (years on the time axes, EDSS steps, the Kaplan-Meier times), and the EDSS
 grid is one line collection. Saving then draws each figure once per format and nothing else
 (:func:`smoulder.pipelines._files.save_figure`). The figures are a page wide (7.2 inches:
-2,160 pixels at 300 dpi) and no label is smaller than 7.5 points.
+2,160 pixels at 300 dpi) and no label is smaller than 8 points.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def plot_trajectory(
         ax.set_title(title, fontsize=9, y=1.0, pad=3)
     if legend:
         kinds = {_label(ev) for ev in events.itertuples()}
-        ax.legend(handles=legend_handles(outcome_label, kinds), fontsize=7.5, loc="upper left")
+        ax.legend(handles=legend_handles(outcome_label, kinds), fontsize=8, loc="upper left")
     return fig
 
 
