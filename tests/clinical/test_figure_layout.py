@@ -102,7 +102,8 @@ def _decorations(fig):
         for t in (ax.title, ax._left_title, ax._right_title):
             if t.get_text():
                 boxes.append((f"title {t.get_text()}", t.get_window_extent(r)))
-    boxes += [(f"text {t.get_text()}", t.get_window_extent(r)) for t in fig.texts]  # suptitle too
+    # figure texts: the suptitle, captions and the EDSS scale's labels beside each panel
+    boxes += [(f"text {t.get_text()}", t.get_window_extent(r)) for t in fig.texts]
     boxes += [("legend", lg.get_window_extent(r)) for lg in fig.legends]
     return boxes, areas, fig.bbox
 

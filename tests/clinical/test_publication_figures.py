@@ -179,11 +179,11 @@ def test_trajectories_say_n_of_n_and_share_the_edss_scale():
     shown = [ax for ax in fig.axes if ax.get_visible()]
     assert len(shown) == 4
     assert {ax.get_ylim() for ax in shown} == {(-0.3, 10.3)}
-    from smoulder.clinical.plots import edss_grid_steps
+    from smoulder.clinical.plots import edss_grid_steps, edss_labels
 
-    # a grid line at every EDSS step, labelled every 2 (the steps between: one line collection)
+    # a grid line at every EDSS step, labelled every 2 (one line collection and six texts)
     assert edss_grid_steps(shown[0]) == list(np.arange(0, 10.5, 0.5))
-    assert list(shown[0].get_yticks()) == [0, 2, 4, 6, 8, 10]
+    assert edss_labels(shown[0]) == ["0", "2", "4", "6", "8", "10"]
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     for needed in ("EDSS at a visit", "baseline", "confirmation", "relapse onset"):
         assert any(needed in lab for lab in labels), needed

@@ -409,8 +409,8 @@ def scan_subject(vis, lo, hi, opt, subj_hash, out, base, room, uout, ubase, uroo
 def scan_range(s0, s1, offsets, t, v, dl, vc, rel_off, rel, mri_off, mri_act, mri_all_off, mri_all, lo, hi, opt, subj_hash, out_off, out, counts, uout_off, uout, ucounts):  # noqa: E501  # fmt: skip  # pragma: no cover
     """Scan subjects ``s0`` to ``s1 - 1`` with one set of scratch space (releases the GIL)."""
     nw = lo.shape[0]
-    maxn = 1
-    maxcap = 4
+    maxn = s1 - s1 + 1
+    maxcap = s1 - s1 + 4  # typed like s1: a literal 4 compiles new_events a second time
     for s in range(s0, s1):
         n = offsets[s + 1] - offsets[s]
         nr = rel_off[s + 1] - rel_off[s]

@@ -76,15 +76,14 @@ def date_ticks(lo: float, hi: float, max_ticks: int = 5) -> tuple[list[float], l
     last = b.year * 12 + b.month - 1
     for step in (1, 3, 6, 12, 24, 60, 120, 240, 600):
         start = -(-first // step) * step
-        stamps = [
-            np.datetime64(f"{m // 12:04d}-{m % 12 + 1:02d}-01")
-            for m in range(start, last + 1, step)
-        ]
-        keep = [(float(date2num(x)), x) for x in stamps if lo <= float(date2num(x)) <= hi]
+        months = np.arange(start, last + 1, step) - 1970 * 12  # months since 1970-01
+        stamps = months.astype("datetime64[M]")
+        pos = np.asarray(date2num(stamps.astype("datetime64[D]")), dtype=float)
+        keep = (pos >= lo) & (pos <= hi)
         # month labels ("Jul 2019") are twice as wide as years: at most 3 of them
-        if len(keep) <= (min(3, max_ticks) if step < 12 else max_ticks) or step == 600:
+        if int(keep.sum()) <= (min(3, max_ticks) if step < 12 else max_ticks) or step == 600:
             fmt = (lambda x: str(x.astype(object).year)) if step >= 12 else _month_label
-            return [p for p, _ in keep], [fmt(x) for _, x in keep]
+            return [float(p) for p in pos[keep]], [fmt(x) for x in stamps[keep]]
     return [], []  # pragma: no cover - the last step always returns
 
 
@@ -95,32 +94,48 @@ def _month_label(stamp: np.datetime64) -> str:
 
 def _edss_axis(ax: Any) -> None:
     """The EDSS scale on every panel: 0 to 10, labelled every 2, a grid line at each 0.5 step
-    (one line collection, not a tick object per step)."""
+    (stronger at the labelled ones). The grid is one line collection and the labels are plain
+    texts: matplotlib's tick objects (three lines and two texts each, made and drawn per panel
+    and per format) were most of a panel's cost."""
     from matplotlib.collections import LineCollection
+    from matplotlib.transforms import offset_copy
 
     ax.set_ylim(-0.3, 10.3)
-    ax.set_yticks(np.arange(0, 10.5, 2))
-    ax.grid(which="major", alpha=0.3)
-    steps = [y for y in np.arange(0, 10.5, 0.5) if y % 2]
+    ax.set_yticks([])
+    ax.grid(axis="x", alpha=0.3)
+    steps = np.arange(0, 10.5, 0.5)
     grid = LineCollection(
         [np.array([(0.0, y), (1.0, y)]) for y in steps],
-        colors="#000000",
-        alpha=0.12,
-        linewidths=0.6,
+        colors=[(0, 0, 0, 0.3 if y % 2 == 0 else 0.12) for y in steps],
+        linewidths=[0.8 if y % 2 == 0 else 0.6 for y in steps],
         transform=ax.get_yaxis_transform(),
         zorder=0.5,
         gid="edss-grid",
     )
     ax.add_collection(grid, autolim=False)
+    at = offset_copy(ax.get_yaxis_transform(), fig=ax.figure, x=-3.5, units="points")
+    # figure texts placed by the panel's transform: the panel's own texts stay its marks' labels
+    ax.smoulder_edss_labels = [
+        ax.figure.text(
+            0, y, str(y), transform=at, ha="right", va="center", fontsize=_TICK, gid="edss-label"
+        )  # fmt: skip
+        for y in range(0, 11, 2)
+    ]
 
 
 def edss_grid_steps(ax: Any) -> list[float]:
-    """The EDSS values with a grid line on a panel (labelled ticks and the 0.5 steps between)."""
-    steps = [float(y) for y in ax.get_yticks()]
-    for c in ax.collections:
-        if c.get_gid() == "edss-grid":
-            steps += [float(seg[0][1]) for seg in c.get_segments()]
-    return sorted(steps)
+    """The EDSS values with a grid line on a panel (every 0.5 step)."""
+    return sorted(
+        float(seg[0][1])
+        for c in ax.collections
+        if c.get_gid() == "edss-grid"
+        for seg in c.get_segments()
+    )
+
+
+def edss_labels(ax: Any) -> list[str]:
+    """The EDSS values labelled on a panel's scale, bottom to top."""
+    return [t.get_text() for t in getattr(ax, "smoulder_edss_labels", [])]
 
 
 def plot_trajectory(
@@ -376,6 +391,7 @@ __all__ = [
     "PAGE_WIDTH",
     "date_ticks",
     "edss_grid_steps",
+    "edss_labels",
     "legend_handles",
     "new_figure",
     "plot_event_counts",
