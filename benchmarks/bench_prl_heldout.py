@@ -44,6 +44,20 @@ OBLIQUE_MAX_DEG = 20.0
 BOX_A = ((-56, 56), (-60, 36), (4, 44))
 STRATA = ["< 0.02 ppm", "0.02-0.04 ppm", ">= 0.04 ppm"]
 MIMICS = ("rimless", "partial_rim", "diffuse", "vein_adjacent", "central_vein")
+#: AUC of the last run before issue 12 section 3's rim score (docs/prl.md, 2 Dec 2026, 3 subjects
+#: per cohort). The tuning rows were measured on family A before its PRLs drew their own radius.
+LAST_AUC = {
+    ("tuning", "1", "phase"): 0.81,
+    ("tuning", "1", "qsm"): 0.83,
+    ("tuning", "1.5-2", "phase"): 0.70,
+    ("tuning", "1.5-2", "qsm"): 0.77,
+    ("held-out", "1", "phase"): 0.63,
+    ("held-out", "1", "qsm"): 0.76,
+    ("held-out", "1.5-2", "phase"): 0.69,
+    ("held-out", "1.5-2", "qsm"): 0.66,
+    ("held-out", "all", "phase"): 0.67,
+    ("held-out", "all", "qsm"): 0.71,
+}
 
 
 def _tuning(seed: int, vs: float, n_lesions: int):
@@ -191,11 +205,22 @@ def main(argv: list[str] | None = None) -> int:
                     {"setting": setting, "voxel_mm": label, "input": kind, **summarise(sub)}
                 )
     table = pd.concat([table, pd.DataFrame(pooled)], ignore_index=True)
+    table.insert(
+        table.columns.get_loc("auc") + 1,
+        "auc_last",
+        [
+            LAST_AUC.get(
+                (r.setting, "1" if r.voxel_mm == 1.0 else str(r.voxel_mm), r.input), np.nan
+            )
+            for r in table.itertuples()
+        ],
+    )
     pd.set_option("display.width", 250)
     print(
         f"PRL consensus rule (default settings) per lesion; {n} subjects x {a.lesions} lesions per "
         f"cohort; acquisitions oblique up to {OBLIQUE_MAX_DEG:.0f} degrees; fp_<kind> = share of "
-        "that mimic called PRL"
+        "that mimic called PRL; auc_last = the last figure before the continuous rim score "
+        "(tuning rows: on family A before its PRLs drew their own radius)"
     )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     # sensitivity by the rim's strength above the core (both families draw 0.01-0.08 ppm)

@@ -213,6 +213,7 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
         w = np.clip((t - st.k_sd) / st.soft_sectors + 0.5, 0.0, 1.0)
     else:
         w = (t > st.k_sd).astype(float)
+    gate = occupied & (n_above > st.min_above_fraction * cnt) & (excess > st.min_excess_sd * box.sd)
     if st.amplitude_fraction > 0:
         # the rim's own amplitude (a high quantile of the sector excesses of well-cut slices):
         # a sector must reach a fraction of it, so a strong rim's gaps are not covered by noise
@@ -220,8 +221,7 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
         e_ok = excess[occupied & well[:, None]]
         amp = float(np.quantile(e_ok, 0.75)) if e_ok.size else 0.0
         if amp > 0:
-            w = np.where(excess >= st.amplitude_fraction * amp, w, 0.0)
-    gate = occupied & (n_above > st.min_above_fraction * cnt) & (excess > st.min_excess_sd * box.sd)
+            gate &= excess >= st.amplitude_fraction * amp
     if st.reject_edge_veins:
         gate &= ~outside
     w = np.where(gate, w, 0.0)
@@ -302,7 +302,12 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
         q_best = float(qwin.max())
         if np.isfinite(q_best):
             out["rim_q_se"] = q_best
-            out["rim_evidence"] = float(ndtr(q_best - st.k_sd))
+            ev_score = float(ndtr(q_best - st.k_sd))
+            if st.require_core and not np.isfinite(box.core_ref):
+                # no voxel deeper than the band: a rim cannot be told from a diffusely
+                # paramagnetic lesion, so the score is halved and never reaches the call
+                ev_score *= 0.5
+            out["rim_evidence"] = ev_score
     hit = c0 >= st.min_coverage - 1e-9
     longest = run = 0
     best_end = -1

@@ -114,6 +114,10 @@ class PRLSettings(Settings):
     edge_vein_min_sectors : int
         A lesion is flagged as having a vein along its edge when at least this many sectors (over
         its evaluable slices) were refused for a brighter shell outside.
+    require_core : bool
+        A lesion without core voxels (all of it within the rim band, e.g. 5 mm across at 2 mm
+        voxels) cannot show a rim apart from a diffusely paramagnetic lesion: its
+        ``rim_evidence`` is halved, so it is never called (``rule_score = "evidence"``).
     edge_vein_margin : float
         A sector is refused for a vein along the edge only when its outer shell is brighter than
         its band by this many standard errors of the difference (0: brighter at all).
@@ -161,8 +165,9 @@ class PRLSettings(Settings):
     diffuse_min_z: float = 2.0
     edge_vein_min_sectors: int = 2
     edge_vein_margin: float = 2.0
+    require_core: bool = True
     slab_mm: float = 0.0
-    amplitude_fraction: float = 0.0
+    amplitude_fraction: float = 0.2
     sector_noise: Literal["perilesional", "voxel"] = "voxel"
     feature_inplane_mm: float | None = None
     coarse_inplane_mm: float | None = 1.5
