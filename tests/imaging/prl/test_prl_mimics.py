@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from smoulder.imaging.dipole import dipole_field
-from smoulder.imaging.prl import detect_prl
+from smoulder.imaging.prl import PRLSettings, detect_prl
 
 FINE = 0.5  # mm
 VS = 1.5  # mm, the acquired voxels
@@ -128,3 +128,30 @@ def test_the_rim_score_ranks_the_rim_above_every_mimic(input_kind):
     mimics = [_call(k, input_kind, 0)["rim_score"] for k in MIMICS]
     assert prl > max(mimics)
     assert 0.0 <= min(mimics) and prl <= 1.0
+
+
+def test_the_coverage_score_stays_available_and_agrees_on_clear_cases():
+    chi, lesion = _scene("prl")
+    image = (chi + np.random.default_rng(0).normal(0.0, 0.01, chi.shape)).astype(np.float32)
+    aff = np.diag([VS, VS, VS, 1.0])
+    st = PRLSettings(rule_score="coverage")
+    row = detect_prl(image, lesion.astype(np.int32), aff, input_kind="qsm", settings=st)
+    row = row.lesions.iloc[0]
+    assert row["rim_score"] == row["coverage_sustained"] == 1.0 and bool(row["prl"])
+
+
+def test_family_a_prls_draw_their_own_radius():
+    from smoulder.synth.mri import simulate_mri_phantom
+
+    ph = simulate_mri_phantom(
+        seed=3,
+        voxel_size=2.0,
+        kinds=["prl"] * 4 + ["rimless"] * 4,
+        radius_mm=(1.5, 3.0),
+        prl_radius_mm=(5.0, 6.0),
+        radius_distribution="log-uniform",
+        box_mm=((-56, 56), (-60, 36), (4, 44)),
+    )
+    t = ph.truth
+    assert t.loc[t["kind"] == "prl", "radius_mm"].between(5.0, 6.0).all()
+    assert t.loc[t["kind"] == "rimless", "radius_mm"].between(1.5, 3.0).all()
