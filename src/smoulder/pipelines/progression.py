@@ -367,13 +367,14 @@ def _write_files(
     stem = out.with_suffix("")
     step(progress, f"writing {len(result.events):,} events and {len(result.summary):,} subjects")
     paths: dict[str, Path] = {"events": out}
-    write_table(shown.events_for_output(), out)
+    # subject ids as text (events_for_output's), converted by code without pandas round trips
+    ids = ("subject",)
+    write_table(shown.events, out, text_cols=ids)
     paths["summary"] = Path(f"{stem}_summary{out.suffix}")
-    write_table(shown.summary_for_output(), paths["summary"])
+    write_table(shown.summary, paths["summary"], text_cols=ids)
     if shown.unconfirmed is not None:
         paths["unconfirmed"] = Path(f"{stem}_unconfirmed{out.suffix}")
-        unconf = shown.unconfirmed.assign(subject=shown.unconfirmed["subject"].astype(str))
-        write_table(unconf, paths["unconfirmed"])
+        write_table(shown.unconfirmed, paths["unconfirmed"], text_cols=ids)
     paths["settings"] = Path(f"{stem}_settings.toml")
     paths["settings"].write_text(result.settings.to_toml(), encoding="utf-8")
     paths["settings_json"] = Path(f"{stem}_settings.json")
