@@ -313,10 +313,13 @@ def write_table(df: pd.DataFrame, path: str | Path, *, text_cols: tuple[str, ...
 
 
 def _text_of(col: pd.Series) -> pd.Series:
-    """A categorical column as text, as ``astype(str)`` gives it."""
-    from smoulder.clinical.result import _ids_as_text
-
-    return _ids_as_text(col)
+    """A column as text, as ``astype(str)`` gives it (categories looked up by code)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = col.cat.categories
+        codes = col.cat.codes.to_numpy()
+        if cats.dtype == object and cats.inferred_type == "string" and (codes >= 0).all():
+            return pd.Series(cats.to_numpy()[codes], index=col.index, dtype=object)
+    return col.astype(str)
 
 
 def _text_array(col: pd.Series) -> pa.Array:
