@@ -18,7 +18,6 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -262,10 +261,10 @@ def write_table(df: pd.DataFrame, path: str | Path, *, text_cols: tuple[str, ...
     values and lower-case booleans.
 
     ``text_cols`` names categorical columns (subject ids) written as their text, as
-    ``astype(str)`` gives it, in every format. The columns are handed to pyarrow one by one
-    without pandas' object round trips (text columns through their few distinct values), so a
-    million-row table is written in a fraction of a second; the file holds what
-    ``DataFrame.to_parquet`` would have written, pandas metadata included.
+    ``astype(str)`` gives it, in every format: looked up by code in the categories' Arrow text
+    (remembered from the file they were read from), without a million Python strings. The
+    columns are handed to pyarrow one by one, and the file holds what ``DataFrame.to_parquet``
+    would have written, pandas metadata included.
 
     Raises
     ------
@@ -303,8 +302,6 @@ def write_table(df: pd.DataFrame, path: str | Path, *, text_cols: tuple[str, ...
             out[col] = pa.array(arr, type=pa.bool_())
         elif isinstance(s.dtype, pd.CategoricalDtype) or col in text_cols:
             out[col] = _text_array(s)
-        elif s.dtype == object:
-            out[col] = object_array(s.to_numpy())
         else:
             out[col] = pa.array(s.to_numpy(), from_pandas=True)
     table = pa.table(out)
@@ -326,7 +323,7 @@ def _text_array(col: pd.Series) -> pa.Array:
     """A column as Arrow text, as ``astype(str)`` gives it."""
     if isinstance(col.dtype, pd.CategoricalDtype):
         return categorical_text(col)
-    return object_array(col.astype(str).to_numpy(dtype=object))
+    return pa.array(col.astype(str).to_numpy(dtype=object), from_pandas=True)
 
 
 def categorical_text(col: pd.Series) -> pa.Array:
@@ -339,21 +336,6 @@ def categorical_text(col: pd.Series) -> pa.Array:
         if text is not None:
             return text.take(pa.array(codes))
     return pa.array(col.astype(str).to_numpy(dtype=object), type=pa.string())
-
-
-def object_array(values: np.ndarray) -> pa.Array:
-    """``pa.array(values, from_pandas=True)`` of an object column, faster for text with few
-    distinct values (event types, sequences): each distinct value is converted once."""
-    n = len(values)
-    if n >= 4096:
-        head_codes, head = pd.factorize(values[:4096])
-        if len(head) <= 256 and (head_codes >= 0).all():
-            codes, uniques = pd.factorize(values)
-            if (codes >= 0).all() and len(uniques) <= n // 4:
-                distinct = pa.array(uniques, from_pandas=True)
-                if distinct.type == pa.string():
-                    return distinct.take(pa.array(codes))
-    return pa.array(values, from_pandas=True)
 
 
 def parquet_table(df: pd.DataFrame, text_cols: tuple[str, ...] = ()) -> pa.Table | None:
@@ -375,8 +357,6 @@ def parquet_table(df: pd.DataFrame, text_cols: tuple[str, ...] = ()) -> pa.Table
         col = df[c]
         if c in text_cols:
             arrays.append(_text_array(col))
-        elif col.dtype == object:
-            arrays.append(object_array(col.to_numpy()))
         else:  # what Table.from_pandas does with each column
             arrays.append(pa.array(col, from_pandas=True))
     # the pandas metadata of the same columns, from a few rows (it depends on the types only)
