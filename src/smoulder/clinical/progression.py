@@ -49,6 +49,26 @@ def _to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
     return arr.astype("datetime64[D]").astype(np.int64)
 
 
+def _day_floats(dates: np.ndarray) -> np.ndarray:
+    """Day numbers (days since 1970-01-01, floored) of dates, as float64."""
+    arr = np.asarray(dates)
+    if arr.dtype == np.dtype("datetime64[s]"):  # what the readers give: one pass, exact
+        out: np.ndarray = arr.view(np.int64) / 86400.0
+        return np.floor(out, out=out)
+    return _to_days(arr).astype(np.float64)
+
+
+#: nanoseconds in a day
+_NS_PER_DAY = 86_400 * 10**9
+
+
+def _ns_dates(days: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``datetime64[ns]`` of the day numbers ``days[idx]`` (whole days), NaT where ``idx < 0``."""
+    out = days[np.maximum(idx, 0)].astype(np.int64) * _NS_PER_DAY
+    out[idx < 0] = np.iinfo(np.int64).min  # NaT
+    return out.view("datetime64[ns]")
+
+
 def _group_offsets(codes: np.ndarray, nsub: int) -> np.ndarray:
     off = np.zeros(nsub + 1, dtype=np.int64)
     np.cumsum(np.bincount(codes, minlength=nsub), out=off[1:])
@@ -247,19 +267,13 @@ def run_validated(
         cat = subj.cat
         if not cat.categories.is_monotonic_increasing:
             subj = subj.cat.reorder_categories(cat.categories.sort_values())
-        if not (
-            np.bincount(subj.cat.codes.to_numpy(), minlength=len(subj.cat.categories)) > 0
-        ).all():
-            subj = subj.cat.remove_unused_categories()
-        codes = subj.cat.codes.to_numpy().astype(np.int64)
+        codes = subj.cat.codes.to_numpy()  # int8/16/32 as pandas keeps them: no int64 copy
         categories = subj.cat.categories
-        if categories.dtype != object or categories.inferred_type != "string":
-            categories = pd.Index(categories.astype(str))
     else:
         codes, uniq = pd.factorize(subj.astype(str), sort=True)
-        codes = codes.astype(np.int64)
         categories = pd.Index(uniq)
-    days = _to_days(visits["date"].to_numpy())
+    # day numbers as the floats the scan takes (one array; also what the tables are built from)
+    t = _day_floats(visits["date"].to_numpy())
     values = visits["value"].to_numpy(dtype=np.float64)
     vc = (
         visits["validconf"].to_numpy(dtype=bool)
@@ -268,21 +282,35 @@ def run_validated(
     )
     dvals = visits["valuedelta"].to_numpy(dtype=np.float64) if "valuedelta" in visits else values
     # sort by subject then day (stable); inputs from the readers are already sorted
-    is_sorted, has_dup = order_state(codes, days)
+    is_sorted, has_dup = order_state(codes, t)
     if not is_sorted:
-        order = np.lexsort((days, codes))
-        codes, days, values, vc, dvals = (
+        order = np.lexsort((t, codes))
+        codes, t, values, vc, dvals = (
             codes[order],
-            days[order],
+            t[order],
             values[order],
             vc[order],
             dvals[order],
         )
-        has_dup = order_state(codes, days)[1]
+        has_dup = order_state(codes, t)[1]
     if has_dup:
         raise SettingsError("visits must have one row per subject and day; validate them first")
+    # subjects are runs of equal codes now: where each starts
+    run_starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    if len(codes) and codes[0] < 0:
+        raise SettingsError("visits have rows without a subject id; validate them first")
+    n_runs = len(run_starts) + 1 if len(codes) else 0
+    if isinstance(subj.dtype, pd.CategoricalDtype) and n_runs != len(categories):
+        # subjects without visits: numbered away, as remove_unused_categories does
+        subj = subj.cat.remove_unused_categories()
+        categories = subj.cat.categories
+    if categories.dtype != object or categories.inferred_type != "string":
+        categories = pd.Index(categories.astype(str))
     nsub = len(categories)
-    offsets = _group_offsets(codes, nsub)
+    offsets = np.zeros(nsub + 1, dtype=np.int64)
+    if nsub:
+        offsets[1:-1] = run_starts
+        offsets[-1] = len(codes)
     mc = s.minimal_change()
     delta = mc.delta(dvals)
     rel_off, rel_days = _events_by_subject(relapses, categories)
@@ -305,7 +333,6 @@ def run_validated(
         ) ^ np.uint64(s.seed)
     else:
         subj_hash = np.zeros(nsub, dtype=np.uint64)
-    t = days.astype(np.float64)
     # Output room: a few events (and unconfirmed changes) per subject; the rare subject with more
     # is scanned again with room for all of them (events: one per visit at most).
     n_vis = np.diff(offsets)
@@ -356,15 +383,11 @@ def run_validated(
         return np.where(col >= 0, starts + col, -1)
 
     def pick_date(idx: np.ndarray) -> np.ndarray:
-        out = np.full(idx.shape, np.datetime64("NaT"), dtype="datetime64[D]")
-        ok = idx >= 0
-        out[ok] = days[idx[ok]].astype("datetime64[D]")
-        return out.astype("datetime64[ns]")
+        return _ns_dates(t, idx)
 
     def pick_val(idx: np.ndarray) -> np.ndarray:
-        out = np.full(idx.shape, np.nan)
-        ok = idx >= 0
-        out[ok] = values[idx[ok]]
+        out = values[np.maximum(idx, 0)]
+        out[idx < 0] = np.nan
         return out
 
     ev_i = glob(take(0, O_EVENT))
@@ -375,7 +398,7 @@ def run_validated(
     imputed = o_imp_e
     pc_i = np.where(imputed, -1, glob(take(0, O_PCONF)))
     types = o_type_e.astype(np.int64)
-    first_day = days[offsets[:-1]]
+    first_day = t[offsets[:-1]]
     nevent = within + 1
     pirma = pd.array(np.where(o_pirma_e == Pirma.YES, True, False), dtype="boolean")
     pirma[o_pirma_e == Pirma.UNKNOWN] = pd.NA
@@ -397,15 +420,10 @@ def run_validated(
             "event_value": pick_val(ev_i),
             "confirmation_date": pick_date(cf_i),
             "confirmation_value": pick_val(cf_i),
-            "time_to_event_days": (days[np.maximum(ev_i, 0)] - first_day[ev_sub]).astype(
-                np.float64
-            ),
-            "baseline_to_event_days": (
-                days[np.maximum(ev_i, 0)] - days[np.maximum(bl_i, 0)]
-            ).astype(np.float64),
-            "sustained_days": (days[np.maximum(su_i, 0)] - days[np.maximum(ev_i, 0)]).astype(
-                np.float64
-            ),
+            # differences of whole day numbers held as floats: exact
+            "time_to_event_days": t[np.maximum(ev_i, 0)] - first_day[ev_sub],
+            "baseline_to_event_days": t[np.maximum(ev_i, 0)] - t[np.maximum(bl_i, 0)],
+            "sustained_days": t[np.maximum(su_i, 0)] - t[np.maximum(ev_i, 0)],
             "sustained_to_last": su_i == (offsets[1:][ev_sub] - 1),
             "imputed": imputed,
             "last_delta_date": pick_date(np.where(ld_i >= 0, ld_i, -1)),
@@ -427,14 +445,14 @@ def run_validated(
                 events[f"pira_conf{c:g}_date"] = pick_date(pw)
                 events[f"pira_conf{c:g}_value"] = pick_val(pw)
 
-    summary = _summary(subject_dtype, offsets, days, types, ev_sub, o_pirma_e, nsub)
+    summary = _summary(subject_dtype, offsets, t, types, ev_sub, o_pirma_e, nsub)
     unconfirmed = None
     if return_unconfirmed:
         u_sub, _, utake = _gather(ucounts, over, uout_off, uout_off2, uouts, uouts2)
         ustart = offsets[:-1][u_sub]
         unconfirmed = _unconfirmed_table(
             subject_dtype, u_sub, ustart + utake(0), ustart + utake(1), utake(2), utake(3),
-            utake(4), days, values,
+            utake(4), t, values,
         )  # fmt: skip
     return ProgressionResult(
         events=events,
@@ -500,7 +518,7 @@ def _unconfirmed_table(
     """The changes that were never confirmed (``UNCONFIRMED_COLUMNS``), in detection order."""
 
     def dates(idx: np.ndarray) -> np.ndarray:
-        return days[idx].astype("datetime64[D]").astype("datetime64[ns]")
+        return _ns_dates(days, idx)
 
     return pd.DataFrame(
         {
@@ -526,8 +544,9 @@ def _summary(
     nsub: int,
 ) -> pd.DataFrame:
     n_visits = np.diff(offsets)
-    first = days[offsets[:-1]]  # every subject has at least one visit: the ids come from the visits
-    last = days[offsets[1:] - 1]
+    # every subject has at least one visit: the ids come from the visits
+    first = days[offsets[:-1]].astype(np.int64)
+    last = days[offsets[1:] - 1].astype(np.int64)
 
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(ev_sub[mask], minlength=nsub).astype(np.int64)

@@ -9,6 +9,7 @@ result.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from smoulder.schema.report import IngestReport
 #: the value rules of an outcome, for the readers that check values themselves (REDCap, OMOP)
 _check_values = C.check_values
 
-__all__ = ["ArrowColumns", "missing_column", "suggest"]
+__all__ = ["ArrowColumns", "missing_column", "suggest", "arrow_text", "remember_text"]
 
 suggest = C.suggest
 
@@ -36,6 +37,33 @@ def missing_column(role: str, col: str, columns: list[str], source: str) -> Colu
 
     sep_hint = delimiter_hint(columns[0], ",") if len(columns) == 1 else ""
     return C.missing_column(role, col, columns, source, sep_hint)
+
+
+#: the Arrow text of subject-id categories (by the id of the pandas Index, which is immutable)
+_TEXT: dict[int, tuple[weakref.ref[pd.Index], pa.Array]] = {}
+
+
+def remember_text(index: pd.Index, text: pa.Array) -> None:
+    """Remember that the categories ``index`` are the Arrow strings ``text`` (ids read from a
+    file), so that writing them again costs no conversion of a million Python strings."""
+    key = id(index)
+    _TEXT[key] = (weakref.ref(index, lambda _ref: _TEXT.pop(key, None)), text)
+
+
+def arrow_text(index: pd.Index) -> pa.Array | None:
+    """Categories as an Arrow string array (remembered, or converted once and remembered);
+    None when they are not all text."""
+    hit = _TEXT.get(id(index))
+    if hit is not None and hit[0]() is index:
+        return hit[1]
+    try:
+        text = pa.array(index.to_numpy(dtype=object), type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return None
+    if text.null_count:
+        return None
+    remember_text(index, text)
+    return text
 
 
 def _pick(arr: Any) -> Any:
@@ -136,7 +164,7 @@ def _id_runs(arr: Any) -> tuple[pa.Array, np.ndarray]:
         if n == 0:
             continue
         if pa.types.is_dictionary(chunk.type):
-            idx = np.asarray(chunk.indices.fill_null(0))
+            idx = np.asarray(chunk.indices if not chunk.null_count else chunk.indices.fill_null(0))
             change = idx[1:] != idx[:-1]
         else:
             chunk = chunk.cast(pa.string())
@@ -179,8 +207,9 @@ def subjects(
     then stripped, sorted and numbered: a few distinct ids, never the millions of rows. Spaces
     around an id are stripped and the rows counted in ``report``.
     """
-    nulls = np.asarray(arr.is_null())
-    C.first_bad(nulls, rows, None, source, column, "missing subject id", "a subject id")
+    if arr.null_count:
+        nulls = np.asarray(_one_chunk(arr).is_null())
+        C.first_bad(nulls, rows, None, source, column, "missing subject id", "a subject id")
     run_ids, run_len = _id_runs(arr)
     sorted_runs = _increasing(run_ids)
     if sorted_runs:  # a file sorted by subject: each run is one subject, in order
@@ -213,6 +242,7 @@ def subjects(
         )
     if in_order:  # sorted and unique already: one category per run
         cats = pd.Index(np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object))
+        remember_text(cats, dictionary)
         codes = np.repeat(np.arange(len(cats), dtype=np.int32), run_len)
         return pd.Categorical.from_codes(codes, dtype=_categorical_dtype(cats), validate=False)
     # categories in sorted order; stripping may make two entries one id
@@ -226,11 +256,9 @@ def subjects(
     rank = np.cumsum(is_new) - 1
     remap = np.empty(len(order), dtype=np.int32)
     remap[order] = rank
-    cats = pd.Index(
-        np.asarray(
-            sorted_names.filter(pa.array(is_new)).to_numpy(zero_copy_only=False), dtype=object
-        )
-    )
+    text = sorted_names.filter(pa.array(is_new))
+    cats = pd.Index(np.asarray(text.to_numpy(zero_copy_only=False), dtype=object))
+    remember_text(cats, text)
     codes = np.repeat(remap[run_idx], run_len)
     # every category is used (each comes from a run of at least one row), and unique
     dtype = _categorical_dtype(cats)
@@ -319,11 +347,11 @@ class ArrowColumns:
     def positions(self, known: pd.Index, ids: pd.Index) -> np.ndarray | None:
         """Where each of ``ids`` is in ``known`` (-1: not there), hashed by Arrow; None when
         the ids are not all text (the caller then asks pandas)."""
+        wanted, value_set = arrow_text(ids), arrow_text(known)
+        if wanted is None or value_set is None:
+            return None
         try:
-            found = pc.index_in(
-                pa.array(ids.to_numpy(), type=pa.string()),
-                value_set=pa.array(known.to_numpy(), type=pa.string()),
-            )
+            found = pc.index_in(wanted, value_set=value_set)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
             return None
         return np.asarray(found.fill_null(-1)).astype(np.int64)

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from smoulder.exceptions import InputDataError
-from smoulder.io._columns import ArrowColumns
+from smoulder.io._columns import ArrowColumns, arrow_text
 from smoulder.schema import tables as contracts
 from smoulder.schema.dates import DateRule
 from smoulder.schema.report import IngestReport
@@ -255,9 +255,16 @@ def read_inputs(
 WRITE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 
 
-def write_table(df: pd.DataFrame, path: str | Path) -> None:
-    """Write a table as Parquet (``.parquet``/``.pq``), or as CSV (``.csv``) or TSV (``.tsv``) with
-    ISO dates, empty cells for missing values and lower-case booleans.
+def write_table(df: pd.DataFrame, path: str | Path, *, text_cols: tuple[str, ...] = ()) -> None:
+    """Write a table as Parquet (``.parquet``/``.pq``, as :meth:`pandas.DataFrame.to_parquet`
+    writes it), or as CSV (``.csv``) or TSV (``.tsv``) with ISO dates, empty cells for missing
+    values and lower-case booleans.
+
+    ``text_cols`` names categorical columns (subject ids) written as their text, as
+    ``astype(str)`` gives it, in every format: looked up by code in the categories' Arrow text
+    (remembered from the file they were read from), without a million Python strings. The
+    columns are handed to pyarrow one by one, and the file holds what ``DataFrame.to_parquet``
+    would have written, pandas metadata included.
 
     Raises
     ------
@@ -276,9 +283,15 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     if suf in (".parquet", ".pq"):
-        df.to_parquet(path, index=False)
-        return
+        import pyarrow.parquet as pq
 
+        table = parquet_table(df, text_cols)
+        if table is None:  # what only pandas knows how to store: let it
+            shown = df.assign(**{c: _text_of(df[c]) for c in text_cols})
+            shown.to_parquet(path, index=False)
+        else:
+            pq.write_table(table, path, compression="snappy")
+        return
     out = {}
     for col in df.columns:
         s = df[col]
@@ -287,10 +300,73 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
         elif isinstance(s.dtype, pd.BooleanDtype):
             arr = s.to_numpy(dtype=object, na_value=None)
             out[col] = pa.array(arr, type=pa.bool_())
-        elif isinstance(s.dtype, pd.CategoricalDtype):
-            out[col] = pa.array(s.astype(str).to_numpy())
+        elif isinstance(s.dtype, pd.CategoricalDtype) or col in text_cols:
+            out[col] = _text_array(s)
         else:
             out[col] = pa.array(s.to_numpy(), from_pandas=True)
     table = pa.table(out)
     options = pacsv.WriteOptions(quoting_style="needed", delimiter="\t" if suf == ".tsv" else ",")
     pacsv.write_csv(table, path, write_options=options)
+
+
+def _text_of(col: pd.Series) -> pd.Series:
+    """A column as text, as ``astype(str)`` gives it (categories looked up by code)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = col.cat.categories
+        codes = col.cat.codes.to_numpy()
+        if cats.dtype == object and cats.inferred_type == "string" and (codes >= 0).all():
+            return pd.Series(cats.to_numpy()[codes], index=col.index, dtype=object)
+    return col.astype(str)
+
+
+def _text_array(col: pd.Series) -> pa.Array:
+    """A column as Arrow text, as ``astype(str)`` gives it."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return categorical_text(col)
+    return pa.array(col.astype(str).to_numpy(dtype=object), from_pandas=True)
+
+
+def categorical_text(col: pd.Series) -> pa.Array:
+    """A categorical column as Arrow text, as ``astype(str)`` gives it: the categories converted
+    once (or taken from the file they were read from), then looked up by code."""
+    codes = col.cat.codes.to_numpy()
+    cats = col.cat.categories
+    if len(codes) and (codes >= 0).all() and cats.dtype == object:
+        text = arrow_text(cats)
+        if text is not None:
+            return text.take(pa.array(codes))
+    return pa.array(col.astype(str).to_numpy(dtype=object), type=pa.string())
+
+
+def parquet_table(df: pd.DataFrame, text_cols: tuple[str, ...] = ()) -> pa.Table | None:
+    """The Arrow table :meth:`pandas.DataFrame.to_parquet` writes for ``df`` (pandas metadata
+    included), built column by column; None when pandas alone knows how (attributes, column names
+    that are not text, an empty table)."""
+    names = list(df.columns)
+    if (
+        not len(df)
+        or df.attrs
+        or not all(isinstance(c, str) for c in names)
+        or len(set(names)) != len(names)
+        or not isinstance(df.columns, pd.Index)
+        or isinstance(df.columns, pd.MultiIndex)
+    ):
+        return None
+    arrays = []
+    for c in names:
+        col = df[c]
+        if c in text_cols:
+            arrays.append(_text_array(col))
+        else:  # what Table.from_pandas does with each column
+            arrays.append(pa.array(col, from_pandas=True))
+    # the pandas metadata of the same columns, from a few rows (it depends on the types only)
+    head = df.iloc[: min(len(df), 64)]
+    head = head.assign(**{c: _text_of(head[c]) for c in text_cols if c in head})
+    try:
+        meta = pa.Table.from_pandas(head, preserve_index=False).schema
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    table = pa.Table.from_arrays(arrays, names=names)
+    if not table.schema.equals(meta, check_metadata=False):
+        return None
+    return table.replace_schema_metadata(meta.metadata)

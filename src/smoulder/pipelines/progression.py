@@ -350,8 +350,6 @@ def _write_files(
     km_min_at_risk: int = 10,
 ) -> dict[str, Path]:
     """Every file of a result at ``out`` (a path inside the staging folder)."""
-    from smoulder.io.tables import write_table
-
     shown = result
     if date_format == "day":
         from smoulder.schema.dates import to_day_numbers
@@ -367,13 +365,12 @@ def _write_files(
     stem = out.with_suffix("")
     step(progress, f"writing {len(result.events):,} events and {len(result.summary):,} subjects")
     paths: dict[str, Path] = {"events": out}
-    write_table(shown.events_for_output(), out)
     paths["summary"] = Path(f"{stem}_summary{out.suffix}")
-    write_table(shown.summary_for_output(), paths["summary"])
+    tables = [(shown.events, out), (shown.summary, paths["summary"])]
     if shown.unconfirmed is not None:
         paths["unconfirmed"] = Path(f"{stem}_unconfirmed{out.suffix}")
-        unconf = shown.unconfirmed.assign(subject=shown.unconfirmed["subject"].astype(str))
-        write_table(unconf, paths["unconfirmed"])
+        tables.append((shown.unconfirmed, paths["unconfirmed"]))
+    _write_tables(tables)
     paths["settings"] = Path(f"{stem}_settings.toml")
     paths["settings"].write_text(result.settings.to_toml(), encoding="utf-8")
     paths["settings_json"] = Path(f"{stem}_settings.json")
@@ -405,6 +402,28 @@ def _write_files(
             )
         )
     return paths
+
+
+def _write_tables(tables: list[tuple[pd.DataFrame, Path]]) -> None:
+    """Write the tables (subject ids as text, as ``events_for_output`` gives them), side by side
+    on Arrow's CPU threads when there are several (``OMP_NUM_THREADS=1``: one after another):
+    the writers release the GIL, so the summary costs no wall time beside the events."""
+    import pyarrow as pa
+
+    from smoulder.io.tables import write_table
+
+    ids = ("subject",)
+    threads = min(len(tables), pa.cpu_count())
+    if threads <= 1 or sum(len(df) for df, _ in tables) < 100_000:
+        for df, path in tables:
+            write_table(df, path, text_cols=ids)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        jobs = [pool.submit(write_table, df, path, text_cols=ids) for df, path in tables]
+        for job in jobs:
+            job.result()
 
 
 def km_cut_sentence(min_at_risk: int) -> str:

@@ -1,4 +1,5 @@
-"""Single-pass checks over large columns, compiled: no temporary arrays, first offender and count."""
+"""Single-pass checks over large columns: compiled (no temporary arrays, first offender and
+count), or in blocks of rows (:func:`order_state`)."""
 
 from __future__ import annotations
 
@@ -65,27 +66,27 @@ def check_days(days, lo, hi):
     return first, n
 
 
+#: rows compared at a time by :func:`order_state` (temporaries stay in the cache)
+_ORDER_BLOCK = 1 << 18
+
+
 def order_state(codes: np.ndarray, days: np.ndarray) -> tuple[bool, bool]:
     """(sorted by subject then day, any repeated subject-day) for arrays in file order.
 
-    Codes of any integer type and days as integers or whole floats; both are given to the compiled
-    pass as int64 and float64, so that it is compiled once on a new machine, not once per type.
+    Codes of any integer type and days of any numeric type, compared as they are (no converted
+    copies of twenty million rows), a block of rows at a time. A missing day (NaN) is neither
+    before, after nor equal to another.
     """
-    c = np.ascontiguousarray(codes, dtype=np.int64)
-    d = np.ascontiguousarray(days, dtype=np.float64)
-    sorted_, dup = _order_state(c, d)
-    return bool(sorted_), bool(dup)
-
-
-@njit("Tuple((b1, b1))(int64[::1], float64[::1])", cache=True)
-def _order_state(codes, days):  # pragma: no cover - compiled
+    n = min(len(codes), len(days))
     sorted_ = True
     dup = False
-    for i in range(1, codes.shape[0]):
-        a = codes[i - 1]
-        b = codes[i]
-        if b < a or (b == a and days[i] < days[i - 1]):
+    for a in range(0, max(n - 1, 0), _ORDER_BLOCK):
+        b = min(n, a + _ORDER_BLOCK + 1)  # one row of overlap: each neighbour pair once
+        c0, c1 = codes[a : b - 1], codes[a + 1 : b]
+        d0, d1 = days[a : b - 1], days[a + 1 : b]
+        same = c1 == c0
+        if sorted_ and ((c1 < c0).any() or (same & (d1 < d0)).any()):
             sorted_ = False
-        elif b == a and days[i] == days[i - 1]:
+        if not dup and (same & (d1 == d0)).any():
             dup = True
     return sorted_, dup

@@ -149,7 +149,12 @@ class DateRule:
     def scan(self, days: np.ndarray) -> DateScan:
         """One pass over day numbers (days since 1970, any integer dtype)."""
         lo, hi, last_ok = self.bounds()
-        arr = np.ascontiguousarray(days, dtype=np.int64)
+        arr = np.asarray(days)
+        if arr.dtype.kind in "iu" and (
+            not len(arr) or (int(arr.min()) >= lo and int(arr.max()) <= min(last_ok, hi))
+        ):  # every date possible and none in the future: two passes, no int64 copy
+            return DateScan(-1, 0, -1, 0)
+        arr = np.ascontiguousarray(arr, dtype=np.int64)
         return DateScan(*(int(x) for x in _scan(arr, lo, hi, last_ok)))
 
     def future_mask(self, days: np.ndarray) -> np.ndarray:

@@ -171,6 +171,14 @@ def _require(cols: ColumnSource, needed: dict[str, str | None], source: str) -> 
             raise C.missing_column(role, col, cols.names, source, cols.separator_hint())
 
 
+def _seconds(days: np.ndarray) -> np.ndarray:
+    """Day numbers as int64 seconds since 1970 (one new array, whatever the integer type)."""
+    if days.dtype.kind in "iu":
+        return np.multiply(days, 86400, dtype=np.int64)
+    out: np.ndarray = days.astype(np.int64) * 86400
+    return out
+
+
 def _rule(future_dates: str | DateRule) -> DateRule:
     return future_dates if isinstance(future_dates, DateRule) else DateRule(future_dates)
 
@@ -302,7 +310,7 @@ def validate_visits(
         has_dup = F.order_state(codes, days)[1]
     frame: dict[str, Any] = {
         "subject": pd.Categorical.from_codes(codes, dtype=subj.dtype, validate=False),
-        "date": (days.astype(np.int64) * 86400).view("datetime64[s]"),
+        "date": _seconds(days).view("datetime64[s]"),
         "value": values,
         "validconf": vc if vc is not None else np.ones(len(values), dtype=bool),
     }
