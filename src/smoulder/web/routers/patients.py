@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from smoulder.store.repo import (
@@ -14,10 +15,11 @@ from smoulder.store.repo import (
     person_public,
     visible_people,
 )
-from smoulder.web.deps import DB, ApiUser, PageUser, Refused, record, render
+from smoulder.web.compress import accepts_gzip, encoded
+from smoulder.web.deps import DB, TEMPLATES, ApiUser, PageUser, Refused, record
 from smoulder.web.schemas import WHOLE, AuditTrail, PatientList, TimelinePublic, errors
-from smoulder.web.views import person_body, person_payload, viewable_or_404, visible_or_404
-from smoulder.web.words import access_words
+from smoulder.web.views import person_body, person_json, viewable_or_404, visible_or_404
+from smoulder.web.words import access_list
 
 router = APIRouter(tags=["patients"])
 Key = Annotated[str, Path(max_length=32, description="the person's pseudonym, e.g. P-7K3QX9AD")]
@@ -46,9 +48,10 @@ def get_patient(key: Key, request: Request, db: DB, user: ApiUser) -> Response:
     analyses (settings and version), and a plain-language summary of what changed since the last visit."""
     with request.app.state.store.engine.connect() as conn:
         person = viewable_or_404(conn, user, key)
-    _, text = person_payload(request, db, person, user)
+    piece = person_json(request, db, person, user)
     record(request, user, "view", "api person", person, db=db)
-    return Response(text, media_type="application/json")
+    content, headers = encoded([piece], accepts_gzip(request.headers))
+    return Response(content, media_type="application/json", headers=headers)
 
 
 @router.get(
@@ -65,6 +68,7 @@ def patient_audit(key: Key, request: Request, db: DB, user: ApiUser) -> dict:
     return {"key": person.pseudonym, "entries": audit_for_person(db, person)}
 
 
+BODY_MARK = Markup("<!--smoulder:record-->")  # no rendered record or header contains it
 SAVED = {"lifestyle": "Your lifestyle log entry is on the record."}
 
 
@@ -82,19 +86,24 @@ def person_page(
     # own entry); the ORM session is used only when the cached view is out of date
     with request.app.state.store.engine.connect() as conn:
         person = viewable_or_404(conn, user, key)
-        seen = audit_for_person(conn, person, 8) if u.role != "researcher" else []
-    tl, body = person_body(request, db, person, user)
-    trail = [access_words(e, own, u.username) for e in seen]
+        # enough entries that a run of one reader's reloads still leaves room for the others
+        seen = audit_for_person(conn, person, 24) if u.role != "researcher" else []
+    tl, _, body = person_body(request, db, person, user)
+    trail = access_list(seen, own, u.username)
     record(request, user, "view", "person page", person, db=db)
-    return render(
-        request,
-        "person.html",
-        user,
+    # the page is rendered around a marker where the cached record goes: the parts made for this
+    # request (user, CSRF token, access list) are compressed apart from the record (compress.py)
+    page = TEMPLATES.env.get_template("person.html").render(
+        request=request,
+        user=user,
         tl=tl,
-        body=body,
+        body=BODY_MARK,
         title="Your record" if own else label_of(person, u),
         key=person.pseudonym,
         own=own,
         trail=trail,
         saved=SAVED.get(saved or ""),
     )
+    head, _, tail = page.partition(BODY_MARK)
+    content, headers = encoded([head.encode(), body, tail.encode()], accepts_gzip(request.headers))
+    return HTMLResponse(content, headers=headers)
