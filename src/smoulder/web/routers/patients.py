@@ -43,13 +43,17 @@ def list_patients(
 
 
 @router.get("/api/patients/{key}", response_model=TimelinePublic, responses=errors(401, 404, 422))
-def get_patient(key: Key, request: Request, db: DB, user: ApiUser) -> Response:
+def get_patient(key: Key, request: Request, user: ApiUser) -> Response:
     """One person's whole time line: visits, events, relapses, treatments, MRI, devices, lifestyle,
     analyses (settings and version), and a plain-language summary of what changed since the last visit."""
-    with request.app.state.store.engine.connect() as conn:
+    store = request.app.state.store
+    with store.engine.connect() as conn:
         person = viewable_or_404(conn, user, key)
-    piece = person_json(request, db, person, user)
-    record(request, user, "view", "api person", person, db=db)
+    # an ORM session only connects when the cached view is out of date (no request dependency:
+    # FastAPI's per-request set-up of one costs more than this whole cached answer)
+    with store.session() as db:
+        piece = person_json(request, db, person, user)
+    record(request, user, "view", "api person", person)
     content, headers = encoded([piece], accepts_gzip(request.headers))
     return Response(content, media_type="application/json", headers=headers)
 
@@ -76,21 +80,22 @@ SAVED = {"lifestyle": "Your lifestyle log entry is on the record."}
 def person_page(
     key: Key,
     request: Request,
-    db: DB,
     user: PageUser,
     saved: Annotated[Literal["lifestyle"] | None, Query()] = None,
 ):
     u = user.as_user()
     own = u.role == "patient"
+    store = request.app.state.store
     # one plain connection for who may see whom and the access list (read before this view's
-    # own entry); the ORM session is used only when the cached view is out of date
-    with request.app.state.store.engine.connect() as conn:
+    # own entry); the ORM session connects only when the cached view is out of date
+    with store.engine.connect() as conn:
         person = viewable_or_404(conn, user, key)
         # enough entries that a run of one reader's reloads still leaves room for the others
         seen = audit_for_person(conn, person, 24) if u.role != "researcher" else []
-    tl, _, body = person_body(request, db, person, user)
+    with store.session() as db:
+        tl, _, body = person_body(request, db, person, user)
     trail = access_list(seen, own, u.username)
-    record(request, user, "view", "person page", person, db=db)
+    record(request, user, "view", "person page", person)
     # the page is rendered around a marker where the cached record goes: the parts made for this
     # request (user, CSRF token, access list) are compressed apart from the record (compress.py)
     page = TEMPLATES.env.get_template("person.html").render(
