@@ -134,3 +134,18 @@ def test_repeated_views_are_told_once_in_the_access_list(sqlite_clinic, login):
         "Dr A (clinician) opened a summary of your record",
         "Dr A (clinician) opened your record 5 times",
     ]
+
+
+def test_the_chart_library_goes_compressed_once_and_revalidates(sqlite_clinic, login):
+    from smoulder.web.app import plotly_js_path
+
+    app, _ = sqlite_clinic
+    c = login(app, "dr.a")
+    original = plotly_js_path().read_bytes()
+    h_plain, plain = raw_get(c, "/static/plotly.min.js", IDENTITY)
+    assert plain == original and "content-encoding" not in h_plain
+    h, packed = raw_get(c, "/static/plotly.min.js", GZIP)
+    assert h["content-encoding"] == "gzip" and gzip.decompress(packed) == original
+    assert len(packed) < 0.4 * len(original)
+    again = c.get("/static/plotly.min.js", headers={**GZIP, "if-none-match": h["etag"]})
+    assert again.status_code == 304 and again.content == b""
