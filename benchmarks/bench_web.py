@@ -44,11 +44,15 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 PASSWORD = "smoulder-demo-2024"
+# what Debian's chromium asks for; the client decodes what it gets, as a browser does
+# (``--identity`` asks for no compression)
+ACCEPT_ENCODING = {"accept-encoding": "gzip, deflate, br, zstd"}
 # the issue's figures for today (one worker, SQLite, 2 cores shared with the client)
 TODAY = {
     "health20": (154.0, None),
@@ -131,20 +135,23 @@ def sign_in(port: int, username: str) -> dict:
     if status != 200:
         raise SystemExit(f"sign-in as {username} failed: {status} {body[:200]!r}")
     cookie = next(v for k, v in headers if k.lower() == "set-cookie").split(";", 1)[0]
-    return {"cookie": cookie}
+    return {"cookie": cookie, **ACCEPT_ENCODING}
 
 
 def person_key(port: int, auth: dict) -> str:
     """The record of the clinician's patient with the most signals (PIRA first)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    status, _, body = request(c, "GET", "/api/cohort?sort=n_pira&desc=true&limit=1", auth)
+    status, headers, body = request(c, "GET", "/api/cohort?sort=n_pira&desc=true&limit=1", auth)
     if status != 200:
         raise SystemExit(f"/api/cohort answered {status}")
+    if ("content-encoding", "gzip") in ((k.lower(), v) for k, v in headers):
+        body = zlib.decompress(body, 31)
     return json.loads(body)["rows"][0]["key"]
 
 
 def load(port: int, auth: dict, path: str, clients: int, seconds: float) -> dict:
     lat: list[float] = []
+    wire: list[int] = []
     errors = 0
     lock = threading.Lock()
     start = threading.Barrier(clients + 1)
@@ -154,13 +161,17 @@ def load(port: int, auth: dict, path: str, clients: int, seconds: float) -> dict
         nonlocal errors
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         mine: list[float] = []
+        sizes: list[int] = []
         bad = 0
         start.wait()
         while time.perf_counter() < stop_at[0]:
             t = time.perf_counter()
             try:
-                status, _, _ = request(conn, "GET", path, auth)
-            except (OSError, http.client.HTTPException):
+                status, headers, body = request(conn, "GET", path, auth)
+                sizes.append(len(body))
+                if ("content-encoding", "gzip") in ((k.lower(), v) for k, v in headers):
+                    body = zlib.decompress(body, 31)
+            except (OSError, http.client.HTTPException, zlib.error):
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 status = 0
@@ -169,6 +180,7 @@ def load(port: int, auth: dict, path: str, clients: int, seconds: float) -> dict
         conn.close()
         with lock:
             lat.extend(mine)
+            wire.extend(sizes)
             errors += bad
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
@@ -187,6 +199,7 @@ def load(port: int, auth: dict, path: str, clients: int, seconds: float) -> dict
         "rps": len(lat) / wall,
         "p50": float(np.percentile(arr, 50)),
         "p95": float(np.percentile(arr, 95)),
+        "kb": float(np.mean(wire)) / 1000 if wire else 0.0,
     }
 
 
@@ -238,7 +251,7 @@ def run_scenarios(port: int, pid: int, seconds: float, label: str, repeat: int =
     med = {
         name: {
             k: statistics.median(r[k] for r in rs) if rs[0][k] is not None else None
-            for k in ("rps", "p50", "p95", "ratio", "cpu_ms", "cpu_x", "errors")
+            for k in ("rps", "p50", "p95", "ratio", "cpu_ms", "cpu_x", "errors", "kb")
         }
         for name, rs in runs.items()
     }
@@ -256,7 +269,8 @@ def run_scenarios(port: int, pid: int, seconds: float, label: str, repeat: int =
 
 HEADER = (
     f"{'scenario':20s} {'clients':>7s} {'req/s':>7s} {'p50 ms':>7s} {'p95 ms':>7s} "
-    f"{'x health':>8s} {'cpu ms/req':>10s} {'cpu x':>5s} {'errors':>6s}   today (issue): req/s, p95, x health"
+    f"{'x health':>8s} {'cpu ms/req':>10s} {'cpu x':>5s} {'kB sent':>7s} {'errors':>6s}   "
+    "today (issue): req/s, p95, x health"
 )
 
 
@@ -268,7 +282,7 @@ def row(text: str, clients: int, res: dict, name: str) -> str:
     cpu += f" {res['cpu_x']:5.2f}" if res.get("cpu_x") is not None else f" {'-':>5s}"
     return (
         f"{text:20s} {clients:7d} {res['rps']:7.1f} {res['p50']:7.1f} {res['p95']:7.1f} "
-        f"{res['ratio']:8.2f} {cpu} {res['errors']:6.0f}   {today}"
+        f"{res['ratio']:8.2f} {cpu} {res['kb']:7.1f} {res['errors']:6.0f}   {today}"
     )
 
 
@@ -409,7 +423,12 @@ def main() -> int:
         "--workers", type=int, nargs="+", default=[2], help="worker processes on PostgreSQL"
     )
     ap.add_argument("--skip-sqlite", action="store_true")
+    ap.add_argument(
+        "--identity", action="store_true", help="ask for uncompressed answers (no Accept-Encoding)"
+    )
     a = ap.parse_args()
+    if a.identity:
+        ACCEPT_ENCODING.clear()
     if a.database and not a.database.startswith("postgresql"):
         raise SystemExit("--database must be a postgresql+psycopg:// URL")
     print(f"bench_web {dt.date.today()}; load average {os.getloadavg()[0]:.1f} at the start")

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from smoulder.store.fastread import DriverStatement, PersonRow, as_datetime
 from smoulder.store.models import (
     AnalysisRun,
     Assessment,
@@ -37,6 +38,9 @@ from smoulder.store.models import (
     utcnow,
 )
 from smoulder.store.pseudonymise import researcher_person, researcher_view
+
+# what a read-only view needs of a person: the ORM object or its columns read on their own
+PersonLike = Person | PersonRow
 
 
 def pseudonymised(user: User) -> bool:
@@ -77,11 +81,14 @@ _VISIBLE_BY_KEY = {
     "patient": _BY_KEY.where(_PEOPLE.c.id == bindparam("u")),
     "researcher": _BY_KEY,
 }
+_VISIBLE_FAST = {role: DriverStatement(q) for role, q in _VISIBLE_BY_KEY.items()}
+_PERSON_COLUMNS = [c.key for c in _PEOPLE.columns]
 
 
-def find_visible_row(conn: Connection | Session, user: User, key: str) -> Person | None:
-    """:func:`find_visible` for read-only views: the person as a detached ``Person`` (not in
-    any session; do not change it), read with a statement built once.
+def find_visible_row(conn: Connection | Session, user: User, key: str) -> PersonLike | None:
+    """:func:`find_visible` for read-only views: the person's columns (a
+    :class:`~smoulder.store.fastread.PersonRow` on a plain connection, a detached ``Person`` on a
+    session; do not change it), read with a statement built once.
 
     The same access rule as :func:`visible_people`: a clinician's list, a patient's own record,
     everyone for a researcher, nobody for any other role.
@@ -94,6 +101,13 @@ def find_visible_row(conn: Connection | Session, user: User, key: str) -> Person
     u = user.person_id if user.role == "patient" else user.id
     if user.role == "patient" and u is None:
         return None
+    if isinstance(conn, Connection):  # the driver's cursor: a person page runs this on every view
+        rows = _VISIBLE_FAST[user.role].rows(conn, {"k": key, "u": u})
+        if not rows:
+            return None
+        values = dict(zip(_PERSON_COLUMNS, rows[0], strict=True))
+        values["created_at"] = as_datetime(values["created_at"])
+        return PersonRow(**values)
     row = conn.execute(q, {"k": key, "u": u}).first()
     return None if row is None else Person(**row._asdict())
 
@@ -107,7 +121,7 @@ def can_edit(user: User, person: Person, session: Session) -> bool:
     return False
 
 
-def person_public(person: Person, user: User) -> dict[str, Any]:
+def person_public(person: PersonLike, user: User) -> dict[str, Any]:
     """What this user may see of a person's identity."""
     out: dict[str, Any] = {
         "key": person.pseudonym,
@@ -123,7 +137,7 @@ def person_public(person: Person, user: User) -> dict[str, Any]:
     return out
 
 
-def label_of(person: Person, user: User) -> str:
+def label_of(person: PersonLike, user: User) -> str:
     """How this person is named on screen for this user (pseudonym for researchers)."""
     if pseudonymised(user):
         return person.pseudonym
@@ -143,7 +157,7 @@ def _weekly(rows: list[tuple[dt.date, float]]) -> tuple[list[str], list[float]]:
     return [k.isoformat() for k in keys], [round(statistics.median(weeks[k]), 3) for k in keys]
 
 
-def timeline(session: Session, person: Person, user: User) -> dict[str, Any]:
+def timeline(session: Session, person: PersonLike, user: User) -> dict[str, Any]:
     """Everything on one person's time line, as plain JSON-ready data.
 
     Device measures are summarised as weekly medians (a decade of daily steps stays small).
@@ -353,7 +367,7 @@ def audit(
     user: User | None,
     action: str,
     resource: str,
-    person: Person | int | None = None,
+    person: PersonLike | int | None = None,
     detail: str = "",
 ) -> None:
     """Record who viewed or changed what (the caller commits); ``person`` a record or its id."""
@@ -362,7 +376,7 @@ def audit(
             user_id=user.id if user is not None else None,
             action=action[:20],
             resource=resource[:200],
-            person_id=person.id if isinstance(person, Person) else person,
+            person_id=person.id if isinstance(person, Person | PersonRow) else person,
             detail=detail[:2000],
         )
     )
@@ -410,7 +424,7 @@ class AuditWriter:
         user: User | None,
         action: str,
         resource: str,
-        person: Person | int | None = None,
+        person: PersonLike | int | None = None,
         detail: str = "",
     ) -> None:
         """Record one entry and return once it is committed (raises if the commit failed)."""
@@ -418,7 +432,7 @@ class AuditWriter:
             "user_id": user.id if user is not None else None,
             "action": action[:20],
             "resource": resource[:200],
-            "person_id": person.id if isinstance(person, Person) else person,
+            "person_id": person.id if isinstance(person, Person | PersonRow) else person,
             "detail": detail[:2000],
             "at": utcnow(),
         }
@@ -524,20 +538,28 @@ _TRAIL = (  # built once: the person page reads it on every view
 )
 
 
+_TRAIL_FAST = DriverStatement(_TRAIL)
+
+
 def audit_for_person(
-    session: Connection | Session, person: Person, limit: int = 100
+    session: Connection | Session, person: PersonLike, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Who looked at or changed this person's record, newest first."""
+    rows = (
+        _TRAIL_FAST.rows(session, {"p": person.id, "n": limit})
+        if isinstance(session, Connection)
+        else session.execute(_TRAIL, {"p": person.id, "n": limit})
+    )
     return [
         {
-            "at": a.isoformat(timespec="seconds"),
+            "at": as_datetime(a).isoformat(timespec="seconds"),  # type: ignore[union-attr]
             "action": b,
             "resource": c,
             "user": d,
             "role": e,
             "display_name": f or None,
         }
-        for a, b, c, d, e, f in session.execute(_TRAIL, {"p": person.id, "n": limit})
+        for a, b, c, d, e, f in rows
     ]
 
 

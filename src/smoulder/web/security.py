@@ -20,7 +20,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
@@ -48,16 +48,22 @@ class CurrentUser:
     person_id: int | None
     csrf_token: str
     session_hash: str
+    _user: User | None = field(default=None, init=False, repr=False, compare=False)
 
     def as_user(self) -> User:
-        return User(
-            id=self.id,
-            username=self.username,
-            role=self.role,
-            display_name=self.display_name,
-            person_id=self.person_id,
-            password_hash="",
-        )
+        """The user as a transient ``User`` (no password hash), made once per request: the
+        page's steps each ask for it, and an ORM object costs tens of microseconds to make.
+        Read it; do not change it."""
+        if self._user is None:
+            self._user = User(
+                id=self.id,
+                username=self.username,
+                role=self.role,
+                display_name=self.display_name,
+                person_id=self.person_id,
+                password_hash="",
+            )
+        return self._user
 
 
 def create_session(db: Any, user: User, hours: float) -> tuple[str, str]:

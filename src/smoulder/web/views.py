@@ -29,12 +29,14 @@ from smoulder.report.verdict import digital_declines, measure_name, overview, ve
 from smoulder.schema.palette import as_dict, mark
 from smoulder.store.models import Person
 from smoulder.store.repo import (
+    PersonLike,
     find_visible,
     find_visible_row,
     person_id_of,
     pseudonymised,
     timeline,
 )
+from smoulder.web.compress import Piece
 from smoulder.web.security import CurrentUser
 
 
@@ -53,7 +55,7 @@ def visible_or_404(db: Session, user: CurrentUser, key: str) -> Person:
     return person
 
 
-def viewable_or_404(conn: Any, user: CurrentUser, key: str) -> Person:
+def viewable_or_404(conn: Any, user: CurrentUser, key: str) -> PersonLike:
     """:func:`visible_or_404` for read-only views (a detached ``Person``; the same rule, the
     same 404): ``conn`` is a plain connection, cheaper than an ORM session."""
     from smoulder.web.deps import Refused
@@ -75,7 +77,7 @@ def script_json(text: str) -> Markup:
 
 
 def person_payload(
-    request: Request, db: Session, person: Person, user: CurrentUser
+    request: Request, db: Session, person: PersonLike, user: CurrentUser
 ) -> tuple[dict[str, Any], str]:
     """Time line + plain-language summary + signal list + overview + verdict, and its JSON text."""
     u = user.as_user()
@@ -293,12 +295,27 @@ def legend(plot: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
     return {"clinic": [item(k) for k in kinds], "device": [item(k) for k in dev_kinds]}
 
 
+def person_json(request: Request, db: Session, person: PersonLike, user: CurrentUser) -> Piece:
+    """:func:`person_payload`'s JSON text as UTF-8 bytes, kept beside it in the cache with its
+    compressed form (made on the first gzip answer)."""
+    u = user.as_user()
+    key = ("json", person.id, person.pseudonym, person.data_version, pseudonymised(u), today())
+    cache = request.app.state.payload_cache
+    hit = cache.get(key)
+    if hit is None:
+        _, text = person_payload(request, db, person, user)
+        hit = Piece(text.encode())
+        cache.put(key, hit)
+    return hit
+
+
 def person_body(
-    request: Request, db: Session, person: Person, user: CurrentUser
-) -> tuple[dict[str, Any], Markup]:
+    request: Request, db: Session, person: PersonLike, user: CurrentUser
+) -> tuple[dict[str, Any], Markup, Piece]:
     """The time line and the rendered per-person part of the person page (cached per data
     version, day and kind of page: it holds nothing user-specific beyond the pseudonymisation
-    and whether it is the person's own page)."""
+    and whether it is the person's own page), as markup and as bytes with their compressed
+    form."""
     from smoulder.web.deps import TEMPLATES
 
     tl, _ = person_payload(request, db, person, user)
@@ -330,9 +347,10 @@ def person_body(
                 explainer=EXPLAINER,
             )
         name = "person_own_body.html" if own else "person_body.html"
-        hit = Markup(TEMPLATES.env.get_template(name).render(**ctx))
+        markup = Markup(TEMPLATES.env.get_template(name).render(**ctx))
+        hit = (markup, Piece(markup.encode()))
         cache.put(key, hit)
-    return tl, hit
+    return tl, hit[0], hit[1]
 
 
 def sparkline(trend: list[dict[str, Any]], width: int = 96, height: int = 22) -> Markup:

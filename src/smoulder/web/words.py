@@ -118,7 +118,59 @@ def access_words(entry: dict[str, Any], own: bool, me: str | None = None) -> dic
     }
 
 
-__all__ = ["form_error", "access_words", "when_utc", "FORM_ERRORS", "FIELD_NAMES"]
+def access_list(
+    entries: list[dict[str, Any]], own: bool, me: str | None = None, lines: int = 8
+) -> list[dict[str, str]]:
+    """The access list: :func:`access_words` of the newest entries (newest first), with a run of
+    the same person doing the same thing told once ("You opened the record 5 times"), at the
+    time of the newest of them, so that twenty reloads do not push everyone else off the list.
+
+    Examples
+    --------
+    >>> e = {
+    ...     "action": "view",
+    ...     "resource": "person page",
+    ...     "user": "dr.a",
+    ...     "role": "clinician",
+    ...     "display_name": "Dr A",
+    ... }
+    >>> rows = [
+    ...     {**e, "at": "2024-03-03T14:05:00"},
+    ...     {**e, "at": "2024-03-03T14:01:00"},
+    ...     {**e, "user": "dr.b", "display_name": "Dr B", "at": "2024-03-02T09:00:00"},
+    ... ]
+    >>> [x["text"] for x in access_list(rows, own=True)]
+    ['Dr A (clinician) opened your record 2 times', 'Dr B (clinician) opened your record']
+    >>> access_list(rows, own=True)[0]["when"]
+    '3 March 2024, 14:05 UTC'
+    """
+    out: list[dict[str, str]] = []
+    last: tuple | None = None
+    count = 0
+    for e in entries:
+        who = (e.get("user"), e["action"], e["resource"])
+        if who == last:
+            count += 1
+            out[-1]["text"] = f"{out[-1]['base']} {count} times"
+            continue
+        if len(out) == lines:
+            break
+        last, count = who, 1
+        line = access_words(e, own, me)
+        out.append({**line, "base": line["text"]})
+    for line in out:
+        del line["base"]
+    return out
+
+
+__all__ = [
+    "form_error",
+    "access_words",
+    "access_list",
+    "when_utc",
+    "FORM_ERRORS",
+    "FIELD_NAMES",
+]
 
 
 # a number and its unit ("3 months", "-23 %"), and the parts of a duration ("2 years 3 months"):

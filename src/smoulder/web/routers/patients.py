@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from smoulder.store.repo import (
@@ -14,10 +15,11 @@ from smoulder.store.repo import (
     person_public,
     visible_people,
 )
-from smoulder.web.deps import DB, ApiUser, PageUser, Refused, record, render
+from smoulder.web.compress import accepts_gzip, encoded
+from smoulder.web.deps import DB, TEMPLATES, ApiUser, PageUser, Refused, record
 from smoulder.web.schemas import WHOLE, AuditTrail, PatientList, TimelinePublic, errors
-from smoulder.web.views import person_body, person_payload, viewable_or_404, visible_or_404
-from smoulder.web.words import access_words
+from smoulder.web.views import person_body, person_json, viewable_or_404, visible_or_404
+from smoulder.web.words import access_list
 
 router = APIRouter(tags=["patients"])
 Key = Annotated[str, Path(max_length=32, description="the person's pseudonym, e.g. P-7K3QX9AD")]
@@ -41,14 +43,19 @@ def list_patients(
 
 
 @router.get("/api/patients/{key}", response_model=TimelinePublic, responses=errors(401, 404, 422))
-def get_patient(key: Key, request: Request, db: DB, user: ApiUser) -> Response:
+def get_patient(key: Key, request: Request, user: ApiUser) -> Response:
     """One person's whole time line: visits, events, relapses, treatments, MRI, devices, lifestyle,
     analyses (settings and version), and a plain-language summary of what changed since the last visit."""
-    with request.app.state.store.engine.connect() as conn:
+    store = request.app.state.store
+    with store.engine.connect() as conn:
         person = viewable_or_404(conn, user, key)
-    _, text = person_payload(request, db, person, user)
-    record(request, user, "view", "api person", person, db=db)
-    return Response(text, media_type="application/json")
+    # an ORM session only connects when the cached view is out of date (no request dependency:
+    # FastAPI's per-request set-up of one costs more than this whole cached answer)
+    with store.session() as db:
+        piece = person_json(request, db, person, user)
+    record(request, user, "view", "api person", person)
+    content, headers = encoded([piece], accepts_gzip(request.headers))
+    return Response(content, media_type="application/json", headers=headers)
 
 
 @router.get(
@@ -65,6 +72,7 @@ def patient_audit(key: Key, request: Request, db: DB, user: ApiUser) -> dict:
     return {"key": person.pseudonym, "entries": audit_for_person(db, person)}
 
 
+BODY_MARK = Markup("<!--smoulder:record-->")  # no rendered record or header contains it
 SAVED = {"lifestyle": "Your lifestyle log entry is on the record."}
 
 
@@ -72,29 +80,35 @@ SAVED = {"lifestyle": "Your lifestyle log entry is on the record."}
 def person_page(
     key: Key,
     request: Request,
-    db: DB,
     user: PageUser,
     saved: Annotated[Literal["lifestyle"] | None, Query()] = None,
 ):
     u = user.as_user()
     own = u.role == "patient"
+    store = request.app.state.store
     # one plain connection for who may see whom and the access list (read before this view's
-    # own entry); the ORM session is used only when the cached view is out of date
-    with request.app.state.store.engine.connect() as conn:
+    # own entry); the ORM session connects only when the cached view is out of date
+    with store.engine.connect() as conn:
         person = viewable_or_404(conn, user, key)
-        seen = audit_for_person(conn, person, 8) if u.role != "researcher" else []
-    tl, body = person_body(request, db, person, user)
-    trail = [access_words(e, own, u.username) for e in seen]
-    record(request, user, "view", "person page", person, db=db)
-    return render(
-        request,
-        "person.html",
-        user,
+        # enough entries that a run of one reader's reloads still leaves room for the others
+        seen = audit_for_person(conn, person, 24) if u.role != "researcher" else []
+    with store.session() as db:
+        tl, _, body = person_body(request, db, person, user)
+    trail = access_list(seen, own, u.username)
+    record(request, user, "view", "person page", person)
+    # the page is rendered around a marker where the cached record goes: the parts made for this
+    # request (user, CSRF token, access list) are compressed apart from the record (compress.py)
+    page = TEMPLATES.env.get_template("person.html").render(
+        request=request,
+        user=user,
         tl=tl,
-        body=body,
+        body=BODY_MARK,
         title="Your record" if own else label_of(person, u),
         key=person.pseudonym,
         own=own,
         trail=trail,
         saved=SAVED.get(saved or ""),
     )
+    head, _, tail = page.partition(BODY_MARK)
+    content, headers = encoded([head.encode(), body, tail.encode()], accepts_gzip(request.headers))
+    return HTMLResponse(content, headers=headers)
