@@ -128,7 +128,8 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
         choices=["head", "lesions"],
         default=None,
         help="where the deformable (SyN) registration runs: head (default) the whole image; "
-        "lesions only in boxes about the lesions (15 mm margin), faster on a 1 mm head. Not the "
+        "lesions only in boxes about the lesions (15 mm margin), faster by the share of the "
+        "image the boxes leave out, outside them only the global (affine) change. Not the "
         "default because it was measured on a few phantoms only (docs/sel.md)",
     )
     r.add_argument(
