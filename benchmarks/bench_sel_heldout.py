@@ -21,6 +21,11 @@ Reduced grid (what fits a shared machine):
 
     .venv/bin/python benchmarks/bench_sel_heldout.py --subjects 1 --voxel 2.0 --flair-own-grid
 
+Engine settings for a run: ``--set KEY=VALUE`` (any SELSettings field, JSON value), e.g. the
+opt-in speed settings ``--set syn_region='"lesions"' --set linear_finest_shrink=2``. Users set
+these two with ``smoulder sel --syn-region lesions --linear-finest-shrink 2`` (also ``smoulder sel
+batch`` and ``smoulder bids --analysis sel``); the benchmark's ``--set`` is for measuring them.
+
 Figures, not a pass/fail test.
 """
 

@@ -19,6 +19,8 @@ SEL_FLAGS = {
     "syn_metric": "--syn-metric",
     "syn_radius": "--syn-radius",
     "syn_iterations": "--syn-iterations",
+    "syn_region": "--syn-region",
+    "linear_finest_shrink": "--linear-finest-shrink",
     "grad_step": "--grad-step",
     "flow_sigma": "--flow-sigma",
     "min_similarity": "--min-similarity",
@@ -122,6 +124,25 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
         help="SyN iterations per level, coarse to fine (default 40 20 10)",
     )
     r.add_argument(
+        "--syn-region",
+        choices=["head", "lesions"],
+        default=None,
+        help="where the deformable (SyN) registration runs: head (default) the whole image; "
+        "lesions only in boxes about the lesions (15 mm margin), faster by the share of the "
+        "image the boxes leave out, outside them only the global (affine) change. Not the "
+        "default because it was measured on a few phantoms only (docs/sel.md)",
+    )
+    r.add_argument(
+        "--linear-finest-shrink",
+        type=int,
+        choices=[1, 2, 4],
+        default=None,
+        help="finest level of the rigid registrations (FLAIR to T1, follow-up to baseline): 1 "
+        "(default) full resolution; 2 or 4 stop at half or a quarter, faster but possibly less "
+        "exact (the affine step after them still sees full resolution). Not the default because "
+        "it was measured on a few phantoms only (docs/sel.md)",
+    )
+    r.add_argument(
         "--syn-metric",
         choices=["CC", "mattes", "meansquares"],
         default=None,
@@ -167,6 +188,8 @@ def _settings(cls: Any, ns: argparse.Namespace) -> Any:
         syn_metric=ns.syn_metric,
         syn_radius=ns.syn_radius,
         syn_iterations=None if ns.syn_iterations is None else tuple(ns.syn_iterations),
+        syn_region=ns.syn_region,
+        linear_finest_shrink=ns.linear_finest_shrink,
         grad_step=ns.grad_step,
         flow_sigma=ns.flow_sigma,
         min_similarity=ns.min_similarity,

@@ -128,15 +128,27 @@ class SELResult(AnalysisResult):
             )
         iters = ", ".join(str(i) for i in st.syn_iterations)
         threads = f", {st.threads} thread(s)" if st.threads is not None else ""
+        rigid_level = {
+            1: "",
+            2: ", stopping at half resolution",
+            4: ", stopping at a quarter resolution",
+        }
+        where = (
+            f" inside boxes about the lesions (each lesion's bounding box grown by "
+            f"{st.syn_margin_mm} mm, overlapping boxes merged; identity elsewhere)"
+            if st.syn_region == "lesions"
+            else ""
+        )
         return (
             f"Slowly expanding lesions were detected with smoulder {self.version} on {n} time "
             f"points{when}, after Elliott et al. (Mult Scler 2019). Registrations used "
             f"{contrast} with ANTs (seed {st.seed}{threads}). Each follow-up was registered "
-            f"rigidly to the baseline ({st.rigid_metric} metric) and every time point was "
+            f"rigidly to the baseline ({st.rigid_metric} metric"
+            f"{rigid_level.get(st.linear_finest_shrink, '')}) and every time point was "
             "resampled into the halfway space (the log-Euclidean mean of the rigid transforms); "
             f"a follow-up whose structural correlation with the baseline stayed below "
             f"{st.min_similarity} would have stopped the run. Each follow-up was then registered "
-            f"to the baseline by a 12-parameter affine stage and SyN ({st.syn_metric} metric, "
+            f"to the baseline by a 12-parameter affine stage and SyN{where} ({st.syn_metric} metric, "
             f"radius {st.syn_radius}, iterations {iters}, gradient step {st.grad_step}, "
             f"update-field smoothing {st.flow_sigma} and total-field smoothing {st.total_sigma} "
             f"voxels). {atrophy} (brain volume change "

@@ -31,7 +31,7 @@ class SELSettings(Settings):
         Finest shrink factor of the rigid registrations (FLAIR to T1, follow-up to baseline): 1
         (default) includes ANTs' full-resolution level; 2 stops at half resolution (faster on
         1 mm scans; the affine stage before SyN refines the alignment at full resolution; not
-        yet validated on the full benchmarks).
+        yet validated on the full benchmarks; ``--linear-finest-shrink``).
     syn_metric, syn_radius : str, int
         SyN similarity and its neighbourhood radius in voxels (``CC``) or bins (``mattes``).
     syn_iterations : tuple of int
@@ -39,8 +39,9 @@ class SELSettings(Settings):
     syn_region : {"lesions", "head"}
         Where SyN runs: ``head`` (default) the whole grid; ``lesions`` only inside boxes about
         the lesions (each lesion's bounding box grown by ``syn_margin_mm``, overlapping boxes
-        merged), a fraction of the time on a 1 mm head, not yet validated on the full
-        benchmarks; the affine stage always sees the whole images.
+        merged; ``--syn-region``), faster by the share of the grid the boxes leave out (not yet
+        measured on a 1 mm head nor validated on the full benchmarks); the affine stage always
+        sees the whole images.
     syn_margin_mm : float
         Margin of the SyN boxes about each lesion (mm).
     grad_step, flow_sigma, total_sigma : float
