@@ -119,11 +119,17 @@ def access_words(entry: dict[str, Any], own: bool, me: str | None = None) -> dic
 
 
 def access_list(
-    entries: list[dict[str, Any]], own: bool, me: str | None = None, lines: int = 8
+    entries: list[dict[str, Any]],
+    own: bool,
+    me: str | None = None,
+    lines: int = 8,
+    more: bool = False,
 ) -> list[dict[str, str]]:
     """The access list: :func:`access_words` of the newest entries (newest first), with a run of
     the same person doing the same thing told once ("You opened the record 5 times"), at the
-    time of the newest of them, so that twenty reloads do not push everyone else off the list.
+    time of the newest of them, so that reloads do not fill the list with one line. ``more``:
+    older entries exist beyond ``entries``, so a run reaching the last of them is told as "at
+    least N times".
 
     Examples
     --------
@@ -143,6 +149,8 @@ def access_list(
     ['Dr A (clinician) opened your record 2 times', 'Dr B (clinician) opened your record']
     >>> access_list(rows, own=True)[0]["when"]
     '3 March 2024, 14:05 UTC'
+    >>> [x["text"] for x in access_list(rows[:2], own=False, me="dr.a", more=True)]
+    ['You opened the record at least 2 times']
     """
     out: list[dict[str, str]] = []
     last: tuple | None = None
@@ -158,6 +166,8 @@ def access_list(
         last, count = who, 1
         line = access_words(e, own, me)
         out.append({**line, "base": line["text"]})
+    if more and count > 1 and len(out) < lines:  # the last run may go on past what was read
+        out[-1]["text"] = f"{out[-1]['base']} at least {count} times"
     for line in out:
         del line["base"]
     return out
