@@ -24,6 +24,7 @@ import pyarrow as pa
 from smoulder.exceptions import InputDataError
 from smoulder.io._columns import ArrowColumns, arrow_text
 from smoulder.schema import tables as contracts
+from smoulder.schema._columns import ids_as_text
 from smoulder.schema.dates import DateRule
 from smoulder.schema.report import IngestReport
 from smoulder.schema.tables import DUPLICATE_POLICIES, ON_MISSING, STRIPPED_IDS
@@ -287,7 +288,7 @@ def write_table(df: pd.DataFrame, path: str | Path, *, text_cols: tuple[str, ...
 
         table = parquet_table(df, text_cols)
         if table is None:  # what only pandas knows how to store: let it
-            shown = df.assign(**{c: _text_of(df[c]) for c in text_cols})
+            shown = df.assign(**{c: ids_as_text(df[c]) for c in text_cols})
             shown.to_parquet(path, index=False)
         else:
             pq.write_table(table, path, compression="snappy")
@@ -307,16 +308,6 @@ def write_table(df: pd.DataFrame, path: str | Path, *, text_cols: tuple[str, ...
     table = pa.table(out)
     options = pacsv.WriteOptions(quoting_style="needed", delimiter="\t" if suf == ".tsv" else ",")
     pacsv.write_csv(table, path, write_options=options)
-
-
-def _text_of(col: pd.Series) -> pd.Series:
-    """A column as text, as ``astype(str)`` gives it (categories looked up by code)."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = col.cat.categories
-        codes = col.cat.codes.to_numpy()
-        if cats.dtype == object and cats.inferred_type == "string" and (codes >= 0).all():
-            return pd.Series(cats.to_numpy()[codes], index=col.index, dtype=object)
-    return col.astype(str)
 
 
 def _text_array(col: pd.Series) -> pa.Array:
@@ -361,7 +352,7 @@ def parquet_table(df: pd.DataFrame, text_cols: tuple[str, ...] = ()) -> pa.Table
             arrays.append(pa.array(col, from_pandas=True))
     # the pandas metadata of the same columns, from a few rows (it depends on the types only)
     head = df.iloc[: min(len(df), 64)]
-    head = head.assign(**{c: _text_of(head[c]) for c in text_cols if c in head})
+    head = head.assign(**{c: ids_as_text(head[c]) for c in text_cols if c in head})
     try:
         meta = pa.Table.from_pandas(head, preserve_index=False).schema
     except (pa.ArrowInvalid, pa.ArrowTypeError):

@@ -441,3 +441,14 @@ def resolve_duplicates(
         out.iloc[pos, vcol] = merged["value"].to_numpy()
         out.iloc[pos, rcol] = merged["row"].to_numpy()
     return out
+
+
+def ids_as_text(col: pd.Series) -> pd.Series:
+    """A column as text, as ``astype(str)`` gives it; categories that already are text are
+    looked up by code (a million subject ids in milliseconds instead of a second)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = col.cat.categories
+        codes = col.cat.codes.to_numpy()
+        if cats.dtype == object and cats.inferred_type == "string" and (codes >= 0).all():
+            return pd.Series(cats.to_numpy()[codes], index=col.index, dtype=object)
+    return col.astype(str)
