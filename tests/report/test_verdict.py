@@ -266,3 +266,22 @@ def test_the_person_is_told_plainly_when_a_visit_is_overdue():
         "When should my next check-up be?" in q for q in plain_questions(tl(), dt.date(2024, 3, 1))
     )
     assert long_date("2021-02-04") == "4 February 2021"
+
+
+def test_the_highest_lesion_count_is_drawn_whole_inside_its_lane():
+    """The key figure's lesion lane: 3 PRL and 2 SEL on the last scan; the highest marker sits
+    well below the lane's top edge (a marker on the edge is cut in half on paper)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from smoulder.report.figure import key_figure
+
+    fig = key_figure(tl(), today=dt.date(2023, 3, 1))
+    lane = next(ax for ax in fig.axes if ax.get_ylabel() == "lesions")
+    top = lane.get_ylim()[1]
+    drawn = [y for line in lane.get_lines() for y in line.get_ydata()]
+    assert max(drawn) == 3  # the PRL count of the second scan
+    # marker radius (5 pt across) in data units, from the lane's height on the figure
+    height_pt = lane.get_position().height * fig.get_figheight() * 72
+    radius = 2.5 * (top - lane.get_ylim()[0]) / height_pt
+    assert max(drawn) + radius < top

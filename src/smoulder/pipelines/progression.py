@@ -233,7 +233,10 @@ def run(
         )
         from smoulder.clinical._kernel import needs_compiling
 
-        first = " (compiling the engine first: first run on this machine only, about 20 s)"
+        first = (
+            " (compiling the engine first: first run on this machine only,"
+            " about half a minute on 2 cores)"
+        )
         step(progress, f"scanning {len(got.visits):,} visits{first if needs_compiling() else ''}")
         result = run_validated(
             got.visits,

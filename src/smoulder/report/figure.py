@@ -15,6 +15,8 @@ from typing import Any
 from smoulder.schema.palette import mark
 
 MIN_PT = 8.0
+# the lesion lane: which scans were rated for each kind, and the count drawn
+LESION_COUNTS = (("prl_rated", "n_prl"), ("sel_rated", "n_sel_definite"))
 
 
 def _d(text: str) -> Any:
@@ -286,10 +288,7 @@ def draw_key_figure(
         ax.set_ylabel("% of first\nvisit", fontsize=8)
     if "lesions" in ax_of:
         ax = ax_of["lesions"]
-        for kind, flag, count in (
-            ("PRL", "prl_rated", "n_prl"),
-            ("SEL", "sel_rated", "n_sel_definite"),
-        ):
+        for (flag, count), kind in zip(LESION_COUNTS, ("PRL", "SEL"), strict=True):
             pts = [x for x in mri if x.get(flag)]
             if not pts:
                 continue
@@ -316,7 +315,9 @@ def draw_key_figure(
                 ),
             )
         ax.set_ylabel("lesions", fontsize=8)
-        ax.set_ylim(bottom=0)
+        # room above the highest count: a marker on the lane's top edge is cut in half
+        top = max([x.get(c) or 0 for x in mri for f, c in LESION_COUNTS if x.get(f)], default=0)
+        ax.set_ylim(0, max(1, top) * 1.3)
         ax.yaxis.set_major_locator(MaxNLocator(3, integer=True))
     if "device" in ax_of:
         ax = ax_of["device"]
