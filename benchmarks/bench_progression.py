@@ -14,7 +14,9 @@ subject (from part 1, else measured on 1,000 subjects, else the last measured 3.
 and the marginal throughput between the two sizes (start-up excluded).
 
 Part 0 (first run): ``smoulder progression`` on ``--first-run`` subjects with an empty numba
-cache (a new machine: the engine is compiled), then again with the cache it left.
+cache (a new machine), then again with the cache it left: by default (a small cohort is scanned
+interpreted, nothing compiles) and with ``SMOULDER_INTERPRET_MAX_ROWS=0`` (the engine compiled
+however small the input, as before); the two outputs compared byte for byte.
 
 Part 3 (registry scale): 1,000,000 subjects x ~20 visits, written once as CSV and Parquet to
 benchmarks/data/, then ``smoulder progression`` end to end from file to file (read, validate,
@@ -27,7 +29,7 @@ Usage::
 
     python benchmarks/bench_progression.py [--subjects 10000] [--peer-subjects 2000]
         [--figures 10000 100000] [--registry 1000000] [--registry-formats csv parquet]
-        [--first-run 60]
+        [--first-run 60 3000]
 """
 
 from __future__ import annotations
@@ -164,28 +166,41 @@ def cli_run(args: list[str], env: dict[str, str] | None = None) -> tuple[float, 
 
 
 def first_run(n_subjects: int, seed: int) -> None:
-    """The command on a new machine: an empty numba cache (the engine is compiled), then again."""
+    """The command on a new machine (an empty numba cache), then again, twice: as it runs by
+    default (a cohort this small is scanned interpreted) and with the engine compiled however
+    small the input (``SMOULDER_INTERPRET_MAX_ROWS=0``, the behaviour before); their outputs
+    must be byte-identical."""
     tmp = Path(tempfile.mkdtemp(prefix="smoulder-first-"))
     cohort = simulate_cohort(n_subjects, seed=seed)
     cohort.visits = cohort.visits[["subject", "date", "edss"]]
     cohort.relapses = cohort.relapses[["subject", "date"]]
     paths = write_cohort(cohort, tmp / "in", fmt="csv")
     base = [str(paths["visits"]), "--relapses", str(paths["relapses"]), "--value-col", "edss"]
-    env = {"NUMBA_CACHE_DIR": str(tmp / "numba-cache")}
-    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    first, _ = cli_run([*base, "--no-plots", "--out", str(tmp / "a" / "e.csv")], env)
-    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    warm, _ = cli_run([*base, "--no-plots", "--out", str(tmp / "b" / "e.csv")], env)
-    cpu2 = resource.getrusage(resource.RUSAGE_CHILDREN)
 
-    def cpu(a: resource.struct_rusage, b: resource.struct_rusage) -> float:
-        return (b.ru_utime - a.ru_utime) + (b.ru_stime - a.ru_stime)
+    def cpu_now() -> float:
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
 
-    print(
-        f"first run on a new machine (empty numba cache), {n_subjects} subjects, --no-plots: "
-        f"{first:.1f} s ({cpu(cpu0, cpu1):.1f} s CPU); the second run {warm:.1f} s "
-        f"({cpu(cpu1, cpu2):.1f} s CPU)"
+    def runs(label: str, extra: dict[str, str]) -> list[Path]:
+        env = {"NUMBA_CACHE_DIR": str(tmp / f"numba-cache-{label}"), **extra}
+        outs, figures = [], []
+        for k in ("first", "again"):
+            out = tmp / f"{label}-{k}"
+            c0 = cpu_now()
+            wall, _ = cli_run([*base, "--no-plots", "--out", str(out / "e.csv")], env)
+            figures.append(f"{wall:.1f} s ({cpu_now() - c0:.1f} s CPU)")
+            outs.append(out)
+        print(f"  {label:<28s} first run {figures[0]:>20s}; the second run {figures[1]}")
+        return outs
+
+    print(f"first run on a new machine (empty numba cache), {n_subjects} subjects, --no-plots:")
+    default = runs("default (interpreted)", {})
+    compiled = runs("compiled however small", {"SMOULDER_INTERPRET_MAX_ROWS": "0"})
+    names = sorted(p.name for p in default[0].iterdir())
+    same = names == sorted(p.name for p in compiled[0].iterdir()) and all(
+        (default[0] / n).read_bytes() == (compiled[0] / n).read_bytes() for n in names
     )
+    print(f"  outputs byte-identical ({len(names)} files): {same}")
 
 
 #: pymsprog 1.0.7's time per subject measured last (10,000 subjects, this machine), used when
@@ -388,11 +403,15 @@ def main() -> int:
         help="cohort sizes for the figure cost and the marginal throughput (none to skip)",
     )
     ap.add_argument(
-        "--first-run", type=int, default=60, help="subjects for the first-run time (0 to skip)"
+        "--first-run",
+        type=int,
+        nargs="*",
+        default=[60, 3000],
+        help="cohort sizes for the first-run time (none to skip)",
     )
     args = ap.parse_args()
-    if args.first_run:
-        first_run(args.first_run, args.seed)
+    for n in args.first_run:
+        first_run(n, args.seed)
     peer_ms = None
     if args.subjects:
         peer_ms = peer_comparison(args.subjects, args.peer_subjects, args.seed)

@@ -18,9 +18,13 @@ is a named code of :mod:`smoulder.clinical._codes`.
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 import numpy as np
 from numba import njit
 
+from smoulder import _compiled
 from smoulder.clinical import _rules as R
 from smoulder.clinical._codes import (
     N_OINT,
@@ -483,6 +487,10 @@ def scan_all(offsets, t, v, dl, vc, rel_off, rel, mri_off, mri_act, mri_all_off,
     chunks of about equal numbers of visits, on ``NUMBA_NUM_THREADS`` threads (the compiled scan
     releases the GIL); each chunk allocates its scratch space once and writes only its own rows,
     so the result never depends on the threads.
+
+    On a machine where the scan is not compiled yet, an input of at most
+    :func:`smoulder._compiled.interpret_limit` visits runs the same code interpreted (see
+    :func:`interpreting`) instead of waiting for the compiler.
     """
     nsub = offsets.shape[0] - 1
     nw = lo.shape[0]
@@ -508,6 +516,10 @@ def scan_all(offsets, t, v, dl, vc, rel_off, rel, mri_off, mri_act, mri_all_off,
     ucounts = np.zeros(nsub, dtype=np.int64)
     args = (offsets, t, v, dl, vc, rel_off, rel, mri_off, mri_act, mri_all_off, mri_all, lo, hi)
     tail = (opt, subj_hash, out_off, out, counts, uout_off, uout, ucounts)
+    if interpreting(t.shape[0]):
+        with np.errstate(all="ignore"):  # compiled code wraps and divides silently: so do we
+            _interpreted_scan()(0, nsub, *args, *tail)
+        return out, counts, uout, ucounts
     threads = _threads()
     if threads <= 1 or nsub < 2048:
         scan_range(0, nsub, *args, *tail)
@@ -539,9 +551,19 @@ def _threads() -> int:
 def needs_compiling() -> bool:
     """Whether the scan is neither compiled in this process nor in numba's cache on disk (the
     first run on a machine, or after an upgrade), so that the caller can say so."""
-    if scan_range.signatures:
-        return False
-    try:  # numba's own index of cached compilations (emptied when the source changes)
-        return not scan_range._cache._cache_file._load_index()  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - a private API: when in doubt, say nothing
-        return False
+    return not _compiled.is_compiled(scan_range)
+
+
+def interpreting(visits: int) -> bool:
+    """Whether a scan of ``visits`` visits runs interpreted: the scan is not compiled yet and
+    the input is small (compiling would take longer than scanning)."""
+    return _compiled.interpreting(scan_range, int(visits))
+
+
+@lru_cache(maxsize=1)
+def _interpreted_scan() -> Any:
+    """``scan_range`` as plain Python, calling only plain Python twins of the scan's parts."""
+    from smoulder.clinical import _kernel, _kernel_parts
+
+    spaces = _compiled.twin(R, _kernel_parts, _kernel)
+    return spaces[__name__].scan_range

@@ -231,13 +231,14 @@ def run(
             future_dates=future_dates,
             date_format=date_format,
         )
-        from smoulder.clinical._kernel import needs_compiling
+        from smoulder.clinical._kernel import interpreting, needs_compiling
 
         first = (
             " (compiling the engine first: first run on this machine only,"
             " about half a minute on 2 cores)"
         )
-        step(progress, f"scanning {len(got.visits):,} visits{first if needs_compiling() else ''}")
+        compiles = needs_compiling() and not interpreting(len(got.visits))
+        step(progress, f"scanning {len(got.visits):,} visits{first if compiles else ''}")
         result = run_validated(
             got.visits,
             got.relapses,

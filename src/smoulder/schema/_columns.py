@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from smoulder._compiled import for_rows
 from smoulder.exceptions import ColumnNotFoundError, InputDataError
 from smoulder.schema import _fastcheck as F
 from smoulder.schema.dates import DateRule, DateScan
@@ -318,6 +319,10 @@ def series_booleans(
 
 
 # --------------------------------------------------------------------------- values
+#: rows up to which an uncompiled row check runs as plain Python (a loop of ~1 us a row)
+_INTERPRET_ROWS = 20_000
+
+
 def check_values(
     values: np.ndarray, rows: Any, outcome: str, source: str, column: str, report: IngestReport
 ) -> None:
@@ -331,7 +336,7 @@ def check_values(
         "sdmt": F.RULE_SDMT,
     }.get(outcome, F.RULE_FINITE)
     limit = 180.0 if outcome == "t25fw" else 300.0
-    fn, nn, fb, nb, fc, nc, nh, nf = F.check_values(
+    fn, nn, fb, nb, fc, nc, nh, nf = for_rows(F.check_values, len(values), _INTERPRET_ROWS)(
         np.ascontiguousarray(values, dtype=np.float64), rule, limit
     )
 

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from smoulder._compiled import for_rows
 from smoulder.exceptions import SettingsError
 
 __all__ = [
@@ -155,7 +156,8 @@ class DateRule:
         ):  # every date possible and none in the future: two passes, no int64 copy
             return DateScan(-1, 0, -1, 0)
         arr = np.ascontiguousarray(arr, dtype=np.int64)
-        return DateScan(*(int(x) for x in _scan(arr, lo, hi, last_ok)))
+        scan = for_rows(_scan, len(arr), 20_000)  # small and not compiled yet: interpreted
+        return DateScan(*(int(x) for x in scan(arr, lo, hi, last_ok)))
 
     def future_mask(self, days: np.ndarray) -> np.ndarray:
         """True where a day number lies after today plus the tolerance."""
