@@ -14,6 +14,7 @@ import getpass
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -179,8 +180,14 @@ def _open(url: str, *, must_exist: bool) -> Any:
     return store
 
 
-def prepare_demo(out: Path, n_people: int = 40) -> tuple[str, DemoClinic, list[Path]]:
-    """Make a fresh demo database in ``out`` and write consultation reports; return (url, clinic, reports)."""
+def prepare_demo(
+    out: Path,
+    n_people: int = 40,
+    progress: Callable[[str], None] | None = None,
+    reports: bool = True,
+) -> tuple[str, DemoClinic, list[Path]]:
+    """Make a fresh demo database in ``out`` and (unless ``reports`` is false) write consultation
+    reports; return (url, clinic, reports written)."""
     from smoulder.store import Store
     from smoulder.synth.demo_store import fill_demo_store, write_demo_reports
 
@@ -195,11 +202,39 @@ def prepare_demo(out: Path, n_people: int = 40) -> tuple[str, DemoClinic, list[P
     url = f"sqlite:///{db.resolve()}"
     store = Store(url)
     try:
-        clinic = fill_demo_store(store, n_subjects=n_people)
-        written = write_demo_reports(store, clinic, out / "reports")
+        clinic = fill_demo_store(store, n_subjects=n_people, progress=progress)
+        written = write_demo_reports(store, clinic, out / "reports", progress) if reports else []
     finally:
         store.dispose()
     return url, clinic, written
+
+
+def _write_reports_job(url: str, patient_key: str, folder: str) -> None:
+    """The demo's consultation reports, in a process of their own while the server answers."""
+    from smoulder.store import Store
+    from smoulder.synth.demo_store import write_demo_reports
+
+    store = Store(url)
+    try:
+        write_demo_reports(store, patient_key, folder)
+    except Exception as exc:  # noqa: BLE001 - a message, never a traceback, for the user
+        print(f"the demo's consultation reports could not be written: {exc}", file=sys.stderr)
+    finally:
+        store.dispose()
+
+
+def _reports_in_background(url: str, clinic: DemoClinic, folder: Path) -> Any:
+    """Start writing the demo's reports in another process (it ends with the server)."""
+    import multiprocessing
+
+    job = multiprocessing.get_context("spawn").Process(
+        target=_write_reports_job,
+        args=(url, clinic.patient_key, str(folder)),
+        daemon=True,
+        name="smoulder-demo-reports",
+    )
+    job.start()
+    return job
 
 
 def _settings(ns: argparse.Namespace, url: str) -> Any:
@@ -230,7 +265,13 @@ def run(ns: argparse.Namespace) -> int:
                 "--demo makes its own fresh SQLite database in --out; leave out --database"
             )
         t0 = time.perf_counter()
-        url, clinic, reports = prepare_demo(ns.out, ns.demo_people)
+        from smoulder.cli.progression import progress_display
+
+        with progress_display(ns) as progress:
+            # serving: the reports are written beside the running server, not before it
+            url, clinic, reports = prepare_demo(
+                ns.out, ns.demo_people, progress, reports=bool(ns.no_serve)
+            )
         print(
             f"demo database ready in {time.perf_counter() - t0:.1f} s: {ns.out / 'smoulder-demo.sqlite'} "
             f"({clinic.counts.get('people', 0)} people, {clinic.counts.get('visits', 0)} visits, "
@@ -239,7 +280,14 @@ def run(ns: argparse.Namespace) -> int:
         digital_msg = clinic.analysis.get("digital", {}).get("message")
         if digital_msg:
             print(f"note: {digital_msg}")
-        print(f"consultation reports: {ns.out / 'reports'}/ ({len(reports)} files)")
+        if ns.no_serve:
+            print(f"consultation reports: {ns.out / 'reports'}/ ({len(reports)} files)")
+        else:
+            _reports_in_background(url, clinic, ns.out / "reports")
+            print(
+                f"consultation reports: being written to {ns.out / 'reports'}/ while the server"
+                " starts (about half a minute)"
+            )
         print("demo logins (user name / password: what they see):")
         for user, pw, role, what in clinic.logins:
             print(f"  {user:11s} / {pw}   {role}: {what}")

@@ -26,6 +26,7 @@ and one person with MS who can see their own record.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -420,8 +421,14 @@ def fill_demo_store(
     seed: int = 7,
     today: dt.date | None = None,
     password: str = DEMO_PASSWORD,
+    progress: Callable[[str], None] | None = None,
 ) -> DemoClinic:
-    """Fill an empty, migrated store with the demo clinic and its accounts; return the logins."""
+    """Fill an empty, migrated store with the demo clinic and its accounts; return the logins.
+
+    ``progress``, when given, is told each step as it begins (the command line shows a step that
+    takes more than a second)."""
+    say = progress or (lambda _: None)
+    say(f"making {n_subjects} virtual people (visits, scans, phones and wearables)")
     tables = demo_tables(n_subjects, seed, today)
     out = DemoClinic()
     with store.session() as s:
@@ -437,9 +444,12 @@ def fill_demo_store(
                 "devices",
                 "lifestyle",
             ):
+                say(f"importing the demo {kind} ({len(tables[kind]):,} rows)")
                 rep = import_frame(s, kind, tables[kind].astype(str), source=f"demo {kind}")
                 out.counts[kind] = rep.inserted
+            say("analysing everyone: confirmed worsening, rim and expanding lesions, phone data")
             out.analysis = refresh(s)
+            say("making the demo accounts")
             doc1 = create_user(s, "dr.demo", password, "clinician", display_name="Dr Demo")
             doc2 = create_user(s, "dr.other", password, "clinician", display_name="Dr Other")
             create_user(s, "researcher", password, "researcher", display_name="Demo researcher")
@@ -466,9 +476,18 @@ def fill_demo_store(
     return out
 
 
-def write_demo_reports(store: Any, clinic: DemoClinic, reports_dir: Any) -> list[Any]:
+def write_demo_reports(
+    store: Any,
+    clinic: DemoClinic | str,
+    reports_dir: Any,
+    progress: Callable[[str], None] | None = None,
+) -> list[Any]:
     """Consultation reports (HTML and PDF) for the person with MS and the three people with the
-    most signals, as their clinician sees them; return the files written."""
+    most signals, as their clinician sees them; return the files written.
+
+    ``clinic`` is what :func:`fill_demo_store` returned, or the pseudonym of the person with MS.
+    Each file is written whole under a temporary name and then renamed, so that a reader (or an
+    interrupted run) never finds half a report."""
     from pathlib import Path
 
     from smoulder.report import build_report, render_html, render_pdf
@@ -496,15 +515,23 @@ def write_demo_reports(store: Any, clinic: DemoClinic, reports_dir: Any) -> list
             .all()
         )
         chosen = [p for p, _ in rows]
-        me = s.query(Person).filter(Person.pseudonym == clinic.patient_key).one()
+        key = clinic if isinstance(clinic, str) else clinic.patient_key
+        me = s.query(Person).filter(Person.pseudonym == key).one()
         if me not in chosen:
             chosen.insert(0, me)
-        for p in chosen:
+        for i, p in enumerate(chosen, 1):
+            if progress is not None:
+                progress(f"writing consultation report {i} of {len(chosen)} (HTML and PDF)")
             rep = build_report(timeline(s, p, viewer), p.name or p.subject)
             stem = reports_dir / f"report-{p.pseudonym}"
-            stem.with_suffix(".html").write_text(render_html(rep), encoding="utf-8")
-            stem.with_suffix(".pdf").write_bytes(render_pdf(rep))
-            written += [stem.with_suffix(".html"), stem.with_suffix(".pdf")]
+            for path, body in (
+                (stem.with_suffix(".html"), render_html(rep).encode("utf-8")),
+                (stem.with_suffix(".pdf"), render_pdf(rep)),
+            ):
+                part = path.with_name(f".{path.name}.part")
+                part.write_bytes(body)
+                part.replace(path)
+                written.append(path)
     return written
 
 
