@@ -29,19 +29,20 @@ def interpreted(monkeypatch):
     assert K.interpreting(1000)
 
 
-def both(monkeypatch, run):
+def both(monkeypatch, run, kernel=K, dispatcher_name="scan_range", twin_name="_interpreted_scan"):
     """``run()`` compiled, then interpreted (the scan counted as never compiled)."""
+    dispatcher = getattr(kernel, dispatcher_name)
     monkeypatch.setenv("SMOULDER_INTERPRET_MAX_ROWS", "0")
-    assert not K.interpreting(10)
+    assert not _compiled.interpreting(dispatcher, 10)
     compiled = run()
     monkeypatch.delenv("SMOULDER_INTERPRET_MAX_ROWS")
     real = _compiled.is_compiled
     with monkeypatch.context() as m:
-        m.setattr(_compiled, "is_compiled", lambda d: False if d is K.scan_range else real(d))
-        assert K.interpreting(10)
+        m.setattr(_compiled, "is_compiled", lambda d: False if d is dispatcher else real(d))
+        assert _compiled.interpreting(dispatcher, 10)
         calls = []
-        plain = K._interpreted_scan()
-        m.setattr(K, "_interpreted_scan", lambda: lambda *a: calls.append(1) or plain(*a))
+        plain = getattr(kernel, twin_name)()
+        m.setattr(kernel, twin_name, lambda: lambda *a: calls.append(1) or plain(*a))
         interp = run()
         assert calls, "the interpreted scan was not used"
     return compiled, interp
@@ -104,6 +105,47 @@ def test_interpreted_scan_agrees_on_random_timelines(monkeypatch, data, opts):
     a, b = both(monkeypatch, run)
     pd.testing.assert_frame_equal(a.events, b.events)
     pd.testing.assert_frame_equal(a.unconfirmed, b.unconfirmed)
+
+
+SPMS_CASES = [
+    {},
+    {"confirm_leading_fs": False, "sustained_to_end": False},
+    {"missing_fs_confirms": False, "tolerated_dips": 0},
+    {"min_edss": 3.0, "min_pyramidal": 3.0, "confirmation_days": 180.0},
+]
+
+
+@pytest.mark.parametrize("options", SPMS_CASES, ids=lambda o: ",".join(map(str, o)) or "default")
+def test_interpreted_spms_scan_gives_the_same_conversions_and_steps(monkeypatch, options):
+    from smoulder.clinical import _spms_kernel as SK
+    from smoulder.clinical.spms import SPMSSettings, assess_spms
+    from smoulder.synth.clinical_fs import simulate_fs_cohort
+
+    c = simulate_fs_cohort(160, seed=5, randomise=True)
+
+    def run():
+        return assess_spms(c.visits, c.relapses, SPMSSettings(**options))
+
+    a, b = both(monkeypatch, run, SK, "scan_all", "_interpreted")
+    assert a.summary["spms"].sum() > 0
+    pd.testing.assert_frame_equal(a.summary, b.summary)
+    pd.testing.assert_frame_equal(a.steps, b.steps)
+
+
+@pytest.mark.parametrize("milestone,options", [(6.0, {}), (4.0, {"require_sust_days": 365})])
+def test_interpreted_milestone_scan_gives_the_same_result(monkeypatch, cohort, milestone, options):
+    from smoulder.clinical import milestones as M
+
+    visits = cohort.visits[["subject", "date", "edss"]].rename(columns={"edss": "value"})
+
+    def run():
+        return M.confirmed_milestone(
+            visits, milestone, cohort.relapses[["subject", "date"]], **options
+        )
+
+    a, b = both(monkeypatch, run, M, "_milestone_scan", "_interpreted")
+    assert a.summary["reached"].sum() > 0
+    pd.testing.assert_frame_equal(a.summary, b.summary)
 
 
 def test_large_inputs_compile_and_the_limit_can_be_moved(monkeypatch, interpreted):

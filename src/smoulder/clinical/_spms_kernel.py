@@ -35,8 +35,13 @@ deliberate differences are listed in ``docs/spms.md``), for one subject:
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 import numpy as np
 from numba import njit, prange
+
+from smoulder import _compiled
 
 # float parameters
 F_MIN_EDSS, F_MIN_PYR, F_PYR_WAIVE, F_T_REL, F_T_CONF, F_T_REG, F_T_REBL = 0, 1, 2, 3, 4, 5, 6
@@ -387,3 +392,19 @@ def scan_all(offsets, t, e, fs, hasfs, dpr, fp, ip):
             trail[r0 : r0 + 2 * (z - a) + 2],
         )
     return out, trail, counts
+
+
+def scan_for(visits: int) -> Any:
+    """:func:`scan_all`, or while it is not compiled yet (a new machine) and the input has at most
+    :func:`smoulder._compiled.interpret_limit` visits, the same source run as plain Python (call
+    it under ``np.errstate(all="ignore")``: compiled code divides and wraps silently)."""
+    if _compiled.interpreting(scan_all, int(visits)):
+        return _interpreted()
+    return scan_all
+
+
+@lru_cache(maxsize=1)
+def _interpreted() -> Any:
+    from smoulder.clinical import _spms_kernel
+
+    return _compiled.twin(_spms_kernel)[__name__].scan_all

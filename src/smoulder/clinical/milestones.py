@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from smoulder import _compiled
 from smoulder._result import AnalysisResult
 from smoulder.clinical._rules import first_after
 from smoulder.clinical.progression import _events_by_subject, _group_offsets, _to_days
@@ -274,22 +276,24 @@ def confirmed_milestone(
     lo = np.array([w[0] for w in win], dtype=np.float64)
     hi = np.array([w[1] for w in win], dtype=np.float64)
     sust = s.require_sust_days
-    ev, cf = _milestone_scan(
-        offsets,
-        days.astype(np.float64),
-        vals,
-        vc,
-        rel_off,
-        rel_days,
-        lo,
-        hi,
-        float(milestone),
-        mc.direction,
-        s.relapse_to_event[0],
-        s.relapse_to_conf[0],
-        np.inf if np.isinf(sust) else sust,
-        s.check_intermediate,
-    )
+    scan = _interpreted() if _compiled.interpreting(_milestone_scan, len(days)) else _milestone_scan
+    with np.errstate(all="ignore"):  # interpreted on a new machine: as silent as compiled
+        ev, cf = scan(
+            offsets,
+            days.astype(np.float64),
+            vals,
+            vc,
+            rel_off,
+            rel_days,
+            lo,
+            hi,
+            float(milestone),
+            mc.direction,
+            s.relapse_to_event[0],
+            s.relapse_to_conf[0],
+            np.inf if np.isinf(sust) else sust,
+            s.check_intermediate,
+        )
     reached = ev >= 0
     first = days[offsets[:-1]]
     last = days[offsets[1:] - 1]
@@ -322,3 +326,11 @@ def _milestone_settings(
     else:
         data = {}
     return MilestoneSettings.from_mapping(data, milestone=milestone, **options)
+
+
+@lru_cache(maxsize=1)
+def _interpreted() -> Any:
+    """``_milestone_scan`` as plain Python (a new machine, a small input: no compiling)."""
+    from smoulder.clinical import _rules, milestones
+
+    return _compiled.twin(_rules, milestones)["smoulder.clinical.milestones"]._milestone_scan
