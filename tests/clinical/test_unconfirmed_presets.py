@@ -226,6 +226,7 @@ def test_progress_says_when_the_engine_compiles_first(monkeypatch):
         ["subject", "date", "value"]
     ]
     said: list[str] = []
+    monkeypatch.setenv("SMOULDER_INTERPRET_MAX_ROWS", "0")  # compile, however small the input
     progression.run(visits, value_col="value")
     assert _kernel.needs_compiling() is False  # compiled (or loaded) in this process now
     progression.run(visits, value_col="value", progress=said.append)
@@ -234,3 +235,11 @@ def test_progress_says_when_the_engine_compiles_first(monkeypatch):
     said.clear()
     progression.run(visits, value_col="value", progress=said.append)
     assert any(s.startswith("scanning 3 visits (compiling the engine first") for s in said)
+    # a new machine with a small input: scanned interpreted, so nothing to wait for is announced
+    from smoulder import _compiled
+
+    monkeypatch.delenv("SMOULDER_INTERPRET_MAX_ROWS")
+    monkeypatch.setattr(_compiled, "is_compiled", lambda d: False)
+    said.clear()
+    progression.run(visits, value_col="value", progress=said.append)
+    assert "scanning 3 visits" in said
