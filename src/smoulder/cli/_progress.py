@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -62,3 +64,15 @@ class DelayedStatus:
 
                     self._status = Console(stderr=True).status(self._text)
                     self._status.start()
+
+
+@contextmanager
+def steps_shown(ns: Any) -> Iterator[None]:
+    """Within the block, the steps engines announce (:func:`smoulder._progress.announce`) appear
+    on the status line when one takes more than a second (never with ``--quiet``/``--json``, or
+    off a terminal)."""
+    from smoulder._progress import listening
+    from smoulder.cli.progression import progress_display
+
+    with progress_display(ns) as update, listening(update):
+        yield

@@ -82,6 +82,7 @@ def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(ns: argparse.Namespace) -> int:
+    from smoulder.cli._progress import steps_shown
     from smoulder.exceptions import SettingsError
 
     if ns.flair is None or ns.out is None:
@@ -90,7 +91,10 @@ def run(ns: argparse.Namespace) -> int:
 
     settings = _settings(ns)
     t0 = time.perf_counter()
-    res = pipeline.run(ns.flair, t1=ns.t1, brain_mask=ns.brain_mask, out=ns.out, settings=settings)
+    with steps_shown(ns):
+        res = pipeline.run(
+            ns.flair, t1=ns.t1, brain_mask=ns.brain_mask, out=ns.out, settings=settings
+        )
     summary = {
         "lesions": res.n_lesions,
         "volume_ml": round(res.total_volume_ml, 3),

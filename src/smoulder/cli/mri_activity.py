@@ -113,6 +113,7 @@ def _settings(ns: argparse.Namespace) -> Any:
 
 
 def run(ns: argparse.Namespace) -> int:
+    from smoulder.cli._progress import steps_shown
     from smoulder.exceptions import SettingsError
 
     if not ns.flair or ns.out is None or not ns.dates:
@@ -131,16 +132,17 @@ def run(ns: argparse.Namespace) -> int:
 
     settings = _settings(ns)
     t0 = time.perf_counter()
-    res = pipeline.run(
-        ns.flair[0],
-        ns.flair[1],
-        list(ns.dates),
-        lesions=ns.lesions,
-        brain_mask=ns.brain_mask,
-        subject=ns.subject,
-        out=ns.out,
-        settings=settings,
-    )
+    with steps_shown(ns):
+        res = pipeline.run(
+            ns.flair[0],
+            ns.flair[1],
+            list(ns.dates),
+            lesions=ns.lesions,
+            brain_mask=ns.brain_mask,
+            subject=ns.subject,
+            out=ns.out,
+            settings=settings,
+        )
     summary = {
         "subject": res.subject,
         "dates": res.dates,

@@ -268,6 +268,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     """``smoulder sel``: one subject through :func:`smoulder.pipelines.sel.run`."""
+    from smoulder.cli._progress import steps_shown
+
     missing = [f"--{k}" for k in ("t1", "flair", "dates", "out") if getattr(ns, k) is None]
     if missing:
         raise SettingsError(f"smoulder sel needs {', '.join(missing)}; see smoulder sel --help")
@@ -275,15 +277,16 @@ def run(ns: argparse.Namespace) -> int:
 
     settings = sel_settings_from_args(ns)
     t0 = time.perf_counter()
-    result = sel.run(
-        ns.t1,
-        ns.flair,
-        ns.dates,
-        ns.lesions,
-        brain_mask=ns.brain_mask,
-        settings=settings,
-        out=ns.out,
-    )
+    with steps_shown(ns):
+        result = sel.run(
+            ns.t1,
+            ns.flair,
+            ns.dates,
+            ns.lesions,
+            brain_mask=ns.brain_mask,
+            settings=settings,
+            out=ns.out,
+        )
     paths = sel.plan_outputs(ns.out, len(result.jacobian))
     s = result.details
     summary = {

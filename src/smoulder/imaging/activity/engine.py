@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from smoulder import __version__
+from smoulder._progress import announce
 from smoulder.exceptions import InputDataError
 from smoulder.imaging import registration as sr
 from smoulder.imaging.activity.classify import classify_changes
@@ -232,6 +233,7 @@ def detect_activity(
     zooms = flair1.zooms
     seconds: dict[str, float] = {}
 
+    announce("registering the follow-up to the baseline (halfway space)")
     a1, a2, support, tx, m = halfway_pair(flair1, flair2, s)
     seconds["registration"] = time.perf_counter() - t0
     m_inv = np.linalg.inv(m)
@@ -267,10 +269,13 @@ def detect_activity(
     if s.n4:
         from smoulder.imaging.lesionseg.register import n4_correct
 
+        announce("correcting the bias fields (N4)")
+
         a1 = n4_correct(a1, flair1.affine, mask=brain)[0]
         a2 = n4_correct(a2, flair1.affine, mask=brain)[0]
     seconds["bias"] = time.perf_counter() - t1
     t1 = time.perf_counter()
+    announce("finding new and enlarging lesions")
     nearest, dist, base_vols = _regions(lab, zooms, s.edge_mm)
     zone = dist <= s.edge_mm
     n1, n2, levels = _normalise(a1, a2, brain, zone, zooms, s)

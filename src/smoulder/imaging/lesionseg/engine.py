@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from smoulder import __version__
+from smoulder._progress import announce
 from smoulder.imaging.lesionseg.detect import detect, label, lesion_table, location_classes
 from smoulder.imaging.lesionseg.images import Priors, TemplateLike, as_image
 from smoulder.imaging.lesionseg.prepare import Prepared, prepare
@@ -55,6 +56,7 @@ def run_detection(p: Prepared, s: LesionSegSettings) -> tuple[np.ndarray, dict[s
     Runs inside the brain's bounding box (a clinical field of view with a neck is mostly not
     brain) and pastes the result back on the full grid.
     """
+    announce("finding lesions (seeds, growth, location classes)")
     regions = subject_regions(p)
     bb = _bbox(p.brain)
     # in the brainstem and cerebellum T1 and FLAIR separate white from grey matter poorly:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from smoulder._progress import announce
 from smoulder.imaging.lesionseg.images import Priors, TemplateLike
 from smoulder.imaging.lesionseg.register import (
     brain_center_guess,
@@ -340,6 +341,7 @@ def prepare(
         if same:
             t1_on = np.clip(np.asarray(t1.data, np.float32), 0, None)
         else:
+            announce("the T1 onto the FLAIR (rigid registration)")
             t1_on = rigid_to(
                 f,
                 aff,
@@ -362,6 +364,7 @@ def prepare(
             )
     head = head_mask(f, zooms) if brain_mask is None else np.asarray(brain_mask, bool)
     if s.n4:
+        announce("correcting the bias field (N4)")
         f, _ = n4_correct(f, aff, mask=head)
         if t1_on is not None:
             t1_on, _ = n4_correct(
@@ -372,6 +375,7 @@ def prepare(
         if template is None:
             raise ValueError("segment_lesions needs a template (or priors) to find white matter")
         contrast = t1_on if t1_on is not None else f
+        announce("placing the MNI152 template (brain, white matter, ventricles, cortex)")
         priors = _priors_from_template(
             contrast,
             aff,
@@ -393,6 +397,7 @@ def prepare(
     channel = t1_on if t1_on is not None else f
     sig = [s.smooth_mm / float(z) for z in zooms]
     chan_s = ndimage.gaussian_filter(channel, sig) if s.smooth_mm > 0 else channel
+    announce("tissue classes and local white-matter contrast")
     post, mu, sd = tissue_em(chan_s, brain, [priors.csf, priors.gm, priors.wm], s.tissue_iterations)
     pc, pg, pw = post
     fs = ndimage.gaussian_filter(f, sig) if s.smooth_mm > 0 else f

@@ -47,6 +47,7 @@ import numpy as np
 from scipy import ndimage
 
 from smoulder import __version__
+from smoulder._progress import announce
 from smoulder.exceptions import InputDataError, SettingsError
 from smoulder.imaging import registration as sr
 from smoulder.imaging.sel.boxes import lesion_boxes, syn_register_boxes
@@ -289,6 +290,8 @@ def detect_sel(
     flair_tx: list[np.ndarray | None] = []
     on_t1 = []
     for i in range(n):
+        if not same_grid(flair[i], t1[i]):
+            announce(f"time point {i + 1} of {n}: FLAIR onto its T1 (rigid registration)")
         fl_i, tx_i = _flair_on_t1(t1[i], flair[i], s)
         on_t1.append(fl_i)
         flair_tx.append(tx_i)
@@ -310,6 +313,7 @@ def detect_sel(
     # 1. rigid registration of each follow-up to baseline, then the halfway space
     tx = [np.eye(4)]
     for i in range(1, n):
+        announce(f"time point {i + 1} of {n}: rigid registration to the baseline")
         tx.append(
             sr.rigid_transform(
                 Volume(_normalise(drive[0][0].data), aff, drive[0][0].source),
@@ -383,6 +387,10 @@ def detect_sel(
     else:
         in_boxes = np.ones(shape, bool)
     for i in range(1, n):
+        announce(
+            f"time point {i + 1} of {n}: deformable registration (SyN) to the baseline"
+            " (the longest step)"
+        )
         register: Any = (
             partial(syn_register_boxes, boxes=boxes)
             if s.syn_region == "lesions"
@@ -418,6 +426,7 @@ def detect_sel(
             )
 
     clock.lap("affine_and_syn")
+    announce("measuring each lesion's expansion and scoring it")
     # 3. atrophy correction
     lesion_any = ndimage.binary_dilation(labels_ref > 0, iterations=2)
     core = (
