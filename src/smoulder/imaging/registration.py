@@ -385,6 +385,7 @@ def syn_register(
     mask: np.ndarray | None = None,
     affine_metric: str = "mattes",
     source: str = "<array>",
+    affine_finest: int = 1,
 ) -> dict[str, Any]:
     """Affine then deformable (SyN) registration of ``moving`` onto ``fixed`` on one grid.
 
@@ -417,6 +418,8 @@ def syn_register(
         ANTs metric of the affine stage.
     source : str
         Name of the moving image in error messages.
+    affine_finest : int
+        Finest shrink factor of the affine stage (1: full resolution; 2: stop at half).
 
     Returns
     -------
@@ -442,6 +445,7 @@ def syn_register(
             kind="Affine",
             metric=affine_metric,
             mask=mask,
+            finest=affine_finest,
         )
         reg: dict[str, Any] = {}
         try:

@@ -106,6 +106,7 @@ def syn_register_boxes(
     mask: np.ndarray | None = None,
     affine_metric: str = "mattes",
     source: str = "<array>",
+    affine_finest: int = 1,
 ) -> dict[str, Any]:
     """Affine on the whole images, then SyN only inside ``boxes`` (crops of the grid).
 
@@ -134,6 +135,7 @@ def syn_register_boxes(
             kind="Affine",
             metric=affine_metric,
             mask=mask,
+            finest=affine_finest,
         )
         regs: list[dict[str, Any]] = [lin]
         try:

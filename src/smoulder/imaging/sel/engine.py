@@ -53,7 +53,7 @@ from smoulder.imaging import registration as sr
 from smoulder.imaging.sel.boxes import lesion_boxes, syn_register_boxes
 from smoulder.imaging.sel.result import SELResult
 from smoulder.imaging.sel.scores import log_fit_pct, score_lesions, seeded_candidates
-from smoulder.imaging.sel.settings import SELSettings
+from smoulder.imaging.sel.settings import SELSettings, registration_shrink, syn_levels
 from smoulder.imaging.sel.volume import excess_signal, ring_jacobian
 from smoulder.schema.images import Volume, check_has_signal, check_overlap, same_grid
 
@@ -176,7 +176,9 @@ def _flair_on_t1(t1: Volume, flair: Volume, s: SELSettings) -> tuple[Volume, np.
             metric="mattes",
             seed=s.seed,
             threads=s.threads,
-            finest=s.linear_finest_shrink,
+            finest=max(
+                s.linear_finest_shrink, registration_shrink(t1.zooms, s.registration_finest_mm)
+            ),
         )
     else:
         tx = np.eye(4)
@@ -309,6 +311,9 @@ def detect_sel(
         "both": [flair, t1],
     }
     drive = drives[s.contrast]
+    # the finest registration level: half resolution on 1-1.25 mm scans (registration_finest_mm)
+    shrink = registration_shrink(zooms, s.registration_finest_mm)
+    details_shrink = int(shrink)
 
     # 1. rigid registration of each follow-up to baseline, then the halfway space
     tx = [np.eye(4)]
@@ -321,7 +326,7 @@ def detect_sel(
                 metric=s.rigid_metric,
                 seed=s.seed,
                 threads=s.threads,
-                finest=s.linear_finest_shrink,
+                finest=max(s.linear_finest_shrink, shrink),
             )
         )
     clock.lap("rigid")
@@ -402,7 +407,8 @@ def detect_sel(
             aff,
             metric=s.syn_metric,
             radius=s.syn_radius,
-            iterations=s.syn_iterations,
+            iterations=syn_levels(s.syn_iterations, shrink),
+            affine_finest=shrink,
             grad_step=s.grad_step,
             flow_sigma=s.flow_sigma,
             total_sigma=s.total_sigma,
@@ -536,6 +542,7 @@ def detect_sel(
         "rigid_transforms": [t.tolist() for t in tx],
         "flair_to_t1": [None if t is None else t.tolist() for t in flair_tx],
         "syn_share_of_grid": float(in_boxes.mean()),
+        "registration_shrink": details_shrink,
         "version": __version__,
     }
     clock.lap("maps_to_baseline")

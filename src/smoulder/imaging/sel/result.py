@@ -10,7 +10,7 @@ import pandas as pd
 
 from smoulder import __version__
 from smoulder._result import AnalysisResult
-from smoulder.imaging.sel.settings import SELSettings
+from smoulder.imaging.sel.settings import SELSettings, syn_levels
 
 
 @dataclass
@@ -126,7 +126,14 @@ class SELResult(AnalysisResult):
                 f"its constancy (share of follow-up intervals with expansion above "
                 f"{st.min_interval_pct_per_year} % per year) reached {st.min_constancy:.2f}"
             )
-        iters = ", ".join(str(i) for i in st.syn_iterations)
+        shrink = int(d.get("registration_shrink", 1))
+        iters = ", ".join(str(i) for i in syn_levels(st.syn_iterations, shrink))
+        coarse = (
+            f" Registrations stopped at {'half' if shrink == 2 else 'a quarter of'} the scans' "
+            f"resolution (registration_finest_mm {st.registration_finest_mm:g})."
+            if shrink > 1
+            else ""
+        )
         threads = f", {st.threads} thread(s)" if st.threads is not None else ""
         rigid_level = {
             1: "",
@@ -144,14 +151,14 @@ class SELResult(AnalysisResult):
             f"points{when}, after Elliott et al. (Mult Scler 2019). Registrations used "
             f"{contrast} with ANTs (seed {st.seed}{threads}). Each follow-up was registered "
             f"rigidly to the baseline ({st.rigid_metric} metric"
-            f"{rigid_level.get(st.linear_finest_shrink, '')}) and every time point was "
+            f"{rigid_level.get(max(st.linear_finest_shrink, shrink), '')}) and every time point was "
             "resampled into the halfway space (the log-Euclidean mean of the rigid transforms); "
             f"a follow-up whose structural correlation with the baseline stayed below "
             f"{st.min_similarity} would have stopped the run. Each follow-up was then registered "
             f"to the baseline by a 12-parameter affine stage and SyN{where} ({st.syn_metric} metric, "
             f"radius {st.syn_radius}, iterations {iters}, gradient step {st.grad_step}, "
             f"update-field smoothing {st.flow_sigma} and total-field smoothing {st.total_sigma} "
-            f"voxels). {atrophy} (brain volume change "
+            f"voxels).{coarse} {atrophy} (brain volume change "
             f"{d['brain_volume_change_pct_per_year']:.2f} % per year). Voxels of a baseline lesion "
             f"whose annualised, corrected expansion at the last time point reached "
             f"{st.seed_pct_per_year} % per year seeded regions grown through "

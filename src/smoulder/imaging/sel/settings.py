@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import ValidationInfo, field_validator
 
@@ -32,10 +32,19 @@ class SELSettings(Settings):
         (default) includes ANTs' full-resolution level; 2 stops at half resolution (faster on
         1 mm scans; the affine stage before SyN refines the alignment at full resolution; not
         yet validated on the full benchmarks; ``--linear-finest-shrink``).
+    registration_finest_mm : float
+        Finest voxel size (mm) the registrations work at: a full-resolution level (of the rigid,
+        affine and SyN stages) is left out while the level above it is still at most this size
+        (default 2.5: scans of 1-1.25 mm are registered at twice their voxel size, as ANTs'
+        ``antsRegistrationSyNQuick.sh`` skips full resolution; scans of 1.3 mm and coarser, such
+        as the 2 mm phantoms every figure of ``docs/sel.md`` was tuned on, at full resolution).
+        The Jacobian and displacement are still given on the scan's own grid. 0 always registers
+        at full resolution. ``--set registration_finest_mm=0``.
     syn_metric, syn_radius : str, int
         SyN similarity and its neighbourhood radius in voxels (``CC``) or bins (``mattes``).
     syn_iterations : tuple of int
-        SyN iterations per level, coarse to fine.
+        SyN iterations per level, coarse to fine (each level halves the resolution of the next;
+        levels finer than ``registration_finest_mm`` allows run 0 iterations).
     syn_region : {"lesions", "head"}
         Where SyN runs: ``head`` (default) the whole grid; ``lesions`` only inside boxes about
         the lesions (each lesion's bounding box grown by ``syn_margin_mm``, overlapping boxes
@@ -118,6 +127,7 @@ class SELSettings(Settings):
     flair_to_t1: Literal["rigid", "resample"] = "rigid"
     rigid_metric: str = "mattes"
     linear_finest_shrink: int = 1
+    registration_finest_mm: float = 2.5
     syn_metric: Literal["CC", "mattes", "meansquares"] = "CC"
     syn_radius: int = 2
     syn_iterations: tuple[int, ...] = (40, 20, 10)
@@ -205,6 +215,7 @@ class SELSettings(Settings):
         "ring_margin_mm",
         "ring_growth_share",
         "dark_share",
+        "registration_finest_mm",
     )
     @classmethod
     def _non_negative(cls, v: float, info: ValidationInfo) -> float:
@@ -242,3 +253,30 @@ class SELSettings(Settings):
 
 
 __all__ = ["SELSettings", "CONTRASTS", "ATROPHY_METHODS"]
+
+
+def registration_shrink(zooms: Any, finest_mm: float) -> int:
+    """The shrink factor (1, 2 or 4) of the finest registration level for voxels ``zooms``: the
+    largest whose coarsest axis stays within ``finest_mm`` (1 when ``finest_mm`` is 0).
+
+    >>> registration_shrink((1.0, 1.0, 1.0), 2.5), registration_shrink((1.0, 1.0, 1.2), 2.5)
+    (2, 2)
+    >>> registration_shrink((2.0, 2.0, 2.0), 2.5), registration_shrink((1.0, 1.0, 1.0), 0.0)
+    (1, 1)
+    """
+    worst = float(max(zooms))
+    shrink = 1
+    while shrink < 4 and 2 * shrink * worst <= finest_mm + 1e-9:
+        shrink *= 2
+    return shrink
+
+
+def syn_levels(iterations: tuple[int, ...], shrink: int) -> tuple[int, ...]:
+    """``iterations`` (coarse to fine; the finest level at full resolution) with the levels finer
+    than ``shrink`` set to 0 iterations (ANTs then carries the coarser field up unchanged).
+
+    >>> syn_levels((40, 20, 10), 2), syn_levels((40, 20, 10), 1), syn_levels((40, 20, 10), 4)
+    ((40, 20, 0), (40, 20, 10), (40, 0, 0))
+    """
+    n = len(iterations)
+    return tuple(it if 2 ** (n - 1 - k) >= shrink else 0 for k, it in enumerate(iterations))
