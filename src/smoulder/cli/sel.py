@@ -21,6 +21,7 @@ SEL_FLAGS = {
     "syn_iterations": "--syn-iterations",
     "syn_region": "--syn-region",
     "linear_finest_shrink": "--linear-finest-shrink",
+    "registration_finest_mm": "--registration-finest-mm",
     "grad_step": "--grad-step",
     "flow_sigma": "--flow-sigma",
     "min_similarity": "--min-similarity",
@@ -143,6 +144,14 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
         "it was measured on a few phantoms only (docs/sel.md)",
     )
     r.add_argument(
+        "--registration-finest-mm",
+        type=float,
+        default=None,
+        help="finest voxel size (mm) the registrations work at (default 2.5: scans of 1-1.25 mm "
+        "are registered at half their resolution, several times faster; coarser scans at full "
+        "resolution); 0 always registers at full resolution",
+    )
+    r.add_argument(
         "--syn-metric",
         choices=["CC", "mattes", "meansquares"],
         default=None,
@@ -190,6 +199,7 @@ def _settings(cls: Any, ns: argparse.Namespace) -> Any:
         syn_iterations=None if ns.syn_iterations is None else tuple(ns.syn_iterations),
         syn_region=ns.syn_region,
         linear_finest_shrink=ns.linear_finest_shrink,
+        registration_finest_mm=ns.registration_finest_mm,
         grad_step=ns.grad_step,
         flow_sigma=ns.flow_sigma,
         min_similarity=ns.min_similarity,

@@ -39,7 +39,7 @@ class SELSettings(Settings):
         ``antsRegistrationSyNQuick.sh`` skips full resolution; scans of 1.3 mm and coarser, such
         as the 2 mm phantoms every figure of ``docs/sel.md`` was tuned on, at full resolution).
         The Jacobian and displacement are still given on the scan's own grid. 0 always registers
-        at full resolution. ``--set registration_finest_mm=0``.
+        at full resolution (``--registration-finest-mm 0``).
     syn_metric, syn_radius : str, int
         SyN similarity and its neighbourhood radius in voxels (``CC``) or bins (``mattes``).
     syn_iterations : tuple of int
