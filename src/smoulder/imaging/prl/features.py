@@ -45,6 +45,8 @@ FEATURES = [
     "central_vein_slices",
     "central_vein_z",
     "diffuse_z",
+    "rim_q_se",
+    "rim_evidence",
 ]
 
 #: Evidence columns a rater can check (not classifier inputs): per-slice coverage, the slices of
@@ -60,6 +62,12 @@ EVIDENCE = [
 
 #: Descriptions of the feature and evidence columns (the pipeline writes them to the sidecar).
 COLUMN_DESCRIPTIONS: dict[str, object] = {
+    "rim_q_se": (
+        "Rim level sustained on min_slices consecutive acquisition slices: the largest q such that "
+        "sectors covering min_coverage of each slice's edge exceed the reference by q standard "
+        "errors (n/a: no evaluable run)"
+    ),
+    "rim_evidence": "Phi(rim_q_se - k_sd): the consensus rule's continuous rim score (>= 0.5: the rim covers min_coverage of the edge at k_sd standard errors on min_slices consecutive slices)",
     "rim_z": "Mean paramagnetic signal in the rim band minus the perilesional median, in local robust SDs",
     "outer_z": "Mean signal in the shell just outside the lesion minus the perilesional median, in SDs",
     "core_z": "Median signal of the lesion core minus the perilesional median, in SDs (n/a: no core)",

@@ -123,7 +123,15 @@ class PRLResult(AnalysisResult):
             )
         else:
             source = "a QSM map"
-        if self.classifier == "consensus":
+        if self.classifier == "consensus" and st.rule_score == "evidence":
+            rule = (
+                f"A lesion was classified as a PRL when the rim covered at least {st.min_coverage:.2f} "
+                f"of the edge on each of at least {st.min_slices} consecutive axial slices (rim "
+                f"score = Phi(q - k), q the level in standard errors that sectors covering that "
+                f"share of the edge reach on those slices, k the sector threshold; threshold "
+                f"{self.threshold:.2f})."
+            )
+        elif self.classifier == "consensus":
             rule = (
                 f"A lesion was classified as a PRL when the rim covered at least {st.min_coverage:.2f} "
                 f"of the edge on each of at least {st.min_slices} consecutive axial slices "
