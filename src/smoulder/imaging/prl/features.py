@@ -47,6 +47,7 @@ FEATURES = [
     "diffuse_z",
     "rim_q_se",
     "rim_evidence",
+    "coverage_soft",
 ]
 
 #: Evidence columns a rater can check (not classifier inputs): per-slice coverage, the slices of
@@ -67,7 +68,8 @@ COLUMN_DESCRIPTIONS: dict[str, object] = {
         "sectors covering min_coverage of each slice's edge exceed the reference by q standard "
         "errors (n/a: no evaluable run)"
     ),
-    "rim_evidence": "Phi(rim_q_se - k_sd): the consensus rule's continuous rim score (>= 0.5: the rim covers min_coverage of the edge at k_sd standard errors on min_slices consecutive slices)",
+    "rim_evidence": "The consensus rule's continuous rim score: Phi(rim_q_se - k_sd) when the rim covers min_coverage of the edge at k_sd standard errors on min_slices consecutive slices (then >= 0.5), otherwise coverage_soft / 2 (< 0.5)",
+    "coverage_soft": "Soft share of the edge showing the rim (each sector weighted Phi(t - k_sd), t its excess in standard errors), the best over runs of min_slices consecutive slices of the run's smallest",
     "rim_z": "Mean paramagnetic signal in the rim band minus the perilesional median, in local robust SDs",
     "outer_z": "Mean signal in the shell just outside the lesion minus the perilesional median, in SDs",
     "core_z": "Median signal of the lesion core minus the perilesional median, in SDs (n/a: no core)",

@@ -251,15 +251,18 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
     # the continuous rim evidence: on each evaluable slice the largest q such that sectors
     # covering min_coverage of the edge each exceed the reference by q standard errors (gated or
     # refused sectors count at most 0), then its best over runs of min_slices consecutive slices
-    q_slice = _coverage_quantile(
-        np.where(gate, t, np.minimum(t, 0.0)),
-        occupied,
-        evaluable,
-        st.min_coverage,
-    )
+    t_eff = np.where(gate, t, np.minimum(t, 0.0))
+    q_slice = _coverage_quantile(t_eff, occupied, evaluable, st.min_coverage)
+    # the soft share of the edge that passes: each sector weighted Phi(t - k_sd) (gated or
+    # refused sectors at most Phi(-k_sd)), so a lesion whose rim falls short ranks by how much
+    # of its edge nearly passes, not by one sector's noise
+    with np.errstate(invalid="ignore"):
+        soft = np.where(occupied, ndtr(t_eff - st.k_sd), 0.0).sum(axis=1) / np.maximum(n_occ, 1)
+    soft = np.where(evaluable, soft, -1.0)
     out: dict[str, object] = {
         "rim_q_se": float("nan"),
         "rim_evidence": 0.0,
+        "coverage_soft": 0.0,
         "coverage_max": 0.0,
         "coverage_mean": 0.0,
         "coverage_sustained": 0.0,
@@ -298,11 +301,17 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
         win = np.lib.stride_tricks.sliding_window_view(c0, k).min(axis=1)
         sustained = float(max(win.max(), 0.0))
     if nz >= k:
+        swin = np.lib.stride_tricks.sliding_window_view(soft, k).min(axis=1)
+        soft_best = float(max(swin.max(), 0.0))
+        out["coverage_soft"] = soft_best
         qwin = np.lib.stride_tricks.sliding_window_view(q_slice, k).min(axis=1)
         q_best = float(qwin.max())
         if np.isfinite(q_best):
             out["rim_q_se"] = q_best
             ev_score = float(ndtr(q_best - st.k_sd))
+            if ev_score < 0.5 and st.evidence_below_call == "soft-coverage":
+                # below the call: half the sustained soft coverage (< 0.5, as the call needs)
+                ev_score = 0.5 * soft_best
             if st.require_core and not np.isfinite(box.core_ref):
                 # no voxel deeper than the band: a rim cannot be told from a diffusely
                 # paramagnetic lesion, so the score is halved and never reaches the call

@@ -48,6 +48,11 @@ class PRLSettings(Settings):
         edge pass the sector test on ``min_slices`` consecutive slices (default threshold 0.5);
         ``coverage``, the sustained coverage (default threshold ``min_coverage``), a step
         function of the passing sectors.
+    evidence_below_call : {"soft-coverage", "quantile"}
+        ``rim_evidence`` of a lesion the rule does not call: ``soft-coverage`` (default), half its
+        ``coverage_soft`` (each sector weighted ``Phi(t - k_sd)``, sustained over ``min_slices``
+        slices), so it ranks by how much of the edge nearly passes; ``quantile``,
+        ``Phi(rim_q_se - k_sd)`` as above the call (one sector's level: noisy below it).
     phase_mode : {"dipole-inversion", "direct"}
         Phase features on a susceptibility estimate by thresholded k-space division (default) or
         on the phase itself.
@@ -146,6 +151,7 @@ class PRLSettings(Settings):
     min_slices: int = 2
     threshold: float | None = None
     rule_score: Literal["evidence", "coverage"] = "evidence"
+    evidence_below_call: Literal["soft-coverage", "quantile"] = "soft-coverage"
     phase_mode: Literal["dipole-inversion", "direct"] = "dipole-inversion"
     tkd_threshold: float = 0.2
     slice_axis: Literal["auto", "i", "j", "k"] = "auto"
