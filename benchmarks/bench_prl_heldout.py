@@ -179,13 +179,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--cache", help="keep the phantoms in this directory (.npz) and reuse them on later runs"
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        help="NAME=VALUE of PRLSettings (to report an earlier rule beside the default)",
+    )
     a = ap.parse_args(argv)
     n = 2 if a.quick else a.subjects
+    from bench_prl_tune import _pairs
+
+    st = PRLSettings(**{k: v[0] for k, v in _pairs(a.set).items()}) if a.set else None
     rows, tables = [], []
     for setting in a.settings:
         for vs in a.resolutions:
             t0 = time.perf_counter()
-            data = cohort(setting, vs, n, a.lesions, 5000 if setting == "tuning" else 9000, a.cache)
+            seed0 = 5000 if setting == "tuning" else 9000
+            data = cohort(setting, vs, n, a.lesions, seed0, a.cache, st)
             data["setting"], data["voxel_mm"] = setting, vs
             tables.append(data)
             for kind in ("phase", "qsm"):

@@ -57,6 +57,8 @@ def _scene(kind: str) -> tuple[np.ndarray, np.ndarray]:
         chi += 0.1 * rim
     elif kind == "partial_rim":
         chi += 0.1 * (rim & (np.abs(phi) <= 0.3 * np.pi))  # 30 % of the edge
+    elif kind == "rim_half":
+        chi += 0.1 * (rim & (np.abs(phi) <= 0.5 * np.pi))  # half of the edge: short of 2/3
     elif kind == "diffuse":
         chi += 0.1 * lesion  # as bright as a rim, throughout
     elif kind == "central_vein_b0":
@@ -128,6 +130,19 @@ def test_the_rim_score_ranks_the_rim_above_every_mimic(input_kind):
     mimics = [_call(k, input_kind, 0)["rim_score"] for k in MIMICS]
     assert prl > max(mimics)
     assert 0.0 <= min(mimics) and prl <= 1.0
+
+
+@pytest.mark.parametrize("input_kind", ["qsm", "phase"])
+def test_a_rim_short_of_the_call_still_ranks_above_rimless_and_diffuse_lesions(input_kind):
+    # a rim over half the edge is not a PRL by the consensus (two thirds), but it is closer to one
+    # than a lesion without a rim or a uniformly paramagnetic one. Below the call the score is
+    # half the soft share of the edge that passes: about half the sectors pass, so about 0.25
+    # (one sector's level, the earlier score, gave 0.10-0.16 here)
+    for seed in range(3):
+        half = _call("rim_half", input_kind, seed)
+        assert not bool(half["prl"]) and 0.2 < half["rim_score"] < 0.5
+        for other in ("rimless", "diffuse"):
+            assert half["rim_score"] > _call(other, input_kind, seed)["rim_score"], (other, seed)
 
 
 def test_the_coverage_score_stays_available_and_agrees_on_clear_cases():

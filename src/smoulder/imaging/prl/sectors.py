@@ -300,23 +300,18 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
     if nz >= k:
         win = np.lib.stride_tricks.sliding_window_view(c0, k).min(axis=1)
         sustained = float(max(win.max(), 0.0))
+    runs = False
     if nz >= k:
         swin = np.lib.stride_tricks.sliding_window_view(soft, k).min(axis=1)
-        soft_best = float(max(swin.max(), 0.0))
-        out["coverage_soft"] = soft_best
         qwin = np.lib.stride_tricks.sliding_window_view(q_slice, k).min(axis=1)
         q_best = float(qwin.max())
         if np.isfinite(q_best):
+            runs = True
             out["rim_q_se"] = q_best
-            ev_score = float(ndtr(q_best - st.k_sd))
-            if ev_score < 0.5 and st.evidence_below_call == "soft-coverage":
-                # below the call: half the sustained soft coverage (< 0.5, as the call needs)
-                ev_score = 0.5 * soft_best
-            if st.require_core and not np.isfinite(box.core_ref):
-                # no voxel deeper than the band: a rim cannot be told from a diffusely
-                # paramagnetic lesion, so the score is halved and never reaches the call
-                ev_score *= 0.5
-            out["rim_evidence"] = ev_score
+            out["coverage_soft"] = float(max(swin.max(), 0.0))
+    if not runs:
+        # no min_slices consecutive evaluable slices: a lone slice's soft coverage counts half
+        out["coverage_soft"] = 0.5 * float(max(soft.max(), 0.0))
     hit = c0 >= st.min_coverage - 1e-9
     longest = run = 0
     best_end = -1
@@ -337,4 +332,24 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
     return out
 
 
-__all__ = ["LesionBox", "SliceGeometry", "slice_geometry", "sector_coverage"]
+def rim_evidence(feats: dict[str, object], has_core: bool, st: PRLSettings) -> float:
+    """The consensus rule's continuous rim score of one lesion, in [0, 1].
+
+    ``Phi(rim_q_se - k_sd)`` when that reaches 0.5 (the sectors covering ``min_coverage`` of
+    the edge pass the sector test on ``min_slices`` consecutive slices: the call). Below the call
+    (``evidence_below_call = "soft-coverage"``): ``coverage_soft / 2``, how much of the edge
+    nearly passes; always below 0.5. Without a core (``require_core``) the score is halved:
+    a rim cannot be told from a diffusely paramagnetic lesion, so it is never called.
+    """
+    q = float(feats.get("rim_q_se", float("nan")))  # type: ignore[arg-type]
+    above = float(ndtr(q - st.k_sd)) if np.isfinite(q) else 0.0
+    if above >= 0.5 or st.evidence_below_call == "quantile":
+        ev = above
+    else:
+        ev = 0.5 * max(float(feats.get("coverage_soft", 0.0)), 0.0)  # type: ignore[arg-type]
+    if st.require_core and not has_core:
+        ev *= 0.5
+    return float(min(ev, 1.0))
+
+
+__all__ = ["LesionBox", "SliceGeometry", "slice_geometry", "sector_coverage", "rim_evidence"]

@@ -49,10 +49,11 @@ class PRLSettings(Settings):
         ``coverage``, the sustained coverage (default threshold ``min_coverage``), a step
         function of the passing sectors.
     evidence_below_call : {"soft-coverage", "quantile"}
-        ``rim_evidence`` of a lesion the rule does not call: ``soft-coverage`` (default), half its
-        ``coverage_soft`` (each sector weighted ``Phi(t - k_sd)``, sustained over ``min_slices``
-        slices), so it ranks by how much of the edge nearly passes; ``quantile``,
-        ``Phi(rim_q_se - k_sd)`` as above the call (one sector's level: noisy below it).
+        ``rim_evidence`` of a lesion the rule does not call: ``soft-coverage`` (default), half
+        its ``coverage_soft`` (each sector weighted ``Phi(t - k_sd)``, sustained over
+        ``min_slices`` slices; without such a run, half the best evaluable slice's), so it ranks
+        by how much of the edge nearly passes; ``quantile``, ``Phi(rim_q_se - k_sd)`` as above
+        the call (one sector's level: noisy below it).
     phase_mode : {"dipole-inversion", "direct"}
         Phase features on a susceptibility estimate by thresholded k-space division (default) or
         on the phase itself.
