@@ -129,7 +129,14 @@ class PRLResult(AnalysisResult):
                 f"of the edge on each of at least {st.min_slices} consecutive axial slices (rim "
                 f"score = Phi(q - k), q the level in standard errors that sectors covering that "
                 f"share of the edge reach on those slices, k the sector threshold; threshold "
-                f"{self.threshold:.2f})."
+                f"{self.threshold:.2f}"
+                + (
+                    "; below the threshold, half the share of the edge whose sectors pass, each "
+                    "weighted Phi(t - k)"
+                    if st.evidence_below_call == "soft-coverage"
+                    else ""
+                )
+                + ")."
             )
         elif self.classifier == "consensus":
             rule = (
