@@ -25,6 +25,8 @@ sensitivity by rim strength.
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 import time
 import warnings
@@ -33,7 +35,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from smoulder.imaging.prl import detect_prl
+from smoulder.imaging.prl import PRLSettings, detect_prl
 from smoulder.synth.mri import WIDE_SETTINGS, simulate_mri_phantom
 from smoulder.synth.mri_heldout import simulate_heldout_phantom
 
@@ -42,6 +44,20 @@ OBLIQUE_MAX_DEG = 20.0
 BOX_A = ((-56, 56), (-60, 36), (4, 44))
 STRATA = ["< 0.02 ppm", "0.02-0.04 ppm", ">= 0.04 ppm"]
 MIMICS = ("rimless", "partial_rim", "diffuse", "vein_adjacent", "central_vein")
+#: AUC of the last run before issue 12 section 3's rim score (docs/prl.md, 2 Dec 2026, 3 subjects
+#: per cohort). The tuning rows were measured on family A before its PRLs drew their own radius.
+LAST_AUC = {
+    ("tuning", "1", "phase"): 0.81,
+    ("tuning", "1", "qsm"): 0.83,
+    ("tuning", "1.5-2", "phase"): 0.70,
+    ("tuning", "1.5-2", "qsm"): 0.77,
+    ("held-out", "1", "phase"): 0.63,
+    ("held-out", "1", "qsm"): 0.76,
+    ("held-out", "1.5-2", "phase"): 0.69,
+    ("held-out", "1.5-2", "qsm"): 0.66,
+    ("held-out", "all", "phase"): 0.67,
+    ("held-out", "all", "qsm"): 0.71,
+}
 
 
 def _tuning(seed: int, vs: float, n_lesions: int):
@@ -76,23 +92,59 @@ def _heldout(seed: int, vs: float, n_lesions: int):
             n -= 1
 
 
-def cohort(setting: str, vs: float, n_subjects: int, n_lesions: int, seed0: int) -> pd.DataFrame:
-    """Lesion tables of one cohort with the phantom's truth (``kind``, ``is_prl``)."""
+def subject(setting: str, seed: int, vs: float, n_lesions: int, cache: str | None) -> dict:
+    """One phantom's arrays and truth, from ``cache`` (a directory of .npz files) when there."""
+    path = None
+    if cache:
+        os.makedirs(cache, exist_ok=True)
+        path = os.path.join(cache, f"{setting}_{seed}_{vs:g}_{n_lesions}.npz")
+        if os.path.exists(path):
+            z = np.load(path, allow_pickle=False)
+            truth = pd.read_json(io.StringIO(str(z["truth"])), orient="records")
+            return {k: z[k] for k in ("phase", "qsm", "lesions", "brain", "affine")} | {
+                "truth": truth
+            }
     make = _tuning if setting == "tuning" else _heldout
+    ph = make(seed, vs, n_lesions)
+    out = {
+        "phase": np.asarray(ph.phase.dataobj, dtype=np.float32),
+        "qsm": np.asarray(ph.qsm.dataobj, dtype=np.float32),
+        "lesions": np.asarray(ph.lesions.dataobj).astype(np.int32),
+        "brain": np.asarray(ph.flair.dataobj) > 0,
+        "affine": np.asarray(ph.phase.affine, dtype=float),
+    }
+    if path:
+        np.savez_compressed(path, **out, truth=ph.truth.to_json(orient="records"))
+    return out | {"truth": ph.truth}
+
+
+def cohort(
+    setting: str,
+    vs: float,
+    n_subjects: int,
+    n_lesions: int,
+    seed0: int,
+    cache: str | None = None,
+    settings: PRLSettings | None = None,
+) -> pd.DataFrame:
+    """Lesion tables of one cohort with the phantom's truth (``kind``, ``is_prl``)."""
     rows = []
     for s in range(n_subjects):
-        ph = make(seed0 + s, vs, n_lesions)
-        lab = np.asarray(ph.lesions.dataobj).astype(int)
-        brain = np.asarray(ph.flair.dataobj) > 0
+        ph = subject(setting, seed0 + s, vs, n_lesions, cache)
+        lab = ph["lesions"]
         for kind in ("phase", "qsm"):
-            img = getattr(ph, kind)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = detect_prl(
-                    np.asarray(img.dataobj), lab, img.affine, input_kind=kind, brain=brain
+                    ph[kind],
+                    lab,
+                    ph["affine"],
+                    input_kind=kind,
+                    brain=ph["brain"],
+                    settings=settings,
                 )
             cols = ["label", "kind", "is_prl", "rim_strength_ppm", "rim_thickness_mm"]
-            t = res.lesions.merge(ph.truth[cols], on="label")
+            t = res.lesions.merge(ph["truth"][cols], on="label")
             t["subject"] = seed0 + s
             t["input_kind"] = kind
             rows.append(t)
@@ -124,13 +176,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resolutions", type=float, nargs="+", default=list(RESOLUTIONS))
     ap.add_argument("--settings", nargs="+", default=["tuning", "held-out"])
     ap.add_argument("--save", help="write all lesion rows to this TSV")
+    ap.add_argument(
+        "--cache", help="keep the phantoms in this directory (.npz) and reuse them on later runs"
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        help="NAME=VALUE of PRLSettings (to report an earlier rule beside the default)",
+    )
     a = ap.parse_args(argv)
     n = 2 if a.quick else a.subjects
+    from bench_prl_tune import _pairs
+
+    st = PRLSettings(**{k: v[0] for k, v in _pairs(a.set).items()}) if a.set else None
     rows, tables = [], []
     for setting in a.settings:
         for vs in a.resolutions:
             t0 = time.perf_counter()
-            data = cohort(setting, vs, n, a.lesions, seed0=5000 if setting == "tuning" else 9000)
+            seed0 = 5000 if setting == "tuning" else 9000
+            data = cohort(setting, vs, n, a.lesions, seed0, a.cache, st)
             data["setting"], data["voxel_mm"] = setting, vs
             tables.append(data)
             for kind in ("phase", "qsm"):
@@ -150,11 +215,22 @@ def main(argv: list[str] | None = None) -> int:
                     {"setting": setting, "voxel_mm": label, "input": kind, **summarise(sub)}
                 )
     table = pd.concat([table, pd.DataFrame(pooled)], ignore_index=True)
+    table.insert(
+        table.columns.get_loc("auc") + 1,
+        "auc_last",
+        [
+            LAST_AUC.get(
+                (r.setting, "1" if r.voxel_mm == 1.0 else str(r.voxel_mm), r.input), np.nan
+            )
+            for r in table.itertuples()
+        ],
+    )
     pd.set_option("display.width", 250)
     print(
         f"PRL consensus rule (default settings) per lesion; {n} subjects x {a.lesions} lesions per "
         f"cohort; acquisitions oblique up to {OBLIQUE_MAX_DEG:.0f} degrees; fp_<kind> = share of "
-        "that mimic called PRL"
+        "that mimic called PRL; auc_last = the last figure before the continuous rim score "
+        "(tuning rows: on family A before its PRLs drew their own radius)"
     )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     # sensitivity by the rim's strength above the core (both families draw 0.01-0.08 ppm)

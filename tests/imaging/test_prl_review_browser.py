@@ -87,10 +87,14 @@ def test_rate_on_a_phone_save_and_train(review, browser, tmp_path, capsys):
     tsv = tmp_path / "prl_ratings.tsv"
     info.value.save_as(tsv)
     saved = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False)
-    assert (
-        saved["lesion"].astype(int).tolist()
-        == table.sort_values(["rim_score", "label"], ascending=[False, True])["label"].tolist()
-    )
+    # the order the page states: rim score as shown (3 significant digits) highest first, equal
+    # shown scores by lesion number (the three rims here all show 1)
+    assert "highest rim score first, by the score as shown" in page.inner_text("#order")
+    shown = table.assign(s=[float(f"{v:.3g}") for v in table["rim_score"]])
+    expected_order = shown.sort_values(["s", "label"], ascending=[False, True])["label"].tolist()
+    assert saved["lesion"].astype(int).tolist() == expected_order
+    listed = page.locator("table tr td:first-child a").all_inner_texts()
+    assert [int(v) for v in listed] == expected_order
     row2 = saved.set_index("lesion").loc["2"]
     assert row2["comment"] == "a vein running along the edge" and row2["rater"] == "AB"
     model = tmp_path / "m.joblib"

@@ -97,7 +97,8 @@ def add_rim_arguments(p: argparse.ArgumentParser) -> None:
         "--threshold",
         type=float,
         default=None,
-        help="rim_score threshold for prl=yes (default: min coverage, or the model's threshold)",
+        help="rim_score threshold for prl=yes (default: 0.5 for the consensus rule, or the "
+        "model's threshold)",
     )
 
 

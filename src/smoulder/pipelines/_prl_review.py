@@ -179,6 +179,32 @@ def file_name(title: str) -> str:
     return f"{slug}_prl_ratings.tsv" if slug else "prl_ratings.tsv"
 
 
+#: How the page orders its lesions, as the page says it above the lesions table.
+ORDER_IN_WORDS = (
+    "highest rim score first, by the score as shown (three significant digits); equal scores "
+    "in lesion-number order"
+)
+
+
+def review_order(table: pd.DataFrame) -> pd.DataFrame:
+    """The lesions in the page's order: rim score as shown (3 significant digits), then label.
+
+    A rater reads the rounded score: two lesions both shown at ``1`` are in lesion-number order,
+    not by digits the page does not show.
+    """
+    if not len(table):
+        return table
+    shown = [
+        float(f"{v:.3g}") if np.isfinite(v) else -np.inf
+        for v in table["rim_score"].to_numpy(dtype=float)
+    ]
+    return (
+        table.assign(_shown=shown)
+        .sort_values(["_shown", "label"], ascending=[False, True], kind="stable")
+        .drop(columns="_shown")
+    )
+
+
 def review_html(
     result: PRLResult, *, title: str = "smoulder PRL QC", max_lesions: int = 200
 ) -> str:
@@ -190,16 +216,15 @@ def review_html(
     title : str
         Page title (also written into the ratings' ``page`` column).
     max_lesions : int
-        At most this many lesions (highest rim score first) are shown and rated.
+        At most this many lesions (in :func:`review_order`: highest rim score first) are shown
+        and rated.
 
     Returns
     -------
     str
     """
     table = result.lesions
-    order = (
-        table.sort_values(["rim_score", "label"], ascending=[False, True]) if len(table) else table
-    )
+    order = review_order(table)
     shown_rows = order.head(max_lesions)
     plane = display_plane(np.asarray(result.affine, dtype=float), result.settings.slice_axis)
     windows = display_windows(result)
@@ -274,7 +299,7 @@ def review_html(
             for _, r in shown_rows.iterrows()
         )
         parts.append(
-            "<h2>Lesions, highest rim score first</h2><table><tr><th>Lesion</th>"
+            f"<h2>Lesions</h2><p id='order'>Order: {ORDER_IN_WORDS}.</p><table><tr><th>Lesion</th>"
             "<th>Automatic call</th><th>Rim score</th><th>Volume (mm³)</th><th>Your rating</th>"
             f"</tr>{rows}</table>"
         )
@@ -468,6 +493,8 @@ __all__ = [
     "RATINGS",
     "CALLS",
     "review_html",
+    "review_order",
+    "ORDER_IN_WORDS",
     "file_name",
     "png_base64",
     "is_review_ratings",

@@ -57,7 +57,7 @@ COLUMN_DESCRIPTIONS = {
     "centroid_z_mm": {"Description": "Lesion centroid, world z (RAS)", "Units": "mm"},
     "diameter_mm": {"Description": "Diameter of the sphere of equal volume", "Units": "mm"},
     **FEATURE_DESCRIPTIONS,
-    "rim_score": "Rim score in [0, 1] (consensus: coverage_sustained; model: predicted probability)",
+    "rim_score": "Rim score in [0, 1] (consensus: rim_evidence; model: predicted probability)",
     "prl": "Paramagnetic rim lesion (rim_score >= threshold)",
     "classifier": "consensus rule or model:<name>",
     "input": "phase or qsm",

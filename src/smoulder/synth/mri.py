@@ -93,6 +93,7 @@ WIDE_SETTINGS: dict[str, Any] = {
     "radius_mm": (1.5, 10.0),
     "radius_distribution": "log-uniform",
     "min_prl_radius_mm": 2.5,
+    "prl_radius_mm": (2.5, 10.0),
     "rim_strength_ppm": (0.01, 0.08),
     "rim_thickness_mm": (0.5, 2.5),
     "prl_coverage": (0.7, 1.0),
@@ -170,6 +171,7 @@ def simulate_mri_phantom(
     radius_mm: tuple[float, float] = (3.0, 7.0),
     radius_distribution: str = "uniform",
     min_prl_radius_mm: float = 0.0,
+    prl_radius_mm: tuple[float, float] | None = None,
     rim_strength_ppm: tuple[float, float] = (0.04, 0.10),
     rim_thickness_mm: tuple[float, float] = (1.0, 2.0),
     prl_coverage: tuple[float, float] = (0.7, 1.0),
@@ -221,6 +223,10 @@ def simulate_mri_phantom(
         ``radius_distribution`` (``uniform`` or ``log-uniform``: small lesions more common).
     min_prl_radius_mm : float
         PRLs are at least this large (a rim cannot be rated on a 3 mm lesion).
+    prl_radius_mm : (low, high), optional
+        PRLs draw their radius from this range (with ``radius_distribution``) instead of
+        ``radius_mm`` clamped at ``min_prl_radius_mm`` (which piles small PRLs up at the floor);
+        real PRLs are larger than other lesions (mean diameter 11.9 mm against 6.4-7.8 mm).
     rim_strength_ppm, rim_thickness_mm : (low, high)
         Range of the rim's susceptibility above the lesion core and its thickness.
     prl_coverage, partial_coverage : (low, high)
@@ -311,6 +317,13 @@ def simulate_mri_phantom(
         radii = rng.uniform(lo_r, hi_r, size=len(kinds))
     else:
         radii = np.exp(rng.uniform(np.log(lo_r), np.log(hi_r), size=len(kinds)))
+    if prl_radius_mm is not None:
+        lo_p, hi_p = prl_radius_mm
+        if radius_distribution == "uniform":
+            prl_r = rng.uniform(lo_p, hi_p, size=len(kinds))
+        else:
+            prl_r = np.exp(rng.uniform(np.log(lo_p), np.log(hi_p), size=len(kinds)))
+        radii = np.where([k == "prl" for k in kinds], prl_r, radii)
     wm_core = ndimage.distance_transform_edt(wm > 0.5, sampling=vs)
     idx = np.indices(shape).reshape(3, -1).T
     margin_vox = np.ceil(8.0 / vs).astype(int)

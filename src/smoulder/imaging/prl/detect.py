@@ -60,7 +60,7 @@ def detect_prl(
         Rim features and rule (defaults: :class:`PRLSettings`).
     model : PRLModel, optional
         A trained classifier (:func:`~smoulder.imaging.prl.train_model`); without it
-        the consensus rule decides and ``rim_score = coverage_sustained``.
+        the consensus rule decides and ``rim_score = rim_evidence`` (continuous; a PRL from 0.5).
     brain : numpy.ndarray of bool, optional
         Voxels that may serve as perilesional background (default: non-zero signal).
     check_convention : bool

@@ -20,7 +20,7 @@ from smoulder.exceptions import SettingsError
 from smoulder.imaging.dipole import b0_direction, tkd_inversion
 from smoulder.imaging.prl.frame import acquisition_frame
 from smoulder.imaging.prl.mimics import central_vein, diffuse_evidence
-from smoulder.imaging.prl.sectors import LesionBox, sector_coverage
+from smoulder.imaging.prl.sectors import LesionBox, rim_evidence, sector_coverage
 from smoulder.imaging.prl.settings import PRLSettings
 from smoulder.schema.images import Volume
 
@@ -45,6 +45,9 @@ FEATURES = [
     "central_vein_slices",
     "central_vein_z",
     "diffuse_z",
+    "rim_q_se",
+    "rim_evidence",
+    "coverage_soft",
 ]
 
 #: Evidence columns a rater can check (not classifier inputs): per-slice coverage, the slices of
@@ -60,6 +63,13 @@ EVIDENCE = [
 
 #: Descriptions of the feature and evidence columns (the pipeline writes them to the sidecar).
 COLUMN_DESCRIPTIONS: dict[str, object] = {
+    "rim_q_se": (
+        "Rim level sustained on min_slices consecutive acquisition slices: the largest q such that "
+        "sectors covering min_coverage of each slice's edge exceed the reference by q standard "
+        "errors (n/a: no evaluable run)"
+    ),
+    "rim_evidence": "The consensus rule's continuous rim score: Phi(rim_q_se - k_sd) when the rim covers min_coverage of the edge at k_sd standard errors on min_slices consecutive slices (then >= 0.5), otherwise coverage_soft / 2 (< 0.5); halved without a core",
+    "coverage_soft": "Soft share of the edge showing the rim (each sector weighted Phi(t - k_sd), t its excess in standard errors), the best over runs of min_slices consecutive slices of the run's smallest (no such run: half the best slice's)",
     "rim_z": "Mean paramagnetic signal in the rim band minus the perilesional median, in local robust SDs",
     "outer_z": "Mean signal in the shell just outside the lesion minus the perilesional median, in SDs",
     "core_z": "Median signal of the lesion core minus the perilesional median, in SDs (n/a: no core)",
@@ -387,6 +397,7 @@ def lesion_features(
         feats.update(sector_coverage(lb, st_sec))
         feats.update(central_vein(lb, st))
         feats.update(diffuse_evidence(lb, st))
+        feats["rim_evidence"] = rim_evidence(feats, bool(np.isfinite(core_med)), st_sec)
         feats["edge_vein"] = bool(int(feats["edge_vein_sectors"]) >= st.edge_vein_min_sectors)  # type: ignore[call-overload]
         rows.append(feats)
     cols = ["label", *[f for f in FEATURES if f != "diameter_mm"], *EVIDENCE]

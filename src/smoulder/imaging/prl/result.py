@@ -123,7 +123,22 @@ class PRLResult(AnalysisResult):
             )
         else:
             source = "a QSM map"
-        if self.classifier == "consensus":
+        if self.classifier == "consensus" and st.rule_score == "evidence":
+            rule = (
+                f"A lesion was classified as a PRL when the rim covered at least {st.min_coverage:.2f} "
+                f"of the edge on each of at least {st.min_slices} consecutive axial slices (rim "
+                f"score = Phi(q - k), q the level in standard errors that sectors covering that "
+                f"share of the edge reach on those slices, k the sector threshold; threshold "
+                f"{self.threshold:.2f}"
+                + (
+                    "; below the threshold, half the share of the edge whose sectors pass, each "
+                    "weighted Phi(t - k)"
+                    if st.evidence_below_call == "soft-coverage"
+                    else ""
+                )
+                + ")."
+            )
+        elif self.classifier == "consensus":
             rule = (
                 f"A lesion was classified as a PRL when the rim covered at least {st.min_coverage:.2f} "
                 f"of the edge on each of at least {st.min_slices} consecutive axial slices "

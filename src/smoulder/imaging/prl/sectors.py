@@ -18,6 +18,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr
 
 from smoulder.imaging.prl.settings import PRLSettings
 
@@ -112,13 +113,33 @@ def _pool(a: np.ndarray, h: int) -> np.ndarray:
     return np.asarray(np.apply_along_axis(lambda c: np.convolve(c, k, mode="same"), 0, a))
 
 
+def _coverage_quantile(
+    z: np.ndarray, occupied: np.ndarray, evaluable: np.ndarray, coverage: float
+) -> np.ndarray:
+    """Per slice: the ``ceil(coverage * occupied)``-th largest sector z (-inf if not evaluable).
+
+    A slice's coverage at threshold ``k`` reaches ``coverage`` exactly when this value exceeds
+    ``k``, so it is the rule's per-slice coverage test made continuous.
+    """
+    zz = np.where(occupied, z, -np.inf)
+    srt = -np.sort(-zz, axis=1)  # descending per slice
+    m = np.ceil(coverage * occupied.sum(axis=1) - 1e-9).astype(int)
+    m = np.clip(m, 1, zz.shape[1])
+    q = srt[np.arange(zz.shape[0]), m - 1]
+    return np.where(evaluable, q, -np.inf)
+
+
 def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
     """Coverage of the edge by the rim on every slice of one lesion, and its runs over slices.
 
     Returns
     -------
     dict
-        ``coverage_max``, ``coverage_mean`` (evaluable slices), ``coverage_sustained`` (the best,
+        ``rim_q_se`` (the best, over runs of ``min_slices`` consecutive evaluable slices, of the
+        run's smallest per-slice rim level: the largest q such that sectors covering
+        ``min_coverage`` of that slice's edge each exceed the reference by q standard errors;
+        nan without such a run), ``rim_evidence`` (``Phi(rim_q_se - k_sd)`` in [0, 1], 0 without
+        a run; at least 0.5 exactly when those sectors pass the sector test), ``coverage_max``, ``coverage_mean`` (evaluable slices), ``coverage_sustained`` (the best,
         over runs of ``min_slices`` consecutive evaluable slices, of the run's smallest coverage),
         ``rim_slices`` (longest run of consecutive slices reaching ``min_coverage``),
         ``evaluable_slices``, ``slice_contrast_max``, ``edge_vein_sectors`` (sectors refused because
@@ -176,15 +197,23 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
     o_cnt, o_tot = _pool(o_cnt, h), _pool(o_tot, h)
     with np.errstate(invalid="ignore", divide="ignore"):
         o_mean = np.where(o_cnt > 0, o_tot / o_cnt, -np.inf)
-    outside = (
-        occupied
-        & (o_mean > mean)
-        & (o_mean - ref > st.k_sd * box.sd / np.sqrt(np.maximum(o_cnt, 1)))
-    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # the shell must beat the band by edge_vein_margin standard errors of the difference: a
+        # rim that straddles the mask's edge brightens the shell about as much as the band, a
+        # vein (several times a rim's susceptibility) far more
+        se_diff = se_sd * np.sqrt(
+            1.0 / np.maximum(cnt * box.n_scale, 1e-9) + 1.0 / np.maximum(o_cnt * box.n_scale, 1e-9)
+        )
+        outside = (
+            occupied
+            & (o_mean - mean > st.edge_vein_margin * se_diff)
+            & (o_mean - ref > st.k_sd * box.sd / np.sqrt(np.maximum(o_cnt, 1)))
+        )
     if st.soft_sectors > 0:
         w = np.clip((t - st.k_sd) / st.soft_sectors + 0.5, 0.0, 1.0)
     else:
         w = (t > st.k_sd).astype(float)
+    gate = occupied & (n_above > st.min_above_fraction * cnt) & (excess > st.min_excess_sd * box.sd)
     if st.amplitude_fraction > 0:
         # the rim's own amplitude (a high quantile of the sector excesses of well-cut slices):
         # a sector must reach a fraction of it, so a strong rim's gaps are not covered by noise
@@ -192,8 +221,7 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
         e_ok = excess[occupied & well[:, None]]
         amp = float(np.quantile(e_ok, 0.75)) if e_ok.size else 0.0
         if amp > 0:
-            w = np.where(excess >= st.amplitude_fraction * amp, w, 0.0)
-    gate = occupied & (n_above > st.min_above_fraction * cnt) & (excess > st.min_excess_sd * box.sd)
+            gate &= excess >= st.amplitude_fraction * amp
     if st.reject_edge_veins:
         gate &= ~outside
     w = np.where(gate, w, 0.0)
@@ -220,7 +248,21 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
                 "out",
                 outside[z].astype(int),
             )
+    # the continuous rim evidence: on each evaluable slice the largest q such that sectors
+    # covering min_coverage of the edge each exceed the reference by q standard errors (gated or
+    # refused sectors count at most 0), then its best over runs of min_slices consecutive slices
+    t_eff = np.where(gate, t, np.minimum(t, 0.0))
+    q_slice = _coverage_quantile(t_eff, occupied, evaluable, st.min_coverage)
+    # the soft share of the edge that passes: each sector weighted Phi(t - k_sd) (gated or
+    # refused sectors at most Phi(-k_sd)), so a lesion whose rim falls short ranks by how much
+    # of its edge nearly passes, not by one sector's noise
+    with np.errstate(invalid="ignore"):
+        soft = np.where(occupied, ndtr(t_eff - st.k_sd), 0.0).sum(axis=1) / np.maximum(n_occ, 1)
+    soft = np.where(evaluable, soft, -1.0)
     out: dict[str, object] = {
+        "rim_q_se": float("nan"),
+        "rim_evidence": 0.0,
+        "coverage_soft": 0.0,
         "coverage_max": 0.0,
         "coverage_mean": 0.0,
         "coverage_sustained": 0.0,
@@ -258,6 +300,18 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
     if nz >= k:
         win = np.lib.stride_tricks.sliding_window_view(c0, k).min(axis=1)
         sustained = float(max(win.max(), 0.0))
+    runs = False
+    if nz >= k:
+        swin = np.lib.stride_tricks.sliding_window_view(soft, k).min(axis=1)
+        qwin = np.lib.stride_tricks.sliding_window_view(q_slice, k).min(axis=1)
+        q_best = float(qwin.max())
+        if np.isfinite(q_best):
+            runs = True
+            out["rim_q_se"] = q_best
+            out["coverage_soft"] = float(max(swin.max(), 0.0))
+    if not runs:
+        # no min_slices consecutive evaluable slices: a lone slice's soft coverage counts half
+        out["coverage_soft"] = 0.5 * float(max(soft.max(), 0.0))
     hit = c0 >= st.min_coverage - 1e-9
     longest = run = 0
     best_end = -1
@@ -278,4 +332,24 @@ def sector_coverage(box: LesionBox, st: PRLSettings) -> dict[str, object]:
     return out
 
 
-__all__ = ["LesionBox", "SliceGeometry", "slice_geometry", "sector_coverage"]
+def rim_evidence(feats: dict[str, object], has_core: bool, st: PRLSettings) -> float:
+    """The consensus rule's continuous rim score of one lesion, in [0, 1].
+
+    ``Phi(rim_q_se - k_sd)`` when that reaches 0.5 (the sectors covering ``min_coverage`` of
+    the edge pass the sector test on ``min_slices`` consecutive slices: the call). Below the call
+    (``evidence_below_call = "soft-coverage"``): ``coverage_soft / 2``, how much of the edge
+    nearly passes; always below 0.5. Without a core (``require_core``) the score is halved:
+    a rim cannot be told from a diffusely paramagnetic lesion, so it is never called.
+    """
+    q = float(feats.get("rim_q_se", float("nan")))  # type: ignore[arg-type]
+    above = float(ndtr(q - st.k_sd)) if np.isfinite(q) else 0.0
+    if above >= 0.5 or st.evidence_below_call == "quantile":
+        ev = above
+    else:
+        ev = 0.5 * max(float(feats.get("coverage_soft", 0.0)), 0.0)  # type: ignore[arg-type]
+    if st.require_core and not has_core:
+        ev *= 0.5
+    return float(min(ev, 1.0))
+
+
+__all__ = ["LesionBox", "SliceGeometry", "slice_geometry", "sector_coverage", "rim_evidence"]

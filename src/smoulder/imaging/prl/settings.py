@@ -39,10 +39,21 @@ class PRLSettings(Settings):
     min_slices : int
         Consecutive axial slices that must each reach ``min_coverage``.
     threshold : float or None
-        ``prl`` is yes when ``rim_score >= threshold``. For the consensus rule
-        ``rim_score`` is the sustained coverage, so the default (None) is
-        ``min_coverage``; for a trained model it is the model's probability
-        threshold (default 0.5).
+        ``prl`` is yes when ``rim_score >= threshold``. For the consensus rule the default
+        (None) is 0.5 (``rule_score = "evidence"``) or ``min_coverage`` (``"coverage"``); for a
+        trained model it is the model's probability threshold (default 0.5).
+    rule_score : {"evidence", "coverage"}
+        The consensus rule's ``rim_score``: ``evidence`` (default), ``Phi(rim_q_se - k_sd)``, a
+        continuous score that reaches 0.5 exactly when sectors covering ``min_coverage`` of the
+        edge pass the sector test on ``min_slices`` consecutive slices (default threshold 0.5);
+        ``coverage``, the sustained coverage (default threshold ``min_coverage``), a step
+        function of the passing sectors.
+    evidence_below_call : {"soft-coverage", "quantile"}
+        ``rim_evidence`` of a lesion the rule does not call: ``soft-coverage`` (default), half
+        its ``coverage_soft`` (each sector weighted ``Phi(t - k_sd)``, sustained over
+        ``min_slices`` slices; without such a run, half the best evaluable slice's), so it ranks
+        by how much of the edge nearly passes; ``quantile``, ``Phi(rim_q_se - k_sd)`` as above
+        the call (one sector's level: noisy below it).
     phase_mode : {"dipole-inversion", "direct"}
         Phase features on a susceptibility estimate by thresholded k-space division (default) or
         on the phase itself.
@@ -109,6 +120,13 @@ class PRLSettings(Settings):
     edge_vein_min_sectors : int
         A lesion is flagged as having a vein along its edge when at least this many sectors (over
         its evaluable slices) were refused for a brighter shell outside.
+    require_core : bool
+        A lesion without core voxels (all of it within the rim band, e.g. 5 mm across at 2 mm
+        voxels) cannot show a rim apart from a diffusely paramagnetic lesion: its
+        ``rim_evidence`` is halved, so it is never called (``rule_score = "evidence"``).
+    edge_vein_margin : float
+        A sector is refused for a vein along the edge only when its outer shell is brighter than
+        its band by this many standard errors of the difference (0: brighter at all).
 
     Examples
     --------
@@ -133,6 +151,8 @@ class PRLSettings(Settings):
     min_coverage: float = 2.0 / 3.0
     min_slices: int = 2
     threshold: float | None = None
+    rule_score: Literal["evidence", "coverage"] = "evidence"
+    evidence_below_call: Literal["soft-coverage", "quantile"] = "soft-coverage"
     phase_mode: Literal["dipole-inversion", "direct"] = "dipole-inversion"
     tkd_threshold: float = 0.2
     slice_axis: Literal["auto", "i", "j", "k"] = "auto"
@@ -151,9 +171,11 @@ class PRLSettings(Settings):
     cv_min_slices: int = 2
     diffuse_min_z: float = 2.0
     edge_vein_min_sectors: int = 2
+    edge_vein_margin: float = 2.0
+    require_core: bool = True
     slab_mm: float = 0.0
-    amplitude_fraction: float = 0.0
-    sector_noise: Literal["perilesional", "voxel"] = "perilesional"
+    amplitude_fraction: float = 0.2
+    sector_noise: Literal["perilesional", "voxel"] = "voxel"
     feature_inplane_mm: float | None = None
     coarse_inplane_mm: float | None = 1.5
     coarse_n_sectors: int = 8
@@ -230,6 +252,7 @@ class PRLSettings(Settings):
         "diffuse_min_z",
         "slab_mm",
         "amplitude_fraction",
+        "edge_vein_margin",
     )
     @classmethod
     def _non_negative_sd(cls, v: float, info: ValidationInfo) -> float:
