@@ -265,6 +265,121 @@ def subjects(
     return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 
+def _fixed_width(text: pa.Array, width: int) -> np.ndarray | None:
+    """Text as a numpy ``S{width}`` array (NUL-padded, so that numpy compares it in byte order,
+    as Arrow sorts): a view of the Arrow buffer when every string has ``width`` bytes, else a
+    padded copy (longer strings cut, for the caller to mask). None for text holding NUL bytes
+    (padding would make two ids one) or ids too long to pad cheaply."""
+    if pa.types.is_large_string(text.type):
+        off_type: Any = np.int64
+    elif pa.types.is_string(text.type):
+        off_type = np.int32
+    else:
+        return None
+    if text.null_count or width <= 0 or width > 256:
+        return None
+    n = len(text)
+    bufs = text.buffers()
+    offsets = np.frombuffer(
+        bufs[1], dtype=off_type, count=n + 1, offset=text.offset * np.dtype(off_type).itemsize
+    ).astype(np.int64)
+    start, end = int(offsets[0]), int(offsets[-1])
+    data = (
+        np.frombuffer(bufs[2], dtype=np.uint8, count=end - start, offset=start)
+        if n
+        else np.zeros(0, np.uint8)
+    )
+    if data.size and np.any(data == 0):
+        return None
+    lengths = np.diff(offsets)
+    if n and (lengths == width).all():
+        return data.view(f"S{width}")
+    out = np.zeros((n, width), dtype=np.uint8)
+    keep = np.minimum(lengths, width)
+    row = np.repeat(np.arange(n), keep)
+    # the byte positions of each string's first ``keep`` bytes, and where they go in its row
+    first = np.repeat(offsets[:-1] - start, keep)
+    col = np.arange(len(row)) - np.repeat(np.cumsum(keep) - keep, keep)
+    out[row, col] = data[first + col]
+    return out.view(f"S{width}").ravel()
+
+
+def _lengths(text: pa.Array) -> np.ndarray:
+    return np.asarray(pc.binary_length(text).fill_null(0)).astype(np.int64)
+
+
+def sorted_positions(query: pa.Array, known: pa.Array) -> np.ndarray:
+    """Where each text of ``query`` is in ``known`` (text sorted and unique in byte order, as
+    :func:`arrow_text` gives sorted categories), -1 where it is not there.
+
+    Two sorted lists of ids of at most 256 bytes are matched by binary search over their bytes
+    (no hash table of a million strings: a tenth of :func:`pyarrow.compute.index_in`'s time);
+    anything else (NUL bytes, ``known`` not strictly increasing) goes to ``index_in``.
+    """
+    n_q, n_k = len(query), len(known)
+    if n_q == 0:
+        return np.zeros(0, dtype=np.int64)
+    if n_k == 0:
+        return np.full(n_q, -1, dtype=np.int64)
+    k_len = _lengths(known)
+    width = int(k_len.max())
+    k = _fixed_width(known, width)
+    q = _fixed_width(query, width) if k is not None else None
+    if k is not None and q is not None and bool((k[1:] > k[:-1]).all()):
+        idx = np.searchsorted(k, q)
+        np.minimum(idx, n_k - 1, out=idx)
+        found = k[idx] == q
+        if int(_lengths(query).max()) > width:  # cut to ``width`` bytes: never in ``known``
+            found &= _lengths(query) <= width
+        return np.where(found, idx, -1).astype(np.int64)
+    got = pc.index_in(query, value_set=known)
+    return np.asarray(got.fill_null(-1)).astype(np.int64)
+
+
+def known_subject_codes(
+    arr: Any,
+    rows: Any,
+    source: str,
+    column: str,
+    report: IngestReport | None,
+    known_text: pa.Array,
+) -> tuple[np.ndarray, int]:
+    """Subject ids of an Arrow column as codes into ``known_text`` (the visits table's sorted
+    categories as Arrow text), -1 for ids not there, and how many distinct ids those are.
+
+    The same checks and counts as :func:`subjects` (missing and empty ids refused with their
+    row, spaces around an id stripped and counted), but the ids of each run are looked up in
+    the known ids directly: no sorting, numbering or Python strings of the file's own ids.
+    """
+    if arr.null_count:
+        nulls = np.asarray(_one_chunk(arr).is_null())
+        C.first_bad(nulls, rows, None, source, column, "missing subject id", "a subject id")
+    run_ids, run_len = _id_runs(arr)
+    trimmed = pc.utf8_trim_whitespace(run_ids)
+    changed = np.asarray(pc.not_equal(trimmed, run_ids).fill_null(False))
+    if changed.any():
+        C.stripped(report, int(run_len[changed].sum()))
+    empty = np.asarray(pc.equal(trimmed, "").fill_null(True))
+    if empty.any():
+        ends = np.cumsum(run_len)
+        C.first_bad(
+            np.repeat(empty, run_len),
+            rows,
+            lambda i: run_ids[int(np.searchsorted(ends, i, side="right"))].as_py(),
+            source,
+            column,
+            "empty subject id",
+            "a subject id",
+        )
+    pos = sorted_positions(trimmed, known_text)
+    unknown = pos < 0
+    n_subjects = 0
+    if unknown.any():
+        n_subjects = int(pc.count_distinct(trimmed.filter(pa.array(unknown))).as_py())
+    codes = np.repeat(pos.astype(np.int32), run_len)
+    return codes, n_subjects
+
+
 def _categorical_dtype(cats: pd.Index) -> pd.CategoricalDtype:
     """The dtype of sorted categories known to be unique.
 
@@ -305,10 +420,13 @@ def numbers(
 class ArrowColumns:
     """A pyarrow Table read from a file, as a :class:`~smoulder.schema.tables.ColumnSource`."""
 
-    def __init__(self, table: pa.Table, source: str = "<table>") -> None:
+    def __init__(
+        self, table: pa.Table, source: str = "<table>", names: list[str] | None = None
+    ) -> None:
         self.table = table
         self.source = source
-        self.names = list(table.column_names)
+        # every column of the file, for messages, when only some were read
+        self.names = list(table.column_names) if names is None else list(names)
         self.n_rows = table.num_rows
 
     def subjects(
@@ -356,10 +474,25 @@ class ArrowColumns:
             return None
         return np.asarray(found.fill_null(-1)).astype(np.int64)
 
+    def known_subject_codes(
+        self, name: str, rows: Any, source: str, report: IngestReport | None, known: pd.Index
+    ) -> tuple[np.ndarray, int] | None:
+        """Subject ids as codes into ``known`` (sorted unique text ids: the visits table's
+        categories), -1 for ids not there, and how many distinct ids those are; None when
+        ``known`` is not such an index (the caller then numbers the ids itself)."""
+        if not isinstance(known, pd.Index) or known.dtype != object:
+            return None
+        if not (known.is_monotonic_increasing and known.is_unique):
+            return None
+        text = arrow_text(known)
+        if text is None:
+            return None
+        return known_subject_codes(self.table.column(name), rows, source, name, report, text)
+
     def take(self, idx: np.ndarray) -> ArrowColumns:
         keep = np.zeros(self.n_rows, dtype=bool)
         keep[idx] = True
-        return ArrowColumns(self.table.filter(pa.array(keep)), self.source)
+        return ArrowColumns(self.table.filter(pa.array(keep)), self.source, self.names)
 
     def separator_hint(self) -> str:
         from smoulder.io.delimited import delimiter_hint

@@ -191,8 +191,50 @@ def read_mri_activity(
     )
 
 
-def _arrow_columns(path: str | Path, subject_col: str, sep: str | None, what: str) -> ArrowColumns:
-    return read_columns(path, subject_col=subject_col, sep=sep, what=what)
+def _arrow_columns(
+    path: str | Path,
+    subject_col: str,
+    sep: str | None,
+    what: str,
+    needed: tuple[str, ...] | None = None,
+) -> ArrowColumns:
+    """A table file for one analysis: of a Parquet file only the ``needed`` columns are read
+    (the messages still list every column of the file)."""
+    from smoulder.io.delimited import read_arrow_file
+
+    table = read_arrow_file(
+        path, dictionary_cols=(subject_col,), sep=sep, what=what, columns=needed
+    )
+    names = None
+    if needed is not None and _suffix(Path(path)) in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        names = list(pq.read_schema(path).names)
+    return ArrowColumns(table, str(path), names)
+
+
+def _needed_columns(subject_col: str, options: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The columns each of the visits, relapses and MRI tables is read for (as
+    :func:`smoulder.schema.inputs.validate_inputs` names them, with its defaults)."""
+    date = options.get("date_col", "date")
+    visits = (
+        subject_col,
+        date,
+        options.get("value_col", "value"),
+        options.get("validconf_col"),
+        options.get("valuedelta_col"),
+    )
+    relapses = (
+        subject_col,
+        options.get("relapse_date_col") or date,
+        options.get("relapse_end_col"),
+    )
+    mri = (
+        subject_col,
+        options.get("mri_date_col") or date,
+        options.get("mri_active_col", "active"),
+    )
+    return [tuple(c for c in cols if c) for cols in (visits, relapses, mri)]
 
 
 def read_columns(
@@ -228,7 +270,10 @@ def read_inputs(
     defaults = ("<visits>", "<relapses>", "<mri>")
     tables: list[Any] = []
     sources: list[str] = []
-    for table, name, default in zip((visits, relapses, mri_activity), what, defaults, strict=True):
+    needed = _needed_columns(subject_col, options)
+    for table, name, default, cols in zip(
+        (visits, relapses, mri_activity), what, defaults, needed, strict=True
+    ):
         if table is None or isinstance(table, pd.DataFrame):
             tables.append(table)
             sources.append(source or default)
@@ -239,7 +284,7 @@ def read_inputs(
             # read when the checks reach it: a bad visits file is reported before a relapses
             # file is even opened
             tables.append(
-                functools.partial(_arrow_columns, table, subject_col, sep, name),
+                functools.partial(_arrow_columns, table, subject_col, sep, name, cols),
             )
             sources.append(str(table))
     return validate_inputs(

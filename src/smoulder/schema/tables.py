@@ -350,12 +350,35 @@ def _dated_events(
             report,
             np.zeros(0, dtype=bool),
         )
-    subj = cols.subjects(subject_col, rows, source, report)
+    direct = _known_codes(cols, subject_col, rows, source, report, known_subjects)
+    subj = cols.subjects(subject_col, rows, source, report) if direct is None else None
     days, scan = cols.day_numbers(date_col, rows, source, rule, date_format)
     future = C.future_rows(days, scan, rule, report, what)
     dates = days.astype("datetime64[D]")
-    df = pd.DataFrame({"subject": subj, "date": dates.astype("datetime64[s]"), "row": rows})
-    if known_subjects is not None:
+    if direct is not None:
+        # ids looked up in the visits table's categories by the column source (a file's Arrow
+        # text): the same table and counts as numbering them first, without the sorting
+        known = _as_str_index(known_subjects)
+        codes, n_s = direct
+        unknown = codes < 0
+        df = pd.DataFrame(
+            {
+                "subject": pd.Categorical.from_codes(
+                    codes, dtype=_known_dtype(known_subjects, known), validate=False
+                ),
+                "date": dates.astype("datetime64[s]"),
+                "row": rows,
+            }
+        )
+        if n_s:
+            n_u = int(unknown.sum())
+            report.warnings.append(
+                f"{n_u:,} {what} for {n_s:,} subjects not in the visits table were ignored"
+            )
+            report.add(f"{what} for subjects not in the visits table", n_u, rejected=True)
+    elif known_subjects is not None:
+        assert subj is not None
+        df = pd.DataFrame({"subject": subj, "date": dates.astype("datetime64[s]"), "row": rows})
         known = _as_str_index(known_subjects)
         position = _positions(cols, known, _as_str_index(subj.categories))
         codes = np.asarray(subj.codes)
@@ -375,6 +398,8 @@ def _dated_events(
             )
             report.add(f"{what} for subjects not in the visits table", n_u, rejected=True)
     else:
+        assert subj is not None
+        df = pd.DataFrame({"subject": subj, "date": dates.astype("datetime64[s]"), "row": rows})
         unknown = np.zeros(n, dtype=bool)
     if future is not None:
         unknown = unknown | future
@@ -465,6 +490,27 @@ def validate_relapses(
     )
     report.rows_used = len(df)
     return df[["subject", "date", "end_date", "row"]], report
+
+
+def _known_codes(
+    cols: Any,
+    subject_col: str,
+    rows: np.ndarray,
+    source: str,
+    report: IngestReport,
+    known_subjects: Any,
+) -> tuple[np.ndarray, int] | None:
+    """Codes of each row's subject in ``known_subjects`` (-1: not there) and how many distinct
+    unknown ids, from a column source that can look them up itself (a file's Arrow columns);
+    None when it cannot (then the ids are numbered and matched with pandas)."""
+    finder = getattr(cols, "known_subject_codes", None)
+    if finder is None or known_subjects is None:
+        return None
+    known = _as_str_index(known_subjects)
+    if not (known.is_monotonic_increasing and known.is_unique):
+        return None
+    got: tuple[np.ndarray, int] | None = finder(subject_col, rows, source, report, known)
+    return got
 
 
 def _positions(cols: Any, known: pd.Index, ids: pd.Index) -> np.ndarray:
