@@ -205,9 +205,10 @@ def test_other_pages_fit_the_screen(live_server, browser, size):
         no_sideways_scroll(page, w)
         # the trend mark of every person, and the filters by treatment, course and age
         assert page.locator("#cohort-table svg.spark").count() >= 2
-        # each pseudonym on one line (regression: "P-" / "75VMDU69" in the wide table)
+        # each pseudonym and clinic id on one line (regression: "P-" / "75VMDU69" in the wide table)
         lines = page.evaluate(
-            "[...document.querySelectorAll('#cohort-table td[data-label=Pseudonym] a')]"
+            "[...document.querySelectorAll('#cohort-table td[data-label=Pseudonym] a,"
+            " #cohort-table td[data-label=Name] .meta')]"
             ".map(a => a.getClientRects().length)"
         )
         assert lines and set(lines) == {1}, lines
