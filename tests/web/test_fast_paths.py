@@ -138,3 +138,54 @@ def test_a_cached_view_is_not_served_after_an_import(sqlite_clinic, login, csrf)
     new = dr.get(f"/api/patients/{k}").json()["assessments"]
     assert len(new) == len(old) + 1 and new[-1]["date"] == "2021-01-15" and new[-1]["edss"] == 1.5
     assert "2021-01-15" in dr.get(f"/patients/{k}").text
+
+
+def _cohort_lists(store) -> int:
+    with store.session() as s:
+        return s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "list", AuditEntry.resource == "cohort page")
+        )
+
+
+def test_the_cached_cohort_page_follows_every_write_and_is_audited_each_time(
+    sqlite_clinic, login, csrf
+):
+    """The cohort table is rendered once per store revision: a second view is the same page (and
+    still on the audit trail), an import shows at once, a new care link shows the person."""
+    from smoulder.store.accounts import assign
+
+    app, keys = sqlite_clinic
+    store = app.state.store
+    dr = login(app, "dr.a")
+    first = dr.get("/cohort").text
+    before = _cohort_lists(store)
+    again = dr.get("/cohort")
+    assert again.status_code == 200 and _cohort_lists(store) == before + 1
+    # the same table (the page around it carries this request's CSRF token)
+    table = first.split("<h1>Cohort", 1)[1]
+    assert again.text.split("<h1>Cohort", 1)[1] == table
+    assert "Carol" not in table and "2 people" in table
+    # a visit imported for Bob: his last EDSS and last visit change on the next view
+    r = dr.post(
+        "/api/imports",
+        data={"kind": "visits"},
+        files={"file": ("v.csv", b"subject,date,edss\nMRN-1002,2021-06-01,6.5\n", "text/csv")},
+        headers={"x-csrf-token": csrf(dr)},
+    )
+    assert r.status_code in (200, 201), r.text
+    after = dr.get("/cohort").text
+    assert "2021-06-01" in after and "2021-06-01" not in first
+    # dr.b's patient linked to dr.a as well: on dr.a's next cohort page
+    with store.session() as s:
+        from smoulder.store.models import User as U
+
+        a = s.scalar(select(U).where(U.username == "dr.a"))
+        carol = s.scalar(select(Person).where(Person.subject == "MRN-2001"))
+        assign(s, a, carol)
+        s.commit()
+    linked = dr.get("/cohort").text
+    assert "Carol Otherclinic" in linked and "3 people" in linked
+    # another clinician's cached page is never handed to dr.a, nor dr.a's to dr.b
+    assert "Alice" not in login(app, "dr.b").get("/cohort").text

@@ -175,6 +175,12 @@ def test_person_page_answers_first_and_tells_the_truth(
             ], table
     # no toolbar over the data, on any screen
     assert page.locator("#timeline .modebar").count() == 0
+    if role != "patient":
+        # the day of the verdict is never split at its hyphens (regression: "2023-" / "06-01" on a phone)
+        assert (
+            page.evaluate("document.querySelector('#verdict-title small').getClientRects().length")
+            == 1
+        )
 
     text = page.inner_text("body")
     if role == "patient":
@@ -199,6 +205,13 @@ def test_other_pages_fit_the_screen(live_server, browser, size):
         no_sideways_scroll(page, w)
         # the trend mark of every person, and the filters by treatment, course and age
         assert page.locator("#cohort-table svg.spark").count() >= 2
+        # each pseudonym and clinic id on one line (regression: "P-" / "75VMDU69" in the wide table)
+        lines = page.evaluate(
+            "[...document.querySelectorAll('#cohort-table td[data-label=Pseudonym] a,"
+            " #cohort-table td[data-label=Name] .meta')]"
+            ".map(a => a.getClientRects().length)"
+        )
+        assert lines and set(lines) == {1}, lines
         for name in ("treatment", "course", "age_min", "age_max"):
             assert page.locator(f"#cohort-filters [name={name}]").count() == 1
         page.select_option("select[name=course]", "unknown")

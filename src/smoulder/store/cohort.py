@@ -14,12 +14,31 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import and_, asc, desc, exists, func, not_, or_, select
+from sqlalchemy import (
+    BigInteger,
+    and_,
+    asc,
+    bindparam,
+    cast,
+    desc,
+    exists,
+    func,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from smoulder.schema.disease_course import COURSES
 from smoulder.schema.treatments import canonical_treatment, treatment_names
-from smoulder.store.models import Assessment, Person, PersonSignals, Treatment, User
+from smoulder.store.models import (
+    Assessment,
+    CareLink,
+    Person,
+    PersonSignals,
+    Treatment,
+    User,
+)
 from smoulder.store.pseudonymise import researcher_row
 
 COHORT_SORTS = (
@@ -40,6 +59,39 @@ COURSE_FILTERS = (*COURSES, "unknown")
 #: a visit older than this is overdue (as on the person page)
 OVERDUE_DAYS = 365
 TREND_YEARS = 2
+
+
+#: what a cached cohort page depends on, read in one statement on every request: every write that
+#: changes a row of the table (an import, a lifestyle entry, a new analysis with its signal counts)
+#: adds 1 to ``data_version`` of each person it touches, so the sum only grows; new or removed
+#: people change the count and the largest id; for a clinician, the people linked to them (count,
+#: sum and sum of squares of their ids: a different set of people gives different figures unless
+#: several links change at once in a way that keeps all three)
+_PERSON_PART = (
+    select(func.count()).select_from(Person).scalar_subquery(),
+    select(func.coalesce(func.sum(Person.data_version), 0)).scalar_subquery(),
+    select(func.coalesce(func.max(Person.id), 0)).scalar_subquery(),
+)
+_MINE = CareLink.user_id == bindparam("u")
+_SQ = cast(CareLink.person_id, BigInteger) * cast(CareLink.person_id, BigInteger)
+_REVISION = {
+    "clinician": select(
+        *_PERSON_PART,
+        select(func.count()).select_from(CareLink).where(_MINE).scalar_subquery(),
+        select(func.coalesce(func.sum(CareLink.person_id), 0)).where(_MINE).scalar_subquery(),
+        select(func.coalesce(func.sum(_SQ), 0)).where(_MINE).scalar_subquery(),
+    ),
+    "other": select(*_PERSON_PART),
+}
+
+
+def revision(conn: Any, user: User) -> tuple[int, ...]:
+    """The store's revision as ``user``'s cohort table sees it (``conn``: a connection or session).
+
+    Equal revisions mean the same table for this user on the same day; any committed write that
+    changes a person's data, the people, or the people linked to this clinician gives another."""
+    stmt = _REVISION["clinician" if user.role == "clinician" else "other"]
+    return tuple(int(x) for x in conn.execute(stmt, {"u": user.id}).one())
 
 
 def _visible(user: User) -> Any:
@@ -234,6 +286,7 @@ def cohort(
 
 __all__ = [
     "cohort",
+    "revision",
     "treatment_options",
     "COHORT_SORTS",
     "COHORT_FILTERS",

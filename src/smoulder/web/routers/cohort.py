@@ -5,20 +5,24 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from smoulder.store.cohort import (
     COURSE_FILTERS,
     TREATMENT_FILTERS,
+    revision,
     treatment_options,
 )
 from smoulder.store.models import Person
 from smoulder.store.repo import COHORT_FILTERS, COHORT_SORTS, cohort
 from smoulder.web import views
-from smoulder.web.deps import DB, ApiUser, PageUser, optional_user, record, render
+from smoulder.web.compress import Piece, accepts_gzip, encoded
+from smoulder.web.deps import DB, TEMPLATES, ApiUser, PageUser, optional_user, record
 from smoulder.web.schemas import WHOLE, CohortPage, errors
 
 router = APIRouter(tags=["cohort"])
+BODY_MARK = Markup("<!--smoulder:cohort-->")  # no rendered table or header contains it
 MAX_OFFSET = 10**9
 Sort = Literal[
     "pseudonym",
@@ -217,7 +221,6 @@ def home(request: Request, db: DB):
 @router.get("/cohort", include_in_schema=False)
 def cohort_page(
     request: Request,
-    db: DB,
     user: PageUser,
     sort: SortQ = "n_pira",
     desc: bool = True,
@@ -230,42 +233,74 @@ def cohort_page(
     page: Annotated[int, WHOLE, Query(ge=1, le=MAX_OFFSET // 50)] = 1,
 ):
     size = 50
+    u = user.as_user()
+    store = request.app.state.store
     # the form sends empty boxes as empty text
     filters = _filters(
         treatment, course, int(age_min) if age_min else None, int(age_max) if age_max else None
     )
-    out = cohort(
-        db,
-        user.as_user(),
-        sort=sort,
-        descending=desc,
-        signal=_signal(signal),
-        query=q,
-        limit=size,
-        offset=(page - 1) * size,
-        **filters,
-        today=views.today(),
-        cache=request.app.state.row_cache,
+    day = views.today()
+    # the table is rendered once per user, store revision, day and query: the revision is read
+    # on every request, so a page made before a write is never shown after it
+    with store.engine.connect() as conn:
+        rev = revision(conn, u)
+    key = (
+        "cohort-page",
+        u.id,
+        u.role,
+        rev,
+        day,
+        sort,
+        desc,
+        signal,
+        q,
+        tuple(filters.items()),
+        page,
     )
-    options = treatment_options(db, user.as_user())
-    record(request, user, "list", "cohort page", None, f"{len(out['rows'])} rows", db=db)
-    pages = max(1, -(-out["total"] // size))
-    return render(
-        request,
-        "cohort.html",
-        user,
-        data=out,
-        sorts=COHORT_SORTS,
-        filters=COHORT_FILTERS,
-        q=q or "",
-        page=page,
-        pages=pages,
-        pseudo=user.role == "researcher",
-        chosen=filters,
-        treatments=options,
-        courses=COURSE_FILTERS,
-        query=_query_string(sort, desc, signal, q, filters),
+    cache = request.app.state.payload_cache
+    hit = cache.get(key)
+    if hit is None:
+        with store.session() as db:
+            out = cohort(
+                db,
+                u,
+                sort=sort,
+                descending=desc,
+                signal=_signal(signal),
+                query=q,
+                limit=size,
+                offset=(page - 1) * size,
+                **filters,
+                today=day,
+                cache=request.app.state.row_cache,
+            )
+            options = treatment_options(db, u)
+        pages = max(1, -(-out["total"] // size))
+        markup = TEMPLATES.env.get_template("cohort_body.html").render(
+            data=out,
+            sorts=COHORT_SORTS,
+            filters=COHORT_FILTERS,
+            q=q or "",
+            page=page,
+            pages=pages,
+            pseudo=user.role == "researcher",
+            chosen=filters,
+            treatments=options,
+            courses=COURSE_FILTERS,
+            query=_query_string(sort, desc, signal, q, filters),
+        )
+        hit = (Piece(markup.encode()), len(out["rows"]))
+        cache.put(key, hit)
+    body, n_rows = hit
+    record(request, user, "list", "cohort page", None, f"{n_rows} rows")
+    page_text = TEMPLATES.env.get_template("cohort.html").render(
+        request=request, user=user, body=BODY_MARK
     )
+    head, _, tail = page_text.partition(BODY_MARK)
+    # a search text is echoed in the table: such a page is not compressed (compress.py)
+    gzip = accepts_gzip(request.headers) and not q
+    content, headers = encoded([head.encode(), body, tail.encode()], gzip)
+    return HTMLResponse(content, headers=headers)
 
 
 def _query_string(
