@@ -407,11 +407,12 @@ def main() -> int:
         type=int,
         nargs="*",
         default=[60, 3000],
-        help="cohort sizes for the first-run time (none to skip)",
+        help="cohort sizes for the first-run time (none or 0 to skip)",
     )
     args = ap.parse_args()
     for n in args.first_run:
-        first_run(n, args.seed)
+        if n > 0:
+            first_run(n, args.seed)
     peer_ms = None
     if args.subjects:
         peer_ms = peer_comparison(args.subjects, args.peer_subjects, args.seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from smoulder.synth import load_demo, simulate_cohort, write_cohort
 
@@ -78,3 +79,8 @@ def test_write_and_demo(tmp_path):
     assert len(back) == len(c.visits)
     demo = load_demo()
     assert demo.visits["subject"].nunique() == 60 and len(demo.relapses) > 0
+
+
+def test_an_empty_cohort_is_refused_in_words():
+    with pytest.raises(ValueError, match="n_subjects must be at least 1"):
+        simulate_cohort(0)

@@ -121,6 +121,8 @@ def simulate_cohort(
     """
     rng = np.random.default_rng(seed)
     n = int(n_subjects)
+    if n < 1:
+        raise ValueError(f"n_subjects must be at least 1 (given {n_subjects!r})")
     ids = _ids(n)
     start = np.datetime64(start_date, "D").astype(np.int64)
     enrol = start + rng.integers(0, 3 * 365, n)
