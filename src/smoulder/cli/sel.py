@@ -90,10 +90,11 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--expansion-measure",
-        choices=["jacobian", "signal"],
+        choices=["segmented", "jacobian", "signal", "ring"],
         default=None,
-        help="what expansion_pct_per_year reports: the Jacobian over the baseline lesion "
-        "(default) or the lesion's excess FLAIR signal over it and its grown edge (both written)",
+        help="what expansion_pct_per_year reports: the change of the lesion segmented on each "
+        "visit's FLAIR (default), the Jacobian over the baseline lesion, the lesion's excess "
+        "FLAIR signal, or the Jacobian over the lesion and its grown edge (all written)",
     )
     g.add_argument(
         "--lesion-seed-pct",
