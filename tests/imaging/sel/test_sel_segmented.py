@@ -120,3 +120,13 @@ def test_detect_sel_reports_the_segmented_expansion_by_default():
     assert row["expansion_pct_per_year"] == row["segmented_expansion_pct_per_year"]
     assert row["expansion_pct_per_year"] == pytest.approx(33.1, rel=0.15)
     assert np.isfinite(row["jacobian_expansion_pct_per_year"])
+
+
+def test_lesion_level_seeding_is_on_by_default_and_off_on_the_command_line():
+    from smoulder.cli.sel import _pct_or_off
+
+    assert SELSettings().lesion_seed_pct_per_year == 3.0
+    assert SELSettings().expansion_measure == "segmented"
+    off = SELSettings(lesion_seed_pct_per_year=_pct_or_off("off")).lesion_seed_pct_per_year
+    assert off == float("inf") and not (1e6 >= off)
+    assert _pct_or_off("2.5") == 2.5

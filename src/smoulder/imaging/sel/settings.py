@@ -104,10 +104,10 @@ class SELSettings(Settings):
         Voxel expansion (annualised, atrophy corrected) that seeds a candidate / lets it grow
         (12.5 and 4 after Elliott 2019; *unverified*).
     lesion_seed_pct_per_year : float or None
-        A lesion whose signal-measured expansion reaches this (% per year) also seeds its
-        candidate from its voxels at or above ``growth_pct_per_year`` (slow SELs, whose voxels
-        rarely reach ``seed_pct_per_year``); None (default) turns this off (not yet validated
-        for false definite calls).
+        A lesion whose expansion (``expansion_pct_per_year``, the ``expansion_measure``) reaches
+        this (% per year; default 3) also seeds its candidate from its voxels at or above
+        ``growth_pct_per_year`` (slow SELs, whose voxels rarely reach ``seed_pct_per_year``);
+        None (or ``inf``) turns this off. Figures in docs/sel.md (issue 12 §6, round 4).
     min_voxels : int
         Smallest candidate (voxels, 10 after Elliott 2019; *unverified*).
     connectivity : {6, 18, 26}
@@ -167,7 +167,7 @@ class SELSettings(Settings):
     ring_growth_share: float = 0.5
     dark_share: float = 0.6
     seed_pct_per_year: float = 12.5
-    lesion_seed_pct_per_year: float | None = None
+    lesion_seed_pct_per_year: float | None = 3.0
     growth_pct_per_year: float = 4.0
     min_voxels: int = 10
     connectivity: int = 18
