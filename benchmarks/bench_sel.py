@@ -73,6 +73,7 @@ def run_smoulder(subs: list[dict], threads: int) -> tuple[pd.DataFrame, float]:
         t["definite"] = t["sel"] == "definite"
         t["measured"] = t["expansion_pct_per_year"]
         t["measured_signal"] = t["signal_expansion_pct_per_year"]
+        t["measured_jacobian"] = t["jacobian_expansion_pct_per_year"]
         rows.append(
             t[
                 [
@@ -82,6 +83,7 @@ def run_smoulder(subs: list[dict], threads: int) -> tuple[pd.DataFrame, float]:
                     "true_expansion_pct_per_year",
                     "measured",
                     "measured_signal",
+                    "measured_jacobian",
                     "definite",
                 ]
             ]
@@ -139,10 +141,11 @@ def metrics(t: pd.DataFrame) -> dict:
     for k in ("stable", "shrinking", "new_adjacent"):
         out[f"fpr_{k}"] = float(t.loc[t["kind"] == k, "definite"].mean())
     out["ratio_median"] = float(ratio.median())
-    if "measured_signal" in exp:
-        out["ratio_median_signal"] = float(
-            (exp["measured_signal"] / exp["true_expansion_pct_per_year"]).median()
-        )
+    for m in ("signal", "jacobian"):
+        if f"measured_{m}" in exp:
+            out[f"ratio_median_{m}"] = float(
+                (exp[f"measured_{m}"] / exp["true_expansion_pct_per_year"]).median()
+            )
     out["ratio_within_25pct"] = float(ratio.between(0.75, 1.25).mean())
     out["stable_abs_pct_per_year"] = float(t.loc[t["kind"] == "stable", "measured"].abs().median())
     return out

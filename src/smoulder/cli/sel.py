@@ -90,17 +90,19 @@ def add_sel_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--expansion-measure",
-        choices=["jacobian", "signal"],
+        choices=["segmented", "jacobian", "signal", "ring"],
         default=None,
-        help="what expansion_pct_per_year reports: the Jacobian over the baseline lesion "
-        "(default) or the lesion's excess FLAIR signal over it and its grown edge (both written)",
+        help="what expansion_pct_per_year reports: the change of the lesion segmented on each "
+        "visit's FLAIR (default), the Jacobian over the baseline lesion, the lesion's excess "
+        "FLAIR signal, or the Jacobian over the lesion and its grown edge (all written)",
     )
     g.add_argument(
         "--lesion-seed-pct",
-        type=float,
+        type=_pct_or_off,
         default=None,
-        help="a lesion whose signal-measured expansion reaches this (%% per year) seeds its "
-        "candidate from all its voxels above --growth-pct (off unless given)",
+        help="a lesion whose expansion (expansion_pct_per_year) reaches this (%% per year) "
+        "seeds its candidate from all its voxels above --growth-pct (default 3; 'off' turns "
+        "it off)",
     )
     r = p.add_argument_group("registration")
     r.add_argument(
@@ -187,6 +189,16 @@ def sel_settings_from_args(ns: argparse.Namespace) -> Any:
         return _settings(SELSettings, ns)
     except SettingsError as exc:
         raise restate(exc, SEL_FLAGS) from None
+
+
+def _pct_or_off(text: str) -> float:
+    """A number (% per year) or ``off`` (a rate no lesion reaches)."""
+    if text.strip().lower() == "off":
+        return float("inf")
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number (% per year) or 'off', got {text!r}") from None
 
 
 def _settings(cls: Any, ns: argparse.Namespace) -> Any:

@@ -56,9 +56,28 @@ COLUMN_DESCRIPTIONS: dict[str, Any] = {
     "centroid_z_mm": {"Description": "Baseline lesion centroid, world z (RAS)", "Units": "mm"},
     "diameter_mm": {"Description": "Diameter of the sphere of equal volume", "Units": "mm"},
     "expansion_pct_per_year": {
-        "Description": "The lesion's own volume change per year: the Jacobian integrated "
-        "over the baseline lesion, divided by the brain's mean Jacobian (atrophy), "
-        "log-linear fit over all follow-ups",
+        "Description": "The lesion's own volume change per year relative to the brain's "
+        "(atrophy), log-linear fit over all follow-ups, by the measure of "
+        "Settings.expansion_measure (default segmented; the Jacobian where it cannot be measured)",
+        "Units": "% per year",
+    },
+    "segmented_expansion_pct_per_year": {
+        "Description": "Expansion from the lesion segmented on each visit's rigidly aligned "
+        "FLAIR (relative to its own baseline contrast, partial volume counted, over the lesion "
+        "and its grown edge, neighbouring lesions left out)",
+        "Units": "% per year",
+    },
+    "jacobian_expansion_pct_per_year": {
+        "Description": "Expansion from the corrected Jacobian integrated over the baseline lesion",
+        "Units": "% per year",
+    },
+    "signal_expansion_pct_per_year": {
+        "Description": "Expansion from the lesion's excess FLAIR signal over it and its grown edge",
+        "Units": "% per year",
+    },
+    "ring_expansion_pct_per_year": {
+        "Description": "Expansion from the corrected Jacobian integrated over the lesion and its "
+        "grown edge",
         "Units": "% per year",
     },
     "volume_change_pct": {

@@ -74,7 +74,12 @@ def test_a_flair_on_its_own_grid_with_head_motion_is_registered_to_its_t1(small3
     # from the FLAIR on the T1's grid
     a = ref.lesions.set_index("label")
     b = res.lesions.set_index("label")
-    assert np.abs(a["expansion_pct_per_year"] - b["expansion_pct_per_year"]).max() < 3.0
+    jac = "jacobian_expansion_pct_per_year"
+    assert np.abs(a[jac] - b[jac]).max() < 3.0
+    # the segmented measure (the default) reads the FLAIR itself, so a FLAIR that went through a
+    # 3 mm grid (coarser partial volume) moves it more than the deformation: within 4 %/year
+    seg = "segmented_expansion_pct_per_year"
+    assert np.abs(a[seg] - b[seg]).max() < 4.0
     # trusting the headers instead leaves the 3 mm shift: the transform is the identity
     res_r = detect_sel(t1, fl2, _years(f), labels, settings=FAST.replace(flair_to_t1="resample"))
     assert np.allclose(res_r.details["flair_to_t1"][1], np.eye(4))

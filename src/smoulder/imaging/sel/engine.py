@@ -54,7 +54,7 @@ from smoulder.imaging.sel.boxes import lesion_boxes, syn_register_boxes
 from smoulder.imaging.sel.result import SELResult
 from smoulder.imaging.sel.scores import log_fit_pct, score_lesions, seeded_candidates
 from smoulder.imaging.sel.settings import SELSettings, registration_shrink, syn_levels
-from smoulder.imaging.sel.volume import excess_signal, ring_jacobian
+from smoulder.imaging.sel.volume import lesion_ratios
 from smoulder.schema.images import Volume, check_has_signal, check_overlap, same_grid
 
 
@@ -454,34 +454,9 @@ def detect_sel(
     t_fu = yrs[1:]
     brain_change = log_fit_pct(t_fu, np.array(glob_aff))
 
-    # 4. the lesions' own volume change from their excess FLAIR signal (rigidly aligned visits)
-    signal = excess_signal(
-        ref_fl,
-        labels_ref,
-        support,
-        zooms,
-        margin_mm=s.edge_margin_mm,
-        growth_share=s.edge_growth_share,
-    )
-    signal_ratios = {
-        k: np.where(v[0] > 0, v[1:] / v[0], np.nan) / np.asarray(glob, float)
-        for k, v in signal.items()
-    }
-    dark = np.zeros(shape, bool)
-    for img in ref_fl:
-        dark |= img < s.dark_share
-    ring_ratios = ring_jacobian(
-        jc,
-        labels_ref,
-        support,
-        zooms,
-        margin_mm=s.ring_margin_mm,
-        growth_share=s.ring_growth_share,
-        exclude=dark,
-    )
-    measured = {"signal": signal_ratios, "ring": ring_ratios}.get(s.expansion_measure)
-    if measured is None:
-        measured = {k: np.array([float(j[labels_ref == k].mean()) for j in jc]) for k in signal}
+    # 4. each lesion's own volume change, by every measure (docs/sel.md, step 7)
+    ratios = lesion_ratios(ref_fl, labels_ref, support, zooms, jc, glob, s)
+    measured = ratios[s.expansion_measure]
     growing = []
     if s.lesion_seed_pct_per_year is not None:
         growing = [
@@ -508,8 +483,7 @@ def detect_sel(
         yrs,
         aff,
         s,
-        signal_ratios,
-        ring_ratios,
+        ratios,
     )
 
     clock.lap("measures_and_scores")

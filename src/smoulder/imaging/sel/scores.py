@@ -19,6 +19,9 @@ from smoulder.imaging.lesions import lesion_geometry
 from smoulder.imaging.sel.settings import SELSettings
 from smoulder.schema.images import Volume
 
+#: The FLAIR and edge measures written beside the Jacobian one (docs/sel.md, step 7).
+MEASURES = ("segmented", "signal", "ring")
+
 
 def log_fit_pct(years: np.ndarray, ratios: np.ndarray) -> float:
     """Annual % change from ratios to baseline by a log-linear least-squares fit through the origin."""
@@ -134,8 +137,7 @@ def score_lesions(
     yrs: np.ndarray,
     aff: np.ndarray,
     s: SELSettings,
-    signal_ratios: Mapping[int, np.ndarray] | None = None,
-    ring_ratios: Mapping[int, np.ndarray] | None = None,
+    measures: Mapping[str, Mapping[int, np.ndarray]] | None = None,
 ) -> pd.DataFrame:
     """Per-lesion scores and classes of a registered series (all arrays in the halfway space).
 
@@ -158,18 +160,17 @@ def score_lesions(
     aff : numpy.ndarray
         Affine of the grid.
     s : SELSettings
-    signal_ratios : mapping, optional
-        Label -> atrophy-corrected excess-signal ratio of every follow-up to baseline
-        (:func:`smoulder.imaging.sel.volume.excess_signal`).
-    ring_ratios : mapping, optional
-        Label -> volume ratio from the Jacobian over the lesion and its grown edge
-        (:func:`smoulder.imaging.sel.volume.ring_jacobian`).
+    measures : mapping, optional
+        Measure name (``segmented``, ``signal``, ``ring``) -> label -> atrophy-corrected volume
+        ratio of every follow-up to baseline (:func:`smoulder.imaging.sel.volume.lesion_ratios`);
+        each is written as ``<name>_expansion_pct_per_year``.
 
     Returns
     -------
     pandas.DataFrame
-        Geometry, ``expansion_pct_per_year`` (the measure of ``s.expansion_measure``),
-        ``jacobian_expansion_pct_per_year``, ``signal_expansion_pct_per_year``, ``volume_change_pct``, ``concentricity``,
+        Geometry, ``expansion_pct_per_year`` (the measure of ``s.expansion_measure``; the
+        Jacobian where it cannot be measured), ``jacobian_``, ``segmented_``, ``signal_`` and
+        ``ring_expansion_pct_per_year``, ``volume_change_pct``, ``concentricity``,
         ``constancy``, ``min_interval_pct_per_year``, ``candidate_voxels``,
         ``candidate_volume_mm3``, ``candidate_expansion_pct_per_year``, ``t1_change_pct``, ``sel``
         and ``note``, one row per baseline lesion.
@@ -201,19 +202,14 @@ def score_lesions(
         les = labels_ref[box] == lab
         cl = cand[box] == lab
         ratios = np.array([float(j[box][les].mean()) for j in jc])
-        sig = None if signal_ratios is None else signal_ratios.get(lab)
         row["jacobian_expansion_pct_per_year"] = log_fit_pct(t_fu, ratios)
-        row["signal_expansion_pct_per_year"] = (
-            log_fit_pct(t_fu, np.asarray(sig)) if sig is not None else float("nan")
-        )
-        ring = None if ring_ratios is None else ring_ratios.get(lab)
-        row["ring_expansion_pct_per_year"] = (
-            log_fit_pct(t_fu, np.asarray(ring)) if ring is not None else float("nan")
-        )
-        if s.expansion_measure == "signal" and sig is not None and np.isfinite(sig).all():
-            ratios = np.asarray(sig, float)
-        elif s.expansion_measure == "ring" and ring is not None and np.isfinite(ring).all():
-            ratios = np.asarray(ring, float)
+        for name in MEASURES:
+            got = (measures or {}).get(name, {}).get(lab)
+            r_k = np.full(len(t_fu), np.nan) if got is None else np.asarray(got, float)
+            ok = bool(np.isfinite(r_k).all())
+            row[f"{name}_expansion_pct_per_year"] = log_fit_pct(t_fu, r_k) if ok else np.nan
+            if ok and s.expansion_measure == name:
+                ratios = r_k
         row["expansion_pct_per_year"] = log_fit_pct(t_fu, ratios)
         row["volume_change_pct"] = float((ratios[-1] - 1.0) * 100.0)
         sub_aff = aff.copy()
@@ -256,8 +252,7 @@ def score_lesions(
     for c in (
         "expansion_pct_per_year",
         "jacobian_expansion_pct_per_year",
-        "signal_expansion_pct_per_year",
-        "ring_expansion_pct_per_year",
+        *(f"{m}_expansion_pct_per_year" for m in MEASURES),
         "volume_change_pct",
         "concentricity",
         "constancy",

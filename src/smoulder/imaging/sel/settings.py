@@ -71,12 +71,26 @@ class SELSettings(Settings):
         ``none`` keeps the total Jacobian.
     brain_erosion_mm : float
         Erosion of the brain mask before the atrophy mean (avoids the brain edge).
-    expansion_measure : {"jacobian", "signal", "ring"}
-        What ``expansion_pct_per_year`` reports: ``jacobian`` the Jacobian integrated over the
-        baseline lesion (Elliott 2019); ``signal`` the change of the lesion's excess FLAIR signal
-        over the lesion and its grown edge; ``ring`` the Jacobian integrated over the lesion and
-        its grown edge (:mod:`smoulder.imaging.sel.volume`). All three are written
-        (``jacobian_``, ``signal_``, ``ring_expansion_pct_per_year``); figures in docs/sel.md.
+    expansion_measure : {"segmented", "jacobian", "signal", "ring"}
+        What ``expansion_pct_per_year`` reports: ``segmented`` (default) the change of the lesion
+        segmented on each visit's rigidly aligned FLAIR relative to its own baseline contrast
+        (partial volume counted; over the lesion and its grown edge, neighbouring lesions left
+        out); ``jacobian`` the Jacobian integrated over the baseline lesion (Elliott 2019);
+        ``signal`` the change of the lesion's excess FLAIR signal over the lesion and its grown
+        edge; ``ring`` the Jacobian integrated over the lesion and its grown edge
+        (:mod:`smoulder.imaging.sel.volume`). All four are written (``segmented_``,
+        ``jacobian_``, ``signal_``, ``ring_expansion_pct_per_year``); figures in docs/sel.md.
+    segmented_margin_mm, segmented_growth_share : float
+        Reach of the ``segmented`` measure beyond the baseline lesion: ``segmented_margin_mm``
+        plus ``segmented_growth_share`` times the lesion's equivalent radius.
+    segmented_level : float
+        Share of the lesion's own contrast a voxel needs to be segmented as lesion.
+    segmented_edge_mm : float
+        How far the segmentation is grown to count its partial-volume edge.
+    segmented_contrast : {"visit", "baseline"}
+        ``visit``: the lesion contrast of each visit is scaled by the change of the lesions'
+        deep cores (a scanner's change of contrast); ``baseline``: the baseline contrast is used
+        at every visit.
     ring_margin_mm, ring_growth_share : float
         Reach of the ``ring`` measure beyond the baseline lesion: ``ring_margin_mm`` plus
         ``ring_growth_share`` times the lesion's equivalent radius.
@@ -90,10 +104,10 @@ class SELSettings(Settings):
         Voxel expansion (annualised, atrophy corrected) that seeds a candidate / lets it grow
         (12.5 and 4 after Elliott 2019; *unverified*).
     lesion_seed_pct_per_year : float or None
-        A lesion whose signal-measured expansion reaches this (% per year) also seeds its
-        candidate from its voxels at or above ``growth_pct_per_year`` (slow SELs, whose voxels
-        rarely reach ``seed_pct_per_year``); None (default) turns this off (not yet validated
-        for false definite calls).
+        A lesion whose expansion (``expansion_pct_per_year``, the ``expansion_measure``) reaches
+        this (% per year; default 3) also seeds its candidate from its voxels at or above
+        ``growth_pct_per_year`` (slow SELs, whose voxels rarely reach ``seed_pct_per_year``);
+        None (or ``inf``) turns this off. Figures in docs/sel.md (issue 12 §6, round 4).
     min_voxels : int
         Smallest candidate (voxels, 10 after Elliott 2019; *unverified*).
     connectivity : {6, 18, 26}
@@ -141,14 +155,19 @@ class SELSettings(Settings):
     threads: int | None = None
     atrophy_correction: Literal["affine", "brain-mean", "none"] = "affine"
     brain_erosion_mm: float = 4.0
-    expansion_measure: Literal["jacobian", "signal", "ring"] = "jacobian"
+    expansion_measure: Literal["segmented", "jacobian", "signal", "ring"] = "segmented"
+    segmented_margin_mm: float = 3.0
+    segmented_growth_share: float = 0.5
+    segmented_level: float = 0.5
+    segmented_edge_mm: float = 2.5
+    segmented_contrast: Literal["visit", "baseline"] = "visit"
     edge_margin_mm: float = 3.0
     edge_growth_share: float = 0.25
     ring_margin_mm: float = 4.0
     ring_growth_share: float = 0.5
     dark_share: float = 0.6
     seed_pct_per_year: float = 12.5
-    lesion_seed_pct_per_year: float | None = None
+    lesion_seed_pct_per_year: float | None = 3.0
     growth_pct_per_year: float = 4.0
     min_voxels: int = 10
     connectivity: int = 18
@@ -211,6 +230,10 @@ class SELSettings(Settings):
     @field_validator(
         "edge_margin_mm",
         "edge_growth_share",
+        "segmented_margin_mm",
+        "segmented_growth_share",
+        "segmented_level",
+        "segmented_edge_mm",
         "syn_margin_mm",
         "ring_margin_mm",
         "ring_growth_share",
