@@ -20,7 +20,8 @@ Datasets
 
 Methods: "today" is smoulder's previous fallback (global FLAIR threshold + 3-D opening,
 ``smoulder.imaging.lesions.fallback_segmentation``) on the same FLAIR; "smoulder lesions" is
-:func:`smoulder.pipelines.lesions.run` with default settings, with and without the T1.
+:func:`smoulder.pipelines.lesions.run` with default settings, with and without the T1;
+``--classifier`` adds FLAIR + T1 with the opt-in candidate classifier (``classifier = "logistic"``).
 
 Metrics: GT lesions are 26-connected components of the reference mask (the dataset README counts
 49 lesions with 6-connectivity; both are printed for (a)); a GT lesion is detected when any of
