@@ -20,7 +20,8 @@ Datasets
 
 Methods: "today" is smoulder's previous fallback (global FLAIR threshold + 3-D opening,
 ``smoulder.imaging.lesions.fallback_segmentation``) on the same FLAIR; "smoulder lesions" is
-:func:`smoulder.pipelines.lesions.run` with default settings, with and without the T1.
+:func:`smoulder.pipelines.lesions.run` with default settings, with and without the T1;
+``--classifier`` adds FLAIR + T1 with the opt-in candidate classifier (``classifier = "logistic"``).
 
 Metrics: GT lesions are 26-connected components of the reference mask (the dataset README counts
 49 lesions with 6-connectivity; both are printed for (a)); a GT lesion is detected when any of
@@ -119,9 +120,13 @@ def _run_case(case: dict[str, Any]) -> dict[str, Any]:
         brain_ml = float("nan")
     else:
         from smoulder.exceptions import InputDataError
+        from smoulder.imaging.lesionseg import LesionSegSettings
 
+        settings = LesionSegSettings(**case.get("settings", {}))
         try:
-            res = pipeline.run(case["flair"], t1=case.get("t1"), out=case.get("out"))
+            res = pipeline.run(
+                case["flair"], t1=case.get("t1"), out=case.get("out"), settings=settings
+            )
         except InputDataError as exc:  # a refused registration: no lesions, and say so
             print(f"  refused: {case['dataset']}: {exc}", file=sys.stderr, flush=True)
             res = None
@@ -265,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-today", action="store_true", help="skip the previous fallback method")
     ap.add_argument("--no-flair-only", action="store_true", help="skip the runs without the T1")
+    ap.add_argument(
+        "--classifier",
+        action="store_true",
+        help="also run FLAIR + T1 with the opt-in candidate classifier (classifier = logistic)",
+    )
     ns = ap.parse_args(argv)
     work = ns.workdir or Path(tempfile.mkdtemp(prefix="bench_lesions_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -282,6 +292,16 @@ def main(argv: list[str] | None = None) -> int:
         cases.append(
             {**base, "method": "ours", "label": "smoulder FLAIR+T1", "t1": str(files["t1"])}
         )
+        if ns.classifier:
+            cases.append(
+                {
+                    **base,
+                    "method": "ours",
+                    "label": "smoulder T1 classifier",
+                    "t1": str(files["t1"]),
+                    "settings": {"classifier": "logistic"},
+                }
+            )
         if not ns.no_flair_only:
             cases.append({**base, "method": "ours", "label": "smoulder FLAIR only"})
 

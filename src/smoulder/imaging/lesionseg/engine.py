@@ -9,6 +9,8 @@ from scipy import ndimage
 
 from smoulder import __version__
 from smoulder._progress import announce
+from smoulder.imaging.lesionseg._model import MODEL_T1
+from smoulder.imaging.lesionseg.classify import candidate_features, lesion_probability
 from smoulder.imaging.lesionseg.detect import detect, label, lesion_table, location_classes
 from smoulder.imaging.lesionseg.images import Priors, TemplateLike, as_image
 from smoulder.imaging.lesionseg.prepare import Prepared, prepare
@@ -54,15 +56,30 @@ def run_detection(p: Prepared, s: LesionSegSettings) -> tuple[np.ndarray, dict[s
     """The detection stage alone (on prepared maps): labels and step counts.
 
     Runs inside the brain's bounding box (a clinical field of view with a neck is mostly not
-    brain) and pastes the result back on the full grid.
+    brain) and pastes the result back on the full grid. With the candidate classifier (a T1
+    given and ``classifier = "logistic"``) the rule-based lesions and the small weak-seed
+    candidates beside them are judged by :func:`classify_candidates`.
     """
     announce("finding lesions (seeds, growth, location classes)")
     regions = subject_regions(p)
     bb = _bbox(p.brain)
+    mask, counts = _detect(p, s, regions, bb)
+    if use_classifier(p, s):
+        weak, wcounts = _detect(p, candidate_settings(s), regions, bb)
+        counts["weak_lesions"] = wcounts["lesions"]
+        mask = classify_candidates(p, s, mask, weak, regions, bb, counts)
+    full = np.zeros(p.brain.shape, bool)
+    full[bb] = mask
+    return label(full, s.connectivity), counts
+
+
+def _detect(
+    p: Prepared, s: LesionSegSettings, regions: dict[str, np.ndarray], bb: tuple[slice, ...]
+) -> tuple[np.ndarray, dict[str, int]]:
     # in the brainstem and cerebellum T1 and FLAIR separate white from grey matter poorly:
     # there the registered white-matter prior counts as white matter too
     wm_extra = (p.priors.infratentorial[bb] > 0.5) & (p.priors.wm[bb] >= 0.25)
-    mask, counts = detect(
+    return detect(
         p.z[bb],
         p.zg[bb],
         p.posteriors["wm"][bb],
@@ -76,9 +93,106 @@ def run_detection(p: Prepared, s: LesionSegSettings) -> tuple[np.ndarray, dict[s
         ventricles=regions["ventricles"][bb],
         t1_ratio=None if p.t1_ratio is None else p.t1_ratio[bb],
     )
-    full = np.zeros(p.brain.shape, bool)
-    full[bb] = mask
-    return label(full, s.connectivity), counts
+
+
+def use_classifier(p: Prepared, s: LesionSegSettings) -> bool:
+    """The candidate classifier runs when it is on and a T1 was given (it was fitted with one)."""
+    return s.classifier == "logistic" and p.t1_ratio is not None
+
+
+def candidate_settings(s: LesionSegSettings) -> LesionSegSettings:
+    """The weak-seed search: lower ``z_seed`` and ``zg_seed``, single-voxel seeds allowed."""
+    return s.replace(
+        z_seed=s.candidate_z_seed,
+        zg_seed=s.candidate_zg_seed,
+        min_seed_voxels=1,
+    )
+
+
+def candidates(
+    mask: np.ndarray, weak: np.ndarray, zooms: np.ndarray, s: LesionSegSettings
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """Candidate labels: the rule-based lesions, and weak-seed lesions apart from them.
+
+    A weak-seed lesion joins when it touches no rule-based lesion and is at most
+    ``candidate_max_mm3`` (weak seeds are there for the small lesions strong seeds miss; a
+    large region of weak hyperintensity is diffuse signal). Returns labels, their number and,
+    per label 1..n, whether it is a rule-based lesion (``strong``).
+    """
+    lw = label(weak, s.connectivity)
+    nw = int(lw.max())
+    drop = np.zeros(nw + 1, bool)
+    # touching: overlapping or next to (26-neighbours) a rule-based lesion
+    near = ndimage.binary_dilation(mask, structure=np.ones((3, 3, 3), bool))
+    drop[np.unique(lw[near & (lw > 0)])] = True
+    vol = np.bincount(lw.ravel(), minlength=nw + 1) * float(np.prod(zooms))
+    drop |= vol > s.candidate_max_mm3
+    drop[0] = True
+    cand = label(mask | ~drop[lw], s.connectivity)
+    n = int(cand.max())
+    strong = np.zeros(n + 1, bool)
+    strong[np.unique(cand[mask])] = True
+    return cand, n, strong[1:]
+
+
+def candidate_table(
+    p: Prepared,
+    s: LesionSegSettings,
+    mask: np.ndarray,
+    weak: np.ndarray,
+    regions: dict[str, np.ndarray],
+    bb: tuple[slice, ...],
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """Candidate labels (on the box ``bb``), their number and their feature rows."""
+    lab, n, strong = candidates(mask, weak, p.zooms, s)
+    feats = candidate_features(
+        lab,
+        n,
+        z=p.z[bb],
+        zg=p.zg[bb],
+        contrast=p.contrast[bb],
+        t1_ratio=None if p.t1_ratio is None else p.t1_ratio[bb],
+        pw=p.posteriors["wm"][bb],
+        pg=p.posteriors["gm"][bb],
+        pc=p.posteriors["csf"][bb],
+        brain=p.brain[bb],
+        ventricles=regions["ventricles"][bb],
+        infratentorial=regions["infratentorial"][bb],
+        zooms=p.zooms,
+        strong=strong,
+    )
+    return lab, n, feats
+
+
+def all_candidates(p: Prepared, s: LesionSegSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Every candidate on the full grid (labels 1..n) and its features (training, evaluation)."""
+    regions = subject_regions(p)
+    bb = _bbox(p.brain)
+    mask, _ = _detect(p, s, regions, bb)
+    weak, _ = _detect(p, candidate_settings(s), regions, bb)
+    lab, _, feats = candidate_table(p, s, mask, weak, regions, bb)
+    full = np.zeros(p.brain.shape, np.int32)
+    full[bb] = lab
+    return full, feats
+
+
+def classify_candidates(
+    p: Prepared,
+    s: LesionSegSettings,
+    mask: np.ndarray,
+    weak: np.ndarray,
+    regions: dict[str, np.ndarray],
+    bb: tuple[slice, ...],
+    counts: dict[str, int],
+) -> np.ndarray:
+    """Keep the candidates whose classifier probability reaches ``classifier_threshold``."""
+    lab, n, feats = candidate_table(p, s, mask, weak, regions, bb)
+    prob = lesion_probability(feats, MODEL_T1)
+    keep = np.zeros(n + 1, bool)
+    keep[1:] = prob >= s.classifier_threshold
+    counts["candidates"] = n
+    counts["lesions"] = int(keep.sum())
+    return keep[lab]
 
 
 def segment_lesions(

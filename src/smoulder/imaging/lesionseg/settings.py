@@ -41,6 +41,13 @@ class LesionSegSettings(Settings):
         voxels exempt); ``band_radius_mm`` (0: off), ``band_near_mm``, ``band_length_mm``: thin
         elongated bands along the ventricles are dropped; ``infratentorial_prior_wm``: in the
         brainstem/cerebellum the NAWM reference includes voxels with this registered WM prior.
+    Candidate classifier (with a T1 only)
+        ``classifier`` (``"logistic"``: on; ``"off"``: the rules above alone): candidates are
+        the rule-based lesions plus the weak-seed lesions (``candidate_z_seed``,
+        ``candidate_zg_seed``, single-voxel seeds) apart from them and at most
+        ``candidate_max_mm3``; each is kept when the logistic model fitted on
+        family-A phantoms gives at least ``classifier_threshold``
+        (:mod:`smoulder.imaging.lesionseg.classify`).
     Location classes (McDonald/MAGNIMS)
         ``periventricular_mm``: lesion within this distance of the lateral ventricles;
         ``juxtacortical_mm``: within this distance of cortex; infratentorial from the registered
@@ -82,6 +89,11 @@ class LesionSegSettings(Settings):
     band_length_mm: float = 8.0
     infratentorial_z_extra: float = 2.0
     infratentorial_prior_wm: float = 0.5
+    classifier: Literal["off", "logistic"] = "off"
+    candidate_z_seed: float = 4.0
+    candidate_zg_seed: float = 1.0
+    candidate_max_mm3: float = 100.0
+    classifier_threshold: float = 0.5
     connectivity: Literal[6, 18, 26] = 26
     periventricular_mm: float = 3.0
     juxtacortical_mm: float = 2.0
