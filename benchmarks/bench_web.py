@@ -59,6 +59,7 @@ TODAY = {
     "page20": (61.0, 554.0),
     "json20": (84.0, 355.0),
     "cohort20": (54.0, 570.0),
+    "cohortapi20": (None, None),
     "page4": (87.0, 69.0),
 }
 
@@ -208,6 +209,7 @@ PLAN = [
     ("page20", "/patients/{key}", 20, "person page (HTML)"),
     ("json20", "/api/patients/{key}", 20, "person JSON"),
     ("cohort20", "/cohort", 20, "cohort page"),
+    ("cohortapi20", "/api/cohort", 20, "cohort JSON"),
     ("page4", "/patients/{key}", 4, "person page (HTML)"),
 ]
 
@@ -276,8 +278,11 @@ HEADER = (
 
 def row(text: str, clients: int, res: dict, name: str) -> str:
     t_rps, t_p95 = TODAY[name]
-    today = f"{t_rps:5.0f}/s" + (f", p95 {t_p95:4.0f} ms" if t_p95 else "")
-    today += f", {t_rps / TODAY['health20'][0]:.2f}"
+    if t_rps is None:
+        today = "not measured"
+    else:
+        today = f"{t_rps:5.0f}/s" + (f", p95 {t_p95:4.0f} ms" if t_p95 else "")
+        today += f", {t_rps / TODAY['health20'][0]:.2f}"
     cpu = f"{res['cpu_ms']:10.2f}" if res.get("cpu_ms") is not None else f"{'-':>10s}"
     cpu += f" {res['cpu_x']:5.2f}" if res.get("cpu_x") is not None else f" {'-':>5s}"
     return (
