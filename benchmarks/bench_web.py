@@ -75,6 +75,8 @@ BEFORE = {
     "page4": (296.7, 21.9, 0.67),
 }
 
+SHOW_BEFORE = True
+
 
 def free_port() -> int:
     sock = socket.socket()
@@ -295,8 +297,9 @@ def row(text: str, clients: int, res: dict, name: str) -> str:
     else:
         today = f"{t_rps:5.0f}/s" + (f", p95 {t_p95:4.0f} ms" if t_p95 else "")
         today += f", {t_rps / TODAY['health20'][0]:.2f}"
-    b_rps, b_p95, b_ratio = BEFORE[name]
-    today += f" | before: {b_rps:4.0f}/s, p95 {b_p95:4.0f} ms, {b_ratio:.2f}"
+    if SHOW_BEFORE:  # measured on SQLite only
+        b_rps, b_p95, b_ratio = BEFORE[name]
+        today += f" | before: {b_rps:4.0f}/s, p95 {b_p95:4.0f} ms, {b_ratio:.2f}"
     cpu = f"{res['cpu_ms']:10.2f}" if res.get("cpu_ms") is not None else f"{'-':>10s}"
     cpu += f" {res['cpu_x']:5.2f}" if res.get("cpu_x") is not None else f" {'-':>5s}"
     return (
@@ -387,6 +390,8 @@ def own_database(url: str) -> str:
 
 
 def postgres_runs(url: str, workers: list[int], seconds: float, people: int, repeat: int) -> dict:
+    global SHOW_BEFORE
+    SHOW_BEFORE = False
     _fill(url, people)
     out = {}
     for n in workers:
