@@ -59,8 +59,23 @@ TODAY = {
     "page20": (61.0, 554.0),
     "json20": (84.0, 355.0),
     "cohort20": (54.0, 570.0),
+    "cohortapi20": (None, None),
     "page4": (87.0, 69.0),
 }
+
+#: the code before the cached /api/cohort and the per-reader person frame (same machine, medians
+#: of 3 runs of 8 s, 2026-12-03, load average 5-7 on 2 cores: req/s, p95 ms, x health); the
+#: issue's "today" before that was person page 0.41 x, p95 51 ms at 4, cohort page 254/s 0.53 x
+BEFORE = {
+    "health20": (534.7, 60.5, 1.00),
+    "page20": (264.7, 120.9, 0.64),
+    "json20": (359.3, 80.0, 0.74),
+    "cohort20": (291.3, 94.8, 0.55),
+    "cohortapi20": (88.2, 408.9, 0.17),
+    "page4": (296.7, 21.9, 0.67),
+}
+
+SHOW_BEFORE = True
 
 
 def free_port() -> int:
@@ -208,6 +223,7 @@ PLAN = [
     ("page20", "/patients/{key}", 20, "person page (HTML)"),
     ("json20", "/api/patients/{key}", 20, "person JSON"),
     ("cohort20", "/cohort", 20, "cohort page"),
+    ("cohortapi20", "/api/cohort", 20, "cohort JSON"),
     ("page4", "/patients/{key}", 4, "person page (HTML)"),
 ]
 
@@ -270,14 +286,20 @@ def run_scenarios(port: int, pid: int, seconds: float, label: str, repeat: int =
 HEADER = (
     f"{'scenario':20s} {'clients':>7s} {'req/s':>7s} {'p50 ms':>7s} {'p95 ms':>7s} "
     f"{'x health':>8s} {'cpu ms/req':>10s} {'cpu x':>5s} {'kB sent':>7s} {'errors':>6s}   "
-    "today (issue): req/s, p95, x health"
+    "today (issue): req/s, p95, x health | before this change"
 )
 
 
 def row(text: str, clients: int, res: dict, name: str) -> str:
     t_rps, t_p95 = TODAY[name]
-    today = f"{t_rps:5.0f}/s" + (f", p95 {t_p95:4.0f} ms" if t_p95 else "")
-    today += f", {t_rps / TODAY['health20'][0]:.2f}"
+    if t_rps is None:
+        today = "not measured"
+    else:
+        today = f"{t_rps:5.0f}/s" + (f", p95 {t_p95:4.0f} ms" if t_p95 else "")
+        today += f", {t_rps / TODAY['health20'][0]:.2f}"
+    if SHOW_BEFORE:  # measured on SQLite only
+        b_rps, b_p95, b_ratio = BEFORE[name]
+        today += f" | before: {b_rps:4.0f}/s, p95 {b_p95:4.0f} ms, {b_ratio:.2f}"
     cpu = f"{res['cpu_ms']:10.2f}" if res.get("cpu_ms") is not None else f"{'-':>10s}"
     cpu += f" {res['cpu_x']:5.2f}" if res.get("cpu_x") is not None else f" {'-':>5s}"
     return (
@@ -368,6 +390,8 @@ def own_database(url: str) -> str:
 
 
 def postgres_runs(url: str, workers: list[int], seconds: float, people: int, repeat: int) -> dict:
+    global SHOW_BEFORE
+    SHOW_BEFORE = False
     _fill(url, people)
     out = {}
     for n in workers:

@@ -45,10 +45,6 @@ def _hold_first_commit(writer: AuditWriter, until_queued: int, fail: bool = Fals
         def __exit__(self, *exc):
             self.s.close()
 
-        def execute(self, stmt, rows):
-            sizes.append(len(rows))
-            return self.s.execute(stmt, rows)
-
         def commit(self):
             if len(sizes) == 1:
                 deadline = time.monotonic() + 30
@@ -62,7 +58,14 @@ def _hold_first_commit(writer: AuditWriter, until_queued: int, fail: bool = Fals
                     raise RuntimeError("disk full")
             self.s.commit()
 
+    insert = writer.insert_rows
+
+    def insert_rows(conn, rows):
+        sizes.append(len(rows))
+        insert(conn.s, rows)
+
     writer._session = Session  # type: ignore[assignment]
+    writer.insert_rows = insert_rows  # type: ignore[method-assign]
     return sizes
 
 

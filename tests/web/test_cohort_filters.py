@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from smoulder.store import import_into
 
@@ -164,3 +165,23 @@ def test_whole_number_parameters_refuse_other_forms(sqlite_clinic, login):
     assert c.get("/api/cohort?offset=0&limit=1").status_code == 200
     assert c.get("/api/cohort?offset=%200&limit=1").status_code == 200
     assert c.get("/api/patients?offset=0&limit=10").status_code == 200
+
+
+def test_a_course_not_recorded_is_said_on_the_page_and_empty_in_the_csv(sqlite_clinic, login):
+    """The page says "not recorded" where no disease course is on record (what the course filter
+    calls it); the CSV leaves that cell empty, as every missing value in it (read as missing by
+    spreadsheets, pandas and R), and "not recorded" never stands for a course there."""
+    from tests.web.conftest import t
+
+    app, keys = sqlite_clinic
+    _people(app, t)  # MRN-1001 RRMS, MRN-1002 SPMS; nothing for MRN-2001
+    c = login(app, "res")
+    page = c.get("/cohort?sort=pseudonym&desc=false").text
+    cells = re.findall(r'<td data-label="Course">(.*?)</td>', page)
+    assert sorted(cells) == ['<span class="meta">not recorded</span>', "RRMS", "SPMS"]
+    rows = {r["key"]: r for r in csv.DictReader(io.StringIO(c.get("/api/cohort.csv").text))}
+    assert rows[keys["MRN-2001"]]["disease_course"] == ""
+    assert [rows[keys[k]]["disease_course"] for k in ("MRN-1001", "MRN-1002")] == ["RRMS", "SPMS"]
+    # the course filter's "not recorded" is the same people
+    unknown = c.get("/cohort?course=unknown").text
+    assert keys["MRN-2001"] in unknown and keys["MRN-1001"] not in unknown

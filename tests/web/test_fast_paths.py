@@ -189,3 +189,59 @@ def test_the_cached_cohort_page_follows_every_write_and_is_audited_each_time(
     assert "Carol Otherclinic" in linked and "3 people" in linked
     # another clinician's cached page is never handed to dr.a, nor dr.a's to dr.b
     assert "Alice" not in login(app, "dr.b").get("/cohort").text
+
+
+def _audit_count(store, resource: str) -> int:
+    with store.session() as s:
+        return s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "list", AuditEntry.resource == resource)
+        )
+
+
+def test_the_cached_cohort_json_follows_every_write_and_is_kept_per_reader(
+    sqlite_clinic, login, csrf
+):
+    """``GET /api/cohort`` is made once per reader, store revision, day and query, like the page:
+    a repeat is the same answer and on the audit trail again, an import shows at once, a new care
+    link shows the person, and one reader's answer is never another's."""
+    from smoulder.store.accounts import assign
+
+    app, keys = sqlite_clinic
+    store = app.state.store
+    dr = login(app, "dr.a")
+    first = dr.get("/api/cohort?sort=last_visit&desc=true").json()
+    before = _audit_count(store, "api cohort")
+    again = dr.get("/api/cohort?sort=last_visit&desc=true")
+    assert again.json() == first and _audit_count(store, "api cohort") == before + 1
+    assert first["total"] == 2
+    assert {r["key"] for r in first["rows"]} == {keys["MRN-1001"], keys["MRN-1002"]}
+    # another query is another answer
+    assert (
+        dr.get("/api/cohort?sort=last_visit&desc=true&limit=1").json()["rows"] == first["rows"][:1]
+    )
+    r = dr.post(
+        "/api/imports",
+        data={"kind": "visits"},
+        files={"file": ("v.csv", b"subject,date,edss\nMRN-1002,2021-06-01,6.5\n", "text/csv")},
+        headers={"x-csrf-token": csrf(dr)},
+    )
+    assert r.status_code in (200, 201), r.text
+    after = dr.get("/api/cohort?sort=last_visit&desc=true").json()
+    bob = next(x for x in after["rows"] if x["key"] == keys["MRN-1002"])
+    assert bob["last_visit"] == "2021-06-01" and bob["last_edss"] == 6.5
+    assert after["rows"][0]["key"] == keys["MRN-1002"]
+    with store.session() as s:
+        a = s.scalar(select(User).where(User.username == "dr.a"))
+        carol = s.scalar(select(Person).where(Person.subject == "MRN-2001"))
+        assign(s, a, carol)
+        s.commit()
+    linked = dr.get("/api/cohort?sort=last_visit&desc=true").json()
+    assert linked["total"] == 3 and keys["MRN-2001"] in {r["key"] for r in linked["rows"]}
+    # dr.b asks the same query: dr.b's own people, never dr.a's cached answer
+    other = login(app, "dr.b").get("/api/cohort?sort=last_visit&desc=true").json()
+    assert {r["key"] for r in other["rows"]} == {keys["MRN-2001"]}
+    # a researcher asking the same gets the pseudonymised rows (no names)
+    res = login(app, "res").get("/api/cohort?sort=last_visit&desc=true").json()
+    assert res["total"] == 3 and all("name" not in r or r["name"] is None for r in res["rows"])

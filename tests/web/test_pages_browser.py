@@ -35,6 +35,8 @@ TITLES = {
 TITLES["researcher"] = TITLES["clinician"]
 #: the test clinic's last visit is 2021-02-04: on this day the record is more than 12 months old
 STALE_DAY = dt.date(2023, 6, 1)
+#: five screens of a 390x844 phone: the clinic's person page must not be longer
+PHONE_PAGE_MAX = 5 * 844
 ERRORS: dict[int, list[str]] = {}
 BARE = ("CDI", "9HPT", "T25FW", "SDMT", "PRL", "SEL", "RAW", "CDW", "smoulder.digital")
 
@@ -136,7 +138,8 @@ def test_person_page_answers_first_and_tells_the_truth(
         assert "last visit 2021-02-04" in svg_text and "last visit 2021-02-04" in device_text
         # the data end more than a year before the day of the page: said, not squeezed away
         assert "no data after" in svg_text
-        legend = page.inner_text("#legend")
+        # folded behind "What the marks mean" on a phone: its text, shown or not
+        legend = page.locator("#legend").text_content()
         for mark in (
             "relapse",
             "treatment",
@@ -182,6 +185,23 @@ def test_person_page_answers_first_and_tells_the_truth(
             == 1
         )
 
+    if role != "patient" and size == "phone":
+        # the clinic's page is at most five phone screens long: the secondary sections fold to
+        # their titles (5,900 px and more before; the verdict panel and the time line stay open)
+        height = page.evaluate("document.documentElement.scrollHeight")
+        assert height <= PHONE_PAGE_MAX, height
+        for folded in ("evidence-worsening", "evidence-mri", "evidence-digital", "analyses"):
+            assert page.evaluate(f"document.querySelector('#{folded} > details').open") is False
+        assert page.locator("#verdict").is_visible()
+        # an evidence link opens its folded section and shows the table
+        page.click("#signal-prl a.evidence")
+        page.wait_for_function("document.querySelector('#evidence-mri > details').open")
+        assert page.locator("#mri").is_visible()
+        no_sideways_scroll(page, w)
+    elif role != "patient":
+        # on a wide screen nothing is folded
+        assert page.locator("#mri").is_visible() and page.locator("#lifestyle").is_visible()
+
     text = page.inner_text("body")
     if role == "patient":
         assert bare_codes(text + " " + svg_text + " " + device_text, key) == []
@@ -203,6 +223,23 @@ def test_other_pages_fit_the_screen(live_server, browser, size):
         page.wait_for_selector("#cohort-table")
         page.screenshot(path=str(out / f"cohort-{role}-{size}.png"), full_page=True)
         no_sideways_scroll(page, w)
+        # the download sits beside the Filter button, on the filters' row (regression: alone on
+        # a line of its own); on a wide screen every filter is on that one row
+        csv_box = page.locator("#cohort-csv").bounding_box()
+        go = page.locator("#cohort-filters button[type=submit]").bounding_box()
+        assert abs((csv_box["y"] + csv_box["height"] / 2) - (go["y"] + go["height"] / 2)) < 2
+        assert csv_box["x"] > go["x"] + go["width"]
+        assert csv_box["x"] + csv_box["width"] <= w
+        if size == "desktop":
+            signal = page.locator("#cohort-filters select[name=signal]").bounding_box()
+            assert (
+                csv_box["y"] < signal["y"] + signal["height"]
+                and signal["y"] < csv_box["y"] + csv_box["height"]
+            )
+        # no disease course on record in the test clinic: every Course cell says so
+        courses = page.locator("#cohort-table td[data-label=Course]")
+        assert courses.count() >= 2 and set(courses.all_inner_texts()) == {"not recorded"}
+        assert courses.first.is_visible()
         # the trend mark of every person, and the filters by treatment, course and age
         assert page.locator("#cohort-table svg.spark").count() >= 2
         # each pseudonym and clinic id on one line (regression: "P-" / "75VMDU69" in the wide table)

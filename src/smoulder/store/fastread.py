@@ -48,6 +48,33 @@ class DriverStatement:
         finally:
             cursor.close()
 
+    def executemany(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Run the (insert) statement once per row of ``rows`` in one driver ``executemany``,
+        each value through its column type's bind processing (SQLite's text dates) as Core
+        does. It opens the connection's transaction when none is open (the driver's cursor is
+        invisible to SQLAlchemy: without it ``conn.commit()`` would commit nothing and the rows
+        would be rolled back when the connection goes back to the pool); the caller commits."""
+        if not conn.in_transaction():
+            conn.begin()
+        comp = self._for(conn)
+        procs = comp._bind_processors
+        names = list(comp.positiontup) if comp.positional else list(comp.bind_names.values())
+
+        def value(row: dict[str, Any], k: str) -> Any:
+            v = row[k]
+            f = procs.get(k)
+            return f(v) if f is not None and v is not None else v
+
+        if comp.positional:
+            args: list[Any] = [tuple(value(r, k) for k in names) for r in rows]
+        else:
+            args = [{k: value(r, k) for k in names} for r in rows]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(comp.string, args)
+        finally:
+            cursor.close()
+
 
 @dataclass(frozen=True, slots=True)
 class PersonRow:

@@ -382,7 +382,11 @@ def audit(
     )
 
 
-_AUDIT_INSERT = insert(AuditEntry)  # run on a plain connection: a Core executemany
+_AUDIT_COLUMNS = ("user_id", "action", "resource", "person_id", "detail", "at")
+# every view writes one: run on the driver's cursor, one executemany per batch
+_AUDIT_INSERT = DriverStatement(
+    insert(AuditEntry).values({k: bindparam(k) for k in _AUDIT_COLUMNS})
+)
 
 
 class AuditWriter:
@@ -410,6 +414,7 @@ class AuditWriter:
         )
         # a plain connection, not an ORM session: an executemany of the batch, then a commit
         self._session = self._engine.connect
+        self.insert_rows = _AUDIT_INSERT.executemany  # (connection, entries)
         self._cond = threading.Condition()
         self._queue: list[dict[str, Any]] = []
         self._open = 0  # the batch new entries join
@@ -456,7 +461,7 @@ class AuditWriter:
         err = None
         try:
             with self._session() as s:
-                s.execute(_AUDIT_INSERT, batch)
+                self.insert_rows(s, batch)
                 s.commit()
         except BaseException as exc:  # noqa: BLE001 - handed to every waiter of the batch
             err = exc

@@ -120,6 +120,8 @@ def create_app(settings: WebSettings | None = None, store: Store | None = None) 
     app.state.payload_cache = PayloadCache(settings.cache_entries)
     # each person's cohort-row extras (EDSS trend, current treatment) per data version and day
     app.state.row_cache = PayloadCache(max(1000, 50 * settings.cache_entries))
+    # the person page around its record, per reader (session) and page: a few hundred bytes each
+    app.state.frame_cache = PayloadCache(4 * settings.cache_entries)
     app.state.audit = AuditWriter(store)
 
     from smoulder.web.routers import auth, cohort, health, imports, lifestyle, patients, reports

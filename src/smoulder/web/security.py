@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from smoulder.store.fastread import DriverStatement, as_datetime
 from smoulder.store.models import LoginThrottle, User, WebSession, utcnow
 
 SESSION_COOKIE = "smoulder_session"
@@ -107,6 +108,8 @@ _SESSION_QUERY = (
     .join(WebSession, WebSession.user_id == User.id)
     .where(WebSession.token_hash == bindparam("h"))
 )
+# every request runs it: on the driver's own cursor (smoulder.store.fastread), not through Core
+_SESSION_FAST = DriverStatement(_SESSION_QUERY)
 
 
 def lookup_session(store: Any, token: str | None, idle_minutes: float = 30.0) -> CurrentUser | None:
@@ -122,11 +125,13 @@ def lookup_session(store: Any, token: str | None, idle_minutes: float = 30.0) ->
     idle = dt.timedelta(minutes=idle_minutes)
     # a plain connection, not an ORM session: this runs on every request
     with store.engine.connect() as conn:
-        row = conn.execute(_SESSION_QUERY, {"h": h}).first()
-        if row is None:
+        rows = _SESSION_FAST.rows(conn, {"h": h})
+        if not rows:
             return None
-        last = row[7] or row[8]
-        if row[6] < now or last + idle < now:
+        row = rows[0]
+        expires = as_datetime(row[6])
+        last = as_datetime(row[7]) or as_datetime(row[8])
+        if expires is None or last is None or expires < now or last + idle < now:
             conn.execute(delete(WebSession).where(WebSession.token_hash == h))
             conn.commit()
             return None

@@ -75,7 +75,6 @@ def _signal(signal: str | None) -> str | None:
 @router.get("/api/cohort", response_model=CohortPage, responses=errors(401, 422))
 def cohort_api(
     request: Request,
-    db: DB,
     user: ApiUser,
     sort: SortQ = "n_pira",
     desc: bool = True,
@@ -87,27 +86,60 @@ def cohort_api(
     age_max: AgeQ = None,
     limit: Annotated[int, WHOLE, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, WHOLE, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> dict:
+) -> Response:
     """Signals per person (PIRA and RAW events, PRLs and definite SELs on the latest scan, digital
     worsening (measures), last EDSS), with age, disease course, current treatment and the EDSS
     trend. ``sort`` one of the column names, ``signal`` one of pira | prl | sel | digital | any,
     ``treatment`` a substance (or none | other), ``course`` RRMS | SPMS | PPMS | CIS | unknown,
     ``age_min``/``age_max`` in years, ``q`` searches the pseudonym (and names for clinicians)."""
-    out = cohort(
-        db,
-        user.as_user(),
-        sort=sort,
-        descending=desc,
-        signal=_signal(signal),
-        query=q,
-        limit=limit,
-        offset=offset,
-        **_filters(treatment, course, age_min, age_max),
-        today=views.today(),
-        cache=request.app.state.row_cache,
+    u = user.as_user()
+    store = request.app.state.store
+    filters = _filters(treatment, course, age_min, age_max)
+    day = views.today()
+    # as the cohort page: the JSON text is made once per user, store revision, day and query,
+    # and the revision is read on every request (nothing stale after a write)
+    with store.engine.connect() as conn:
+        rev = revision(conn, u)
+    key = (
+        "cohort-json",
+        u.id,
+        u.role,
+        rev,
+        day,
+        sort,
+        desc,
+        signal,
+        q,
+        tuple(filters.items()),
+        limit,
+        offset,
     )
-    record(request, user, "list", "api cohort", None, f"{len(out['rows'])} rows", db=db)
-    return out
+    cache = request.app.state.payload_cache
+    hit = cache.get(key)
+    if hit is None:
+        with store.session() as db:
+            out = cohort(
+                db,
+                u,
+                sort=sort,
+                descending=desc,
+                signal=_signal(signal),
+                query=q,
+                limit=limit,
+                offset=offset,
+                **filters,
+                today=day,
+                cache=request.app.state.row_cache,
+            )
+        # the response model's JSON, as FastAPI would make it from the dict
+        text = CohortPage.model_validate(out).model_dump_json(by_alias=True)
+        hit = (Piece(text.encode()), len(out["rows"]))
+        cache.put(key, hit)
+    piece, n_rows = hit
+    record(request, user, "list", "api cohort", None, f"{n_rows} rows")
+    # a search text chooses the rows: such an answer is not compressed (as the page)
+    content, headers = encoded([piece], accepts_gzip(request.headers) and not q)
+    return Response(content, media_type="application/json", headers=headers)
 
 
 @router.get(

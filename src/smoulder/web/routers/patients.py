@@ -18,8 +18,9 @@ from smoulder.store.repo import (
 from smoulder.web.compress import accepts_gzip, encoded
 from smoulder.web.deps import DB, TEMPLATES, ApiUser, PageUser, Refused, record
 from smoulder.web.schemas import WHOLE, AuditTrail, PatientList, TimelinePublic, errors
+from smoulder.web.security import CurrentUser
 from smoulder.web.views import person_body, person_json, viewable_or_404, visible_or_404
-from smoulder.web.words import access_list
+from smoulder.web.words import access_list, trail_items
 
 router = APIRouter(tags=["patients"])
 Key = Annotated[str, Path(max_length=32, description="the person's pseudonym, e.g. P-7K3QX9AD")]
@@ -96,22 +97,54 @@ def person_page(
         # may go on past them)
         seen = audit_for_person(conn, person, TRAIL_ROWS) if u.role != "researcher" else []
     with store.session() as db:
-        tl, _, body = person_body(request, db, person, user)
+        _, _, body = person_body(request, db, person, user)
     trail = access_list(seen, own, u.username, more=len(seen) == TRAIL_ROWS)
     record(request, user, "view", "person page", person)
-    # the page is rendered around a marker where the cached record goes: the parts made for this
-    # request (user, CSRF token, access list) are compressed apart from the record (compress.py)
-    page = TEMPLATES.env.get_template("person.html").render(
-        request=request,
-        user=user,
-        tl=tl,
-        body=BODY_MARK,
-        title="Your record" if own else label_of(person, u),
-        key=person.pseudonym,
-        own=own,
-        trail=trail,
-        saved=SAVED.get(saved or ""),
-    )
-    head, _, tail = page.partition(BODY_MARK)
-    content, headers = encoded([head.encode(), body, tail.encode()], accepts_gzip(request.headers))
+    title = "Your record" if own else label_of(person, u)
+    head, mid, tail = _frame(request, user, title, person.pseudonym, own, saved)
+    items = trail_items(trail, own).encode()
+    # the record goes between parts made for this reader (user, CSRF token) and this request
+    # (the access list): compressed apart from them (compress.py)
+    content, headers = encoded([head, body, mid, items, tail], accepts_gzip(request.headers))
     return HTMLResponse(content, headers=headers)
+
+
+TRAIL_MARK = Markup("<!--smoulder:trail-->")  # nor does it appear in any rendered page
+
+
+def _frame(
+    request: Request, user: CurrentUser, title: str, key: str, own: bool, saved: str | None
+) -> tuple[bytes, bytes, bytes]:
+    """The page around the record and the access list, kept per reader: its key holds every
+    value the template reads (the user's id, name, role and CSRF token, the title, the person's
+    pseudonym, the kind of page and the saved notice), so it is never another reader's nor out
+    of date."""
+    cache = request.app.state.frame_cache
+    ck: tuple = (
+        "person-frame",
+        user.id,
+        user.csrf_token,
+        user.display_name,
+        user.role,
+        title,
+        key,
+        own,
+        saved or "",
+    )
+    hit = cache.get(ck)
+    if hit is None:
+        page = TEMPLATES.env.get_template("person.html").render(
+            request=request,
+            user=user,
+            body=BODY_MARK,
+            title=title,
+            key=key,
+            own=own,
+            trail_items=TRAIL_MARK,
+            saved=SAVED.get(saved or ""),
+        )
+        head, _, rest = page.partition(BODY_MARK)
+        mid, _, tail = rest.partition(TRAIL_MARK)
+        hit = (head.encode(), mid.encode(), tail.encode())
+        cache.put(ck, hit)
+    return hit

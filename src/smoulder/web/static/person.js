@@ -309,16 +309,33 @@
     document.querySelectorAll("[data-tz]").forEach(function (e) { e.textContent = zone || "local time"; });
   }
 
+  // the section a link points at is opened, with every folded section around it (an evidence
+  // link of the verdict panel, a lesion QC link of the MRI table)
   function openScan() {
     var id = decodeURIComponent(location.hash.slice(1));
     var el = id && document.getElementById(id);
-    if (el && el.tagName === "DETAILS") { el.open = true; el.scrollIntoView(); }
+    if (!el) { return; }
+    var inner = el.querySelector(":scope > details.fold");
+    if (inner) { inner.open = true; }
+    for (var p = el; p; p = p.parentElement) { if (p.tagName === "DETAILS") { p.open = true; } }
+    if (el.tagName === "DETAILS" || inner) { el.scrollIntoView(); }
+  }
+
+  // on a phone the secondary sections start folded (one line each: their title and count);
+  // without the script, or on a wider screen, everything is open
+  function foldOnPhone() {
+    if (!window.matchMedia("(max-width: 600px)").matches) { return; }
+    document.querySelectorAll("details[data-phone-fold]").forEach(function (d) { d.open = false; });
   }
 
   function draw() {
     localTimes();
+    foldOnPhone();
     openScan();
     window.addEventListener("hashchange", openScan);
+    document.querySelectorAll("a[href^='#']").forEach(function (a) {
+      a.addEventListener("click", function () { setTimeout(openScan, 0); });
+    });
     var src = document.getElementById("timeline-data");
     if (!src || typeof Plotly === "undefined") { return; }
     var d = JSON.parse(src.textContent);
