@@ -31,6 +31,20 @@ from scipy import ndimage
 from smoulder.imaging.sel.settings import SELSettings
 
 
+def _nearest_lesion(
+    labels: np.ndarray, zooms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Voxel size (mm), the labels, and each voxel's distance (mm) to the nearest lesion and that
+    lesion's label: the territories the measures below share. ``None`` without a lesion."""
+    z = np.asarray(zooms, float)
+    lab = np.asarray(labels)
+    inside = lab > 0
+    if not inside.any():
+        return None
+    dist, idx = ndimage.distance_transform_edt(~inside, sampling=z, return_indices=True)
+    return z, lab, dist, lab[tuple(idx)]
+
+
 def excess_signal(
     flair: Sequence[np.ndarray],
     labels: np.ndarray,
@@ -85,14 +99,11 @@ def excess_signal(
     >>> round(float(s[1][1] / s[1][0]), 2), round(float((r <= 5).sum() / (r <= 4).sum()), 2)
     (1.96, 1.97)
     """
-    z = np.asarray(zooms, float)
-    lab = np.asarray(labels)
-    inside = lab > 0
     out: dict[int, np.ndarray] = {}
-    if not inside.any():
+    near = _nearest_lesion(labels, zooms)
+    if near is None:
         return out
-    dist, idx = ndimage.distance_transform_edt(~inside, sampling=z, return_indices=True)
-    nearest = lab[tuple(idx)]
+    z, lab, dist, nearest = near
     voxel_mm3 = float(np.prod(z))
     objs = ndimage.find_objects(lab)
     for k, sl in enumerate(objs, start=1):
@@ -197,14 +208,11 @@ def ring_jacobian(
     >>> round(float(ring_jacobian([j], lab, lab >= 0, np.ones(3))[1][0]), 4), 1 + 10 / 64
     (1.1562, 1.15625)
     """
-    z = np.asarray(zooms, float)
-    lab = np.asarray(labels)
-    inside = lab > 0
     out: dict[int, np.ndarray] = {}
-    if not inside.any():
+    near = _nearest_lesion(labels, zooms)
+    if near is None:
         return out
-    dist, idx = ndimage.distance_transform_edt(~inside, sampling=z, return_indices=True)
-    nearest = lab[tuple(idx)]
+    z, lab, dist, nearest = near
     usable = np.asarray(brain, bool) if exclude is None else np.asarray(brain, bool) & ~exclude
     voxel_mm3 = float(np.prod(z))
     for k, sl in enumerate(ndimage.find_objects(lab), start=1):
@@ -292,14 +300,11 @@ def segmented_volume(
     >>> round(float(v[1] / v[0]), 2), round(float((r <= 5).sum() / (r <= 4).sum()), 2)
     (1.96, 1.97)
     """
-    z = np.asarray(zooms, float)
-    lab = np.asarray(labels)
-    inside = lab > 0
     out: dict[int, np.ndarray] = {}
-    if not inside.any():
+    near = _nearest_lesion(labels, zooms)
+    if near is None:
         return out
-    dist, idx = ndimage.distance_transform_edt(~inside, sampling=z, return_indices=True)
-    nearest = lab[tuple(idx)]
+    z, lab, dist, nearest = near
     voxel_mm3 = float(np.prod(z))
     deep = max(int(np.ceil(2.0 / float(z.min()) - 1e-9)), 1)
     work: dict[int, tuple[np.ndarray, np.ndarray, list[np.ndarray], float]] = {}
