@@ -37,6 +37,14 @@ TITLES["researcher"] = TITLES["clinician"]
 STALE_DAY = dt.date(2023, 6, 1)
 #: five screens of a 390x844 phone: the clinic's person page must not be longer
 PHONE_PAGE_MAX = 5 * 844
+#: the person's own page on a 390x844 phone: 4,461 px before its folds, 3,713 after. What stays
+#: open (your record, the four signals, the buttons, what they do and do not mean, what changed,
+#: the questions, both charts) ends at 3,420 px; the four folded lines and the footer take
+#: ~290 px; 4,000 leaves room for a longer list of changes or questions and fails when the keys
+#: to the charts (539 px) are open again
+OWN_PHONE_PAGE_MAX = 4000
+#: the sections the person's own page folds on a phone (the card each fold is in)
+OWN_FOLDS = ("timeline-card", "timeline-card", "lifestyle-card", "access")
 ERRORS: dict[int, list[str]] = {}
 BARE = ("CDI", "9HPT", "T25FW", "SDMT", "PRL", "SEL", "RAW", "CDW", "smoulder.digital")
 
@@ -122,7 +130,8 @@ def test_person_page_answers_first_and_tells_the_truth(
         assert (
             "your last visit 2021-02-04" in svg_text and "your last visit 2021-02-04" in device_text
         )
-        assert "your last visit" in page.inner_text("#legend")
+        # folded behind "What the 9 marks on this chart mean" on a phone: its text, shown or not
+        assert "your last visit" in page.locator("#legend").text_content()
     else:
         flags = page.locator("#flags li").all_inner_texts()
         # a duration never breaks across lines: no-break spaces inside it
@@ -202,7 +211,10 @@ def test_person_page_answers_first_and_tells_the_truth(
         # on a wide screen nothing is folded
         assert page.locator("#mri").is_visible() and page.locator("#lifestyle").is_visible()
 
-    text = page.inner_text("body")
+    if role == "patient":
+        own_page_folds(page, size, w, h)
+
+    text = page.inner_text("body")  # every fold is open by now
     if role == "patient":
         assert bare_codes(text + " " + svg_text + " " + device_text, key) == []
         assert "Who has looked at your record" in text
@@ -210,6 +222,59 @@ def test_person_page_answers_first_and_tells_the_truth(
         assert "Alice" not in text and "MRN-1001" not in text
     assert ERRORS[id(page)] == []
     ctx.close()
+
+
+def own_page_folds(page, size: str, w: int, h: int) -> None:
+    """The person's own page: on a phone the keys to the charts, the lifestyle log and the access
+    list fold to a line each and open when tapped; what the results show, what they mean, what
+    changed and the questions are in sight without opening anything. On a wide screen all is
+    open."""
+    folds = page.locator("details[data-phone-fold]")
+    cards = [
+        page.evaluate(
+            f"document.querySelectorAll('details[data-phone-fold]')[{i}].closest('section').id"
+        )
+        for i in range(folds.count())
+    ]
+    assert tuple(cards) == OWN_FOLDS
+    seen = ["#about", "#verdict", "#explainer", "#changes", "#questions", "#timeline"]
+    seen += [f"#signal-{k}" for k in ("worsening", "prl", "sel", "digital")]
+    for sel in seen:
+        assert page.locator(sel).is_visible(), sel
+    questions = page.locator("#questions li")
+    assert questions.count() >= 3
+    assert all(questions.nth(i).is_visible() for i in range(questions.count()))
+    inside = ("#legend", "#device-legend", "#lifestyle", "#trail")
+    if size == "desktop":
+        assert all(folds.nth(i).evaluate("d => d.open") for i in range(folds.count()))
+        for sel in inside:
+            assert page.locator(sel).is_visible(), sel
+        return
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height <= OWN_PHONE_PAGE_MAX, height
+    for i in range(folds.count()):
+        d = folds.nth(i)
+        assert d.evaluate("d => d.open") is False, cards[i]
+        # one line, two when the title wraps (the largest: 56 px, h2 and count)
+        assert d.bounding_box()["height"] <= 80, (cards[i], d.bounding_box())
+    for sel in inside:
+        assert not page.locator(sel).is_visible(), sel
+    # the summaries say what is inside in words, with a count
+    names = [folds.nth(i).locator("summary").inner_text() for i in range(folds.count())]
+    assert re.fullmatch(r"What the \d+ marks on this chart mean", names[0]), names
+    assert re.search(r"Your lifestyle log \d+ entr(y|ies), the last on ", names[2]), names
+    assert re.search(r"Who has looked at your record (\d+ recent entr(y|ies)|nobody)", names[3])
+    page.screenshot(path=str(shots() / "person-patient-phone-folded-end.png"), full_page=True)
+    # a tap opens each of them, and what it holds is then in sight, on the screen's width
+    for i, sel in enumerate(inside):
+        folds.nth(i).locator("summary").tap()
+        page.wait_for_function(f"document.querySelectorAll('details[data-phone-fold]')[{i}].open")
+        assert page.locator(sel).is_visible(), sel
+    no_sideways_scroll(page, w)
+    opened = page.evaluate("document.documentElement.scrollHeight")
+    # the folds had hidden the keys, the log and the list (539 + 139 + 85 px and more)
+    assert opened >= height + 600, (height, opened)
+    page.screenshot(path=str(shots() / "person-patient-phone-opened.png"), full_page=True)
 
 
 @pytest.mark.parametrize("size", list(SIZES))
@@ -278,6 +343,8 @@ def test_the_person_with_ms_gets_errors_in_words_a_saved_note_and_local_times(li
     page.wait_for_selector("#form-errors")
     out = shots()
     page.screenshot(path=str(out / "lifestyle-patient-phone-error.png"), full_page=True)
+    errors = page.locator("#form-errors")
+    assert errors.is_visible() and errors.bounding_box()["y"] + 40 <= 844  # seen first
     assert "Sleep must be between 0 and 24 hours a night." in page.inner_text("#form-errors")
     assert "sleep_hours" not in page.inner_text("#form-errors")
     assert page.get_attribute("input[name=sleep_hours]", "aria-invalid") == "true"
@@ -289,6 +356,13 @@ def test_the_person_with_ms_gets_errors_in_words_a_saved_note_and_local_times(li
     box = saved.bounding_box()
     assert box["y"] + box["height"] <= 844
     page.screenshot(path=str(out / "person-patient-phone-saved.png"))
+    # the notice leaves the lifestyle log open on a phone, the new entry in it; the other
+    # folds stay folded
+    page.wait_for_function("document.querySelector('#lifestyle-card > details').open")
+    assert "20 February 2021" in page.locator("#lifestyle li").first.inner_text()
+    assert "sleep 7.5 hours a night" in page.locator("#lifestyle li").first.inner_text()
+    assert page.evaluate("document.querySelector('#access > details').open") is False
+    page.click("#access summary")
     # the access list in words and in the reader's local time (Berlin: UTC+1 in winter)
     item = page.locator("#trail li").first
     stamp = item.locator("time").get_attribute("datetime")

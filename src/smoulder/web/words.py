@@ -194,8 +194,24 @@ def trail_items(trail: list[dict[str, str]], own: bool) -> str:
     )
 
 
+def trail_count(trail: list[dict[str, str]]) -> str:
+    """How many lines the access list has, in words, for its folded title on a phone (a run of
+    repeats is one line: "You opened your record 5 times").
+
+    Examples
+    --------
+    >>> [trail_count([{}] * n) for n in (0, 1, 3)]
+    ['nobody before now', '1 recent entry', '3 recent entries']
+    """
+    n = len(trail)
+    if not n:
+        return "nobody before now"
+    return f"{n} recent {'entry' if n == 1 else 'entries'}"
+
+
 __all__ = [
     "form_error",
+    "trail_count",
     "access_words",
     "access_list",
     "trail_items",

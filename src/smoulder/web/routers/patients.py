@@ -20,7 +20,7 @@ from smoulder.web.deps import DB, TEMPLATES, ApiUser, PageUser, Refused, record
 from smoulder.web.schemas import WHOLE, AuditTrail, PatientList, TimelinePublic, errors
 from smoulder.web.security import CurrentUser
 from smoulder.web.views import person_body, person_json, viewable_or_404, visible_or_404
-from smoulder.web.words import access_list, trail_items
+from smoulder.web.words import access_list, trail_count, trail_items
 
 router = APIRouter(tags=["patients"])
 Key = Annotated[str, Path(max_length=32, description="the person's pseudonym, e.g. P-7K3QX9AD")]
@@ -101,24 +101,30 @@ def person_page(
     trail = access_list(seen, own, u.username, more=len(seen) == TRAIL_ROWS)
     record(request, user, "view", "person page", person)
     title = "Your record" if own else label_of(person, u)
-    head, mid, tail = _frame(request, user, title, person.pseudonym, own, saved)
+    head, mid, after_count, tail = _frame(request, user, title, person.pseudonym, own, saved)
     items = trail_items(trail, own).encode()
+    count = trail_count(trail).encode() if own else b""
     # the record goes between parts made for this reader (user, CSRF token) and this request
-    # (the access list): compressed apart from them (compress.py)
-    content, headers = encoded([head, body, mid, items, tail], accepts_gzip(request.headers))
+    # (the access list and, on the person's own page, its count): compressed apart from them
+    # (compress.py)
+    content, headers = encoded(
+        [head, body, mid, count, after_count, items, tail], accepts_gzip(request.headers)
+    )
     return HTMLResponse(content, headers=headers)
 
 
 TRAIL_MARK = Markup("<!--smoulder:trail-->")  # nor does it appear in any rendered page
+COUNT_MARK = Markup("<!--smoulder:trail-count-->")  # the access list's count (own page only)
 
 
 def _frame(
     request: Request, user: CurrentUser, title: str, key: str, own: bool, saved: str | None
-) -> tuple[bytes, bytes, bytes]:
+) -> tuple[bytes, bytes, bytes, bytes]:
     """The page around the record and the access list, kept per reader: its key holds every
     value the template reads (the user's id, name, role and CSRF token, the title, the person's
     pseudonym, the kind of page and the saved notice), so it is never another reader's nor out
-    of date."""
+    of date. Four parts: the one before the record, then those before the access list's count,
+    before its lines and after them (the third empty where the page has no count)."""
     cache = request.app.state.frame_cache
     ck: tuple = (
         "person-frame",
@@ -141,10 +147,12 @@ def _frame(
             key=key,
             own=own,
             trail_items=TRAIL_MARK,
+            trail_count=COUNT_MARK,
             saved=SAVED.get(saved or ""),
         )
         head, _, rest = page.partition(BODY_MARK)
         mid, _, tail = rest.partition(TRAIL_MARK)
-        hit = (head.encode(), mid.encode(), tail.encode())
+        mid, _, after_count = mid.partition(COUNT_MARK)
+        hit = (head.encode(), mid.encode(), after_count.encode(), tail.encode())
         cache.put(ck, hit)
     return hit

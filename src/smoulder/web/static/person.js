@@ -326,6 +326,11 @@
   function foldOnPhone() {
     if (!window.matchMedia("(max-width: 600px)").matches) { return; }
     document.querySelectorAll("details[data-phone-fold]").forEach(function (d) { d.open = false; });
+    // a saved notice leaves open the section it speaks of (the new lifestyle log entry)
+    var saved = document.getElementById("saved");
+    var shown = saved && document.getElementById(saved.getAttribute("data-opens") || "");
+    var fold = shown && shown.querySelector(":scope > details.fold");
+    if (fold) { fold.open = true; }
   }
 
   function draw() {
