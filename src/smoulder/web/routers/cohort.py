@@ -68,6 +68,26 @@ def _filters(
     }
 
 
+def _cache_key(
+    store: Any,
+    u: Any,
+    route: str,
+    day: object,
+    sort: str,
+    desc: bool,
+    signal: str | None,
+    q: str | None,
+    filters: dict[str, Any],
+    *where: int,
+) -> tuple:
+    """The key of a cached cohort answer: the route, who asks (id and role), the store's revision
+    as this user sees it (read now, on every request: nothing stale after a write), the day, the
+    query and ``where`` (page, or limit and offset)."""
+    with store.engine.connect() as conn:
+        rev = revision(conn, u)
+    return (route, u.id, u.role, rev, day, sort, desc, signal, q, tuple(filters.items()), *where)
+
+
 def _signal(signal: str | None) -> str | None:
     return signal if signal in COHORT_FILTERS else None
 
@@ -98,22 +118,7 @@ def cohort_api(
     day = views.today()
     # as the cohort page: the JSON text is made once per user, store revision, day and query,
     # and the revision is read on every request (nothing stale after a write)
-    with store.engine.connect() as conn:
-        rev = revision(conn, u)
-    key = (
-        "cohort-json",
-        u.id,
-        u.role,
-        rev,
-        day,
-        sort,
-        desc,
-        signal,
-        q,
-        tuple(filters.items()),
-        limit,
-        offset,
-    )
+    key = _cache_key(store, u, "cohort-json", day, sort, desc, signal, q, filters, limit, offset)
     cache = request.app.state.payload_cache
     hit = cache.get(key)
     if hit is None:
@@ -274,21 +279,7 @@ def cohort_page(
     day = views.today()
     # the table is rendered once per user, store revision, day and query: the revision is read
     # on every request, so a page made before a write is never shown after it
-    with store.engine.connect() as conn:
-        rev = revision(conn, u)
-    key = (
-        "cohort-page",
-        u.id,
-        u.role,
-        rev,
-        day,
-        sort,
-        desc,
-        signal,
-        q,
-        tuple(filters.items()),
-        page,
-    )
+    key = _cache_key(store, u, "cohort-page", day, sort, desc, signal, q, filters, page)
     cache = request.app.state.payload_cache
     hit = cache.get(key)
     if hit is None:
