@@ -70,7 +70,13 @@ def test_one_two_and_three_threads_give_identical_frames(monkeypatch, cohort, op
         pd.testing.assert_frame_equal(other.unconfirmed, one.unconfirmed)
 
 
-def test_lean_compiler_start_leaves_scipy_out_and_changes_no_result(tmp_path):
+def test_lean_compiler_start_leaves_scipy_out_and_changes_no_result(monkeypatch, tmp_path):
+    # compiled here first (numba's cache on disk), so that the fresh process below loads it
+    monkeypatch.setenv("SMOULDER_INTERPRET_MAX_ROWS", "0")
+    c = simulate_cohort(300, seed=4)
+    v = c.visits[["subject", "date", "edss"]].rename(columns={"edss": "value"})
+    s = make_settings(event="multiple", baseline="roving", classify_cdw=True)
+    expected = run_validated(v, c.relapses[["subject", "date"]], c.mri, s).events
     code = textwrap.dedent(
         """
         import sys
@@ -97,8 +103,4 @@ def test_lean_compiler_start_leaves_scipy_out_and_changes_no_result(tmp_path):
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
     assert out.stdout.split() == ["True", "False", "False", "6.0"]
-    c = simulate_cohort(300, seed=4)
-    v = c.visits[["subject", "date", "edss"]].rename(columns={"edss": "value"})
-    s = make_settings(event="multiple", baseline="roving", classify_cdw=True)
-    expected = run_validated(v, c.relapses[["subject", "date"]], c.mri, s).events
     pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "e.pkl"), expected)
