@@ -21,9 +21,11 @@ however small the input, as before); the two outputs compared byte for byte.
 Part 3 (registry scale): 1,000,000 subjects x ~20 visits, written once as CSV and Parquet to
 benchmarks/data/, then ``smoulder progression`` end to end from file to file (read, validate,
 scan, write events + summary) in a fresh process, start-up included, with the time of a bare
-pyarrow read of the same file (a fresh process importing pyarrow) as the floor: wall and CPU
-seconds (user + system, the fairer figure on a shared machine) of both, and the peak resident
-memory.
+pyarrow read of the same file (a fresh process importing pyarrow) as the floor, each run
+``--registry-repeats`` times (default 3) alternately: wall and CPU seconds (user and system, the
+fairer figure on a shared machine) of both, the load average before each run, the thread
+settings in force (``NUMBA_NUM_THREADS``, ``OMP_NUM_THREADS``; unset: every core), the peak
+resident memory, and the range over the runs beside the 5 s goal of issue 13.
 
 Usage::
 
@@ -43,6 +45,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -304,7 +307,9 @@ def figures(sizes: list[int], seed: int, pymsprog_ms: float | None = None) -> No
                 )
 
 
-def registry(n_subjects: int, seed: int, formats: tuple[str, ...] = ("csv", "parquet")) -> None:
+def registry(
+    n_subjects: int, seed: int, formats: tuple[str, ...] = ("csv", "parquet"), repeats: int = 3
+) -> None:
     data = HERE / "data"
     data.mkdir(exist_ok=True)
     csv = data / f"registry_{n_subjects}_visits.csv"
@@ -321,48 +326,75 @@ def registry(n_subjects: int, seed: int, formats: tuple[str, ...] = ("csv", "par
             paths["relapses"].rename(data / f"registry_{n_subjects}_relapses.{fmt}")
         print(f"simulated and wrote the registry in {time.perf_counter() - t0:.1f} s")
     size = csv.stat().st_size / 1e6
-    floor = {}
     paths = [p for p in (csv, pq) if p.suffix[1:] in formats]
+    threads = ", ".join(
+        f"{k}={os.environ.get(k, 'unset (every core)')}"
+        for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")
+    )
+    print(
+        f"registry: {n_subjects:,} subjects; visits CSV {size:.0f} MB; {os.cpu_count()} cores; "
+        f"{threads}; each run in a fresh process, start-up included (CPU = user + system "
+        "seconds, the fairer measure on a busy machine; load = 1-minute load average before it)"
+    )
     for path in paths:
+        rel = data / f"registry_{n_subjects}_relapses{path.suffix}"
         code = (
             "import pyarrow.csv as c,pyarrow.parquet as q;"
             f"(c.read_csv if '{path.suffix}'=='.csv' else q.read_table)('{path}')"
         )
-        # the floor: a fresh process that imports pyarrow and reads the file, nothing else
-        floor[path.suffix] = child_times([sys.executable, "-c", code])[:2]
-    print(
-        f"registry: {n_subjects:,} subjects; visits CSV {size:.0f} MB; load {os.getloadavg()[0]:.1f} "
-        f"on {os.cpu_count()} cores (CPU seconds are the fairer measure on a busy machine)"
-    )
-    for path in paths:
-        rel = data / f"registry_{n_subjects}_relapses{path.suffix}"
-        out = Path(tempfile.mkdtemp(prefix="smoulder-reg-")) / f"events{path.suffix}"
-        args = [
-            str(path), "--relapses", str(rel), "--outcome", "edss", "--value-col", "edss",
-            "--event", "multiple", "--baseline", "roving", "--classify-cdw", "--out", str(out),
-            "--no-plots", "--json",
-        ]  # fmt: skip
-        try:
-            wall, cpu, rss_gb, stdout = child_times(
-                [sys.executable, "-m", "smoulder", "progression", *args]
+        walls, cpus = [], []
+        for rep in range(repeats):
+            # the floor: a fresh process that imports pyarrow and reads the file, nothing else
+            load_f = os.getloadavg()[0]
+            floor = child_times([sys.executable, "-c", code])
+            out = Path(tempfile.mkdtemp(prefix="smoulder-reg-")) / f"events{path.suffix}"
+            args = [
+                str(path), "--relapses", str(rel), "--outcome", "edss", "--value-col", "edss",
+                "--event", "multiple", "--baseline", "roving", "--classify-cdw", "--out", str(out),
+                "--no-plots", "--json",
+            ]  # fmt: skip
+            load = os.getloadavg()[0]
+            try:
+                run = child_times([sys.executable, "-m", "smoulder", "progression", *args])
+            except RuntimeError as exc:
+                print(exc)
+                break
+            walls.append(run.wall)
+            cpus.append(run.cpu)
+            counts = json.loads(run.stdout.strip().splitlines()[-1])["counts"]
+            print(
+                f"  {path.suffix[1:]} end to end, run {rep + 1}: {run.wall:6.2f} s wall, "
+                f"{run.cpu:6.2f} s CPU ({run.user:.2f} user + {run.system:.2f} system), load "
+                f"{load:.1f}  |  bare pyarrow read {floor.wall:.2f} s wall, {floor.cpu:.2f} s CPU, "
+                f"load {load_f:.1f}  |  peak RSS {run.rss_gb:.2f} GB; "
+                f"{counts['cdw_events']:,} CDW ({counts['pira_events']:,} PIRA, "
+                f"{counts['raw_events']:,} RAW), {counts['cdi_events']:,} CDI"
             )
-        except RuntimeError as exc:
-            print(exc)
-            continue
-        counts = json.loads(stdout.strip().splitlines()[-1])["counts"]
-        f_wall, f_cpu = floor[path.suffix]
-        print(
-            f"  {path.suffix[1:]:8s} file to file {wall:6.2f} s wall, {cpu:6.2f} s CPU (bare pyarrow read "
-            f"{f_wall:.2f} s wall, {f_cpu:.2f} s CPU; {wall / f_wall:.1f}x the floor's wall); peak RSS "
-            f"{rss_gb:.2f} GB; {counts['cdw_events']:,} CDW ({counts['pira_events']:,} PIRA, "
-            f"{counts['raw_events']:,} RAW), {counts['cdi_events']:,} CDI"
-        )
+        if walls:
+            print(
+                f"  {path.suffix[1:]} end to end over {len(walls)} runs: {min(walls):.2f}-"
+                f"{max(walls):.2f} s wall, {min(cpus):.2f}-{max(cpus):.2f} s CPU (goal: under 5 s)"
+            )
 
 
-def child_times(cmd: list[str]) -> tuple[float, float, float, str]:
+class ChildTimes(NamedTuple):
+    """What :func:`child_times` measured of one process."""
+
+    wall: float
+    user: float
+    system: float
+    rss_gb: float
+    stdout: str
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.system
+
+
+def child_times(cmd: list[str]) -> ChildTimes:
     """Run ``cmd`` in a fresh process (this checkout's ``src`` first on the path), start-up and
-    imports included: (wall seconds, CPU seconds of that child, user and system, its peak RSS in
-    GB, its standard output)."""
+    imports included: wall seconds, user and system CPU seconds of that child, its peak RSS in
+    GB, its standard output."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
@@ -377,7 +409,7 @@ def child_times(cmd: list[str]) -> tuple[float, float, float, str]:
         err.seek(0)
         if proc.returncode != 0:
             raise RuntimeError(err.read()[-2000:])
-        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1e6, out.read()
+        return ChildTimes(wall, usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1e6, out.read())
 
 
 def main() -> int:
@@ -393,6 +425,12 @@ def main() -> int:
         choices=("csv", "parquet"),
         default=["csv", "parquet"],
         help="which registry files the command reads (part 3)",
+    )
+    ap.add_argument(
+        "--registry-repeats",
+        type=int,
+        default=3,
+        help="fresh runs of the registry command (each beside a bare read; part 3)",
     )
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument(
@@ -419,7 +457,7 @@ def main() -> int:
     if args.figures:
         figures(args.figures, args.seed, peer_ms)
     if args.registry:
-        registry(args.registry, args.seed, tuple(args.registry_formats))
+        registry(args.registry, args.seed, tuple(args.registry_formats), args.registry_repeats)
     return 0
 
 

@@ -119,3 +119,30 @@ def twin(*modules: types.ModuleType) -> dict[str, types.SimpleNamespace]:
             if not key.startswith("__"):
                 setattr(spaces[name], key, value)
     return spaces
+
+
+def start_compiler_without_blas() -> bool:
+    """Start numba's CPU target now, without importing SciPy's BLAS (about 0.2 s of the start-up).
+
+    Numba's first compiled call (even one loaded from its cache) loads its NumPy support, which
+    imports ``scipy.linalg`` only to decide how a compiled ``np.dot`` of floats would multiply;
+    smoulder's compiled functions never call it. With ``scipy.linalg`` not imported yet, this
+    loads that support with the import refused, so a compiled float ``np.dot`` in this process
+    would add up its products in a loop instead; ``scipy.linalg`` itself imports as usual
+    afterwards. For a process that runs only smoulder's code (the command line) and will compile
+    anyway (a large input). Returns whether the import was left out (False when numba was
+    started already or ``scipy.linalg`` was imported before).
+    """
+    import sys
+
+    from numba.core.registry import cpu_target
+
+    if "scipy.linalg" in sys.modules or "numba.np.arraymath" in sys.modules:
+        return False
+    sys.modules["scipy.linalg"] = None  # type: ignore[assignment]  # refused by the importer
+    try:
+        cpu_target.target_context.refresh()
+    finally:
+        if sys.modules.get("scipy.linalg", 0) is None:
+            del sys.modules["scipy.linalg"]
+    return True

@@ -456,6 +456,18 @@ LABELS = {
 }
 
 
+#: a visits file large enough to be scanned compiled even on a new machine (a Parquet file of
+#: about 200,000 visits, where the interpreted first run stops, is about 1 MB)
+_LARGE_FILE_BYTES = 1_000_000
+
+
+def _large_file(path: Any) -> bool:
+    try:
+        return Path(path).stat().st_size > _LARGE_FILE_BYTES
+    except (OSError, TypeError, ValueError):
+        return False
+
+
 def run(ns: argparse.Namespace) -> int:
     # --- partitioned datasets on dask.distributed (issue 13)
     from smoulder.cli import progression_partitioned
@@ -480,6 +492,12 @@ def run(ns: argparse.Namespace) -> int:
     )
     s = settings_from_args(ns)
     opts = reading_options(ns)
+    from smoulder.clinical._kernel import needs_compiling
+
+    if not needs_compiling() or _large_file(ns.visits):  # the engine runs compiled: start lean
+        from smoulder._compiled import start_compiler_without_blas
+
+        start_compiler_without_blas()
     with progress_display(ns) as progress:
         result = progression.run(
             ns.visits,
