@@ -22,6 +22,7 @@ from smoulder.imaging.prl.frame import acquisition_frame
 from smoulder.imaging.prl.mimics import central_vein, diffuse_evidence
 from smoulder.imaging.prl.sectors import LesionBox, rim_evidence, sector_coverage
 from smoulder.imaging.prl.settings import PRLSettings
+from smoulder.imaging.prl.shell import shell_evidence
 from smoulder.schema.images import Volume
 
 CONVENTIONS = ("paramagnetic-negative", "paramagnetic-positive")
@@ -48,6 +49,9 @@ FEATURES = [
     "rim_q_se",
     "rim_evidence",
     "coverage_soft",
+    "shell_z",
+    "shell_amp",
+    "shell_all_z",
 ]
 
 #: Evidence columns a rater can check (not classifier inputs): per-slice coverage, the slices of
@@ -397,6 +401,23 @@ def lesion_features(
         feats.update(sector_coverage(lb, st_sec))
         feats.update(central_vein(lb, st))
         feats.update(diffuse_evidence(lb, st))
+        feats.update(
+            shell_evidence(
+                s,
+                L,
+                b & ~other & ~L,
+                d_in,
+                d_out,
+                bz,
+                inplane_vox,
+                noise_sd,
+                core_med,
+                bg,
+                bg_med,
+                coverage=st.min_coverage,
+                n_scale=n_scale,
+            )
+        )
         feats["rim_evidence"] = rim_evidence(feats, bool(np.isfinite(core_med)), st_sec)
         feats["edge_vein"] = bool(int(feats["edge_vein_sectors"]) >= st.edge_vein_min_sectors)  # type: ignore[call-overload]
         rows.append(feats)
