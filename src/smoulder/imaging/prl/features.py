@@ -52,6 +52,7 @@ FEATURES = [
     "shell_z",
     "shell_amp",
     "shell_all_z",
+    "shell_balance",
 ]
 
 #: Evidence columns a rater can check (not classifier inputs): per-slice coverage, the slices of
@@ -73,6 +74,10 @@ COLUMN_DESCRIPTIONS: dict[str, object] = {
         "errors (n/a: no evaluable run)"
     ),
     "rim_evidence": "The consensus rule's continuous rim score: Phi(rim_q_se - k_sd) when the rim covers min_coverage of the edge at k_sd standard errors on min_slices consecutive slices (then >= 0.5), otherwise coverage_soft / 2 (< 0.5); halved without a core",
+    "shell_z": "3-D rim evidence: a thin-shell template (partial-volumed by the voxel) fitted to the edge in patches around the lesion, against the lesion's own profile without a rim; the pooled amplitude of the patches ranked between the top 1 - min_coverage and min_coverage of the edge, in standard errors (n/a: too small)",
+    "shell_amp": "That pooled shell amplitude, in voxel-noise SDs",
+    "shell_all_z": "The shell template's amplitude over the whole edge, in standard errors",
+    "shell_balance": "Shell amplitude of the lower half of the pooled patches over that of the top third (about 1 for a complete rim, about 0 for a half rim or a vein along the edge)",
     "coverage_soft": "Soft share of the edge showing the rim (each sector weighted Phi(t - k_sd), t its excess in standard errors), the best over runs of min_slices consecutive slices of the run's smallest (no such run: half the best slice's)",
     "rim_z": "Mean paramagnetic signal in the rim band minus the perilesional median, in local robust SDs",
     "outer_z": "Mean signal in the shell just outside the lesion minus the perilesional median, in SDs",
@@ -411,9 +416,9 @@ def lesion_features(
                 bz,
                 inplane_vox,
                 noise_sd,
-                core_med,
                 bg,
                 bg_med,
+                n_patches=st.shell_patches,
                 coverage=st.min_coverage,
                 n_scale=n_scale,
             )

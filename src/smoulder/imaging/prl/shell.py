@@ -3,25 +3,32 @@
 The sector test (:mod:`~smoulder.imaging.prl.sectors`) judges each acquisition slice on its
 own; at 1.5-2 mm voxels a faint or thin rim leaves few voxels per sector and slice, and a
 0.5 mm rim in a 2 mm voxel keeps only about a quarter of its susceptibility. Here the whole
-edge shell is pooled in 3-D, voxel by voxel weighted by the profile such a rim is expected to
-have after partial volume:
+edge shell is pooled in 3-D, each voxel weighted by the profile such a rim has after partial
+volume, and compared with the profile the lesion would have without a rim:
 
 - **signed distance** ``d`` to the lesion boundary in mm (negative inside; the boundary lies
   half a voxel beyond the edge voxels' centres);
-- **template** ``T(d)``: a shell of thickness ``w`` just inside the boundary (``-w <= d <= 0``)
-  seen through a voxel of size ``h`` (the share of the voxel's extent ``[d - h/2, d + h/2]``
-  that lies in the shell); a bank of ``w`` (``shell_widths_mm``), the best one kept;
-- **patches**: the shell is cut into ``shell_patches`` patches of equal solid angle around the
+- **profile without a rim**: ``g (1 - P(d)) + c P(d)``, where ``P(d)`` is the share of a voxel
+  of size ``h`` (the acquired in-plane voxel) centred at ``d`` that lies inside the lesion,
+  ``g`` the perilesional white matter median in the patch's direction and ``c`` the lesion's own
+  level, fitted jointly with the rim amplitudes (deep voxels winsorised at 3 noise SDs, so a
+  central vein does not lift it; a lesion too small to tell its level from its rim takes its
+  median);
+- **rim template** ``T(d)``: a shell of thickness ``w`` just inside the boundary
+  (``-w <= d <= 0``) seen through the same voxel (the share of ``[d - h/2, d + h/2]`` in the
+  shell); a bank of ``w`` (:data:`SHELL_WIDTHS_MM`), the best one kept;
+- **patches**: the edge is cut into ``n_patches`` patches of about equal solid angle around the
   lesion's centroid, in coordinates whitened by the lesion's own second moments (so an elongated
-  lesion's edge is cut evenly); per patch the least-squares amplitude of the template above the
-  reference ``A_p = sum T (s - ref) / sum T^2`` (``ref`` = the larger of the core median and the
-  perilesional white matter median in that patch's direction);
-- **coverage-honest pooling**: patches ranked by ``A_p``; the patches between the top
-  ``1 - min_coverage`` and ``min_coverage`` of the shell (by template weight) are pooled. A rim
-  over at least ``min_coverage`` of the edge fills them; a partial rim well under it, a vein
-  along the edge (a few patches, very bright) or a central vein (inside the core) do not; a
-  diffusely paramagnetic lesion has no shell above its own core. The pooled amplitude over its
-  standard error (voxel noise over ``sqrt(sum T^2)``) is ``shell_z``.
+  lesion's edge is cut evenly); per patch the least-squares amplitude of the template,
+  ``A_p = sum T r / sum T^2`` (``r`` the signal minus the profile without a rim);
+- **coverage-honest pooling**: the patches are ranked by ``A_p`` and those between the top
+  ``1 - coverage`` and ``coverage`` of the edge (by template weight; the middle third for 2/3)
+  are pooled. A rim over at least ``coverage`` of the edge fills them; a partial rim well under
+  it, a vein along the edge (a few very bright patches) or a central vein (inside) do not; a
+  diffusely paramagnetic lesion has no shell above its own level. The pooled amplitude over its
+  standard error (the voxel noise over ``sqrt(sum T^2)``) is ``shell_z``; ``shell_balance`` is
+  the amplitude of the lower half of those patches over that of the top third (near 1 for a
+  complete rim, near 0 for a rim over half the edge or a vein).
 
 Pure computation on one lesion's box.
 """
@@ -46,7 +53,39 @@ def _overlap(d: np.ndarray, h: float, w: float) -> np.ndarray:
     """Share of the interval ``[d - h/2, d + h/2]`` inside ``[-w, 0]``."""
     lo = np.maximum(d - h / 2.0, -w)
     hi = np.minimum(d + h / 2.0, 0.0)
-    return np.clip(hi - lo, 0.0, None) / h
+    return np.asarray(np.clip(hi - lo, 0.0, None) / h)
+
+
+def _residuals(
+    sv: np.ndarray,
+    P: np.ndarray,
+    T: np.ndarray,
+    g: np.ndarray,
+    patch: np.ndarray,
+    n_patches: int,
+    sig: float,
+    fallback: float,
+) -> np.ndarray:
+    """The signal minus the profile without a rim, the lesion level fitted with the rim.
+
+    Model: ``s = g_p (1 - P) + c P + A_p T``, ``c`` shared by the lesion, ``A_p`` per patch
+    (``c`` by least squares after projecting out each patch's ``T``). Deep voxels (``T = 0``,
+    wholly inside) are winsorised at 3 noise SDs around their median. When ``P`` and ``T``
+    cannot be told apart (no voxel deeper than the rim), ``c`` is ``fallback``.
+    """
+    r = sv - g * (1.0 - P)
+    deep = (T == 0) & (P > 0.999)
+    if deep.sum() >= 3:
+        m = float(np.median(r[deep]))
+        r = np.where(deep, np.clip(r, m - 3 * sig, m + 3 * sig), r)
+    den = np.maximum(np.bincount(patch, weights=T * T, minlength=n_patches), 1e-12)
+    a0 = np.bincount(patch, weights=T * r, minlength=n_patches) / den
+    b0 = np.bincount(patch, weights=T * P, minlength=n_patches) / den
+    rt = r - a0[patch] * T
+    pt = P - b0[patch] * T
+    ss = float((pt * pt).sum())
+    c = float((rt * pt).sum() / ss) if ss > 0.05 * float((P * P).sum()) and ss > 0 else fallback
+    return np.asarray(r - c * P)
 
 
 def shell_evidence(
@@ -58,16 +97,15 @@ def shell_evidence(
     zooms: np.ndarray,
     voxel_mm: float,
     noise_sd: float,
-    core_ref: float,
     bg: np.ndarray,
     bg_med: float,
     *,
-    n_patches: int = 24,
+    n_patches: int = 48,
     coverage: float = 2.0 / 3.0,
     widths: tuple[float, ...] = SHELL_WIDTHS_MM,
     n_scale: float = 1.0,
 ) -> dict[str, float]:
-    """``shell_z``, ``shell_amp`` (in voxel-noise SDs), ``shell_all_z`` and ``shell_width_mm``.
+    """``shell_z``, ``shell_amp``, ``shell_all_z``, ``shell_balance`` and ``shell_width_mm``.
 
     Parameters
     ----------
@@ -82,18 +120,31 @@ def shell_evidence(
     voxel_mm : float
         Size of the acquired voxel seen across the edge (the partial-volume width ``h``).
     noise_sd : float
-        Voxel noise SD of the signal.
-    core_ref, bg_med : float
-        Core median (nan without a core) and perilesional median.
+        Voxel noise SD of the signal (``n_scale``: acquired voxels per box voxel).
     bg : numpy.ndarray of bool
-        Perilesional white matter (the patch references).
+        Perilesional white matter (each patch's reference ``g``).
+    bg_med : float
+        Perilesional median (the reference of a patch with fewer than 5 such voxels).
+
+    Returns
+    -------
+    dict
+        ``shell_z`` (pooled amplitude of the middle patches over its standard error),
+        ``shell_amp`` (that amplitude in voxel-noise SDs), ``shell_all_z`` (all patches),
+        ``shell_balance`` and ``shell_width_mm`` (the template kept); nan when the lesion has
+        fewer than 3 patches or no noise level.
     """
     nan = float("nan")
-    out = {"shell_z": nan, "shell_amp": nan, "shell_all_z": nan, "shell_width_mm": nan}
+    out = {
+        "shell_z": nan,
+        "shell_amp": nan,
+        "shell_all_z": nan,
+        "shell_balance": nan,
+        "shell_width_mm": nan,
+    }
     if not L.any() or not np.isfinite(noise_sd) or noise_sd <= 0:
         return out
     h = float(voxel_mm)
-    # signed distance to the boundary, half a voxel beyond the edge voxels' centres
     d = np.where(L, -(d_in - h / 2.0), d_out - h / 2.0)
     idx = np.indices(L.shape).reshape(3, -1).T * zooms
     li = L.ravel()
@@ -101,35 +152,31 @@ def shell_evidence(
     cov = np.cov((idx[li] - c).T) if li.sum() > 3 else np.eye(3)
     evals, evecs = np.linalg.eigh(cov + 1e-3 * np.eye(3))
     whiten = evecs / np.sqrt(evals)
-    wmax = max(widths)
-    near = (L | usable).ravel() & (d.ravel() >= -(wmax + h)) & (d.ravel() <= h)
-    near |= bg.ravel()
+    fit = (L | (usable & (d <= h))).ravel()  # the lesion and the voxels straddling its edge
+    is_bg = bg.ravel()
+    near = fit | is_bg
     pts = (idx[near] - c) @ whiten
-    norm = np.linalg.norm(pts, axis=1)
-    dirs = _fibonacci(int(n_patches))
-    patch = np.argmax(pts @ dirs.T / np.maximum(norm, 1e-9)[:, None], axis=1)
+    norm = np.maximum(np.linalg.norm(pts, axis=1), 1e-9)
+    patch = np.argmax(pts @ _fibonacci(int(n_patches)).T / norm[:, None], axis=1)
     sv = s.ravel()[near].astype(np.float64)
     dv = d.ravel()[near]
-    is_bg = bg.ravel()[near]
-    # per patch reference: the larger of the core median and the perilesional median there
-    g_cnt = np.bincount(patch[is_bg], minlength=n_patches).astype(float)
+    fit, is_bg = fit[near], is_bg[near]
     g_med = np.full(n_patches, bg_med)
+    g_cnt = np.bincount(patch[is_bg], minlength=n_patches)
     for p in np.flatnonzero(g_cnt >= 5):  # a few dozen patches per lesion
         g_med[p] = float(np.median(sv[is_bg & (patch == p)]))
-    # the profile expected without a rim: the core inside, the white matter of the patch
-    # outside, mixed across the boundary by partial volume (a lesion without a core: its median)
-    c_ref = core_ref if np.isfinite(core_ref) else float(np.median(s[L]))
-    inside = _overlap(dv, h, np.inf)
-    base = g_med[patch] + (c_ref - g_med[patch]) * inside
-    inshell = ~is_bg | (dv <= h)
-    resid = np.where(inshell, sv - base, 0.0)
+    pf, sf, df = patch[fit], sv[fit], dv[fit]
+    P = _overlap(df, h, np.inf)
     sig = noise_sd / np.sqrt(max(n_scale, 1e-9))
-    best = None
+    median = float(np.median(s[L]))
+    lo, hi = sorted((1.0 - coverage, coverage))
+    best: tuple[float, ...] | None = None
     for w in widths:
-        T = np.where(inshell, _overlap(dv, h, w), 0.0)
-        num = np.bincount(patch, weights=T * resid, minlength=n_patches)
-        den = np.bincount(patch, weights=T * T, minlength=n_patches)
-        area = np.bincount(patch, weights=T, minlength=n_patches)
+        T = _overlap(df, h, w)
+        r = _residuals(sf, P, T, g_med[pf], pf, n_patches, sig, median)
+        num = np.bincount(pf, weights=T * r, minlength=n_patches)
+        den = np.bincount(pf, weights=T * T, minlength=n_patches)
+        area = np.bincount(pf, weights=T, minlength=n_patches)
         occ = den > 0
         if occ.sum() < 3:
             continue
@@ -137,18 +184,26 @@ def shell_evidence(
         order = np.argsort(-amp)
         share = np.cumsum(area[order]) / area.sum()
         start = share - area[order] / area.sum()
-        # the patches whose share of the shell lies within [1 - coverage, coverage] of the ranking
-        lo, hi = min(1.0 - coverage, coverage), max(1.0 - coverage, coverage)
-        mid = order[(share > lo + 1e-9) & (start < hi - 1e-9) & occ[order]]
+        ok = occ[order]
+        mid = order[(share > lo + 1e-9) & (start < hi - 1e-9) & ok]
         if mid.size == 0:
             continue
         a_mid = num[mid].sum() / den[mid].sum()
+        top = order[(start < lo - 1e-9) & ok]
+        low = order[(share > 0.5 * (lo + hi) + 1e-9) & (start < hi - 1e-9) & ok]
+        a_top = num[top].sum() / max(den[top].sum(), 1e-12) if top.size else a_mid
+        a_low = num[low].sum() / max(den[low].sum(), 1e-12) if low.size else a_mid
         z_mid = a_mid * np.sqrt(den[mid].sum()) / sig
-        z_all = num[occ].sum() / np.sqrt(den[occ].sum()) / sig
         if best is None or z_mid > best[0]:
-            best = (float(z_mid), float(a_mid / sig), float(z_all), float(w))
+            best = (
+                float(z_mid),
+                float(a_mid / sig),
+                float(num[occ].sum() / np.sqrt(den[occ].sum()) / sig),
+                float(a_low / a_top) if a_top > 0 else 0.0,
+                float(w),
+            )
     if best is not None:
-        out.update(shell_z=best[0], shell_amp=best[1], shell_all_z=best[2], shell_width_mm=best[3])
+        out.update(zip(out, best, strict=True))
     return out
 
 
