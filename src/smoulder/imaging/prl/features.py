@@ -22,6 +22,7 @@ from smoulder.imaging.prl.frame import acquisition_frame
 from smoulder.imaging.prl.mimics import central_vein, diffuse_evidence
 from smoulder.imaging.prl.sectors import LesionBox, rim_evidence, sector_coverage
 from smoulder.imaging.prl.settings import PRLSettings
+from smoulder.imaging.prl.shell import shell_evidence
 from smoulder.schema.images import Volume
 
 CONVENTIONS = ("paramagnetic-negative", "paramagnetic-positive")
@@ -48,6 +49,10 @@ FEATURES = [
     "rim_q_se",
     "rim_evidence",
     "coverage_soft",
+    "shell_z",
+    "shell_amp",
+    "shell_all_z",
+    "shell_balance",
 ]
 
 #: Evidence columns a rater can check (not classifier inputs): per-slice coverage, the slices of
@@ -69,6 +74,10 @@ COLUMN_DESCRIPTIONS: dict[str, object] = {
         "errors (n/a: no evaluable run)"
     ),
     "rim_evidence": "The consensus rule's continuous rim score: Phi(rim_q_se - k_sd) when the rim covers min_coverage of the edge at k_sd standard errors on min_slices consecutive slices (then >= 0.5), otherwise coverage_soft / 2 (< 0.5); halved without a core",
+    "shell_z": "3-D rim evidence: a thin-shell template (partial-volumed by the voxel) fitted to the edge in patches around the lesion, against the lesion's own profile without a rim; the pooled amplitude of the patches ranked between the top 1 - min_coverage and min_coverage of the edge, in standard errors (n/a: too small)",
+    "shell_amp": "That pooled shell amplitude, in voxel-noise SDs",
+    "shell_all_z": "The shell template's amplitude over the whole edge, in standard errors",
+    "shell_balance": "Shell amplitude of the lower half of the pooled patches over that of the top third (about 1 for a complete rim, about 0 for a half rim or a vein along the edge)",
     "coverage_soft": "Soft share of the edge showing the rim (each sector weighted Phi(t - k_sd), t its excess in standard errors), the best over runs of min_slices consecutive slices of the run's smallest (no such run: half the best slice's)",
     "rim_z": "Mean paramagnetic signal in the rim band minus the perilesional median, in local robust SDs",
     "outer_z": "Mean signal in the shell just outside the lesion minus the perilesional median, in SDs",
@@ -397,6 +406,23 @@ def lesion_features(
         feats.update(sector_coverage(lb, st_sec))
         feats.update(central_vein(lb, st))
         feats.update(diffuse_evidence(lb, st))
+        feats.update(
+            shell_evidence(
+                s,
+                L,
+                b & ~other & ~L,
+                d_in,
+                d_out,
+                bz,
+                inplane_vox,
+                noise_sd,
+                bg,
+                bg_med,
+                n_patches=st.shell_patches,
+                coverage=st.min_coverage,
+                n_scale=n_scale,
+            )
+        )
         feats["rim_evidence"] = rim_evidence(feats, bool(np.isfinite(core_med)), st_sec)
         feats["edge_vein"] = bool(int(feats["edge_vein_sectors"]) >= st.edge_vein_min_sectors)  # type: ignore[call-overload]
         rows.append(feats)

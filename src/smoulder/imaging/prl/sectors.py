@@ -338,7 +338,8 @@ def rim_evidence(feats: dict[str, object], has_core: bool, st: PRLSettings) -> f
     ``Phi(rim_q_se - k_sd)`` when that reaches 0.5 (the sectors covering ``min_coverage`` of
     the edge pass the sector test on ``min_slices`` consecutive slices: the call). Below the call
     (``evidence_below_call = "soft-coverage"``): ``coverage_soft / 2``, how much of the edge
-    nearly passes; always below 0.5. Without a core (``require_core``) the score is halved:
+    nearly passes, mixed with the 3-D shell evidence (``shell_weight`` of
+    ``Phi(shell_z - shell_offset)``, :mod:`~smoulder.imaging.prl.shell`); always below 0.5. Without a core (``require_core``) the score is halved:
     a rim cannot be told from a diffusely paramagnetic lesion, so it is never called.
     """
     q = float(feats.get("rim_q_se", float("nan")))  # type: ignore[arg-type]
@@ -346,7 +347,12 @@ def rim_evidence(feats: dict[str, object], has_core: bool, st: PRLSettings) -> f
     if above >= 0.5 or st.evidence_below_call == "quantile":
         ev = above
     else:
-        ev = 0.5 * max(float(feats.get("coverage_soft", 0.0)), 0.0)  # type: ignore[arg-type]
+        soft = max(float(feats.get("coverage_soft", 0.0)), 0.0)  # type: ignore[arg-type]
+        ev = 0.5 * soft
+        z = float(feats.get("shell_z", float("nan")))  # type: ignore[arg-type]
+        if st.shell_weight > 0:
+            shell = float(ndtr(z - st.shell_offset)) if np.isfinite(z) else 0.0
+            ev = min(0.5 * ((1.0 - st.shell_weight) * soft + st.shell_weight * shell), 0.4999)
     if st.require_core and not has_core:
         ev *= 0.5
     return float(min(ev, 1.0))

@@ -127,6 +127,11 @@ class PRLSettings(Settings):
     edge_vein_margin : float
         A sector is refused for a vein along the edge only when its outer shell is brighter than
         its band by this many standard errors of the difference (0: brighter at all).
+    shell_patches : int
+        Patches of the 3-D edge shell (:mod:`~smoulder.imaging.prl.shell`, 8 to 200).
+    shell_weight, shell_offset : float
+        Below the call, ``rim_evidence`` is ``((1 - shell_weight) coverage_soft + shell_weight
+        Phi(shell_z - shell_offset)) / 2`` (``shell_weight = 0``: the soft coverage alone).
 
     Examples
     --------
@@ -181,6 +186,23 @@ class PRLSettings(Settings):
     coarse_n_sectors: int = 8
     coarse_min_sectors: int = 4
     coarse_k_sd: float = 1.0
+    shell_patches: int = 48
+    shell_weight: float = 0.25
+    shell_offset: float = 2.0
+
+    @field_validator("shell_patches")
+    @classmethod
+    def _patches(cls, v: int) -> int:
+        if not 8 <= v <= 200:
+            raise SettingsError(f"shell_patches must be between 8 and 200 (got {v!r})")
+        return v
+
+    @field_validator("shell_weight")
+    @classmethod
+    def _weight(cls, v: float) -> float:
+        if not 0 <= v <= 1:
+            raise SettingsError(f"shell_weight must be in [0, 1] (got {v!r})")
+        return v
 
     @field_validator("rim_inner_mm", "background_width_mm", "outer_width_mm")
     @classmethod
