@@ -37,6 +37,7 @@ def test_tiny_isointense_lesions_are_tiny_and_isointense_on_t1():
     T1 inside lesions is the lesion's 1.05 - 0.15 x core times white matter (0.9-1.05)."""
     s = FAMILY_A.replace(
         tiny_fraction=1.0,
+        pv_confluent_fraction=0.0,  # (a confluent periventricular lesion is drawn large)
         t1_lesion=(1.0, 1.0),
         bias_amplitude=(0.0, 0.0),
         snr=(200.0, 200.0),

@@ -66,7 +66,7 @@ class LesionSegSettings(Settings):
     seed: int = 1
     tissue_iterations: int = 12
     nawm_sigma_mm: float = 6.0
-    nawm_exclude_contrast: float = 0.1
+    nawm_exclude_contrast: float = 0.0
     nawm_sd_cap: float = 0.0
     smooth_mm: float = 0.5
     z_seed: float = 5.0
