@@ -200,11 +200,12 @@ def make_degraded(workdir: Path) -> dict[str, Path]:
 
 
 def make_phantom(workdir: Path, seed: int, family: str = "B") -> dict[str, Path]:
-    from smoulder.synth.flair_phantom import FAMILY_A, FAMILY_B, simulate_flair_phantom
+    from smoulder.synth.flair_phantom import FAMILY_A, FAMILY_B, FAMILY_C, simulate_flair_phantom
 
     d = workdir / f"family{family}_{seed}"
     if not (d / "flair.nii.gz").exists():
-        simulate_flair_phantom(seed, FAMILY_A if family == "A" else FAMILY_B).save(str(d))
+        fam = {"A": FAMILY_A, "B": FAMILY_B, "C": FAMILY_C}[family]
+        simulate_flair_phantom(seed, fam).save(str(d))
     return {"flair": d / "flair.nii.gz", "t1": d / "t1.nii.gz", "gold": d / "lesions.nii.gz"}
 
 
@@ -262,7 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         "--first-seed", type=int, default=None, help="first seed (default 100000 for B, 0 for A)"
     )
     ap.add_argument(
-        "--family", choices=["A", "B"], default="B", help="phantom family (A: the tuning family)"
+        "--family",
+        choices=["A", "B", "C"],
+        default="B",
+        help="phantom family (A: the tuning family; B and C held out, C seeds from 200000)",
     )
     ap.add_argument("--threads", type=int, default=2, help="ITK threads per run (default 2)")
     ap.add_argument(
@@ -319,7 +323,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             add("(b) patient07 clinical 4 mm+head", make_degraded(work))
     if ns.only in ("phantoms", "all"):
-        first = ns.first_seed if ns.first_seed is not None else (0 if ns.family == "A" else 100000)
+        first = (
+            ns.first_seed
+            if ns.first_seed is not None
+            else {"A": 0, "B": 100000, "C": 200000}[ns.family]
+        )
         for k in range(ns.phantoms):
             seed = first + k
             add(f"(c) family {ns.family} seed {seed}", make_phantom(work, seed, ns.family))

@@ -53,6 +53,25 @@ def prepared(seed: int, cache: Path | None, work: Path) -> dict[str, Any]:
     return out
 
 
+def refresh(d: dict[str, Any], s: Any) -> dict[str, Any]:
+    """Recompute the contrast maps of a cached ``prepare`` with the settings ``s`` (cheap)."""
+    import dataclasses
+
+    from scipy import ndimage
+
+    from smoulder.imaging.lesionseg.prepare import contrast_maps
+
+    p = d["p"]
+    sig = [s.smooth_mm / float(z) for z in p.zooms]
+    fs = ndimage.gaussian_filter(p.flair, sig) if s.smooth_mm > 0 else p.flair
+    po = p.posteriors
+    z, zg, con, _, _ = contrast_maps(
+        p.flair, fs, p.brain, po["csf"], po["gm"], po["wm"], p.priors, p.zooms, s
+    )
+    z = np.where(p.brain, z, 0).astype(np.float32)
+    return {**d, "p": dataclasses.replace(p, z=z, zg=zg, contrast=con)}
+
+
 def fit_logistic(
     x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50
 ) -> dict[str, Any]:
@@ -92,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     s = LesionSegSettings(classifier="logistic")
     xs, ys = [], []
     for seed in seeds:
-        d = prepared(seed, ns.cache, ns.workdir)
+        d = refresh(prepared(seed, ns.cache, ns.workdir), s)
         lab, feats = all_candidates(d["p"], s)
         n = int(lab.max())
         hit = np.zeros(n + 1, bool)

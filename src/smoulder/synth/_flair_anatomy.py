@@ -216,8 +216,19 @@ def draw_lesions(
         vol = float(np.exp(rng.normal(np.log(s.volume_median_mm3), s.volume_log_sd)))
         if loc == "infratentorial":
             vol *= 0.6
+        # (the extra draws below happen only when the setting is on, so families that leave
+        # them at 0 give the same phantoms as before they existed)
+        if s.tiny_fraction > 0 and rng.random() < s.tiny_fraction:
+            vol = float(np.exp(rng.uniform(np.log(3.0), np.log(10.0))))  # a tiny lesion
+        pv_confluent = (
+            loc == "periventricular"
+            and s.pv_confluent_fraction > 0
+            and bool(rng.random() < s.pv_confluent_fraction)
+        )
+        if pv_confluent:  # confluent periventricular hyperintensity hugging the ventricle
+            vol = max(vol, 150.0) * float(rng.uniform(1.5, 4.0))
         vol = float(np.clip(vol, 3.0, s.volume_max_mm3))
-        confluent = bool(rng.random() < s.confluent_fraction) and vol > 60
+        confluent = (bool(rng.random() < s.confluent_fraction) and vol > 60) or pv_confluent
         rough = float(rng.uniform(*s.roughness)) if vol > 8 else 0.0
         ci = tuple(int(v) for v in np.clip(np.round(c), 0, np.array(shape) - 1))
         long_axis = None
@@ -232,7 +243,11 @@ def draw_lesions(
             if confluent
             else ("finger" if long_axis is not None else ("irregular" if rough > 0.25 else "ovoid"))
         )
-        parts = int(rng.integers(2, 5)) if confluent else 1
+        parts = (
+            int(rng.integers(3, 7))
+            if pv_confluent
+            else (int(rng.integers(2, 5)) if confluent else 1)
+        )
         target = vol
         local = None
         for attempt in range(2):

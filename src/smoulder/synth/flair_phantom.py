@@ -7,9 +7,11 @@ Built on the MNI152 tissue maps that nilearn ships (no download), in five steps:
 2. **lesions**: a few to ~80 lesions with log-normal volumes (3 voxels to several mL) of four
    location classes (periventricular, with Dawson's fingers pointing away from the ventricles;
    juxtacortical, touching the cortex; infratentorial; deep white matter) and irregular or
-   confluent shapes (ellipsoids roughened by a smooth random field; unions of several blobs);
+   confluent shapes (ellipsoids roughened by a smooth random field; unions of several blobs),
+   optionally a share of tiny lesions (3-10 mm3) and of confluent periventricular ones;
 3. **contrast**: FLAIR and T1 intensities per tissue drawn per subject (grey matter brighter than
-   white matter on FLAIR, lesions brighter than both with a brighter core, hypointense on T1),
+   white matter on FLAIR) and per lesion (FLAIR from faint, about as bright as cortex, to bright,
+   with a brighter core; T1 from dark to isointense, as the settings' ranges say),
    slow regional variation of white matter, and normal mimics (bright periventricular caps);
 4. **head**: CSF, skull (inner and outer tables, marrow), scalp and a neck below the brain, so that
    brain extraction is exercised;
@@ -50,6 +52,8 @@ __all__ = [
     "simulate_flair_phantom",
     "FAMILY_A",
     "FAMILY_B",
+    "FAMILY_C",
+    "FAMILY_A_NARROW",
     "LOCATIONS",
 ]
 
@@ -73,7 +77,9 @@ class FlairPhantomSettings(Settings):
     lesion_contrast: Range = (1.35, 1.9)  #: lesion / white matter on FLAIR (core)
     gm_contrast: Range = (1.08, 1.3)  #: grey / white matter on FLAIR
     csf_level: Range = (0.12, 0.4)  #: CSF / white matter on FLAIR
-    t1_lesion: Range = (0.55, 0.85)  #: lesion / white matter on T1
+    t1_lesion: Range = (0.55, 0.85)  #: lesion / white matter on T1 (1 = isointense)
+    tiny_fraction: float = 0.0  #: share of lesions drawn tiny (3-10 mm3, log-uniform)
+    pv_confluent_fraction: float = 0.0  #: share of periventricular lesions drawn confluent
     t1_gm: Range = (0.6, 0.75)  #: grey / white matter on T1
     wm_variation: Range = (0.0, 0.06)  #: amplitude of slow white-matter variation on FLAIR
     caps_contrast: Range = (1.0, 1.3)  #: periventricular caps / white matter (1 = none)
@@ -94,6 +100,14 @@ class FlairPhantomSettings(Settings):
             raise SettingsError(f"n_lesions must be a range 0 <= low <= high <= 300 (got {v})")
         return v
 
+    @field_validator("tiny_fraction", "pv_confluent_fraction", "confluent_fraction")
+    @classmethod
+    def _share(cls, v: float, info: object) -> float:
+        if not 0 <= v <= 1:
+            name = getattr(info, "field_name", "share")
+            raise SettingsError(f"{name} must be between 0 and 1 (got {v})")
+        return v
+
     @field_validator("location_weights")
     @classmethod
     def _weights(cls, v: tuple[float, ...]) -> tuple[float, ...]:
@@ -102,8 +116,18 @@ class FlairPhantomSettings(Settings):
         return v
 
 
-#: The family the segmentation was tuned on.
-FAMILY_A = FlairPhantomSettings()
+#: The family the segmentation was tuned on (widened in round 6 of issue 12: T1 contrast of each
+#: lesion from dark to isointense, FLAIR contrast from faint, near cortex, to bright, a third of
+#: the lesions tiny, confluent periventricular lesions, up to 100 lesions).
+FAMILY_A = FlairPhantomSettings(
+    n_lesions=(3, 100),
+    lesion_contrast=(1.15, 1.9),
+    t1_lesion=(0.55, 1.12),
+    tiny_fraction=0.3,
+    pv_confluent_fraction=0.25,
+)
+#: Family A as it was until round 5 (every lesion T1-dark, 0.55-0.85 of white matter).
+FAMILY_A_NARROW = FlairPhantomSettings()
 #: A held-out family: other lesion sizes, counts, contrasts, noise, bias, poses and slices.
 FAMILY_B = FlairPhantomSettings(
     n_lesions=(5, 70),
@@ -128,6 +152,16 @@ FAMILY_B = FlairPhantomSettings(
     inplane_mm=(0.7, 1.0),
     bias_amplitude=(0.2, 0.6),
     snr=(10.0, 30.0),
+)
+#: A second held-out family: family B's anatomy, noise and acquisition ranges with lesions as
+#: widened as family A's but over other ranges (T1 ratio 0.65-1.15, fainter lesions, more of them
+#: tiny, more confluent periventricular lesions). Never used for tuning.
+FAMILY_C = FAMILY_B.replace(
+    n_lesions=(5, 90),
+    lesion_contrast=(1.12, 1.7),
+    t1_lesion=(0.65, 1.15),
+    tiny_fraction=0.4,
+    pv_confluent_fraction=0.35,
 )
 
 

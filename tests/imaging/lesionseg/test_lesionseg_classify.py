@@ -93,7 +93,8 @@ def test_features_by_hand_on_thick_slices():
     assert col["mean_z"] == pytest.approx([6.5, 3.0])
     assert col["peak_zg"] == pytest.approx([8.0, 2.0])
     assert col["n_slices"].tolist() == [1.0, 2.0]
-    assert col["mean_t1_ratio"].tolist() == [1.0, 1.0]  # no T1: as white matter
+    # z is 0 around both candidates (they are > 2 mm apart): ring_z is their mean z
+    assert col["ring_z"] == pytest.approx([6.5, 3.0])
     assert col["shell_wm"].tolist() == [1.0, 1.0]  # all white matter around
     assert col["log_ventricle_mm"] == pytest.approx([math.log1p(30.0)] * 2)  # no ventricles
     assert col["strong_seed"].tolist() == [1.0, 0.0]

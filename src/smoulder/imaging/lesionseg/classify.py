@@ -25,7 +25,7 @@ FEATURES = (
     "peak_zg",
     "peak_contrast",
     "mean_contrast",
-    "mean_t1_ratio",
+    "ring_z",
     "shell_wm",
     "shell_gm",
     "log_ventricle_mm",
@@ -58,7 +58,11 @@ def candidate_features(
 
     Distances are in mm (capped at 30 mm before the logarithm), so thick slices are measured as
     they are; ``n_slices`` counts the acquisition slices (thickest axis) the candidate spans.
-    Without a T1 ``mean_t1_ratio`` is 1 (as white matter). ``strong`` (n bools): the candidate
+    ``ring_z`` is the candidate's mean z minus the mean z of its ring of 2 mm (a local,
+    tissue-adaptive contrast). No feature uses the T1 intensity of the candidate (``t1_ratio``
+    is accepted and ignored): lesions range from dark to isointense on T1, and a model that
+    learned "lesions are T1-dark" from phantoms did not transfer (docs/lesions.md, round 4).
+    ``strong`` (n bools): the candidate
     holds a lesion of the rule-based detection (default seeds), not only weak seeds.
     """
     zooms = np.asarray(zooms, float)
@@ -74,7 +78,6 @@ def candidate_features(
         else np.full(lab.shape, 30.0)
     )
     depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=zooms)[1:-1, 1:-1, 1:-1]
-    t1r = ones if t1_ratio is None else np.asarray(t1_ratio, np.float32)
     wm_share = shell_share(lab, n, ((pw >= 0.5) | (pc >= 0.5)) & brain, zooms, 2.0)[1:]
     gm_share = shell_share(lab, n, (pg >= 0.5) & brain, zooms, 2.0)[1:]
     axis = int(np.argmax(zooms)) if float(np.ptp(zooms)) > 1e-3 else 2
@@ -82,6 +85,7 @@ def candidate_features(
     for i, sl in enumerate(ndimage.find_objects(lab), start=1):
         if sl is not None and i <= n:
             n_sl[i - 1] = sl[axis].stop - sl[axis].start
+    label_mean = label_stat(z, lab, n, "mean")[1:]
     cols = [
         np.log(size * vox),
         label_stat(z, lab, n, "max")[1:],
@@ -89,7 +93,7 @@ def candidate_features(
         label_stat(zg, lab, n, "max")[1:],
         label_stat(contrast, lab, n, "max")[1:],
         label_stat(contrast, lab, n, "mean")[1:],
-        label_stat(t1r, lab, n, "mean")[1:],
+        label_mean - ring_mean(lab, n, z, zooms, 2.0)[1:],
         wm_share,
         gm_share,
         np.log1p(np.minimum(label_stat(d_v, lab, n, "min")[1:], 30.0)),
@@ -100,6 +104,21 @@ def candidate_features(
         np.asarray(strong, float),
     ]
     return np.stack([np.asarray(c, float) for c in cols], axis=1)
+
+
+def ring_mean(
+    lab: np.ndarray, n: int, values: np.ndarray, zooms: np.ndarray, shell_mm: float
+) -> np.ndarray:
+    """Mean of ``values`` over each label's ring of ``shell_mm`` (index 0 unused; 0 if no ring)."""
+    zooms = np.asarray(zooms, float)
+    rad = [int(np.ceil(shell_mm / float(z))) for z in zooms]
+    g = np.ogrid[tuple(slice(-r, r + 1) for r in rad)]
+    foot = sum((gi * float(z) / shell_mm) ** 2 for gi, z in zip(g, zooms, strict=True)) <= 1.0
+    dil = ndimage.grey_dilation(lab, footprint=foot)
+    ring = (dil > 0) & (lab == 0)
+    tot = np.bincount(dil[ring], weights=np.asarray(values, float)[ring], minlength=n + 1)
+    cnt = np.bincount(dil[ring], minlength=n + 1)
+    return np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
 
 
 def lesion_probability(features: np.ndarray, model: dict[str, object]) -> np.ndarray:

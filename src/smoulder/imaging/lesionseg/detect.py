@@ -66,6 +66,7 @@ def detect(
     infratentorial: np.ndarray | None = None,
     ventricles: np.ndarray | None = None,
     t1_ratio: np.ndarray | None = None,
+    cortex: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Binary lesion mask: seeds at high z, grown at lower z inside white matter's surroundings.
 
@@ -76,7 +77,11 @@ def detect(
        (:func:`wm_surround`): this keeps detection out of cortex and off CSF edges while keeping
        periventricular and juxtacortical lesions, whose surroundings are still mostly white matter.
     2. *Seeds*: voxels with ``z >= z_seed`` and ``zg >= zg_seed`` (brighter than white matter and
-       than cortex); a seed region needs ``min_seed_voxels`` voxels unless its peak reaches
+       than cortex; the second test is waived where the surroundings are at least
+       ``deep_fraction`` white matter, or, with ``cortex_free_mm`` > 0 and the subject's
+       ``cortex`` (grey matter inside the registered cortex prior), at least ``cortex_free_mm``
+       from it: there a FLAIR-bright voxel cannot be cortex, whatever its brightness relative to
+       cortex); a seed region needs ``min_seed_voxels`` voxels unless its peak reaches
        ``z_strong``. A seed may be a single voxel: there is no morphological opening.
        *Small-lesion seeds*: where ``z_seed_low < z_seed``, weaker seed regions
        (``z >= z_seed_low``) count too when they are confirmed on ``low_seed_slices`` consecutive
@@ -115,7 +120,14 @@ def detect(
     if infratentorial is not None:
         # brainstem and cerebellum are brighter and more variable on FLAIR: stronger seeds there
         z_need = np.where(infratentorial, s.z_seed + s.infratentorial_z_extra, s.z_seed)
-    where_ok = region & ((zg >= s.zg_seed) | (surround >= s.deep_fraction))
+    no_zg = surround >= s.deep_fraction
+    if s.cortex_free_mm > 0 and cortex is not None:
+        if np.asarray(cortex).any():
+            d_c = ndimage.distance_transform_edt(~np.asarray(cortex, bool), sampling=zooms)
+            no_zg |= d_c >= s.cortex_free_mm
+        else:
+            no_zg |= True
+    where_ok = region & ((zg >= s.zg_seed) | no_zg)
     seeds = where_ok & (z >= z_need)
     n_low = 0
     if s.z_seed_low < s.z_seed:

@@ -92,6 +92,7 @@ def _detect(
         infratentorial=regions["infratentorial"][bb],
         ventricles=regions["ventricles"][bb],
         t1_ratio=None if p.t1_ratio is None else p.t1_ratio[bb],
+        cortex=regions["cortex"][bb],
     )
 
 

@@ -401,33 +401,7 @@ def prepare(
     post, mu, sd = tissue_em(chan_s, brain, [priors.csf, priors.gm, priors.wm], s.tissue_iterations)
     pc, pg, pw = post
     fs = ndimage.gaussian_filter(f, sig) if s.smooth_mm > 0 else f
-    erode = ndimage.binary_erosion(pw > 0.5, iterations=1)
-    nawm = brain & (pw > 0.9) & erode
-    if s.infratentorial_prior_wm > 0:
-        # brainstem and cerebellar white matter: FLAIR (and often T1) class it poorly, so the
-        # local reference there is the registered white-matter prior (not CSF); without it the
-        # reference comes from the cerebrum and the whole pons looks hyperintense
-        nawm |= (
-            brain
-            & (priors.infratentorial > 0.5)
-            & (priors.wm >= s.infratentorial_prior_wm)
-            & (pc < 0.2)
-        )
-    if nawm.sum() < 50:
-        nawm = brain & (pw > 0.5)
-    mu_w, sd_w = _blend_local(fs, nawm, s.nawm_sigma_mm, zooms)
-    gsd = float(np.median(sd_w[nawm])) if nawm.any() else 1.0
-    z = (fs - mu_w) / np.maximum(sd_w, 0.5 * gsd)
-    cortex_ref = brain & (pg > 0.9) & (priors.cortex > 0.3)
-    if cortex_ref.sum() < 50:
-        cortex_ref = brain & (pg > 0.5)
-    mu_g, sd_g = _blend_local(fs, cortex_ref, 1.5 * s.nawm_sigma_mm, zooms)
-    gsd_g = float(np.median(sd_g[cortex_ref])) if cortex_ref.any() else 1.0
-    zg = (fs - mu_g) / np.maximum(sd_g, 0.5 * gsd_g)
-    z = np.where(brain, z, 0).astype(np.float32)
-    zg = np.where(brain, zg, 0).astype(np.float32)
-    # unsmoothed contrast to the local white matter: the lesion's edge is drawn on it
-    contrast = np.where(brain, (f - mu_w) / np.maximum(mu_w, 1e-6), 0).astype(np.float32)
+    z, zg, contrast, gsd, nawm = contrast_maps(f, fs, brain, pc, pg, pw, priors, zooms, s)
     t1_ratio = None
     if t1_on is not None:
         # T1 over its local normal-appearing white matter (lesions are hypo- or isointense)
@@ -452,3 +426,62 @@ def prepare(
         notes=notes,
         t1_ratio=t1_ratio,
     )
+
+
+def contrast_maps(
+    f: np.ndarray,
+    fs: np.ndarray,
+    brain: np.ndarray,
+    pc: np.ndarray,
+    pg: np.ndarray,
+    pw: np.ndarray,
+    priors: Priors,
+    zooms: np.ndarray,
+    s: LesionSegSettings,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
+    """FLAIR in local NAWM SDs (``z``) and cortex SDs (``zg``), unsmoothed contrast to NAWM.
+
+    ``fs`` is the smoothed FLAIR ``f``. The NAWM reference is white matter by the tissue classes
+    (``pw > 0.9``, eroded), plus brainstem/cerebellar white matter by the registered prior. With
+    ``nawm_exclude_contrast`` > 0 the reference leaves out voxels brighter than ``1 +`` that times
+    a first local mean (a large or confluent lesion that the classes call white matter, as a
+    T1-isointense one, must not raise its own reference), and ``nawm_sd_cap`` > 0 caps the local
+    SD at that many times the median one (a lesion inside the neighbourhood inflates it).
+    Returns z, zg, contrast, the median NAWM SD and the reference mask.
+    """
+    erode = ndimage.binary_erosion(pw > 0.5, iterations=1)
+    nawm = brain & (pw > 0.9) & erode
+    if s.infratentorial_prior_wm > 0:
+        # brainstem and cerebellar white matter: FLAIR (and often T1) class it poorly, so the
+        # local reference there is the registered white-matter prior (not CSF); without it the
+        # reference comes from the cerebrum and the whole pons looks hyperintense
+        nawm |= (
+            brain
+            & (priors.infratentorial > 0.5)
+            & (priors.wm >= s.infratentorial_prior_wm)
+            & (pc < 0.2)
+        )
+    if nawm.sum() < 50:
+        nawm = brain & (pw > 0.5)
+    mu_w, sd_w = _blend_local(fs, nawm, s.nawm_sigma_mm, zooms)
+    if s.nawm_exclude_contrast > 0:
+        clean = nawm & (fs <= (1 + s.nawm_exclude_contrast) * mu_w)
+        if clean.sum() >= 50:
+            nawm = clean
+            mu_w, sd_w = _blend_local(fs, nawm, s.nawm_sigma_mm, zooms)
+    gsd = float(np.median(sd_w[nawm])) if nawm.any() else 1.0
+    sd_used = np.maximum(sd_w, 0.5 * gsd)
+    if s.nawm_sd_cap > 0:
+        sd_used = np.minimum(sd_used, s.nawm_sd_cap * gsd)
+    z = (fs - mu_w) / sd_used
+    cortex_ref = brain & (pg > 0.9) & (priors.cortex > 0.3)
+    if cortex_ref.sum() < 50:
+        cortex_ref = brain & (pg > 0.5)
+    mu_g, sd_g = _blend_local(fs, cortex_ref, 1.5 * s.nawm_sigma_mm, zooms)
+    gsd_g = float(np.median(sd_g[cortex_ref])) if cortex_ref.any() else 1.0
+    zg = (fs - mu_g) / np.maximum(sd_g, 0.5 * gsd_g)
+    z = np.where(brain, z, 0).astype(np.float32)
+    zg = np.where(brain, zg, 0).astype(np.float32)
+    # unsmoothed contrast to the local white matter: the lesion's edge is drawn on it
+    contrast = np.where(brain, (f - mu_w) / np.maximum(mu_w, 1e-6), 0).astype(np.float32)
+    return z, zg, contrast, gsd, nawm

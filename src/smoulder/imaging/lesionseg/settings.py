@@ -22,13 +22,17 @@ class LesionSegSettings(Settings):
     Tissue model
         ``tissue_iterations`` of the EM fit of CSF / grey / white matter with the registered
         priors; ``nawm_sigma_mm``: scale (Gaussian SD) of the local normal-appearing white matter
-        reference that FLAIR is normalised to; ``smooth_mm``: Gaussian SD of the denoising of
+        reference that FLAIR is normalised to (``nawm_exclude_contrast`` > 0: leave out of it the
+        voxels brighter than 1 + that times a first local mean; ``nawm_sd_cap`` > 0: cap the
+        local SD at that many times the median one); ``smooth_mm``: Gaussian SD of the denoising of
         FLAIR before detection (in-plane and through-plane in mm, so thick slices are barely
         smoothed across slices).
     Detection (z = FLAIR in local NAWM standard deviations; zg = FLAIR in local cortical grey
     matter standard deviations)
         ``z_seed`` and ``zg_seed``: a seed is brighter than white matter by ``z_seed`` and than
-        cortex by ``zg_seed``; ``min_seed_voxels``: seeds smaller than this are dropped unless
+        cortex by ``zg_seed`` (waived where the surroundings hold ``deep_fraction`` white
+        matter, or at least ``cortex_free_mm`` from the subject's cortex when > 0);
+        ``min_seed_voxels``: seeds smaller than this are dropped unless
         ``z_strong``; ``z_seed_low`` (< ``z_seed`` to use it): a weaker seed for small lesions,
         kept when confirmed on ``low_seed_slices`` consecutive slices and, with a T1, not brighter
         on T1 than ``t1_max_ratio`` times the local white matter; ``z_grow``: lesions grow into connected voxels above this z and above
@@ -62,10 +66,13 @@ class LesionSegSettings(Settings):
     seed: int = 1
     tissue_iterations: int = 12
     nawm_sigma_mm: float = 6.0
+    nawm_exclude_contrast: float = 0.0
+    nawm_sd_cap: float = 0.0
     smooth_mm: float = 0.5
     z_seed: float = 5.0
     zg_seed: float = 2.5
     deep_fraction: float = 0.8
+    cortex_free_mm: float = 0.0
     z_strong: float = 12.0
     z_seed_low: float = 5.0
     low_seed_slices: int = 2
