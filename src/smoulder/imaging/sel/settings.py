@@ -87,6 +87,18 @@ class SELSettings(Settings):
         Share of the lesion's own contrast a voxel needs to be segmented as lesion.
     segmented_edge_mm : float
         How far the segmentation is grown to count its partial-volume edge.
+    segmented_blur_voxels : float
+        The edge band is at least this many voxels (of the largest side) wide, and the margin
+        grows with it: blur and resampling spread a lesion's signal over voxels, not millimetres
+        (2.5: unchanged at 1 mm, 5 mm at 2 mm). 0 (default): the band is ``segmented_edge_mm``.
+    segmented_noise_floor : float
+        Voxels of the counted mask count down to ``-segmented_noise_floor`` noise SDs (of the
+        visit, from the shell) instead of 0, so the noise of the edge band adds no positive bias.
+        0 (default): clipped at 0.
+    segmented_union : bool
+        Count every visit over the union of the visits' masks (default False: each its own).
+        The three are opt-in (issue 12 §6, round 6: 2.5, 2 and True fix small lesions on the
+        tuning family and synthetic balls, not on a held-out 2 mm phantom; docs/sel.md).
     segmented_contrast : {"visit", "baseline"}
         ``visit``: the lesion contrast of each visit is scaled by the change of the lesions'
         deep cores (a scanner's change of contrast); ``baseline``: the baseline contrast is used
@@ -160,6 +172,9 @@ class SELSettings(Settings):
     segmented_growth_share: float = 0.5
     segmented_level: float = 0.5
     segmented_edge_mm: float = 2.5
+    segmented_blur_voxels: float = 0.0
+    segmented_noise_floor: float = 0.0
+    segmented_union: bool = False
     segmented_contrast: Literal["visit", "baseline"] = "visit"
     edge_margin_mm: float = 3.0
     edge_growth_share: float = 0.25
@@ -234,6 +249,8 @@ class SELSettings(Settings):
         "segmented_growth_share",
         "segmented_level",
         "segmented_edge_mm",
+        "segmented_blur_voxels",
+        "segmented_noise_floor",
         "syn_margin_mm",
         "ring_margin_mm",
         "ring_growth_share",
