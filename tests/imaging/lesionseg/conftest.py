@@ -54,6 +54,15 @@ def flair_image(
     return f
 
 
+def t1_of(g: dict[str, np.ndarray]) -> np.ndarray:
+    """A T1 of the geometry: white matter 100, grey matter 70, CSF 30 (lesions left at 100)."""
+    t = np.zeros(g["brain"].shape, np.float32)
+    t[g["wm"]] = 100.0
+    t[g["gm"]] = 70.0
+    t[g["csf"]] = 30.0
+    return t
+
+
 def priors_of(g: dict[str, np.ndarray]) -> Priors:
     return Priors(
         wm=g["wm"].astype(np.float32),

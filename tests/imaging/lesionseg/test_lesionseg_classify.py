@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import flair_image, image, priors_of
+from conftest import flair_image, image, priors_of, t1_of
 from smoulder.imaging.lesionseg import LesionSegSettings, segment_lesions
 from smoulder.imaging.lesionseg._model import MODEL_T1
 from smoulder.imaging.lesionseg.classify import (
@@ -100,14 +100,6 @@ def test_features_by_hand_on_thick_slices():
     assert col["strong_seed"].tolist() == [1.0, 0.0]
 
 
-def _t1_of(g):
-    t = np.zeros(g["brain"].shape, np.float32)
-    t[g["wm"]] = 100.0
-    t[g["gm"]] = 70.0
-    t[g["csf"]] = 30.0
-    return t
-
-
 @pytest.mark.parametrize("classifier", ["off", "logistic"])
 def test_a_bright_t1_dark_lesion_is_found_whole_with_and_without_the_classifier(
     box_brain, classifier
@@ -115,7 +107,7 @@ def test_a_bright_t1_dark_lesion_is_found_whole_with_and_without_the_classifier(
     g = box_brain
     cube = [(i, j, k) for i in range(12, 15) for j in range(12, 15) for k in range(26, 29)]
     f = flair_image(g, {v: 180.0 for v in cube})
-    t1 = _t1_of(g)
+    t1 = t1_of(g)
     for v in cube:
         t1[v] = 65.0  # lesions are dark on T1
     res = segment_lesions(

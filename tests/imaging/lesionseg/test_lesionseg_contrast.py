@@ -8,17 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import WM, flair_image, image, priors_of
+from conftest import WM, flair_image, image, priors_of, t1_of
 from smoulder.imaging.lesionseg import LesionSegSettings, segment_lesions
 from smoulder.imaging.lesionseg.prepare import contrast_maps
-
-
-def _t1_of(g):
-    t = np.zeros(g["brain"].shape, np.float32)
-    t[g["wm"]] = 100.0
-    t[g["gm"]] = 70.0
-    t[g["csf"]] = 30.0
-    return t
 
 
 @pytest.mark.parametrize("classifier", ["off", "logistic"])
@@ -27,7 +19,7 @@ def test_a_t1_isointense_flair_bright_lesion_is_found_whole(box_brain, classifie
     g = box_brain
     cube = [(i, j, k) for i in range(12, 15) for j in range(12, 15) for k in range(26, 29)]
     f = flair_image(g, {v: 180.0 for v in cube})
-    t1 = _t1_of(g)  # the lesion is left at the white-matter value: isointense
+    t1 = t1_of(g)  # the lesion is left at the white-matter value: isointense
     res = segment_lesions(
         image(f),
         t1=image(t1, source="t1.nii.gz"),
