@@ -48,6 +48,45 @@ def test_reports_can_wait_and_a_later_job_writes_them(tmp_path, capsys):
     assert "could not be written" in err and "Traceback" not in err
 
 
+def test_a_report_interrupted_while_it_is_written_leaves_no_temporary_file(tmp_path, monkeypatch):
+    # the server stopping the report job arrives as SystemExit (its SIGTERM handler), here at the
+    # worst moment: the first report's bytes are on disk under their temporary name, not yet renamed
+    url, clinic, _ = prepare_demo(tmp_path / "demo", 6, reports=False)
+    from smoulder.store import Store
+    from smoulder.synth.demo_store import write_demo_reports
+
+    def stopped(self, target):
+        raise SystemExit(0)
+
+    monkeypatch.setattr(Path, "replace", stopped)
+    store = Store(url)
+    try:
+        with pytest.raises(SystemExit):
+            write_demo_reports(store, clinic.patient_key, tmp_path / "reports")
+    finally:
+        store.dispose()
+    assert list((tmp_path / "reports").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_report_job_stopped_by_the_server_leaves_only_whole_reports(tmp_path):
+    from smoulder.cli.serve import _reports_in_background
+
+    url, clinic, _ = prepare_demo(tmp_path / "demo", 8, reports=False)
+    folder = tmp_path / "reports"
+    job = _reports_in_background(url, clinic, folder)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(folder.glob("report-*")):
+        time.sleep(0.05)
+    job.terminate()  # what the server's exit does to its daemon child
+    job.join(30)
+    assert job.exitcode == 0  # SIGTERM became a clean exit, not a kill
+    names = sorted(p.name for p in folder.iterdir())
+    assert names and not [n for n in names if n.startswith(".")], names
+    for pdf in folder.glob("*.pdf"):
+        assert pdf.read_bytes().rstrip().endswith(b"%%EOF")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

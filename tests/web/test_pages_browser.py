@@ -204,7 +204,7 @@ def test_person_page_answers_first_and_tells_the_truth(
         assert page.locator("#verdict").is_visible()
         # an evidence link opens its folded section and shows the table
         page.click("#signal-prl a.evidence")
-        page.wait_for_function("document.querySelector('#evidence-mri > details').open")
+        page.wait_for_function("() => document.querySelector('#evidence-mri > details').open")
         assert page.locator("#mri").is_visible()
         no_sideways_scroll(page, w)
     elif role != "patient":
@@ -268,7 +268,9 @@ def own_page_folds(page, size: str, w: int, h: int) -> None:
     # a tap opens each of them, and what it holds is then in sight, on the screen's width
     for i, sel in enumerate(inside):
         folds.nth(i).locator("summary").tap()
-        page.wait_for_function(f"document.querySelectorAll('details[data-phone-fold]')[{i}].open")
+        page.wait_for_function(
+            f"() => document.querySelectorAll('details[data-phone-fold]')[{i}].open"
+        )
         assert page.locator(sel).is_visible(), sel
     no_sideways_scroll(page, w)
     opened = page.evaluate("document.documentElement.scrollHeight")
@@ -358,7 +360,7 @@ def test_the_person_with_ms_gets_errors_in_words_a_saved_note_and_local_times(li
     page.screenshot(path=str(out / "person-patient-phone-saved.png"))
     # the notice leaves the lifestyle log open on a phone, the new entry in it; the other
     # folds stay folded
-    page.wait_for_function("document.querySelector('#lifestyle-card > details').open")
+    page.wait_for_function("() => document.querySelector('#lifestyle-card > details').open")
     assert "20 February 2021" in page.locator("#lifestyle li").first.inner_text()
     assert "sleep 7.5 hours a night" in page.locator("#lifestyle li").first.inner_text()
     assert page.evaluate("document.querySelector('#access > details').open") is False

@@ -209,8 +209,24 @@ def prepare_demo(
     return url, clinic, written
 
 
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def _reports_process(url: str, patient_key: str, folder: str) -> None:
+    """The report job's own process. The server stops it when it stops (SIGTERM to a daemon
+    process): the signal becomes ``SystemExit`` here, so the report being written is removed
+    rather than left half-written. Ctrl+C in a terminal reaches this process too; it is ignored
+    here, and the server stops the job."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    _write_reports_job(url, patient_key, folder)
+
+
 def _write_reports_job(url: str, patient_key: str, folder: str) -> None:
-    """The demo's consultation reports, in a process of their own while the server answers."""
+    """The demo's consultation reports, written while the server answers."""
     from smoulder.store import Store
     from smoulder.synth.demo_store import write_demo_reports
 
@@ -228,7 +244,7 @@ def _reports_in_background(url: str, clinic: DemoClinic, folder: Path) -> Any:
     import multiprocessing
 
     job = multiprocessing.get_context("spawn").Process(
-        target=_write_reports_job,
+        target=_reports_process,
         args=(url, clinic.patient_key, str(folder)),
         daemon=True,
         name="smoulder-demo-reports",

@@ -529,8 +529,12 @@ def write_demo_reports(
                 (stem.with_suffix(".pdf"), render_pdf(rep)),
             ):
                 part = path.with_name(f".{path.name}.part")
-                part.write_bytes(body)
-                part.replace(path)
+                try:
+                    part.write_bytes(body)
+                    part.replace(path)
+                except BaseException:  # an error, or the job stopped with the server
+                    part.unlink(missing_ok=True)
+                    raise
                 written.append(path)
     return written
 
